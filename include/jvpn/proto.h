@@ -1,0 +1,85 @@
+/*
+ * jvpn-quic: every wire constant and limit, with its unit.
+ *
+ * Nothing else in the tree spells a protocol number or a bound; a reader
+ * finds here what the program sends, what it accepts and how much of it.
+ */
+#ifndef JVPN_PROTO_H
+#define JVPN_PROTO_H
+
+#include <stdint.h>
+
+/* --- QUIC / HTTP/3 ------------------------------------------------------- */
+#define JVPN_ALPN "h3"
+#define JVPN_DEFAULT_PORT 443
+#define JVPN_QUIC_SCID_LEN 16          /* bytes: our connection IDs */
+#define JVPN_QUIC_MAX_UDP_PAYLOAD 1452 /* bytes: 1500 - IPv6(40) - UDP(8) */
+#define JVPN_QUIC_MIN_UDP_PAYLOAD 1200 /* bytes: RFC 9000 14.1 */
+#define JVPN_QUIC_IDLE_TIMEOUT_MS 30000
+#define JVPN_QUIC_KEEPALIVE_MS 10000   /* ms: keeps NAT mappings open */
+#define JVPN_QUIC_HANDSHAKE_TIMEOUT_MS 10000
+#define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
+#define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
+#define JVPN_QUIC_CONN_WINDOW (1024 * 1024)    /* bytes per connection */
+#define JVPN_QUIC_MAX_STREAMS_BIDI 4
+#define JVPN_QUIC_MAX_STREAMS_UNI 8
+#define JVPN_QUIC_ACTIVE_CID_LIMIT 8
+
+/* HTTP/3 SETTINGS identifiers (RFC 9114 7.2.4, RFC 9220, RFC 9297). */
+#define JVPN_H3_FRAME_SETTINGS 0x04
+#define JVPN_H3_STREAM_CONTROL 0x00
+#define JVPN_H3_SETTING_ENABLE_CONNECT_PROTOCOL 0x08
+#define JVPN_H3_SETTING_H3_DATAGRAM 0x33
+
+/* HTTP/3 error codes (RFC 9114 8.1, RFC 9297 5). */
+#define JVPN_H3_NO_ERROR 0x100
+#define JVPN_H3_GENERAL_PROTOCOL_ERROR 0x101
+#define JVPN_H3_INTERNAL_ERROR 0x102
+#define JVPN_H3_SETTINGS_ERROR 0x109
+#define JVPN_H3_REQUEST_REJECTED 0x10b
+#define JVPN_H3_MESSAGE_ERROR 0x10e
+#define JVPN_H3_DATAGRAM_ERROR 0x33
+
+/* --- Capsules (RFC 9297 3.2, RFC 9484 4.7) -------------------------------- */
+#define JVPN_CAPSULE_DATAGRAM 0x00
+#define JVPN_CAPSULE_ADDRESS_ASSIGN 0x01
+#define JVPN_CAPSULE_ADDRESS_REQUEST 0x02
+#define JVPN_CAPSULE_ROUTE_ADVERTISEMENT 0x03
+/* bytes: largest value of a known capsule we buffer; unknown ones are
+ * skipped without buffering whatever their length. */
+#define JVPN_CAPSULE_MAX_VALUE 4096
+#define JVPN_CIP_MAX_ADDRS 8     /* addresses in one ADDRESS_* capsule */
+#define JVPN_CIP_MAX_ROUTES 64   /* ranges in one ROUTE_ADVERTISEMENT */
+
+/* CONNECT-IP request (RFC 9484 3). */
+#define JVPN_CIP_PATH "/.well-known/masque/ip/*/*/"
+#define JVPN_CIP_PROTOCOL "connect-ip"
+#define JVPN_CIP_CONTEXT_IP 0 /* context ID of a full IP packet */
+
+/* --- Tunnel -------------------------------------------------------------- */
+#define JVPN_TUN_DEFAULT_MTU 1400 /* bytes: fits a 1500-byte underlay */
+#define JVPN_TUN_MIN_MTU 576      /* bytes: IPv4 minimum */
+#define JVPN_TUN_MIN_MTU_V6 1280  /* bytes: IPv6 minimum (RFC 8200 5) */
+#define JVPN_TUN_MAX_MTU 9000
+#define JVPN_TUN_BATCH 64        /* packets read from TUN per wake-up */
+#define JVPN_UDP_RX_BATCH 32     /* datagrams per recvmmsg */
+#define JVPN_UDP_RX_BUF 65536    /* bytes per receive slot (GRO) */
+#define JVPN_GSO_MAX_SEGS 64     /* QUIC packets per GSO send */
+#define JVPN_MAX_PACKET 65535    /* bytes: largest IP packet */
+
+/* --- Server -------------------------------------------------------------- */
+#define JVPN_MAX_LISTEN 4        /* listen addresses */
+#define JVPN_MAX_PEERS 4096      /* allowed clients in one config */
+#define JVPN_MAX_ROUTES 64       /* advertised routes */
+#define JVPN_MAX_CONNS 4096      /* concurrent QUIC connections */
+
+/* --- Identity ------------------------------------------------------------ */
+#define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */
+#define JVPN_PIN_PREFIX "sha256//"
+#define JVPN_PIN_STR_LEN 53      /* "sha256//" + 44 base64 chars + NUL */
+
+/* --- Config -------------------------------------------------------------- */
+#define JVPN_CONFIG_MAX_BYTES (1024 * 1024) /* bytes: largest config file */
+#define JVPN_CONFIG_MAX_LINE 1024           /* bytes per line */
+
+#endif /* JVPN_PROTO_H */

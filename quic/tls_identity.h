@@ -1,0 +1,32 @@
+/*
+ * quic/tls_identity: keys, certificates and pins with GnuTLS.
+ *
+ * An identity is a private key and a self-signed certificate (ECDSA P-256),
+ * named by its pin: SHA-256 of the certificate's SubjectPublicKeyInfo DER.
+ */
+#ifndef QUIC_TLS_IDENTITY_H
+#define QUIC_TLS_IDENTITY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jvpn/proto.h"
+
+/* Creates |dir| if needed and writes |dir|/key.pem (mode 0600) and
+ * |dir|/cert.pem (CN |name|, valid 10 years). Refuses to overwrite an
+ * existing key (JVPN_ERR_EXISTS). Stores the pin in |pin|. Returns 0,
+ * JVPN_ERR_EXISTS, JVPN_ERR_SYSTEM or JVPN_ERR_TLS; |errbuf| says why. */
+int tls_identity_generate(const char *dir, const char *name,
+                          uint8_t pin[JVPN_PIN_LEN], char *errbuf,
+                          size_t errlen);
+
+/* Computes the pin of a PEM certificate file. */
+int tls_identity_pin_file(const char *cert_path, uint8_t pin[JVPN_PIN_LEN],
+                          char *errbuf, size_t errlen);
+
+/* Computes the pin of a DER certificate (as a TLS peer presents it).
+ * Returns 0 or JVPN_ERR_TLS. */
+int tls_identity_pin_der(const uint8_t *der, size_t len,
+                         uint8_t pin[JVPN_PIN_LEN]);
+
+#endif /* QUIC_TLS_IDENTITY_H */

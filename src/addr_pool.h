@@ -1,0 +1,50 @@
+/*
+ * src/addr_pool: the server's inner address assignment.
+ *
+ * Each allowed client (identified by its pin) gets one IPv4 and/or one IPv6
+ * inner address: its fixed address from the config if it has one, else the
+ * next free host of the pool. The first host of each pool is the server's
+ * own tunnel address and never assigned. Assignment is sticky: the same pin
+ * gets the same addresses for the life of the process, so a restarted client
+ * keeps its address. Bounded by the pool size and JVPN_MAX_PEERS.
+ */
+#ifndef SRC_ADDR_POOL_H
+#define SRC_ADDR_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "src/config.h"
+
+struct addr_pool_entry {
+  uint8_t pin[JVPN_PIN_LEN];
+  int has4, has6;
+  uint8_t addr4[4];
+  uint8_t addr6[16];
+};
+
+struct addr_pool {
+  struct jvpn_prefix pool4, pool6;
+  struct addr_pool_entry *entries; /* owned */
+  size_t n, cap;
+  uint64_t next4, next6;           /* next host index to try */
+};
+
+/* Sets up |p| for |conf|'s pools and reserves every peer's fixed address.
+ * Returns 0, JVPN_ERR_INVAL if a fixed address lies outside its pool or is
+ * the server's own address or is reserved twice, or JVPN_ERR_NOMEM. */
+int addr_pool_init(struct addr_pool *p, const struct jvpn_server_conf *conf);
+void addr_pool_free(struct addr_pool *p);
+
+/* The server's own tunnel address in each pool (first host). Returns 0 or
+ * JVPN_ERR_NOTFOUND when that pool is not configured. */
+int addr_pool_server_addr4(const struct addr_pool *p, uint8_t out[4]);
+int addr_pool_server_addr6(const struct addr_pool *p, uint8_t out[16]);
+
+/* Returns the entry for |peer| (fixed addresses honoured), assigning from
+ * the pools on first use. Returns NULL when a pool is exhausted or memory
+ * runs out. The pointer stays valid until addr_pool_free(). */
+const struct addr_pool_entry *addr_pool_assign(struct addr_pool *p,
+                                               const struct jvpn_peer_conf *peer);
+
+#endif /* SRC_ADDR_POOL_H */

@@ -1,0 +1,26 @@
+/*
+ * tun/netlink: rtnetlink requests for the tunnel's addresses, routes, MTU
+ * and link state. Each call opens a NETLINK_ROUTE socket, sends one request
+ * with NLM_F_ACK, waits for the ack (bounded, 2 s) and closes it; errors
+ * carry the kernel's errno.
+ */
+#ifndef TUN_NETLINK_H
+#define TUN_NETLINK_H
+
+#include <stdint.h>
+
+/* Sets the link's MTU and brings it up. Returns 0 or JVPN_ERR_SYSTEM. */
+int tun_nl_link_up(int ifindex, unsigned mtu);
+/* Adds / deletes |addr|/|plen| (family AF_INET or AF_INET6) on |ifindex|.
+ * Adding an address that exists is success. IPv6 addresses are added with
+ * IFA_F_NODAD so they are usable at once. */
+int tun_nl_addr_add(int ifindex, int family, const uint8_t *addr, uint8_t plen);
+int tun_nl_addr_del(int ifindex, int family, const uint8_t *addr, uint8_t plen);
+/* Adds / deletes a route to |dst|/|plen| via the device, in |table| (0 =
+ * main) with |metric|. Adding one that exists is success. */
+int tun_nl_route_add(int ifindex, int family, const uint8_t *dst, uint8_t plen,
+                     uint32_t table, uint32_t metric);
+int tun_nl_route_del(int ifindex, int family, const uint8_t *dst, uint8_t plen,
+                     uint32_t table, uint32_t metric);
+
+#endif /* TUN_NETLINK_H */
