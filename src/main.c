@@ -1,1 +1,103 @@
-int main(void) { return 0; }
+/*
+ * jvpn-quic: one program, several subcommands.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <gnutls/gnutls.h>
+
+#include <config.h> /* autoconf's, not src/config.h */
+#include "src/client.h"
+#include "src/keygen.h"
+#include "src/server.h"
+
+static const char usage[] =
+    "usage: jvpn-quic COMMAND [OPTIONS]\n"
+    "\n"
+    "A VPN that carries IP packets as HTTP Datagrams over QUIC (MASQUE\n"
+    "CONNECT-IP on HTTP/3), with WireGuard-style key pins.\n"
+    "\n"
+    "commands:\n"
+    "  server -c FILE [-v|-q]   run a server (see docs/config.md)\n"
+    "  client -c FILE [-v|-q]   run a client\n"
+    "  genkey [--name NAME] DIR write DIR/key.pem and DIR/cert.pem, print the pin\n"
+    "  pin CERT                 print the pin of a certificate\n"
+    "\n"
+    "options:\n"
+    "  -c, --config FILE   configuration file\n"
+    "  -v, --verbose       more logging (repeat for trace)\n"
+    "  -q, --quiet         less logging\n"
+    "  -h, --help          this text\n"
+    "      --version       print the version\n"
+    "\n"
+    "exit status: 0 success, 1 runtime failure, 2 usage or configuration "
+    "error\n";
+
+static int run_daemon(int argc, char **argv, int is_server) {
+  static const struct option opts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"verbose", no_argument, NULL, 'v'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {NULL, 0, NULL, 0},
+  };
+  const char *config = NULL;
+  int verbosity = 0, ch;
+
+  optind = 1;
+  while ((ch = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
+    switch (ch) {
+    case 'c': config = optarg; break;
+    case 'v': verbosity++; break;
+    case 'q': verbosity--; break;
+    case 'h': fputs(usage, stdout); return 0;
+    default: fputs(usage, stderr); return 2;
+    }
+  }
+  if (config == NULL || optind != argc) {
+    fprintf(stderr, "jvpn-quic %s: -c FILE is required%s\n", argv[0],
+            optind != argc ? " (and takes no other arguments)" : "");
+    return 2;
+  }
+  return is_server ? jvpn_server_run(config, verbosity)
+                   : jvpn_client_run(config, verbosity);
+}
+
+int main(int argc, char **argv) {
+  const char *cmd;
+  int rc;
+
+  if (argc < 2) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  cmd = argv[1];
+  if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+      strcmp(cmd, "help") == 0) {
+    fputs(usage, stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+    printf("jvpn-quic %s\n", PACKAGE_VERSION);
+    return 0;
+  }
+  if (gnutls_global_init() < 0) {
+    fprintf(stderr, "jvpn-quic: cannot initialise GnuTLS\n");
+    return 1;
+  }
+  if (strcmp(cmd, "server") == 0)
+    rc = run_daemon(argc - 1, argv + 1, 1);
+  else if (strcmp(cmd, "client") == 0)
+    rc = run_daemon(argc - 1, argv + 1, 0);
+  else if (strcmp(cmd, "genkey") == 0)
+    rc = jvpn_cmd_genkey(argc - 1, argv + 1);
+  else if (strcmp(cmd, "pin") == 0)
+    rc = jvpn_cmd_pin(argc - 1, argv + 1);
+  else {
+    fprintf(stderr, "jvpn-quic: unknown command '%s'\n\n%s", cmd, usage);
+    rc = 2;
+  }
+  gnutls_global_deinit();
+  return rc;
+}

@@ -1,0 +1,621 @@
+/*
+ * quic/h3_conn: nghttp3 on top of quic_conn, the CONNECT-IP request stream,
+ * its capsules and the HTTP Datagrams that carry IP packets.
+ */
+#include "quic/h3_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "jvpn/varint.h"
+#include "quic/connect_ip.h"
+#include "quic/h3_datagram.h"
+#include "quic/quic_conn.h"
+
+static int is_remote_uni(const struct quic_conn *c, int64_t sid) {
+  /* RFC 9000 2.1: bit 0x2 = unidirectional, bit 0x1 = server-initiated. */
+  if (!(sid & 0x2))
+    return 0;
+  return c->cfg.is_server ? !(sid & 0x1) : (sid & 0x1);
+}
+
+/* Ends the tunnel: the request stream is reset with |h3_error| and the
+ * connection closes after the next write (quic_conn_write). */
+static void tunnel_abort(struct quic_conn *c, uint64_t h3_error,
+                         const char *why) {
+  if (c->tunnel_failed)
+    return;
+  LOG_WARN(c->ctx, "CONNECT-IP stream aborted (H3 error 0x%llx): %s",
+           (unsigned long long)h3_error, why);
+  if (c->tunnel_stream >= 0)
+    (void)ngtcp2_conn_shutdown_stream(c->conn, c->tunnel_stream,
+                                      h3_error); /* stream may be gone */
+  c->tunnel_open = 0;
+  c->tunnel_failed = (int)h3_error;
+}
+
+static void set_app_error(struct quic_conn *c, uint64_t code) {
+  ngtcp2_connection_close_error_set_application_error(&c->ccerr, code, NULL,
+                                                      0);
+}
+
+/* --- capsules ------------------------------------------------------------ */
+
+static int capsule_known(uint64_t type) {
+  return type == JVPN_CAPSULE_DATAGRAM ||
+         type == JVPN_CAPSULE_ADDRESS_ASSIGN ||
+         type == JVPN_CAPSULE_ADDRESS_REQUEST ||
+         type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT;
+}
+
+static void deliver_ip(struct quic_conn *c, uint64_t context,
+                       const uint8_t *pkt, size_t len) {
+  if (context != JVPN_CIP_CONTEXT_IP) {
+    /* RFC 9484 6: unknown contexts are dropped (or buffered briefly). */
+    c->stats.drop_context++;
+    return;
+  }
+  if (len == 0) {
+    c->stats.drop_malformed++;
+    return;
+  }
+  c->stats.rx_datagrams++;
+  c->cfg.ops->ip_packet(c->cfg.user, pkt, len);
+}
+
+static int on_capsule(void *ud, uint64_t type, const uint8_t *value,
+                      size_t len) {
+  struct quic_conn *c = ud;
+  uint64_t context;
+  size_t used;
+
+  c->stats.capsules_rx++;
+  if (type == JVPN_CAPSULE_DATAGRAM) {
+    /* RFC 9297 3.5: a datagram sent reliably on the stream. */
+    if (jvpn_varint_decode(value, len, &context, &used) != 0)
+      return JVPN_ERR_MALFORMED;
+    deliver_ip(c, context, value + used, len - used);
+    return 0;
+  }
+  return c->cfg.ops->capsule(c->cfg.user, type, value, len);
+}
+
+static int tunnel_setup(struct quic_conn *c) {
+  if (c->capsules == NULL) {
+    c->capsules = malloc(sizeof(*c->capsules));
+    if (c->capsules == NULL)
+      return JVPN_ERR_NOMEM;
+    capsule_parser_init(c->capsules, capsule_known, on_capsule, c);
+  }
+  c->dgram_hdr_len = h3_datagram_header(c->dgram_hdr,
+                                        (uint64_t)c->tunnel_stream,
+                                        JVPN_CIP_CONTEXT_IP);
+  return c->dgram_hdr_len ? 0 : JVPN_ERR_INVAL;
+}
+
+/* --- nghttp3 callbacks --------------------------------------------------- */
+
+static nghttp3_ssize read_tunnel_data(nghttp3_conn *h3, int64_t sid,
+                                      nghttp3_vec *vec, size_t veccnt,
+                                      uint32_t *pflags, void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sid;
+  (void)veccnt;
+  (void)sud;
+  *pflags = 0; /* never EOF: the tunnel lives as long as the stream */
+  if (c->sbuf_sent == c->sbuf_len)
+    return NGHTTP3_ERR_WOULDBLOCK;
+  vec[0].base = c->sbuf + c->sbuf_sent;
+  vec[0].len = c->sbuf_len - c->sbuf_sent;
+  c->sbuf_sent = c->sbuf_len;
+  return 1;
+}
+
+static int h3_acked_cb(nghttp3_conn *h3, int64_t sid, uint64_t len, void *ud,
+                       void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  if (sid == c->tunnel_stream)
+    c->sbuf_acked += (size_t)len;
+  return 0;
+}
+
+static int h3_stream_close_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
+                              void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  if (sid == c->tunnel_stream && !c->tunnel_failed) {
+    LOG_INFO(c->ctx, "CONNECT-IP stream closed by peer (H3 code 0x%llx)",
+             (unsigned long long)code);
+    c->tunnel_open = 0;
+    c->tunnel_failed = JVPN_H3_NO_ERROR;
+  }
+  return 0;
+}
+
+static int h3_recv_data_cb(nghttp3_conn *h3, int64_t sid, const uint8_t *data,
+                           size_t len, void *ud, void *sud) {
+  struct quic_conn *c = ud;
+  int rv;
+
+  (void)h3;
+  (void)sud;
+  /* nghttp3 leaves flow-control credit for body bytes to us. */
+  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
+  ngtcp2_conn_extend_max_offset(c->conn, len);
+  if (sid != c->tunnel_stream || c->capsules == NULL || c->tunnel_failed)
+    return 0;
+  rv = capsule_parser_feed(c->capsules, data, len);
+  /* RFC 9297 3.3: a bad capsule makes the message malformed, which RFC
+   * 9114 4.1.2 answers with a stream error H3_MESSAGE_ERROR. */
+  if (rv != 0)
+    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
+                 rv == JVPN_ERR_OVERSIZE ? "capsule exceeds the size limit"
+                                         : "malformed capsule");
+  return 0;
+}
+
+static int h3_deferred_consume_cb(nghttp3_conn *h3, int64_t sid,
+                                  size_t consumed, void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
+  ngtcp2_conn_extend_max_offset(c->conn, consumed);
+  return 0;
+}
+
+static int h3_begin_headers_cb(nghttp3_conn *h3, int64_t sid, void *ud,
+                               void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  if (c->cfg.is_server && c->tunnel_stream < 0) {
+    c->tunnel_stream = sid;
+    memset(&c->hdr, 0, sizeof(c->hdr));
+  }
+  return 0;
+}
+
+static int value_is(nghttp3_rcbuf *rc, const char *s) {
+  nghttp3_vec v = nghttp3_rcbuf_get_buf(rc);
+  size_t n = strlen(s);
+
+  return v.len == n && memcmp(v.base, s, n) == 0;
+}
+
+static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
+                             nghttp3_rcbuf *name, nghttp3_rcbuf *value,
+                             uint8_t flags, void *ud, void *sud) {
+  struct quic_conn *c = ud;
+  nghttp3_vec v;
+
+  (void)h3;
+  (void)flags;
+  (void)sud;
+  if (sid != c->tunnel_stream)
+    return 0;
+  switch (token) {
+  case NGHTTP3_QPACK_TOKEN__METHOD:
+    c->hdr.method_connect = value_is(value, "CONNECT");
+    break;
+  case NGHTTP3_QPACK_TOKEN__PROTOCOL:
+    c->hdr.protocol_cip = value_is(value, JVPN_CIP_PROTOCOL);
+    break;
+  case NGHTTP3_QPACK_TOKEN__SCHEME:
+    c->hdr.scheme_https = value_is(value, "https");
+    break;
+  case NGHTTP3_QPACK_TOKEN__PATH:
+    /* Only the full tunnel (any target, any protocol) is offered. */
+    c->hdr.path_ok = value_is(value, JVPN_CIP_PATH);
+    break;
+  case NGHTTP3_QPACK_TOKEN__AUTHORITY:
+    v = nghttp3_rcbuf_get_buf(value);
+    c->hdr.authority = v.len > 0;
+    break;
+  case NGHTTP3_QPACK_TOKEN__STATUS:
+    v = nghttp3_rcbuf_get_buf(value);
+    c->hdr.status = v.len == 3 ? (v.base[0] - '0') * 100 +
+                                     (v.base[1] - '0') * 10 + (v.base[2] - '0')
+                               : 0;
+    break;
+  default:
+    if (value_is(name, "capsule-protocol"))
+      c->hdr.capsule_proto = value_is(value, "?1");
+    break;
+  }
+  return 0;
+}
+
+static int submit_status(struct quic_conn *c, int64_t sid, int status) {
+  char code[4];
+  nghttp3_nv nv[2];
+  nghttp3_data_reader dr = {read_tunnel_data};
+  size_t n = 1;
+
+  snprintf(code, sizeof(code), "%03d", status);
+  nv[0] = (nghttp3_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3,
+                       NGHTTP3_NV_FLAG_NONE};
+  if (status == 200) {
+    nv[1] = (nghttp3_nv){(uint8_t *)"capsule-protocol", (uint8_t *)"?1", 16,
+                         2, NGHTTP3_NV_FLAG_NONE};
+    n = 2;
+  }
+  return nghttp3_conn_submit_response(c->h3, sid, nv, n,
+                                      status == 200 ? &dr : NULL);
+}
+
+static int server_end_headers(struct quic_conn *c, int64_t sid) {
+  int status;
+
+  if (!(c->hdr.method_connect && c->hdr.protocol_cip && c->hdr.scheme_https &&
+        c->hdr.authority && c->hdr.capsule_proto)) {
+    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
+                 "malformed CONNECT-IP request (RFC 9484 3)");
+    return 0;
+  }
+  if (!c->hdr.path_ok) {
+    LOG_WARN(c->ctx, "CONNECT-IP request for a scoped target refused (404)");
+    return submit_status(c, sid, 404);
+  }
+  status = c->cfg.ops->tunnel_request(c->cfg.user);
+  if (status != 0)
+    return submit_status(c, sid, status);
+  if (tunnel_setup(c) != 0)
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  c->tunnel_open = 1;
+  return submit_status(c, sid, 200);
+}
+
+static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
+                             void *sud) {
+  struct quic_conn *c = ud;
+  char why[64];
+
+  (void)h3;
+  (void)sud;
+  if (sid != c->tunnel_stream) {
+    /* One tunnel per connection. */
+    (void)ngtcp2_conn_shutdown_stream(c->conn, sid, JVPN_H3_REQUEST_REJECTED);
+    return 0;
+  }
+  if (c->cfg.is_server) {
+    if (fin) {
+      tunnel_abort(c, JVPN_H3_MESSAGE_ERROR, "CONNECT request ended early");
+      return 0;
+    }
+    return server_end_headers(c, sid);
+  }
+  if (c->hdr.status != 200) {
+    snprintf(why, sizeof(why), "server answered CONNECT-IP with status %d",
+             c->hdr.status);
+    LOG_ERR(c->ctx, "%s", why);
+    tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
+    return 0;
+  }
+  c->tunnel_open = 1;
+  if (c->cfg.ops->tunnel_open)
+    c->cfg.ops->tunnel_open(c->cfg.user);
+  return 0;
+}
+
+static int h3_end_stream_cb(nghttp3_conn *h3, int64_t sid, void *ud,
+                            void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  if (sid == c->tunnel_stream && !c->tunnel_failed) {
+    if (c->capsules && capsule_parser_mid_capsule(c->capsules))
+      tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
+                   "request stream ended inside a capsule");
+    else
+      tunnel_abort(c, JVPN_H3_NO_ERROR, "peer ended the request stream");
+  }
+  return 0;
+}
+
+static int h3_stop_sending_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
+                              void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  (void)ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
+  return 0;
+}
+
+static int h3_reset_stream_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
+                              void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)h3;
+  (void)sud;
+  (void)ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+  return 0;
+}
+
+/* --- set-up -------------------------------------------------------------- */
+
+static int client_submit_request(struct quic_conn *c) {
+  static const uint8_t req_id[2] = {1, 2};
+  uint8_t val[64];
+  struct cip_addr want[2];
+  nghttp3_data_reader dr = {read_tunnel_data};
+  const char *auth = c->cfg.sni && c->cfg.sni[0] ? c->cfg.sni : "jvpn";
+  nghttp3_nv nv[6] = {
+      {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
+      {(uint8_t *)":protocol", (uint8_t *)JVPN_CIP_PROTOCOL, 9,
+       sizeof(JVPN_CIP_PROTOCOL) - 1, 0},
+      {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
+      {(uint8_t *)":authority", (uint8_t *)auth, 10, strlen(auth), 0},
+      {(uint8_t *)":path", (uint8_t *)JVPN_CIP_PATH, 5,
+       sizeof(JVPN_CIP_PATH) - 1, 0},
+      {(uint8_t *)"capsule-protocol", (uint8_t *)"?1", 16, 2, 0},
+  };
+  int64_t sid;
+  long n;
+
+  if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
+    return JVPN_ERR_QUIC;
+  c->tunnel_stream = sid;
+  if (nghttp3_conn_submit_request(c->h3, sid, nv, 6, &dr, NULL) != 0)
+    return JVPN_ERR_H3;
+  if (tunnel_setup(c) != 0)
+    return JVPN_ERR_NOMEM;
+  /* Ask for one address of each family (RFC 9484 4.7.2: all-zero address
+   * with a full-length prefix = "any single address"). */
+  memset(want, 0, sizeof(want));
+  want[0].request_id = req_id[0];
+  want[0].ip_version = 4;
+  want[0].prefix_len = 32;
+  want[1].request_id = req_id[1];
+  want[1].ip_version = 6;
+  want[1].prefix_len = 128;
+  n = cip_addrs_encode(val, sizeof(val), want, 2);
+  if (n < 0)
+    return (int)n;
+  return quic_conn_send_capsule(c, JVPN_CAPSULE_ADDRESS_REQUEST, val,
+                                (size_t)n);
+}
+
+int h3_conn_start(struct quic_conn *c) {
+  nghttp3_callbacks cb;
+  nghttp3_settings s;
+  int64_t ctrl, qenc, qdec;
+  int rv;
+
+  memset(&cb, 0, sizeof(cb));
+  cb.acked_stream_data = h3_acked_cb;
+  cb.stream_close = h3_stream_close_cb;
+  cb.recv_data = h3_recv_data_cb;
+  cb.deferred_consume = h3_deferred_consume_cb;
+  cb.begin_headers = h3_begin_headers_cb;
+  cb.recv_header = h3_recv_header_cb;
+  cb.end_headers = h3_end_headers_cb;
+  cb.end_stream = h3_end_stream_cb;
+  cb.stop_sending = h3_stop_sending_cb;
+  cb.reset_stream = h3_reset_stream_cb;
+  nghttp3_settings_default(&s);
+  s.enable_connect_protocol = c->cfg.is_server;
+  rv = c->cfg.is_server ? nghttp3_conn_server_new(&c->h3, &cb, &s, NULL, c)
+                        : nghttp3_conn_client_new(&c->h3, &cb, &s, NULL, c);
+  if (rv != 0)
+    return JVPN_ERR_H3;
+  if (c->cfg.is_server)
+    nghttp3_conn_set_max_client_streams_bidi(c->h3,
+                                             JVPN_QUIC_MAX_STREAMS_BIDI);
+  if (ngtcp2_conn_open_uni_stream(c->conn, &ctrl, NULL) != 0 ||
+      ngtcp2_conn_open_uni_stream(c->conn, &qenc, NULL) != 0 ||
+      ngtcp2_conn_open_uni_stream(c->conn, &qdec, NULL) != 0)
+    return JVPN_ERR_QUIC;
+  if (nghttp3_conn_bind_control_stream(c->h3, ctrl) != 0 ||
+      nghttp3_conn_bind_qpack_streams(c->h3, qenc, qdec) != 0)
+    return JVPN_ERR_H3;
+  c->ctrl_stream = ctrl;
+  return 0;
+}
+
+void h3_conn_free(struct quic_conn *c) {
+  if (c->h3)
+    nghttp3_conn_del(c->h3);
+  c->h3 = NULL;
+  free(c->capsules);
+  c->capsules = NULL;
+}
+
+/* --- ngtcp2 -> nghttp3 --------------------------------------------------- */
+
+int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
+                        uint64_t offset, const uint8_t *data, size_t len) {
+  nghttp3_ssize n;
+  int rv;
+
+  if (is_remote_uni(c, stream_id) && !c->shim.peer_settings_seen) {
+    rv = h3_settings_peek(&c->shim, stream_id, offset, data, len);
+    if (rv != 0) {
+      LOG_WARN(c->ctx, "invalid SETTINGS from peer: %s", jvpn_strerror(rv));
+      set_app_error(c, JVPN_H3_SETTINGS_ERROR);
+      return -1;
+    }
+    if (c->shim.peer_settings_seen) {
+      if (c->shim.peer_h3_datagram != 1) {
+        LOG_ERR(c->ctx, "peer does not support HTTP Datagrams "
+                        "(no SETTINGS_H3_DATAGRAM=1); cannot tunnel");
+        set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
+        return -1;
+      }
+      LOG_DEBUG(c->ctx, "peer SETTINGS: H3_DATAGRAM=1 connect_protocol=%d",
+                c->shim.peer_connect_protocol);
+      /* RFC 9220 3 / RFC 8441 4: no extended CONNECT before the server
+       * said SETTINGS_ENABLE_CONNECT_PROTOCOL=1. */
+      if (!c->cfg.is_server) {
+        if (c->shim.peer_connect_protocol != 1) {
+          LOG_ERR(c->ctx, "server does not accept extended CONNECT "
+                          "(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1)");
+          set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
+          return -1;
+        }
+        rv = client_submit_request(c);
+        if (rv != 0) {
+          LOG_ERR(c->ctx, "cannot send the CONNECT-IP request: %s",
+                  jvpn_strerror(rv));
+          set_app_error(c, JVPN_H3_INTERNAL_ERROR);
+          return -1;
+        }
+      }
+    }
+  }
+  n = nghttp3_conn_read_stream(c->h3, stream_id, data, len, fin);
+  if (n < 0) {
+    LOG_WARN(c->ctx, "HTTP/3 error on stream %lld: %s", (long long)stream_id,
+             nghttp3_strerror((int)n));
+    set_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
+    return -1;
+  }
+  ngtcp2_conn_extend_max_stream_offset(c->conn, stream_id, (uint64_t)n);
+  ngtcp2_conn_extend_max_offset(c->conn, (uint64_t)n);
+  return 0;
+}
+
+int h3_conn_acked(struct quic_conn *c, int64_t stream_id, uint64_t offset,
+                  uint64_t len) {
+  if (c->h3 == NULL)
+    return 0;
+  if (stream_id == c->ctrl_stream && c->shim.rewritten)
+    len = h3_settings_wire_to_h3(&c->shim, offset, (size_t)len);
+  if (len == 0)
+    return 0;
+  return nghttp3_conn_add_ack_offset(c->h3, stream_id, len) == 0 ? 0 : -1;
+}
+
+int h3_conn_stream_close(struct quic_conn *c, int64_t stream_id,
+                         uint64_t app_error) {
+  int rv;
+
+  if (c->h3 == NULL)
+    return 0;
+  rv = nghttp3_conn_close_stream(c->h3, stream_id, app_error);
+  if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
+    set_app_error(c, nghttp3_err_infer_quic_app_error_code(rv));
+    return -1;
+  }
+  if (stream_id == c->tunnel_stream && !c->tunnel_failed)
+    tunnel_abort(c, JVPN_H3_NO_ERROR, "request stream closed");
+  return 0;
+}
+
+int h3_conn_stream_reset(struct quic_conn *c, int64_t stream_id) {
+  if (c->h3 == NULL)
+    return 0;
+  if (stream_id == c->tunnel_stream && !c->tunnel_failed)
+    tunnel_abort(c, JVPN_H3_NO_ERROR, "peer reset the request stream");
+  return nghttp3_conn_shutdown_stream_read(c->h3, stream_id) == 0 ? 0 : -1;
+}
+
+int h3_conn_unblock(struct quic_conn *c, int64_t stream_id) {
+  if (c->h3 == NULL)
+    return 0;
+  return nghttp3_conn_unblock_stream(c->h3, stream_id) == 0 ? 0 : -1;
+}
+
+void h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
+                           size_t len) {
+  uint64_t sid, context;
+  const uint8_t *pkt;
+  size_t plen;
+
+  if (h3_datagram_parse(data, len, &sid, &context, &pkt, &plen) != 0 ||
+      !c->tunnel_open || sid != (uint64_t)c->tunnel_stream) {
+    c->stats.drop_malformed++;
+    return;
+  }
+  deliver_ip(c, context, pkt, plen);
+}
+
+long h3_conn_get_stream_data(struct quic_conn *c, int64_t *stream_id,
+                             int *fin, ngtcp2_vec *vec, size_t max) {
+  const uint8_t *p;
+  size_t plen, i, flat = 0;
+  uint8_t tmp[H3_SETTINGS_MAX + 16];
+  nghttp3_ssize n;
+  long used;
+
+  *stream_id = -1;
+  *fin = 0;
+  /* The rewritten SETTINGS prefix goes out before anything nghttp3 wrote
+   * later on the control stream. */
+  p = h3_settings_pending(&c->shim, &plen);
+  if (p) {
+    *stream_id = c->ctrl_stream;
+    vec[0].base = (uint8_t *)p;
+    vec[0].len = plen;
+    return 1;
+  }
+  n = nghttp3_conn_writev_stream(c->h3, stream_id, fin, (nghttp3_vec *)vec,
+                                 max);
+  if (n < 0) {
+    set_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
+    return JVPN_ERR_H3;
+  }
+  if (*stream_id != c->ctrl_stream || c->shim.rewritten || n == 0)
+    return (long)n;
+  for (i = 0; i < (size_t)n && flat < sizeof(tmp); i++) {
+    size_t k = vec[i].len < sizeof(tmp) - flat ? vec[i].len
+                                               : sizeof(tmp) - flat;
+    memcpy(tmp + flat, vec[i].base, k);
+    flat += k;
+  }
+  used = h3_settings_rewrite(&c->shim, tmp, flat);
+  if (used < 0) {
+    LOG_ERR(c->ctx, "cannot add H3_DATAGRAM to SETTINGS: %s",
+            jvpn_strerror((int)used));
+    set_app_error(c, JVPN_H3_INTERNAL_ERROR);
+    return JVPN_ERR_H3;
+  }
+  /* The shim owns a copy of the prefix now: nghttp3 may forget it. */
+  if (nghttp3_conn_add_write_offset(c->h3, c->ctrl_stream, (size_t)used) ||
+      nghttp3_conn_add_ack_offset(c->h3, c->ctrl_stream, (uint64_t)used))
+    return JVPN_ERR_H3;
+  p = h3_settings_pending(&c->shim, &plen);
+  *fin = 0;
+  vec[0].base = (uint8_t *)p;
+  vec[0].len = plen;
+  return p ? 1 : 0;
+}
+
+int h3_conn_stream_written(struct quic_conn *c, int64_t stream_id, size_t n) {
+  if (stream_id == c->ctrl_stream && c->shim.rewritten)
+    n = h3_settings_sent(&c->shim, n);
+  if (n == 0)
+    return 0;
+  return nghttp3_conn_add_write_offset(c->h3, stream_id, n) == 0 ? 0 : -1;
+}
+
+void h3_conn_stream_blocked(struct quic_conn *c, int64_t stream_id) {
+  nghttp3_conn_block_stream(c->h3, stream_id);
+}
+
+void h3_conn_stream_shut_wr(struct quic_conn *c, int64_t stream_id) {
+  nghttp3_conn_shutdown_stream_write(c->h3, stream_id);
+}
+
+int h3_conn_datagrams_ok(const struct quic_conn *c) {
+  return c->shim.peer_settings_seen && c->shim.peer_h3_datagram == 1;
+}
+
+void h3_conn_resume_tunnel(struct quic_conn *c) {
+  if (c->h3 && c->tunnel_stream >= 0)
+    (void)nghttp3_conn_resume_stream(c->h3, c->tunnel_stream);
+}

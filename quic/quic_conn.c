@@ -1,0 +1,935 @@
+/*
+ * quic/quic_conn: ngtcp2 + GnuTLS for one connection; the write loop that
+ * interleaves HTTP/3 stream data and HTTP Datagrams into GSO batches.
+ */
+#include "quic/quic_conn.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto_gnutls.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "quic/h3_conn.h"
+#include "quic/tls_identity.h"
+#include "src/config.h"
+
+/* One transmit buffer for all connections: writes are synchronous and the
+ * program is single-threaded, so a GSO batch never outlives a call. */
+static uint8_t txbuf[JVPN_GSO_MAX_SEGS * JVPN_QUIC_MAX_UDP_PAYLOAD];
+
+static const char tls_priority[] =
+    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
+    "+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:"
+    "+GROUP-SECP256R1:+GROUP-SECP384R1:%DISABLE_TLS13_COMPAT_MODE";
+
+const char *quic_conn_end_str(enum quic_conn_end why) {
+  switch (why) {
+  case QUIC_END_NONE: return "none";
+  case QUIC_END_LOCAL_CLOSE: return "closed locally";
+  case QUIC_END_PEER_CLOSE: return "closed by peer";
+  case QUIC_END_IDLE: return "idle timeout";
+  case QUIC_END_HANDSHAKE_TIMEOUT: return "handshake timeout";
+  case QUIC_END_AUTH: return "authentication failed";
+  case QUIC_END_PROTOCOL: return "protocol error";
+  case QUIC_END_STATELESS_RESET: return "stateless reset";
+  case QUIC_END_INTERNAL: return "internal error";
+  }
+  return "unknown";
+}
+
+static void report_closed(struct quic_conn *c, enum quic_conn_end why,
+                          const char *detail) {
+  if (c->closed)
+    return;
+  c->closed = 1;
+  c->end = why;
+  if (c->cfg.ops->closed)
+    c->cfg.ops->closed(c->cfg.user, why, detail ? detail : "");
+}
+
+/* --- ngtcp2 callbacks ---------------------------------------------------- */
+
+static ngtcp2_conn *get_conn(ngtcp2_crypto_conn_ref *ref) {
+  return ((struct quic_conn *)ref->user_data)->conn;
+}
+
+static void rand_cb(uint8_t *dest, size_t len, const ngtcp2_rand_ctx *ctx) {
+  (void)ctx;
+  /* gnutls_rnd fails only if the library is unusable; the QUIC layer
+   * then fails its own checks, so no error path exists here. */
+  (void)gnutls_rnd(GNUTLS_RND_RANDOM, dest, len);
+}
+
+static int get_new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
+                          size_t cidlen, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  cid->datalen = cidlen;
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          token, c->static_secret, sizeof(c->static_secret), cid) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (c->cfg.ops->cid_add)
+    c->cfg.ops->cid_add(c->cfg.user, cid);
+  return 0;
+}
+
+static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  if (c->cfg.ops->cid_remove)
+    c->cfg.ops->cid_remove(c->cfg.user, cid);
+  return 0;
+}
+
+static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  LOG_DEBUG(c->ctx, "QUIC handshake completed");
+  if (!c->cfg.is_server)
+    ngtcp2_conn_set_keep_alive_timeout(
+        c->conn, (uint64_t)JVPN_QUIC_KEEPALIVE_MS * NGTCP2_MILLISECONDS);
+  if (!c->h3 && h3_conn_start(c) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags,
+                               int64_t stream_id, uint64_t offset,
+                               const uint8_t *data, size_t len, void *ud,
+                               void *sud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  (void)sud;
+  /* A server may see the client's first stream frames in the same flight
+   * that completes the handshake. */
+  if (!c->h3 && h3_conn_start(c) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (h3_conn_recv_stream(c, stream_id, flags & NGTCP2_STREAM_DATA_FLAG_FIN,
+                          offset, data, len) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int acked_stream_data_offset_cb(ngtcp2_conn *conn, int64_t stream_id,
+                                       uint64_t offset, uint64_t len,
+                                       void *ud, void *sud) {
+  (void)conn;
+  (void)sud;
+  if (h3_conn_acked(ud, stream_id, offset, len) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags,
+                           int64_t stream_id, uint64_t app_error, void *ud,
+                           void *sud) {
+  (void)conn;
+  (void)sud;
+  if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
+    app_error = JVPN_H3_NO_ERROR;
+  if (h3_conn_stream_close(ud, stream_id, app_error) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int stream_reset_cb(ngtcp2_conn *conn, int64_t stream_id,
+                           uint64_t final_size, uint64_t app_error, void *ud,
+                           void *sud) {
+  (void)conn;
+  (void)final_size;
+  (void)app_error;
+  (void)sud;
+  if (h3_conn_stream_reset(ud, stream_id) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int stream_stop_sending_cb(ngtcp2_conn *conn, int64_t stream_id,
+                                  uint64_t app_error, void *ud, void *sud) {
+  (void)conn;
+  (void)app_error;
+  (void)sud;
+  if (h3_conn_stream_reset(ud, stream_id) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int extend_max_stream_data_cb(ngtcp2_conn *conn, int64_t stream_id,
+                                     uint64_t max_data, void *ud, void *sud) {
+  (void)conn;
+  (void)max_data;
+  (void)sud;
+  if (h3_conn_unblock(ud, stream_id) != 0)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return 0;
+}
+
+static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags,
+                            const uint8_t *data, size_t len, void *ud) {
+  (void)conn;
+  (void)flags;
+  h3_conn_recv_datagram(ud, data, len);
+  return 0;
+}
+
+static int recv_stateless_reset_cb(ngtcp2_conn *conn,
+                                   const ngtcp2_pkt_stateless_reset *sr,
+                                   void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  (void)sr;
+  c->end = QUIC_END_STATELESS_RESET;
+  return 0;
+}
+
+static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
+                              const ngtcp2_path *path,
+                              ngtcp2_path_validation_result res, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  (void)flags;
+  (void)path;
+  LOG_INFO(c->ctx, "path validation %s",
+           res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS ? "succeeded"
+                                                        : "failed");
+  return 0;
+}
+
+static void ngtcp2_log_cb(void *ud, const char *fmt, ...) {
+  struct quic_conn *c = ud;
+  char buf[512];
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof(buf), fmt, ap);
+  va_end(ap);
+  LOG_TRACE(c->ctx, "ngtcp2: %s", buf);
+}
+
+static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
+  memset(cb, 0, sizeof(*cb));
+  if (is_server)
+    cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
+  else
+    cb->client_initial = ngtcp2_crypto_client_initial_cb;
+  cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb->encrypt = ngtcp2_crypto_encrypt_cb;
+  cb->decrypt = ngtcp2_crypto_decrypt_cb;
+  cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
+  cb->recv_retry = ngtcp2_crypto_recv_retry_cb;
+  cb->update_key = ngtcp2_crypto_update_key_cb;
+  cb->delete_crypto_aead_ctx = ngtcp2_crypto_delete_crypto_aead_ctx_cb;
+  cb->delete_crypto_cipher_ctx = ngtcp2_crypto_delete_crypto_cipher_ctx_cb;
+  cb->get_path_challenge_data = ngtcp2_crypto_get_path_challenge_data_cb;
+  cb->version_negotiation = ngtcp2_crypto_version_negotiation_cb;
+  cb->rand = rand_cb;
+  cb->get_new_connection_id = get_new_cid_cb;
+  cb->remove_connection_id = remove_cid_cb;
+  cb->handshake_completed = handshake_completed_cb;
+  cb->recv_stream_data = recv_stream_data_cb;
+  cb->acked_stream_data_offset = acked_stream_data_offset_cb;
+  cb->stream_close = stream_close_cb;
+  cb->stream_reset = stream_reset_cb;
+  cb->stream_stop_sending = stream_stop_sending_cb;
+  cb->extend_max_stream_data = extend_max_stream_data_cb;
+  cb->recv_datagram = recv_datagram_cb;
+  cb->recv_stateless_reset = recv_stateless_reset_cb;
+  cb->path_validation = path_validation_cb;
+}
+
+/* --- TLS ----------------------------------------------------------------- */
+
+/* GnuTLS calls this when the peer's certificate arrives. Pins replace PKI:
+ * the certificate's SPKI hash is the identity, so nothing else is checked
+ * (self-signed certificates are the norm). */
+static int verify_peer_cb(gnutls_session_t s) {
+  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+  struct quic_conn *c = ref->user_data;
+  const gnutls_datum_t *certs;
+  unsigned int n = 0;
+
+  certs = gnutls_certificate_get_peers(s, &n);
+  if (certs == NULL || n == 0) {
+    LOG_WARN(c->ctx, "refused peer: no certificate presented");
+    c->end = QUIC_END_AUTH;
+    return GNUTLS_E_CERTIFICATE_ERROR;
+  }
+  if (tls_identity_pin_der(certs[0].data, certs[0].size, c->peer_pin) != 0) {
+    LOG_WARN(c->ctx, "refused peer: unreadable certificate");
+    c->end = QUIC_END_AUTH;
+    return GNUTLS_E_CERTIFICATE_ERROR;
+  }
+  c->peer_pin_set = 1;
+  if (c->cfg.ops->verify_peer(c->cfg.user, c->peer_pin) != 0) {
+    c->end = QUIC_END_AUTH;
+    return GNUTLS_E_CERTIFICATE_ERROR;
+  }
+  return 0;
+}
+
+static int tls_setup(struct quic_conn *c) {
+  gnutls_datum_t alpn = {(unsigned char *)JVPN_ALPN, sizeof(JVPN_ALPN) - 1};
+  unsigned int flags = c->cfg.is_server ? GNUTLS_SERVER : GNUTLS_CLIENT;
+  int rv;
+
+  if (gnutls_init(&c->tls, flags | GNUTLS_NO_END_OF_EARLY_DATA) != 0)
+    return JVPN_ERR_TLS;
+  rv = c->cfg.is_server ? ngtcp2_crypto_gnutls_configure_server_session(c->tls)
+                        : ngtcp2_crypto_gnutls_configure_client_session(c->tls);
+  if (rv != 0)
+    return JVPN_ERR_TLS;
+  if (gnutls_priority_set_direct(c->tls, tls_priority, NULL) != 0 ||
+      gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cfg.cred) !=
+          0 ||
+      gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY) != 0)
+    return JVPN_ERR_TLS;
+  gnutls_session_set_verify_function(c->tls, verify_peer_cb);
+  if (c->cfg.is_server) {
+    gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUIRE);
+  } else if (c->cfg.sni && c->cfg.sni[0]) {
+    if (gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->cfg.sni,
+                               strlen(c->cfg.sni)) != 0)
+      return JVPN_ERR_TLS;
+  }
+  c->conn_ref.get_conn = get_conn;
+  c->conn_ref.user_data = c;
+  gnutls_session_set_ptr(c->tls, &c->conn_ref);
+  return 0;
+}
+
+/* --- creation ------------------------------------------------------------ */
+
+static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
+                          uint64_t now) {
+  ngtcp2_settings_default(s);
+  s->initial_ts = now;
+  s->cc_algo = c->cfg.cc == JVPN_CC_RENO  ? NGTCP2_CC_ALGO_RENO
+               : c->cfg.cc == JVPN_CC_BBR ? NGTCP2_CC_ALGO_BBR
+                                          : NGTCP2_CC_ALGO_CUBIC;
+  /* Full-size packets from the first one, so the tunnel MTU is right
+   * from the start on a 1500-byte underlay (see docs/decisions.md). */
+  s->max_tx_udp_payload_size = JVPN_QUIC_MAX_UDP_PAYLOAD;
+  s->no_tx_udp_payload_size_shaping = 1;
+  s->handshake_timeout =
+      (uint64_t)JVPN_QUIC_HANDSHAKE_TIMEOUT_MS * NGTCP2_MILLISECONDS;
+  s->max_window = 16 * 1024 * 1024;
+  s->max_stream_window = 4 * 1024 * 1024;
+  if (jvpn_log_level >= JVPN_LOG_TRACE)
+    s->log_printf = ngtcp2_log_cb;
+}
+
+static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
+  ngtcp2_transport_params_default(p);
+  p->initial_max_stream_data_bidi_local = JVPN_QUIC_STREAM_WINDOW;
+  p->initial_max_stream_data_bidi_remote = JVPN_QUIC_STREAM_WINDOW;
+  p->initial_max_stream_data_uni = JVPN_QUIC_STREAM_WINDOW;
+  p->initial_max_data = JVPN_QUIC_CONN_WINDOW;
+  p->initial_max_streams_bidi = c->cfg.is_server ? JVPN_QUIC_MAX_STREAMS_BIDI
+                                                 : 0;
+  p->initial_max_streams_uni = JVPN_QUIC_MAX_STREAMS_UNI;
+  p->max_idle_timeout = (uint64_t)JVPN_QUIC_IDLE_TIMEOUT_MS *
+                        NGTCP2_MILLISECONDS;
+  p->max_datagram_frame_size = JVPN_QUIC_MAX_DATAGRAM_FRAME;
+  p->active_connection_id_limit = JVPN_QUIC_ACTIVE_CID_LIMIT;
+}
+
+static int conn_alloc(struct quic_conn **pc, const struct quic_conn_config *cfg) {
+  struct quic_conn *c = calloc(1, sizeof(*c));
+
+  if (c == NULL)
+    return JVPN_ERR_NOMEM;
+  c->cfg = *cfg;
+  c->tunnel_stream = -1;
+  c->ctrl_stream = -1;
+  snprintf(c->ctx, sizeof(c->ctx), "%s", cfg->log_ctx ? cfg->log_ctx : "");
+  h3_settings_init(&c->shim);
+  c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
+  c->pending = malloc(sizeof(txbuf));
+  if (c->txq.slot == NULL || c->pending == NULL ||
+      gnutls_rnd(GNUTLS_RND_RANDOM, c->static_secret,
+                 sizeof(c->static_secret)) != 0) {
+    free(c->txq.slot);
+    free(c->pending);
+    free(c);
+    return JVPN_ERR_NOMEM;
+  }
+  *pc = c;
+  return 0;
+}
+
+int quic_conn_client_new(struct quic_conn **pc,
+                         const struct quic_conn_config *cfg,
+                         const struct sockaddr *local, socklen_t local_len,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         uint64_t now) {
+  struct quic_conn *c;
+  ngtcp2_callbacks cb;
+  ngtcp2_settings s;
+  ngtcp2_transport_params p;
+  ngtcp2_cid dcid, scid;
+  int rv;
+
+  rv = conn_alloc(&c, cfg);
+  if (rv != 0)
+    return rv;
+  dcid.datalen = 18;
+  scid.datalen = JVPN_QUIC_SCID_LEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
+      gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
+    rv = JVPN_ERR_TLS;
+    goto fail;
+  }
+  ngtcp2_path_storage_init(&c->path, (const ngtcp2_sockaddr *)local,
+                           local_len, (const ngtcp2_sockaddr *)remote,
+                           remote_len, NULL);
+  fill_callbacks(&cb, 0);
+  fill_settings(c, &s, now);
+  fill_params(c, &p);
+  if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->path.path,
+                             NGTCP2_PROTO_VER_V1, &cb, &s, &p, NULL, c) != 0) {
+    rv = JVPN_ERR_QUIC;
+    goto fail;
+  }
+  rv = tls_setup(c);
+  if (rv != 0)
+    goto fail;
+  ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  *pc = c;
+  return 0;
+
+fail:
+  quic_conn_del(c);
+  return rv;
+}
+
+int quic_conn_server_new(struct quic_conn **pc,
+                         const struct quic_conn_config *cfg,
+                         const ngtcp2_pkt_hd *hd,
+                         const struct sockaddr *local, socklen_t local_len,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         uint64_t now) {
+  struct quic_conn *c;
+  ngtcp2_callbacks cb;
+  ngtcp2_settings s;
+  ngtcp2_transport_params p;
+  ngtcp2_cid scid;
+  int rv;
+
+  rv = conn_alloc(&c, cfg);
+  if (rv != 0)
+    return rv;
+  scid.datalen = JVPN_QUIC_SCID_LEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
+    rv = JVPN_ERR_TLS;
+    goto fail;
+  }
+  ngtcp2_path_storage_init(&c->path, (const ngtcp2_sockaddr *)local,
+                           local_len, (const ngtcp2_sockaddr *)remote,
+                           remote_len, NULL);
+  fill_callbacks(&cb, 1);
+  fill_settings(c, &s, now);
+  fill_params(c, &p);
+  p.original_dcid = hd->dcid;
+  p.stateless_reset_token_present = 1;
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          p.stateless_reset_token, c->static_secret,
+          sizeof(c->static_secret), &scid) != 0) {
+    rv = JVPN_ERR_QUIC;
+    goto fail;
+  }
+  if (ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &c->path.path,
+                             hd->version, &cb, &s, &p, NULL, c) != 0) {
+    rv = JVPN_ERR_QUIC;
+    goto fail;
+  }
+  rv = tls_setup(c);
+  if (rv != 0)
+    goto fail;
+  ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  if (cfg->ops->cid_add)
+    cfg->ops->cid_add(cfg->user, &scid);
+  *pc = c;
+  return 0;
+
+fail:
+  quic_conn_del(c);
+  return rv;
+}
+
+void quic_conn_del(struct quic_conn *c) {
+  size_t i, n;
+  ngtcp2_cid *cids;
+
+  if (c == NULL)
+    return;
+  if (c->conn && c->cfg.is_server && c->cfg.ops->cid_remove) {
+    n = ngtcp2_conn_get_num_scid(c->conn);
+    cids = calloc(n ? n : 1, sizeof(*cids));
+    if (cids) {
+      ngtcp2_conn_get_scid(c->conn, cids);
+      for (i = 0; i < n; i++)
+        c->cfg.ops->cid_remove(c->cfg.user, &cids[i]);
+      free(cids);
+    }
+  }
+  h3_conn_free(c);
+  if (c->conn)
+    ngtcp2_conn_del(c->conn);
+  if (c->tls)
+    gnutls_deinit(c->tls);
+  gnutls_memset(c->static_secret, 0, sizeof(c->static_secret));
+  free(c->txq.slot);
+  free(c->pending);
+  free(c);
+}
+
+/* --- receive ------------------------------------------------------------- */
+
+static void describe_peer_close(struct quic_conn *c, char *buf, size_t len,
+                                enum quic_conn_end *why) {
+  ngtcp2_connection_close_error cc;
+  uint64_t code;
+
+  ngtcp2_conn_get_connection_close_error(c->conn, &cc);
+  code = cc.error_code;
+  *why = QUIC_END_PEER_CLOSE;
+  if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+      code >= 0x100 && code <= 0x1ff) {
+    const char *alert = gnutls_alert_get_strname((gnutls_alert_description_t)(
+        code - 0x100));
+    /* The peer's TLS stack refused the handshake: a pin mismatch shows as
+     * a certificate alert. */
+    snprintf(buf, len, "peer refused the TLS handshake (alert %u: %s)",
+             (unsigned)(code - 0x100), alert ? alert : "?");
+    *why = QUIC_END_AUTH;
+  } else if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION) {
+    snprintf(buf, len, "peer closed with H3 error 0x%llx%s%.*s",
+             (unsigned long long)code, cc.reasonlen ? ": " : "",
+             (int)cc.reasonlen, cc.reason ? (const char *)cc.reason : "");
+  } else {
+    snprintf(buf, len, "peer closed with transport error 0x%llx%s%.*s",
+             (unsigned long long)code, cc.reasonlen ? ": " : "",
+             (int)cc.reasonlen, cc.reason ? (const char *)cc.reason : "");
+    if (code != 0)
+      *why = QUIC_END_PROTOCOL;
+  }
+}
+
+static void send_close(struct quic_conn *c, uint64_t now) {
+  ngtcp2_path_storage ps;
+  ngtcp2_pkt_info pi;
+  ngtcp2_ssize n;
+
+  if (ngtcp2_conn_is_in_closing_period(c->conn) ||
+      ngtcp2_conn_is_in_draining_period(c->conn))
+    return;
+  ngtcp2_path_storage_zero(&ps);
+  n = ngtcp2_conn_write_connection_close(c->conn, &ps.path, &pi, txbuf,
+                                         JVPN_QUIC_MAX_UDP_PAYLOAD, &c->ccerr,
+                                         now);
+  if (n > 0)
+    (void)c->cfg.ops->send(c->cfg.user, &ps.path, txbuf, (size_t)n, 0,
+                           pi.ecn); /* best effort: the peer times out */
+}
+
+/* Ends the connection after ngtcp2 reported |rv|. */
+static int fail_conn(struct quic_conn *c, int rv, uint64_t now) {
+  char detail[256];
+  enum quic_conn_end why;
+
+  switch (rv) {
+  case NGTCP2_ERR_DRAINING:
+    describe_peer_close(c, detail, sizeof(detail), &why);
+    if (c->end == QUIC_END_STATELESS_RESET)
+      why = QUIC_END_STATELESS_RESET;
+    report_closed(c, why, detail);
+    return JVPN_ERR_PROTO;
+  case NGTCP2_ERR_IDLE_CLOSE:
+    report_closed(c, QUIC_END_IDLE, "no packets from the peer");
+    return JVPN_ERR_PROTO;
+  case NGTCP2_ERR_HANDSHAKE_TIMEOUT:
+    report_closed(c, QUIC_END_HANDSHAKE_TIMEOUT, "handshake did not finish");
+    return JVPN_ERR_PROTO;
+  case NGTCP2_ERR_DROP_CONN:
+  case NGTCP2_ERR_RETRY:
+    report_closed(c, QUIC_END_PROTOCOL, ngtcp2_strerror(rv));
+    return JVPN_ERR_PROTO;
+  case NGTCP2_ERR_CRYPTO:
+    ngtcp2_connection_close_error_set_transport_error_tls_alert(
+        &c->ccerr, ngtcp2_conn_get_tls_alert(c->conn), NULL, 0);
+    send_close(c, now);
+    if (c->end == QUIC_END_AUTH)
+      report_closed(c, QUIC_END_AUTH, "peer certificate refused");
+    else
+      report_closed(c, QUIC_END_PROTOCOL, "TLS handshake failed");
+    return JVPN_ERR_PROTO;
+  default:
+    if (c->ccerr.type != NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ||
+        c->ccerr.error_code == 0)
+      ngtcp2_connection_close_error_set_transport_error_liberr(&c->ccerr, rv,
+                                                               NULL, 0);
+    send_close(c, now);
+    snprintf(detail, sizeof(detail), "%s", ngtcp2_strerror(rv));
+    report_closed(c, rv == NGTCP2_ERR_CALLBACK_FAILURE ? QUIC_END_PROTOCOL
+                                                        : QUIC_END_INTERNAL,
+                  detail);
+    return JVPN_ERR_PROTO;
+  }
+}
+
+int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
+                   socklen_t local_len, const struct sockaddr *remote,
+                   socklen_t remote_len, uint8_t ecn, const uint8_t *pkt,
+                   size_t len, uint64_t now) {
+  ngtcp2_path path;
+  ngtcp2_pkt_info pi;
+  int rv;
+
+  if (c->closed)
+    return JVPN_ERR_PROTO;
+  path.local.addr = (ngtcp2_sockaddr *)local;
+  path.local.addrlen = local_len;
+  path.remote.addr = (ngtcp2_sockaddr *)remote;
+  path.remote.addrlen = remote_len;
+  path.user_data = NULL;
+  pi.ecn = ecn;
+  rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, now);
+  if (rv != 0) {
+    /* A corrupt or undecryptable packet is dropped by ngtcp2 itself with
+     * rv == 0; anything else ends the connection. */
+    return fail_conn(c, rv, now);
+  }
+  return 0;
+}
+
+/* --- transmit ------------------------------------------------------------ */
+
+struct tx_batch {
+  size_t len, seg, npkt;
+  ngtcp2_path_storage path;
+  uint8_t ecn;
+};
+
+static int batch_flush(struct quic_conn *c, struct tx_batch *b) {
+  int rv;
+
+  if (b->npkt == 0)
+    return 0;
+  rv = c->cfg.ops->send(c->cfg.user, &b->path.path, txbuf, b->len,
+                        b->npkt > 1 ? b->seg : 0, b->ecn);
+  if (rv == JVPN_ERR_AGAIN) {
+    /* Keep the batch; the caller polls for writability. */
+    memcpy(c->pending, txbuf, b->len);
+    c->pending_len = b->len;
+    c->pending_seg = b->npkt > 1 ? b->seg : 0;
+    c->pending_ecn = b->ecn;
+    ngtcp2_path_storage_init(&c->pending_path, b->path.path.local.addr,
+                             b->path.path.local.addrlen,
+                             b->path.path.remote.addr,
+                             b->path.path.remote.addrlen, NULL);
+  }
+  b->len = b->npkt = 0;
+  return rv == JVPN_ERR_AGAIN ? rv : 0;
+}
+
+static int flush_pending(struct quic_conn *c) {
+  int rv;
+
+  if (c->pending_len == 0)
+    return 0;
+  rv = c->cfg.ops->send(c->cfg.user, &c->pending_path.path, c->pending,
+                        c->pending_len, c->pending_seg, c->pending_ecn);
+  if (rv == JVPN_ERR_AGAIN)
+    return rv;
+  c->pending_len = 0;
+  return 0;
+}
+
+/* Adds the packet just written at txbuf + b->len. Returns 1 when the batch
+ * must be sent now (its last packet is short, or it is full). */
+static int batch_add(struct quic_conn *c, struct tx_batch *b, size_t n,
+                     const ngtcp2_path *path, uint8_t ecn, size_t max_pkts,
+                     int *again) {
+  *again = 0;
+  if (b->npkt > 0 && (!ngtcp2_path_eq(&b->path.path, path) ||
+                      ecn != b->ecn || n > b->seg)) {
+    /* Does not belong to this batch: send the batch, then start anew. */
+    size_t keep = b->len;
+    uint8_t tmp[JVPN_QUIC_MAX_UDP_PAYLOAD];
+
+    memcpy(tmp, txbuf + keep, n);
+    if (batch_flush(c, b) == JVPN_ERR_AGAIN) {
+      /* The new packet is lost to the network's view; QUIC recovers. */
+      *again = 1;
+      return 1;
+    }
+    memcpy(txbuf, tmp, n);
+  }
+  if (b->npkt == 0) {
+    b->seg = n;
+    b->ecn = ecn;
+    ngtcp2_path_storage_init(&b->path, path->local.addr, path->local.addrlen,
+                             path->remote.addr, path->remote.addrlen, NULL);
+  }
+  b->len += n;
+  b->npkt++;
+  return n < b->seg || b->npkt >= max_pkts;
+}
+
+static void txq_pop(struct quic_txq *q) { q->head++; }
+
+static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
+
+int quic_conn_write(struct quic_conn *c, uint64_t now) {
+  struct tx_batch b = {0};
+  ngtcp2_path_storage ps;
+  ngtcp2_pkt_info pi;
+  size_t maxpkt, max_pkts;
+  int dgram_blocked = 0, again = 0, rv;
+
+  if (c->closed)
+    return 0;
+  rv = flush_pending(c);
+  if (rv != 0)
+    return rv;
+  maxpkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+  if (maxpkt > JVPN_QUIC_MAX_UDP_PAYLOAD)
+    maxpkt = JVPN_QUIC_MAX_UDP_PAYLOAD;
+  max_pkts = ngtcp2_conn_get_send_quantum(c->conn) / maxpkt;
+  if (max_pkts < 1)
+    max_pkts = 1;
+  if (max_pkts > JVPN_GSO_MAX_SEGS)
+    max_pkts = JVPN_GSO_MAX_SEGS;
+  ngtcp2_path_storage_zero(&ps);
+
+  for (;;) {
+    uint8_t *dst = txbuf + b.len;
+    ngtcp2_ssize n, ndatalen = -1;
+    int accepted = 0;
+
+    if (!dgram_blocked && !txq_empty(&c->txq) && c->tunnel_open &&
+        h3_conn_datagrams_ok(c)) {
+      uint32_t i = c->txq.head % QUIC_TXQ_LEN;
+      ngtcp2_vec v[2] = {{c->dgram_hdr, c->dgram_hdr_len},
+                         {c->txq.slot[i], c->txq.len[i]}};
+
+      n = ngtcp2_conn_writev_datagram(c->conn, &ps.path, &pi, dst, maxpkt,
+                                      &accepted,
+                                      NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, v,
+                                      2, now);
+      if (accepted) {
+        txq_pop(&c->txq);
+        c->stats.tx_datagrams++;
+      }
+      if (n == NGTCP2_ERR_WRITE_MORE)
+        continue;
+      if (n == NGTCP2_ERR_INVALID_ARGUMENT) {
+        /* Over the peer's max_datagram_frame_size. */
+        txq_pop(&c->txq);
+        c->stats.drop_too_big++;
+        continue;
+      }
+      if (n < 0)
+        return fail_conn(c, (int)n, now);
+      if (n == 0) {
+        if (!accepted) {
+          /* Congestion window or pacing; a datagram that cannot fit an
+           * empty packet would stay forever, so drop it. */
+          if (ngtcp2_conn_get_cwnd_left(c->conn) >= maxpkt) {
+            txq_pop(&c->txq);
+            c->stats.drop_too_big++;
+          } else {
+            dgram_blocked = 1;
+          }
+        }
+        continue;
+      }
+    } else {
+      int64_t sid = -1;
+      int fin = 0;
+      ngtcp2_vec vec[16];
+      long nvec = 0;
+      uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
+
+      if (c->h3) {
+        nvec = h3_conn_get_stream_data(c, &sid, &fin, vec, 16);
+        if (nvec < 0)
+          return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
+      }
+      if (fin)
+        flags |= NGTCP2_WRITE_STREAM_FLAG_FIN;
+      n = ngtcp2_conn_writev_stream(c->conn, &ps.path, &pi, dst, maxpkt,
+                                    &ndatalen, flags, sid, vec, (size_t)nvec,
+                                    now);
+      if (n < 0) {
+        switch (n) {
+        case NGTCP2_ERR_STREAM_DATA_BLOCKED:
+          h3_conn_stream_blocked(c, sid);
+          continue;
+        case NGTCP2_ERR_STREAM_SHUT_WR:
+          h3_conn_stream_shut_wr(c, sid);
+          continue;
+        case NGTCP2_ERR_WRITE_MORE:
+          if (h3_conn_stream_written(c, sid, (size_t)ndatalen) != 0)
+            return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
+          continue;
+        default:
+          return fail_conn(c, (int)n, now);
+        }
+      }
+      if (ndatalen >= 0 && sid >= 0 &&
+          h3_conn_stream_written(c, sid, (size_t)ndatalen) != 0)
+        return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
+      if (n == 0)
+        break;
+    }
+    if (batch_add(c, &b, (size_t)n, &ps.path, pi.ecn, max_pkts, &again)) {
+      if (again)
+        break;
+      if (b.npkt >= max_pkts) {
+        rv = batch_flush(c, &b);
+        if (rv != 0) {
+          again = 1;
+          break;
+        }
+        /* Pacing: one burst of send_quantum per call; the timer from
+         * quic_conn_expiry() brings the next. */
+        break;
+      }
+      if (batch_flush(c, &b) != 0) {
+        again = 1;
+        break;
+      }
+    }
+  }
+  if (!again && batch_flush(c, &b) != 0)
+    again = 1;
+  ngtcp2_conn_update_pkt_tx_time(c->conn, now);
+  if (c->tunnel_failed && !c->closed) {
+    /* The request stream was aborted (its RESET_STREAM went out above);
+     * without it the connection has no purpose. */
+    ngtcp2_connection_close_error_set_application_error(
+        &c->ccerr, c->tunnel_failed, NULL, 0);
+    send_close(c, now);
+    report_closed(c, QUIC_END_PROTOCOL, "CONNECT-IP request stream aborted");
+    return JVPN_ERR_PROTO;
+  }
+  return again ? JVPN_ERR_AGAIN : 0;
+}
+
+uint64_t quic_conn_expiry(struct quic_conn *c) {
+  if (c->closed)
+    return UINT64_MAX;
+  return ngtcp2_conn_get_expiry(c->conn);
+}
+
+int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
+  int rv;
+
+  if (c->closed)
+    return JVPN_ERR_PROTO;
+  rv = ngtcp2_conn_handle_expiry(c->conn, now);
+  if (rv != 0)
+    return fail_conn(c, rv, now);
+  return 0;
+}
+
+/* --- tunnel API ---------------------------------------------------------- */
+
+size_t quic_conn_max_ip_packet(struct quic_conn *c) {
+  size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+  size_t dcid = ngtcp2_conn_get_dcid(c->conn)->datalen;
+  /* short header (1 + DCID + 4-byte packet number) + AEAD tag (16) +
+   * DATAGRAM frame type (1) + length (2) + HTTP Datagram header */
+  size_t overhead = 1 + dcid + 4 + 16 + 1 + 2 + c->dgram_hdr_len;
+  const ngtcp2_transport_params *rp;
+  size_t room;
+
+  if (udp > JVPN_QUIC_MAX_UDP_PAYLOAD)
+    udp = JVPN_QUIC_MAX_UDP_PAYLOAD;
+  room = udp > overhead ? udp - overhead : 0;
+  rp = ngtcp2_conn_get_remote_transport_params(c->conn);
+  if (rp && rp->max_datagram_frame_size < room + c->dgram_hdr_len + 3) {
+    size_t lim = (size_t)rp->max_datagram_frame_size;
+    room = lim > c->dgram_hdr_len + 3 ? lim - c->dgram_hdr_len - 3 : 0;
+  }
+  return room < QUIC_TXQ_SLOT ? room : QUIC_TXQ_SLOT;
+}
+
+int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
+  struct quic_txq *q = &c->txq;
+  uint32_t i;
+
+  if (!c->tunnel_open || c->closed || !h3_conn_datagrams_ok(c)) {
+    c->stats.drop_not_ready++;
+    return JVPN_ERR_AGAIN;
+  }
+  if (len > quic_conn_max_ip_packet(c)) {
+    c->stats.drop_too_big++;
+    return JVPN_ERR_OVERSIZE;
+  }
+  if (q->tail - q->head >= QUIC_TXQ_LEN) {
+    c->stats.drop_queue++;
+    return JVPN_ERR_FULL;
+  }
+  i = q->tail % QUIC_TXQ_LEN;
+  memcpy(q->slot[i], pkt, len);
+  q->len[i] = (uint16_t)len;
+  q->tail++;
+  return 0;
+}
+
+int quic_conn_txq_busy(const struct quic_conn *c) {
+  return c->txq.tail - c->txq.head >= QUIC_TXQ_LEN / 2;
+}
+
+int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
+                           const uint8_t *value, size_t len) {
+  long n;
+
+  if (c->tunnel_stream < 0 || c->closed)
+    return JVPN_ERR_AGAIN;
+  if (c->sbuf_acked == c->sbuf_len) {
+    /* Everything sent was acknowledged: reuse the buffer from the start. */
+    c->sbuf_len = c->sbuf_sent = c->sbuf_acked = 0;
+  }
+  n = capsule_encode(c->sbuf + c->sbuf_len, sizeof(c->sbuf) - c->sbuf_len,
+                     type, value, len);
+  if (n < 0)
+    return JVPN_ERR_FULL;
+  c->sbuf_len += (size_t)n;
+  h3_conn_resume_tunnel(c);
+  return 0;
+}
+
+void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
+                     enum quic_conn_end why, const char *detail,
+                     uint64_t now) {
+  if (c->closed)
+    return;
+  ngtcp2_connection_close_error_set_application_error(&c->ccerr, h3_error,
+                                                      NULL, 0);
+  send_close(c, now);
+  report_closed(c, why, detail);
+}
+
+void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {
+  snprintf(c->ctx, sizeof(c->ctx), "%s", ctx);
+}
+
+void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st) {
+  ngtcp2_conn_get_conn_stat(c->conn, st);
+}

@@ -1,0 +1,224 @@
+/*
+ * quic/quic_conn: one QUIC connection carrying one CONNECT-IP tunnel.
+ *
+ * Wraps ngtcp2 (transport), GnuTLS (TLS 1.3, mutual certificate auth by
+ * SPKI pin) and, through quic/h3_conn, nghttp3 (HTTP/3 + the CONNECT-IP
+ * request, capsules and HTTP Datagrams). Sans-loop: the caller feeds
+ * received packets and the time, calls quic_conn_write() after anything
+ * that may produce packets, and re-arms its timer from quic_conn_expiry().
+ * Packets leave through ops->send. The only ngtcp2 calls in the tree are in
+ * this module and quic/h3_conn, so an ngtcp2 upgrade touches two files.
+ *
+ * Not thread-safe; all connections of a process share one transmit buffer,
+ * so every call must come from the one loop thread.
+ */
+#ifndef QUIC_QUIC_CONN_H
+#define QUIC_QUIC_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "jvpn/proto.h"
+#include "quic/capsule.h"
+#include "quic/h3_settings.h"
+
+/* Why a connection ended, for logs and exit codes. */
+enum quic_conn_end {
+  QUIC_END_NONE = 0,
+  QUIC_END_LOCAL_CLOSE,    /* we closed it (shutdown) */
+  QUIC_END_PEER_CLOSE,     /* peer sent CONNECTION_CLOSE */
+  QUIC_END_IDLE,           /* idle timeout */
+  QUIC_END_HANDSHAKE_TIMEOUT,
+  QUIC_END_AUTH,           /* certificate pin refused (either side) */
+  QUIC_END_PROTOCOL,       /* protocol error (ours or the peer's) */
+  QUIC_END_STATELESS_RESET,
+  QUIC_END_INTERNAL,
+};
+
+struct quic_conn;
+
+/* Callbacks into the program. Return 0 unless stated. |user| is the
+ * pointer given at creation. */
+struct quic_conn_ops {
+  /* Sends |len| bytes: one packet, or back-to-back |seg|-byte packets
+   * for GSO (seg == 0 or seg >= len: one packet). Returns 0,
+   * JVPN_ERR_AGAIN (socket full: the connection keeps the batch and the
+   * caller calls quic_conn_write() again when writable) or another error
+   * (the batch is lost, as on any network). */
+  int (*send)(void *user, const ngtcp2_path *path, const uint8_t *data,
+              size_t len, size_t seg, uint8_t ecn);
+  /* Checks the peer's certificate pin. Nonzero refuses the handshake. */
+  int (*verify_peer)(void *user, const uint8_t pin[JVPN_PIN_LEN]);
+  /* Server: a connection ID was issued / retired (map it to this conn). */
+  void (*cid_add)(void *user, const ngtcp2_cid *cid);
+  void (*cid_remove)(void *user, const ngtcp2_cid *cid);
+  /* Server: a CONNECT-IP request arrived and is well-formed. Return 0 to
+   * accept (the module answers 200 with capsule-protocol: ?1), or an
+   * HTTP status (e.g. 403) to refuse. */
+  int (*tunnel_request)(void *user);
+  /* Client: the server accepted the CONNECT-IP request. */
+  void (*tunnel_open)(void *user);
+  /* A known capsule (ADDRESS_ASSIGN, ADDRESS_REQUEST,
+   * ROUTE_ADVERTISEMENT) arrived. A negative JVPN_ERR_MALFORMED aborts the
+   * request stream with H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
+  int (*capsule)(void *user, uint64_t type, const uint8_t *value,
+                 size_t len);
+  /* An IP packet arrived in an HTTP Datagram (context 0). */
+  void (*ip_packet)(void *user, const uint8_t *pkt, size_t len);
+  /* The tunnel or connection ended; the conn may be deleted after the
+   * call that reported it returns. */
+  void (*closed)(void *user, enum quic_conn_end why, const char *detail);
+};
+
+struct quic_conn_stats {
+  uint64_t rx_datagrams;   /* HTTP Datagrams received, well-formed */
+  uint64_t tx_datagrams;   /* HTTP Datagrams sent */
+  uint64_t drop_malformed; /* datagrams with bad framing or stream */
+  uint64_t drop_context;   /* datagrams with an unknown context ID */
+  uint64_t drop_too_big;   /* IP packets over the current datagram room */
+  uint64_t drop_queue;     /* IP packets dropped: send queue full */
+  uint64_t drop_not_ready; /* IP packets before the tunnel was open */
+  uint64_t capsules_rx, capsules_skipped;
+};
+
+/* Bounded queue of IP packets waiting for room in the congestion window. */
+#define QUIC_TXQ_LEN 256     /* packets */
+#define QUIC_TXQ_SLOT 1500   /* bytes: larger packets get PTB first */
+
+struct quic_txq {
+  uint8_t (*slot)[QUIC_TXQ_SLOT]; /* owned */
+  uint16_t len[QUIC_TXQ_LEN];
+  uint32_t head, tail;            /* head == tail: empty */
+};
+
+struct quic_conn_config {
+  int is_server;
+  gnutls_certificate_credentials_t cred; /* not owned; outlives the conn */
+  const char *sni;              /* client: server name (may be NULL) */
+  int cc;                       /* enum jvpn_cc */
+  const struct quic_conn_ops *ops;
+  void *user;
+  const char *log_ctx;          /* copied into the log prefix */
+};
+
+struct quic_conn {
+  ngtcp2_crypto_conn_ref conn_ref; /* first: GnuTLS finds us by it */
+  ngtcp2_conn *conn;
+  gnutls_session_t tls;
+  nghttp3_conn *h3;
+  struct quic_conn_config cfg;
+  ngtcp2_path_storage path;        /* path of the first packet */
+  uint8_t static_secret[32];       /* server: stateless reset tokens */
+  char ctx[96];                    /* log prefix */
+  /* CONNECT-IP request stream */
+  int64_t tunnel_stream;           /* -1 until opened */
+  int tunnel_open;                 /* 200 sent / received */
+  int tunnel_failed;
+  struct {
+    int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
+    int authority;
+    int status;                    /* client: response status */
+  } hdr;
+  struct capsule_parser *capsules; /* owned; on the CONNECT stream */
+  uint8_t sbuf[4096];              /* capsules to send (bounded) */
+  size_t sbuf_len, sbuf_sent, sbuf_acked;
+  struct h3_settings_shim shim;
+  int64_t ctrl_stream;             /* our H3 control stream */
+  /* datagrams */
+  struct quic_txq txq;
+  uint8_t dgram_hdr[16];
+  size_t dgram_hdr_len;
+  /* transmit state */
+  uint8_t *pending;                /* batch the socket refused (EAGAIN) */
+  size_t pending_len, pending_seg;
+  ngtcp2_path_storage pending_path;
+  uint8_t pending_ecn;
+  int closed;                      /* ops->closed was called */
+  enum quic_conn_end end;
+  ngtcp2_connection_close_error ccerr;
+  uint8_t peer_pin[JVPN_PIN_LEN];
+  int peer_pin_set;
+  struct quic_conn_stats stats;
+};
+
+/* Client: creates a connection to |remote| from |local| (the socket's
+ * bound address). Returns 0 or a JVPN_ERR_*; on success the first flight
+ * is produced by quic_conn_write(). */
+int quic_conn_client_new(struct quic_conn **pc,
+                         const struct quic_conn_config *cfg,
+                         const struct sockaddr *local, socklen_t local_len,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         uint64_t now);
+
+/* Server: creates a connection for the client Initial |pkt| (already
+ * accepted by ngtcp2_accept into |hd|) arriving on |local| from |remote|.
+ * Registers its connection IDs through cfg->ops->cid_add. */
+int quic_conn_server_new(struct quic_conn **pc,
+                         const struct quic_conn_config *cfg,
+                         const ngtcp2_pkt_hd *hd,
+                         const struct sockaddr *local, socklen_t local_len,
+                         const struct sockaddr *remote, socklen_t remote_len,
+                         uint64_t now);
+
+/* Frees everything; accepts NULL. Retires the CIDs through cid_remove. */
+void quic_conn_del(struct quic_conn *c);
+
+/* Feeds one received packet. Returns 0, or a fatal JVPN_ERR_* after which
+ * the caller writes nothing more and deletes the conn (ops->closed has
+ * been called, and a CONNECTION_CLOSE sent where the protocol wants one). */
+int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
+                   socklen_t local_len, const struct sockaddr *remote,
+                   socklen_t remote_len, uint8_t ecn, const uint8_t *pkt,
+                   size_t len, uint64_t now);
+
+/* Writes whatever is due: handshake, stream data, queued IP packets,
+ * ACKs, within the congestion window and pacing. Returns 0, JVPN_ERR_AGAIN
+ * (socket full; call again when writable), or a fatal JVPN_ERR_*. */
+int quic_conn_write(struct quic_conn *c, uint64_t now);
+
+/* The next deadline (ns, CLOCK_MONOTONIC) or UINT64_MAX. */
+uint64_t quic_conn_expiry(struct quic_conn *c);
+/* Handles timers at |now|. Returns 0 or a fatal JVPN_ERR_* (idle timeout,
+ * handshake timeout: ops->closed has been called). */
+int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now);
+
+/* Queues one IP packet for an HTTP Datagram. Returns 0, JVPN_ERR_OVERSIZE
+ * when it exceeds quic_conn_max_ip_packet() (the caller answers with ICMP
+ * Packet Too Big), JVPN_ERR_FULL when the queue is full, or JVPN_ERR_AGAIN
+ * when the tunnel is not open yet (each counted). */
+int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len);
+
+/* Returns nonzero if the IP send queue is at least half full (the client
+ * stops reading its TUN until it drains). */
+int quic_conn_txq_busy(const struct quic_conn *c);
+
+/* Largest IP packet that fits in one HTTP Datagram on the current path. */
+size_t quic_conn_max_ip_packet(struct quic_conn *c);
+
+/* Appends a capsule to the CONNECT stream. Returns 0, JVPN_ERR_FULL or
+ * JVPN_ERR_AGAIN (tunnel not open). */
+int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
+                           const uint8_t *value, size_t len);
+
+/* Closes the connection: sends CONNECTION_CLOSE with an H3 application
+ * error (H3_NO_ERROR for a clean shutdown) once, and ends it. Calls
+ * ops->closed with |why|. */
+void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
+                     enum quic_conn_end why, const char *detail,
+                     uint64_t now);
+
+/* Replaces the log prefix (e.g. once the peer is known). */
+void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
+
+/* Path statistics for logs and status. */
+void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st);
+
+const char *quic_conn_end_str(enum quic_conn_end why);
+
+#endif /* QUIC_QUIC_CONN_H */

@@ -1,0 +1,617 @@
+/*
+ * src/client: the client program on one libuv loop.
+ *
+ * The TUN device is created once and outlives connections: when a
+ * connection ends for any reason but a refused identity, the client
+ * reconnects with exponential backoff and the device keeps its name,
+ * addresses and routes.
+ */
+#include "src/client.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "quic/connect_ip.h"
+#include "src/config.h"
+#include "src/glue.h"
+#include "src/pin.h"
+#include "tun/netlink.h"
+
+#define CLIENT_BACKOFF_MIN_MS 250
+#define CLIENT_BACKOFF_MAX_MS 30000
+#define CLIENT_MAX_ROUTES JVPN_CIP_MAX_ROUTES
+
+struct client_route {
+  int family;
+  uint8_t addr[16];
+  uint8_t plen;
+};
+
+struct client {
+  uv_loop_t *loop;
+  struct jvpn_client_conf conf;
+  gnutls_certificate_credentials_t cred;
+  struct sockaddr_storage server;
+  socklen_t server_len;
+  struct udp_sock sock;
+  uv_poll_t sock_poll;
+  int sock_open;
+  struct udp_rx_batch rx;
+  struct tun_dev tun;
+  uv_poll_t tun_poll;
+  int tun_reading;
+  struct quic_conn *qc;
+  int conn_dead;
+  uv_timer_t timer;      /* the connection's QUIC deadline */
+  uv_timer_t reconnect;  /* backoff before the next connection */
+  unsigned backoff_ms;
+  /* what the TUN device carries now */
+  int has4, has6, link_up;
+  uint8_t addr4[4], addr6[16];
+  struct client_route routes[CLIENT_MAX_ROUTES];
+  size_t nroutes;
+  unsigned mtu;
+  struct glue_counters ctr;
+  uv_signal_t sig_int, sig_term, sig_usr1;
+  int exit_code;
+  int stopping;
+  uint8_t tunbuf[JVPN_MAX_PACKET];
+};
+
+static void client_stop(struct client *cl, int code);
+static void schedule_reconnect(struct client *cl);
+
+/* --- connection ---------------------------------------------------------- */
+
+static void conn_drop(struct client *cl) {
+  if (cl->qc == NULL)
+    return;
+  quic_conn_del(cl->qc);
+  cl->qc = NULL;
+  uv_timer_stop(&cl->timer);
+  if (cl->tun_reading) {
+    uv_poll_stop(&cl->tun_poll);
+    cl->tun_reading = 0;
+  }
+}
+
+static void tun_poll_update(struct client *cl);
+
+static void conn_flush(struct client *cl) {
+  uint64_t now;
+  int rv, i;
+
+  if (cl->qc == NULL)
+    return;
+  for (i = 0; i < 8 && !cl->conn_dead; i++) {
+    now = glue_now();
+    rv = quic_conn_write(cl->qc, now);
+    if (rv == JVPN_ERR_AGAIN) {
+      uv_timer_start(&cl->timer, cl->timer.timer_cb, 1, 0);
+      return;
+    }
+    if (rv != 0)
+      break;
+    if (quic_conn_expiry(cl->qc) > now)
+      break;
+    if (quic_conn_handle_expiry(cl->qc, now) != 0)
+      break;
+  }
+  if (cl->conn_dead) {
+    conn_drop(cl);
+    schedule_reconnect(cl);
+    return;
+  }
+  glue_timer_arm(&cl->timer, quic_conn_expiry(cl->qc), glue_now());
+  tun_poll_update(cl);
+}
+
+static void on_conn_timer(uv_timer_t *t) {
+  struct client *cl = t->data;
+
+  if (cl->qc == NULL)
+    return;
+  (void)quic_conn_handle_expiry(cl->qc, glue_now()); /* ends via closed */
+  conn_flush(cl);
+}
+
+/* --- TUN configuration from capsules ------------------------------------- */
+
+static int apply_mtu(struct client *cl) {
+  size_t room = quic_conn_max_ip_packet(cl->qc);
+  unsigned mtu = cl->conf.mtu ? cl->conf.mtu : JVPN_TUN_DEFAULT_MTU;
+
+  /* Never promise more than one datagram holds; larger packets would be
+   * answered with Packet Too Big anyway. */
+  if (!cl->conf.mtu && mtu > room)
+    mtu = (unsigned)room;
+  if (cl->has6 && mtu < JVPN_TUN_MIN_MTU_V6)
+    LOG_WARN(NULL, "tunnel MTU %u is below the IPv6 minimum 1280", mtu);
+  if (cl->link_up && mtu == cl->mtu)
+    return 0;
+  if (tun_nl_link_up(cl->tun.ifindex, mtu) != 0) {
+    LOG_ERR(NULL, "cannot set %s up with MTU %u: %m", cl->tun.name, mtu);
+    return JVPN_ERR_SYSTEM;
+  }
+  cl->mtu = mtu;
+  cl->link_up = 1;
+  return 0;
+}
+
+static int set_address(struct client *cl, int family, const uint8_t *addr) {
+  uint8_t *cur = family == AF_INET ? cl->addr4 : cl->addr6;
+  int *has = family == AF_INET ? &cl->has4 : &cl->has6;
+  size_t alen = family == AF_INET ? 4 : 16;
+  uint8_t plen = family == AF_INET ? 32 : 128;
+  char s[INET6_ADDRSTRLEN];
+
+  if (*has && memcmp(cur, addr, alen) == 0)
+    return 0; /* unchanged: no flap on reconnect */
+  if (*has)
+    (void)tun_nl_addr_del(cl->tun.ifindex, family, cur, plen);
+  if (tun_nl_addr_add(cl->tun.ifindex, family, addr, plen) != 0) {
+    LOG_ERR(NULL, "cannot add %s to %s: %m",
+            glue_ip_str(family, addr, s, sizeof(s)), cl->tun.name);
+    *has = 0;
+    return JVPN_ERR_SYSTEM;
+  }
+  memcpy(cur, addr, alen);
+  *has = 1;
+  return 0;
+}
+
+static int on_address_assign(struct client *cl, const uint8_t *v, size_t len) {
+  struct cip_addr a[JVPN_CIP_MAX_ADDRS];
+  char s4[INET_ADDRSTRLEN] = "-", s6[INET6_ADDRSTRLEN] = "-";
+  size_t n, i;
+  int rv;
+
+  rv = cip_addrs_decode(v, len, a, JVPN_CIP_MAX_ADDRS, &n);
+  if (rv != 0) {
+    LOG_WARN(NULL, "malformed ADDRESS_ASSIGN: %s", jvpn_strerror(rv));
+    return JVPN_ERR_MALFORMED;
+  }
+  for (i = 0; i < n; i++) {
+    int family = a[i].ip_version == 4 ? AF_INET : AF_INET6;
+    static const uint8_t zero[16];
+
+    if (memcmp(a[i].addr, zero, family == AF_INET ? 4 : 16) == 0)
+      continue; /* "cannot assign" */
+    if (a[i].prefix_len != (family == AF_INET ? 32 : 128)) {
+      LOG_WARN(NULL, "ignoring assigned prefix /%u: only single addresses "
+                     "are used", a[i].prefix_len);
+      continue;
+    }
+    if (set_address(cl, family, a[i].addr) != 0)
+      return JVPN_ERR_SYSTEM;
+  }
+  if (apply_mtu(cl) != 0)
+    return JVPN_ERR_SYSTEM;
+  if (cl->has4)
+    glue_ip_str(AF_INET, cl->addr4, s4, sizeof(s4));
+  if (cl->has6)
+    glue_ip_str(AF_INET6, cl->addr6, s6, sizeof(s6));
+  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u", cl->tun.name, s4,
+           s6, cl->mtu);
+  cl->backoff_ms = 0;
+  tun_poll_update(cl);
+  return 0;
+}
+
+static int route_known(const struct client *cl, const struct client_route *r) {
+  size_t i;
+
+  for (i = 0; i < cl->nroutes; i++)
+    if (cl->routes[i].family == r->family && cl->routes[i].plen == r->plen &&
+        memcmp(cl->routes[i].addr, r->addr, 16) == 0)
+      return 1;
+  return 0;
+}
+
+static int on_route_advertisement(struct client *cl, const uint8_t *v,
+                                  size_t len) {
+  struct cip_range r[JVPN_CIP_MAX_ROUTES];
+  struct client_route want[CLIENT_MAX_ROUTES];
+  size_t n, i, nwant = 0;
+  char s[INET6_ADDRSTRLEN];
+  int rv;
+
+  rv = cip_routes_decode(v, len, r, JVPN_CIP_MAX_ROUTES, &n);
+  if (rv != 0) {
+    LOG_WARN(NULL, "malformed ROUTE_ADVERTISEMENT: %s", jvpn_strerror(rv));
+    return JVPN_ERR_MALFORMED;
+  }
+  for (i = 0; i < n; i++) {
+    struct client_route *w = &want[nwant];
+
+    memset(w, 0, sizeof(*w));
+    w->family = r[i].ip_version == 4 ? AF_INET : AF_INET6;
+    if (cip_range_to_prefix(&r[i], w->addr, &w->plen) != 0) {
+      LOG_WARN(NULL, "ignoring a route range that is not one prefix");
+      continue;
+    }
+    if (w->plen == 0) {
+      /* A default route would carry the QUIC packets themselves into the
+       * tunnel; full-tunnel mode needs policy routing (not yet). */
+      LOG_WARN(NULL, "ignoring advertised default route (%s): full-tunnel "
+                     "mode is not supported yet",
+               w->family == AF_INET ? "IPv4" : "IPv6");
+      continue;
+    }
+    nwant++;
+  }
+  /* Withdraw routes no longer advertised, then add the new ones. */
+  for (i = 0; i < cl->nroutes;) {
+    size_t j, keep = 0;
+
+    for (j = 0; j < nwant; j++)
+      if (want[j].family == cl->routes[i].family &&
+          want[j].plen == cl->routes[i].plen &&
+          memcmp(want[j].addr, cl->routes[i].addr, 16) == 0)
+        keep = 1;
+    if (keep) {
+      i++;
+      continue;
+    }
+    (void)tun_nl_route_del(cl->tun.ifindex, cl->routes[i].family,
+                           cl->routes[i].addr, cl->routes[i].plen, 0, 0);
+    cl->routes[i] = cl->routes[--cl->nroutes];
+  }
+  for (i = 0; i < nwant; i++) {
+    if (route_known(cl, &want[i]))
+      continue;
+    if (tun_nl_route_add(cl->tun.ifindex, want[i].family, want[i].addr,
+                         want[i].plen, 0, 0) != 0) {
+      LOG_WARN(NULL, "cannot add route %s/%u via %s: %m",
+               glue_ip_str(want[i].family, want[i].addr, s, sizeof(s)),
+               want[i].plen, cl->tun.name);
+      continue;
+    }
+    LOG_INFO(NULL, "route %s/%u via %s",
+             glue_ip_str(want[i].family, want[i].addr, s, sizeof(s)),
+             want[i].plen, cl->tun.name);
+    cl->routes[cl->nroutes++] = want[i];
+  }
+  return 0;
+}
+
+/* --- quic_conn callbacks ------------------------------------------------- */
+
+static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+                   size_t len, size_t seg, uint8_t ecn) {
+  struct client *cl = user;
+
+  return glue_send(&cl->sock, path, data, len, seg, ecn);
+}
+
+static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
+  struct client *cl = user;
+  char got[JVPN_PIN_STR_LEN], want[JVPN_PIN_STR_LEN];
+
+  if (jvpn_pin_equal(pin, cl->conf.server_pin))
+    return 0;
+  jvpn_pin_format(pin, got);
+  jvpn_pin_format(cl->conf.server_pin, want);
+  LOG_ERR(NULL, "server certificate pin %s does not match server_pin %s",
+          got, want);
+  return -1;
+}
+
+static void on_tunnel_open(void *user) {
+  (void)user;
+  LOG_DEBUG(NULL, "CONNECT-IP request accepted");
+}
+
+static int on_capsule(void *user, uint64_t type, const uint8_t *value,
+                      size_t len) {
+  struct client *cl = user;
+
+  switch (type) {
+  case JVPN_CAPSULE_ADDRESS_ASSIGN:
+    return on_address_assign(cl, value, len);
+  case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
+    return on_route_advertisement(cl, value, len);
+  default:
+    return 0; /* a server does not request addresses from us */
+  }
+}
+
+static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
+  struct client *cl = user;
+  struct ip_info ip;
+
+  if (ip_check(pkt, len, &ip) != 0) {
+    cl->ctr.drop_malformed++;
+    return;
+  }
+  if (tun_dev_write(&cl->tun, pkt, len) != 0) {
+    cl->ctr.drop_tun_full++;
+    return;
+  }
+  cl->ctr.rx_packets++;
+}
+
+static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
+  struct client *cl = user;
+
+  cl->conn_dead = 1;
+  if (cl->stopping)
+    return;
+  if (why == QUIC_END_AUTH) {
+    LOG_ERR(NULL, "server refused us or we refused the server: %s", detail);
+    client_stop(cl, 1);
+    return;
+  }
+  LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why), detail);
+}
+
+static const struct quic_conn_ops client_ops = {
+    .send = on_send,
+    .verify_peer = on_verify_peer,
+    .tunnel_open = on_tunnel_open,
+    .capsule = on_capsule,
+    .ip_packet = on_ip_packet,
+    .closed = on_closed,
+};
+
+/* --- I/O ----------------------------------------------------------------- */
+
+static void on_sock_readable(uv_poll_t *p, int status, int events) {
+  struct client *cl = p->data;
+  int n, i, rounds;
+
+  (void)events;
+  if (status < 0)
+    return;
+  for (rounds = 0; rounds < 4 && cl->qc && !cl->conn_dead; rounds++) {
+    n = udp_sock_recv(&cl->sock, &cl->rx);
+    if (n <= 0)
+      break;
+    for (i = 0; i < n && !cl->conn_dead; i++) {
+      struct udp_rx_msg *m = &cl->rx.msg[i];
+      size_t off, seg = m->seg_size ? m->seg_size : m->len;
+
+      for (off = 0; off < m->len && !cl->conn_dead; off += seg)
+        /* The path's local address is the socket's bound one, whatever
+         * pktinfo says, so ngtcp2 sees one stable path. */
+        (void)quic_conn_read(cl->qc, (const struct sockaddr *)&cl->sock.local,
+                             cl->sock.local_len,
+                             (const struct sockaddr *)&m->peer, m->peer_len,
+                             m->ecn, m->data + off,
+                             m->len - off < seg ? m->len - off : seg,
+                             glue_now());
+    }
+    conn_flush(cl);
+  }
+}
+
+static void on_tun_readable(uv_poll_t *p, int status, int events) {
+  struct client *cl = p->data;
+  int i, rv;
+  long n;
+
+  (void)events;
+  if (status < 0 || cl->qc == NULL)
+    return;
+  for (i = 0; i < JVPN_TUN_BATCH; i++) {
+    n = tun_dev_read(&cl->tun, cl->tunbuf, sizeof(cl->tunbuf));
+    if (n <= 0)
+      break;
+    rv = quic_conn_queue_ip(cl->qc, cl->tunbuf, (size_t)n);
+    if (rv == JVPN_ERR_OVERSIZE)
+      (void)glue_send_ptb(&cl->tun, cl->tunbuf, (size_t)n,
+                          quic_conn_max_ip_packet(cl->qc));
+    else if (rv == 0)
+      cl->ctr.tx_packets++;
+    if (quic_conn_txq_busy(cl->qc))
+      break;
+  }
+  conn_flush(cl);
+}
+
+/* Reads the TUN device only while the connection can take packets: a
+ * full send queue pushes back into the kernel's TUN queue instead of
+ * dropping here. */
+static void tun_poll_update(struct client *cl) {
+  int want = cl->qc && !cl->conn_dead && cl->link_up &&
+             !quic_conn_txq_busy(cl->qc);
+
+  if (want && !cl->tun_reading)
+    uv_poll_start(&cl->tun_poll, UV_READABLE, on_tun_readable);
+  else if (!want && cl->tun_reading)
+    uv_poll_stop(&cl->tun_poll);
+  cl->tun_reading = want;
+}
+
+static int resolve_server(struct client *cl) {
+  struct addrinfo hints, *res = NULL;
+  char port[8];
+  int rv;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  snprintf(port, sizeof(port), "%u", cl->conf.server_port);
+  rv = getaddrinfo(cl->conf.server_host, port, &hints, &res);
+  if (rv != 0 || res == NULL) {
+    LOG_WARN(NULL, "cannot resolve %s: %s", cl->conf.server_host,
+             gai_strerror(rv));
+    return JVPN_ERR_NOTFOUND;
+  }
+  memcpy(&cl->server, res->ai_addr, res->ai_addrlen);
+  cl->server_len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+static int open_socket(struct client *cl) {
+  struct sockaddr_storage any;
+  socklen_t len;
+
+  if (cl->sock_open) {
+    if (cl->sock.family == cl->server.ss_family)
+      return 0;
+    uv_poll_stop(&cl->sock_poll);
+    udp_sock_close(&cl->sock);
+    cl->sock_open = 0;
+  }
+  memset(&any, 0, sizeof(any));
+  any.ss_family = cl->server.ss_family;
+  len = any.ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                 : sizeof(struct sockaddr_in6);
+  if (udp_sock_open(&cl->sock, (struct sockaddr *)&any, len) != 0) {
+    LOG_ERR(NULL, "cannot open a UDP socket: %m");
+    return JVPN_ERR_SYSTEM;
+  }
+  cl->sock_open = 1;
+  uv_poll_init(cl->loop, &cl->sock_poll, cl->sock.fd);
+  cl->sock_poll.data = cl;
+  uv_poll_start(&cl->sock_poll, UV_READABLE, on_sock_readable);
+  return 0;
+}
+
+static void connect_now(struct client *cl) {
+  struct quic_conn_config cfg;
+  char buf[64];
+
+  if (resolve_server(cl) != 0 || open_socket(cl) != 0) {
+    schedule_reconnect(cl);
+    return;
+  }
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.is_server = 0;
+  cfg.cred = cl->cred;
+  cfg.sni = cl->conf.server_host;
+  cfg.cc = cl->conf.cc;
+  cfg.ops = &client_ops;
+  cfg.user = cl;
+  cfg.log_ctx = NULL;
+  cl->conn_dead = 0;
+  if (quic_conn_client_new(&cl->qc, &cfg,
+                           (const struct sockaddr *)&cl->sock.local,
+                           cl->sock.local_len,
+                           (const struct sockaddr *)&cl->server,
+                           cl->server_len, glue_now()) != 0) {
+    LOG_ERR(NULL, "cannot create a QUIC connection");
+    schedule_reconnect(cl);
+    return;
+  }
+  LOG_INFO(NULL, "connecting to %s (%s)", cl->conf.server_host,
+           glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
+                             sizeof(buf)));
+  conn_flush(cl);
+}
+
+static void on_reconnect(uv_timer_t *t) { connect_now(t->data); }
+
+static void schedule_reconnect(struct client *cl) {
+  if (cl->stopping)
+    return;
+  cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
+  if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
+    cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+  LOG_INFO(NULL, "reconnecting in %u ms", cl->backoff_ms);
+  uv_timer_start(&cl->reconnect, on_reconnect, cl->backoff_ms, 0);
+}
+
+/* --- shutdown ------------------------------------------------------------ */
+
+static void client_stop(struct client *cl, int code) {
+  char line[512];
+
+  if (cl->stopping)
+    return;
+  cl->stopping = 1;
+  cl->exit_code = code;
+  glue_stats_line(line, sizeof(line), &cl->ctr, cl->qc);
+  LOG_INFO(NULL, "stats %s", line);
+  if (cl->qc && !cl->conn_dead)
+    quic_conn_close(cl->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+                    "client shutdown", glue_now());
+  uv_stop(cl->loop);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct client *cl = h->data;
+  char line[512];
+
+  if (signum == SIGUSR1) {
+    glue_stats_line(line, sizeof(line), &cl->ctr, cl->qc);
+    LOG_INFO(NULL, "stats %s", line);
+    return;
+  }
+  LOG_INFO(NULL, "signal %d: shutting down", signum);
+  client_stop(cl, 0);
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, NULL);
+}
+
+int jvpn_client_run(const char *config_path, int verbosity) {
+  struct client *cl;
+  struct jvpn_config_error err;
+  int rc = 1;
+
+  cl = calloc(1, sizeof(*cl));
+  if (cl == NULL)
+    return 1;
+  cl->tun.fd = -1;
+  jvpn_log_set_node("client");
+  if (jvpn_config_load_client(&cl->conf, config_path, &err) != 0) {
+    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
+    free(cl);
+    return 2;
+  }
+  jvpn_log_set_level(cl->conf.log_level + verbosity);
+  cl->loop = uv_default_loop();
+  if (udp_rx_batch_init(&cl->rx) != 0)
+    goto out;
+  if (glue_load_cred(&cl->cred, cl->conf.cert_file, cl->conf.key_file) != 0)
+    goto out_rx;
+  if (tun_dev_open(&cl->tun, cl->conf.tun_name) != 0) {
+    LOG_ERR(NULL, "cannot create TUN device %s: %m", cl->conf.tun_name);
+    goto out_cred;
+  }
+  uv_poll_init(cl->loop, &cl->tun_poll, cl->tun.fd);
+  cl->tun_poll.data = cl;
+  uv_timer_init(cl->loop, &cl->timer);
+  cl->timer.data = cl;
+  cl->timer.timer_cb = on_conn_timer;
+  uv_timer_init(cl->loop, &cl->reconnect);
+  cl->reconnect.data = cl;
+  uv_signal_init(cl->loop, &cl->sig_int);
+  uv_signal_init(cl->loop, &cl->sig_term);
+  uv_signal_init(cl->loop, &cl->sig_usr1);
+  cl->sig_int.data = cl->sig_term.data = cl->sig_usr1.data = cl;
+  uv_signal_start(&cl->sig_int, on_signal, SIGINT);
+  uv_signal_start(&cl->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&cl->sig_usr1, on_signal, SIGUSR1);
+  connect_now(cl);
+  uv_run(cl->loop, UV_RUN_DEFAULT);
+  rc = cl->exit_code;
+  conn_drop(cl);
+  uv_walk(cl->loop, close_walk, NULL);
+  uv_run(cl->loop, UV_RUN_DEFAULT);
+  if (cl->sock_open)
+    udp_sock_close(&cl->sock);
+  /* Closing the device removes it with its addresses and routes. */
+  tun_dev_close(&cl->tun);
+out_cred:
+  gnutls_certificate_free_credentials(cl->cred);
+out_rx:
+  udp_rx_batch_free(&cl->rx);
+out:
+  uv_loop_close(cl->loop);
+  free(cl);
+  LOG_INFO(NULL, "stopped");
+  return rc;
+}

@@ -1,0 +1,15 @@
+/*
+ * src/client: the jvpn-quic client program: one QUIC connection to the
+ * server, a TUN device configured from the server's capsules, and
+ * reconnection with backoff while the TUN device stays up.
+ */
+#ifndef SRC_CLIENT_H
+#define SRC_CLIENT_H
+
+/* Runs the client with the config at |config_path|; |verbosity| is added to
+ * the config's log level (-v = +1, -q = -1). It runs until SIGINT/SIGTERM (exit 0),
+ * until the server refuses our certificate (exit 1), or exits 2 on a
+ * usage or configuration error. */
+int jvpn_client_run(const char *config_path, int verbosity);
+
+#endif /* SRC_CLIENT_H */

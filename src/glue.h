@@ -1,0 +1,62 @@
+/*
+ * src/glue: the small pieces the server and client programs share on the
+ * libuv loop: the clock, timers from QUIC deadlines, socket sends for a
+ * QUIC path, TLS credentials, address formatting and the TUN read batch.
+ */
+#ifndef SRC_GLUE_H
+#define SRC_GLUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <gnutls/gnutls.h>
+#include <uv.h>
+
+#include "quic/quic_conn.h"
+#include "quic/udp_sock.h"
+#include "tun/ip_check.h"
+#include "tun/tun_dev.h"
+
+/* CLOCK_MONOTONIC in nanoseconds (ngtcp2's time base). */
+uint64_t glue_now(void);
+
+/* Arms |t| to fire at |expiry| (ns), or stops it for UINT64_MAX. The
+ * delay is rounded down to whole milliseconds, so a sub-millisecond
+ * deadline (pacing) fires on the next loop iteration. */
+void glue_timer_arm(uv_timer_t *t, uint64_t expiry, uint64_t now);
+
+/* "198.18.1.2:443" or "[2001:db8::1]:443". */
+const char *glue_sockaddr_str(const struct sockaddr *sa, char *buf,
+                              size_t len);
+/* "198.18.200.2" or "fd77::2" for a raw address of |family|. */
+const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
+                        size_t len);
+
+/* Loads a PEM certificate and key into new credentials. Logs why on
+ * failure. Returns 0 or JVPN_ERR_TLS. */
+int glue_load_cred(gnutls_certificate_credentials_t *cred,
+                   const char *cert_file, const char *key_file);
+
+/* Sends a QUIC batch on |s| along |path|; the source address is passed
+ * when |s| is bound to a wildcard address. */
+int glue_send(struct udp_sock *s, const ngtcp2_path *path,
+              const uint8_t *data, size_t len, size_t seg, uint8_t ecn);
+
+/* Answers |pkt| (too big for the tunnel) with ICMP Packet Too Big into
+ * |tun|. Returns 0 if one was written. */
+int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
+                  size_t mtu);
+
+/* Counters of a tunnel endpoint, for the SIGUSR1 line. */
+struct glue_counters {
+  uint64_t rx_packets, tx_packets;
+  uint64_t drop_spoofed, drop_malformed, drop_no_route, drop_too_big;
+  uint64_t drop_tun_full;
+};
+
+/* Formats the counters of one tunnel for the log. */
+void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
+                     const struct quic_conn *qc);
+
+#endif /* SRC_GLUE_H */

@@ -1,0 +1,768 @@
+/*
+ * src/server: the server program on one libuv loop.
+ *
+ * Packets reach a connection by destination connection ID (never by
+ * address: NAT rebinding changes addresses), and IP packets from the TUN
+ * device reach a connection by inner destination address.
+ */
+#include "src/server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "quic/connect_ip.h"
+#include "src/addr_pool.h"
+#include "src/config.h"
+#include "src/glue.h"
+#include "src/peer_table.h"
+#include "src/pin.h"
+#include "tun/netlink.h"
+
+struct server;
+
+/* One QUIC connection (and, once admitted, one tunnel). */
+struct sclient {
+  struct server *srv;
+  struct quic_conn *qc;
+  uv_timer_t timer;
+  struct sclient *prev, *next;
+  const struct jvpn_peer_conf *peer; /* set when the pin is known */
+  const struct addr_pool_entry *addrs;
+  int routed;           /* its addresses are in the route table */
+  int dead;             /* ended: delete after the current call */
+  int dirty;            /* has queued packets to write */
+  int sock;             /* index of the socket it arrived on */
+  ngtcp2_cid odcid;     /* the client's first DCID (Initial packets) */
+  struct glue_counters ctr;
+  char ctx[96];
+};
+
+struct server {
+  uv_loop_t *loop;
+  struct jvpn_server_conf conf;
+  gnutls_certificate_credentials_t cred;
+  struct udp_sock sock[JVPN_MAX_LISTEN];
+  uv_poll_t sock_poll[JVPN_MAX_LISTEN];
+  size_t nsock;
+  struct udp_rx_batch rx;
+  struct tun_dev tun;
+  uv_poll_t tun_poll;
+  struct addr_pool pool;
+  struct peer_table by_addr; /* inner address -> sclient */
+  struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
+  struct sclient *clients;
+  size_t nclients;
+  struct sclient *dirty[JVPN_TUN_BATCH];
+  size_t ndirty;
+  uv_signal_t sig_int, sig_term, sig_usr1;
+  uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
+  uint8_t tunbuf[JVPN_MAX_PACKET];
+};
+
+/* --- client lifecycle ---------------------------------------------------- */
+
+static void unroute(struct sclient *sc) {
+  struct server *srv = sc->srv;
+
+  if (!sc->routed)
+    return;
+  if (sc->addrs->has4)
+    peer_table_del(&srv->by_addr, AF_INET, sc->addrs->addr4, sc);
+  if (sc->addrs->has6)
+    peer_table_del(&srv->by_addr, AF_INET6, sc->addrs->addr6, sc);
+  sc->routed = 0;
+}
+
+static void free_timer(uv_handle_t *h) { free(h->data); }
+
+static void sclient_del(struct sclient *sc) {
+  struct server *srv = sc->srv;
+  size_t i;
+
+  unroute(sc);
+  if (sc->dirty) {
+    for (i = 0; i < srv->ndirty; i++)
+      if (srv->dirty[i] == sc)
+        srv->dirty[i] = srv->dirty[--srv->ndirty];
+    sc->dirty = 0;
+  }
+  if (sc->prev)
+    sc->prev->next = sc->next;
+  else
+    srv->clients = sc->next;
+  if (sc->next)
+    sc->next->prev = sc->prev;
+  srv->nclients--;
+  quic_conn_del(sc->qc); /* retires its CIDs through cid_remove */
+  sc->qc = NULL;
+  uv_timer_stop(&sc->timer);
+  sc->timer.data = sc;
+  uv_close((uv_handle_t *)&sc->timer, free_timer);
+}
+
+/* Writes what the connection has to send and re-arms its timer; deletes
+ * it if it ended. Returns 0 if it is still alive. */
+static int sclient_flush(struct sclient *sc) {
+  uint64_t now;
+  int rv, i;
+
+  if (sc->dead) {
+    sclient_del(sc);
+    return -1;
+  }
+  /* A paced burst per call; deadlines already due are served at once. */
+  for (i = 0; i < 8; i++) {
+    now = glue_now();
+    rv = quic_conn_write(sc->qc, now);
+    if (rv == JVPN_ERR_AGAIN) {
+      /* Socket full: try again in a millisecond. */
+      uv_timer_start(&sc->timer, sc->timer.timer_cb, 1, 0);
+      return 0;
+    }
+    if (rv != 0 || sc->dead) {
+      sclient_del(sc);
+      return -1;
+    }
+    if (quic_conn_expiry(sc->qc) > now)
+      break;
+    if (quic_conn_handle_expiry(sc->qc, now) != 0) {
+      sclient_del(sc);
+      return -1;
+    }
+  }
+  glue_timer_arm(&sc->timer, quic_conn_expiry(sc->qc), glue_now());
+  return 0;
+}
+
+static void on_client_timer(uv_timer_t *t) {
+  struct sclient *sc = t->data;
+
+  if (quic_conn_handle_expiry(sc->qc, glue_now()) != 0 || sc->dead) {
+    sclient_del(sc);
+    return;
+  }
+  sclient_flush(sc);
+}
+
+/* --- quic_conn callbacks ------------------------------------------------- */
+
+static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+                   size_t len, size_t seg, uint8_t ecn) {
+  struct sclient *sc = user;
+
+  return glue_send(&sc->srv->sock[sc->sock], path, data, len, seg, ecn);
+}
+
+static const struct jvpn_peer_conf *find_peer(struct server *srv,
+                                              const uint8_t pin[]) {
+  size_t i;
+
+  /* Linear, but only once per handshake; JVPN_MAX_PEERS bounds it. */
+  for (i = 0; i < srv->conf.npeers; i++)
+    if (jvpn_pin_equal(srv->conf.peers[i].pin, pin))
+      return &srv->conf.peers[i];
+  return NULL;
+}
+
+static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
+  struct sclient *sc = user;
+  char text[JVPN_PIN_STR_LEN];
+
+  sc->peer = find_peer(sc->srv, pin);
+  if (sc->peer == NULL) {
+    jvpn_pin_format(pin, text);
+    LOG_WARN(sc->ctx, "refused client: unknown client pin %s", text);
+    return -1;
+  }
+  snprintf(sc->ctx + strlen(sc->ctx), sizeof(sc->ctx) - strlen(sc->ctx),
+           " peer=%s", sc->peer->name);
+  quic_conn_set_log_ctx(sc->qc, sc->ctx);
+  return 0;
+}
+
+static void on_cid_add(void *user, const ngtcp2_cid *cid) {
+  struct sclient *sc = user;
+
+  if (cid->datalen == JVPN_QUIC_SCID_LEN &&
+      peer_table_put(&sc->srv->by_cid, AF_INET6, cid->data, sc) != 0)
+    LOG_WARN(sc->ctx, "connection ID table full");
+}
+
+static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
+  struct sclient *sc = user;
+
+  if (cid->datalen == JVPN_QUIC_SCID_LEN)
+    peer_table_del(&sc->srv->by_cid, AF_INET6, cid->data, sc);
+}
+
+/* A newer connection of the same peer takes its addresses over; the old
+ * one (a client that restarted, say) is closed. */
+static void supersede(struct sclient *sc) {
+  struct sclient *o;
+
+  for (o = sc->srv->clients; o; o = o->next) {
+    if (o == sc || o->peer != sc->peer || o->dead)
+      continue;
+    LOG_INFO(o->ctx, "superseded by a new connection of the same peer");
+    unroute(o);
+    quic_conn_close(o->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+                    "superseded", glue_now());
+    uv_timer_start(&o->timer, on_client_timer, 0, 0); /* deletes it */
+  }
+}
+
+static int on_tunnel_request(void *user) {
+  struct sclient *sc = user;
+  struct server *srv = sc->srv;
+  char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
+
+  if (sc->peer == NULL)
+    return 403;
+  sc->addrs = addr_pool_assign(&srv->pool, sc->peer);
+  if (sc->addrs == NULL) {
+    LOG_WARN(sc->ctx, "address pool exhausted: tunnel refused");
+    return 503;
+  }
+  supersede(sc);
+  if ((sc->addrs->has4 &&
+       peer_table_put(&srv->by_addr, AF_INET, sc->addrs->addr4, sc) != 0) ||
+      (sc->addrs->has6 &&
+       peer_table_put(&srv->by_addr, AF_INET6, sc->addrs->addr6, sc) != 0)) {
+    sc->routed = 1;
+    unroute(sc);
+    return 503;
+  }
+  sc->routed = 1;
+  if (sc->addrs->has4)
+    glue_ip_str(AF_INET, sc->addrs->addr4, a4, sizeof(a4));
+  if (sc->addrs->has6)
+    glue_ip_str(AF_INET6, sc->addrs->addr6, a6, sizeof(a6));
+  LOG_INFO(sc->ctx, "tunnel up ipv4=%s ipv6=%s", a4, a6);
+  return 0;
+}
+
+static int send_routes(struct sclient *sc) {
+  struct jvpn_server_conf *conf = &sc->srv->conf;
+  struct cip_range r[JVPN_MAX_ROUTES];
+  uint8_t val[JVPN_MAX_ROUTES * 34];
+  size_t i, j, n = 0;
+  long len;
+
+  /* RFC 9484 4.7.3: IPv4 ranges first, then IPv6, each by start address. */
+  for (i = 0; i < conf->nroutes; i++)
+    if (conf->routes[i].family == AF_INET)
+      cip_range_from_prefix(&r[n++], 4, conf->routes[i].addr,
+                            conf->routes[i].plen);
+  for (i = 0; i < conf->nroutes; i++)
+    if (conf->routes[i].family == AF_INET6)
+      cip_range_from_prefix(&r[n++], 6, conf->routes[i].addr,
+                            conf->routes[i].plen);
+  for (i = 1; i < n; i++) { /* insertion sort: n <= JVPN_MAX_ROUTES */
+    struct cip_range t = r[i];
+
+    for (j = i; j > 0 && r[j - 1].ip_version == t.ip_version &&
+                memcmp(r[j - 1].start, t.start, 16) > 0;
+         j--)
+      r[j] = r[j - 1];
+    r[j] = t;
+  }
+  len = cip_routes_encode(val, sizeof(val), r, n);
+  if (len < 0)
+    return (int)len;
+  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ROUTE_ADVERTISEMENT, val,
+                                (size_t)len);
+}
+
+static int answer_address_request(struct sclient *sc, const uint8_t *value,
+                                  size_t len) {
+  struct cip_addr req[JVPN_CIP_MAX_ADDRS], out[JVPN_CIP_MAX_ADDRS];
+  uint8_t val[JVPN_CIP_MAX_ADDRS * 32];
+  size_t n, i, k = 0;
+  long enc;
+  int rv;
+
+  rv = cip_addrs_decode(value, len, req, JVPN_CIP_MAX_ADDRS, &n);
+  if (rv != 0) {
+    LOG_WARN(sc->ctx, "malformed ADDRESS_REQUEST: %s", jvpn_strerror(rv));
+    return JVPN_ERR_MALFORMED;
+  }
+  for (i = 0; i < n; i++) {
+    /* The client asks for any address of a family; it gets its own. A
+     * family without a pool is not answered. */
+    memset(&out[k], 0, sizeof(out[k]));
+    out[k].request_id = req[i].request_id;
+    out[k].ip_version = req[i].ip_version;
+    if (req[i].ip_version == 4 && sc->addrs->has4) {
+      memcpy(out[k].addr, sc->addrs->addr4, 4);
+      out[k++].prefix_len = 32;
+    } else if (req[i].ip_version == 6 && sc->addrs->has6) {
+      memcpy(out[k].addr, sc->addrs->addr6, 16);
+      out[k++].prefix_len = 128;
+    }
+  }
+  enc = cip_addrs_encode(val, sizeof(val), out, k);
+  if (enc < 0)
+    return (int)enc;
+  rv = quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ADDRESS_ASSIGN, val,
+                              (size_t)enc);
+  if (rv == 0)
+    rv = send_routes(sc);
+  return rv == 0 ? 0 : JVPN_ERR_INVAL;
+}
+
+static int on_capsule(void *user, uint64_t type, const uint8_t *value,
+                      size_t len) {
+  struct sclient *sc = user;
+
+  switch (type) {
+  case JVPN_CAPSULE_ADDRESS_REQUEST:
+    if (sc->addrs == NULL)
+      return 0;
+    return answer_address_request(sc, value, len);
+  case JVPN_CAPSULE_ADDRESS_ASSIGN:
+  case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
+    /* A client has no addresses or routes to offer us; ignored. */
+    return 0;
+  default:
+    return 0;
+  }
+}
+
+static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
+  struct sclient *sc = user;
+  struct ip_info ip;
+  const uint8_t *own;
+
+  if (ip_check(pkt, len, &ip) != 0) {
+    sc->ctr.drop_malformed++;
+    return;
+  }
+  own = ip.family == AF_INET ? (sc->addrs->has4 ? sc->addrs->addr4 : NULL)
+                             : (sc->addrs->has6 ? sc->addrs->addr6 : NULL);
+  if (own == NULL || !ip_src_is(&ip, ip.family, own)) {
+    /* Only the address this client was given may be its source. */
+    sc->ctr.drop_spoofed++;
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "dropped uplink packet with a "
+                                        "source that is not the client's");
+    return;
+  }
+  if (tun_dev_write(&sc->srv->tun, pkt, len) != 0) {
+    sc->ctr.drop_tun_full++;
+    return;
+  }
+  sc->ctr.rx_packets++;
+}
+
+static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
+  struct sclient *sc = user;
+
+  if (why == QUIC_END_AUTH || why == QUIC_END_PROTOCOL)
+    LOG_WARN(sc->ctx, "connection ended: %s (%s)", quic_conn_end_str(why),
+             detail);
+  else
+    LOG_INFO(sc->ctx, "connection ended: %s (%s)", quic_conn_end_str(why),
+             detail);
+  unroute(sc);
+  sc->dead = 1;
+}
+
+static const struct quic_conn_ops server_ops = {
+    .send = on_send,
+    .verify_peer = on_verify_peer,
+    .cid_add = on_cid_add,
+    .cid_remove = on_cid_remove,
+    .tunnel_request = on_tunnel_request,
+    .capsule = on_capsule,
+    .ip_packet = on_ip_packet,
+    .closed = on_closed,
+};
+
+/* --- UDP ingress --------------------------------------------------------- */
+
+static struct sclient *find_by_odcid(struct server *srv, const uint8_t *dcid,
+                                     size_t len) {
+  struct sclient *sc;
+
+  /* Only a client's first flight carries a DCID we did not choose; those
+   * are few and short-lived. */
+  for (sc = srv->clients; sc; sc = sc->next)
+    if (sc->odcid.datalen == len && memcmp(sc->odcid.data, dcid, len) == 0)
+      return sc;
+  return NULL;
+}
+
+static struct sclient *accept_client(struct server *srv, size_t si,
+                                     const struct udp_rx_msg *m,
+                                     const uint8_t *pkt, size_t len) {
+  ngtcp2_pkt_hd hd;
+  struct sclient *sc;
+  struct quic_conn_config cfg;
+  char peer[64];
+
+  if (ngtcp2_accept(&hd, pkt, len) != 0)
+    return NULL;
+  if (srv->nclients >= JVPN_MAX_CONNS) {
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
+    return NULL;
+  }
+  sc = calloc(1, sizeof(*sc));
+  if (sc == NULL)
+    return NULL;
+  sc->srv = srv;
+  sc->sock = (int)si;
+  sc->odcid = hd.dcid;
+  snprintf(sc->ctx, sizeof(sc->ctx), "from=%s",
+           glue_sockaddr_str((const struct sockaddr *)&m->peer, peer,
+                             sizeof(peer)));
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.is_server = 1;
+  cfg.cred = srv->cred;
+  cfg.cc = srv->conf.cc;
+  cfg.ops = &server_ops;
+  cfg.user = sc;
+  cfg.log_ctx = sc->ctx;
+  /* Link first: cid_add runs during creation. */
+  sc->next = srv->clients;
+  if (srv->clients)
+    srv->clients->prev = sc;
+  srv->clients = sc;
+  srv->nclients++;
+  uv_timer_init(srv->loop, &sc->timer);
+  sc->timer.data = sc;
+  sc->timer.timer_cb = on_client_timer;
+  if (quic_conn_server_new(&sc->qc, &cfg, &hd,
+                           (const struct sockaddr *)&m->local, m->local_len,
+                           (const struct sockaddr *)&m->peer, m->peer_len,
+                           glue_now()) != 0) {
+    LOG_WARN(sc->ctx, "cannot create a connection");
+    sclient_del(sc);
+    return NULL;
+  }
+  LOG_DEBUG(sc->ctx, "new connection");
+  return sc;
+}
+
+static void handle_packet(struct server *srv, size_t si,
+                          const struct udp_rx_msg *m, const uint8_t *pkt,
+                          size_t len) {
+  ngtcp2_version_cid vc;
+  struct sclient *sc = NULL;
+  int rv;
+
+  rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+    uint8_t out[256];
+    uint32_t sv[] = {NGTCP2_PROTO_VER_V1};
+    uint8_t unused;
+    ngtcp2_ssize n;
+
+    (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1);
+    n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), unused,
+                                             vc.scid, vc.scidlen, vc.dcid,
+                                             vc.dcidlen, sv, 1);
+    if (n > 0)
+      (void)udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
+                          m->peer_len, NULL, 0, out, (size_t)n, 0, 0);
+    return;
+  }
+  if (rv != 0)
+    return;
+  if (vc.dcidlen == JVPN_QUIC_SCID_LEN)
+    sc = peer_table_get(&srv->by_cid, AF_INET6, vc.dcid);
+  if (sc == NULL && vc.version != 0)
+    sc = find_by_odcid(srv, vc.dcid, vc.dcidlen);
+  if (sc == NULL) {
+    if (vc.version == 0) {
+      srv->drop_unknown_cid++;
+      return;
+    }
+    sc = accept_client(srv, si, m, pkt, len);
+    if (sc == NULL)
+      return;
+  }
+  if (sc->dead)
+    return;
+  if (quic_conn_read(sc->qc, (const struct sockaddr *)&m->local, m->local_len,
+                     (const struct sockaddr *)&m->peer, m->peer_len, m->ecn,
+                     pkt, len, glue_now()) != 0) {
+    sclient_del(sc);
+    return;
+  }
+  if (!sc->dirty && srv->ndirty < JVPN_TUN_BATCH) {
+    sc->dirty = 1;
+    srv->dirty[srv->ndirty++] = sc;
+  } else if (!sc->dirty) {
+    sclient_flush(sc);
+  }
+}
+
+static void flush_dirty(struct server *srv) {
+  size_t i;
+
+  for (i = 0; i < srv->ndirty; i++) {
+    struct sclient *sc = srv->dirty[i];
+
+    sc->dirty = 0;
+    sclient_flush(sc);
+  }
+  srv->ndirty = 0;
+}
+
+static void on_sock_readable(uv_poll_t *p, int status, int events) {
+  struct server *srv = p->data;
+  size_t si = (size_t)(p - srv->sock_poll);
+  int n, i, rounds;
+
+  (void)events;
+  if (status < 0)
+    return;
+  /* Bounded: a flood cannot starve the TUN device or the timers. */
+  for (rounds = 0; rounds < 4; rounds++) {
+    n = udp_sock_recv(&srv->sock[si], &srv->rx);
+    if (n <= 0)
+      break;
+    for (i = 0; i < n; i++) {
+      struct udp_rx_msg *m = &srv->rx.msg[i];
+      size_t off, seg = m->seg_size ? m->seg_size : m->len;
+
+      for (off = 0; off < m->len; off += seg)
+        handle_packet(srv, si, m, m->data + off,
+                      m->len - off < seg ? m->len - off : seg);
+    }
+    /* Flush once per batch: ACKs and replies leave as GSO batches. */
+    flush_dirty(srv);
+  }
+}
+
+/* --- TUN egress ---------------------------------------------------------- */
+
+static void route_from_tun(struct server *srv, const uint8_t *pkt,
+                           size_t len) {
+  struct ip_info ip;
+  struct sclient *sc;
+  int rv;
+
+  if (ip_check(pkt, len, &ip) != 0) {
+    srv->drop_malformed_tun++;
+    return;
+  }
+  sc = peer_table_get(&srv->by_addr, ip.family, ip.dst);
+  if (sc == NULL || sc->dead) {
+    srv->drop_no_route++;
+    return;
+  }
+  rv = quic_conn_queue_ip(sc->qc, pkt, len);
+  if (rv == JVPN_ERR_OVERSIZE) {
+    (void)glue_send_ptb(&srv->tun, pkt, len, quic_conn_max_ip_packet(sc->qc));
+    return;
+  }
+  if (rv != 0)
+    return;
+  sc->ctr.tx_packets++;
+  if (!sc->dirty) {
+    if (srv->ndirty == JVPN_TUN_BATCH)
+      flush_dirty(srv);
+    sc->dirty = 1;
+    srv->dirty[srv->ndirty++] = sc;
+  }
+}
+
+static void on_tun_readable(uv_poll_t *p, int status, int events) {
+  struct server *srv = p->data;
+  int i;
+  long n;
+
+  (void)events;
+  if (status < 0)
+    return;
+  for (i = 0; i < JVPN_TUN_BATCH; i++) {
+    n = tun_dev_read(&srv->tun, srv->tunbuf, sizeof(srv->tunbuf));
+    if (n <= 0)
+      break;
+    route_from_tun(srv, srv->tunbuf, (size_t)n);
+  }
+  flush_dirty(srv);
+}
+
+/* --- signals and set-up -------------------------------------------------- */
+
+static void log_stats(struct server *srv) {
+  struct sclient *sc;
+  char line[512];
+
+  for (sc = srv->clients; sc; sc = sc->next) {
+    if (sc->peer == NULL)
+      continue;
+    glue_stats_line(line, sizeof(line), &sc->ctr, sc->qc);
+    LOG_INFO(NULL, "stats peer=%s %s", sc->peer->name, line);
+  }
+  LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
+                 "drop_malformed_tun=%llu drop_unknown_cid=%llu",
+           srv->nclients, (unsigned long long)srv->drop_no_route,
+           (unsigned long long)srv->drop_malformed_tun,
+           (unsigned long long)srv->drop_unknown_cid);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  struct server *srv = h->data;
+  size_t i;
+
+  if (signum == SIGUSR1) {
+    log_stats(srv);
+    return;
+  }
+  LOG_INFO(NULL, "signal %d: shutting down", signum);
+  log_stats(srv);
+  while (srv->clients) {
+    struct sclient *sc = srv->clients;
+
+    quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+                    "server shutdown", glue_now());
+    sclient_del(sc);
+  }
+  for (i = 0; i < srv->nsock; i++)
+    uv_poll_stop(&srv->sock_poll[i]);
+  uv_poll_stop(&srv->tun_poll);
+  uv_signal_stop(&srv->sig_int);
+  uv_signal_stop(&srv->sig_term);
+  uv_signal_stop(&srv->sig_usr1);
+  uv_stop(srv->loop);
+}
+
+static int setup_tun(struct server *srv) {
+  struct jvpn_server_conf *c = &srv->conf;
+  uint8_t a[16];
+  char s[INET6_ADDRSTRLEN];
+
+  if (tun_dev_open(&srv->tun, c->tun_name) != 0) {
+    LOG_ERR(NULL, "cannot create TUN device %s: %m", c->tun_name);
+    return JVPN_ERR_SYSTEM;
+  }
+  if (tun_nl_link_up(srv->tun.ifindex, c->mtu) != 0) {
+    LOG_ERR(NULL, "cannot bring %s up with MTU %u: %m", srv->tun.name, c->mtu);
+    return JVPN_ERR_SYSTEM;
+  }
+  if (addr_pool_server_addr4(&srv->pool, a) == 0) {
+    if (tun_nl_addr_add(srv->tun.ifindex, AF_INET, a, c->pool4.plen) != 0) {
+      LOG_ERR(NULL, "cannot add %s to %s: %m", glue_ip_str(AF_INET, a, s, sizeof(s)),
+              srv->tun.name);
+      return JVPN_ERR_SYSTEM;
+    }
+  }
+  if (addr_pool_server_addr6(&srv->pool, a) == 0) {
+    if (tun_nl_addr_add(srv->tun.ifindex, AF_INET6, a, c->pool6.plen) != 0) {
+      LOG_ERR(NULL, "cannot add %s to %s: %m",
+              glue_ip_str(AF_INET6, a, s, sizeof(s)), srv->tun.name);
+      return JVPN_ERR_SYSTEM;
+    }
+  }
+  return 0;
+}
+
+static int setup_sockets(struct server *srv) {
+  size_t i;
+  char buf[64];
+
+  for (i = 0; i < srv->conf.nlisten; i++) {
+    const struct sockaddr *sa =
+        (const struct sockaddr *)&srv->conf.listen[i];
+
+    if (udp_sock_open(&srv->sock[i], sa, srv->conf.listen_len[i]) != 0) {
+      LOG_ERR(NULL, "cannot listen on UDP %s: %m",
+              glue_sockaddr_str(sa, buf, sizeof(buf)));
+      return JVPN_ERR_SYSTEM;
+    }
+    srv->nsock++;
+    uv_poll_init(srv->loop, &srv->sock_poll[i], srv->sock[i].fd);
+    srv->sock_poll[i].data = srv;
+    uv_poll_start(&srv->sock_poll[i], UV_READABLE, on_sock_readable);
+    LOG_INFO(NULL, "listening on UDP %s (QUIC, HTTP/3)",
+             glue_sockaddr_str(sa, buf, sizeof(buf)));
+  }
+  return 0;
+}
+
+static void close_walk(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h))
+    uv_close(h, h->type == UV_TIMER && h->data ? free_timer : NULL);
+}
+
+int jvpn_server_run(const char *config_path, int verbosity) {
+  struct server *srv;
+  struct jvpn_config_error err;
+  int rc = 1;
+  size_t i;
+
+  srv = calloc(1, sizeof(*srv));
+  if (srv == NULL)
+    return 1;
+  srv->tun.fd = -1;
+  jvpn_log_set_node("server");
+  if (jvpn_config_load_server(&srv->conf, config_path, &err) != 0) {
+    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
+    free(srv);
+    return 2;
+  }
+  jvpn_log_set_level(srv->conf.log_level + verbosity);
+  srv->loop = uv_default_loop();
+  if (addr_pool_init(&srv->pool, &srv->conf) != 0) {
+    fprintf(stderr, "%s: inconsistent address pools or fixed addresses\n",
+            config_path);
+    rc = 2;
+    goto out_conf;
+  }
+  if (peer_table_init(&srv->by_addr, 2 * JVPN_MAX_PEERS) != 0 ||
+      peer_table_init(&srv->by_cid,
+                      JVPN_MAX_CONNS * (JVPN_QUIC_ACTIVE_CID_LIMIT + 1)) !=
+          0 ||
+      udp_rx_batch_init(&srv->rx) != 0)
+    goto out_tables;
+  if (glue_load_cred(&srv->cred, srv->conf.cert_file, srv->conf.key_file) !=
+      0)
+    goto out_tables;
+  if (setup_tun(srv) != 0 || setup_sockets(srv) != 0)
+    goto out_io;
+  uv_poll_init(srv->loop, &srv->tun_poll, srv->tun.fd);
+  srv->tun_poll.data = srv;
+  uv_poll_start(&srv->tun_poll, UV_READABLE, on_tun_readable);
+  uv_signal_init(srv->loop, &srv->sig_int);
+  uv_signal_init(srv->loop, &srv->sig_term);
+  uv_signal_init(srv->loop, &srv->sig_usr1);
+  srv->sig_int.data = srv->sig_term.data = srv->sig_usr1.data = srv;
+  uv_signal_start(&srv->sig_int, on_signal, SIGINT);
+  uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
+  uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+  LOG_INFO(NULL, "ready: tun=%s mtu=%u peers=%zu", srv->tun.name,
+           srv->conf.mtu, srv->conf.npeers);
+  uv_run(srv->loop, UV_RUN_DEFAULT);
+  rc = 0;
+
+out_io:
+  uv_walk(srv->loop, close_walk, NULL);
+  uv_run(srv->loop, UV_RUN_DEFAULT);
+  for (i = 0; i < srv->nsock; i++)
+    udp_sock_close(&srv->sock[i]);
+  tun_dev_close(&srv->tun);
+  gnutls_certificate_free_credentials(srv->cred);
+out_tables:
+  udp_rx_batch_free(&srv->rx);
+  peer_table_free(&srv->by_cid);
+  peer_table_free(&srv->by_addr);
+  addr_pool_free(&srv->pool);
+out_conf:
+  jvpn_server_conf_free(&srv->conf);
+  uv_loop_close(srv->loop);
+  free(srv);
+  if (rc == 0)
+    LOG_INFO(NULL, "stopped");
+  return rc;
+}

@@ -1,0 +1,555 @@
+# shellcheck shell=bash
+# tests/lab/lab.sh: the one place jvpn-quic test namespaces are built.
+#
+# Sourced (never run) by tests/netns/e2e.sh, scripts/demo.sh, the
+# benchmarks and the interop runner, so that every topology and every fault
+# is made the same way. Needs root, iproute2, nftables and conntrack.
+#
+#   . tests/lab/lab.sh
+#   lab_init                  # unique prefix, cleanup trap
+#   lab_topo_vpn              # the standard topology below
+#   lab_spawn "${LAB_NS[server]}" "$dir/server.log" "$JVPN_BIN" server -c ..
+#   server_pid=$REPLY
+#
+# Everything made here is named after a prefix unique to this run
+# (LAB_PREFIX, "jv" + the shell's PID) and removed by name or PID by the
+# trap that lab_init installs: processes started with lab_spawn, then any
+# other process left inside our namespaces, then the namespaces (which
+# takes their veths, TUNs and nft rules along), then temporary directories.
+#
+# Functions return values in REPLY (bash's convention) so that callers never
+# run them in a subshell, where the bookkeeping would be lost.
+#
+# Addresses are test addresses only: 198.18.0.0/15 and 2001:db8::/32, inside
+# namespaces created here.
+
+LAB_PREFIX=""
+declare -gA LAB_NS=()     # short name -> namespace name
+LAB_NAMESPACES=()         # created namespaces, in creation order
+LAB_PIDS=()               # processes started with lab_spawn
+LAB_TMPDIRS=()
+LAB_CLEANED=0
+# Where the router of lab_topo_vpn faces the server side (for NAT, faults).
+LAB_ROUTER_UPLINK="srv"
+
+lab_log() { printf 'lab: %s\n' "$*" >&2; }
+
+# Picks the jvpn-quic binary: $JVPN_BIN, else the automake build directory,
+# else the usual build directories of this tree, else PATH.
+lab_find_bin() {
+  local here top cand
+  if [ -n "${JVPN_BIN:-}" ]; then
+    REPLY=$JVPN_BIN
+    return 0
+  fi
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  top=$(cd "$here/../.." && pwd)
+  for cand in "${top_builddir:+$top_builddir/jvpn-quic}" \
+              "$top/build/jvpn-quic" "$top/jvpn-quic"; do
+    if [ -n "$cand" ] && [ -x "$cand" ]; then
+      JVPN_BIN=$cand
+      REPLY=$cand
+      return 0
+    fi
+  done
+  if cand=$(command -v jvpn-quic 2>/dev/null); then
+    JVPN_BIN=$cand
+    REPLY=$cand
+    return 0
+  fi
+  REPLY=""
+  return 1
+}
+
+# Prints why the lab cannot run here and returns 1; returns 0 when it can.
+# Callers that are automake tests turn a 1 into exit 77 (skip).
+lab_check_env() {
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "lab: needs root (network namespaces, TUN)"
+    return 1
+  fi
+  if [ ! -c /dev/net/tun ]; then
+    echo "lab: /dev/net/tun is missing"
+    return 1
+  fi
+  if ! command -v ip >/dev/null 2>&1; then
+    echo "lab: 'ip' (iproute2) is missing"
+    return 1
+  fi
+  local probe="jvprobe$$"
+  if ! ip netns add "$probe" 2>/dev/null; then
+    echo "lab: 'ip netns add' does not work here"
+    return 1
+  fi
+  ip netns del "$probe"
+  return 0
+}
+
+# lab_init: sets LAB_PREFIX and installs the cleanup trap. Call once.
+lab_init() {
+  # "jv" + up to 7 digits keeps "<prefix>-<name>" short and unique per run.
+  LAB_PREFIX="jv$(( $$ % 10000000 ))"
+  LAB_CLEANED=0
+  trap 'lab_cleanup' EXIT
+  trap 'lab_cleanup; trap - INT; kill -INT $$' INT
+  trap 'lab_cleanup; trap - TERM; kill -TERM $$' TERM
+  lab_find_bin || true
+}
+
+lab_pid_alive() {
+  local state
+  [ -r "/proc/$1/stat" ] || return 1
+  # Field 3 is the state; a zombie has exited and only waits to be reaped.
+  state=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+lab_cleanup() {
+  local pid ns i
+  [ "$LAB_CLEANED" = 1 ] && return 0
+  LAB_CLEANED=1
+  for pid in "${LAB_PIDS[@]}"; do
+    lab_pid_alive "$pid" && { kill -TERM "$pid" 2>/dev/null || true; }
+  done
+  # Give them 2 s to remove their TUNs the clean way, then force.
+  for ((i = 0; i < 40; i++)); do
+    local any=0
+    for pid in "${LAB_PIDS[@]}"; do
+      if lab_pid_alive "$pid"; then any=1; break; fi
+    done
+    [ "$any" = 0 ] && break
+    sleep 0.05
+  done
+  for pid in "${LAB_PIDS[@]}"; do
+    lab_pid_alive "$pid" && { kill -KILL "$pid" 2>/dev/null || true; }
+  done
+  # Anything else still running inside our namespaces was started by us
+  # too (a ping, a socat); it would keep the namespace alive.
+  for ns in "${LAB_NAMESPACES[@]}"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do
+      kill -KILL "$pid" 2>/dev/null || true
+    done
+  done
+  for pid in "${LAB_PIDS[@]}"; do
+    wait "$pid" 2>/dev/null || true
+  done
+  for ns in "${LAB_NAMESPACES[@]}"; do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for i in "${LAB_TMPDIRS[@]}"; do
+    if [ -n "$i" ] && [ -d "$i" ]; then rm -rf -- "$i"; fi
+  done
+  LAB_PIDS=()
+  LAB_NAMESPACES=()
+  LAB_TMPDIRS=()
+  return 0
+}
+
+# lab_tmpdir: a temporary directory removed at cleanup; path in REPLY.
+lab_tmpdir() {
+  REPLY=$(mktemp -d "${TMPDIR:-/tmp}/${LAB_PREFIX:-jv}.XXXXXX")
+  LAB_TMPDIRS+=("$REPLY")
+}
+
+# lab_ns NAME: creates namespace "$LAB_PREFIX-NAME" with loopback up and
+# IPv6 DAD off (so addresses, including those on TUNs made later, are
+# usable at once). Its name goes to LAB_NS[NAME] and REPLY.
+lab_ns() {
+  local ns="$LAB_PREFIX-$1"
+  ip netns add "$ns" || return 1
+  LAB_NAMESPACES+=("$ns")
+  LAB_NS[$1]=$ns
+  ip -n "$ns" link set lo up
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
+    net.ipv6.conf.default.accept_dad=0 >/dev/null
+  REPLY=$ns
+}
+
+# lab_link NS1 IF1 NS2 IF2: a veth pair, both ends up, DAD off. The ends
+# are created directly inside the namespaces, so names only need to be
+# unique there.
+lab_link() {
+  local ns1=$1 if1=$2 ns2=$3 if2=$4
+  ip link add "$if1" netns "$ns1" type veth peer name "$if2" netns "$ns2" \
+    || return 1
+  ip netns exec "$ns1" sysctl -qw "net.ipv6.conf.$if1.accept_dad=0" >/dev/null
+  ip netns exec "$ns2" sysctl -qw "net.ipv6.conf.$if2.accept_dad=0" >/dev/null
+  ip -n "$ns1" link set "$if1" up
+  ip -n "$ns2" link set "$if2" up
+}
+
+# lab_addr NS IF ADDR/PLEN
+lab_addr() {
+  case "$3" in
+    *:*) ip -n "$1" addr add "$3" dev "$2" nodad ;;
+    *) ip -n "$1" addr add "$3" dev "$2" ;;
+  esac
+}
+
+# lab_spawn NS LOGFILE CMD...: runs CMD inside NS in the background, its
+# stdout and stderr to LOGFILE. The PID (which is CMD's own: 'ip netns
+# exec' execs it) is recorded for cleanup and returned in REPLY.
+lab_spawn() {
+  local ns=$1 log=$2
+  shift 2
+  ip netns exec "$ns" "$@" </dev/null >"$log" 2>&1 &
+  REPLY=$!
+  LAB_PIDS+=("$REPLY")
+}
+
+# lab_kill PID [SIG]: signals a process started with lab_spawn (default
+# TERM). Returns 1 if it had already exited.
+lab_kill() {
+  lab_pid_alive "$1" || return 1
+  kill "-${2:-TERM}" "$1" 2>/dev/null
+}
+
+# lab_wait_exit PID TIMEOUT_S: waits for a process started with lab_spawn
+# to exit. Returns 0 with its exit status in REPLY, or 1 on timeout.
+lab_wait_exit() {
+  local pid=$1
+  if ! lab_wait_for "exit of pid $pid" "$2" lab_pid_exited "$pid"; then
+    REPLY=""
+    return 1
+  fi
+  wait "$pid" 2>/dev/null
+  REPLY=$?
+  lab_forget_pid "$pid"
+  return 0
+}
+
+# Once reaped, a PID may be reused by a process that is not ours: forget it.
+lab_forget_pid() {
+  local p keep=()
+  for p in "${LAB_PIDS[@]}"; do
+    [ "$p" = "$1" ] || keep+=("$p")
+  done
+  LAB_PIDS=("${keep[@]}")
+}
+
+lab_pid_exited() { ! lab_pid_alive "$1"; }
+
+lab_now_ms() {
+  local t=${EPOCHREALTIME/[.,]/}
+  REPLY=$(( t / 1000 ))
+}
+
+# lab_wait_for DESC TIMEOUT_S CMD...: runs CMD every 50 ms until it
+# succeeds (return 0) or TIMEOUT_S seconds (may be fractional) have passed
+# (return 1, with a message naming DESC).
+lab_wait_for() {
+  local desc=$1 timeout=$2 deadline
+  shift 2
+  lab_now_ms
+  deadline=$(( REPLY + $(awk -v t="$timeout" 'BEGIN { printf "%d", t * 1000 }') ))
+  while :; do
+    if "$@" >/dev/null 2>&1; then
+      return 0
+    fi
+    lab_now_ms
+    if [ "$REPLY" -ge "$deadline" ]; then
+      lab_log "timed out after ${timeout}s waiting for $desc"
+      return 1
+    fi
+    sleep 0.05
+  done
+}
+
+lab_has_addr() {
+  ip -n "$1" -o addr show dev "$2" 2>/dev/null | grep -qF " $3/"
+}
+
+lab_has_dev() {
+  ip -n "$1" link show dev "$2" >/dev/null 2>&1
+}
+
+lab_no_dev() { ! lab_has_dev "$@"; }
+
+# lab_wait_addr NS DEV ADDR TIMEOUT_S: waits until DEV in NS carries ADDR
+# (IPv6 in ip's compressed form).
+lab_wait_addr() {
+  lab_wait_for "$3 on $2 in $1" "$4" lab_has_addr "$1" "$2" "$3"
+}
+
+# lab_wait_no_dev NS DEV TIMEOUT_S: waits until DEV has gone from NS.
+lab_wait_no_dev() {
+  lab_wait_for "$2 to disappear from $1" "$3" lab_no_dev "$1" "$2"
+}
+
+# lab_wait_udp_listen NS PORT TIMEOUT_S: waits until something in NS has a
+# UDP socket bound to PORT.
+lab_wait_udp_listen() {
+  lab_wait_for "UDP port $2 bound in $1" "$3" lab_udp_bound "$1" "$2"
+}
+
+lab_udp_bound() {
+  ip netns exec "$1" ss -Hlun "sport = :$2" 2>/dev/null | grep -q .
+}
+
+lab_tcp_listening() {
+  ip netns exec "$1" ss -Hltn "sport = :$2" 2>/dev/null | grep -q .
+}
+
+# The standard topology:
+#
+#   client1 ns                        router ns                    server ns
+#   eth0 198.18.1.2/24  ---veth--- c1  198.18.1.1/24
+#        2001:db8:1::2/64              2001:db8:1::1/64
+#                                   srv 198.18.3.1/24  ---veth--- eth0 198.18.3.2/24
+#                                       2001:db8:3::1/64               2001:db8:3::2/64
+#   client2 ns                     c2  198.18.2.1/24
+#   eth0 198.18.2.2/24  ---veth---     2001:db8:2::1/64
+#        2001:db8:2::2/64
+#
+# Clients and server route by default via the router, which forwards IPv4
+# and IPv6 and masquerades (nft, random ports) everything leaving on srv:
+# the server sees both clients as 198.18.3.1 / 2001:db8:3::1 at random
+# ports, as users behind NAT look. "--no-nat" leaves the addresses alone.
+#
+# lab_topo_vpn [--no-nat]: builds it; the namespaces are LAB_NS[client1],
+# LAB_NS[client2], LAB_NS[router] and LAB_NS[server].
+lab_topo_vpn() {
+  local nat=1 c1 c2 r s ns
+  if [ "${1:-}" = "--no-nat" ]; then nat=0; fi
+  lab_ns client1 && c1=$REPLY || return 1
+  lab_ns client2 && c2=$REPLY || return 1
+  lab_ns router && r=$REPLY || return 1
+  lab_ns server && s=$REPLY || return 1
+
+  lab_link "$c1" eth0 "$r" c1 || return 1
+  lab_link "$c2" eth0 "$r" c2 || return 1
+  lab_link "$s" eth0 "$r" "$LAB_ROUTER_UPLINK" || return 1
+
+  lab_addr "$c1" eth0 198.18.1.2/24
+  lab_addr "$c1" eth0 2001:db8:1::2/64
+  lab_addr "$c2" eth0 198.18.2.2/24
+  lab_addr "$c2" eth0 2001:db8:2::2/64
+  lab_addr "$s" eth0 198.18.3.2/24
+  lab_addr "$s" eth0 2001:db8:3::2/64
+  lab_addr "$r" c1 198.18.1.1/24
+  lab_addr "$r" c1 2001:db8:1::1/64
+  lab_addr "$r" c2 198.18.2.1/24
+  lab_addr "$r" c2 2001:db8:2::1/64
+  lab_addr "$r" "$LAB_ROUTER_UPLINK" 198.18.3.1/24
+  lab_addr "$r" "$LAB_ROUTER_UPLINK" 2001:db8:3::1/64
+
+  ip -n "$c1" route add default via 198.18.1.1
+  ip -n "$c1" -6 route add default via 2001:db8:1::1
+  ip -n "$c2" route add default via 198.18.2.1
+  ip -n "$c2" -6 route add default via 2001:db8:2::1
+  ip -n "$s" route add default via 198.18.3.1
+  ip -n "$s" -6 route add default via 2001:db8:3::1
+
+  # The server namespace forwards too, as a VPN gateway host does, so
+  # tunnel traffic may leave through the kernel as well as the program.
+  for ns in "$r" "$s"; do
+    ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 \
+      net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
+  done
+
+  if [ "$nat" = 1 ]; then
+    lab_nat_on || return 1
+  fi
+}
+
+# lab_nat_on / lab_nat_off: the router's masquerade toward the server side.
+# "random" makes the NAT pick a fresh random port for each new mapping, so
+# a flushed mapping (lab_nat_flush) comes back on a different port.
+lab_nat_on() {
+  ip netns exec "${LAB_NS[router]}" nft -f - <<EOF
+table inet lab_nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "$LAB_ROUTER_UPLINK" masquerade random
+  }
+}
+EOF
+}
+
+lab_nat_off() {
+  ip netns exec "${LAB_NS[router]}" nft delete table inet lab_nat 2>/dev/null
+  lab_nat_flush
+}
+
+# lab_nat_flush: forgets every NAT mapping in the router, as a home router
+# does on reboot; the clients' next packets leave from new ports.
+lab_nat_flush() {
+  ip netns exec "${LAB_NS[router]}" conntrack -F -f ipv4 >/dev/null 2>&1
+  ip netns exec "${LAB_NS[router]}" conntrack -F -f ipv6 >/dev/null 2>&1
+  return 0
+}
+
+# lab_nat_mappings [PROTO]: the router's conntrack entries (default udp),
+# printed on stdout.
+lab_nat_mappings() {
+  ip netns exec "${LAB_NS[router]}" conntrack -L -f ipv4 -p "${1:-udp}" \
+    2>/dev/null
+  ip netns exec "${LAB_NS[router]}" conntrack -L -f ipv6 -p "${1:-udp}" \
+    2>/dev/null
+  return 0
+}
+
+# The fault rules of one namespace, made on first use.
+lab_fault_table() {
+  ip netns exec "$1" nft list table inet lab_fault >/dev/null 2>&1 && return 0
+  ip netns exec "$1" nft -f - <<'EOF'
+table inet lab_fault {
+  set blackhole { type ifname; }
+  chain in {
+    type filter hook input priority filter - 10; policy accept;
+    iifname @blackhole drop
+  }
+  chain out {
+    type filter hook output priority filter - 10; policy accept;
+    oifname @blackhole drop
+  }
+  chain through {
+    type filter hook forward priority filter - 10; policy accept;
+    iifname @blackhole drop
+    oifname @blackhole drop
+  }
+  chain loss {
+    type filter hook forward priority filter - 20; policy accept;
+  }
+}
+EOF
+}
+
+# lab_blackhole_on [NS IF]: silently drops everything in or out of IF in
+# NS (default: the router's server-side link), as a dead path does; the
+# link itself stays up. lab_blackhole_off [NS IF] undoes it.
+lab_blackhole_on() {
+  local ns=${1:-${LAB_NS[router]}} dev=${2:-$LAB_ROUTER_UPLINK}
+  lab_fault_table "$ns" || return 1
+  ip netns exec "$ns" nft add element inet lab_fault blackhole "{ \"$dev\" }"
+}
+
+lab_blackhole_off() {
+  local ns=${1:-${LAB_NS[router]}} dev=${2:-$LAB_ROUTER_UPLINK}
+  ip netns exec "$ns" nft delete element inet lab_fault blackhole \
+    "{ \"$dev\" }" 2>/dev/null
+  return 0
+}
+
+# lab_loss PERCENT [NS]: drops PERCENT % (0..100, integer) of the packets
+# the router (or NS) forwards, at random; 0 removes the loss. A GSO batch
+# crosses the router as one packet, so the sender should disable GSO when
+# per-datagram loss matters.
+lab_loss() {
+  local pct=$1 ns=${2:-${LAB_NS[router]}}
+  case "$pct" in
+    ''|*[!0-9]*) lab_log "lab_loss: '$pct' is not a whole percentage"
+                 return 1 ;;
+  esac
+  lab_fault_table "$ns" || return 1
+  ip netns exec "$ns" nft flush chain inet lab_fault loss || return 1
+  if [ "$pct" -gt 0 ]; then
+    ip netns exec "$ns" nft add rule inet lab_fault loss \
+      numgen random mod 100 "<" "$pct" counter drop
+  fi
+}
+
+# lab_link_down NS IF / lab_link_up NS IF
+lab_link_down() { ip -n "$1" link set "$2" down; }
+lab_link_up() { ip -n "$1" link set "$2" up; }
+
+# --- jvpn-quic keys and configs for the standard topology -----------------
+
+# lab_genkey DIR NAME: a key pair in DIR/NAME; its pin in REPLY.
+lab_genkey() {
+  local out
+  mkdir -p "$1/$2" || return 1
+  out=$("$JVPN_BIN" genkey --name "$2" "$1/$2") || {
+    lab_log "genkey $2 failed"
+    return 1
+  }
+  REPLY=$(printf '%s\n' "$out" | grep -m1 '^sha256//' || true)
+  if [ -z "$REPLY" ]; then
+    lab_log "genkey $2 printed no pin: $out"
+    return 1
+  fi
+}
+
+# lab_write_client_conf FILE SERVER SERVER_PIN KEYDIR TUN: a client config.
+lab_write_client_conf() {
+  cat >"$1" <<EOF
+# jvpn-quic client, written by tests/lab/lab.sh
+[client]
+server = $2
+server_pin = $3
+key = $4/key.pem
+cert = $4/cert.pem
+tun = $5
+log_level = ${LAB_LOG_LEVEL:-info}
+EOF
+}
+
+# Inner addresses of the standard configs, as ip prints them (used by the
+# scripts that source this file).
+# shellcheck disable=SC2034
+{
+LAB_TUN=jvpn0
+LAB_SERVER_IN4=198.18.200.1
+LAB_SERVER_IN6=fd77:6a76:706e::1
+LAB_CLIENT1_IN4=198.18.200.2
+LAB_CLIENT1_IN6=fd77:6a76:706e::2
+LAB_CLIENT2_IN4=198.18.200.3
+LAB_CLIENT2_IN6=fd77:6a76:706e::3
+}
+declare -gA LAB_PIN=()
+
+# lab_gen_vpn_configs DIR [CLIENTS]: keys for the server and CLIENTS
+# (default "client1 client2", at most those two), and DIR/server.conf plus
+# DIR/<client>.conf for the standard topology. client1 reaches the server
+# over IPv4, client2 over IPv6; both are [peer]s of the server, in that
+# order, so they get .2 and .3 of the pools. Pins land in LAB_PIN[name].
+lab_gen_vpn_configs() {
+  local dir=$1 clients=${2:-client1 client2} c server
+  [ -n "${JVPN_BIN:-}" ] || { lab_log "no jvpn-quic binary"; return 1; }
+  mkdir -p "$dir" || return 1
+  lab_genkey "$dir" server || return 1
+  LAB_PIN[server]=$REPLY
+  for c in $clients; do
+    lab_genkey "$dir" "$c" || return 1
+    LAB_PIN[$c]=$REPLY
+  done
+
+  {
+    cat <<EOF
+# jvpn-quic server, written by tests/lab/lab.sh
+[server]
+listen = 198.18.3.2:443
+listen = [2001:db8:3::2]:443
+key = $dir/server/key.pem
+cert = $dir/server/cert.pem
+pool4 = 198.18.200.0/24
+pool6 = fd77:6a76:706e::/64
+route = 198.18.200.0/24
+route = fd77:6a76:706e::/64
+tun = $LAB_TUN
+log_level = ${LAB_LOG_LEVEL:-info}
+EOF
+    for c in $clients; do
+      printf '\n[peer]\nname = %s\npin = %s\n' "$c" "${LAB_PIN[$c]}"
+    done
+  } >"$dir/server.conf"
+
+  for c in $clients; do
+    case "$c" in
+      client2) server="[2001:db8:3::2]:443" ;;
+      *) server="198.18.3.2:443" ;;
+    esac
+    lab_write_client_conf "$dir/$c.conf" "$server" "${LAB_PIN[server]}" \
+      "$dir/$c" "$LAB_TUN"
+  done
+}
+
+# lab_tail FILE...: the last lines of logs, for failure reports.
+lab_tail() {
+  local f
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    printf -- '--- last lines of %s ---\n' "$f"
+    tail -n "${LAB_TAIL_LINES:-25}" "$f"
+  done
+}

@@ -1,0 +1,379 @@
+#!/usr/bin/env bash
+# tests/netns/e2e.sh: jvpn-quic end to end, in network namespaces.
+#
+# The standard lab topology (tests/lab/lab.sh, lab_topo_vpn):
+#
+#   client1 198.18.1.2 -------.                        (masquerade, random ports)
+#           2001:db8:1::2      \
+#                               router ---- server 198.18.3.2, 2001:db8:3::2
+#   client2 198.18.2.2 --------/              listens on UDP 443 (v4 and v6)
+#           2001:db8:2::2
+#
+#   tunnel: server jvpn0 198.18.200.1/24 fd77:6a76:706e::1/64
+#           client1 jvpn0 198.18.200.2, fd77:6a76:706e::2 (over IPv4)
+#           client2 jvpn0 198.18.200.3, fd77:6a76:706e::3 (over IPv6)
+#
+# Scenarios: (a) up, (b) ping, (c) 50 MB TCP with SHA-256, (d) unknown pin
+# refused, (e) spoofed inner source dropped and counted, (f) client restart
+# keeps its addresses, (g) server SIGTERM exits cleanly.
+#
+# Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
+# /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
+# trap removes every namespace and process. E2E_KEEP=1 keeps the logs,
+# E2E_VERBOSE=1 runs server and clients with -v.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$top_srcdir/tests/lab/lab.sh"
+
+if ! why=$(lab_check_env); then
+  echo "SKIP: $why"
+  exit 77
+fi
+
+npass=0
+nfail=0
+nskip=0
+pass() {
+  echo "PASS $1"
+  npass=$((npass + 1))
+}
+# fail NAME REASON [LOG...]: reports and prints the tails of the logs.
+fail() {
+  local name=$1 reason=$2
+  shift 2
+  echo "FAIL $name: $reason"
+  nfail=$((nfail + 1))
+  lab_tail "$@"
+}
+skip() {
+  echo "SKIP $1: $2"
+  nskip=$((nskip + 1))
+}
+summary() {
+  if [ "$nskip" -gt 0 ]; then
+    echo "$npass passed, $nfail failed, $nskip skipped"
+  else
+    echo "$npass passed, $nfail failed"
+  fi
+  [ "$nfail" -eq 0 ]
+}
+
+if ! lab_find_bin; then
+  echo "FAIL setup: no jvpn-quic binary (set JVPN_BIN or build it first)"
+  nfail=1
+  summary
+  exit 1
+fi
+echo "e2e: using $JVPN_BIN"
+
+lab_init
+lab_tmpdir
+dir=$REPLY
+if [ "${E2E_KEEP:-0}" = 1 ]; then
+  # shellcheck disable=SC2034 # read by lab_cleanup
+  LAB_TMPDIRS=()
+  echo "e2e: keeping $dir"
+fi
+
+# shellcheck disable=SC2119 # no options: NAT on
+if ! lab_topo_vpn; then
+  fail setup "could not build the lab topology"
+  summary
+  exit 1
+fi
+if ! lab_gen_vpn_configs "$dir"; then
+  fail setup "genkey or config generation failed"
+  summary
+  exit 1
+fi
+
+c1=${LAB_NS[client1]}
+c2=${LAB_NS[client2]}
+sv=${LAB_NS[server]}
+tun=$LAB_TUN
+slog=$dir/server.log
+c1log=$dir/client1.log
+c2log=$dir/client2.log
+server_pid=""
+c1_pid=""
+c2_pid=""
+
+# ping_ok NS ARGS...: three replies within 5 s.
+ping_ok() {
+  local ns=$1
+  shift
+  ip netns exec "$ns" ping -n -q -c 3 -i 0.2 -w 5 "$@" >/dev/null 2>&1
+}
+
+start_client() { # NS CONF LOG -> REPLY pid
+  lab_spawn "$1" "$3" "$JVPN_BIN" client -c "$2" ${E2E_VERBOSE:+-v}
+}
+
+client_up() { # NS ADDR4 ADDR6
+  lab_wait_addr "$1" "$tun" "$2" 10 && lab_wait_addr "$1" "$tun" "$3" 5
+}
+
+# --- (a) server and two clients come up -----------------------------------
+scenario_a() {
+  lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" \
+    ${E2E_VERBOSE:+-v}
+  server_pid=$REPLY
+  if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
+     ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN6" 5; then
+    fail a "server TUN did not get $LAB_SERVER_IN4 and $LAB_SERVER_IN6" \
+      "$slog"
+    return 1
+  fi
+  if ! lab_wait_udp_listen "$sv" 443 5; then
+    fail a "server is not bound to UDP 443" "$slog"
+    return 1
+  fi
+  # One at a time, so the pool order is the order of the [peer]s.
+  start_client "$c1" "$dir/client1.conf" "$c1log"
+  c1_pid=$REPLY
+  if ! client_up "$c1" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6"; then
+    fail a "client1 (IPv4 underlay) did not get $LAB_CLIENT1_IN4 and" \
+      "$LAB_CLIENT1_IN6" "$slog" "$c1log"
+    return 1
+  fi
+  start_client "$c2" "$dir/client2.conf" "$c2log"
+  c2_pid=$REPLY
+  if ! client_up "$c2" "$LAB_CLIENT2_IN4" "$LAB_CLIENT2_IN6"; then
+    fail a "client2 (IPv6 underlay) did not get $LAB_CLIENT2_IN4 and" \
+      "$LAB_CLIENT2_IN6" "$slog" "$c2log"
+    return 1
+  fi
+  # The router's NAT table shows which underlay each client took.
+  if ! lab_nat_mappings udp | grep -q 'src=198\.18\.1\.2 dst=198\.18\.3\.2 .*dport=443'; then
+    fail a "no IPv4 NAT mapping client1 -> server:443 in the router"
+    return 1
+  fi
+  if ! lab_nat_mappings udp | grep -q 'src=2001:db8:2::2 dst=2001:db8:3::2 .*dport=443'; then
+    fail a "no IPv6 NAT mapping client2 -> server:443 in the router"
+    return 1
+  fi
+  pass a
+}
+
+# --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------
+scenario_b() {
+  local bad=() t
+  # "namespace destination" pairs.
+  for t in "$c1 $LAB_SERVER_IN4" "$c1 $LAB_SERVER_IN6" \
+           "$c2 $LAB_SERVER_IN4" "$c2 $LAB_SERVER_IN6" \
+           "$sv $LAB_CLIENT1_IN4" "$sv $LAB_CLIENT1_IN6" \
+           "$sv $LAB_CLIENT2_IN4" "$sv $LAB_CLIENT2_IN6" \
+           "$c1 $LAB_CLIENT2_IN4" "$c1 $LAB_CLIENT2_IN6" \
+           "$c2 $LAB_CLIENT1_IN4" "$c2 $LAB_CLIENT1_IN6"; do
+    # shellcheck disable=SC2086 # split "ns dst" on purpose
+    ping_ok $t || bad+=("${t#"$LAB_PREFIX"-}")
+  done
+  if [ "${#bad[@]}" -gt 0 ]; then
+    fail b "no reply: $(printf '[%s] ' "${bad[@]}")" "$slog" "$c1log" "$c2log"
+    return 1
+  fi
+  pass b
+}
+
+# --- (c) 50 MB over TCP through the tunnel, checksummed -------------------
+scenario_c() {
+  local port=5001 src=$dir/send.bin dst=$dir/recv.bin rpid want got
+  local t0 t1 ms
+  if ! command -v socat >/dev/null 2>&1; then
+    skip c "socat is not installed (scripts/deps.sh installs it)"
+    return 0
+  fi
+  head -c $((50 * 1024 * 1024)) /dev/urandom >"$src"
+  want=$(sha256sum <"$src" | cut -d' ' -f1)
+  lab_spawn "$sv" "$dir/socat-recv.log" socat -u \
+    "TCP-LISTEN:$port,reuseaddr,bind=$LAB_SERVER_IN4" \
+    "OPEN:$dst,creat,trunc"
+  rpid=$REPLY
+  if ! lab_wait_for "socat listening" 5 lab_tcp_listening "$sv" "$port"; then
+    fail c "receiver did not start" "$dir/socat-recv.log"
+    return 1
+  fi
+  lab_now_ms
+  t0=$REPLY
+  if ! timeout 90 ip netns exec "$c1" socat -u "OPEN:$src" \
+       "TCP:$LAB_SERVER_IN4:$port,connect-timeout=5" \
+       2>"$dir/socat-send.log"; then
+    lab_kill "$rpid"
+    fail c "sender failed or took over 90 s" "$dir/socat-send.log" \
+      "$slog" "$c1log"
+    return 1
+  fi
+  if ! lab_wait_exit "$rpid" 10; then
+    fail c "receiver did not finish" "$dir/socat-recv.log"
+    return 1
+  fi
+  lab_now_ms
+  t1=$REPLY
+  got=$(sha256sum <"$dst" | cut -d' ' -f1)
+  rm -f "$src" "$dst"
+  if [ "$got" != "$want" ]; then
+    fail c "SHA-256 mismatch: sent $want, received $got"
+    return 1
+  fi
+  ms=$((t1 - t0 > 0 ? t1 - t0 : 1))
+  echo "e2e: 50 MB in $ms ms ($(( 50 * 8 * 1000 / ms )) Mbit/s)," \
+       "SHA-256 verified"
+  pass c
+}
+
+# --- (d) a key the server does not know is refused -------------------------
+scenario_d() {
+  local rlog=$dir/rogue.log rpid
+  if ! lab_genkey "$dir" rogue; then
+    fail d "genkey for the rogue client failed"
+    return 1
+  fi
+  lab_write_client_conf "$dir/rogue.conf" "198.18.3.2:443" \
+    "${LAB_PIN[server]}" "$dir/rogue" jvpn9
+  lab_spawn "$c1" "$rlog" "$JVPN_BIN" client -c "$dir/rogue.conf"
+  rpid=$REPLY
+  if ! lab_wait_exit "$rpid" 15; then
+    fail d "the rogue client still runs after 15 s" "$rlog" "$slog"
+    return 1
+  fi
+  if [ "$REPLY" -eq 0 ]; then
+    fail d "the rogue client exited 0" "$rlog" "$slog"
+    return 1
+  fi
+  if ! lab_wait_for "'unknown client pin' in the server log" 5 \
+       grep -q "unknown client pin" "$slog"; then
+    fail d "the server log does not say 'unknown client pin'" "$slog"
+    return 1
+  fi
+  if lab_has_dev "$c1" jvpn9; then
+    fail d "the rogue client left its TUN jvpn9" "$rlog"
+    return 1
+  fi
+  if ! lab_pid_alive "$c1_pid" || ! lab_pid_alive "$c2_pid"; then
+    fail d "a legitimate client exited meanwhile" "$c1log" "$c2log"
+    return 1
+  fi
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c2" "$LAB_SERVER_IN6"; then
+    fail d "the other clients stopped working" "$slog" "$c1log" "$c2log"
+    return 1
+  fi
+  pass d
+}
+
+# stats_line PEER FROM_LINE: the first stats line for PEER after FROM_LINE
+# of the server log, in REPLY.
+stats_line() {
+  REPLY=$(tail -n "+$(($2 + 1))" "$slog" | grep -m1 "stats peer=$1 ")
+  [ -n "$REPLY" ]
+}
+
+# --- (e) a spoofed inner source is dropped and counted ---------------------
+scenario_e() {
+  local spoof=198.18.200.99 from n
+  if ! ip -n "$c1" addr add "$spoof/32" dev "$tun"; then
+    fail e "could not add $spoof to client1's $tun"
+    return 1
+  fi
+  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -w 3 -I "$spoof" \
+       "$LAB_SERVER_IN4" >/dev/null 2>&1; then
+    ip -n "$c1" addr del "$spoof/32" dev "$tun"
+    fail e "the spoofed ping from $spoof got a reply" "$slog"
+    return 1
+  fi
+  ip -n "$c1" addr del "$spoof/32" dev "$tun"
+  from=$(wc -l <"$slog")
+  kill -USR1 "$server_pid"
+  if ! lab_wait_for "stats line for client1" 5 stats_line client1 "$from"; then
+    fail e "no 'stats peer=client1' line after SIGUSR1" "$slog"
+    return 1
+  fi
+  n=$(printf '%s\n' "$REPLY" | sed -n 's/.*drop_spoofed=\([0-9]*\).*/\1/p')
+  if [ -z "$n" ] || [ "$n" -lt 1 ]; then
+    fail e "drop_spoofed is '${n}' in: $REPLY"
+    return 1
+  fi
+  echo "e2e: $REPLY"
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4"; then
+    fail e "client1's real address stopped working" "$slog" "$c1log"
+    return 1
+  fi
+  pass e
+}
+
+# --- (f) a restarted client keeps its inner addresses ----------------------
+scenario_f() {
+  lab_kill "$c1_pid" TERM
+  if ! lab_wait_exit "$c1_pid" 5; then
+    fail f "client1 did not exit within 5 s of SIGTERM" "$c1log"
+    return 1
+  fi
+  if [ "$REPLY" -ne 0 ]; then
+    fail f "client1 exited $REPLY on SIGTERM" "$c1log"
+    return 1
+  fi
+  if ! lab_wait_no_dev "$c1" "$tun" 2; then
+    fail f "client1's $tun is still there after exit" "$c1log"
+    return 1
+  fi
+  mv "$c1log" "$dir/client1.first.log"
+  start_client "$c1" "$dir/client1.conf" "$c1log"
+  c1_pid=$REPLY
+  if ! client_up "$c1" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6"; then
+    fail f "restarted client1 did not get $LAB_CLIENT1_IN4 and" \
+      "$LAB_CLIENT1_IN6: $(ip -n "$c1" -o addr show dev "$tun" 2>&1 |
+      awk '{print $4}' | tr '\n' ' ')" "$slog" "$c1log"
+    return 1
+  fi
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c1" "$LAB_SERVER_IN6"; then
+    fail f "restarted client1 cannot reach the server" "$slog" "$c1log"
+    return 1
+  fi
+  pass f
+}
+
+# --- (g) the server exits cleanly on SIGTERM -------------------------------
+scenario_g() {
+  lab_kill "$server_pid" TERM
+  if ! lab_wait_exit "$server_pid" 5; then
+    fail g "server did not exit within 5 s of SIGTERM" "$slog"
+    return 1
+  fi
+  if [ "$REPLY" -ne 0 ]; then
+    fail g "server exited $REPLY on SIGTERM" "$slog"
+    return 1
+  fi
+  if ! lab_wait_no_dev "$sv" "$tun" 2; then
+    fail g "server's $tun is still there after exit" "$slog"
+    return 1
+  fi
+  pass g
+}
+
+if scenario_a; then
+  scenario_b
+  scenario_c
+  scenario_d
+  scenario_e
+  scenario_f
+else
+  for s in b c d e f; do
+    fail "$s" "not run: the tunnel did not come up in (a)"
+  done
+fi
+if [ -n "$server_pid" ]; then
+  scenario_g
+else
+  fail g "not run: no server"
+fi
+
+# Anything the program wrote about sanitizers or crashes is a failure too.
+mapfile -t bad_logs < <(grep -l -E \
+  'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null)
+if [ "${#bad_logs[@]}" -gt 0 ]; then
+  fail sanitizers "sanitizer reports in the logs" "${bad_logs[@]}"
+fi
+
+summary
