@@ -745,16 +745,10 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       if (n < 0)
         return fail_conn(c, (int)n, now);
       if (n == 0) {
-        if (!accepted) {
-          /* Congestion window or pacing; a datagram that cannot fit an
-           * empty packet would stay forever, so drop it. */
-          if (ngtcp2_conn_get_cwnd_left(c->conn) >= maxpkt) {
-            txq_pop(&c->txq);
-            c->stats.drop_too_big++;
-          } else {
-            dgram_blocked = 1;
-          }
-        }
+        /* Congestion window or pacing: the queue waits. (Packets that
+         * could never fit were refused by quic_conn_queue_ip.) */
+        if (!accepted)
+          dgram_blocked = 1;
         continue;
       }
     } else {

@@ -344,7 +344,10 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   if (cl->stopping)
     return;
   if (why == QUIC_END_AUTH) {
-    LOG_ERR(NULL, "server refused us or we refused the server: %s", detail);
+    LOG_ERR(NULL, "authentication failed: %s%s", detail,
+            strstr(detail, "peer refused")
+                ? " (is this client's pin in the server's [peer] list?)"
+                : "");
     client_stop(cl, 1);
     return;
   }
@@ -391,6 +394,16 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
   }
 }
 
+/* The kernel sends link-scope traffic (IPv6 router solicitations, MLD
+ * reports from the link-local address) into any interface; none of it
+ * has meaning beyond this link, so it never enters the tunnel. */
+static int tunnel_local_only(const uint8_t *pkt, size_t len) {
+  if (len >= 40 && (pkt[0] >> 4) == 6)
+    return (pkt[8] == 0xfe && (pkt[9] & 0xc0) == 0x80) || /* src fe80::/10 */
+           (pkt[24] == 0xff && (pkt[25] & 0x0f) <= 2);    /* dst ff0X scope<=2 */
+  return 0;
+}
+
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
   struct client *cl = p->data;
   int i, rv;
@@ -403,6 +416,10 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
     n = tun_dev_read(&cl->tun, cl->tunbuf, sizeof(cl->tunbuf));
     if (n <= 0)
       break;
+    if (tunnel_local_only(cl->tunbuf, (size_t)n)) {
+      cl->ctr.drop_local_only++;
+      continue;
+    }
     rv = quic_conn_queue_ip(cl->qc, cl->tunbuf, (size_t)n);
     if (rv == JVPN_ERR_OVERSIZE)
       (void)glue_send_ptb(&cl->tun, cl->tunbuf, (size_t)n,

@@ -55,6 +55,7 @@ struct server {
   struct udp_rx_batch rx;
   struct tun_dev tun;
   uv_poll_t tun_poll;
+  int tun_paused;            /* a client's send queue is full */
   struct addr_pool pool;
   struct peer_table by_addr; /* inner address -> sclient */
   struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
@@ -139,6 +140,11 @@ static int sclient_flush(struct sclient *sc) {
     }
   }
   glue_timer_arm(&sc->timer, quic_conn_expiry(sc->qc), glue_now());
+  if (sc->srv->tun_paused && !quic_conn_txq_busy(sc->qc)) {
+    /* Some queue drained: read again (a still-busy one pauses again). */
+    sc->srv->tun_paused = 0;
+    uv_poll_start(&sc->srv->tun_poll, UV_READABLE, sc->srv->tun_poll.poll_cb);
+  }
   return 0;
 }
 
@@ -544,28 +550,31 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
 
 /* --- TUN egress ---------------------------------------------------------- */
 
-static void route_from_tun(struct server *srv, const uint8_t *pkt,
-                           size_t len) {
+/* Returns nonzero when the destination's send queue is filling up: the
+ * caller stops reading the TUN device, so the kernel queues (and TCP feels
+ * the pressure) instead of this program dropping. */
+static int route_from_tun(struct server *srv, const uint8_t *pkt,
+                          size_t len) {
   struct ip_info ip;
   struct sclient *sc;
   int rv;
 
   if (ip_check(pkt, len, &ip) != 0) {
     srv->drop_malformed_tun++;
-    return;
+    return 0;
   }
   sc = peer_table_get(&srv->by_addr, ip.family, ip.dst);
   if (sc == NULL || sc->dead) {
     srv->drop_no_route++;
-    return;
+    return 0;
   }
   rv = quic_conn_queue_ip(sc->qc, pkt, len);
   if (rv == JVPN_ERR_OVERSIZE) {
     (void)glue_send_ptb(&srv->tun, pkt, len, quic_conn_max_ip_packet(sc->qc));
-    return;
+    return 0;
   }
   if (rv != 0)
-    return;
+    return 0;
   sc->ctr.tx_packets++;
   if (!sc->dirty) {
     if (srv->ndirty == JVPN_TUN_BATCH)
@@ -573,21 +582,26 @@ static void route_from_tun(struct server *srv, const uint8_t *pkt,
     sc->dirty = 1;
     srv->dirty[srv->ndirty++] = sc;
   }
+  return quic_conn_txq_busy(sc->qc);
 }
 
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
   struct server *srv = p->data;
-  int i;
+  int i, busy = 0;
   long n;
 
   (void)events;
   if (status < 0)
     return;
-  for (i = 0; i < JVPN_TUN_BATCH; i++) {
+  for (i = 0; i < JVPN_TUN_BATCH && !busy; i++) {
     n = tun_dev_read(&srv->tun, srv->tunbuf, sizeof(srv->tunbuf));
     if (n <= 0)
       break;
-    route_from_tun(srv, srv->tunbuf, (size_t)n);
+    busy = route_from_tun(srv, srv->tunbuf, (size_t)n);
+  }
+  if (busy && !srv->tun_paused) {
+    srv->tun_paused = 1;
+    uv_poll_stop(&srv->tun_poll);
   }
   flush_dirty(srv);
 }
