@@ -9,8 +9,10 @@
  *
  * Decoders validate everything the RFC requires: version 4 or 6, prefix
  * length within the family, no bits set past the prefix, start <= end, and
- * for routes the RFC's ordering (by version, then start; no overlap within
- * the same IP protocol). Lists longer than the caller's array are
+ * for routes the RFC's ordering (4.7.3: by IP version, then IP protocol,
+ * then start address; no overlap within the same protocol, nor with a
+ * range for all protocols). The Request ID of ADDRESS_REQUEST must not be
+ * zero; that rule is the caller's, since the decoder serves both types. Lists longer than the caller's array are
  * JVPN_ERR_OVERSIZE.
  */
 #ifndef QUIC_CONNECT_IP_H

@@ -13,7 +13,12 @@ set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
 
-say() { printf '\n%s\n' "$*" | fold -s -w 78; }
+# say TEXT: one paragraph, re-flowed to 76 columns.
+say() {
+  printf '\n'
+  printf '%s\n' "$*" | tr '\n' ' ' | tr -s ' ' | fold -s -w 76 | sed 's/ *$//'
+  printf '\n'
+}
 die() {
   printf '\ndemo FAILED: %s\n' "$1" >&2
   shift
@@ -89,14 +94,21 @@ shown}), opened an HTTP/3 CONNECT-IP request (RFC 9484), was authenticated
 by its key pin, and was given $LAB_CLIENT1_IN4 and $LAB_CLIENT1_IN6 on
 its own tunnel device. IP packets now travel inside QUIC DATAGRAM frames."
 
-rtt=$(ip netns exec "$cl" ping -n -c 5 -i 0.2 -w 10 "$LAB_SERVER_IN4" |
-  sed -n 's|^rtt [^=]*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
-[ -n "$rtt" ] || die "ping through the tunnel failed" "$dir/client.log"
-rtt6=$(ip netns exec "$cl" ping -n -c 5 -i 0.2 -w 10 "$LAB_SERVER_IN6" |
-  sed -n 's|^rtt [^=]*= [0-9.]*/\([0-9.]*\)/.*|\1|p')
-[ -n "$rtt6" ] || die "IPv6 ping through the tunnel failed" "$dir/client.log"
-say "5. Ping from the client to the server's tunnel address: 5 of 5 answered
-over IPv4 (average round trip $rtt ms) and over IPv6 ($rtt6 ms)."
+# ping_stats DST: "received avg_rtt" of 5 pings from the client.
+ping_stats() {
+  ip netns exec "$cl" ping -n -c 5 -i 0.2 -w 10 "$1" 2>/dev/null | awk '
+    / received/ { for (i = 1; i <= NF; i++) if ($i ~ /^received/) r = $(i-1) }
+    /^rtt/ { split($4, a, "/"); avg = a[2] }
+    END { printf "%d %s\n", r, avg }'
+}
+read -r got4 rtt < <(ping_stats "$LAB_SERVER_IN4")
+read -r got6 rtt6 < <(ping_stats "$LAB_SERVER_IN6")
+[ "${got4:-0}" -gt 0 ] || die "ping through the tunnel failed" "$dir/client.log"
+[ "${got6:-0}" -gt 0 ] ||
+  die "IPv6 ping through the tunnel failed" "$dir/client.log"
+say "5. Ping from the client to the server's tunnel address: $got4 of 5
+answered over IPv4 (average round trip $rtt ms), $got6 of 5 over IPv6
+($rtt6 ms)."
 
 mb=20
 head -c $((mb * 1024 * 1024)) /dev/urandom >"$dir/send.bin"

@@ -300,6 +300,12 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
     LOG_WARN(sc->ctx, "malformed ADDRESS_REQUEST: %s", jvpn_strerror(rv));
     return JVPN_ERR_MALFORMED;
   }
+  for (i = 0; i < n; i++)
+    if (req[i].request_id == 0) {
+      /* RFC 9484 4.7.2: zero is reserved for unsolicited assignments. */
+      LOG_WARN(sc->ctx, "malformed ADDRESS_REQUEST: request ID 0");
+      return JVPN_ERR_MALFORMED;
+    }
   for (i = 0; i < n; i++) {
     /* The client asks for any address of a family; it gets its own. A
      * family without a pool is not answered. */

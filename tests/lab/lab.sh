@@ -459,8 +459,9 @@ lab_link_up() { ip -n "$1" link set "$2" up; }
 lab_genkey() {
   local out
   mkdir -p "$1/$2" || return 1
-  out=$("$JVPN_BIN" genkey --name "$2" "$1/$2") || {
-    lab_log "genkey $2 failed"
+  # genkey narrates on stderr; keep that out of test output unless it fails.
+  out=$("$JVPN_BIN" genkey --name "$2" "$1/$2" 2>"$1/$2/genkey.log") || {
+    lab_log "genkey $2 failed: $(cat "$1/$2/genkey.log")"
     return 1
   }
   REPLY=$(printf '%s\n' "$out" | grep -m1 '^sha256//' || true)
