@@ -353,7 +353,9 @@ static int client_submit_request(struct quic_conn *c) {
   uint8_t val[64];
   struct cip_addr want[2];
   nghttp3_data_reader dr = {read_tunnel_data};
-  const char *auth = c->cfg.sni && c->cfg.sni[0] ? c->cfg.sni : "jvpn";
+  const char *auth = c->cfg.authority && c->cfg.authority[0]
+                         ? c->cfg.authority
+                         : "jvpn";
   nghttp3_nv nv[6] = {
       {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
       {(uint8_t *)":protocol", (uint8_t *)JVPN_CIP_PROTOCOL, 9,

@@ -100,7 +100,10 @@ struct quic_txq {
 struct quic_conn_config {
   int is_server;
   gnutls_certificate_credentials_t cred; /* not owned; outlives the conn */
-  const char *sni;              /* client: server name (may be NULL) */
+  const char *sni;              /* client: server DNS name for SNI, or
+                                 * NULL for an address literal (RFC 6066
+                                 * 3 allows no literal in SNI) */
+  const char *authority;        /* client: :authority of the request */
   int cc;                       /* enum jvpn_cc */
   const struct quic_conn_ops *ops;
   void *user;

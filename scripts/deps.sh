@@ -15,16 +15,19 @@ build_pkgs=(
   clang
 )
 
-# Run and test: what tests/lab/lab.sh, tests/netns/e2e.sh and
-# scripts/demo.sh call.
+# Run and test: what tests/lab/lab.sh, tests/netns/e2e.sh, scripts/demo.sh
+# and scripts/bench.sh call.
 #   iproute2      ip netns / link / addr / route
 #   nftables      NAT, blackhole and loss rules in the lab router
 #   conntrack     NAT rebinding (conntrack -F) and NAT inspection
 #   iputils-ping  reachability checks through the tunnel
 #   socat         checksummed TCP transfers through the tunnel
 #   procps        sysctl inside namespaces
+#   iperf3, wireguard-go, wireguard-tools
+#                 scripts/bench.sh (throughput, and WireGuard to compare)
 test_pkgs=(
   iproute2 nftables conntrack iputils-ping socat procps
+  iperf3 wireguard-go wireguard-tools
 )
 
 missing=()

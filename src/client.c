@@ -39,6 +39,7 @@ struct client {
   gnutls_certificate_credentials_t cred;
   struct sockaddr_storage server;
   socklen_t server_len;
+  char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */
   struct udp_sock sock;
   uv_poll_t sock_poll;
   int sock_open;
@@ -493,6 +494,12 @@ static int open_socket(struct client *cl) {
   return 0;
 }
 
+static int host_is_literal(const char *host) {
+  uint8_t a[16];
+
+  return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
 static void connect_now(struct client *cl) {
   struct quic_conn_config cfg;
   char buf[64];
@@ -504,7 +511,9 @@ static void connect_now(struct client *cl) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.is_server = 0;
   cfg.cred = cl->cred;
-  cfg.sni = cl->conf.server_host;
+  cfg.sni = host_is_literal(cl->conf.server_host) ? NULL
+                                                  : cl->conf.server_host;
+  cfg.authority = cl->authority;
   cfg.cc = cl->conf.cc;
   cfg.ops = &client_ops;
   cfg.user = cl;
@@ -589,6 +598,9 @@ int jvpn_client_run(const char *config_path, int verbosity) {
     return 2;
   }
   jvpn_log_set_level(cl->conf.log_level + verbosity);
+  snprintf(cl->authority, sizeof(cl->authority),
+           strchr(cl->conf.server_host, ':') ? "[%s]:%u" : "%s:%u",
+           cl->conf.server_host, cl->conf.server_port);
   cl->loop = uv_default_loop();
   if (udp_rx_batch_init(&cl->rx) != 0)
     goto out;

@@ -361,9 +361,12 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
                              : (sc->addrs->has6 ? sc->addrs->addr6 : NULL);
   if (own == NULL || !ip_src_is(&ip, ip.family, own)) {
     /* Only the address this client was given may be its source. */
+    char src[INET6_ADDRSTRLEN];
+
     sc->ctr.drop_spoofed++;
-    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "dropped uplink packet with a "
-                                        "source that is not the client's");
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx,
+                "dropped uplink packet from %s: not the client's address",
+                glue_ip_str(ip.family, ip.src, src, sizeof(src)));
     return;
   }
   if (tun_dev_write(&sc->srv->tun, pkt, len) != 0) {

@@ -1,0 +1,103 @@
+/*
+ * src/config: the server and client configuration files.
+ *
+ * INI-style text: "[section]" headers, "key = value" lines, '#' comments.
+ * The format and every key are documented in docs/config.md. Parsing never
+ * touches the file system beyond reading the file itself (key and
+ * certificate paths are checked when used), so the parser is fuzzable.
+ * Every error names the file, the line and the problem.
+ */
+#ifndef SRC_CONFIG_H
+#define SRC_CONFIG_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "jvpn/proto.h"
+
+#define JVPN_PATH_MAX 4096
+#define JVPN_NAME_MAX 64
+#define JVPN_HOST_MAX 256
+
+struct jvpn_prefix {
+  int family;       /* AF_INET, AF_INET6; 0 = unset */
+  uint8_t addr[16]; /* IPv4 in the first 4 bytes */
+  uint8_t plen;
+};
+
+struct jvpn_config_error {
+  char file[256];
+  unsigned line;    /* 0 when the problem is not tied to a line */
+  char msg[256];
+};
+
+struct jvpn_peer_conf {
+  char name[JVPN_NAME_MAX];   /* operator's label; defaults to the pin */
+  uint8_t pin[JVPN_PIN_LEN];
+  struct jvpn_prefix addr4;   /* fixed inner IPv4 (/32) or unset */
+  struct jvpn_prefix addr6;   /* fixed inner IPv6 (/128) or unset */
+};
+
+enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
+
+struct jvpn_server_conf {
+  struct sockaddr_storage listen[JVPN_MAX_LISTEN];
+  socklen_t listen_len[JVPN_MAX_LISTEN];
+  size_t nlisten;             /* default: 0.0.0.0:443 and [::]:443 */
+  char key_file[JVPN_PATH_MAX];
+  char cert_file[JVPN_PATH_MAX];
+  struct jvpn_prefix pool4;   /* at least one pool is required */
+  struct jvpn_prefix pool6;
+  struct jvpn_prefix routes[JVPN_MAX_ROUTES]; /* advertised to clients */
+  size_t nroutes;
+  char tun_name[IFNAMSIZ];    /* default "jvpn0" */
+  unsigned mtu;               /* default JVPN_TUN_DEFAULT_MTU */
+  enum jvpn_cc cc;
+  int log_level;              /* JVPN_LOG_*; default INFO */
+  struct jvpn_peer_conf *peers; /* owned; at least one */
+  size_t npeers;
+};
+
+struct jvpn_client_conf {
+  char server_host[JVPN_HOST_MAX]; /* name or address literal */
+  uint16_t server_port;            /* default 443 */
+  uint8_t server_pin[JVPN_PIN_LEN];
+  char key_file[JVPN_PATH_MAX];
+  char cert_file[JVPN_PATH_MAX];
+  char tun_name[IFNAMSIZ];         /* default "jvpn0" */
+  unsigned mtu;                    /* 0 = derive from the path */
+  enum jvpn_cc cc;
+  int log_level;
+};
+
+/* Parses a server config held in memory. |filename| is used for messages
+ * only. Returns 0, or JVPN_ERR_CONFIG with |err| filled in (and |c| left
+ * freed). Free a parsed config with jvpn_server_conf_free(). */
+int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
+                             size_t len, const char *filename,
+                             struct jvpn_config_error *err);
+int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
+                             size_t len, const char *filename,
+                             struct jvpn_config_error *err);
+
+/* Read |path| (at most JVPN_CONFIG_MAX_BYTES) and parse it. */
+int jvpn_config_load_server(struct jvpn_server_conf *c, const char *path,
+                            struct jvpn_config_error *err);
+int jvpn_config_load_client(struct jvpn_client_conf *c, const char *path,
+                            struct jvpn_config_error *err);
+
+void jvpn_server_conf_free(struct jvpn_server_conf *c);
+
+/* Parses "a.b.c.d/n" or "x::y/n" (a bare address means a host prefix).
+ * Host bits past the prefix are an error. Returns 0 or JVPN_ERR_MALFORMED. */
+int jvpn_prefix_parse(const char *text, struct jvpn_prefix *p);
+
+/* Parses "host:port", "[v6]:port" or "host" (port |defport|) into a
+ * numeric socket address; host names are NOT resolved here (returns
+ * JVPN_ERR_UNSUPPORTED for them so the caller may resolve). */
+int jvpn_sockaddr_parse(const char *text, uint16_t defport,
+                        struct sockaddr_storage *ss, socklen_t *len);
+
+#endif /* SRC_CONFIG_H */
