@@ -35,6 +35,7 @@ static void tunnel_abort(struct quic_conn *c, uint64_t h3_error,
                                       h3_error); /* stream may be gone */
   c->tunnel_open = 0;
   c->tunnel_failed = (int)h3_error;
+  snprintf(c->tunnel_why, sizeof(c->tunnel_why), "%s", why);
 }
 
 static void set_app_error(struct quic_conn *c, uint64_t code) {
@@ -155,6 +156,7 @@ static int h3_recv_data_cb(nghttp3_conn *h3, int64_t sid, const uint8_t *data,
   if (sid != c->tunnel_stream || c->capsules == NULL || c->tunnel_failed)
     return 0;
   rv = capsule_parser_feed(c->capsules, data, len);
+  c->stats.capsules_skipped = c->capsules->stats.skipped;
   /* RFC 9297 3.3: a bad capsule makes the message malformed, which RFC
    * 9114 4.1.2 answers with a stream error H3_MESSAGE_ERROR. */
   if (rv != 0)

@@ -818,7 +818,10 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
     ngtcp2_connection_close_error_set_application_error(
         &c->ccerr, c->tunnel_failed, NULL, 0);
     send_close(c, now);
-    report_closed(c, QUIC_END_PROTOCOL, "CONNECT-IP request stream aborted");
+    report_closed(c, c->tunnel_failed == JVPN_H3_NO_ERROR ? QUIC_END_PEER_CLOSE
+                                                          : QUIC_END_PROTOCOL,
+                  c->tunnel_why[0] ? c->tunnel_why
+                                   : "CONNECT-IP request stream ended");
     return JVPN_ERR_PROTO;
   }
   return again ? JVPN_ERR_AGAIN : 0;

@@ -122,14 +122,16 @@ struct quic_conn {
   /* CONNECT-IP request stream */
   int64_t tunnel_stream;           /* -1 until opened */
   int tunnel_open;                 /* 200 sent / received */
-  int tunnel_failed;
+  int tunnel_failed;               /* H3 error that ended the tunnel */
+  char tunnel_why[96];             /* and why, for ops->closed */
   struct {
     int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
     int authority;
     int status;                    /* client: response status */
   } hdr;
   struct capsule_parser *capsules; /* owned; on the CONNECT stream */
-  uint8_t sbuf[4096];              /* capsules to send (bounded) */
+  /* capsules to send: room for the largest capsule a peer accepts */
+  uint8_t sbuf[JVPN_CAPSULE_MAX_VALUE + 32];
   size_t sbuf_len, sbuf_sent, sbuf_acked;
   struct h3_settings_shim shim;
   int64_t ctrl_stream;             /* our H3 control stream */

@@ -21,6 +21,8 @@
 #                       extra single-stream run in each direction
 #   BENCH_PERF_OUT=FILE where the profile goes (default: BENCH_OUT with
 #                       .perf.txt, else $TMPDIR/jvpn-bench-perf.txt)
+#   BENCH_PARSER=P      read iperf3's output with jq, python3 or text (awk)
+#                       instead of the first of those that is installed
 #   JVPN_BIN=PATH       the jvpn-quic binary (default: as tests/lab/lab.sh)
 #
 # Exit 0 when every test ran, 1 when one failed or the setup failed, 77
@@ -64,8 +66,11 @@ PORT=5201
 CLK_TCK=$(getconf CLK_TCK)
 
 # Whatever parses iperf3's results: JSON with jq or python3, else the plain
-# text output with awk, so that a bare Debian still works.
-if command -v jq >/dev/null 2>&1; then
+# text output with awk, so that a bare Debian still works. BENCH_PARSER
+# (jq, python3 or text) forces one, to test the others.
+if [ -n "${BENCH_PARSER:-}" ]; then
+  PARSER=$BENCH_PARSER
+elif command -v jq >/dev/null 2>&1; then
   PARSER=jq
 elif command -v python3 >/dev/null 2>&1; then
   PARSER=python3
@@ -297,13 +302,27 @@ perf_ok() {
 
 # perf_top FILE: the 25 symbols with the most self time, then the same
 # grouped by shared object.
+# (head closes the pipe early, which pipefail would count as a failure.)
 perf_top() {
-  perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
-    2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25
+  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
+      2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25; } || true
   echo
-  echo "by shared object:"
-  perf report -i "$1" --stdio --no-children -g none --sort dso \
-    2>/dev/null | grep -v -e '^#' -e '^$' | head -n 15
+  echo "grouped:"
+  { perf report -i "$1" --stdio --no-children -g none --sort dso \
+      2>/dev/null | grep -v -e '^#' -e '^$' | awk '
+    { p = $1; sub(/%/, "", p); d = $2
+      if (d ~ /^lib(gnutls|nettle|hogweed|ngtcp2_crypto)/)
+        g = "crypto (gnutls, nettle)"
+      else if (d ~ /^libngtcp2/) g = "ngtcp2"
+      else if (d ~ /^libnghttp3/) g = "nghttp3"
+      else if (d ~ /kernel/) g = "kernel (UDP, TUN, TCP delivery)"
+      else if (d == "jvpn-quic") g = "jvpn-quic (our code)"
+      else if (d ~ /^libc[.-]/ || d == "[vdso]") g = "libc (memcpy, syscalls)"
+      else if (d ~ /^libuv/) g = "libuv"
+      else g = "other"
+      sum[g] += p }
+    END { for (g in sum) printf "  %6.2f%%  %s\n", sum[g], g }' |
+      sort -rn; } || true
 }
 
 if [ "${BENCH_PERF:-0}" = 1 ]; then
