@@ -1,0 +1,1 @@
+/* include/jvpn/policy.h: being written */

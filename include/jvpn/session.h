@@ -1,0 +1,1 @@
+/* include/jvpn/session.h: being written */

@@ -1,0 +1,1 @@
+/* src/audit.c: being written */

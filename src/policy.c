@@ -1,0 +1,1 @@
+/* src/policy.c: being written */

@@ -1,0 +1,1 @@
+/* src/proof.c: being written */

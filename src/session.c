@@ -1,0 +1,1 @@
+/* src/session.c: being written */

@@ -1,0 +1,1 @@
+/* src/session_table.h: being written */

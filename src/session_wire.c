@@ -1,0 +1,1 @@
+/* src/session_wire.c: being written */
