@@ -233,8 +233,24 @@ static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
                                : 0;
     break;
   default:
-    if (value_is(name, "capsule-protocol"))
+    if (value_is(name, "capsule-protocol")) {
       c->hdr.capsule_proto = value_is(value, "?1");
+    } else if (c->cfg.is_server && value_is(name, "jvpn-attach")) {
+      v = nghttp3_rcbuf_get_buf(value);
+      /* Longer than any valid value: kept as "oversize" for the parser
+       * to refuse, never truncated into something that parses. */
+      c->hdr.attach_len = v.len < sizeof(c->hdr.attach)
+                              ? v.len
+                              : sizeof(c->hdr.attach);
+      memcpy(c->hdr.attach, v.base,
+             v.len < sizeof(c->hdr.attach) ? v.len : 0);
+    } else if (!c->cfg.is_server && value_is(name, "jvpn-session")) {
+      v = nghttp3_rcbuf_get_buf(value);
+      if (v.len < sizeof(c->hdr.session)) {
+        memcpy(c->hdr.session, v.base, v.len);
+        c->hdr.session_len = v.len;
+      }
+    }
     break;
   }
   return 0;
@@ -242,7 +258,7 @@ static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
 
 static int submit_status(struct quic_conn *c, int64_t sid, int status) {
   char code[4];
-  nghttp3_nv nv[2];
+  nghttp3_nv nv[3];
   nghttp3_data_reader dr = {read_tunnel_data};
   size_t n = 1;
 
@@ -250,16 +266,20 @@ static int submit_status(struct quic_conn *c, int64_t sid, int status) {
   nv[0] = (nghttp3_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3,
                        NGHTTP3_NV_FLAG_NONE};
   if (status == 200) {
-    nv[1] = (nghttp3_nv){(uint8_t *)"capsule-protocol", (uint8_t *)"?1", 16,
-                         2, NGHTTP3_NV_FLAG_NONE};
-    n = 2;
+    nv[n++] = (nghttp3_nv){(uint8_t *)"capsule-protocol", (uint8_t *)"?1",
+                           16, 2, NGHTTP3_NV_FLAG_NONE};
+    if (c->resp_session[0])
+      nv[n++] = (nghttp3_nv){(uint8_t *)"jvpn-session",
+                             (uint8_t *)c->resp_session, 12,
+                             strlen(c->resp_session), NGHTTP3_NV_FLAG_NONE};
   }
   return nghttp3_conn_submit_response(c->h3, sid, nv, n,
                                       status == 200 ? &dr : NULL);
 }
 
 static int server_end_headers(struct quic_conn *c, int64_t sid) {
-  int status;
+  struct quic_tunnel_req req;
+  struct quic_tunnel_resp resp;
 
   if (!(c->hdr.method_connect && c->hdr.protocol_cip && c->hdr.scheme_https &&
         c->hdr.authority && c->hdr.capsule_proto)) {
@@ -271,9 +291,14 @@ static int server_end_headers(struct quic_conn *c, int64_t sid) {
     LOG_WARN(c->ctx, "CONNECT-IP request for a scoped target refused (404)");
     return submit_status(c, sid, 404);
   }
-  status = c->cfg.ops->tunnel_request(c->cfg.user);
-  if (status != 0)
-    return submit_status(c, sid, status);
+  req.attach = c->hdr.attach_len ? c->hdr.attach : NULL;
+  req.attach_len = c->hdr.attach_len;
+  memset(&resp, 0, sizeof(resp));
+  c->cfg.ops->tunnel_request(c->cfg.user, &req, &resp);
+  if (resp.status != 0)
+    return submit_status(c, sid, resp.status);
+  resp.session[sizeof(resp.session) - 1] = '\0';
+  snprintf(c->resp_session, sizeof(c->resp_session), "%s", resp.session);
   if (tunnel_setup(c) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   c->tunnel_open = 1;
@@ -302,13 +327,17 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
   if (c->hdr.status != 200) {
     snprintf(why, sizeof(why), "server answered CONNECT-IP with status %d",
              c->hdr.status);
-    LOG_ERR(c->ctx, "%s", why);
+    LOG_WARN(c->ctx, "%s", why);
+    if (c->cfg.ops->tunnel_refused)
+      c->cfg.ops->tunnel_refused(c->cfg.user, c->hdr.status);
     tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
     return 0;
   }
   c->tunnel_open = 1;
   if (c->cfg.ops->tunnel_open)
-    c->cfg.ops->tunnel_open(c->cfg.user);
+    c->cfg.ops->tunnel_open(c->cfg.user,
+                            c->hdr.session_len ? c->hdr.session : NULL,
+                            c->hdr.session_len);
   return 0;
 }
 
@@ -358,7 +387,9 @@ static int client_submit_request(struct quic_conn *c) {
   const char *auth = c->cfg.authority && c->cfg.authority[0]
                          ? c->cfg.authority
                          : "jvpn";
-  nghttp3_nv nv[6] = {
+  char attach[256];
+  long alen = 0;
+  nghttp3_nv nv[7] = {
       {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
       {(uint8_t *)":protocol", (uint8_t *)JVPN_CIP_PROTOCOL, 9,
        sizeof(JVPN_CIP_PROTOCOL) - 1, 0},
@@ -371,10 +402,19 @@ static int client_submit_request(struct quic_conn *c) {
   int64_t sid;
   long n;
 
+  if (c->cfg.ops->attach_header) {
+    alen = c->cfg.ops->attach_header(c->cfg.user, attach, sizeof(attach));
+    if (alen < 0)
+      return (int)alen;
+    if (alen > 0)
+      nv[6] = (nghttp3_nv){(uint8_t *)"jvpn-attach", (uint8_t *)attach, 11,
+                           (size_t)alen, 0};
+  }
   if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
     return JVPN_ERR_QUIC;
   c->tunnel_stream = sid;
-  if (nghttp3_conn_submit_request(c->h3, sid, nv, 6, &dr, NULL) != 0)
+  if (nghttp3_conn_submit_request(c->h3, sid, nv, alen > 0 ? 7 : 6, &dr,
+                                  NULL) != 0)
     return JVPN_ERR_H3;
   if (tunnel_setup(c) != 0)
     return JVPN_ERR_NOMEM;

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include <gnutls/crypto.h>
 #include <ngtcp2/ngtcp2_crypto_gnutls.h>
 
@@ -194,17 +196,42 @@ static int recv_stateless_reset_cb(ngtcp2_conn *conn,
   return 0;
 }
 
+static int same_ip(const ngtcp2_addr *a, const ngtcp2_addr *b) {
+  const struct sockaddr *x = (const struct sockaddr *)a->addr;
+  const struct sockaddr *y = (const struct sockaddr *)b->addr;
+
+  if (x->sa_family != y->sa_family)
+    return 0;
+  if (x->sa_family == AF_INET)
+    return memcmp(&((const struct sockaddr_in *)x)->sin_addr,
+                  &((const struct sockaddr_in *)y)->sin_addr, 4) == 0;
+  return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
+                &((const struct sockaddr_in6 *)y)->sin6_addr, 16) == 0;
+}
+
 static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
                               const ngtcp2_path *path,
                               ngtcp2_path_validation_result res, void *ud) {
   struct quic_conn *c = ud;
+  const ngtcp2_path *cur;
 
-  (void)conn;
   (void)flags;
-  (void)path;
-  LOG_INFO(c->ctx, "path validation %s",
-           res == NGTCP2_PATH_VALIDATION_RESULT_SUCCESS ? "succeeded"
-                                                        : "failed");
+  if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
+    LOG_INFO(c->ctx, "path validation failed");
+    return 0;
+  }
+  cur = ngtcp2_conn_get_path(conn);
+  /* Only a validated path that is now the connection's path counts as a
+   * change; the known path is what the program saw before. */
+  if (ngtcp2_path_eq(&c->path.path, path) || !ngtcp2_path_eq(cur, path))
+    return 0;
+  LOG_DEBUG(c->ctx, "path validated and in use");
+  if (c->cfg.ops->path_changed)
+    c->cfg.ops->path_changed(c->cfg.user, path,
+                             same_ip(&c->path.path.remote, &path->remote) &&
+                                 same_ip(&c->path.path.local, &path->local));
+  ngtcp2_path_storage_init(&c->path, path->local.addr, path->local.addrlen,
+                           path->remote.addr, path->remote.addrlen, NULL);
   return 0;
 }
 
@@ -358,9 +385,12 @@ static int conn_alloc(struct quic_conn **pc, const struct quic_conn_config *cfg)
   h3_settings_init(&c->shim);
   c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
   c->pending = malloc(sizeof(txbuf));
+  if (cfg->reset_secret)
+    memcpy(c->static_secret, cfg->reset_secret, sizeof(c->static_secret));
   if (c->txq.slot == NULL || c->pending == NULL ||
-      gnutls_rnd(GNUTLS_RND_RANDOM, c->static_secret,
-                 sizeof(c->static_secret)) != 0) {
+      (cfg->reset_secret == NULL &&
+       gnutls_rnd(GNUTLS_RND_RANDOM, c->static_secret,
+                  sizeof(c->static_secret)) != 0)) {
     free(c->txq.slot);
     free(c->pending);
     free(c);
@@ -921,6 +951,17 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
                                                       NULL, 0);
   send_close(c, now);
   report_closed(c, why, detail);
+}
+
+int quic_conn_export(struct quic_conn *c, const char *label,
+                     const uint8_t *context, size_t context_len,
+                     uint8_t *out, size_t out_len) {
+  if (!ngtcp2_conn_get_handshake_completed(c->conn))
+    return JVPN_ERR_TLS;
+  if (gnutls_prf_rfc5705(c->tls, strlen(label), label, context_len,
+                         (const char *)context, out_len, (char *)out) != 0)
+    return JVPN_ERR_TLS;
+  return 0;
 }
 
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {

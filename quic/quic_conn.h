@@ -43,6 +43,18 @@ enum quic_conn_end {
 
 struct quic_conn;
 
+/* A CONNECT-IP request as the server sees it. */
+struct quic_tunnel_req {
+  const char *attach;      /* "jvpn-attach" header value, or NULL (birth) */
+  size_t attach_len;
+};
+
+/* The server's answer to it. */
+struct quic_tunnel_resp {
+  int status;              /* 0 = accept (200); else an HTTP status */
+  char session[64];        /* "jvpn-session" value to send; "" = none */
+};
+
 /* Callbacks into the program. Return 0 unless stated. |user| is the
  * pointer given at creation. */
 struct quic_conn_ops {
@@ -58,12 +70,25 @@ struct quic_conn_ops {
   /* Server: a connection ID was issued / retired (map it to this conn). */
   void (*cid_add)(void *user, const ngtcp2_cid *cid);
   void (*cid_remove)(void *user, const ngtcp2_cid *cid);
-  /* Server: a CONNECT-IP request arrived and is well-formed. Return 0 to
-   * accept (the module answers 200 with capsule-protocol: ?1), or an
-   * HTTP status (e.g. 403) to refuse. */
-  int (*tunnel_request)(void *user);
-  /* Client: the server accepted the CONNECT-IP request. */
-  void (*tunnel_open)(void *user);
+  /* Server: a CONNECT-IP request arrived and is well-formed. Fill |resp|:
+   * status 0 accepts (200 with capsule-protocol: ?1 and the session
+   * header), another status (e.g. 403, 404) refuses. */
+  void (*tunnel_request)(void *user, const struct quic_tunnel_req *req,
+                         struct quic_tunnel_resp *resp);
+  /* Client: writes the "jvpn-attach" header value for the CONNECT-IP
+   * request into |buf| (called after the handshake, so the channel
+   * binding is available). Returns its length, 0 for a birth request (no
+   * header), or a negative JVPN_ERR_* to abandon the connection. May be
+   * NULL (always birth). */
+  long (*attach_header)(void *user, char *buf, size_t len);
+  /* Client: the server accepted the request; |session| is its
+   * "jvpn-session" header value (NULL, 0 if absent). */
+  void (*tunnel_open)(void *user, const char *session, size_t len);
+  /* Client: the server answered the request with |status| != 200. */
+  void (*tunnel_refused)(void *user, int status);
+  /* A new path was validated and is now in use (server: NAT rebinding or
+   * client migration; |same_ip|: only the port changed). May be NULL. */
+  void (*path_changed)(void *user, const ngtcp2_path *path, int same_ip);
   /* A known capsule (ADDRESS_ASSIGN, ADDRESS_REQUEST,
    * ROUTE_ADVERTISEMENT) arrived. A negative JVPN_ERR_MALFORMED aborts the
    * request stream with H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
@@ -108,6 +133,9 @@ struct quic_conn_config {
   const struct quic_conn_ops *ops;
   void *user;
   const char *log_ctx;          /* copied into the log prefix */
+  const uint8_t *reset_secret;  /* server: 32-byte key for stateless reset
+                                 * tokens, stable across restarts; NULL =
+                                 * random per connection */
 };
 
 struct quic_conn {
@@ -128,7 +156,12 @@ struct quic_conn {
     int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
     int authority;
     int status;                    /* client: response status */
+    char attach[256];              /* server: jvpn-attach value */
+    size_t attach_len;             /* 0 = absent; > 255 = oversize */
+    char session[64];              /* client: jvpn-session value */
+    size_t session_len;
   } hdr;
+  char resp_session[64];           /* server: jvpn-session sent */
   struct capsule_parser *capsules; /* owned; on the CONNECT stream */
   /* capsules to send: room for the largest capsule a peer accepts */
   uint8_t sbuf[JVPN_CAPSULE_MAX_VALUE + 32];
@@ -217,6 +250,12 @@ int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
 void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
                      enum quic_conn_end why, const char *detail,
                      uint64_t now);
+
+/* TLS exporter (RFC 8446 7.5) of this connection's handshake, after it
+ * completed. Returns 0 or JVPN_ERR_TLS. */
+int quic_conn_export(struct quic_conn *c, const char *label,
+                     const uint8_t *context, size_t context_len,
+                     uint8_t *out, size_t out_len);
 
 /* Replaces the log prefix (e.g. once the peer is known). */
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);

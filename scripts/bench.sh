@@ -300,12 +300,17 @@ perf_ok() {
   perf record -q -o "$dir/probe.data" -- true >/dev/null 2>&1 || return 1
 }
 
-# perf_top FILE: the 25 symbols with the most self time, then the same
-# grouped by shared object.
+# perf_top FILE: the 25 symbols with the most self time, the 15 first of
+# user space, and the time grouped by shared object.
 # (head closes the pipe early, which pipefail would count as a failure.)
 perf_top() {
   { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
       2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25; } || true
+  echo
+  echo "outside the kernel:"
+  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
+      2>/dev/null | grep -v -e '^#' -e '^$' -e 'kernel' | head -n 15; } ||
+    true
   echo
   echo "grouped:"
   { perf report -i "$1" --stdio --no-children -g none --sort dso \

@@ -304,8 +304,10 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return -1;
 }
 
-static void on_tunnel_open(void *user) {
+static void on_tunnel_open(void *user, const char *session, size_t len) {
   (void)user;
+  (void)session;
+  (void)len;
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
 }
 

@@ -225,8 +225,7 @@ static void supersede(struct sclient *sc) {
   }
 }
 
-static int on_tunnel_request(void *user) {
-  struct sclient *sc = user;
+static int tunnel_admit(struct sclient *sc) {
   struct server *srv = sc->srv;
   char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
 
@@ -253,6 +252,12 @@ static int on_tunnel_request(void *user) {
     glue_ip_str(AF_INET6, sc->addrs->addr6, a6, sizeof(a6));
   LOG_INFO(sc->ctx, "tunnel up ipv4=%s ipv6=%s", a4, a6);
   return 0;
+}
+
+static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
+                              struct quic_tunnel_resp *resp) {
+  (void)req;
+  resp->status = tunnel_admit(user);
 }
 
 static int send_routes(struct sclient *sc) {

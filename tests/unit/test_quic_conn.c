@@ -77,6 +77,11 @@ struct endpoint {
   int verify_calls;
   uint8_t seen_pin[JVPN_PIN_LEN];
   int tunnel_requests, tunnel_opens;
+  int send_attach;           /* client: send a jvpn-attach header */
+  int attach_seen;           /* server: the request carried one */
+  char session[64];          /* client: jvpn-session received */
+  size_t session_len;
+  int refused_status;        /* client: non-200 status seen */
   int closed_calls;
   enum quic_conn_end why;
   char detail[256];
@@ -216,17 +221,39 @@ static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
   ep->cid_errors++; /* removed twice, or never added */
 }
 
-static int on_tunnel_request(void *user) {
+static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
+                              struct quic_tunnel_resp *resp) {
   struct endpoint *ep = user;
 
   ep->tunnel_requests++;
-  return ep->tunnel_status;
+  ep->attach_seen = req->attach != NULL;
+  resp->status = ep->tunnel_status;
+  snprintf(resp->session, sizeof(resp->session), "%s", "test-session-id");
 }
 
-static void on_tunnel_open(void *user) {
+static long on_attach_header(void *user, char *buf, size_t len) {
+  struct endpoint *ep = user;
+
+  if (!ep->send_attach)
+    return 0;
+  return snprintf(buf, len, "%s", "v=1; test");
+}
+
+static void on_tunnel_open(void *user, const char *session, size_t len) {
   struct endpoint *ep = user;
 
   ep->tunnel_opens++;
+  ep->session_len = len;
+  if (session && len < sizeof(ep->session)) {
+    memcpy(ep->session, session, len);
+    ep->session[len] = '\0';
+  }
+}
+
+static void on_tunnel_refused(void *user, int status) {
+  struct endpoint *ep = user;
+
+  ep->refused_status = status;
 }
 
 static void send_recorded(struct endpoint *ep, uint64_t type, const uint8_t *v,
@@ -313,7 +340,9 @@ static const struct quic_conn_ops test_ops = {
     .cid_add = on_cid_add,
     .cid_remove = on_cid_remove,
     .tunnel_request = on_tunnel_request,
+    .attach_header = on_attach_header,
     .tunnel_open = on_tunnel_open,
+    .tunnel_refused = on_tunnel_refused,
     .capsule = on_capsule,
     .ip_packet = on_ip_packet,
     .closed = on_closed,
@@ -642,6 +671,10 @@ static void test_handshake_connect_ip(void **state) {
   assert_int_equal(p->srv.tunnel_requests, 1);
   assert_int_equal(p->cli.tunnel_opens, 1);
   assert_true(p->srv.ncids >= 1);
+  /* A birth request carries no jvpn-attach; the response names the
+   * session. */
+  assert_int_equal(p->srv.attach_seen, 0);
+  assert_string_equal(p->cli.session, "test-session-id");
 
   /* The client's ADDRESS_REQUEST: one address of each family. */
   assert_int_equal(p->srv.ncap, 1);
@@ -1038,6 +1071,7 @@ static void test_tunnel_refused(void **state) {
   assert_true(pump(p, both_closed));
   assert_int_equal(p->srv.tunnel_requests, 1);
   assert_int_equal(p->cli.tunnel_opens, 0);
+  assert_int_equal(p->cli.refused_status, 403);
   assert_int_equal(p->srv.ncap, 0);
   assert_int_equal(p->cli.ncap, 0);
   /* The client resets its request stream and closes with
@@ -1045,6 +1079,19 @@ static void test_tunnel_refused(void **state) {
   assert_int_equal(p->cli.why, QUIC_END_PROTOCOL);
   assert_int_equal(p->srv.why, QUIC_END_PEER_CLOSE);
   assert_non_null(strstr(p->srv.detail, "0x10b"));
+}
+
+/* A reattach request carries "jvpn-attach"; the server sees its value. */
+static void test_attach_header(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+
+  p->cli.send_attach = 1;
+  pair_start(p);
+  assert_true(pump(p, tunnel_ready));
+  assert_int_equal(p->srv.tunnel_requests, 1);
+  assert_int_equal(p->srv.attach_seen, 1);
+  assert_int_equal(p->srv.qc->hdr.attach_len, strlen("v=1; test"));
+  assert_memory_equal(p->srv.qc->hdr.attach, "v=1; test", 9);
 }
 
 static int srv_got_ten(const struct pair *p) {
@@ -1119,6 +1166,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_settings_shim, setup, teardown),
       cmocka_unit_test_setup_teardown(test_capsules_later, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tunnel_refused, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attach_header, setup, teardown),
       cmocka_unit_test_setup_teardown(test_socket_full, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
