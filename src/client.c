@@ -541,11 +541,15 @@ static void on_reconnect(uv_timer_t *t) { connect_now(t->data); }
 static void schedule_reconnect(struct client *cl) {
   if (cl->stopping)
     return;
+  unsigned delay = cl->backoff_ms;
+
+  /* The first attempt after a working tunnel goes at once (a restarted
+   * server or a reset answers fast); repeated failures back off. */
   cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
   if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
     cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-  LOG_INFO(NULL, "reconnecting in %u ms", cl->backoff_ms);
-  uv_timer_start(&cl->reconnect, on_reconnect, cl->backoff_ms, 0);
+  LOG_INFO(NULL, "reconnecting in %u ms", delay);
+  uv_timer_start(&cl->reconnect, on_reconnect, delay, 0);
 }
 
 /* --- shutdown ------------------------------------------------------------ */

@@ -64,7 +64,11 @@ struct server {
   struct sclient *dirty[JVPN_TUN_BATCH];
   size_t ndirty;
   uv_signal_t sig_int, sig_term, sig_usr1;
+  uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
+  uint64_t reset_window_ms;  /* stateless reset rate limit */
+  uint32_t resets_in_window;
   uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
+  uint64_t resets_sent;
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
@@ -449,6 +453,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.ops = &server_ops;
   cfg.user = sc;
   cfg.log_ctx = sc->ctx;
+  cfg.reset_secret = srv->reset_secret;
   /* Link first: cid_add runs during creation. */
   sc->next = srv->clients;
   if (srv->clients)
@@ -468,6 +473,50 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   }
   LOG_DEBUG(sc->ctx, "new connection");
   return sc;
+}
+
+/* A short-header packet for a connection we do not know (a server restart
+ * forgot it, say) gets a stateless reset (RFC 9000 10.3), so the client
+ * learns at once that its connection is gone instead of waiting for the
+ * idle timeout. The token derives from the server key, so it is the one the
+ * client was given before the restart. */
+static void send_stateless_reset(struct server *srv, size_t si,
+                                 const struct udp_rx_msg *m,
+                                 const ngtcp2_version_cid *vc, size_t len) {
+  uint8_t out[64], token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[40];
+  ngtcp2_cid cid;
+  uint64_t now_ms = glue_now() / 1000000;
+  size_t randlen;
+  ngtcp2_ssize n;
+
+  if (vc->dcidlen != JVPN_QUIC_SCID_LEN)
+    return;
+  /* Smaller than the packet that caused it, so two endpoints cannot
+   * loop; at least 21 bytes (RFC 9000 10.3). */
+  if (len < 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN +
+                NGTCP2_STATELESS_RESET_TOKENLEN + 1)
+    return;
+  randlen = len - 1 - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
+  if (randlen > sizeof(rnd))
+    randlen = sizeof(rnd);
+  if (now_ms - srv->reset_window_ms >= 1000) {
+    srv->reset_window_ms = now_ms;
+    srv->resets_in_window = 0;
+  }
+  if (srv->resets_in_window >= JVPN_RESET_RATE)
+    return;
+  srv->resets_in_window++;
+  ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          token, srv->reset_secret, sizeof(srv->reset_secret), &cid) != 0 ||
+      gnutls_rnd(GNUTLS_RND_NONCE, rnd, randlen) != 0)
+    return;
+  n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, randlen);
+  if (n > 0 &&
+      udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
+                    m->peer_len, (const struct sockaddr *)&m->local,
+                    m->local_len, out, (size_t)n, 0, 0) == 0)
+    srv->resets_sent++;
 }
 
 static void handle_packet(struct server *srv, size_t si,
@@ -502,6 +551,7 @@ static void handle_packet(struct server *srv, size_t si,
   if (sc == NULL) {
     if (vc.version == 0) {
       srv->drop_unknown_cid++;
+      send_stateless_reset(srv, si, m, &vc, len);
       return;
     }
     sc = accept_client(srv, si, m, pkt, len);
@@ -633,10 +683,12 @@ static void log_stats(struct server *srv) {
     LOG_INFO(NULL, "stats peer=%s %s", sc->peer->name, line);
   }
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
-                 "drop_malformed_tun=%llu drop_unknown_cid=%llu",
+                 "drop_malformed_tun=%llu drop_unknown_cid=%llu "
+                 "stateless_resets=%llu",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
-           (unsigned long long)srv->drop_unknown_cid);
+           (unsigned long long)srv->drop_unknown_cid,
+           (unsigned long long)srv->resets_sent);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
@@ -718,6 +770,24 @@ static int setup_sockets(struct server *srv) {
   return 0;
 }
 
+/* The stateless reset key: HMAC-SHA256 keyed by the server's private key
+ * file, so it survives restarts and changes with the identity. */
+static int derive_reset_secret(struct server *srv) {
+  gnutls_datum_t key = {NULL, 0};
+  static const char label[] = "jvpn stateless reset v1";
+  int rv;
+
+  if (gnutls_load_file(srv->conf.key_file, &key) < 0) {
+    LOG_ERR(NULL, "cannot read %s", srv->conf.key_file);
+    return JVPN_ERR_SYSTEM;
+  }
+  rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, key.data, key.size, label,
+                        sizeof(label) - 1, srv->reset_secret);
+  gnutls_memset(key.data, 0, key.size);
+  gnutls_free(key.data);
+  return rv == 0 ? 0 : JVPN_ERR_TLS;
+}
+
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h))
@@ -757,6 +827,8 @@ int jvpn_server_run(const char *config_path, int verbosity) {
   if (glue_load_cred(&srv->cred, srv->conf.cert_file, srv->conf.key_file) !=
       0)
     goto out_tables;
+  if (derive_reset_secret(srv) != 0)
+    goto out_io;
   if (setup_tun(srv) != 0 || setup_sockets(srv) != 0)
     goto out_io;
   uv_poll_init(srv->loop, &srv->tun_poll, srv->tun.fd);
@@ -789,6 +861,7 @@ out_tables:
 out_conf:
   jvpn_server_conf_free(&srv->conf);
   uv_loop_close(srv->loop);
+  gnutls_memset(srv->reset_secret, 0, sizeof(srv->reset_secret));
   free(srv);
   if (rc == 0)
     LOG_INFO(NULL, "stopped");

@@ -73,6 +73,7 @@
 #define JVPN_MAX_PEERS 4096      /* allowed clients in one config */
 #define JVPN_MAX_ROUTES 64       /* advertised routes */
 #define JVPN_MAX_CONNS 4096      /* concurrent QUIC connections */
+#define JVPN_RESET_RATE 100      /* stateless resets sent per second */
 
 /* --- Identity ------------------------------------------------------------ */
 #define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */
