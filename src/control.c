@@ -1,0 +1,1 @@
+/* src/control.c: being written */
