@@ -221,10 +221,11 @@ static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
     return 0;
   }
   cur = ngtcp2_conn_get_path(conn);
-  /* Only a validated path that is now the connection's path counts as a
-   * change; the known path is what the program saw before. */
-  if (ngtcp2_path_eq(&c->path.path, path) || !ngtcp2_path_eq(cur, path))
+  /* A validated path other than the one the program knows is a change
+   * (ngtcp2 may switch to it just after this callback). */
+  if (ngtcp2_path_eq(&c->path.path, path))
     return 0;
+  (void)cur;
   LOG_DEBUG(c->ctx, "path validated and in use");
   if (c->cfg.ops->path_changed)
     c->cfg.ops->path_changed(c->cfg.user, path,
@@ -951,6 +952,29 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
                                                       NULL, 0);
   send_close(c, now);
   report_closed(c, why, detail);
+}
+
+int quic_conn_migrate(struct quic_conn *c, const struct sockaddr *local,
+                      socklen_t local_len, uint64_t now) {
+  const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+  ngtcp2_path_storage ps;
+  int rv;
+
+  ngtcp2_path_storage_init(&ps, (const ngtcp2_sockaddr *)local, local_len,
+                           cur->remote.addr, cur->remote.addrlen, NULL);
+  rv = ngtcp2_conn_initiate_migration(c->conn, &ps.path, now);
+  switch (rv) {
+  case 0:
+    return 0;
+  case NGTCP2_ERR_INVALID_STATE:
+    /* Handshake not confirmed, or the peer sent
+     * disable_active_migration. */
+    return JVPN_ERR_UNSUPPORTED;
+  case NGTCP2_ERR_CONN_ID_BLOCKED:
+    return JVPN_ERR_AGAIN;
+  default:
+    return JVPN_ERR_QUIC;
+  }
 }
 
 int quic_conn_export(struct quic_conn *c, const char *label,

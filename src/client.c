@@ -14,12 +14,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/connect_ip.h"
 #include "src/config.h"
 #include "src/glue.h"
+#include "src/netmon.h"
 #include "src/pin.h"
 #include "tun/netlink.h"
 
@@ -40,9 +42,18 @@ struct client {
   struct sockaddr_storage server;
   socklen_t server_len;
   char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */
-  struct udp_sock sock;
-  uv_poll_t sock_poll;
-  int sock_open;
+  /* Two sockets so a migration can validate the new path while the old
+   * one still works; |active| is the one new connections use. */
+  struct client_sock {
+    struct client *cl;
+    struct udp_sock s;
+    uv_poll_t poll;
+    int open;
+  } socks[2];
+  int active;
+  int netmon_fd;
+  uv_poll_t netmon_poll;
+  uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
   struct udp_rx_batch rx;
   struct tun_dev tun;
   uv_poll_t tun_poll;
@@ -67,6 +78,7 @@ struct client {
 
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client *cl);
+static void connect_now(struct client *cl);
 
 /* --- connection ---------------------------------------------------------- */
 
@@ -284,11 +296,47 @@ static int on_route_advertisement(struct client *cl, const uint8_t *v,
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
+static struct client_sock *sock_for_path(struct client *cl,
+                                         const ngtcp2_path *path) {
+  int i;
+
+  for (i = 0; i < 2; i++)
+    if (cl->socks[i].open &&
+        netmon_same_addr((const struct sockaddr *)&cl->socks[i].s.local,
+                         (const struct sockaddr *)path->local.addr) &&
+        ((const struct sockaddr_in *)&cl->socks[i].s.local)->sin_port ==
+            ((const struct sockaddr_in *)path->local.addr)->sin_port)
+      return &cl->socks[i];
+  return &cl->socks[cl->active];
+}
+
 static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct client *cl = user;
 
-  return glue_send(&cl->sock, path, data, len, seg, ecn);
+  return glue_send(&sock_for_path(cl, path)->s, path, data, len, seg, ecn);
+}
+
+static void sock_close(struct client_sock *cs) {
+  if (!cs->open)
+    return;
+  uv_poll_stop(&cs->poll);
+  udp_sock_close(&cs->s);
+  cs->open = 0;
+}
+
+static void on_path_changed(void *user, const ngtcp2_path *path,
+                            int same_ip) {
+  struct client *cl = user;
+  struct client_sock *cs = sock_for_path(cl, path);
+  char buf[64];
+
+  (void)same_ip;
+  LOG_INFO(NULL, "migrated: now sending from %s",
+           glue_sockaddr_str((const struct sockaddr *)path->local.addr, buf,
+                             sizeof(buf)));
+  cl->active = (int)(cs - cl->socks);
+  sock_close(&cl->socks[!cl->active]);
 }
 
 static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
@@ -364,19 +412,21 @@ static const struct quic_conn_ops client_ops = {
     .capsule = on_capsule,
     .ip_packet = on_ip_packet,
     .closed = on_closed,
+    .path_changed = on_path_changed,
 };
 
 /* --- I/O ----------------------------------------------------------------- */
 
 static void on_sock_readable(uv_poll_t *p, int status, int events) {
-  struct client *cl = p->data;
+  struct client_sock *cs = p->data;
+  struct client *cl = cs->cl;
   int n, i, rounds;
 
   (void)events;
   if (status < 0)
     return;
   for (rounds = 0; rounds < 4 && cl->qc && !cl->conn_dead; rounds++) {
-    n = udp_sock_recv(&cl->sock, &cl->rx);
+    n = udp_sock_recv(&cs->s, &cl->rx);
     if (n <= 0)
       break;
     for (i = 0; i < n && !cl->conn_dead; i++) {
@@ -386,8 +436,8 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
       for (off = 0; off < m->len && !cl->conn_dead; off += seg)
         /* The path's local address is the socket's bound one, whatever
          * pktinfo says, so ngtcp2 sees one stable path. */
-        (void)quic_conn_read(cl->qc, (const struct sockaddr *)&cl->sock.local,
-                             cl->sock.local_len,
+        (void)quic_conn_read(cl->qc, (const struct sockaddr *)&cs->s.local,
+                             cs->s.local_len,
                              (const struct sockaddr *)&m->peer, m->peer_len,
                              m->ecn, m->data + off,
                              m->len - off < seg ? m->len - off : seg,
@@ -470,30 +520,88 @@ static int resolve_server(struct client *cl) {
   return 0;
 }
 
-static int open_socket(struct client *cl) {
-  struct sockaddr_storage any;
+/* Opens slot |i| bound to the address the kernel uses to reach the
+ * server now, so the connection's path names a real local address and a
+ * change of that address is visible (and migratable). */
+static int sock_open(struct client *cl, int i) {
+  struct client_sock *cs = &cl->socks[i];
+  struct sockaddr_storage src;
   socklen_t len;
+  char buf[64];
 
-  if (cl->sock_open) {
-    if (cl->sock.family == cl->server.ss_family)
-      return 0;
-    uv_poll_stop(&cl->sock_poll);
-    udp_sock_close(&cl->sock);
-    cl->sock_open = 0;
-  }
-  memset(&any, 0, sizeof(any));
-  any.ss_family = cl->server.ss_family;
-  len = any.ss_family == AF_INET ? sizeof(struct sockaddr_in)
-                                 : sizeof(struct sockaddr_in6);
-  if (udp_sock_open(&cl->sock, (struct sockaddr *)&any, len) != 0) {
-    LOG_ERR(NULL, "cannot open a UDP socket: %m");
+  sock_close(cs);
+  if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
+                        &src, &len) != 0) {
+    LOG_WARN(NULL, "no route to %s",
+             glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
+                               sizeof(buf)));
     return JVPN_ERR_SYSTEM;
   }
-  cl->sock_open = 1;
-  uv_poll_init(cl->loop, &cl->sock_poll, cl->sock.fd);
-  cl->sock_poll.data = cl;
-  uv_poll_start(&cl->sock_poll, UV_READABLE, on_sock_readable);
+  if (udp_sock_open(&cs->s, (struct sockaddr *)&src, len) != 0) {
+    LOG_ERR(NULL, "cannot open a UDP socket on %s: %m",
+            glue_sockaddr_str((const struct sockaddr *)&src, buf,
+                              sizeof(buf)));
+    return JVPN_ERR_SYSTEM;
+  }
+  cs->cl = cl;
+  cs->open = 1;
+  uv_poll_init(cl->loop, &cs->poll, cs->s.fd);
+  cs->poll.data = cs;
+  uv_poll_start(&cs->poll, UV_READABLE, on_sock_readable);
   return 0;
+}
+
+/* The underlay changed: if the kernel would now reach the server from
+ * another address, move the connection there. */
+static void check_path(struct client *cl) {
+  struct client_sock *cur = &cl->socks[cl->active];
+  struct sockaddr_storage src;
+  socklen_t len;
+  char a[64], b[64];
+  int next = !cl->active, rv;
+
+  if (cl->qc == NULL || cl->conn_dead || !cur->open)
+    return;
+  if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
+                        &src, &len) != 0)
+    return; /* no route now: wait for one; QUIC's timers decide */
+  if (netmon_same_addr((const struct sockaddr *)&src,
+                       (const struct sockaddr *)&cur->s.local))
+    return;
+  LOG_INFO(NULL, "local address changed from %s to %s",
+           glue_sockaddr_str((const struct sockaddr *)&cur->s.local, a,
+                             sizeof(a)),
+           glue_sockaddr_str((const struct sockaddr *)&src, b, sizeof(b)));
+  if (sock_open(cl, next) != 0)
+    return;
+  rv = quic_conn_migrate(cl->qc, (const struct sockaddr *)&cl->socks[next].s.local,
+                         cl->socks[next].s.local_len, glue_now());
+  if (rv == 0) {
+    conn_flush(cl);
+    return;
+  }
+  /* The server forbids migration (or no spare connection ID): a new
+   * connection from the new address reattaches instead. */
+  LOG_INFO(NULL, "migration not possible (%s): reconnecting",
+           jvpn_strerror(rv));
+  sock_close(&cl->socks[next]);
+  quic_conn_close(cl->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+                  "moving to a new local address", glue_now());
+  conn_drop(cl);
+  cl->backoff_ms = 0;
+  connect_now(cl);
+}
+
+static void on_netmon_timer(uv_timer_t *t) { check_path(t->data); }
+
+static void on_netmon(uv_poll_t *p, int status, int events) {
+  struct client *cl = p->data;
+
+  (void)events;
+  if (status < 0)
+    return;
+  if (netmon_drain(cl->netmon_fd) == 1)
+    uv_timer_start(&cl->netmon_timer, on_netmon_timer, 50, 0);
 }
 
 static int host_is_literal(const char *host) {
@@ -506,7 +614,7 @@ static void connect_now(struct client *cl) {
   struct quic_conn_config cfg;
   char buf[64];
 
-  if (resolve_server(cl) != 0 || open_socket(cl) != 0) {
+  if (resolve_server(cl) != 0 || sock_open(cl, cl->active) != 0) {
     schedule_reconnect(cl);
     return;
   }
@@ -522,8 +630,8 @@ static void connect_now(struct client *cl) {
   cfg.log_ctx = NULL;
   cl->conn_dead = 0;
   if (quic_conn_client_new(&cl->qc, &cfg,
-                           (const struct sockaddr *)&cl->sock.local,
-                           cl->sock.local_len,
+                           (const struct sockaddr *)&cl->socks[cl->active].s.local,
+                           cl->socks[cl->active].s.local_len,
                            (const struct sockaddr *)&cl->server,
                            cl->server_len, glue_now()) != 0) {
     LOG_ERR(NULL, "cannot create a QUIC connection");
@@ -597,6 +705,8 @@ int jvpn_client_run(const char *config_path, int verbosity) {
   if (cl == NULL)
     return 1;
   cl->tun.fd = -1;
+  cl->socks[0].s.fd = cl->socks[1].s.fd = -1;
+  cl->netmon_fd = -1;
   jvpn_log_set_node("client");
   if (jvpn_config_load_client(&cl->conf, config_path, &err) != 0) {
     fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
@@ -623,6 +733,16 @@ int jvpn_client_run(const char *config_path, int verbosity) {
   cl->timer.timer_cb = on_conn_timer;
   uv_timer_init(cl->loop, &cl->reconnect);
   cl->reconnect.data = cl;
+  uv_timer_init(cl->loop, &cl->netmon_timer);
+  cl->netmon_timer.data = cl;
+  cl->netmon_fd = netmon_open();
+  if (cl->netmon_fd >= 0) {
+    uv_poll_init(cl->loop, &cl->netmon_poll, cl->netmon_fd);
+    cl->netmon_poll.data = cl;
+    uv_poll_start(&cl->netmon_poll, UV_READABLE, on_netmon);
+  } else {
+    LOG_WARN(NULL, "cannot watch address changes: %m");
+  }
   uv_signal_init(cl->loop, &cl->sig_int);
   uv_signal_init(cl->loop, &cl->sig_term);
   uv_signal_init(cl->loop, &cl->sig_usr1);
@@ -636,8 +756,10 @@ int jvpn_client_run(const char *config_path, int verbosity) {
   conn_drop(cl);
   uv_walk(cl->loop, close_walk, NULL);
   uv_run(cl->loop, UV_RUN_DEFAULT);
-  if (cl->sock_open)
-    udp_sock_close(&cl->sock);
+  udp_sock_close(&cl->socks[0].s);
+  udp_sock_close(&cl->socks[1].s);
+  if (cl->netmon_fd >= 0)
+    close(cl->netmon_fd);
   /* Closing the device removes it with its addresses and routes. */
   tun_dev_close(&cl->tun);
 out_cred:

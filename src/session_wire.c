@@ -1,1 +1,288 @@
-/* src/session_wire.c: being written */
+/* jvpn-quic: session header fields, parsed strictly from untrusted bytes. */
+#include "src/session_wire.h"
+
+#include <string.h>
+
+#include "jvpn/errors.h"
+
+#define NONCE_MAX_DIGITS 20 /* 2^64 - 1 = 18446744073709551615 */
+
+enum wire_param {
+  PARAM_V = 1 << 0,
+  PARAM_SID = 1 << 1,
+  PARAM_N = 1 << 2,
+  PARAM_R = 1 << 3,
+  PARAM_P = 1 << 4,
+};
+#define PARAM_ALL (PARAM_V | PARAM_SID | PARAM_N | PARAM_R | PARAM_P)
+
+static const char b64url_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static const struct {
+  const char *name;
+  enum jvpn_proof_role role;
+} wire_roles[] = {
+    {"reattach", JVPN_ROLE_REATTACH},
+    {"standby", JVPN_ROLE_STANDBY},
+    {"activate", JVPN_ROLE_ACTIVATE},
+};
+#define N_ROLES (sizeof(wire_roles) / sizeof(wire_roles[0]))
+
+/* Characters of an unpadded encoding of |n| bytes. */
+static size_t b64url_len(size_t n) {
+  return (n * 4 + 2) / 3;
+}
+
+static size_t b64url_encode(const uint8_t *in, size_t n, char *out) {
+  uint32_t acc = 0;
+  unsigned bits = 0;
+  size_t i, o = 0;
+
+  for (i = 0; i < n; i++) {
+    acc = acc << 8 | in[i];
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out[o++] = b64url_alphabet[acc >> bits & 0x3f];
+    }
+    acc &= (1u << bits) - 1;
+  }
+  if (bits > 0)
+    out[o++] = b64url_alphabet[acc << (6 - bits) & 0x3f];
+  return o;
+}
+
+/* Session IDs and proofs are public values, so data-dependent timing in
+ * this lookup reveals nothing. */
+static int b64url_value(unsigned char c) {
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '-')
+    return 62;
+  if (c == '_')
+    return 63;
+  return -1;
+}
+
+/* Decodes exactly |n| bytes from |slen| characters. Padding, a wrong
+ * length and nonzero trailing bits are refused: one spelling per value. */
+static int b64url_decode(const char *s, size_t slen, uint8_t *out, size_t n) {
+  uint32_t acc = 0;
+  unsigned bits = 0;
+  size_t i, o = 0;
+
+  if (slen != b64url_len(n))
+    return JVPN_ERR_MALFORMED;
+  for (i = 0; i < slen; i++) {
+    int v = b64url_value((unsigned char)s[i]);
+
+    if (v < 0)
+      return JVPN_ERR_MALFORMED;
+    acc = acc << 6 | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (uint8_t)(acc >> bits);
+      acc &= (1u << bits) - 1;
+    }
+  }
+  if (acc != 0)
+    return JVPN_ERR_MALFORMED;
+  return 0;
+}
+
+static int is_ows(char c) {
+  return c == ' ' || c == '\t';
+}
+
+static size_t skip_ows(const char *v, size_t len, size_t i) {
+  while (i < len && is_ows(v[i]))
+    i++;
+  return i;
+}
+
+static int parse_nonce(const char *s, size_t slen, uint64_t *out) {
+  uint64_t n = 0;
+  size_t i;
+
+  /* "0" is refused here too: nonces start at 1 (the replay window never
+   * accepts 0). */
+  if (slen == 0 || slen > NONCE_MAX_DIGITS || s[0] == '0')
+    return JVPN_ERR_MALFORMED;
+  for (i = 0; i < slen; i++) {
+    unsigned d;
+
+    if (s[i] < '0' || s[i] > '9')
+      return JVPN_ERR_MALFORMED;
+    d = (unsigned)(s[i] - '0');
+    if (n > (UINT64_MAX - d) / 10)
+      return JVPN_ERR_MALFORMED;
+    n = n * 10 + d;
+  }
+  *out = n;
+  return 0;
+}
+
+static int parse_role(const char *s, size_t slen, enum jvpn_proof_role *out) {
+  size_t i;
+
+  for (i = 0; i < N_ROLES; i++)
+    if (strlen(wire_roles[i].name) == slen &&
+        memcmp(wire_roles[i].name, s, slen) == 0) {
+      *out = wire_roles[i].role;
+      return 0;
+    }
+  return JVPN_ERR_MALFORMED;
+}
+
+static const char *role_name(enum jvpn_proof_role role) {
+  size_t i;
+
+  for (i = 0; i < N_ROLES; i++)
+    if (wire_roles[i].role == role)
+      return wire_roles[i].name;
+  return NULL;
+}
+
+static int name_is(const char *name, size_t nlen, const char *want) {
+  return strlen(want) == nlen && memcmp(name, want, nlen) == 0;
+}
+
+/* Parses one "name=value" and records it in |seen|. */
+static int parse_param(const char *name, size_t nlen, const char *val,
+                       size_t vlen, unsigned *seen,
+                       struct jvpn_wire_attach *out) {
+  unsigned bit;
+  int rv;
+
+  if (name_is(name, nlen, "v")) {
+    bit = PARAM_V;
+    rv = vlen == 1 && val[0] == '1' ? 0 : JVPN_ERR_MALFORMED;
+  } else if (name_is(name, nlen, "sid")) {
+    bit = PARAM_SID;
+    rv = b64url_decode(val, vlen, out->session_id, JVPN_SESSION_ID_LEN);
+  } else if (name_is(name, nlen, "n")) {
+    bit = PARAM_N;
+    rv = parse_nonce(val, vlen, &out->nonce);
+  } else if (name_is(name, nlen, "r")) {
+    bit = PARAM_R;
+    rv = parse_role(val, vlen, &out->role);
+  } else if (name_is(name, nlen, "p")) {
+    bit = PARAM_P;
+    rv = b64url_decode(val, vlen, out->proof, JVPN_PROOF_LEN);
+  } else {
+    return JVPN_ERR_MALFORMED;
+  }
+  if (rv != 0 || (*seen & bit))
+    return JVPN_ERR_MALFORMED;
+  *seen |= bit;
+  return 0;
+}
+
+int jvpn_wire_parse_attach(const char *v, size_t len,
+                           struct jvpn_wire_attach *out) {
+  unsigned seen = 0;
+  size_t i;
+
+  if (len > JVPN_WIRE_ATTACH_MAX)
+    return JVPN_ERR_OVERSIZE;
+  if (v == NULL || out == NULL)
+    return JVPN_ERR_MALFORMED;
+
+  i = skip_ows(v, len, 0);
+  for (;;) {
+    size_t name, nlen, val, vlen;
+    int rv;
+
+    name = i;
+    while (i < len && v[i] >= 'a' && v[i] <= 'z')
+      i++;
+    nlen = i - name;
+    i = skip_ows(v, len, i);
+    if (nlen == 0 || i >= len || v[i] != '=')
+      return JVPN_ERR_MALFORMED;
+    i = skip_ows(v, len, i + 1);
+    /* The value runs to the next delimiter; its own parser judges every
+     * byte, so NULs and other strays fail there. */
+    val = i;
+    while (i < len && v[i] != ';' && !is_ows(v[i]))
+      i++;
+    vlen = i - val;
+    rv = parse_param(v + name, nlen, v + val, vlen, &seen, out);
+    if (rv != 0)
+      return rv;
+    i = skip_ows(v, len, i);
+    if (i == len)
+      break;
+    if (v[i] != ';')
+      return JVPN_ERR_MALFORMED;
+    i = skip_ows(v, len, i + 1);
+  }
+  return seen == PARAM_ALL ? 0 : JVPN_ERR_MALFORMED;
+}
+
+/* Appends |n| bytes at *pos if they fit in |cap|; remembers overflow. */
+static void put(char *buf, size_t cap, size_t *pos, const char *s, size_t n) {
+  if (*pos <= cap && n <= cap - *pos)
+    memcpy(buf + *pos, s, n);
+  *pos += n;
+}
+
+static void put_str(char *buf, size_t cap, size_t *pos, const char *s) {
+  put(buf, cap, pos, s, strlen(s));
+}
+
+long jvpn_wire_format_attach(char *buf, size_t len,
+                             const struct jvpn_wire_attach *a) {
+  char digits[NONCE_MAX_DIGITS], b64[JVPN_WIRE_PROOF_CHARS];
+  const char *role = role_name(a->role);
+  size_t pos = 0, nd = 0;
+  uint64_t n = a->nonce;
+
+  if (a->nonce == 0 || role == NULL)
+    return JVPN_ERR_INVAL;
+  while (n > 0) {
+    digits[sizeof(digits) - 1 - nd++] = (char)('0' + n % 10);
+    n /= 10;
+  }
+
+  put_str(buf, len, &pos, "v=1; sid=");
+  put(buf, len, &pos, b64,
+      b64url_encode(a->session_id, JVPN_SESSION_ID_LEN, b64));
+  put_str(buf, len, &pos, "; n=");
+  put(buf, len, &pos, digits + sizeof(digits) - nd, nd);
+  put_str(buf, len, &pos, "; r=");
+  put_str(buf, len, &pos, role);
+  put_str(buf, len, &pos, "; p=");
+  put(buf, len, &pos, b64, b64url_encode(a->proof, JVPN_PROOF_LEN, b64));
+  if (pos >= len)
+    return JVPN_ERR_NOSPACE;
+  buf[pos] = '\0';
+  return (long)pos;
+}
+
+int jvpn_wire_parse_session_id(const char *v, size_t len,
+                               uint8_t id[JVPN_SESSION_ID_LEN]) {
+  size_t start, end;
+
+  if (v == NULL)
+    return JVPN_ERR_MALFORMED;
+  start = skip_ows(v, len, 0);
+  end = len;
+  while (end > start && is_ows(v[end - 1]))
+    end--;
+  return b64url_decode(v + start, end - start, id, JVPN_SESSION_ID_LEN);
+}
+
+long jvpn_wire_format_session_id(char *buf, size_t len,
+                                 const uint8_t id[JVPN_SESSION_ID_LEN]) {
+  if (len < JVPN_WIRE_SESSION_ID_STR_LEN)
+    return JVPN_ERR_NOSPACE;
+  buf[b64url_encode(id, JVPN_SESSION_ID_LEN, buf)] = '\0';
+  return JVPN_WIRE_SESSION_ID_CHARS;
+}

@@ -1,1 +1,66 @@
-/* src/session_wire.h: being written */
+/*
+ * jvpn-quic: session header fields on the CONNECT-IP request and response
+ * (ARCHITECTURE 4), parsed from untrusted bytes.
+ *
+ * Birth response:
+ *   jvpn-session: <id>
+ * Reattach, standby or activate request:
+ *   jvpn-attach: v=1; sid=<id>; n=<nonce>; r=<role>; p=<proof>
+ *
+ * <id> is the 16-byte session ID and <proof> the 32-byte proof, both in
+ * base64url (RFC 4648 section 5) without padding: 22 and 43 characters.
+ * Trailing bits of the last character must be zero, so every value has one
+ * spelling. <nonce> is decimal, 1..2^64-1, without leading zeros. <role> is
+ * "reattach", "standby" or "activate". Parameters come in any order, each
+ * exactly once; spaces or tabs may surround ';' and '=' and the whole
+ * value; anything else (unknown or repeated parameters, other versions,
+ * empty parameters) is malformed, so a typo fails closed.
+ */
+#ifndef JVPN_SESSION_WIRE_H
+#define JVPN_SESSION_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "jvpn/proof.h"
+
+#define JVPN_WIRE_SESSION_HEADER "jvpn-session"
+#define JVPN_WIRE_ATTACH_HEADER "jvpn-attach"
+#define JVPN_WIRE_ATTACH_MAX 256   /* bytes: longest jvpn-attach value */
+#define JVPN_WIRE_SESSION_ID_CHARS 22 /* base64url of 16 bytes */
+#define JVPN_WIRE_PROOF_CHARS 43      /* base64url of 32 bytes */
+/* bytes, NUL included: the canonical form is at most 114 characters
+ * ("v=1; sid=" 22, "; n=" 20 digits, "; r=reattach", "; p=" 43). */
+#define JVPN_WIRE_ATTACH_STR_LEN 128
+#define JVPN_WIRE_SESSION_ID_STR_LEN (JVPN_WIRE_SESSION_ID_CHARS + 1)
+
+struct jvpn_wire_attach {
+  uint8_t session_id[JVPN_SESSION_ID_LEN];
+  uint64_t nonce; /* never 0 */
+  enum jvpn_proof_role role;
+  uint8_t proof[JVPN_PROOF_LEN];
+};
+
+/* Parses a jvpn-attach value of |len| bytes (need not be NUL-terminated).
+ * Returns 0 and fills |out|, JVPN_ERR_OVERSIZE if |len| exceeds
+ * JVPN_WIRE_ATTACH_MAX, or JVPN_ERR_MALFORMED. |out| is undefined on
+ * error. */
+int jvpn_wire_parse_attach(const char *v, size_t len,
+                           struct jvpn_wire_attach *out);
+
+/* Writes the canonical value "v=1; sid=..; n=..; r=..; p=.." and a NUL
+ * into |buf| (JVPN_WIRE_ATTACH_STR_LEN always suffices). Returns the
+ * length without the NUL, JVPN_ERR_NOSPACE, or JVPN_ERR_INVAL for nonce 0
+ * or an unknown role. */
+long jvpn_wire_format_attach(char *buf, size_t len,
+                             const struct jvpn_wire_attach *a);
+
+/* Parses a jvpn-session value. Returns 0 or JVPN_ERR_MALFORMED. */
+int jvpn_wire_parse_session_id(const char *v, size_t len,
+                               uint8_t id[JVPN_SESSION_ID_LEN]);
+
+/* Writes the 22 characters and a NUL. Returns 22 or JVPN_ERR_NOSPACE. */
+long jvpn_wire_format_session_id(char *buf, size_t len,
+                                 const uint8_t id[JVPN_SESSION_ID_LEN]);
+
+#endif /* JVPN_SESSION_WIRE_H */

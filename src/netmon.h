@@ -1,0 +1,28 @@
+/*
+ * src/netmon: watches the client's underlay for address, route and link
+ * changes (rtnetlink multicast groups), and finds which local address the
+ * kernel would use to reach the server now.
+ */
+#ifndef SRC_NETMON_H
+#define SRC_NETMON_H
+
+#include <sys/socket.h>
+
+/* Opens a non-blocking NETLINK_ROUTE socket subscribed to link, IPv4/IPv6
+ * address and route changes. Returns the fd or JVPN_ERR_SYSTEM. */
+int netmon_open(void);
+
+/* Reads every pending message (bounded). Returns 1 if any of them was a
+ * change worth re-checking the path for, 0 if none, or JVPN_ERR_SYSTEM. */
+int netmon_drain(int fd);
+
+/* The source address the kernel picks for |dst| now (a connected UDP
+ * probe; nothing is sent). The port of |src| is 0. Returns 0, or
+ * JVPN_ERR_SYSTEM when there is no route. */
+int netmon_source_for(const struct sockaddr *dst, socklen_t dst_len,
+                      struct sockaddr_storage *src, socklen_t *src_len);
+
+/* Returns 1 if |a| and |b| hold the same address (ports ignored). */
+int netmon_same_addr(const struct sockaddr *a, const struct sockaddr *b);
+
+#endif /* SRC_NETMON_H */
