@@ -263,7 +263,7 @@ run_all bare 198.18.3.2
 # --- 2. jvpn-quic -------------------------------------------------------------
 echo "bench: jvpn-quic, client1 -> $LAB_SERVER_IN4" >&2
 JVPN_MTU_C="" JVPN_MTU_S=""
-PERF_STATE="not requested (BENCH_PERF=1)"
+PERF_STATE="not requested (set BENCH_PERF=1)"
 lab_gen_vpn_configs "$dir/jvpn" client1 || die "jvpn-quic key generation"
 lab_spawn "$sv" "$dir/jvpn-server.log" "$JVPN_BIN" server \
   -c "$dir/jvpn/server.conf"

@@ -1,0 +1,2 @@
+/* tests/tools/probe: being written */
+int main(void) { return 1; }
