@@ -26,11 +26,13 @@ harness_sources() {
     echo "quic/h3_datagram.c quic/h3_settings.c src/varint.c src/errors.c" ;;
   fuzz_config)
     echo "src/config.c src/pin.c src/errors.c src/log.c" ;;
+  fuzz_session_wire)
+    echo "src/session_wire.c src/errors.c src/log.c" ;;
   *)
     return 1 ;;
   esac
 }
-HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config"
+HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then

@@ -1,0 +1,64 @@
+/* libFuzzer harness for src/session_wire: both header values on every
+ * input; whatever parses must survive format -> parse unchanged. */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/session_wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_attach(const char *v, size_t len) {
+  struct jvpn_wire_attach a, b;
+  char text[JVPN_WIRE_ATTACH_STR_LEN], text2[JVPN_WIRE_ATTACH_STR_LEN];
+  long n, n2;
+
+  if (jvpn_wire_parse_attach(v, len, &a) != 0)
+    return;
+  n = jvpn_wire_format_attach(text, sizeof(text), &a);
+  if (n <= 0 || (size_t)n != strlen(text))
+    abort();
+  if (jvpn_wire_parse_attach(text, (size_t)n, &b) != 0)
+    abort();
+  if (memcmp(a.session_id, b.session_id, sizeof(a.session_id)) != 0 ||
+      memcmp(a.proof, b.proof, sizeof(a.proof)) != 0 ||
+      a.nonce != b.nonce || a.role != b.role || a.nonce == 0)
+    abort();
+  /* canonical: formatting the re-parsed value gives the same text */
+  n2 = jvpn_wire_format_attach(text2, sizeof(text2), &b);
+  if (n2 != n || memcmp(text, text2, (size_t)n) != 0)
+    abort();
+}
+
+static void check_session_id(const char *v, size_t len) {
+  uint8_t id[JVPN_SESSION_ID_LEN], id2[JVPN_SESSION_ID_LEN];
+  char text[JVPN_WIRE_SESSION_ID_STR_LEN];
+  size_t i, start = 0, end = len;
+
+  if (jvpn_wire_parse_session_id(v, len, id) != 0)
+    return;
+  if (jvpn_wire_format_session_id(text, sizeof(text), id) !=
+      JVPN_WIRE_SESSION_ID_CHARS)
+    abort();
+  if (jvpn_wire_parse_session_id(text, JVPN_WIRE_SESSION_ID_CHARS, id2) != 0 ||
+      memcmp(id, id2, sizeof(id)) != 0)
+    abort();
+  /* one spelling per ID: the input, less its blanks, is the output */
+  while (start < len && (v[start] == ' ' || v[start] == '\t'))
+    start++;
+  while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t'))
+    end--;
+  if (end - start != JVPN_WIRE_SESSION_ID_CHARS)
+    abort();
+  for (i = 0; i < JVPN_WIRE_SESSION_ID_CHARS; i++)
+    if (v[start + i] != text[i])
+      abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  /* The parsers must stay within |size|: |data| is not NUL-terminated. */
+  check_attach((const char *)data, size);
+  check_session_id((const char *)data, size);
+  return 0;
+}
