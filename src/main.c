@@ -2,6 +2,7 @@
  * jvpn-quic: one program, several subcommands.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +83,9 @@ int main(int argc, char **argv) {
     printf("jvpn-quic %s\n", PACKAGE_VERSION);
     return 0;
   }
+  /* A reader of the audit pipe or the control socket may go away; that is
+   * an error to handle, never a reason to die. */
+  signal(SIGPIPE, SIG_IGN);
   if (gnutls_global_init() < 0) {
     fprintf(stderr, "jvpn-quic: cannot initialise GnuTLS\n");
     return 1;

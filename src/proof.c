@@ -44,8 +44,7 @@ int jvpn_proof_compute(const uint8_t secret[JVPN_SECRET_LEN],
    * them independent. */
   if (wc_HKDF(WC_SHA256, secret, JVPN_SECRET_LEN, session_id,
               JVPN_SESSION_ID_LEN, (const byte *)PROOF_KEY_INFO,
-              (word32)(sizeof(PROOF_KEY_INFO) - 1), key,
-              PROOF_KEY_LEN) != 0)
+              (word32)(sizeof(PROOF_KEY_INFO) - 1), key, PROOF_KEY_LEN) != 0)
     goto out_key;
 
   for (i = 0; i < 8; i++)

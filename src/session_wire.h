@@ -26,7 +26,7 @@
 
 #define JVPN_WIRE_SESSION_HEADER "jvpn-session"
 #define JVPN_WIRE_ATTACH_HEADER "jvpn-attach"
-#define JVPN_WIRE_ATTACH_MAX 256   /* bytes: longest jvpn-attach value */
+#define JVPN_WIRE_ATTACH_MAX 256      /* bytes: longest jvpn-attach value */
 #define JVPN_WIRE_SESSION_ID_CHARS 22 /* base64url of 16 bytes */
 #define JVPN_WIRE_PROOF_CHARS 43      /* base64url of 32 bytes */
 /* bytes, NUL included: the canonical form is at most 114 characters

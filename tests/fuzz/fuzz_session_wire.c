@@ -22,8 +22,8 @@ static void check_attach(const char *v, size_t len) {
   if (jvpn_wire_parse_attach(text, (size_t)n, &b) != 0)
     abort();
   if (memcmp(a.session_id, b.session_id, sizeof(a.session_id)) != 0 ||
-      memcmp(a.proof, b.proof, sizeof(a.proof)) != 0 ||
-      a.nonce != b.nonce || a.role != b.role || a.nonce == 0)
+      memcmp(a.proof, b.proof, sizeof(a.proof)) != 0 || a.nonce != b.nonce ||
+      a.role != b.role || a.nonce == 0)
     abort();
   /* canonical: formatting the re-parsed value gives the same text */
   n2 = jvpn_wire_format_attach(text2, sizeof(text2), &b);

@@ -111,9 +111,9 @@ static void test_proof_known_answer(void **state) {
 
   (void)state;
   fixed_inputs(&in);
-  assert_int_equal(jvpn_proof_compute(in.secret, in.sid, in.nonce, in.role,
-                                      in.bind, out),
-                   0);
+  assert_int_equal(
+      jvpn_proof_compute(in.secret, in.sid, in.nonce, in.role, in.bind, out),
+      0);
   assert_memory_equal(out, fixed_proof, JVPN_PROOF_LEN);
 
   /* the nonce is big-endian and the role a single byte */
@@ -367,9 +367,9 @@ static void test_replay_against_model(void **state) {
     x ^= x >> 7;
     x ^= x << 17;
     switch (x % 8) {
-    case 0: n = top + 1 + (x >> 8) % 200; break; /* jump */
-    case 1: n = top; break;                         /* duplicate */
-    default: n = top + 3 - (x >> 8) % 140; break;   /* near top */
+    case 0: n = top + 1 + (x >> 8) % 200; break;  /* jump */
+    case 1: n = top; break;                       /* duplicate */
+    default: n = top + 3 - (x >> 8) % 140; break; /* near top */
     }
     if (n > MODEL_MAX || (int64_t)n < 0)
       n = 0;

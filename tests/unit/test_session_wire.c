@@ -101,7 +101,7 @@ static void test_session_id_rejects(void **state) {
       "AAECAwQFBgcICQoLDA0OD8",   /* trailing bits 1100 */
       "+AECAwQFBgcICQoLDA0ODw",   /* standard alphabet */
       "/AECAwQFBgcICQoLDA0ODw",
-      "AAECAwQFBgcI CQoLDA0ODw",  /* space inside */
+      "AAECAwQFBgcI CQoLDA0ODw", /* space inside */
       "AAECAwQFBgcICQoLDA0O.w",
       "AAECAwQFBgcICQoLDA0ODw\r", /* CR is not OWS */
       "AAECAwQFBgcICQoLDA0ODw\n",
@@ -119,8 +119,7 @@ static void test_session_id_rejects(void **state) {
       JVPN_ERR_MALFORMED);
   assert_int_equal(jvpn_wire_parse_session_id(SID "\0", 23, id),
                    JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_parse_session_id(NULL, 0, id),
-                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_parse_session_id(NULL, 0, id), JVPN_ERR_MALFORMED);
 }
 
 /* Every byte value in every position survives a round trip, and only the
@@ -200,8 +199,8 @@ static void test_attach_parse_canonical(void **state) {
       parse("v=1; sid=" SID "; n=18446744073709551615; r=standby; p=" PRF, &a),
       0);
   expect_canon(&a, UINT64_MAX, JVPN_ROLE_STANDBY);
-  assert_int_equal(
-      parse("v=1; sid=" SID "; n=1000; r=activate; p=" PRF, &a), 0);
+  assert_int_equal(parse("v=1; sid=" SID "; n=1000; r=activate; p=" PRF, &a),
+                   0);
   expect_canon(&a, 1000, JVPN_ROLE_ACTIVATE);
 }
 
@@ -389,8 +388,7 @@ static void test_attach_oversize(void **state) {
   /* one byte more: refused before anything is read */
   assert_int_equal(jvpn_wire_parse_attach(buf, JVPN_WIRE_ATTACH_MAX + 1, &a),
                    JVPN_ERR_OVERSIZE);
-  assert_int_equal(jvpn_wire_parse_attach(NULL, 100000, &a),
-                   JVPN_ERR_OVERSIZE);
+  assert_int_equal(jvpn_wire_parse_attach(NULL, 100000, &a), JVPN_ERR_OVERSIZE);
 }
 
 /* Formatting then parsing gives back the value, for varied inputs. */
