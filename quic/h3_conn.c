@@ -64,6 +64,7 @@ static void deliver_ip(struct quic_conn *c, uint64_t context,
     return;
   }
   c->stats.rx_datagrams++;
+  c->stats.rx_bytes += len;
   c->cfg.ops->ip_packet(c->cfg.user, pkt, len);
 }
 

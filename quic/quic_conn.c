@@ -185,6 +185,20 @@ static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags,
   return 0;
 }
 
+static int ack_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
+  (void)conn;
+  (void)id;
+  ((struct quic_conn *)ud)->stats.dgram_acked++;
+  return 0;
+}
+
+static int lost_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
+  (void)conn;
+  (void)id;
+  ((struct quic_conn *)ud)->stats.dgram_lost++;
+  return 0;
+}
+
 static int recv_stateless_reset_cb(ngtcp2_conn *conn,
                                    const ngtcp2_pkt_stateless_reset *sr,
                                    void *ud) {
@@ -274,6 +288,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->stream_stop_sending = stream_stop_sending_cb;
   cb->extend_max_stream_data = extend_max_stream_data_cb;
   cb->recv_datagram = recv_datagram_cb;
+  cb->ack_datagram = ack_datagram_cb;
+  cb->lost_datagram = lost_datagram_cb;
   cb->recv_stateless_reset = recv_stateless_reset_cb;
   cb->path_validation = path_validation_cb;
 }
@@ -762,6 +778,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
                                       NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, v,
                                       2, now);
       if (accepted) {
+        c->stats.tx_bytes += c->txq.len[i];
         txq_pop(&c->txq);
         c->stats.tx_datagrams++;
       }

@@ -110,6 +110,8 @@ struct quic_conn_stats {
   uint64_t drop_queue;     /* IP packets dropped: send queue full */
   uint64_t drop_not_ready; /* IP packets before the tunnel was open */
   uint64_t capsules_rx, capsules_skipped;
+  uint64_t rx_bytes, tx_bytes;   /* IP bytes carried in datagrams */
+  uint64_t dgram_acked, dgram_lost; /* QUIC's verdict on sent datagrams */
 };
 
 /* Bounded queue of IP packets waiting for room in the congestion window. */

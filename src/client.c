@@ -20,6 +20,7 @@
 #include "jvpn/log.h"
 #include "quic/connect_ip.h"
 #include "src/config.h"
+#include "src/control.h"
 #include "src/glue.h"
 #include "src/netmon.h"
 #include "src/pin.h"
@@ -71,6 +72,8 @@ struct client {
   unsigned mtu;
   struct glue_counters ctr;
   uv_signal_t sig_int, sig_term, sig_usr1;
+  struct control *control;
+  uint64_t connects;        /* connections made */
   int exit_code;
   int stopping;
   uint8_t tunbuf[JVPN_MAX_PACKET];
@@ -638,6 +641,7 @@ static void connect_now(struct client *cl) {
     schedule_reconnect(cl);
     return;
   }
+  cl->connects++;
   LOG_INFO(NULL, "connecting to %s (%s)", cl->conf.server_host,
            glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
                              sizeof(buf)));
@@ -662,6 +666,40 @@ static void schedule_reconnect(struct client *cl) {
 
 /* --- shutdown ------------------------------------------------------------ */
 
+static int client_status(void *user, int json, char **out, size_t *len) {
+  struct client *cl = user;
+  struct glue_buf b = {0};
+  char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
+  const char *state = cl->qc == NULL || cl->conn_dead ? "reconnecting"
+                      : cl->qc->tunnel_open           ? "up"
+                                                      : "connecting";
+
+  if (cl->has4)
+    glue_ip_str(AF_INET, cl->addr4, a4, sizeof(a4));
+  if (cl->has6)
+    glue_ip_str(AF_INET6, cl->addr6, a6, sizeof(a6));
+  glue_buf_printf(&b,
+                  json ? "{\"role\":\"client\",\"server\":\"%s\",\"state\":\"%s\","
+                         "\"tun\":\"%s\",\"mtu\":%u,\"ipv4\":\"%s\",\"ipv6\":\"%s\","
+                         "\"connections\":%llu"
+                       : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
+                         "ipv6=%s connections=%llu",
+                  cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
+                  (unsigned long long)cl->connects);
+  if (cl->qc && !cl->conn_dead) {
+    glue_buf_printf(&b, json ? "," : "\n  ");
+    glue_buf_conn(&b, cl->qc, json);
+  }
+  glue_buf_printf(&b, json ? "}\n" : "\n");
+  if (b.failed) {
+    free(b.p);
+    return JVPN_ERR_NOMEM;
+  }
+  *out = b.p;
+  *len = b.len;
+  return 0;
+}
+
 static void client_stop(struct client *cl, int code) {
   char line[512];
 
@@ -674,6 +712,9 @@ static void client_stop(struct client *cl, int code) {
   if (cl->qc && !cl->conn_dead)
     quic_conn_close(cl->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
                     "client shutdown", glue_now());
+  if (cl->control)
+    control_close(cl->control);
+  cl->control = NULL;
   uv_stop(cl->loop);
 }
 
@@ -696,7 +737,8 @@ static void close_walk(uv_handle_t *h, void *arg) {
     uv_close(h, NULL);
 }
 
-int jvpn_client_run(const char *config_path, int verbosity) {
+int jvpn_client_run(const char *config_path, int verbosity,
+                    const char *control_path) {
   struct client *cl;
   struct jvpn_config_error err;
   int rc = 1;
@@ -750,6 +792,8 @@ int jvpn_client_run(const char *config_path, int verbosity) {
   uv_signal_start(&cl->sig_int, on_signal, SIGINT);
   uv_signal_start(&cl->sig_term, on_signal, SIGTERM);
   uv_signal_start(&cl->sig_usr1, on_signal, SIGUSR1);
+  glue_control_open(&cl->control, cl->loop, control_path, "client",
+                    client_status, cl);
   connect_now(cl);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;

@@ -7,9 +7,11 @@
 #define SRC_CLIENT_H
 
 /* Runs the client with the config at |config_path|; |verbosity| is added to
- * the config's log level (-v = +1, -q = -1). It runs until SIGINT/SIGTERM (exit 0),
+ * the config's log level (-v = +1, -q = -1). The control socket listens on
+ * |control_path| (NULL: CONTROL_DEFAULT_DIR "/client.sock"; "none": off). It runs until SIGINT/SIGTERM (exit 0),
  * until the server refuses our certificate (exit 1), or exits 2 on a
  * usage or configuration error. */
-int jvpn_client_run(const char *config_path, int verbosity);
+int jvpn_client_run(const char *config_path, int verbosity,
+                    const char *control_path);
 
 #endif /* SRC_CLIENT_H */

@@ -13,9 +13,10 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/policy.h"
 #include "src/pin.h"
 
-enum section { SEC_NONE, SEC_SERVER, SEC_PEER, SEC_CLIENT };
+enum section { SEC_NONE, SEC_SERVER, SEC_PEER, SEC_CLIENT, SEC_POLICY };
 
 enum key_id {
   K_LISTEN,
@@ -90,6 +91,13 @@ struct parser {
   size_t peers_cap;
   struct peer_lines *plines;
   char pin_text[JVPN_CONFIG_MAX_LINE + 1]; /* checked when [peer] ends */
+  /* [policy], either file: its line and the keys set, for duplicates */
+  unsigned policy_line;
+  struct {
+    char name[40];
+    unsigned line;
+  } pkeys[32];
+  size_t npkeys;
 };
 
 /* Records the first error. Bytes from the file may end up in the message,
@@ -522,6 +530,7 @@ static const char *sec_name(enum section s) {
   case SEC_SERVER: return "server";
   case SEC_PEER: return "peer";
   case SEC_CLIENT: return "client";
+  case SEC_POLICY: return "policy";
   default: return "";
   }
 }
@@ -568,6 +577,58 @@ static void parser_init(struct parser *ps, const char *text, size_t len,
 static void enter_section(struct parser *ps, enum section s) {
   ps->sec = s;
   memset(ps->seen, 0, sizeof(ps->seen));
+}
+
+/* --- [policy] (both files) ---------------------------------------------- */
+
+static int policy_begin(struct parser *ps) {
+  if (ps->policy_line != 0)
+    return fail(ps, ps->line, "duplicate [policy] section (first on line %u)",
+                ps->policy_line);
+  /* Not enter_section(): the required-key bookkeeping of [client] must
+   * survive a [policy] that follows it. */
+  ps->sec = SEC_POLICY;
+  ps->policy_line = ps->line;
+  return 0;
+}
+
+/* The knobs belong to src/policy.c; this only adds what every section
+ * has: one setting per key, no empty values, file and line in errors. */
+static int policy_key(struct parser *ps, struct jvpn_policy *p, const char *key,
+                      const char *value) {
+  char msg[200];
+  size_t i;
+  int rv;
+
+  for (i = 0; i < ps->npkeys; i++)
+    if (strcmp(ps->pkeys[i].name, key) == 0)
+      return fail(ps, ps->line,
+                  "duplicate key \"%s\" in [policy] (first on line %u)", key,
+                  ps->pkeys[i].line);
+  if (*value == '\0')
+    return fail(ps, ps->line, "empty value for key \"%.64s\" in [policy]", key);
+  msg[0] = '\0';
+  rv = jvpn_policy_set(p, key, value, msg, sizeof(msg));
+  if (rv == JVPN_ERR_NOTFOUND)
+    return fail(ps, ps->line, "unknown key \"%.64s\" in [policy]", key);
+  if (rv < 0)
+    return fail(ps, ps->line, "%s", msg);
+  /* Known keys are shorter than the slot and fewer than the slots. */
+  if (ps->npkeys < sizeof(ps->pkeys) / sizeof(ps->pkeys[0]) &&
+      copy_str(ps->pkeys[ps->npkeys].name, sizeof(ps->pkeys[0].name), key) == 0)
+    ps->pkeys[ps->npkeys++].line = ps->line;
+  return 0;
+}
+
+/* Relations between knobs can only be checked once all are read; the
+ * error points at the [policy] header. */
+static int policy_finish(struct parser *ps, struct jvpn_policy *p) {
+  char msg[200];
+
+  msg[0] = '\0';
+  if (jvpn_policy_validate(p, msg, sizeof(msg)) < 0)
+    return fail(ps, ps->policy_line, "[policy]: %s", msg);
+  return 0;
 }
 
 /* --- server ------------------------------------------------------------- */
@@ -901,8 +962,10 @@ static int parse_server(struct parser *ps, struct jvpn_server_conf *c) {
       if (rv < 0)
         return rv;
     }
-    if (kind == LINE_END)
-      return server_finish(ps, c);
+    if (kind == LINE_END) {
+      rv = server_finish(ps, c);
+      return rv < 0 ? rv : policy_finish(ps, &c->policy);
+    }
     if (kind == LINE_SECTION) {
       if (strcmp(name, "server") == 0) {
         if (ps->server_line != 0)
@@ -917,16 +980,26 @@ static int parse_server(struct parser *ps, struct jvpn_server_conf *c) {
         if (rv < 0)
           return rv;
         enter_section(ps, SEC_PEER);
+      } else if (strcmp(name, "policy") == 0) {
+        rv = policy_begin(ps);
+        if (rv < 0)
+          return rv;
       } else {
         return fail(ps, ps->line,
                     "unknown section [%.64s] in a server "
-                    "config (expected [server] or [peer])",
+                    "config (expected [server], [peer] or [policy])",
                     name);
       }
       continue;
     }
     if (ps->sec == SEC_NONE)
       return fail(ps, ps->line, "key \"%.64s\" outside any section", name);
+    if (ps->sec == SEC_POLICY) {
+      rv = policy_key(ps, &c->policy, name, value);
+      if (rv < 0)
+        return rv;
+      continue;
+    }
     rv = lookup_key(ps, ps->sec == SEC_SERVER ? server_keys : peer_keys, name,
                     value, &d);
     if (rv == 0)
@@ -956,6 +1029,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->cc = JVPN_CC_CUBIC;
   c->log_level = JVPN_LOG_INFO;
+  jvpn_policy_init(&c->policy);
   rv = parse_server(ps, c);
   free(ps->plines);
   free(ps);
@@ -1027,10 +1101,16 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
     if (kind == LINE_BLANK)
       continue;
     if (kind == LINE_SECTION) {
+      if (strcmp(name, "policy") == 0) {
+        rv = policy_begin(ps);
+        if (rv < 0)
+          return rv;
+        continue;
+      }
       if (strcmp(name, "client") != 0)
         return fail(ps, ps->line,
                     "unknown section [%.64s] in a client "
-                    "config (expected [client])",
+                    "config (expected [client] or [policy])",
                     name);
       if (client_line != 0)
         return fail(ps, ps->line,
@@ -1043,6 +1123,12 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
     }
     if (ps->sec == SEC_NONE)
       return fail(ps, ps->line, "key \"%.64s\" outside any section", name);
+    if (ps->sec == SEC_POLICY) {
+      rv = policy_key(ps, &c->policy, name, value);
+      if (rv < 0)
+        return rv;
+      continue;
+    }
     rv = lookup_key(ps, client_keys, name, value, &d);
     if (rv == 0)
       rv = client_key(ps, c, d->id, name, value);
@@ -1055,7 +1141,7 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
     if (ps->seen[required[i].id] == 0)
       return fail(ps, client_line, "missing required key \"%s\" in [client]",
                   required[i].name);
-  return 0;
+  return policy_finish(ps, &c->policy);
 }
 
 int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
@@ -1076,6 +1162,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   c->server_port = JVPN_DEFAULT_PORT;
   c->cc = JVPN_CC_CUBIC;
   c->log_level = JVPN_LOG_INFO;
+  jvpn_policy_init(&c->policy);
   rv = parse_client(ps, c);
   free(ps);
   if (rv < 0)

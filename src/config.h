@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "jvpn/policy.h"
 #include "jvpn/proto.h"
 
 #define JVPN_PATH_MAX 4096
@@ -58,6 +59,7 @@ struct jvpn_server_conf {
   int log_level;              /* JVPN_LOG_*; default INFO */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
+  struct jvpn_policy policy;  /* [policy]; defaults, validated */
 };
 
 struct jvpn_client_conf {
@@ -70,6 +72,7 @@ struct jvpn_client_conf {
   unsigned mtu;                    /* 0 = derive from the path */
   enum jvpn_cc cc;
   int log_level;
+  struct jvpn_policy policy;       /* [policy]; defaults, validated */
 };
 
 /* Parses a server config held in memory. |filename| is used for messages

@@ -3,12 +3,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "src/control.h"
 #include "tun/icmp_ptb.h"
 
 uint64_t glue_now(void) {
@@ -131,4 +134,94 @@ void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
            (unsigned long long)(qc ? qc->stats.drop_queue : 0),
            (unsigned long long)g->drop_tun_full,
            (unsigned long long)(qc ? qc->stats.capsules_rx : 0));
+}
+
+void glue_buf_printf(struct glue_buf *b, const char *fmt, ...) {
+  va_list ap;
+  int n;
+
+  if (b->failed)
+    return;
+  for (;;) {
+    size_t room = b->cap - b->len;
+
+    va_start(ap, fmt);
+    n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+      b->failed = 1;
+      return;
+    }
+    if ((size_t)n < room) {
+      b->len += (size_t)n;
+      return;
+    }
+    {
+      size_t cap = b->cap ? b->cap * 2 : 1024;
+      char *p;
+
+      while (cap - b->len <= (size_t)n)
+        cap *= 2;
+      p = realloc(b->p, cap);
+      if (p == NULL) {
+        b->failed = 1;
+        return;
+      }
+      b->p = p;
+      b->cap = cap;
+    }
+  }
+}
+
+void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
+  const ngtcp2_path *path = ngtcp2_conn_get_path(qc->conn);
+  ngtcp2_conn_stat st;
+  char la[64], ra[64];
+  uint64_t sent = qc->stats.dgram_acked + qc->stats.dgram_lost;
+  double loss = sent ? 100.0 * (double)qc->stats.dgram_lost / (double)sent
+                     : 0.0;
+
+  quic_conn_get_stat(qc, &st);
+  glue_sockaddr_str((const struct sockaddr *)path->local.addr, la, sizeof(la));
+  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, ra,
+                    sizeof(ra));
+  glue_buf_printf(b,
+                  json ? "\"local\":\"%s\",\"remote\":\"%s\",\"rtt_ms\":%.3f,"
+                         "\"min_rtt_ms\":%.3f,\"cwnd\":%llu,\"loss_pct\":%.2f,"
+                         "\"tx_bytes\":%llu,\"rx_bytes\":%llu,"
+                         "\"tx_packets\":%llu,\"rx_packets\":%llu"
+                       : "local=%s remote=%s rtt_ms=%.3f min_rtt_ms=%.3f "
+                         "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
+                         "tx_packets=%llu rx_packets=%llu",
+                  la, ra, (double)st.smoothed_rtt / 1e6,
+                  st.min_rtt == UINT64_MAX ? 0.0 : (double)st.min_rtt / 1e6, (unsigned long long)st.cwnd, loss,
+                  (unsigned long long)qc->stats.tx_bytes,
+                  (unsigned long long)qc->stats.rx_bytes,
+                  (unsigned long long)qc->stats.tx_datagrams,
+                  (unsigned long long)qc->stats.rx_datagrams);
+}
+
+void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
+                       const char *role,
+                       int (*fn)(void *, int, char **, size_t *),
+                       void *user) {
+  char def[128];
+  int rv;
+
+  *pc = NULL;
+  if (path && strcmp(path, "none") == 0)
+    return;
+  if (path == NULL) {
+    snprintf(def, sizeof(def), "%s/%s.sock", CONTROL_DEFAULT_DIR, role);
+    path = def;
+  }
+  rv = control_open(pc, loop, path, fn, user);
+  if (rv != 0) {
+    LOG_WARN(NULL, "no control socket at %s: %s%s", path, jvpn_strerror(rv),
+             rv == JVPN_ERR_EXISTS ? " (another daemon uses it; see --control)"
+                                   : "");
+    *pc = NULL;
+    return;
+  }
+  LOG_INFO(NULL, "control socket %s (jvpn-quic status -s %s)", path, path);
 }

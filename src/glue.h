@@ -60,4 +60,28 @@ struct glue_counters {
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
                      const struct quic_conn *qc);
 
+/* A growing text buffer for status answers (not on the data path). */
+struct glue_buf {
+  char *p;
+  size_t len, cap;
+  int failed;          /* an allocation failed: the text is incomplete */
+};
+
+void glue_buf_printf(struct glue_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Appends one connection's path and transport figures: as JSON members
+ * ("path":..., "rtt_ms":...) when |json|, else as "key=value" words. */
+void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json);
+
+struct control;
+
+/* Opens the control socket at |path| (NULL: the role's default; "none":
+ * none). A failure (another daemon holds the default path, say) is logged
+ * and leaves *pc NULL: the daemon runs on without one. */
+void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
+                       const char *role,
+                       int (*fn)(void *, int, char **, size_t *),
+                       void *user);
+
 #endif /* SRC_GLUE_H */

@@ -10,6 +10,7 @@
 
 #include <config.h> /* autoconf's, not src/config.h */
 #include "src/client.h"
+#include "src/control.h"
 #include "src/keygen.h"
 #include "src/server.h"
 
@@ -24,11 +25,15 @@ static const char usage[] =
     "  client -c FILE [-v|-q]   run a client\n"
     "  genkey [--name NAME] DIR write DIR/key.pem and DIR/cert.pem, print the pin\n"
     "  pin CERT                 print the pin of a certificate\n"
+    "  status [--json] [-s SOCKET]  show a running server's or client's state\n"
+    "  events -f FILE [-n N] [--follow]  print (and follow) the audit log\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file\n"
     "  -v, --verbose       more logging (repeat for trace)\n"
     "  -q, --quiet         less logging\n"
+    "      --control PATH  control socket (default /run/jvpn-quic/ROLE.sock;\n"
+    "                      'none' disables it)\n"
     "  -h, --help          this text\n"
     "      --version       print the version\n"
     "\n"
@@ -41,15 +46,17 @@ static int run_daemon(int argc, char **argv, int is_server) {
       {"verbose", no_argument, NULL, 'v'},
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
+      {"control", required_argument, NULL, 'C'},
       {NULL, 0, NULL, 0},
   };
-  const char *config = NULL;
+  const char *config = NULL, *control = NULL;
   int verbosity = 0, ch;
 
   optind = 1;
   while ((ch = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
     switch (ch) {
     case 'c': config = optarg; break;
+    case 'C': control = optarg; break;
     case 'v': verbosity++; break;
     case 'q': verbosity--; break;
     case 'h': fputs(usage, stdout); return 0;
@@ -61,8 +68,8 @@ static int run_daemon(int argc, char **argv, int is_server) {
             optind != argc ? " (and takes no other arguments)" : "");
     return 2;
   }
-  return is_server ? jvpn_server_run(config, verbosity)
-                   : jvpn_client_run(config, verbosity);
+  return is_server ? jvpn_server_run(config, verbosity, control)
+                   : jvpn_client_run(config, verbosity, control);
 }
 
 int main(int argc, char **argv) {
@@ -98,6 +105,10 @@ int main(int argc, char **argv) {
     rc = jvpn_cmd_genkey(argc - 1, argv + 1);
   else if (strcmp(cmd, "pin") == 0)
     rc = jvpn_cmd_pin(argc - 1, argv + 1);
+  else if (strcmp(cmd, "status") == 0)
+    rc = jvpn_cmd_status(argc - 1, argv + 1);
+  else if (strcmp(cmd, "events") == 0)
+    rc = jvpn_cmd_events(argc - 1, argv + 1);
   else {
     fprintf(stderr, "jvpn-quic: unknown command '%s'\n\n%s", cmd, usage);
     rc = 2;

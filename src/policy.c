@@ -24,9 +24,9 @@ struct knob {
   uint64_t def;
 };
 
-#define U64(f, lo, hi, d)                                                     \
+#define U64(f, lo, hi, d)                                                      \
   { #f, offsetof(struct jvpn_policy, f), KNOB_U64_MS, (lo), (hi), (d) }
-#define U32(f, lo, hi, d)                                                     \
+#define U32(f, lo, hi, d)                                                      \
   { #f, offsetof(struct jvpn_policy, f), KNOB_U32, (lo), (hi), (d) }
 
 /* The order of this table is the order of the version hash: append new
@@ -69,8 +69,7 @@ static uint64_t knob_get(const struct jvpn_policy *p, const struct knob *k) {
   return v64;
 }
 
-static void knob_put(struct jvpn_policy *p, const struct knob *k,
-                     uint64_t v) {
+static void knob_put(struct jvpn_policy *p, const struct knob *k, uint64_t v) {
   char *base = (char *)p + k->off;
   uint32_t v32 = (uint32_t)v;
 
@@ -124,8 +123,11 @@ static int parse_value(const char *s, int is_ms, uint64_t *out) {
   static const struct {
     const char *suffix;
     uint64_t mult;
-  } units[] = {{"", 1},        {"ms", 1},        {"s", MS_PER_S},
-               {"min", MS_PER_MIN}, {"h", MS_PER_H}};
+  } units[] = {{"", 1},
+               {"ms", 1},
+               {"s", MS_PER_S},
+               {"min", MS_PER_MIN},
+               {"h", MS_PER_H}};
   uint64_t v = 0;
   size_t i;
 
@@ -253,8 +255,7 @@ int jvpn_policy_health_volatile(const struct jvpn_policy *p,
 }
 
 int jvpn_policy_candidate_better(const struct jvpn_policy *p,
-                                 uint64_t active_rtt_us,
-                                 uint64_t cand_rtt_us) {
+                                 uint64_t active_rtt_us, uint64_t cand_rtt_us) {
   /* cand * 100 < active * (100 - h); the guard keeps both products in
    * 64 bits (real RTTs in microseconds are far below it). */
   if (active_rtt_us > (UINT64_MAX / 100) || cand_rtt_us > (UINT64_MAX / 100))

@@ -21,6 +21,7 @@
 #include "quic/connect_ip.h"
 #include "src/addr_pool.h"
 #include "src/config.h"
+#include "src/control.h"
 #include "src/glue.h"
 #include "src/peer_table.h"
 #include "src/pin.h"
@@ -64,6 +65,8 @@ struct server {
   struct sclient *dirty[JVPN_TUN_BATCH];
   size_t ndirty;
   uv_signal_t sig_int, sig_term, sig_usr1;
+  struct control *control;
+  uint64_t started_ms;
   uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
   uint64_t reset_window_ms;  /* stateless reset rate limit */
   uint32_t resets_in_window;
@@ -691,6 +694,64 @@ static void log_stats(struct server *srv) {
            (unsigned long long)srv->resets_sent);
 }
 
+static int server_status(void *user, int json, char **out, size_t *len) {
+  struct server *srv = user;
+  struct glue_buf b = {0};
+  struct sclient *sc;
+  char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
+  int first = 1;
+
+  if (json)
+    glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
+                        "\"connections\":%zu,\"stateless_resets\":%llu,"
+                        "\"drop_no_route\":%llu,\"clients\":[",
+                    srv->tun.name,
+                    (unsigned long long)((glue_now() / 1000000 -
+                                          srv->started_ms) / 1000),
+                    srv->nclients, (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->drop_no_route);
+  else
+    glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
+                        "drop_no_route=%llu\n",
+                    srv->tun.name, srv->nclients,
+                    (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->drop_no_route);
+  for (sc = srv->clients; sc; sc = sc->next) {
+    if (sc->peer == NULL || sc->addrs == NULL || sc->dead)
+      continue;
+    snprintf(a4, sizeof(a4), "-");
+    snprintf(a6, sizeof(a6), "-");
+    if (sc->addrs->has4)
+      glue_ip_str(AF_INET, sc->addrs->addr4, a4, sizeof(a4));
+    if (sc->addrs->has6)
+      glue_ip_str(AF_INET6, sc->addrs->addr6, a6, sizeof(a6));
+    if (json) {
+      glue_buf_printf(&b, "%s{\"peer\":\"%s\",\"ipv4\":\"%s\",\"ipv6\":\"%s\","
+                          "\"drop_spoofed\":%llu,",
+                      first ? "" : ",", sc->peer->name, a4, a6,
+                      (unsigned long long)sc->ctr.drop_spoofed);
+      glue_buf_conn(&b, sc->qc, 1);
+      glue_buf_printf(&b, "}");
+    } else {
+      glue_buf_printf(&b, "  peer %s ipv4=%s ipv6=%s drop_spoofed=%llu ",
+                      sc->peer->name, a4, a6,
+                      (unsigned long long)sc->ctr.drop_spoofed);
+      glue_buf_conn(&b, sc->qc, 0);
+      glue_buf_printf(&b, "\n");
+    }
+    first = 0;
+  }
+  if (json)
+    glue_buf_printf(&b, "]}\n");
+  if (b.failed) {
+    free(b.p);
+    return JVPN_ERR_NOMEM;
+  }
+  *out = b.p;
+  *len = b.len;
+  return 0;
+}
+
 static void on_signal(uv_signal_t *h, int signum) {
   struct server *srv = h->data;
   size_t i;
@@ -714,6 +775,9 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_signal_stop(&srv->sig_int);
   uv_signal_stop(&srv->sig_term);
   uv_signal_stop(&srv->sig_usr1);
+  if (srv->control)
+    control_close(srv->control);
+  srv->control = NULL;
   uv_stop(srv->loop);
 }
 
@@ -794,7 +858,8 @@ static void close_walk(uv_handle_t *h, void *arg) {
     uv_close(h, h->type == UV_TIMER && h->data ? free_timer : NULL);
 }
 
-int jvpn_server_run(const char *config_path, int verbosity) {
+int jvpn_server_run(const char *config_path, int verbosity,
+                    const char *control_path) {
   struct server *srv;
   struct jvpn_config_error err;
   int rc = 1;
@@ -841,6 +906,9 @@ int jvpn_server_run(const char *config_path, int verbosity) {
   uv_signal_start(&srv->sig_int, on_signal, SIGINT);
   uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
   uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+  srv->started_ms = glue_now() / 1000000;
+  glue_control_open(&srv->control, srv->loop, control_path, "server",
+                    server_status, srv);
   LOG_INFO(NULL, "ready: tun=%s mtu=%u peers=%zu", srv->tun.name,
            srv->conf.mtu, srv->conf.npeers);
   uv_run(srv->loop, UV_RUN_DEFAULT);
