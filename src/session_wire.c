@@ -286,3 +286,34 @@ long jvpn_wire_format_session_id(char *buf, size_t len,
   buf[b64url_encode(id, JVPN_SESSION_ID_LEN, buf)] = '\0';
   return JVPN_WIRE_SESSION_ID_CHARS;
 }
+
+int jvpn_wire_parse_version(const char *v, size_t len, uint64_t *out) {
+  size_t start, end;
+
+  if (v == NULL)
+    return JVPN_ERR_MALFORMED;
+  start = skip_ows(v, len, 0);
+  end = len;
+  while (end > start && is_ows(v[end - 1]))
+    end--;
+  if (end - start == 1 && v[start] == '0') {
+    *out = 0;
+    return 0;
+  }
+  return parse_nonce(v + start, end - start, out);
+}
+
+long jvpn_wire_format_version(char *buf, size_t len, uint64_t version) {
+  char digits[NONCE_MAX_DIGITS];
+  size_t nd = 0;
+
+  do {
+    digits[sizeof(digits) - 1 - nd++] = (char)('0' + version % 10);
+    version /= 10;
+  } while (version > 0);
+  if (len <= nd)
+    return JVPN_ERR_NOSPACE;
+  memcpy(buf, digits + sizeof(digits) - nd, nd);
+  buf[nd] = '\0';
+  return (long)nd;
+}

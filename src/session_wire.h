@@ -25,6 +25,11 @@
 #include "jvpn/proof.h"
 
 #define JVPN_WIRE_SESSION_HEADER "jvpn-session"
+/* The session's attach version (src/session_table.h check 8): the server
+ * names it in every accepting response, the client repeats it on its next
+ * attach request, so of two concurrent reattaches exactly one wins. */
+#define JVPN_WIRE_VERSION_HEADER "jvpn-version"
+#define JVPN_WIRE_VERSION_STR_LEN 21 /* 20 digits and a NUL */
 #define JVPN_WIRE_ATTACH_HEADER "jvpn-attach"
 #define JVPN_WIRE_ATTACH_MAX 256      /* bytes: longest jvpn-attach value */
 #define JVPN_WIRE_SESSION_ID_CHARS 22 /* base64url of 16 bytes */
@@ -62,5 +67,13 @@ int jvpn_wire_parse_session_id(const char *v, size_t len,
 /* Writes the 22 characters and a NUL. Returns 22 or JVPN_ERR_NOSPACE. */
 long jvpn_wire_format_session_id(char *buf, size_t len,
                                  const uint8_t id[JVPN_SESSION_ID_LEN]);
+
+/* Parses a jvpn-version value: decimal 0..2^64-1, no leading zeros,
+ * optional spaces or tabs around it. Returns 0 or JVPN_ERR_MALFORMED. */
+int jvpn_wire_parse_version(const char *v, size_t len, uint64_t *out);
+
+/* Writes |version| in decimal and a NUL. Returns the length or
+ * JVPN_ERR_NOSPACE. */
+long jvpn_wire_format_version(char *buf, size_t len, uint64_t version);
 
 #endif /* JVPN_SESSION_WIRE_H */

@@ -56,9 +56,22 @@ static void check_session_id(const char *v, size_t len) {
       abort();
 }
 
+static void check_version(const char *v, size_t len) {
+  char text[JVPN_WIRE_VERSION_STR_LEN];
+  uint64_t a, b;
+  long n;
+
+  if (jvpn_wire_parse_version(v, len, &a) != 0)
+    return;
+  n = jvpn_wire_format_version(text, sizeof(text), a);
+  if (n <= 0 || jvpn_wire_parse_version(text, (size_t)n, &b) != 0 || a != b)
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* The parsers must stay within |size|: |data| is not NUL-terminated. */
   check_attach((const char *)data, size);
   check_session_id((const char *)data, size);
+  check_version((const char *)data, size);
   return 0;
 }

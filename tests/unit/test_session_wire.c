@@ -429,6 +429,33 @@ static void test_attach_round_trip(void **state) {
   }
 }
 
+/* jvpn-version: decimal with one spelling per value, 0 allowed. */
+static void test_version(void **state) {
+  static const char *bad[] = {"", " ", "00", "01", "-1", "+1", "1 2", "0x1",
+                              "18446744073709551616", "1;", "a"};
+  char buf[JVPN_WIRE_VERSION_STR_LEN];
+  uint64_t v = 7;
+  size_t i;
+
+  (void)state;
+  assert_int_equal(jvpn_wire_parse_version("0", 1, &v), 0);
+  assert_true(v == 0);
+  assert_int_equal(jvpn_wire_parse_version(" 42\t", 4, &v), 0);
+  assert_true(v == 42);
+  assert_int_equal(jvpn_wire_parse_version("18446744073709551615", 20, &v),
+                   0);
+  assert_true(v == UINT64_MAX);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(jvpn_wire_parse_version(bad[i], strlen(bad[i]), &v),
+                     JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_format_version(buf, sizeof(buf), 0), 1);
+  assert_string_equal(buf, "0");
+  assert_int_equal(jvpn_wire_format_version(buf, sizeof(buf), UINT64_MAX), 20);
+  assert_string_equal(buf, "18446744073709551615");
+  assert_int_equal(jvpn_wire_format_version(buf, 20, UINT64_MAX),
+                   JVPN_ERR_NOSPACE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_id_known),
@@ -443,6 +470,7 @@ int main(void) {
       cmocka_unit_test(test_attach_embedded_nul),
       cmocka_unit_test(test_attach_oversize),
       cmocka_unit_test(test_attach_round_trip),
+      cmocka_unit_test(test_version),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
