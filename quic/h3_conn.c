@@ -245,6 +245,13 @@ static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
                               : sizeof(c->hdr.attach);
       memcpy(c->hdr.attach, v.base,
              v.len < sizeof(c->hdr.attach) ? v.len : 0);
+    } else if (value_is(name, "jvpn-version")) {
+      v = nghttp3_rcbuf_get_buf(value);
+      c->hdr.version_len = v.len < sizeof(c->hdr.version)
+                               ? v.len
+                               : sizeof(c->hdr.version);
+      memcpy(c->hdr.version, v.base,
+             v.len < sizeof(c->hdr.version) ? v.len : 0);
     } else if (!c->cfg.is_server && value_is(name, "jvpn-session")) {
       v = nghttp3_rcbuf_get_buf(value);
       if (v.len < sizeof(c->hdr.session)) {
@@ -259,7 +266,7 @@ static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
 
 static int submit_status(struct quic_conn *c, int64_t sid, int status) {
   char code[4];
-  nghttp3_nv nv[3];
+  nghttp3_nv nv[4];
   nghttp3_data_reader dr = {read_tunnel_data};
   size_t n = 1;
 
@@ -273,6 +280,10 @@ static int submit_status(struct quic_conn *c, int64_t sid, int status) {
       nv[n++] = (nghttp3_nv){(uint8_t *)"jvpn-session",
                              (uint8_t *)c->resp_session, 12,
                              strlen(c->resp_session), NGHTTP3_NV_FLAG_NONE};
+    if (c->resp_version[0])
+      nv[n++] = (nghttp3_nv){(uint8_t *)"jvpn-version",
+                             (uint8_t *)c->resp_version, 12,
+                             strlen(c->resp_version), NGHTTP3_NV_FLAG_NONE};
   }
   return nghttp3_conn_submit_response(c->h3, sid, nv, n,
                                       status == 200 ? &dr : NULL);
@@ -294,12 +305,16 @@ static int server_end_headers(struct quic_conn *c, int64_t sid) {
   }
   req.attach = c->hdr.attach_len ? c->hdr.attach : NULL;
   req.attach_len = c->hdr.attach_len;
+  req.version = c->hdr.version_len ? c->hdr.version : NULL;
+  req.version_len = c->hdr.version_len;
   memset(&resp, 0, sizeof(resp));
   c->cfg.ops->tunnel_request(c->cfg.user, &req, &resp);
   if (resp.status != 0)
     return submit_status(c, sid, resp.status);
   resp.session[sizeof(resp.session) - 1] = '\0';
   snprintf(c->resp_session, sizeof(c->resp_session), "%s", resp.session);
+  resp.version[sizeof(resp.version) - 1] = '\0';
+  snprintf(c->resp_version, sizeof(c->resp_version), "%s", resp.version);
   if (tunnel_setup(c) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   c->tunnel_open = 1;
@@ -338,7 +353,9 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
   if (c->cfg.ops->tunnel_open)
     c->cfg.ops->tunnel_open(c->cfg.user,
                             c->hdr.session_len ? c->hdr.session : NULL,
-                            c->hdr.session_len);
+                            c->hdr.session_len,
+                            c->hdr.version_len ? c->hdr.version : NULL,
+                            c->hdr.version_len);
   return 0;
 }
 
@@ -388,9 +405,9 @@ static int client_submit_request(struct quic_conn *c) {
   const char *auth = c->cfg.authority && c->cfg.authority[0]
                          ? c->cfg.authority
                          : "jvpn";
-  char attach[256];
+  char attach[256], version[24] = "";
   long alen = 0;
-  nghttp3_nv nv[7] = {
+  nghttp3_nv nv[8] = {
       {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
       {(uint8_t *)":protocol", (uint8_t *)JVPN_CIP_PROTOCOL, 9,
        sizeof(JVPN_CIP_PROTOCOL) - 1, 0},
@@ -404,17 +421,22 @@ static int client_submit_request(struct quic_conn *c) {
   long n;
 
   if (c->cfg.ops->attach_header) {
-    alen = c->cfg.ops->attach_header(c->cfg.user, attach, sizeof(attach));
+    alen = c->cfg.ops->attach_header(c->cfg.user, attach, sizeof(attach),
+                                     version, sizeof(version));
     if (alen < 0)
       return (int)alen;
-    if (alen > 0)
+    version[sizeof(version) - 1] = '\0';
+    if (alen > 0) {
       nv[6] = (nghttp3_nv){(uint8_t *)"jvpn-attach", (uint8_t *)attach, 11,
                            (size_t)alen, 0};
+      nv[7] = (nghttp3_nv){(uint8_t *)"jvpn-version", (uint8_t *)version, 12,
+                           strlen(version), 0};
+    }
   }
   if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
     return JVPN_ERR_QUIC;
   c->tunnel_stream = sid;
-  if (nghttp3_conn_submit_request(c->h3, sid, nv, alen > 0 ? 7 : 6, &dr,
+  if (nghttp3_conn_submit_request(c->h3, sid, nv, alen > 0 ? 8 : 6, &dr,
                                   NULL) != 0)
     return JVPN_ERR_H3;
   if (tunnel_setup(c) != 0)

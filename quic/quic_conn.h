@@ -47,12 +47,15 @@ struct quic_conn;
 struct quic_tunnel_req {
   const char *attach;      /* "jvpn-attach" header value, or NULL (birth) */
   size_t attach_len;
+  const char *version;     /* "jvpn-version" header value, or NULL */
+  size_t version_len;
 };
 
 /* The server's answer to it. */
 struct quic_tunnel_resp {
   int status;              /* 0 = accept (200); else an HTTP status */
   char session[64];        /* "jvpn-session" value to send; "" = none */
+  char version[24];        /* "jvpn-version" value to send; "" = none */
 };
 
 /* Callbacks into the program. Return 0 unless stated. |user| is the
@@ -76,14 +79,17 @@ struct quic_conn_ops {
   void (*tunnel_request)(void *user, const struct quic_tunnel_req *req,
                          struct quic_tunnel_resp *resp);
   /* Client: writes the "jvpn-attach" header value for the CONNECT-IP
-   * request into |buf| (called after the handshake, so the channel
-   * binding is available). Returns its length, 0 for a birth request (no
+   * request into |buf| and the "jvpn-version" value (NUL-terminated) into
+   * |version| (called after the handshake, so the channel binding is
+   * available). Returns the attach length, 0 for a birth request (neither
    * header), or a negative JVPN_ERR_* to abandon the connection. May be
    * NULL (always birth). */
-  long (*attach_header)(void *user, char *buf, size_t len);
-  /* Client: the server accepted the request; |session| is its
-   * "jvpn-session" header value (NULL, 0 if absent). */
-  void (*tunnel_open)(void *user, const char *session, size_t len);
+  long (*attach_header)(void *user, char *buf, size_t len, char *version,
+                        size_t version_len);
+  /* Client: the server accepted the request; |session| and |version| are
+   * its "jvpn-session" and "jvpn-version" values (NULL, 0 if absent). */
+  void (*tunnel_open)(void *user, const char *session, size_t len,
+                      const char *version, size_t version_len);
   /* Client: the server answered the request with |status| != 200. */
   void (*tunnel_refused)(void *user, int status);
   /* A new path was validated and is now in use (server: NAT rebinding or
@@ -162,8 +168,11 @@ struct quic_conn {
     size_t attach_len;             /* 0 = absent; > 255 = oversize */
     char session[64];              /* client: jvpn-session value */
     size_t session_len;
+    char version[24];              /* jvpn-version value (both sides) */
+    size_t version_len;            /* > 23 = oversize */
   } hdr;
   char resp_session[64];           /* server: jvpn-session sent */
+  char resp_version[24];           /* server: jvpn-version sent */
   struct capsule_parser *capsules; /* owned; on the CONNECT stream */
   /* capsules to send: room for the largest capsule a peer accepts */
   uint8_t sbuf[JVPN_CAPSULE_MAX_VALUE + 32];

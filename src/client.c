@@ -355,10 +355,13 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return -1;
 }
 
-static void on_tunnel_open(void *user, const char *session, size_t len) {
+static void on_tunnel_open(void *user, const char *session, size_t len,
+                           const char *version, size_t version_len) {
   (void)user;
   (void)session;
   (void)len;
+  (void)version;
+  (void)version_len;
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
 }
 

@@ -33,13 +33,13 @@ struct jvpn_policy {
   uint64_t recovery_window_ms;    /* 8 s in RECOVERING, then DEGRADED */
 
   /* health (VOLATILE detection; the heartbeat itself is the adapter's) */
-  uint64_t heartbeat_ms;            /* 500 ms between heartbeats */
-  uint64_t silence_volatile_ms;     /* 2 s without a reply -> VOLATILE */
-  uint32_t loss_volatile_pct;       /* > 20 % loss ... */
-  uint64_t loss_window_ms;          /* ... measured over 2 s -> VOLATILE */
-  uint32_t probe_drops_volatile;    /* 3 consecutive drops -> VOLATILE */
-  uint64_t volatile_degraded_ms;    /* 4 s in VOLATILE -> DEGRADED */
-  uint64_t stability_window_ms;     /* 3 s healthy -> back to ATTACHED */
+  uint64_t heartbeat_ms;         /* 500 ms between heartbeats */
+  uint64_t silence_volatile_ms;  /* 2 s without a reply -> VOLATILE */
+  uint32_t loss_volatile_pct;    /* > 20 % loss ... */
+  uint64_t loss_window_ms;       /* ... measured over 2 s -> VOLATILE */
+  uint32_t probe_drops_volatile; /* 3 consecutive drops -> VOLATILE */
+  uint64_t volatile_degraded_ms; /* 4 s in VOLATILE -> DEGRADED */
+  uint64_t stability_window_ms;  /* 3 s healthy -> back to ATTACHED */
 
   /* switching */
   uint32_t max_switches_per_min; /* 8 accepted switches per 60 s */
@@ -50,9 +50,9 @@ struct jvpn_policy {
   uint32_t max_candidates;       /* 3 standby attachments */
 
   /* proofs */
-  uint32_t replay_window;     /* 128 nonces (at most JVPN_REPLAY_WINDOW) */
-  uint64_t proof_max_age_ms;  /* 5 s from the carrying connection's
-                                 handshake to its proof */
+  uint32_t replay_window;    /* 128 nonces (at most JVPN_REPLAY_WINDOW) */
+  uint64_t proof_max_age_ms; /* 5 s from the carrying connection's
+                                handshake to its proof */
 
   /* attach rate limits (server): token buckets */
   uint32_t attach_rate_per_s;         /* 100 attempts/s per table */
@@ -85,9 +85,9 @@ uint32_t jvpn_policy_hash(const struct jvpn_policy *p);
 
 /* Link health as an adapter measures it on one attachment. */
 struct jvpn_health {
-  uint64_t silence_ms;     /* since the last heartbeat reply */
-  uint32_t loss_pct;       /* over the last loss_window_ms */
-  uint32_t probe_drops;    /* consecutive probes lost */
+  uint64_t silence_ms;  /* since the last heartbeat reply */
+  uint32_t loss_pct;    /* over the last loss_window_ms */
+  uint32_t probe_drops; /* consecutive probes lost */
 };
 
 /* Returns 1 if |h| crosses a VOLATILE threshold and writes which one to

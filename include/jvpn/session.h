@@ -28,7 +28,7 @@
 #include "jvpn/proof.h"
 #include "jvpn/proto.h"
 
-#define JVPN_MAX_ATTACHMENTS 4     /* one active + up to 3 standbys */
+#define JVPN_MAX_ATTACHMENTS 4      /* one active + up to 3 standbys */
 #define JVPN_SESSION_MAX_ACTIONS 12 /* per handle/tick call */
 #define JVPN_SESSION_MAX_RECORDS 8  /* per handle/tick call */
 #define JVPN_SWITCH_RING JVPN_POLICY_MAX_SWITCHES_PER_MIN
@@ -105,15 +105,15 @@ enum jvpn_att_role {
  * never reused: a late event about a closed attachment cannot hit a new
  * one. */
 struct jvpn_attachment {
-  uint64_t id;        /* 0 only in a free slot */
+  uint64_t id; /* 0 only in a free slot */
   enum jvpn_att_role role;
-  uint64_t since_ms;  /* when it took its current role */
+  uint64_t since_ms; /* when it took its current role */
 };
 
 enum jvpn_session_side { JVPN_SIDE_SERVER = 0, JVPN_SIDE_CLIENT = 1 };
 
 struct jvpn_session {
-  uint8_t id[JVPN_SESSION_ID_LEN];  /* never changes (rule 1) */
+  uint8_t id[JVPN_SESSION_ID_LEN]; /* never changes (rule 1) */
   enum jvpn_session_side side;
   enum jvpn_session_state state;
   uint64_t state_version;  /* +1 per transition, never otherwise */
@@ -129,11 +129,11 @@ struct jvpn_session {
   /* timestamps (ms, caller's monotonic clock) */
   uint64_t born_ms;
   uint64_t state_entered_ms;
-  uint64_t last_attached_ms;   /* last moment an active attachment existed
-                                  (transport-loss TTL counts from here) */
-  uint64_t last_switch_ms;     /* 0 = never: cooldown */
-  uint64_t healthy_att;        /* VOLATILE/DEGRADED: attachment healthy */
-  uint64_t healthy_since_ms;   /* ... since then (stability window) */
+  uint64_t last_attached_ms; /* last moment an active attachment existed
+                                (transport-loss TTL counts from here) */
+  uint64_t last_switch_ms;   /* 0 = never: cooldown */
+  uint64_t healthy_att;      /* VOLATILE/DEGRADED: attachment healthy */
+  uint64_t healthy_since_ms; /* ... since then (stability window) */
   uint64_t time_in_state_ms[JVPN_SS_COUNT];
 
   /* accepted switches in the last minute (bounded ring, oldest first) */
@@ -150,34 +150,34 @@ struct jvpn_session {
  * docs/state-machine.md. |attachment| names the attachment concerned. */
 enum jvpn_event_type {
   JVPN_EV_ATTACH_CONFIRMED = 1, /* BIRTH: first attachment is up */
-  JVPN_EV_HEALTH,          /* measurements (health) of the active one */
-  JVPN_EV_VOLATILITY,      /* explicit signal (detail), e.g. path pending */
-  JVPN_EV_TRANSPORT_DEAD,  /* attachment gone (active or standby) */
-  JVPN_EV_PATH_CHANGE,     /* validated path change: reason NAT_REBIND or
-                              PATH_MIGRATED; counts as a switch */
-  JVPN_EV_REATTACH,        /* authenticated reattach on a new attachment */
-  JVPN_EV_STANDBY,         /* authenticated standby attachment */
-  JVPN_EV_ACTIVATE,        /* authenticated: standby becomes active */
-  JVPN_EV_TERMINATE,       /* reason: OPERATOR_TERMINATED, PEER_CLOSED,
-                              POLICY_TERMINATION, FATAL_PROTOCOL_ERROR */
+  JVPN_EV_HEALTH,               /* measurements (health) of the active one */
+  JVPN_EV_VOLATILITY,     /* explicit signal (detail), e.g. path pending */
+  JVPN_EV_TRANSPORT_DEAD, /* attachment gone (active or standby) */
+  JVPN_EV_PATH_CHANGE,    /* validated path change: reason NAT_REBIND or
+                             PATH_MIGRATED; counts as a switch */
+  JVPN_EV_REATTACH,       /* authenticated reattach on a new attachment */
+  JVPN_EV_STANDBY,        /* authenticated standby attachment */
+  JVPN_EV_ACTIVATE,       /* authenticated: standby becomes active */
+  JVPN_EV_TERMINATE,      /* reason: OPERATOR_TERMINATED, PEER_CLOSED,
+                             POLICY_TERMINATION, FATAL_PROTOCOL_ERROR */
 };
 
 struct jvpn_session_event {
   enum jvpn_event_type type;
   uint64_t attachment;
-  enum jvpn_reason reason;    /* PATH_CHANGE and TERMINATE only */
-  struct jvpn_health health;  /* HEALTH only */
-  const char *detail;         /* copied into the record; may be NULL */
-  const char *peer;           /* peer address for the record; may be NULL */
+  enum jvpn_reason reason;   /* PATH_CHANGE and TERMINATE only */
+  struct jvpn_health health; /* HEALTH only */
+  const char *detail;        /* copied into the record; may be NULL */
+  const char *peer;          /* peer address for the record; may be NULL */
 };
 
 enum jvpn_action_type {
   JVPN_ACT_CLOSE_ATTACHMENT = 1, /* close |attachment| */
-  JVPN_ACT_ACTIVATE,       /* carry data on |attachment| from now on */
-  JVPN_ACT_START_RECOVERY, /* client: recover, trying |attachment| (0 =
-                              open a new connection and reattach) */
-  JVPN_ACT_TERMINATE,      /* end the session (|reason|) */
-  JVPN_ACT_RELEASE_ADDRESSES, /* return the inner addresses to the pool */
+  JVPN_ACT_ACTIVATE,             /* carry data on |attachment| from now on */
+  JVPN_ACT_START_RECOVERY,       /* client: recover, trying |attachment| (0 =
+                                    open a new connection and reattach) */
+  JVPN_ACT_TERMINATE,            /* end the session (|reason|) */
+  JVPN_ACT_RELEASE_ADDRESSES,    /* return the inner addresses to the pool */
 };
 
 struct jvpn_session_action {

@@ -28,6 +28,7 @@ declare -gA LAB_NS=()     # short name -> namespace name
 LAB_NAMESPACES=()         # created namespaces, in creation order
 LAB_PIDS=()               # processes started with lab_spawn
 LAB_TMPDIRS=()
+LAB_FILES=()              # files outside our namespaces and tmpdirs
 LAB_CLEANED=0
 # Where the router of lab_topo_vpn faces the server side (for NAT, faults).
 LAB_ROUTER_UPLINK="srv"
@@ -139,6 +140,10 @@ lab_cleanup() {
   for i in "${LAB_TMPDIRS[@]}"; do
     if [ -n "$i" ] && [ -d "$i" ]; then rm -rf -- "$i"; fi
   done
+  for i in "${LAB_FILES[@]}"; do
+    if [ -n "$i" ]; then rm -f -- "$i"; fi
+  done
+  LAB_FILES=()
   LAB_PIDS=()
   LAB_NAMESPACES=()
   LAB_TMPDIRS=()
@@ -452,6 +457,305 @@ lab_loss() {
 # lab_link_down NS IF / lab_link_up NS IF
 lab_link_down() { ip -n "$1" link set "$2" down; }
 lab_link_up() { ip -n "$1" link set "$2" up; }
+
+# --- a second uplink for a client -----------------------------------------
+#
+#   client1 eth0 198.18.1.2/24   ---veth--- c1  198.18.1.1/24    (uplink 1)
+#           eth1 198.18.11.2/24  ---veth--- c1b 198.18.11.1/24   (uplink 2)
+#                2001:db8:11::2/64              2001:db8:11::1/64
+#   client2 eth1 198.18.12.2/24  ---veth--- c2b 198.18.12.1/24   (uplink 2)
+#
+# Uplink 1's default routes have the default metric (0 for IPv4, 1024 for
+# IPv6), uplink 2's LAB_UPLINK2_METRIC, above both: uplink 2 is the standby that takes over when uplink 1
+# loses its address, as a phone's LTE takes over from a Wi-Fi that went
+# away. The router masquerades whatever leaves on srv, so both uplinks are
+# behind the same NAT, each with its own mappings.
+LAB_UPLINK2_METRIC=2000
+
+# lab_uplink_def CLIENT N: the names and addresses of uplink N (1 or 2) of
+# CLIENT (client1 or client2), in LAB_UL_IF (client side), LAB_UL_RIF
+# (router side), LAB_UL_A4/LAB_UL_GW4, LAB_UL_A6/LAB_UL_GW6 (addresses
+# without prefix length: /24 and /64) and LAB_UL_METRIC.
+lab_uplink_def() {
+  local n
+  case "$1" in
+    client1) n=1 ;;
+    client2) n=2 ;;
+    *) lab_log "lab_uplink_def: unknown client '$1'"; return 1 ;;
+  esac
+  case "$2" in
+    1) LAB_UL_IF=eth0; LAB_UL_RIF=c$n; LAB_UL_METRIC=0 ;;
+    2) LAB_UL_IF=eth1; LAB_UL_RIF=c${n}b; LAB_UL_METRIC=$LAB_UPLINK2_METRIC
+       n=1$n ;;
+    *) lab_log "lab_uplink_def: no uplink '$2'"; return 1 ;;
+  esac
+  LAB_UL_A4=198.18.$n.2
+  LAB_UL_GW4=198.18.$n.1
+  LAB_UL_A6=2001:db8:$n::2
+  LAB_UL_GW6=2001:db8:$n::1
+}
+
+# lab_uplink2_add [CLIENT]: gives CLIENT (default client1) of lab_topo_vpn
+# its second uplink, with standby default routes.
+lab_uplink2_add() {
+  local c=${1:-client1} cns r
+  cns=${LAB_NS[$c]:-}
+  r=${LAB_NS[router]:-}
+  if [ -z "$cns" ] || [ -z "$r" ]; then
+    lab_log "lab_uplink2_add: build lab_topo_vpn first"
+    return 1
+  fi
+  lab_uplink_def "$c" 2 || return 1
+  lab_link "$cns" "$LAB_UL_IF" "$r" "$LAB_UL_RIF" || return 1
+  lab_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A4/24" || return 1
+  lab_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A6/64" || return 1
+  lab_addr "$r" "$LAB_UL_RIF" "$LAB_UL_GW4/24" || return 1
+  lab_addr "$r" "$LAB_UL_RIF" "$LAB_UL_GW6/64" || return 1
+  lab_uplink_routes_add "$c" 2
+}
+
+# lab_uplink_routes_add CLIENT N: uplink N's default routes, at its metric.
+lab_uplink_routes_add() {
+  local cns=${LAB_NS[$1]}
+  lab_uplink_def "$1" "$2" || return 1
+  ip -n "$cns" route replace default via "$LAB_UL_GW4" dev "$LAB_UL_IF" \
+    metric "$LAB_UL_METRIC" || return 1
+  ip -n "$cns" -6 route replace default via "$LAB_UL_GW6" dev "$LAB_UL_IF" \
+    metric "$LAB_UL_METRIC" || return 1
+}
+
+# lab_uplink_addr_del CLIENT N: uplink N loses its addresses (and with
+# them its default routes) while the link stays up, as when a DHCP lease
+# ends or a Wi-Fi association is lost: the client's source address
+# changes to the other uplink's.
+lab_uplink_addr_del() {
+  local cns=${LAB_NS[$1]}
+  lab_uplink_def "$1" "$2" || return 1
+  ip -n "$cns" route del default via "$LAB_UL_GW4" dev "$LAB_UL_IF" \
+    2>/dev/null
+  ip -n "$cns" -6 route del default via "$LAB_UL_GW6" dev "$LAB_UL_IF" \
+    2>/dev/null
+  ip -n "$cns" addr del "$LAB_UL_A4/24" dev "$LAB_UL_IF" || return 1
+  ip -n "$cns" addr del "$LAB_UL_A6/64" dev "$LAB_UL_IF" || return 1
+}
+
+# lab_uplink_addr_add CLIENT N: undoes lab_uplink_addr_del.
+lab_uplink_addr_add() {
+  local cns=${LAB_NS[$1]}
+  lab_uplink_def "$1" "$2" || return 1
+  lab_has_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A4" ||
+    lab_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A4/24" || return 1
+  lab_has_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A6" ||
+    lab_addr "$cns" "$LAB_UL_IF" "$LAB_UL_A6/64" || return 1
+  lab_uplink_routes_add "$1" "$2"
+}
+
+# lab_uplink_prefer CLIENT N: moves the default routes to uplink N
+# (default metric) and the other uplink's to standby, addresses untouched.
+lab_uplink_prefer() {
+  local cns=${LAB_NS[$1]} other=$(( $2 == 1 ? 2 : 1 )) fam
+  lab_uplink_def "$1" "$other" || return 1
+  for fam in -4 -6; do
+    ip -n "$cns" "$fam" route flush exact default 2>/dev/null
+  done
+  if lab_has_dev "$cns" "$LAB_UL_IF"; then
+    ip -n "$cns" route add default via "$LAB_UL_GW4" dev "$LAB_UL_IF" \
+      metric "$LAB_UPLINK2_METRIC" 2>/dev/null
+    ip -n "$cns" -6 route add default via "$LAB_UL_GW6" dev "$LAB_UL_IF" \
+      metric "$LAB_UPLINK2_METRIC" 2>/dev/null
+  fi
+  lab_uplink_def "$1" "$2" || return 1
+  ip -n "$cns" route replace default via "$LAB_UL_GW4" dev "$LAB_UL_IF" \
+    metric 0 || return 1
+  ip -n "$cns" -6 route replace default via "$LAB_UL_GW6" dev "$LAB_UL_IF" \
+    metric 0
+}
+
+# lab_uplink_active CLIENT [DEST]: the uplink (1 or 2) the kernel uses now
+# to reach DEST (default the server, 198.18.3.2), in REPLY; 1 if none.
+lab_uplink_active() {
+  local dev
+  dev=$(ip -n "${LAB_NS[$1]}" route get "${2:-198.18.3.2}" 2>/dev/null |
+    sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  lab_uplink_def "$1" 2 || return 1
+  if [ "$dev" = "$LAB_UL_IF" ]; then REPLY=2; else REPLY=1; fi
+}
+
+# lab_uplink_blackhole_on CLIENT [N] / lab_uplink_blackhole_off CLIENT N:
+# drops everything on uplink N (default: the active one) in the router,
+# beyond the client's sight: its link stays up, its routes stay, only the
+# packets vanish. The uplink blackholed is returned in REPLY.
+lab_uplink_blackhole_on() {
+  local n=${2:-}
+  if [ -z "$n" ]; then
+    lab_uplink_active "$1" || return 1
+    n=$REPLY
+  fi
+  lab_uplink_def "$1" "$n" || return 1
+  lab_blackhole_on "${LAB_NS[router]}" "$LAB_UL_RIF" || return 1
+  REPLY=$n
+}
+
+lab_uplink_blackhole_off() {
+  lab_uplink_def "$1" "$2" || return 1
+  lab_blackhole_off "${LAB_NS[router]}" "$LAB_UL_RIF"
+}
+
+# --- wireguard-go beside jvpn-quic, the reference for comparisons ---------
+#
+# lab_wg_pair CLIENT DIR [KEEPALIVE_S]: wireguard-go in CLIENT's namespace
+# and the server's, keys in DIR, the server listening on UDP 51820 at
+# 198.18.3.2 (as jvpn-quic's server on 443, so both cross the same router
+# and NAT), MTU 1420, persistent keepalive KEEPALIVE_S (default 25, 0 off).
+# Tunnel addresses: LAB_WG_SERVER_IN4 and LAB_WG_CLIENT_IN4. The daemons'
+# PIDs go to LAB_WG_PID[client] and LAB_WG_PID[server], their interface
+# names to LAB_WG_IF[client] and LAB_WG_IF[server]. Returns 1 (with a
+# message) when wireguard-go or wg is missing or the tunnel does not work.
+# shellcheck disable=SC2034
+{
+LAB_WG_SERVER_IN4=198.19.250.1
+LAB_WG_CLIENT_IN4=198.19.250.2
+LAB_WG_PORT=51820
+}
+declare -gA LAB_WG_PID=() LAB_WG_IF=()
+# shellcheck disable=SC2034 # LAB_WG_PID is for the callers
+lab_wg_pair() {
+  local c=$1 dir=$2 ka=${3:-25} cns sns wgc wgs cpub spub um side
+  cns=${LAB_NS[$c]:-}
+  sns=${LAB_NS[server]:-}
+  if [ -z "$cns" ] || [ -z "$sns" ]; then
+    lab_log "lab_wg_pair: build lab_topo_vpn first"
+    return 1
+  fi
+  for side in wireguard-go wg; do
+    if ! command -v "$side" >/dev/null 2>&1; then
+      lab_log "lab_wg_pair: $side is missing (apt-get install wireguard-go" \
+        "wireguard-tools)"
+      return 1
+    fi
+  done
+  mkdir -p "$dir" || return 1
+  # The daemons' control sockets, /var/run/wireguard/IF.sock, live in the
+  # one file system all namespaces share: the names must be unique, and
+  # a killed daemon leaves its socket behind for the cleanup to remove.
+  wgc="$LAB_PREFIX-wgc"
+  wgs="$LAB_PREFIX-wgs"
+  LAB_FILES+=("/var/run/wireguard/$wgc.sock" "/var/run/wireguard/$wgs.sock")
+  um=$(umask)
+  umask 077
+  wg genkey >"$dir/wgc.key" && wg genkey >"$dir/wgs.key"
+  umask "$um"
+  cpub=$(wg pubkey <"$dir/wgc.key") || return 1
+  spub=$(wg pubkey <"$dir/wgs.key") || return 1
+  lab_spawn "$sns" "$dir/wg-server.log" wireguard-go -f "$wgs"
+  LAB_WG_PID[server]=$REPLY
+  lab_spawn "$cns" "$dir/wg-client.log" wireguard-go -f "$wgc"
+  LAB_WG_PID[client]=$REPLY
+  LAB_WG_IF[server]=$wgs
+  LAB_WG_IF[client]=$wgc
+  if ! lab_wait_for "wireguard-go server" 5 \
+         test -S "/var/run/wireguard/$wgs.sock" ||
+     ! lab_wait_for "wireguard-go client" 5 \
+         test -S "/var/run/wireguard/$wgc.sock"; then
+    lab_tail "$dir/wg-server.log" "$dir/wg-client.log" >&2
+    return 1
+  fi
+  ip netns exec "$sns" wg set "$wgs" private-key "$dir/wgs.key" \
+    listen-port "$LAB_WG_PORT" peer "$cpub" \
+    allowed-ips "$LAB_WG_CLIENT_IN4/32" || return 1
+  ip netns exec "$cns" wg set "$wgc" private-key "$dir/wgc.key" \
+    peer "$spub" allowed-ips "$LAB_WG_SERVER_IN4/32" \
+    endpoint "198.18.3.2:$LAB_WG_PORT" persistent-keepalive "$ka" || return 1
+  lab_addr "$sns" "$wgs" "$LAB_WG_SERVER_IN4/24" || return 1
+  lab_addr "$cns" "$wgc" "$LAB_WG_CLIENT_IN4/24" || return 1
+  ip -n "$sns" link set "$wgs" mtu 1420 up || return 1
+  ip -n "$cns" link set "$wgc" mtu 1420 up || return 1
+  if ! lab_wait_for "a ping through wireguard-go" 10 ip netns exec "$cns" \
+         ping -n -q -c 1 -W 1 "$LAB_WG_SERVER_IN4"; then
+    lab_tail "$dir/wg-server.log" "$dir/wg-client.log" >&2
+    return 1
+  fi
+}
+
+# lab_wg_endpoint: the client's address and port as wireguard-go's server
+# last saw them (its roaming state), in REPLY.
+lab_wg_endpoint() {
+  REPLY=$(ip netns exec "${LAB_NS[server]}" wg show "${LAB_WG_IF[server]}" \
+    endpoints 2>/dev/null | awk '{ print $2; exit }')
+}
+
+# --- the probe stream (tests/tools/probe) ---------------------------------
+#
+# A fixed-rate UDP stream from one namespace to another whose receiver
+# reports the longest gap between arrivals; several may run at once (one
+# per tunnel), each known by its OUT prefix.
+
+LAB_PROBE_RATE=${LAB_PROBE_RATE:-200}
+declare -gA LAB_PROBE=() LAB_PROBE_RPID=() LAB_PROBE_SPID=() LAB_PROBE_SECS=()
+
+# lab_probe_find: the probe binary ($LAB_PROBE_BIN, else the build
+# directory's or the source tree's tests/tools/probe) in LAB_PROBE_BIN.
+lab_probe_find() {
+  local top cand
+  if [ -n "${LAB_PROBE_BIN:-}" ] && [ -x "$LAB_PROBE_BIN" ]; then
+    return 0
+  fi
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  for cand in "${top_builddir:+$top_builddir/tests/tools/probe}" \
+              "$top/build/tests/tools/probe" "$top/tests/tools/probe"; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && [ ! -d "$cand" ]; then
+      LAB_PROBE_BIN=$cand
+      return 0
+    fi
+  done
+  lab_log "no probe binary: make tests/tools/probe (or set LAB_PROBE_BIN)"
+  return 1
+}
+
+# lab_probe_now: CLOCK_MONOTONIC in ms, the time line of the probe's
+# reports (shared by all namespaces), in REPLY.
+lab_probe_now() {
+  REPLY=$("$LAB_PROBE_BIN" now)
+}
+
+# lab_probe_start FROM_NS TO_NS TO_ADDR PORT SECONDS OUT: a receiver bound
+# to TO_ADDR:PORT in TO_NS, then a LAB_PROBE_RATE pps sender in FROM_NS for
+# SECONDS. The receiver stops 2 s after the sender, so late packets count.
+# Reports go to OUT.json (receiver) and OUT.send (sender).
+lab_probe_start() {
+  local from=$1 to=$2 addr=$3 port=$4 secs=$5 out=$6
+  lab_probe_find || return 1
+  lab_spawn "$to" "$out.json" "$LAB_PROBE_BIN" recv --bind "$addr" \
+    --port "$port" --duration "$(awk -v s="$secs" 'BEGIN { print s + 2 }')" \
+    --json
+  LAB_PROBE_RPID[$out]=$REPLY
+  if ! lab_wait_udp_listen "$to" "$port" 5; then
+    lab_kill "${LAB_PROBE_RPID[$out]}" || true
+    return 1
+  fi
+  lab_spawn "$from" "$out.send" "$LAB_PROBE_BIN" send --to "$addr" \
+    --port "$port" --rate "$LAB_PROBE_RATE" --duration "$secs"
+  LAB_PROBE_SPID[$out]=$REPLY
+  LAB_PROBE_SECS[$out]=$secs
+}
+
+# lab_probe_wait OUT: waits for both ends, then loads the receiver's
+# report into LAB_PROBE[OUT,key] (sent, received, lost, longest_gap_ms,
+# gap_start_ms, gap_end_ms, missing_run_ms, max_delay_ms, ...) and
+# LAB_PROBE[OUT,expected] (the packets the sender was to send).
+lab_probe_wait() {
+  local out=$1 t kv secs=${LAB_PROBE_SECS[$1]:-0}
+  t=$(awk -v s="$secs" 'BEGIN { print s + 8 }')
+  lab_wait_exit "${LAB_PROBE_SPID[$out]}" "$t" || return 1
+  lab_wait_exit "${LAB_PROBE_RPID[$out]}" 5 || return 1
+  [ "$REPLY" = 0 ] || return 1
+  for kv in $(tr -d '{}"' <"$out.json" | tr ',' ' '); do
+    LAB_PROBE[$out,${kv%%:*}]=${kv#*:}
+  done
+  LAB_PROBE[$out,expected]=$(awk -v s="$secs" -v r="$LAB_PROBE_RATE" \
+    'BEGIN { printf "%d", s * r }')
+  [ -n "${LAB_PROBE[$out,longest_gap_ms]:-}" ]
+}
 
 # --- jvpn-quic keys and configs for the standard topology -----------------
 

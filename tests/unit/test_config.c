@@ -14,6 +14,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/policy.h"
 #include "src/config.h"
 #include "src/pin.h"
 
@@ -380,6 +381,27 @@ static const struct err_case server_errors[] = {
     {SRV PEER "address4 = 198.18.200.0/24\n", 7, "must be one address (/32)"},
     {SRV PEER "address4 = fd77::5\n", 7, "is not an IPv4 prefix"},
     {SRV PEER "address6 = 198.18.200.5\n", 7, "is not an IPv6 prefix"},
+    /* [policy] */
+    {SRV "[policy]\nrecovery_window_ms = 5 s\n" PEER, 6,
+     "recovery_window_ms: \"5 s\" is not a duration"},
+    {SRV "[policy]\nmax_candidates = 4\n" PEER, 6,
+     "max_candidates: 4 out of range 0..3"},
+    {SRV "[policy]\nloss_volatile_pct = 20ms\n" PEER, 6,
+     "loss_volatile_pct: \"20ms\" is not a whole number"},
+    {SRV "[policy]\nrecovery_windw_ms = 5s\n" PEER, 6,
+     "unknown key \"recovery_windw_ms\" in [policy]"},
+    {SRV "[policy]\nheartbeat_ms = 400\nheartbeat_ms = 300\n" PEER, 7,
+     "duplicate key \"heartbeat_ms\" in [policy] (first on line 6)"},
+    {SRV "[policy]\nheartbeat_ms =\n" PEER, 6,
+     "empty value for key \"heartbeat_ms\" in [policy]"},
+    {SRV "[policy]\n" PEER "[policy]\n", 8,
+     "duplicate [policy] section (first on line 5)"},
+    {SRV "[policy]\nrecovery_window_ms = 20s\n" PEER, 5,
+     "[policy]: recovery_window_ms (20000) must be less than "
+     "transport_loss_ttl_ms (15000)"},
+    {SRV PEER "[policy]\nsession_lifetime_ms = 10s\n", 7,
+     "transport_loss_ttl_ms (15000) must be less than session_lifetime_ms"},
+    {SRV "[policy]\nmtu = 1400\n" PEER, 6, "unknown key \"mtu\" in [policy]"},
 };
 
 static const struct err_case client_errors[] = {
@@ -405,6 +427,12 @@ static const struct err_case client_errors[] = {
     {"[client]\npool4 = 198.18.0.0/24\n", 2,
      "unknown key \"pool4\" in [client]"},
     {"[client]\ntun = a\ntun = b\n", 3, "duplicate key \"tun\""},
+    {"[policy]\ntransport_loss_ttl_ms = 9h\n[client]\nserver = h\n"
+     "server_pin = " PIN_A "\nkey = k\ncert = c\n",
+     1, "[policy]: transport_loss_ttl_ms (32400000) must be less than"},
+    {"[policy]\nheartbeat_ms = 2min\n[client]\n", 2,
+     "heartbeat_ms: 120000 out of range 50..60000"},
+    {"[client]\n[policy]\n", 1, "missing required key \"server\""},
 };
 
 static void test_server_errors(void **state) {
@@ -439,6 +467,49 @@ static void test_client_errors(void **state) {
       fail_msg("case %zu: got line %u \"%s\", want line %u \"%s\"", i, err.line,
                err.msg, ec->line, ec->msg);
   }
+}
+
+/* [policy] in either file: defaults without it, values and a new version
+ * with it, in any position among the other sections. */
+static void test_policy_section(void **state) {
+  struct jvpn_server_conf sc;
+  struct jvpn_client_conf cc;
+  struct jvpn_policy def;
+  static const char server[] = SRV "[policy]\n"
+                                   "recovery_window_ms = 6s\n"
+                                   "transport_loss_ttl_ms = 1min\n"
+                                   "max_switches_per_min = 4  # flappy NAT\n"
+                                   "max_candidates = 0\n" PEER;
+  static const char client[] = "[policy]\n"
+                               "heartbeat_ms = 250\n"
+                               "[client]\n"
+                               "server = h\n"
+                               "server_pin = " PIN_A "\n"
+                               "key = k\n"
+                               "cert = c\n";
+
+  (void)state;
+  jvpn_policy_init(&def);
+  assert_int_equal(parse_server(&sc, SRV PEER), 0);
+  assert_memory_equal(&sc.policy, &def, sizeof(def));
+  jvpn_server_conf_free(&sc);
+
+  assert_int_equal(parse_server(&sc, server), 0);
+  assert_int_equal(sc.policy.recovery_window_ms, 6000);
+  assert_int_equal(sc.policy.transport_loss_ttl_ms, 60000);
+  assert_int_equal(sc.policy.max_switches_per_min, 4);
+  assert_int_equal(sc.policy.max_candidates, 0);
+  assert_int_equal(sc.policy.session_lifetime_ms, def.session_lifetime_ms);
+  assert_int_not_equal(sc.policy.version, 0);
+  assert_int_not_equal(sc.policy.version, def.version);
+  assert_int_equal(sc.policy.version, jvpn_policy_hash(&sc.policy));
+  assert_int_equal(sc.npeers, 1);
+  jvpn_server_conf_free(&sc);
+
+  assert_int_equal(parse_client(&cc, client), 0);
+  assert_int_equal(cc.policy.heartbeat_ms, 250);
+  assert_string_equal(cc.server_host, "h");
+  assert_int_not_equal(cc.policy.version, def.version);
 }
 
 static void test_line_limits(void **state) {
@@ -680,6 +751,7 @@ int main(void) {
       cmocka_unit_test(test_server_defaults),
       cmocka_unit_test(test_client_full_and_defaults),
       cmocka_unit_test(test_syntax_variants),
+      cmocka_unit_test(test_policy_section),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_client_errors),
       cmocka_unit_test(test_line_limits),

@@ -81,6 +81,8 @@ struct endpoint {
   int attach_seen;           /* server: the request carried one */
   char session[64];          /* client: jvpn-session received */
   size_t session_len;
+  char version[24];          /* client: jvpn-version received */
+  size_t version_len;
   int refused_status;        /* client: non-200 status seen */
   int closed_calls;
   enum quic_conn_end why;
@@ -229,21 +231,30 @@ static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
   ep->attach_seen = req->attach != NULL;
   resp->status = ep->tunnel_status;
   snprintf(resp->session, sizeof(resp->session), "%s", "test-session-id");
+  snprintf(resp->version, sizeof(resp->version), "%s", "3");
 }
 
-static long on_attach_header(void *user, char *buf, size_t len) {
+static long on_attach_header(void *user, char *buf, size_t len, char *version,
+                             size_t version_len) {
   struct endpoint *ep = user;
 
   if (!ep->send_attach)
     return 0;
+  snprintf(version, version_len, "%s", "7");
   return snprintf(buf, len, "%s", "v=1; test");
 }
 
-static void on_tunnel_open(void *user, const char *session, size_t len) {
+static void on_tunnel_open(void *user, const char *session, size_t len,
+                           const char *version, size_t version_len) {
   struct endpoint *ep = user;
 
   ep->tunnel_opens++;
   ep->session_len = len;
+  ep->version_len = version_len;
+  if (version && version_len < sizeof(ep->version)) {
+    memcpy(ep->version, version, version_len);
+    ep->version[version_len] = '\0';
+  }
   if (session && len < sizeof(ep->session)) {
     memcpy(ep->session, session, len);
     ep->session[len] = '\0';
@@ -675,6 +686,7 @@ static void test_handshake_connect_ip(void **state) {
    * session. */
   assert_int_equal(p->srv.attach_seen, 0);
   assert_string_equal(p->cli.session, "test-session-id");
+  assert_string_equal(p->cli.version, "3");
 
   /* The client's ADDRESS_REQUEST: one address of each family. */
   assert_int_equal(p->srv.ncap, 1);
@@ -1092,6 +1104,8 @@ static void test_attach_header(void **state) {
   assert_int_equal(p->srv.attach_seen, 1);
   assert_int_equal(p->srv.qc->hdr.attach_len, strlen("v=1; test"));
   assert_memory_equal(p->srv.qc->hdr.attach, "v=1; test", 9);
+  assert_int_equal(p->srv.qc->hdr.version_len, 1);
+  assert_memory_equal(p->srv.qc->hdr.version, "7", 1);
 }
 
 static int srv_got_ten(const struct pair *p) {
