@@ -92,14 +92,17 @@ static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
   return 0;
 }
 
+static unsigned keepalive_ms(const struct quic_conn *c) {
+  return c->cfg.keepalive_ms ? c->cfg.keepalive_ms : JVPN_QUIC_KEEPALIVE_MS;
+}
+
 static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   struct quic_conn *c = ud;
 
   (void)conn;
   LOG_DEBUG(c->ctx, "QUIC handshake completed");
-  if (!c->cfg.is_server)
-    ngtcp2_conn_set_keep_alive_timeout(
-        c->conn, (uint64_t)JVPN_QUIC_KEEPALIVE_MS * NGTCP2_MILLISECONDS);
+  ngtcp2_conn_set_keep_alive_timeout(
+      c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
   if (!c->h3 && h3_conn_start(c) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -368,7 +371,9 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
   s->max_tx_udp_payload_size = JVPN_QUIC_MAX_UDP_PAYLOAD;
   s->no_tx_udp_payload_size_shaping = 1;
   s->handshake_timeout =
-      (uint64_t)JVPN_QUIC_HANDSHAKE_TIMEOUT_MS * NGTCP2_MILLISECONDS;
+      (uint64_t)(c->cfg.handshake_ms ? c->cfg.handshake_ms
+                                     : JVPN_QUIC_HANDSHAKE_TIMEOUT_MS) *
+      NGTCP2_MILLISECONDS;
   s->max_window = 16 * 1024 * 1024;
   s->max_stream_window = 4 * 1024 * 1024;
   if (jvpn_log_level >= JVPN_LOG_TRACE)
@@ -384,8 +389,8 @@ static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
   p->initial_max_streams_bidi = c->cfg.is_server ? JVPN_QUIC_MAX_STREAMS_BIDI
                                                  : 0;
   p->initial_max_streams_uni = JVPN_QUIC_MAX_STREAMS_UNI;
-  p->max_idle_timeout = (uint64_t)JVPN_QUIC_IDLE_TIMEOUT_MS *
-                        NGTCP2_MILLISECONDS;
+  p->max_idle_timeout = (uint64_t)keepalive_ms(c) *
+                        JVPN_QUIC_IDLE_KEEPALIVES * NGTCP2_MILLISECONDS;
   p->max_datagram_frame_size = JVPN_QUIC_MAX_DATAGRAM_FRAME;
   p->active_connection_id_limit = JVPN_QUIC_ACTIVE_CID_LIMIT;
 }

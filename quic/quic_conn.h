@@ -141,6 +141,10 @@ struct quic_conn_config {
   const struct quic_conn_ops *ops;
   void *user;
   const char *log_ctx;          /* copied into the log prefix */
+  unsigned keepalive_ms;        /* 0 = JVPN_QUIC_KEEPALIVE_MS; the idle
+                                 * timeout is JVPN_QUIC_IDLE_KEEPALIVES
+                                 * times this */
+  unsigned handshake_ms;        /* 0 = JVPN_QUIC_HANDSHAKE_TIMEOUT_MS */
   const uint8_t *reset_secret;  /* server: 32-byte key for stateless reset
                                  * tokens, stable across restarts; NULL =
                                  * random per connection */

@@ -35,6 +35,8 @@ enum key_id {
   K_ADDRESS6,
   K_SERVER,
   K_SERVER_PIN,
+  K_AUDIT_LOG,
+  K_KEEPALIVE,
   K_COUNT
 };
 
@@ -50,6 +52,7 @@ static const struct key_def server_keys[] = {
     {"pool6", K_POOL6, 0},   {"route", K_ROUTE, 1},
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
+    {"audit_log", K_AUDIT_LOG, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -64,6 +67,7 @@ static const struct key_def client_keys[] = {
     {"key", K_KEY, 0},       {"cert", K_CERT, 0},
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
+    {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -762,6 +766,7 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
     if (rv == 0)
       c->nroutes++;
     return rv;
+  case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   default:
     return value_common(ps, id, key, v, c->key_file, c->cert_file, c->tun_name,
                         &c->mtu, 0, &c->cc, &c->log_level);
@@ -1072,6 +1077,18 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
     if (jvpn_pin_parse(v, c->server_pin) < 0)
       return fail(ps, ps->line, "server_pin is not a valid sha256// pin");
     return 0;
+  case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
+  case K_KEEPALIVE: {
+    char *end;
+    unsigned long ms = strtoul(v, &end, 10);
+
+    /* NAT mappings for UDP often last 30 s; keep well under. */
+    if (*v < '0' || *v > '9' || *end != '\0' || ms < 1000 || ms > 60000)
+      return fail(ps, ps->line, "keepalive_ms \"%s\" out of range 1000..60000",
+                  v);
+    c->keepalive_ms = (unsigned)ms;
+    return 0;
+  }
   default:
     return value_common(ps, id, key, v, c->key_file, c->cert_file, c->tun_name,
                         &c->mtu, 1, &c->cc, &c->log_level);
@@ -1160,6 +1177,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   parser_init(ps, text, len, filename, err);
   (void)copy_str(c->tun_name, sizeof(c->tun_name), "jvpn0");
   c->server_port = JVPN_DEFAULT_PORT;
+  c->keepalive_ms = JVPN_QUIC_KEEPALIVE_MS;
   c->cc = JVPN_CC_CUBIC;
   c->log_level = JVPN_LOG_INFO;
   jvpn_policy_init(&c->policy);

@@ -57,6 +57,8 @@ struct jvpn_server_conf {
   unsigned mtu;               /* default JVPN_TUN_DEFAULT_MTU */
   enum jvpn_cc cc;
   int log_level;              /* JVPN_LOG_*; default INFO */
+  char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
+                                  * or "" (none) */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
   struct jvpn_policy policy;  /* [policy]; defaults, validated */
@@ -72,6 +74,9 @@ struct jvpn_client_conf {
   unsigned mtu;                    /* 0 = derive from the path */
   enum jvpn_cc cc;
   int log_level;
+  char audit_log[JVPN_PATH_MAX];   /* as in the server's */
+  unsigned keepalive_ms;           /* QUIC keep-alive (NAT mappings);
+                                    * default JVPN_QUIC_KEEPALIVE_MS */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
 };
 

@@ -6,6 +6,7 @@
  * device reach a connection by inner destination address.
  */
 #include "src/server.h"
+#include "src/server_int.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,67 +28,9 @@
 #include "src/pin.h"
 #include "tun/netlink.h"
 
-struct server;
-
-/* One QUIC connection (and, once admitted, one tunnel). */
-struct sclient {
-  struct server *srv;
-  struct quic_conn *qc;
-  uv_timer_t timer;
-  struct sclient *prev, *next;
-  const struct jvpn_peer_conf *peer; /* set when the pin is known */
-  const struct addr_pool_entry *addrs;
-  int routed;           /* its addresses are in the route table */
-  int dead;             /* ended: delete after the current call */
-  int dirty;            /* has queued packets to write */
-  int sock;             /* index of the socket it arrived on */
-  ngtcp2_cid odcid;     /* the client's first DCID (Initial packets) */
-  struct glue_counters ctr;
-  char ctx[96];
-};
-
-struct server {
-  uv_loop_t *loop;
-  struct jvpn_server_conf conf;
-  gnutls_certificate_credentials_t cred;
-  struct udp_sock sock[JVPN_MAX_LISTEN];
-  uv_poll_t sock_poll[JVPN_MAX_LISTEN];
-  size_t nsock;
-  struct udp_rx_batch rx;
-  struct tun_dev tun;
-  uv_poll_t tun_poll;
-  int tun_paused;            /* a client's send queue is full */
-  struct addr_pool pool;
-  struct peer_table by_addr; /* inner address -> sclient */
-  struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
-  struct sclient *clients;
-  size_t nclients;
-  struct sclient *dirty[JVPN_TUN_BATCH];
-  size_t ndirty;
-  uv_signal_t sig_int, sig_term, sig_usr1;
-  struct control *control;
-  uint64_t started_ms;
-  uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
-  uint64_t reset_window_ms;  /* stateless reset rate limit */
-  uint32_t resets_in_window;
-  uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
-  uint64_t resets_sent;
-  uint8_t tunbuf[JVPN_MAX_PACKET];
-};
 
 /* --- client lifecycle ---------------------------------------------------- */
 
-static void unroute(struct sclient *sc) {
-  struct server *srv = sc->srv;
-
-  if (!sc->routed)
-    return;
-  if (sc->addrs->has4)
-    peer_table_del(&srv->by_addr, AF_INET, sc->addrs->addr4, sc);
-  if (sc->addrs->has6)
-    peer_table_del(&srv->by_addr, AF_INET6, sc->addrs->addr6, sc);
-  sc->routed = 0;
-}
 
 static void free_timer(uv_handle_t *h) { free(h->data); }
 
@@ -95,7 +38,7 @@ static void sclient_del(struct sclient *sc) {
   struct server *srv = sc->srv;
   size_t i;
 
-  unroute(sc);
+  srv_conn_ended(sc);
   if (sc->dirty) {
     for (i = 0; i < srv->ndirty; i++)
       if (srv->dirty[i] == sc)
@@ -216,55 +159,23 @@ static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
     peer_table_del(&sc->srv->by_cid, AF_INET6, cid->data, sc);
 }
 
-/* A newer connection of the same peer takes its addresses over; the old
- * one (a client that restarted, say) is closed. */
-static void supersede(struct sclient *sc) {
-  struct sclient *o;
-
-  for (o = sc->srv->clients; o; o = o->next) {
-    if (o == sc || o->peer != sc->peer || o->dead)
-      continue;
-    LOG_INFO(o->ctx, "superseded by a new connection of the same peer");
-    unroute(o);
-    quic_conn_close(o->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
-                    "superseded", glue_now());
-    uv_timer_start(&o->timer, on_client_timer, 0, 0); /* deletes it */
-  }
-}
-
-static int tunnel_admit(struct sclient *sc) {
-  struct server *srv = sc->srv;
-  char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
-
-  if (sc->peer == NULL)
-    return 403;
-  sc->addrs = addr_pool_assign(&srv->pool, sc->peer);
-  if (sc->addrs == NULL) {
-    LOG_WARN(sc->ctx, "address pool exhausted: tunnel refused");
-    return 503;
-  }
-  supersede(sc);
-  if ((sc->addrs->has4 &&
-       peer_table_put(&srv->by_addr, AF_INET, sc->addrs->addr4, sc) != 0) ||
-      (sc->addrs->has6 &&
-       peer_table_put(&srv->by_addr, AF_INET6, sc->addrs->addr6, sc) != 0)) {
-    sc->routed = 1;
-    unroute(sc);
-    return 503;
-  }
-  sc->routed = 1;
-  if (sc->addrs->has4)
-    glue_ip_str(AF_INET, sc->addrs->addr4, a4, sizeof(a4));
-  if (sc->addrs->has6)
-    glue_ip_str(AF_INET6, sc->addrs->addr6, a6, sizeof(a6));
-  LOG_INFO(sc->ctx, "tunnel up ipv4=%s ipv6=%s", a4, a6);
-  return 0;
-}
-
 static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
                               struct quic_tunnel_resp *resp) {
-  (void)req;
-  resp->status = tunnel_admit(user);
+  srv_tunnel_request(user, req, resp);
+}
+
+static void on_path_changed(void *user, const ngtcp2_path *path,
+                            int same_ip) {
+  (void)path;
+  srv_path_changed(user, same_ip);
+}
+
+void sclient_close_later(struct sclient *sc, const char *why) {
+  if (sc->dead)
+    return;
+  quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
+                  glue_now());
+  uv_timer_start(&sc->timer, sc->timer.timer_cb, 0, 0); /* deletes it */
 }
 
 static int send_routes(struct sclient *sc) {
@@ -301,6 +212,7 @@ static int send_routes(struct sclient *sc) {
 
 static int answer_address_request(struct sclient *sc, const uint8_t *value,
                                   size_t len) {
+  const struct addr_pool_entry *addrs = sc->sess->addrs;
   struct cip_addr req[JVPN_CIP_MAX_ADDRS], out[JVPN_CIP_MAX_ADDRS];
   uint8_t val[JVPN_CIP_MAX_ADDRS * 32];
   size_t n, i, k = 0;
@@ -324,11 +236,11 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
     memset(&out[k], 0, sizeof(out[k]));
     out[k].request_id = req[i].request_id;
     out[k].ip_version = req[i].ip_version;
-    if (req[i].ip_version == 4 && sc->addrs->has4) {
-      memcpy(out[k].addr, sc->addrs->addr4, 4);
+    if (req[i].ip_version == 4 && addrs->has4) {
+      memcpy(out[k].addr, addrs->addr4, 4);
       out[k++].prefix_len = 32;
-    } else if (req[i].ip_version == 6 && sc->addrs->has6) {
-      memcpy(out[k].addr, sc->addrs->addr6, 16);
+    } else if (req[i].ip_version == 6 && addrs->has6) {
+      memcpy(out[k].addr, addrs->addr6, 16);
       out[k++].prefix_len = 128;
     }
   }
@@ -348,7 +260,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
 
   switch (type) {
   case JVPN_CAPSULE_ADDRESS_REQUEST:
-    if (sc->addrs == NULL)
+    if (sc->sess == NULL)
       return 0;
     return answer_address_request(sc, value, len);
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
@@ -362,6 +274,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
 
 static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   struct sclient *sc = user;
+  const struct addr_pool_entry *addrs;
   struct ip_info ip;
   const uint8_t *own;
 
@@ -369,8 +282,14 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
     sc->ctr.drop_malformed++;
     return;
   }
-  own = ip.family == AF_INET ? (sc->addrs->has4 ? sc->addrs->addr4 : NULL)
-                             : (sc->addrs->has6 ? sc->addrs->addr6 : NULL);
+  if (sc->sess == NULL || sc->sess->active != sc) {
+    /* Only the session's active attachment carries data (rule 2). */
+    sc->ctr.drop_no_route++;
+    return;
+  }
+  addrs = sc->sess->addrs;
+  own = ip.family == AF_INET ? (addrs->has4 ? addrs->addr4 : NULL)
+                             : (addrs->has6 ? addrs->addr6 : NULL);
   if (own == NULL || !ip_src_is(&ip, ip.family, own)) {
     /* Only the address this client was given may be its source. */
     char src[INET6_ADDRSTRLEN];
@@ -397,7 +316,7 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   else
     LOG_INFO(sc->ctx, "connection ended: %s (%s)", quic_conn_end_str(why),
              detail);
-  unroute(sc);
+  srv_conn_ended(sc);
   sc->dead = 1;
 }
 
@@ -410,6 +329,7 @@ static const struct quic_conn_ops server_ops = {
     .capsule = on_capsule,
     .ip_packet = on_ip_packet,
     .closed = on_closed,
+    .path_changed = on_path_changed,
 };
 
 /* --- UDP ingress --------------------------------------------------------- */
@@ -446,6 +366,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   sc->srv = srv;
   sc->sock = (int)si;
   sc->odcid = hd.dcid;
+  sc->created_ms = glue_now() / 1000000;
   snprintf(sc->ctx, sizeof(sc->ctx), "from=%s",
            glue_sockaddr_str((const struct sockaddr *)&m->peer, peer,
                              sizeof(peer)));
@@ -623,6 +544,7 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
 static int route_from_tun(struct server *srv, const uint8_t *pkt,
                           size_t len) {
   struct ip_info ip;
+  struct srv_session *ss;
   struct sclient *sc;
   int rv;
 
@@ -630,9 +552,15 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
     srv->drop_malformed_tun++;
     return 0;
   }
-  sc = peer_table_get(&srv->by_addr, ip.family, ip.dst);
-  if (sc == NULL || sc->dead) {
+  ss = srv_session_by_addr(srv, ip.family, ip.dst);
+  if (ss == NULL) {
     srv->drop_no_route++;
+    return 0;
+  }
+  sc = ss->active;
+  if (sc == NULL || sc->dead) {
+    /* The session is recovering: its client will reattach. */
+    ss->drop_unattached++;
     return 0;
   }
   rv = quic_conn_queue_ip(sc->qc, pkt, len);
@@ -697,48 +625,49 @@ static void log_stats(struct server *srv) {
 static int server_status(void *user, int json, char **out, size_t *len) {
   struct server *srv = user;
   struct glue_buf b = {0};
-  struct sclient *sc;
+  struct srv_session *ss;
   char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
   int first = 1;
 
   if (json)
     glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
                         "\"connections\":%zu,\"stateless_resets\":%llu,"
-                        "\"drop_no_route\":%llu,\"clients\":[",
+                        "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
+                        "\"sessions\":[",
                     srv->tun.name,
                     (unsigned long long)((glue_now() / 1000000 -
                                           srv->started_ms) / 1000),
                     srv->nclients, (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route);
   else
     glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
-                        "drop_no_route=%llu\n",
+                        "attach_refused=%llu drop_no_route=%llu\n",
                     srv->tun.name, srv->nclients,
                     (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route);
-  for (sc = srv->clients; sc; sc = sc->next) {
-    if (sc->peer == NULL || sc->addrs == NULL || sc->dead)
-      continue;
+  for (ss = srv->sess_list; ss; ss = ss->next) {
+    struct sclient *sc = ss->active;
+
     snprintf(a4, sizeof(a4), "-");
     snprintf(a6, sizeof(a6), "-");
-    if (sc->addrs->has4)
-      glue_ip_str(AF_INET, sc->addrs->addr4, a4, sizeof(a4));
-    if (sc->addrs->has6)
-      glue_ip_str(AF_INET6, sc->addrs->addr6, a6, sizeof(a6));
-    if (json) {
-      glue_buf_printf(&b, "%s{\"peer\":\"%s\",\"ipv4\":\"%s\",\"ipv6\":\"%s\","
-                          "\"drop_spoofed\":%llu,",
-                      first ? "" : ",", sc->peer->name, a4, a6,
+    if (ss->addrs && ss->addrs->has4)
+      glue_ip_str(AF_INET, ss->addrs->addr4, a4, sizeof(a4));
+    if (ss->addrs && ss->addrs->has6)
+      glue_ip_str(AF_INET6, ss->addrs->addr6, a6, sizeof(a6));
+    glue_buf_printf(&b,
+                    json ? "%s{\"peer\":\"%s\",\"ipv4\":\"%s\",\"ipv6\":\"%s\","
+                         : "%s  peer %s ipv4=%s ipv6=%s ",
+                    json && !first ? "," : "", ss->peer->name, a4, a6);
+    srv_session_status(srv, &b, ss, json);
+    if (sc && !sc->dead) {
+      glue_buf_printf(&b, json ? ",\"drop_spoofed\":%llu,"
+                               : "\n    drop_spoofed=%llu ",
                       (unsigned long long)sc->ctr.drop_spoofed);
-      glue_buf_conn(&b, sc->qc, 1);
-      glue_buf_printf(&b, "}");
-    } else {
-      glue_buf_printf(&b, "  peer %s ipv4=%s ipv6=%s drop_spoofed=%llu ",
-                      sc->peer->name, a4, a6,
-                      (unsigned long long)sc->ctr.drop_spoofed);
-      glue_buf_conn(&b, sc->qc, 0);
-      glue_buf_printf(&b, "\n");
+      glue_buf_conn(&b, sc->qc, json);
     }
+    glue_buf_printf(&b, json ? "}" : "\n");
     first = 0;
   }
   if (json)
@@ -852,10 +781,12 @@ static int derive_reset_secret(struct server *srv) {
   return rv == 0 ? 0 : JVPN_ERR_TLS;
 }
 
+/* Closes every handle left; a connection's timer carries its sclient,
+ * which goes with it (the server's own timers carry the server). */
 static void close_walk(uv_handle_t *h, void *arg) {
-  (void)arg;
   if (!uv_is_closing(h))
-    uv_close(h, h->type == UV_TIMER && h->data ? free_timer : NULL);
+    uv_close(h, h->type == UV_TIMER && h->data && h->data != arg ? free_timer
+                                                                 : NULL);
 }
 
 int jvpn_server_run(const char *config_path, int verbosity,
@@ -889,6 +820,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
           0 ||
       udp_rx_batch_init(&srv->rx) != 0)
     goto out_tables;
+  if (srv_sessions_init(srv) != 0)
+    goto out_tables;
   if (glue_load_cred(&srv->cred, srv->conf.cert_file, srv->conf.key_file) !=
       0)
     goto out_tables;
@@ -915,7 +848,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
   rc = 0;
 
 out_io:
-  uv_walk(srv->loop, close_walk, NULL);
+  uv_walk(srv->loop, close_walk, srv);
   uv_run(srv->loop, UV_RUN_DEFAULT);
   for (i = 0; i < srv->nsock; i++)
     udp_sock_close(&srv->sock[i]);
@@ -925,6 +858,7 @@ out_tables:
   udp_rx_batch_free(&srv->rx);
   peer_table_free(&srv->by_cid);
   peer_table_free(&srv->by_addr);
+  srv_sessions_free(srv);
   addr_pool_free(&srv->pool);
 out_conf:
   jvpn_server_conf_free(&srv->conf);

@@ -15,8 +15,14 @@
 #define JVPN_QUIC_SCID_LEN 16          /* bytes: our connection IDs */
 #define JVPN_QUIC_MAX_UDP_PAYLOAD 1452 /* bytes: 1500 - IPv6(40) - UDP(8) */
 #define JVPN_QUIC_MIN_UDP_PAYLOAD 1200 /* bytes: RFC 9000 14.1 */
-#define JVPN_QUIC_IDLE_TIMEOUT_MS 30000
-#define JVPN_QUIC_KEEPALIVE_MS 10000   /* ms: keeps NAT mappings open */
+/* ms: default PING interval when idle; keeps NAT mappings open and lets
+ * both ends see a dead path quickly. The idle timeout is this times
+ * JVPN_QUIC_IDLE_KEEPALIVES, well inside the session's transport-loss TTL
+ * (15 s by default), so a dead connection is noticed while the session
+ * can still be saved. */
+#define JVPN_QUIC_KEEPALIVE_MS 1000
+#define JVPN_QUIC_IDLE_KEEPALIVES 3
+#define JVPN_QUIC_REATTACH_HANDSHAKE_MS 2000 /* ms: a recovery attempt */
 #define JVPN_QUIC_HANDSHAKE_TIMEOUT_MS 10000
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */

@@ -1,0 +1,123 @@
+/*
+ * src/server_int: the server program's internal state, shared by
+ * src/server.c (sockets, TUN, connections) and src/server_session.c (the
+ * session layer: births, reattaches, timers, audit). Not a public contract.
+ */
+#ifndef SRC_SERVER_INT_H
+#define SRC_SERVER_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "jvpn/audit.h"
+#include "jvpn/session.h"
+#include "quic/quic_conn.h"
+#include "src/addr_pool.h"
+#include "src/config.h"
+#include "src/glue.h"
+#include "src/peer_table.h"
+#include "src/session_table.h"
+
+/* The program's side of one session: what the sans-I/O core does not
+ * hold. Lives from birth until the session table releases the session. */
+struct srv_session {
+  uint8_t id[JVPN_SESSION_ID_LEN];
+  char idstr[24];                    /* base64url, for logs and status */
+  const struct jvpn_peer_conf *peer; /* owner */
+  const struct addr_pool_entry *addrs;
+  struct sclient *active;            /* connection carrying it, or NULL */
+  int routed;                        /* its addresses are in by_addr */
+  int terminated;                    /* awaiting the sweep */
+  struct srv_session *prev, *next;
+  uint64_t drop_unattached;          /* downlink packets while recovering */
+};
+
+
+/* One QUIC connection (and, once admitted, one tunnel). */
+struct sclient {
+  struct server *srv;
+  struct quic_conn *qc;
+  uv_timer_t timer;
+  struct sclient *prev, *next;
+  const struct jvpn_peer_conf *peer; /* set when the pin is known */
+  struct srv_session *sess;          /* its session, once attached */
+  uint64_t att;                      /* its attachment ID in that session */
+  uint64_t created_ms;               /* first packet (proof age) */
+  int dead;             /* ended: delete after the current call */
+  int dirty;            /* has queued packets to write */
+  int sock;             /* index of the socket it arrived on */
+  ngtcp2_cid odcid;     /* the client's first DCID (Initial packets) */
+  struct glue_counters ctr;
+  char ctx[96];
+};
+
+struct server {
+  uv_loop_t *loop;
+  struct jvpn_server_conf conf;
+  gnutls_certificate_credentials_t cred;
+  struct udp_sock sock[JVPN_MAX_LISTEN];
+  uv_poll_t sock_poll[JVPN_MAX_LISTEN];
+  size_t nsock;
+  struct udp_rx_batch rx;
+  struct tun_dev tun;
+  uv_poll_t tun_poll;
+  int tun_paused;            /* a client's send queue is full */
+  struct addr_pool pool;
+  struct peer_table by_addr; /* inner address -> srv_session */
+  struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
+  struct sclient *clients;
+  size_t nclients;
+  struct sclient *dirty[JVPN_TUN_BATCH];
+  size_t ndirty;
+  uv_signal_t sig_int, sig_term, sig_usr1;
+  struct control *control;
+  uint64_t started_ms;
+  uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
+  uint64_t reset_window_ms;  /* stateless reset rate limit */
+  uint32_t resets_in_window;
+  uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
+  uint64_t resets_sent;
+  /* the session layer (src/server_session.c) */
+  struct jvpn_session_table *sessions;
+  struct peer_table by_session; /* 16-byte session ID -> srv_session */
+  struct srv_session *sess_list;
+  uv_timer_t sess_timer;        /* session table deadlines */
+  struct jvpn_audit *audit;
+  uint64_t sess_refused;        /* attach requests refused */
+  uint8_t tunbuf[JVPN_MAX_PACKET];
+};
+
+/* --- src/server.c ------------------------------------------------------ */
+
+/* Closes |sc| (CONNECTION_CLOSE with H3_NO_ERROR and |why|) and deletes it
+ * from the next loop iteration. */
+void sclient_close_later(struct sclient *sc, const char *why);
+
+/* --- src/server_session.c ---------------------------------------------- */
+
+/* Sets up the session table, the audit writer and the sweep timer.
+ * Returns 0 or a JVPN_ERR_*; logs why. */
+int srv_sessions_init(struct server *srv);
+/* Terminates nothing; frees everything (secrets wiped). */
+void srv_sessions_free(struct server *srv);
+
+/* Answers a CONNECT-IP request: births a session, or validates a
+ * reattach (src/session_table.h's gate) and moves the session here. */
+void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
+                        struct quic_tunnel_resp *resp);
+/* |sc| ended: its attachment is dead. */
+void srv_conn_ended(struct sclient *sc);
+/* ngtcp2 validated and moved to a new path of |sc|'s connection. */
+void srv_path_changed(struct sclient *sc, int same_ip);
+
+/* The session that owns inner address |addr|, or NULL. */
+struct srv_session *srv_session_by_addr(struct server *srv, int family,
+                                        const uint8_t *addr);
+
+/* Appends |sess|'s core state to a status answer. */
+void srv_session_status(struct server *srv, struct glue_buf *b,
+                        const struct srv_session *sess, int json);
+
+#endif /* SRC_SERVER_INT_H */

@@ -1,0 +1,505 @@
+/*
+ * src/server_session: the server's session layer on the loop.
+ *
+ * Joins the sans-I/O core (src/session.c, src/session_table.c) to the
+ * connections of src/server.c: a birth CONNECT makes a session, a
+ * "jvpn-attach" CONNECT passes the table's gate and moves the session to
+ * the new connection, a dead connection leaves the session RECOVERING
+ * until the transport-loss TTL, and the table's timers terminate it and
+ * release its addresses. Every record the core writes goes to the audit
+ * log.
+ */
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <gnutls/crypto.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "src/server_int.h"
+#include "src/session_wire.h"
+
+#define SRV_MAX_SESSIONS (2 * JVPN_MAX_PEERS)
+
+static uint64_t now_ms(void) { return glue_now() / 1000000; }
+
+/* --- audit --------------------------------------------------------------- */
+
+static void emit(struct server *srv, struct jvpn_session_out *out) {
+  size_t i;
+
+  for (i = 0; i < out->nrecords; i++) {
+    if (srv->audit)
+      (void)jvpn_audit_emit(srv->audit, &out->records[i]);
+    if (out->records[i].kind == JVPN_AUDIT_TRANSITION)
+      LOG_INFO(NULL, "session %02x%02x%02x%02x: %s -> %s (%s) v%" PRIu64,
+               out->records[i].session[0], out->records[i].session[1],
+               out->records[i].session[2], out->records[i].session[3],
+               out->records[i].from ? out->records[i].from : "?",
+               out->records[i].to ? out->records[i].to : "?",
+               out->records[i].reason ? out->records[i].reason : "",
+               out->records[i].state_version);
+  }
+}
+
+/* A security record for input the core never saw (it did not parse). */
+static void emit_security(struct server *srv, struct sclient *sc,
+                          const char *why) {
+  struct jvpn_audit_record r;
+  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_SECURITY;
+  r.mono_ms = now_ms();
+  r.event = "attach_refused";
+  r.reason = jvpn_reason_name(JVPN_R_MALFORMED_REQUEST);
+  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, r.peer,
+                    sizeof(r.peer));
+  snprintf(r.detail, sizeof(r.detail), "%s", why);
+  if (srv->audit)
+    (void)jvpn_audit_emit(srv->audit, &r);
+}
+
+/* --- bookkeeping --------------------------------------------------------- */
+
+static void sess_route(struct server *srv, struct srv_session *ss) {
+  if (ss->routed || ss->addrs == NULL)
+    return;
+  if (ss->addrs->has4)
+    (void)peer_table_put(&srv->by_addr, AF_INET, ss->addrs->addr4, ss);
+  if (ss->addrs->has6)
+    (void)peer_table_put(&srv->by_addr, AF_INET6, ss->addrs->addr6, ss);
+  ss->routed = 1;
+}
+
+static void sess_unroute(struct server *srv, struct srv_session *ss) {
+  if (!ss->routed)
+    return;
+  if (ss->addrs->has4)
+    peer_table_del(&srv->by_addr, AF_INET, ss->addrs->addr4, ss);
+  if (ss->addrs->has6)
+    peer_table_del(&srv->by_addr, AF_INET6, ss->addrs->addr6, ss);
+  ss->routed = 0;
+}
+
+static struct srv_session *sess_find(struct server *srv, const uint8_t *id) {
+  return peer_table_get(&srv->by_session, AF_INET6, id);
+}
+
+static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
+                                    struct sclient *sc) {
+  struct srv_session *ss = calloc(1, sizeof(*ss));
+
+  if (ss == NULL)
+    return NULL;
+  memcpy(ss->id, id, JVPN_SESSION_ID_LEN);
+  (void)jvpn_wire_format_session_id(ss->idstr, sizeof(ss->idstr), id);
+  ss->peer = sc->peer;
+  if (peer_table_put(&srv->by_session, AF_INET6, id, ss) != 0) {
+    free(ss);
+    return NULL;
+  }
+  ss->next = srv->sess_list;
+  if (srv->sess_list)
+    srv->sess_list->prev = ss;
+  srv->sess_list = ss;
+  return ss;
+}
+
+static void sess_free(struct server *srv, struct srv_session *ss) {
+  sess_unroute(srv, ss);
+  if (ss->active) {
+    ss->active->sess = NULL;
+    ss->active = NULL;
+  }
+  peer_table_del(&srv->by_session, AF_INET6, ss->id, ss);
+  if (ss->prev)
+    ss->prev->next = ss->next;
+  else
+    srv->sess_list = ss->next;
+  if (ss->next)
+    ss->next->prev = ss->prev;
+  free(ss);
+}
+
+/* Detaches |sc| from its session without telling the core. */
+static void detach(struct sclient *sc) {
+  if (sc->sess && sc->sess->active == sc)
+    sc->sess->active = NULL;
+  sc->sess = NULL;
+}
+
+/* Carries out what the core decided for |ss|. */
+static void apply(struct server *srv, struct srv_session *ss,
+                  const struct jvpn_session_out *out) {
+  size_t i;
+  struct sclient *sc;
+
+  for (i = 0; i < out->nactions; i++) {
+    const struct jvpn_session_action *a = &out->actions[i];
+
+    switch (a->type) {
+    case JVPN_ACT_CLOSE_ATTACHMENT:
+      for (sc = srv->clients; sc; sc = sc->next)
+        if (sc->sess == ss && sc->att == a->attachment && !sc->dead) {
+          detach(sc);
+          sclient_close_later(sc, jvpn_reason_name(a->reason));
+        }
+      break;
+    case JVPN_ACT_TERMINATE:
+      ss->terminated = 1;
+      if (ss->active) {
+        sc = ss->active;
+        detach(sc);
+        sclient_close_later(sc, jvpn_reason_name(a->reason));
+      }
+      break;
+    case JVPN_ACT_RELEASE_ADDRESSES:
+      /* The pool keeps a client's addresses for its pin (stickiness), so
+       * "release" means no session routes them any more. */
+      sess_unroute(srv, ss);
+      break;
+    case JVPN_ACT_ACTIVATE:
+    case JVPN_ACT_START_RECOVERY:
+      break; /* the caller installs the connection; clients recover */
+    }
+  }
+}
+
+static void arm_sweep(struct server *srv) {
+  uint64_t d = jvpn_session_table_next_deadline(srv->sessions,
+                                                &srv->conf.policy);
+  uint64_t now = now_ms();
+
+  if (d == JVPN_NO_DEADLINE)
+    uv_timer_stop(&srv->sess_timer);
+  else
+    uv_timer_start(&srv->sess_timer, srv->sess_timer.timer_cb,
+                   d > now ? d - now : 0, 0);
+}
+
+/* Feeds one event to |ss|'s core session and carries out the result. */
+static int sess_event(struct server *srv, struct srv_session *ss,
+                      const struct jvpn_session_event *ev) {
+  struct jvpn_session *s = jvpn_session_table_find(srv->sessions, ss->id);
+  struct jvpn_session_out out;
+  int rv;
+
+  if (s == NULL)
+    return JVPN_ERR_NOTFOUND;
+  jvpn_session_out_reset(&out);
+  rv = jvpn_session_handle(s, ev, &srv->conf.policy, now_ms(), &out);
+  emit(srv, &out);
+  apply(srv, ss, &out);
+  arm_sweep(srv);
+  return rv;
+}
+
+static void on_sweep(void *arg, const struct jvpn_session *s,
+                     const struct jvpn_session_out *out, int released) {
+  struct server *srv = arg;
+  struct srv_session *ss = sess_find(srv, s->id);
+  struct jvpn_session_out copy = *out;
+
+  emit(srv, &copy);
+  if (ss == NULL)
+    return;
+  apply(srv, ss, out);
+  if (released) {
+    LOG_INFO(NULL, "session %s of %s ended (%s); addresses released",
+             ss->idstr, ss->peer->name, jvpn_session_state_name(s->state));
+    sess_free(srv, ss);
+  }
+}
+
+static void on_sess_timer(uv_timer_t *t) {
+  struct server *srv = t->data;
+
+  (void)jvpn_session_table_sweep(srv->sessions, &srv->conf.policy, now_ms(),
+                                 on_sweep, srv);
+  arm_sweep(srv);
+}
+
+/* --- births and reattaches ----------------------------------------------- */
+
+/* A new session of the same client replaces its old ones: their
+ * addresses are the same (sticky per pin), so only one may route them. */
+static void supersede(struct server *srv, struct srv_session *keep) {
+  struct srv_session *o;
+  struct jvpn_session_event ev;
+
+  for (o = srv->sess_list; o; o = o->next) {
+    if (o == keep || o->peer != keep->peer || o->terminated)
+      continue;
+    memset(&ev, 0, sizeof(ev));
+    ev.type = JVPN_EV_TERMINATE;
+    ev.reason = JVPN_R_POLICY_TERMINATION;
+    ev.detail = "superseded by a new session of the same client";
+    LOG_INFO(NULL, "session %s superseded by %s", o->idstr, keep->idstr);
+    (void)sess_event(srv, o, &ev);
+    sess_unroute(srv, o);
+  }
+}
+
+static void respond_accept(struct srv_session *ss, const struct jvpn_session *s,
+                           struct quic_tunnel_resp *resp) {
+  resp->status = 0;
+  snprintf(resp->session, sizeof(resp->session), "%s", ss->idstr);
+  (void)jvpn_wire_format_version(resp->version, sizeof(resp->version),
+                                 s->attach_version);
+}
+
+static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
+  struct server *srv = sc->srv;
+  uint8_t id[JVPN_SESSION_ID_LEN], secret[JVPN_SECRET_LEN];
+  struct jvpn_session_out out;
+  struct jvpn_session_event ev;
+  struct jvpn_session *s;
+  struct srv_session *ss;
+
+  resp->status = 503;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, id, sizeof(id)) != 0 ||
+      quic_conn_export(sc->qc, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
+                       secret, sizeof(secret)) != 0) {
+    LOG_ERR(sc->ctx, "cannot derive a session secret");
+    return;
+  }
+  jvpn_session_out_reset(&out);
+  if (jvpn_session_table_create(srv->sessions, id, secret, sc->qc->peer_pin,
+                                &srv->conf.policy, now_ms(), &out, &s) != 0) {
+    jvpn_wipe(secret, sizeof(secret));
+    LOG_WARN(sc->ctx, "session table full: tunnel refused");
+    return;
+  }
+  jvpn_wipe(secret, sizeof(secret));
+  emit(srv, &out);
+  ss = sess_new(srv, id, sc);
+  if (ss == NULL) {
+    (void)jvpn_session_table_delete(srv->sessions, id);
+    return;
+  }
+  ss->addrs = addr_pool_assign(&srv->pool, sc->peer);
+  if (ss->addrs == NULL) {
+    LOG_WARN(sc->ctx, "address pool exhausted: tunnel refused");
+    (void)jvpn_session_table_delete(srv->sessions, id);
+    sess_free(srv, ss);
+    return;
+  }
+  supersede(srv, ss);
+  sc->sess = ss;
+  sc->att = s->last_attachment_id + 1;
+  ss->active = sc;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_ATTACH_CONFIRMED;
+  ev.attachment = sc->att;
+  ev.detail = "birth";
+  (void)sess_event(srv, ss, &ev);
+  sess_route(srv, ss);
+  respond_accept(ss, s, resp);
+  LOG_INFO(sc->ctx, "session %s born", ss->idstr);
+}
+
+/* The HTTP status that tells the client what to do next: 404/409 start a
+ * new session, 429 retry later, 403 is an authentication failure. */
+static int refusal_status(enum jvpn_reason why) {
+  switch (why) {
+  case JVPN_R_UNKNOWN_SESSION:
+  case JVPN_R_SESSION_TERMINATED:
+  case JVPN_R_TTL_EXPIRED:
+    return 404;
+  case JVPN_R_STALE_VERSION:
+    return 409;
+  case JVPN_R_RATE_LIMITED:
+    return 429;
+  default:
+    return 403;
+  }
+}
+
+static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
+                     struct quic_tunnel_resp *resp) {
+  struct server *srv = sc->srv;
+  struct jvpn_wire_attach w;
+  struct jvpn_attach_req ar;
+  struct jvpn_session_out out;
+  struct jvpn_session *s;
+  struct srv_session *ss;
+  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  char peer[64];
+  int rv;
+
+  resp->status = 400;
+  memset(&ar, 0, sizeof(ar));
+  if (jvpn_wire_parse_attach(req->attach, req->attach_len, &w) != 0 ||
+      req->version == NULL ||
+      jvpn_wire_parse_version(req->version, req->version_len, &ar.version) !=
+          0) {
+    LOG_WARN(sc->ctx, "malformed jvpn-attach request refused");
+    emit_security(srv, sc, "malformed jvpn-attach or jvpn-version header");
+    srv->sess_refused++;
+    return;
+  }
+  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
+                    sizeof(peer));
+  memcpy(ar.session_id, w.session_id, sizeof(ar.session_id));
+  ar.nonce = w.nonce;
+  ar.role = w.role;
+  memcpy(ar.proof, w.proof, sizeof(ar.proof));
+  memcpy(ar.peer_pin, sc->qc->peer_pin, sizeof(ar.peer_pin));
+  ar.handshake_ms = sc->created_ms;
+  ar.peer = peer;
+  if (quic_conn_export(sc->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
+                       sizeof(ar.bind)) != 0) {
+    resp->status = 500;
+    return;
+  }
+  s = jvpn_session_table_find(srv->sessions, w.session_id);
+  ar.attachment = s ? s->last_attachment_id + 1 : 1;
+  jvpn_session_out_reset(&out);
+  rv = jvpn_session_table_attach(srv->sessions, &ar, now_ms(),
+                                 &srv->conf.policy, &out);
+  emit(srv, &out);
+  ss = sess_find(srv, w.session_id);
+  if (rv != 0) {
+    srv->sess_refused++;
+    resp->status = refusal_status(out.verdict);
+    LOG_WARN(sc->ctx, "reattach refused: %s (HTTP %d)",
+             jvpn_reason_name(out.verdict), resp->status);
+    if (ss)
+      apply(srv, ss, &out);
+    arm_sweep(srv);
+    return;
+  }
+  if (ss == NULL || w.role != JVPN_ROLE_REATTACH) {
+    /* Standby and activate belong to multi-path (not offered yet). */
+    resp->status = 501;
+    return;
+  }
+  /* The core closed the old attachment through |out|; install this one
+   * before applying so the close finds the old connection only. */
+  sc->sess = ss;
+  sc->att = ar.attachment;
+  apply(srv, ss, &out);
+  ss->active = sc;
+  sess_route(srv, ss);
+  respond_accept(ss, s, resp);
+  arm_sweep(srv);
+  LOG_INFO(sc->ctx, "session %s reattached (attachment %" PRIu64 ")",
+           ss->idstr, sc->att);
+}
+
+void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
+                        struct quic_tunnel_resp *resp) {
+  if (sc->peer == NULL) {
+    resp->status = 403;
+    return;
+  }
+  if (req->attach == NULL)
+    birth(sc, resp);
+  else
+    reattach(sc, req, resp);
+}
+
+void srv_conn_ended(struct sclient *sc) {
+  struct srv_session *ss = sc->sess;
+  struct jvpn_session_event ev;
+
+  if (ss == NULL)
+    return;
+  detach(sc);
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_TRANSPORT_DEAD;
+  ev.attachment = sc->att;
+  ev.detail = "connection ended";
+  (void)sess_event(sc->srv, ss, &ev);
+}
+
+void srv_path_changed(struct sclient *sc, int same_ip) {
+  struct jvpn_session_event ev;
+  char buf[64];
+  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+
+  if (sc->sess == NULL)
+    return;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_PATH_CHANGE;
+  ev.attachment = sc->att;
+  ev.reason = same_ip ? JVPN_R_NAT_REBIND : JVPN_R_PATH_MIGRATED;
+  ev.peer = glue_sockaddr_str((const struct sockaddr *)path->remote.addr, buf,
+                              sizeof(buf));
+  ev.detail = same_ip ? "client port changed" : "client address changed";
+  LOG_INFO(sc->ctx, "path change: %s now %s", jvpn_reason_name(ev.reason),
+           buf);
+  (void)sess_event(sc->srv, sc->sess, &ev);
+}
+
+struct srv_session *srv_session_by_addr(struct server *srv, int family,
+                                        const uint8_t *addr) {
+  return peer_table_get(&srv->by_addr, family, addr);
+}
+
+void srv_session_status(struct server *srv, struct glue_buf *b,
+                        const struct srv_session *ss, int json) {
+  struct jvpn_session *s = jvpn_session_table_find(srv->sessions, ss->id);
+  uint64_t now = now_ms();
+
+  if (s == NULL)
+    return;
+  glue_buf_printf(b,
+                  json ? "\"session\":\"%s\",\"state\":\"%s\","
+                         "\"state_version\":%" PRIu64 ",\"attachment\":%" PRIu64
+                         ",\"switches_last_min\":%u,\"switches\":%" PRIu64
+                         ",\"age_s\":%" PRIu64 ",\"in_state_s\":%" PRIu64
+                         ",\"drop_unattached\":%" PRIu64
+                       : "session=%s state=%s version=%" PRIu64
+                         " attachment=%" PRIu64 " switches_last_min=%u"
+                         " switches=%" PRIu64 " age_s=%" PRIu64
+                         " in_state_s=%" PRIu64 " drop_unattached=%" PRIu64,
+                  ss->idstr, jvpn_session_state_name(s->state),
+                  s->state_version, jvpn_session_active(s),
+                  jvpn_session_switches(s, now), s->n_switches,
+                  (now - s->born_ms) / 1000,
+                  (now - s->state_entered_ms) / 1000, ss->drop_unattached);
+}
+
+/* --- set-up -------------------------------------------------------------- */
+
+int srv_sessions_init(struct server *srv) {
+  const char *audit = srv->conf.audit_log;
+  int rv;
+
+  rv = jvpn_session_table_new(&srv->sessions, SRV_MAX_SESSIONS, NULL);
+  if (rv != 0)
+    return rv;
+  rv = peer_table_init(&srv->by_session, SRV_MAX_SESSIONS);
+  if (rv != 0)
+    return rv;
+  if (audit[0]) {
+    rv = jvpn_audit_new(&srv->audit,
+                        strcmp(audit, "stderr") == 0 ? NULL : audit,
+                        strcmp(audit, "stderr") == 0, "server", 0);
+    if (rv != 0) {
+      LOG_ERR(NULL, "cannot open the audit log %s: %s", audit,
+              jvpn_strerror(rv));
+      return rv;
+    }
+  }
+  uv_timer_init(srv->loop, &srv->sess_timer);
+  srv->sess_timer.data = srv;
+  srv->sess_timer.timer_cb = on_sess_timer;
+  return 0;
+}
+
+void srv_sessions_free(struct server *srv) {
+  while (srv->sess_list)
+    sess_free(srv, srv->sess_list);
+  jvpn_session_table_del(srv->sessions);
+  srv->sessions = NULL;
+  peer_table_free(&srv->by_session);
+  jvpn_audit_del(srv->audit);
+  srv->audit = NULL;
+}
