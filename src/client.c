@@ -7,6 +7,7 @@
  * addresses and routes.
  */
 #include "src/client.h"
+#include "src/client_int.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -26,58 +27,6 @@
 #include "src/pin.h"
 #include "tun/netlink.h"
 
-#define CLIENT_BACKOFF_MIN_MS 250
-#define CLIENT_BACKOFF_MAX_MS 30000
-#define CLIENT_MAX_ROUTES JVPN_CIP_MAX_ROUTES
-
-struct client_route {
-  int family;
-  uint8_t addr[16];
-  uint8_t plen;
-};
-
-struct client {
-  uv_loop_t *loop;
-  struct jvpn_client_conf conf;
-  gnutls_certificate_credentials_t cred;
-  struct sockaddr_storage server;
-  socklen_t server_len;
-  char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */
-  /* Two sockets so a migration can validate the new path while the old
-   * one still works; |active| is the one new connections use. */
-  struct client_sock {
-    struct client *cl;
-    struct udp_sock s;
-    uv_poll_t poll;
-    int open;
-  } socks[2];
-  int active;
-  int netmon_fd;
-  uv_poll_t netmon_poll;
-  uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
-  struct udp_rx_batch rx;
-  struct tun_dev tun;
-  uv_poll_t tun_poll;
-  int tun_reading;
-  struct quic_conn *qc;
-  int conn_dead;
-  uv_timer_t timer;      /* the connection's QUIC deadline */
-  uv_timer_t reconnect;  /* backoff before the next connection */
-  unsigned backoff_ms;
-  /* what the TUN device carries now */
-  int has4, has6, link_up;
-  uint8_t addr4[4], addr6[16];
-  struct client_route routes[CLIENT_MAX_ROUTES];
-  size_t nroutes;
-  unsigned mtu;
-  struct glue_counters ctr;
-  uv_signal_t sig_int, sig_term, sig_usr1;
-  struct control *control;
-  uint64_t connects;        /* connections made */
-  int exit_code;
-  int stopping;
-  uint8_t tunbuf[JVPN_MAX_PACKET];
-};
 
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client *cl);
@@ -355,14 +304,19 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return -1;
 }
 
+static long on_attach_header(void *user, char *buf, size_t len,
+                             char *version, size_t version_len) {
+  return client_sess_attach_header(user, buf, len, version, version_len);
+}
+
 static void on_tunnel_open(void *user, const char *session, size_t len,
                            const char *version, size_t version_len) {
-  (void)user;
-  (void)session;
-  (void)len;
-  (void)version;
-  (void)version_len;
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
+  client_sess_opened(user, session, len, version, version_len);
+}
+
+static void on_tunnel_refused(void *user, int status) {
+  client_sess_refused(user, status);
 }
 
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
@@ -409,12 +363,15 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
     return;
   }
   LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why), detail);
+  client_sess_conn_ended(cl, quic_conn_end_str(why));
 }
 
 static const struct quic_conn_ops client_ops = {
     .send = on_send,
     .verify_peer = on_verify_peer,
+    .attach_header = on_attach_header,
     .tunnel_open = on_tunnel_open,
+    .tunnel_refused = on_tunnel_refused,
     .capsule = on_capsule,
     .ip_packet = on_ip_packet,
     .closed = on_closed,
@@ -634,6 +591,12 @@ static void connect_now(struct client *cl) {
   cfg.ops = &client_ops;
   cfg.user = cl;
   cfg.log_ctx = NULL;
+  cfg.keepalive_ms = cl->conf.keepalive_ms;
+  /* While recovering, an attempt that gets no answer soon is abandoned
+   * for a fresh one, so a returning path is used within a retry interval
+   * rather than after the Initial's exponential backoff. */
+  cfg.handshake_ms =
+      client_sess_recovering(cl) ? JVPN_QUIC_REATTACH_HANDSHAKE_MS : 0;
   cl->conn_dead = 0;
   if (quic_conn_client_new(&cl->qc, &cfg,
                            (const struct sockaddr *)&cl->socks[cl->active].s.local,
@@ -659,10 +622,14 @@ static void schedule_reconnect(struct client *cl) {
   unsigned delay = cl->backoff_ms;
 
   /* The first attempt after a working tunnel goes at once (a restarted
-   * server or a reset answers fast); repeated failures back off. */
+   * server or a reset answers fast); repeated failures back off, but
+   * while a session is recovering only up to the retry interval: its
+   * recovery window is short and the path may return any moment. */
   cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
   if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
     cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+  if (client_sess_recovering(cl) && cl->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
+    cl->backoff_ms = CLIENT_RECOVERY_RETRY_MS;
   LOG_INFO(NULL, "reconnecting in %u ms", delay);
   uv_timer_start(&cl->reconnect, on_reconnect, delay, 0);
 }
@@ -689,6 +656,7 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                          "ipv6=%s connections=%llu",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects);
+  client_sess_status(cl, &b, json);
   if (cl->qc && !cl->conn_dead) {
     glue_buf_printf(&b, json ? "," : "\n  ");
     glue_buf_conn(&b, cl->qc, json);
@@ -795,6 +763,10 @@ int jvpn_client_run(const char *config_path, int verbosity,
   uv_signal_start(&cl->sig_int, on_signal, SIGINT);
   uv_signal_start(&cl->sig_term, on_signal, SIGTERM);
   uv_signal_start(&cl->sig_usr1, on_signal, SIGUSR1);
+  if (client_sess_init(cl) != 0) {
+    rc = 2;
+    goto out_tun;
+  }
   glue_control_open(&cl->control, cl->loop, control_path, "client",
                     client_status, cl);
   connect_now(cl);
@@ -807,6 +779,8 @@ int jvpn_client_run(const char *config_path, int verbosity,
   udp_sock_close(&cl->socks[1].s);
   if (cl->netmon_fd >= 0)
     close(cl->netmon_fd);
+out_tun:
+  client_sess_free(cl);
   /* Closing the device removes it with its addresses and routes. */
   tun_dev_close(&cl->tun);
 out_cred:

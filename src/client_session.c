@@ -1,0 +1,284 @@
+/*
+ * src/client_session: the client's session layer.
+ *
+ * The birth connection's exporter gives the session secret; every later
+ * connection presents a reattach proof bound to its own TLS channel
+ * (ARCHITECTURE 4). The client runs its own copy of the state machine for
+ * its log, its audit trail and its timers: when the transport-loss TTL
+ * has passed without a reattach, the server has ended the session too, and
+ * the next connection starts a new one.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "src/client_int.h"
+#include "src/session_wire.h"
+
+static uint64_t now_ms(void) { return glue_now() / 1000000; }
+
+static void emit(struct client *cl, struct jvpn_session_out *out) {
+  size_t i;
+
+  for (i = 0; i < out->nrecords; i++) {
+    const struct jvpn_audit_record *r = &out->records[i];
+
+    if (cl->sess.audit)
+      (void)jvpn_audit_emit(cl->sess.audit, r);
+    if (r->kind == JVPN_AUDIT_TRANSITION)
+      LOG_INFO(NULL, "session %s: %s -> %s (%s) v%" PRIu64, cl->sess.idstr,
+               r->from ? r->from : "?", r->to ? r->to : "?",
+               r->reason ? r->reason : "", r->state_version);
+  }
+}
+
+static void arm(struct client *cl) {
+  uint64_t d, now = now_ms();
+
+  if (!cl->sess.have) {
+    uv_timer_stop(&cl->sess.timer);
+    return;
+  }
+  d = jvpn_session_next_deadline(&cl->sess.core, &cl->conf.policy);
+  if (d == JVPN_NO_DEADLINE)
+    uv_timer_stop(&cl->sess.timer);
+  else
+    uv_timer_start(&cl->sess.timer, cl->sess.timer.timer_cb,
+                   d > now ? d - now : 0, 0);
+}
+
+/* Forgets the session: the next connection is a birth. */
+static void forget(struct client *cl, const char *why) {
+  struct jvpn_session_out out;
+  struct jvpn_session_event ev;
+
+  if (!cl->sess.have)
+    return;
+  LOG_WARN(NULL, "session %s is over (%s): the next connection starts a "
+                 "new session",
+           cl->sess.idstr, why);
+  if (cl->sess.core.state != JVPN_SS_TERMINATED) {
+    /* The server ended it: the client's copy follows, on the record. */
+    memset(&ev, 0, sizeof(ev));
+    ev.type = JVPN_EV_TERMINATE;
+    ev.reason = JVPN_R_PEER_CLOSED;
+    ev.detail = why;
+    jvpn_session_out_reset(&out);
+    (void)jvpn_session_handle(&cl->sess.core, &ev, &cl->conf.policy,
+                              now_ms(), &out);
+    emit(cl, &out);
+  }
+  jvpn_session_free(&cl->sess.core);
+  jvpn_wipe(cl->sess.secret, sizeof(cl->sess.secret));
+  cl->sess.have = 0;
+  cl->sess.attaching = 0;
+  arm(cl);
+}
+
+static void event(struct client *cl, const struct jvpn_session_event *ev) {
+  struct jvpn_session_out out;
+
+  jvpn_session_out_reset(&out);
+  (void)jvpn_session_handle(&cl->sess.core, ev, &cl->conf.policy, now_ms(),
+                            &out);
+  emit(cl, &out);
+  if (cl->sess.core.state == JVPN_SS_TERMINATED)
+    forget(cl, "terminated");
+  arm(cl);
+}
+
+static void on_timer(uv_timer_t *t) {
+  struct client *cl = t->data;
+  struct jvpn_session_out out;
+
+  if (!cl->sess.have)
+    return;
+  jvpn_session_out_reset(&out);
+  (void)jvpn_session_tick(&cl->sess.core, &cl->conf.policy, now_ms(), &out);
+  emit(cl, &out);
+  if (cl->sess.core.state == JVPN_SS_TERMINATED)
+    forget(cl, "the transport-loss TTL or the lifetime passed; the server "
+               "has ended it too");
+  arm(cl);
+}
+
+long client_sess_attach_header(struct client *cl, char *buf, size_t len,
+                               char *version, size_t version_len) {
+  struct jvpn_wire_attach w;
+  uint8_t bind[JVPN_BIND_LEN];
+  long n;
+
+  cl->sess.attaching = 0;
+  if (!cl->sess.have)
+    return 0; /* birth */
+  if (quic_conn_export(cl->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+                       sizeof(bind)) != 0)
+    return JVPN_ERR_TLS;
+  memset(&w, 0, sizeof(w));
+  memcpy(w.session_id, cl->sess.id, sizeof(w.session_id));
+  w.nonce = ++cl->sess.nonce;
+  w.role = JVPN_ROLE_REATTACH;
+  if (jvpn_proof_compute(cl->sess.secret, cl->sess.id, w.nonce, w.role, bind,
+                         w.proof) != 0)
+    return JVPN_ERR_FATAL;
+  n = jvpn_wire_format_attach(buf, len, &w);
+  jvpn_wipe(&w, sizeof(w));
+  if (n < 0 ||
+      jvpn_wire_format_version(version, version_len, cl->sess.version) < 0)
+    return JVPN_ERR_NOSPACE;
+  cl->sess.attaching = 1;
+  LOG_INFO(NULL, "reattaching session %s (nonce %" PRIu64 ")",
+           cl->sess.idstr, cl->sess.nonce);
+  return n;
+}
+
+static void born(struct client *cl, const uint8_t id[JVPN_SESSION_ID_LEN],
+                 uint64_t version) {
+  struct jvpn_session_out out;
+  struct jvpn_session_event ev;
+
+  if (quic_conn_export(cl->qc, JVPN_EXPORTER_SESSION_LABEL, id,
+                       JVPN_SESSION_ID_LEN, cl->sess.secret,
+                       sizeof(cl->sess.secret)) != 0) {
+    LOG_ERR(NULL, "cannot derive the session secret: no reattach possible");
+    return;
+  }
+  memcpy(cl->sess.id, id, JVPN_SESSION_ID_LEN);
+  (void)jvpn_wire_format_session_id(cl->sess.idstr, sizeof(cl->sess.idstr),
+                                    id);
+  cl->sess.have = 1;
+  cl->sess.version = version;
+  cl->sess.nonce = 0;
+  cl->sess.att = 1;
+  cl->sess.births++;
+  jvpn_session_out_reset(&out);
+  jvpn_session_init(&cl->sess.core, JVPN_SIDE_CLIENT, id, cl->sess.secret,
+                    cl->conf.server_pin, &cl->conf.policy, now_ms(), &out);
+  emit(cl, &out);
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_ATTACH_CONFIRMED;
+  ev.attachment = cl->sess.att;
+  ev.detail = "birth";
+  event(cl, &ev);
+  LOG_INFO(NULL, "session %s started", cl->sess.idstr);
+}
+
+void client_sess_opened(struct client *cl, const char *session, size_t len,
+                        const char *version, size_t version_len) {
+  uint8_t id[JVPN_SESSION_ID_LEN];
+  uint64_t v = 0;
+  struct jvpn_session_event ev;
+
+  if (session == NULL || jvpn_wire_parse_session_id(session, len, id) != 0 ||
+      version == NULL ||
+      jvpn_wire_parse_version(version, version_len, &v) != 0) {
+    LOG_WARN(NULL, "the server named no valid session: reattach will not "
+                   "be possible on this connection");
+    return;
+  }
+  if (!cl->sess.attaching) {
+    born(cl, id, v);
+    return;
+  }
+  if (memcmp(id, cl->sess.id, sizeof(id)) != 0) {
+    /* Not ours: the server answered a reattach with another session. */
+    forget(cl, "the server answered with another session ID");
+    born(cl, id, v);
+    return;
+  }
+  cl->sess.version = v;
+  cl->sess.reattaches++;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_REATTACH;
+  ev.attachment = ++cl->sess.att;
+  ev.detail = "reattach accepted";
+  event(cl, &ev);
+  LOG_INFO(NULL, "session %s reattached (same addresses)", cl->sess.idstr);
+}
+
+void client_sess_refused(struct client *cl, int status) {
+  char why[96];
+
+  if (!cl->sess.attaching)
+    return;
+  if (status == 429)
+    return; /* rate limited: the session is fine; retry later */
+  snprintf(why, sizeof(why),
+           status == 404   ? "the server no longer knows it (HTTP %d)"
+           : status == 409 ? "our attach version is stale (HTTP %d)"
+                           : "the server refused our proof (HTTP %d)",
+           status);
+  forget(cl, why);
+  /* The tunnel is gone with this connection; the reconnect logic in
+   * src/client.c starts the new session at once. */
+  cl->backoff_ms = 0;
+}
+
+void client_sess_conn_ended(struct client *cl, const char *why) {
+  struct jvpn_session_event ev;
+
+  if (!cl->sess.have)
+    return;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_TRANSPORT_DEAD;
+  ev.attachment = cl->sess.att;
+  ev.detail = why;
+  event(cl, &ev);
+}
+
+int client_sess_recovering(const struct client *cl) {
+  return cl->sess.have && cl->sess.core.state != JVPN_SS_ATTACHED &&
+         cl->sess.core.state != JVPN_SS_TERMINATED;
+}
+
+void client_sess_status(struct client *cl, struct glue_buf *b, int json) {
+  uint64_t now = now_ms();
+  const struct jvpn_session *s = &cl->sess.core;
+
+  if (!cl->sess.have) {
+    glue_buf_printf(b, json ? ",\"session\":null" : " session=none");
+    return;
+  }
+  glue_buf_printf(b,
+                  json ? ",\"session\":\"%s\",\"session_state\":\"%s\","
+                         "\"state_version\":%" PRIu64 ",\"attach_version\":%" PRIu64
+                         ",\"births\":%" PRIu64 ",\"reattaches\":%" PRIu64
+                         ",\"session_age_s\":%" PRIu64
+                       : " session=%s session_state=%s state_version=%" PRIu64
+                         " attach_version=%" PRIu64 " births=%" PRIu64
+                         " reattaches=%" PRIu64 " session_age_s=%" PRIu64,
+                  cl->sess.idstr, jvpn_session_state_name(s->state),
+                  s->state_version, cl->sess.version, cl->sess.births,
+                  cl->sess.reattaches, (now - s->born_ms) / 1000);
+}
+
+int client_sess_init(struct client *cl) {
+  const char *audit = cl->conf.audit_log;
+  int rv;
+
+  uv_timer_init(cl->loop, &cl->sess.timer);
+  cl->sess.timer.data = cl;
+  cl->sess.timer.timer_cb = on_timer;
+  if (audit[0]) {
+    rv = jvpn_audit_new(&cl->sess.audit,
+                        strcmp(audit, "stderr") == 0 ? NULL : audit,
+                        strcmp(audit, "stderr") == 0, "client", 0);
+    if (rv != 0) {
+      LOG_ERR(NULL, "cannot open the audit log %s: %s", audit,
+              jvpn_strerror(rv));
+      return rv;
+    }
+  }
+  return 0;
+}
+
+void client_sess_free(struct client *cl) {
+  if (cl->sess.have)
+    jvpn_session_free(&cl->sess.core);
+  jvpn_wipe(cl->sess.secret, sizeof(cl->sess.secret));
+  cl->sess.have = 0;
+  jvpn_audit_del(cl->sess.audit);
+  cl->sess.audit = NULL;
+}
