@@ -10,6 +10,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "jvpn/errors.h"
@@ -104,6 +105,23 @@ static void on_timer(uv_timer_t *t) {
   arm(cl);
 }
 
+/* Test hook: with JVPN_TEST_DUMP_ATTACH=FILE set, each reattach request's
+ * headers are appended to FILE, so the netns tests can replay a captured
+ * request from another host (it must be refused). Never set it in
+ * production: a proof is useless elsewhere, but it is not for the record. */
+static void dump_for_tests(const char *attach, const char *version) {
+  const char *path = getenv("JVPN_TEST_DUMP_ATTACH");
+  FILE *f;
+
+  if (path == NULL || *path == '\0')
+    return;
+  f = fopen(path, "a");
+  if (f == NULL)
+    return;
+  fprintf(f, "%s\n%s\n", attach, version);
+  fclose(f);
+}
+
 long client_sess_attach_header(struct client *cl, char *buf, size_t len,
                                char *version, size_t version_len) {
   struct jvpn_wire_attach w;
@@ -131,6 +149,7 @@ long client_sess_attach_header(struct client *cl, char *buf, size_t len,
   cl->sess.attaching = 1;
   LOG_INFO(NULL, "reattaching session %s (nonce %" PRIu64 ")",
            cl->sess.idstr, cl->sess.nonce);
+  dump_for_tests(buf, version);
   return n;
 }
 
