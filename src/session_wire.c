@@ -266,17 +266,24 @@ long jvpn_wire_format_attach(char *buf, size_t len,
   return (long)pos;
 }
 
+/* Trims optional whitespace around a whole header value. */
+static size_t trim_ows(const char *v, size_t len, size_t *start) {
+  size_t end = len;
+
+  *start = skip_ows(v, len, 0);
+  while (end > *start && is_ows(v[end - 1]))
+    end--;
+  return end - *start;
+}
+
 int jvpn_wire_parse_session_id(const char *v, size_t len,
                                uint8_t id[JVPN_SESSION_ID_LEN]) {
-  size_t start, end;
+  size_t start, n;
 
   if (v == NULL)
     return JVPN_ERR_MALFORMED;
-  start = skip_ows(v, len, 0);
-  end = len;
-  while (end > start && is_ows(v[end - 1]))
-    end--;
-  return b64url_decode(v + start, end - start, id, JVPN_SESSION_ID_LEN);
+  n = trim_ows(v, len, &start);
+  return b64url_decode(v + start, n, id, JVPN_SESSION_ID_LEN);
 }
 
 long jvpn_wire_format_session_id(char *buf, size_t len,
@@ -288,19 +295,16 @@ long jvpn_wire_format_session_id(char *buf, size_t len,
 }
 
 int jvpn_wire_parse_version(const char *v, size_t len, uint64_t *out) {
-  size_t start, end;
+  size_t start, n;
 
   if (v == NULL)
     return JVPN_ERR_MALFORMED;
-  start = skip_ows(v, len, 0);
-  end = len;
-  while (end > start && is_ows(v[end - 1]))
-    end--;
-  if (end - start == 1 && v[start] == '0') {
+  n = trim_ows(v, len, &start);
+  if (n == 1 && v[start] == '0') {
     *out = 0;
     return 0;
   }
-  return parse_nonce(v + start, end - start, out);
+  return parse_nonce(v + start, n, out);
 }
 
 long jvpn_wire_format_version(char *buf, size_t len, uint64_t version) {
