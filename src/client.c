@@ -289,6 +289,7 @@ static void on_path_changed(void *user, const ngtcp2_path *path,
                              sizeof(buf)));
   cl->active = (int)(cs - cl->socks);
   sock_close(&cl->socks[!cl->active]);
+  client_sess_path_changed(cl, buf);
 }
 
 static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {

@@ -107,6 +107,8 @@ void client_sess_opened(struct client *cl, const char *session, size_t len,
 void client_sess_refused(struct client *cl, int status);
 /* The connection ended (the session lives on, recovering). */
 void client_sess_conn_ended(struct client *cl, const char *why);
+/* The connection moved to a new path (QUIC migration). */
+void client_sess_path_changed(struct client *cl, const char *local);
 /* Nonzero while the session is recovering (fast reattach attempts). */
 int client_sess_recovering(const struct client *cl);
 /* Appends the session's state to a status answer. */

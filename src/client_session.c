@@ -247,6 +247,19 @@ void client_sess_conn_ended(struct client *cl, const char *why) {
   event(cl, &ev);
 }
 
+void client_sess_path_changed(struct client *cl, const char *local) {
+  struct jvpn_session_event ev;
+
+  if (!cl->sess.have)
+    return;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_PATH_CHANGE;
+  ev.attachment = cl->sess.att;
+  ev.reason = JVPN_R_PATH_MIGRATED;
+  ev.detail = local;
+  event(cl, &ev);
+}
+
 int client_sess_recovering(const struct client *cl) {
   return cl->sess.have && cl->sess.core.state != JVPN_SS_ATTACHED &&
          cl->sess.core.state != JVPN_SS_TERMINATED;

@@ -304,7 +304,8 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
 }
 
 /* The HTTP status that tells the client what to do next: 404/409 start a
- * new session, 429 retry later, 403 is an authentication failure. */
+ * new session, 429 retry later (rate or switch policy), 403 is an
+ * authentication failure. */
 static int refusal_status(enum jvpn_reason why) {
   switch (why) {
   case JVPN_R_UNKNOWN_SESSION:
@@ -314,6 +315,9 @@ static int refusal_status(enum jvpn_reason why) {
   case JVPN_R_STALE_VERSION:
     return 409;
   case JVPN_R_RATE_LIMITED:
+  case JVPN_R_POLICY_FLAP_LIMIT:
+  case JVPN_R_POLICY_DENY:
+    /* The session is fine (perhaps DEGRADED): try again later. */
     return 429;
   default:
     return 403;
@@ -341,6 +345,12 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     LOG_WARN(sc->ctx, "malformed jvpn-attach request refused");
     emit_security(srv, sc, "malformed jvpn-attach or jvpn-version header");
     srv->sess_refused++;
+    return;
+  }
+  if (w.role != JVPN_ROLE_REATTACH) {
+    /* Standby and activate belong to multi-path, not offered yet: refused
+     * before the gate, so no nonce is spent and no attachment made. */
+    resp->status = 501;
     return;
   }
   glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
@@ -374,9 +384,8 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     arm_sweep(srv);
     return;
   }
-  if (ss == NULL || w.role != JVPN_ROLE_REATTACH) {
-    /* Standby and activate belong to multi-path (not offered yet). */
-    resp->status = 501;
+  if (ss == NULL) {
+    resp->status = 500;
     return;
   }
   /* The core closed the old attachment through |out|; install this one

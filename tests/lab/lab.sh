@@ -757,6 +757,26 @@ lab_probe_wait() {
   [ -n "${LAB_PROBE[$out,longest_gap_ms]:-}" ]
 }
 
+# lab_quic_idle_ms: jvpn-quic's default QUIC idle timeout in ms (keep-alive
+# interval times the keep-alives it may miss, from include/jvpn/proto.h),
+# in REPLY; a blackhole shorter than this is survived by the connection,
+# a longer one by the session (reattach).
+lab_quic_idle_ms() {
+  local h ka n
+  h="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/include/jvpn/proto.h"
+  ka=$(sed -n 's/^#define JVPN_QUIC_KEEPALIVE_MS \([0-9]*\).*/\1/p' "$h" \
+    2>/dev/null)
+  n=$(sed -n 's/^#define JVPN_QUIC_IDLE_KEEPALIVES \([0-9]*\).*/\1/p' "$h" \
+    2>/dev/null)
+  if [ -n "$ka" ] && [ -n "$n" ]; then
+    REPLY=$((ka * n))
+  else
+    REPLY=$(sed -n 's/^#define JVPN_QUIC_IDLE_TIMEOUT_MS \([0-9]*\).*/\1/p' \
+      "$h" 2>/dev/null)
+    REPLY=${REPLY:-30000}
+  fi
+}
+
 # --- jvpn-quic keys and configs for the standard topology -----------------
 
 # lab_genkey DIR NAME: a key pair in DIR/NAME; its pin in REPLY.
@@ -858,3 +878,148 @@ lab_tail() {
     tail -n "${LAB_TAIL_LINES:-25}" "$f"
   done
 }
+
+# --- delay and loss through the NFQUEUE injector (tests/tools/nfq_delay) ---
+#
+#   ... --> [NS: FORWARD -o IFACE -j NFQUEUE --queue-num Q --queue-bypass]
+#                     |                               ^
+#                     v                               | verdict after MS
+#                nfq_delay --queue Q --delay MS ... --+
+#
+# This kernel has no netem, so a namespace's packets are handed to an
+# NFQUEUE whose verdicts nfq_delay holds back. The injector binds its
+# queue before the rules go in, and --queue-bypass lets packets through
+# undelayed whenever no one is bound (the injector died or was stopped).
+# One injector per NS, IFACE and direction; queue numbers are unique in
+# this run. The kernel segments GSO batches for the queue, so delay and
+# loss are per packet.
+#
+# Conntrack caveat: lab_delay queues in FORWARD, where a new flow's
+# conntrack entry is not yet confirmed. When a namespace NATs (the router
+# of lab_topo_vpn, with "masquerade random"), the packets of a NEW flow
+# sent while its first packet is still held each get their own mapping,
+# and all but the first are dropped at confirmation (conntrack -S counts
+# them as insert_failed): a flow starting at R pps loses about R * MS /
+# 1000 packets once, at its start or after lab_nat_flush. lab_delay_in
+# queues in the raw table's PREROUTING instead, before conntrack, which
+# then sees packets in release order: no such loss. Use it where that
+# matters; IFACE is then where the packets come in.
+
+LAB_NFQ_NEXT=${LAB_NFQ_NEXT:-100}
+declare -gA LAB_NFQ_QUEUE=() LAB_NFQ_PID=() LAB_NFQ_LOG=()
+
+# lab_nfq_find: the injector in NFQ_DELAY_BIN: $NFQ_DELAY_BIN if set, else
+# the build directory's or the source tree's tests/tools/nfq_delay, else
+# /tmp/nfq_delay (a manual build, see the file's header).
+lab_nfq_find() {
+  local top cand
+  if [ -n "${NFQ_DELAY_BIN:-}" ] && [ -x "$NFQ_DELAY_BIN" ]; then
+    return 0
+  fi
+  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  for cand in "${top_builddir:+$top_builddir/tests/tools/nfq_delay}" \
+              "$top/build/tests/tools/nfq_delay" \
+              "$top/tests/tools/nfq_delay" /tmp/nfq_delay; do
+    if [ -n "$cand" ] && [ -x "$cand" ] && [ ! -d "$cand" ]; then
+      NFQ_DELAY_BIN=$cand
+      return 0
+    fi
+  done
+  lab_log "no nfq_delay: make tests/tools/nfq_delay (or set NFQ_DELAY_BIN)"
+  return 1
+}
+
+# lab_nfq_bound NS Q: true once a process in NS is bound to queue Q.
+# shellcheck disable=SC2016 # awk's own variables
+lab_nfq_bound() {
+  ip netns exec "$1" awk -v q="$2" '$1 == q { f = 1 } END { exit !f }' \
+    /proc/net/netfilter/nfnetlink_queue
+}
+
+# lab_nfq_rules OP NS DIR IFACE Q: adds (OP=A) or deletes (OP=D) the IPv4
+# and IPv6 rules that queue to Q what NS forwards out of IFACE (DIR=out)
+# or what comes in on IFACE (DIR=in).
+lab_nfq_rules() {
+  local op=$1 ns=$2 dir=$3 dev=$4 q=$5 cmd rc=0 table chain match
+  case "$dir" in
+    out) table=filter chain=FORWARD match=-o ;;
+    *) table=raw chain=PREROUTING match=-i ;;
+  esac
+  for cmd in iptables ip6tables; do
+    # -w: other callers may hold the xtables lock.
+    ip netns exec "$ns" "$cmd" -w -t "$table" -"$op" "$chain" "$match" \
+      "$dev" -j NFQUEUE --queue-num "$q" --queue-bypass || rc=1
+  done
+  return "$rc"
+}
+
+# lab_nfq_start DIR NS IFACE MS LOSS JITTER: lab_delay and lab_delay_in.
+lab_nfq_start() {
+  local dir=$1 ns=$2 dev=$3 ms=$4 loss=$5 jitter=$6 key q pid log
+  key="$ns/$dev/$dir"
+  if [ -n "${LAB_NFQ_PID[$key]:-}" ]; then
+    lab_nfq_stop "$dir" "$ns" "$dev" || return 1
+  fi
+  command -v iptables >/dev/null 2>&1 || {
+    lab_log "lab_delay: iptables is missing"; return 1; }
+  lab_nfq_find || return 1
+  q=$LAB_NFQ_NEXT
+  LAB_NFQ_NEXT=$(( q + 1 ))
+  lab_tmpdir
+  log="$REPLY/nfq_delay.log"
+  lab_spawn "$ns" "$log" "$NFQ_DELAY_BIN" --queue "$q" --delay "$ms" \
+    --jitter "$jitter" --loss "$loss" --seed "${LAB_NFQ_SEED:-$q}"
+  pid=$REPLY
+  if ! lab_wait_for "nfq_delay on queue $q in $ns" 5 lab_nfq_bound "$ns" "$q"
+  then
+    lab_kill "$pid" KILL || true
+    lab_tail "$log" >&2
+    return 1
+  fi
+  LAB_NFQ_QUEUE[$key]=$q
+  LAB_NFQ_PID[$key]=$pid
+  LAB_NFQ_LOG[$key]=$log
+  if ! lab_nfq_rules A "$ns" "$dir" "$dev" "$q"; then
+    lab_nfq_stop "$dir" "$ns" "$dev"
+    return 1
+  fi
+  REPLY=$pid
+}
+
+lab_nfq_stop() {
+  local dir=$1 ns=$2 dev=$3 key q pid log
+  key="$ns/$dev/$dir"
+  q=${LAB_NFQ_QUEUE[$key]:-}
+  pid=${LAB_NFQ_PID[$key]:-}
+  log=${LAB_NFQ_LOG[$key]:-}
+  REPLY=""
+  [ -n "$pid" ] || return 0
+  lab_nfq_rules D "$ns" "$dir" "$dev" "$q" 2>/dev/null || true
+  unset "LAB_NFQ_QUEUE[$key]" "LAB_NFQ_PID[$key]" "LAB_NFQ_LOG[$key]"
+  lab_kill "$pid" TERM || true
+  lab_wait_exit "$pid" 5 || { lab_kill "$pid" KILL || true; return 1; }
+  REPLY=$(grep -m1 '^nfq_delay: queue=' "$log" 2>/dev/null || true)
+}
+
+# lab_delay NS IFACE MS [LOSS] [JITTER]: delays by MS ms (+- JITTER ms,
+# uniform) and drops LOSS % (default 0, may be fractional) of the packets
+# NS forwards out of IFACE; replaces an earlier lab_delay on the same NS
+# and IFACE. The injector's PID in REPLY. LAB_NFQ_SEED fixes the loss and
+# jitter draws (default: the queue number, so reruns repeat). See the
+# conntrack caveat above.
+lab_delay() {
+  lab_nfq_start out "$1" "$2" "$3" "${4:-0}" "${5:-0}"
+}
+
+# lab_delay_in NS IFACE MS [LOSS] [JITTER]: the same for every packet that
+# comes in on IFACE (forwarded or local), queued before conntrack.
+lab_delay_in() {
+  lab_nfq_start in "$1" "$2" "$3" "${4:-0}" "${5:-0}"
+}
+
+# lab_delay_off NS IFACE / lab_delay_in_off NS IFACE: remove the rules,
+# stop the injector (which releases what it holds at once) and put its
+# counters line ("nfq_delay: queue=Q packets=N delayed=N dropped=N
+# overflow=N ...") in REPLY.
+lab_delay_off() { lab_nfq_stop out "$1" "$2"; }
+lab_delay_in_off() { lab_nfq_stop in "$1" "$2"; }

@@ -19,12 +19,16 @@
 #       server validates the new path ("path validated and in use").
 #   (b) address change: uplink 1 loses its address, uplink 2's standby
 #       route takes over; the client migrates its QUIC connection.
-#   (c) 3 s blackhole of the active uplink (in the router; the link stays
-#       up): traffic resumes on the same connection; the time from the end
-#       of the blackhole to the first packet through is reported.
+#   (c) a blackhole of the active uplink (in the router; the link stays
+#       up) shorter than the QUIC idle timeout (3 s, or idle - 1 s when
+#       that is less): traffic resumes on the same connection; the time
+#       from the end of the blackhole to the first packet through is
+#       reported.
+#   (d) a blackhole 2 s longer than the idle timeout: the connection dies,
+#       the session reattaches on a new one with the same inner address.
 #
-# Scenarios of the session layer (reattach after a connection is lost,
-# TTL, policy) will slot in beside these with the same measure_* helpers.
+# More scenarios of the session layer (TTL expiry, policy, failover) slot
+# in beside these with the same measure_* helpers.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. SESSION_KEEP=1 keeps the logs.
@@ -46,7 +50,13 @@ fi
 # timeout (PTO), which backs off while the path is dead.
 GAP_MAX_MS=${SESSION_GAP_MAX_MS:-1000}
 RECOVERY_MAX_MS=${SESSION_RECOVERY_MAX_MS:-1500}
-BLACKHOLE_S=3
+# A reattach costs a handshake that may have been sent into the blackhole
+# and retried.
+REATTACH_MAX_MS=${SESSION_REATTACH_MAX_MS:-3000}
+lab_quic_idle_ms
+IDLE_MS=$REPLY
+SHORT_MS=$(( IDLE_MS - 1000 < 3000 ? IDLE_MS - 1000 : 3000 ))
+LONG_MS=$(( IDLE_MS + 2000 ))
 PORT=9000
 
 npass=0
@@ -122,8 +132,14 @@ count() {
   REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
   REPLY=${REPLY:-0}
 }
-count "connecting to" "$clog"
-connects=$REPLY
+# baseline: the client's connection attempts so far, for same_client.
+baseline() {
+  count "connecting to" "$clog"
+  connects=$REPLY
+  count "reconnecting" "$clog"
+  reconnects=$REPLY
+}
+baseline
 
 # more_lines PATTERN FILE N: FILE has more than N lines matching PATTERN.
 more_lines() {
@@ -139,7 +155,8 @@ same_client() {
     return 1
   fi
   count "connecting to" "$clog"
-  if [ "$REPLY" -ne "$connects" ] || grep -q "reconnecting" "$clog"; then
+  if [ "$REPLY" -ne "$connects" ] || more_lines reconnecting "$clog" \
+       "$reconnects"; then
     REPLY="the client reconnected (a new connection)"
     return 1
   fi
@@ -252,46 +269,92 @@ scenario_b() {
   pass "b: address change (uplink 1 -> 2): $nums; QUIC migrated"
 }
 
-# --- (c) a blackhole of the active uplink --------------------------------
-scenario_c() {
-  local n t_off rec
-  measure_start c $((BLACKHOLE_S + 5)) || { fail c "probe did not start"; return 1; }
+# blackhole NAME MS: a blackhole of MS ms of client1's active uplink
+# during a probe stream; P[recovery_ms] is how long after its end the
+# first packet came through, P[uplink] the uplink blackholed.
+blackhole() {
+  local name=$1 ms=$2 n t_off
+  measure_start "$name" $(( ms / 1000 + 6 )) || {
+    REPLY="probe did not start"
+    return 1
+  }
   sleep 1.5
-  lab_uplink_blackhole_on client1 || { fail c "nft blackhole failed"; return 1; }
+  lab_uplink_blackhole_on client1 || { REPLY="nft blackhole failed"; return 1; }
   n=$REPLY
-  sleep "$BLACKHOLE_S"
-  lab_uplink_blackhole_off client1 "$n"
+  sleep "$(awk -v m="$ms" 'BEGIN { print m / 1000 }')"
+  # Timed before the rule goes: the recovery may include nft's run time,
+  # never less than the truth.
   lab_probe_now
   t_off=$REPLY
-  if ! measure_end c; then
+  lab_uplink_blackhole_off client1 "$n"
+  measure_end "$name" || return 1
+  P[uplink]=$n
+  P[recovery_ms]=$(awk -v e="${P[gap_end_ms]}" -v o="$t_off" \
+    'BEGIN { printf "%.0f", e - o }')
+  # The longest gap must be the blackhole's, or the fault did not bite.
+  if lt "${P[longest_gap_ms]}" $(( ms - 500 )); then
+    numbers
+    REPLY="$REPLY: shorter than the $ms ms blackhole"
+    return 1
+  fi
+}
+
+# --- (c) a blackhole shorter than the idle timeout -------------------------
+scenario_c() {
+  local nums
+  if ! blackhole c "$SHORT_MS"; then
     fail c "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
-  local nums=$REPLY
-  rec=$(awk -v e="${P[gap_end_ms]}" -v o="$t_off" \
-    'BEGIN { printf "%.0f", e - o }')
-  # The longest gap must be the blackhole's, or the fault did not bite.
-  if lt "${P[longest_gap_ms]}" $((BLACKHOLE_S * 1000 - 500)); then
-    fail c "$nums: shorter than the ${BLACKHOLE_S} s blackhole" "$clog"
-    return 1
-  fi
-  if ! lt "$rec" "$RECOVERY_MAX_MS"; then
-    fail c "$nums, traffic back $rec ms after the blackhole ended (limit\
- $RECOVERY_MAX_MS ms)" "$slog" "$clog"
+  nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
+  if ! lt "${P[recovery_ms]}" "$RECOVERY_MAX_MS"; then
+    fail c "$nums (limit $RECOVERY_MAX_MS ms)" "$slog" "$clog"
     return 1
   fi
   if ! same_client; then
     fail c "$REPLY" "$clog"
     return 1
   fi
-  pass "c: ${BLACKHOLE_S} s blackhole of uplink $n: $nums; traffic back\
- $rec ms after its end, same connection"
+  pass "c: $SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
+ same connection"
+}
+
+# --- (d) a blackhole longer than the idle timeout --------------------------
+scenario_d() {
+  local nums nre
+  count "reattached (same addresses)" "$clog"
+  nre=$REPLY
+  if ! blackhole d "$LONG_MS"; then
+    fail d "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  numbers
+  nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
+  if ! more_lines "reattached (same addresses)" "$clog" "$nre"; then
+    fail d "$nums; the client did not log 'reattached (same addresses)'" \
+      "$clog" "$slog"
+    return 1
+  fi
+  if ! lt "${P[recovery_ms]}" "$REATTACH_MAX_MS"; then
+    fail d "$nums (limit $REATTACH_MAX_MS ms)" "$slog" "$clog"
+    return 1
+  fi
+  if ! lab_pid_alive "$client_pid" ||
+     ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4"; then
+    fail d "the client exited or lost $LAB_CLIENT1_IN4" "$clog"
+    return 1
+  fi
+  # Later scenarios compare against the new connection.
+  baseline
+  pass "d: $LONG_MS ms blackhole (idle timeout $IDLE_MS ms): $nums;\
+ session reattached, same inner address"
 }
 
 scenario_a
 scenario_b
 scenario_c
+scenario_d
 
 if ! lab_pid_alive "$server_pid"; then
   fail server "the server exited" "$slog"

@@ -1,0 +1,319 @@
+#!/usr/bin/env bash
+# scripts/bench-recovery.sh: how long traffic through jvpn-quic stops when
+# the path under it changes, next to wireguard-go on the same path, in the
+# same run (tests/lab/lab.sh, lab_topo_vpn + lab_uplink2_add, NAT on):
+#
+#   client1 eth0 198.18.1.2  --- c1  router  srv --- server 198.18.3.2
+#           eth1 198.18.11.2 --- c1b (masquerade,     jvpn-quic UDP 443
+#                                random ports)        wireguard-go UDP 51820
+#     jvpn:  probe -> 198.18.200.1 (jvpn0)
+#     wg-go: probe -> 198.19.250.1 (persistent-keepalive 25, MTU 1420)
+#
+# Both tunnels run at once and each fault hits both: two 200 packets/s
+# probe streams (tests/tools/probe), one through each, measure the longest
+# gap between arrivals and the packets lost. Scenarios:
+#
+#   a  NAT rebinding: the router forgets its mappings (conntrack -F)
+#   b  address change: the active uplink loses its address, the standby
+#      uplink's route takes over (restored after each run)
+#   c  blackhole of the active uplink shorter than jvpn-quic's QUIC idle
+#      timeout (idle - 1 s, at most 3 s)
+#   d  3 s blackhole
+#   e  blackhole 2 s longer than the idle timeout (the connection dies, the
+#      session reattaches)
+#   f  (BENCH_LONG=1) 35 s blackhole: past the session's transport-loss
+#      TTL (15 s by default) and WireGuard's 25 s keepalive
+#
+# Blackholes are nft drops in the router; the client's link stays up. For
+# c..f "recovery" is the time from the end of the blackhole to the first
+# packet through.
+#
+# Environment:
+#   BENCH_RUNS=N     runs per scenario (default 5)
+#   BENCH_LONG=1     add scenario f (about 45 s per run)
+#   BENCH_OUT=FILE   also write the results as Markdown to FILE
+#   BENCH_SCENARIOS="a c"  run only these
+#   JVPN_BIN=PATH    the jvpn-quic binary (default: as tests/lab/lab.sh)
+#   LAB_PROBE_BIN    the probe binary (default: tests/tools/probe)
+#
+# Exit 0 when every run measured something, 1 when the setup failed, 77
+# (skip) without root, /dev/net/tun or 'ip netns'.
+set -uo pipefail
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
+   [ ! -d "$PWD/jvpn-quic" ]; then
+  JVPN_BIN=$PWD/jvpn-quic
+fi
+# shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
+. "$srcdir/tests/lab/lab.sh"
+
+if ! why=$(lab_check_env); then
+  echo "bench-recovery: SKIP: $why (run as root)" >&2
+  exit 77
+fi
+die() {
+  echo "bench-recovery: FAILED: $1" >&2
+  shift
+  lab_tail "$@" >&2
+  exit 1
+}
+lab_find_bin || die "no jvpn-quic binary (build it, or set JVPN_BIN)"
+lab_probe_find || die "no probe binary (make tests/tools/probe)"
+for tool in nft conntrack wireguard-go wg; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing"
+done
+
+RUNS=${BENCH_RUNS:-5}
+case "$RUNS" in ''|*[!0-9]*|0) die "BENCH_RUNS must be a positive number" ;; esac
+lab_quic_idle_ms
+IDLE_MS=$REPLY
+SHORT_MS=$(( IDLE_MS - 1000 < 3000 ? IDLE_MS - 1000 : 3000 ))
+SCENARIOS=(a b c d e)
+declare -A BH_MS=([c]=$SHORT_MS [d]=3000 [e]=$(( IDLE_MS + 2000 ))
+                  [f]=35000)
+if [ "${BENCH_LONG:-0}" = 1 ]; then
+  SCENARIOS+=(f)
+fi
+if [ -n "${BENCH_SCENARIOS:-}" ]; then
+  read -r -a SCENARIOS <<<"$BENCH_SCENARIOS"
+fi
+declare -A TITLE=(
+  [a]="a: NAT rebinding (conntrack -F)"
+  [b]="b: address change (uplink loses its address)"
+  [c]="c: ${BH_MS[c]} ms blackhole"
+  [d]="d: ${BH_MS[d]} ms blackhole"
+  [e]="e: ${BH_MS[e]} ms blackhole"
+  [f]="f: ${BH_MS[f]} ms blackhole")
+JPORT=9000
+WPORT=9001
+
+lab_init
+lab_tmpdir
+dir=$REPLY
+# shellcheck disable=SC2119 # no options: NAT on
+lab_topo_vpn || die "could not build the lab topology"
+lab_uplink2_add client1 || die "could not add the second uplink"
+lab_gen_vpn_configs "$dir" client1 || die "jvpn-quic key generation"
+cl=${LAB_NS[client1]}
+sv=${LAB_NS[server]}
+slog=$dir/jvpn-server.log
+clog=$dir/jvpn-client.log
+
+lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf"
+if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+   ! lab_wait_udp_listen "$sv" 443 5; then
+  die "jvpn-quic server did not start" "$slog"
+fi
+lab_spawn "$cl" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf"
+client_pid=$REPLY
+lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
+  die "jvpn-quic client did not come up" "$slog" "$clog"
+lab_wg_pair client1 "$dir/wg" 25 || die "wireguard-go did not come up"
+
+tunnel_ok() { # NS ADDR
+  ip netns exec "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1
+}
+both_ok() {
+  tunnel_ok "$cl" "$LAB_SERVER_IN4" && tunnel_ok "$cl" "$LAB_WG_SERVER_IN4"
+}
+# why_down: which tunnel does not work, with its state, on stderr.
+why_down() {
+  tunnel_ok "$cl" "$LAB_SERVER_IN4" ||
+    { echo "jvpn-quic tunnel down"; lab_tail "$slog" "$clog"; }
+  tunnel_ok "$cl" "$LAB_WG_SERVER_IN4" || {
+    echo "wireguard-go tunnel down"
+    ip netns exec "$cl" wg show "${LAB_WG_IF[client]}"
+    ip netns exec "$sv" wg show "${LAB_WG_IF[server]}"
+  }
+  ip netns exec "${LAB_NS[router]}" nft list table inet lab_fault
+  ip -n "$cl" -o addr show
+  ip -n "$cl" route show
+  lab_nat_mappings udp
+} >&2
+count() {
+  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
+  REPLY=${REPLY:-0}
+}
+more_lines() {
+  count "$1" "$2"
+  [ "$REPLY" -gt "$3" ]
+}
+
+# Results: R[kind,scenario] is a space-separated list of numbers per run;
+# kind is jgap, wgap (longest gap, ms), jlost, wlost, jrec, wrec (ms from
+# the blackhole's end to the first packet through) and jconn (new jvpn
+# connections during the run).
+declare -A R=()
+nbad=0
+
+# fault SCENARIO: applies the fault and undoes it (blackholes), setting
+# T_OFF (probe time line, ms) when a blackhole ends; returns when done.
+fault() {
+  local n
+  T_OFF=""
+  case "$1" in
+    a) lab_nat_flush ;;
+    b) lab_uplink_active client1
+       MOVED_FROM=$REPLY
+       lab_uplink_addr_del client1 "$MOVED_FROM" ;;
+    *) lab_uplink_blackhole_on client1 || return 1
+       n=$REPLY
+       sleep "$(awk -v m="${BH_MS[$1]}" 'BEGIN { print m / 1000 }')"
+       lab_probe_now
+       T_OFF=$REPLY
+       lab_uplink_blackhole_off client1 "$n" ;;
+  esac
+}
+
+# restore SCENARIO: puts the path back as it was before the run and waits
+# until both tunnels carry traffic again.
+restore() {
+  if [ "$1" = b ]; then
+    lab_uplink_addr_add client1 "$MOVED_FROM"
+  fi
+  lab_wait_for "both tunnels to work" 40 both_ok || return 1
+}
+
+# run_one SCENARIO K
+run_one() {
+  local s=$1 k=$2 secs c0 kind out port rec
+  secs=$(( ${BH_MS[$s]:-0} / 1000 + 6 ))
+  count "connecting to" "$clog"
+  c0=$REPLY
+  lab_probe_start "$cl" "$sv" "$LAB_SERVER_IN4" "$JPORT" "$secs" \
+    "$dir/$s$k-j" || return 1
+  lab_probe_start "$cl" "$sv" "$LAB_WG_SERVER_IN4" "$WPORT" "$secs" \
+    "$dir/$s$k-w" || return 1
+  sleep 1.5
+  fault "$s" || return 1
+  for kind in j w; do
+    out=$dir/$s$k-$kind
+    lab_probe_wait "$out" || return 1
+    R[${kind}gap,$s]+="${LAB_PROBE[$out,longest_gap_ms]} "
+    R[${kind}lost,$s]+="${LAB_PROBE[$out,lost]} "
+    # A stream that never came back lost its tail, which "lost" (counted
+    # up to the last packet received) does not show.
+    if [ "${LAB_PROBE[$out,sent]}" -lt \
+         $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
+      R[${kind}dead,$s]+="$k "
+    fi
+    if [ -n "$T_OFF" ]; then
+      rec=$(awk -v e="${LAB_PROBE[$out,gap_end_ms]}" -v o="$T_OFF" \
+        'BEGIN { printf "%.0f", e - o }')
+      R[${kind}rec,$s]+="$rec "
+    fi
+  done
+  count "connecting to" "$clog"
+  R[jconn,$s]+="$(( REPLY - c0 )) "
+  restore "$s"
+}
+
+echo "bench-recovery: $RUNS runs of ${SCENARIOS[*]}; jvpn-quic idle" \
+     "timeout $IDLE_MS ms" >&2
+for s in "${SCENARIOS[@]}"; do
+  for ((k = 1; k <= RUNS; k++)); do
+    printf 'bench-recovery: %s run %d/%d\n' "${TITLE[$s]}" "$k" "$RUNS" >&2
+    if ! run_one "$s" "$k"; then
+      nbad=$((nbad + 1))
+      echo "bench-recovery: run failed" >&2
+      why_down
+      lab_wait_for "both tunnels to work" 40 both_ok || {
+        why_down
+        die "the tunnels do not come back"
+      }
+    fi
+  done
+done
+lab_pid_alive "$client_pid" || echo "bench-recovery: the jvpn client exited" >&2
+
+# stat LIST median|max: in REPLY, "-" for an empty list.
+stat() {
+  # shellcheck disable=SC2086 # a list of words
+  REPLY=$(printf '%s\n' $1 | sort -n | awk -v w="$2" '
+    NF { v[n++] = $1 }
+    END {
+      if (n == 0) { print "-"; exit }
+      if (w == "max") { printf "%.0f", v[n - 1]; exit }
+      if (n % 2) printf "%.0f", v[(n - 1) / 2]
+      else printf "%.0f", (v[n / 2 - 1] + v[n / 2]) / 2
+    }')
+}
+
+ROWS=("scenario|jvpn median gap|jvpn worst gap|wg median gap|wg worst gap|jvpn lost (median)|wg lost (median)|jvpn recovery (median)|wg recovery (median)|jvpn new connections")
+for s in "${SCENARIOS[@]}"; do
+  row=${TITLE[$s]}
+  for kind in jgap:median jgap:max wgap:median wgap:max jlost:median \
+              wlost:median jrec:median wrec:median; do
+    # shellcheck disable=SC2086 # the lists are words on purpose
+    stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
+    row+="|$REPLY"
+  done
+  # shellcheck disable=SC2086
+  row+="|$(printf '%s\n' ${R[jconn,$s]:-} | awk '$1 > 0 { n++ } END {
+    printf "%d of %d runs", n, NR }')"
+  for kind in j w; do
+    if [ -n "${R[${kind}dead,$s]:-}" ]; then
+      row+=" (${kind}: no recovery in runs ${R[${kind}dead,$s]% })"
+    fi
+  done
+  ROWS+=("$row")
+done
+
+print_table() { # text|md
+  local r i=0
+  for r in "${ROWS[@]}"; do
+    if [ "$1" = md ]; then
+      printf '| %s |\n' "${r//|/ | }"
+      if [ "$i" = 0 ]; then
+        printf '%s\n' "$r" | awk -F'|' '{ s = "|"; for (j = 1; j <= NF; j++)
+          s = s (j == 1 ? "---|" : "---:|"); print s }'
+      fi
+    else
+      printf '%s\n' "$r"
+    fi
+    i=$((i + 1))
+  done | { if [ "$1" = md ]; then cat; else column -t -s'|'; fi; }
+}
+
+raw() {
+  local s kind
+  for s in "${SCENARIOS[@]}"; do
+    for kind in jgap wgap jlost wlost jrec wrec jconn; do
+      [ -n "${R[$kind,$s]:-}" ] && printf '%s %s: %s\n' "$s" "$kind" \
+        "${R[$kind,$s]% }"
+    done
+  done
+}
+
+echo
+echo "Gaps and recoveries in ms, $RUNS runs each, 200 packets/s per stream."
+print_table text
+echo
+raw
+
+if [ -n "${BENCH_OUT:-}" ]; then
+  {
+    echo "## Results: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo
+    echo "Machine: $(uname -srm), $(nproc) CPUs" \
+      "($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1))."
+    echo "jvpn-quic $(git -C "$srcdir" describe --always --dirty 2>/dev/null ||
+      echo '(no git)'), QUIC idle timeout $IDLE_MS ms;" \
+      "wireguard-go $(wireguard-go --version 2>/dev/null | head -n1 |
+      awk '{ print $NF }'), persistent-keepalive 25 s."
+    echo "$RUNS runs per scenario; gaps, losses and recoveries at 200" \
+      "packets/s per stream; times in ms, losses in packets."
+    echo
+    print_table md
+    echo
+    echo "Per run (jgap/wgap: longest gap; jrec/wrec: recovery after the" \
+      "blackhole's end; jconn: new jvpn-quic connections):"
+    echo
+    echo '```'
+    raw
+    echo '```'
+  } >"$BENCH_OUT"
+  echo "bench-recovery: wrote $BENCH_OUT" >&2
+fi
+[ "$nbad" -eq 0 ]

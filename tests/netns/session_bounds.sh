@@ -1,0 +1,612 @@
+#!/usr/bin/env bash
+# tests/netns/session_bounds.sh: the session's bounds and its gate, end to
+# end (ARCHITECTURE 3 rules 4 and 5, docs/state-machine.md).
+#
+# The standard lab topology (tests/lab/lab.sh, lab_topo_vpn):
+#
+#   client1 198.18.1.2 ---- c1 .                        victim: jvpn-quic client
+#                               router ---- server 198.18.3.2, UDP 443
+#   client2 198.18.2.2 ---- c2 '  (masquerade,   audit_log, --control
+#                                  random ports)
+#
+#   tunnel: server jvpn0 198.18.200.1, client1 jvpn0 198.18.200.2
+#   client2 runs no client: it is the attacker's host, with its own key in
+#   the server's [peer] list (so its TLS handshakes succeed), and later
+#   with client1's stolen key. Its tool is tests/tools/attach_probe.
+#
+# Defaults under test: QUIC idle timeout 3 s, transport-loss TTL 15 s,
+# recovery window 8 s, 8 switches per minute.
+#
+#   (e) 6 s blackhole of client1's link (idle timeout < 6 s < TTL): the
+#       connection dies, the session lives (RECOVERING), and the client
+#       reattaches to the SAME session; the time from the path's return to
+#       the first probe packet through is measured.
+#   (f) the reattach request of (e), captured with JVPN_TEST_DUMP_ATTACH,
+#       replayed from client2 with client2's key (PIN_MISMATCH) and with
+#       client1's stolen key (BAD_PROOF or REPLAY): both 403, the victim's
+#       state and state_version unchanged, its traffic without a gap.
+#   (g) a forged proof for the known session ID with the stolen key:
+#       403 BAD_PROOF, victim unchanged, traffic unaffected.
+#   (h) 20 NAT rebindings (conntrack -F every 0.5 s) under traffic: the
+#       session goes DEGRADED (POLICY_FLAP_LIMIT) and is not terminated.
+#   (d) 20 s blackhole (> 3 s idle + 15 s TTL): the server terminates the
+#       session (TTL_TRANSPORT_LOSS_EXPIRED); when the path returns the
+#       client starts a new session and says why; the inner address stays.
+#
+# (d) runs last because it ends the session the others use.
+#
+# Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
+# /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
+# trap removes every namespace and process. BOUNDS_KEEP=1 keeps the logs.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$top_srcdir/tests/lab/lab.sh"
+
+if ! why=$(lab_check_env); then
+  echo "SKIP: $why"
+  exit 77
+fi
+
+# Thresholds (ms), generous for a loaded 2-core machine.
+GAP_MAX_MS=${BOUNDS_GAP_MAX_MS:-1000}      # (f)-(h): traffic unaffected
+REATTACH_MAX_MS=${BOUNDS_REATTACH_MAX_MS:-3000} # (e): path back -> traffic
+TTL_S=15           # policy default transport_loss_ttl_ms
+IDLE_S=3           # QUIC idle timeout (3 keep-alives of 1 s)
+SHORT_HOLE_S=6     # (e): > IDLE_S, < TTL_S
+# (d): > IDLE_S + TTL_S. The server notices the death ~4 s in (its idle
+# timer restarts at its first keep-alive after the last packet received),
+# so the session ends ~19 s in: the path must stay dead past that.
+LONG_HOLE_S=${BOUNDS_LONG_HOLE_S:-20}
+FLUSHES=20         # (h)
+PORT=9000
+
+npass=0
+nfail=0
+pass() {
+  echo "PASS $1"
+  npass=$((npass + 1))
+}
+# fail NAME REASON [LOG...]: reports and prints the tails of the logs.
+fail() {
+  local name=$1 reason=$2
+  shift 2
+  echo "FAIL $name: $reason"
+  nfail=$((nfail + 1))
+  lab_tail "$@"
+}
+summary() {
+  echo "$npass passed, $nfail failed"
+  [ "$nfail" -eq 0 ]
+}
+setup_fail() {
+  fail setup "$1"
+  summary
+  exit 1
+}
+
+lab_find_bin || setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
+lab_probe_find || setup_fail "no probe binary (make tests/tools/probe)"
+ATTACH_PROBE=${ATTACH_PROBE:-$top_builddir/tests/tools/attach_probe}
+[ -x "$ATTACH_PROBE" ] ||
+  setup_fail "no attach_probe binary (make tests/tools/attach_probe)"
+for tool in nft conntrack base64 od; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    setup_fail "$tool is missing (scripts/deps.sh installs it)"
+done
+echo "session_bounds: using $JVPN_BIN"
+
+lab_init
+lab_tmpdir
+dir=$REPLY
+if [ "${BOUNDS_KEEP:-0}" = 1 ]; then
+  # shellcheck disable=SC2034 # read by lab_cleanup
+  LAB_TMPDIRS=()
+  echo "session_bounds: keeping $dir"
+fi
+
+# shellcheck disable=SC2119 # no options: NAT on
+lab_topo_vpn || setup_fail "could not build the lab topology"
+lab_gen_vpn_configs "$dir" "client1 client2" ||
+  setup_fail "genkey or config generation failed"
+
+c1=${LAB_NS[client1]}
+c2=${LAB_NS[client2]}
+sv=${LAB_NS[server]}
+tun=$LAB_TUN
+slog=$dir/server.log
+clog=$dir/client1.log
+audit=$dir/audit.jsonl
+ssock=$dir/server.sock
+csock=$dir/client.sock
+dump=$dir/attach.dump
+
+# The audit log goes in [server] (its first section), after log_level.
+sed -i "0,/^log_level/s||audit_log = $audit\n&|" "$dir/server.conf"
+grep -q "^audit_log = $audit" "$dir/server.conf" ||
+  setup_fail "could not add audit_log to the server's config"
+
+lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" -v \
+  --control "$ssock"
+server_pid=$REPLY
+if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
+   ! lab_wait_udp_listen "$sv" 443 5; then
+  setup_fail "the server did not come up: $(lab_tail "$slog")"
+fi
+lab_spawn "$c1" "$clog" env JVPN_TEST_DUMP_ATTACH="$dump" \
+  "$JVPN_BIN" client -c "$dir/client1.conf" -v --control "$csock"
+client_pid=$REPLY
+if ! lab_wait_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" 10 ||
+   ! lab_wait_for "a ping through the tunnel" 5 ip netns exec "$c1" \
+       ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4"; then
+  setup_fail "client1 did not come up: $(lab_tail "$slog" "$clog")"
+fi
+
+# --- helpers ----------------------------------------------------------------
+
+# count PATTERN FILE: lines of FILE matching PATTERN, in REPLY.
+count() {
+  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
+  REPLY=${REPLY:-0}
+}
+more_lines() {
+  count "$1" "$2"
+  [ "$REPLY" -gt "$3" ]
+}
+
+# Client status: C[session], C[state], C[version], C[births],
+# C[reattaches] from the client's control socket.
+declare -A C=()
+cli_status() {
+  local j k
+  j=$("$JVPN_BIN" status --json -s "$csock" 2>/dev/null) || return 1
+  C=()
+  C[session]=$(printf '%s' "$j" | grep -o '"session":"[^"]*"' | cut -d'"' -f4)
+  C[state]=$(printf '%s' "$j" | grep -o '"session_state":"[^"]*"' |
+    cut -d'"' -f4)
+  for k in state_version births reattaches; do
+    C[$k]=$(printf '%s' "$j" | grep -o "\"$k\":[0-9]*" | head -n1 |
+      cut -d: -f2)
+  done
+  C[version]=${C[state_version]}
+  [ -n "${C[session]}" ]
+}
+
+# srv_session ID: that session's state and state_version at the server,
+# in S[state] and S[version]; 1 if the server does not list it.
+declare -A S=()
+srv_session() {
+  local j m
+  S=()
+  j=$("$JVPN_BIN" status --json -s "$ssock" 2>/dev/null) || return 1
+  m=$(printf '%s' "$j" |
+    grep -o "\"session\":\"$1\",\"state\":\"[A-Z]*\",\"state_version\":[0-9]*")
+  [ -n "$m" ] || return 1
+  S[state]=$(printf '%s' "$m" | cut -d'"' -f8)
+  S[version]=${m##*:}
+}
+
+# hex_id ID: the base64url session ID as the audit log spells it (hex).
+hex_id() {
+  REPLY=$(printf '%s==' "$1" | tr -- '-_' '+/' | base64 -d 2>/dev/null |
+    od -An -tx1 | tr -d ' \n')
+}
+
+# audit_since MARK: the audit lines after line MARK, on stdout.
+audit_since() { tail -n "+$(($1 + 1))" "$audit" 2>/dev/null; }
+audit_mark() {
+  REPLY=$(wc -l <"$audit" 2>/dev/null)
+  REPLY=${REPLY:-0}
+}
+# audit_find MARK HEX KIND REASON [TO]: the first line after MARK for
+# session HEX with that kind, reason (and "to" state), in REPLY.
+audit_find() {
+  local pat to=${5:-}
+  pat="\"session\":\"$2\".*\"kind\":\"$3\".*"
+  [ -n "$to" ] && pat+="\"to\":\"$to\".*"
+  pat+="\"reason\":\"$4\""
+  REPLY=$(audit_since "$1" | grep -m1 -- "$pat")
+  [ -n "$REPLY" ]
+}
+# audit_wait ARGS...: audit_find, polled for up to 2 s.
+audit_wait() { lab_wait_for "an audit record ($4)" 2 audit_find "$@"; }
+mono_of() { REPLY=$(printf '%s' "$1" | grep -o '"mono_ms":[0-9]*' | cut -d: -f2); }
+
+# measure_start NAME SECONDS / measure_end NAME: the probe stream client1
+# -> server through the tunnel; numbers in P[key]. measure_end fails when
+# the stream did not come back by its end.
+declare -A P=()
+measure_start() {
+  lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "$PORT" "$2" "$dir/$1"
+}
+measure_end() {
+  local k out=$dir/$1
+  if ! lab_probe_wait "$out"; then
+    REPLY="the probe stream did not finish: $(cat "$out.json" "$out.send")"
+    return 1
+  fi
+  P=()
+  for k in sent received lost longest_gap_ms gap_start_ms gap_end_ms \
+           expected; do
+    P[$k]=${LAB_PROBE[$out,$k]}
+  done
+  if [ "${P[sent]}" -lt $((P[expected] - LAB_PROBE_RATE / 2)) ]; then
+    REPLY="traffic did not resume: last packet received $((P[sent] - 1))"
+    REPLY+=" of ${P[expected]}"
+    return 1
+  fi
+  REPLY="longest gap ${P[longest_gap_ms]} ms, ${P[lost]} of ${P[sent]} lost"
+}
+
+lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+# ms_since A B: B - A in whole ms (probe times are fractional), in REPLY.
+ms_since() { REPLY=$(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'); }
+
+# attack NAME KEYDIR ARGS...: runs attach_probe in client2's namespace
+# with the key pair in KEYDIR; its output line in REPLY.
+attack() {
+  local name=$1 keys=$2
+  shift 2
+  REPLY=$(ip netns exec "$c2" timeout 15 "$ATTACH_PROBE" \
+    --server 198.18.3.2:443 --key "$keys/key.pem" --cert "$keys/cert.pem" \
+    --server-pin "${LAB_PIN[server]}" --timeout 5 "$@" \
+    2>>"$dir/attack-$name.log")
+}
+
+victim_unchanged() { # SID STATE VERSION -> REPLY reason on failure
+  if ! cli_status || [ "${C[session]}" != "$1" ] ||
+     [ "${C[state]}" != ATTACHED ]; then
+    REPLY="the victim client is now ${C[session]:-none} ${C[state]:-}"
+    return 1
+  fi
+  if ! srv_session "$1"; then
+    REPLY="the server no longer lists the victim session"
+    return 1
+  fi
+  if [ "${S[state]}" != "$2" ] || [ "${S[version]}" != "$3" ]; then
+    REPLY="victim moved: $2 v$3 -> ${S[state]} v${S[version]}"
+    return 1
+  fi
+}
+
+cli_status || setup_fail "no session in the client's status"
+sid=${C[session]}
+hex_id "$sid"
+hex=$REPLY
+echo "session_bounds: session $sid (audit $hex)"
+
+# --- (e) blackhole longer than the idle timeout, shorter than the TTL -----
+scenario_e() {
+  local mark nidle reatt0 births0 t_on t_off rec line nums
+  cli_status
+  reatt0=${C[reattaches]}
+  births0=${C[births]}
+  count "connection ended: idle timeout" "$slog"
+  nidle=$REPLY
+  audit_mark
+  mark=$REPLY
+  measure_start e $((SHORT_HOLE_S + 6)) ||
+    { fail e "probe did not start"; return 1; }
+  sleep 1.5
+  lab_probe_now
+  t_on=$REPLY
+  lab_uplink_blackhole_on client1 1 || { fail e "nft blackhole failed"; return 1; }
+  sleep "$SHORT_HOLE_S"
+  lab_uplink_blackhole_off client1 1
+  lab_probe_now
+  t_off=$REPLY
+  if ! measure_end e; then
+    fail e "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  nums=$REPLY
+  ms_since "$t_off" "${P[gap_end_ms]}"
+  rec=$REPLY
+  if ! more_lines "connection ended: idle timeout" "$slog" "$nidle"; then
+    fail e "the server did not log 'connection ended: idle timeout'" "$slog"
+    return 1
+  fi
+  if ! audit_find "$mark" "$hex" transition '[A-Z_]*' RECOVERING; then
+    fail e "no transition to RECOVERING in the audit log" "$audit"
+    return 1
+  fi
+  line=$REPLY
+  mono_of "$line"
+  ms_since "$t_on" "$REPLY"
+  local t_rec=$REPLY
+  # The connection must have died of the idle timeout, inside the hole.
+  if lt "$t_rec" $((IDLE_S * 1000 - 250)) ||
+     ! lt "$t_rec" $((SHORT_HOLE_S * 1000)); then
+    fail e "RECOVERING ${t_rec} ms after the blackhole began (want\
+ ${IDLE_S}..${SHORT_HOLE_S} s)" "$audit" "$slog"
+    return 1
+  fi
+  if ! audit_find "$mark" "$hex" transition REATTACH_ACCEPT ATTACHED; then
+    fail e "no REATTACH_ACCEPT -> ATTACHED in the audit log" "$audit" "$slog"
+    return 1
+  fi
+  if audit_since "$mark" | grep -q "\"session\":\"$hex\".*\"to\":\"TERMINATED\""
+  then
+    fail e "the session was terminated" "$audit"
+    return 1
+  fi
+  cli_status
+  if [ "${C[session]}" != "$sid" ] || [ "${C[state]}" != ATTACHED ] ||
+     [ "${C[reattaches]}" != $((reatt0 + 1)) ] ||
+     [ "${C[births]}" != "$births0" ]; then
+    fail e "client: session ${C[session]} ${C[state]} reattaches\
+ ${C[reattaches]} births ${C[births]} (want $sid ATTACHED $((reatt0 + 1))\
+ $births0)" "$clog"
+    return 1
+  fi
+  if ! srv_session "$sid" || [ "${S[state]}" != ATTACHED ]; then
+    fail e "server: session $sid is ${S[state]:-gone}" "$slog"
+    return 1
+  fi
+  if ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4"; then
+    fail e "client1 lost its inner address" "$clog"
+    return 1
+  fi
+  if ! lt "$rec" "$REATTACH_MAX_MS"; then
+    fail e "$nums, traffic back $rec ms after the path returned (limit\
+ $REATTACH_MAX_MS ms)" "$slog" "$clog"
+    return 1
+  fi
+  pass "e: ${SHORT_HOLE_S} s blackhole: server saw the connection die and\
+ went RECOVERING ${t_rec} ms after it began; same session $sid, ATTACHED,\
+ reattaches $reatt0 -> ${C[reattaches]} (server v${S[version]}); traffic\
+ back $rec ms after the path returned; $nums"
+}
+
+# --- (f) a captured reattach request replayed from another host -----------
+scenario_f() {
+  local attach version st ver mark a1 a2 r1 r2 nums
+  if [ ! -s "$dump" ] || [ "$(wc -l <"$dump")" -lt 2 ]; then
+    fail f "no reattach request was captured in $dump" "$clog"
+    return 1
+  fi
+  attach=$(tail -n 2 "$dump" | head -n 1)
+  version=$(tail -n 1 "$dump")
+  srv_session "$sid" || { fail f "victim session not listed"; return 1; }
+  st=${S[state]}
+  ver=${S[version]}
+  audit_mark
+  mark=$REPLY
+  measure_start f 5 || { fail f "probe did not start"; return 1; }
+  sleep 1
+  attack f-own "$dir/client2" --attach "$attach" --version "$version"
+  a1=$REPLY
+  # The record is written before the answer leaves; the wait only covers
+  # the audit writer's ring.
+  audit_wait "$mark" "$hex" security PIN_MISMATCH && r1=PIN_MISMATCH ||
+    r1=""
+  # The stolen identity: client1's own key pair, on client2's host.
+  mkdir -p "$dir/stolen" && cp "$dir/client1/key.pem" "$dir/client1/cert.pem" \
+    "$dir/stolen/"
+  attack f-stolen "$dir/stolen" --attach "$attach" --version "$version"
+  a2=$REPLY
+  if audit_wait "$mark" "$hex" security '\(BAD_PROOF\|REPLAY\)'; then
+    r2=$(printf '%s' "$REPLY" | grep -o '"reason":"[A-Z_]*"' | cut -d'"' -f4)
+  else
+    r2=""
+  fi
+  if ! measure_end f; then
+    fail f "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  nums=$REPLY
+  if [ "$a1" != "status 403" ] || [ "$r1" != PIN_MISMATCH ]; then
+    fail f "replay with the attacker's own key: '$a1', audit '${r1:-none}'\
+ (want 'status 403', PIN_MISMATCH)" "$audit" "$dir/attack-f-own.log" "$slog"
+    return 1
+  fi
+  if [ "$a2" != "status 403" ] || [ -z "$r2" ]; then
+    fail f "replay with the stolen key: '$a2', audit '${r2:-none}' (want\
+ 'status 403', BAD_PROOF or REPLAY)" "$audit" "$dir/attack-f-stolen.log" \
+      "$slog"
+    return 1
+  fi
+  if ! victim_unchanged "$sid" "$st" "$ver"; then
+    fail f "$REPLY" "$audit"
+    return 1
+  fi
+  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
+    fail f "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
+    return 1
+  fi
+  pass "f: replayed reattach: own key -> 403 $r1, stolen key -> 403 $r2;\
+ victim still $st v$ver; $nums"
+}
+
+# --- (g) a forged proof for the known session ID --------------------------
+scenario_g() {
+  local st ver mark a r nums
+  srv_session "$sid" || { fail g "victim session not listed"; return 1; }
+  st=${S[state]}
+  ver=${S[version]}
+  audit_mark
+  mark=$REPLY
+  measure_start g 4 || { fail g "probe did not start"; return 1; }
+  sleep 1
+  # A nonce far above the client's: only the MAC can refuse it.
+  attack g "$dir/stolen" --forge "$sid" --nonce 1000 --version "$ver"
+  a=$REPLY
+  audit_wait "$mark" "$hex" security BAD_PROOF && r=BAD_PROOF || r=""
+  if ! measure_end g; then
+    fail g "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  nums=$REPLY
+  if [ "$a" != "status 403" ] || [ "$r" != BAD_PROOF ]; then
+    fail g "forged proof: '$a', audit '${r:-none}' (want 'status 403',\
+ BAD_PROOF)" "$audit" "$dir/attack-g.log" "$slog"
+    return 1
+  fi
+  if ! victim_unchanged "$sid" "$st" "$ver"; then
+    fail g "$REPLY" "$audit"
+    return 1
+  fi
+  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
+    fail g "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
+    return 1
+  fi
+  pass "g: forged proof -> 403 $r; victim still $st v$ver; $nums"
+}
+
+# --- (h) NAT rebinding past the switch limit ------------------------------
+scenario_h() {
+  local mark i nreb ndeny line t0 t_deg nums
+  audit_mark
+  mark=$REPLY
+  measure_start h $((FLUSHES / 2 + 4)) ||
+    { fail h "probe did not start"; return 1; }
+  sleep 1
+  lab_probe_now
+  t0=$REPLY
+  for ((i = 0; i < FLUSHES; i++)); do
+    lab_nat_flush
+    sleep 0.5
+  done
+  if ! measure_end h; then
+    fail h "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  nums=$REPLY
+  nreb=$(audit_since "$mark" | grep "\"session\":\"$hex\"" |
+    grep -c '"reason":"NAT_REBIND"')
+  ndeny=$(audit_since "$mark" | grep "\"session\":\"$hex\"" |
+    grep -c '"kind":"denial".*"reason":"POLICY_FLAP_LIMIT"')
+  if ! audit_find "$mark" "$hex" transition POLICY_FLAP_LIMIT DEGRADED; then
+    fail h "no transition to DEGRADED with POLICY_FLAP_LIMIT after $nreb\
+ NAT_REBIND records; $nums" "$audit" "$slog"
+    return 1
+  fi
+  line=$REPLY
+  mono_of "$line"
+  ms_since "$t0" "$REPLY"
+  t_deg=$REPLY
+  if audit_since "$mark" | grep -q "\"session\":\"$hex\".*\"to\":\"TERMINATED\""
+  then
+    fail h "the session was terminated" "$audit"
+    return 1
+  fi
+  if ! srv_session "$sid" || [ "${S[state]}" = TERMINATED ]; then
+    fail h "server: session $sid is ${S[state]:-gone}" "$slog"
+    return 1
+  fi
+  cli_status
+  if [ "${C[session]}" != "$sid" ]; then
+    fail h "the client changed session: ${C[session]}" "$clog"
+    return 1
+  fi
+  pass "h: $FLUSHES NAT flushes: $nreb NAT_REBIND switches accepted, then\
+ DEGRADED (POLICY_FLAP_LIMIT) ${t_deg} ms after the first flush and\
+ $ndeny later rebindings denied; session alive (${S[state]} v${S[version]});\
+ traffic flowed: $nums"
+}
+
+# --- (d) blackhole past the transport-loss TTL ----------------------------
+ping_through() {
+  ip netns exec "$c1" ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4"
+}
+new_session() {
+  cli_status && [ "${C[session]}" != "$sid" ] && [ "${C[state]}" = ATTACHED ]
+}
+scenario_d() {
+  local mark births0 t_on t_off t_term t_dead t_new line why
+  cli_status
+  births0=${C[births]}
+  audit_mark
+  mark=$REPLY
+  lab_probe_now
+  t_on=$REPLY
+  lab_uplink_blackhole_on client1 1 || { fail d "nft blackhole failed"; return 1; }
+  sleep "$LONG_HOLE_S"
+  lab_uplink_blackhole_off client1 1
+  lab_probe_now
+  t_off=$REPLY
+  if ! lab_wait_for "a new session at the client" 20 new_session; then
+    fail d "no new session within 20 s of the path's return (client:\
+ ${C[session]:-none} ${C[state]:-})" "$clog" "$slog"
+    return 1
+  fi
+  lab_probe_now
+  ms_since "$t_off" "$REPLY"
+  t_new=$REPLY
+  if ! lab_wait_for "a ping through the new session" 5 ping_through; then
+    fail d "no traffic through the new session" "$clog" "$slog"
+    return 1
+  fi
+  lab_probe_now
+  ms_since "$t_off" "$REPLY"
+  local t_ping=$REPLY
+  if ! audit_find "$mark" "$hex" transition TTL_TRANSPORT_LOSS_EXPIRED \
+       TERMINATED; then
+    fail d "no TERMINATED (TTL_TRANSPORT_LOSS_EXPIRED) for $sid in the audit\
+ log" "$audit" "$slog"
+    return 1
+  fi
+  line=$REPLY
+  mono_of "$line"
+  ms_since "$t_on" "$REPLY"
+  t_term=$REPLY
+  t_dead="?"
+  if audit_find "$mark" "$hex" transition TRANSPORT_DEAD RECOVERING; then
+    mono_of "$REPLY"
+    ms_since "$t_on" "$REPLY"
+    t_dead=$REPLY
+  fi
+  if ! lt "$t_term" $(((LONG_HOLE_S) * 1000)) ||
+     lt "$t_term" $((TTL_S * 1000)); then
+    fail d "terminated ${t_term} ms after the blackhole began (want\
+ ${TTL_S}..${LONG_HOLE_S} s)" "$audit"
+    return 1
+  fi
+  if srv_session "$sid"; then
+    fail d "the server still lists the old session ($sid ${S[state]})"
+    return 1
+  fi
+  if ! more_lines "session $sid is over" "$clog" 0; then
+    fail d "the client did not say why the session is over" "$clog"
+    return 1
+  fi
+  why=$(grep -m1 "session $sid is over" "$clog" | sed 's/.*is over (\(.*\)):.*/\1/')
+  if [ "${C[births]}" != $((births0 + 1)) ]; then
+    fail d "births ${C[births]} (want $((births0 + 1)))" "$clog"
+    return 1
+  fi
+  if ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" ||
+     ! srv_session "${C[session]}"; then
+    fail d "inner address or server session missing after the new birth" \
+      "$clog" "$slog"
+    return 1
+  fi
+  pass "d: ${LONG_HOLE_S} s blackhole: old session terminated\
+ (TTL_TRANSPORT_LOSS_EXPIRED) ${t_term} ms after it began (connection\
+ seen dead at ${t_dead} ms, + TTL ${TTL_S} s); new session ${C[session]} (births $births0 ->\
+ ${C[births]}) ${t_new} ms after the path returned, ping through at\
+ ${t_ping} ms; client: \"$why\"; inner address $LAB_CLIENT1_IN4 kept"
+}
+
+scenario_e
+scenario_f
+scenario_g
+scenario_h
+scenario_d
+
+if ! lab_pid_alive "$server_pid"; then
+  fail server "the server exited" "$slog"
+fi
+if ! lab_pid_alive "$client_pid"; then
+  fail client "the client exited" "$clog"
+fi
+mapfile -t bad_logs < <(grep -l -E \
+  'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null)
+if [ "${#bad_logs[@]}" -gt 0 ]; then
+  fail sanitizers "sanitizer reports in the logs" "${bad_logs[@]}"
+fi
+
+summary
