@@ -284,6 +284,7 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json) {
                   cl->sess.idstr, jvpn_session_state_name(s->state),
                   s->state_version, cl->sess.version, cl->sess.births,
                   cl->sess.reattaches, (now - s->born_ms) / 1000);
+  glue_buf_state_times(b, s, now, json);
 }
 
 int client_sess_init(struct client *cl) {

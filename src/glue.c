@@ -11,6 +11,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/session.h"
 #include "src/control.h"
 #include "tun/icmp_ptb.h"
 
@@ -224,4 +225,23 @@ void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
     return;
   }
   LOG_INFO(NULL, "control socket %s (jvpn-quic status -s %s)", path, path);
+}
+
+void glue_buf_state_times(struct glue_buf *b, const struct jvpn_session *s,
+                          uint64_t now_ms, int json) {
+  int st;
+
+  glue_buf_printf(b, json ? ",\"time_in_state_s\":{" : "\n    time_in_state_s:");
+  for (st = 0; st < JVPN_SS_COUNT; st++) {
+    uint64_t ms = s->time_in_state_ms[st];
+
+    if (st == (int)s->state && now_ms > s->state_entered_ms)
+      ms += now_ms - s->state_entered_ms;
+    glue_buf_printf(b, json ? "%s\"%s\":%.1f" : "%s%s=%.1f",
+                    json ? (st ? "," : "") : " ",
+                    jvpn_session_state_name((enum jvpn_session_state)st),
+                    (double)ms / 1000.0);
+  }
+  if (json)
+    glue_buf_printf(b, "}");
 }

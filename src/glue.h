@@ -74,6 +74,13 @@ void glue_buf_printf(struct glue_buf *b, const char *fmt, ...)
  * ("path":..., "rtt_ms":...) when |json|, else as "key=value" words. */
 void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json);
 
+struct jvpn_session;
+
+/* Appends the time |s| spent in each state (the current one up to |now_ms|)
+ * as a JSON object member "time_in_state_s" or "time_in_STATE=N" words. */
+void glue_buf_state_times(struct glue_buf *b, const struct jvpn_session *s,
+                          uint64_t now_ms, int json);
+
 struct control;
 
 /* Opens the control socket at |path| (NULL: the role's default; "none":

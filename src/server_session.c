@@ -473,6 +473,7 @@ void srv_session_status(struct server *srv, struct glue_buf *b,
                   jvpn_session_switches(s, now), s->n_switches,
                   (now - s->born_ms) / 1000,
                   (now - s->state_entered_ms) / 1000, ss->drop_unattached);
+  glue_buf_state_times(b, s, now, json);
 }
 
 /* --- set-up -------------------------------------------------------------- */
