@@ -26,7 +26,13 @@
  * On SIGINT/SIGTERM or after --duration the held packets are accepted at
  * once and the counters are printed on stdout as one line:
  *   nfq_delay: packets=N delayed=N dropped=N overflow=N overruns=N ...
- * and the exit status is 0. */
+ * and the exit status is 0.
+ *
+ * Needs CAP_NET_ADMIN in the namespace whose queue it binds. Built by the
+ * tree as tests/tools/nfq_delay; by hand:
+ *   gcc -std=gnu11 -O2 -D_GNU_SOURCE tests/tools/nfq_delay.c \
+ *     -lnetfilter_queue -o /tmp/nfq_delay
+ * (tests/lab/lab.sh looks there last; NFQ_DELAY_BIN overrides). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
