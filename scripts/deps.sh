@@ -12,7 +12,7 @@ build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev
   libgnutls28-dev libwolfssl-dev libuv1-dev libcmocka-dev
-  clang
+  libnetfilter-queue-dev clang
 )
 
 # Run and test: what tests/lab/lab.sh, tests/netns/e2e.sh, scripts/demo.sh
@@ -23,10 +23,11 @@ build_pkgs=(
 #   iputils-ping  reachability checks through the tunnel
 #   socat         checksummed TCP transfers through the tunnel
 #   procps        sysctl inside namespaces
+#   iptables      the NFQUEUE target of the lab's delay injector
 #   iperf3, wireguard-go, wireguard-tools
 #                 scripts/bench.sh (throughput, and WireGuard to compare)
 test_pkgs=(
-  iproute2 nftables conntrack iputils-ping socat procps
+  iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-go wireguard-tools
 )
 
