@@ -89,7 +89,9 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+static uint64_t max_u64(uint64_t a, uint64_t b) {
+  return a > b ? a : b;
+}
 
 /* Appends to a detail string; truncation is harmless (the record says
  * less, the decision is the same). */
@@ -141,8 +143,8 @@ int jvpn_uplink_policy_validate(const struct jvpn_uplink_policy *up,
   if (up == NULL || p == NULL)
     return set_err(err, errlen, "no policy");
   if (up->detect_k < 1 || up->detect_k > DETECT_K_MAX)
-    return set_err(err, errlen, "detect_k: %u out of range 1..%u",
-                   up->detect_k, DETECT_K_MAX);
+    return set_err(err, errlen, "detect_k: %u out of range 1..%u", up->detect_k,
+                   DETECT_K_MAX);
   /* The floor must leave room under the coarse silence bound, which caps
    * the threshold. */
   if (up->detect_floor_ms < DETECT_FLOOR_MIN_MS ||
@@ -150,8 +152,7 @@ int jvpn_uplink_policy_validate(const struct jvpn_uplink_policy *up,
     return set_err(err, errlen,
                    "detect_floor_ms: %llu out of range %u..%llu "
                    "(silence_volatile_ms)",
-                   (unsigned long long)up->detect_floor_ms,
-                   DETECT_FLOOR_MIN_MS,
+                   (unsigned long long)up->detect_floor_ms, DETECT_FLOOR_MIN_MS,
                    (unsigned long long)p->silence_volatile_ms);
   if (up->detect_ptos < 1 || up->detect_ptos > DETECT_PTOS_MAX)
     return set_err(err, errlen, "detect_ptos: %u out of range 1..%u",
@@ -172,8 +173,7 @@ int jvpn_uplink_policy_validate(const struct jvpn_uplink_policy *up,
 }
 
 uint64_t jvpn_uplink_silence_ms(const struct jvpn_uplink_policy *up,
-                                const struct jvpn_policy *p,
-                                uint64_t srtt_us) {
+                                const struct jvpn_policy *p, uint64_t srtt_us) {
   uint64_t rtt = srtt_us != 0 ? srtt_us : JVPN_UPLINK_INITIAL_RTT_US;
   uint64_t thr;
 
@@ -253,9 +253,8 @@ int jvpn_uplink_find(const struct jvpn_uplink_set *set, const char *name) {
   return JVPN_ERR_NOTFOUND;
 }
 
-int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx,
-                         uint64_t att, enum jvpn_att_role role,
-                         uint64_t now_ms) {
+int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
+                         enum jvpn_att_role role, uint64_t now_ms) {
   struct jvpn_uplink *u;
 
   if (set == NULL || idx >= set->n || att == 0 ||
@@ -292,9 +291,8 @@ int jvpn_uplink_lost(struct jvpn_uplink_set *set, uint64_t att,
     /* Later decisions keep naming what killed it, so the failover they
      * repeat is the same decision and is not audited twice. */
     set->orphan_att = att;
-    set->orphan_reason = u->status == JVPN_UPLINK_ST_DEAD
-                             ? u->cause
-                             : JVPN_UPLINK_R_ACTIVE_LOST;
+    set->orphan_reason =
+        u->status == JVPN_UPLINK_ST_DEAD ? u->cause : JVPN_UPLINK_R_ACTIVE_LOST;
   }
   /* A closed attachment is a failure of its uplink: the next one on it
    * has to prove itself for the stability window. */
@@ -302,6 +300,7 @@ int jvpn_uplink_lost(struct jvpn_uplink_set *set, uint64_t att,
     u->failed_ms = now_ms;
   u->att = 0;
   u->role = JVPN_ATT_FREE;
+  memset(&u->m, 0, sizeof(u->m));
   u->waiting_since_ms = 0;
   u->healthy_since_ms = 0;
   return 0;
@@ -383,8 +382,8 @@ static uint64_t score_us(const struct jvpn_uplink *u) {
  * "healthy now". Writes the cause of DEAD/LOSSY. */
 static enum jvpn_uplink_status health(const struct jvpn_uplink_set *set,
                                       const struct jvpn_uplink *u,
-                                      const struct jvpn_policy *p,
-                                      uint64_t now, int *cause) {
+                                      const struct jvpn_policy *p, uint64_t now,
+                                      int *cause) {
   *cause = JVPN_UPLINK_R_NONE;
   if (u->att == 0)
     return JVPN_UPLINK_ST_NONE;
@@ -411,11 +410,11 @@ static enum jvpn_uplink_status health(const struct jvpn_uplink_set *set,
   return JVPN_UPLINK_ST_READY;
 }
 
-/* "wlan0 att 7 p0 srtt 42.1ms loss 3%" */
+/* "wlan0#7 p0 srtt 42.1ms loss 3%": name#attachment, priority */
 static void describe(char *buf, size_t cap, size_t *off,
                      const struct jvpn_uplink *u) {
-  app(buf, cap, off, "%s att %llu p%u srtt %llu.%llums loss %u%%",
-      u->cfg.name, (unsigned long long)u->att, u->cfg.priority,
+  app(buf, cap, off, "%s#%llu p%u srtt %llu.%llums loss %u%%", u->cfg.name,
+      (unsigned long long)u->att, u->cfg.priority,
       (unsigned long long)(u->m.srtt_us / 1000),
       (unsigned long long)(u->m.srtt_us % 1000 / 100), u->m.loss_pct);
 }
@@ -432,14 +431,12 @@ static void describe_cause(char *buf, size_t cap, size_t *off,
         ": silent %llums >= %llums (%ux srtt, floor %llums), %llu B in "
         "flight",
         (unsigned long long)elapsed(now, silence_base(u)),
-        (unsigned long long)jvpn_uplink_silence_ms(&set->pol, p,
-                                                   u->m.srtt_us),
+        (unsigned long long)jvpn_uplink_silence_ms(&set->pol, p, u->m.srtt_us),
         set->pol.detect_k, (unsigned long long)set->pol.detect_floor_ms,
         (unsigned long long)u->m.bytes_in_flight);
     break;
   case JVPN_UPLINK_R_ACTIVE_PTO:
-    app(buf, cap, off, ": %u PTOs >= %u", u->m.pto_count,
-        set->pol.detect_ptos);
+    app(buf, cap, off, ": %u PTOs >= %u", u->m.pto_count, set->pol.detect_ptos);
     break;
   case JVPN_UPLINK_R_ACTIVE_LOSS:
     app(buf, cap, off, ": loss %u%% > %u%%", u->m.loss_pct,
@@ -449,11 +446,10 @@ static void describe_cause(char *buf, size_t cap, size_t *off,
   }
 }
 
-static void record(struct jvpn_uplink_decision *dec,
-                   enum jvpn_audit_kind kind, const char *event,
-                   enum jvpn_uplink_reason reason, uint64_t from, uint64_t to,
-                   const struct jvpn_policy *p, uint64_t now,
-                   const char *detail) {
+static void record(struct jvpn_uplink_decision *dec, enum jvpn_audit_kind kind,
+                   const char *event, enum jvpn_uplink_reason reason,
+                   uint64_t from, uint64_t to, const struct jvpn_policy *p,
+                   uint64_t now, const char *detail) {
   struct jvpn_audit_record *r;
 
   /* Bounded by construction: one per uplink plus one decision. */
@@ -493,8 +489,7 @@ static void refresh(struct jvpn_uplink_set *set, const struct jvpn_policy *p,
         h = JVPN_UPLINK_ST_SETTLING;
     } else {
       u->healthy_since_ms = 0;
-      if ((h == JVPN_UPLINK_ST_DEAD || h == JVPN_UPLINK_ST_LOSSY) &&
-          old != h)
+      if ((h == JVPN_UPLINK_ST_DEAD || h == JVPN_UPLINK_ST_LOSSY) && old != h)
         u->failed_ms = now;
     }
     u->status = h;
@@ -614,46 +609,49 @@ static struct jvpn_uplink *voluntary(struct jvpn_uplink_set *set,
       act->status != JVPN_UPLINK_ST_SETTLING)
     return NULL; /* no quality to compare with */
   c = best(set, act, 0, PRIO_SAME);
-  if (c != NULL && jvpn_policy_candidate_better(p, score_us(act), score_us(c))) {
+  if (c != NULL &&
+      jvpn_policy_candidate_better(p, score_us(act), score_us(c))) {
     *why = JVPN_UPLINK_R_BETTER_CANDIDATE;
     return c;
   }
   return NULL;
 }
 
+/* "3 switches in 60s, max 3" first, so truncation only ever cuts the
+ * candidate's numbers. */
 static void explain(char *buf, size_t cap, const struct jvpn_uplink_set *set,
-                    const struct jvpn_uplink *act,
-                    const struct jvpn_uplink *to,
+                    const struct jvpn_uplink *act, const struct jvpn_uplink *to,
                     const struct jvpn_policy *p, uint64_t now,
-                    enum jvpn_uplink_action action,
-                    enum jvpn_uplink_reason why,
+                    enum jvpn_uplink_action action, enum jvpn_uplink_reason why,
                     const struct jvpn_uplink_decision *dec) {
   size_t off = 0;
 
   buf[0] = '\0';
-  app(buf, cap, &off, "%s: ", jvpn_uplink_action_name(action));
+  app(buf, cap, &off, "%s", jvpn_uplink_action_name(action));
+  if (action == JVPN_UPLINK_DENIED_BUDGET)
+    app(buf, cap, &off, " (%u switches in 60s, max %u)", dec->switches,
+        p->max_switches_per_min);
+  if (action == JVPN_UPLINK_DENIED_COOLDOWN)
+    app(buf, cap, &off, " (cooldown %llums more)",
+        (unsigned long long)elapsed(dec->retry_ms, now));
+  app(buf, cap, &off, ": ");
   if (act != NULL) {
     describe(buf, cap, &off, act);
     describe_cause(buf, cap, &off, set, act, p, now);
   } else {
-    app(buf, cap, &off, "att %llu lost",
-        (unsigned long long)set->orphan_att);
+    app(buf, cap, &off, "#%llu lost", (unsigned long long)set->orphan_att);
   }
   if (to != NULL) {
-    app(buf, cap, &off, "; to ");
+    app(buf, cap, &off, " -> ");
     describe(buf, cap, &off, to);
     app(buf, cap, &off, " %s", jvpn_uplink_status_name(to->status));
   }
   if (why == JVPN_UPLINK_R_BETTER_CANDIDATE && act != NULL && to != NULL)
-    app(buf, cap, &off, "; score %lluus vs %lluus, margin %u%%",
-        (unsigned long long)score_us(to), (unsigned long long)score_us(act),
-        p->hysteresis_pct);
-  if (action == JVPN_UPLINK_DENIED_BUDGET)
-    app(buf, cap, &off, "; %u switches in the last minute (max %u)",
-        dec->switches, p->max_switches_per_min);
-  if (action == JVPN_UPLINK_DENIED_COOLDOWN)
-    app(buf, cap, &off, "; cooldown until +%llums",
-        (unsigned long long)elapsed(dec->retry_ms, now));
+    app(buf, cap, &off, "; score %llu.%llums vs %llu.%llums, margin %u%%",
+        (unsigned long long)(score_us(to) / 1000),
+        (unsigned long long)(score_us(to) % 1000 / 100),
+        (unsigned long long)(score_us(act) / 1000),
+        (unsigned long long)(score_us(act) % 1000 / 100), p->hysteresis_pct);
 }
 
 int jvpn_uplink_decide(struct jvpn_uplink_set *set,
@@ -701,8 +699,8 @@ int jvpn_uplink_decide(struct jvpn_uplink_set *set,
   if (action == JVPN_UPLINK_NONE)
     dec->to = 0;
   if (action != JVPN_UPLINK_NONE)
-    explain(dec->detail, sizeof(dec->detail), set, act, to, p, now_ms,
-            action, why, dec);
+    explain(dec->detail, sizeof(dec->detail), set, act, to, p, now_ms, action,
+            why, dec);
 
   /* The caller asks again on every input; one record per distinct
    * decision keeps the trail readable and bounded. */
@@ -727,8 +725,8 @@ int jvpn_uplink_decide(struct jvpn_uplink_set *set,
 
 /* --- timers -------------------------------------------------------------- */
 
-uint64_t jvpn_uplink_keepalive_ms(const struct jvpn_uplink_set *set,
-                                  size_t idx, const struct jvpn_policy *p) {
+uint64_t jvpn_uplink_keepalive_ms(const struct jvpn_uplink_set *set, size_t idx,
+                                  const struct jvpn_policy *p) {
   const struct jvpn_uplink *u;
 
   if (set == NULL || p == NULL || idx >= set->n)
@@ -786,8 +784,8 @@ size_t jvpn_uplink_keepalives_due(struct jvpn_uplink_set *set,
   for (i = 0; i < set->n; i++) {
     u = &set->up[i];
     if (u->att == 0 || u->role != JVPN_ATT_STANDBY ||
-        now_ms < add_sat(u->keepalive_base_ms,
-                         jvpn_uplink_keepalive_ms(set, i, p)))
+        now_ms <
+            add_sat(u->keepalive_base_ms, jvpn_uplink_keepalive_ms(set, i, p)))
       continue;
     if (u->link_up && n == cap)
       continue; /* still due at the next call */

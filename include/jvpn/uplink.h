@@ -27,8 +27,8 @@
 #include "jvpn/session.h"
 
 #define JVPN_UPLINK_MAX JVPN_MAX_ATTACHMENTS /* one attachment each */
-#define JVPN_UPLINK_NAME_MAX 48 /* bytes, NUL included: an interface name
-                                   or a local IPv6 address in text */
+/* bytes, NUL included: an interface name or a local IPv6 address in text */
+#define JVPN_UPLINK_NAME_MAX 48
 /* us: the RTT assumed before the first sample (RFC 9002 kInitialRtt). */
 #define JVPN_UPLINK_INITIAL_RTT_US 333000
 /* us: RTT samples are clamped to this, which keeps the quality score
@@ -61,10 +61,10 @@ struct jvpn_uplink_cfg {
  * and silence bound are taken from struct jvpn_policy (see
  * docs/multipath.md for which is used where). */
 struct jvpn_uplink_policy {
-  uint32_t detect_k;         /* 4: silence threshold in SRTTs (1..32) */
-  uint64_t detect_floor_ms;  /* 150: the threshold never goes below this
-                                (10 ms .. silence_volatile_ms) */
-  uint32_t detect_ptos;      /* 2 consecutive PTOs = dead (1..16) */
+  uint32_t detect_k;        /* 4: silence threshold in SRTTs (1..32) */
+  uint64_t detect_floor_ms; /* 150: the threshold never goes below this
+                               (10 ms .. silence_volatile_ms) */
+  uint32_t detect_ptos;     /* 2 consecutive PTOs = dead (1..16) */
   enum jvpn_uplink_return return_mode; /* AFTER_STABILITY */
   uint64_t metered_keepalive_ms;       /* 15 s between keep-alives on a
                                           metered standby (heartbeat_ms ..
@@ -113,15 +113,15 @@ struct jvpn_uplink_sample {
 
 struct jvpn_uplink {
   struct jvpn_uplink_cfg cfg;
-  int link_up;              /* from netlink; 1 until told otherwise */
-  uint64_t att;             /* attachment ID; 0 = none */
-  enum jvpn_att_role role;  /* FREE when att == 0 */
-  uint64_t attached_ms;     /* when |att| joined */
+  int link_up;                 /* from netlink; 1 until told otherwise */
+  uint64_t att;                /* attachment ID; 0 = none */
+  enum jvpn_att_role role;     /* FREE when att == 0 */
+  uint64_t attached_ms;        /* when |att| joined */
   struct jvpn_uplink_sample m; /* the latest sample */
   uint64_t waiting_since_ms;   /* data outstanding since (0 = none) */
 
-  uint64_t keepalive_base_ms;  /* standby: the last keep-alive, or when it
-                                  became a standby */
+  uint64_t keepalive_base_ms; /* standby: the last keep-alive, or when it
+                                 became a standby */
 
   /* judged by jvpn_uplink_decide() */
   enum jvpn_uplink_status status;
@@ -177,11 +177,11 @@ enum jvpn_uplink_reason {
 struct jvpn_uplink_decision {
   enum jvpn_uplink_action action;
   enum jvpn_uplink_reason reason;
-  int failover;        /* the active is dead or gone: cooldown does not
-                          apply; feed TRANSPORT_DEAD for |from| first */
-  uint64_t from, to;   /* attachment IDs; 0 = none */
-  uint32_t switches;   /* the session's switches in the last minute */
-  uint64_t retry_ms;   /* DENIED_COOLDOWN: when the cooldown ends */
+  int failover;      /* the active is dead or gone: cooldown does not
+                        apply; feed TRANSPORT_DEAD for |from| first */
+  uint64_t from, to; /* attachment IDs; 0 = none */
+  uint32_t switches; /* the session's switches in the last minute */
+  uint64_t retry_ms; /* DENIED_COOLDOWN: when the cooldown ends */
   char detail[JVPN_AUDIT_DETAIL_MAX]; /* the measurements behind it */
 
   /* Audit records of this call, oldest first (candidate changes, then the
@@ -218,9 +218,8 @@ int jvpn_uplink_find(const struct jvpn_uplink_set *set, const char *name);
  * the session core accepted it (HANDSHAKE_OK, STANDBY_ADDED,
  * REATTACH_ACCEPT). Returns 0, JVPN_ERR_INVAL or JVPN_ERR_EXISTS (the
  * uplink already has an attachment, or another is active). */
-int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx,
-                         uint64_t att, enum jvpn_att_role role,
-                         uint64_t now_ms);
+int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
+                         enum jvpn_att_role role, uint64_t now_ms);
 
 /* Attachment |att| is closed (dead connection, or closed by the caller).
  * Its uplink keeps its failure history. Returns 0 or JVPN_ERR_NOTFOUND (a
@@ -268,14 +267,13 @@ uint64_t jvpn_uplink_next_deadline(const struct jvpn_uplink_set *set,
  * sample): max(detect_k x SRTT, detect_floor_ms), at most the policy's
  * silence_volatile_ms. */
 uint64_t jvpn_uplink_silence_ms(const struct jvpn_uplink_policy *up,
-                                const struct jvpn_policy *p,
-                                uint64_t srtt_us);
+                                const struct jvpn_policy *p, uint64_t srtt_us);
 
 /* The keep-alive interval of uplink |idx| while it is a standby: its own
  * standby_keepalive_ms, else metered_keepalive_ms when metered, else the
  * policy's heartbeat_ms. 0 for a bad index. */
-uint64_t jvpn_uplink_keepalive_ms(const struct jvpn_uplink_set *set,
-                                  size_t idx, const struct jvpn_policy *p);
+uint64_t jvpn_uplink_keepalive_ms(const struct jvpn_uplink_set *set, size_t idx,
+                                  const struct jvpn_policy *p);
 
 /* Writes to |ids| (up to |cap|) the standby attachments whose keep-alive
  * is due at |now_ms|, lowest ID first, and schedules the next one of each.
