@@ -31,6 +31,7 @@
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client *cl);
 static void connect_now(struct client *cl);
+static void tun_poll_update(struct client *cl);
 
 /* --- connection ---------------------------------------------------------- */
 
@@ -40,13 +41,8 @@ static void conn_drop(struct client *cl) {
   quic_conn_del(cl->qc);
   cl->qc = NULL;
   uv_timer_stop(&cl->timer);
-  if (cl->tun_reading) {
-    uv_poll_stop(&cl->tun_poll);
-    cl->tun_reading = 0;
-  }
+  tun_poll_update(cl);
 }
-
-static void tun_poll_update(struct client *cl);
 
 static void conn_flush(struct client *cl) {
   uint64_t now;
@@ -427,7 +423,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
   long n;
 
   (void)events;
-  if (status < 0 || cl->qc == NULL)
+  if (status < 0)
     return;
   for (i = 0; i < JVPN_TUN_BATCH; i++) {
     n = tun_dev_read(&cl->tun, cl->tunbuf, sizeof(cl->tunbuf));
@@ -435,6 +431,13 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       break;
     if (tunnel_local_only(cl->tunbuf, (size_t)n)) {
       cl->ctr.drop_local_only++;
+      continue;
+    }
+    if (cl->qc == NULL || cl->conn_dead || !cl->qc->tunnel_open) {
+      /* Between connections the device stays up with its addresses and
+       * routes; what applications send meanwhile is dropped and counted
+       * (TCP resends it once the session is back). */
+      cl->ctr.drop_recovering++;
       continue;
     }
     rv = quic_conn_queue_ip(cl->qc, cl->tunbuf, (size_t)n);
@@ -446,15 +449,16 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
     if (quic_conn_txq_busy(cl->qc))
       break;
   }
-  conn_flush(cl);
+  if (cl->qc && !cl->conn_dead)
+    conn_flush(cl);
 }
 
-/* Reads the TUN device only while the connection can take packets: a
- * full send queue pushes back into the kernel's TUN queue instead of
- * dropping here. */
+/* Reads the TUN device unless the connection's send queue is filling up:
+ * then the kernel's TUN queue takes the pressure instead of this program
+ * dropping. Without a connection it reads and drops (counted). */
 static void tun_poll_update(struct client *cl) {
-  int want = cl->qc && !cl->conn_dead && cl->link_up &&
-             !quic_conn_txq_busy(cl->qc);
+  int want = cl->link_up && (cl->qc == NULL || cl->conn_dead ||
+                             !quic_conn_txq_busy(cl->qc));
 
   if (want && !cl->tun_reading)
     uv_poll_start(&cl->tun_poll, UV_READABLE, on_tun_readable);

@@ -121,7 +121,8 @@ void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
   snprintf(buf, len,
            "rx_packets=%llu tx_packets=%llu drop_spoofed=%llu "
            "drop_malformed=%llu drop_no_route=%llu drop_too_big=%llu "
-           "drop_queue=%llu drop_tun_full=%llu capsules_rx=%llu",
+           "drop_queue=%llu drop_tun_full=%llu drop_recovering=%llu "
+           "capsules_rx=%llu",
            (unsigned long long)g->rx_packets,
            (unsigned long long)g->tx_packets,
            (unsigned long long)g->drop_spoofed,
@@ -134,6 +135,7 @@ void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
                                 (qc ? qc->stats.drop_too_big : 0)),
            (unsigned long long)(qc ? qc->stats.drop_queue : 0),
            (unsigned long long)g->drop_tun_full,
+           (unsigned long long)g->drop_recovering,
            (unsigned long long)(qc ? qc->stats.capsules_rx : 0));
 }
 

@@ -54,6 +54,7 @@ struct glue_counters {
   uint64_t drop_spoofed, drop_malformed, drop_no_route, drop_too_big;
   uint64_t drop_tun_full;
   uint64_t drop_local_only; /* link-scope packets kept off the tunnel */
+  uint64_t drop_recovering; /* client: packets while no tunnel was up */
 };
 
 /* Formats the counters of one tunnel for the log. */
