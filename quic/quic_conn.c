@@ -368,6 +368,8 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
                                           : NGTCP2_CC_ALGO_CUBIC;
   /* Full-size packets from the first one, so the tunnel MTU is right
    * from the start on a 1500-byte underlay (see docs/decisions.md). */
+  if (c->cfg.initial_rtt_ms)
+    s->initial_rtt = (uint64_t)c->cfg.initial_rtt_ms * NGTCP2_MILLISECONDS;
   s->max_tx_udp_payload_size = JVPN_QUIC_MAX_UDP_PAYLOAD;
   s->no_tx_udp_payload_size_shaping = 1;
   s->handshake_timeout =

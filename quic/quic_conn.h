@@ -145,6 +145,9 @@ struct quic_conn_config {
                                  * timeout is JVPN_QUIC_IDLE_KEEPALIVES
                                  * times this */
   unsigned handshake_ms;        /* 0 = JVPN_QUIC_HANDSHAKE_TIMEOUT_MS */
+  unsigned initial_rtt_ms;      /* 0 = ngtcp2's 333 ms; a reconnect to a
+                                 * known server passes the RTT it saw, so
+                                 * lost Initials are resent sooner */
   const uint8_t *reset_secret;  /* server: 32-byte key for stateless reset
                                  * tokens, stable across restarts; NULL =
                                  * random per connection */

@@ -36,8 +36,16 @@ static void tun_poll_update(struct client *cl);
 /* --- connection ---------------------------------------------------------- */
 
 static void conn_drop(struct client *cl) {
+  ngtcp2_conn_stat st;
+
   if (cl->qc == NULL)
     return;
+  quic_conn_get_stat(cl->qc, &st);
+  /* Remember the path's RTT for recovery attempts; a connection that
+   * never got a sample keeps the previous value. */
+  if (st.min_rtt != UINT64_MAX && st.smoothed_rtt > 0 &&
+      ngtcp2_conn_get_handshake_completed(cl->qc->conn))
+    cl->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
   quic_conn_del(cl->qc);
   cl->qc = NULL;
   uv_timer_stop(&cl->timer);
@@ -600,8 +608,16 @@ static void connect_now(struct client *cl) {
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
    * rather than after the Initial's exponential backoff. */
-  cfg.handshake_ms =
-      client_sess_recovering(cl) ? JVPN_QUIC_REATTACH_HANDSHAKE_MS : 0;
+  if (client_sess_recovering(cl) && cl->last_srtt_ms) {
+    unsigned t = 8 * cl->last_srtt_ms + 100;
+
+    cfg.handshake_ms = t < CLIENT_ATTEMPT_MIN_MS   ? CLIENT_ATTEMPT_MIN_MS
+                       : t > CLIENT_ATTEMPT_MAX_MS ? CLIENT_ATTEMPT_MAX_MS
+                                                   : t;
+    cfg.initial_rtt_ms = cl->last_srtt_ms < 5 ? 5 : cl->last_srtt_ms;
+  } else if (client_sess_recovering(cl)) {
+    cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
+  }
   cl->conn_dead = 0;
   if (quic_conn_client_new(&cl->qc, &cfg,
                            (const struct sockaddr *)&cl->socks[cl->active].s.local,

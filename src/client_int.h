@@ -25,7 +25,11 @@
 
 #define CLIENT_BACKOFF_MIN_MS 250
 #define CLIENT_BACKOFF_MAX_MS 30000
-#define CLIENT_RECOVERY_RETRY_MS 250 /* ms between reattach attempts */
+#define CLIENT_RECOVERY_RETRY_MS 50 /* ms between reattach attempts */
+/* A reattach attempt is given up after 8 RTTs of the lost connection
+ * (within these bounds) so that a returning path is tried again soon. */
+#define CLIENT_ATTEMPT_MIN_MS 300
+#define CLIENT_ATTEMPT_MAX_MS JVPN_QUIC_REATTACH_HANDSHAKE_MS
 #define CLIENT_MAX_ROUTES JVPN_CIP_MAX_ROUTES
 
 struct client_route {
@@ -73,6 +77,7 @@ struct client {
   struct control *control;
   uint64_t connects;        /* connections made */
   int exit_code;
+  unsigned last_srtt_ms;    /* smoothed RTT of the last connection */
   /* the session layer (src/client_session.c) */
   struct client_sess {
     int have;                      /* a session exists (after a birth) */
