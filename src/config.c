@@ -578,6 +578,38 @@ static void parser_init(struct parser *ps, const char *text, size_t len,
     ps->pos = 3;
 }
 
+/* The parser holds two line buffers; keep them off small stacks. */
+static int parser_new(struct parser **pps, const char *text, size_t len,
+                      const char *filename, struct jvpn_config_error *err) {
+  struct parser *ps = malloc(sizeof(*ps));
+
+  *pps = ps;
+  if (ps == NULL) {
+    struct parser tiny;
+
+    parser_init(&tiny, NULL, 0, filename, err);
+    return fail(&tiny, 0, "out of memory");
+  }
+  parser_init(ps, text, len, filename, err);
+  return 0;
+}
+
+static void parser_del(struct parser *ps) {
+  if (ps == NULL)
+    return;
+  free(ps->plines);
+  free(ps);
+}
+
+/* The defaults both files share; everything else starts at zero. */
+static void conf_defaults(char tun[IFNAMSIZ], enum jvpn_cc *cc, int *level,
+                          struct jvpn_policy *policy) {
+  (void)copy_str(tun, IFNAMSIZ, "jvpn0"); /* fits */
+  *cc = JVPN_CC_CUBIC;
+  *level = JVPN_LOG_INFO;
+  jvpn_policy_init(policy);
+}
+
 static void enter_section(struct parser *ps, enum section s) {
   ps->sec = s;
   memset(ps->seen, 0, sizeof(ps->seen));
@@ -1022,22 +1054,13 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   int rv;
 
   memset(c, 0, sizeof(*c));
-  /* The parser holds two line buffers; keep them off small stacks. */
-  ps = malloc(sizeof(*ps));
-  if (ps == NULL) {
-    struct parser tiny;
-    parser_init(&tiny, NULL, 0, filename, err);
-    return fail(&tiny, 0, "out of memory");
-  }
-  parser_init(ps, text, len, filename, err);
-  (void)copy_str(c->tun_name, sizeof(c->tun_name), "jvpn0");
+  rv = parser_new(&ps, text, len, filename, err);
+  if (rv < 0)
+    return rv;
+  conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->mtu = JVPN_TUN_DEFAULT_MTU;
-  c->cc = JVPN_CC_CUBIC;
-  c->log_level = JVPN_LOG_INFO;
-  jvpn_policy_init(&c->policy);
   rv = parse_server(ps, c);
-  free(ps->plines);
-  free(ps);
+  parser_del(ps);
   if (rv < 0)
     jvpn_server_conf_free(c);
   return rv;
@@ -1168,21 +1191,14 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   int rv;
 
   memset(c, 0, sizeof(*c));
-  ps = malloc(sizeof(*ps));
-  if (ps == NULL) {
-    struct parser tiny;
-    parser_init(&tiny, NULL, 0, filename, err);
-    return fail(&tiny, 0, "out of memory");
-  }
-  parser_init(ps, text, len, filename, err);
-  (void)copy_str(c->tun_name, sizeof(c->tun_name), "jvpn0");
+  rv = parser_new(&ps, text, len, filename, err);
+  if (rv < 0)
+    return rv;
+  conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->server_port = JVPN_DEFAULT_PORT;
   c->keepalive_ms = JVPN_QUIC_KEEPALIVE_MS;
-  c->cc = JVPN_CC_CUBIC;
-  c->log_level = JVPN_LOG_INFO;
-  jvpn_policy_init(&c->policy);
   rv = parse_client(ps, c);
-  free(ps);
+  parser_del(ps);
   if (rv < 0)
     memset(c, 0, sizeof(*c));
   return rv;

@@ -1,12 +1,14 @@
 /*
- * src/control: the local control socket of a running server or client, and
- * the "status" and "events" commands that use it.
+ * src/control: the local control socket of a running server or client
+ * (its one client is the "status" command, src/ctl_cmd.h).
  *
  * A Unix stream socket (mode 0600, in a directory of mode 0700) on the
  * program's libuv loop. Protocol: the client writes one request line
  * ("status\n" or "status json\n"), the daemon answers with the text the
  * status callback produced and closes. Bounded: at most CONTROL_MAX_CLIENTS
- * connections at once, requests of at most 64 bytes, 2 s to send one.
+ * connections at once, requests of at most 64 bytes, 2 s to send one,
+ * answers of at most CONTROL_ANSWER_MAX bytes (a longer one is replaced by
+ * an error line).
  */
 #ifndef SRC_CONTROL_H
 #define SRC_CONTROL_H
@@ -16,6 +18,7 @@
 #include <uv.h>
 
 #define CONTROL_MAX_CLIENTS 8
+#define CONTROL_ANSWER_MAX (4 * 1024 * 1024) /* bytes */
 #define CONTROL_DEFAULT_DIR "/run/jvpn-quic"
 
 struct control;
@@ -32,13 +35,5 @@ int control_open(struct control **pc, uv_loop_t *loop, const char *path,
 /* Stops listening, closes connections and unlinks the socket file. The
  * memory is released from libuv close callbacks; run the loop once more. */
 void control_close(struct control *c);
-
-/* jvpn-quic status [--json] [-s SOCKET]: prints the daemon's status.
- * Exit code 0, 1 (no daemon / error), 2 (usage). */
-int jvpn_cmd_status(int argc, char **argv);
-
-/* jvpn-quic events [-f FILE] [-n N] [--follow]: prints the audit log
- * (JSON lines), following it as it grows (like tail -f) until SIGINT. */
-int jvpn_cmd_events(int argc, char **argv);
 
 #endif /* SRC_CONTROL_H */

@@ -10,6 +10,7 @@
 #include "jvpn/errors.h"
 #include "jvpn/proto.h"
 #include "quic/tls_identity.h"
+#include "src/cli.h"
 #include "src/pin.h"
 
 #define KEYGEN_DEFAULT_NAME "jvpn"
@@ -36,12 +37,27 @@ static int name_ok(const char *name) {
   return 1;
 }
 
-static int usage_error(const char *usage, const char *why, const char *arg) {
-  if (why != NULL)
-    fprintf(stderr, "jvpn-quic: %s%s%s\n", why, arg ? ": " : "",
-            arg ? arg : "");
-  fputs(usage, stderr);
-  return 2;
+/* Takes argv[*i], which is none of the command's options: "--" ends the
+ * options, another "-x" is unknown, and the first operand goes to
+ * *operand while a second one is one too many. Returns 0 to go on (with
+ * *i at argc once "--" has taken the rest), or the usage exit code. */
+static int take_operand(int argc, char **argv, int *i, const char *usage,
+                        const char **operand) {
+  const char *a = argv[*i];
+
+  if (strcmp(a, "--") == 0) {
+    if (++*i < argc && *operand == NULL)
+      *operand = argv[(*i)++];
+    if (*i < argc)
+      return cli_usage_error(usage, "unexpected argument", argv[*i]);
+    return 0;
+  }
+  if (a[0] == '-' && a[1] != '\0')
+    return cli_usage_error(usage, "unknown option", a);
+  if (*operand != NULL)
+    return cli_usage_error(usage, "unexpected argument", a);
+  *operand = a;
+  return 0;
 }
 
 static int print_pin(const uint8_t pin[JVPN_PIN_LEN]) {
@@ -69,31 +85,21 @@ int jvpn_cmd_genkey(int argc, char **argv) {
       return 0;
     } else if (strcmp(a, "--name") == 0) {
       if (++i >= argc)
-        return usage_error(genkey_usage, "--name needs a value", NULL);
+        return cli_usage_error(genkey_usage, "--name needs a value", NULL);
       name = argv[i];
     } else if (strncmp(a, "--name=", 7) == 0) {
       name = a + 7;
-    } else if (strcmp(a, "--") == 0) {
-      if (++i < argc && dir == NULL)
-        dir = argv[i++];
-      if (i < argc)
-        return usage_error(genkey_usage, "unexpected argument", argv[i]);
-      break;
-    } else if (a[0] == '-' && a[1] != '\0') {
-      return usage_error(genkey_usage, "unknown option", a);
-    } else if (dir == NULL) {
-      dir = a;
-    } else {
-      return usage_error(genkey_usage, "unexpected argument", a);
+    } else if ((rv = take_operand(argc, argv, &i, genkey_usage, &dir)) != 0) {
+      return rv;
     }
   }
   if (dir == NULL || dir[0] == '\0')
-    return usage_error(genkey_usage, "missing DIR", NULL);
+    return cli_usage_error(genkey_usage, "missing DIR", NULL);
   if (!name_ok(name))
-    return usage_error(genkey_usage,
-                       "NAME must be a host name (letters, digits, '-', "
-                       "'.'; at most 64)",
-                       name);
+    return cli_usage_error(genkey_usage,
+                           "NAME must be a host name (letters, digits, '-', "
+                           "'.'; at most 64)",
+                           name);
 
   err[0] = '\0';
   rv = tls_identity_generate(dir, name, pin, err, sizeof(err));
@@ -121,22 +127,12 @@ int jvpn_cmd_pin(int argc, char **argv) {
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
       fputs(pin_usage, stdout);
       return 0;
-    } else if (strcmp(a, "--") == 0) {
-      if (++i < argc && cert == NULL)
-        cert = argv[i++];
-      if (i < argc)
-        return usage_error(pin_usage, "unexpected argument", argv[i]);
-      break;
-    } else if (a[0] == '-' && a[1] != '\0') {
-      return usage_error(pin_usage, "unknown option", a);
-    } else if (cert == NULL) {
-      cert = a;
-    } else {
-      return usage_error(pin_usage, "unexpected argument", a);
+    } else if ((rv = take_operand(argc, argv, &i, pin_usage, &cert)) != 0) {
+      return rv;
     }
   }
   if (cert == NULL || cert[0] == '\0')
-    return usage_error(pin_usage, "missing CERT", NULL);
+    return cli_usage_error(pin_usage, "missing CERT", NULL);
 
   err[0] = '\0';
   rv = tls_identity_pin_file(cert, pin, err, sizeof(err));

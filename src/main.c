@@ -10,7 +10,7 @@
 
 #include <config.h> /* autoconf's, not src/config.h */
 #include "src/client.h"
-#include "src/control.h"
+#include "src/ctl_cmd.h"
 #include "src/keygen.h"
 #include "src/server.h"
 

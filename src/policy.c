@@ -1,13 +1,13 @@
 /* jvpn-quic: session policy knobs, their defaults and their checks. */
 #include "jvpn/policy.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/proof.h"
+#include "src/errmsg.h"
 
 #define MS_PER_S 1000ULL
 #define MS_PER_MIN (60 * MS_PER_S)
@@ -77,20 +77,6 @@ static void knob_put(struct jvpn_policy *p, const struct knob *k, uint64_t v) {
     memcpy(base, &v32, sizeof(v32));
   else
     memcpy(base, &v, sizeof(v));
-}
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (err != NULL && errlen > 0) {
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap); /* truncation is harmless */
-    va_end(ap);
-  }
-  return JVPN_ERR_INVAL;
 }
 
 void jvpn_policy_init(struct jvpn_policy *p) {
@@ -166,20 +152,20 @@ int jvpn_policy_set(struct jvpn_policy *p, const char *key, const char *value,
     }
   }
   if (k == NULL) {
-    (void)set_err(err, errlen, "unknown policy key \"%.64s\"", key);
+    (void)jvpn_errmsg(err, errlen, "unknown policy key \"%.64s\"", key);
     return JVPN_ERR_NOTFOUND;
   }
   if (parse_value(value, k->type == KNOB_U64_MS, &v) < 0)
-    return set_err(err, errlen,
-                   k->type == KNOB_U64_MS
-                       ? "%s: \"%.64s\" is not a duration (N, Nms, Ns, "
-                         "Nmin or Nh)"
-                       : "%s: \"%.64s\" is not a whole number",
-                   key, value);
+    return jvpn_errmsg(err, errlen,
+                       k->type == KNOB_U64_MS
+                           ? "%s: \"%.64s\" is not a duration (N, Nms, Ns, "
+                             "Nmin or Nh)"
+                           : "%s: \"%.64s\" is not a whole number",
+                       key, value);
   if (v < k->min || v > k->max)
-    return set_err(err, errlen, "%s: %llu out of range %llu..%llu", key,
-                   (unsigned long long)v, (unsigned long long)k->min,
-                   (unsigned long long)k->max);
+    return jvpn_errmsg(err, errlen, "%s: %llu out of range %llu..%llu", key,
+                       (unsigned long long)v, (unsigned long long)k->min,
+                       (unsigned long long)k->max);
   knob_put(p, k, v);
   p->version = 0;
   return 0;
@@ -195,41 +181,41 @@ int jvpn_policy_validate(struct jvpn_policy *p, char *err, size_t errlen) {
   for (i = 0; i < NKNOBS; i++) {
     v = knob_get(p, &knobs[i]);
     if (v < knobs[i].min || v > knobs[i].max)
-      return set_err(err, errlen, "%s: %llu out of range %llu..%llu",
-                     knobs[i].name, (unsigned long long)v,
-                     (unsigned long long)knobs[i].min,
-                     (unsigned long long)knobs[i].max);
+      return jvpn_errmsg(err, errlen, "%s: %llu out of range %llu..%llu",
+                         knobs[i].name, (unsigned long long)v,
+                         (unsigned long long)knobs[i].min,
+                         (unsigned long long)knobs[i].max);
   }
   /* ARCHITECTURE 3 rule 5: a session gives up recovering before its
    * addresses are reclaimed, and is reclaimed before it dies of age. */
   if (p->recovery_window_ms >= p->transport_loss_ttl_ms)
-    return set_err(err, errlen,
-                   "recovery_window_ms (%llu) must be less than "
-                   "transport_loss_ttl_ms (%llu)",
-                   (unsigned long long)p->recovery_window_ms,
-                   (unsigned long long)p->transport_loss_ttl_ms);
+    return jvpn_errmsg(err, errlen,
+                       "recovery_window_ms (%llu) must be less than "
+                       "transport_loss_ttl_ms (%llu)",
+                       (unsigned long long)p->recovery_window_ms,
+                       (unsigned long long)p->transport_loss_ttl_ms);
   if (p->transport_loss_ttl_ms >= p->session_lifetime_ms)
-    return set_err(err, errlen,
-                   "transport_loss_ttl_ms (%llu) must be less than "
-                   "session_lifetime_ms (%llu)",
-                   (unsigned long long)p->transport_loss_ttl_ms,
-                   (unsigned long long)p->session_lifetime_ms);
+    return jvpn_errmsg(err, errlen,
+                       "transport_loss_ttl_ms (%llu) must be less than "
+                       "session_lifetime_ms (%llu)",
+                       (unsigned long long)p->transport_loss_ttl_ms,
+                       (unsigned long long)p->session_lifetime_ms);
   /* Silence shorter than one heartbeat would flag every healthy path. */
   if (p->silence_volatile_ms <= p->heartbeat_ms)
-    return set_err(err, errlen,
-                   "silence_volatile_ms (%llu) must exceed heartbeat_ms "
-                   "(%llu)",
-                   (unsigned long long)p->silence_volatile_ms,
-                   (unsigned long long)p->heartbeat_ms);
+    return jvpn_errmsg(err, errlen,
+                       "silence_volatile_ms (%llu) must exceed heartbeat_ms "
+                       "(%llu)",
+                       (unsigned long long)p->silence_volatile_ms,
+                       (unsigned long long)p->heartbeat_ms);
   if (p->switch_cooldown_ms >= JVPN_POLICY_SWITCH_WINDOW_MS)
-    return set_err(err, errlen,
-                   "switch_cooldown_ms (%llu) must be under a minute",
-                   (unsigned long long)p->switch_cooldown_ms);
+    return jvpn_errmsg(err, errlen,
+                       "switch_cooldown_ms (%llu) must be under a minute",
+                       (unsigned long long)p->switch_cooldown_ms);
   if (p->session_attach_burst > p->attach_burst)
-    return set_err(err, errlen,
-                   "session_attach_burst (%u) must not exceed attach_burst "
-                   "(%u)",
-                   p->session_attach_burst, p->attach_burst);
+    return jvpn_errmsg(err, errlen,
+                       "session_attach_burst (%u) must not exceed attach_burst "
+                       "(%u)",
+                       p->session_attach_burst, p->attach_burst);
   p->version = jvpn_policy_hash(p);
   return 0;
 }
@@ -238,17 +224,17 @@ int jvpn_policy_health_volatile(const struct jvpn_policy *p,
                                 const struct jvpn_health *h, char *detail,
                                 size_t detaillen) {
   if (h->silence_ms >= p->silence_volatile_ms) {
-    (void)set_err(detail, detaillen, "silence %llu ms",
-                  (unsigned long long)h->silence_ms);
+    (void)jvpn_errmsg(detail, detaillen, "silence %llu ms",
+                      (unsigned long long)h->silence_ms);
     return 1;
   }
   if (h->loss_pct > p->loss_volatile_pct) {
-    (void)set_err(detail, detaillen, "loss %u%% over %llu ms", h->loss_pct,
-                  (unsigned long long)p->loss_window_ms);
+    (void)jvpn_errmsg(detail, detaillen, "loss %u%% over %llu ms", h->loss_pct,
+                      (unsigned long long)p->loss_window_ms);
     return 1;
   }
   if (h->probe_drops >= p->probe_drops_volatile) {
-    (void)set_err(detail, detaillen, "%u probe drops", h->probe_drops);
+    (void)jvpn_errmsg(detail, detaillen, "%u probe drops", h->probe_drops);
     return 1;
   }
   return 0;

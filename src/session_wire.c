@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "src/b64.h"
 
 #define NONCE_MAX_DIGITS 20 /* 2^64 - 1 = 18446744073709551615 */
 
@@ -16,9 +17,6 @@ enum wire_param {
 };
 #define PARAM_ALL (PARAM_V | PARAM_SID | PARAM_N | PARAM_R | PARAM_P)
 
-static const char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 static const struct {
   const char *name;
   enum jvpn_proof_role role;
@@ -28,73 +26,6 @@ static const struct {
     {"activate", JVPN_ROLE_ACTIVATE},
 };
 #define N_ROLES (sizeof(wire_roles) / sizeof(wire_roles[0]))
-
-/* Characters of an unpadded encoding of |n| bytes. */
-static size_t b64url_len(size_t n) {
-  return (n * 4 + 2) / 3;
-}
-
-static size_t b64url_encode(const uint8_t *in, size_t n, char *out) {
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  size_t i, o = 0;
-
-  for (i = 0; i < n; i++) {
-    acc = acc << 8 | in[i];
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out[o++] = b64url_alphabet[acc >> bits & 0x3f];
-    }
-    acc &= (1u << bits) - 1;
-  }
-  if (bits > 0)
-    out[o++] = b64url_alphabet[acc << (6 - bits) & 0x3f];
-  return o;
-}
-
-/* Session IDs and proofs are public values, so data-dependent timing in
- * this lookup reveals nothing. */
-static int b64url_value(unsigned char c) {
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '-')
-    return 62;
-  if (c == '_')
-    return 63;
-  return -1;
-}
-
-/* Decodes exactly |n| bytes from |slen| characters. Padding, a wrong
- * length and nonzero trailing bits are refused: one spelling per value. */
-static int b64url_decode(const char *s, size_t slen, uint8_t *out, size_t n) {
-  uint32_t acc = 0;
-  unsigned bits = 0;
-  size_t i, o = 0;
-
-  if (slen != b64url_len(n))
-    return JVPN_ERR_MALFORMED;
-  for (i = 0; i < slen; i++) {
-    int v = b64url_value((unsigned char)s[i]);
-
-    if (v < 0)
-      return JVPN_ERR_MALFORMED;
-    acc = acc << 6 | (uint32_t)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (uint8_t)(acc >> bits);
-      acc &= (1u << bits) - 1;
-    }
-  }
-  if (acc != 0)
-    return JVPN_ERR_MALFORMED;
-  return 0;
-}
 
 static int is_ows(char c) {
   return c == ' ' || c == '\t';
@@ -165,7 +96,8 @@ static int parse_param(const char *name, size_t nlen, const char *val,
     rv = vlen == 1 && val[0] == '1' ? 0 : JVPN_ERR_MALFORMED;
   } else if (name_is(name, nlen, "sid")) {
     bit = PARAM_SID;
-    rv = b64url_decode(val, vlen, out->session_id, JVPN_SESSION_ID_LEN);
+    rv = jvpn_b64_decode(val, vlen, out->session_id, JVPN_SESSION_ID_LEN,
+                         JVPN_B64_URL);
   } else if (name_is(name, nlen, "n")) {
     bit = PARAM_N;
     rv = parse_nonce(val, vlen, &out->nonce);
@@ -174,7 +106,7 @@ static int parse_param(const char *name, size_t nlen, const char *val,
     rv = parse_role(val, vlen, &out->role);
   } else if (name_is(name, nlen, "p")) {
     bit = PARAM_P;
-    rv = b64url_decode(val, vlen, out->proof, JVPN_PROOF_LEN);
+    rv = jvpn_b64_decode(val, vlen, out->proof, JVPN_PROOF_LEN, JVPN_B64_URL);
   } else {
     return JVPN_ERR_MALFORMED;
   }
@@ -253,13 +185,14 @@ long jvpn_wire_format_attach(char *buf, size_t len,
 
   put_str(buf, len, &pos, "v=1; sid=");
   put(buf, len, &pos, b64,
-      b64url_encode(a->session_id, JVPN_SESSION_ID_LEN, b64));
+      jvpn_b64_encode(a->session_id, JVPN_SESSION_ID_LEN, b64, JVPN_B64_URL));
   put_str(buf, len, &pos, "; n=");
   put(buf, len, &pos, digits + sizeof(digits) - nd, nd);
   put_str(buf, len, &pos, "; r=");
   put_str(buf, len, &pos, role);
   put_str(buf, len, &pos, "; p=");
-  put(buf, len, &pos, b64, b64url_encode(a->proof, JVPN_PROOF_LEN, b64));
+  put(buf, len, &pos, b64,
+      jvpn_b64_encode(a->proof, JVPN_PROOF_LEN, b64, JVPN_B64_URL));
   if (pos >= len)
     return JVPN_ERR_NOSPACE;
   buf[pos] = '\0';
@@ -283,14 +216,14 @@ int jvpn_wire_parse_session_id(const char *v, size_t len,
   if (v == NULL)
     return JVPN_ERR_MALFORMED;
   n = trim_ows(v, len, &start);
-  return b64url_decode(v + start, n, id, JVPN_SESSION_ID_LEN);
+  return jvpn_b64_decode(v + start, n, id, JVPN_SESSION_ID_LEN, JVPN_B64_URL);
 }
 
 long jvpn_wire_format_session_id(char *buf, size_t len,
                                  const uint8_t id[JVPN_SESSION_ID_LEN]) {
   if (len < JVPN_WIRE_SESSION_ID_STR_LEN)
     return JVPN_ERR_NOSPACE;
-  buf[b64url_encode(id, JVPN_SESSION_ID_LEN, buf)] = '\0';
+  buf[jvpn_b64_encode(id, JVPN_SESSION_ID_LEN, buf, JVPN_B64_URL)] = '\0';
   return JVPN_WIRE_SESSION_ID_CHARS;
 }
 

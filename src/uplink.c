@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "src/errmsg.h"
 
 #define KEEPALIVE_MIN_MS 50
 #define KEEPALIVE_MAX_MS 60000
@@ -112,20 +113,6 @@ static void app(char *buf, size_t cap, size_t *off, const char *fmt, ...) {
   *off += (size_t)n < cap - *off ? (size_t)n : cap - *off - 1;
 }
 
-static int set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int set_err(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-
-  if (err != NULL && errlen > 0) {
-    va_start(ap, fmt);
-    (void)vsnprintf(err, errlen, fmt, ap); /* truncation is harmless */
-    va_end(ap);
-  }
-  return JVPN_ERR_INVAL;
-}
-
 /* --- policy -------------------------------------------------------------- */
 
 void jvpn_uplink_policy_init(struct jvpn_uplink_policy *up) {
@@ -141,34 +128,35 @@ int jvpn_uplink_policy_validate(const struct jvpn_uplink_policy *up,
                                 const struct jvpn_policy *p, char *err,
                                 size_t errlen) {
   if (up == NULL || p == NULL)
-    return set_err(err, errlen, "no policy");
+    return jvpn_errmsg(err, errlen, "no policy");
   if (up->detect_k < 1 || up->detect_k > DETECT_K_MAX)
-    return set_err(err, errlen, "detect_k: %u out of range 1..%u", up->detect_k,
-                   DETECT_K_MAX);
+    return jvpn_errmsg(err, errlen, "detect_k: %u out of range 1..%u",
+                       up->detect_k, DETECT_K_MAX);
   /* The floor must leave room under the coarse silence bound, which caps
    * the threshold. */
   if (up->detect_floor_ms < DETECT_FLOOR_MIN_MS ||
       up->detect_floor_ms > p->silence_volatile_ms)
-    return set_err(err, errlen,
-                   "detect_floor_ms: %llu out of range %u..%llu "
-                   "(silence_volatile_ms)",
-                   (unsigned long long)up->detect_floor_ms, DETECT_FLOOR_MIN_MS,
-                   (unsigned long long)p->silence_volatile_ms);
+    return jvpn_errmsg(err, errlen,
+                       "detect_floor_ms: %llu out of range %u..%llu "
+                       "(silence_volatile_ms)",
+                       (unsigned long long)up->detect_floor_ms,
+                       DETECT_FLOOR_MIN_MS,
+                       (unsigned long long)p->silence_volatile_ms);
   if (up->detect_ptos < 1 || up->detect_ptos > DETECT_PTOS_MAX)
-    return set_err(err, errlen, "detect_ptos: %u out of range 1..%u",
-                   up->detect_ptos, DETECT_PTOS_MAX);
+    return jvpn_errmsg(err, errlen, "detect_ptos: %u out of range 1..%u",
+                       up->detect_ptos, DETECT_PTOS_MAX);
   if (up->return_mode != JVPN_UPLINK_RETURN_NEVER &&
       up->return_mode != JVPN_UPLINK_RETURN_AFTER_STABILITY)
-    return set_err(err, errlen, "return_mode: unknown value %d",
-                   (int)up->return_mode);
+    return jvpn_errmsg(err, errlen, "return_mode: unknown value %d",
+                       (int)up->return_mode);
   /* "Low rate": never faster than an unmetered standby's heartbeat. */
   if (up->metered_keepalive_ms < p->heartbeat_ms ||
       up->metered_keepalive_ms > KEEPALIVE_MAX_MS)
-    return set_err(err, errlen,
-                   "metered_keepalive_ms: %llu out of range %llu "
-                   "(heartbeat_ms)..%u",
-                   (unsigned long long)up->metered_keepalive_ms,
-                   (unsigned long long)p->heartbeat_ms, KEEPALIVE_MAX_MS);
+    return jvpn_errmsg(err, errlen,
+                       "metered_keepalive_ms: %llu out of range %llu "
+                       "(heartbeat_ms)..%u",
+                       (unsigned long long)up->metered_keepalive_ms,
+                       (unsigned long long)p->heartbeat_ms, KEEPALIVE_MAX_MS);
   return 0;
 }
 

@@ -25,9 +25,10 @@ harness_sources() {
   fuzz_h3_datagram)
     echo "quic/h3_datagram.c quic/h3_settings.c src/varint.c src/errors.c" ;;
   fuzz_config)
-    echo "src/config.c src/pin.c src/policy.c src/errors.c src/log.c" ;;
+    echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
+      "src/errors.c src/log.c" ;;
   fuzz_session_wire)
-    echo "src/session_wire.c src/errors.c src/log.c" ;;
+    echo "src/session_wire.c src/b64.c src/errors.c src/log.c" ;;
   *)
     return 1 ;;
   esac

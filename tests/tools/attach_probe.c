@@ -36,6 +36,7 @@
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
 #include "src/glue.h"
+#include "src/netmon.h"
 #include "src/pin.h"
 #include "src/session_wire.h"
 
@@ -122,28 +123,6 @@ static int parse_endpoint(const char *s, struct sockaddr_storage *ss,
     return 0;
   }
   return -1;
-}
-
-/* The address the kernel would send from to reach |srv|, port 0: the
- * connection's path then names a real local address, as the client's. */
-static int source_for(const struct sockaddr_storage *srv, socklen_t srv_len,
-                      struct sockaddr_storage *src, socklen_t *src_len) {
-  int fd = socket(srv->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  int rv = -1;
-
-  if (fd < 0)
-    return -1;
-  *src_len = sizeof(*src);
-  if (connect(fd, (const struct sockaddr *)srv, srv_len) == 0 &&
-      getsockname(fd, (struct sockaddr *)src, src_len) == 0) {
-    if (src->ss_family == AF_INET)
-      ((struct sockaddr_in *)src)->sin_port = 0;
-    else
-      ((struct sockaddr_in6 *)src)->sin6_port = 0;
-    rv = 0;
-  }
-  close(fd);
-  return rv;
 }
 
 /* --- quic_conn callbacks ------------------------------------------------- */
@@ -406,7 +385,10 @@ int main(int argc, char **argv) {
     goto out_p;
   if (glue_load_cred(&cred, cert, key) != 0)
     goto out_rx;
-  if (source_for(&srv, srv_len, &src, &src_len) != 0 ||
+  /* Bound to the address the kernel would send from, the connection's path
+   * names a real local address, as the client's does. */
+  if (netmon_source_for((const struct sockaddr *)&srv, srv_len, &src,
+                        &src_len) != 0 ||
       udp_sock_open(&p->sock, (const struct sockaddr *)&src, src_len) != 0) {
     fprintf(stderr, "attach_probe: no socket toward %s: %s\n", server,
             strerror(errno));

@@ -28,6 +28,7 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "src/control.h"
+#include "src/ctl_cmd.h"
 
 #define DEADLINE_MS 10000 /* ms: any single wait in these tests */
 #define BIG_ANSWER 300000 /* bytes: several socket buffers */
