@@ -46,6 +46,8 @@ static void conn_drop(struct client *cl) {
   if (st.min_rtt != UINT64_MAX && st.smoothed_rtt > 0 &&
       ngtcp2_conn_get_handshake_completed(cl->qc->conn))
     cl->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
+  if (cl->qc->tunnel_open)
+    cl->tunnel_up_ms = glue_now() / 1000000; /* it was up until now */
   quic_conn_del(cl->qc);
   cl->qc = NULL;
   uv_timer_stop(&cl->timer);
@@ -168,6 +170,7 @@ static int on_address_assign(struct client *cl, const uint8_t *v, size_t len) {
     glue_ip_str(AF_INET6, cl->addr6, s6, sizeof(s6));
   LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u", cl->tun.name, s4,
            s6, cl->mtu);
+  cl->tunnel_up_ms = glue_now() / 1000000;
   cl->backoff_ms = 0;
   tun_poll_update(cl);
   return 0;
@@ -580,6 +583,15 @@ static void on_netmon(uv_poll_t *p, int status, int events) {
     uv_timer_start(&cl->netmon_timer, on_netmon_timer, 50, 0);
 }
 
+/* Short, frequent attempts while a session is recovering, and for a
+ * while after a tunnel was last up (its session may have just ended with
+ * the path): the path can come back any moment. Otherwise back off. */
+static int fast_retry(struct client *cl) {
+  return client_sess_recovering(cl) ||
+         (cl->tunnel_up_ms &&
+          glue_now() / 1000000 - cl->tunnel_up_ms < CLIENT_FAST_RETRY_MS);
+}
+
 static int host_is_literal(const char *host) {
   uint8_t a[16];
 
@@ -608,14 +620,14 @@ static void connect_now(struct client *cl) {
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
    * rather than after the Initial's exponential backoff. */
-  if (client_sess_recovering(cl) && cl->last_srtt_ms) {
+  if (fast_retry(cl) && cl->last_srtt_ms) {
     unsigned t = 8 * cl->last_srtt_ms + 100;
 
     cfg.handshake_ms = t < CLIENT_ATTEMPT_MIN_MS   ? CLIENT_ATTEMPT_MIN_MS
                        : t > CLIENT_ATTEMPT_MAX_MS ? CLIENT_ATTEMPT_MAX_MS
                                                    : t;
     cfg.initial_rtt_ms = cl->last_srtt_ms < 5 ? 5 : cl->last_srtt_ms;
-  } else if (client_sess_recovering(cl)) {
+  } else if (fast_retry(cl)) {
     cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
   }
   cl->conn_dead = 0;
@@ -649,7 +661,7 @@ static void schedule_reconnect(struct client *cl) {
   cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
   if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
     cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-  if (client_sess_recovering(cl) && cl->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
+  if (fast_retry(cl) && cl->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
     cl->backoff_ms = CLIENT_RECOVERY_RETRY_MS;
   LOG_INFO(NULL, "reconnecting in %u ms", delay);
   uv_timer_start(&cl->reconnect, on_reconnect, delay, 0);

@@ -29,6 +29,9 @@
 /* A reattach attempt is given up after 8 RTTs of the lost connection
  * (within these bounds) so that a returning path is tried again soon. */
 #define CLIENT_ATTEMPT_MIN_MS 300
+/* ms after a tunnel was last up during which attempts stay fast, longer
+ * than the session's transport-loss TTL (15 s by default) */
+#define CLIENT_FAST_RETRY_MS 60000
 #define CLIENT_ATTEMPT_MAX_MS JVPN_QUIC_REATTACH_HANDSHAKE_MS
 #define CLIENT_MAX_ROUTES JVPN_CIP_MAX_ROUTES
 
@@ -78,6 +81,7 @@ struct client {
   uint64_t connects;        /* connections made */
   int exit_code;
   unsigned last_srtt_ms;    /* smoothed RTT of the last connection */
+  uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
   /* the session layer (src/client_session.c) */
   struct client_sess {
     int have;                      /* a session exists (after a birth) */
