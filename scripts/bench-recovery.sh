@@ -100,15 +100,21 @@ sv=${LAB_NS[server]}
 slog=$dir/jvpn-server.log
 clog=$dir/jvpn-client.log
 
-lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf"
+# Control sockets inside our directory: the default /run/jvpn-quic is
+# shared with every other run on this machine.
+lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" \
+  --control "$dir/server.sock"
 if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
    ! lab_wait_udp_listen "$sv" 443 5; then
   die "jvpn-quic server did not start" "$slog"
 fi
-lab_spawn "$cl" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf"
-client_pid=$REPLY
-lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-  die "jvpn-quic client did not come up" "$slog" "$clog"
+start_client() {
+  lab_spawn "$cl" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf" \
+    --control "$dir/client1.sock"
+  client_pid=$REPLY
+  lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10
+}
+start_client || die "jvpn-quic client did not come up" "$slog" "$clog"
 lab_wg_pair client1 "$dir/wg" 25 || die "wireguard-go did not come up"
 
 tunnel_ok() { # NS ADDR
@@ -167,13 +173,31 @@ fault() {
 }
 
 # restore SCENARIO: puts the path back as it was before the run and waits
-# until both tunnels carry traffic again.
+# until both tunnels carry traffic again. A jvpn-quic client whose tunnel
+# stays down (its connection alive, its datagrams stuck) is counted in
+# R[jstall,SCENARIO] and restarted, so the other runs still measure.
 restore() {
+  local n
   if [ "$1" = b ]; then
     lab_uplink_addr_add client1 "$MOVED_FROM"
   fi
-  lab_wait_for "both tunnels to work" 40 both_ok || return 1
+  lab_wait_for "both tunnels to work" 15 both_ok && return 0
+  if ! tunnel_ok "$cl" "$LAB_SERVER_IN4"; then
+    echo "bench-recovery: jvpn-quic tunnel stuck after ${TITLE[$1]};" \
+      "restarting the client" >&2
+    ip netns exec "$cl" "$JVPN_BIN" status -s "$dir/client1.sock" >&2
+    R[jstall,$1]+="$2 "
+    n=$(( ${#RESTARTS[@]} + 1 ))
+    lab_kill "$client_pid" TERM
+    lab_wait_exit "$client_pid" 5 || { lab_kill "$client_pid" KILL;
+                                       lab_wait_exit "$client_pid" 2; }
+    mv "$clog" "$dir/jvpn-client.$n.log"
+    RESTARTS+=("$dir/jvpn-client.$n.log")
+    start_client || return 1
+  fi
+  lab_wait_for "both tunnels to work" 40 both_ok
 }
+RESTARTS=()
 
 # run_one SCENARIO K
 run_one() {
@@ -190,14 +214,22 @@ run_one() {
   for kind in j w; do
     out=$dir/$s$k-$kind
     lab_probe_wait "$out" || return 1
-    R[${kind}gap,$s]+="${LAB_PROBE[$out,longest_gap_ms]} "
-    R[${kind}lost,$s]+="${LAB_PROBE[$out,lost]} "
-    # A stream that never came back lost its tail, which "lost" (counted
-    # up to the last packet received) does not show.
+    # A stream that never came back lost its tail, which the receiver's
+    # "lost" and "longest gap" (both up to the last packet received) do
+    # not show: its gap is then from the last arrival to the stream's end
+    # (a lower bound), its loss everything not received.
     if [ "${LAB_PROBE[$out,sent]}" -lt \
          $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
       R[${kind}dead,$s]+="$k "
+      R[${kind}gap,$s]+="$(awk -v f="${LAB_PROBE[$out,first_ms]}" \
+        -v l="${LAB_PROBE[$out,last_ms]}" -v n="${LAB_PROBE[$out,expected]}" \
+        -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }') "
+      R[${kind}lost,$s]+="$(( LAB_PROBE[$out,expected] -
+                              LAB_PROBE[$out,received] )) "
+      continue
     fi
+    R[${kind}gap,$s]+="${LAB_PROBE[$out,longest_gap_ms]} "
+    R[${kind}lost,$s]+="${LAB_PROBE[$out,lost]} "
     if [ -n "$T_OFF" ]; then
       rec=$(awk -v e="${LAB_PROBE[$out,gap_end_ms]}" -v o="$T_OFF" \
         'BEGIN { printf "%.0f", e - o }')
@@ -206,7 +238,7 @@ run_one() {
   done
   count "connecting to" "$clog"
   R[jconn,$s]+="$(( REPLY - c0 )) "
-  restore "$s"
+  restore "$s" "$k"
 }
 
 echo "bench-recovery: $RUNS runs of ${SCENARIOS[*]}; jvpn-quic idle" \
@@ -254,7 +286,8 @@ for s in "${SCENARIOS[@]}"; do
     printf "%d of %d runs", n, NR }')"
   for kind in j w; do
     if [ -n "${R[${kind}dead,$s]:-}" ]; then
-      row+=" (${kind}: no recovery in runs ${R[${kind}dead,$s]% })"
+      if [ "$kind" = j ]; then row+="; jvpn"; else row+="; wg"; fi
+      row+=" stuck (no recovery) in runs ${R[${kind}dead,$s]% }"
     fi
   done
   ROWS+=("$row")
@@ -279,7 +312,7 @@ print_table() { # text|md
 raw() {
   local s kind
   for s in "${SCENARIOS[@]}"; do
-    for kind in jgap wgap jlost wlost jrec wrec jconn; do
+    for kind in jgap wgap jlost wlost jrec wrec jconn jstall jdead wdead; do
       [ -n "${R[$kind,$s]:-}" ] && printf '%s %s: %s\n' "$s" "$kind" \
         "${R[$kind,$s]% }"
     done
@@ -307,8 +340,10 @@ if [ -n "${BENCH_OUT:-}" ]; then
     echo
     print_table md
     echo
-    echo "Per run (jgap/wgap: longest gap; jrec/wrec: recovery after the" \
-      "blackhole's end; jconn: new jvpn-quic connections):"
+    echo "Per run (jgap/wgap: longest gap, for a stuck stream from its last" \
+      "packet to its end; jrec/wrec: recovery after the blackhole's end;" \
+      "jconn: new jvpn-quic connections; jstall: jvpn-quic client" \
+      "restarted after the run; jdead/wdead: stream never recovered):"
     echo
     echo '```'
     raw

@@ -31,7 +31,9 @@
 # in beside these with the same measure_* helpers.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
-# /dev/net/tun or 'ip netns'. SESSION_KEEP=1 keeps the logs.
+# /dev/net/tun or 'ip netns'. SESSION_KEEP=1 keeps the logs;
+# SESSION_BLACKHOLES=N repeats (c) N times on the same connection (as
+# c, c2, c3...; 2 shows the stall described in docs/recovery.md).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -112,14 +114,17 @@ tun=$LAB_TUN
 slog=$dir/server.log
 clog=$dir/client1.log
 
-# -v: the server's path validations are logged at DEBUG.
-lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" -v
+# -v: the server's path validations are logged at DEBUG. The control
+# sockets go to our directory: /run/jvpn-quic is shared by every run.
+lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" -v \
+  --control "$dir/server.sock"
 server_pid=$REPLY
 if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
    ! lab_wait_udp_listen "$sv" 443 5; then
   setup_fail "the server did not come up: $(lab_tail "$slog")"
 fi
-lab_spawn "$c1" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf" -v
+lab_spawn "$c1" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf" -v \
+  --control "$dir/client1.sock"
 client_pid=$REPLY
 if ! lab_wait_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" 10 ||
    ! lab_wait_for "a ping through the tunnel" 5 ip netns exec "$c1" \
@@ -300,23 +305,24 @@ blackhole() {
 }
 
 # --- (c) a blackhole shorter than the idle timeout -------------------------
+# scenario_c [NAME]
 scenario_c() {
-  local nums
-  if ! blackhole c "$SHORT_MS"; then
-    fail c "$REPLY" "$slog" "$clog"
+  local nums c=${1:-c}
+  if ! blackhole "$c" "$SHORT_MS"; then
+    fail "$c" "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
   nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
   if ! lt "${P[recovery_ms]}" "$RECOVERY_MAX_MS"; then
-    fail c "$nums (limit $RECOVERY_MAX_MS ms)" "$slog" "$clog"
+    fail "$c" "$nums (limit $RECOVERY_MAX_MS ms)" "$slog" "$clog"
     return 1
   fi
   if ! same_client; then
-    fail c "$REPLY" "$clog"
+    fail "$c" "$REPLY" "$clog"
     return 1
   fi
-  pass "c: $SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
+  pass "$c: $SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
  same connection"
 }
 
@@ -354,6 +360,12 @@ scenario_d() {
 scenario_a
 scenario_b
 scenario_c
+for ((i = 2; i <= ${SESSION_BLACKHOLES:-1}; i++)); do
+  # A stuck tunnel would fail every later scenario for the same reason.
+  lab_wait_for "the tunnel" 10 ip netns exec "$c1" \
+    ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4" || break
+  scenario_c "c$i"
+done
 scenario_d
 
 if ! lab_pid_alive "$server_pid"; then
