@@ -40,6 +40,7 @@ const char *quic_conn_end_str(enum quic_conn_end why) {
   case QUIC_END_PROTOCOL: return "protocol error";
   case QUIC_END_STATELESS_RESET: return "stateless reset";
   case QUIC_END_INTERNAL: return "internal error";
+  case QUIC_END_STALLED: return "stalled";
   }
   return "unknown";
 }
@@ -747,12 +748,21 @@ static void txq_pop(struct quic_txq *q) { q->head++; }
 
 static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
 
+static uint64_t stall_ns(struct quic_conn *c) {
+  ngtcp2_conn_stat st;
+  uint64_t t = (uint64_t)JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS;
+
+  ngtcp2_conn_get_conn_stat(c->conn, &st);
+  return 10 * st.smoothed_rtt > t ? 10 * st.smoothed_rtt : t;
+}
+
 int quic_conn_write(struct quic_conn *c, uint64_t now) {
   struct tx_batch b = {0};
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
   size_t maxpkt, max_pkts;
   int dgram_blocked = 0, again = 0, rv;
+  size_t sent = 0; /* datagrams that left in this call */
 
   if (c->closed)
     return 0;
@@ -785,6 +795,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
                                       NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, v,
                                       2, now);
       if (accepted) {
+        sent++;
         c->stats.tx_bytes += c->txq.len[i];
         txq_pop(&c->txq);
         c->stats.tx_datagrams++;
@@ -867,6 +878,24 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (!again && batch_flush(c, &b) != 0)
     again = 1;
   ngtcp2_conn_update_pkt_tx_time(c->conn, now);
+  if (!txq_empty(&c->txq) && dgram_blocked && sent == 0) {
+    if (c->blocked_since == 0)
+      c->blocked_since = now;
+    else if (now - c->blocked_since > stall_ns(c)) {
+      char why[96];
+
+      snprintf(why, sizeof(why),
+               "no room in the congestion window for %llu ms",
+               (unsigned long long)((now - c->blocked_since) / 1000000));
+      ngtcp2_connection_close_error_set_application_error(
+          &c->ccerr, JVPN_H3_NO_ERROR, NULL, 0);
+      send_close(c, now);
+      report_closed(c, QUIC_END_STALLED, why);
+      return JVPN_ERR_PROTO;
+    }
+  } else {
+    c->blocked_since = 0;
+  }
   if (c->tunnel_failed && !c->closed) {
     /* The request stream was aborted (its RESET_STREAM went out above);
      * without it the connection has no purpose. */
@@ -883,9 +912,18 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
 }
 
 uint64_t quic_conn_expiry(struct quic_conn *c) {
+  uint64_t e, w;
+
   if (c->closed)
     return UINT64_MAX;
-  return ngtcp2_conn_get_expiry(c->conn);
+  e = ngtcp2_conn_get_expiry(c->conn);
+  if (c->blocked_since) {
+    /* wake up to judge the stall even if ngtcp2 has nothing to do */
+    w = c->blocked_since + stall_ns(c) + NGTCP2_MILLISECONDS;
+    if (w < e)
+      e = w;
+  }
+  return e;
 }
 
 int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
@@ -896,6 +934,8 @@ int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
   rv = ngtcp2_conn_handle_expiry(c->conn, now);
   if (rv != 0)
     return fail_conn(c, rv, now);
+  /* The stall watchdog is judged in quic_conn_write(), which the caller
+   * runs after this. */
   return 0;
 }
 

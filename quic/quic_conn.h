@@ -39,6 +39,7 @@ enum quic_conn_end {
   QUIC_END_PROTOCOL,       /* protocol error (ours or the peer's) */
   QUIC_END_STATELESS_RESET,
   QUIC_END_INTERNAL,
+  QUIC_END_STALLED,        /* IP packets waited too long for the window */
 };
 
 struct quic_conn;
@@ -197,6 +198,7 @@ struct quic_conn {
   uint8_t pending_ecn;
   int closed;                      /* ops->closed was called */
   enum quic_conn_end end;
+  uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
   ngtcp2_connection_close_error ccerr;
   uint8_t peer_pin[JVPN_PIN_LEN];
   int peer_pin_set;

@@ -23,6 +23,11 @@
 #define JVPN_QUIC_KEEPALIVE_MS 1000
 #define JVPN_QUIC_IDLE_KEEPALIVES 3
 #define JVPN_QUIC_REATTACH_HANDSHAKE_MS 2000 /* ms: a recovery attempt */
+/* ms: IP packets that wait this long (or 10 smoothed RTTs, if longer) for
+ * room in the congestion window mean the connection is stuck: it is
+ * closed so the session moves to a new one (a watchdog: a lost packet's
+ * probe timeout normally frees the window long before). */
+#define JVPN_QUIC_STALL_MS 1500
 #define JVPN_QUIC_HANDSHAKE_TIMEOUT_MS 10000
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
