@@ -1019,14 +1019,16 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
 }
 
 int quic_conn_migrate(struct quic_conn *c, const struct sockaddr *local,
-                      socklen_t local_len, uint64_t now) {
+                      socklen_t local_len, int immediate, uint64_t now) {
   const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
   ngtcp2_path_storage ps;
   int rv;
 
   ngtcp2_path_storage_init(&ps, (const ngtcp2_sockaddr *)local, local_len,
                            cur->remote.addr, cur->remote.addrlen, NULL);
-  rv = ngtcp2_conn_initiate_migration(c->conn, &ps.path, now);
+  rv = immediate
+           ? ngtcp2_conn_initiate_immediate_migration(c->conn, &ps.path, now)
+           : ngtcp2_conn_initiate_migration(c->conn, &ps.path, now);
   switch (rv) {
   case 0:
     return 0;

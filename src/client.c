@@ -537,7 +537,7 @@ static void check_path(struct client *cl) {
   struct sockaddr_storage src;
   socklen_t len;
   char a[64], b[64];
-  int next = !cl->active, rv;
+  int next = !cl->active, rv, gone;
 
   if (cl->qc == NULL || cl->conn_dead || !cur->open)
     return;
@@ -553,8 +553,10 @@ static void check_path(struct client *cl) {
            glue_sockaddr_str((const struct sockaddr *)&src, b, sizeof(b)));
   if (sock_open(cl, next) != 0)
     return;
+  gone = !netmon_addr_present((const struct sockaddr *)&cur->s.local,
+                              cur->s.local_len);
   rv = quic_conn_migrate(cl->qc, (const struct sockaddr *)&cl->socks[next].s.local,
-                         cl->socks[next].s.local_len, glue_now());
+                         cl->socks[next].s.local_len, gone, glue_now());
   if (rv == 0) {
     conn_flush(cl);
     return;
@@ -580,7 +582,9 @@ static void on_netmon(uv_poll_t *p, int status, int events) {
   if (status < 0)
     return;
   if (netmon_drain(cl->netmon_fd) == 1)
-    uv_timer_start(&cl->netmon_timer, on_netmon_timer, 50, 0);
+    /* A burst of messages (address, routes, link) settles within a few
+     * ms; the path is judged once after it. */
+    uv_timer_start(&cl->netmon_timer, on_netmon_timer, 5, 0);
 }
 
 /* Short, frequent attempts while a session is recovering, and for a

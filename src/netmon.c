@@ -90,6 +90,25 @@ int netmon_source_for(const struct sockaddr *dst, socklen_t dst_len,
   return rv;
 }
 
+int netmon_addr_present(const struct sockaddr *addr, socklen_t len) {
+  struct sockaddr_storage ss;
+  int fd, ok;
+
+  if (len > sizeof(ss))
+    return 0;
+  memcpy(&ss, addr, len);
+  if (ss.ss_family == AF_INET)
+    ((struct sockaddr_in *)&ss)->sin_port = 0;
+  else
+    ((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+  fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 1; /* cannot tell: assume it is there */
+  ok = bind(fd, (struct sockaddr *)&ss, len) == 0 || errno != EADDRNOTAVAIL;
+  close(fd);
+  return ok;
+}
+
 int netmon_same_addr(const struct sockaddr *a, const struct sockaddr *b) {
   if (a->sa_family != b->sa_family)
     return 0;

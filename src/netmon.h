@@ -22,6 +22,10 @@ int netmon_drain(int fd);
 int netmon_source_for(const struct sockaddr *dst, socklen_t dst_len,
                       struct sockaddr_storage *src, socklen_t *src_len);
 
+/* Returns 1 if |addr| is still assigned to a local interface (a socket
+ * can bind to it), 0 if not. */
+int netmon_addr_present(const struct sockaddr *addr, socklen_t len);
+
 /* Returns 1 if |a| and |b| hold the same address (ports ignored). */
 int netmon_same_addr(const struct sockaddr *a, const struct sockaddr *b);
 

@@ -443,6 +443,11 @@ void srv_path_changed(struct sclient *sc, int same_ip) {
   ev.detail = same_ip ? "client port changed" : "client address changed";
   LOG_INFO(sc->ctx, "path change: %s now %s", jvpn_reason_name(ev.reason),
            buf);
+  /* The log prefix follows the client to its new address. */
+  if (snprintf(sc->ctx, sizeof(sc->ctx), "from=%s peer=%.40s", buf,
+               sc->peer ? sc->peer->name : "?") < 0)
+    sc->ctx[0] = '\0';
+  quic_conn_set_log_ctx(sc->qc, sc->ctx);
   (void)sess_event(sc->srv, sc->sess, &ev);
 }
 
