@@ -47,7 +47,8 @@ static void conn_drop(struct client *cl) {
       ngtcp2_conn_get_handshake_completed(cl->qc->conn))
     cl->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
   if (cl->qc->tunnel_open)
-    cl->tunnel_up_ms = glue_now() / 1000000; /* it was up until now */
+    cl->tunnel_up_ms = glue_now() / 1000000;
+  cl->failed_attempts = 0; /* it was up until now */
   quic_conn_del(cl->qc);
   cl->qc = NULL;
   uv_timer_stop(&cl->timer);
@@ -356,6 +357,8 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   cl->ctr.rx_packets++;
 }
 
+static int fast_retry(struct client *cl);
+
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   struct client *cl = user;
 
@@ -370,7 +373,19 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
     client_stop(cl, 1);
     return;
   }
-  LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why), detail);
+  if (cl->qc && !ngtcp2_conn_get_handshake_completed(cl->qc->conn) &&
+      fast_retry(cl)) {
+    /* An attempt into a dead path: expected while recovering, and many
+     * of them; one line a second says the client keeps trying. */
+    cl->failed_attempts++;
+    JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "no answer from the server yet (%llu "
+                                     "attempts); still trying",
+                (unsigned long long)cl->failed_attempts);
+    LOG_DEBUG(NULL, "attempt ended: %s (%s)", quic_conn_end_str(why), detail);
+  } else {
+    LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why),
+             detail);
+  }
   client_sess_conn_ended(cl, quic_conn_end_str(why));
 }
 

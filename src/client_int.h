@@ -25,10 +25,10 @@
 
 #define CLIENT_BACKOFF_MIN_MS 250
 #define CLIENT_BACKOFF_MAX_MS 30000
-#define CLIENT_RECOVERY_RETRY_MS 50 /* ms between reattach attempts */
+#define CLIENT_RECOVERY_RETRY_MS 20 /* ms between reattach attempts */
 /* A reattach attempt is given up after 8 RTTs of the lost connection
  * (within these bounds) so that a returning path is tried again soon. */
-#define CLIENT_ATTEMPT_MIN_MS 300
+#define CLIENT_ATTEMPT_MIN_MS 100
 /* ms after a tunnel was last up during which attempts stay fast, longer
  * than the session's transport-loss TTL (15 s by default) */
 #define CLIENT_FAST_RETRY_MS 60000
@@ -82,6 +82,7 @@ struct client {
   int exit_code;
   unsigned last_srtt_ms;    /* smoothed RTT of the last connection */
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
+  uint64_t failed_attempts; /* unanswered attempts since then */
   /* the session layer (src/client_session.c) */
   struct client_sess {
     int have;                      /* a session exists (after a birth) */
