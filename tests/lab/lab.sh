@@ -1,9 +1,11 @@
 # shellcheck shell=bash
 # tests/lab/lab.sh: the one place jvpn-quic test namespaces are built.
 #
-# Sourced (never run) by tests/netns/e2e.sh, scripts/demo.sh, the
+# Sourced (never run) by the tests in tests/netns, scripts/demo.sh, the
 # benchmarks and the interop runner, so that every topology and every fault
-# is made the same way. Needs root, iproute2, nftables and conntrack.
+# is made the same way; the tests also share their harness (PASS/FAIL
+# lines, the closing count, exit 77) from the end of this file. Needs root,
+# iproute2, nftables and conntrack.
 #
 #   . tests/lab/lab.sh
 #   lab_init                  # unique prefix, cleanup trap
@@ -1023,3 +1025,254 @@ lab_delay_in() {
 # overflow=N ...") in REPLY.
 lab_delay_off() { lab_nfq_stop out "$1" "$2"; }
 lab_delay_in_off() { lab_nfq_stop in "$1" "$2"; }
+
+# --- the harness of the automake tests (tests/netns/*.sh) ------------------
+#
+#   lab_require_netns              # exit 77 here without root, TUN, netns
+#   lab_test_init e2e              # counters; "e2e:" prefixes our notes
+#   lab_find_bin || lab_setup_fail "no jvpn-quic binary"
+#   lab_test_logdir E2E_KEEP       # lab_init + a log directory, in REPLY
+#   ...
+#   lab_pass a                     # "PASS a"
+#   lab_pass b "4 s, no loss"      # "PASS b: 4 s, no loss"
+#   lab_fail c "no reply" "$log"   # "FAIL c: no reply", then the log's tail
+#   lab_skip d "socat is missing"  # "SKIP d: socat is missing"
+#   lab_check_sanitizers "$dir"
+#   lab_test_summary               # "N passed, N failed[, N skipped]"; the
+#                                  # status is the script's exit status
+#
+# The closing line is what the test logs are read for: its format is fixed.
+
+LAB_TEST_NAME=lab
+LAB_NPASS=0
+LAB_NFAIL=0
+LAB_NSKIP=0
+LAB_VPN_PID=""            # the last lab_vpn_server_start/lab_vpn_client_start
+
+# lab_require_netns: exits 77 (automake's skip) with the reason when the
+# lab cannot run here (lab_check_env); returns when it can.
+lab_require_netns() {
+  local why
+  if ! why=$(lab_check_env); then
+    echo "SKIP: $why"
+    exit 77
+  fi
+}
+
+# lab_test_init NAME: zeroes the counters; NAME prefixes lab_note's lines.
+lab_test_init() {
+  LAB_TEST_NAME=$1
+  LAB_NPASS=0
+  LAB_NFAIL=0
+  LAB_NSKIP=0
+}
+
+# lab_note MSG...: a line of information, "NAME: MSG".
+lab_note() { printf '%s: %s\n' "$LAB_TEST_NAME" "$*"; }
+
+# lab_pass NAME [MSG]: "PASS NAME" or "PASS NAME: MSG", counted.
+lab_pass() {
+  if [ $# -gt 1 ]; then
+    echo "PASS $1: $2"
+  else
+    echo "PASS $1"
+  fi
+  LAB_NPASS=$((LAB_NPASS + 1))
+}
+
+# lab_fail NAME REASON [LOG...]: "FAIL NAME: REASON", counted, then the
+# tails of the LOGs (lab_tail) so that the failure explains itself.
+lab_fail() {
+  local name=$1 reason=$2
+  shift 2
+  echo "FAIL $name: $reason"
+  LAB_NFAIL=$((LAB_NFAIL + 1))
+  lab_tail "$@"
+}
+
+# lab_skip NAME REASON: "SKIP NAME: REASON", counted.
+lab_skip() {
+  echo "SKIP $1: $2"
+  LAB_NSKIP=$((LAB_NSKIP + 1))
+}
+
+# lab_test_summary: the closing line, "N passed, N failed" (", N skipped"
+# only when something was skipped); returns 0 when nothing failed.
+lab_test_summary() {
+  if [ "$LAB_NSKIP" -gt 0 ]; then
+    echo "$LAB_NPASS passed, $LAB_NFAIL failed, $LAB_NSKIP skipped"
+  else
+    echo "$LAB_NPASS passed, $LAB_NFAIL failed"
+  fi
+  [ "$LAB_NFAIL" -eq 0 ]
+}
+
+# lab_setup_fail REASON: "FAIL setup: REASON", the closing line, exit 1;
+# for what the scenarios cannot run without.
+lab_setup_fail() {
+  lab_fail setup "$1"
+  lab_test_summary
+  exit 1
+}
+
+# lab_require_tools TOOL...: lab_setup_fail unless every TOOL is in PATH.
+lab_require_tools() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null 2>&1 ||
+      lab_setup_fail "$tool is missing (scripts/deps.sh installs it)"
+  done
+}
+
+# lab_test_logdir KEEP_VAR: lab_init, then a temporary directory for the
+# test's configs and logs, in REPLY. When the variable named KEEP_VAR is 1
+# the directory outlives the run (and lab_note says where it is).
+lab_test_logdir() {
+  local d p keep=()
+  lab_init
+  lab_tmpdir
+  d=$REPLY
+  if [ "${!1:-0}" = 1 ]; then
+    for p in "${LAB_TMPDIRS[@]}"; do
+      [ "$p" = "$d" ] || keep+=("$p")
+    done
+    LAB_TMPDIRS=("${keep[@]}")
+    lab_note "keeping $d"
+  fi
+  REPLY=$d
+}
+
+# lab_check_sanitizers DIR: a failure ("sanitizers", with the logs' tails)
+# when any DIR/*.log holds a sanitizer report.
+lab_check_sanitizers() {
+  local bad
+  mapfile -t bad < <(grep -l -E \
+    'AddressSanitizer|LeakSanitizer|runtime error:' "$1"/*.log 2>/dev/null)
+  if [ "${#bad[@]}" -gt 0 ]; then
+    lab_fail sanitizers "sanitizer reports in the logs" "${bad[@]}"
+  fi
+}
+
+# lab_count PATTERN FILE: the lines of FILE matching PATTERN, in REPLY
+# (0 when FILE is missing).
+lab_count() {
+  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
+  REPLY=${REPLY:-0}
+}
+
+# lab_more_lines PATTERN FILE N: FILE has more than N lines matching
+# PATTERN (for lab_wait_for, against a count taken before).
+lab_more_lines() {
+  lab_count "$1" "$2"
+  [ "$REPLY" -gt "$3" ]
+}
+
+# lab_lt A B: A < B, for decimal numbers (the probe's times are fractional).
+lab_lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+
+# lab_ping NS ADDR: one echo reply from ADDR within 1 s.
+lab_ping() {
+  ip netns exec "$1" ping -n -q -c 1 -W 1 "$2" >/dev/null 2>&1
+}
+
+# lab_wait_tunnel NS TIMEOUT_S: waits until NS gets a ping through the
+# tunnel to the server's inner IPv4 address.
+lab_wait_tunnel() {
+  lab_wait_for "a ping through the tunnel" "$2" lab_ping "$1" \
+    "$LAB_SERVER_IN4"
+}
+
+# --- jvpn-quic processes in the standard topology --------------------------
+
+# lab_vpn_server_start LOG ARGS...: "jvpn-quic server ARGS" in the server
+# namespace of lab_topo_vpn, output to LOG; its PID in LAB_VPN_PID. Waits
+# until its TUN carries both inner addresses and it is bound to UDP 443;
+# else returns 1 with the reason in REPLY.
+# shellcheck disable=SC2034 # LAB_VPN_PID is for the callers
+lab_vpn_server_start() {
+  local log=$1 sv=${LAB_NS[server]}
+  shift
+  lab_spawn "$sv" "$log" "$JVPN_BIN" server "$@"
+  LAB_VPN_PID=$REPLY
+  if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+     ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN6" 5; then
+    REPLY="server TUN did not get $LAB_SERVER_IN4 and $LAB_SERVER_IN6"
+    return 1
+  fi
+  if ! lab_wait_udp_listen "$sv" 443 5; then
+    REPLY="server is not bound to UDP 443"
+    return 1
+  fi
+}
+
+# ADDR is on the TUN in NS, or PID has exited (no point in waiting longer).
+lab_addr_or_exit() {
+  lab_has_addr "$1" "$LAB_TUN" "$2" || lab_pid_exited "$3"
+}
+
+# lab_vpn_client_start NS LOG ADDR4 ADDR6 ARGS...: "jvpn-quic client ARGS"
+# in NS, output to LOG; its PID in LAB_VPN_PID. Waits until its TUN
+# carries ADDR4 (10 s, less if the client exits) and ADDR6 (5 s more);
+# returns 1 when it does not. Environment for the client: put assignments
+# before the call (VAR=value lab_vpn_client_start ...).
+# shellcheck disable=SC2034 # LAB_VPN_PID is for the callers
+lab_vpn_client_start() {
+  local ns=$1 log=$2 a4=$3 a6=$4 pid
+  shift 4
+  lab_spawn "$ns" "$log" "$JVPN_BIN" client "$@"
+  pid=$REPLY
+  LAB_VPN_PID=$pid
+  lab_wait_for "$a4 on $LAB_TUN in $ns" 10 lab_addr_or_exit "$ns" "$a4" \
+    "$pid" && lab_has_addr "$ns" "$LAB_TUN" "$a4" &&
+    lab_wait_addr "$ns" "$LAB_TUN" "$a6" 5
+}
+
+# lab_vpn_stop PID NS WHO: SIGTERM to a jvpn-quic server or client (WHO
+# names it in messages), which must exit 0 within 5 s and have removed its
+# TUN from NS within 2 s more; else returns 1 with the reason in REPLY.
+lab_vpn_stop() {
+  local pid=$1 ns=$2 who=$3
+  lab_kill "$pid" TERM
+  if ! lab_wait_exit "$pid" 5; then
+    REPLY="$who did not exit within 5 s of SIGTERM"
+    return 1
+  fi
+  if [ "$REPLY" -ne 0 ]; then
+    REPLY="$who exited $REPLY on SIGTERM"
+    return 1
+  fi
+  if ! lab_wait_no_dev "$ns" "$LAB_TUN" 2; then
+    REPLY="$who's $LAB_TUN is still there after exit"
+    return 1
+  fi
+}
+
+# lab_probe_end OUT ARRAY: lab_probe_wait OUT, then copies its report into
+# the associative array named ARRAY (emptied first: sent, received, lost,
+# longest_gap_ms, gap_start_ms, gap_end_ms, missing_run_ms, max_delay_ms,
+# expected) and checks that traffic came back by the stream's end (its
+# last half second got through). On success REPLY has the numbers ("longest
+# gap N ms, N of N lost"); on failure, the reason.
+lab_probe_end() {
+  local out=$1 k sent expected
+  local -n lab_probe_arr=$2
+  if ! lab_probe_wait "$out"; then
+    REPLY="the probe stream did not finish: $(cat "$out.json" "$out.send")"
+    return 1
+  fi
+  lab_probe_arr=()
+  for k in sent received lost longest_gap_ms gap_start_ms gap_end_ms \
+           missing_run_ms max_delay_ms expected; do
+    # shellcheck disable=SC2004,SC2034 # a nameref to an associative array
+    lab_probe_arr[$k]=${LAB_PROBE[$out,$k]:-}
+  done
+  sent=${LAB_PROBE[$out,sent]}
+  expected=${LAB_PROBE[$out,expected]}
+  if [ "$sent" -lt $((expected - LAB_PROBE_RATE / 2)) ]; then
+    REPLY="traffic did not resume: last packet received $((sent - 1))"
+    REPLY+=" of $expected"
+    return 1
+  fi
+  REPLY="longest gap ${LAB_PROBE[$out,longest_gap_ms]} ms,"
+  REPLY+=" ${LAB_PROBE[$out,lost]} of $sent lost"
+}

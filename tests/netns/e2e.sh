@@ -28,67 +28,20 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
 . "$top_srcdir/tests/lab/lab.sh"
 
-if ! why=$(lab_check_env); then
-  echo "SKIP: $why"
-  exit 77
-fi
+lab_require_netns
+lab_test_init e2e
 
-npass=0
-nfail=0
-nskip=0
-pass() {
-  echo "PASS $1"
-  npass=$((npass + 1))
-}
-# fail NAME REASON [LOG...]: reports and prints the tails of the logs.
-fail() {
-  local name=$1 reason=$2
-  shift 2
-  echo "FAIL $name: $reason"
-  nfail=$((nfail + 1))
-  lab_tail "$@"
-}
-skip() {
-  echo "SKIP $1: $2"
-  nskip=$((nskip + 1))
-}
-summary() {
-  if [ "$nskip" -gt 0 ]; then
-    echo "$npass passed, $nfail failed, $nskip skipped"
-  else
-    echo "$npass passed, $nfail failed"
-  fi
-  [ "$nfail" -eq 0 ]
-}
+lab_find_bin ||
+  lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it first)"
+lab_note "using $JVPN_BIN"
 
-if ! lab_find_bin; then
-  echo "FAIL setup: no jvpn-quic binary (set JVPN_BIN or build it first)"
-  nfail=1
-  summary
-  exit 1
-fi
-echo "e2e: using $JVPN_BIN"
-
-lab_init
-lab_tmpdir
+lab_test_logdir E2E_KEEP
 dir=$REPLY
-if [ "${E2E_KEEP:-0}" = 1 ]; then
-  # shellcheck disable=SC2034 # read by lab_cleanup
-  LAB_TMPDIRS=()
-  echo "e2e: keeping $dir"
-fi
 
 # shellcheck disable=SC2119 # no options: NAT on
-if ! lab_topo_vpn; then
-  fail setup "could not build the lab topology"
-  summary
-  exit 1
-fi
-if ! lab_gen_vpn_configs "$dir"; then
-  fail setup "genkey or config generation failed"
-  summary
-  exit 1
-fi
+lab_topo_vpn || lab_setup_fail "could not build the lab topology"
+lab_gen_vpn_configs "$dir" ||
+  lab_setup_fail "genkey or config generation failed"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -109,61 +62,49 @@ ping_ok() {
   ip netns exec "$ns" ping -n -q -c 3 -i 0.2 -w 5 "$@" >/dev/null 2>&1
 }
 
-start_client() { # NS CONF LOG -> REPLY pid
-  lab_spawn "$1" "$3" "$JVPN_BIN" client -c "$2" ${E2E_VERBOSE:+-v}
-}
-
-# addr_or_exit NS ADDR PID: ADDR is on the TUN, or PID has exited (no
-# point in waiting for an address any longer).
-addr_or_exit() {
-  lab_has_addr "$1" "$tun" "$2" || lab_pid_exited "$3"
-}
-
-client_up() { # NS ADDR4 ADDR6 PID
-  lab_wait_for "$2 on $tun in $1" 10 addr_or_exit "$1" "$2" "$4" &&
-    lab_has_addr "$1" "$tun" "$2" && lab_wait_addr "$1" "$tun" "$3" 5
+# start_client N: starts clientN with its config and log here, and waits
+# for its inner addresses; its PID in cN_pid (also when it fails).
+start_client() {
+  local n=$1 a4 a6 rc=0
+  a4=LAB_CLIENT${n}_IN4
+  a6=LAB_CLIENT${n}_IN6
+  lab_vpn_client_start "${LAB_NS[client$n]}" "$dir/client$n.log" "${!a4}" \
+    "${!a6}" -c "$dir/client$n.conf" ${E2E_VERBOSE:+-v} || rc=1
+  printf -v "c${n}_pid" '%s' "$LAB_VPN_PID"
+  return "$rc"
 }
 
 # --- (a) server and two clients come up -----------------------------------
 scenario_a() {
-  lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" \
-    ${E2E_VERBOSE:+-v}
-  server_pid=$REPLY
-  if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
-     ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN6" 5; then
-    fail a "server TUN did not get $LAB_SERVER_IN4 and $LAB_SERVER_IN6" \
-      "$slog"
-    return 1
-  fi
-  if ! lab_wait_udp_listen "$sv" 443 5; then
-    fail a "server is not bound to UDP 443" "$slog"
+  local rc=0
+  lab_vpn_server_start "$slog" -c "$dir/server.conf" ${E2E_VERBOSE:+-v} ||
+    rc=1
+  server_pid=$LAB_VPN_PID
+  if [ "$rc" -ne 0 ]; then
+    lab_fail a "$REPLY" "$slog"
     return 1
   fi
   # One at a time, so the pool order is the order of the [peer]s.
-  start_client "$c1" "$dir/client1.conf" "$c1log"
-  c1_pid=$REPLY
-  if ! client_up "$c1" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" "$c1_pid"; then
-    fail a "client1 (IPv4 underlay) did not get $LAB_CLIENT1_IN4 and" \
+  if ! start_client 1; then
+    lab_fail a "client1 (IPv4 underlay) did not get $LAB_CLIENT1_IN4 and" \
       "$LAB_CLIENT1_IN6" "$slog" "$c1log"
     return 1
   fi
-  start_client "$c2" "$dir/client2.conf" "$c2log"
-  c2_pid=$REPLY
-  if ! client_up "$c2" "$LAB_CLIENT2_IN4" "$LAB_CLIENT2_IN6" "$c2_pid"; then
-    fail a "client2 (IPv6 underlay) did not get $LAB_CLIENT2_IN4 and" \
+  if ! start_client 2; then
+    lab_fail a "client2 (IPv6 underlay) did not get $LAB_CLIENT2_IN4 and" \
       "$LAB_CLIENT2_IN6" "$slog" "$c2log"
     return 1
   fi
   # The router's NAT table shows which underlay each client took.
   if ! lab_nat_mappings udp | grep -q 'src=198\.18\.1\.2 dst=198\.18\.3\.2 .*dport=443'; then
-    fail a "no IPv4 NAT mapping client1 -> server:443 in the router"
+    lab_fail a "no IPv4 NAT mapping client1 -> server:443 in the router"
     return 1
   fi
   if ! lab_nat_mappings udp | grep -q 'src=2001:db8:2::2 dst=2001:db8:3::2 .*dport=443'; then
-    fail a "no IPv6 NAT mapping client2 -> server:443 in the router"
+    lab_fail a "no IPv6 NAT mapping client2 -> server:443 in the router"
     return 1
   fi
-  pass a
+  lab_pass a
 }
 
 # --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------
@@ -180,10 +121,11 @@ scenario_b() {
     ping_ok $t || bad+=("${t#"$LAB_PREFIX"-}")
   done
   if [ "${#bad[@]}" -gt 0 ]; then
-    fail b "no reply: $(printf '[%s] ' "${bad[@]}")" "$slog" "$c1log" "$c2log"
+    lab_fail b "no reply: $(printf '[%s] ' "${bad[@]}")" "$slog" "$c1log" \
+      "$c2log"
     return 1
   fi
-  pass b
+  lab_pass b
 }
 
 # --- (c) 50 MB over TCP through the tunnel, checksummed -------------------
@@ -191,7 +133,7 @@ scenario_c() {
   local port=5001 src=$dir/send.bin dst=$dir/recv.bin rpid want got
   local t0 t1 ms
   if ! command -v socat >/dev/null 2>&1; then
-    skip c "socat is not installed (scripts/deps.sh installs it)"
+    lab_skip c "socat is not installed (scripts/deps.sh installs it)"
     return 0
   fi
   head -c $((50 * 1024 * 1024)) /dev/urandom >"$src"
@@ -201,7 +143,7 @@ scenario_c() {
     "OPEN:$dst,creat,trunc"
   rpid=$REPLY
   if ! lab_wait_for "socat listening" 5 lab_tcp_listening "$sv" "$port"; then
-    fail c "receiver did not start" "$dir/socat-recv.log"
+    lab_fail c "receiver did not start" "$dir/socat-recv.log"
     return 1
   fi
   lab_now_ms
@@ -210,12 +152,12 @@ scenario_c() {
        "TCP:$LAB_SERVER_IN4:$port,connect-timeout=5" \
        2>"$dir/socat-send.log"; then
     lab_kill "$rpid"
-    fail c "sender failed or took over 90 s" "$dir/socat-send.log" \
+    lab_fail c "sender failed or took over 90 s" "$dir/socat-send.log" \
       "$slog" "$c1log"
     return 1
   fi
   if ! lab_wait_exit "$rpid" 10; then
-    fail c "receiver did not finish" "$dir/socat-recv.log"
+    lab_fail c "receiver did not finish" "$dir/socat-recv.log"
     return 1
   fi
   lab_now_ms
@@ -223,20 +165,20 @@ scenario_c() {
   got=$(sha256sum <"$dst" | cut -d' ' -f1)
   rm -f "$src" "$dst"
   if [ "$got" != "$want" ]; then
-    fail c "SHA-256 mismatch: sent $want, received $got"
+    lab_fail c "SHA-256 mismatch: sent $want, received $got"
     return 1
   fi
   ms=$((t1 - t0 > 0 ? t1 - t0 : 1))
-  echo "e2e: 50 MB in $ms ms ($(( 50 * 8 * 1000 / ms )) Mbit/s)," \
-       "SHA-256 verified"
-  pass c
+  lab_note "50 MB in $ms ms ($(( 50 * 8 * 1000 / ms )) Mbit/s)," \
+    "SHA-256 verified"
+  lab_pass c
 }
 
 # --- (d) a key the server does not know is refused -------------------------
 scenario_d() {
   local rlog=$dir/rogue.log rpid
   if ! lab_genkey "$dir" rogue; then
-    fail d "genkey for the rogue client failed"
+    lab_fail d "genkey for the rogue client failed"
     return 1
   fi
   lab_write_client_conf "$dir/rogue.conf" "198.18.3.2:443" \
@@ -244,31 +186,31 @@ scenario_d() {
   lab_spawn "$c1" "$rlog" "$JVPN_BIN" client -c "$dir/rogue.conf"
   rpid=$REPLY
   if ! lab_wait_exit "$rpid" 15; then
-    fail d "the rogue client still runs after 15 s" "$rlog" "$slog"
+    lab_fail d "the rogue client still runs after 15 s" "$rlog" "$slog"
     return 1
   fi
   if [ "$REPLY" -eq 0 ]; then
-    fail d "the rogue client exited 0" "$rlog" "$slog"
+    lab_fail d "the rogue client exited 0" "$rlog" "$slog"
     return 1
   fi
   if ! lab_wait_for "'unknown client pin' in the server log" 5 \
        grep -q "unknown client pin" "$slog"; then
-    fail d "the server log does not say 'unknown client pin'" "$slog"
+    lab_fail d "the server log does not say 'unknown client pin'" "$slog"
     return 1
   fi
   if lab_has_dev "$c1" jvpn9; then
-    fail d "the rogue client left its TUN jvpn9" "$rlog"
+    lab_fail d "the rogue client left its TUN jvpn9" "$rlog"
     return 1
   fi
   if ! lab_pid_alive "$c1_pid" || ! lab_pid_alive "$c2_pid"; then
-    fail d "a legitimate client exited meanwhile" "$c1log" "$c2log"
+    lab_fail d "a legitimate client exited meanwhile" "$c1log" "$c2log"
     return 1
   fi
   if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c2" "$LAB_SERVER_IN6"; then
-    fail d "the other clients stopped working" "$slog" "$c1log" "$c2log"
+    lab_fail d "the other clients stopped working" "$slog" "$c1log" "$c2log"
     return 1
   fi
-  pass d
+  lab_pass d
 }
 
 # stats_line PEER FROM_LINE: the first stats line for PEER after FROM_LINE
@@ -303,86 +245,66 @@ spoofed_count() {
 scenario_e() {
   local spoof=198.18.200.99 n0 n1 npings=3
   if ! spoofed_count client1; then
-    fail e "$REPLY" "$slog"
+    lab_fail e "$REPLY" "$slog"
     return 1
   fi
   n0=$REPLY
   if ! ip -n "$c1" addr add "$spoof/32" dev "$tun"; then
-    fail e "could not add $spoof to client1's $tun"
+    lab_fail e "could not add $spoof to client1's $tun"
     return 1
   fi
   if ip netns exec "$c1" ping -n -q -c "$npings" -i 0.2 -w 3 -I "$spoof" \
        "$LAB_SERVER_IN4" >/dev/null 2>&1; then
     ip -n "$c1" addr del "$spoof/32" dev "$tun"
-    fail e "the spoofed ping from $spoof got a reply" "$slog"
+    lab_fail e "the spoofed ping from $spoof got a reply" "$slog"
     return 1
   fi
   ip -n "$c1" addr del "$spoof/32" dev "$tun"
   if ! spoofed_count client1; then
-    fail e "$REPLY" "$slog"
+    lab_fail e "$REPLY" "$slog"
     return 1
   fi
   n1=$REPLY
-  echo "e2e: $stats"
+  lab_note "$stats"
   if [ $((n1 - n0)) -lt "$npings" ]; then
-    fail e "drop_spoofed went from $n0 to $n1 after $npings spoofed pings" \
+    lab_fail e "drop_spoofed went from $n0 to $n1 after $npings spoofed pings" \
       "$slog"
     return 1
   fi
   if ! ping_ok "$c1" "$LAB_SERVER_IN4"; then
-    fail e "client1's real address stopped working" "$slog" "$c1log"
+    lab_fail e "client1's real address stopped working" "$slog" "$c1log"
     return 1
   fi
-  pass e
+  lab_pass e
 }
 
 # --- (f) a restarted client keeps its inner addresses ----------------------
 scenario_f() {
-  lab_kill "$c1_pid" TERM
-  if ! lab_wait_exit "$c1_pid" 5; then
-    fail f "client1 did not exit within 5 s of SIGTERM" "$c1log"
-    return 1
-  fi
-  if [ "$REPLY" -ne 0 ]; then
-    fail f "client1 exited $REPLY on SIGTERM" "$c1log"
-    return 1
-  fi
-  if ! lab_wait_no_dev "$c1" "$tun" 2; then
-    fail f "client1's $tun is still there after exit" "$c1log"
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail f "$REPLY" "$c1log"
     return 1
   fi
   mv "$c1log" "$dir/client1.first.log"
-  start_client "$c1" "$dir/client1.conf" "$c1log"
-  c1_pid=$REPLY
-  if ! client_up "$c1" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" "$c1_pid"; then
-    fail f "restarted client1 did not get $LAB_CLIENT1_IN4 and" \
+  if ! start_client 1; then
+    lab_fail f "restarted client1 did not get $LAB_CLIENT1_IN4 and" \
       "$LAB_CLIENT1_IN6: $(ip -n "$c1" -o addr show dev "$tun" 2>&1 |
       awk '{print $4}' | tr '\n' ' ')" "$slog" "$c1log"
     return 1
   fi
   if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c1" "$LAB_SERVER_IN6"; then
-    fail f "restarted client1 cannot reach the server" "$slog" "$c1log"
+    lab_fail f "restarted client1 cannot reach the server" "$slog" "$c1log"
     return 1
   fi
-  pass f
+  lab_pass f
 }
 
 # --- (g) the server exits cleanly on SIGTERM -------------------------------
 scenario_g() {
-  lab_kill "$server_pid" TERM
-  if ! lab_wait_exit "$server_pid" 5; then
-    fail g "server did not exit within 5 s of SIGTERM" "$slog"
+  if ! lab_vpn_stop "$server_pid" "$sv" server; then
+    lab_fail g "$REPLY" "$slog"
     return 1
   fi
-  if [ "$REPLY" -ne 0 ]; then
-    fail g "server exited $REPLY on SIGTERM" "$slog"
-    return 1
-  fi
-  if ! lab_wait_no_dev "$sv" "$tun" 2; then
-    fail g "server's $tun is still there after exit" "$slog"
-    return 1
-  fi
-  pass g
+  lab_pass g
 }
 
 # The later scenarios need the server and client1; when only client2 failed
@@ -397,20 +319,16 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_f
 else
   for s in b c d e f; do
-    fail "$s" "not run: the server or client1 did not come up in (a)"
+    lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi
 if [ -n "$server_pid" ]; then
   scenario_g
 else
-  fail g "not run: no server"
+  lab_fail g "not run: no server"
 fi
 
 # Anything the program wrote about sanitizers or crashes is a failure too.
-mapfile -t bad_logs < <(grep -l -E \
-  'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null)
-if [ "${#bad_logs[@]}" -gt 0 ]; then
-  fail sanitizers "sanitizer reports in the logs" "${bad_logs[@]}"
-fi
+lab_check_sanitizers "$dir"
 
-summary
+lab_test_summary

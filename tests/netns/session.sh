@@ -41,10 +41,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
 . "$top_srcdir/tests/lab/lab.sh"
 
-if ! why=$(lab_check_env); then
-  echo "SKIP: $why"
-  exit 77
-fi
+lab_require_netns
+lab_test_init session
 
 # Thresholds (ms), generous for a loaded 2-core machine: a NAT rebinding
 # or an address change costs a path validation (one RTT here) plus the
@@ -61,52 +59,21 @@ SHORT_MS=$(( IDLE_MS - 1000 < 3000 ? IDLE_MS - 1000 : 3000 ))
 LONG_MS=$(( IDLE_MS + 2000 ))
 PORT=9000
 
-npass=0
-nfail=0
-pass() {
-  echo "PASS $1"
-  npass=$((npass + 1))
-}
-# fail NAME REASON [LOG...]: reports and prints the tails of the logs.
-fail() {
-  local name=$1 reason=$2
-  shift 2
-  echo "FAIL $name: $reason"
-  nfail=$((nfail + 1))
-  lab_tail "$@"
-}
-summary() {
-  echo "$npass passed, $nfail failed"
-  [ "$nfail" -eq 0 ]
-}
-setup_fail() {
-  fail setup "$1"
-  summary
-  exit 1
-}
+lab_find_bin ||
+  lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
+lab_probe_find || lab_setup_fail "no probe binary (make tests/tools/probe)"
+lab_require_tools nft conntrack
+lab_note "using $JVPN_BIN"
 
-lab_find_bin || setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
-lab_probe_find || setup_fail "no probe binary (make tests/tools/probe)"
-for tool in nft conntrack; do
-  command -v "$tool" >/dev/null 2>&1 ||
-    setup_fail "$tool is missing (scripts/deps.sh installs it)"
-done
-echo "session: using $JVPN_BIN"
-
-lab_init
-lab_tmpdir
+lab_test_logdir SESSION_KEEP
 dir=$REPLY
-if [ "${SESSION_KEEP:-0}" = 1 ]; then
-  # shellcheck disable=SC2034 # read by lab_cleanup
-  LAB_TMPDIRS=()
-  echo "session: keeping $dir"
-fi
 
 # shellcheck disable=SC2119 # no options: NAT on
-lab_topo_vpn || setup_fail "could not build the lab topology"
-lab_uplink2_add client1 || setup_fail "could not add client1's second uplink"
+lab_topo_vpn || lab_setup_fail "could not build the lab topology"
+lab_uplink2_add client1 ||
+  lab_setup_fail "could not add client1's second uplink"
 lab_gen_vpn_configs "$dir" client1 ||
-  setup_fail "genkey or config generation failed"
+  lab_setup_fail "genkey or config generation failed"
 
 c1=${LAB_NS[client1]}
 sv=${LAB_NS[server]}
@@ -116,41 +83,27 @@ clog=$dir/client1.log
 
 # -v: the server's path validations are logged at DEBUG. The control
 # sockets go to our directory: /run/jvpn-quic is shared by every run.
-lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" -v \
-  --control "$dir/server.sock"
-server_pid=$REPLY
-if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  setup_fail "the server did not come up: $(lab_tail "$slog")"
+if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
+     --control "$dir/server.sock"; then
+  lab_setup_fail "the server did not come up: $(lab_tail "$slog")"
 fi
-lab_spawn "$c1" "$clog" "$JVPN_BIN" client -c "$dir/client1.conf" -v \
-  --control "$dir/client1.sock"
-client_pid=$REPLY
-if ! lab_wait_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" 10 ||
-   ! lab_wait_for "a ping through the tunnel" 5 ip netns exec "$c1" \
-       ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4"; then
-  setup_fail "client1 did not come up: $(lab_tail "$slog" "$clog")"
+server_pid=$LAB_VPN_PID
+if ! lab_vpn_client_start "$c1" "$clog" "$LAB_CLIENT1_IN4" \
+       "$LAB_CLIENT1_IN6" -c "$dir/client1.conf" -v \
+       --control "$dir/client1.sock" ||
+   ! lab_wait_tunnel "$c1" 5; then
+  lab_setup_fail "client1 did not come up: $(lab_tail "$slog" "$clog")"
 fi
+client_pid=$LAB_VPN_PID
 
-# count PATTERN FILE: lines of FILE matching PATTERN, in REPLY.
-count() {
-  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
-  REPLY=${REPLY:-0}
-}
 # baseline: the client's connection attempts so far, for same_client.
 baseline() {
-  count "connecting to" "$clog"
+  lab_count "connecting to" "$clog"
   connects=$REPLY
-  count "reconnecting" "$clog"
+  lab_count "reconnecting" "$clog"
   reconnects=$REPLY
 }
 baseline
-
-# more_lines PATTERN FILE N: FILE has more than N lines matching PATTERN.
-more_lines() {
-  count "$1" "$2"
-  [ "$REPLY" -gt "$3" ]
-}
 
 # same_client: the client process still runs, on its first connection,
 # with its inner address; else the reason in REPLY.
@@ -159,8 +112,8 @@ same_client() {
     REPLY="the client exited"
     return 1
   fi
-  count "connecting to" "$clog"
-  if [ "$REPLY" -ne "$connects" ] || more_lines reconnecting "$clog" \
+  lab_count "connecting to" "$clog"
+  if [ "$REPLY" -ne "$connects" ] || lab_more_lines reconnecting "$clog" \
        "$reconnects"; then
     REPLY="the client reconnected (a new connection)"
     return 1
@@ -172,6 +125,20 @@ same_client() {
   return 0
 }
 
+# unharmed NAME NUMS VALUE LIMIT: VALUE (ms, a measure of the stream
+# whose numbers are NUMS) is under LIMIT and same_client holds; else
+# fails NAME.
+unharmed() {
+  if ! lab_lt "$3" "$4"; then
+    lab_fail "$1" "$2 (limit $4 ms)" "$slog" "$clog"
+    return 1
+  fi
+  if ! same_client; then
+    lab_fail "$1" "$REPLY" "$clog"
+    return 1
+  fi
+}
+
 # measure_start NAME SECONDS: the probe stream client1 -> server through
 # the tunnel, for SECONDS; its report goes to $dir/NAME.json.
 measure_start() {
@@ -181,27 +148,7 @@ measure_start() {
 # measure_end NAME: waits for the stream; its numbers in P[key]. Fails
 # when the stream did not reach its end (traffic never came back).
 declare -A P=()
-measure_end() {
-  local k out=$dir/$1
-  if ! lab_probe_wait "$out"; then
-    REPLY="the probe stream did not finish: $(cat "$out.json" "$out.send")"
-    return 1
-  fi
-  P=()
-  for k in sent received lost longest_gap_ms gap_start_ms gap_end_ms \
-           missing_run_ms max_delay_ms expected; do
-    P[$k]=${LAB_PROBE[$out,$k]}
-  done
-  # The last half second of the stream must have come through.
-  if [ "${P[sent]}" -lt $((P[expected] - LAB_PROBE_RATE / 2)) ]; then
-    REPLY="traffic did not resume: last packet received $((P[sent] - 1))"
-    REPLY+=" of ${P[expected]}"
-    return 1
-  fi
-}
-
-# lt A B: A < B for decimal numbers.
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
+measure_end() { lab_probe_end "$dir/$1" P; }
 
 numbers() {
   REPLY="longest gap ${P[longest_gap_ms]} ms, ${P[lost]} of ${P[sent]} lost"
@@ -210,31 +157,24 @@ numbers() {
 # --- (a) NAT rebinding -----------------------------------------------------
 scenario_a() {
   local nval
-  count "path validated and in use" "$slog"
+  lab_count "path validated and in use" "$slog"
   nval=$REPLY
-  measure_start a 4 || { fail a "probe did not start"; return 1; }
+  measure_start a 4 || { lab_fail a "probe did not start"; return 1; }
   sleep 1.5
   lab_nat_flush
   if ! lab_wait_for "path validation at the server" 5 \
-       more_lines "path validated and in use" "$slog" "$nval"; then
-    fail a "the server did not validate a new path" "$slog"
+       lab_more_lines "path validated and in use" "$slog" "$nval"; then
+    lab_fail a "the server did not validate a new path" "$slog"
     return 1
   fi
   if ! measure_end a; then
-    fail a "$REPLY" "$slog" "$clog"
+    lab_fail a "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
   local nums=$REPLY
-  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
-    fail a "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
-    return 1
-  fi
-  if ! same_client; then
-    fail a "$REPLY" "$clog"
-    return 1
-  fi
-  pass "a: NAT rebinding: $nums; path validated by the server"
+  unharmed a "$nums" "${P[longest_gap_ms]}" "$GAP_MAX_MS" || return 1
+  lab_pass a "NAT rebinding: $nums; path validated by the server"
 }
 
 # --- (b) the client moves to its second uplink ---------------------------
@@ -242,36 +182,29 @@ scenario_b() {
   local nmig
   lab_uplink_def client1 2
   local new=$LAB_UL_A4
-  count "migrated: now sending from" "$clog"
+  lab_count "migrated: now sending from" "$clog"
   nmig=$REPLY
-  measure_start b 4 || { fail b "probe did not start"; return 1; }
+  measure_start b 4 || { lab_fail b "probe did not start"; return 1; }
   sleep 1.5
   lab_uplink_addr_del client1 1
   if ! lab_wait_for "the client to migrate" 5 \
-       more_lines "migrated: now sending from $new" "$clog" "$nmig"; then
-    fail b "the client did not log 'migrated: now sending from $new'" \
+       lab_more_lines "migrated: now sending from $new" "$clog" "$nmig"; then
+    lab_fail b "the client did not log 'migrated: now sending from $new'" \
       "$clog" "$slog"
     return 1
   fi
   if ! measure_end b; then
-    fail b "$REPLY" "$slog" "$clog"
+    lab_fail b "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
   local nums=$REPLY
   if ! lab_nat_mappings udp | grep -q "src=$new dst=198\.18\.3\.2 .*dport=443"; then
-    fail b "no NAT mapping from $new to the server in the router" "$clog"
+    lab_fail b "no NAT mapping from $new to the server in the router" "$clog"
     return 1
   fi
-  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
-    fail b "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
-    return 1
-  fi
-  if ! same_client; then
-    fail b "$REPLY" "$clog"
-    return 1
-  fi
-  pass "b: address change (uplink 1 -> 2): $nums; QUIC migrated"
+  unharmed b "$nums" "${P[longest_gap_ms]}" "$GAP_MAX_MS" || return 1
+  lab_pass b "address change (uplink 1 -> 2): $nums; QUIC migrated"
 }
 
 # blackhole NAME MS: a blackhole of MS ms of client1's active uplink
@@ -297,7 +230,7 @@ blackhole() {
   P[recovery_ms]=$(awk -v e="${P[gap_end_ms]}" -v o="$t_off" \
     'BEGIN { printf "%.0f", e - o }')
   # The longest gap must be the blackhole's, or the fault did not bite.
-  if lt "${P[longest_gap_ms]}" $(( ms - 500 )); then
+  if lab_lt "${P[longest_gap_ms]}" $(( ms - 500 )); then
     numbers
     REPLY="$REPLY: shorter than the $ms ms blackhole"
     return 1
@@ -309,51 +242,44 @@ blackhole() {
 scenario_c() {
   local nums c=${1:-c}
   if ! blackhole "$c" "$SHORT_MS"; then
-    fail "$c" "$REPLY" "$slog" "$clog"
+    lab_fail "$c" "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
   nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
-  if ! lt "${P[recovery_ms]}" "$RECOVERY_MAX_MS"; then
-    fail "$c" "$nums (limit $RECOVERY_MAX_MS ms)" "$slog" "$clog"
-    return 1
-  fi
-  if ! same_client; then
-    fail "$c" "$REPLY" "$clog"
-    return 1
-  fi
-  pass "$c: $SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
+  unharmed "$c" "$nums" "${P[recovery_ms]}" "$RECOVERY_MAX_MS" || return 1
+  lab_pass "$c" "$SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
  same connection"
 }
 
 # --- (d) a blackhole longer than the idle timeout --------------------------
 scenario_d() {
   local nums nre
-  count "reattached (same addresses)" "$clog"
+  lab_count "reattached (same addresses)" "$clog"
   nre=$REPLY
   if ! blackhole d "$LONG_MS"; then
-    fail d "$REPLY" "$slog" "$clog"
+    lab_fail d "$REPLY" "$slog" "$clog"
     return 1
   fi
   numbers
   nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
-  if ! more_lines "reattached (same addresses)" "$clog" "$nre"; then
-    fail d "$nums; the client did not log 'reattached (same addresses)'" \
+  if ! lab_more_lines "reattached (same addresses)" "$clog" "$nre"; then
+    lab_fail d "$nums; the client did not log 'reattached (same addresses)'" \
       "$clog" "$slog"
     return 1
   fi
-  if ! lt "${P[recovery_ms]}" "$REATTACH_MAX_MS"; then
-    fail d "$nums (limit $REATTACH_MAX_MS ms)" "$slog" "$clog"
+  if ! lab_lt "${P[recovery_ms]}" "$REATTACH_MAX_MS"; then
+    lab_fail d "$nums (limit $REATTACH_MAX_MS ms)" "$slog" "$clog"
     return 1
   fi
   if ! lab_pid_alive "$client_pid" ||
      ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4"; then
-    fail d "the client exited or lost $LAB_CLIENT1_IN4" "$clog"
+    lab_fail d "the client exited or lost $LAB_CLIENT1_IN4" "$clog"
     return 1
   fi
   # Later scenarios compare against the new connection.
   baseline
-  pass "d: $LONG_MS ms blackhole (idle timeout $IDLE_MS ms): $nums;\
+  lab_pass d "$LONG_MS ms blackhole (idle timeout $IDLE_MS ms): $nums;\
  session reattached, same inner address"
 }
 
@@ -362,19 +288,14 @@ scenario_b
 scenario_c
 for ((i = 2; i <= ${SESSION_BLACKHOLES:-1}; i++)); do
   # A stuck tunnel would fail every later scenario for the same reason.
-  lab_wait_for "the tunnel" 10 ip netns exec "$c1" \
-    ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4" || break
+  lab_wait_tunnel "$c1" 10 || break
   scenario_c "c$i"
 done
 scenario_d
 
 if ! lab_pid_alive "$server_pid"; then
-  fail server "the server exited" "$slog"
+  lab_fail server "the server exited" "$slog"
 fi
-mapfile -t bad_logs < <(grep -l -E \
-  'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null)
-if [ "${#bad_logs[@]}" -gt 0 ]; then
-  fail sanitizers "sanitizer reports in the logs" "${bad_logs[@]}"
-fi
+lab_check_sanitizers "$dir"
 
-summary
+lab_test_summary

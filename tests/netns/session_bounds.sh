@@ -46,10 +46,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
 . "$top_srcdir/tests/lab/lab.sh"
 
-if ! why=$(lab_check_env); then
-  echo "SKIP: $why"
-  exit 77
-fi
+lab_require_netns
+lab_test_init session_bounds
 
 # Thresholds (ms), generous for a loaded 2-core machine.
 GAP_MAX_MS=${BOUNDS_GAP_MAX_MS:-1000}      # (f)-(h): traffic unaffected
@@ -64,54 +62,22 @@ LONG_HOLE_S=${BOUNDS_LONG_HOLE_S:-20}
 FLUSHES=20         # (h)
 PORT=9000
 
-npass=0
-nfail=0
-pass() {
-  echo "PASS $1"
-  npass=$((npass + 1))
-}
-# fail NAME REASON [LOG...]: reports and prints the tails of the logs.
-fail() {
-  local name=$1 reason=$2
-  shift 2
-  echo "FAIL $name: $reason"
-  nfail=$((nfail + 1))
-  lab_tail "$@"
-}
-summary() {
-  echo "$npass passed, $nfail failed"
-  [ "$nfail" -eq 0 ]
-}
-setup_fail() {
-  fail setup "$1"
-  summary
-  exit 1
-}
-
-lab_find_bin || setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
-lab_probe_find || setup_fail "no probe binary (make tests/tools/probe)"
+lab_find_bin ||
+  lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
+lab_probe_find || lab_setup_fail "no probe binary (make tests/tools/probe)"
 ATTACH_PROBE=${ATTACH_PROBE:-$top_builddir/tests/tools/attach_probe}
 [ -x "$ATTACH_PROBE" ] ||
-  setup_fail "no attach_probe binary (make tests/tools/attach_probe)"
-for tool in nft conntrack base64 od; do
-  command -v "$tool" >/dev/null 2>&1 ||
-    setup_fail "$tool is missing (scripts/deps.sh installs it)"
-done
-echo "session_bounds: using $JVPN_BIN"
+  lab_setup_fail "no attach_probe binary (make tests/tools/attach_probe)"
+lab_require_tools nft conntrack base64 od
+lab_note "using $JVPN_BIN"
 
-lab_init
-lab_tmpdir
+lab_test_logdir BOUNDS_KEEP
 dir=$REPLY
-if [ "${BOUNDS_KEEP:-0}" = 1 ]; then
-  # shellcheck disable=SC2034 # read by lab_cleanup
-  LAB_TMPDIRS=()
-  echo "session_bounds: keeping $dir"
-fi
 
 # shellcheck disable=SC2119 # no options: NAT on
-lab_topo_vpn || setup_fail "could not build the lab topology"
+lab_topo_vpn || lab_setup_fail "could not build the lab topology"
 lab_gen_vpn_configs "$dir" "client1 client2" ||
-  setup_fail "genkey or config generation failed"
+  lab_setup_fail "genkey or config generation failed"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -127,35 +93,23 @@ dump=$dir/attach.dump
 # The audit log goes in [server] (its first section), after log_level.
 sed -i "0,/^log_level/s||audit_log = $audit\n&|" "$dir/server.conf"
 grep -q "^audit_log = $audit" "$dir/server.conf" ||
-  setup_fail "could not add audit_log to the server's config"
+  lab_setup_fail "could not add audit_log to the server's config"
 
-lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$dir/server.conf" -v \
-  --control "$ssock"
-server_pid=$REPLY
-if ! lab_wait_addr "$sv" "$tun" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  setup_fail "the server did not come up: $(lab_tail "$slog")"
+if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
+     --control "$ssock"; then
+  lab_setup_fail "the server did not come up: $(lab_tail "$slog")"
 fi
-lab_spawn "$c1" "$clog" env JVPN_TEST_DUMP_ATTACH="$dump" \
-  "$JVPN_BIN" client -c "$dir/client1.conf" -v --control "$csock"
-client_pid=$REPLY
-if ! lab_wait_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" 10 ||
-   ! lab_wait_for "a ping through the tunnel" 5 ip netns exec "$c1" \
-       ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4"; then
-  setup_fail "client1 did not come up: $(lab_tail "$slog" "$clog")"
+server_pid=$LAB_VPN_PID
+# The client writes each attach request it sends to $dump, for (f).
+if ! JVPN_TEST_DUMP_ATTACH=$dump lab_vpn_client_start "$c1" "$clog" \
+       "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" -c "$dir/client1.conf" -v \
+       --control "$csock" ||
+   ! lab_wait_tunnel "$c1" 5; then
+  lab_setup_fail "client1 did not come up: $(lab_tail "$slog" "$clog")"
 fi
+client_pid=$LAB_VPN_PID
 
 # --- helpers ----------------------------------------------------------------
-
-# count PATTERN FILE: lines of FILE matching PATTERN, in REPLY.
-count() {
-  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
-  REPLY=${REPLY:-0}
-}
-more_lines() {
-  count "$1" "$2"
-  [ "$REPLY" -gt "$3" ]
-}
 
 # Client status: C[session], C[state], C[version], C[births],
 # C[reattaches] from the client's control socket.
@@ -222,26 +176,8 @@ declare -A P=()
 measure_start() {
   lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "$PORT" "$2" "$dir/$1"
 }
-measure_end() {
-  local k out=$dir/$1
-  if ! lab_probe_wait "$out"; then
-    REPLY="the probe stream did not finish: $(cat "$out.json" "$out.send")"
-    return 1
-  fi
-  P=()
-  for k in sent received lost longest_gap_ms gap_start_ms gap_end_ms \
-           expected; do
-    P[$k]=${LAB_PROBE[$out,$k]}
-  done
-  if [ "${P[sent]}" -lt $((P[expected] - LAB_PROBE_RATE / 2)) ]; then
-    REPLY="traffic did not resume: last packet received $((P[sent] - 1))"
-    REPLY+=" of ${P[expected]}"
-    return 1
-  fi
-  REPLY="longest gap ${P[longest_gap_ms]} ms, ${P[lost]} of ${P[sent]} lost"
-}
+measure_end() { lab_probe_end "$dir/$1" P; }
 
-lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 # ms_since A B: B - A in whole ms (probe times are fractional), in REPLY.
 ms_since() { REPLY=$(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'); }
 
@@ -272,11 +208,37 @@ victim_unchanged() { # SID STATE VERSION -> REPLY reason on failure
   fi
 }
 
-cli_status || setup_fail "no session in the client's status"
+# hole SECONDS: blackholes client1's uplink 1 for SECONDS; the probe's
+# times of its start and end in T_ON and T_OFF.
+hole() {
+  lab_probe_now
+  T_ON=$REPLY
+  lab_uplink_blackhole_on client1 1 || return 1
+  sleep "$1"
+  lab_uplink_blackhole_off client1 1
+  lab_probe_now
+  T_OFF=$REPLY
+}
+
+# victim_ok NAME STATE VERSION NUMS: after an attack on the victim's
+# session, it is unchanged (victim_unchanged) and its traffic went on
+# without a gap (NUMS are the probe's); else fails NAME.
+victim_ok() {
+  if ! victim_unchanged "$sid" "$2" "$3"; then
+    lab_fail "$1" "$REPLY" "$audit"
+    return 1
+  fi
+  if ! lab_lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
+    lab_fail "$1" "$4 (limit $GAP_MAX_MS ms)" "$slog" "$clog"
+    return 1
+  fi
+}
+
+cli_status || lab_setup_fail "no session in the client's status"
 sid=${C[session]}
 hex_id "$sid"
 hex=$REPLY
-echo "session_bounds: session $sid (audit $hex)"
+lab_note "session $sid (audit $hex)"
 
 # --- (e) blackhole longer than the idle timeout, shorter than the TTL -----
 scenario_e() {
@@ -284,33 +246,29 @@ scenario_e() {
   cli_status
   reatt0=${C[reattaches]}
   births0=${C[births]}
-  count "connection ended: idle timeout" "$slog"
+  lab_count "connection ended: idle timeout" "$slog"
   nidle=$REPLY
   audit_mark
   mark=$REPLY
   measure_start e $((SHORT_HOLE_S + 6)) ||
-    { fail e "probe did not start"; return 1; }
+    { lab_fail e "probe did not start"; return 1; }
   sleep 1.5
-  lab_probe_now
-  t_on=$REPLY
-  lab_uplink_blackhole_on client1 1 || { fail e "nft blackhole failed"; return 1; }
-  sleep "$SHORT_HOLE_S"
-  lab_uplink_blackhole_off client1 1
-  lab_probe_now
-  t_off=$REPLY
+  hole "$SHORT_HOLE_S" || { lab_fail e "nft blackhole failed"; return 1; }
+  t_on=$T_ON
+  t_off=$T_OFF
   if ! measure_end e; then
-    fail e "$REPLY" "$slog" "$clog"
+    lab_fail e "$REPLY" "$slog" "$clog"
     return 1
   fi
   nums=$REPLY
   ms_since "$t_off" "${P[gap_end_ms]}"
   rec=$REPLY
-  if ! more_lines "connection ended: idle timeout" "$slog" "$nidle"; then
-    fail e "the server did not log 'connection ended: idle timeout'" "$slog"
+  if ! lab_more_lines "connection ended: idle timeout" "$slog" "$nidle"; then
+    lab_fail e "the server did not log 'connection ended: idle timeout'" "$slog"
     return 1
   fi
   if ! audit_find "$mark" "$hex" transition '[A-Z_]*' RECOVERING; then
-    fail e "no transition to RECOVERING in the audit log" "$audit"
+    lab_fail e "no transition to RECOVERING in the audit log" "$audit"
     return 1
   fi
   line=$REPLY
@@ -318,44 +276,45 @@ scenario_e() {
   ms_since "$t_on" "$REPLY"
   local t_rec=$REPLY
   # The connection must have died of the idle timeout, inside the hole.
-  if lt "$t_rec" $((IDLE_S * 1000 - 250)) ||
-     ! lt "$t_rec" $((SHORT_HOLE_S * 1000)); then
-    fail e "RECOVERING ${t_rec} ms after the blackhole began (want\
+  if lab_lt "$t_rec" $((IDLE_S * 1000 - 250)) ||
+     ! lab_lt "$t_rec" $((SHORT_HOLE_S * 1000)); then
+    lab_fail e "RECOVERING ${t_rec} ms after the blackhole began (want\
  ${IDLE_S}..${SHORT_HOLE_S} s)" "$audit" "$slog"
     return 1
   fi
   if ! audit_find "$mark" "$hex" transition REATTACH_ACCEPT ATTACHED; then
-    fail e "no REATTACH_ACCEPT -> ATTACHED in the audit log" "$audit" "$slog"
+    lab_fail e "no REATTACH_ACCEPT -> ATTACHED in the audit log" "$audit" \
+      "$slog"
     return 1
   fi
   if audit_since "$mark" | grep -q "\"session\":\"$hex\".*\"to\":\"TERMINATED\""
   then
-    fail e "the session was terminated" "$audit"
+    lab_fail e "the session was terminated" "$audit"
     return 1
   fi
   cli_status
   if [ "${C[session]}" != "$sid" ] || [ "${C[state]}" != ATTACHED ] ||
      [ "${C[reattaches]}" != $((reatt0 + 1)) ] ||
      [ "${C[births]}" != "$births0" ]; then
-    fail e "client: session ${C[session]} ${C[state]} reattaches\
+    lab_fail e "client: session ${C[session]} ${C[state]} reattaches\
  ${C[reattaches]} births ${C[births]} (want $sid ATTACHED $((reatt0 + 1))\
  $births0)" "$clog"
     return 1
   fi
   if ! srv_session "$sid" || [ "${S[state]}" != ATTACHED ]; then
-    fail e "server: session $sid is ${S[state]:-gone}" "$slog"
+    lab_fail e "server: session $sid is ${S[state]:-gone}" "$slog"
     return 1
   fi
   if ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4"; then
-    fail e "client1 lost its inner address" "$clog"
+    lab_fail e "client1 lost its inner address" "$clog"
     return 1
   fi
-  if ! lt "$rec" "$REATTACH_MAX_MS"; then
-    fail e "$nums, traffic back $rec ms after the path returned (limit\
+  if ! lab_lt "$rec" "$REATTACH_MAX_MS"; then
+    lab_fail e "$nums, traffic back $rec ms after the path returned (limit\
  $REATTACH_MAX_MS ms)" "$slog" "$clog"
     return 1
   fi
-  pass "e: ${SHORT_HOLE_S} s blackhole: server saw the connection die and\
+  lab_pass e "${SHORT_HOLE_S} s blackhole: server saw the connection die and\
  went RECOVERING ${t_rec} ms after it began; same session $sid, ATTACHED,\
  reattaches $reatt0 -> ${C[reattaches]} (server v${S[version]}); traffic\
  back $rec ms after the path returned; $nums"
@@ -365,17 +324,17 @@ scenario_e() {
 scenario_f() {
   local attach version st ver mark a1 a2 r1 r2 nums
   if [ ! -s "$dump" ] || [ "$(wc -l <"$dump")" -lt 2 ]; then
-    fail f "no reattach request was captured in $dump" "$clog"
+    lab_fail f "no reattach request was captured in $dump" "$clog"
     return 1
   fi
   attach=$(tail -n 2 "$dump" | head -n 1)
   version=$(tail -n 1 "$dump")
-  srv_session "$sid" || { fail f "victim session not listed"; return 1; }
+  srv_session "$sid" || { lab_fail f "victim session not listed"; return 1; }
   st=${S[state]}
   ver=${S[version]}
   audit_mark
   mark=$REPLY
-  measure_start f 5 || { fail f "probe did not start"; return 1; }
+  measure_start f 5 || { lab_fail f "probe did not start"; return 1; }
   sleep 1
   attack f-own "$dir/client2" --attach "$attach" --version "$version"
   a1=$REPLY
@@ -394,66 +353,52 @@ scenario_f() {
     r2=""
   fi
   if ! measure_end f; then
-    fail f "$REPLY" "$slog" "$clog"
+    lab_fail f "$REPLY" "$slog" "$clog"
     return 1
   fi
   nums=$REPLY
   if [ "$a1" != "status 403" ] || [ "$r1" != PIN_MISMATCH ]; then
-    fail f "replay with the attacker's own key: '$a1', audit '${r1:-none}'\
+    lab_fail f "replay with the attacker's own key: '$a1', audit '${r1:-none}'\
  (want 'status 403', PIN_MISMATCH)" "$audit" "$dir/attack-f-own.log" "$slog"
     return 1
   fi
   if [ "$a2" != "status 403" ] || [ -z "$r2" ]; then
-    fail f "replay with the stolen key: '$a2', audit '${r2:-none}' (want\
+    lab_fail f "replay with the stolen key: '$a2', audit '${r2:-none}' (want\
  'status 403', BAD_PROOF or REPLAY)" "$audit" "$dir/attack-f-stolen.log" \
       "$slog"
     return 1
   fi
-  if ! victim_unchanged "$sid" "$st" "$ver"; then
-    fail f "$REPLY" "$audit"
-    return 1
-  fi
-  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
-    fail f "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
-    return 1
-  fi
-  pass "f: replayed reattach: own key -> 403 $r1, stolen key -> 403 $r2;\
+  victim_ok f "$st" "$ver" "$nums" || return 1
+  lab_pass f "replayed reattach: own key -> 403 $r1, stolen key -> 403 $r2;\
  victim still $st v$ver; $nums"
 }
 
 # --- (g) a forged proof for the known session ID --------------------------
 scenario_g() {
   local st ver mark a r nums
-  srv_session "$sid" || { fail g "victim session not listed"; return 1; }
+  srv_session "$sid" || { lab_fail g "victim session not listed"; return 1; }
   st=${S[state]}
   ver=${S[version]}
   audit_mark
   mark=$REPLY
-  measure_start g 4 || { fail g "probe did not start"; return 1; }
+  measure_start g 4 || { lab_fail g "probe did not start"; return 1; }
   sleep 1
   # A nonce far above the client's: only the MAC can refuse it.
   attack g "$dir/stolen" --forge "$sid" --nonce 1000 --version "$ver"
   a=$REPLY
   audit_wait "$mark" "$hex" security BAD_PROOF && r=BAD_PROOF || r=""
   if ! measure_end g; then
-    fail g "$REPLY" "$slog" "$clog"
+    lab_fail g "$REPLY" "$slog" "$clog"
     return 1
   fi
   nums=$REPLY
   if [ "$a" != "status 403" ] || [ "$r" != BAD_PROOF ]; then
-    fail g "forged proof: '$a', audit '${r:-none}' (want 'status 403',\
+    lab_fail g "forged proof: '$a', audit '${r:-none}' (want 'status 403',\
  BAD_PROOF)" "$audit" "$dir/attack-g.log" "$slog"
     return 1
   fi
-  if ! victim_unchanged "$sid" "$st" "$ver"; then
-    fail g "$REPLY" "$audit"
-    return 1
-  fi
-  if ! lt "${P[longest_gap_ms]}" "$GAP_MAX_MS"; then
-    fail g "$nums (limit $GAP_MAX_MS ms)" "$slog" "$clog"
-    return 1
-  fi
-  pass "g: forged proof -> 403 $r; victim still $st v$ver; $nums"
+  victim_ok g "$st" "$ver" "$nums" || return 1
+  lab_pass g "forged proof -> 403 $r; victim still $st v$ver; $nums"
 }
 
 # --- (h) NAT rebinding past the switch limit ------------------------------
@@ -462,7 +407,7 @@ scenario_h() {
   audit_mark
   mark=$REPLY
   measure_start h $((FLUSHES / 2 + 4)) ||
-    { fail h "probe did not start"; return 1; }
+    { lab_fail h "probe did not start"; return 1; }
   sleep 1
   lab_probe_now
   t0=$REPLY
@@ -471,7 +416,7 @@ scenario_h() {
     sleep 0.5
   done
   if ! measure_end h; then
-    fail h "$REPLY" "$slog" "$clog"
+    lab_fail h "$REPLY" "$slog" "$clog"
     return 1
   fi
   nums=$REPLY
@@ -480,7 +425,7 @@ scenario_h() {
   ndeny=$(audit_since "$mark" | grep "\"session\":\"$hex\"" |
     grep -c '"kind":"denial".*"reason":"POLICY_FLAP_LIMIT"')
   if ! audit_find "$mark" "$hex" transition POLICY_FLAP_LIMIT DEGRADED; then
-    fail h "no transition to DEGRADED with POLICY_FLAP_LIMIT after $nreb\
+    lab_fail h "no transition to DEGRADED with POLICY_FLAP_LIMIT after $nreb\
  NAT_REBIND records; $nums" "$audit" "$slog"
     return 1
   fi
@@ -490,28 +435,25 @@ scenario_h() {
   t_deg=$REPLY
   if audit_since "$mark" | grep -q "\"session\":\"$hex\".*\"to\":\"TERMINATED\""
   then
-    fail h "the session was terminated" "$audit"
+    lab_fail h "the session was terminated" "$audit"
     return 1
   fi
   if ! srv_session "$sid" || [ "${S[state]}" = TERMINATED ]; then
-    fail h "server: session $sid is ${S[state]:-gone}" "$slog"
+    lab_fail h "server: session $sid is ${S[state]:-gone}" "$slog"
     return 1
   fi
   cli_status
   if [ "${C[session]}" != "$sid" ]; then
-    fail h "the client changed session: ${C[session]}" "$clog"
+    lab_fail h "the client changed session: ${C[session]}" "$clog"
     return 1
   fi
-  pass "h: $FLUSHES NAT flushes: $nreb NAT_REBIND switches accepted, then\
+  lab_pass h "$FLUSHES NAT flushes: $nreb NAT_REBIND switches accepted, then\
  DEGRADED (POLICY_FLAP_LIMIT) ${t_deg} ms after the first flush and\
  $ndeny later rebindings denied; session alive (${S[state]} v${S[version]});\
  traffic flowed: $nums"
 }
 
 # --- (d) blackhole past the transport-loss TTL ----------------------------
-ping_through() {
-  ip netns exec "$c1" ping -n -q -c 1 -W 1 "$LAB_SERVER_IN4"
-}
 new_session() {
   cli_status && [ "${C[session]}" != "$sid" ] && [ "${C[state]}" = ATTACHED ]
 }
@@ -521,23 +463,20 @@ scenario_d() {
   births0=${C[births]}
   audit_mark
   mark=$REPLY
-  lab_probe_now
-  t_on=$REPLY
-  lab_uplink_blackhole_on client1 1 || { fail d "nft blackhole failed"; return 1; }
-  sleep "$LONG_HOLE_S"
-  lab_uplink_blackhole_off client1 1
-  lab_probe_now
-  t_off=$REPLY
+  hole "$LONG_HOLE_S" || { lab_fail d "nft blackhole failed"; return 1; }
+  t_on=$T_ON
+  t_off=$T_OFF
   if ! lab_wait_for "a new session at the client" 20 new_session; then
-    fail d "no new session within 20 s of the path's return (client:\
+    lab_fail d "no new session within 20 s of the path's return (client:\
  ${C[session]:-none} ${C[state]:-})" "$clog" "$slog"
     return 1
   fi
   lab_probe_now
   ms_since "$t_off" "$REPLY"
   t_new=$REPLY
-  if ! lab_wait_for "a ping through the new session" 5 ping_through; then
-    fail d "no traffic through the new session" "$clog" "$slog"
+  if ! lab_wait_for "a ping through the new session" 5 lab_ping "$c1" \
+       "$LAB_SERVER_IN4"; then
+    lab_fail d "no traffic through the new session" "$clog" "$slog"
     return 1
   fi
   lab_probe_now
@@ -545,7 +484,7 @@ scenario_d() {
   local t_ping=$REPLY
   if ! audit_find "$mark" "$hex" transition TTL_TRANSPORT_LOSS_EXPIRED \
        TERMINATED; then
-    fail d "no TERMINATED (TTL_TRANSPORT_LOSS_EXPIRED) for $sid in the audit\
+    lab_fail d "no TERMINATED (TTL_TRANSPORT_LOSS_EXPIRED) for $sid in the audit\
  log" "$audit" "$slog"
     return 1
   fi
@@ -559,32 +498,32 @@ scenario_d() {
     ms_since "$t_on" "$REPLY"
     t_dead=$REPLY
   fi
-  if ! lt "$t_term" $(((LONG_HOLE_S) * 1000)) ||
-     lt "$t_term" $((TTL_S * 1000)); then
-    fail d "terminated ${t_term} ms after the blackhole began (want\
+  if ! lab_lt "$t_term" $(((LONG_HOLE_S) * 1000)) ||
+     lab_lt "$t_term" $((TTL_S * 1000)); then
+    lab_fail d "terminated ${t_term} ms after the blackhole began (want\
  ${TTL_S}..${LONG_HOLE_S} s)" "$audit"
     return 1
   fi
   if srv_session "$sid"; then
-    fail d "the server still lists the old session ($sid ${S[state]})"
+    lab_fail d "the server still lists the old session ($sid ${S[state]})"
     return 1
   fi
-  if ! more_lines "session $sid is over" "$clog" 0; then
-    fail d "the client did not say why the session is over" "$clog"
+  if ! lab_more_lines "session $sid is over" "$clog" 0; then
+    lab_fail d "the client did not say why the session is over" "$clog"
     return 1
   fi
   why=$(grep -m1 "session $sid is over" "$clog" | sed 's/.*is over (\(.*\)):.*/\1/')
   if [ "${C[births]}" != $((births0 + 1)) ]; then
-    fail d "births ${C[births]} (want $((births0 + 1)))" "$clog"
+    lab_fail d "births ${C[births]} (want $((births0 + 1)))" "$clog"
     return 1
   fi
   if ! lab_has_addr "$c1" "$tun" "$LAB_CLIENT1_IN4" ||
      ! srv_session "${C[session]}"; then
-    fail d "inner address or server session missing after the new birth" \
+    lab_fail d "inner address or server session missing after the new birth" \
       "$clog" "$slog"
     return 1
   fi
-  pass "d: ${LONG_HOLE_S} s blackhole: old session terminated\
+  lab_pass d "${LONG_HOLE_S} s blackhole: old session terminated\
  (TTL_TRANSPORT_LOSS_EXPIRED) ${t_term} ms after it began (connection\
  seen dead at ${t_dead} ms, + TTL ${TTL_S} s); new session ${C[session]} (births $births0 ->\
  ${C[births]}) ${t_new} ms after the path returned, ping through at\
@@ -598,15 +537,11 @@ scenario_h
 scenario_d
 
 if ! lab_pid_alive "$server_pid"; then
-  fail server "the server exited" "$slog"
+  lab_fail server "the server exited" "$slog"
 fi
 if ! lab_pid_alive "$client_pid"; then
-  fail client "the client exited" "$clog"
+  lab_fail client "the client exited" "$clog"
 fi
-mapfile -t bad_logs < <(grep -l -E \
-  'AddressSanitizer|LeakSanitizer|runtime error:' "$dir"/*.log 2>/dev/null)
-if [ "${#bad_logs[@]}" -gt 0 ]; then
-  fail sanitizers "sanitizer reports in the logs" "${bad_logs[@]}"
-fi
+lab_check_sanitizers "$dir"
 
-summary
+lab_test_summary
