@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The demo: builds jvpn-quic, then runs one server and one client in a
 # small virtual network on this machine and tells, step by step, what
-# happens. Needs root (it makes network namespaces and TUN devices); it
-# touches nothing outside the namespaces it makes, and removes them.
+# happens, up to the path changing and going dark under a running tunnel
+# (steps 7 and 8, about 10 s of the run). Needs root (it makes network
+# namespaces and TUN devices); it touches nothing outside the namespaces
+# it makes, and removes them.
 #
 #   client ns  ---  router ns (NAT)  ---  server ns
 #   198.18.1.2      198.18.1.1 | 198.18.3.1     198.18.3.2 UDP 443
@@ -44,8 +46,10 @@ if ! why=$(lab_check_env); then
   exit 1
 fi
 [ -x "$JVPN_BIN" ] || { echo "demo FAILED: no binary at $JVPN_BIN" >&2; exit 1; }
-command -v socat >/dev/null 2>&1 ||
-  { echo "demo FAILED: socat is missing (scripts/deps.sh)" >&2; exit 1; }
+for tool in socat nft conntrack ping; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    { echo "demo FAILED: $tool is missing (scripts/deps.sh)" >&2; exit 1; }
+done
 
 lab_init
 lab_tmpdir
@@ -64,12 +68,20 @@ sv=${LAB_NS[server]}
 say "2. Keys. Server and client each get a key pair; each side is known to
 the other only by its key's pin (a SHA-256 of the public key):"
 lab_gen_vpn_configs "$dir" client1 || die "key or config generation failed"
+# Both ends keep an audit trail (steps 7 and 8 read them); the key goes in
+# the first section, before log_level.
+for f in server client1; do
+  sed -i "0,/^log_level/s||audit_log = $dir/audit-$f.jsonl\n&|" \
+    "$dir/$f.conf"
+  grep -q '^audit_log' "$dir/$f.conf" || die "could not set audit_log"
+done
 printf '   server  %s\n   client  %s\n' "${LAB_PIN[server]}" \
   "${LAB_PIN[client1]}"
 say "The server's config lists the client's pin as an allowed [peer]; the
 client's config names the server's pin, so neither accepts an impostor."
 
-lab_spawn "$sv" "$dir/server.log" "$JVPN_BIN" server -c "$dir/server.conf"
+lab_spawn "$sv" "$dir/server.log" "$JVPN_BIN" server -c "$dir/server.conf" \
+  --control "$dir/server.sock"
 server_pid=$REPLY
 if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
    ! lab_wait_udp_listen "$sv" 443 5; then
@@ -81,7 +93,8 @@ server. Its tunnel device $LAB_TUN has $LAB_SERVER_IN4 and
 $LAB_SERVER_IN6; it hands out addresses from 198.18.200.0/24 and
 fd77:6a76:706e::/64."
 
-lab_spawn "$cl" "$dir/client.log" "$JVPN_BIN" client -c "$dir/client1.conf"
+lab_spawn "$cl" "$dir/client.log" "$JVPN_BIN" client -c "$dir/client1.conf" \
+  --control "$dir/client.sock"
 client_pid=$REPLY
 if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
    ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN6" 5; then
@@ -133,6 +146,198 @@ say "6. A $mb MB file of random bytes went from the client to the server over
 TCP inside the tunnel in $ms ms ($((mb * 8 * 1000 / ms)) Mbit/s). Its
 SHA-256 matches on both ends: ${want:0:16}..."
 
+# status SOCK: "jvpn-quic status --json" of the daemon at SOCK, in ST.
+# get KEY: the first value of KEY in ST, without quotes, in REPLY.
+status() { ST=$("$JVPN_BIN" status --json -s "$1" 2>/dev/null); }
+get() {
+  REPLY=$(printf '%s' "$ST" | grep -o "\"$1\":[^,}]*" | head -n 1 |
+    cut -d: -f2- | tr -d '"')
+}
+# audit_line WHO PATTERN: the last line of WHO's (server, client1) audit
+# trail matching PATTERN, in REPLY; empty if none.
+audit_line() {
+  REPLY=$(grep -- "$2" "$dir/audit-$1.jsonl" 2>/dev/null | tail -n 1)
+}
+# audit_ms LINE: the epoch ms of an audit line's "ts", in REPLY.
+audit_ms() {
+  REPLY=$(printf '%s' "$1" | grep -o '"ts":"[^"]*"' | cut -d'"' -f4)
+  REPLY=$(date -d "$REPLY" +%s%3N 2>/dev/null)
+}
+# show_audit LINE: the line without time, node, session and policy
+# version, wrapped at commas to fit the page.
+show_audit() {
+  local noise='ts|mono_ms|node|session|event|policy_version'
+  printf '%s\n' "$1" | sed -E "s/\"($noise)\":(\"[^\"]*\"|[0-9]+),?//g" |
+    awk '{ n = split($0, f, ","); line = "   "
+           for (i = 1; i <= n; i++) {
+             p = f[i] (i < n ? "," : "")
+             if (length(line p) > 76 && line != "   ") {
+               print line; line = "     " }
+             line = line p }
+           print line }'
+}
+# pings_start LOG [COUNT]: pings from the client to the server's tunnel
+# address every 10 ms or so (COUNT of them, else until stopped; 20 s at
+# most), each reply stamped with the time; the PID in REPLY.
+pings_start() {
+  local n=()
+  [ -n "${2:-}" ] && n=(-c "$2")
+  lab_spawn "$cl" "$1" ping -n -D -i 0.01 -w 20 "${n[@]}" "$LAB_SERVER_IN4"
+}
+# pings_read LOG [T_MS]: "sent received longest_gap_ms back_ms every_ms":
+# the longest wait between two replies, how long after T_MS (epoch ms) the
+# first reply came (-1: none), and the real interval (timers are coarse).
+pings_read() {
+  awk -v t="${2:-0}" 'BEGIN { back = -1 }
+    /bytes from/ { ms = substr($1, 2, length($1) - 2) * 1000
+      if (n++ > 0 && ms - prev > gap) gap = ms - prev
+      if (t > 0 && back < 0 && ms >= t) back = ms - t
+      prev = ms }
+    /packets transmitted/ { sent = $1; recv = $4; took = $NF + 0 }
+    END { printf "%d %d %.0f %.0f %.0f\n", sent, recv, gap, back,
+            (sent > 1 ? took / (sent - 1) : 0) }' "$1"
+}
+
+status "$dir/client.sock" || die "no status from the client" "$dir/client.log"
+get session
+sid=$REPLY
+[ -n "$sid" ] || die "the client reports no session" "$dir/client.log"
+status "$dir/server.sock" || die "no status from the server" "$dir/server.log"
+get remote
+seen0=$REPLY
+pings_start "$dir/ping-nat.log" 125
+ping_pid=$REPLY
+sleep 1
+lab_nat_flush
+lab_wait_exit "$ping_pid" 10 || die "the pings did not finish"
+read -r sent recv gap _ every < <(pings_read "$dir/ping-nat.log")
+status "$dir/server.sock"
+get remote
+seen1=$REPLY
+get session
+[ "$REPLY" = "$sid" ] || die "the session changed on a NAT rebinding"
+[ "$seen1" != "$seen0" ] ||
+  die "the server still sees the client at $seen0" "$dir/server.log"
+[ "${recv:-0}" -gt 0 ] || die "no ping came back" "$dir/client.log"
+say "7. Now the router forgets its NAT mappings (conntrack -F), as home
+routers do when they reboot or drop a quiet flow. The client's packets
+suddenly arrive from another port: the server saw $seen0 before and
+$seen1 now. QUIC checks the new path and carries on with the same
+connection and the same session; the server's audit trail records it as
+a switch:"
+audit_line server '"reason":"NAT_REBIND"'
+[ -n "$REPLY" ] && show_audit "$REPLY"
+say "Of $sent pings sent across it, one every $every ms, $recv came back;
+the longest wait between two replies was $gap ms. Nothing on the client
+noticed."
+
+lab_quic_idle_ms
+idle=$REPLY
+dark_s=5
+status "$dir/client.sock"
+get ipv4
+addr0=$REPLY
+get local
+local0=$REPLY
+get reattaches
+reatt0=$REPLY
+status "$dir/server.sock"
+get attachment
+att0=$REPLY
+pings_start "$dir/ping-dark.log"
+ping_pid=$REPLY
+sleep 1
+lab_now_ms
+t_on=$REPLY
+lab_uplink_blackhole_on client1 1 || die "could not blackhole the path"
+sleep "$dark_s"
+# Whether the tunnel device kept its address while the session waited.
+kept=no
+lab_has_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" && kept=yes
+# Timed before the rule goes, so the recovery is never understated.
+lab_now_ms
+t_off=$REPLY
+lab_uplink_blackhole_off client1 1
+reattached() {
+  status "$dir/client.sock" && get reattaches &&
+    [ "${REPLY:-0}" -gt "$reatt0" ] && get session_state &&
+    [ "$REPLY" = ATTACHED ]
+}
+lab_wait_for "the session to reattach" 10 reattached ||
+  die "the client did not reattach its session" "$dir/client.log" \
+    "$dir/server.log"
+sleep 0.3
+lab_kill "$ping_pid" INT
+lab_wait_exit "$ping_pid" 5 || die "the pings did not stop"
+read -r sent recv gap back every < \
+  <(pings_read "$dir/ping-dark.log" "$t_off")
+[ "${back:--1}" -ge 0 ] ||
+  die "no ping came back after the path returned" "$dir/client.log"
+status "$dir/client.sock"
+get session
+sid1=$REPLY
+get ipv4
+addr1=$REPLY
+get local
+local1=$REPLY
+get session_state
+state1=$REPLY
+get state_version
+ver1=$REPLY
+get reattaches
+reatt1=$REPLY
+[ "$sid1" = "$sid" ] || die "the session changed: $sid -> $sid1"
+[ "$addr1" = "$addr0" ] || die "the inner address changed: $addr1"
+status "$dir/server.sock"
+get attachment
+att1=$REPLY
+audit_line server '"to":"RECOVERING"'
+dead_s=$REPLY
+audit_ms "$dead_s"
+srv_ms=$((REPLY - t_on))
+audit_line client1 '"to":"RECOVERING"'
+dead_c=$REPLY
+audit_ms "$dead_c"
+cli_ms=$((REPLY - t_on))
+audit_line server '"from":"RECOVERING","to":"ATTACHED"'
+back_s=$REPLY
+if [ -z "$dead_s" ] || [ -z "$back_s" ] || [ -z "$dead_c" ]; then
+  die "the audit trails lack the transitions" "$dir/audit-server.jsonl" \
+    "$dir/audit-client1.jsonl"
+fi
+say "8. Now the client's path goes dark for $dark_s seconds: the router
+drops every packet to and from it while the links stay up, as on a train
+in a tunnel. That is longer than QUIC's idle timeout ($((idle / 1000)) s),
+so the QUIC connection dies: the client gave it up $cli_ms ms into the
+dark, the server (whose idle clock restarts at its own last keep-alive)
+$srv_ms ms in. A plain VPN would start over now. But
+jvpn-quic keeps a session above its connections, and the session did not
+die: the server holds it, with its addresses, in state RECOVERING:"
+show_audit "$dead_s"
+say "When the path came back, the client opened a NEW QUIC connection (its
+port changed from ${local0##*:} to ${local1##*:}, and the server lists it as
+the session's attachment $att1, after $att0) and asked for its session
+back. Its request carried a proof:
+an HMAC keyed with the session's secret, which never crosses the wire,
+over a value unique to this new connection's TLS channel, so a recorded
+request is worthless on any other connection. The server checked it and
+let the session continue:"
+show_audit "$back_s"
+printf '\n   session ID     before %s\n' "$sid"
+printf '                  after  %s (the same)\n' "$sid1"
+printf '   inner address  before %s, after %s\n' "$addr0" "$addr1"
+printf '   state          %s, state_version %s (its transitions so far),\n' \
+  "$state1" "$ver1"
+printf '                  reattaches %s -> %s\n' "$reatt0" "$reatt1"
+if [ "$kept" = yes ]; then
+  kept="The tunnel device kept its address all the while, so programs on
+the client saw nothing but a pause."
+else
+  kept=""
+fi
+say "Pings, one every $every ms, got answers again $back ms after the
+path returned; $((sent - recv)) of $sent were lost in the dark. $kept"
+
 lab_kill "$client_pid" TERM
 if ! lab_wait_exit "$client_pid" 5 || [ "$REPLY" -ne 0 ]; then
   die "the client did not stop cleanly (status ${REPLY:-none})" \
@@ -148,7 +353,7 @@ lab_cleanup
 if ip netns list | grep -q "^$prefix-"; then
   die "namespaces $prefix-* are still there"
 fi
-say "7. Client and server stopped on SIGTERM and removed their tunnel
+say "9. Client and server stopped on SIGTERM and removed their tunnel
 devices; the namespaces, keys and files of this demo are deleted. Nothing
 is left behind."
 echo
