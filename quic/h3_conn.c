@@ -49,7 +49,9 @@ static int capsule_known(uint64_t type) {
   return type == JVPN_CAPSULE_DATAGRAM ||
          type == JVPN_CAPSULE_ADDRESS_ASSIGN ||
          type == JVPN_CAPSULE_ADDRESS_REQUEST ||
-         type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT;
+         type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT ||
+         type == JVPN_CAPSULE_ACTIVATE ||
+         type == JVPN_CAPSULE_ACTIVATE_RESULT;
 }
 
 static void deliver_ip(struct quic_conn *c, uint64_t context,

@@ -122,6 +122,29 @@ static void dump_for_tests(const char *attach, const char *version) {
   fclose(f);
 }
 
+/* Test hook: with JVPN_TEST_DUMP_SECRET=FILE set, FILE is rewritten on
+ * each birth and accepted reattach with the session ID, its secret (hex),
+ * the current attach version and the last nonce used, so the netns tests
+ * can open a standby for this session from a probe (docs/decisions.md
+ * D16). This hands the session away: never set it in production. */
+static void dump_secret_for_tests(const struct client *cl) {
+  const char *path = getenv("JVPN_TEST_DUMP_SECRET");
+  FILE *f;
+  size_t i;
+
+  if (path == NULL || *path == '\0')
+    return;
+  f = fopen(path, "w");
+  if (f == NULL)
+    return;
+  fprintf(f, "sid %s\nsecret ", cl->sess.idstr);
+  for (i = 0; i < sizeof(cl->sess.secret); i++)
+    fprintf(f, "%02x", cl->sess.secret[i]);
+  fprintf(f, "\nversion %" PRIu64 "\nnonce %" PRIu64 "\n", cl->sess.version,
+          cl->sess.nonce);
+  fclose(f);
+}
+
 long client_sess_attach_header(struct client *cl, char *buf, size_t len,
                                char *version, size_t version_len) {
   struct jvpn_wire_attach w;
@@ -182,6 +205,7 @@ static void born(struct client *cl, const uint8_t id[JVPN_SESSION_ID_LEN],
   ev.detail = "birth";
   event(cl, &ev);
   LOG_INFO(NULL, "session %s started", cl->sess.idstr);
+  dump_secret_for_tests(cl);
 }
 
 void client_sess_opened(struct client *cl, const char *session, size_t len,
@@ -215,6 +239,7 @@ void client_sess_opened(struct client *cl, const char *session, size_t len,
   ev.detail = "reattach accepted";
   event(cl, &ev);
   LOG_INFO(NULL, "session %s reattached (same addresses)", cl->sess.idstr);
+  dump_secret_for_tests(cl);
 }
 
 void client_sess_refused(struct client *cl, int status) {

@@ -263,8 +263,11 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
     if (sc->sess == NULL)
       return 0;
     return answer_address_request(sc, value, len);
+  case JVPN_CAPSULE_ACTIVATE:
+    return srv_activate(sc, value, len);
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
+  case JVPN_CAPSULE_ACTIVATE_RESULT:
     /* A client has no addresses or routes to offer us; ignored. */
     return 0;
   default:

@@ -107,6 +107,12 @@ void srv_sessions_free(struct server *srv);
  * reattach (src/session_table.h's gate) and moves the session here. */
 void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
                         struct quic_tunnel_resp *resp);
+/* An ACTIVATE capsule on |sc|'s CONNECT-IP stream: validates it through
+ * the gate and, if accepted, moves the session's data here; answers with
+ * ACTIVATE_RESULT either way. Returns JVPN_ERR_MALFORMED for a value that
+ * does not parse (the caller aborts the stream), else 0 or the send's
+ * error. */
+int srv_activate(struct sclient *sc, const uint8_t *value, size_t len);
 /* |sc| ended: its attachment is dead. */
 void srv_conn_ended(struct sclient *sc);
 /* ngtcp2 validated and moved to a new path of |sc|'s connection. */

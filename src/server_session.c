@@ -111,11 +111,14 @@ static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
 }
 
 static void sess_free(struct server *srv, struct srv_session *ss) {
+  struct sclient *sc;
+
   sess_unroute(srv, ss);
-  if (ss->active) {
-    ss->active->sess = NULL;
-    ss->active = NULL;
-  }
+  /* Standbys point at it too, not only the active connection. */
+  for (sc = srv->clients; sc; sc = sc->next)
+    if (sc->sess == ss)
+      sc->sess = NULL;
+  ss->active = NULL;
   peer_table_del(&srv->by_session, AF_INET6, ss->id, ss);
   if (ss->prev)
     ss->prev->next = ss->next;
@@ -152,11 +155,12 @@ static void apply(struct server *srv, struct srv_session *ss,
       break;
     case JVPN_ACT_TERMINATE:
       ss->terminated = 1;
-      if (ss->active) {
-        sc = ss->active;
-        detach(sc);
-        sclient_close_later(sc, jvpn_reason_name(a->reason));
-      }
+      /* The active connection and every standby go with it. */
+      for (sc = srv->clients; sc; sc = sc->next)
+        if (sc->sess == ss && !sc->dead) {
+          detach(sc);
+          sclient_close_later(sc, jvpn_reason_name(a->reason));
+        }
       break;
     case JVPN_ACT_RELEASE_ADDRESSES:
       /* The pool keeps a client's addresses for its pin (stickiness), so
@@ -347,10 +351,11 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     srv->sess_refused++;
     return;
   }
-  if (w.role != JVPN_ROLE_REATTACH) {
-    /* Standby and activate belong to multi-path, not offered yet: refused
-     * before the gate, so no nonce is spent and no attachment made. */
-    resp->status = 501;
+  if (w.role == JVPN_ROLE_ACTIVATE) {
+    /* Activation is a capsule on a standby's stream, never a request:
+     * refused before the gate, so no nonce is spent. */
+    emit_security(srv, sc, "activate role on a CONNECT-IP request");
+    srv->sess_refused++;
     return;
   }
   glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
@@ -393,12 +398,100 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   sc->sess = ss;
   sc->att = ar.attachment;
   apply(srv, ss, &out);
+  if (w.role == JVPN_ROLE_STANDBY) {
+    /* Warm and silent: the session's data stays where it is. */
+    respond_accept(ss, s, resp);
+    arm_sweep(srv);
+    LOG_INFO(sc->ctx, "session %s: standby attachment %" PRIu64, ss->idstr,
+             sc->att);
+    return;
+  }
   ss->active = sc;
   sess_route(srv, ss);
   respond_accept(ss, s, resp);
   arm_sweep(srv);
   LOG_INFO(sc->ctx, "session %s reattached (attachment %" PRIu64 ")",
            ss->idstr, sc->att);
+}
+
+static int send_activate_result(struct sclient *sc, int status,
+                                uint64_t version) {
+  struct jvpn_wire_activate_result r;
+  uint8_t val[JVPN_WIRE_ACTIVATE_RESULT_MAX];
+  long n;
+
+  r.status = (uint64_t)status;
+  r.version = version;
+  n = jvpn_wire_encode_activate_result(val, sizeof(val), &r);
+  if (n < 0)
+    return (int)n;
+  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ACTIVATE_RESULT, val,
+                                (size_t)n);
+}
+
+int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
+  struct server *srv = sc->srv;
+  struct jvpn_wire_activate w;
+  struct jvpn_attach_req ar;
+  struct jvpn_session_out out;
+  struct jvpn_session *s;
+  struct srv_session *ss = sc->sess;
+  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  char peer[64];
+  int rv, status;
+
+  if (jvpn_wire_decode_activate(value, len, &w) != 0) {
+    LOG_WARN(sc->ctx, "malformed ACTIVATE capsule");
+    emit_security(srv, sc, "malformed ACTIVATE capsule");
+    srv->sess_refused++;
+    return JVPN_ERR_MALFORMED;
+  }
+  s = ss ? jvpn_session_table_find(srv->sessions, ss->id) : NULL;
+  if (s == NULL || ss->active == sc) {
+    /* Not a standby of a live session: nothing the gate could weigh. */
+    srv->sess_refused++;
+    return send_activate_result(sc, s == NULL ? 404 : 409,
+                                s ? s->attach_version : 0);
+  }
+  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
+                    sizeof(peer));
+  memset(&ar, 0, sizeof(ar));
+  memcpy(ar.session_id, ss->id, sizeof(ar.session_id));
+  ar.nonce = w.nonce;
+  ar.role = JVPN_ROLE_ACTIVATE;
+  memcpy(ar.proof, w.proof, sizeof(ar.proof));
+  memcpy(ar.peer_pin, sc->qc->peer_pin, sizeof(ar.peer_pin));
+  ar.attachment = sc->att;
+  ar.version = w.version;
+  /* The proof is fresh now, whatever the connection's age: a standby
+   * may wait long before it is needed. */
+  ar.handshake_ms = 0;
+  ar.peer = peer;
+  if (quic_conn_export(sc->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
+                       sizeof(ar.bind)) != 0)
+    return send_activate_result(sc, 500, s->attach_version);
+  jvpn_session_out_reset(&out);
+  rv = jvpn_session_table_attach(srv->sessions, &ar, now_ms(),
+                                 &srv->conf.policy, &out);
+  emit(srv, &out);
+  if (rv != 0) {
+    srv->sess_refused++;
+    status = rv == JVPN_ERR_DENIED ? refusal_status(out.verdict) : 500;
+    LOG_WARN(sc->ctx, "activate refused: %s (%d)",
+             jvpn_reason_name(out.verdict), status);
+    apply(srv, ss, &out);
+    arm_sweep(srv);
+    /* The session may have been swept by now: name no version then. */
+    s = jvpn_session_table_find(srv->sessions, ss->id);
+    return send_activate_result(sc, status, s ? s->attach_version : 0);
+  }
+  apply(srv, ss, &out);
+  ss->active = sc;
+  sess_route(srv, ss);
+  arm_sweep(srv);
+  LOG_INFO(sc->ctx, "session %s: attachment %" PRIu64 " activated",
+           ss->idstr, sc->att);
+  return send_activate_result(sc, 0, s->attach_version);
 }
 
 void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
@@ -469,15 +562,19 @@ void srv_session_status(struct server *srv, struct glue_buf *b,
                          ",\"switches_last_min\":%u,\"switches\":%" PRIu64
                          ",\"age_s\":%" PRIu64 ",\"in_state_s\":%" PRIu64
                          ",\"drop_unattached\":%" PRIu64
+                         ",\"standbys\":%zu,\"attach_version\":%" PRIu64
                        : "session=%s state=%s version=%" PRIu64
                          " attachment=%" PRIu64 " switches_last_min=%u"
                          " switches=%" PRIu64 " age_s=%" PRIu64
-                         " in_state_s=%" PRIu64 " drop_unattached=%" PRIu64,
+                         " in_state_s=%" PRIu64 " drop_unattached=%" PRIu64
+                         " standbys=%zu attach_version=%" PRIu64,
                   ss->idstr, jvpn_session_state_name(s->state),
                   s->state_version, jvpn_session_active(s),
                   jvpn_session_switches(s, now), s->n_switches,
                   (now - s->born_ms) / 1000,
-                  (now - s->state_entered_ms) / 1000, ss->drop_unattached);
+                  (now - s->state_entered_ms) / 1000, ss->drop_unattached,
+                  (size_t)jvpn_session_count(s, JVPN_ATT_STANDBY),
+                  s->attach_version);
   glue_buf_state_times(b, s, now, json);
 }
 

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "jvpn/varint.h"
 #include "src/b64.h"
 
 #define NONCE_MAX_DIGITS 20 /* 2^64 - 1 = 18446744073709551615 */
@@ -253,4 +254,82 @@ long jvpn_wire_format_version(char *buf, size_t len, uint64_t version) {
   memcpy(buf, digits + sizeof(digits) - nd, nd);
   buf[nd] = '\0';
   return (long)nd;
+}
+
+/* --- ACTIVATE capsules --------------------------------------------------- */
+
+/* One minimal varint at |*off|; a longer spelling would give a value two
+ * encodings. */
+static int take_varint(const uint8_t *v, size_t len, size_t *off,
+                       uint64_t *out) {
+  size_t used;
+
+  if (jvpn_varint_decode(v + *off, len - *off, out, &used) != 0 ||
+      used != jvpn_varint_len(*out))
+    return JVPN_ERR_MALFORMED;
+  *off += used;
+  return 0;
+}
+
+static int status_ok(uint64_t status) {
+  return status == 0 || (status >= 100 && status <= 599);
+}
+
+int jvpn_wire_decode_activate(const uint8_t *v, size_t len,
+                              struct jvpn_wire_activate *out) {
+  size_t off = 0;
+
+  if (v == NULL || out == NULL || len > JVPN_WIRE_ACTIVATE_MAX)
+    return JVPN_ERR_MALFORMED;
+  if (take_varint(v, len, &off, &out->nonce) != 0 || out->nonce == 0 ||
+      take_varint(v, len, &off, &out->version) != 0 ||
+      len - off != JVPN_PROOF_LEN)
+    return JVPN_ERR_MALFORMED;
+  memcpy(out->proof, v + off, JVPN_PROOF_LEN);
+  return 0;
+}
+
+long jvpn_wire_encode_activate(uint8_t *buf, size_t len,
+                               const struct jvpn_wire_activate *a) {
+  size_t n1, n2;
+
+  if (a->nonce == 0 || a->nonce > JVPN_VARINT_MAX ||
+      a->version > JVPN_VARINT_MAX)
+    return JVPN_ERR_INVAL;
+  n1 = jvpn_varint_len(a->nonce);
+  n2 = jvpn_varint_len(a->version);
+  if (len < n1 + n2 + JVPN_PROOF_LEN)
+    return JVPN_ERR_NOSPACE;
+  (void)jvpn_varint_encode(buf, len, a->nonce);
+  (void)jvpn_varint_encode(buf + n1, len - n1, a->version);
+  memcpy(buf + n1 + n2, a->proof, JVPN_PROOF_LEN);
+  return (long)(n1 + n2 + JVPN_PROOF_LEN);
+}
+
+int jvpn_wire_decode_activate_result(const uint8_t *v, size_t len,
+                                     struct jvpn_wire_activate_result *out) {
+  size_t off = 0;
+
+  if (v == NULL || out == NULL || len > JVPN_WIRE_ACTIVATE_RESULT_MAX)
+    return JVPN_ERR_MALFORMED;
+  if (take_varint(v, len, &off, &out->status) != 0 ||
+      !status_ok(out->status) ||
+      take_varint(v, len, &off, &out->version) != 0 || off != len)
+    return JVPN_ERR_MALFORMED;
+  return 0;
+}
+
+long jvpn_wire_encode_activate_result(
+    uint8_t *buf, size_t len, const struct jvpn_wire_activate_result *r) {
+  size_t n1, n2;
+
+  if (!status_ok(r->status) || r->version > JVPN_VARINT_MAX)
+    return JVPN_ERR_INVAL;
+  n1 = jvpn_varint_len(r->status);
+  n2 = jvpn_varint_len(r->version);
+  if (len < n1 + n2)
+    return JVPN_ERR_NOSPACE;
+  (void)jvpn_varint_encode(buf, len, r->status);
+  (void)jvpn_varint_encode(buf + n1, len - n1, r->version);
+  return (long)(n1 + n2);
 }

@@ -76,4 +76,40 @@ int jvpn_wire_parse_version(const char *v, size_t len, uint64_t *out);
  * JVPN_ERR_NOSPACE. */
 long jvpn_wire_format_version(char *buf, size_t len, uint64_t version);
 
+/* The ACTIVATE and ACTIVATE_RESULT capsule values (docs/protocol.md 8):
+ *   ACTIVATE:        nonce (varint) | attach version (varint) | proof (32)
+ *   ACTIVATE_RESULT: status (varint) | attach version (varint)
+ * Varints must be minimal and nothing may follow the last field, so each
+ * value has one spelling. The nonce is nonzero; the status is 0
+ * (accepted) or an HTTP-like refusal code, 100..599. */
+#define JVPN_WIRE_ACTIVATE_MAX (8 + 8 + JVPN_PROOF_LEN) /* bytes */
+#define JVPN_WIRE_ACTIVATE_RESULT_MAX 16                /* bytes */
+
+struct jvpn_wire_activate {
+  uint64_t nonce; /* never 0 */
+  uint64_t version;
+  uint8_t proof[JVPN_PROOF_LEN];
+};
+
+struct jvpn_wire_activate_result {
+  uint64_t status; /* 0 = accepted */
+  uint64_t version;
+};
+
+/* Returns 0 and fills |out|, or JVPN_ERR_MALFORMED. */
+int jvpn_wire_decode_activate(const uint8_t *v, size_t len,
+                              struct jvpn_wire_activate *out);
+/* Returns the length written, JVPN_ERR_NOSPACE, or JVPN_ERR_INVAL for
+ * nonce 0 or a field beyond JVPN_VARINT_MAX. */
+long jvpn_wire_encode_activate(uint8_t *buf, size_t len,
+                               const struct jvpn_wire_activate *a);
+
+/* Returns 0 and fills |out|, or JVPN_ERR_MALFORMED. */
+int jvpn_wire_decode_activate_result(const uint8_t *v, size_t len,
+                                     struct jvpn_wire_activate_result *out);
+/* Returns the length written, JVPN_ERR_NOSPACE, or JVPN_ERR_INVAL for a
+ * status outside 0 and 100..599 or a version beyond JVPN_VARINT_MAX. */
+long jvpn_wire_encode_activate_result(
+    uint8_t *buf, size_t len, const struct jvpn_wire_activate_result *r);
+
 #endif /* JVPN_SESSION_WIRE_H */

@@ -57,6 +57,11 @@
 #define JVPN_CAPSULE_ADDRESS_ASSIGN 0x01
 #define JVPN_CAPSULE_ADDRESS_REQUEST 0x02
 #define JVPN_CAPSULE_ROUTE_ADVERTISEMENT 0x03
+/* Warm-standby activation (docs/protocol.md 8), from the provisional
+ * range ("JV"): a standby asks to become the session's active
+ * attachment, the server answers on the same stream. */
+#define JVPN_CAPSULE_ACTIVATE 0x4a56
+#define JVPN_CAPSULE_ACTIVATE_RESULT 0x4a57
 /* bytes: largest value of a known capsule we buffer; unknown ones are
  * skipped without buffering whatever their length. */
 #define JVPN_CAPSULE_MAX_VALUE 4096

@@ -1,5 +1,6 @@
-/* libFuzzer harness for src/session_wire: both header values on every
- * input; whatever parses must survive format -> parse unchanged. */
+/* libFuzzer harness for src/session_wire: the header values and the
+ * ACTIVATE capsule values on every input; whatever parses must survive
+ * format -> parse unchanged. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,7 +69,31 @@ static void check_version(const char *v, size_t len) {
     abort();
 }
 
+static void check_activate(const uint8_t *v, size_t len) {
+  struct jvpn_wire_activate a, b;
+  struct jvpn_wire_activate_result r, q;
+  uint8_t buf[JVPN_WIRE_ACTIVATE_MAX];
+  long n;
+
+  if (jvpn_wire_decode_activate(v, len, &a) == 0) {
+    /* one spelling: re-encoding gives back the input */
+    n = jvpn_wire_encode_activate(buf, sizeof(buf), &a);
+    if (n < 0 || (size_t)n != len || memcmp(buf, v, len) != 0 ||
+        jvpn_wire_decode_activate(buf, (size_t)n, &b) != 0 ||
+        b.nonce != a.nonce || b.version != a.version || a.nonce == 0)
+      abort();
+  }
+  if (jvpn_wire_decode_activate_result(v, len, &r) == 0) {
+    n = jvpn_wire_encode_activate_result(buf, sizeof(buf), &r);
+    if (n < 0 || (size_t)n != len || memcmp(buf, v, len) != 0 ||
+        jvpn_wire_decode_activate_result(buf, (size_t)n, &q) != 0 ||
+        q.status != r.status || q.version != r.version)
+      abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  check_activate(data, size);
   /* The parsers must stay within |size|: |data| is not NUL-terminated. */
   check_attach((const char *)data, size);
   check_session_id((const char *)data, size);

@@ -28,7 +28,8 @@ harness_sources() {
     echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
       "src/errors.c src/log.c" ;;
   fuzz_session_wire)
-    echo "src/session_wire.c src/b64.c src/errors.c src/log.c" ;;
+    echo "src/session_wire.c src/b64.c src/varint.c src/errors.c" \
+      "src/log.c" ;;
   *)
     return 1 ;;
   esac

@@ -32,8 +32,16 @@
 #   (d) 20 s blackhole (> 3 s idle + 15 s TTL): the server terminates the
 #       session (TTL_TRANSPORT_LOSS_EXPIRED); when the path returns the
 #       client starts a new session and says why; the inner address stays.
+#   (i) a warm standby and its activation, on the new session of (d): with
+#       the secret the client dumps (JVPN_TEST_DUMP_SECRET), attach_probe
+#       opens a standby from client1's namespace (the server lists it, the
+#       session does not move), then activates it with the ACTIVATE
+#       capsule: result 0, TRANSPORT_SWITCH_OK, the active attachment is
+#       the probe's, state_version + 2. When the probe leaves, the session
+#       goes RECOVERING (+ 1), not TERMINATED.
 #
-# (d) runs last because it ends the session the others use.
+# (d) runs after (e)-(h) because it ends the session they use; (i) runs
+# last because it takes the data away from the client's connection.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -89,6 +97,7 @@ audit=$dir/audit.jsonl
 ssock=$dir/server.sock
 csock=$dir/client.sock
 dump=$dir/attach.dump
+sdump=$dir/secret.dump
 
 # The audit log goes in [server] (its first section), after log_level.
 sed -i "0,/^log_level/s||audit_log = $audit\n&|" "$dir/server.conf"
@@ -101,7 +110,8 @@ if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
 fi
 server_pid=$LAB_VPN_PID
 # The client writes each attach request it sends to $dump, for (f).
-if ! JVPN_TEST_DUMP_ATTACH=$dump lab_vpn_client_start "$c1" "$clog" \
+if ! JVPN_TEST_DUMP_ATTACH=$dump JVPN_TEST_DUMP_SECRET=$sdump \
+     lab_vpn_client_start "$c1" "$clog" \
        "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" -c "$dir/client1.conf" -v \
        --control "$csock" ||
    ! lab_wait_tunnel "$c1" 5; then
@@ -530,11 +540,120 @@ scenario_d() {
  ${t_ping} ms; client: \"$why\"; inner address $LAB_CLIENT1_IN4 kept"
 }
 
+# --- (i) a warm standby, then activated ------------------------------------
+# srv_field ID KEY: a number from session ID's object in the server's
+# status, in REPLY.
+srv_field() {
+  local j
+  j=$("$JVPN_BIN" status --json -s "$ssock" 2>/dev/null) || return 1
+  REPLY=$(printf '%s' "$j" | grep -o "\"session\":\"$1\"[^}]*" |
+    grep -o "\"$2\":[0-9]*" | head -n1 | cut -d: -f2)
+  [ -n "$REPLY" ]
+}
+standby_listed() { srv_field "$1" standbys && [ "$REPLY" = "$2" ]; }
+probe_said() { grep -q "$1" "$dir/standby.out" 2>/dev/null; }
+srv_state_is() { srv_session "$1" && [ "${S[state]}" = "$2" ]; }
+scenario_i() {
+  local sid2 hex2 v0 a0 a1 mark pid line res nver
+  if ! cli_status || [ "${C[state]}" != ATTACHED ] ||
+     ! grep -q "^sid ${C[session]}\$" "$sdump" 2>/dev/null; then
+    lab_fail i "no attached session with a dumped secret (client:\
+ ${C[session]:-none} ${C[state]:-})" "$clog"
+    return 1
+  fi
+  sid2=${C[session]}
+  hex_id "$sid2"
+  hex2=$REPLY
+  srv_session "$sid2" || { lab_fail i "server does not list $sid2"; return 1; }
+  v0=${S[version]}
+  srv_field "$sid2" attachment
+  a0=$REPLY
+  audit_mark
+  mark=$REPLY
+  ip netns exec "$c1" timeout 20 "$ATTACH_PROBE" \
+    --server 198.18.3.2:443 --key "$dir/client1/key.pem" \
+    --cert "$dir/client1/cert.pem" --server-pin "${LAB_PIN[server]}" \
+    --timeout 5 --secret-file "$sdump" --standby --activate-after 2000 \
+    --hold 2000 >"$dir/standby.out" 2>"$dir/standby.log" &
+  pid=$!
+  if ! lab_wait_for "the standby answer" 5 probe_said '^status'; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "no answer to the standby request" "$dir/standby.log" "$slog"
+    return 1
+  fi
+  line=$(head -n1 "$dir/standby.out")
+  if ! printf '%s' "$line" | grep -q "^status 200 session $sid2 "; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "standby request: '$line' (want status 200 session $sid2)" \
+      "$dir/standby.log" "$audit" "$slog"
+    return 1
+  fi
+  if ! standby_listed "$sid2" 1 || ! srv_session "$sid2" ||
+     [ "${S[version]}" != "$v0" ] || ! srv_field "$sid2" attachment ||
+     [ "$REPLY" != "$a0" ]; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "after the standby: standbys/attachment/version moved (v$v0 ->\
+ ${S[version]:-?}, attachment $a0 -> ${REPLY:-?})" "$slog"
+    return 1
+  fi
+  if ! audit_find "$mark" "$hex2" '[a-z]*' STANDBY_ADDED; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "no STANDBY_ADDED record" "$audit"
+    return 1
+  fi
+  if ! lab_wait_for "the activate result" 6 probe_said '^activate'; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "no ACTIVATE_RESULT" "$dir/standby.log" "$slog"
+    return 1
+  fi
+  res=$(grep -m1 '^activate' "$dir/standby.out")
+  nver=${res##* }
+  if [ "${res% version *}" != "activate status 0" ]; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "activation: '$res' (want status 0)" "$audit" "$slog"
+    return 1
+  fi
+  if ! audit_wait "$mark" "$hex2" '[a-z]*' TRANSPORT_SWITCH_OK; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "no TRANSPORT_SWITCH_OK record" "$audit"
+    return 1
+  fi
+  srv_session "$sid2"
+  srv_field "$sid2" attachment
+  a1=$REPLY
+  if [ "${S[state]}" != ATTACHED ] || [ "${S[version]}" != $((v0 + 2)) ] ||
+     [ "$a1" = "$a0" ] || ! standby_listed "$sid2" 1 ||
+     ! srv_field "$sid2" attach_version || [ "$REPLY" != "$nver" ]; then
+    kill "$pid" 2>/dev/null
+    lab_fail i "after activation: ${S[state]} v${S[version]} (want ATTACHED\
+ v$((v0 + 2))), attachment $a0 -> $a1, attach_version ${REPLY:-?} (result\
+ $nver)" "$slog"
+    return 1
+  fi
+  wait "$pid"
+  if ! lab_wait_for "RECOVERING after the probe left" 5 srv_state_is \
+       "$sid2" RECOVERING || [ "${S[version]}" != $((v0 + 3)) ]; then
+    lab_fail i "after the probe left: ${S[state]:-gone} v${S[version]:-?}\
+ (want RECOVERING v$((v0 + 3)))" "$slog" "$audit"
+    return 1
+  fi
+  if audit_since "$mark" |
+     grep -q "\"session\":\"$hex2\".*\"to\":\"TERMINATED\""; then
+    lab_fail i "the session was terminated" "$audit"
+    return 1
+  fi
+  lab_pass i "standby for $sid2 from a second socket: 200, listed, session\
+ unmoved (v$v0, attachment $a0); ACTIVATE -> result 0, TRANSPORT_SWITCH_OK,\
+ attachment $a0 -> $a1, v$((v0 + 2)), attach version $nver; probe gone ->\
+ RECOVERING v$((v0 + 3)), not terminated"
+}
+
 scenario_e
 scenario_f
 scenario_g
 scenario_h
 scenario_d
+scenario_i
 
 if ! lab_pid_alive "$server_pid"; then
   lab_fail server "the server exited" "$slog"

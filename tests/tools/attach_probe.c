@@ -3,7 +3,9 @@
  * with a given "jvpn-attach" header, one line with the answer.
  *
  *   attach_probe --server ADDR:PORT --key KEY --cert CERT --server-pin PIN
- *                (--attach STR --version STR | --forge SESSION_ID [--nonce N])
+ *                (--attach STR --version STR | --forge SESSION_ID [--nonce N]
+ *                 | --secret-file FILE --standby [--nonce N]
+ *                   [--activate-after MS] [--hold MS])
  *                [--timeout S] [-v]
  *
  * The netns tests use it as the attacker: it replays a captured reattach
@@ -12,6 +14,15 @@
  * lets through the TLS handshake. It prints "status N" (200 when the
  * server accepted, with the session and version it named) and exits 0;
  * 1 when no answer came within --timeout (default 5 s), 2 on bad usage.
+ *
+ * With --secret-file (what the client's JVPN_TEST_DUMP_SECRET hook wrote:
+ * session ID, secret, attach version, last nonce) it is a second path of
+ * that session: it asks for a standby attachment with a real proof bound
+ * to its own connection (nonce: the client's last + 1, or --nonce), then,
+ * after --activate-after MS, sends the ACTIVATE capsule (nonce + 1, the
+ * version the standby answer named) and prints "activate status N version
+ * V" when the ACTIVATE_RESULT comes. --hold MS keeps the connection open
+ * that long afterwards, so a test can look at the server meanwhile.
  *
  * A plain poll() loop drives the connection: this is a test tool, so it
  * owns its socket and clock and needs no libuv.
@@ -55,6 +66,14 @@ struct probe {
   char sversion[24];
   int dead;            /* ops->closed was called */
   char why[160];
+  /* --secret-file: a standby, perhaps activated */
+  int standby;
+  uint8_t sid[JVPN_SESSION_ID_LEN];
+  uint8_t secret[JVPN_SECRET_LEN];
+  uint64_t nonce;      /* of the standby request; ACTIVATE uses nonce + 1 */
+  int act_done;        /* ACTIVATE_RESULT arrived */
+  int act_status;      /* its status; -1 malformed */
+  uint64_t act_version;
 };
 
 static void usage(FILE *f) {
@@ -64,6 +83,8 @@ static void usage(FILE *f) {
           "                    (--attach STR --version STR |\n"
           "                     --forge SESSION_ID [--nonce N] "
           "[--version STR])\n"
+          "                     --secret-file FILE --standby [--nonce N]\n"
+          "                     [--activate-after MS] [--hold MS])\n"
           "                    [--timeout S] [-v]\n"
           "Sends one CONNECT-IP request carrying the given jvpn-attach and\n"
           "jvpn-version values (or a forged jvpn-attach with a random proof\n"
@@ -140,10 +161,35 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return jvpn_pin_equal(pin, p->server_pin) ? 0 : -1;
 }
 
+/* A real standby proof, bound to this connection's TLS channel: the
+ * exporter is known only now that the handshake is done. */
+static int standby_attach(struct probe *p) {
+  struct jvpn_wire_attach w;
+  uint8_t bind[JVPN_BIND_LEN];
+  long n;
+
+  if (quic_conn_export(p->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+                       sizeof(bind)) != 0)
+    return JVPN_ERR_TLS;
+  memset(&w, 0, sizeof(w));
+  memcpy(w.session_id, p->sid, sizeof(w.session_id));
+  w.nonce = p->nonce;
+  w.role = JVPN_ROLE_STANDBY;
+  if (jvpn_proof_compute(p->secret, p->sid, w.nonce, w.role, bind,
+                         w.proof) != 0)
+    return JVPN_ERR_FATAL;
+  n = jvpn_wire_format_attach(p->attach, sizeof(p->attach), &w);
+  return n < 0 ? (int)n : 0;
+}
+
 static long on_attach_header(void *user, char *buf, size_t len,
                              char *version, size_t version_len) {
   struct probe *p = user;
-  size_t n = strlen(p->attach);
+  size_t n;
+
+  if (p->standby && standby_attach(p) != 0)
+    return JVPN_ERR_FATAL;
+  n = strlen(p->attach);
 
   if (n >= len || strlen(p->version) >= version_len)
     return JVPN_ERR_NOSPACE;
@@ -171,11 +217,20 @@ static void on_tunnel_refused(void *user, int status) {
 
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
-  (void)user;
-  (void)type;
-  (void)value;
-  (void)len;
-  return 0; /* addresses and routes are of no interest here */
+  struct probe *p = user;
+  struct jvpn_wire_activate_result r;
+
+  /* Addresses and routes are of no interest here. */
+  if (type != JVPN_CAPSULE_ACTIVATE_RESULT)
+    return 0;
+  p->act_done = 1;
+  if (jvpn_wire_decode_activate_result(value, len, &r) != 0) {
+    p->act_status = -1;
+    return 0;
+  }
+  p->act_status = (int)r.status;
+  p->act_version = r.version;
+  return 0;
 }
 
 static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
@@ -206,22 +261,28 @@ static const struct quic_conn_ops probe_ops = {
 /* --- the loop ------------------------------------------------------------ */
 
 static int answered(const struct probe *p) { return p->status != 0; }
+static int activated(const struct probe *p) { return p->act_done; }
+static int never(const struct probe *p) {
+  (void)p;
+  return 0;
+}
 
-/* Writes, runs due timers and reads until the answer comes, the
- * connection ends or |deadline| (ns) passes. */
-static void run(struct probe *p, uint64_t deadline) {
+/* Writes, runs due timers and reads until |done|, the connection ends or
+ * |deadline| (ns) passes. */
+static void run_until(struct probe *p, uint64_t deadline,
+                      int (*done)(const struct probe *)) {
   struct pollfd pfd;
   uint64_t now, next;
   int i, n, ms;
 
-  while (!p->dead && !answered(p)) {
+  while (!p->dead && !done(p)) {
     now = glue_now();
     if (quic_conn_expiry(p->qc) <= now &&
         quic_conn_handle_expiry(p->qc, now) != 0)
       return;
     if (quic_conn_write(p->qc, now) != 0 && p->dead)
       return;
-    if (answered(p) || now >= deadline)
+    if (done(p) || now >= deadline)
       return;
     next = quic_conn_expiry(p->qc);
     if (next > deadline)
@@ -269,6 +330,73 @@ static int forge(struct probe *p, const char *sid, uint64_t nonce) {
   return n < 0 ? -1 : 0;
 }
 
+/* Reads what the client's JVPN_TEST_DUMP_SECRET hook wrote. */
+static int load_secret(struct probe *p, const char *path, char *version,
+                       size_t version_len) {
+  char line[160], hex[2 * JVPN_SECRET_LEN + 2], sid[64];
+  unsigned long long v = 0, n = 0;
+  int have = 0;
+  size_t i;
+  unsigned int b;
+  FILE *f = fopen(path, "r");
+
+  if (f == NULL) {
+    fprintf(stderr, "attach_probe: %s: %s\n", path, strerror(errno));
+    return -1;
+  }
+  while (fgets(line, sizeof(line), f)) {
+    if (sscanf(line, "sid %63s", sid) == 1 &&
+        jvpn_wire_parse_session_id(sid, strlen(sid), p->sid) == 0)
+      have |= 1;
+    else if (sscanf(line, "secret %65s", hex) == 1 &&
+             strlen(hex) == 2 * JVPN_SECRET_LEN) {
+      for (i = 0; i < JVPN_SECRET_LEN; i++) {
+        if (sscanf(hex + 2 * i, "%2x", &b) != 1)
+          break;
+        p->secret[i] = (uint8_t)b;
+      }
+      if (i == JVPN_SECRET_LEN)
+        have |= 2;
+    } else if (sscanf(line, "version %llu", &v) == 1)
+      have |= 4;
+    else if (sscanf(line, "nonce %llu", &n) == 1)
+      have |= 8;
+  }
+  fclose(f);
+  if (have != 15) {
+    fprintf(stderr, "attach_probe: %s: incomplete secret file\n", path);
+    return -1;
+  }
+  snprintf(version, version_len, "%llu", v);
+  p->nonce = (uint64_t)n + 1;
+  return 0;
+}
+
+/* Sends ACTIVATE for the session this standby belongs to, bound to this
+ * connection, with the attach version the standby answer named. */
+static int send_activate(struct probe *p) {
+  struct jvpn_wire_activate a;
+  uint8_t bind[JVPN_BIND_LEN], val[JVPN_WIRE_ACTIVATE_MAX];
+  long n;
+
+  memset(&a, 0, sizeof(a));
+  a.nonce = p->nonce + 1;
+  if (jvpn_wire_parse_version(p->sversion, strlen(p->sversion),
+                              &a.version) != 0 ||
+      quic_conn_export(p->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+                       sizeof(bind)) != 0 ||
+      jvpn_proof_compute(p->secret, p->sid, a.nonce, JVPN_ROLE_ACTIVATE, bind,
+                         a.proof) != 0)
+    return -1;
+  n = jvpn_wire_encode_activate(val, sizeof(val), &a);
+  if (n < 0)
+    return -1;
+  return quic_conn_send_capsule(p->qc, JVPN_CAPSULE_ACTIVATE, val,
+                                (size_t)n) == 0
+             ? 0
+             : -1;
+}
+
 static int opt_value(int argc, char **argv, int *i, const char **out) {
   if (*i + 1 >= argc) {
     fprintf(stderr, "attach_probe: %s needs a value\n", argv[*i]);
@@ -281,7 +409,11 @@ static int opt_value(int argc, char **argv, int *i, const char **out) {
 int main(int argc, char **argv) {
   const char *server = NULL, *key = NULL, *cert = NULL, *pin = NULL;
   const char *attach = NULL, *version = NULL, *sid = NULL;
-  const char *nonce_s = "1", *timeout_s = NULL, *v = NULL;
+  const char *nonce_s = NULL, *timeout_s = NULL, *v = NULL;
+  const char *secret_file = NULL, *act_s = NULL, *hold_s = NULL;
+  unsigned long act_ms = 0, hold_ms = 0;
+  char file_version[JVPN_WIRE_VERSION_STR_LEN];
+  int standby = 0;
   struct sockaddr_storage srv, src;
   socklen_t srv_len, src_len;
   struct quic_conn_config cfg;
@@ -314,6 +446,16 @@ int main(int argc, char **argv) {
       dst = &nonce_s;
     else if (strcmp(a, "--timeout") == 0)
       dst = &timeout_s;
+    else if (strcmp(a, "--secret-file") == 0)
+      dst = &secret_file;
+    else if (strcmp(a, "--activate-after") == 0)
+      dst = &act_s;
+    else if (strcmp(a, "--hold") == 0)
+      dst = &hold_s;
+    else if (strcmp(a, "--standby") == 0) {
+      standby = 1;
+      continue;
+    }
     else if (strcmp(a, "-v") == 0) {
       verbose++;
       continue;
@@ -329,7 +471,9 @@ int main(int argc, char **argv) {
       return 2;
   }
   if (server == NULL || key == NULL || cert == NULL || pin == NULL ||
-      (attach == NULL) == (sid == NULL) || (attach && version == NULL)) {
+      (attach != NULL) + (sid != NULL) + (secret_file != NULL) != 1 ||
+      (attach && version == NULL) || (secret_file != NULL) != standby ||
+      ((act_s || hold_s) && !standby)) {
     usage(stderr);
     return 2;
   }
@@ -347,9 +491,22 @@ int main(int argc, char **argv) {
     }
   }
   errno = 0;
-  nonce = strtoull(nonce_s, &end, 10);
-  if (errno || *end || nonce == 0 || nonce_s[0] == '-') {
+  nonce = strtoull(nonce_s ? nonce_s : "1", &end, 10);
+  if (errno || *end || nonce == 0 || (nonce_s && nonce_s[0] == '-')) {
     fprintf(stderr, "attach_probe: --nonce: 1..2^64-1\n");
+    return 2;
+  }
+  errno = 0;
+  if (act_s)
+    act_ms = strtoul(act_s, &end, 10);
+  if (errno || (act_s && (*end || act_ms > PROBE_TIMEOUT_MAX_S * 1000UL))) {
+    fprintf(stderr, "attach_probe: --activate-after: milliseconds\n");
+    return 2;
+  }
+  if (hold_s)
+    hold_ms = strtoul(hold_s, &end, 10);
+  if (errno || (hold_s && (*end || hold_ms > PROBE_TIMEOUT_MAX_S * 1000UL))) {
+    fprintf(stderr, "attach_probe: --hold: milliseconds\n");
     return 2;
   }
   v = version ? version : "1";
@@ -374,10 +531,21 @@ int main(int argc, char **argv) {
     rc = 2;
     goto out_p;
   }
+  if (secret_file) {
+    if (load_secret(p, secret_file, file_version, sizeof(file_version)) !=
+        0) {
+      rc = 2;
+      goto out_p;
+    }
+    p->standby = 1;
+    if (nonce_s)
+      p->nonce = nonce;
+    v = file_version;
+  }
   snprintf(p->version, sizeof(p->version), "%s", v);
   if (attach)
     snprintf(p->attach, sizeof(p->attach), "%s", attach);
-  else if (forge(p, sid, nonce) != 0) {
+  else if (sid && forge(p, sid, nonce) != 0) {
     rc = 2;
     goto out_p;
   }
@@ -408,7 +576,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "attach_probe: cannot create the QUIC connection\n");
     goto out_sock;
   }
-  run(p, glue_now() + (uint64_t)timeout * 1000000000ULL);
+  run_until(p, glue_now() + (uint64_t)timeout * 1000000000ULL, answered);
   if (p->status != 0) {
     if (p->status == 200)
       printf("status 200 session %s version %s\n", p->session, p->sversion);
@@ -419,6 +587,24 @@ int main(int argc, char **argv) {
     printf("no answer%s%s\n", p->dead ? ": " : "", p->dead ? p->why : "");
   }
   fflush(stdout);
+  if (p->status == 200 && act_s) {
+    run_until(p, glue_now() + (uint64_t)act_ms * 1000000ULL, never);
+    if (!p->dead && send_activate(p) != 0)
+      printf("activate not sent\n");
+    else
+      run_until(p, glue_now() + (uint64_t)timeout * 1000000000ULL,
+                activated);
+    if (p->act_done)
+      printf("activate status %d version %" PRIu64 "\n", p->act_status,
+             p->act_version);
+    else
+      printf("activate: no result%s%s\n", p->dead ? ": " : "",
+             p->dead ? p->why : "");
+    fflush(stdout);
+    rc = p->act_done ? 0 : 1;
+  }
+  if (p->status == 200 && hold_s)
+    run_until(p, glue_now() + (uint64_t)hold_ms * 1000000ULL, never);
   /* Leave politely (the close is sent at once), so the server does not
    * wait out the idle timeout. */
   if (!p->dead)
@@ -432,6 +618,7 @@ out_cred:
 out_rx:
   udp_rx_batch_free(&p->rx);
 out_p:
+  jvpn_wipe(p->secret, sizeof(p->secret));
   free(p);
 out_tls:
   gnutls_global_deinit();

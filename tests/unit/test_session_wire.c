@@ -456,6 +456,119 @@ static void test_version(void **state) {
                    JVPN_ERR_NOSPACE);
 }
 
+/* --- ACTIVATE capsules --------------------------------------------------- */
+
+static void test_activate_round_trip(void **state) {
+  static const uint64_t vals[] = {1, 63, 64, 16383, 16384, 1073741823,
+                                  1073741824, 0x3fffffffffffffffULL};
+  struct jvpn_wire_activate a, b;
+  uint8_t buf[JVPN_WIRE_ACTIVATE_MAX];
+  size_t i;
+  long n;
+
+  (void)state;
+  for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+    memset(&a, 0, sizeof(a));
+    a.nonce = vals[i];
+    a.version = vals[sizeof(vals) / sizeof(vals[0]) - 1 - i];
+    memset(a.proof, (int)i + 1, sizeof(a.proof));
+    n = jvpn_wire_encode_activate(buf, sizeof(buf), &a);
+    assert_true(n > JVPN_PROOF_LEN);
+    assert_int_equal(jvpn_wire_decode_activate(buf, (size_t)n, &b), 0);
+    assert_true(b.nonce == a.nonce && b.version == a.version);
+    assert_memory_equal(b.proof, a.proof, JVPN_PROOF_LEN);
+    /* every shorter buffer is refused, never overrun */
+    assert_int_equal(jvpn_wire_encode_activate(buf, (size_t)n - 1, &a),
+                     JVPN_ERR_NOSPACE);
+  }
+}
+
+static void test_activate_malformed(void **state) {
+  struct jvpn_wire_activate a;
+  uint8_t buf[64];
+  size_t i;
+
+  (void)state;
+  memset(buf, 0xab, sizeof(buf));
+  /* nonce 1, version 0, proof: exactly 34 bytes */
+  buf[0] = 0x01;
+  buf[1] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 34, &a), 0);
+  assert_true(a.nonce == 1 && a.version == 0 && a.proof[31] == 0xab);
+  /* a byte short, a byte long: the proof length is exact */
+  assert_int_equal(jvpn_wire_decode_activate(buf, 33, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
+  /* every truncation */
+  for (i = 0; i < 34; i++)
+    assert_int_equal(jvpn_wire_decode_activate(buf, i, &a),
+                     JVPN_ERR_MALFORMED);
+  /* nonce 0 is never valid */
+  buf[0] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 34, &a), JVPN_ERR_MALFORMED);
+  /* a non-minimal nonce (1 in two bytes): two spellings, refused */
+  buf[0] = 0x40;
+  buf[1] = 0x01;
+  buf[2] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(NULL, 34, &a),
+                   JVPN_ERR_MALFORMED);
+  /* encoder refuses what the decoder would */
+  memset(&a, 0, sizeof(a));
+  assert_int_equal(jvpn_wire_encode_activate(buf, sizeof(buf), &a),
+                   JVPN_ERR_INVAL);
+  a.nonce = 1;
+  a.version = 0x4000000000000000ULL;
+  assert_int_equal(jvpn_wire_encode_activate(buf, sizeof(buf), &a),
+                   JVPN_ERR_INVAL);
+}
+
+static void test_activate_result(void **state) {
+  struct jvpn_wire_activate_result r, q;
+  uint8_t buf[JVPN_WIRE_ACTIVATE_RESULT_MAX];
+  long n;
+
+  (void)state;
+  r.status = 0;
+  r.version = 7;
+  n = jvpn_wire_encode_activate_result(buf, sizeof(buf), &r);
+  assert_int_equal(n, 2);
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 2, &q), 0);
+  assert_true(q.status == 0 && q.version == 7);
+  r.status = 409;
+  r.version = 1u << 20;
+  n = jvpn_wire_encode_activate_result(buf, sizeof(buf), &r);
+  assert_int_equal(n, 6);
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 6, &q), 0);
+  assert_true(q.status == 409 && q.version == 1u << 20);
+  /* trailing bytes and truncations are malformed */
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 5, &q),
+                   JVPN_ERR_MALFORMED);
+  buf[6] = 0;
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 7, &q),
+                   JVPN_ERR_MALFORMED);
+  /* statuses outside 0 and 100..599 */
+  buf[0] = 0x01; /* status 1 */
+  buf[1] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 2, &q),
+                   JVPN_ERR_MALFORMED);
+  r.status = 600;
+  assert_int_equal(jvpn_wire_encode_activate_result(buf, sizeof(buf), &r),
+                   JVPN_ERR_INVAL);
+  r.status = 99;
+  assert_int_equal(jvpn_wire_encode_activate_result(buf, sizeof(buf), &r),
+                   JVPN_ERR_INVAL);
+  /* non-minimal status 0 */
+  buf[0] = 0x40;
+  buf[1] = 0x00;
+  buf[2] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate_result(buf, 3, &q),
+                   JVPN_ERR_MALFORMED);
+  r.status = 200;
+  r.version = 1;
+  assert_int_equal(jvpn_wire_encode_activate_result(buf, 2, &r),
+                   JVPN_ERR_NOSPACE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_id_known),
@@ -471,6 +584,9 @@ int main(void) {
       cmocka_unit_test(test_attach_oversize),
       cmocka_unit_test(test_attach_round_trip),
       cmocka_unit_test(test_version),
+      cmocka_unit_test(test_activate_round_trip),
+      cmocka_unit_test(test_activate_malformed),
+      cmocka_unit_test(test_activate_result),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
