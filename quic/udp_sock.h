@@ -63,6 +63,21 @@ void udp_rx_batch_free(struct udp_rx_batch *b);
  * JVPN_ERR_AGAIN when none is waiting, or JVPN_ERR_SYSTEM. */
 int udp_sock_recv(struct udp_sock *s, struct udp_rx_batch *b);
 
+/* Steps through the QUIC packets of |m|: one, or each |seg_size| segment
+ * of a GRO batch. Start with *off = 0; returns 1 and the next packet in
+ * |pkt|, |len| while one remains, else 0. */
+static inline int udp_rx_msg_next(const struct udp_rx_msg *m, size_t *off,
+                                  const uint8_t **pkt, size_t *len) {
+  size_t seg = m->seg_size ? m->seg_size : m->len;
+
+  if (*off >= m->len)
+    return 0;
+  *pkt = m->data + *off;
+  *len = m->len - *off < seg ? m->len - *off : seg;
+  *off += *len;
+  return 1;
+}
+
 /* Sends |len| bytes to |peer| from |local| (NULL = let the kernel choose)
  * with ECN codepoint |ecn|. If |seg_size| is nonzero and less than |len|,
  * the buffer holds back-to-back packets of |seg_size| bytes (the last may

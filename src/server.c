@@ -448,7 +448,7 @@ static void send_stateless_reset(struct server *srv, size_t si,
 
 static void handle_packet(struct server *srv, size_t si,
                           const struct udp_rx_msg *m, const uint8_t *pkt,
-                          size_t len) {
+                          size_t len, uint64_t now) {
   ngtcp2_version_cid vc;
   struct sclient *sc = NULL;
   int rv;
@@ -489,7 +489,7 @@ static void handle_packet(struct server *srv, size_t si,
     return;
   if (quic_conn_read(sc->qc, (const struct sockaddr *)&m->local, m->local_len,
                      (const struct sockaddr *)&m->peer, m->peer_len, m->ecn,
-                     pkt, len, glue_now()) != 0) {
+                     pkt, len, now) != 0) {
     sclient_del(sc);
     return;
   }
@@ -516,6 +516,7 @@ static void flush_dirty(struct server *srv) {
 static void on_sock_readable(uv_poll_t *p, int status, int events) {
   struct server *srv = p->data;
   size_t si = (size_t)(p - srv->sock_poll);
+  uint64_t now;
   int n, i, rounds;
 
   (void)events;
@@ -526,13 +527,14 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
     n = udp_sock_recv(&srv->sock[si], &srv->rx);
     if (n <= 0)
       break;
+    now = glue_now(); /* one clock read per batch, not per packet */
     for (i = 0; i < n; i++) {
       struct udp_rx_msg *m = &srv->rx.msg[i];
-      size_t off, seg = m->seg_size ? m->seg_size : m->len;
+      const uint8_t *pkt;
+      size_t off = 0, len;
 
-      for (off = 0; off < m->len; off += seg)
-        handle_packet(srv, si, m, m->data + off,
-                      m->len - off < seg ? m->len - off : seg);
+      while (udp_rx_msg_next(m, &off, &pkt, &len))
+        handle_packet(srv, si, m, pkt, len, now);
     }
     /* Flush once per batch: ACKs and replies leave as GSO batches. */
     flush_dirty(srv);

@@ -295,17 +295,17 @@ static void run_until(struct probe *p, uint64_t deadline,
     if (poll(&pfd, 1, ms) <= 0)
       continue;
     n = udp_sock_recv(&p->sock, &p->rx);
+    now = glue_now();
     for (i = 0; i < n && !p->dead; i++) {
       struct udp_rx_msg *m = &p->rx.msg[i];
-      size_t off, seg = m->seg_size ? m->seg_size : m->len;
+      const uint8_t *pkt;
+      size_t off = 0, len;
 
-      for (off = 0; off < m->len && !p->dead; off += seg)
+      while (!p->dead && udp_rx_msg_next(m, &off, &pkt, &len))
         (void)quic_conn_read(p->qc, (const struct sockaddr *)&p->sock.local,
                              p->sock.local_len,
                              (const struct sockaddr *)&m->peer, m->peer_len,
-                             m->ecn, m->data + off,
-                             m->len - off < seg ? m->len - off : seg,
-                             glue_now());
+                             m->ecn, pkt, len, now);
     }
   }
 }
