@@ -137,14 +137,6 @@ why_down() {
   ip -n "$cl" route show
   lab_nat_mappings udp
 } >&2
-count() {
-  REPLY=$(grep -c -- "$1" "$2" 2>/dev/null)
-  REPLY=${REPLY:-0}
-}
-more_lines() {
-  count "$1" "$2"
-  [ "$REPLY" -gt "$3" ]
-}
 
 # Results: R[kind,scenario] is a space-separated list of numbers per run;
 # kind is jgap, wgap (longest gap, ms), jlost, wlost, jrec, wrec (ms from
@@ -203,7 +195,7 @@ RESTARTS=()
 run_one() {
   local s=$1 k=$2 secs c0 kind out port rec
   secs=$(( ${BH_MS[$s]:-0} / 1000 + 6 ))
-  count "connecting to" "$clog"
+  lab_count "connecting to" "$clog"
   c0=$REPLY
   lab_probe_start "$cl" "$sv" "$LAB_SERVER_IN4" "$JPORT" "$secs" \
     "$dir/$s$k-j" || return 1
@@ -236,7 +228,7 @@ run_one() {
       R[${kind}rec,$s]+="$rec "
     fi
   done
-  count "connecting to" "$clog"
+  lab_count "connecting to" "$clog"
   R[jconn,$s]+="$(( REPLY - c0 )) "
   restore "$s" "$k"
 }

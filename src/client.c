@@ -406,8 +406,7 @@ static const struct quic_conn_ops client_ops = {
 static void on_sock_readable(uv_poll_t *p, int status, int events) {
   struct client_sock *cs = p->data;
   struct client *cl = cs->cl;
-  uint64_t now;
-  int n, i, rounds;
+  int n, rounds;
 
   (void)events;
   if (status < 0)
@@ -416,20 +415,9 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
     n = udp_sock_recv(&cs->s, &cl->rx);
     if (n <= 0)
       break;
-    now = glue_now(); /* one clock read per batch, not per packet */
-    for (i = 0; i < n && !cl->conn_dead; i++) {
-      struct udp_rx_msg *m = &cl->rx.msg[i];
-      const uint8_t *pkt;
-      size_t off = 0, len;
-
-      while (!cl->conn_dead && udp_rx_msg_next(m, &off, &pkt, &len))
-        /* The path's local address is the socket's bound one, whatever
-         * pktinfo says, so ngtcp2 sees one stable path. */
-        (void)quic_conn_read(cl->qc, (const struct sockaddr *)&cs->s.local,
-                             cs->s.local_len,
-                             (const struct sockaddr *)&m->peer, m->peer_len,
-                             m->ecn, pkt, len, now);
-    }
+    /* one clock read per batch, not per packet */
+    glue_conn_read_batch(cl->qc, &cs->s, &cl->rx, n, glue_now(),
+                         &cl->conn_dead);
     conn_flush(cl);
   }
 }

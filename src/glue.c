@@ -105,6 +105,24 @@ int glue_send(struct udp_sock *s, const ngtcp2_path *path,
                        data, len, seg, ecn);
 }
 
+void glue_conn_read_batch(struct quic_conn *qc, const struct udp_sock *s,
+                          const struct udp_rx_batch *b, int n, uint64_t now,
+                          const int *stop) {
+  int i;
+
+  for (i = 0; i < n && !*stop; i++) {
+    const struct udp_rx_msg *m = &b->msg[i];
+    const uint8_t *pkt;
+    size_t off = 0, len;
+
+    while (!*stop && udp_rx_msg_next(m, &off, &pkt, &len))
+      /* An error ends the connection; ops->closed sets *stop. */
+      (void)quic_conn_read(qc, (const struct sockaddr *)&s->local,
+                           s->local_len, (const struct sockaddr *)&m->peer,
+                           m->peer_len, m->ecn, pkt, len, now);
+  }
+}
+
 int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
                   size_t mtu) {
   uint8_t err[1280];

@@ -43,6 +43,14 @@ int glue_load_cred(gnutls_certificate_credentials_t *cred,
 int glue_send(struct udp_sock *s, const ngtcp2_path *path,
               const uint8_t *data, size_t len, size_t seg, uint8_t ecn);
 
+/* Feeds the |n| received datagrams of |b| (GRO batches split) to |qc|,
+ * all at time |now|, naming |s|'s bound address as the local one so that
+ * ngtcp2 sees one stable path whatever pktinfo says. Stops early once
+ * *|stop| is set (the connection ended during a read). */
+void glue_conn_read_batch(struct quic_conn *qc, const struct udp_sock *s,
+                          const struct udp_rx_batch *b, int n, uint64_t now,
+                          const int *stop);
+
 /* Answers |pkt| (too big for the tunnel) with ICMP Packet Too Big into
  * |tun|. Returns 0 if one was written. */
 int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,

@@ -273,7 +273,7 @@ static void run_until(struct probe *p, uint64_t deadline,
                       int (*done)(const struct probe *)) {
   struct pollfd pfd;
   uint64_t now, next;
-  int i, n, ms;
+  int n, ms;
 
   while (!p->dead && !done(p)) {
     now = glue_now();
@@ -295,18 +295,7 @@ static void run_until(struct probe *p, uint64_t deadline,
     if (poll(&pfd, 1, ms) <= 0)
       continue;
     n = udp_sock_recv(&p->sock, &p->rx);
-    now = glue_now();
-    for (i = 0; i < n && !p->dead; i++) {
-      struct udp_rx_msg *m = &p->rx.msg[i];
-      const uint8_t *pkt;
-      size_t off = 0, len;
-
-      while (!p->dead && udp_rx_msg_next(m, &off, &pkt, &len))
-        (void)quic_conn_read(p->qc, (const struct sockaddr *)&p->sock.local,
-                             p->sock.local_len,
-                             (const struct sockaddr *)&m->peer, m->peer_len,
-                             m->ecn, pkt, len, now);
-    }
+    glue_conn_read_batch(p->qc, &p->sock, &p->rx, n, glue_now(), &p->dead);
   }
 }
 
