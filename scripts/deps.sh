@@ -26,9 +26,18 @@ build_pkgs=(
 #   iptables      the NFQUEUE target of the lab's delay injector
 #   iperf3, wireguard-go, wireguard-tools
 #                 scripts/bench.sh (throughput, and WireGuard to compare)
+#   openvpn       scripts/bench-failover.sh (OpenVPN to compare)
+#   ngtcp2-client, ngtcp2-server, tshark
+#                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
+#                 peers, tshark to check captures
+#   golang-go, golang-github-lucas-clemente-quic-go-dev, cargo,
+#   librust-quinn-dev
+#                 the quic-go and quinn interop peers (interop/peers/)
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
-  iperf3 wireguard-go wireguard-tools
+  iperf3 wireguard-go wireguard-tools openvpn
+  ngtcp2-client ngtcp2-server tshark
+  golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 
 missing=()

@@ -1,0 +1,3 @@
+#ifndef INTEROP_INTEROP_H
+#define INTEROP_INTEROP_H
+#endif

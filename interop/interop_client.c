@@ -1,0 +1,2 @@
+/* interop/interop_client.c: being written (interop/README.md). */
+#include "interop/interop.h"

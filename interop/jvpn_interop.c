@@ -1,0 +1,3 @@
+/* interop/jvpn_interop.c: being written (interop/README.md). */
+#include "interop/interop.h"
+int main(void) { return 127; }

@@ -1,0 +1,2 @@
+/* src/client_uplink: being written. */
+#include "src/client_int.h"
