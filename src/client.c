@@ -5,6 +5,11 @@
  * connection ends for any reason but a refused identity, the client
  * reconnects with exponential backoff and the device keeps its name,
  * addresses and routes.
+ *
+ * Connections live in links (src/client_int.h): one in single-path mode,
+ * which follows the routing table and migrates when the local address
+ * changes; one per [uplink] in multi-path mode, where src/client_uplink.c
+ * decides which carries the data.
  */
 #include "src/client.h"
 #include "src/client_int.h"
@@ -29,74 +34,106 @@
 
 
 static void client_stop(struct client *cl, int code);
-static void schedule_reconnect(struct client *cl);
-static void connect_now(struct client *cl);
-static void tun_poll_update(struct client *cl);
+static void schedule_reconnect(struct client_link *l);
+static int fast_retry(const struct client_link *l);
 
 /* --- connection ---------------------------------------------------------- */
 
-static void conn_drop(struct client *cl) {
+int client_link_open(const struct client_link *l) {
+  return l->qc != NULL && !l->dead && l->qc->tunnel_open;
+}
+
+static void sock_close(struct client_sock *cs) {
+  if (!cs->open)
+    return;
+  uv_poll_stop(&cs->poll);
+  udp_sock_close(&cs->s);
+  cs->open = 0;
+}
+
+static void link_drop(struct client_link *l) {
+  struct client *cl = l->cl;
   ngtcp2_conn_stat st;
 
-  if (cl->qc == NULL)
+  if (l->qc == NULL)
     return;
-  quic_conn_get_stat(cl->qc, &st);
+  quic_conn_get_stat(l->qc, &st);
   /* Remember the path's RTT for recovery attempts; a connection that
    * never got a sample keeps the previous value. */
   if (st.min_rtt != UINT64_MAX && st.smoothed_rtt > 0 &&
-      ngtcp2_conn_get_handshake_completed(cl->qc->conn))
-    cl->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
-  if (cl->qc->tunnel_open)
+      ngtcp2_conn_get_handshake_completed(l->qc->conn))
+    l->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
+  if (l->qc->tunnel_open) {
     cl->tunnel_up_ms = glue_now() / 1000000;
-  cl->failed_attempts = 0; /* it was up until now */
-  quic_conn_del(cl->qc);
-  cl->qc = NULL;
-  uv_timer_stop(&cl->timer);
-  tun_poll_update(cl);
+    l->failed_attempts = 0; /* it was up until now */
+  }
+  quic_conn_del(l->qc);
+  l->qc = NULL;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->activating = 0;
+  l->att = 0;
+  uv_timer_stop(&l->timer);
+  if (cl->multi)
+    sock_close(&l->socks[0]);
+  client_tun_update(cl);
 }
 
-static void conn_flush(struct client *cl) {
+void client_link_flush(struct client_link *l) {
   uint64_t now;
   int rv, i;
 
-  if (cl->qc == NULL)
+  if (l->qc == NULL)
     return;
-  for (i = 0; i < 8 && !cl->conn_dead; i++) {
+  for (i = 0; i < 8 && !l->dead; i++) {
     now = glue_now();
-    rv = quic_conn_write(cl->qc, now);
+    rv = quic_conn_write(l->qc, now);
     if (rv == JVPN_ERR_AGAIN) {
-      uv_timer_start(&cl->timer, cl->timer.timer_cb, 1, 0);
+      uv_timer_start(&l->timer, l->timer.timer_cb, 1, 0);
       return;
     }
     if (rv != 0)
       break;
-    if (quic_conn_expiry(cl->qc) > now)
+    if (quic_conn_expiry(l->qc) > now)
       break;
-    if (quic_conn_handle_expiry(cl->qc, now) != 0)
+    if (quic_conn_handle_expiry(l->qc, now) != 0)
       break;
   }
-  if (cl->conn_dead) {
-    conn_drop(cl);
-    schedule_reconnect(cl);
+  if (l->dead) {
+    link_drop(l);
+    schedule_reconnect(l);
+    if (l->cl->multi)
+      client_up_tick(l->cl); /* a lost active fails over at once */
     return;
   }
-  glue_timer_arm(&cl->timer, quic_conn_expiry(cl->qc), glue_now());
-  tun_poll_update(cl);
+  glue_timer_arm(&l->timer, quic_conn_expiry(l->qc), glue_now());
+  client_tun_update(l->cl);
+}
+
+void client_link_close(struct client_link *l, const char *why) {
+  if (l->qc == NULL)
+    return;
+  if (!l->dead)
+    quic_conn_close(l->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
+                    glue_now());
+  link_drop(l);
+  if (l->cl->multi)
+    schedule_reconnect(l); /* it comes back as a standby when it can */
 }
 
 static void on_conn_timer(uv_timer_t *t) {
-  struct client *cl = t->data;
+  struct client_link *l = t->data;
 
-  if (cl->qc == NULL)
+  if (l->qc == NULL)
     return;
-  (void)quic_conn_handle_expiry(cl->qc, glue_now()); /* ends via closed */
-  conn_flush(cl);
+  (void)quic_conn_handle_expiry(l->qc, glue_now()); /* ends via closed */
+  client_link_flush(l);
 }
 
 /* --- TUN configuration from capsules ------------------------------------- */
 
-static int apply_mtu(struct client *cl) {
-  size_t room = quic_conn_max_ip_packet(cl->qc);
+static int apply_mtu(struct client *cl, struct quic_conn *qc) {
+  size_t room = quic_conn_max_ip_packet(qc);
   unsigned mtu = cl->conf.mtu ? cl->conf.mtu : JVPN_TUN_DEFAULT_MTU;
 
   /* Never promise more than one datagram holds; larger packets would be
@@ -138,7 +175,9 @@ static int set_address(struct client *cl, int family, const uint8_t *addr) {
   return 0;
 }
 
-static int on_address_assign(struct client *cl, const uint8_t *v, size_t len) {
+static int on_address_assign(struct client_link *l, const uint8_t *v,
+                             size_t len) {
+  struct client *cl = l->cl;
   struct cip_addr a[JVPN_CIP_MAX_ADDRS];
   char s4[INET_ADDRSTRLEN] = "-", s6[INET6_ADDRSTRLEN] = "-";
   size_t n, i;
@@ -163,7 +202,7 @@ static int on_address_assign(struct client *cl, const uint8_t *v, size_t len) {
     if (set_address(cl, family, a[i].addr) != 0)
       return JVPN_ERR_SYSTEM;
   }
-  if (apply_mtu(cl) != 0)
+  if (apply_mtu(cl, l->qc) != 0)
     return JVPN_ERR_SYSTEM;
   if (cl->has4)
     glue_ip_str(AF_INET, cl->addr4, s4, sizeof(s4));
@@ -172,8 +211,8 @@ static int on_address_assign(struct client *cl, const uint8_t *v, size_t len) {
   LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u", cl->tun.name, s4,
            s6, cl->mtu);
   cl->tunnel_up_ms = glue_now() / 1000000;
-  cl->backoff_ms = 0;
-  tun_poll_update(cl);
+  l->backoff_ms = 0;
+  client_tun_update(cl);
   return 0;
 }
 
@@ -256,52 +295,44 @@ static int on_route_advertisement(struct client *cl, const uint8_t *v,
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
-static struct client_sock *sock_for_path(struct client *cl,
+static struct client_sock *sock_for_path(struct client_link *l,
                                          const ngtcp2_path *path) {
   int i;
 
   for (i = 0; i < 2; i++)
-    if (cl->socks[i].open &&
-        netmon_same_addr((const struct sockaddr *)&cl->socks[i].s.local,
+    if (l->socks[i].open &&
+        netmon_same_addr((const struct sockaddr *)&l->socks[i].s.local,
                          (const struct sockaddr *)path->local.addr) &&
-        ((const struct sockaddr_in *)&cl->socks[i].s.local)->sin_port ==
+        ((const struct sockaddr_in *)&l->socks[i].s.local)->sin_port ==
             ((const struct sockaddr_in *)path->local.addr)->sin_port)
-      return &cl->socks[i];
-  return &cl->socks[cl->active];
+      return &l->socks[i];
+  return &l->socks[l->active];
 }
 
 static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
-  struct client *cl = user;
+  struct client_link *l = user;
 
-  return glue_send(&sock_for_path(cl, path)->s, path, data, len, seg, ecn);
-}
-
-static void sock_close(struct client_sock *cs) {
-  if (!cs->open)
-    return;
-  uv_poll_stop(&cs->poll);
-  udp_sock_close(&cs->s);
-  cs->open = 0;
+  return glue_send(&sock_for_path(l, path)->s, path, data, len, seg, ecn);
 }
 
 static void on_path_changed(void *user, const ngtcp2_path *path,
                             int same_ip) {
-  struct client *cl = user;
-  struct client_sock *cs = sock_for_path(cl, path);
+  struct client_link *l = user;
+  struct client_sock *cs = sock_for_path(l, path);
   char buf[64];
 
   (void)same_ip;
   LOG_INFO(NULL, "migrated: now sending from %s",
            glue_sockaddr_str((const struct sockaddr *)path->local.addr, buf,
                              sizeof(buf)));
-  cl->active = (int)(cs - cl->socks);
-  sock_close(&cl->socks[!cl->active]);
-  client_sess_path_changed(cl, buf);
+  l->active = (int)(cs - l->socks);
+  sock_close(&l->socks[!l->active]);
+  client_sess_path_changed(l, buf);
 }
 
 static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
-  struct client *cl = user;
+  struct client *cl = ((struct client_link *)user)->cl;
   char got[JVPN_PIN_STR_LEN], want[JVPN_PIN_STR_LEN];
 
   if (jvpn_pin_equal(pin, cl->conf.server_pin))
@@ -330,20 +361,23 @@ static void on_tunnel_refused(void *user, int status) {
 
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
-  struct client *cl = user;
+  struct client_link *l = user;
 
   switch (type) {
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
-    return on_address_assign(cl, value, len);
+    return on_address_assign(l, value, len);
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
-    return on_route_advertisement(cl, value, len);
+    return on_route_advertisement(l->cl, value, len);
+  case JVPN_CAPSULE_ACTIVATE_RESULT:
+    client_sess_activate_result(l, value, len);
+    return 0;
   default:
     return 0; /* a server does not request addresses from us */
   }
 }
 
 static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
-  struct client *cl = user;
+  struct client *cl = ((struct client_link *)user)->cl;
   struct ip_info ip;
 
   if (ip_check(pkt, len, &ip) != 0) {
@@ -357,12 +391,11 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   cl->ctr.rx_packets++;
 }
 
-static int fast_retry(struct client *cl);
-
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
-  struct client *cl = user;
+  struct client_link *l = user;
+  struct client *cl = l->cl;
 
-  cl->conn_dead = 1;
+  l->dead = 1;
   if (cl->stopping)
     return;
   if (why == QUIC_END_AUTH) {
@@ -373,20 +406,22 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
     client_stop(cl, 1);
     return;
   }
-  if (cl->qc && !ngtcp2_conn_get_handshake_completed(cl->qc->conn) &&
-      fast_retry(cl)) {
+  if (l->qc && !ngtcp2_conn_get_handshake_completed(l->qc->conn) &&
+      fast_retry(l)) {
     /* An attempt into a dead path: expected while recovering, and many
      * of them; one line a second says the client keeps trying. */
-    cl->failed_attempts++;
+    l->failed_attempts++;
     JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "no answer from the server yet (%llu "
                                      "attempts); still trying",
-                (unsigned long long)cl->failed_attempts);
+                (unsigned long long)l->failed_attempts);
     LOG_DEBUG(NULL, "attempt ended: %s (%s)", quic_conn_end_str(why), detail);
   } else {
     LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why),
              detail);
   }
-  client_sess_conn_ended(cl, quic_conn_end_str(why));
+  if (cl->multi)
+    client_up_lost(l);
+  client_sess_conn_ended(l, quic_conn_end_str(why));
 }
 
 static const struct quic_conn_ops client_ops = {
@@ -405,20 +440,23 @@ static const struct quic_conn_ops client_ops = {
 
 static void on_sock_readable(uv_poll_t *p, int status, int events) {
   struct client_sock *cs = p->data;
-  struct client *cl = cs->cl;
+  struct client_link *l = cs->link;
+  struct client *cl = l->cl;
+  uint64_t now;
   int n, rounds;
 
   (void)events;
   if (status < 0)
     return;
-  for (rounds = 0; rounds < 4 && cl->qc && !cl->conn_dead; rounds++) {
+  for (rounds = 0; rounds < 4 && l->qc && !l->dead; rounds++) {
     n = udp_sock_recv(&cs->s, &cl->rx);
     if (n <= 0)
       break;
     /* one clock read per batch, not per packet */
-    glue_conn_read_batch(cl->qc, &cs->s, &cl->rx, n, glue_now(),
-                         &cl->conn_dead);
-    conn_flush(cl);
+    now = glue_now();
+    l->last_rx_ms = now / 1000000;
+    glue_conn_read_batch(l->qc, &cs->s, &cl->rx, n, now, &l->dead);
+    client_link_flush(l);
   }
 }
 
@@ -434,6 +472,7 @@ static int tunnel_local_only(const uint8_t *pkt, size_t len) {
 
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
   struct client *cl = p->data;
+  struct client_link *l = cl->cur;
   int i, rv;
   long n;
 
@@ -448,32 +487,33 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       cl->ctr.drop_local_only++;
       continue;
     }
-    if (cl->qc == NULL || cl->conn_dead || !cl->qc->tunnel_open) {
+    if (!client_link_open(l) || l->req == CLIENT_REQ_STANDBY) {
       /* Between connections the device stays up with its addresses and
        * routes; what applications send meanwhile is dropped and counted
        * (TCP resends it once the session is back). */
       cl->ctr.drop_recovering++;
       continue;
     }
-    rv = quic_conn_queue_ip(cl->qc, cl->tunbuf, (size_t)n);
+    rv = quic_conn_queue_ip(l->qc, cl->tunbuf, (size_t)n);
     if (rv == JVPN_ERR_OVERSIZE)
       (void)glue_send_ptb(&cl->tun, cl->tunbuf, (size_t)n,
-                          quic_conn_max_ip_packet(cl->qc));
+                          quic_conn_max_ip_packet(l->qc));
     else if (rv == 0)
       cl->ctr.tx_packets++;
-    if (quic_conn_txq_busy(cl->qc))
+    if (quic_conn_txq_busy(l->qc))
       break;
   }
-  if (cl->qc && !cl->conn_dead)
-    conn_flush(cl);
+  if (l->qc && !l->dead)
+    client_link_flush(l);
 }
 
-/* Reads the TUN device unless the connection's send queue is filling up:
- * then the kernel's TUN queue takes the pressure instead of this program
- * dropping. Without a connection it reads and drops (counted). */
-static void tun_poll_update(struct client *cl) {
-  int want = cl->link_up && (cl->qc == NULL || cl->conn_dead ||
-                             !quic_conn_txq_busy(cl->qc));
+/* Reads the TUN device unless the data connection's send queue is filling
+ * up: then the kernel's TUN queue takes the pressure instead of this
+ * program dropping. Without a connection it reads and drops (counted). */
+void client_tun_update(struct client *cl) {
+  const struct client_link *l = cl->cur;
+  int want = cl->link_up && (l->qc == NULL || l->dead ||
+                             !quic_conn_txq_busy(l->qc));
 
   if (want && !cl->tun_reading)
     uv_poll_start(&cl->tun_poll, UV_READABLE, on_tun_readable);
@@ -503,16 +543,32 @@ static int resolve_server(struct client *cl) {
   return 0;
 }
 
-/* Opens slot |i| bound to the address the kernel uses to reach the
- * server now, so the connection's path names a real local address and a
- * change of that address is visible (and migratable). */
-static int sock_open(struct client *cl, int i) {
-  struct client_sock *cs = &cl->socks[i];
+static void sock_watch(struct client_link *l, struct client_sock *cs) {
+  cs->link = l;
+  cs->open = 1;
+  uv_poll_init(l->cl->loop, &cs->poll, cs->s.fd);
+  cs->poll.data = cs;
+  uv_poll_start(&cs->poll, UV_READABLE, on_sock_readable);
+}
+
+/* Opens slot |i| of the single-path link bound to the address the kernel
+ * uses to reach the server now, so the connection's path names a real
+ * local address and a change of that address is visible (and
+ * migratable). In multi-path mode the uplink's own socket. */
+static int sock_open(struct client_link *l, int i) {
+  struct client *cl = l->cl;
+  struct client_sock *cs = &l->socks[i];
   struct sockaddr_storage src;
   socklen_t len;
   char buf[64];
 
   sock_close(cs);
+  if (cl->multi) {
+    if (client_up_sock_open(l) != 0)
+      return JVPN_ERR_SYSTEM;
+    sock_watch(l, cs);
+    return 0;
+  }
   if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
                         &src, &len) != 0) {
     LOG_WARN(NULL, "no route to %s",
@@ -526,24 +582,21 @@ static int sock_open(struct client *cl, int i) {
                               sizeof(buf)));
     return JVPN_ERR_SYSTEM;
   }
-  cs->cl = cl;
-  cs->open = 1;
-  uv_poll_init(cl->loop, &cs->poll, cs->s.fd);
-  cs->poll.data = cs;
-  uv_poll_start(&cs->poll, UV_READABLE, on_sock_readable);
+  sock_watch(l, cs);
   return 0;
 }
 
 /* The underlay changed: if the kernel would now reach the server from
  * another address, move the connection there. */
 static void check_path(struct client *cl) {
-  struct client_sock *cur = &cl->socks[cl->active];
+  struct client_link *l = &cl->links[0];
+  struct client_sock *cur = &l->socks[l->active];
   struct sockaddr_storage src;
   socklen_t len;
   char a[64], b[64];
-  int next = !cl->active, rv, gone;
+  int next = !l->active, rv, gone;
 
-  if (cl->qc == NULL || cl->conn_dead || !cur->open)
+  if (l->qc == NULL || l->dead || !cur->open)
     return;
   if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
                         &src, &len) != 0)
@@ -555,29 +608,35 @@ static void check_path(struct client *cl) {
            glue_sockaddr_str((const struct sockaddr *)&cur->s.local, a,
                              sizeof(a)),
            glue_sockaddr_str((const struct sockaddr *)&src, b, sizeof(b)));
-  if (sock_open(cl, next) != 0)
+  if (sock_open(l, next) != 0)
     return;
   gone = !netmon_addr_present((const struct sockaddr *)&cur->s.local,
                               cur->s.local_len);
-  rv = quic_conn_migrate(cl->qc, (const struct sockaddr *)&cl->socks[next].s.local,
-                         cl->socks[next].s.local_len, gone, glue_now());
+  rv = quic_conn_migrate(l->qc,
+                         (const struct sockaddr *)&l->socks[next].s.local,
+                         l->socks[next].s.local_len, gone, glue_now());
   if (rv == 0) {
-    conn_flush(cl);
+    client_link_flush(l);
     return;
   }
   /* The server forbids migration (or no spare connection ID): a new
    * connection from the new address reattaches instead. */
   LOG_INFO(NULL, "migration not possible (%s): reconnecting",
            jvpn_strerror(rv));
-  sock_close(&cl->socks[next]);
-  quic_conn_close(cl->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
-                  "moving to a new local address", glue_now());
-  conn_drop(cl);
-  cl->backoff_ms = 0;
-  connect_now(cl);
+  sock_close(&l->socks[next]);
+  client_link_close(l, "moving to a new local address");
+  l->backoff_ms = 0;
+  client_link_connect(l);
 }
 
-static void on_netmon_timer(uv_timer_t *t) { check_path(t->data); }
+static void on_netmon_timer(uv_timer_t *t) {
+  struct client *cl = t->data;
+
+  if (cl->multi)
+    client_up_netmon(cl);
+  else
+    check_path(cl);
+}
 
 static void on_netmon(uv_poll_t *p, int status, int events) {
   struct client *cl = p->data;
@@ -594,7 +653,17 @@ static void on_netmon(uv_poll_t *p, int status, int events) {
 /* Short, frequent attempts while a session is recovering, and for a
  * while after a tunnel was last up (its session may have just ended with
  * the path): the path can come back any moment. Otherwise back off. */
-static int fast_retry(struct client *cl) {
+static int fast_retry(const struct client_link *l) {
+  const struct client *cl = l->cl;
+  size_t i;
+
+  /* A standby is not urgent while another connection carries the data. */
+  if (cl->multi)
+    for (i = 0; i < cl->nlinks; i++)
+      if (&cl->links[i] != l && cl->links[i].attached &&
+          client_link_open(&cl->links[i]) &&
+          cl->links[i].req != CLIENT_REQ_STANDBY)
+        return 0;
   return client_sess_recovering(cl) ||
          (cl->tunnel_up_ms &&
           glue_now() / 1000000 - cl->tunnel_up_ms < CLIENT_FAST_RETRY_MS);
@@ -606,12 +675,17 @@ static int host_is_literal(const char *host) {
   return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
-static void connect_now(struct client *cl) {
+void client_link_connect(struct client_link *l) {
+  struct client *cl = l->cl;
   struct quic_conn_config cfg;
   char buf[64];
 
-  if (resolve_server(cl) != 0 || sock_open(cl, cl->active) != 0) {
-    schedule_reconnect(cl);
+  if (l->qc != NULL || cl->stopping ||
+      (cl->multi && !client_up_wants_conn(l)))
+    return;
+  uv_timer_stop(&l->reconnect);
+  if (resolve_server(cl) != 0 || sock_open(l, l->active) != 0) {
+    schedule_reconnect(l);
     return;
   }
   memset(&cfg, 0, sizeof(cfg));
@@ -622,57 +696,75 @@ static void connect_now(struct client *cl) {
   cfg.authority = cl->authority;
   cfg.cc = cl->conf.cc;
   cfg.ops = &client_ops;
-  cfg.user = cl;
-  cfg.log_ctx = NULL;
+  cfg.user = l;
+  cfg.log_ctx = l->idx >= 0 ? l->ifname : NULL;
   cfg.keepalive_ms = cl->conf.keepalive_ms;
+  if (cl->multi && cl->sess.have && !fast_retry(l)) {
+    /* Most likely a standby: keep-alives at its cost class's rate (the
+     * idle timeout follows: 3 of them). */
+    uint64_t ka = jvpn_uplink_keepalive_ms(&cl->up, (size_t)l->idx,
+                                           &cl->conf.policy);
+
+    cfg.keepalive_ms = ka ? (unsigned)ka : cl->conf.keepalive_ms;
+  }
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
    * rather than after the Initial's exponential backoff. */
-  if (fast_retry(cl) && cl->last_srtt_ms) {
-    unsigned t = 8 * cl->last_srtt_ms + 100;
+  if (fast_retry(l) && l->last_srtt_ms) {
+    unsigned t = 8 * l->last_srtt_ms + 100;
 
     cfg.handshake_ms = t < CLIENT_ATTEMPT_MIN_MS   ? CLIENT_ATTEMPT_MIN_MS
                        : t > CLIENT_ATTEMPT_MAX_MS ? CLIENT_ATTEMPT_MAX_MS
                                                    : t;
-    cfg.initial_rtt_ms = cl->last_srtt_ms < 5 ? 5 : cl->last_srtt_ms;
-  } else if (fast_retry(cl)) {
+    cfg.initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
+  } else if (fast_retry(l)) {
     cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
   }
-  cl->conn_dead = 0;
-  if (quic_conn_client_new(&cl->qc, &cfg,
-                           (const struct sockaddr *)&cl->socks[cl->active].s.local,
-                           cl->socks[cl->active].s.local_len,
+  l->dead = 0;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->att = 0;
+  if (quic_conn_client_new(&l->qc, &cfg,
+                           (const struct sockaddr *)&l->socks[l->active].s.local,
+                           l->socks[l->active].s.local_len,
                            (const struct sockaddr *)&cl->server,
                            cl->server_len, glue_now()) != 0) {
     LOG_ERR(NULL, "cannot create a QUIC connection");
-    schedule_reconnect(cl);
+    schedule_reconnect(l);
     return;
   }
   cl->connects++;
-  LOG_INFO(NULL, "connecting to %s (%s)", cl->conf.server_host,
+  l->connects++;
+  LOG_INFO(NULL, "connecting to %s (%s)%s%s", cl->conf.server_host,
            glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
-                             sizeof(buf)));
-  conn_flush(cl);
+                             sizeof(buf)),
+           l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "");
+  client_link_flush(l);
 }
 
-static void on_reconnect(uv_timer_t *t) { connect_now(t->data); }
+static void on_reconnect(uv_timer_t *t) { client_link_connect(t->data); }
 
-static void schedule_reconnect(struct client *cl) {
+static void schedule_reconnect(struct client_link *l) {
+  struct client *cl = l->cl;
+
   if (cl->stopping)
     return;
-  unsigned delay = cl->backoff_ms;
+  if (cl->multi && !client_up_wants_conn(l))
+    return; /* the uplink layer connects it when it can be used */
+  unsigned delay = l->backoff_ms;
 
   /* The first attempt after a working tunnel goes at once (a restarted
    * server or a reset answers fast); repeated failures back off, but
    * while a session is recovering only up to the retry interval: its
    * recovery window is short and the path may return any moment. */
-  cl->backoff_ms = cl->backoff_ms ? cl->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
-  if (cl->backoff_ms > CLIENT_BACKOFF_MAX_MS)
-    cl->backoff_ms = CLIENT_BACKOFF_MAX_MS;
-  if (fast_retry(cl) && cl->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
-    cl->backoff_ms = CLIENT_RECOVERY_RETRY_MS;
-  LOG_INFO(NULL, "reconnecting in %u ms", delay);
-  uv_timer_start(&cl->reconnect, on_reconnect, delay, 0);
+  l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : CLIENT_BACKOFF_MIN_MS;
+  if (l->backoff_ms > CLIENT_BACKOFF_MAX_MS)
+    l->backoff_ms = CLIENT_BACKOFF_MAX_MS;
+  if (fast_retry(l) && l->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
+    l->backoff_ms = CLIENT_RECOVERY_RETRY_MS;
+  LOG_INFO(NULL, "reconnecting%s%s in %u ms", l->idx >= 0 ? " via " : "",
+           l->idx >= 0 ? l->ifname : "", delay);
+  uv_timer_start(&l->reconnect, on_reconnect, delay, 0);
 }
 
 /* --- shutdown ------------------------------------------------------------ */
@@ -681,9 +773,10 @@ static int client_status(void *user, int json, char **out, size_t *len) {
   struct client *cl = user;
   struct glue_buf b = {0};
   char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
-  const char *state = cl->qc == NULL || cl->conn_dead ? "reconnecting"
-                      : cl->qc->tunnel_open           ? "up"
-                                                      : "connecting";
+  const struct client_link *l = cl->cur;
+  const char *state = l->qc == NULL || l->dead ? "reconnecting"
+                      : l->qc->tunnel_open     ? "up"
+                                               : "connecting";
 
   if (cl->has4)
     glue_ip_str(AF_INET, cl->addr4, a4, sizeof(a4));
@@ -698,9 +791,11 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects);
   client_sess_status(cl, &b, json);
-  if (cl->qc && !cl->conn_dead) {
+  if (cl->multi)
+    client_up_status(cl, &b, json);
+  if (l->qc && !l->dead) {
     glue_buf_printf(&b, json ? "," : "\n  ");
-    glue_buf_conn(&b, cl->qc, json);
+    glue_buf_conn(&b, l->qc, json);
   }
   glue_buf_printf(&b, json ? "}\n" : "\n");
   if (b.failed) {
@@ -714,16 +809,18 @@ static int client_status(void *user, int json, char **out, size_t *len) {
 
 static void client_stop(struct client *cl, int code) {
   char line[512];
+  size_t i;
 
   if (cl->stopping)
     return;
   cl->stopping = 1;
   cl->exit_code = code;
-  glue_stats_line(line, sizeof(line), &cl->ctr, cl->qc);
+  glue_stats_line(line, sizeof(line), &cl->ctr, cl->cur->qc);
   LOG_INFO(NULL, "stats %s", line);
-  if (cl->qc && !cl->conn_dead)
-    quic_conn_close(cl->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
-                    "client shutdown", glue_now());
+  for (i = 0; i < cl->nlinks; i++)
+    if (cl->links[i].qc && !cl->links[i].dead)
+      quic_conn_close(cl->links[i].qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+                      "client shutdown", glue_now());
   if (cl->control)
     control_close(cl->control);
   cl->control = NULL;
@@ -735,12 +832,34 @@ static void on_signal(uv_signal_t *h, int signum) {
   char line[512];
 
   if (signum == SIGUSR1) {
-    glue_stats_line(line, sizeof(line), &cl->ctr, cl->qc);
+    glue_stats_line(line, sizeof(line), &cl->ctr, cl->cur->qc);
     LOG_INFO(NULL, "stats %s", line);
     return;
   }
   LOG_INFO(NULL, "signal %d: shutting down", signum);
   client_stop(cl, 0);
+}
+
+/* One link per [uplink], or the single path's one. */
+static void links_init(struct client *cl) {
+  size_t i;
+
+  cl->multi = cl->conf.nuplinks > 0;
+  cl->nlinks = cl->multi ? cl->conf.nuplinks : 1;
+  for (i = 0; i < cl->nlinks; i++) {
+    struct client_link *l = &cl->links[i];
+
+    l->cl = cl;
+    l->idx = cl->multi ? (int)i : -1;
+    l->socks[0].s.fd = l->socks[1].s.fd = -1;
+    l->link_up = 1;
+    uv_timer_init(cl->loop, &l->timer);
+    l->timer.data = l;
+    l->timer.timer_cb = on_conn_timer;
+    uv_timer_init(cl->loop, &l->reconnect);
+    l->reconnect.data = l;
+  }
+  cl->cur = &cl->links[0];
 }
 
 static void close_walk(uv_handle_t *h, void *arg) {
@@ -753,13 +872,13 @@ int jvpn_client_run(const char *config_path, int verbosity,
                     const char *control_path) {
   struct client *cl;
   struct jvpn_config_error err;
+  size_t i;
   int rc = 1;
 
   cl = calloc(1, sizeof(*cl));
   if (cl == NULL)
     return 1;
   cl->tun.fd = -1;
-  cl->socks[0].s.fd = cl->socks[1].s.fd = -1;
   cl->netmon_fd = -1;
   jvpn_log_set_node("client");
   if (jvpn_config_load_client(&cl->conf, config_path, &err) != 0) {
@@ -782,11 +901,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   }
   uv_poll_init(cl->loop, &cl->tun_poll, cl->tun.fd);
   cl->tun_poll.data = cl;
-  uv_timer_init(cl->loop, &cl->timer);
-  cl->timer.data = cl;
-  cl->timer.timer_cb = on_conn_timer;
-  uv_timer_init(cl->loop, &cl->reconnect);
-  cl->reconnect.data = cl;
+  links_init(cl);
   uv_timer_init(cl->loop, &cl->netmon_timer);
   cl->netmon_timer.data = cl;
   cl->netmon_fd = netmon_open();
@@ -808,16 +923,26 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 2;
     goto out_tun;
   }
+  if (cl->multi && client_up_init(cl) != 0) {
+    rc = 2;
+    goto out_tun;
+  }
   glue_control_open(&cl->control, cl->loop, control_path, "client",
                     client_status, cl);
-  connect_now(cl);
+  if (cl->multi)
+    client_up_tick(cl); /* connects the first uplink */
+  else
+    client_link_connect(cl->cur);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;
-  conn_drop(cl);
+  for (i = 0; i < cl->nlinks; i++)
+    link_drop(&cl->links[i]);
   uv_walk(cl->loop, close_walk, NULL);
   uv_run(cl->loop, UV_RUN_DEFAULT);
-  udp_sock_close(&cl->socks[0].s);
-  udp_sock_close(&cl->socks[1].s);
+  for (i = 0; i < cl->nlinks; i++) {
+    udp_sock_close(&cl->links[i].socks[0].s);
+    udp_sock_close(&cl->links[i].socks[1].s);
+  }
   if (cl->netmon_fd >= 0)
     close(cl->netmon_fd);
 out_tun:

@@ -11,11 +11,13 @@
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
+#include <net/if.h>
 #include <uv.h>
 
 #include "jvpn/audit.h"
 #include "jvpn/proof.h"
 #include "jvpn/session.h"
+#include "jvpn/uplink.h"
 #include "quic/connect_ip.h"
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
@@ -41,6 +43,56 @@ struct client_route {
   uint8_t plen;
 };
 
+struct client;
+
+/* A socket of a connection (two while a migration validates a path). */
+struct client_sock {
+  struct client_link *link;
+  struct udp_sock s;
+  uv_poll_t poll;
+  int open;
+};
+
+/* What a connection's CONNECT-IP request asked for. */
+enum client_req {
+  CLIENT_REQ_NONE = 0, /* not sent yet */
+  CLIENT_REQ_BIRTH,    /* a new session */
+  CLIENT_REQ_REATTACH, /* the session moves here (it had no active) */
+  CLIENT_REQ_STANDBY,  /* a warm standby of the session */
+};
+
+/* One QUIC connection and its sockets: the only one in single-path mode
+ * (it follows the routing table and migrates), one per [uplink] in
+ * multi-path mode (bound to its interface). */
+struct client_link {
+  struct client *cl;
+  int idx;                 /* [uplink] index; -1 in single-path mode */
+  char ifname[IFNAMSIZ];   /* multi-path: the interface it is bound to */
+  struct client_sock socks[2];
+  int active;              /* socks[active]: the one new connections use */
+  struct quic_conn *qc;
+  int dead;                /* qc ended: drop it after the current call */
+  uv_timer_t timer;        /* qc's deadline */
+  uv_timer_t reconnect;    /* backoff before the next connection */
+  unsigned backoff_ms;
+  unsigned last_srtt_ms;   /* smoothed RTT of its last connection */
+  uint64_t failed_attempts;/* unanswered attempts since it was last up */
+  uint64_t connects;
+  /* the session on this connection (src/client_session.c) */
+  enum client_req req;
+  int attached;            /* the request was accepted */
+  uint64_t att;            /* attachment ID (client's numbering) */
+  int activating;          /* an ACTIVATE awaits its result */
+  uint64_t activate_ms;    /* when it was sent */
+  unsigned birth_fails;    /* births tried here that failed */
+  /* measurements for the uplink core (src/client_uplink.c) */
+  uint64_t last_rx_ms;     /* a packet of this connection arrived */
+  uint64_t loss_base_ms;   /* loss window start and the counters then */
+  uint64_t loss_base_acked, loss_base_lost;
+  uint32_t loss_pct;
+  int link_up;             /* netlink: interface up and running */
+};
+
 struct client {
   uv_loop_t *loop;
   struct jvpn_client_conf conf;
@@ -48,15 +100,17 @@ struct client {
   struct sockaddr_storage server;
   socklen_t server_len;
   char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */
-  /* Two sockets so a migration can validate the new path while the old
-   * one still works; |active| is the one new connections use. */
-  struct client_sock {
-    struct client *cl;
-    struct udp_sock s;
-    uv_poll_t poll;
-    int open;
-  } socks[2];
-  int active;
+  struct client_link links[JVPN_UPLINK_MAX];
+  size_t nlinks;           /* 1 in single-path mode */
+  struct client_link *cur; /* carries the data (never NULL) */
+  int multi;               /* [uplink]s are configured */
+  struct jvpn_uplink_set up;       /* multi-path decisions */
+  uv_timer_t up_timer;             /* measurement and decision tick */
+  uint64_t switches;               /* activations accepted */
+  char last_switch[64];            /* reason of the last one */
+  char pending_switch[64];         /* reason of the one in flight */
+  struct client_link *prev_cur;    /* active before it (NULL: closed) */
+  uint64_t up_hold_until_ms;       /* no activation before (refused) */
   int netmon_fd;
   uv_poll_t netmon_poll;
   uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
@@ -64,11 +118,6 @@ struct client {
   struct tun_dev tun;
   uv_poll_t tun_poll;
   int tun_reading;
-  struct quic_conn *qc;
-  int conn_dead;
-  uv_timer_t timer;      /* the connection's QUIC deadline */
-  uv_timer_t reconnect;  /* backoff before the next connection */
-  unsigned backoff_ms;
   /* what the TUN device carries now */
   int has4, has6, link_up;
   uint8_t addr4[4], addr6[16];
@@ -80,9 +129,7 @@ struct client {
   struct control *control;
   uint64_t connects;        /* connections made */
   int exit_code;
-  unsigned last_srtt_ms;    /* smoothed RTT of the last connection */
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
-  uint64_t failed_attempts; /* unanswered attempts since then */
   /* the session layer (src/client_session.c) */
   struct client_sess {
     int have;                      /* a session exists (after a birth) */
@@ -91,37 +138,87 @@ struct client {
     uint8_t secret[JVPN_SECRET_LEN]; /* wiped when forgotten */
     uint64_t version;              /* attach version the server gave */
     uint64_t nonce;                /* last nonce used (strictly rising) */
-    uint64_t att;                  /* attachment ID of this connection */
-    int attaching;                 /* this connection asked to reattach */
+    uint64_t next_att;             /* last attachment ID given out */
     struct jvpn_session core;      /* the client's copy of the state */
     uv_timer_t timer;              /* core deadlines */
     struct jvpn_audit *audit;
-    uint64_t births, reattaches;
+    uint64_t births, reattaches, standbys;
   } sess;
   int stopping;
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
+/* Nonzero if |l| has a connection whose tunnel is open. */
+int client_link_open(const struct client_link *l);
+
+/* --- src/client.c: connections ----------------------------------------- */
+
+/* Opens a connection on |l| now (or schedules a retry). */
+void client_link_connect(struct client_link *l);
+/* Closes |l|'s connection (if any) with |why|, without reconnecting. */
+void client_link_close(struct client_link *l, const char *why);
+/* Writes what |l|'s connection has to send and re-arms its timer. */
+void client_link_flush(struct client_link *l);
+/* Reads the TUN device or not, after the data connection changed. */
+void client_tun_update(struct client *cl);
 
 /* --- src/client_session.c ---------------------------------------------- */
 
 int client_sess_init(struct client *cl);   /* 0 or JVPN_ERR_*; logs why */
 void client_sess_free(struct client *cl);
 
-/* quic_conn callbacks: the jvpn-attach header of a reattach (0: birth),
- * the server's acceptance, and its refusal. */
-long client_sess_attach_header(struct client *cl, char *buf, size_t len,
+/* quic_conn callbacks of link |l|: the jvpn-attach header of its request
+ * (0: birth), the server's acceptance, and its refusal. */
+long client_sess_attach_header(struct client_link *l, char *buf, size_t len,
                                char *version, size_t version_len);
-void client_sess_opened(struct client *cl, const char *session, size_t len,
-                        const char *version, size_t version_len);
-void client_sess_refused(struct client *cl, int status);
-/* The connection ended (the session lives on, recovering). */
-void client_sess_conn_ended(struct client *cl, const char *why);
-/* The connection moved to a new path (QUIC migration). */
-void client_sess_path_changed(struct client *cl, const char *local);
+void client_sess_opened(struct client_link *l, const char *session,
+                        size_t len, const char *version, size_t version_len);
+void client_sess_refused(struct client_link *l, int status);
+/* |l|'s connection ended (the session lives on). */
+void client_sess_conn_ended(struct client_link *l, const char *why);
+/* |l|'s connection moved to a new path (QUIC migration). */
+void client_sess_path_changed(struct client_link *l, const char *local);
+/* Sends ACTIVATE on standby |l| (a fresh nonce, a proof bound to its
+ * connection). Returns 0 or a JVPN_ERR_*. */
+int client_sess_activate(struct client_link *l);
+/* ACTIVATE_RESULT arrived on |l|. */
+void client_sess_activate_result(struct client_link *l, const uint8_t *v,
+                                 size_t len);
+/* Feeds the session core an event (src/client_uplink.c: the failover
+ * path) and emits its records. */
+void client_sess_event(struct client *cl, const struct jvpn_session_event *ev);
+/* Emits audit records made elsewhere (the uplink core's), stamped with
+ * the session. */
+void client_sess_audit(struct client *cl, struct jvpn_audit_record *r,
+                       size_t n);
 /* Nonzero while the session is recovering (fast reattach attempts). */
 int client_sess_recovering(const struct client *cl);
 /* Appends the session's state to a status answer. */
 void client_sess_status(struct client *cl, struct glue_buf *b, int json);
+
+/* --- src/client_uplink.c: multi-path ------------------------------------ */
+
+/* Sets up the uplink set and binds each link to its [uplink] (multi-path
+ * mode only). Returns 0 or a JVPN_ERR_* (logged). */
+int client_up_init(struct client *cl);
+/* Opens |l|'s socket on its uplink. Returns 0 or JVPN_ERR_*. */
+int client_up_sock_open(struct client_link *l);
+/* Nonzero if |l| should have a connection now (its link is up, and it
+ * is the one to start a session or the session exists). */
+int client_up_wants_conn(const struct client_link *l);
+/* Link |l| got an attachment accepted in |role|. */
+void client_up_attached(struct client_link *l, enum jvpn_att_role role);
+/* Link |l|'s attachment is gone (its connection ended). */
+void client_up_lost(struct client_link *l);
+/* The server refused the activation of |l| with |status|. */
+void client_up_refused(struct client_link *l, int status);
+/* The server accepted the activation of |l|. */
+void client_up_activated(struct client_link *l);
+/* Netlink reported a change: re-reads the uplinks' link states. */
+void client_up_netmon(struct client *cl);
+/* Measures every link and decides now. */
+void client_up_tick(struct client *cl);
+/* Appends the uplinks to a status answer. */
+void client_up_status(struct client *cl, struct glue_buf *b, int json);
 
 #endif /* SRC_CLIENT_INT_H */

@@ -74,11 +74,11 @@ static void forget(struct client *cl, const char *why) {
   jvpn_session_free(&cl->sess.core);
   jvpn_wipe(cl->sess.secret, sizeof(cl->sess.secret));
   cl->sess.have = 0;
-  cl->sess.attaching = 0;
   arm(cl);
 }
 
-static void event(struct client *cl, const struct jvpn_session_event *ev) {
+void client_sess_event(struct client *cl,
+                       const struct jvpn_session_event *ev) {
   struct jvpn_session_out out;
 
   jvpn_session_out_reset(&out);
@@ -145,43 +145,81 @@ static void dump_secret_for_tests(const struct client *cl) {
   fclose(f);
 }
 
-long client_sess_attach_header(struct client *cl, char *buf, size_t len,
-                               char *version, size_t version_len) {
-  struct jvpn_wire_attach w;
-  uint8_t bind[JVPN_BIND_LEN];
-  long n;
+/* Another link carries the session's data, or is asking for it: a new
+ * connection joins as a standby rather than taking the session over. */
+static int other_holds_session(const struct client_link *l) {
+  const struct client *cl = l->cl;
+  size_t i;
 
-  cl->sess.attaching = 0;
-  if (!cl->sess.have)
-    return 0; /* birth */
-  if (quic_conn_export(cl->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+  for (i = 0; i < cl->nlinks; i++) {
+    const struct client_link *o = &cl->links[i];
+
+    if (o == l || o->qc == NULL || o->dead)
+      continue;
+    if (o->req == CLIENT_REQ_REATTACH && !o->attached)
+      return 1;
+    if (o->attached && o == cl->cur)
+      return 1;
+  }
+  return 0;
+}
+
+/* Fills |w| with a fresh nonce and a proof for |role| bound to |l|'s
+ * connection. Returns 0 or a JVPN_ERR_*. */
+static int proof_for(struct client_link *l, enum jvpn_proof_role role,
+                     struct jvpn_wire_attach *w) {
+  struct client *cl = l->cl;
+  uint8_t bind[JVPN_BIND_LEN];
+  int rv;
+
+  if (quic_conn_export(l->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
                        sizeof(bind)) != 0)
     return JVPN_ERR_TLS;
-  memset(&w, 0, sizeof(w));
-  memcpy(w.session_id, cl->sess.id, sizeof(w.session_id));
-  w.nonce = ++cl->sess.nonce;
-  w.role = JVPN_ROLE_REATTACH;
-  if (jvpn_proof_compute(cl->sess.secret, cl->sess.id, w.nonce, w.role, bind,
-                         w.proof) != 0)
+  memset(w, 0, sizeof(*w));
+  memcpy(w->session_id, cl->sess.id, sizeof(w->session_id));
+  w->nonce = ++cl->sess.nonce;
+  w->role = role;
+  rv = jvpn_proof_compute(cl->sess.secret, cl->sess.id, w->nonce, w->role,
+                          bind, w->proof);
+  jvpn_wipe(bind, sizeof(bind));
+  return rv != 0 ? JVPN_ERR_FATAL : 0;
+}
+
+long client_sess_attach_header(struct client_link *l, char *buf, size_t len,
+                               char *version, size_t version_len) {
+  struct client *cl = l->cl;
+  struct jvpn_wire_attach w;
+  int standby;
+  long n;
+
+  if (!cl->sess.have) {
+    l->req = CLIENT_REQ_BIRTH;
+    return 0;
+  }
+  standby = cl->multi && other_holds_session(l);
+  if (proof_for(l, standby ? JVPN_ROLE_STANDBY : JVPN_ROLE_REATTACH, &w) != 0)
     return JVPN_ERR_FATAL;
   n = jvpn_wire_format_attach(buf, len, &w);
   jvpn_wipe(&w, sizeof(w));
   if (n < 0 ||
       jvpn_wire_format_version(version, version_len, cl->sess.version) < 0)
     return JVPN_ERR_NOSPACE;
-  cl->sess.attaching = 1;
-  LOG_INFO(NULL, "reattaching session %s (nonce %" PRIu64 ")",
-           cl->sess.idstr, cl->sess.nonce);
+  l->req = standby ? CLIENT_REQ_STANDBY : CLIENT_REQ_REATTACH;
+  LOG_INFO(NULL, "%s session %s%s%s (nonce %" PRIu64 ")",
+           standby ? "adding a standby to" : "reattaching", cl->sess.idstr,
+           l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "",
+           cl->sess.nonce);
   dump_for_tests(buf, version);
   return n;
 }
 
-static void born(struct client *cl, const uint8_t id[JVPN_SESSION_ID_LEN],
+static void born(struct client_link *l, const uint8_t id[JVPN_SESSION_ID_LEN],
                  uint64_t version) {
+  struct client *cl = l->cl;
   struct jvpn_session_out out;
   struct jvpn_session_event ev;
 
-  if (quic_conn_export(cl->qc, JVPN_EXPORTER_SESSION_LABEL, id,
+  if (quic_conn_export(l->qc, JVPN_EXPORTER_SESSION_LABEL, id,
                        JVPN_SESSION_ID_LEN, cl->sess.secret,
                        sizeof(cl->sess.secret)) != 0) {
     LOG_ERR(NULL, "cannot derive the session secret: no reattach possible");
@@ -193,26 +231,33 @@ static void born(struct client *cl, const uint8_t id[JVPN_SESSION_ID_LEN],
   cl->sess.have = 1;
   cl->sess.version = version;
   cl->sess.nonce = 0;
-  cl->sess.att = 1;
+  cl->sess.next_att = 1;
   cl->sess.births++;
+  l->att = 1;
+  l->attached = 1;
+  cl->cur = l;
   jvpn_session_out_reset(&out);
   jvpn_session_init(&cl->sess.core, JVPN_SIDE_CLIENT, id, cl->sess.secret,
                     cl->conf.server_pin, &cl->conf.policy, now_ms(), &out);
   emit(cl, &out);
   memset(&ev, 0, sizeof(ev));
   ev.type = JVPN_EV_ATTACH_CONFIRMED;
-  ev.attachment = cl->sess.att;
-  ev.detail = "birth";
-  event(cl, &ev);
+  ev.attachment = l->att;
+  ev.detail = l->idx >= 0 ? l->ifname : "birth";
+  client_sess_event(cl, &ev);
   LOG_INFO(NULL, "session %s started", cl->sess.idstr);
   dump_secret_for_tests(cl);
+  if (cl->multi)
+    client_up_attached(l, JVPN_ATT_ACTIVE);
 }
 
-void client_sess_opened(struct client *cl, const char *session, size_t len,
-                        const char *version, size_t version_len) {
+void client_sess_opened(struct client_link *l, const char *session,
+                        size_t len, const char *version, size_t version_len) {
+  struct client *cl = l->cl;
   uint8_t id[JVPN_SESSION_ID_LEN];
   uint64_t v = 0;
   struct jvpn_session_event ev;
+  int standby = l->req == CLIENT_REQ_STANDBY;
 
   if (session == NULL || jvpn_wire_parse_session_id(session, len, id) != 0 ||
       version == NULL ||
@@ -221,34 +266,59 @@ void client_sess_opened(struct client *cl, const char *session, size_t len,
                    "be possible on this connection");
     return;
   }
-  if (!cl->sess.attaching) {
-    born(cl, id, v);
+  if (l->req == CLIENT_REQ_BIRTH || !cl->sess.have) {
+    born(l, id, v);
     return;
   }
   if (memcmp(id, cl->sess.id, sizeof(id)) != 0) {
     /* Not ours: the server answered a reattach with another session. */
     forget(cl, "the server answered with another session ID");
-    born(cl, id, v);
+    born(l, id, v);
     return;
   }
-  cl->sess.version = v;
-  cl->sess.reattaches++;
+  if (!standby || v > cl->sess.version)
+    cl->sess.version = v;
+  l->att = ++cl->sess.next_att;
+  l->attached = 1;
   memset(&ev, 0, sizeof(ev));
-  ev.type = JVPN_EV_REATTACH;
-  ev.attachment = ++cl->sess.att;
-  ev.detail = "reattach accepted";
-  event(cl, &ev);
-  LOG_INFO(NULL, "session %s reattached (same addresses)", cl->sess.idstr);
+  ev.type = standby ? JVPN_EV_STANDBY : JVPN_EV_REATTACH;
+  ev.attachment = l->att;
+  ev.detail = standby ? l->ifname : "reattach accepted";
+  client_sess_event(cl, &ev);
+  if (standby) {
+    cl->sess.standbys++;
+    LOG_INFO(NULL, "session %s: standby via %s ready", cl->sess.idstr,
+             l->ifname);
+  } else {
+    cl->sess.reattaches++;
+    cl->cur = l;
+    LOG_INFO(NULL, "session %s reattached (same addresses)%s%s",
+             cl->sess.idstr, l->idx >= 0 ? " via " : "",
+             l->idx >= 0 ? l->ifname : "");
+  }
   dump_secret_for_tests(cl);
+  if (cl->multi)
+    client_up_attached(l, standby ? JVPN_ATT_STANDBY : JVPN_ATT_ACTIVE);
+  client_tun_update(cl);
 }
 
-void client_sess_refused(struct client *cl, int status) {
+void client_sess_refused(struct client_link *l, int status) {
+  struct client *cl = l->cl;
   char why[96];
 
-  if (!cl->sess.attaching)
+  if (l->req != CLIENT_REQ_REATTACH && l->req != CLIENT_REQ_STANDBY)
     return;
   if (status == 429)
     return; /* rate limited: the session is fine; retry later */
+  if (status != 404 && (l->req == CLIENT_REQ_STANDBY ||
+                        other_holds_session(l))) {
+    /* Lost a race with another of our connections, or the standby is
+     * not wanted: the session itself is fine. */
+    LOG_INFO(NULL, "%s via %s refused (HTTP %d); the session goes on",
+             l->req == CLIENT_REQ_STANDBY ? "standby" : "reattach",
+             l->ifname, status);
+    return;
+  }
   snprintf(why, sizeof(why),
            status == 404   ? "the server no longer knows it (HTTP %d)"
            : status == 409 ? "our attach version is stale (HTTP %d)"
@@ -257,32 +327,112 @@ void client_sess_refused(struct client *cl, int status) {
   forget(cl, why);
   /* The tunnel is gone with this connection; the reconnect logic in
    * src/client.c starts the new session at once. */
-  cl->backoff_ms = 0;
+  l->backoff_ms = 0;
 }
 
-void client_sess_conn_ended(struct client *cl, const char *why) {
+void client_sess_conn_ended(struct client_link *l, const char *why) {
+  struct client *cl = l->cl;
   struct jvpn_session_event ev;
 
-  if (!cl->sess.have)
+  if (!cl->sess.have || !l->attached)
     return;
   memset(&ev, 0, sizeof(ev));
   ev.type = JVPN_EV_TRANSPORT_DEAD;
-  ev.attachment = cl->sess.att;
+  ev.attachment = l->att;
   ev.detail = why;
-  event(cl, &ev);
+  client_sess_event(cl, &ev);
 }
 
-void client_sess_path_changed(struct client *cl, const char *local) {
+void client_sess_path_changed(struct client_link *l, const char *local) {
+  struct client *cl = l->cl;
   struct jvpn_session_event ev;
 
-  if (!cl->sess.have)
+  if (!cl->sess.have || !l->attached)
     return;
   memset(&ev, 0, sizeof(ev));
   ev.type = JVPN_EV_PATH_CHANGE;
-  ev.attachment = cl->sess.att;
+  ev.attachment = l->att;
   ev.reason = JVPN_R_PATH_MIGRATED;
   ev.detail = local;
-  event(cl, &ev);
+  client_sess_event(cl, &ev);
+}
+
+int client_sess_activate(struct client_link *l) {
+  struct client *cl = l->cl;
+  struct jvpn_wire_attach w;
+  struct jvpn_wire_activate a;
+  uint8_t val[JVPN_WIRE_ACTIVATE_MAX];
+  long n;
+  int rv;
+
+  if (!cl->sess.have || !l->attached || !client_link_open(l))
+    return JVPN_ERR_AGAIN;
+  rv = proof_for(l, JVPN_ROLE_ACTIVATE, &w);
+  if (rv != 0)
+    return rv;
+  a.nonce = w.nonce;
+  a.version = cl->sess.version;
+  memcpy(a.proof, w.proof, sizeof(a.proof));
+  jvpn_wipe(&w, sizeof(w));
+  n = jvpn_wire_encode_activate(val, sizeof(val), &a);
+  jvpn_wipe(&a, sizeof(a));
+  if (n < 0)
+    return (int)n;
+  rv = quic_conn_send_capsule(l->qc, JVPN_CAPSULE_ACTIVATE, val, (size_t)n);
+  if (rv != 0)
+    return rv;
+  l->activating = 1;
+  LOG_INFO(NULL, "session %s: activating %s (attachment %" PRIu64
+                 ", nonce %" PRIu64 ")",
+           cl->sess.idstr, l->ifname, l->att, cl->sess.nonce);
+  client_link_flush(l);
+  return 0;
+}
+
+void client_sess_activate_result(struct client_link *l, const uint8_t *v,
+                                 size_t len) {
+  struct client *cl = l->cl;
+  struct jvpn_wire_activate_result r;
+  struct jvpn_session_event ev;
+
+  if (jvpn_wire_decode_activate_result(v, len, &r) != 0 || !l->activating) {
+    LOG_WARN(NULL, "ignoring %s ACTIVATE_RESULT via %s",
+             l->activating ? "a malformed" : "an unexpected", l->ifname);
+    cl->ctr.drop_malformed++;
+    return;
+  }
+  l->activating = 0;
+  if (r.status != 0) {
+    LOG_WARN(NULL, "session %s: activation via %s refused (status %" PRIu64
+                   ")",
+             cl->sess.idstr, l->ifname, r.status);
+    client_up_refused(l, (int)r.status);
+    if (r.status == 404)
+      forget(cl, "the server no longer knows it (activation refused)");
+    return;
+  }
+  cl->sess.version = r.version;
+  memset(&ev, 0, sizeof(ev));
+  ev.type = JVPN_EV_ACTIVATE;
+  ev.attachment = l->att;
+  ev.detail = l->ifname;
+  client_sess_event(cl, &ev);
+  l->req = CLIENT_REQ_REATTACH; /* it carries the data now */
+  client_up_activated(l);
+  dump_secret_for_tests(cl);
+}
+
+void client_sess_audit(struct client *cl, struct jvpn_audit_record *r,
+                       size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    memcpy(r[i].session, cl->sess.id, sizeof(r[i].session));
+    r[i].has_session = cl->sess.have;
+    r[i].state_version = cl->sess.have ? cl->sess.core.state_version : 0;
+    if (cl->sess.audit)
+      (void)jvpn_audit_emit(cl->sess.audit, &r[i]);
+  }
 }
 
 int client_sess_recovering(const struct client *cl) {
@@ -309,6 +459,10 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json) {
                   cl->sess.idstr, jvpn_session_state_name(s->state),
                   s->state_version, cl->sess.version, cl->sess.births,
                   cl->sess.reattaches, (now - s->born_ms) / 1000);
+  if (cl->multi)
+    glue_buf_printf(b, json ? ",\"standbys_added\":%" PRIu64
+                            : " standbys_added=%" PRIu64,
+                    cl->sess.standbys);
   glue_buf_state_times(b, s, now, json);
 }
 

@@ -16,7 +16,14 @@
 #include "jvpn/policy.h"
 #include "src/pin.h"
 
-enum section { SEC_NONE, SEC_SERVER, SEC_PEER, SEC_CLIENT, SEC_POLICY };
+enum section {
+  SEC_NONE,
+  SEC_SERVER,
+  SEC_PEER,
+  SEC_CLIENT,
+  SEC_POLICY,
+  SEC_UPLINK
+};
 
 enum key_id {
   K_LISTEN,
@@ -37,6 +44,10 @@ enum key_id {
   K_SERVER_PIN,
   K_AUDIT_LOG,
   K_KEEPALIVE,
+  K_INTERFACE,
+  K_LOCAL_ADDR,
+  K_PRIORITY,
+  K_COST,
   K_COUNT
 };
 
@@ -68,6 +79,13 @@ static const struct key_def client_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
+    {NULL, K_COUNT, 0},
+};
+
+static const struct key_def uplink_keys[] = {
+    {"interface", K_INTERFACE, 0}, {"address", K_LOCAL_ADDR, 0},
+    {"priority", K_PRIORITY, 0},   {"cost", K_COST, 0},
+    {"keepalive_ms", K_KEEPALIVE, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -535,6 +553,7 @@ static const char *sec_name(enum section s) {
   case SEC_PEER: return "peer";
   case SEC_CLIENT: return "client";
   case SEC_POLICY: return "policy";
+  case SEC_UPLINK: return "uplink";
   default: return "";
   }
 }
@@ -630,7 +649,50 @@ static int policy_begin(struct parser *ps) {
 
 /* The knobs belong to src/policy.c; this only adds what every section
  * has: one setting per key, no empty values, file and line in errors. */
-static int policy_key(struct parser *ps, struct jvpn_policy *p, const char *key,
+/* The client's failover knobs live in [policy] too (docs/multipath.md)
+ * but belong to struct jvpn_uplink_policy. Returns JVPN_ERR_NOTFOUND for
+ * any other key. */
+static int uplink_policy_set(struct jvpn_uplink_policy *up, const char *key,
+                             const char *v, char *msg, size_t cap) {
+  static const struct {
+    const char *name;
+    unsigned long min, max;
+  } nums[] = {{"failover_detect_k", 1, 32},
+              {"failover_detect_floor_ms", 10, 60000},
+              {"failover_detect_ptos", 1, 16},
+              {"metered_keepalive_ms", 50, 60000}};
+  unsigned long n;
+  size_t i;
+
+  if (strcmp(key, "failover_return") == 0) {
+    if (jvpn_uplink_return_parse(v, &up->return_mode) == 0)
+      return 0;
+    (void)snprintf(msg, cap, "failover_return \"%.64s\": expected never or "
+                             "after_stability", v);
+    return JVPN_ERR_INVAL;
+  }
+  for (i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+    if (strcmp(key, nums[i].name) == 0)
+      break;
+  if (i == sizeof(nums) / sizeof(nums[0]))
+    return JVPN_ERR_NOTFOUND;
+  if (parse_uint(v, nums[i].max, &n) < 0 || n < nums[i].min) {
+    (void)snprintf(msg, cap, "%s \"%.64s\" out of range %lu..%lu", key, v,
+                   nums[i].min, nums[i].max);
+    return JVPN_ERR_INVAL;
+  }
+  switch (i) {
+  case 0: up->detect_k = (uint32_t)n; break;
+  case 1: up->detect_floor_ms = n; break;
+  case 2: up->detect_ptos = (uint32_t)n; break;
+  default: up->metered_keepalive_ms = n; break;
+  }
+  return 0;
+}
+
+/* |up| is NULL in a server config, which has no failover knobs. */
+static int policy_key(struct parser *ps, struct jvpn_policy *p,
+                      struct jvpn_uplink_policy *up, const char *key,
                       const char *value) {
   char msg[200];
   size_t i;
@@ -644,7 +706,10 @@ static int policy_key(struct parser *ps, struct jvpn_policy *p, const char *key,
   if (*value == '\0')
     return fail(ps, ps->line, "empty value for key \"%.64s\" in [policy]", key);
   msg[0] = '\0';
-  rv = jvpn_policy_set(p, key, value, msg, sizeof(msg));
+  rv = up != NULL ? uplink_policy_set(up, key, value, msg, sizeof(msg))
+                  : JVPN_ERR_NOTFOUND;
+  if (rv == JVPN_ERR_NOTFOUND)
+    rv = jvpn_policy_set(p, key, value, msg, sizeof(msg));
   if (rv == JVPN_ERR_NOTFOUND)
     return fail(ps, ps->line, "unknown key \"%.64s\" in [policy]", key);
   if (rv < 0)
@@ -1032,7 +1097,7 @@ static int parse_server(struct parser *ps, struct jvpn_server_conf *c) {
     if (ps->sec == SEC_NONE)
       return fail(ps, ps->line, "key \"%.64s\" outside any section", name);
     if (ps->sec == SEC_POLICY) {
-      rv = policy_key(ps, &c->policy, name, value);
+      rv = policy_key(ps, &c->policy, NULL, name, value);
       if (rv < 0)
         return rv;
       continue;
@@ -1118,6 +1183,83 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   }
 }
 
+/* --- [uplink] (client) ------------------------------------------------- */
+
+static int uplink_begin(struct parser *ps, struct jvpn_client_conf *c) {
+  if (c->nuplinks == JVPN_UPLINK_MAX)
+    return fail(ps, ps->line, "too many [uplink] sections (max %d)",
+                JVPN_UPLINK_MAX);
+  memset(&c->uplinks[c->nuplinks], 0, sizeof(c->uplinks[0]));
+  c->uplinks[c->nuplinks].cfg.priority = JVPN_UPLINK_DEFAULT_PRIORITY;
+  c->nuplinks++;
+  enter_section(ps, SEC_UPLINK);
+  return 0;
+}
+
+/* Closes the [uplink] that began on |line| (0: none is open). */
+static int uplink_finish(struct parser *ps, struct jvpn_client_conf *c,
+                         unsigned line) {
+  const struct jvpn_client_uplink *u;
+  size_t i;
+
+  if (line == 0 || c->nuplinks == 0)
+    return 0;
+  u = &c->uplinks[c->nuplinks - 1];
+  if (u->cfg.name[0] == '\0')
+    return fail(ps, line, "[uplink] needs \"interface\" or \"address\"");
+  for (i = 0; i + 1 < c->nuplinks; i++)
+    if (strcmp(c->uplinks[i].cfg.name, u->cfg.name) == 0)
+      return fail(ps, line, "[uplink] %s is listed twice", u->cfg.name);
+  return 0;
+}
+
+static int uplink_key(struct parser *ps, struct jvpn_client_conf *c,
+                      enum key_id id, const char *key, const char *v) {
+  struct jvpn_client_uplink *u = &c->uplinks[c->nuplinks - 1];
+  unsigned long n;
+  uint8_t a[16];
+
+  switch (id) {
+  case K_INTERFACE:
+  case K_LOCAL_ADDR:
+    if (u->cfg.name[0] != '\0')
+      return fail(ps, ps->line, "[uplink] takes \"interface\" or "
+                                "\"address\", not both");
+    if (id == K_INTERFACE) {
+      if (strlen(v) >= IFNAMSIZ || !all_chars(v, "_.-@"))
+        return fail(ps, ps->line, "interface \"%.64s\" is not an interface "
+                                  "name", v);
+    } else if (inet_pton(AF_INET, v, a) != 1 &&
+               inet_pton(AF_INET6, v, a) != 1) {
+      return fail(ps, ps->line, "address \"%.64s\" is not an IPv4 or IPv6 "
+                                "address", v);
+    }
+    u->by_address = id == K_LOCAL_ADDR;
+    return copy_str(u->cfg.name, sizeof(u->cfg.name), v) < 0
+               ? fail(ps, ps->line, "%s \"%.64s\" is too long", key, v)
+               : 0;
+  case K_PRIORITY:
+    if (parse_uint(v, 1000000, &n) < 0)
+      return fail(ps, ps->line, "priority \"%.64s\" out of range 0..1000000",
+                  v);
+    u->cfg.priority = (uint32_t)n;
+    return 0;
+  case K_COST:
+    if (strcmp(v, "normal") != 0 && strcmp(v, "metered") != 0)
+      return fail(ps, ps->line, "cost \"%.64s\": expected normal or metered",
+                  v);
+    u->cfg.metered = strcmp(v, "metered") == 0;
+    return 0;
+  case K_KEEPALIVE:
+    if (parse_uint(v, 60000, &n) < 0 || n < 50)
+      return fail(ps, ps->line, "keepalive_ms \"%.64s\" out of range "
+                                "50..60000", v);
+    u->cfg.standby_keepalive_ms = n;
+    return 0;
+  default: return fail(ps, ps->line, "internal: key \"%s\"", key);
+  }
+}
+
 static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
   static const struct {
     enum key_id id;
@@ -1127,8 +1269,9 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
                   {K_KEY, "key"},
                   {K_CERT, "cert"}};
   const struct key_def *d;
-  char *name = NULL, *value = NULL;
-  unsigned client_line = 0;
+  char *name = NULL, *value = NULL, msg[200];
+  unsigned client_line = 0, uplink_line = 0, client_seen[K_COUNT];
+  int client_saved = 0;
   size_t i;
   int kind, rv;
 
@@ -1147,16 +1290,35 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
           return rv;
         continue;
       }
+      if (strcmp(name, "uplink") == 0) {
+        if (client_line != 0 && !client_saved) {
+          /* [uplink] has keys of its own; keep [client]'s for the check
+           * of required keys at the end. */
+          memcpy(client_seen, ps->seen, sizeof(client_seen));
+          client_saved = 1;
+        }
+        rv = uplink_finish(ps, c, uplink_line);
+        if (rv == 0)
+          rv = uplink_begin(ps, c);
+        uplink_line = ps->line;
+        if (rv < 0)
+          return rv;
+        continue;
+      }
       if (strcmp(name, "client") != 0)
         return fail(ps, ps->line,
                     "unknown section [%.64s] in a client "
-                    "config (expected [client] or [policy])",
+                    "config (expected [client], [uplink] or [policy])",
                     name);
       if (client_line != 0)
         return fail(ps, ps->line,
                     "duplicate [client] section (first on "
                     "line %u)",
                     client_line);
+      rv = uplink_finish(ps, c, uplink_line);
+      if (rv < 0)
+        return rv;
+      uplink_line = 0;
       enter_section(ps, SEC_CLIENT);
       client_line = ps->line;
       continue;
@@ -1164,7 +1326,15 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
     if (ps->sec == SEC_NONE)
       return fail(ps, ps->line, "key \"%.64s\" outside any section", name);
     if (ps->sec == SEC_POLICY) {
-      rv = policy_key(ps, &c->policy, name, value);
+      rv = policy_key(ps, &c->policy, &c->uplink_policy, name, value);
+      if (rv < 0)
+        return rv;
+      continue;
+    }
+    if (ps->sec == SEC_UPLINK) {
+      rv = lookup_key(ps, uplink_keys, name, value, &d);
+      if (rv == 0)
+        rv = uplink_key(ps, c, d->id, name, value);
       if (rv < 0)
         return rv;
       continue;
@@ -1175,13 +1345,25 @@ static int parse_client(struct parser *ps, struct jvpn_client_conf *c) {
     if (rv < 0)
       return rv;
   }
+  rv = uplink_finish(ps, c, uplink_line);
+  if (rv < 0)
+    return rv;
   if (client_line == 0)
     return fail(ps, 0, "missing [client] section");
+  if (!client_saved)
+    memcpy(client_seen, ps->seen, sizeof(client_seen));
   for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
-    if (ps->seen[required[i].id] == 0)
+    if (client_seen[required[i].id] == 0)
       return fail(ps, client_line, "missing required key \"%s\" in [client]",
                   required[i].name);
-  return policy_finish(ps, &c->policy);
+  rv = policy_finish(ps, &c->policy);
+  if (rv < 0)
+    return rv;
+  msg[0] = '\0';
+  if (jvpn_uplink_policy_validate(&c->uplink_policy, &c->policy, msg,
+                                  sizeof(msg)) < 0)
+    return fail(ps, ps->policy_line, "[policy]: %s", msg);
+  return 0;
 }
 
 int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
@@ -1197,6 +1379,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->server_port = JVPN_DEFAULT_PORT;
   c->keepalive_ms = JVPN_QUIC_KEEPALIVE_MS;
+  jvpn_uplink_policy_init(&c->uplink_policy);
   rv = parse_client(ps, c);
   parser_del(ps);
   if (rv < 0)

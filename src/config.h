@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "jvpn/policy.h"
+#include "jvpn/uplink.h"
 #include "jvpn/proto.h"
 
 #define JVPN_PATH_MAX 4096
@@ -78,6 +79,16 @@ struct jvpn_client_conf {
   unsigned keepalive_ms;           /* QUIC keep-alive (NAT mappings);
                                     * default JVPN_QUIC_KEEPALIVE_MS */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
+  /* [uplink] sections, config order (docs/multipath.md); none = one path
+   * that follows the routing table */
+  struct jvpn_client_uplink {
+    struct jvpn_uplink_cfg cfg;    /* name: the interface or the address */
+    int by_address;                /* name is a local address literal */
+  } uplinks[JVPN_UPLINK_MAX];
+  size_t nuplinks;
+  struct jvpn_uplink_policy uplink_policy; /* failover_* and
+                                              metered_keepalive_ms of
+                                              [policy]; validated */
 };
 
 /* Parses a server config held in memory. |filename| is used for messages

@@ -2,10 +2,14 @@
 #include "src/netmon.h"
 
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "jvpn/errors.h"
@@ -119,4 +123,72 @@ int netmon_same_addr(const struct sockaddr *a, const struct sockaddr *b) {
     return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
                   &((const struct sockaddr_in6 *)b)->sin6_addr, 16) == 0;
   return 0;
+}
+
+/* The first usable address of the family: not link-local (a socket bound
+ * to fe80:: needs a scope the server cannot route back to). */
+static int usable(const struct ifaddrs *ia, int family) {
+  const struct sockaddr_in6 *s6;
+
+  if (ia->ifa_addr == NULL || ia->ifa_addr->sa_family != family)
+    return 0;
+  if (family != AF_INET6)
+    return 1;
+  s6 = (const struct sockaddr_in6 *)ia->ifa_addr;
+  return !IN6_IS_ADDR_LINKLOCAL(&s6->sin6_addr);
+}
+
+int netmon_iface_addr(const char *ifname, int family,
+                      struct sockaddr_storage *out, socklen_t *out_len) {
+  struct ifaddrs *all, *ia;
+  int rv = JVPN_ERR_NOTFOUND;
+
+  if (getifaddrs(&all) != 0)
+    return JVPN_ERR_SYSTEM;
+  for (ia = all; ia != NULL; ia = ia->ifa_next) {
+    if (strcmp(ia->ifa_name, ifname) != 0 || !usable(ia, family))
+      continue;
+    *out_len = family == AF_INET ? sizeof(struct sockaddr_in)
+                                 : sizeof(struct sockaddr_in6);
+    memset(out, 0, sizeof(*out));
+    memcpy(out, ia->ifa_addr, *out_len);
+    rv = 0;
+    break;
+  }
+  freeifaddrs(all);
+  return rv;
+}
+
+int netmon_iface_of(const struct sockaddr *addr, char ifname[IFNAMSIZ]) {
+  struct ifaddrs *all, *ia;
+  int rv = JVPN_ERR_NOTFOUND;
+
+  if (getifaddrs(&all) != 0)
+    return JVPN_ERR_SYSTEM;
+  for (ia = all; ia != NULL; ia = ia->ifa_next) {
+    if (ia->ifa_addr == NULL || !netmon_same_addr(ia->ifa_addr, addr))
+      continue;
+    (void)snprintf(ifname, IFNAMSIZ, "%s", ia->ifa_name);
+    rv = 0;
+    break;
+  }
+  freeifaddrs(all);
+  return rv;
+}
+
+int netmon_link_up(const char *ifname) {
+  struct ifreq ifr;
+  int fd, up;
+
+  memset(&ifr, 0, sizeof(ifr));
+  if (snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname) >=
+      (int)sizeof(ifr.ifr_name))
+    return 0;
+  fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return 1; /* cannot tell: assume it is up */
+  up = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 &&
+       (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
+  close(fd);
+  return up;
 }

@@ -6,6 +6,7 @@
 #ifndef SRC_NETMON_H
 #define SRC_NETMON_H
 
+#include <net/if.h>
 #include <sys/socket.h>
 
 /* Opens a non-blocking NETLINK_ROUTE socket subscribed to link, IPv4/IPv6
@@ -28,5 +29,18 @@ int netmon_addr_present(const struct sockaddr *addr, socklen_t len);
 
 /* Returns 1 if |a| and |b| hold the same address (ports ignored). */
 int netmon_same_addr(const struct sockaddr *a, const struct sockaddr *b);
+
+/* The first address of |family| on interface |ifname| (not IPv6
+ * link-local), port 0. Returns 0, JVPN_ERR_NOTFOUND or JVPN_ERR_SYSTEM. */
+int netmon_iface_addr(const char *ifname, int family,
+                      struct sockaddr_storage *out, socklen_t *out_len);
+
+/* The interface that holds |addr|. Returns 0, JVPN_ERR_NOTFOUND or
+ * JVPN_ERR_SYSTEM. */
+int netmon_iface_of(const struct sockaddr *addr, char ifname[IFNAMSIZ]);
+
+/* 1 if |ifname| exists, is up and has carrier (IFF_UP and IFF_RUNNING),
+ * else 0. */
+int netmon_link_up(const char *ifname);
 
 #endif /* SRC_NETMON_H */

@@ -29,6 +29,8 @@
 #define JVPN_UPLINK_MAX JVPN_MAX_ATTACHMENTS /* one attachment each */
 /* bytes, NUL included: an interface name or a local IPv6 address in text */
 #define JVPN_UPLINK_NAME_MAX 48
+/* The priority of an [uplink] that names none: after any that does. */
+#define JVPN_UPLINK_DEFAULT_PRIORITY 100
 /* us: the RTT assumed before the first sample (RFC 9002 kInitialRtt). */
 #define JVPN_UPLINK_INITIAL_RTT_US 333000
 /* us: RTT samples are clamped to this, which keeps the quality score
