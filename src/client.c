@@ -706,6 +706,8 @@ void client_link_connect(struct client_link *l) {
                                            &cl->conf.policy);
 
     cfg.keepalive_ms = ka ? (unsigned)ka : cl->conf.keepalive_ms;
+    /* an attempt into a path that is still dead is retried soon */
+    cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
   }
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
@@ -762,6 +764,10 @@ static void schedule_reconnect(struct client_link *l) {
     l->backoff_ms = CLIENT_BACKOFF_MAX_MS;
   if (fast_retry(l) && l->backoff_ms > CLIENT_RECOVERY_RETRY_MS)
     l->backoff_ms = CLIENT_RECOVERY_RETRY_MS;
+  /* An uplink's path may return any moment, and a standby attempt costs
+   * one handshake: keep trying it often. */
+  if (cl->multi && l->backoff_ms > CLIENT_STANDBY_RETRY_MAX_MS)
+    l->backoff_ms = CLIENT_STANDBY_RETRY_MAX_MS;
   LOG_INFO(NULL, "reconnecting%s%s in %u ms", l->idx >= 0 ? " via " : "",
            l->idx >= 0 ? l->ifname : "", delay);
   uv_timer_start(&l->reconnect, on_reconnect, delay, 0);
@@ -923,7 +929,8 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 2;
     goto out_tun;
   }
-  if (cl->multi && client_up_init(cl) != 0) {
+  /* The uplinks' addresses are chosen by the server's family. */
+  if (cl->multi && (resolve_server(cl), client_up_init(cl) != 0)) {
     rc = 2;
     goto out_tun;
   }

@@ -36,6 +36,9 @@
 #define CLIENT_FAST_RETRY_MS 60000
 #define CLIENT_ATTEMPT_MAX_MS JVPN_QUIC_REATTACH_HANDSHAKE_MS
 #define CLIENT_MAX_ROUTES JVPN_CIP_MAX_ROUTES
+/* ms: the longest wait between attempts on an uplink without a
+ * connection (multi-path) */
+#define CLIENT_STANDBY_RETRY_MAX_MS 1000
 
 struct client_route {
   int family;

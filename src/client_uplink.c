@@ -55,9 +55,14 @@ static int uplink_local(struct client_link *l, struct sockaddr_storage *ss,
   int family = cl->server.ss_family;
 
   if (!u->by_address)
-    return netmon_iface_addr(l->ifname, family, ss, len);
+    return family == 0 /* not resolved yet */
+               ? (netmon_iface_addr(l->ifname, AF_INET, ss, len) == 0 ||
+                          netmon_iface_addr(l->ifname, AF_INET6, ss, len) == 0
+                      ? 0
+                      : JVPN_ERR_NOTFOUND)
+               : netmon_iface_addr(l->ifname, family, ss, len);
   memset(ss, 0, sizeof(*ss));
-  if (family == AF_INET) {
+  if (family == AF_INET || (family == 0 && strchr(u->cfg.name, ':') == NULL)) {
     struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
 
     s4->sin_family = AF_INET;
