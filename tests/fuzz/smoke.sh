@@ -26,12 +26,20 @@ harness_sources() {
     echo "quic/h3_datagram.c quic/h3_settings.c src/varint.c src/errors.c" ;;
   fuzz_config)
     echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
-      "src/errors.c src/log.c" ;;
+      "src/uplink.c src/session.c src/proof.c src/session_table.c" \
+      "src/errors.c src/log.c src/varint.c" ;;
   fuzz_session_wire)
     echo "src/session_wire.c src/b64.c src/varint.c src/errors.c" \
       "src/log.c" ;;
   *)
     return 1 ;;
+  esac
+}
+# harness_libs NAME: the libraries a harness links besides libFuzzer.
+harness_libs() {
+  case "$1" in
+  fuzz_config) echo "-lwolfssl" ;; # the uplink knobs' checks (src/uplink.c)
+  *) ;;
   esac
 }
 HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire"
@@ -89,8 +97,9 @@ for name in $HARNESSES; do
   fi
 
   bin="$build/$name"
+  # shellcheck disable=SC2046 # the libraries are words
   if ! "$clang" "${cflags[@]}" -o "$bin" "$src" "${srcs[@]}" \
-      >"$tmp/$name.build.log" 2>&1; then
+      $(harness_libs "$name") >"$tmp/$name.build.log" 2>&1; then
     echo "$name: FAIL, build failed:"
     cat "$tmp/$name.build.log"
     failed=1

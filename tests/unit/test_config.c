@@ -404,6 +404,9 @@ static const struct err_case server_errors[] = {
     {SRV "[policy]\nmtu = 1400\n" PEER, 6, "unknown key \"mtu\" in [policy]"},
 };
 
+#define CLI                                                              \
+  "[client]\nserver = h\nserver_pin = " PIN_A "\nkey = k\ncert = c\n"
+
 static const struct err_case client_errors[] = {
     {"[client]\nserver = h\nserver_pin = " PIN_A "\nkey = k\n", 1,
      "missing required key \"cert\" in [client]"},
@@ -433,6 +436,38 @@ static const struct err_case client_errors[] = {
     {"[policy]\nheartbeat_ms = 2min\n[client]\n", 2,
      "heartbeat_ms: 120000 out of range 50..60000"},
     {"[client]\n[policy]\n", 1, "missing required key \"server\""},
+    /* [uplink] */
+    {CLI "[uplink]\npriority = 1\n", 6,
+     "[uplink] needs \"interface\" or \"address\""},
+    {CLI "[uplink]\ninterface = eth0\naddress = 198.18.1.2\n", 8,
+     "not both"},
+    {CLI "[uplink]\ninterface = eth0\n[uplink]\ninterface = eth0\n", 8,
+     "[uplink] eth0 is listed twice"},
+    {CLI "[uplink]\ninterface = this-name-is-too-long\n", 7,
+     "is not an interface name"},
+    {CLI "[uplink]\ninterface = eth/0\n", 7, "is not an interface name"},
+    {CLI "[uplink]\naddress = 198.18.1.300\n", 7,
+     "is not an IPv4 or IPv6 address"},
+    {CLI "[uplink]\ninterface = e\npriority = -1\n", 8,
+     "priority \"-1\" out of range"},
+    {CLI "[uplink]\ninterface = e\ncost = cheap\n", 8,
+     "expected normal or metered"},
+    {CLI "[uplink]\ninterface = e\nkeepalive_ms = 20\n", 8,
+     "keepalive_ms \"20\" out of range 50..60000"},
+    {CLI "[uplink]\ninterface = e\nserver = h\n", 8,
+     "unknown key \"server\" in [uplink]"},
+    {CLI "[uplink]\ninterface = a\n[uplink]\ninterface = b\n"
+         "[uplink]\ninterface = c\n[uplink]\ninterface = d\n"
+         "[uplink]\ninterface = e\n",
+     14, "too many [uplink] sections (max 4)"},
+    {CLI "[policy]\nfailover_detect_k = 0\n", 7,
+     "failover_detect_k \"0\" out of range 1..32"},
+    {CLI "[policy]\nfailover_return = sometimes\n", 7,
+     "expected never or after_stability"},
+    {CLI "[policy]\nfailover_detect_floor_ms = 5000\n", 6, "[policy]: "},
+    {CLI "[policy]\nfailover_detect_ptos = 2\nfailover_detect_ptos = 3\n",
+     8, "duplicate key \"failover_detect_ptos\""},
+    {"[uplink]\ninterface = e\n", 0, "missing [client] section"},
 };
 
 static void test_server_errors(void **state) {
@@ -452,6 +487,72 @@ static void test_server_errors(void **state) {
     assert_null(c.peers);
     assert_int_equal(c.npeers, 0);
   }
+}
+
+/* [uplink]s in config order, defaults, and [client] keys checked however
+ * the sections interleave. */
+static void test_client_uplinks(void **state) {
+  struct jvpn_client_conf c;
+  static const char text[] = "[uplink]\n"
+                             "interface = wlan0\n"
+                             "priority = 1\n"
+                             "[client]\n"
+                             "server = h\n"
+                             "server_pin = " PIN_A "\n"
+                             "[uplink]\n"
+                             "address = 2001:db8::2\n"
+                             "cost = metered\n"
+                             "keepalive_ms = 20000\n"
+                             "[policy]\n"
+                             "failover_detect_k = 6\n"
+                             "failover_detect_floor_ms = 80\n"
+                             "failover_detect_ptos = 3\n"
+                             "failover_return = never\n"
+                             "metered_keepalive_ms = 30000\n"
+                             "[uplink]\n"
+                             "interface = eth0\n";
+  char full[1024];
+
+  (void)state;
+  /* the [client] keys after the second section still count */
+  (void)snprintf(full, sizeof(full), "%s[client]\nkey = k\ncert = c\n", text);
+  assert_int_equal(parse_client(&c, full), JVPN_ERR_CONFIG);
+  assert_non_null(strstr(err.msg, "duplicate [client] section"));
+  (void)snprintf(full, sizeof(full), "%s", text);
+  {
+    char *p = strstr(full, "server_pin = " PIN_A "\n");
+
+    assert_non_null(p);
+    p += strlen("server_pin = " PIN_A "\n");
+    memmove(p + 17, p, strlen(p) + 1);
+    memcpy(p, "key = k\ncert = c", 16);
+    p[16] = '\n';
+  }
+  if (parse_client(&c, full) != 0)
+    fail_msg("line %u: %s", err.line, err.msg);
+  assert_int_equal(c.nuplinks, 3);
+  assert_string_equal(c.uplinks[0].cfg.name, "wlan0");
+  assert_int_equal(c.uplinks[0].by_address, 0);
+  assert_int_equal(c.uplinks[0].cfg.priority, 1);
+  assert_int_equal(c.uplinks[0].cfg.metered, 0);
+  assert_int_equal(c.uplinks[0].cfg.standby_keepalive_ms, 0);
+  assert_string_equal(c.uplinks[1].cfg.name, "2001:db8::2");
+  assert_int_equal(c.uplinks[1].by_address, 1);
+  assert_int_equal(c.uplinks[1].cfg.priority, JVPN_UPLINK_DEFAULT_PRIORITY);
+  assert_int_equal(c.uplinks[1].cfg.metered, 1);
+  assert_int_equal(c.uplinks[1].cfg.standby_keepalive_ms, 20000);
+  assert_string_equal(c.uplinks[2].cfg.name, "eth0");
+  assert_int_equal(c.uplink_policy.detect_k, 6);
+  assert_int_equal(c.uplink_policy.detect_floor_ms, 80);
+  assert_int_equal(c.uplink_policy.detect_ptos, 3);
+  assert_int_equal(c.uplink_policy.return_mode, JVPN_UPLINK_RETURN_NEVER);
+  assert_int_equal(c.uplink_policy.metered_keepalive_ms, 30000);
+  /* without [uplink]: none, and the failover knobs at their defaults */
+  assert_int_equal(parse_client(&c, CLI), 0);
+  assert_int_equal(c.nuplinks, 0);
+  assert_int_equal(c.uplink_policy.detect_k, 4);
+  assert_int_equal(c.uplink_policy.return_mode,
+                   JVPN_UPLINK_RETURN_AFTER_STABILITY);
 }
 
 static void test_client_errors(void **state) {
@@ -754,6 +855,7 @@ int main(void) {
       cmocka_unit_test(test_policy_section),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_client_errors),
+      cmocka_unit_test(test_client_uplinks),
       cmocka_unit_test(test_line_limits),
       cmocka_unit_test(test_many_peers),
       cmocka_unit_test(test_prefix_parse),
