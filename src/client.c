@@ -487,7 +487,8 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       cl->ctr.drop_local_only++;
       continue;
     }
-    if (!client_link_open(l) || l->req == CLIENT_REQ_STANDBY) {
+    if (!client_link_open(l) ||
+        (l->req == CLIENT_REQ_STANDBY && !l->activating)) {
       /* Between connections the device stays up with its addresses and
        * routes; what applications send meanwhile is dropped and counted
        * (TCP resends it once the session is back). */

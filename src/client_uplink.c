@@ -271,12 +271,14 @@ static int activation_pending(struct client *cl, uint64_t now) {
 
     if (!l->activating)
       continue;
-    if (now - l->activate_ms < CLIENT_UP_ACTIVATE_WAIT_MS) {
+    /* A target judged dead meanwhile is given up at once. */
+    if (now - l->activate_ms < CLIENT_UP_ACTIVATE_WAIT_MS &&
+        cl->up.up[l->idx].status != JVPN_UPLINK_ST_DEAD) {
       pending = 1;
       continue;
     }
-    LOG_WARN(NULL, "no answer to ACTIVATE via %s within %d ms", l->ifname,
-             CLIENT_UP_ACTIVATE_WAIT_MS);
+    LOG_WARN(NULL, "no answer to ACTIVATE via %s after %" PRIu64 " ms",
+             l->ifname, now - l->activate_ms);
     l->activating = 0;
     audit_refusal(cl, l, 408);
     cl->up_hold_until_ms = now + CLIENT_UP_HOLD_MS;
