@@ -661,7 +661,7 @@ static int uplink_policy_set(struct jvpn_uplink_policy *up, const char *key,
               {"failover_detect_floor_ms", 10, 60000},
               {"failover_detect_ptos", 1, 16},
               {"metered_keepalive_ms", 50, 60000}};
-  unsigned long n;
+  uint64_t n;
   size_t i;
 
   if (strcmp(key, "failover_return") == 0) {
@@ -676,7 +676,8 @@ static int uplink_policy_set(struct jvpn_uplink_policy *up, const char *key,
       break;
   if (i == sizeof(nums) / sizeof(nums[0]))
     return JVPN_ERR_NOTFOUND;
-  if (parse_uint(v, nums[i].max, &n) < 0 || n < nums[i].min) {
+  if (jvpn_policy_parse_value(v, strstr(key, "_ms") != NULL, &n) < 0 ||
+      n < nums[i].min || n > nums[i].max) {
     (void)snprintf(msg, cap, "%s \"%.64s\" out of range %lu..%lu", key, v,
                    nums[i].min, nums[i].max);
     return JVPN_ERR_INVAL;

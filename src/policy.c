@@ -104,8 +104,7 @@ uint32_t jvpn_policy_hash(const struct jvpn_policy *p) {
   return h != 0 ? h : 1; /* 0 means "not validated" */
 }
 
-/* Decimal, then for _ms knobs an optional unit. Returns 0 or -1. */
-static int parse_value(const char *s, int is_ms, uint64_t *out) {
+int jvpn_policy_parse_value(const char *s, int is_ms, uint64_t *out) {
   static const struct {
     const char *suffix;
     uint64_t mult;
@@ -155,7 +154,7 @@ int jvpn_policy_set(struct jvpn_policy *p, const char *key, const char *value,
     (void)jvpn_errmsg(err, errlen, "unknown policy key \"%.64s\"", key);
     return JVPN_ERR_NOTFOUND;
   }
-  if (parse_value(value, k->type == KNOB_U64_MS, &v) < 0)
+  if (jvpn_policy_parse_value(value, k->type == KNOB_U64_MS, &v) < 0)
     return jvpn_errmsg(err, errlen,
                        k->type == KNOB_U64_MS
                            ? "%s: \"%.64s\" is not a duration (N, Nms, Ns, "

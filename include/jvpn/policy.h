@@ -74,6 +74,10 @@ void jvpn_policy_init(struct jvpn_policy *p);
 int jvpn_policy_set(struct jvpn_policy *p, const char *key, const char *value,
                     char *err, size_t errlen);
 
+/* A knob's value: decimal, and for a duration (|is_ms|) an optional unit
+ * ms, s, min or h ("1500", "1500ms", "15s"). Returns 0 or -1. */
+int jvpn_policy_parse_value(const char *s, int is_ms, uint64_t *out);
+
 /* Checks the relations between knobs (recovery window < transport-loss
  * TTL < session lifetime, silence and loss windows under the volatile
  * bound, ...) and sets p->version. Returns 0 or JVPN_ERR_INVAL with a

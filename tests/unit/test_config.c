@@ -508,7 +508,7 @@ static void test_client_uplinks(void **state) {
                              "failover_detect_floor_ms = 80\n"
                              "failover_detect_ptos = 3\n"
                              "failover_return = never\n"
-                             "metered_keepalive_ms = 30000\n"
+                             "metered_keepalive_ms = 30s\n"
                              "[uplink]\n"
                              "interface = eth0\n";
   char full[1024];
