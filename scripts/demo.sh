@@ -2,7 +2,8 @@
 # The demo: builds jvpn-quic, then runs one server and one client in a
 # small virtual network on this machine and tells, step by step, what
 # happens, up to the path changing and going dark under a running tunnel
-# (steps 7 and 8, about 10 s of the run). Needs root (it makes network
+# (steps 7 and 8, about 10 s of the run) and a second uplink taking over
+# a silent one (step 9). Needs root (it makes network
 # namespaces and TUN devices); it touches nothing outside the namespaces
 # it makes, and removes them.
 #
@@ -343,6 +344,77 @@ if ! lab_wait_exit "$client_pid" 5 || [ "$REPLY" -ne 0 ]; then
   die "the client did not stop cleanly (status ${REPLY:-none})" \
     "$dir/client.log"
 fi
+
+# --- 9. two uplinks: a warm standby takes over a silent path -------------
+lab_uplink2_add client1 || die "could not give the client a second uplink"
+cp "$dir/client1.conf" "$dir/client-mp.conf"
+printf '\n[uplink]\ninterface = eth0\npriority = 1\n\n[uplink]\ninterface = eth1\npriority = 2\n' \
+  >>"$dir/client-mp.conf"
+lab_spawn "$cl" "$dir/client-mp.log" "$JVPN_BIN" client \
+  -c "$dir/client-mp.conf" --control "$dir/client.sock"
+client_pid=$REPLY
+# uplink_role IF ROLE: the status in ST lists uplink IF in ROLE.
+uplink_role() {
+  printf '%s' "$ST" | grep -q "\"interface\":\"$1\"[^}]*\"role\":\"$2\""
+}
+mp_ready() {
+  status "$dir/client.sock" && uplink_role eth0 active &&
+    uplink_role eth1 standby
+}
+lab_wait_for "eth0 active and eth1 standby" 10 mp_ready ||
+  die "the client did not bring up both uplinks" "$dir/client-mp.log"
+get session
+sid_mp=$REPLY
+pings_start "$dir/ping-mp.log"
+ping_pid=$REPLY
+sleep 1
+lab_uplink_blackhole_on client1 1 || die "could not blackhole uplink 1"
+mp_moved() { status "$dir/client.sock" && uplink_role eth1 active; }
+lab_wait_for "the session on eth1" 5 mp_moved ||
+  die "the session did not move to eth1" "$dir/client-mp.log"
+sleep 1
+lab_kill "$ping_pid" INT
+lab_wait_exit "$ping_pid" 5 || die "the pings did not stop"
+read -r sent recv gap _ every < <(pings_read "$dir/ping-mp.log")
+audit_line client1 '"event":"uplink_switch"'
+switch_line=$REPLY
+[ -n "$switch_line" ] || die "no uplink_switch in the client's audit trail"
+say "9. Phones and branch routers often have two uplinks. The client
+restarts with two [uplink] sections: eth0 (priority 1) and a second link,
+eth1 (priority 2), on another router port. It started session
+${sid_mp:0:8}... on eth0 and at once opened a second QUIC connection on
+eth1, proved it belongs to the same session, and keeps it warm as a
+standby. Now eth0 goes silent, its link still up. The client does not wait
+for a timeout: with data outstanding and nothing back for 4 round trips
+(150 ms at least), eth0 is judged dead, and one ACTIVATE capsule on the
+standby moves the session there, no handshake needed. Its audit trail says
+why, with the numbers:"
+show_audit "$switch_line"
+say "Of $sent pings, one every $every ms, $recv came back; the longest wait
+between two replies was $gap ms."
+lab_uplink_blackhole_off client1 1
+mp_back() {
+  status "$dir/client.sock" && uplink_role eth0 active &&
+    uplink_role eth1 standby
+}
+lab_wait_for "the session back on eth0" 15 mp_back ||
+  die "the session did not return to eth0" "$dir/client-mp.log"
+get switches
+switches=$REPLY
+get last_switch_reason
+why_back=$REPLY
+get session
+[ "$REPLY" = "$sid_mp" ] || die "the session changed: $sid_mp -> $REPLY"
+say "When eth0 worked again it came back as a standby, had to stay healthy
+for the stability window (3 s) so that a flapping link cannot pull the
+session to and fro, and then took the session back ($why_back): $switches
+switches in all, the same session throughout."
+
+lab_kill "$client_pid" TERM
+if ! lab_wait_exit "$client_pid" 5 || [ "$REPLY" -ne 0 ]; then
+  die "the client did not stop cleanly (status ${REPLY:-none})" \
+    "$dir/client-mp.log"
+fi
 lab_kill "$server_pid" TERM
 if ! lab_wait_exit "$server_pid" 5 || [ "$REPLY" -ne 0 ]; then
   die "the server did not stop cleanly (status ${REPLY:-none})" \
@@ -353,7 +425,7 @@ lab_cleanup
 if ip netns list | grep -q "^$prefix-"; then
   die "namespaces $prefix-* are still there"
 fi
-say "9. Client and server stopped on SIGTERM and removed their tunnel
+say "10. Client and server stopped on SIGTERM and removed their tunnel
 devices; the namespaces, keys and files of this demo are deleted. Nothing
 is left behind."
 echo
