@@ -393,11 +393,7 @@ show_audit "$switch_line"
 say "Of $sent pings, one every $every ms, $recv came back; the longest wait
 between two replies was $gap ms."
 lab_uplink_blackhole_off client1 1
-mp_back() {
-  status "$dir/client.sock" && uplink_role eth0 active &&
-    uplink_role eth1 standby
-}
-lab_wait_for "the session back on eth0" 15 mp_back ||
+lab_wait_for "the session back on eth0" 15 mp_ready ||
   die "the session did not return to eth0" "$dir/client-mp.log"
 get switches
 switches=$REPLY
