@@ -1,3 +1,70 @@
+/*
+ * interop/interop: the interop endpoint (interop/README.md): options,
+ * the per-stream send ring both roles use, and the two roles.
+ */
 #ifndef INTEROP_INTEROP_H
 #define INTEROP_INTEROP_H
-#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <ngtcp2/ngtcp2.h>
+
+#include "interop/interop_parse.h"
+
+/* Exit statuses of the endpoint contract. */
+#define INTEROP_EXIT_OK 0
+#define INTEROP_EXIT_FAIL 1
+#define INTEROP_EXIT_UNSUPPORTED 127
+
+#define INTEROP_MAX_URLS 1024
+#define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
+#define INTEROP_IDLE_MS 10000          /* keep-alive; idle is 3 times it */
+#define INTEROP_DGRAM_DEFAULT 50       /* datagram case: count */
+#define INTEROP_DGRAM_LEN 100          /* bytes per datagram */
+#define INTEROP_DGRAM_GAP_MS 2         /* ms between datagrams */
+#define INTEROP_DGRAM_WAIT_MS 10000    /* ms to wait for the echoes */
+#define INTEROP_TICKET_WAIT_MS 2000    /* ms: resumption waits for one */
+
+struct interop_opts {
+  int is_server;
+  enum interop_case tc;
+  const char *listen;           /* server: ADDR:PORT */
+  const char *cert, *key, *www; /* server */
+  const char *downloads;        /* client */
+  const char *qlog_dir;
+  FILE *keylog;                 /* opened from --keylog; owned by main */
+  const char *urls[INTEROP_MAX_URLS];
+  size_t nurls;
+};
+
+/* ALPN and GnuTLS priority (NULL = default) of a test case. */
+const char *interop_alpn(enum interop_case tc);
+const char *interop_tls_priority(enum interop_case tc);
+
+/* Bytes of one stream waiting for the peer's acknowledgement: ngtcp2 and
+ * nghttp3 keep pointers into the data until then, so it stays put in a
+ * ring of INTEROP_RING_SIZE; offsets count from the start of the data. */
+struct interop_ring {
+  uint8_t *buf;                 /* owned */
+  uint64_t acked, sent, filled; /* acked <= sent <= filled */
+};
+
+int interop_ring_init(struct interop_ring *r); /* 0 or JVPN_ERR_NOMEM */
+void interop_ring_free(struct interop_ring *r);
+/* Appends up to the free room from |fd|: bytes read, 0 at end of file
+ * (or no room: check interop_ring_room first), or JVPN_ERR_SYSTEM. */
+long interop_ring_fill_fd(struct interop_ring *r, int fd);
+size_t interop_ring_room(const struct interop_ring *r);
+/* Unsent bytes as at most 2 vectors; returns the count. */
+size_t interop_ring_unsent(const struct interop_ring *r, ngtcp2_vec *vec,
+                           size_t max);
+
+/* Writes all of |data| to |fd|. Returns 0 or JVPN_ERR_SYSTEM. */
+int interop_write_all(int fd, const uint8_t *data, size_t len);
+
+int interop_server_run(const struct interop_opts *o);
+int interop_client_run(const struct interop_opts *o);
+
+#endif /* INTEROP_INTEROP_H */

@@ -1,2 +1,811 @@
-/* interop/interop_server.c: being written (interop/README.md). */
+/*
+ * interop/interop_server: the endpoint's server role. One UDP socket, a
+ * connection table keyed by connection ID, Retry when the case asks for
+ * it, session tickets for resumption and 0-RTT, and files from --www sent
+ * over hq-interop or HTTP/3 through a bounded ring per stream (the file
+ * is read as the peer acknowledges, never whole).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <gnutls/crypto.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+#include <uv.h>
+
+#include "interop/h3_files.h"
 #include "interop/interop.h"
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "quic/quic_conn.h"
+#include "quic/udp_sock.h"
+#include "src/glue.h"
+
+#define SRV_MAX_CONNS 256         /* connections at once */
+#define SRV_MAX_STREAMS 512       /* streams per connection */
+#define SRV_RETRY_TOKEN_TTL_S 10  /* s: a Retry token's lifetime */
+#define SRV_HQ_REFUSED 0x1        /* hq-interop: file not served */
+
+struct srv_stream {
+  struct srv_stream *next;
+  int64_t sid;
+  uint8_t req[INTEROP_REQ_MAX + 1];
+  size_t req_len;
+  int responding;              /* a file is open and being sent */
+  int fd;
+  int eof;                     /* the whole file is in the ring */
+  int fin_sent, blocked;
+  struct interop_ring ring;
+};
+
+struct server;
+
+struct srv_conn {
+  struct srv_conn *next;
+  struct server *srv;
+  struct quic_conn *qc;
+  struct h3f *h3;
+  int app_known;               /* ALPN seen: hq or h3 chosen */
+  struct srv_stream *streams;
+  size_t nstreams;
+  int dead;
+};
+
+struct cid_ent {
+  ngtcp2_cid cid;
+  struct srv_conn *sc;
+};
+
+struct server {
+  const struct interop_opts *o;
+  uv_loop_t *loop;
+  uv_poll_t poll;
+  uv_timer_t timer;
+  uv_signal_t sigterm, sigint;
+  struct udp_sock sock;
+  struct udp_rx_batch rx;
+  gnutls_certificate_credentials_t cred;
+  gnutls_datum_t ticket_key;
+  gnutls_anti_replay_t anti_replay;
+  uint8_t token_secret[32];
+  uint8_t reset_secret[32];
+  int www;                     /* directory fd */
+  struct srv_conn *conns;
+  size_t nconns;
+  struct cid_ent *cids;
+  size_t ncids, capcids;
+  uint64_t echoed;
+};
+
+/* --- connection IDs ------------------------------------------------------ */
+
+static struct srv_conn *cid_find(struct server *srv, const uint8_t *cid,
+                                 size_t len) {
+  size_t i;
+
+  for (i = 0; i < srv->ncids; i++)
+    if (srv->cids[i].cid.datalen == len &&
+        memcmp(srv->cids[i].cid.data, cid, len) == 0)
+      return srv->cids[i].sc;
+  return NULL;
+}
+
+static void on_cid_add(void *user, const ngtcp2_cid *cid) {
+  struct srv_conn *sc = user;
+  struct server *srv = sc->srv;
+
+  if (srv->ncids == srv->capcids) {
+    size_t cap = srv->capcids ? srv->capcids * 2 : 64;
+    struct cid_ent *n = realloc(srv->cids, cap * sizeof(*n));
+
+    if (n == NULL)
+      return; /* this CID stays unknown: its packets are dropped */
+    srv->cids = n;
+    srv->capcids = cap;
+  }
+  srv->cids[srv->ncids].cid = *cid;
+  srv->cids[srv->ncids++].sc = sc;
+}
+
+static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
+  struct srv_conn *sc = user;
+  struct server *srv = sc->srv;
+  size_t i;
+
+  for (i = 0; i < srv->ncids; i++)
+    if (srv->cids[i].sc == sc && ngtcp2_cid_eq(&srv->cids[i].cid, cid)) {
+      srv->cids[i] = srv->cids[--srv->ncids];
+      return;
+    }
+}
+
+/* --- streams ------------------------------------------------------------- */
+
+static struct srv_stream *stream_find(struct srv_conn *sc, int64_t sid) {
+  struct srv_stream *s;
+
+  for (s = sc->streams; s; s = s->next)
+    if (s->sid == sid)
+      return s;
+  return NULL;
+}
+
+static struct srv_stream *stream_get(struct srv_conn *sc, int64_t sid) {
+  struct srv_stream *s = stream_find(sc, sid), **tail;
+
+  if (s || sc->nstreams >= SRV_MAX_STREAMS)
+    return s;
+  s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return NULL;
+  s->sid = sid;
+  s->fd = -1;
+  for (tail = &sc->streams; *tail; tail = &(*tail)->next)
+    ;
+  *tail = s;
+  sc->nstreams++;
+  return s;
+}
+
+static void stream_free(struct srv_stream *s) {
+  if (s->fd >= 0)
+    close(s->fd);
+  interop_ring_free(&s->ring);
+  free(s);
+}
+
+static void stream_remove(struct srv_conn *sc, int64_t sid) {
+  struct srv_stream **pp, *s;
+
+  for (pp = &sc->streams; (s = *pp); pp = &s->next)
+    if (s->sid == sid) {
+      *pp = s->next;
+      sc->nstreams--;
+      stream_free(s);
+      return;
+    }
+}
+
+/* Opens |name| under --www for |s|. Returns 0 or a JVPN_ERR_*. */
+static int stream_open_file(struct srv_conn *sc, struct srv_stream *s,
+                            const char *name) {
+  struct stat st;
+  int fd;
+
+  fd = openat(sc->srv->www, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    LOG_INFO(NULL, "request for %s: %s", name, strerror(errno));
+    return JVPN_ERR_NOTFOUND;
+  }
+  /* A FIFO or device would block the loop or never end. */
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      interop_ring_init(&s->ring) != 0) {
+    close(fd);
+    return JVPN_ERR_NOTFOUND;
+  }
+  s->fd = fd;
+  s->responding = 1;
+  LOG_DEBUG(NULL, "stream %lld: serving %s (%lld bytes)", (long long)s->sid,
+            name, (long long)st.st_size);
+  return 0;
+}
+
+/* Reads more of the file into the ring while there is room. */
+static void stream_top_up(struct srv_stream *s) {
+  long n;
+
+  while (!s->eof && interop_ring_room(&s->ring) > 0) {
+    n = interop_ring_fill_fd(&s->ring, s->fd);
+    if (n < 0) {
+      /* A read error truncates the file; the client sees it short. */
+      LOG_WARN(NULL, "stream %lld: read error", (long long)s->sid);
+      s->eof = 1;
+    } else if (n == 0) {
+      s->eof = 1;
+    } else if ((size_t)n < 4096) {
+      break; /* short read: try again next time */
+    }
+  }
+  if (s->eof && s->fd >= 0) {
+    close(s->fd);
+    s->fd = -1;
+  }
+}
+
+/* --- HTTP/3 -------------------------------------------------------------- */
+
+static int h3_request(void *user, int64_t sid, const char *name) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s = stream_get(sc, sid);
+
+  if (s == NULL || s->responding)
+    return 500;
+  return stream_open_file(sc, s, name) == 0 ? 200 : 404;
+}
+
+static long h3_body_read(void *user, int64_t sid, nghttp3_vec *vec,
+                         size_t max, int *eof) {
+  struct srv_stream *s = stream_find(user, sid);
+  size_t n, i;
+
+  if (s == NULL || !s->responding) {
+    *eof = 1;
+    return 0;
+  }
+  stream_top_up(s);
+  n = interop_ring_unsent(&s->ring, (ngtcp2_vec *)vec, max);
+  /* nghttp3 holds these bytes until h3_body_acked. */
+  for (i = 0; i < n; i++)
+    s->ring.sent += vec[i].len;
+  *eof = s->eof && s->ring.sent == s->ring.filled;
+  return (long)n;
+}
+
+static void h3_body_acked(void *user, int64_t sid, uint64_t n) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s = stream_find(sc, sid);
+
+  if (s == NULL || !s->responding)
+    return;
+  s->ring.acked += n;
+  if (!s->eof)
+    h3f_resume(sc->h3, sid);
+}
+
+static const struct h3f_ops srv_h3_ops = {
+    .request = h3_request,
+    .body_read = h3_body_read,
+    .body_acked = h3_body_acked,
+};
+
+/* Picks hq-interop or HTTP/3 once the ALPN is known (at the latest when
+ * the first stream data arrives, which 0-RTT allows before the end of the
+ * handshake). */
+static int conn_app_ready(struct srv_conn *sc) {
+  char alpn[32];
+
+  if (sc->app_known)
+    return 0;
+  quic_conn_alpn(sc->qc, alpn, sizeof(alpn));
+  if (alpn[0] == '\0')
+    return JVPN_ERR_AGAIN;
+  sc->app_known = 1;
+  if (strcmp(alpn, "h3") == 0)
+    return h3f_new(&sc->h3, sc->qc, 1, &srv_h3_ops, sc);
+  return 0;
+}
+
+/* --- quic_conn callbacks ------------------------------------------------- */
+
+static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+                   size_t len, size_t seg, uint8_t ecn) {
+  struct srv_conn *sc = user;
+
+  return glue_send(&sc->srv->sock, path, data, len, seg, ecn);
+}
+
+static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
+  struct srv_conn *sc = user;
+
+  LOG_INFO(NULL, "connection ended: %s (%s)", quic_conn_end_str(why),
+           detail);
+  sc->dead = 1;
+}
+
+static void on_handshake(void *user, int confirmed) {
+  struct srv_conn *sc = user;
+  char alpn[32];
+
+  if (confirmed)
+    return;
+  quic_conn_alpn(sc->qc, alpn, sizeof(alpn));
+  LOG_INFO(NULL, "handshake completed: ALPN %s, version 0x%08x%s", alpn,
+           quic_conn_version(sc->qc),
+           quic_conn_resumed(sc->qc) ? ", resumed" : "");
+  if (conn_app_ready(sc) < 0 && sc->app_known)
+    quic_conn_close(sc->qc, 0x101, QUIC_END_INTERNAL, "HTTP/3 set-up",
+                    glue_now());
+}
+
+static int hq_request(struct srv_conn *sc, struct srv_stream *s,
+                      const uint8_t *data, size_t len, int fin) {
+  char name[INTEROP_NAME_MAX + 1];
+  size_t take = sizeof(s->req) - s->req_len < len
+                    ? sizeof(s->req) - s->req_len
+                    : len;
+  int rv;
+
+  memcpy(s->req + s->req_len, data, take);
+  s->req_len += take;
+  rv = interop_hq_request_parse(s->req, s->req_len, fin, name, sizeof(name));
+  if (rv == JVPN_ERR_AGAIN)
+    return 0;
+  if (rv == 0)
+    rv = stream_open_file(sc, s, name);
+  if (rv != 0) {
+    /* hq-interop has no status: the stream is reset instead. */
+    LOG_INFO(NULL, "stream %lld: request refused (%s)", (long long)s->sid,
+             jvpn_strerror(rv));
+    quic_conn_stream_shutdown(sc->qc, s->sid, SRV_HQ_REFUSED);
+    s->fin_sent = 1;
+  }
+  return 0;
+}
+
+static int on_stream_data(void *user, int64_t sid, uint64_t offset,
+                          const uint8_t *data, size_t len, int fin) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s;
+  int rv;
+
+  (void)offset;
+  rv = conn_app_ready(sc);
+  if (rv < 0 && rv != JVPN_ERR_AGAIN)
+    return rv;
+  if (sc->h3)
+    return h3f_recv(sc->h3, sid, data, len, fin);
+  quic_conn_stream_consumed(sc->qc, sid, len);
+  /* hq-interop: client bidirectional streams only carry requests. */
+  if ((sid & 0x3) != 0)
+    return 0;
+  s = stream_get(sc, sid);
+  if (s == NULL) {
+    quic_conn_stream_shutdown(sc->qc, sid, SRV_HQ_REFUSED);
+    return 0;
+  }
+  if (s->responding || s->fin_sent)
+    return 0; /* bytes after the request line: ignored */
+  return hq_request(sc, s, data, len, fin);
+}
+
+static long on_stream_next(void *user, int64_t *sid, int *fin,
+                           ngtcp2_vec *vec, size_t max) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s, **pp;
+  size_t n;
+
+  *sid = -1;
+  *fin = 0;
+  if (sc->h3)
+    return h3f_next(sc->h3, sid, fin, vec, max);
+  for (pp = &sc->streams; (s = *pp); pp = &s->next) {
+    if (!s->responding || s->blocked || s->fin_sent)
+      continue;
+    stream_top_up(s);
+    n = interop_ring_unsent(&s->ring, vec, max);
+    if (n == 0 && !s->eof)
+      continue; /* waiting for acknowledgements to free the ring */
+    /* Round robin: the stream goes to the back for the next packet. */
+    if (s->next) {
+      struct srv_stream **tail;
+
+      *pp = s->next;
+      for (tail = pp; *tail; tail = &(*tail)->next)
+        ;
+      *tail = s;
+      s->next = NULL;
+    }
+    *sid = s->sid;
+    *fin = s->eof;
+    return (long)n;
+  }
+  return 0;
+}
+
+static void on_stream_sent(void *user, int64_t sid, size_t n, int fin_sent) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s;
+
+  if (sc->h3) {
+    h3f_sent(sc->h3, sid, n);
+    return;
+  }
+  s = stream_find(sc, sid);
+  if (s == NULL)
+    return;
+  s->ring.sent += n;
+  if (fin_sent)
+    s->fin_sent = 1;
+}
+
+static void on_stream_blocked(void *user, int64_t sid, int state) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s;
+
+  if (sc->h3) {
+    h3f_blocked(sc->h3, sid, state);
+    return;
+  }
+  s = stream_find(sc, sid);
+  if (s == NULL)
+    return;
+  s->blocked = state > 0;
+  if (state < 0)
+    s->fin_sent = 1; /* the write side is gone */
+}
+
+static void on_stream_acked(void *user, int64_t sid, uint64_t offset,
+                            uint64_t len) {
+  struct srv_conn *sc = user;
+  struct srv_stream *s;
+
+  if (sc->h3) {
+    h3f_acked(sc->h3, sid, len);
+    return;
+  }
+  s = stream_find(sc, sid);
+  if (s && s->responding && offset + len > s->ring.acked &&
+      offset + len <= s->ring.sent)
+    s->ring.acked = offset + len;
+}
+
+static void on_stream_close(void *user, int64_t sid, uint64_t app_error,
+                            int reset) {
+  struct srv_conn *sc = user;
+
+  (void)reset;
+  if (sc->h3)
+    h3f_close(sc->h3, sid, app_error);
+  stream_remove(sc, sid);
+}
+
+static void on_datagram(void *user, const uint8_t *data, size_t len,
+                        int early) {
+  struct srv_conn *sc = user;
+
+  (void)early;
+  if (quic_conn_send_datagram(sc->qc, data, len) == 0)
+    sc->srv->echoed++;
+}
+
+static const struct quic_conn_ops srv_ops = {
+    .send = on_send,
+    .cid_add = on_cid_add,
+    .cid_remove = on_cid_remove,
+    .closed = on_closed,
+    .handshake_done = on_handshake,
+    .stream_data = on_stream_data,
+    .stream_next = on_stream_next,
+    .stream_sent = on_stream_sent,
+    .stream_blocked = on_stream_blocked,
+    .stream_acked = on_stream_acked,
+    .stream_close = on_stream_close,
+    .datagram = on_datagram,
+};
+
+/* --- connections --------------------------------------------------------- */
+
+static void conn_free(struct srv_conn *sc) {
+  struct srv_stream *s, *next;
+
+  quic_conn_del(sc->qc); /* retires the CIDs through on_cid_remove */
+  h3f_del(sc->h3);
+  for (s = sc->streams; s; s = next) {
+    next = s->next;
+    stream_free(s);
+  }
+  free(sc);
+}
+
+/* Writes every connection, frees the ended ones and re-arms the timer. */
+static void server_flush(struct server *srv) {
+  struct srv_conn **pp, *sc;
+  uint64_t now = glue_now(), next = UINT64_MAX, e;
+
+  for (pp = &srv->conns; (sc = *pp);) {
+    if (!sc->dead)
+      (void)quic_conn_write(sc->qc, now); /* errors end it via closed */
+    if (sc->dead) {
+      *pp = sc->next;
+      srv->nconns--;
+      conn_free(sc);
+      continue;
+    }
+    e = quic_conn_expiry(sc->qc);
+    if (e < next)
+      next = e;
+    pp = &sc->next;
+  }
+  glue_timer_arm(&srv->timer, next, now);
+}
+
+static void on_timer(uv_timer_t *t) {
+  struct server *srv = t->data;
+  struct srv_conn *sc;
+  uint64_t now = glue_now();
+
+  for (sc = srv->conns; sc; sc = sc->next)
+    if (!sc->dead && quic_conn_expiry(sc->qc) <= now)
+      (void)quic_conn_handle_expiry(sc->qc, now); /* ends via closed */
+  server_flush(srv);
+}
+
+static void send_raw(struct server *srv, const struct udp_rx_msg *m,
+                     const uint8_t *data, size_t len) {
+  /* Best effort, like every stateless answer. */
+  (void)udp_sock_send(&srv->sock, (const struct sockaddr *)&m->peer,
+                      m->peer_len, NULL, 0, data, len, 0, 0);
+}
+
+static void send_retry(struct server *srv, const struct udp_rx_msg *m,
+                       const ngtcp2_pkt_hd *hd) {
+  uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+  uint8_t out[JVPN_QUIC_MAX_UDP_PAYLOAD];
+  ngtcp2_cid scid;
+  ngtcp2_ssize tlen, n;
+
+  scid.datalen = JVPN_QUIC_SCID_LEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
+    return;
+  tlen = ngtcp2_crypto_generate_retry_token(
+      token, srv->token_secret, sizeof(srv->token_secret), hd->version,
+      (const ngtcp2_sockaddr *)&m->peer, m->peer_len, &scid, &hd->dcid,
+      glue_now());
+  if (tlen < 0)
+    return;
+  n = ngtcp2_crypto_write_retry(out, sizeof(out), hd->version, &hd->scid,
+                                &scid, &hd->dcid, token, (size_t)tlen);
+  if (n > 0) {
+    LOG_INFO(NULL, "sent Retry");
+    send_raw(srv, m, out, (size_t)n);
+  }
+}
+
+static void new_conn(struct server *srv, const struct udp_rx_msg *m,
+                     const uint8_t *pkt, size_t len, uint64_t now) {
+  static const char *const alpn_hq[] = {"hq-interop", "h3"};
+  static const char *const alpn_h3[] = {"h3", "hq-interop"};
+  const struct interop_opts *o = srv->o;
+  struct quic_conn_config cfg;
+  struct srv_conn *sc;
+  ngtcp2_pkt_hd hd;
+  ngtcp2_cid odcid;
+  int use_odcid = 0;
+
+  if (ngtcp2_accept(&hd, pkt, len) != 0 || srv->nconns >= SRV_MAX_CONNS)
+    return;
+  if (o->tc == IC_RETRY && hd.type == NGTCP2_PKT_INITIAL) {
+    if (hd.token.len == 0) {
+      send_retry(srv, m, &hd);
+      return;
+    }
+    if (hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY ||
+        ngtcp2_crypto_verify_retry_token(
+            &odcid, hd.token.base, hd.token.len, srv->token_secret,
+            sizeof(srv->token_secret), hd.version,
+            (const ngtcp2_sockaddr *)&m->peer, m->peer_len, &hd.dcid,
+            SRV_RETRY_TOKEN_TTL_S * NGTCP2_SECONDS, now) != 0) {
+      LOG_INFO(NULL, "invalid Retry token: dropped");
+      return;
+    }
+    use_odcid = 1;
+  }
+  sc = calloc(1, sizeof(*sc));
+  if (sc == NULL)
+    return;
+  sc->srv = srv;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.is_server = 1;
+  cfg.cred = srv->cred;
+  cfg.ops = &srv_ops;
+  cfg.user = sc;
+  cfg.log_ctx = "srv";
+  cfg.keepalive_ms = INTEROP_IDLE_MS;
+  cfg.reset_secret = srv->reset_secret;
+  cfg.app = QUIC_APP_STREAMS;
+  /* The negotiated ALPN picks hq-interop or HTTP/3, whatever the case. */
+  memcpy(cfg.alpn, o->tc == IC_HTTP3 ? alpn_h3 : alpn_hq, sizeof(alpn_hq));
+  cfg.no_peer_auth = 1;
+  cfg.tls_priority = interop_tls_priority(o->tc);
+  cfg.prefer_v2 = o->tc == IC_V2;
+  cfg.retry_odcid = use_odcid ? &odcid : NULL;
+  cfg.ticket_key = &srv->ticket_key;
+  cfg.anti_replay = srv->anti_replay;
+  cfg.datagrams = o->tc == IC_DATAGRAM;
+  cfg.keylog = o->keylog;
+  cfg.qlog_dir = o->qlog_dir;
+  /* Link first: cid_add runs during creation. */
+  sc->next = srv->conns;
+  srv->conns = sc;
+  srv->nconns++;
+  if (quic_conn_server_new(&sc->qc, &cfg, &hd,
+                           (const struct sockaddr *)&srv->sock.local,
+                           srv->sock.local_len,
+                           (const struct sockaddr *)&m->peer, m->peer_len,
+                           now) != 0) {
+    LOG_WARN(NULL, "cannot create a connection");
+    sc->dead = 1;
+    return;
+  }
+  (void)quic_conn_read(sc->qc, (const struct sockaddr *)&srv->sock.local,
+                       srv->sock.local_len, (const struct sockaddr *)&m->peer,
+                       m->peer_len, m->ecn, pkt, len, now);
+}
+
+static void dispatch(struct server *srv, const struct udp_rx_msg *m,
+                     const uint8_t *pkt, size_t len, uint64_t now) {
+  ngtcp2_version_cid vc;
+  struct srv_conn *sc;
+  int rv;
+
+  rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+    uint8_t out[256];
+    uint8_t unused;
+    uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2_DRAFT};
+    ngtcp2_ssize n;
+
+    (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1); /* any value will do */
+    n = ngtcp2_pkt_write_version_negotiation(
+        out, sizeof(out), unused, vc.scid, vc.scidlen, vc.dcid, vc.dcidlen,
+        sv, 2);
+    if (n > 0)
+      send_raw(srv, m, out, (size_t)n);
+    return;
+  }
+  if (rv != 0)
+    return;
+  sc = cid_find(srv, vc.dcid, vc.dcidlen);
+  if (sc) {
+    if (!sc->dead)
+      (void)quic_conn_read(sc->qc, (const struct sockaddr *)&srv->sock.local,
+                           srv->sock.local_len,
+                           (const struct sockaddr *)&m->peer, m->peer_len,
+                           m->ecn, pkt, len, now);
+    return;
+  }
+  if (vc.version != 0) /* long header: maybe a new connection */
+    new_conn(srv, m, pkt, len, now);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  struct server *srv = p->data;
+  int i, n;
+
+  (void)events;
+  if (status < 0)
+    return;
+  for (;;) {
+    uint64_t now;
+
+    n = udp_sock_recv(&srv->sock, &srv->rx);
+    if (n <= 0)
+      break;
+    now = glue_now();
+    for (i = 0; i < n; i++) {
+      const struct udp_rx_msg *m = &srv->rx.msg[i];
+      const uint8_t *pkt;
+      size_t off = 0, len;
+
+      while (udp_rx_msg_next(m, &off, &pkt, &len))
+        dispatch(srv, m, pkt, len, now);
+    }
+  }
+  server_flush(srv);
+}
+
+static void on_signal(uv_signal_t *sig, int signum) {
+  struct server *srv = sig->data;
+  struct srv_conn *sc;
+
+  (void)signum;
+  for (sc = srv->conns; sc; sc = sc->next)
+    if (!sc->dead)
+      quic_conn_close(sc->qc, 0, QUIC_END_LOCAL_CLOSE, "server stopping",
+                      glue_now());
+  uv_stop(srv->loop);
+}
+
+/* Accepts every ClientHello that passes GnuTLS's ticket-age window: a
+ * test server keeps no replay database (ngtcp2's examples do the same). */
+static int anti_replay_add(void *ptr, time_t exp, const gnutls_datum_t *key,
+                           const gnutls_datum_t *data) {
+  (void)ptr;
+  (void)exp;
+  (void)key;
+  (void)data;
+  return 0;
+}
+
+static int server_setup(struct server *srv) {
+  struct sockaddr_storage ss;
+  socklen_t sslen;
+  char host[64];
+  uint16_t port;
+  const struct interop_opts *o = srv->o;
+
+  memset(&ss, 0, sizeof(ss));
+  if (interop_hostport_parse(o->listen, host, sizeof(host), &port) != 0) {
+    LOG_ERR(NULL, "bad --listen %s", o->listen);
+    return JVPN_ERR_CONFIG;
+  }
+  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) ==
+      1) {
+    ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
+    ((struct sockaddr_in *)&ss)->sin_port = htons(port);
+    sslen = sizeof(struct sockaddr_in);
+  } else if (inet_pton(AF_INET6, host,
+                       &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
+    ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
+    ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+    sslen = sizeof(struct sockaddr_in6);
+  } else {
+    LOG_ERR(NULL, "--listen needs an address literal: %s", host);
+    return JVPN_ERR_CONFIG;
+  }
+  srv->www = open(o->www, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (srv->www < 0) {
+    LOG_ERR(NULL, "cannot open --www %s: %s", o->www, strerror(errno));
+    return JVPN_ERR_CONFIG;
+  }
+  if (glue_load_cred(&srv->cred, o->cert, o->key) != 0)
+    return JVPN_ERR_TLS;
+  if (gnutls_session_ticket_key_generate(&srv->ticket_key) != 0 ||
+      gnutls_anti_replay_init(&srv->anti_replay) != 0 ||
+      gnutls_rnd(GNUTLS_RND_RANDOM, srv->token_secret,
+                 sizeof(srv->token_secret)) != 0 ||
+      gnutls_rnd(GNUTLS_RND_RANDOM, srv->reset_secret,
+                 sizeof(srv->reset_secret)) != 0)
+    return JVPN_ERR_TLS;
+  gnutls_anti_replay_set_add_function(srv->anti_replay, anti_replay_add);
+  if (udp_rx_batch_init(&srv->rx) != 0)
+    return JVPN_ERR_NOMEM;
+  if (udp_sock_open(&srv->sock, (struct sockaddr *)&ss, sslen) != 0) {
+    LOG_ERR(NULL, "cannot bind %s: %s", o->listen, strerror(errno));
+    return JVPN_ERR_SYSTEM;
+  }
+  return 0;
+}
+
+int interop_server_run(const struct interop_opts *o) {
+  static struct server srv;
+  int rv;
+
+  srv.o = o;
+  srv.www = -1;
+  srv.sock.fd = -1;
+  srv.loop = uv_default_loop();
+  rv = server_setup(&srv);
+  if (rv == 0) {
+    uv_poll_init(srv.loop, &srv.poll, srv.sock.fd);
+    srv.poll.data = &srv;
+    uv_poll_start(&srv.poll, UV_READABLE, on_readable);
+    uv_timer_init(srv.loop, &srv.timer);
+    srv.timer.data = &srv;
+    srv.timer.timer_cb = on_timer;
+    uv_signal_init(srv.loop, &srv.sigterm);
+    uv_signal_init(srv.loop, &srv.sigint);
+    srv.sigterm.data = srv.sigint.data = &srv;
+    uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&srv.sigint, on_signal, SIGINT);
+    LOG_INFO(NULL, "listening on %s (%s)", o->listen, interop_alpn(o->tc));
+    uv_run(srv.loop, UV_RUN_DEFAULT);
+    if (o->tc == IC_DATAGRAM)
+      printf("datagrams echoed=%llu\n", (unsigned long long)srv.echoed);
+    fflush(stdout);
+    while (srv.conns) {
+      struct srv_conn *sc = srv.conns;
+
+      srv.conns = sc->next;
+      conn_free(sc);
+    }
+  }
+  if (srv.sock.fd >= 0)
+    udp_sock_close(&srv.sock);
+  udp_rx_batch_free(&srv.rx);
+  if (srv.cred)
+    gnutls_certificate_free_credentials(srv.cred);
+  if (srv.ticket_key.data)
+    gnutls_free(srv.ticket_key.data);
+  if (srv.anti_replay)
+    gnutls_anti_replay_deinit(srv.anti_replay);
+  free(srv.cids);
+  if (srv.www >= 0)
+    close(srv.www);
+  return rv == 0 ? INTEROP_EXIT_OK : INTEROP_EXIT_FAIL;
+}

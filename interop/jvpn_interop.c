@@ -1,3 +1,201 @@
-/* interop/jvpn_interop.c: being written (interop/README.md). */
+/*
+ * interop/jvpn_interop: main of the interop endpoint: the command line of
+ * interop/README.md, the test case checks (exit 127 before any I/O) and
+ * the pieces both roles share.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+
 #include "interop/interop.h"
-int main(void) { return 127; }
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+
+const char *interop_alpn(enum interop_case tc) {
+  return tc == IC_HTTP3 ? "h3" : "hq-interop";
+}
+
+const char *interop_tls_priority(enum interop_case tc) {
+  if (tc != IC_CHACHA20)
+    return NULL;
+  /* TLS_CHACHA20_POLY1305_SHA256 only; QUIC needs no compat mode. */
+  return "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305:"
+         "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
+         "%DISABLE_TLS13_COMPAT_MODE";
+}
+
+int interop_ring_init(struct interop_ring *r) {
+  memset(r, 0, sizeof(*r));
+  r->buf = malloc(INTEROP_RING_SIZE);
+  return r->buf ? 0 : JVPN_ERR_NOMEM;
+}
+
+void interop_ring_free(struct interop_ring *r) {
+  free(r->buf);
+  r->buf = NULL;
+}
+
+size_t interop_ring_room(const struct interop_ring *r) {
+  return INTEROP_RING_SIZE - (size_t)(r->filled - r->acked);
+}
+
+long interop_ring_fill_fd(struct interop_ring *r, int fd) {
+  size_t room = interop_ring_room(r);
+  size_t at = (size_t)(r->filled % INTEROP_RING_SIZE);
+  size_t chunk = INTEROP_RING_SIZE - at < room ? INTEROP_RING_SIZE - at
+                                               : room;
+  ssize_t n;
+
+  if (chunk == 0)
+    return 0;
+  do
+    n = read(fd, r->buf + at, chunk);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return JVPN_ERR_SYSTEM;
+  r->filled += (uint64_t)n;
+  return (long)n;
+}
+
+size_t interop_ring_unsent(const struct interop_ring *r, ngtcp2_vec *vec,
+                           size_t max) {
+  size_t left = (size_t)(r->filled - r->sent);
+  size_t at = (size_t)(r->sent % INTEROP_RING_SIZE);
+  size_t first = INTEROP_RING_SIZE - at < left ? INTEROP_RING_SIZE - at
+                                               : left;
+  size_t n = 0;
+
+  if (left == 0 || max == 0)
+    return 0;
+  vec[n].base = r->buf + at;
+  vec[n++].len = first;
+  if (left > first && max > 1) {
+    vec[n].base = r->buf;
+    vec[n++].len = left - first;
+  }
+  return n;
+}
+
+int interop_write_all(int fd, const uint8_t *data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return JVPN_ERR_SYSTEM;
+    }
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void usage(void) {
+  fprintf(stderr,
+          "usage: jvpn-interop server --listen ADDR:PORT --cert FILE "
+          "--key FILE --www DIR\n"
+          "                          --testcase NAME [--qlog-dir DIR] "
+          "[--keylog FILE]\n"
+          "       jvpn-interop client --testcase NAME --downloads DIR\n"
+          "                          [--qlog-dir DIR] [--keylog FILE] "
+          "URL...\n");
+}
+
+/* Takes the value of option |argv[*i]|; NULL (and a message) if absent. */
+static const char *optval(int argc, char **argv, int *i) {
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "jvpn-interop: %s needs a value\n", argv[*i]);
+    return NULL;
+  }
+  return argv[++*i];
+}
+
+static int parse_args(int argc, char **argv, struct interop_opts *o,
+                      const char **testcase, const char **keylog) {
+  int i;
+
+  if (argc < 2)
+    return JVPN_ERR_INVAL;
+  if (strcmp(argv[1], "server") == 0)
+    o->is_server = 1;
+  else if (strcmp(argv[1], "client") != 0)
+    return JVPN_ERR_INVAL;
+  for (i = 2; i < argc; i++) {
+    const char *a = argv[i];
+    const char **dst = NULL;
+
+    if (strcmp(a, "--listen") == 0)
+      dst = &o->listen;
+    else if (strcmp(a, "--cert") == 0)
+      dst = &o->cert;
+    else if (strcmp(a, "--key") == 0)
+      dst = &o->key;
+    else if (strcmp(a, "--www") == 0)
+      dst = &o->www;
+    else if (strcmp(a, "--downloads") == 0)
+      dst = &o->downloads;
+    else if (strcmp(a, "--qlog-dir") == 0)
+      dst = &o->qlog_dir;
+    else if (strcmp(a, "--keylog") == 0)
+      dst = keylog;
+    else if (strcmp(a, "--testcase") == 0)
+      dst = testcase;
+    if (dst) {
+      if ((*dst = optval(argc, argv, &i)) == NULL)
+        return JVPN_ERR_INVAL;
+      continue;
+    }
+    if (a[0] == '-') {
+      fprintf(stderr, "jvpn-interop: unknown option %s\n", a);
+      return JVPN_ERR_INVAL;
+    }
+    if (o->is_server || o->nurls >= INTEROP_MAX_URLS)
+      return JVPN_ERR_INVAL;
+    o->urls[o->nurls++] = a;
+  }
+  if (*testcase == NULL)
+    return JVPN_ERR_INVAL;
+  if (o->is_server)
+    return o->listen && o->cert && o->key && o->www ? 0 : JVPN_ERR_INVAL;
+  return o->downloads ? 0 : JVPN_ERR_INVAL;
+}
+
+int main(int argc, char **argv) {
+  static struct interop_opts o;
+  const char *testcase = NULL, *keylog = NULL, *lvl = getenv("JVPN_LOG");
+  int tc, rv;
+
+  if (parse_args(argc, argv, &o, &testcase, &keylog) != 0) {
+    usage();
+    return INTEROP_EXIT_FAIL;
+  }
+  tc = interop_case_parse(testcase);
+  if (tc < 0) {
+    fprintf(stderr, "jvpn-interop: test case %s not supported\n", testcase);
+    return INTEROP_EXIT_UNSUPPORTED;
+  }
+  o.tc = (enum interop_case)tc;
+  jvpn_log_set_level(lvl ? atoi(lvl) : JVPN_LOG_INFO);
+  /* A peer that vanished mid-write must not kill us with SIGPIPE (only
+   * files are written, but the runner may close our stdout). */
+  signal(SIGPIPE, SIG_IGN);
+  if (gnutls_global_init() != 0)
+    return INTEROP_EXIT_FAIL;
+  if (keylog) {
+    o.keylog = fopen(keylog, "a");
+    if (o.keylog == NULL)
+      fprintf(stderr, "jvpn-interop: cannot open %s: %s\n", keylog,
+              strerror(errno));
+  }
+  rv = o.is_server ? interop_server_run(&o) : interop_client_run(&o);
+  if (o.keylog)
+    fclose(o.keylog);
+  gnutls_global_deinit();
+  return rv;
+}

@@ -93,6 +93,10 @@ static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
   return 0;
 }
 
+static int streams_mode(const struct quic_conn *c) {
+  return c->cfg.app == QUIC_APP_STREAMS;
+}
+
 static unsigned keepalive_ms(const struct quic_conn *c) {
   return c->cfg.keepalive_ms ? c->cfg.keepalive_ms : JVPN_QUIC_KEEPALIVE_MS;
 }
@@ -104,8 +108,54 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   LOG_DEBUG(c->ctx, "QUIC handshake completed");
   ngtcp2_conn_set_keep_alive_timeout(
       c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
-  if (!c->h3 && h3_conn_start(c) != 0)
-    return NGTCP2_ERR_CALLBACK_FAILURE;
+  if (!streams_mode(c)) {
+    if (!c->h3 && h3_conn_start(c) != 0)
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+    return 0;
+  }
+  /* The server sends its ticket itself (GNUTLS_NO_AUTO_SEND_TICKET):
+   * only once the handshake is over may 1-RTT CRYPTO data carry it. */
+  if (c->cfg.is_server && c->cfg.ticket_key &&
+      gnutls_session_ticket_send(c->tls, 1, 0) != 0)
+    LOG_WARN(c->ctx, "cannot send a session ticket");
+  if (!c->cfg.is_server && c->cfg.resume_session &&
+      !(gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA)) {
+    /* ngtcp2 forgets the 0-RTT streams and calls early_data_rejected. */
+    if (ngtcp2_conn_early_data_rejected(c->conn) != 0)
+      return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  if (c->cfg.ops->handshake_done)
+    c->cfg.ops->handshake_done(c->cfg.user, 0);
+  return 0;
+}
+
+static int handshake_confirmed_cb(ngtcp2_conn *conn, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  if (streams_mode(c) && c->cfg.ops->handshake_done)
+    c->cfg.ops->handshake_done(c->cfg.user, 1);
+  return 0;
+}
+
+static int early_data_rejected_cb(ngtcp2_conn *conn, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  LOG_INFO(c->ctx, "server refused 0-RTT");
+  if (streams_mode(c) && c->cfg.ops->early_rejected)
+    c->cfg.ops->early_rejected(c->cfg.user);
+  return 0;
+}
+
+static int extend_max_local_streams_bidi_cb(ngtcp2_conn *conn,
+                                            uint64_t max_streams, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  (void)max_streams;
+  if (streams_mode(c) && c->cfg.ops->streams_available)
+    c->cfg.ops->streams_available(c->cfg.user);
   return 0;
 }
 
@@ -117,6 +167,11 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags,
 
   (void)conn;
   (void)sud;
+  if (streams_mode(c))
+    return c->cfg.ops->stream_data(c->cfg.user, stream_id, offset, data, len,
+                                   flags & NGTCP2_STREAM_DATA_FLAG_FIN) == 0
+               ? 0
+               : NGTCP2_ERR_CALLBACK_FAILURE;
   /* A server may see the client's first stream frames in the same flight
    * that completes the handshake. */
   if (!c->h3 && h3_conn_start(c) != 0)
@@ -130,8 +185,15 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags,
 static int acked_stream_data_offset_cb(ngtcp2_conn *conn, int64_t stream_id,
                                        uint64_t offset, uint64_t len,
                                        void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
   (void)sud;
+  if (streams_mode(c)) {
+    if (c->cfg.ops->stream_acked)
+      c->cfg.ops->stream_acked(c->cfg.user, stream_id, offset, len);
+    return 0;
+  }
   if (h3_conn_acked(ud, stream_id, offset, len) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -140,8 +202,17 @@ static int acked_stream_data_offset_cb(ngtcp2_conn *conn, int64_t stream_id,
 static int stream_close_cb(ngtcp2_conn *conn, uint32_t flags,
                            int64_t stream_id, uint64_t app_error, void *ud,
                            void *sud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
   (void)sud;
+  if (streams_mode(c)) {
+    if (c->cfg.ops->stream_close)
+      c->cfg.ops->stream_close(
+          c->cfg.user, stream_id, app_error,
+          (flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET) != 0);
+    return 0;
+  }
   if (!(flags & NGTCP2_STREAM_CLOSE_FLAG_APP_ERROR_CODE_SET))
     app_error = JVPN_H3_NO_ERROR;
   if (h3_conn_stream_close(ud, stream_id, app_error) != 0)
@@ -156,6 +227,9 @@ static int stream_reset_cb(ngtcp2_conn *conn, int64_t stream_id,
   (void)final_size;
   (void)app_error;
   (void)sud;
+  /* Stream mode: stream_close reports the end. */
+  if (streams_mode(ud))
+    return 0;
   if (h3_conn_stream_reset(ud, stream_id) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -166,6 +240,11 @@ static int stream_stop_sending_cb(ngtcp2_conn *conn, int64_t stream_id,
   (void)conn;
   (void)app_error;
   (void)sud;
+  if (streams_mode(ud)) {
+    /* The peer wants nothing more: stop sending (RFC 9000 3.5). */
+    (void)ngtcp2_conn_shutdown_stream_write(conn, stream_id, app_error);
+    return 0;
+  }
   if (h3_conn_stream_reset(ud, stream_id) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -173,9 +252,16 @@ static int stream_stop_sending_cb(ngtcp2_conn *conn, int64_t stream_id,
 
 static int extend_max_stream_data_cb(ngtcp2_conn *conn, int64_t stream_id,
                                      uint64_t max_data, void *ud, void *sud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
   (void)max_data;
   (void)sud;
+  if (streams_mode(c)) {
+    if (c->cfg.ops->stream_blocked)
+      c->cfg.ops->stream_blocked(c->cfg.user, stream_id, 0);
+    return 0;
+  }
   if (h3_conn_unblock(ud, stream_id) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
@@ -183,8 +269,15 @@ static int extend_max_stream_data_cb(ngtcp2_conn *conn, int64_t stream_id,
 
 static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags,
                             const uint8_t *data, size_t len, void *ud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
-  (void)flags;
+  if (streams_mode(c)) {
+    if (c->cfg.ops->datagram)
+      c->cfg.ops->datagram(c->cfg.user, data, len,
+                           (flags & NGTCP2_DATAGRAM_FLAG_EARLY) != 0);
+    return 0;
+  }
   h3_conn_recv_datagram(ud, data, len);
   return 0;
 }
@@ -296,6 +389,9 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->lost_datagram = lost_datagram_cb;
   cb->recv_stateless_reset = recv_stateless_reset_cb;
   cb->path_validation = path_validation_cb;
+  cb->handshake_confirmed = handshake_confirmed_cb;
+  cb->early_data_rejected = early_data_rejected_cb;
+  cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
 }
 
 /* --- TLS ----------------------------------------------------------------- */
@@ -328,30 +424,116 @@ static int verify_peer_cb(gnutls_session_t s) {
   return 0;
 }
 
+/* NSS key log (SSLKEYLOGFILE) line: label, client random, secret. */
+static int keylog_cb(gnutls_session_t s, const char *label,
+                     const gnutls_datum_t *secret) {
+  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+  struct quic_conn *c = ref->user_data;
+  gnutls_datum_t crand, srand;
+  unsigned i;
+
+  gnutls_session_get_random(s, &crand, &srand);
+  fprintf(c->cfg.keylog, "%s ", label);
+  for (i = 0; i < crand.size; i++)
+    fprintf(c->cfg.keylog, "%02x", crand.data[i]);
+  fputc(' ', c->cfg.keylog);
+  for (i = 0; i < secret->size; i++)
+    fprintf(c->cfg.keylog, "%02x", secret->data[i]);
+  fputc('\n', c->cfg.keylog);
+  fflush(c->cfg.keylog);
+  return 0;
+}
+
+/* Client: keeps the newest session data when a NewSessionTicket was
+ * processed, for a later resumption. */
+static int ticket_hook(gnutls_session_t s, unsigned htype, unsigned when,
+                       unsigned incoming, const gnutls_datum_t *msg) {
+  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+  struct quic_conn *c = ref->user_data;
+  gnutls_datum_t d = {NULL, 0};
+
+  (void)htype;
+  (void)when;
+  (void)incoming;
+  (void)msg;
+  if (gnutls_session_get_data2(s, &d) != 0)
+    return 0; /* no usable ticket: the next connection is a full one */
+  gnutls_free(c->ticket.data);
+  c->ticket = d;
+  if (c->cfg.ops->session_ticket)
+    c->cfg.ops->session_ticket(c->cfg.user);
+  return 0;
+}
+
 static int tls_setup(struct quic_conn *c) {
-  gnutls_datum_t alpn = {(unsigned char *)JVPN_ALPN, sizeof(JVPN_ALPN) - 1};
+  gnutls_datum_t alpn[QUIC_ALPN_MAX];
   unsigned int flags = c->cfg.is_server ? GNUTLS_SERVER : GNUTLS_CLIENT;
+  unsigned nalpn = 0;
+  int stream_app = streams_mode(c);
   int rv;
 
+  while (nalpn < QUIC_ALPN_MAX && c->cfg.alpn[nalpn]) {
+    alpn[nalpn].data = (unsigned char *)c->cfg.alpn[nalpn];
+    alpn[nalpn].size = (unsigned)strlen(c->cfg.alpn[nalpn]);
+    nalpn++;
+  }
+  if (nalpn == 0) {
+    alpn[0].data = (unsigned char *)JVPN_ALPN;
+    alpn[0].size = sizeof(JVPN_ALPN) - 1;
+    nalpn = 1;
+  }
+  /* 0-RTT only where the program asked for resumption. */
+  if (stream_app && c->cfg.is_server && c->cfg.ticket_key)
+    flags |= GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_AUTO_SEND_TICKET;
+  if (stream_app && !c->cfg.is_server && c->cfg.resume_session)
+    flags |= GNUTLS_ENABLE_EARLY_DATA;
   if (gnutls_init(&c->tls, flags | GNUTLS_NO_END_OF_EARLY_DATA) != 0)
     return JVPN_ERR_TLS;
   rv = c->cfg.is_server ? ngtcp2_crypto_gnutls_configure_server_session(c->tls)
                         : ngtcp2_crypto_gnutls_configure_client_session(c->tls);
   if (rv != 0)
     return JVPN_ERR_TLS;
-  if (gnutls_priority_set_direct(c->tls, tls_priority, NULL) != 0 ||
+  if (gnutls_priority_set_direct(c->tls,
+                                 c->cfg.tls_priority ? c->cfg.tls_priority
+                                                     : tls_priority,
+                                 NULL) != 0 ||
       gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cfg.cred) !=
           0 ||
-      gnutls_alpn_set_protocols(c->tls, &alpn, 1, GNUTLS_ALPN_MANDATORY) != 0)
+      gnutls_alpn_set_protocols(c->tls, alpn, nalpn, GNUTLS_ALPN_MANDATORY) !=
+          0)
     return JVPN_ERR_TLS;
-  gnutls_session_set_verify_function(c->tls, verify_peer_cb);
-  if (c->cfg.is_server) {
-    gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUIRE);
-  } else if (c->cfg.sni && c->cfg.sni[0]) {
+  /* Pins are the VPN's authentication; only the stream mode may go
+   * without (interop peers use throw-away self-signed certificates). */
+  if (!(stream_app && c->cfg.no_peer_auth)) {
+    gnutls_session_set_verify_function(c->tls, verify_peer_cb);
+    if (c->cfg.is_server)
+      gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUIRE);
+  }
+  if (!c->cfg.is_server && c->cfg.sni && c->cfg.sni[0]) {
     if (gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->cfg.sni,
                                strlen(c->cfg.sni)) != 0)
       return JVPN_ERR_TLS;
   }
+  if (stream_app && c->cfg.is_server && c->cfg.ticket_key) {
+    if (gnutls_session_ticket_enable_server(c->tls, c->cfg.ticket_key) != 0)
+      return JVPN_ERR_TLS;
+    if (c->cfg.anti_replay)
+      gnutls_anti_replay_enable(c->tls, c->cfg.anti_replay);
+    /* QUIC bounds early data by flow control, not by this TLS limit
+     * (RFC 9001 4.6.1 requires 0xffffffff). */
+    gnutls_record_set_max_early_data_size(c->tls, 0xffffffffu);
+  }
+  if (stream_app && !c->cfg.is_server) {
+    gnutls_handshake_set_hook_function(c->tls,
+                                       GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
+                                       GNUTLS_HOOK_POST, ticket_hook);
+    if (c->cfg.resume_session &&
+        gnutls_session_set_data(c->tls, c->cfg.resume_session->data,
+                                c->cfg.resume_session->size) != 0)
+      LOG_WARN(c->ctx, "stored session unusable; full handshake");
+  }
+  if (c->cfg.keylog)
+    gnutls_session_set_keylog_function(c->tls, keylog_cb);
   c->conn_ref.get_conn = get_conn;
   c->conn_ref.user_data = c;
   gnutls_session_set_ptr(c->tls, &c->conn_ref);
@@ -359,6 +541,39 @@ static int tls_setup(struct quic_conn *c) {
 }
 
 /* --- creation ------------------------------------------------------------ */
+
+/* Compatible version negotiation (RFC 9368) towards the v2 draft, the
+ * only v2 ngtcp2 0.12.1 knows; never written. */
+static uint32_t v2_versions[] = {NGTCP2_PROTO_VER_V2_DRAFT,
+                                 NGTCP2_PROTO_VER_V1};
+
+static void qlog_write_cb(void *ud, uint32_t flags, const void *data,
+                          size_t len) {
+  struct quic_conn *c = ud;
+
+  if (c->qlog == NULL)
+    return;
+  if (fwrite(data, 1, len, c->qlog) != len ||
+      (flags & NGTCP2_QLOG_WRITE_FLAG_FIN))
+    (void)fflush(c->qlog); /* a short qlog is only a debugging loss */
+}
+
+/* Opens cfg.qlog_dir/<ODCID hex>.sqlog (JSON-SEQ, as ngtcp2 writes). */
+static void qlog_open(struct quic_conn *c, const ngtcp2_cid *odcid) {
+  char path[4096];
+  size_t n, i;
+
+  n = (size_t)snprintf(path, sizeof(path), "%s/", c->cfg.qlog_dir);
+  for (i = 0; i < odcid->datalen && n + 3 < sizeof(path); i++)
+    n += (size_t)snprintf(path + n, sizeof(path) - n, "%02x",
+                          odcid->data[i]);
+  if (n + 7 >= sizeof(path))
+    return;
+  snprintf(path + n, sizeof(path) - n, ".sqlog");
+  c->qlog = fopen(path, "w");
+  if (c->qlog == NULL)
+    LOG_WARN(c->ctx, "cannot write qlog %s", path);
+}
 
 static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
                           uint64_t now) {
@@ -381,6 +596,14 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
   s->max_stream_window = 4 * 1024 * 1024;
   if (jvpn_log_level >= JVPN_LOG_TRACE)
     s->log_printf = ngtcp2_log_cb;
+  if (streams_mode(c) && c->cfg.prefer_v2) {
+    s->preferred_versions = v2_versions;
+    s->preferred_versionslen = 2;
+    s->other_versions = v2_versions;
+    s->other_versionslen = 2;
+  }
+  if (streams_mode(c) && c->cfg.qlog_dir)
+    s->qlog.write = qlog_write_cb;
 }
 
 static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
@@ -396,6 +619,19 @@ static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
                         JVPN_QUIC_IDLE_KEEPALIVES * NGTCP2_MILLISECONDS;
   p->max_datagram_frame_size = JVPN_QUIC_MAX_DATAGRAM_FRAME;
   p->active_connection_id_limit = JVPN_QUIC_ACTIVE_CID_LIMIT;
+  if (streams_mode(c)) {
+    /* Files, not a tunnel: many concurrent streams, larger windows, and
+     * DATAGRAM only where the program uses it. */
+    p->initial_max_stream_data_bidi_local = QUIC_STREAMS_STREAM_WINDOW;
+    p->initial_max_stream_data_bidi_remote = QUIC_STREAMS_STREAM_WINDOW;
+    p->initial_max_stream_data_uni = QUIC_STREAMS_STREAM_WINDOW;
+    p->initial_max_data = QUIC_STREAMS_CONN_WINDOW;
+    p->initial_max_streams_bidi = c->cfg.is_server ? QUIC_STREAMS_MAX_BIDI
+                                                   : 0;
+    p->initial_max_streams_uni = 3 + QUIC_ALPN_MAX; /* HTTP/3: 3 needed */
+    p->max_datagram_frame_size =
+        c->cfg.datagrams ? JVPN_QUIC_MAX_DATAGRAM_FRAME : 0;
+  }
 }
 
 static int conn_alloc(struct quic_conn **pc, const struct quic_conn_config *cfg) {
@@ -453,8 +689,15 @@ int quic_conn_client_new(struct quic_conn **pc,
   fill_callbacks(&cb, 0);
   fill_settings(c, &s, now);
   fill_params(c, &p);
+  if (s.qlog.write) {
+    qlog_open(c, &dcid);
+    s.qlog.odcid = dcid;
+  }
   if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->path.path,
-                             NGTCP2_PROTO_VER_V1, &cb, &s, &p, NULL, c) != 0) {
+                             streams_mode(c) && c->cfg.version
+                                 ? c->cfg.version
+                                 : NGTCP2_PROTO_VER_V1,
+                             &cb, &s, &p, NULL, c) != 0) {
     rv = JVPN_ERR_QUIC;
     goto fail;
   }
@@ -462,6 +705,10 @@ int quic_conn_client_new(struct quic_conn **pc,
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  if (streams_mode(c) && c->cfg.resume_session && c->cfg.resume_params)
+    /* Limits for 0-RTT streams; RFC 9000 7.4.1 says which are kept. */
+    ngtcp2_conn_set_early_remote_transport_params(c->conn,
+                                                  c->cfg.resume_params);
   *pc = c;
   return 0;
 
@@ -498,6 +745,17 @@ int quic_conn_server_new(struct quic_conn **pc,
   fill_settings(c, &s, now);
   fill_params(c, &p);
   p.original_dcid = hd->dcid;
+  if (streams_mode(c) && cfg->retry_odcid) {
+    /* RFC 9000 7.3: after a Retry, original_destination_connection_id is
+     * the first Initial's DCID and retry_source_connection_id ours. */
+    p.original_dcid = *cfg->retry_odcid;
+    p.retry_scid = hd->dcid;
+    p.retry_scid_present = 1;
+  }
+  if (s.qlog.write) {
+    qlog_open(c, &p.original_dcid);
+    s.qlog.odcid = p.original_dcid;
+  }
   p.stateless_reset_token_present = 1;
   if (ngtcp2_crypto_generate_stateless_reset_token(
           p.stateless_reset_token, c->static_secret,
@@ -545,6 +803,12 @@ void quic_conn_del(struct quic_conn *c) {
     ngtcp2_conn_del(c->conn);
   if (c->tls)
     gnutls_deinit(c->tls);
+  if (c->qlog)
+    (void)fclose(c->qlog); /* best effort: a debugging aid */
+  if (c->ticket.data) {
+    gnutls_memset(c->ticket.data, 0, c->ticket.size);
+    gnutls_free(c->ticket.data);
+  }
   gnutls_memset(c->static_secret, 0, sizeof(c->static_secret));
   free(c->txq.slot);
   free(c->pending);
@@ -756,6 +1020,32 @@ static uint64_t stall_ns(struct quic_conn *c) {
   return 10 * st.smoothed_rtt > t ? 10 * st.smoothed_rtt : t;
 }
 
+/* Routes the write loop's stream events to HTTP/3 or the program. */
+static void stream_blocked(struct quic_conn *c, int64_t sid, int state) {
+  if (streams_mode(c)) {
+    if (c->cfg.ops->stream_blocked)
+      c->cfg.ops->stream_blocked(c->cfg.user, sid, state);
+  } else if (state > 0) {
+    h3_conn_stream_blocked(c, sid);
+  } else {
+    h3_conn_stream_shut_wr(c, sid);
+  }
+}
+
+static int stream_written(struct quic_conn *c, int64_t sid, size_t n,
+                          int fin, const ngtcp2_vec *vec, size_t nvec) {
+  size_t total = 0, i;
+
+  if (!streams_mode(c))
+    return h3_conn_stream_written(c, sid, n);
+  for (i = 0; i < nvec; i++)
+    total += vec[i].len;
+  /* ngtcp2 sends the FIN only with the last byte. */
+  if (c->cfg.ops->stream_sent)
+    c->cfg.ops->stream_sent(c->cfg.user, sid, n, fin && n == total);
+  return 0;
+}
+
 int quic_conn_write(struct quic_conn *c, uint64_t now) {
   struct tx_batch b = {0};
   ngtcp2_path_storage ps;
@@ -784,16 +1074,18 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
     ngtcp2_ssize n, ndatalen = -1;
     int accepted = 0;
 
-    if (!dgram_blocked && !txq_empty(&c->txq) && c->tunnel_open &&
-        h3_conn_datagrams_ok(c)) {
+    if (!dgram_blocked && !txq_empty(&c->txq) &&
+        (streams_mode(c) || (c->tunnel_open && h3_conn_datagrams_ok(c)))) {
       uint32_t i = c->txq.head % QUIC_TXQ_LEN;
       ngtcp2_vec v[2] = {{c->dgram_hdr, c->dgram_hdr_len},
                          {c->txq.slot[i], c->txq.len[i]}};
+      /* The stream mode's datagrams carry no HTTP Datagram header. */
+      size_t skip = c->dgram_hdr_len ? 0 : 1;
 
       n = ngtcp2_conn_writev_datagram(c->conn, &ps.path, &pi, dst, maxpkt,
                                       &accepted,
-                                      NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0, v,
-                                      2, now);
+                                      NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0,
+                                      v + skip, 2 - skip, now);
       if (accepted) {
         sent++;
         c->stats.tx_bytes += c->txq.len[i];
@@ -824,7 +1116,11 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       long nvec = 0;
       uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
 
-      if (c->h3) {
+      if (streams_mode(c)) {
+        nvec = c->cfg.ops->stream_next(c->cfg.user, &sid, &fin, vec, 16);
+        if (nvec < 0)
+          return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
+      } else if (c->h3) {
         nvec = h3_conn_get_stream_data(c, &sid, &fin, vec, 16);
         if (nvec < 0)
           return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
@@ -837,13 +1133,17 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       if (n < 0) {
         switch (n) {
         case NGTCP2_ERR_STREAM_DATA_BLOCKED:
-          h3_conn_stream_blocked(c, sid);
+          stream_blocked(c, sid, 1);
           continue;
         case NGTCP2_ERR_STREAM_SHUT_WR:
-          h3_conn_stream_shut_wr(c, sid);
+        case NGTCP2_ERR_STREAM_NOT_FOUND:
+          if (n == NGTCP2_ERR_STREAM_NOT_FOUND && !streams_mode(c))
+            return fail_conn(c, (int)n, now);
+          stream_blocked(c, sid, -1);
           continue;
         case NGTCP2_ERR_WRITE_MORE:
-          if (h3_conn_stream_written(c, sid, (size_t)ndatalen) != 0)
+          if (stream_written(c, sid, (size_t)ndatalen, fin, vec,
+                             (size_t)nvec) != 0)
             return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
           continue;
         default:
@@ -851,7 +1151,8 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
         }
       }
       if (ndatalen >= 0 && sid >= 0 &&
-          h3_conn_stream_written(c, sid, (size_t)ndatalen) != 0)
+          stream_written(c, sid, (size_t)ndatalen, fin, vec, (size_t)nvec) !=
+              0)
         return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
       if (n == 0)
         break;
@@ -878,7 +1179,10 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (!again && batch_flush(c, &b) != 0)
     again = 1;
   ngtcp2_conn_update_pkt_tx_time(c->conn, now);
-  if (!txq_empty(&c->txq) && dgram_blocked && sent == 0) {
+  /* The stall watchdog guards the tunnel; the stream mode's datagrams
+   * are best effort. */
+  if (!streams_mode(c) && !txq_empty(&c->txq) && dgram_blocked &&
+      sent == 0) {
     if (c->blocked_since == 0)
       c->blocked_since = now;
     else if (now - c->blocked_since > stall_ns(c)) {
@@ -1060,4 +1364,108 @@ void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {
 
 void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st) {
   ngtcp2_conn_get_conn_stat(c->conn, st);
+}
+
+/* --- stream mode --------------------------------------------------------- */
+
+int quic_conn_open_stream(struct quic_conn *c, int64_t *sid) {
+  int rv;
+
+  if (c->closed)
+    return JVPN_ERR_PROTO;
+  rv = ngtcp2_conn_open_bidi_stream(c->conn, sid, NULL);
+  if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+    return JVPN_ERR_AGAIN;
+  return rv == 0 ? 0 : JVPN_ERR_QUIC;
+}
+
+int quic_conn_open_uni_stream(struct quic_conn *c, int64_t *sid) {
+  int rv;
+
+  if (c->closed)
+    return JVPN_ERR_PROTO;
+  rv = ngtcp2_conn_open_uni_stream(c->conn, sid, NULL);
+  if (rv == NGTCP2_ERR_STREAM_ID_BLOCKED)
+    return JVPN_ERR_AGAIN;
+  return rv == 0 ? 0 : JVPN_ERR_QUIC;
+}
+
+void quic_conn_stream_consumed(struct quic_conn *c, int64_t sid, size_t n) {
+  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, n);
+  ngtcp2_conn_extend_max_offset(c->conn, n);
+}
+
+void quic_conn_stream_shutdown(struct quic_conn *c, int64_t sid,
+                               uint64_t app_error) {
+  /* The stream may already be gone; nothing is left to do then. */
+  (void)ngtcp2_conn_shutdown_stream(c->conn, sid, app_error);
+}
+
+int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
+                            size_t len) {
+  const ngtcp2_transport_params *rp;
+  struct quic_txq *q = &c->txq;
+  uint32_t i;
+
+  if (c->closed)
+    return JVPN_ERR_AGAIN;
+  rp = ngtcp2_conn_get_remote_transport_params(c->conn);
+  if (rp == NULL || rp->max_datagram_frame_size == 0)
+    return JVPN_ERR_AGAIN;
+  /* 3 bytes: DATAGRAM frame type and a 2-byte length. */
+  if (len > QUIC_TXQ_SLOT || len + 3 > rp->max_datagram_frame_size)
+    return JVPN_ERR_OVERSIZE;
+  if (q->tail - q->head >= QUIC_TXQ_LEN)
+    return JVPN_ERR_FULL;
+  i = q->tail % QUIC_TXQ_LEN;
+  memcpy(q->slot[i], data, len);
+  q->len[i] = (uint16_t)len;
+  q->tail++;
+  return 0;
+}
+
+int quic_conn_key_update(struct quic_conn *c, uint64_t now) {
+  return ngtcp2_conn_initiate_key_update(c->conn, now) == 0 ? 0
+                                                            : JVPN_ERR_AGAIN;
+}
+
+void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len) {
+  gnutls_datum_t p = {NULL, 0};
+
+  if (len == 0)
+    return;
+  buf[0] = '\0';
+  if (gnutls_alpn_get_selected_protocol(c->tls, &p) == 0)
+    snprintf(buf, len, "%.*s", (int)p.size, (const char *)p.data);
+}
+
+uint32_t quic_conn_version(struct quic_conn *c) {
+  return ngtcp2_conn_get_negotiated_version(c->conn);
+}
+
+int quic_conn_get_session(struct quic_conn *c, gnutls_datum_t *data,
+                          ngtcp2_transport_params *params) {
+  const ngtcp2_transport_params *rp;
+
+  rp = ngtcp2_conn_get_remote_transport_params(c->conn);
+  if (c->ticket.data == NULL || rp == NULL)
+    return JVPN_ERR_AGAIN;
+  data->data = gnutls_malloc(c->ticket.size);
+  if (data->data == NULL)
+    return JVPN_ERR_NOMEM;
+  memcpy(data->data, c->ticket.data, c->ticket.size);
+  data->size = c->ticket.size;
+  *params = *rp;
+  /* Points into this connection's memory; 0-RTT needs only the limits. */
+  params->version_info_present = 0;
+  memset(&params->version_info, 0, sizeof(params->version_info));
+  return 0;
+}
+
+int quic_conn_resumed(struct quic_conn *c) {
+  return gnutls_session_is_resumed(c->tls) != 0;
+}
+
+int quic_conn_early_accepted(struct quic_conn *c) {
+  return (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }

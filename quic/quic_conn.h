@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
@@ -43,6 +44,20 @@ enum quic_conn_end {
 };
 
 struct quic_conn;
+
+/* What a connection carries. The VPN's CONNECT-IP is the default; the
+ * stream mode hands raw QUIC streams and DATAGRAM frames to the program
+ * (the interop endpoint, interop/README.md) and never starts HTTP/3. */
+enum quic_conn_app {
+  QUIC_APP_CONNECT_IP = 0,
+  QUIC_APP_STREAMS,
+};
+
+/* Limits of the stream mode (the interop endpoint serves files). */
+#define QUIC_STREAMS_MAX_BIDI 256        /* streams the peer may open */
+#define QUIC_STREAMS_STREAM_WINDOW (1024 * 1024)    /* bytes per stream */
+#define QUIC_STREAMS_CONN_WINDOW (4 * 1024 * 1024)  /* bytes */
+#define QUIC_ALPN_MAX 4                  /* ALPN list entries */
 
 /* A CONNECT-IP request as the server sees it. */
 struct quic_tunnel_req {
@@ -106,6 +121,46 @@ struct quic_conn_ops {
   /* The tunnel or connection ended; the conn may be deleted after the
    * call that reported it returns. */
   void (*closed)(void *user, enum quic_conn_end why, const char *detail);
+
+  /* --- QUIC_APP_STREAMS only (unused by CONNECT-IP; may be NULL) --- */
+  /* The handshake completed (|confirmed| 0) or was confirmed (1). */
+  void (*handshake_done)(void *user, int confirmed);
+  /* Bytes of stream |sid| at |offset| (in order from ngtcp2's view);
+   * |fin| ends the stream. The program grants flow-control credit with
+   * quic_conn_stream_consumed() once it has used them. Nonzero closes
+   * the connection. */
+  int (*stream_data)(void *user, int64_t sid, uint64_t offset,
+                     const uint8_t *data, size_t len, int fin);
+  /* Picks the next stream with data to send: fills |vec| (at most |max|
+   * entries) with its unsent bytes, |*sid| and |*fin| (FIN after these
+   * bytes). Returns the entry count (0 with *sid == -1: nothing to send;
+   * 0 with a stream and *fin: a bare FIN). The bytes must stay valid
+   * until stream_acked covers them. */
+  long (*stream_next)(void *user, int64_t *sid, int *fin, ngtcp2_vec *vec,
+                      size_t max);
+  /* |n| bytes from stream_next went into packets; |fin_sent| if the FIN
+   * did too. */
+  void (*stream_sent)(void *user, int64_t sid, size_t n, int fin_sent);
+  /* Stream |sid| cannot take more data: flow control (|state| 1), room
+   * again (0), or its write side is shut (-1, never again). */
+  void (*stream_blocked)(void *user, int64_t sid, int state);
+  /* The peer acknowledged |len| bytes of |sid| from |offset| (offsets
+   * rise contiguously). */
+  void (*stream_acked)(void *user, int64_t sid, uint64_t offset,
+                       uint64_t len);
+  /* Stream |sid| is gone (both directions ended, or reset): |app_error|
+   * is the peer's code if |reset|. */
+  void (*stream_close)(void *user, int64_t sid, uint64_t app_error,
+                       int reset);
+  /* The peer allows more bidirectional streams. */
+  void (*streams_available)(void *user);
+  /* A QUIC DATAGRAM frame arrived (|early|: in 0-RTT). */
+  void (*datagram)(void *user, const uint8_t *data, size_t len, int early);
+  /* Client: a session ticket arrived; quic_conn_get_session() takes it. */
+  void (*session_ticket)(void *user);
+  /* Client: the server refused 0-RTT; every stream opened before the
+   * handshake is gone and must be opened and sent again. */
+  void (*early_rejected)(void *user);
 };
 
 struct quic_conn_stats {
@@ -152,6 +207,33 @@ struct quic_conn_config {
   const uint8_t *reset_secret;  /* server: 32-byte key for stateless reset
                                  * tokens, stable across restarts; NULL =
                                  * random per connection */
+  /* Everything below is zero for the VPN; the interop endpoint sets it. */
+  enum quic_conn_app app;
+  const char *alpn[QUIC_ALPN_MAX]; /* offered (client) / accepted (server)
+                                    * in order; alpn[0] NULL = JVPN_ALPN */
+  int no_peer_auth;             /* QUIC_APP_STREAMS only: the server asks
+                                 * for no client certificate and the client
+                                 * checks none (self-signed interop peers);
+                                 * ops->verify_peer is not called */
+  const char *tls_priority;     /* GnuTLS priority; NULL = the default */
+  int prefer_v2;                /* offer (client) / choose (server) QUIC v2
+                                 * (ngtcp2 0.12.1: draft 0x709a50c4) by
+                                 * compatible version negotiation */
+  uint32_t version;             /* client: first Initial's version; 0 =
+                                 * QUIC v1 */
+  const ngtcp2_cid *retry_odcid; /* server: the client's original DCID
+                                  * from a validated Retry token (the
+                                  * Initial's DCID is our Retry SCID) */
+  const gnutls_datum_t *ticket_key; /* server: session tickets (resumption,
+                                     * 0-RTT); not owned */
+  gnutls_anti_replay_t anti_replay; /* server: 0-RTT replay window */
+  const gnutls_datum_t *resume_session; /* client: gnutls_session_get_data2
+                                         * of an earlier connection */
+  const ngtcp2_transport_params *resume_params; /* client: its server's
+                                                 * transport params (0-RTT) */
+  int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
+  FILE *keylog;                 /* NSS key log lines; not owned */
+  const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
 };
 
 struct quic_conn {
@@ -200,6 +282,8 @@ struct quic_conn {
   enum quic_conn_end end;
   uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
   ngtcp2_connection_close_error ccerr;
+  FILE *qlog;                      /* owned; cfg.qlog_dir */
+  gnutls_datum_t ticket;           /* client: latest session data, owned */
   uint8_t peer_pin[JVPN_PIN_LEN];
   int peer_pin_set;
   struct quic_conn_stats stats;
@@ -294,5 +378,48 @@ void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
 void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st);
 
 const char *quic_conn_end_str(enum quic_conn_end why);
+
+/* --- QUIC_APP_STREAMS ---------------------------------------------------- */
+
+/* Opens a bidirectional stream. Returns 0, JVPN_ERR_AGAIN when the peer's
+ * stream limit is reached (ops->streams_available says when to retry) or
+ * JVPN_ERR_QUIC. Works before the handshake when 0-RTT is possible. */
+int quic_conn_open_stream(struct quic_conn *c, int64_t *sid);
+/* The same for a unidirectional stream (HTTP/3's control streams). */
+int quic_conn_open_uni_stream(struct quic_conn *c, int64_t *sid);
+
+/* Grants the peer |n| more bytes of flow-control credit on |sid| (and on
+ * the connection) after the program used data from ops->stream_data. */
+void quic_conn_stream_consumed(struct quic_conn *c, int64_t sid, size_t n);
+
+/* Resets stream |sid| in both directions with |app_error|. */
+void quic_conn_stream_shutdown(struct quic_conn *c, int64_t sid,
+                               uint64_t app_error);
+
+/* Queues one DATAGRAM frame payload. Returns 0, JVPN_ERR_OVERSIZE (over
+ * the peer's limit or the path), JVPN_ERR_FULL or JVPN_ERR_AGAIN (the
+ * peer allows no DATAGRAM, or not yet known). */
+int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
+                            size_t len);
+
+/* Starts a TLS key update. Returns 0 or JVPN_ERR_AGAIN (handshake not
+ * confirmed or the previous update not yet confirmed). */
+int quic_conn_key_update(struct quic_conn *c, uint64_t now);
+
+/* Writes the negotiated ALPN (NUL-terminated) into |buf|; "" if none. */
+void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len);
+
+/* The QUIC version in use. */
+uint32_t quic_conn_version(struct quic_conn *c);
+
+/* Client: copies the latest session ticket (free |data| with gnutls_free)
+ * and the server's transport parameters, for resumption and 0-RTT.
+ * Returns 0 or JVPN_ERR_AGAIN (no ticket yet). */
+int quic_conn_get_session(struct quic_conn *c, gnutls_datum_t *data,
+                          ngtcp2_transport_params *params);
+
+/* Client: nonzero if the session was resumed / 0-RTT was accepted. */
+int quic_conn_resumed(struct quic_conn *c);
+int quic_conn_early_accepted(struct quic_conn *c);
 
 #endif /* QUIC_QUIC_CONN_H */
