@@ -11,20 +11,33 @@
 
 #define H3F_NO_ERROR 0x100 /* H3_NO_ERROR, RFC 9114 8.1 */
 
+/* Per request: what its header block said. Listed in its h3f, because
+ * nghttp3_conn_del frees streams without reporting their close. */
+struct h3f_stream {
+  int status;                 /* client: :status */
+  char path[INTEROP_NAME_MAX + 2]; /* server: :path */
+  int path_bad;               /* absent, oversize or repeated */
+  struct h3f_stream *prev, *next;
+};
+
 struct h3f {
   nghttp3_conn *h3;
   struct quic_conn *qc;
   int is_server;
   const struct h3f_ops *ops;
   void *user;
+  struct h3f_stream *streams; /* every record not yet closed */
 };
 
-/* Per request: what its header block said. */
-struct h3f_stream {
-  int status;                 /* client: :status */
-  char path[INTEROP_NAME_MAX + 2]; /* server: :path */
-  int path_bad;               /* absent, oversize or repeated */
-};
+static void stream_unlink_free(struct h3f *h, struct h3f_stream *st) {
+  if (st->prev)
+    st->prev->next = st->next;
+  else
+    h->streams = st->next;
+  if (st->next)
+    st->next->prev = st->prev;
+  free(st);
+}
 
 static struct h3f_stream *stream_of(struct h3f *h, int64_t sid, void *sud) {
   struct h3f_stream *st = sud;
@@ -39,6 +52,10 @@ static struct h3f_stream *stream_of(struct h3f *h, int64_t sid, void *sud) {
     free(st);
     return NULL;
   }
+  st->next = h->streams;
+  if (h->streams)
+    h->streams->prev = st;
+  h->streams = st;
   return st;
 }
 
@@ -58,8 +75,8 @@ static int stream_close_cb(nghttp3_conn *c, int64_t sid, uint64_t code,
   (void)c;
   (void)sid;
   (void)code;
-  (void)ud;
-  free(sud);
+  if (sud != NULL)
+    stream_unlink_free(ud, sud);
   return 0;
 }
 
@@ -247,9 +264,9 @@ int h3f_new(struct h3f **ph, struct quic_conn *qc, int is_server,
 void h3f_del(struct h3f *h) {
   if (h == NULL)
     return;
-  /* nghttp3_conn_del frees the streams without stream_close: their
-   * h3f_stream records go with the process (bounded by the streams). */
   nghttp3_conn_del(h->h3);
+  while (h->streams)
+    stream_unlink_free(h, h->streams);
   free(h);
 }
 
