@@ -12,8 +12,8 @@
  * for routes the RFC's ordering (4.7.3: by IP version, then IP protocol,
  * then start address; no overlap within the same protocol, nor with a
  * range for all protocols). The Request ID of ADDRESS_REQUEST must not be
- * zero; that rule is the caller's, since the decoder serves both types. Lists longer than the caller's array are
- * JVPN_ERR_OVERSIZE.
+ * zero; that rule is the caller's, since the decoder serves both types.
+ * Lists longer than the caller's array are JVPN_ERR_OVERSIZE.
  */
 #ifndef QUIC_CONNECT_IP_H
 #define QUIC_CONNECT_IP_H

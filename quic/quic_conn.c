@@ -634,7 +634,8 @@ static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
   }
 }
 
-static int conn_alloc(struct quic_conn **pc, const struct quic_conn_config *cfg) {
+static int conn_alloc(struct quic_conn **pc,
+                      const struct quic_conn_config *cfg) {
   struct quic_conn *c = calloc(1, sizeof(*c));
 
   if (c == NULL)

@@ -358,8 +358,8 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
 /* Client: starts migrating to |local| (a socket bound to the new local
  * address); ngtcp2 validates the new path before moving to it, or, with
  * |immediate| (the old address is gone, so waiting gains nothing), moves
- * at once and validates afterwards; ops->path_changed reports the move. Returns 0, JVPN_ERR_UNSUPPORTED when
- * the peer forbids migration or the handshake is not confirmed (reattach
+ * at once and validates afterwards; ops->path_changed reports the move.
+ * Returns 0, JVPN_ERR_UNSUPPORTED when the peer forbids migration or the handshake is not confirmed (reattach
  * on a new connection instead), JVPN_ERR_AGAIN when no spare connection ID
  * is available yet, or JVPN_ERR_QUIC. */
 int quic_conn_migrate(struct quic_conn *c, const struct sockaddr *local,

@@ -215,7 +215,8 @@ void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
                          "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
                          "tx_packets=%llu rx_packets=%llu",
                   la, ra, (double)st.smoothed_rtt / 1e6,
-                  st.min_rtt == UINT64_MAX ? 0.0 : (double)st.min_rtt / 1e6, (unsigned long long)st.cwnd, loss,
+                  st.min_rtt == UINT64_MAX ? 0.0 : (double)st.min_rtt / 1e6,
+                  (unsigned long long)st.cwnd, loss,
                   (unsigned long long)qc->stats.tx_bytes,
                   (unsigned long long)qc->stats.rx_bytes,
                   (unsigned long long)qc->stats.tx_datagrams,
