@@ -634,16 +634,12 @@ static void dispatch(struct server *srv, const struct udp_rx_msg *m,
   int rv;
 
   rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
-  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
+      (rv == 0 && vc.version != 0 && !quic_conn_version_accepted(vc.version) &&
+       cid_find(srv, vc.dcid, vc.dcidlen) == NULL)) {
     uint8_t out[256];
-    uint8_t unused;
-    uint32_t sv[] = {NGTCP2_PROTO_VER_V1, NGTCP2_PROTO_VER_V2_DRAFT};
-    ngtcp2_ssize n;
+    long n = quic_conn_write_vn(out, sizeof(out), &vc);
 
-    (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1); /* any value will do */
-    n = ngtcp2_pkt_write_version_negotiation(
-        out, sizeof(out), unused, vc.scid, vc.scidlen, vc.dcid, vc.dcidlen,
-        sv, 2);
     if (n > 0)
       send_raw(srv, m, out, (size_t)n);
     return;

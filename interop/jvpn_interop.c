@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gnutls/gnutls.h>
@@ -193,6 +194,10 @@ int main(int argc, char **argv) {
       fprintf(stderr, "jvpn-interop: cannot open %s: %s\n", keylog,
               strerror(errno));
   }
+  /* The runner names a directory that may not exist yet (QLOGDIR). */
+  if (o.qlog_dir && mkdir(o.qlog_dir, 0755) != 0 && errno != EEXIST)
+    fprintf(stderr, "jvpn-interop: cannot create %s: %s\n", o.qlog_dir,
+            strerror(errno));
   rv = o.is_server ? interop_server_run(&o) : interop_client_run(&o);
   if (o.keylog)
     fclose(o.keylog);

@@ -1440,6 +1440,23 @@ void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len) {
     snprintf(buf, len, "%.*s", (int)p.size, (const char *)p.data);
 }
 
+int quic_conn_version_accepted(uint32_t version) {
+  return version == NGTCP2_PROTO_VER_V1;
+}
+
+long quic_conn_write_vn(uint8_t *out, size_t cap,
+                        const ngtcp2_version_cid *vc) {
+  static const uint32_t sv[] = {NGTCP2_PROTO_VER_V1};
+  uint8_t unused;
+  ngtcp2_ssize n;
+
+  (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1); /* any value will do */
+  n = ngtcp2_pkt_write_version_negotiation(out, cap, unused, vc->scid,
+                                           vc->scidlen, vc->dcid, vc->dcidlen,
+                                           sv, 1);
+  return n > 0 ? (long)n : JVPN_ERR_NOSPACE;
+}
+
 uint32_t quic_conn_version(struct quic_conn *c) {
   return ngtcp2_conn_get_negotiated_version(c->conn);
 }

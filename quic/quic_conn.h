@@ -412,6 +412,19 @@ void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len);
 /* The QUIC version in use. */
 uint32_t quic_conn_version(struct quic_conn *c);
 
+/* Server: whether a client's first packet in |version| may start a
+ * connection. Only QUIC v1: ngtcp2 0.12.1 aborts (an assertion in
+ * conn_write_pkt) on a connection begun directly in the v2 draft, so such
+ * a client gets Version Negotiation and starts over in v1; the v2 draft
+ * is reached from v1 by compatible negotiation (RFC 9368). */
+int quic_conn_version_accepted(uint32_t version);
+
+/* Server: writes into |out| the Version Negotiation packet (listing v1)
+ * that answers the long header |vc|. Returns its length, or a negative
+ * JVPN_ERR_* (|out| too small). */
+long quic_conn_write_vn(uint8_t *out, size_t cap,
+                        const ngtcp2_version_cid *vc);
+
 /* Client: copies the latest session ticket (free |data| with gnutls_free)
  * and the server's transport parameters, for resumption and 0-RTT.
  * Returns 0 or JVPN_ERR_AGAIN (no ticket yet). */

@@ -454,16 +454,13 @@ static void handle_packet(struct server *srv, size_t si,
   int rv;
 
   rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
-  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION) {
+  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
+      (rv == 0 && vc.version != 0 &&
+       !quic_conn_version_accepted(vc.version))) {
     uint8_t out[256];
-    uint32_t sv[] = {NGTCP2_PROTO_VER_V1};
-    uint8_t unused;
-    ngtcp2_ssize n;
+    long n = quic_conn_write_vn(out, sizeof(out), &vc);
 
-    (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1);
-    n = ngtcp2_pkt_write_version_negotiation(out, sizeof(out), unused,
-                                             vc.scid, vc.scidlen, vc.dcid,
-                                             vc.dcidlen, sv, 1);
+    srv->drop_version++;
     if (n > 0)
       (void)udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
                           m->peer_len, NULL, 0, out, (size_t)n, 0, 0);
@@ -620,10 +617,11 @@ static void log_stats(struct server *srv) {
   }
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
                  "drop_malformed_tun=%llu drop_unknown_cid=%llu "
-                 "stateless_resets=%llu",
+                 "drop_version=%llu stateless_resets=%llu",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
            (unsigned long long)srv->drop_unknown_cid,
+           (unsigned long long)srv->drop_version,
            (unsigned long long)srv->resets_sent);
 }
 

@@ -78,6 +78,7 @@ struct server {
   uint64_t reset_window_ms;  /* stateless reset rate limit */
   uint32_t resets_in_window;
   uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
+  uint64_t drop_version; /* long headers of another QUIC version */
   uint64_t resets_sent;
   /* the session layer (src/server_session.c) */
   struct jvpn_session_table *sessions;
