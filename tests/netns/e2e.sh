@@ -202,6 +202,24 @@ scenario_d() {
     lab_fail d "the rogue client left its TUN jvpn9" "$rlog"
     return 1
   fi
+  # A first packet in another QUIC version (the v2 draft, which ngtcp2
+  # 0.12.1 would abort on) gets Version Negotiation, and the server lives.
+  if command -v gtlsclient >/dev/null 2>&1; then
+    timeout 5 ip netns exec "$c1" gtlsclient -v v2draft \
+      --exit-on-first-stream-close 198.18.3.2 443 \
+      >"$dir/v2draft.log" 2>&1
+    if ! grep -q "type=VN" "$dir/v2draft.log"; then
+      lab_fail d "a v2-draft Initial got no Version Negotiation" \
+        "$dir/v2draft.log" "$slog"
+      return 1
+    fi
+    if ! lab_pid_alive "$server_pid"; then
+      lab_fail d "the server died on a v2-draft Initial" "$slog"
+      return 1
+    fi
+  else
+    lab_note "gtlsclient (ngtcp2-client) is missing: version check skipped"
+  fi
   if ! lab_pid_alive "$c1_pid" || ! lab_pid_alive "$c2_pid"; then
     lab_fail d "a legitimate client exited meanwhile" "$c1log" "$c2log"
     return 1
