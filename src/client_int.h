@@ -182,8 +182,9 @@ void client_sess_conn_ended(struct client_link *l, const char *why);
 /* |l|'s connection moved to a new path (QUIC migration). */
 void client_sess_path_changed(struct client_link *l, const char *local);
 /* Sends ACTIVATE on standby |l| (a fresh nonce, a proof bound to its
- * connection). Returns 0 or a JVPN_ERR_*. */
-int client_sess_activate(struct client_link *l);
+ * connection), flagged as a failover when the active is dead. Returns 0
+ * or a JVPN_ERR_*. */
+int client_sess_activate(struct client_link *l, int failover);
 /* ACTIVATE_RESULT arrived on |l|. */
 void client_sess_activate_result(struct client_link *l, const uint8_t *v,
                                  size_t len);

@@ -357,7 +357,7 @@ void client_sess_path_changed(struct client_link *l, const char *local) {
   client_sess_event(cl, &ev);
 }
 
-int client_sess_activate(struct client_link *l) {
+int client_sess_activate(struct client_link *l, int failover) {
   struct client *cl = l->cl;
   struct jvpn_wire_attach w;
   struct jvpn_wire_activate a;
@@ -372,6 +372,7 @@ int client_sess_activate(struct client_link *l) {
     return rv;
   a.nonce = w.nonce;
   a.version = cl->sess.version;
+  a.flags = failover ? JVPN_WIRE_ACTIVATE_FAILOVER : 0;
   memcpy(a.proof, w.proof, sizeof(a.proof));
   jvpn_wipe(&w, sizeof(w));
   n = jvpn_wire_encode_activate(val, sizeof(val), &a);

@@ -177,11 +177,14 @@ static void measure(struct client_link *l, uint64_t now) {
   m.pto_count = (uint32_t)st.pto_count;
   m.bytes_in_flight = st.bytes_in_flight;
   m.last_ack_ms = l->last_rx_ms;
-  /* Loss of the datagrams QUIC has judged within the window; a window
-   * with too few keeps the previous verdict. */
+  /* Loss of the datagrams QUIC has judged within the window. A window
+   * that ends with too few to judge (a standby carries none) is no
+   * evidence of loss: total loss shows as silence or PTOs instead. */
   if (acked + lost >= CLIENT_UP_LOSS_MIN_SAMPLES)
     l->loss_pct = (uint32_t)(lost * 100 / (acked + lost));
   if (now - l->loss_base_ms >= cl->conf.policy.loss_window_ms) {
+    if (acked + lost < CLIENT_UP_LOSS_MIN_SAMPLES)
+      l->loss_pct = 0;
     l->loss_base_ms = now;
     l->loss_base_acked = qs->dgram_acked;
     l->loss_base_lost = qs->dgram_lost;
@@ -200,11 +203,13 @@ static void audit_refusal(struct client *cl, struct client_link *l,
   r.kind = JVPN_AUDIT_DENIAL;
   r.mono_ms = now_ms();
   r.event = "uplink_activate_refused";
-  r.reason = status == 429 ? "POLICY_FLAP_LIMIT" : "POLICY_DENY";
+  r.reason = status == 408 ? "NO_ANSWER" : "POLICY_DENY";
   r.to_attachment = l->att;
   r.policy_version = cl->conf.policy.version;
-  (void)snprintf(r.detail, sizeof(r.detail), "%s: server answered %d",
-                 l->ifname, status);
+  (void)snprintf(r.detail, sizeof(r.detail), "%s: %s %d%s", l->ifname,
+                 status == 408 ? "no answer, as HTTP" : "server answered",
+                 status,
+                 status == 429 ? " (switch budget or cooldown)" : "");
   client_sess_audit(cl, &r, 1);
 }
 
@@ -223,7 +228,7 @@ static void act_switch(struct client *cl,
              from->ifname, jvpn_uplink_reason_name(dec->reason), to->ifname);
     client_link_close(from, "uplink failed");
   }
-  rv = client_sess_activate(to);
+  rv = client_sess_activate(to, dec->failover);
   if (rv != 0) {
     LOG_WARN(NULL, "cannot activate %s: %s", to->ifname, jvpn_strerror(rv));
     cl->up_hold_until_ms = now_ms() + CLIENT_UP_TICK_MS * 10;

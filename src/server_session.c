@@ -463,6 +463,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   memcpy(ar.peer_pin, sc->qc->peer_pin, sizeof(ar.peer_pin));
   ar.attachment = sc->att;
   ar.version = w.version;
+  ar.failover = (w.flags & JVPN_WIRE_ACTIVATE_FAILOVER) != 0;
   /* The proof is fresh now, whatever the connection's age: a standby
    * may wait long before it is needed. */
   ar.handshake_ms = 0;

@@ -545,9 +545,11 @@ static int on_switch(struct jvpn_session *s,
     return JVPN_ERR_DENIED;
   }
   /* Cooldown guards voluntary switches and retries out of DEGRADED; a
-   * reattach replaces a connection the client has already lost, and in
-   * RECOVERING there is nothing left to flap from. */
-  if (in_cooldown(s, p, now) &&
+   * reattach replaces a connection the client has already lost, in
+   * RECOVERING there is nothing left to flap from, and a failover (the
+   * client found the active dead, which the server may not know yet)
+   * moves away from nothing that works. */
+  if (in_cooldown(s, p, now) && !ev->failover &&
       (s->state == JVPN_SS_DEGRADED ||
        (!reattach && s->state != JVPN_SS_RECOVERING))) {
     if (reattach)

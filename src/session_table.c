@@ -383,6 +383,7 @@ int jvpn_session_table_attach(struct jvpn_session_table *t,
                                              : JVPN_EV_ACTIVATE;
   ev.attachment = req->attachment;
   ev.peer = req->peer;
+  ev.failover = req->role == JVPN_ROLE_ACTIVATE && req->failover;
   return jvpn_session_handle(s, &ev, p, now_ms, out);
 }
 

@@ -58,6 +58,8 @@ struct jvpn_attach_req {
   uint64_t version;      /* attach_version the client was last given */
   uint64_t handshake_ms; /* when this connection's handshake completed;
                             0 = unknown (no proof-age check) */
+  int failover;          /* ACTIVATE: the client judged the active dead
+                            (the cooldown does not apply) */
   const char *peer;      /* peer address for audit records; may be NULL */
 };
 

@@ -283,6 +283,8 @@ int jvpn_wire_decode_activate(const uint8_t *v, size_t len,
     return JVPN_ERR_MALFORMED;
   if (take_varint(v, len, &off, &out->nonce) != 0 || out->nonce == 0 ||
       take_varint(v, len, &off, &out->version) != 0 ||
+      take_varint(v, len, &off, &out->flags) != 0 ||
+      (out->flags & ~(uint64_t)JVPN_WIRE_ACTIVATE_FLAGS) != 0 ||
       len - off != JVPN_PROOF_LEN)
     return JVPN_ERR_MALFORMED;
   memcpy(out->proof, v + off, JVPN_PROOF_LEN);
@@ -291,19 +293,22 @@ int jvpn_wire_decode_activate(const uint8_t *v, size_t len,
 
 long jvpn_wire_encode_activate(uint8_t *buf, size_t len,
                                const struct jvpn_wire_activate *a) {
-  size_t n1, n2;
+  size_t n1, n2, n3;
 
   if (a->nonce == 0 || a->nonce > JVPN_VARINT_MAX ||
-      a->version > JVPN_VARINT_MAX)
+      a->version > JVPN_VARINT_MAX ||
+      (a->flags & ~(uint64_t)JVPN_WIRE_ACTIVATE_FLAGS) != 0)
     return JVPN_ERR_INVAL;
   n1 = jvpn_varint_len(a->nonce);
   n2 = jvpn_varint_len(a->version);
-  if (len < n1 + n2 + JVPN_PROOF_LEN)
+  n3 = jvpn_varint_len(a->flags);
+  if (len < n1 + n2 + n3 + JVPN_PROOF_LEN)
     return JVPN_ERR_NOSPACE;
   (void)jvpn_varint_encode(buf, len, a->nonce);
   (void)jvpn_varint_encode(buf + n1, len - n1, a->version);
-  memcpy(buf + n1 + n2, a->proof, JVPN_PROOF_LEN);
-  return (long)(n1 + n2 + JVPN_PROOF_LEN);
+  (void)jvpn_varint_encode(buf + n1 + n2, len - n1 - n2, a->flags);
+  memcpy(buf + n1 + n2 + n3, a->proof, JVPN_PROOF_LEN);
+  return (long)(n1 + n2 + n3 + JVPN_PROOF_LEN);
 }
 
 int jvpn_wire_decode_activate_result(const uint8_t *v, size_t len,

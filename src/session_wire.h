@@ -77,17 +77,24 @@ int jvpn_wire_parse_version(const char *v, size_t len, uint64_t *out);
 long jvpn_wire_format_version(char *buf, size_t len, uint64_t version);
 
 /* The ACTIVATE and ACTIVATE_RESULT capsule values (docs/protocol.md 8):
- *   ACTIVATE:        nonce (varint) | attach version (varint) | proof (32)
+ *   ACTIVATE:        nonce (varint) | attach version (varint) |
+ *                    flags (varint) | proof (32)
  *   ACTIVATE_RESULT: status (varint) | attach version (varint)
  * Varints must be minimal and nothing may follow the last field, so each
  * value has one spelling. The nonce is nonzero; the status is 0
  * (accepted) or an HTTP-like refusal code, 100..599. */
-#define JVPN_WIRE_ACTIVATE_MAX (8 + 8 + JVPN_PROOF_LEN) /* bytes */
+#define JVPN_WIRE_ACTIVATE_MAX (8 + 8 + 1 + JVPN_PROOF_LEN) /* bytes */
+/* ACTIVATE flags: the client judged the active attachment dead, so this
+ * is a failover, which the switch cooldown does not hold back (the switch
+ * budget still applies). Other bits are malformed. */
+#define JVPN_WIRE_ACTIVATE_FAILOVER 0x1
+#define JVPN_WIRE_ACTIVATE_FLAGS JVPN_WIRE_ACTIVATE_FAILOVER
 #define JVPN_WIRE_ACTIVATE_RESULT_MAX 16                /* bytes */
 
 struct jvpn_wire_activate {
   uint64_t nonce; /* never 0 */
   uint64_t version;
+  uint64_t flags; /* JVPN_WIRE_ACTIVATE_* */
   uint8_t proof[JVPN_PROOF_LEN];
 };
 

@@ -169,6 +169,9 @@ struct jvpn_session_event {
   struct jvpn_health health; /* HEALTH only */
   const char *detail;        /* copied into the record; may be NULL */
   const char *peer;          /* peer address for the record; may be NULL */
+  int failover;              /* ACTIVATE only: the client judged the active
+                                attachment dead, so the switch cooldown
+                                does not apply (the budget does) */
 };
 
 enum jvpn_action_type {

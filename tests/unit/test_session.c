@@ -52,6 +52,18 @@ static int ev(enum jvpn_event_type type, uint64_t att, enum jvpn_reason r) {
   return jvpn_session_handle(&fx.s, &e, &fx.p, fx.now, &fx.out);
 }
 
+/* ACTIVATE of |att| flagged as a failover (the active is dead). */
+static int failover(uint64_t att) {
+  struct jvpn_session_event e;
+
+  memset(&e, 0, sizeof(e));
+  e.type = JVPN_EV_ACTIVATE;
+  e.attachment = att;
+  e.failover = 1;
+  jvpn_session_out_reset(&fx.out);
+  return jvpn_session_handle(&fx.s, &e, &fx.p, fx.now, &fx.out);
+}
+
 static int health(uint64_t att, uint64_t silence, uint32_t loss,
                   uint32_t drops) {
   struct jvpn_session_event e;
@@ -510,6 +522,22 @@ static void test_standby_activate_cooldown(void **state) {
   fx.now += 1;
   assert_int_equal(ev(JVPN_EV_ACTIVATE, 1, 0), 0);
   assert_int_equal(jvpn_session_active(&fx.s), 1);
+  /* a failover inside the cooldown goes through: the active is dead, so
+   * there is nothing to flap from (the server may not know it yet) */
+  fx.now += 1;
+  assert_int_equal(failover(4), 0);
+  assert_int_equal(jvpn_session_active(&fx.s), 4);
+  assert_string_equal(rec_of(JVPN_AUDIT_TRANSITION, 1)->reason,
+                      "TRANSPORT_SWITCH_OK");
+  /* ... but not past the switch budget */
+  fx.p.max_switches_per_min = 3;
+  fx.now += 1;
+  assert_int_equal(failover(1), JVPN_ERR_DENIED);
+  assert_int_equal(jvpn_session_active(&fx.s), 4);
+  assert_int_equal(fx.s.state, JVPN_SS_DEGRADED);
+  fx.p.max_switches_per_min = 8;
+  fx.now += fx.p.switch_cooldown_ms;
+  assert_int_equal(ev(JVPN_EV_ACTIVATE, 1, 0), 0);
   /* activating something that is not a standby */
   fx.now += 2 * S_;
   assert_int_equal(ev(JVPN_EV_ACTIVATE, 77, 0), JVPN_ERR_DENIED);

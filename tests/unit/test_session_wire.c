@@ -471,11 +471,13 @@ static void test_activate_round_trip(void **state) {
     memset(&a, 0, sizeof(a));
     a.nonce = vals[i];
     a.version = vals[sizeof(vals) / sizeof(vals[0]) - 1 - i];
+    a.flags = i % 2 ? JVPN_WIRE_ACTIVATE_FAILOVER : 0;
     memset(a.proof, (int)i + 1, sizeof(a.proof));
     n = jvpn_wire_encode_activate(buf, sizeof(buf), &a);
     assert_true(n > JVPN_PROOF_LEN);
     assert_int_equal(jvpn_wire_decode_activate(buf, (size_t)n, &b), 0);
-    assert_true(b.nonce == a.nonce && b.version == a.version);
+    assert_true(b.nonce == a.nonce && b.version == a.version &&
+                b.flags == a.flags);
     assert_memory_equal(b.proof, a.proof, JVPN_PROOF_LEN);
     /* every shorter buffer is refused, never overrun */
     assert_int_equal(jvpn_wire_encode_activate(buf, (size_t)n - 1, &a),
@@ -490,27 +492,34 @@ static void test_activate_malformed(void **state) {
 
   (void)state;
   memset(buf, 0xab, sizeof(buf));
-  /* nonce 1, version 0, proof: exactly 34 bytes */
+  /* nonce 1, version 0, flags 1 (failover), proof: exactly 35 bytes */
   buf[0] = 0x01;
   buf[1] = 0x00;
-  assert_int_equal(jvpn_wire_decode_activate(buf, 34, &a), 0);
-  assert_true(a.nonce == 1 && a.version == 0 && a.proof[31] == 0xab);
+  buf[2] = 0x01;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), 0);
+  assert_true(a.nonce == 1 && a.version == 0 &&
+              a.flags == JVPN_WIRE_ACTIVATE_FAILOVER && a.proof[31] == 0xab);
   /* a byte short, a byte long: the proof length is exact */
-  assert_int_equal(jvpn_wire_decode_activate(buf, 33, &a), JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(buf, 34, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(buf, 36, &a), JVPN_ERR_MALFORMED);
   /* every truncation */
-  for (i = 0; i < 34; i++)
+  for (i = 0; i < 35; i++)
     assert_int_equal(jvpn_wire_decode_activate(buf, i, &a),
                      JVPN_ERR_MALFORMED);
+  /* unknown flag bits: malformed, not ignored */
+  buf[2] = 0x02;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
+  buf[2] = 0x00;
   /* nonce 0 is never valid */
   buf[0] = 0x00;
-  assert_int_equal(jvpn_wire_decode_activate(buf, 34, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
   /* a non-minimal nonce (1 in two bytes): two spellings, refused */
   buf[0] = 0x40;
   buf[1] = 0x01;
   buf[2] = 0x00;
-  assert_int_equal(jvpn_wire_decode_activate(buf, 35, &a), JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_activate(NULL, 34, &a),
+  buf[3] = 0x00;
+  assert_int_equal(jvpn_wire_decode_activate(buf, 36, &a), JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_activate(NULL, 35, &a),
                    JVPN_ERR_MALFORMED);
   /* encoder refuses what the decoder would */
   memset(&a, 0, sizeof(a));
@@ -518,6 +527,10 @@ static void test_activate_malformed(void **state) {
                    JVPN_ERR_INVAL);
   a.nonce = 1;
   a.version = 0x4000000000000000ULL;
+  assert_int_equal(jvpn_wire_encode_activate(buf, sizeof(buf), &a),
+                   JVPN_ERR_INVAL);
+  a.version = 0;
+  a.flags = 0x4;
   assert_int_equal(jvpn_wire_encode_activate(buf, sizeof(buf), &a),
                    JVPN_ERR_INVAL);
 }
