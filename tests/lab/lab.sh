@@ -1276,3 +1276,477 @@ lab_probe_end() {
   REPLY="longest gap ${LAB_PROBE[$out,longest_gap_ms]} ms,"
   REPLY+=" ${LAB_PROBE[$out,lost]} of $sent lost"
 }
+
+# --- interop topology ------------------------------------------------------
+#
+# The quic-interop-runner's three boxes, as namespaces (interop/run-local.sh):
+#
+#   iclient ns                      isim ns (the runner's "sim")        iserver ns
+#   eth0 198.18.0.100/24 ---veth--- left  198.18.0.1/24
+#        2001:db8:a::100/64               2001:db8:a::1/64
+#                                   right 198.18.100.1/24  ---veth--- eth0 198.18.100.100/24
+#                                         2001:db8:b::1/64                 2001:db8:b::100/64
+#
+# The sim forwards and does not NAT until lab_iop_rebind. The endpoints'
+# eth0 have gso_max_segs 1, so UDP GSO batches are cut into datagrams
+# before they leave: captures then see one QUIC datagram per frame, as
+# the runner's pcaps do. Captures are taken on the sim's "right" link
+# (the runner's trace_node_right: what the server sends and receives).
+# shellcheck disable=SC2034 # used by interop/run-local.sh
+{
+LAB_IOP_CLIENT4=198.18.0.100
+LAB_IOP_CLIENT6=2001:db8:a::100
+LAB_IOP_SERVER4=198.18.100.100
+LAB_IOP_SERVER6=2001:db8:b::100
+# Rebound client addresses are drawn from here (routed nowhere but back
+# through the sim's conntrack).
+LAB_IOP_REBIND_NET=198.18.50
+}
+
+# lab_topo_interop: builds the topology above; the namespaces are
+# LAB_NS[iclient], LAB_NS[isim] and LAB_NS[iserver].
+lab_topo_interop() {
+  local c r s
+  lab_ns iclient && c=$REPLY || return 1
+  lab_ns isim && r=$REPLY || return 1
+  lab_ns iserver && s=$REPLY || return 1
+  lab_link "$c" eth0 "$r" left || return 1
+  lab_link "$s" eth0 "$r" right || return 1
+  lab_addr "$c" eth0 "$LAB_IOP_CLIENT4/24"
+  lab_addr "$c" eth0 "$LAB_IOP_CLIENT6/64"
+  lab_addr "$s" eth0 "$LAB_IOP_SERVER4/24"
+  lab_addr "$s" eth0 "$LAB_IOP_SERVER6/64"
+  lab_addr "$r" left 198.18.0.1/24
+  lab_addr "$r" left 2001:db8:a::1/64
+  lab_addr "$r" right 198.18.100.1/24
+  lab_addr "$r" right 2001:db8:b::1/64
+  ip -n "$c" route add default via 198.18.0.1 || return 1
+  ip -n "$c" -6 route add default via 2001:db8:a::1 || return 1
+  ip -n "$s" route add default via 198.18.100.1 || return 1
+  ip -n "$s" -6 route add default via 2001:db8:b::1 || return 1
+  ip -n "$c" link set eth0 gso_max_segs 1 || return 1
+  ip -n "$s" link set eth0 gso_max_segs 1 || return 1
+  ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1 \
+    net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
+  # Conntrack runs in a namespace only once a rule needs it; the sim's
+  # faults (rebinding, drop lists) need it from the first packet.
+  ip netns exec "$r" nft -f - <<'NFT'
+table inet lab_iop_ct {
+  chain through {
+    type filter hook forward priority filter; policy accept;
+    ct state established,related counter
+  }
+}
+NFT
+}
+
+# lab_iop_rate MBIT [QUEUE_PKTS]: a token bucket of MBIT Mbit/s with a
+# QUEUE_PKTS-packet queue (default 25, the runner's --queue) on both of
+# the sim's links, as the runner's "--bandwidth=10Mbps --queue=25";
+# lab_iop_rate off removes it.
+lab_iop_rate() {
+  local r=${LAB_NS[isim]} dev q=${2:-25}
+  for dev in left right; do
+    ip netns exec "$r" tc qdisc del dev "$dev" root 2>/dev/null || true
+    [ "$1" = off ] && continue
+    ip netns exec "$r" tc qdisc add dev "$dev" root tbf rate "${1}mbit" \
+      burst 15000 limit $((q * 1500)) || return 1
+  done
+}
+
+# lab_iop_rebind MODE: from now on the sim rewrites the client's source
+# port (MODE=port) or address and port (MODE=addr) toward the server to
+# fresh random ones, and forgets its old mapping, as the runner's "rebind"
+# scenario does: the server sees the client come from a new address with
+# no warning. The new address:port in REPLY. lab_iop_rebind off undoes it.
+lab_iop_rebind() {
+  local r=${LAB_NS[isim]} addr=$LAB_IOP_CLIENT4 port
+  ip netns exec "$r" nft delete table ip lab_iop_nat 2>/dev/null || true
+  if [ "$1" != off ]; then
+    port=$(( 20000 + RANDOM % 40000 ))
+    [ "$1" = addr ] && addr="$LAB_IOP_REBIND_NET.$(( 2 + RANDOM % 250 ))"
+    ip netns exec "$r" nft -f - <<NFT || return 1
+table ip lab_iop_nat {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "right" ip saddr $LAB_IOP_CLIENT4 meta l4proto udp snat to $addr:$port
+  }
+  # As a NAT does: nothing from the server side opens a mapping. Else a
+  # server packet to the old address, there before the client's next one,
+  # would make the client's flow a reply to it, exempt from the snat.
+  chain inbound {
+    type filter hook forward priority filter; policy accept;
+    iifname "right" ct state new drop
+  }
+}
+NFT
+    REPLY="$addr:$port"
+  fi
+  ip netns exec "$r" conntrack -D -f ipv4 -p udp >/dev/null 2>&1 || true
+}
+
+# lab_iop_blackhole on|off: the sim drops everything it would forward.
+lab_iop_blackhole() {
+  local r=${LAB_NS[isim]}
+  if [ "$1" = on ]; then
+    lab_blackhole_on "$r" left && lab_blackhole_on "$r" right
+  else
+    lab_blackhole_off "$r" left || true
+    lab_blackhole_off "$r" right || true
+  fi
+}
+
+# lab_capture_start NS IF FILE: dumpcap on IF in NS into FILE (pcap); waits
+# until it captures. Its PID in REPLY. lab_capture_stop PID ends it.
+lab_capture_start() {
+  local pid
+  lab_spawn "$1" "$3.log" dumpcap -q -P -i "$2" -w "$3"
+  pid=$REPLY
+  # dumpcap writes the pcap header once its socket is open.
+  if ! lab_wait_for "dumpcap on $2 in $1" 5 test -s "$3"; then
+    lab_kill "$pid" KILL || true
+    return 1
+  fi
+  REPLY=$pid
+}
+
+lab_capture_stop() {
+  lab_kill "$1" TERM || true
+  lab_wait_exit "$1" 5 || { lab_kill "$1" KILL || true; }
+}
+
+# lab_capture_sync NS ADDR FILE: returns once the capture into FILE has
+# written everything sent before the call. dumpcap reads the kernel's ring
+# in blocks that a timer retires, and a SIGTERM loses the block in hand:
+# so a marker datagram is sent from NS to ADDR (UDP port 9, which IF must
+# carry) until it shows up in FILE (3 s at most).
+lab_capture_sync() {
+  LAB_CAPTURE_MARK="labmark-$$-$RANDOM"
+  lab_wait_for "the capture to catch up" 3 lab_capture_mark "$@"
+}
+
+lab_capture_mark() {
+  ip netns exec "$1" bash -c "printf %s '$LAB_CAPTURE_MARK' >/dev/udp/$2/9" \
+    2>/dev/null || true
+  grep -qaF "$LAB_CAPTURE_MARK" "$3"
+}
+
+# --- multi-uplink failover ---------------------------------------------
+#
+# The lab of tests/netns/failover.sh and scripts/bench-failover.sh: the
+# standard topology with client1's second uplink (lab_topo_vpn +
+# lab_uplink2_add), each uplink with its own RTT, made by the NFQUEUE
+# injector in the router, half of it each way (lab_delay on the router's
+# egress toward the client, lab_delay_in on its ingress from the client):
+#
+#   client1 eth0 198.18.1.2  --- c1  [5 ms each way]  router  srv --- server
+#           eth1 198.18.11.2 --- c1b [20 ms each way] (masquerade)  198.18.3.2
+#
+# Uplink 1 (eth0, ~10 ms RTT, default routes at metric 0) is preferred;
+# uplink 2 (eth1, ~40 ms RTT, metric LAB_UPLINK2_METRIC) is the standby.
+# jvpn-quic's client lists both as [uplink] sections
+# (lab_fo_write_client_conf) and binds a socket to each; wireguard-go and
+# OpenVPN (lab_ovpn_pair) follow the routing table.
+#
+# Faults, on uplink N (1 or 2) of client1:
+#   lab_fo_blackhole_on N / _off N  silent: the router drops everything on
+#                                   the uplink; link and routes stay up
+#   lab_fo_link_down N / _up N      carrier loss: client1's interface goes
+#                                   down, its routes with it; _up puts the
+#                                   routes back (IPv6 addresses are kept)
+#   lab_fo_flap N HALF_MS SECS      down HALF_MS, up HALF_MS, for SECS
+#   lab_fo_loss N PCT               PCT % random loss each way (0: none),
+#                                   the uplink's delay kept
+
+# One-way delays (ms) of uplink 1 and 2, and how far a measured RTT may
+# lie above twice that (the injector's wake-ups, a loaded 2-core host).
+declare -gA LAB_FO_DELAY=([1]=5 [2]=20)
+LAB_FO_RTT_SLACK_MS=${LAB_FO_RTT_SLACK_MS:-15}
+# Measured RTTs (ms) by lab_fo_topo.
+declare -gA LAB_FO_RTT=()
+# The uplinks lab_fo_write_client_conf lists: interface:priority[:metered].
+LAB_FO_UPLINKS="eth0:1 eth1:2"
+
+# lab_fo_delay N [LOSS]: uplink N's delay both ways, with LOSS % random
+# loss each way (default 0); replaces what was there.
+lab_fo_delay() {
+  local r=${LAB_NS[router]} ms=${LAB_FO_DELAY[$1]:-}
+  [ -n "$ms" ] || { lab_log "lab_fo_delay: no uplink '$1'"; return 1; }
+  lab_uplink_def client1 "$1" || return 1
+  lab_delay "$r" "$LAB_UL_RIF" "$ms" "${2:-0}" || return 1
+  lab_delay_in "$r" "$LAB_UL_RIF" "$ms" "${2:-0}"
+}
+
+# lab_fo_rtt N: the mean RTT (ms, fractional) from client1 to the server
+# through uplink N (ping bound to its interface), in REPLY.
+lab_fo_rtt() {
+  local out
+  lab_uplink_def client1 "$1" || return 1
+  out=$(ip netns exec "${LAB_NS[client1]}" ping -n -q -c 5 -i 0.2 -W 1 \
+    -I "$LAB_UL_IF" 198.18.3.2 2>/dev/null)
+  REPLY=$(printf '%s\n' "$out" | sed -n 's|^rtt [^=]*= [^/]*/\([^/]*\)/.*|\1|p')
+  [ -n "$REPLY" ]
+}
+
+# lab_fo_topo: builds the lab above and checks each uplink's RTT against
+# its delay (LAB_FO_RTT[N] has the measurements). On failure REPLY says
+# why.
+lab_fo_topo() {
+  local n c1 want dev
+  # shellcheck disable=SC2119 # no options: NAT on
+  lab_topo_vpn || { REPLY="lab_topo_vpn failed"; return 1; }
+  lab_uplink2_add client1 || { REPLY="lab_uplink2_add failed"; return 1; }
+  c1=${LAB_NS[client1]}
+  # A link taken down keeps its IPv6 addresses, as IPv4 keeps its own:
+  # only the routes go.
+  for dev in eth0 eth1; do
+    ip netns exec "$c1" sysctl -qw "net.ipv6.conf.$dev.keep_addr_on_down=1" \
+      >/dev/null || { REPLY="keep_addr_on_down on $dev"; return 1; }
+  done
+  for n in 1 2; do
+    lab_fo_delay "$n" || { REPLY="the delay of uplink $n"; return 1; }
+  done
+  for n in 1 2; do
+    want=$(( 2 * LAB_FO_DELAY[$n] ))
+    if ! lab_fo_rtt "$n"; then
+      REPLY="no ping reply from the server through uplink $n"
+      return 1
+    fi
+    LAB_FO_RTT[$n]=$REPLY
+    if lab_lt "$REPLY" $(( want - 1 )) ||
+       ! lab_lt "$REPLY" $(( want + LAB_FO_RTT_SLACK_MS )); then
+      REPLY="uplink $n: RTT ${LAB_FO_RTT[$n]} ms, want $want ms (+$LAB_FO_RTT_SLACK_MS)"
+      return 1
+    fi
+  done
+}
+
+# lab_fo_write_client_conf FILE KEYDIR AUDIT POLICY: a jvpn-quic client
+# config for client1 with one [uplink] per LAB_FO_UPLINKS entry, its audit
+# trail to AUDIT (none when empty) and POLICY ("key = value" lines) as its
+# [policy] section.
+lab_fo_write_client_conf() {
+  local u if pr cost
+  lab_write_client_conf "$1" 198.18.3.2:443 "${LAB_PIN[server]}" "$2" \
+    "$LAB_TUN" || return 1
+  {
+    if [ -n "$3" ]; then echo "audit_log = $3"; fi
+    for u in $LAB_FO_UPLINKS; do
+      IFS=: read -r if pr cost <<<"$u"
+      printf '\n[uplink]\ninterface = %s\npriority = %s\n' "$if" "$pr"
+      if [ -n "$cost" ]; then printf 'cost = %s\n' "$cost"; fi
+    done
+    if [ -n "$4" ]; then printf '\n[policy]\n%s\n' "$4"; fi
+  } >>"$1"
+}
+
+# lab_fo_conf_get FILE SECTION KEY [DEFAULT]: KEY's value in the first
+# [SECTION] of a config file that sets it (comments stripped), else
+# DEFAULT, in REPLY.
+# shellcheck disable=SC2016 # awk's own variables
+lab_fo_conf_get() {
+  REPLY=$(awk -v s="[$2]" -v k="$3" '
+    /^[ \t]*\[/ { sec = $1; next }
+    sec == s {
+      line = $0
+      sub(/[ \t][#;].*$/, "", line)
+      n = index(line, "=")
+      if (n == 0) next
+      key = substr(line, 1, n - 1); val = substr(line, n + 1)
+      gsub(/^[ \t]+|[ \t]+$/, "", key); gsub(/^[ \t]+|[ \t]+$/, "", val)
+      if (key == k) { print val; exit }
+    }' "$1" 2>/dev/null)
+  REPLY=${REPLY:-${4:-}}
+}
+
+# lab_fo_ms VALUE: a [policy] duration ("1500", "1500ms", "2s", "1min") in
+# whole ms, in REPLY.
+lab_fo_ms() {
+  case "$1" in
+    *ms) REPLY=${1%ms} ;;
+    *min) REPLY=$(( ${1%min} * 60000 )) ;;
+    *s) REPLY=$(( ${1%s} * 1000 )) ;;
+    *h) REPLY=$(( ${1%h} * 3600000 )) ;;
+    *) REPLY=$1 ;;
+  esac
+}
+
+# lab_fo_status SOCK: the client's status through its control socket, in
+# LAB_FO_ST: session, session_state, state_version, switches,
+# last_switch_reason, active (the interface whose uplink role is
+# "active", empty when none) and uplinks ("IF:ROLE:STATUS ..."). Returns
+# 1 when the client does not answer.
+declare -gA LAB_FO_ST=()
+lab_fo_status() {
+  local j o k if role st
+  LAB_FO_ST=()
+  j=$("$JVPN_BIN" status --json -s "$1" 2>/dev/null) || return 1
+  for k in session session_state last_switch_reason; do
+    LAB_FO_ST[$k]=$(printf '%s' "$j" | grep -o "\"$k\":\"[^\"]*\"" |
+      head -n1 | cut -d'"' -f4)
+  done
+  for k in state_version switches; do
+    LAB_FO_ST[$k]=$(printf '%s' "$j" | grep -o "\"$k\":[0-9]*" | head -n1 |
+      cut -d: -f2)
+  done
+  LAB_FO_ST[active]=""
+  LAB_FO_ST[uplinks]=""
+  # One uplink object per line; its keys in any order.
+  while IFS= read -r o; do
+    if=$(printf '%s' "$o" | grep -o '"interface":"[^"]*"' | cut -d'"' -f4)
+    [ -n "$if" ] || continue
+    role=$(printf '%s' "$o" | grep -o '"role":"[^"]*"' | cut -d'"' -f4)
+    st=$(printf '%s' "$o" | grep -o '"status":"[^"]*"' | cut -d'"' -f4)
+    LAB_FO_ST[uplinks]+="$if:$role:$st "
+    if [ "$role" = active ]; then LAB_FO_ST[active]=$if; fi
+  done < <(printf '%s' "$j" | sed -n 's/.*"uplinks":\[\([^]]*\)\].*/\1/p' |
+           tr '}' '\n')
+  LAB_FO_ST[uplinks]=${LAB_FO_ST[uplinks]% }
+  [ -n "${LAB_FO_ST[session]}" ]
+}
+
+# lab_fo_active_is SOCK IF: the client's active uplink is IF (for
+# lab_wait_for).
+lab_fo_active_is() {
+  lab_fo_status "$1" && [ "${LAB_FO_ST[active]}" = "$2" ]
+}
+
+lab_fo_blackhole_on() {
+  lab_uplink_blackhole_on client1 "$1"
+}
+
+lab_fo_blackhole_off() {
+  lab_uplink_blackhole_off client1 "$1"
+}
+
+lab_fo_link_down() {
+  lab_uplink_def client1 "$1" || return 1
+  lab_link_down "${LAB_NS[client1]}" "$LAB_UL_IF"
+}
+
+# lab_fo_link_up N: the interface up again, with its addresses (should
+# any have gone) and its default routes at their metric.
+lab_fo_link_up() {
+  local cns=${LAB_NS[client1]} have a
+  lab_uplink_def client1 "$1" || return 1
+  lab_link_up "$cns" "$LAB_UL_IF" || return 1
+  # Not lab_has_addr: under "set -o pipefail" its grep -q can make ip die
+  # of SIGPIPE and a present address look missing.
+  have=$(ip -n "$cns" -o addr show dev "$LAB_UL_IF" 2>/dev/null)
+  for a in "$LAB_UL_A4/24" "$LAB_UL_A6/64"; do
+    if [[ $have != *" $a "* ]]; then
+      lab_addr "$cns" "$LAB_UL_IF" "$a" || return 1
+    fi
+  done
+  lab_uplink_routes_add client1 "$1"
+}
+
+# lab_fo_flap N HALF_MS SECS: uplink N's link down for HALF_MS, up for
+# HALF_MS, repeated for SECS seconds (at most SECS * 1000 / (2 * HALF_MS)
+# cycles, paced on the clock so the ip commands' own time does not
+# stretch it); the link is up at the end. REPLY: "CYCLES cycles in MS ms".
+lab_fo_flap() {
+  local n=$1 half=$2 secs=$3 cycles i t0 next now
+  cycles=$(( secs * 1000 / (2 * half) ))
+  lab_now_ms
+  t0=$REPLY
+  next=$t0
+  for ((i = 0; i < cycles; i++)); do
+    lab_fo_link_down "$n" || break
+    next=$(( next + half ))
+    lab_now_ms
+    now=$REPLY
+    if [ "$now" -lt "$next" ]; then
+      sleep "$(awk -v d=$(( next - now )) 'BEGIN { print d / 1000 }')"
+    fi
+    # A failed "up" is retried at the next cycle and at the end.
+    lab_fo_link_up "$n"
+    next=$(( next + half ))
+    lab_now_ms
+    now=$REPLY
+    # Bounded in time too: a loaded host gives up rather than overrun.
+    if [ $(( now - t0 )) -gt $(( secs * 1000 + 5000 )) ]; then
+      i=$(( i + 1 ))
+      break
+    fi
+    if [ "$now" -lt "$next" ]; then
+      sleep "$(awk -v d=$(( next - now )) 'BEGIN { print d / 1000 }')"
+    fi
+  done
+  lab_fo_link_up "$n"
+  lab_now_ms
+  REPLY="$i cycles in $(( REPLY - t0 )) ms"
+}
+
+# lab_fo_loss N PCT: PCT % random loss each way on uplink N, on top of its
+# delay; 0 takes the loss away. The injectors are replaced, so for a few
+# ms the uplink's packets pass undelayed.
+lab_fo_loss() {
+  lab_fo_delay "$1" "$2"
+}
+
+# --- OpenVPN beside jvpn-quic (scripts/bench-failover.sh) -------------------
+#
+# lab_ovpn_pair CLIENT DIR: OpenVPN 2.6 in point-to-point mode with a
+# static key (DIR/ovpn.key), UDP: the server in the server namespace on
+# 198.18.3.2:1194, the client in CLIENT's namespace with no fixed local
+# address or port (--nobind), so its packets leave as the routing table
+# says, like wireguard-go's. Both ends --float (accept the peer's new
+# address once a packet from it authenticates), --ping 1 --ping-restart 5
+# (a restart re-opens the socket). Tunnel addresses LAB_OVPN_SERVER_IN4 and
+# LAB_OVPN_CLIENT_IN4, devices LAB_OVPN_IF[client|server], PIDs
+# LAB_OVPN_PID[client|server]. Returns 1 (with a message) when openvpn is
+# missing or the tunnel does not work.
+# shellcheck disable=SC2034
+{
+LAB_OVPN_SERVER_IN4=198.19.251.1
+LAB_OVPN_CLIENT_IN4=198.19.251.2
+LAB_OVPN_PORT=1194
+}
+declare -gA LAB_OVPN_PID=() LAB_OVPN_IF=()
+# shellcheck disable=SC2034 # LAB_OVPN_PID is for the callers
+lab_ovpn_pair() {
+  local c=$1 dir=$2 cns sns um common
+  cns=${LAB_NS[$c]:-}
+  sns=${LAB_NS[server]:-}
+  if [ -z "$cns" ] || [ -z "$sns" ]; then
+    lab_log "lab_ovpn_pair: build lab_topo_vpn first"
+    return 1
+  fi
+  command -v openvpn >/dev/null 2>&1 ||
+    { lab_log "lab_ovpn_pair: openvpn is missing (apt-get install openvpn)"
+      return 1; }
+  mkdir -p "$dir" || return 1
+  um=$(umask)
+  umask 077
+  openvpn --genkey secret "$dir/ovpn.key" >/dev/null 2>&1
+  umask "$um"
+  [ -s "$dir/ovpn.key" ] || { lab_log "openvpn --genkey failed"; return 1; }
+  LAB_OVPN_IF[server]="$LAB_PREFIX-ovs"
+  LAB_OVPN_IF[client]="$LAB_PREFIX-ovc"
+  common=(--dev-type tun --proto udp --cipher AES-256-CBC --auth SHA256
+          --float --ping 1 --ping-restart 5 --persist-tun --persist-key
+          --verb 3)
+  lab_spawn "$sns" "$dir/ovpn-server.log" openvpn "${common[@]}" \
+    --dev "${LAB_OVPN_IF[server]}" --local 198.18.3.2 \
+    --lport "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 0 \
+    --ifconfig "$LAB_OVPN_SERVER_IN4" "$LAB_OVPN_CLIENT_IN4"
+  LAB_OVPN_PID[server]=$REPLY
+  lab_spawn "$cns" "$dir/ovpn-client.log" openvpn "${common[@]}" \
+    --dev "${LAB_OVPN_IF[client]}" --nobind \
+    --remote 198.18.3.2 "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 1 \
+    --ifconfig "$LAB_OVPN_CLIENT_IN4" "$LAB_OVPN_SERVER_IN4"
+  LAB_OVPN_PID[client]=$REPLY
+  if ! lab_wait_for "a ping through OpenVPN" 15 ip netns exec "$cns" \
+         ping -n -q -c 1 -W 1 "$LAB_OVPN_SERVER_IN4"; then
+    lab_tail "$dir/ovpn-server.log" "$dir/ovpn-client.log" >&2
+    return 1
+  fi
+}
+
+# lab_fo_hex ID: a base64url session ID (status) as the audit trail spells
+# it (hex), in REPLY.
+lab_fo_hex() {
+  REPLY=$(printf '%s==' "$1" | tr -- '-_' '+/' | base64 -d 2>/dev/null |
+    od -An -tx1 | tr -d ' \n')
+}
