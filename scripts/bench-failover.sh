@@ -58,6 +58,8 @@ if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
 fi
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$srcdir/scripts/bench-lib.sh"
 
 RUNS=${BENCH_RUNS:-${RUNS:-10}}
 SCEN=${BENCH_SCENARIOS:-a b d f}
@@ -302,18 +304,6 @@ if [ "$JVPN" = 1 ]; then
   fi
 fi
 
-# stat LIST median|max: in REPLY, "-" for an empty list.
-stat() {
-  # shellcheck disable=SC2086 # a list of words
-  REPLY=$(printf '%s\n' $1 | sort -n | awk -v w="$2" '
-    NF { v[n++] = $1 }
-    END {
-      if (n == 0) { print "-"; exit }
-      if (w == "max") { printf "%.0f", v[n - 1]; exit }
-      if (n % 2) printf "%.0f", v[(n - 1) / 2]
-      else printf "%.0f", (v[n / 2 - 1] + v[n / 2]) / 2
-    }')
-}
 
 ROWS=("scenario|jvpn median gap|jvpn worst gap|wg median gap|wg worst gap|ovpn median gap|ovpn worst gap|jvpn lost (median)|wg lost (median)|ovpn lost (median)|jvpn switches (median)|jvpn switches (max)")
 for s in "${SCENARIOS[@]}"; do
@@ -321,7 +311,7 @@ for s in "${SCENARIOS[@]}"; do
   for kind in jgap:median jgap:max wgap:median wgap:max ogap:median \
               ogap:max jlost:median wlost:median olost:median jsw:median \
               jsw:max; do
-    stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
+    bench_stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
     row+="|$REPLY"
   done
   for kind in j w o; do
@@ -335,21 +325,6 @@ for s in "${SCENARIOS[@]}"; do
   ROWS+=("$row")
 done
 
-print_table() { # text|md
-  local r i=0
-  for r in "${ROWS[@]}"; do
-    if [ "$1" = md ]; then
-      printf '| %s |\n' "${r//|/ | }"
-      if [ "$i" = 0 ]; then
-        printf '%s\n' "$r" | awk -F'|' '{ s = "|"; for (j = 1; j <= NF; j++)
-          s = s (j == 1 ? "---|" : "---:|"); print s }'
-      fi
-    else
-      printf '%s\n' "$r"
-    fi
-    i=$((i + 1))
-  done | { if [ "$1" = md ]; then cat; else column -t -s'|'; fi; }
-}
 
 raw() {
   local s kind
@@ -365,7 +340,7 @@ raw() {
 
 echo
 echo "Gaps in ms, losses in packets, $RUNS runs each, 200 packets/s per stream."
-print_table text
+bench_print_table text "${ROWS[@]}"
 echo
 raw
 echo "$SID_NOTE"
@@ -387,7 +362,7 @@ if [ -n "$OUT" ]; then
       "$RUNS runs per scenario; gaps in ms, losses in packets at 200" \
       "packets/s per stream; $SID_NOTE."
     echo
-    print_table md
+    bench_print_table md "${ROWS[@]}"
     echo
     echo "Per run (gap: longest gap, for a stuck stream from its last packet" \
       "to its end; lost: packets lost; jsw: activations accepted by the" \

@@ -47,6 +47,8 @@ if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
 fi
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$srcdir/scripts/bench-lib.sh"
 
 if ! why=$(lab_check_env); then
   echo "bench-recovery: SKIP: $why (run as root)" >&2
@@ -251,18 +253,6 @@ for s in "${SCENARIOS[@]}"; do
 done
 lab_pid_alive "$client_pid" || echo "bench-recovery: the jvpn client exited" >&2
 
-# stat LIST median|max: in REPLY, "-" for an empty list.
-stat() {
-  # shellcheck disable=SC2086 # a list of words
-  REPLY=$(printf '%s\n' $1 | sort -n | awk -v w="$2" '
-    NF { v[n++] = $1 }
-    END {
-      if (n == 0) { print "-"; exit }
-      if (w == "max") { printf "%.0f", v[n - 1]; exit }
-      if (n % 2) printf "%.0f", v[(n - 1) / 2]
-      else printf "%.0f", (v[n / 2 - 1] + v[n / 2]) / 2
-    }')
-}
 
 ROWS=("scenario|jvpn median gap|jvpn worst gap|wg median gap|wg worst gap|jvpn lost (median)|wg lost (median)|jvpn recovery (median)|wg recovery (median)|jvpn new connections")
 for s in "${SCENARIOS[@]}"; do
@@ -270,7 +260,7 @@ for s in "${SCENARIOS[@]}"; do
   for kind in jgap:median jgap:max wgap:median wgap:max jlost:median \
               wlost:median jrec:median wrec:median; do
     # shellcheck disable=SC2086 # the lists are words on purpose
-    stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
+    bench_stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
     row+="|$REPLY"
   done
   # shellcheck disable=SC2086
@@ -285,21 +275,6 @@ for s in "${SCENARIOS[@]}"; do
   ROWS+=("$row")
 done
 
-print_table() { # text|md
-  local r i=0
-  for r in "${ROWS[@]}"; do
-    if [ "$1" = md ]; then
-      printf '| %s |\n' "${r//|/ | }"
-      if [ "$i" = 0 ]; then
-        printf '%s\n' "$r" | awk -F'|' '{ s = "|"; for (j = 1; j <= NF; j++)
-          s = s (j == 1 ? "---|" : "---:|"); print s }'
-      fi
-    else
-      printf '%s\n' "$r"
-    fi
-    i=$((i + 1))
-  done | { if [ "$1" = md ]; then cat; else column -t -s'|'; fi; }
-}
 
 raw() {
   local s kind
@@ -313,7 +288,7 @@ raw() {
 
 echo
 echo "Gaps and recoveries in ms, $RUNS runs each, 200 packets/s per stream."
-print_table text
+bench_print_table text "${ROWS[@]}"
 echo
 raw
 
@@ -330,7 +305,7 @@ if [ -n "${BENCH_OUT:-}" ]; then
     echo "$RUNS runs per scenario; gaps, losses and recoveries at 200" \
       "packets/s per stream; times in ms, losses in packets."
     echo
-    print_table md
+    bench_print_table md "${ROWS[@]}"
     echo
     echo "Per run (jgap/wgap: longest gap, for a stuck stream from its last" \
       "packet to its end; jrec/wrec: recovery after the blackhole's end;" \
