@@ -707,8 +707,13 @@ void client_link_connect(struct client_link *l) {
                                            &cl->conf.policy);
 
     cfg.keepalive_ms = ka ? (unsigned)ka : cl->conf.keepalive_ms;
-    /* an attempt into a path that is still dead is retried soon */
+    /* an attempt into a path that is still dead is retried soon, and
+     * its lost Initials are resent at the pace of the path's known RTT
+     * (right after a link comes back its routes may lag its first
+     * packets) */
     cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
+    if (l->last_srtt_ms)
+      cfg.initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
   }
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
