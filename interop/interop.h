@@ -21,6 +21,9 @@
 #define INTEROP_MAX_URLS 1024
 #define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
 #define INTEROP_IDLE_MS 10000          /* keep-alive; idle is 3 times it */
+#define INTEROP_HANDSHAKE_MS 60000     /* ms: handshakeloss (30 % loss each
+                                        * way) needs patience on both
+                                        * sides; one connection per file */
 #define INTEROP_DGRAM_DEFAULT 50       /* datagram case: count */
 #define INTEROP_DGRAM_LEN 100          /* bytes per datagram */
 #define INTEROP_DGRAM_GAP_MS 2         /* ms between datagrams */
@@ -30,6 +33,8 @@
 struct interop_opts {
   int is_server;
   enum interop_case tc;
+  const char *alpn;             /* "h3" or "hq-interop": interop_case_alpn
+                                 * of the case and $INTEROP_ALPN */
   const char *listen;           /* server: ADDR:PORT */
   const char *cert, *key, *www; /* server */
   const char *downloads;        /* client */
@@ -39,8 +44,7 @@ struct interop_opts {
   size_t nurls;
 };
 
-/* ALPN and GnuTLS priority (NULL = default) of a test case. */
-const char *interop_alpn(enum interop_case tc);
+/* GnuTLS priority (NULL = default) of a test case. */
 const char *interop_tls_priority(enum interop_case tc);
 
 /* Bytes of one stream waiting for the peer's acknowledgement: ngtcp2 and

@@ -37,6 +37,20 @@ int interop_case_parse(const char *name) {
   return JVPN_ERR_UNSUPPORTED;
 }
 
+const char *interop_case_alpn(int tc, const char *env) {
+  int h3 = tc == IC_HTTP3;
+
+  if (env && env[0] != '\0') {
+    if (strcmp(env, "h3") == 0)
+      h3 = 1;
+    else if (strcmp(env, "hq-interop") != 0)
+      return NULL;
+  }
+  if (h3 && tc == IC_DATAGRAM)
+    return NULL; /* our DATAGRAM echo has no HTTP/3 mapping */
+  return h3 ? "h3" : "hq-interop";
+}
+
 static int copy_part(char *dst, size_t dstlen, const char *src, size_t len) {
   if (len >= dstlen)
     return JVPN_ERR_OVERSIZE;

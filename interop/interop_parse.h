@@ -38,6 +38,13 @@ enum interop_case {
 /* Returns the case named |name|, or JVPN_ERR_UNSUPPORTED. */
 int interop_case_parse(const char *name);
 
+/* The ALPN of test case |tc| given the INTEROP_ALPN environment value
+ * |env| (NULL or "" = unset): "h3" for http3 and, with INTEROP_ALPN=h3
+ * (the peer speaks only h3), for every case; "hq-interop" otherwise.
+ * NULL when the case cannot run with that ALPN: datagram is hq-interop
+ * only, and a value other than h3 or hq-interop is not known. */
+const char *interop_case_alpn(int tc, const char *env);
+
 /* Splits "https://HOST:PORT/PATH" (HOST an IPv4 literal, a bracketed
  * IPv6 literal or a name) into NUL-terminated |host| (brackets removed),
  * |port| and |path| (starting with '/'). Returns 0, JVPN_ERR_MALFORMED

@@ -481,9 +481,17 @@ static const struct quic_conn_ops srv_ops = {
 /* --- connections --------------------------------------------------------- */
 
 static void conn_free(struct srv_conn *sc) {
+  struct server *srv = sc->srv;
   struct srv_stream *s, *next;
+  size_t i;
 
   quic_conn_del(sc->qc); /* retires the CIDs through on_cid_remove */
+  /* and the client's original DCID (new_conn) goes here */
+  for (i = 0; i < srv->ncids;)
+    if (srv->cids[i].sc == sc)
+      srv->cids[i] = srv->cids[--srv->ncids];
+    else
+      i++;
   h3f_del(sc->h3);
   for (s = sc->streams; s; s = next) {
     next = s->next;
@@ -596,10 +604,12 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
   cfg.user = sc;
   cfg.log_ctx = "srv";
   cfg.keepalive_ms = INTEROP_IDLE_MS;
+  cfg.handshake_ms = INTEROP_HANDSHAKE_MS;
   cfg.reset_secret = srv->reset_secret;
   cfg.app = QUIC_APP_STREAMS;
   /* The negotiated ALPN picks hq-interop or HTTP/3, whatever the case. */
-  memcpy(cfg.alpn, o->tc == IC_HTTP3 ? alpn_h3 : alpn_hq, sizeof(alpn_hq));
+  memcpy(cfg.alpn, strcmp(o->alpn, "h3") == 0 ? alpn_h3 : alpn_hq,
+         sizeof(alpn_hq));
   cfg.no_peer_auth = 1;
   cfg.tls_priority = interop_tls_priority(o->tc);
   cfg.prefer_v2 = o->tc == IC_V2;
@@ -607,6 +617,9 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
   cfg.ticket_key = &srv->ticket_key;
   cfg.anti_replay = srv->anti_replay;
   cfg.datagrams = o->tc == IC_DATAGRAM;
+  /* ecn: ngtcp2 0.12.1's PMTU probes carry no ECN mark, and the runner
+   * wants every packet marked (ngtcp2's own interop script does this). */
+  cfg.no_pmtud = o->tc == IC_ECN;
   cfg.keylog = o->keylog;
   cfg.qlog_dir = o->qlog_dir;
   /* Link first: cid_add runs during creation. */
@@ -622,6 +635,10 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
     sc->dead = 1;
     return;
   }
+  /* The client keeps sending to the DCID it chose (a repeated Initial,
+   * its 0-RTT packets) until our first Initial reaches it: those packets
+   * belong to this connection, not to a new one. */
+  on_cid_add(sc, &hd.dcid);
   (void)quic_conn_read(sc->qc, (const struct sockaddr *)&srv->sock.local,
                        srv->sock.local_len, (const struct sockaddr *)&m->peer,
                        m->peer_len, m->ecn, pkt, len, now);
@@ -779,7 +796,7 @@ int interop_server_run(const struct interop_opts *o) {
     srv.sigterm.data = srv.sigint.data = &srv;
     uv_signal_start(&srv.sigterm, on_signal, SIGTERM);
     uv_signal_start(&srv.sigint, on_signal, SIGINT);
-    LOG_INFO(NULL, "listening on %s (%s)", o->listen, interop_alpn(o->tc));
+    LOG_INFO(NULL, "listening on %s (%s)", o->listen, o->alpn);
     uv_run(srv.loop, UV_RUN_DEFAULT);
     if (o->tc == IC_DATAGRAM)
       printf("datagrams echoed=%llu\n", (unsigned long long)srv.echoed);

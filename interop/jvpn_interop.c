@@ -17,10 +17,6 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 
-const char *interop_alpn(enum interop_case tc) {
-  return tc == IC_HTTP3 ? "h3" : "hq-interop";
-}
-
 const char *interop_tls_priority(enum interop_case tc) {
   if (tc != IC_CHACHA20)
     return NULL;
@@ -97,15 +93,23 @@ int interop_write_all(int fd, const uint8_t *data, size_t len) {
   return 0;
 }
 
-static void usage(void) {
-  fprintf(stderr,
+static void usage(FILE *f) {
+  fprintf(f,
           "usage: jvpn-interop server --listen ADDR:PORT --cert FILE "
           "--key FILE --www DIR\n"
           "                          --testcase NAME [--qlog-dir DIR] "
           "[--keylog FILE]\n"
           "       jvpn-interop client --testcase NAME --downloads DIR\n"
           "                          [--qlog-dir DIR] [--keylog FILE] "
-          "URL...\n");
+          "URL...\n"
+          "environment:\n"
+          "  INTEROP_ALPN=h3   the peer speaks only h3: every test case "
+          "runs over\n"
+          "                    HTTP/3 (ALPN h3) instead of hq-interop; "
+          "datagram\n"
+          "                    is then unsupported (exit 127)\n"
+          "  JVPN_LOG=N        log level\n"
+          "  JVPN_INTEROP_DATAGRAMS=N  datagram case: datagrams to send\n");
 }
 
 /* Takes the value of option |argv[*i]|; NULL (and a message) if absent. */
@@ -170,10 +174,16 @@ static int parse_args(int argc, char **argv, struct interop_opts *o,
 int main(int argc, char **argv) {
   static struct interop_opts o;
   const char *testcase = NULL, *keylog = NULL, *lvl = getenv("JVPN_LOG");
+  const char *alpn_env = getenv("INTEROP_ALPN");
   int tc, rv;
 
+  if (argc == 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    usage(stdout);
+    return INTEROP_EXIT_OK;
+  }
   if (parse_args(argc, argv, &o, &testcase, &keylog) != 0) {
-    usage();
+    usage(stderr);
     return INTEROP_EXIT_FAIL;
   }
   tc = interop_case_parse(testcase);
@@ -182,6 +192,13 @@ int main(int argc, char **argv) {
     return INTEROP_EXIT_UNSUPPORTED;
   }
   o.tc = (enum interop_case)tc;
+  o.alpn = interop_case_alpn(tc, alpn_env);
+  if (o.alpn == NULL) {
+    fprintf(stderr,
+            "jvpn-interop: test case %s not supported with INTEROP_ALPN=%s\n",
+            testcase, alpn_env);
+    return INTEROP_EXIT_UNSUPPORTED;
+  }
   jvpn_log_set_level(lvl ? atoi(lvl) : JVPN_LOG_INFO);
   /* A peer that vanished mid-write must not kill us with SIGPIPE (only
    * files are written, but the runner may close our stdout). */

@@ -604,6 +604,8 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
   }
   if (streams_mode(c) && c->cfg.qlog_dir)
     s->qlog.write = qlog_write_cb;
+  if (streams_mode(c) && c->cfg.no_pmtud)
+    s->no_pmtud = 1;
 }
 
 static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {

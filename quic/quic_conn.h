@@ -232,6 +232,12 @@ struct quic_conn_config {
   const ngtcp2_transport_params *resume_params; /* client: its server's
                                                  * transport params (0-RTT) */
   int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
+  int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes
+                                 * (ngtcp2 0.12.1 sends them without an
+                                 * ECN mark). Not with migration or NAT
+                                 * rebinding: 0.12.1 restarts PMTUD, and
+                                 * asserts no_pmtud is off, when a path
+                                 * validation fails over to the old path */
   FILE *keylog;                 /* NSS key log lines; not owned */
   const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
 };

@@ -23,6 +23,23 @@ static void test_case_names(void **state) {
   assert_int_equal(interop_case_parse(""), JVPN_ERR_UNSUPPORTED);
 }
 
+static void test_case_alpn(void **state) {
+  (void)state;
+  /* Without INTEROP_ALPN only http3 speaks h3. */
+  assert_string_equal(interop_case_alpn(IC_HANDSHAKE, NULL), "hq-interop");
+  assert_string_equal(interop_case_alpn(IC_ZERORTT, ""), "hq-interop");
+  assert_string_equal(interop_case_alpn(IC_HTTP3, NULL), "h3");
+  assert_string_equal(interop_case_alpn(IC_HTTP3, "hq-interop"), "h3");
+  assert_string_equal(interop_case_alpn(IC_DATAGRAM, NULL), "hq-interop");
+  /* An h3-only peer: every case in h3, except our datagram echo. */
+  assert_string_equal(interop_case_alpn(IC_ZERORTT, "h3"), "h3");
+  assert_string_equal(interop_case_alpn(IC_CONNECTIONMIGRATION, "h3"),
+                      "h3");
+  assert_string_equal(interop_case_alpn(IC_ECN, "h3"), "h3");
+  assert_null(interop_case_alpn(IC_DATAGRAM, "h3"));
+  assert_null(interop_case_alpn(IC_HANDSHAKE, "h2"));
+}
+
 static void test_url(void **state) {
   char host[64], path[64];
   uint16_t port;
@@ -151,6 +168,7 @@ static void test_hq_request(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_case_names),
+      cmocka_unit_test(test_case_alpn),
       cmocka_unit_test(test_url),
       cmocka_unit_test(test_path),
       cmocka_unit_test(test_hq_request),
