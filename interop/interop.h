@@ -19,6 +19,7 @@
 #define INTEROP_EXIT_UNSUPPORTED 127
 
 #define INTEROP_MAX_URLS 1024
+#define INTEROP_MAX_PREFERRED 2        /* --preferred: IPv4 and IPv6 */
 #define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
 #define INTEROP_IDLE_MS 10000          /* keep-alive; idle is 3 times it */
 #define INTEROP_HANDSHAKE_MS 60000     /* ms: handshakeloss (30 % loss each
@@ -36,6 +37,10 @@ struct interop_opts {
   const char *alpn;             /* "h3" or "hq-interop": interop_case_alpn
                                  * of the case and $INTEROP_ALPN */
   const char *listen;           /* server: ADDR:PORT */
+  const char *preferred[INTEROP_MAX_PREFERRED]; /* server: --preferred
+                                 * ADDR:PORT, at most one per family;
+                                 * used in connectionmigration only */
+  size_t npreferred;
   const char *cert, *key, *www; /* server */
   const char *downloads;        /* client */
   const char *qlog_dir;

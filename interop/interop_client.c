@@ -66,6 +66,8 @@ struct client {
   uint64_t ticket_deadline;
   uint64_t mig_deadline;       /* 0: no migration under way */
   int migrated;                /* the new path was validated */
+  int preferred;               /* moving to the server's preferred
+                                * address (ngtcp2 drives it) */
   unsigned dg_total, dg_sent, dg_echoed;
   uint8_t *dg_seen;
   uint64_t dg_deadline;
@@ -177,12 +179,14 @@ static struct cl_sock *sock_for_path(struct client *cl,
   const struct sockaddr_in *a = (const struct sockaddr_in *)path->local.addr;
   int i;
 
-  /* sin_port and sin6_port sit at the same offset. */
+  /* sin_port and sin6_port sit at the same offset; the preferred
+   * address may be of the other family. */
   for (i = 0; i < 2; i++) {
     const struct sockaddr_in *b =
         (const struct sockaddr_in *)&cl->socks[i].s.local;
 
-    if (cl->socks[i].open && a->sin_port == b->sin_port)
+    if (cl->socks[i].open && a->sin_family == b->sin_family &&
+        a->sin_port == b->sin_port)
       return &cl->socks[i];
   }
   return &cl->socks[0];
@@ -210,21 +214,60 @@ static void dgram_send_next(uv_timer_t *t);
 
 static void sock_start(struct client *cl, struct cl_sock *cs);
 
+/* The second socket, bound to |family|'s wildcard address and a port the
+ * kernel picks: the local end of the new path. Returns 0 or -1. */
+static int second_sock(struct client *cl, int family) {
+  struct cl_sock *cs = &cl->socks[1];
+  struct sockaddr_storage a;
+  socklen_t len = family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                     : sizeof(struct sockaddr_in);
+
+  if (cs->open)
+    return -1; /* one move per connection */
+  memset(&a, 0, sizeof(a));
+  a.ss_family = (sa_family_t)family;
+  if (udp_sock_open(&cs->s, (const struct sockaddr *)&a, len) != 0) {
+    LOG_ERR(NULL, "cannot open a second socket for migration: %s",
+            strerror(errno));
+    return -1;
+  }
+  sock_start(cl, cs);
+  return 0;
+}
+
+/* The server offers a preferred address (RFC 9000 9.6): every case
+ * follows it, as ngtcp2's and most clients do by default (the runner's
+ * connectionmigration names the server's role only: the client runs
+ * "transfer"). ngtcp2 validates the path, then moves with the address's
+ * connection ID once the handshake is confirmed. */
+static int on_preferred_addr(void *user, const struct sockaddr *remote,
+                             socklen_t remote_len, struct sockaddr *local,
+                             socklen_t *local_len) {
+  struct client *cl = user;
+  struct cl_sock *cs = &cl->socks[1];
+  char buf[INET6_ADDRSTRLEN + 8];
+
+  (void)remote_len;
+  LOG_INFO(NULL, "server's preferred address %s",
+           glue_sockaddr_str(remote, buf, sizeof(buf)));
+  if (cl->qc == NULL || second_sock(cl, remote->sa_family) != 0)
+    return -1;
+  memcpy(local, &cs->s.local, cs->s.local_len);
+  *local_len = cs->s.local_len;
+  cl->preferred = 1;
+  cl->mig_deadline = glue_now() + (uint64_t)CL_MIGRATION_MS * 1000000;
+  return 0;
+}
+
+/* connectionmigration without a preferred address: the client moves to a
+ * new local port of its own. */
 static void migrate(struct client *cl) {
   struct cl_sock *cs = &cl->socks[1];
   int rv;
 
-  struct sockaddr_storage a = cl->socks[0].s.local;
-
-  /* Same address, new port: the kernel picks one. sin_port and
-   * sin6_port sit at the same offset. */
-  ((struct sockaddr_in *)&a)->sin_port = 0;
-  if (udp_sock_open(&cs->s, (const struct sockaddr *)&a,
-                    cl->socks[0].s.local_len) != 0) {
-    LOG_ERR(NULL, "cannot open a second socket for migration");
+  /* socks[0] is bound to the wildcard address: same address, new port. */
+  if (second_sock(cl, cl->socks[0].s.family) != 0)
     return;
-  }
-  sock_start(cl, cs);
   /* Immediate: the client moves its traffic (with a fresh connection ID)
    * to the new path at once and validates it there, so the server sees
    * non-probing packets from the new address and validates it too; the
@@ -266,7 +309,7 @@ static void on_handshake(void *user, int confirmed) {
     rv = quic_conn_key_update(cl->qc, glue_now());
     LOG_INFO(NULL, "key update: %s", rv == 0 ? "initiated" : "refused");
   }
-  if (cl->o->tc == IC_CONNECTIONMIGRATION)
+  if (cl->o->tc == IC_CONNECTIONMIGRATION && !cl->preferred)
     migrate(cl);
   if (cl->o->tc == IC_DATAGRAM && cl->dg_sent == 0)
     uv_timer_start(&cl->dgram_timer, dgram_send_next, 0,
@@ -438,6 +481,7 @@ static const struct quic_conn_ops cl_ops = {
     .session_ticket = on_session_ticket,
     .early_rejected = on_early_rejected,
     .path_changed = on_path_changed,
+    .preferred_addr = on_preferred_addr,
 };
 
 /* --- the loop ------------------------------------------------------------ */
@@ -604,7 +648,7 @@ static int start_conn(struct client *cl) {
 
   cl->conn_dead = cl->conn_error = cl->closing = 0;
   cl->mig_deadline = 0;
-  cl->migrated = 0;
+  cl->migrated = cl->preferred = 0;
   memset(&cfg, 0, sizeof(cfg));
   cfg.cred = cl->cred;
   cfg.authority = cl->authority;

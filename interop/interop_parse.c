@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "jvpn/errors.h"
 
 static const char *const case_names[] = {
@@ -101,6 +104,32 @@ static int hostport(const char *s, const char *end, char *host,
 int interop_hostport_parse(const char *s, char *host, size_t hostlen,
                            uint16_t *port) {
   return hostport(s, s + strlen(s), host, hostlen, port);
+}
+
+int interop_sockaddr_parse(const char *s, struct sockaddr_storage *ss,
+                           socklen_t *len) {
+  struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+  char host[INET6_ADDRSTRLEN];
+  uint16_t port;
+
+  memset(ss, 0, sizeof(*ss));
+  if (interop_hostport_parse(s, host, sizeof(host), &port) != 0)
+    return JVPN_ERR_MALFORMED;
+  if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(port);
+    *len = sizeof(*v4);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(port);
+    *len = sizeof(*v6);
+    return 0;
+  }
+  memset(ss, 0, sizeof(*ss));
+  return JVPN_ERR_MALFORMED;
 }
 
 int interop_url_parse(const char *url, char *host, size_t hostlen,

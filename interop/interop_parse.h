@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define INTEROP_NAME_MAX 255  /* bytes: one file name under --www */
 #define INTEROP_REQ_MAX 1024  /* bytes: longest hq-interop request line */
@@ -55,6 +56,12 @@ int interop_url_parse(const char *url, char *host, size_t hostlen,
 /* Parses "ADDR:PORT" / "[ADDR6]:PORT" into |host| and |port|. */
 int interop_hostport_parse(const char *s, char *host, size_t hostlen,
                            uint16_t *port);
+
+/* Parses "ADDR:PORT" / "[ADDR6]:PORT" with an address literal into
+ * |ss| (sockaddr_in or sockaddr_in6) and |*len|. Returns 0 or
+ * JVPN_ERR_MALFORMED (not an IPv4 or IPv6 literal, or a bad port). */
+int interop_sockaddr_parse(const char *s, struct sockaddr_storage *ss,
+                           socklen_t *len);
 
 /* Checks a request |path| and writes the file name it names (without the
  * leading '/'): printable ASCII, no "..", no empty name. Sub-directories

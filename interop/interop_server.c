@@ -1,6 +1,7 @@
 /*
- * interop/interop_server: the endpoint's server role. One UDP socket, a
- * connection table keyed by connection ID, Retry when the case asks for
+ * interop/interop_server: the endpoint's server role. One UDP socket (and
+ * one per preferred address in connectionmigration), one connection table
+ * keyed by connection ID for all of them, Retry when the case asks for
  * it, session tickets for resumption and 0-RTT, and files from --www sent
  * over hq-interop or HTTP/3 through a bounded ring per stream (the file
  * is read as the peer acknowledges, never whole).
@@ -30,6 +31,7 @@
 #define SRV_MAX_STREAMS 512       /* streams per connection */
 #define SRV_RETRY_TOKEN_TTL_S 10  /* s: a Retry token's lifetime */
 #define SRV_HQ_REFUSED 0x1        /* hq-interop: file not served */
+#define SRV_MAX_SOCKS (1 + INTEROP_MAX_PREFERRED) /* --listen, --preferred */
 
 struct srv_stream {
   struct srv_stream *next;
@@ -44,6 +46,12 @@ struct srv_stream {
 };
 
 struct server;
+
+struct srv_sock {
+  struct udp_sock s;
+  uv_poll_t poll;
+  struct server *srv;
+};
 
 struct srv_conn {
   struct srv_conn *next;
@@ -64,10 +72,12 @@ struct cid_ent {
 struct server {
   const struct interop_opts *o;
   uv_loop_t *loop;
-  uv_poll_t poll;
   uv_timer_t timer;
   uv_signal_t sigterm, sigint;
-  struct udp_sock sock;
+  struct srv_sock socks[SRV_MAX_SOCKS]; /* [0]: --listen */
+  size_t nsocks;
+  struct quic_preferred_addr preferred; /* offered if npreferred > 0 */
+  size_t npreferred;
   struct udp_rx_batch rx;
   gnutls_certificate_credentials_t cred;
   gnutls_datum_t ticket_key;
@@ -282,11 +292,24 @@ static int conn_app_ready(struct srv_conn *sc) {
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
+/* The socket a path leaves from: the one whose bound address is the
+ * path's local address (the address the packets of that path came in
+ * on, as dispatch names it). */
+static struct udp_sock *sock_of(struct server *srv, const ngtcp2_addr *local) {
+  size_t i;
+
+  for (i = 0; i < srv->nsocks; i++)
+    if ((size_t)srv->socks[i].s.local_len == local->addrlen &&
+        memcmp(&srv->socks[i].s.local, local->addr, local->addrlen) == 0)
+      return &srv->socks[i].s;
+  return &srv->socks[0].s;
+}
+
 static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct srv_conn *sc = user;
 
-  return glue_send(&sc->srv->sock, path, data, len, seg, ecn);
+  return glue_send(sock_of(sc->srv, &path->local), path, data, len, seg, ecn);
 }
 
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
@@ -533,15 +556,15 @@ static void on_timer(uv_timer_t *t) {
   server_flush(srv);
 }
 
-static void send_raw(struct server *srv, const struct udp_rx_msg *m,
+static void send_raw(struct udp_sock *us, const struct udp_rx_msg *m,
                      const uint8_t *data, size_t len) {
   /* Best effort, like every stateless answer. */
-  (void)udp_sock_send(&srv->sock, (const struct sockaddr *)&m->peer,
+  (void)udp_sock_send(us, (const struct sockaddr *)&m->peer,
                       m->peer_len, NULL, 0, data, len, 0, 0);
 }
 
-static void send_retry(struct server *srv, const struct udp_rx_msg *m,
-                       const ngtcp2_pkt_hd *hd) {
+static void send_retry(struct server *srv, struct udp_sock *us,
+                       const struct udp_rx_msg *m, const ngtcp2_pkt_hd *hd) {
   uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
   uint8_t out[JVPN_QUIC_MAX_UDP_PAYLOAD];
   ngtcp2_cid scid;
@@ -560,12 +583,13 @@ static void send_retry(struct server *srv, const struct udp_rx_msg *m,
                                 &scid, &hd->dcid, token, (size_t)tlen);
   if (n > 0) {
     LOG_INFO(NULL, "sent Retry");
-    send_raw(srv, m, out, (size_t)n);
+    send_raw(us, m, out, (size_t)n);
   }
 }
 
-static void new_conn(struct server *srv, const struct udp_rx_msg *m,
-                     const uint8_t *pkt, size_t len, uint64_t now) {
+static void new_conn(struct server *srv, struct udp_sock *us,
+                     const struct udp_rx_msg *m, const uint8_t *pkt,
+                     size_t len, uint64_t now) {
   static const char *const alpn_hq[] = {"hq-interop", "h3"};
   static const char *const alpn_h3[] = {"h3", "hq-interop"};
   const struct interop_opts *o = srv->o;
@@ -579,7 +603,7 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
     return;
   if (o->tc == IC_RETRY && hd.type == NGTCP2_PKT_INITIAL) {
     if (hd.token.len == 0) {
-      send_retry(srv, m, &hd);
+      send_retry(srv, us, m, &hd);
       return;
     }
     if (hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY ||
@@ -622,13 +646,13 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
   cfg.no_pmtud = o->tc == IC_ECN;
   cfg.keylog = o->keylog;
   cfg.qlog_dir = o->qlog_dir;
+  cfg.preferred = srv->npreferred ? &srv->preferred : NULL;
   /* Link first: cid_add runs during creation. */
   sc->next = srv->conns;
   srv->conns = sc;
   srv->nconns++;
   if (quic_conn_server_new(&sc->qc, &cfg, &hd,
-                           (const struct sockaddr *)&srv->sock.local,
-                           srv->sock.local_len,
+                           (const struct sockaddr *)&us->local, us->local_len,
                            (const struct sockaddr *)&m->peer, m->peer_len,
                            now) != 0) {
     LOG_WARN(NULL, "cannot create a connection");
@@ -639,13 +663,18 @@ static void new_conn(struct server *srv, const struct udp_rx_msg *m,
    * its 0-RTT packets) until our first Initial reaches it: those packets
    * belong to this connection, not to a new one. */
   on_cid_add(sc, &hd.dcid);
-  (void)quic_conn_read(sc->qc, (const struct sockaddr *)&srv->sock.local,
-                       srv->sock.local_len, (const struct sockaddr *)&m->peer,
+  (void)quic_conn_read(sc->qc, (const struct sockaddr *)&us->local,
+                       us->local_len, (const struct sockaddr *)&m->peer,
                        m->peer_len, m->ecn, pkt, len, now);
 }
 
-static void dispatch(struct server *srv, const struct udp_rx_msg *m,
-                     const uint8_t *pkt, size_t len, uint64_t now) {
+/* Hands a packet that came in on |us| to its connection (by DCID, on
+ * whichever socket: the preferred address's too), or starts one. The
+ * local address ngtcp2 sees is |us|'s bound one, so each socket is a
+ * path of its own. */
+static void dispatch(struct server *srv, struct udp_sock *us,
+                     const struct udp_rx_msg *m, const uint8_t *pkt,
+                     size_t len, uint64_t now) {
   ngtcp2_version_cid vc;
   struct srv_conn *sc;
   int rv;
@@ -658,7 +687,7 @@ static void dispatch(struct server *srv, const struct udp_rx_msg *m,
     long n = quic_conn_write_vn(out, sizeof(out), &vc);
 
     if (n > 0)
-      send_raw(srv, m, out, (size_t)n);
+      send_raw(us, m, out, (size_t)n);
     return;
   }
   if (rv != 0)
@@ -666,18 +695,18 @@ static void dispatch(struct server *srv, const struct udp_rx_msg *m,
   sc = cid_find(srv, vc.dcid, vc.dcidlen);
   if (sc) {
     if (!sc->dead)
-      (void)quic_conn_read(sc->qc, (const struct sockaddr *)&srv->sock.local,
-                           srv->sock.local_len,
-                           (const struct sockaddr *)&m->peer, m->peer_len,
-                           m->ecn, pkt, len, now);
+      (void)quic_conn_read(sc->qc, (const struct sockaddr *)&us->local,
+                           us->local_len, (const struct sockaddr *)&m->peer,
+                           m->peer_len, m->ecn, pkt, len, now);
     return;
   }
   if (vc.version != 0) /* long header: maybe a new connection */
-    new_conn(srv, m, pkt, len, now);
+    new_conn(srv, us, m, pkt, len, now);
 }
 
 static void on_readable(uv_poll_t *p, int status, int events) {
-  struct server *srv = p->data;
+  struct srv_sock *ss = p->data;
+  struct server *srv = ss->srv;
   int i, n;
 
   (void)events;
@@ -686,7 +715,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   for (;;) {
     uint64_t now;
 
-    n = udp_sock_recv(&srv->sock, &srv->rx);
+    n = udp_sock_recv(&ss->s, &srv->rx);
     if (n <= 0)
       break;
     now = glue_now();
@@ -696,7 +725,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
       size_t off = 0, len;
 
       while (udp_rx_msg_next(m, &off, &pkt, &len))
-        dispatch(srv, m, pkt, len, now);
+        dispatch(srv, &ss->s, m, pkt, len, now);
     }
   }
   server_flush(srv);
@@ -725,32 +754,67 @@ static int anti_replay_add(void *ptr, time_t exp, const gnutls_datum_t *key,
   return 0;
 }
 
-static int server_setup(struct server *srv) {
-  struct sockaddr_storage ss;
-  socklen_t sslen;
-  char host[64];
-  uint16_t port;
-  const struct interop_opts *o = srv->o;
+/* Opens the next socket, bound to |spec| (ADDR:PORT, from option |opt|);
+ * in |addr| its address. Returns 0 or a JVPN_ERR_*. */
+static int sock_add(struct server *srv, const char *opt, const char *spec,
+                    struct sockaddr_storage *addr) {
+  struct srv_sock *ss = &srv->socks[srv->nsocks];
+  socklen_t len;
 
-  memset(&ss, 0, sizeof(ss));
-  if (interop_hostport_parse(o->listen, host, sizeof(host), &port) != 0) {
-    LOG_ERR(NULL, "bad --listen %s", o->listen);
+  if (interop_sockaddr_parse(spec, addr, &len) != 0) {
+    LOG_ERR(NULL, "%s needs ADDR:PORT with an address literal: %s", opt,
+            spec);
     return JVPN_ERR_CONFIG;
   }
-  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&ss)->sin_addr) ==
-      1) {
-    ((struct sockaddr_in *)&ss)->sin_family = AF_INET;
-    ((struct sockaddr_in *)&ss)->sin_port = htons(port);
-    sslen = sizeof(struct sockaddr_in);
-  } else if (inet_pton(AF_INET6, host,
-                       &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1) {
-    ((struct sockaddr_in6 *)&ss)->sin6_family = AF_INET6;
-    ((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
-    sslen = sizeof(struct sockaddr_in6);
-  } else {
-    LOG_ERR(NULL, "--listen needs an address literal: %s", host);
-    return JVPN_ERR_CONFIG;
+  if (udp_sock_open(&ss->s, (const struct sockaddr *)addr, len) != 0) {
+    /* EADDRINUSE: a wildcard --listen of the same family and port
+     * already holds it; give the preferred address another port. */
+    LOG_ERR(NULL, "cannot bind %s %s: %s", opt, spec, strerror(errno));
+    return JVPN_ERR_SYSTEM;
   }
+  ss->srv = srv;
+  srv->nsocks++;
+  return 0;
+}
+
+/* The preferred addresses (connectionmigration only): one per family, a
+ * unicast address the client can reach, unlike a wildcard. */
+static int preferred_setup(struct server *srv) {
+  const struct interop_opts *o = srv->o;
+  struct sockaddr_storage a;
+  size_t i;
+  int rv;
+
+  if (o->tc != IC_CONNECTIONMIGRATION)
+    return 0;
+  for (i = 0; i < o->npreferred; i++) {
+    rv = sock_add(srv, "--preferred", o->preferred[i], &a);
+    if (rv != 0)
+      return rv;
+    if (a.ss_family == AF_INET && srv->preferred.ipv4.sin_family == 0 &&
+        ((struct sockaddr_in *)&a)->sin_addr.s_addr != htonl(INADDR_ANY)) {
+      memcpy(&srv->preferred.ipv4, &a, sizeof(srv->preferred.ipv4));
+    } else if (a.ss_family == AF_INET6 &&
+               srv->preferred.ipv6.sin6_family == 0 &&
+               !IN6_IS_ADDR_UNSPECIFIED(
+                   &((struct sockaddr_in6 *)&a)->sin6_addr)) {
+      memcpy(&srv->preferred.ipv6, &a, sizeof(srv->preferred.ipv6));
+    } else {
+      LOG_ERR(NULL, "--preferred %s: a wildcard, or a second of its family",
+              o->preferred[i]);
+      return JVPN_ERR_CONFIG;
+    }
+    srv->npreferred++;
+    LOG_INFO(NULL, "preferred address %s", o->preferred[i]);
+  }
+  return 0;
+}
+
+static int server_setup(struct server *srv) {
+  struct sockaddr_storage a;
+  const struct interop_opts *o = srv->o;
+  int rv;
+
   srv->www = open(o->www, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (srv->www < 0) {
     LOG_ERR(NULL, "cannot open --www %s: %s", o->www, strerror(errno));
@@ -768,26 +832,27 @@ static int server_setup(struct server *srv) {
   gnutls_anti_replay_set_add_function(srv->anti_replay, anti_replay_add);
   if (udp_rx_batch_init(&srv->rx) != 0)
     return JVPN_ERR_NOMEM;
-  if (udp_sock_open(&srv->sock, (struct sockaddr *)&ss, sslen) != 0) {
-    LOG_ERR(NULL, "cannot bind %s: %s", o->listen, strerror(errno));
-    return JVPN_ERR_SYSTEM;
-  }
-  return 0;
+  rv = sock_add(srv, "--listen", o->listen, &a);
+  if (rv != 0)
+    return rv;
+  return preferred_setup(srv);
 }
 
 int interop_server_run(const struct interop_opts *o) {
   static struct server srv;
+  size_t i;
   int rv;
 
   srv.o = o;
   srv.www = -1;
-  srv.sock.fd = -1;
   srv.loop = uv_default_loop();
   rv = server_setup(&srv);
   if (rv == 0) {
-    uv_poll_init(srv.loop, &srv.poll, srv.sock.fd);
-    srv.poll.data = &srv;
-    uv_poll_start(&srv.poll, UV_READABLE, on_readable);
+    for (i = 0; i < srv.nsocks; i++) {
+      uv_poll_init(srv.loop, &srv.socks[i].poll, srv.socks[i].s.fd);
+      srv.socks[i].poll.data = &srv.socks[i];
+      uv_poll_start(&srv.socks[i].poll, UV_READABLE, on_readable);
+    }
     uv_timer_init(srv.loop, &srv.timer);
     srv.timer.data = &srv;
     srv.timer.timer_cb = on_timer;
@@ -808,8 +873,8 @@ int interop_server_run(const struct interop_opts *o) {
       conn_free(sc);
     }
   }
-  if (srv.sock.fd >= 0)
-    udp_sock_close(&srv.sock);
+  for (i = 0; i < srv.nsocks; i++)
+    udp_sock_close(&srv.socks[i].s);
   udp_rx_batch_free(&srv.rx);
   if (srv.cred)
     gnutls_certificate_free_credentials(srv.cred);

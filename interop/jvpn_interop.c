@@ -99,9 +99,17 @@ static void usage(FILE *f) {
           "--key FILE --www DIR\n"
           "                          --testcase NAME [--qlog-dir DIR] "
           "[--keylog FILE]\n"
+          "                          [--preferred ADDR:PORT]...\n"
           "       jvpn-interop client --testcase NAME --downloads DIR\n"
           "                          [--qlog-dir DIR] [--keylog FILE] "
           "URL...\n"
+          "options:\n"
+          "  --preferred ADDR:PORT  server, connectionmigration only: "
+          "offer this\n"
+          "                    preferred address (RFC 9000 9.6), IPv4 or "
+          "[IPv6],\n"
+          "                    at most once per family, and receive on it "
+          "too\n"
           "environment:\n"
           "  INTEROP_ALPN=h3   the peer speaks only h3: every test case "
           "runs over\n"
@@ -151,6 +159,14 @@ static int parse_args(int argc, char **argv, struct interop_opts *o,
       dst = keylog;
     else if (strcmp(a, "--testcase") == 0)
       dst = testcase;
+    else if (strcmp(a, "--preferred") == 0) {
+      if (o->npreferred >= INTEROP_MAX_PREFERRED) {
+        fprintf(stderr, "jvpn-interop: at most %d --preferred\n",
+                INTEROP_MAX_PREFERRED);
+        return JVPN_ERR_INVAL;
+      }
+      dst = &o->preferred[o->npreferred++];
+    }
     if (dst) {
       if ((*dst = optval(argc, argv, &i)) == NULL)
         return JVPN_ERR_INVAL;
@@ -168,7 +184,7 @@ static int parse_args(int argc, char **argv, struct interop_opts *o,
     return JVPN_ERR_INVAL;
   if (o->is_server)
     return o->listen && o->cert && o->key && o->www ? 0 : JVPN_ERR_INVAL;
-  return o->downloads ? 0 : JVPN_ERR_INVAL;
+  return o->downloads && o->npreferred == 0 ? 0 : JVPN_ERR_INVAL;
 }
 
 int main(int argc, char **argv) {

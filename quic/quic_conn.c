@@ -347,6 +347,45 @@ static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
   return 0;
 }
 
+/* Offers one preferred address to the program; 1 if it took it. */
+static int offer_preferred(struct quic_conn *c, ngtcp2_path *dest,
+                           const ngtcp2_sockaddr *remote, size_t remote_len) {
+  socklen_t local_len = sizeof(struct sockaddr_storage);
+
+  if (c->cfg.ops->preferred_addr(
+          c->cfg.user, (const struct sockaddr *)remote, (socklen_t)remote_len,
+          (struct sockaddr *)dest->local.addr, &local_len) != 0)
+    return 0;
+  dest->local.addrlen = local_len;
+  memcpy(dest->remote.addr, remote, remote_len);
+  dest->remote.addrlen = remote_len;
+  return 1;
+}
+
+static int select_preferred_addr_cb(ngtcp2_conn *conn, ngtcp2_path *dest,
+                                    const ngtcp2_preferred_addr *paddr,
+                                    void *ud) {
+  struct quic_conn *c = ud;
+  int cur = ngtcp2_conn_get_path(conn)->remote.addr->sa_family;
+  int v4 = paddr->ipv4_present, v6 = paddr->ipv6_present;
+
+  if (c->cfg.ops->preferred_addr == NULL)
+    return 0; /* dest untouched: declined */
+  /* The other family first: a move the peer sees as a new address, not
+   * only a new port (the runner's rebind-addr style check). */
+  if (cur == AF_INET && v6 &&
+      offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv6,
+                      sizeof(paddr->ipv6)))
+    return 0;
+  if (v4 && offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv4,
+                            sizeof(paddr->ipv4)))
+    return 0;
+  if (cur != AF_INET && v6)
+    (void)offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv6,
+                          sizeof(paddr->ipv6)); /* declined: stays put */
+  return 0;
+}
+
 static void ngtcp2_log_cb(void *ud, const char *fmt, ...) {
   struct quic_conn *c = ud;
   char buf[512];
@@ -392,6 +431,8 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->handshake_confirmed = handshake_confirmed_cb;
   cb->early_data_rejected = early_data_rejected_cb;
   cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
+  if (!is_server)
+    cb->select_preferred_addr = select_preferred_addr_cb;
 }
 
 /* --- TLS ----------------------------------------------------------------- */
@@ -720,6 +761,32 @@ fail:
   return rv;
 }
 
+/* Server: the preferred_address transport parameter: the addresses of
+ * cfg.preferred, a fresh connection ID and its stateless reset token. */
+static int fill_preferred(struct quic_conn *c, ngtcp2_preferred_addr *pa) {
+  const struct quic_preferred_addr *pref = c->cfg.preferred;
+
+  memset(pa, 0, sizeof(*pa));
+  if (pref->ipv4.sin_family == AF_INET) {
+    memcpy(&pa->ipv4, &pref->ipv4, sizeof(pa->ipv4));
+    pa->ipv4_present = 1;
+  }
+  if (pref->ipv6.sin6_family == AF_INET6) {
+    memcpy(&pa->ipv6, &pref->ipv6, sizeof(pa->ipv6));
+    pa->ipv6_present = 1;
+  }
+  if (!pa->ipv4_present && !pa->ipv6_present)
+    return JVPN_ERR_CONFIG;
+  pa->cid.datalen = JVPN_QUIC_SCID_LEN;
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, pa->cid.data, pa->cid.datalen) != 0)
+    return JVPN_ERR_TLS;
+  if (ngtcp2_crypto_generate_stateless_reset_token(
+          pa->stateless_reset_token, c->static_secret,
+          sizeof(c->static_secret), &pa->cid) != 0)
+    return JVPN_ERR_QUIC;
+  return 0;
+}
+
 int quic_conn_server_new(struct quic_conn **pc,
                          const struct quic_conn_config *cfg,
                          const ngtcp2_pkt_hd *hd,
@@ -766,6 +833,12 @@ int quic_conn_server_new(struct quic_conn **pc,
     rv = JVPN_ERR_QUIC;
     goto fail;
   }
+  if (streams_mode(c) && cfg->preferred) {
+    rv = fill_preferred(c, &p.preferred_address);
+    if (rv != 0)
+      goto fail;
+    p.preferred_address_present = 1;
+  }
   if (ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &c->path.path,
                              hd->version, &cb, &s, &p, NULL, c) != 0) {
     rv = JVPN_ERR_QUIC;
@@ -775,8 +848,13 @@ int quic_conn_server_new(struct quic_conn **pc,
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
-  if (cfg->ops->cid_add)
+  if (cfg->ops->cid_add) {
     cfg->ops->cid_add(cfg->user, &scid);
+    /* ngtcp2 owns it as sequence number 1 from now on (and retires it
+     * through remove_connection_id), but never asked us for it. */
+    if (p.preferred_address_present)
+      cfg->ops->cid_add(cfg->user, &p.preferred_address.cid);
+  }
   *pc = c;
   return 0;
 

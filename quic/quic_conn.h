@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <gnutls/gnutls.h>
@@ -161,6 +162,17 @@ struct quic_conn_ops {
   /* Client: the server refused 0-RTT; every stream opened before the
    * handshake is gone and must be opened and sent again. */
   void (*early_rejected)(void *user);
+  /* Client: the server offers |remote| as its preferred address (RFC 9000
+   * 9.6). To move there, open a socket for its family, write the bound
+   * address into |local| (room for a sockaddr_storage) and |*local_len|
+   * and return 0: ngtcp2 validates the new path with the address's own
+   * connection ID once the handshake is confirmed, then moves to it
+   * (ops->path_changed). Nonzero declines; the offer of the family other
+   * than the current path's comes first, the other one only after a
+   * refusal. May be NULL: every offer is declined. */
+  int (*preferred_addr)(void *user, const struct sockaddr *remote,
+                        socklen_t remote_len, struct sockaddr *local,
+                        socklen_t *local_len);
 };
 
 struct quic_conn_stats {
@@ -184,6 +196,13 @@ struct quic_txq {
   uint8_t (*slot)[QUIC_TXQ_SLOT]; /* owned */
   uint16_t len[QUIC_TXQ_LEN];
   uint32_t head, tail;            /* head == tail: empty */
+};
+
+/* Server: the preferred address it offers (RFC 9000 9.6); a family with
+ * sin_family / sin6_family 0 is not offered. */
+struct quic_preferred_addr {
+  struct sockaddr_in ipv4;
+  struct sockaddr_in6 ipv6;
 };
 
 struct quic_conn_config {
@@ -238,6 +257,13 @@ struct quic_conn_config {
                                  * rebinding: 0.12.1 restarts PMTUD, and
                                  * asserts no_pmtud is off, when a path
                                  * validation fails over to the old path */
+  const struct quic_preferred_addr *preferred; /* server, QUIC_APP_STREAMS:
+                                 * offered in the transport parameters
+                                 * with a fresh connection ID (cid_add)
+                                 * and its stateless reset token; the
+                                 * program receives on it too and feeds
+                                 * those packets to the same conn. Not
+                                 * owned; NULL = none */
   FILE *keylog;                 /* NSS key log lines; not owned */
   const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
 };

@@ -7,6 +7,9 @@
 
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include "interop/interop_parse.h"
 #include "jvpn/errors.h"
 
@@ -87,6 +90,42 @@ static void test_url(void **state) {
   assert_int_equal(interop_hostport_parse("127.0.0.1", host, sizeof(host),
                                           &port),
                    JVPN_ERR_MALFORMED);
+}
+
+static void test_sockaddr(void **state) {
+  struct sockaddr_storage ss;
+  const struct sockaddr_in *v4 = (const struct sockaddr_in *)&ss;
+  const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)&ss;
+  struct in6_addr want6;
+  socklen_t len = 0;
+
+  (void)state;
+  assert_int_equal(interop_sockaddr_parse("193.167.100.100:443", &ss, &len),
+                   0);
+  assert_int_equal(ss.ss_family, AF_INET);
+  assert_int_equal(len, sizeof(struct sockaddr_in));
+  assert_int_equal(ntohs(v4->sin_port), 443);
+  assert_int_equal(ntohl(v4->sin_addr.s_addr), 0xc1a76464u);
+  assert_int_equal(
+      interop_sockaddr_parse("[fd00:cafe:cafe:100::100]:4433", &ss, &len), 0);
+  assert_int_equal(ss.ss_family, AF_INET6);
+  assert_int_equal(len, sizeof(struct sockaddr_in6));
+  assert_int_equal(ntohs(v6->sin6_port), 4433);
+  assert_int_equal(inet_pton(AF_INET6, "fd00:cafe:cafe:100::100", &want6), 1);
+  assert_memory_equal(&v6->sin6_addr, &want6, sizeof(want6));
+  /* names, missing or bad ports, unclosed brackets */
+  assert_int_equal(interop_sockaddr_parse("server4:443", &ss, &len),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(ss.ss_family, 0);
+  assert_int_equal(interop_sockaddr_parse("127.0.0.1", &ss, &len),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(interop_sockaddr_parse("127.0.0.1:0", &ss, &len),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(interop_sockaddr_parse("[::1:443", &ss, &len),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(interop_sockaddr_parse("[1.2.3.4.5]:443", &ss, &len),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(interop_sockaddr_parse("", &ss, &len), JVPN_ERR_MALFORMED);
 }
 
 static void test_path(void **state) {
@@ -170,6 +209,7 @@ int main(void) {
       cmocka_unit_test(test_case_names),
       cmocka_unit_test(test_case_alpn),
       cmocka_unit_test(test_url),
+      cmocka_unit_test(test_sockaddr),
       cmocka_unit_test(test_path),
       cmocka_unit_test(test_hq_request),
   };
