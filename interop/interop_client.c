@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -700,6 +701,37 @@ static int start_conn(struct client *cl) {
   return 0;
 }
 
+/* The server of the first URL: an address literal or a name (the
+ * runner's URLs name "server4" or "server46"), the first address the
+ * resolver gives, and the :authority to ask it for. */
+static int resolve_server(struct client *cl) {
+  struct addrinfo hints, *res = NULL;
+  char port[8];
+  int rv;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  snprintf(port, sizeof(port), "%u", cl->port);
+  rv = getaddrinfo(cl->host, port, &hints, &res);
+  if (rv != 0 || res == NULL ||
+      res->ai_addrlen > sizeof(cl->server)) {
+    LOG_ERR(NULL, "cannot resolve %s: %s", cl->host,
+            rv != 0 ? gai_strerror(rv) : "no address");
+    if (res)
+      freeaddrinfo(res);
+    return JVPN_ERR_NOTFOUND;
+  }
+  memset(&cl->server, 0, sizeof(cl->server));
+  memcpy(&cl->server, res->ai_addr, res->ai_addrlen);
+  cl->server_len = res->ai_addrlen;
+  freeaddrinfo(res);
+  snprintf(cl->authority, sizeof(cl->authority),
+           strchr(cl->host, ':') ? "[%s]:%u" : "%s:%u", cl->host, cl->port);
+  return 0;
+}
+
 static int client_setup(struct client *cl) {
   const struct interop_opts *o = cl->o;
   struct sockaddr_storage any;
@@ -733,27 +765,9 @@ static int client_setup(struct client *cl) {
       cl->port = port;
     }
   }
-  memset(&cl->server, 0, sizeof(cl->server));
   memset(&any, 0, sizeof(any));
-  if (inet_pton(AF_INET, cl->host,
-                &((struct sockaddr_in *)&cl->server)->sin_addr) == 1) {
-    ((struct sockaddr_in *)&cl->server)->sin_family = AF_INET;
-    ((struct sockaddr_in *)&cl->server)->sin_port = htons(cl->port);
-    cl->server_len = sizeof(struct sockaddr_in);
-    snprintf(cl->authority, sizeof(cl->authority), "%s:%u", cl->host,
-             cl->port);
-  } else if (inet_pton(AF_INET6, cl->host,
-                       &((struct sockaddr_in6 *)&cl->server)->sin6_addr) ==
-             1) {
-    ((struct sockaddr_in6 *)&cl->server)->sin6_family = AF_INET6;
-    ((struct sockaddr_in6 *)&cl->server)->sin6_port = htons(cl->port);
-    cl->server_len = sizeof(struct sockaddr_in6);
-    snprintf(cl->authority, sizeof(cl->authority), "[%s]:%u", cl->host,
-             cl->port);
-  } else {
-    LOG_ERR(NULL, "URL host must be an address literal: %s", cl->host);
+  if (resolve_server(cl) != 0)
     return JVPN_ERR_CONFIG;
-  }
   any.ss_family = cl->server.ss_family;
   cl->dl = open(o->downloads, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (cl->dl < 0) {
