@@ -4,12 +4,15 @@
 # (no Docker). `make interop` runs it with the defaults.
 #
 #   interop/run-local.sh [--clients LIST] [--servers LIST] [--cases LIST]
-#                        [--timeout S] [--out FILE] [--quick] [--keep]
+#                        [--timeout S] [--budget S] [--out FILE] [--quick]
+#                        [--keep]
 #
 #   LIST        comma- or space-separated; default: every stack with an
 #               executable interop/peers/<stack>/endpoint, every case
 #   --timeout   per test case, seconds (default: the runner's, 60; 300
 #               for handshakeloss)
+#   --budget    the whole run, seconds (default 5400; 1800 with --quick):
+#               cells not started by then are "notrun", with that reason
 #   --out       the JSON results (default interop/results/latest.json);
 #               the text matrix goes beside it as .txt
 #   --quick     CI size: files a tenth of the runner's (at least 1 KB), no
@@ -27,6 +30,10 @@
 # capture for the checks is taken on its right link (trace_node_right).
 # What each case applies and checks: docs/interop.md; the checks are in
 # interop/lib/checks.sh and interop/lib/trace.awk.
+#
+# Stacks with an interop/peers/<stack>/build.sh are built (bounded, 300 s)
+# before the first cell, not inside one: a server that builds on first use
+# would miss the 10 s it is given to bind.
 #
 # Exit status: 0 when no cell failed for the pairs jvpn-jvpn, jvpn-gtls
 # and gtls-jvpn (unsupported cells, which always carry their reason, are
@@ -53,6 +60,7 @@ CLIENTS=""
 SERVERS=""
 CASES=""
 TIMEOUT=""
+BUDGET=""
 OUT="$here/results/latest.json"
 QUICK=0
 KEEP=0
@@ -72,6 +80,7 @@ parse_args() {
       --servers) SERVERS=${2//,/ }; shift 2 ;;
       --cases) CASES=${2//,/ }; shift 2 ;;
       --timeout) TIMEOUT=$2; shift 2 ;;
+      --budget) BUDGET=$2; shift 2 ;;
       --out) OUT=$2; shift 2 ;;
       --quick) QUICK=1; shift ;;
       --keep) KEEP=1; shift ;;
@@ -81,6 +90,9 @@ parse_args() {
   done
   case "$TIMEOUT" in
     ''|*[!0-9]*) [ -z "$TIMEOUT" ] || { log "--timeout wants seconds"; exit 2; } ;;
+  esac
+  case "$BUDGET" in
+    ''|*[!0-9]*) [ -z "$BUDGET" ] || { log "--budget wants seconds"; exit 2; } ;;
   esac
 }
 
@@ -178,7 +190,8 @@ case_setup() {
   CASE_TIMEOUT=60
   CHAIN=1
   case "$tc" in
-    handshake|v2|ecn) SIZES=("$KB") ;;
+    handshake|v2) SIZES=("$KB") ;;
+    ecn) SIZES=($((100 * KB))) ;;
     transfer) SIZES=($((2 * MB)) $((3 * MB)) $((5 * MB))) ;;
     retry) SIZES=($((10 * KB))) ;;
     resumption) SIZES=($((5 * KB)) $((10 * KB))) ;;
@@ -468,11 +481,27 @@ run_cell() {
     record "$cell" fail "tshark could not read the capture" "$secs"
     return 0
   fi
+  [ "$tc" = zerortt ] &&
+    iop_zrtt_facts "$d/trace.pcap" "$d/keys.log" "$LAB_IOP_SERVER4" >>"$d/facts"
   iop_verdict "$tc" "$d/facts" "${#FILES[@]}" "$alpn" "$have_keys"
   if [ "$VERDICT" = pass ]; then
     REASON="$filesmsg; $REASON"
   fi
   record "$cell" "$VERDICT" "$REASON" "$secs"
+}
+
+# build_peers: each stack's build.sh, once, before the cells (bounded).
+build_peers() {
+  local st b
+  # shellcheck disable=SC2086 # the lists split on purpose
+  for st in $(printf '%s\n' $CLIENTS $SERVERS | sort -u); do
+    b="$here/peers/$st/build.sh"
+    [ -x "$b" ] || continue
+    log "building the $st peer (at most 300 s)"
+    # The endpoint builds when its binary is missing or stale; with no
+    # arguments it then only prints its usage.
+    timeout 300 "$here/peers/$st/endpoint" >"$WORK/build-$st.log" 2>&1 || true
+  done
 }
 
 # --- results -------------------------------------------------------------------
@@ -511,7 +540,8 @@ write_results() {
   {
     printf 'interop matrix (client>server), %s%s\n\n' "$(date -u +%Y-%m-%d)" \
       "${QUICK_NOTE:-}"
-    w=$(( ${#pairs[0]} > 10 ? ${#pairs[0]} + 2 : 12 ))
+    w=12
+    for pair in "${pairs[@]}"; do [ $(( ${#pair} + 2 )) -le "$w" ] || w=$(( ${#pair} + 2 )); done
     printf '%-20s' case
     for pair in "${pairs[@]}"; do printf "%-${w}s" "$pair"; done
     printf '\n'
@@ -523,6 +553,7 @@ write_results() {
           pass) printf "%-${w}s" pass ;;
           fail) printf "%-${w}s" FAIL ;;
           unsupported) printf "%-${w}s" unsup ;;
+          notrun) printf "%-${w}s" notrun ;;
           *) printf "%-${w}s" '?' ;;
         esac
       done
@@ -551,7 +582,7 @@ gate() {
 }
 
 main() {
-  local tc c s
+  local tc c s t_end
   parse_args "$@"
   discover_stacks
   if [ -z "$STACKS" ]; then log "no interop/peers/*/endpoint"; exit 2; fi
@@ -571,10 +602,18 @@ main() {
   case " $(echo "$CASES" | tr '\n' ' ') " in
     *" amplificationlimit "*) make_chain "$CERTS9" 9 || { log "openssl failed"; exit 1; } ;;
   esac
+  build_peers
   lab_topo_interop || { log "could not build the topology"; exit 1; }
+  [ -n "$BUDGET" ] || { BUDGET=5400; [ "$QUICK" = 1 ] && BUDGET=1800; }
+  lab_now_ms; t_end=$((REPLY + BUDGET * 1000))
   for tc in $CASES; do
     for c in $CLIENTS; do
       for s in $SERVERS; do
+        lab_now_ms
+        if [ "$REPLY" -ge "$t_end" ]; then
+          record "$c>$s $tc" notrun "the run's budget (--budget $BUDGET s) was spent" 0
+          continue
+        fi
         run_cell "$c" "$s" "$tc"
       done
     done

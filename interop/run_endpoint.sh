@@ -39,8 +39,16 @@ main() {
   case "$role" in
     server)
       log "server, test case $tc"
+      # The runner gives the server "connectionmigration" and expects a
+      # preferred address (its other address, here of both families).
+      if [ "$tc" = connectionmigration ]; then
+        opts+=(--preferred 193.167.100.100:4433
+               --preferred "[fd00:cafe:cafe:100::100]:443")
+      fi
       # The contract's server exits 0 on SIGTERM, which docker stop sends.
-      exec "$BIN" server --listen "[::]:443" --cert /certs/cert.pem \
+      # Our sockets are single-family: IPv4 here, as the runner's clients
+      # reach "server4"; the preferred IPv6 address above covers the rest.
+      exec "$BIN" server --listen "0.0.0.0:443" --cert /certs/cert.pem \
         --key /certs/priv.key --www /www --testcase "$tc" "${opts[@]}" ;;
     client)
       /wait-for-it.sh sim:57832 -s -t 30

@@ -1287,7 +1287,7 @@ lab_probe_end() {
 #                                   right 198.18.100.1/24  ---veth--- eth0 198.18.100.100/24
 #                                         2001:db8:b::1/64                 2001:db8:b::100/64
 #
-# The sim forwards and does not NAT until lab_iop_rebind. The endpoints'
+# The sim forwards and rewrites nothing until lab_iop_rebind. The endpoints'
 # eth0 have gso_max_segs 1, so UDP GSO batches are cut into datagrams
 # before they leave: captures then see one QUIC datagram per frame, as
 # the runner's pcaps do. Captures are taken on the sim's "right" link
@@ -1298,9 +1298,6 @@ LAB_IOP_CLIENT4=198.18.0.100
 LAB_IOP_CLIENT6=2001:db8:a::100
 LAB_IOP_SERVER4=198.18.100.100
 LAB_IOP_SERVER6=2001:db8:b::100
-# Rebound client addresses are drawn from here (routed nowhere but back
-# through the sim's conntrack).
-LAB_IOP_REBIND_NET=198.18.50
 }
 
 # lab_topo_interop: builds the topology above; the namespaces are
@@ -1354,35 +1351,65 @@ lab_iop_rate() {
   done
 }
 
-# lab_iop_rebind MODE: from now on the sim rewrites the client's source
-# port (MODE=port) or address and port (MODE=addr) toward the server to
-# fresh random ones, and forgets its old mapping, as the runner's "rebind"
-# scenario does: the server sees the client come from a new address with
-# no warning. The new address:port in REPLY. lab_iop_rebind off undoes it.
+# lab_iop_rebind MODE: the sim's "rebind" scenario (quic-network-simulator
+# sim/scenarios/rebind): from now on every client UDP port is rewritten,
+# toward the server, to a fresh random port (MODE=port) and also the
+# client's address to a fresh one in its /24 (MODE=addr); toward the
+# client, a packet whose destination port is a current mapping is
+# rewritten back, and any other one from the server (an old mapping) is
+# dropped, as the sim does. Like the sim it keeps no connection state:
+# the rewrite is stateless (nft maps in prerouting, after the delay
+# injector and before conntrack), so nothing ever slips through
+# unrewritten while the mapping changes (one nft transaction). The new
+# address:ports in REPLY. lab_iop_rebind off removes it.
+LAB_IOP_NAT_ADDR=""
 lab_iop_rebind() {
-  local r=${LAB_NS[isim]} addr=$LAB_IOP_CLIENT4 port
-  ip netns exec "$r" nft delete table ip lab_iop_nat 2>/dev/null || true
-  if [ "$1" != off ]; then
-    port=$(( 20000 + RANDOM % 40000 ))
-    [ "$1" = addr ] && addr="$LAB_IOP_REBIND_NET.$(( 2 + RANDOM % 250 ))"
-    ip netns exec "$r" nft -f - <<NFT || return 1
+  local r=${LAB_NS[isim]} c=$LAB_IOP_CLIENT4 s=$LAB_IOP_SERVER4
+  local addr ports p n i fwd="" rev="" used=" "
+  if [ "$1" = off ]; then
+    ip netns exec "$r" nft delete table ip lab_iop_nat 2>/dev/null || true
+    LAB_IOP_NAT_ADDR=""
+    return 0
+  fi
+  # The client's ports: its namespace's UDP sockets (the sim learns them
+  # from the packets; the client runs alone in its namespace).
+  ports=$(ip netns exec "${LAB_NS[iclient]}" ss -Huan 2>/dev/null |
+    awk '{ n = split($4, a, ":"); print a[n] }' | sort -un)
+  [ -n "$ports" ] || return 1
+  addr=${LAB_IOP_NAT_ADDR:-$c}
+  if [ "$1" = addr ]; then
+    # Any host of the client's /24 but the client, the sim and the last.
+    for ((i = 0; i < 20; i++)); do
+      n="${c%.*}.$(( 2 + RANDOM % 253 ))"
+      [ "$n" != "$c" ] && [ "$n" != "$addr" ] && break
+    done
+    addr=$n
+  fi
+  for p in $ports; do
+    for ((i = 0; i < 20; i++)); do
+      n=$(( 1024 + RANDOM % 64000 ))
+      case "$used" in *" $n "*) ;; *) break ;; esac
+    done
+    used+="$n "
+    fwd+="${fwd:+, }$p : $n"
+    rev+="${rev:+, }$n : $p"
+  done
+  ip netns exec "$r" nft -f - <<NFT || return 1
+table ip lab_iop_nat {}
+delete table ip lab_iop_nat
 table ip lab_iop_nat {
-  chain post {
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "right" ip saddr $LAB_IOP_CLIENT4 meta l4proto udp snat to $addr:$port
-  }
-  # As a NAT does: nothing from the server side opens a mapping. Else a
-  # server packet to the old address, there before the client's next one,
-  # would make the client's flow a reply to it, exempt from the snat.
-  chain inbound {
-    type filter hook forward priority filter; policy accept;
-    iifname "right" ct state new drop
+  map out_ports { type inet_service : inet_service; elements = { $fwd } }
+  map back_ports { type inet_service : inet_service; elements = { $rev } }
+  chain pre {
+    type filter hook prerouting priority -250; policy accept;
+    iifname "left" ip saddr $c udp sport set udp sport map @out_ports ip saddr set $addr
+    iifname "right" ip saddr $s udp dport set udp dport map @back_ports ip daddr set $c accept
+    iifname "right" ip saddr $s meta l4proto udp drop
   }
 }
 NFT
-    REPLY="$addr:$port"
-  fi
-  ip netns exec "$r" conntrack -D -f ipv4 -p udp >/dev/null 2>&1 || true
+  LAB_IOP_NAT_ADDR=$addr
+  REPLY="$addr:${used# }"
 }
 
 # lab_iop_blackhole on|off: the sim drops everything it would forward.
