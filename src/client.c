@@ -15,7 +15,6 @@
 #include "src/client_int.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -524,24 +523,8 @@ void client_tun_update(struct client *cl) {
 }
 
 static int resolve_server(struct client *cl) {
-  struct addrinfo hints, *res = NULL;
-  char port[8];
-  int rv;
-
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  snprintf(port, sizeof(port), "%u", cl->conf.server_port);
-  rv = getaddrinfo(cl->conf.server_host, port, &hints, &res);
-  if (rv != 0 || res == NULL) {
-    LOG_WARN(NULL, "cannot resolve %s: %s", cl->conf.server_host,
-             gai_strerror(rv));
-    return JVPN_ERR_NOTFOUND;
-  }
-  memcpy(&cl->server, res->ai_addr, res->ai_addrlen);
-  cl->server_len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return 0;
+  return glue_resolve(cl->conf.server_host, cl->conf.server_port,
+                      &cl->server, &cl->server_len);
 }
 
 static void sock_watch(struct client_link *l, struct client_sock *cs) {

@@ -2,6 +2,7 @@
 #include "src/glue.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -265,4 +266,30 @@ void glue_buf_state_times(struct glue_buf *b, const struct jvpn_session *s,
   }
   if (json)
     glue_buf_printf(b, "}");
+}
+
+int glue_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                 socklen_t *len) {
+  struct addrinfo hints, *res = NULL;
+  char sport[8];
+  int rv;
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  hints.ai_flags = AI_NUMERICSERV;
+  snprintf(sport, sizeof(sport), "%u", port);
+  rv = getaddrinfo(host, sport, &hints, &res);
+  if (rv != 0 || res == NULL || res->ai_addrlen > sizeof(*ss)) {
+    LOG_WARN(NULL, "cannot resolve %s: %s", host,
+             rv != 0 ? gai_strerror(rv) : "no usable address");
+    if (res != NULL)
+      freeaddrinfo(res);
+    return JVPN_ERR_NOTFOUND;
+  }
+  memset(ss, 0, sizeof(*ss));
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
 }

@@ -90,6 +90,12 @@ struct jvpn_session;
 void glue_buf_state_times(struct glue_buf *b, const struct jvpn_session *s,
                           uint64_t now_ms, int json);
 
+/* Resolves |host| (a name or an address literal) for UDP to |port|: the
+ * first address the resolver gives goes to |ss|. Returns 0, or
+ * JVPN_ERR_NOTFOUND (logged). */
+int glue_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
+                 socklen_t *len);
+
 struct control;
 
 /* Opens the control socket at |path| (NULL: the role's default; "none":
