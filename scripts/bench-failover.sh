@@ -251,22 +251,10 @@ run_one() {
   sleep 1.5
   fault "$s" || return 1
   for kind in "${KINDS[@]}"; do
-    out=$dir/$s$k-$kind
-    lab_probe_wait "$out" || return 1
-    # A stream that never came back: its gap from the last arrival to the
-    # stream's end (a lower bound), its loss everything not received.
-    if [ "${LAB_PROBE[$out,sent]}" -lt \
-         $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
-      R[${kind}dead,$s]+="$k "
-      R[${kind}gap,$s]+="$(awk -v f="${LAB_PROBE[$out,first_ms]}" \
-        -v l="${LAB_PROBE[$out,last_ms]}" -v n="${LAB_PROBE[$out,expected]}" \
-        -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }') "
-      R[${kind}lost,$s]+="$(( LAB_PROBE[$out,expected] -
-                              LAB_PROBE[$out,received] )) "
-      continue
-    fi
-    R[${kind}gap,$s]+="${LAB_PROBE[$out,longest_gap_ms]} "
-    R[${kind}lost,$s]+="${LAB_PROBE[$out,lost]} "
+    bench_probe_result "$dir/$s$k-$kind" || return 1
+    R[${kind}gap,$s]+="$BENCH_GAP "
+    R[${kind}lost,$s]+="$BENCH_LOST "
+    [ "$BENCH_DEAD" = 1 ] && R[${kind}dead,$s]+="$k "
   done
   restore "$s" "$k" || return 1
   nswitch

@@ -34,3 +34,28 @@ bench_print_table() {
     i=$((i + 1))
   done | { if [ "$fmt" = md ]; then cat; else column -t -s'|'; fi; }
 }
+
+# bench_probe_result OUT: waits for probe stream OUT, then its longest gap
+# (ms) in BENCH_GAP and its lost packets in BENCH_LOST. A stream that never
+# came back lost its tail, which the receiver's own numbers (both up to
+# the last packet received) do not show: BENCH_DEAD=1, its gap is then
+# from the last arrival to the stream's end (a lower bound) and its loss
+# everything not received.
+# shellcheck disable=SC2004,SC2154 # the array's keys hold a comma
+# shellcheck disable=SC2034 # BENCH_* are for the callers
+bench_probe_result() {
+  local out=$1
+  lab_probe_wait "$out" || return 1
+  BENCH_DEAD=0
+  if [ "${LAB_PROBE[$out,sent]}" -lt \
+       $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
+    BENCH_DEAD=1
+    BENCH_GAP=$(awk -v f="${LAB_PROBE[$out,first_ms]}" \
+      -v l="${LAB_PROBE[$out,last_ms]}" -v n="${LAB_PROBE[$out,expected]}" \
+      -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }')
+    BENCH_LOST=$(( LAB_PROBE[$out,expected] - LAB_PROBE[$out,received] ))
+  else
+    BENCH_GAP=${LAB_PROBE[$out,longest_gap_ms]}
+    BENCH_LOST=${LAB_PROBE[$out,lost]}
+  fi
+}

@@ -207,23 +207,13 @@ run_one() {
   fault "$s" || return 1
   for kind in j w; do
     out=$dir/$s$k-$kind
-    lab_probe_wait "$out" || return 1
-    # A stream that never came back lost its tail, which the receiver's
-    # "lost" and "longest gap" (both up to the last packet received) do
-    # not show: its gap is then from the last arrival to the stream's end
-    # (a lower bound), its loss everything not received.
-    if [ "${LAB_PROBE[$out,sent]}" -lt \
-         $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
+    bench_probe_result "$out" || return 1
+    R[${kind}gap,$s]+="$BENCH_GAP "
+    R[${kind}lost,$s]+="$BENCH_LOST "
+    if [ "$BENCH_DEAD" = 1 ]; then
       R[${kind}dead,$s]+="$k "
-      R[${kind}gap,$s]+="$(awk -v f="${LAB_PROBE[$out,first_ms]}" \
-        -v l="${LAB_PROBE[$out,last_ms]}" -v n="${LAB_PROBE[$out,expected]}" \
-        -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }') "
-      R[${kind}lost,$s]+="$(( LAB_PROBE[$out,expected] -
-                              LAB_PROBE[$out,received] )) "
       continue
     fi
-    R[${kind}gap,$s]+="${LAB_PROBE[$out,longest_gap_ms]} "
-    R[${kind}lost,$s]+="${LAB_PROBE[$out,lost]} "
     if [ -n "$T_OFF" ]; then
       rec=$(awk -v e="${LAB_PROBE[$out,gap_end_ms]}" -v o="$T_OFF" \
         'BEGIN { printf "%.0f", e - o }')
