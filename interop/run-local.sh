@@ -21,6 +21,9 @@
 #               handshakeloss
 #   --keep      keep the work directory (pcaps, key logs, qlogs, logs)
 #
+# Random loss draws a fresh seed per cell, as the runner's simulator does;
+# the seed is logged, and INTEROP_SEED=N repeats a cell's loss pattern.
+#
 # The topology (tests/lab/lab.sh, lab_topo_interop):
 #
 #   iclient 198.18.0.100 --- left [isim] right --- 198.18.100.100 iserver
@@ -254,6 +257,12 @@ SIM_DELAY=""
 # sim_apply: the case's network conditions in isim.
 sim_apply() {
   local r=${LAB_NS[isim]} want="$DELAY/$LOSS"
+  # One seed is one loss pattern: each lossy cell gets its own.
+  if [ "$LOSS" != 0 ]; then
+    LAB_NFQ_SEED=${INTEROP_SEED:-$(( RANDOM * 32768 + RANDOM ))}
+    log "loss $LOSS % each way, seed $LAB_NFQ_SEED (INTEROP_SEED repeats it)"
+    want+="/$LAB_NFQ_SEED"
+  fi
   # The injectors outlive a cell when the next one wants the same.
   if [ "$SIM_DELAY" != "$want" ]; then
     if ! lab_delay_in "$r" left "$DELAY" "$LOSS" >/dev/null ||
