@@ -53,7 +53,7 @@ top=$(cd "$here/.." && pwd)
 
 ALL_CASES="handshake transfer retry resumption zerortt http3 multiconnect
 chacha20 keyupdate v2 rebind-port rebind-addr connectionmigration
-transferloss handshakeloss amplificationlimit blackhole ecn"
+transferloss handshakeloss amplificationlimit blackhole ecn datagram"
 # The pairs whose failures decide the exit status.
 GATE_PAIRS=" jvpn>jvpn jvpn>gtls gtls>jvpn "
 KB=1024
@@ -217,6 +217,7 @@ case_setup() {
                         DROPS=2-7; CHAIN=9 ;;
     blackhole) SIZES=($((10 * MB))); STC=transfer; CTC=transfer
                FAULT=blackhole; RATE=10 ;;
+    datagram) SIZES=($((10 * KB))) ;; # ours: RFC 9221 echo (README)
     *) return 1 ;;
   esac
   [ "$tc" = keyupdate ] && STC=transfer

@@ -9,6 +9,9 @@
 #       seen)
 # shellcheck disable=SC2034 # VERDICT and REASON are for the caller
 
+# Datagrams the client of the datagram case sends (and wants back).
+IOP_DGRAMS=${JVPN_INTEROP_DATAGRAMS:-50}
+
 # The order is trace.awk's column numbers.
 IOP_TSHARK_FIELDS=(
   frame.number frame.time_relative ip.src ip.dst udp.srcport udp.dstport
@@ -123,6 +126,17 @@ iop_verdict() {
       # "if num_handshakes != 1: FAILED"
       iop_common 1 "$alpn" || return 0
       REASON="1 handshake, v1, ALPN $alpn" ;;
+    datagram)
+      # Ours, not the runner's (RFC 9221): the client exits 0 only when
+      # every datagram came back (run-local.sh); on the wire both sides
+      # must have sent DATAGRAM frames, at least one per datagram.
+      iop_common 1 "$alpn" || return 0
+      if [ "${F[c_dgram]:-0}" -lt "$IOP_DGRAMS" ] ||
+         [ "${F[s_dgram]:-0}" -lt "$IOP_DGRAMS" ]; then
+        iop_fail "DATAGRAM frames client ${F[c_dgram]:-0}, server ${F[s_dgram]:-0}, want >= $IOP_DGRAMS each way"
+        return 0
+      fi
+      REASON="$IOP_DGRAMS datagrams echoed; DATAGRAM frames client ${F[c_dgram]}, server ${F[s_dgram]}" ;;
     multiconnect|handshakeloss)
       # "if num_handshakes != self._num_runs: FAILED" (one per file)
       iop_common "$n" "$alpn" || return 0

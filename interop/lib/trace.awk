@@ -63,6 +63,8 @@ BEGIN { FS = "\t"; amp = "nohandshake"; allowed = 0; tol = 0; amp_open = 1 }
   # return to a path used before is not a move and does not update the
   # path the next move is measured from.
   nft = nsplit($31, ft)
+  # DATAGRAM frames (RFC 9221: types 0x30 and 0x31), each way.
+  for (i = 1; i <= nft; i++) if (ft[i] == 48 || ft[i] == 49) { if (from_s) s_dgram++; else c_dgram++ }
   elic = 0
   for (i = 1; i <= nft; i++) if (ft[i] != 0 && ft[i] != 2 && ft[i] != 3 && ft[i] != 28 && ft[i] != 29) elic = 1
   if (from_s && (ntypes > 0 || short)) {
@@ -124,6 +126,8 @@ BEGIN { FS = "\t"; amp = "nohandshake"; allowed = 0; tol = 0; amp_open = 1 }
   }
 }
 END {
+  print "c_dgram=" c_dgram + 0
+  print "s_dgram=" s_dgram + 0
   nh = split(sets["scid"], tmp, " ")
   # Owed challenges (first on a new path) without a PATH_RESPONSE; and,
   # for the reason only, every other challenge left unanswered (most went
