@@ -6,7 +6,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -705,28 +704,8 @@ static int start_conn(struct client *cl) {
  * runner's URLs name "server4" or "server46"), the first address the
  * resolver gives, and the :authority to ask it for. */
 static int resolve_server(struct client *cl) {
-  struct addrinfo hints, *res = NULL;
-  char port[8];
-  int rv;
-
-  memset(&hints, 0, sizeof(hints));
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_DGRAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  snprintf(port, sizeof(port), "%u", cl->port);
-  rv = getaddrinfo(cl->host, port, &hints, &res);
-  if (rv != 0 || res == NULL ||
-      res->ai_addrlen > sizeof(cl->server)) {
-    LOG_ERR(NULL, "cannot resolve %s: %s", cl->host,
-            rv != 0 ? gai_strerror(rv) : "no address");
-    if (res)
-      freeaddrinfo(res);
+  if (glue_resolve(cl->host, cl->port, &cl->server, &cl->server_len) != 0)
     return JVPN_ERR_NOTFOUND;
-  }
-  memset(&cl->server, 0, sizeof(cl->server));
-  memcpy(&cl->server, res->ai_addr, res->ai_addrlen);
-  cl->server_len = res->ai_addrlen;
-  freeaddrinfo(res);
   snprintf(cl->authority, sizeof(cl->authority),
            strchr(cl->host, ':') ? "[%s]:%u" : "%s:%u", cl->host, cl->port);
   return 0;

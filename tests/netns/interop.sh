@@ -34,7 +34,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
 . "$top_srcdir/tests/lab/lab.sh"
 
-CASES=${INTEROP_CASES:-handshake,transfer,retry,http3,chacha20,keyupdate,multiconnect,resumption,zerortt,ecn,rebind-addr}
+CASES=${INTEROP_CASES:-handshake,transfer,retry,http3,chacha20,keyupdate,multiconnect,resumption,zerortt,ecn,rebind-addr,datagram}
 
 lab_require_netns
 lab_test_init interop
