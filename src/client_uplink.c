@@ -455,7 +455,7 @@ void client_up_status(struct client *cl, struct glue_buf *b, int json) {
 
   glue_buf_printf(b, json ? ",\"switches\":%" PRIu64
                             ",\"last_switch_reason\":\"%s\",\"uplinks\":["
-                          : " switches=%" PRIu64 " last_switch_reason=%s",
+                          : "\n  switches=%" PRIu64 " last_switch_reason=%s",
                   cl->switches, cl->last_switch[0] ? cl->last_switch : "-");
   for (i = 0; i < cl->nlinks; i++) {
     const struct client_link *l = &cl->links[i];
