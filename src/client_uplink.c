@@ -345,7 +345,10 @@ void client_up_attached(struct client_link *l, enum jvpn_att_role role) {
   if (rv != 0)
     LOG_WARN(NULL, "uplink %s: attachment %" PRIu64 " not tracked: %s",
              l->ifname, l->att, jvpn_strerror(rv));
-  client_up_tick(cl); /* standbys follow a birth at once */
+  /* Standbys follow a birth at once, but from the loop: this runs inside
+   * the connection's read, where it must not be written to (an ACTIVATE
+   * on it would be). */
+  uv_timer_start(&cl->up_timer, on_tick, 0, CLIENT_UP_TICK_MS);
 }
 
 void client_up_lost(struct client_link *l) {
