@@ -21,7 +21,16 @@
 #define INTEROP_MAX_URLS 1024
 #define INTEROP_MAX_PREFERRED 2        /* --preferred: IPv4 and IPv6 */
 #define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
-#define INTEROP_IDLE_MS 10000          /* keep-alive; idle is 3 times it */
+#define INTEROP_KEEPALIVE_MS 10000     /* PING when quiet this long */
+#define INTEROP_IDLE_TIMEOUT_MS 130000 /* handshakeloss: ngtcp2 0.12.1
+                                        * probes a lost Handshake flight
+                                        * one packet at a time, after 1,
+                                        * 3, 7, 15, 31, 63, 127 s; with
+                                        * 30 s idle, four lost probes in
+                                        * a row ended the connection on
+                                        * both sides (about one in 50
+                                        * connections). 130 s lets the
+                                        * seventh probe arrive */
 #define INTEROP_HANDSHAKE_MS 240000    /* ms: handshakeloss (30 % loss each
                                         * way) needs patience on both
                                         * sides, one connection per file:

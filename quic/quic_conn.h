@@ -251,6 +251,11 @@ struct quic_conn_config {
   const ngtcp2_transport_params *resume_params; /* client: its server's
                                                  * transport params (0-RTT) */
   int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
+  unsigned idle_ms;             /* QUIC_APP_STREAMS: max_idle_timeout;
+                                 * 0 = JVPN_QUIC_IDLE_KEEPALIVES times
+                                 * keepalive_ms. It also bounds the
+                                 * handshake: a lost flight is resent
+                                 * after 1, 2, 4, ... s of PTO backoff */
   int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes
                                  * (ngtcp2 0.12.1 sends them without an
                                  * ECN mark). Not with migration or NAT
