@@ -31,6 +31,8 @@ harness_sources() {
   fuzz_session_wire)
     echo "src/session_wire.c src/b64.c src/varint.c src/errors.c" \
       "src/log.c" ;;
+  fuzz_interop_parse)
+    echo "interop/interop_parse.c" ;;
   *)
     return 1 ;;
   esac
@@ -42,7 +44,8 @@ harness_libs() {
   *) ;;
   esac
 }
-HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire"
+HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
+  fuzz_interop_parse"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then
