@@ -13,6 +13,8 @@
 
 #include "interop/interop_parse.h"
 
+struct quic_conn_config;
+
 /* Exit statuses of the endpoint contract. */
 #define INTEROP_EXIT_OK 0
 #define INTEROP_EXIT_FAIL 1
@@ -22,7 +24,8 @@
 #define INTEROP_MAX_PREFERRED 2        /* --preferred: IPv4 and IPv6 */
 #define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
 #define INTEROP_KEEPALIVE_MS 10000     /* PING when quiet this long */
-#define INTEROP_IDLE_TIMEOUT_MS 130000 /* handshakeloss: ngtcp2 0.12.1
+#define INTEROP_IDLE_MS 30000          /* idle timeout: 3 keep-alives */
+#define INTEROP_PATIENT_IDLE_MS 130000 /* handshakeloss: ngtcp2 0.12.1
                                         * probes a lost Handshake flight
                                         * one packet at a time, after 1,
                                         * 3, 7, 15, 31, 63, 127 s; with
@@ -31,14 +34,10 @@
                                         * both sides (about one in 50
                                         * connections). 130 s lets the
                                         * seventh probe arrive */
-#define INTEROP_HANDSHAKE_MS 240000    /* ms: handshakeloss (30 % loss each
-                                        * way) needs patience on both
-                                        * sides, one connection per file:
-                                        * a few lost flights in a row
-                                        * cost 1+2+4+...+32 s of PTO
-                                        * backoff, which 60 s did not
-                                        * always cover; the runner's own
-                                        * 300 s bound the whole case */
+#define INTEROP_HANDSHAKE_MS 240000    /* ms: no handshake runs out before
+                                        * its idle timeout does, nor
+                                        * before the runner's 300 s bound
+                                        * on handshakeloss */
 #define INTEROP_DGRAM_DEFAULT 50       /* datagram case: count */
 #define INTEROP_DGRAM_LEN 100          /* bytes per datagram */
 #define INTEROP_DGRAM_GAP_MS 2         /* ms between datagrams */
@@ -65,6 +64,12 @@ struct interop_opts {
 
 /* GnuTLS priority (NULL = default) of a test case. */
 const char *interop_tls_priority(enum interop_case tc);
+
+/* Sets |cfg|'s keep-alive, idle and handshake timeouts for test case
+ * |tc|: the runner's handshakeloss (multiconnect at the endpoints) gets
+ * INTEROP_PATIENT_IDLE_MS, as do the peers under interop/peers/. */
+void interop_conn_timeouts(struct quic_conn_config *cfg,
+                           enum interop_case tc);
 
 /* Bytes of one stream waiting for the peer's acknowledgement: ngtcp2 and
  * nghttp3 keep pointers into the data until then, so it stays put in a

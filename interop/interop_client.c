@@ -663,9 +663,7 @@ static int start_conn(struct client *cl) {
   cfg.ops = &cl_ops;
   cfg.user = cl;
   cfg.log_ctx = "cl";
-  cfg.keepalive_ms = INTEROP_KEEPALIVE_MS;
-  cfg.idle_ms = INTEROP_IDLE_TIMEOUT_MS;
-  cfg.handshake_ms = INTEROP_HANDSHAKE_MS;
+  interop_conn_timeouts(&cfg, o->tc);
   cfg.app = QUIC_APP_STREAMS;
   cfg.alpn[0] = o->alpn; /* h3 for http3, or any case with INTEROP_ALPN */
   cfg.no_peer_auth = 1;

@@ -627,9 +627,7 @@ static void new_conn(struct server *srv, struct udp_sock *us,
   cfg.ops = &srv_ops;
   cfg.user = sc;
   cfg.log_ctx = "srv";
-  cfg.keepalive_ms = INTEROP_KEEPALIVE_MS;
-  cfg.idle_ms = INTEROP_IDLE_TIMEOUT_MS;
-  cfg.handshake_ms = INTEROP_HANDSHAKE_MS;
+  interop_conn_timeouts(&cfg, o->tc);
   cfg.reset_secret = srv->reset_secret;
   cfg.app = QUIC_APP_STREAMS;
   /* The negotiated ALPN picks hq-interop or HTTP/3, whatever the case. */

@@ -16,6 +16,7 @@
 #include "interop/interop.h"
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/quic_conn.h"
 
 const char *interop_tls_priority(enum interop_case tc) {
   if (tc != IC_CHACHA20)
@@ -24,6 +25,15 @@ const char *interop_tls_priority(enum interop_case tc) {
   return "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305:"
          "-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:"
          "%DISABLE_TLS13_COMPAT_MODE";
+}
+
+void interop_conn_timeouts(struct quic_conn_config *cfg,
+                           enum interop_case tc) {
+  int patient = tc == IC_MULTICONNECT || tc == IC_HANDSHAKELOSS;
+
+  cfg->keepalive_ms = INTEROP_KEEPALIVE_MS;
+  cfg->idle_ms = patient ? INTEROP_PATIENT_IDLE_MS : INTEROP_IDLE_MS;
+  cfg->handshake_ms = INTEROP_HANDSHAKE_MS;
 }
 
 int interop_ring_init(struct interop_ring *r) {

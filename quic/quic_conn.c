@@ -659,10 +659,9 @@ static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
                                                  : 0;
   p->initial_max_streams_uni = JVPN_QUIC_MAX_STREAMS_UNI;
   p->max_idle_timeout =
-      streams_mode(c) && c->cfg.idle_ms
-          ? (uint64_t)c->cfg.idle_ms * NGTCP2_MILLISECONDS
-          : (uint64_t)keepalive_ms(c) * JVPN_QUIC_IDLE_KEEPALIVES *
-                NGTCP2_MILLISECONDS;
+      (c->cfg.idle_ms ? (uint64_t)c->cfg.idle_ms
+                      : (uint64_t)keepalive_ms(c) * JVPN_QUIC_IDLE_KEEPALIVES) *
+      NGTCP2_MILLISECONDS;
   p->max_datagram_frame_size = JVPN_QUIC_MAX_DATAGRAM_FRAME;
   p->active_connection_id_limit = JVPN_QUIC_ACTIVE_CID_LIMIT;
   if (streams_mode(c)) {

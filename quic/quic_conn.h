@@ -216,9 +216,12 @@ struct quic_conn_config {
   const struct quic_conn_ops *ops;
   void *user;
   const char *log_ctx;          /* copied into the log prefix */
-  unsigned keepalive_ms;        /* 0 = JVPN_QUIC_KEEPALIVE_MS; the idle
-                                 * timeout is JVPN_QUIC_IDLE_KEEPALIVES
-                                 * times this */
+  unsigned keepalive_ms;        /* 0 = JVPN_QUIC_KEEPALIVE_MS */
+  unsigned idle_ms;             /* max_idle_timeout; 0 =
+                                 * JVPN_QUIC_IDLE_KEEPALIVES times the
+                                 * keep-alive (the VPN). It also bounds the
+                                 * handshake: a lost flight is resent
+                                 * after 1, 2, 4, ... s of PTO backoff */
   unsigned handshake_ms;        /* 0 = JVPN_QUIC_HANDSHAKE_TIMEOUT_MS */
   unsigned initial_rtt_ms;      /* 0 = ngtcp2's 333 ms; a reconnect to a
                                  * known server passes the RTT it saw, so
@@ -251,11 +254,6 @@ struct quic_conn_config {
   const ngtcp2_transport_params *resume_params; /* client: its server's
                                                  * transport params (0-RTT) */
   int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
-  unsigned idle_ms;             /* QUIC_APP_STREAMS: max_idle_timeout;
-                                 * 0 = JVPN_QUIC_IDLE_KEEPALIVES times
-                                 * keepalive_ms. It also bounds the
-                                 * handshake: a lost flight is resent
-                                 * after 1, 2, 4, ... s of PTO backoff */
   int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes
                                  * (ngtcp2 0.12.1 sends them without an
                                  * ECN mark). Not with migration or NAT
