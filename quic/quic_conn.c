@@ -1,6 +1,7 @@
 /*
- * quic/quic_conn: ngtcp2 + GnuTLS for one connection; the write loop that
- * interleaves HTTP/3 stream data and HTTP Datagrams into GSO batches.
+ * quic/quic_conn: ngtcp2 for one connection (its GnuTLS session is set up
+ * by quic/quic_tls); the write loop that interleaves HTTP/3 stream data
+ * and HTTP Datagrams into GSO batches.
  */
 #include "quic/quic_conn.h"
 
@@ -17,17 +18,12 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/h3_conn.h"
-#include "quic/tls_identity.h"
+#include "quic/quic_tls.h"
 #include "src/config.h"
 
 /* One transmit buffer for all connections: writes are synchronous and the
  * program is single-threaded, so a GSO batch never outlives a call. */
 static uint8_t txbuf[JVPN_GSO_MAX_SEGS * JVPN_QUIC_MAX_UDP_PAYLOAD];
-
-static const char tls_priority[] =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-    "+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:"
-    "+GROUP-SECP256R1:+GROUP-SECP384R1:%DISABLE_TLS13_COMPAT_MODE";
 
 const char *quic_conn_end_str(enum quic_conn_end why) {
   switch (why) {
@@ -437,150 +433,6 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
 
 /* --- TLS ----------------------------------------------------------------- */
 
-/* GnuTLS calls this when the peer's certificate arrives. Pins replace PKI:
- * the certificate's SPKI hash is the identity, so nothing else is checked
- * (self-signed certificates are the norm). */
-static int verify_peer_cb(gnutls_session_t s) {
-  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
-  struct quic_conn *c = ref->user_data;
-  const gnutls_datum_t *certs;
-  unsigned int n = 0;
-
-  certs = gnutls_certificate_get_peers(s, &n);
-  if (certs == NULL || n == 0) {
-    LOG_WARN(c->ctx, "refused peer: no certificate presented");
-    c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  if (tls_identity_pin_der(certs[0].data, certs[0].size, c->peer_pin) != 0) {
-    LOG_WARN(c->ctx, "refused peer: unreadable certificate");
-    c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  c->peer_pin_set = 1;
-  if (c->cfg.ops->verify_peer(c->cfg.user, c->peer_pin) != 0) {
-    c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  return 0;
-}
-
-/* NSS key log (SSLKEYLOGFILE) line: label, client random, secret. */
-static int keylog_cb(gnutls_session_t s, const char *label,
-                     const gnutls_datum_t *secret) {
-  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
-  struct quic_conn *c = ref->user_data;
-  gnutls_datum_t crand, srand;
-  unsigned i;
-
-  gnutls_session_get_random(s, &crand, &srand);
-  fprintf(c->cfg.keylog, "%s ", label);
-  for (i = 0; i < crand.size; i++)
-    fprintf(c->cfg.keylog, "%02x", crand.data[i]);
-  fputc(' ', c->cfg.keylog);
-  for (i = 0; i < secret->size; i++)
-    fprintf(c->cfg.keylog, "%02x", secret->data[i]);
-  fputc('\n', c->cfg.keylog);
-  fflush(c->cfg.keylog);
-  return 0;
-}
-
-/* Client: keeps the newest session data when a NewSessionTicket was
- * processed, for a later resumption. */
-static int ticket_hook(gnutls_session_t s, unsigned htype, unsigned when,
-                       unsigned incoming, const gnutls_datum_t *msg) {
-  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
-  struct quic_conn *c = ref->user_data;
-  gnutls_datum_t d = {NULL, 0};
-
-  (void)htype;
-  (void)when;
-  (void)incoming;
-  (void)msg;
-  if (gnutls_session_get_data2(s, &d) != 0)
-    return 0; /* no usable ticket: the next connection is a full one */
-  gnutls_free(c->ticket.data);
-  c->ticket = d;
-  if (c->cfg.ops->session_ticket)
-    c->cfg.ops->session_ticket(c->cfg.user);
-  return 0;
-}
-
-static int tls_setup(struct quic_conn *c) {
-  gnutls_datum_t alpn[QUIC_ALPN_MAX];
-  unsigned int flags = c->cfg.is_server ? GNUTLS_SERVER : GNUTLS_CLIENT;
-  unsigned nalpn = 0;
-  int stream_app = streams_mode(c);
-  int rv;
-
-  while (nalpn < QUIC_ALPN_MAX && c->cfg.alpn[nalpn]) {
-    alpn[nalpn].data = (unsigned char *)c->cfg.alpn[nalpn];
-    alpn[nalpn].size = (unsigned)strlen(c->cfg.alpn[nalpn]);
-    nalpn++;
-  }
-  if (nalpn == 0) {
-    alpn[0].data = (unsigned char *)JVPN_ALPN;
-    alpn[0].size = sizeof(JVPN_ALPN) - 1;
-    nalpn = 1;
-  }
-  /* 0-RTT only where the program asked for resumption. */
-  if (stream_app && c->cfg.is_server && c->cfg.ticket_key)
-    flags |= GNUTLS_ENABLE_EARLY_DATA | GNUTLS_NO_AUTO_SEND_TICKET;
-  if (stream_app && !c->cfg.is_server && c->cfg.resume_session)
-    flags |= GNUTLS_ENABLE_EARLY_DATA;
-  if (gnutls_init(&c->tls, flags | GNUTLS_NO_END_OF_EARLY_DATA) != 0)
-    return JVPN_ERR_TLS;
-  rv = c->cfg.is_server ? ngtcp2_crypto_gnutls_configure_server_session(c->tls)
-                        : ngtcp2_crypto_gnutls_configure_client_session(c->tls);
-  if (rv != 0)
-    return JVPN_ERR_TLS;
-  if (gnutls_priority_set_direct(c->tls,
-                                 c->cfg.tls_priority ? c->cfg.tls_priority
-                                                     : tls_priority,
-                                 NULL) != 0 ||
-      gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE, c->cfg.cred) !=
-          0 ||
-      gnutls_alpn_set_protocols(c->tls, alpn, nalpn, GNUTLS_ALPN_MANDATORY) !=
-          0)
-    return JVPN_ERR_TLS;
-  /* Pins are the VPN's authentication; only the stream mode may go
-   * without (interop peers use throw-away self-signed certificates). */
-  if (!(stream_app && c->cfg.no_peer_auth)) {
-    gnutls_session_set_verify_function(c->tls, verify_peer_cb);
-    if (c->cfg.is_server)
-      gnutls_certificate_server_set_request(c->tls, GNUTLS_CERT_REQUIRE);
-  }
-  if (!c->cfg.is_server && c->cfg.sni && c->cfg.sni[0]) {
-    if (gnutls_server_name_set(c->tls, GNUTLS_NAME_DNS, c->cfg.sni,
-                               strlen(c->cfg.sni)) != 0)
-      return JVPN_ERR_TLS;
-  }
-  if (stream_app && c->cfg.is_server && c->cfg.ticket_key) {
-    if (gnutls_session_ticket_enable_server(c->tls, c->cfg.ticket_key) != 0)
-      return JVPN_ERR_TLS;
-    if (c->cfg.anti_replay)
-      gnutls_anti_replay_enable(c->tls, c->cfg.anti_replay);
-    /* QUIC bounds early data by flow control, not by this TLS limit
-     * (RFC 9001 4.6.1 requires 0xffffffff). */
-    gnutls_record_set_max_early_data_size(c->tls, 0xffffffffu);
-  }
-  if (stream_app && !c->cfg.is_server) {
-    gnutls_handshake_set_hook_function(c->tls,
-                                       GNUTLS_HANDSHAKE_NEW_SESSION_TICKET,
-                                       GNUTLS_HOOK_POST, ticket_hook);
-    if (c->cfg.resume_session &&
-        gnutls_session_set_data(c->tls, c->cfg.resume_session->data,
-                                c->cfg.resume_session->size) != 0)
-      LOG_WARN(c->ctx, "stored session unusable; full handshake");
-  }
-  if (c->cfg.keylog)
-    gnutls_session_set_keylog_function(c->tls, keylog_cb);
-  c->conn_ref.get_conn = get_conn;
-  c->conn_ref.user_data = c;
-  gnutls_session_set_ptr(c->tls, &c->conn_ref);
-  return 0;
-}
-
 /* --- creation ------------------------------------------------------------ */
 
 /* Compatible version negotiation (RFC 9368) towards the v2 draft, the
@@ -689,6 +541,8 @@ static int conn_alloc(struct quic_conn **pc,
   c->tunnel_stream = -1;
   c->ctrl_stream = -1;
   snprintf(c->ctx, sizeof(c->ctx), "%s", cfg->log_ctx ? cfg->log_ctx : "");
+  c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
+  c->conn_ref.user_data = c;
   h3_settings_init(&c->shim);
   c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
   c->pending = malloc(sizeof(txbuf));
@@ -747,7 +601,7 @@ int quic_conn_client_new(struct quic_conn **pc,
     rv = JVPN_ERR_QUIC;
     goto fail;
   }
-  rv = tls_setup(c);
+  rv = quic_tls_setup(c);
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
@@ -846,7 +700,7 @@ int quic_conn_server_new(struct quic_conn **pc,
     rv = JVPN_ERR_QUIC;
     goto fail;
   }
-  rv = tls_setup(c);
+  rv = quic_tls_setup(c);
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
