@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages jvpn-quic needs to build and to run its
+# Installs the Debian packages jvpn-quic needs to build and to run its
 # tests, demo and lab. Idempotent: when every package is already installed
-# it does not touch apt at all (no 'apt-get update', no network).
+# at a sufficient version it does not touch apt at all (no 'apt-get
+# update', no network).
+#
+# The QUIC libraries must be ngtcp2 >= 1.11 and nghttp3 >= 1.8. Debian 12
+# (bookworm) ships them, with ngtcp2's example programs and a wireguard-go
+# with TUN offloads, only in its backports suite: on bookworm this script
+# adds a 'bookworm-backports' source that reuses the mirror URI of the
+# machine's own Debian source (read from the apt configuration; no host is
+# named here) and installs those packages from it. Debian 13 and later
+# have them in their main suite and get them plainly.
 #
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
@@ -10,7 +19,6 @@ set -euo pipefail
 # libFuzzer harnesses.
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
-  libngtcp2-dev libngtcp2-crypto-gnutls-dev libnghttp3-dev
   libgnutls28-dev libwolfssl-dev libuv1-dev libcmocka-dev
   libnetfilter-queue-dev clang
 )
@@ -24,7 +32,7 @@ build_pkgs=(
 #   socat         checksummed TCP transfers through the tunnel
 #   procps        sysctl inside namespaces
 #   iptables      the NFQUEUE target of the lab's delay injector
-#   iperf3, wireguard-go, wireguard-tools
+#   iperf3, wireguard-tools
 #                 scripts/bench.sh (throughput, and WireGuard to compare)
 #   openvpn       scripts/bench-failover.sh (OpenVPN to compare)
 #   ngtcp2-client, ngtcp2-server, tshark
@@ -35,27 +43,50 @@ build_pkgs=(
 #                 the quic-go and quinn interop peers (interop/peers/)
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
-  iperf3 wireguard-go wireguard-tools openvpn
-  ngtcp2-client ngtcp2-server tshark
+  iperf3 wireguard-tools openvpn
+  tshark
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 
-missing=()
-for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
-  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+# The packages that must come at a minimum version (backports on bookworm):
+#   libngtcp2-dev, libngtcp2-crypto-gnutls-dev  ngtcp2 >= 1.11 (QUIC v2, PMTUD)
+#   libnghttp3-dev                              nghttp3 >= 1.8 (H3_DATAGRAM)
+#   ngtcp2-client, ngtcp2-server                the 1.x gtlsclient/gtlsserver
+#   wireguard-go                                0.0.20231211 (TUN offloads),
+#                                               the bench's comparison peer
+versioned_pkgs=(
+  libngtcp2-dev:1.11 libngtcp2-crypto-gnutls-dev:1.11 libnghttp3-dev:1.8
+  ngtcp2-client:1.11 ngtcp2-server:1.11 wireguard-go:0.0.20231211
+)
+
+# installed_at_least PKG MINVER: true when PKG is installed at >= MINVER.
+installed_at_least() {
+  local status version
+  status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)
   case "$status" in
     *" installed") ;;
-    *) missing+=("$p") ;;
+    *) return 1 ;;
   esac
+  version=$(dpkg-query -W -f='${Version}' "$1")
+  dpkg --compare-versions "$version" ge "$2"
+}
+
+missing=()
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
+  installed_at_least "$p" 0 || missing+=("$p")
+done
+missing_versioned=()
+for pv in "${versioned_pkgs[@]}"; do
+  installed_at_least "${pv%%:*}" "${pv#*:}" || missing_versioned+=("${pv%%:*}")
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  echo "deps: all $(( ${#build_pkgs[@]} + ${#test_pkgs[@]} )) packages" \
-       "already installed"
+if [ "${#missing[@]}" -eq 0 ] && [ "${#missing_versioned[@]}" -eq 0 ]; then
+  echo "deps: all $(( ${#build_pkgs[@]} + ${#test_pkgs[@]} + \
+${#versioned_pkgs[@]} )) packages already installed"
   exit 0
 fi
 
-echo "deps: installing ${missing[*]}"
+echo "deps: installing ${missing[*]} ${missing_versioned[*]}"
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then
@@ -67,8 +98,68 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 
+# debian_mirror_uri: the URI of the machine's own Debian archive source
+# (not the security archive), from deb822 .sources files or one-line
+# sources.list entries. Prints nothing when there is none.
+debian_mirror_uri() {
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    awk '
+      /^[[:space:]]*$/ { if (uri != "" && suites ~ /(^| )bookworm( |$)/) { print uri; exit }
+                         uri = ""; suites = ""; next }
+      tolower($1) == "uris:" { uri = $2 }
+      tolower($1) == "suites:" { $1 = ""; suites = $0 " " }
+      END { if (uri != "" && suites ~ /(^| )bookworm( |$)/) print uri }
+    ' "$f"
+  done | head -n 1
+  if [ -f /etc/apt/sources.list ]; then
+    awk '$1 == "deb" && $0 !~ /\[/ && $3 == "bookworm" { print $2; exit }
+         $1 == "deb" && $0 ~ /\]/ { for (i = 2; i <= NF; i++) if ($i ~ /\]$/) break;
+                                     if ($(i + 2) == "bookworm") { print $(i + 1); exit } }' \
+      /etc/apt/sources.list
+  fi
+}
+
+# enable_backports: adds bookworm-backports with the Debian mirror the
+# machine already uses. Idempotent.
+enable_backports() {
+  local list=/etc/apt/sources.list.d/jvpn-bookworm-backports.sources uri
+  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    return 0
+  fi
+  uri=$(debian_mirror_uri | head -n 1)
+  if [ -z "$uri" ]; then
+    echo "deps: no Debian bookworm source in the apt configuration to reuse" \
+         "for bookworm-backports; add one, then rerun" >&2
+    exit 1
+  fi
+  echo "deps: enabling bookworm-backports from $uri"
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$uri" | "${sudo_cmd[@]}" tee "$list" >/dev/null
+}
+
+codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
 export DEBIAN_FRONTEND=noninteractive
+backports=()
+if [ "${#missing_versioned[@]}" -gt 0 ] && [ "$codename" = bookworm ]; then
+  enable_backports
+  backports=(-t bookworm-backports)
+fi
 "${sudo_cmd[@]}" apt-get update -q
-"${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ "${#missing[@]}" -gt 0 ]; then
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "${#missing_versioned[@]}" -gt 0 ]; then
+  "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${backports[@]}" \
+    "${missing_versioned[@]}"
+fi
+for pv in "${versioned_pkgs[@]}"; do
+  if ! installed_at_least "${pv%%:*}" "${pv#*:}"; then
+    echo "deps: ${pv%%:*} >= ${pv#*:} is not available from apt" >&2
+    exit 1
+  fi
+done
 echo "deps: done"
