@@ -13,14 +13,7 @@
 #include "jvpn/varint.h"
 #include "quic/connect_ip.h"
 #include "quic/h3_datagram.h"
-#include "quic/quic_conn.h"
-
-static int is_remote_uni(const struct quic_conn *c, int64_t sid) {
-  /* RFC 9000 2.1: bit 0x2 = unidirectional, bit 0x1 = server-initiated. */
-  if (!(sid & 0x2))
-    return 0;
-  return c->cfg.is_server ? !(sid & 0x1) : (sid & 0x1);
-}
+#include "quic/quic_conn_int.h"
 
 /* Ends the tunnel: the request stream is reset with |h3_error| and the
  * connection closes after the next write (quic_conn_write). */
@@ -31,7 +24,7 @@ static void tunnel_abort(struct quic_conn *c, uint64_t h3_error,
   LOG_WARN(c->ctx, "CONNECT-IP stream aborted (H3 error 0x%llx): %s",
            (unsigned long long)h3_error, why);
   if (c->tunnel_stream >= 0)
-    (void)ngtcp2_conn_shutdown_stream(c->conn, c->tunnel_stream,
+    (void)ngtcp2_conn_shutdown_stream(c->conn, 0, c->tunnel_stream,
                                       h3_error); /* stream may be gone */
   c->tunnel_open = 0;
   c->tunnel_failed = (int)h3_error;
@@ -39,7 +32,7 @@ static void tunnel_abort(struct quic_conn *c, uint64_t h3_error,
 }
 
 static void set_app_error(struct quic_conn *c, uint64_t code) {
-  ngtcp2_connection_close_error_set_application_error(&c->ccerr, code, NULL,
+  ngtcp2_ccerr_set_application_error(&c->ccerr, code, NULL,
                                                       0);
 }
 
@@ -106,18 +99,27 @@ static nghttp3_ssize read_tunnel_data(nghttp3_conn *h3, int64_t sid,
                                       nghttp3_vec *vec, size_t veccnt,
                                       uint32_t *pflags, void *ud, void *sud) {
   struct quic_conn *c = ud;
+  size_t n;
 
   (void)h3;
   (void)sid;
-  (void)veccnt;
   (void)sud;
   *pflags = 0; /* never EOF: the tunnel lives as long as the stream */
   if (c->sbuf_sent == c->sbuf_len)
     return NGHTTP3_ERR_WOULDBLOCK;
-  vec[0].base = c->sbuf + c->sbuf_sent;
-  vec[0].len = c->sbuf_len - c->sbuf_sent;
-  c->sbuf_sent = c->sbuf_len;
-  return 1;
+  /* A ring: bytes stay where they are until acknowledged, so one run
+   * ends at the buffer's end and the next starts at its beginning. */
+  for (n = 0; n < veccnt && c->sbuf_sent < c->sbuf_len; n++) {
+    size_t at = c->sbuf_sent % sizeof(c->sbuf);
+    size_t run = sizeof(c->sbuf) - at;
+
+    if (run > c->sbuf_len - c->sbuf_sent)
+      run = c->sbuf_len - c->sbuf_sent;
+    vec[n].base = c->sbuf + at;
+    vec[n].len = run;
+    c->sbuf_sent += run;
+  }
+  return (nghttp3_ssize)n;
 }
 
 static int h3_acked_cb(nghttp3_conn *h3, int64_t sid, uint64_t len, void *ud,
@@ -332,7 +334,7 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
   (void)sud;
   if (sid != c->tunnel_stream) {
     /* One tunnel per connection. */
-    (void)ngtcp2_conn_shutdown_stream(c->conn, sid, JVPN_H3_REQUEST_REJECTED);
+    (void)ngtcp2_conn_shutdown_stream(c->conn, 0, sid, JVPN_H3_REQUEST_REJECTED);
     return 0;
   }
   if (c->cfg.is_server) {
@@ -383,7 +385,7 @@ static int h3_stop_sending_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
 
   (void)h3;
   (void)sud;
-  (void)ngtcp2_conn_shutdown_stream_read(c->conn, sid, code);
+  (void)ngtcp2_conn_shutdown_stream_read(c->conn, 0, sid, code);
   return 0;
 }
 
@@ -393,7 +395,7 @@ static int h3_reset_stream_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
 
   (void)h3;
   (void)sud;
-  (void)ngtcp2_conn_shutdown_stream_write(c->conn, sid, code);
+  (void)ngtcp2_conn_shutdown_stream_write(c->conn, 0, sid, code);
   return 0;
 }
 
@@ -459,6 +461,55 @@ static int client_submit_request(struct quic_conn *c) {
                                 (size_t)n);
 }
 
+/* The peer's SETTINGS (RFC 9114 7.2.4; nghttp3 has checked their form and
+ * that they came first). Without H3_DATAGRAM=1 there is no tunnel (RFC
+ * 9297 2.1.1); a client sends its CONNECT-IP request once it has them. */
+static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *st,
+                               void *ud) {
+  struct quic_conn *c = ud;
+  const ngtcp2_transport_params *rp;
+  int rv;
+
+  (void)h3;
+  c->peer_settings.seen = 1;
+  c->peer_settings.h3_datagram = st->h3_datagram;
+  c->peer_settings.connect_protocol = st->enable_connect_protocol;
+  rp = ngtcp2_conn_get_remote_transport_params(c->conn);
+  if (st->h3_datagram && (rp == NULL || rp->max_datagram_frame_size == 0)) {
+    /* RFC 9297 2.1.1: H3_DATAGRAM without QUIC DATAGRAM support. */
+    LOG_WARN(c->ctx, "peer sent SETTINGS_H3_DATAGRAM=1 without the QUIC "
+                     "max_datagram_frame_size transport parameter");
+    c->stats.drop_settings++;
+    set_app_error(c, JVPN_H3_SETTINGS_ERROR);
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  }
+  if (!st->h3_datagram) {
+    LOG_ERR(c->ctx, "peer does not support HTTP Datagrams "
+                    "(no SETTINGS_H3_DATAGRAM=1); cannot tunnel");
+    c->stats.drop_settings++;
+    set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  }
+  LOG_DEBUG(c->ctx, "peer SETTINGS: H3_DATAGRAM=1 connect_protocol=%d",
+            (int)st->enable_connect_protocol);
+  if (c->cfg.is_server)
+    return 0;
+  /* RFC 9220 3 wants SETTINGS_ENABLE_CONNECT_PROTOCOL=1 before extended
+   * CONNECT, but nghttp3 before 1.14 drops the server's value on the
+   * client (st->enable_connect_protocol is always 0 here): the request
+   * goes out regardless, and a server without extended CONNECT refuses it
+   * with H3_MESSAGE_ERROR, which ends the tunnel with that reason
+   * (docs/decisions.md D21). */
+  rv = client_submit_request(c);
+  if (rv != 0) {
+    LOG_ERR(c->ctx, "cannot send the CONNECT-IP request: %s",
+            jvpn_strerror(rv));
+    set_app_error(c, JVPN_H3_INTERNAL_ERROR);
+    return NGHTTP3_ERR_CALLBACK_FAILURE;
+  }
+  return 0;
+}
+
 int h3_conn_start(struct quic_conn *c) {
   nghttp3_callbacks cb;
   nghttp3_settings s;
@@ -476,8 +527,10 @@ int h3_conn_start(struct quic_conn *c) {
   cb.end_stream = h3_end_stream_cb;
   cb.stop_sending = h3_stop_sending_cb;
   cb.reset_stream = h3_reset_stream_cb;
+  cb.recv_settings = h3_recv_settings_cb;
   nghttp3_settings_default(&s);
   s.enable_connect_protocol = c->cfg.is_server;
+  s.h3_datagram = 1;
   rv = c->cfg.is_server ? nghttp3_conn_server_new(&c->h3, &cb, &s, NULL, c)
                         : nghttp3_conn_client_new(&c->h3, &cb, &s, NULL, c);
   if (rv != 0)
@@ -507,45 +560,9 @@ void h3_conn_free(struct quic_conn *c) {
 /* --- ngtcp2 -> nghttp3 --------------------------------------------------- */
 
 int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
-                        uint64_t offset, const uint8_t *data, size_t len) {
+                        const uint8_t *data, size_t len) {
   nghttp3_ssize n;
-  int rv;
 
-  if (is_remote_uni(c, stream_id) && !c->shim.peer_settings_seen) {
-    rv = h3_settings_peek(&c->shim, stream_id, offset, data, len);
-    if (rv != 0) {
-      LOG_WARN(c->ctx, "invalid SETTINGS from peer: %s", jvpn_strerror(rv));
-      set_app_error(c, JVPN_H3_SETTINGS_ERROR);
-      return -1;
-    }
-    if (c->shim.peer_settings_seen) {
-      if (c->shim.peer_h3_datagram != 1) {
-        LOG_ERR(c->ctx, "peer does not support HTTP Datagrams "
-                        "(no SETTINGS_H3_DATAGRAM=1); cannot tunnel");
-        set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
-        return -1;
-      }
-      LOG_DEBUG(c->ctx, "peer SETTINGS: H3_DATAGRAM=1 connect_protocol=%d",
-                c->shim.peer_connect_protocol);
-      /* RFC 9220 3 / RFC 8441 4: no extended CONNECT before the server
-       * said SETTINGS_ENABLE_CONNECT_PROTOCOL=1. */
-      if (!c->cfg.is_server) {
-        if (c->shim.peer_connect_protocol != 1) {
-          LOG_ERR(c->ctx, "server does not accept extended CONNECT "
-                          "(no SETTINGS_ENABLE_CONNECT_PROTOCOL=1)");
-          set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
-          return -1;
-        }
-        rv = client_submit_request(c);
-        if (rv != 0) {
-          LOG_ERR(c->ctx, "cannot send the CONNECT-IP request: %s",
-                  jvpn_strerror(rv));
-          set_app_error(c, JVPN_H3_INTERNAL_ERROR);
-          return -1;
-        }
-      }
-    }
-  }
   n = nghttp3_conn_read_stream(c->h3, stream_id, data, len, fin);
   if (n < 0) {
     LOG_WARN(c->ctx, "HTTP/3 error on stream %lld: %s", (long long)stream_id,
@@ -560,11 +577,8 @@ int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
 
 int h3_conn_acked(struct quic_conn *c, int64_t stream_id, uint64_t offset,
                   uint64_t len) {
+  (void)offset;
   if (c->h3 == NULL)
-    return 0;
-  if (stream_id == c->ctrl_stream && c->shim.rewritten)
-    len = h3_settings_wire_to_h3(&c->shim, offset, (size_t)len);
-  if (len == 0)
     return 0;
   return nghttp3_conn_add_ack_offset(c->h3, stream_id, len) == 0 ? 0 : -1;
 }
@@ -599,74 +613,47 @@ int h3_conn_unblock(struct quic_conn *c, int64_t stream_id) {
   return nghttp3_conn_unblock_stream(c->h3, stream_id) == 0 ? 0 : -1;
 }
 
-void h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
-                           size_t len) {
+int h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
+                          size_t len) {
   uint64_t sid, context;
   const uint8_t *pkt;
   size_t plen;
 
-  if (h3_datagram_parse(data, len, &sid, &context, &pkt, &plen) != 0 ||
-      !c->tunnel_open || sid != (uint64_t)c->tunnel_stream) {
+  if (h3_datagram_parse(data, len, &sid, &context, &pkt, &plen) != 0) {
+    /* RFC 9297 2.1: an HTTP Datagram that cannot be parsed is a
+     * connection error of type H3_DATAGRAM_ERROR. */
     c->stats.drop_malformed++;
-    return;
+    LOG_WARN(c->ctx, "malformed HTTP Datagram (%zu bytes): closing with "
+                     "H3_DATAGRAM_ERROR", len);
+    set_app_error(c, JVPN_H3_DATAGRAM_ERROR);
+    return JVPN_ERR_MALFORMED;
+  }
+  if (!c->tunnel_open || sid != (uint64_t)c->tunnel_stream) {
+    /* For a request that is not (or no longer) a tunnel: dropped, as RFC
+     * 9297 2.1 allows. */
+    c->stats.drop_stream++;
+    return 0;
   }
   deliver_ip(c, context, pkt, plen);
+  return 0;
 }
 
 long h3_conn_get_stream_data(struct quic_conn *c, int64_t *stream_id,
                              int *fin, ngtcp2_vec *vec, size_t max) {
-  const uint8_t *p;
-  size_t plen, i, flat = 0;
-  uint8_t tmp[H3_SETTINGS_MAX + 16];
   nghttp3_ssize n;
-  long used;
 
   *stream_id = -1;
   *fin = 0;
-  /* The rewritten SETTINGS prefix goes out before anything nghttp3 wrote
-   * later on the control stream. */
-  p = h3_settings_pending(&c->shim, &plen);
-  if (p) {
-    *stream_id = c->ctrl_stream;
-    vec[0].base = (uint8_t *)p;
-    vec[0].len = plen;
-    return 1;
-  }
   n = nghttp3_conn_writev_stream(c->h3, stream_id, fin, (nghttp3_vec *)vec,
                                  max);
   if (n < 0) {
     set_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
     return JVPN_ERR_H3;
   }
-  if (*stream_id != c->ctrl_stream || c->shim.rewritten || n == 0)
-    return (long)n;
-  for (i = 0; i < (size_t)n && flat < sizeof(tmp); i++) {
-    size_t k = vec[i].len < sizeof(tmp) - flat ? vec[i].len
-                                               : sizeof(tmp) - flat;
-    memcpy(tmp + flat, vec[i].base, k);
-    flat += k;
-  }
-  used = h3_settings_rewrite(&c->shim, tmp, flat);
-  if (used < 0) {
-    LOG_ERR(c->ctx, "cannot add H3_DATAGRAM to SETTINGS: %s",
-            jvpn_strerror((int)used));
-    set_app_error(c, JVPN_H3_INTERNAL_ERROR);
-    return JVPN_ERR_H3;
-  }
-  /* The shim owns a copy of the prefix now: nghttp3 may forget it. */
-  if (nghttp3_conn_add_write_offset(c->h3, c->ctrl_stream, (size_t)used) ||
-      nghttp3_conn_add_ack_offset(c->h3, c->ctrl_stream, (uint64_t)used))
-    return JVPN_ERR_H3;
-  p = h3_settings_pending(&c->shim, &plen);
-  *fin = 0;
-  vec[0].base = (uint8_t *)p;
-  vec[0].len = plen;
-  return p ? 1 : 0;
+  return (long)n;
 }
 
 int h3_conn_stream_written(struct quic_conn *c, int64_t stream_id, size_t n) {
-  if (stream_id == c->ctrl_stream && c->shim.rewritten)
-    n = h3_settings_sent(&c->shim, n);
   if (n == 0)
     return 0;
   return nghttp3_conn_add_write_offset(c->h3, stream_id, n) == 0 ? 0 : -1;
@@ -681,7 +668,7 @@ void h3_conn_stream_shut_wr(struct quic_conn *c, int64_t stream_id) {
 }
 
 int h3_conn_datagrams_ok(const struct quic_conn *c) {
-  return c->shim.peer_settings_seen && c->shim.peer_h3_datagram == 1;
+  return c->peer_settings.seen && c->peer_settings.h3_datagram;
 }
 
 void h3_conn_resume_tunnel(struct quic_conn *c) {

@@ -1,6 +1,7 @@
 /*
- * quic/h3_conn: HTTP/3 on a quic_conn: nghttp3 set-up and callbacks, the
- * SETTINGS shim, the CONNECT-IP request (client) and response (server),
+ * quic/h3_conn: HTTP/3 on a quic_conn: nghttp3 set-up and callbacks
+ * (nghttp3 sends and checks SETTINGS_H3_DATAGRAM and
+ * ENABLE_CONNECT_PROTOCOL), the CONNECT-IP request (client) and response (server),
  * capsules on the request stream and HTTP Datagrams.
  *
  * Called only by quic/quic_conn; the program sees quic_conn's API.
@@ -23,15 +24,17 @@ void h3_conn_free(struct quic_conn *c);
 
 /* ngtcp2 -> nghttp3 plumbing, called from quic_conn's callbacks. */
 int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
-                        uint64_t offset, const uint8_t *data, size_t len);
+                        const uint8_t *data, size_t len);
 int h3_conn_acked(struct quic_conn *c, int64_t stream_id, uint64_t offset,
                   uint64_t len);
 int h3_conn_stream_close(struct quic_conn *c, int64_t stream_id,
                          uint64_t app_error);
 int h3_conn_stream_reset(struct quic_conn *c, int64_t stream_id);
 int h3_conn_unblock(struct quic_conn *c, int64_t stream_id);
-void h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
-                           size_t len);
+/* An HTTP Datagram. Returns 0, or JVPN_ERR_MALFORMED when it cannot be
+ * parsed (the connection then closes with H3_DATAGRAM_ERROR). */
+int h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
+                          size_t len);
 
 /* Fetches stream data to send: fills |vec| (at most |max|), the stream ID
  * and fin. Returns the vector count (0 with *stream_id == -1: nothing),
@@ -43,7 +46,8 @@ int h3_conn_stream_written(struct quic_conn *c, int64_t stream_id, size_t n);
 void h3_conn_stream_blocked(struct quic_conn *c, int64_t stream_id);
 void h3_conn_stream_shut_wr(struct quic_conn *c, int64_t stream_id);
 
-/* Nonzero once the peer's SETTINGS carried H3_DATAGRAM=1. */
+/* Nonzero once the peer's SETTINGS carried H3_DATAGRAM=1: HTTP Datagrams
+ * wait for them (RFC 9297 2.1.1). */
 int h3_conn_datagrams_ok(const struct quic_conn *c);
 
 /* Wakes the CONNECT stream after capsules were queued. */

@@ -3,9 +3,10 @@
  * by quic/quic_tls); the write loop that interleaves HTTP/3 stream data
  * and HTTP Datagrams into GSO batches.
  */
-#include "quic/quic_conn.h"
+#include "quic/quic_conn_int.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,16 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/varint.h"
 #include "quic/h3_conn.h"
+#include "quic/quic_pkt.h"
 #include "quic/quic_tls.h"
-#include "src/config.h"
+
+_Static_assert(sizeof(struct quic_vec) == sizeof(ngtcp2_vec) &&
+                   offsetof(struct quic_vec, base) ==
+                       offsetof(ngtcp2_vec, base) &&
+                   offsetof(struct quic_vec, len) == offsetof(ngtcp2_vec, len),
+               "struct quic_vec must match ngtcp2_vec");
 
 /* One transmit buffer for all connections: writes are synchronous and the
  * program is single-threaded, so a GSO batch never outlives a call. */
@@ -37,6 +45,7 @@ const char *quic_conn_end_str(enum quic_conn_end why) {
   case QUIC_END_STATELESS_RESET: return "stateless reset";
   case QUIC_END_INTERNAL: return "internal error";
   case QUIC_END_STALLED: return "stalled";
+  case QUIC_END_PMTU: return "path MTU black hole";
   }
   return "unknown";
 }
@@ -49,6 +58,27 @@ static void report_closed(struct quic_conn *c, enum quic_conn_end why,
   c->end = why;
   if (c->cfg.ops->closed)
     c->cfg.ops->closed(c->cfg.user, why, detail ? detail : "");
+}
+
+void quic_cid_from_ngtcp2(struct quic_cid *dst, const ngtcp2_cid *src) {
+  dst->len = src->datalen <= QUIC_CID_MAX ? src->datalen : QUIC_CID_MAX;
+  memcpy(dst->data, src->data, dst->len);
+}
+
+void quic_path_from_ngtcp2(struct quic_path *dst, const ngtcp2_path *src) {
+  dst->local = (const struct sockaddr *)src->local.addr;
+  dst->local_len = (socklen_t)src->local.addrlen;
+  dst->remote = (const struct sockaddr *)src->remote.addr;
+  dst->remote_len = (socklen_t)src->remote.addrlen;
+}
+
+static void send_path(struct quic_conn *c, const ngtcp2_path *path,
+                      const uint8_t *data, size_t len, size_t seg,
+                      uint8_t ecn, int *rv) {
+  struct quic_path qp;
+
+  quic_path_from_ngtcp2(&qp, path);
+  *rv = c->cfg.ops->send(c->cfg.user, &qp, data, len, seg, ecn);
 }
 
 /* --- ngtcp2 callbacks ---------------------------------------------------- */
@@ -75,8 +105,12 @@ static int get_new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
   if (ngtcp2_crypto_generate_stateless_reset_token(
           token, c->static_secret, sizeof(c->static_secret), cid) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
-  if (c->cfg.ops->cid_add)
-    c->cfg.ops->cid_add(c->cfg.user, cid);
+  if (c->cfg.ops->cid_add) {
+    struct quic_cid q;
+
+    quic_cid_from_ngtcp2(&q, cid);
+    c->cfg.ops->cid_add(c->cfg.user, &q);
+  }
   return 0;
 }
 
@@ -84,10 +118,16 @@ static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
   struct quic_conn *c = ud;
 
   (void)conn;
-  if (c->cfg.ops->cid_remove)
-    c->cfg.ops->cid_remove(c->cfg.user, cid);
+  if (c->cfg.ops->cid_remove) {
+    struct quic_cid q;
+
+    quic_cid_from_ngtcp2(&q, cid);
+    c->cfg.ops->cid_remove(c->cfg.user, &q);
+  }
   return 0;
 }
+
+static void pmtu_watch_reset(struct quic_conn *c);
 
 static int streams_mode(const struct quic_conn *c) {
   return c->cfg.app == QUIC_APP_STREAMS;
@@ -111,13 +151,13 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   }
   /* The server sends its ticket itself (GNUTLS_NO_AUTO_SEND_TICKET):
    * only once the handshake is over may 1-RTT CRYPTO data carry it. */
-  if (c->cfg.is_server && c->cfg.ticket_key &&
+  if (c->cfg.is_server && c->cfg.resumption &&
       gnutls_session_ticket_send(c->tls, 1, 0) != 0)
     LOG_WARN(c->ctx, "cannot send a session ticket");
   if (!c->cfg.is_server && c->cfg.resume_session &&
       !(gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA)) {
     /* ngtcp2 forgets the 0-RTT streams and calls early_data_rejected. */
-    if (ngtcp2_conn_early_data_rejected(c->conn) != 0)
+    if (ngtcp2_conn_tls_early_data_rejected(c->conn) != 0)
       return NGTCP2_ERR_CALLBACK_FAILURE;
   }
   if (c->cfg.ops->handshake_done)
@@ -129,6 +169,8 @@ static int handshake_confirmed_cb(ngtcp2_conn *conn, void *ud) {
   struct quic_conn *c = ud;
 
   (void)conn;
+  /* ngtcp2 begins path MTU discovery now. */
+  pmtu_watch_reset(c);
   if (streams_mode(c) && c->cfg.ops->handshake_done)
     c->cfg.ops->handshake_done(c->cfg.user, 1);
   return 0;
@@ -172,8 +214,9 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags,
    * that completes the handshake. */
   if (!c->h3 && h3_conn_start(c) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
+  (void)offset;
   if (h3_conn_recv_stream(c, stream_id, flags & NGTCP2_STREAM_DATA_FLAG_FIN,
-                          offset, data, len) != 0)
+                          data, len) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   return 0;
 }
@@ -238,7 +281,7 @@ static int stream_stop_sending_cb(ngtcp2_conn *conn, int64_t stream_id,
   (void)sud;
   if (streams_mode(ud)) {
     /* The peer wants nothing more: stop sending (RFC 9000 3.5). */
-    (void)ngtcp2_conn_shutdown_stream_write(conn, stream_id, app_error);
+    (void)ngtcp2_conn_shutdown_stream_write(conn, 0, stream_id, app_error);
     return 0;
   }
   if (h3_conn_stream_reset(ud, stream_id) != 0)
@@ -271,24 +314,35 @@ static int recv_datagram_cb(ngtcp2_conn *conn, uint32_t flags,
   if (streams_mode(c)) {
     if (c->cfg.ops->datagram)
       c->cfg.ops->datagram(c->cfg.user, data, len,
-                           (flags & NGTCP2_DATAGRAM_FLAG_EARLY) != 0);
+                           (flags & NGTCP2_DATAGRAM_FLAG_0RTT) != 0);
     return 0;
   }
-  h3_conn_recv_datagram(ud, data, len);
-  return 0;
+  return h3_conn_recv_datagram(ud, data, len) == 0
+             ? 0
+             : NGTCP2_ERR_CALLBACK_FAILURE;
 }
 
+/* A datagram's id says whether it was full-size: too large for a packet
+ * of the 1200 bytes every QUIC path carries (bit 0). */
 static int ack_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
-  (void)id;
-  ((struct quic_conn *)ud)->stats.dgram_acked++;
+  c->stats.dgram_acked++;
+  if (id & 1) {
+    c->pmtu.big_lost = 0;
+    c->pmtu.big_acked_at = c->last_now;
+  }
   return 0;
 }
 
 static int lost_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
+  struct quic_conn *c = ud;
+
   (void)conn;
-  (void)id;
-  ((struct quic_conn *)ud)->stats.dgram_lost++;
+  c->stats.dgram_lost++;
+  if (id & 1)
+    c->pmtu.big_lost++;
   return 0;
 }
 
@@ -301,6 +355,41 @@ static int recv_stateless_reset_cb(ngtcp2_conn *conn,
   (void)sr;
   c->end = QUIC_END_STATELESS_RESET;
   return 0;
+}
+
+/* A new path (or connection) begins: PMTUD probes it for a while, and no
+ * full-size loss is held against it yet. */
+static void pmtu_watch_reset(struct quic_conn *c) {
+  uint64_t settle = (uint64_t)JVPN_QUIC_PMTUD_SETTLE_MS * NGTCP2_MILLISECONDS;
+  uint64_t ptos = JVPN_QUIC_PMTUD_SETTLE_PTOS * ngtcp2_conn_get_pto(c->conn);
+
+  memset(&c->pmtu, 0, sizeof(c->pmtu));
+  c->young_until = c->last_now + (ptos > settle ? ptos : settle);
+}
+
+/* Nonzero while PMTUD may still raise the path's packet size: the
+ * handshake is not confirmed, or the path is new. */
+static int path_young(const struct quic_conn *c) {
+  return c->young_until == 0 || c->last_now < c->young_until;
+}
+
+/* Full-size datagrams keep vanishing while the peer is heard (so small
+ * packets get through) and the path had carried them: the MTU shrank
+ * without a Packet Too Big. Judged once per path. */
+static int pmtu_black_hole(struct quic_conn *c, uint64_t now) {
+  uint64_t pto = ngtcp2_conn_get_pto(c->conn);
+  uint64_t since = c->pmtu.big_acked_at > c->young_until ? c->pmtu.big_acked_at
+                                                         : c->young_until;
+
+  if (c->pmtu.reported || path_young(c) ||
+      c->pmtu.big_lost < JVPN_QUIC_PMTU_BH_LOSSES ||
+      ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn) <=
+          JVPN_QUIC_MIN_UDP_PAYLOAD)
+    return 0;
+  if (now - since < 3 * pto || now - c->last_rx > 3 * pto)
+    return 0;
+  c->pmtu.reported = 1;
+  return 1;
 }
 
 static int same_ip(const ngtcp2_addr *a, const ngtcp2_addr *b) {
@@ -318,11 +407,13 @@ static int same_ip(const ngtcp2_addr *a, const ngtcp2_addr *b) {
 
 static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
                               const ngtcp2_path *path,
+                              const ngtcp2_path *old_path,
                               ngtcp2_path_validation_result res, void *ud) {
   struct quic_conn *c = ud;
   const ngtcp2_path *cur;
 
   (void)flags;
+  (void)old_path;
   if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
     LOG_INFO(c->ctx, "path validation failed");
     return 0;
@@ -334,10 +425,16 @@ static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
     return 0;
   (void)cur;
   LOG_DEBUG(c->ctx, "path validated and in use");
-  if (c->cfg.ops->path_changed)
-    c->cfg.ops->path_changed(c->cfg.user, path,
+  /* ngtcp2 starts PMTUD afresh on the new path, from 1200 bytes. */
+  pmtu_watch_reset(c);
+  if (c->cfg.ops->path_changed) {
+    struct quic_path qp;
+
+    quic_path_from_ngtcp2(&qp, path);
+    c->cfg.ops->path_changed(c->cfg.user, &qp,
                              same_ip(&c->path.path.remote, &path->remote) &&
                                  same_ip(&c->path.path.local, &path->local));
+  }
   ngtcp2_path_storage_init(&c->path, path->local.addr, path->local.addrlen,
                            path->remote.addr, path->remote.addrlen, NULL);
   return 0;
@@ -425,7 +522,7 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->recv_stateless_reset = recv_stateless_reset_cb;
   cb->path_validation = path_validation_cb;
   cb->handshake_confirmed = handshake_confirmed_cb;
-  cb->early_data_rejected = early_data_rejected_cb;
+  cb->tls_early_data_rejected = early_data_rejected_cb;
   cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
   if (!is_server)
     cb->select_preferred_addr = select_preferred_addr_cb;
@@ -435,10 +532,11 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
 
 /* --- creation ------------------------------------------------------------ */
 
-/* Compatible version negotiation (RFC 9368) towards the v2 draft, the
- * only v2 ngtcp2 0.12.1 knows; never written. */
-static uint32_t v2_versions[] = {NGTCP2_PROTO_VER_V2_DRAFT,
-                                 NGTCP2_PROTO_VER_V1};
+/* Compatible version negotiation (RFC 9368): QUIC v2 (RFC 9369) is
+ * preferred, v1 accepted; a client begins in v1 and offers both. */
+static const uint32_t versions_v2_first[] = {NGTCP2_PROTO_VER_V2,
+                                             NGTCP2_PROTO_VER_V1};
+static const uint32_t versions_v1_only[] = {NGTCP2_PROTO_VER_V1};
 
 static void qlog_write_cb(void *ud, uint32_t flags, const void *data,
                           size_t len) {
@@ -475,12 +573,11 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
   s->cc_algo = c->cfg.cc == JVPN_CC_RENO  ? NGTCP2_CC_ALGO_RENO
                : c->cfg.cc == JVPN_CC_BBR ? NGTCP2_CC_ALGO_BBR
                                           : NGTCP2_CC_ALGO_CUBIC;
-  /* Full-size packets from the first one, so the tunnel MTU is right
-   * from the start on a 1500-byte underlay (see docs/decisions.md). */
   if (c->cfg.initial_rtt_ms)
     s->initial_rtt = (uint64_t)c->cfg.initial_rtt_ms * NGTCP2_MILLISECONDS;
+  /* Packets start at the 1200 bytes every QUIC path carries; path MTU
+   * discovery raises them up to this (docs/decisions.md D8). */
   s->max_tx_udp_payload_size = JVPN_QUIC_MAX_UDP_PAYLOAD;
-  s->no_tx_udp_payload_size_shaping = 1;
   s->handshake_timeout =
       (uint64_t)(c->cfg.handshake_ms ? c->cfg.handshake_ms
                                      : JVPN_QUIC_HANDSHAKE_TIMEOUT_MS) *
@@ -489,14 +586,15 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
   s->max_stream_window = 4 * 1024 * 1024;
   if (jvpn_log_level >= JVPN_LOG_TRACE)
     s->log_printf = ngtcp2_log_cb;
-  if (streams_mode(c) && c->cfg.prefer_v2) {
-    s->preferred_versions = v2_versions;
+  if (streams_mode(c) && c->cfg.v1_only) {
+    s->preferred_versions = versions_v1_only;
+    s->preferred_versionslen = 1;
+  } else {
+    s->preferred_versions = versions_v2_first;
     s->preferred_versionslen = 2;
-    s->other_versions = v2_versions;
-    s->other_versionslen = 2;
   }
   if (streams_mode(c) && c->cfg.qlog_dir)
-    s->qlog.write = qlog_write_cb;
+    s->qlog_write = qlog_write_cb;
   if (streams_mode(c) && c->cfg.no_pmtud)
     s->no_pmtud = 1;
 }
@@ -543,7 +641,6 @@ static int conn_alloc(struct quic_conn **pc,
   snprintf(c->ctx, sizeof(c->ctx), "%s", cfg->log_ctx ? cfg->log_ctx : "");
   c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
   c->conn_ref.user_data = c;
-  h3_settings_init(&c->shim);
   c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
   c->pending = malloc(sizeof(txbuf));
   if (cfg->reset_secret)
@@ -576,6 +673,7 @@ int quic_conn_client_new(struct quic_conn **pc,
   rv = conn_alloc(&c, cfg);
   if (rv != 0)
     return rv;
+  c->last_now = now;
   dcid.datalen = 18;
   scid.datalen = JVPN_QUIC_SCID_LEN;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
@@ -589,10 +687,8 @@ int quic_conn_client_new(struct quic_conn **pc,
   fill_callbacks(&cb, 0);
   fill_settings(c, &s, now);
   fill_params(c, &p);
-  if (s.qlog.write) {
+  if (s.qlog_write)
     qlog_open(c, &dcid);
-    s.qlog.odcid = dcid;
-  }
   if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->path.path,
                              streams_mode(c) && c->cfg.version
                                  ? c->cfg.version
@@ -605,10 +701,11 @@ int quic_conn_client_new(struct quic_conn **pc,
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
-  if (streams_mode(c) && c->cfg.resume_session && c->cfg.resume_params)
+  if (streams_mode(c) && c->cfg.resume_session && c->cfg.resume_params &&
+      ngtcp2_conn_decode_and_set_0rtt_transport_params(
+          c->conn, c->cfg.resume_params, c->cfg.resume_params_len) != 0)
     /* Limits for 0-RTT streams; RFC 9000 7.4.1 says which are kept. */
-    ngtcp2_conn_set_early_remote_transport_params(c->conn,
-                                                  c->cfg.resume_params);
+    LOG_WARN(c->ctx, "stored transport parameters unusable; no 0-RTT");
   *pc = c;
   return 0;
 
@@ -645,7 +742,7 @@ static int fill_preferred(struct quic_conn *c, ngtcp2_preferred_addr *pa) {
 
 int quic_conn_server_new(struct quic_conn **pc,
                          const struct quic_conn_config *cfg,
-                         const ngtcp2_pkt_hd *hd,
+                         const struct quic_initial *in,
                          const struct sockaddr *local, socklen_t local_len,
                          const struct sockaddr *remote, socklen_t remote_len,
                          uint64_t now) {
@@ -653,12 +750,14 @@ int quic_conn_server_new(struct quic_conn **pc,
   ngtcp2_callbacks cb;
   ngtcp2_settings s;
   ngtcp2_transport_params p;
-  ngtcp2_cid scid;
+  ngtcp2_cid scid, dcid, client_scid;
+  struct quic_cid q;
   int rv;
 
   rv = conn_alloc(&c, cfg);
   if (rv != 0)
     return rv;
+  c->last_now = now;
   scid.datalen = JVPN_QUIC_SCID_LEN;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
     rv = JVPN_ERR_TLS;
@@ -670,18 +769,24 @@ int quic_conn_server_new(struct quic_conn **pc,
   fill_callbacks(&cb, 1);
   fill_settings(c, &s, now);
   fill_params(c, &p);
-  p.original_dcid = hd->dcid;
-  if (streams_mode(c) && cfg->retry_odcid) {
+  ngtcp2_cid_init(&dcid, in->dcid.data, in->dcid.len);
+  ngtcp2_cid_init(&client_scid, in->scid.data, in->scid.len);
+  p.original_dcid = dcid;
+  p.original_dcid_present = 1;
+  if (cfg->retry_odcid) {
     /* RFC 9000 7.3: after a Retry, original_destination_connection_id is
-     * the first Initial's DCID and retry_source_connection_id ours. */
-    p.original_dcid = *cfg->retry_odcid;
-    p.retry_scid = hd->dcid;
+     * the first Initial's DCID and retry_source_connection_id ours; the
+     * token proves the address, which lifts the amplification limit. */
+    ngtcp2_cid_init(&p.original_dcid, cfg->retry_odcid->data,
+                    cfg->retry_odcid->len);
+    p.retry_scid = dcid;
     p.retry_scid_present = 1;
+    s.token = in->token;
+    s.tokenlen = in->token_len;
+    s.token_type = NGTCP2_TOKEN_TYPE_RETRY;
   }
-  if (s.qlog.write) {
+  if (s.qlog_write)
     qlog_open(c, &p.original_dcid);
-    s.qlog.odcid = p.original_dcid;
-  }
   p.stateless_reset_token_present = 1;
   if (ngtcp2_crypto_generate_stateless_reset_token(
           p.stateless_reset_token, c->static_secret,
@@ -690,13 +795,13 @@ int quic_conn_server_new(struct quic_conn **pc,
     goto fail;
   }
   if (streams_mode(c) && cfg->preferred) {
-    rv = fill_preferred(c, &p.preferred_address);
+    rv = fill_preferred(c, &p.preferred_addr);
     if (rv != 0)
       goto fail;
-    p.preferred_address_present = 1;
+    p.preferred_addr_present = 1;
   }
-  if (ngtcp2_conn_server_new(&c->conn, &hd->scid, &scid, &c->path.path,
-                             hd->version, &cb, &s, &p, NULL, c) != 0) {
+  if (ngtcp2_conn_server_new(&c->conn, &client_scid, &scid, &c->path.path,
+                             in->version, &cb, &s, &p, NULL, c) != 0) {
     rv = JVPN_ERR_QUIC;
     goto fail;
   }
@@ -705,11 +810,14 @@ int quic_conn_server_new(struct quic_conn **pc,
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
   if (cfg->ops->cid_add) {
-    cfg->ops->cid_add(cfg->user, &scid);
+    quic_cid_from_ngtcp2(&q, &scid);
+    cfg->ops->cid_add(cfg->user, &q);
     /* ngtcp2 owns it as sequence number 1 from now on (and retires it
      * through remove_connection_id), but never asked us for it. */
-    if (p.preferred_address_present)
-      cfg->ops->cid_add(cfg->user, &p.preferred_address.cid);
+    if (p.preferred_addr_present) {
+      quic_cid_from_ngtcp2(&q, &p.preferred_addr.cid);
+      cfg->ops->cid_add(cfg->user, &q);
+    }
   }
   *pc = c;
   return 0;
@@ -726,12 +834,16 @@ void quic_conn_del(struct quic_conn *c) {
   if (c == NULL)
     return;
   if (c->conn && c->cfg.is_server && c->cfg.ops->cid_remove) {
-    n = ngtcp2_conn_get_num_scid(c->conn);
+    n = ngtcp2_conn_get_scid(c->conn, NULL);
     cids = calloc(n ? n : 1, sizeof(*cids));
     if (cids) {
       ngtcp2_conn_get_scid(c->conn, cids);
-      for (i = 0; i < n; i++)
-        c->cfg.ops->cid_remove(c->cfg.user, &cids[i]);
+      for (i = 0; i < n; i++) {
+        struct quic_cid q;
+
+        quic_cid_from_ngtcp2(&q, &cids[i]);
+        c->cfg.ops->cid_remove(c->cfg.user, &q);
+      }
       free(cids);
     }
   }
@@ -754,15 +866,34 @@ void quic_conn_del(struct quic_conn *c) {
 
 /* --- receive ------------------------------------------------------------- */
 
+/* ngtcp2 requires time never to go back; a caller that read its clock
+ * before an earlier call must not make it (the later of the two counts). */
+static uint64_t clock_step(struct quic_conn *c, uint64_t now) {
+  if (now < c->last_now)
+    now = c->last_now;
+  c->last_now = now;
+  return now;
+}
+
+/* Remembers since when bytes have been in flight (quic_conn_get_info's
+ * PTO count). */
+static void track_in_flight(struct quic_conn *c, uint64_t now) {
+  ngtcp2_conn_info ci;
+
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  if (ci.bytes_in_flight == 0)
+    c->busy_since = 0;
+  else if (c->busy_since == 0)
+    c->busy_since = now;
+}
+
 static void describe_peer_close(struct quic_conn *c, char *buf, size_t len,
                                 enum quic_conn_end *why) {
-  ngtcp2_connection_close_error cc;
-  uint64_t code;
+  const ngtcp2_ccerr *cc = ngtcp2_conn_get_ccerr(c->conn);
+  uint64_t code = cc->error_code;
 
-  ngtcp2_conn_get_connection_close_error(c->conn, &cc);
-  code = cc.error_code;
   *why = QUIC_END_PEER_CLOSE;
-  if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_TRANSPORT &&
+  if (cc->type == NGTCP2_CCERR_TYPE_TRANSPORT &&
       code >= 0x100 && code <= 0x1ff) {
     const char *alert = gnutls_alert_get_strname((gnutls_alert_description_t)(
         code - 0x100));
@@ -771,14 +902,14 @@ static void describe_peer_close(struct quic_conn *c, char *buf, size_t len,
     snprintf(buf, len, "peer refused the TLS handshake (alert %u: %s)",
              (unsigned)(code - 0x100), alert ? alert : "?");
     *why = QUIC_END_AUTH;
-  } else if (cc.type == NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION) {
+  } else if (cc->type == NGTCP2_CCERR_TYPE_APPLICATION) {
     snprintf(buf, len, "peer closed with H3 error 0x%llx%s%.*s",
-             (unsigned long long)code, cc.reasonlen ? ": " : "",
-             (int)cc.reasonlen, cc.reason ? (const char *)cc.reason : "");
+             (unsigned long long)code, cc->reasonlen ? ": " : "",
+             (int)cc->reasonlen, cc->reason ? (const char *)cc->reason : "");
   } else {
     snprintf(buf, len, "peer closed with transport error 0x%llx%s%.*s",
-             (unsigned long long)code, cc.reasonlen ? ": " : "",
-             (int)cc.reasonlen, cc.reason ? (const char *)cc.reason : "");
+             (unsigned long long)code, cc->reasonlen ? ": " : "",
+             (int)cc->reasonlen, cc->reason ? (const char *)cc->reason : "");
     if (code != 0)
       *why = QUIC_END_PROTOCOL;
   }
@@ -789,16 +920,19 @@ static void send_close(struct quic_conn *c, uint64_t now) {
   ngtcp2_pkt_info pi;
   ngtcp2_ssize n;
 
-  if (ngtcp2_conn_is_in_closing_period(c->conn) ||
-      ngtcp2_conn_is_in_draining_period(c->conn))
+  if (ngtcp2_conn_in_closing_period(c->conn) ||
+      ngtcp2_conn_in_draining_period(c->conn))
     return;
   ngtcp2_path_storage_zero(&ps);
   n = ngtcp2_conn_write_connection_close(c->conn, &ps.path, &pi, txbuf,
                                          JVPN_QUIC_MAX_UDP_PAYLOAD, &c->ccerr,
                                          now);
-  if (n > 0)
-    (void)c->cfg.ops->send(c->cfg.user, &ps.path, txbuf, (size_t)n, 0,
-                           pi.ecn); /* best effort: the peer times out */
+  if (n > 0) {
+    int rv;
+
+    /* best effort: the peer times out */
+    send_path(c, &ps.path, txbuf, (size_t)n, 0, pi.ecn, &rv);
+  }
 }
 
 /* Ends the connection after ngtcp2 reported |rv|. */
@@ -824,7 +958,7 @@ static int fail_conn(struct quic_conn *c, int rv, uint64_t now) {
     report_closed(c, QUIC_END_PROTOCOL, ngtcp2_strerror(rv));
     return JVPN_ERR_PROTO;
   case NGTCP2_ERR_CRYPTO:
-    ngtcp2_connection_close_error_set_transport_error_tls_alert(
+    ngtcp2_ccerr_set_tls_alert(
         &c->ccerr, ngtcp2_conn_get_tls_alert(c->conn), NULL, 0);
     send_close(c, now);
     if (c->end == QUIC_END_AUTH)
@@ -833,9 +967,9 @@ static int fail_conn(struct quic_conn *c, int rv, uint64_t now) {
       report_closed(c, QUIC_END_PROTOCOL, "TLS handshake failed");
     return JVPN_ERR_PROTO;
   default:
-    if (c->ccerr.type != NGTCP2_CONNECTION_CLOSE_ERROR_CODE_TYPE_APPLICATION ||
+    if (c->ccerr.type != NGTCP2_CCERR_TYPE_APPLICATION ||
         c->ccerr.error_code == 0)
-      ngtcp2_connection_close_error_set_transport_error_liberr(&c->ccerr, rv,
+      ngtcp2_ccerr_set_liberr(&c->ccerr, rv,
                                                                NULL, 0);
     send_close(c, now);
     snprintf(detail, sizeof(detail), "%s", ngtcp2_strerror(rv));
@@ -862,12 +996,15 @@ int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
   path.remote.addrlen = remote_len;
   path.user_data = NULL;
   pi.ecn = ecn;
+  now = clock_step(c, now);
   rv = ngtcp2_conn_read_pkt(c->conn, &path, &pi, pkt, len, now);
   if (rv != 0) {
     /* A corrupt or undecryptable packet is dropped by ngtcp2 itself with
      * rv == 0; anything else ends the connection. */
     return fail_conn(c, rv, now);
   }
+  c->last_rx = now;
+  track_in_flight(c, now);
   return 0;
 }
 
@@ -884,8 +1021,8 @@ static int batch_flush(struct quic_conn *c, struct tx_batch *b) {
 
   if (b->npkt == 0)
     return 0;
-  rv = c->cfg.ops->send(c->cfg.user, &b->path.path, txbuf, b->len,
-                        b->npkt > 1 ? b->seg : 0, b->ecn);
+  send_path(c, &b->path.path, txbuf, b->len, b->npkt > 1 ? b->seg : 0,
+            b->ecn, &rv);
   if (rv == JVPN_ERR_AGAIN) {
     /* Keep the batch; the caller polls for writability. */
     memcpy(c->pending, txbuf, b->len);
@@ -906,8 +1043,8 @@ static int flush_pending(struct quic_conn *c) {
 
   if (c->pending_len == 0)
     return 0;
-  rv = c->cfg.ops->send(c->cfg.user, &c->pending_path.path, c->pending,
-                        c->pending_len, c->pending_seg, c->pending_ecn);
+  send_path(c, &c->pending_path.path, c->pending, c->pending_len,
+            c->pending_seg, c->pending_ecn, &rv);
   if (rv == JVPN_ERR_AGAIN)
     return rv;
   c->pending_len = 0;
@@ -947,14 +1084,31 @@ static int batch_add(struct quic_conn *c, struct tx_batch *b, size_t n,
 
 static void txq_pop(struct quic_txq *q) { q->head++; }
 
+/* Room for an IP packet in one DATAGRAM frame of a |udp|-byte packet. */
+static size_t dgram_room(struct quic_conn *c, size_t udp) {
+  size_t dcid = ngtcp2_conn_get_dcid(c->conn)->datalen;
+  /* short header (1 + DCID + 4-byte packet number) + AEAD tag (16) +
+   * DATAGRAM frame type (1) + length (2) + HTTP Datagram header */
+  size_t overhead = 1 + dcid + 4 + 16 + 1 + 2 + c->dgram_hdr_len;
+
+  return udp > overhead ? udp - overhead : 0;
+}
+
+/* The id of the next datagram: a sequence number, and in bit 0 whether
+ * |len| bytes need more than the 1200 every path carries. */
+static uint64_t dgram_id(struct quic_conn *c, size_t len) {
+  return (++c->dgram_seq << 1) |
+         (len > dgram_room(c, JVPN_QUIC_MIN_UDP_PAYLOAD) ? 1 : 0);
+}
+
 static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
 
 static uint64_t stall_ns(struct quic_conn *c) {
-  ngtcp2_conn_stat st;
+  ngtcp2_conn_info ci;
   uint64_t t = (uint64_t)JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS;
 
-  ngtcp2_conn_get_conn_stat(c->conn, &st);
-  return 10 * st.smoothed_rtt > t ? 10 * st.smoothed_rtt : t;
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  return 10 * ci.smoothed_rtt > t ? 10 * ci.smoothed_rtt : t;
 }
 
 /* Routes the write loop's stream events to HTTP/3 or the program. */
@@ -987,19 +1141,23 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   struct tx_batch b = {0};
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
-  size_t maxpkt, max_pkts;
+  size_t maxpkt, pathpkt, max_pkts;
   int dgram_blocked = 0, again = 0, rv;
   size_t sent = 0; /* datagrams that left in this call */
 
   if (c->closed)
     return 0;
+  now = clock_step(c, now);
   rv = flush_pending(c);
   if (rv != 0)
     return rv;
-  maxpkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+  /* Room for a PMTUD probe; ngtcp2 keeps other packets to the path's
+   * current size. */
+  maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(c->conn);
   if (maxpkt > JVPN_QUIC_MAX_UDP_PAYLOAD)
     maxpkt = JVPN_QUIC_MAX_UDP_PAYLOAD;
-  max_pkts = ngtcp2_conn_get_send_quantum(c->conn) / maxpkt;
+  pathpkt = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+  max_pkts = ngtcp2_conn_get_send_quantum(c->conn) / pathpkt;
   if (max_pkts < 1)
     max_pkts = 1;
   if (max_pkts > JVPN_GSO_MAX_SEGS)
@@ -1019,10 +1177,10 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       /* The stream mode's datagrams carry no HTTP Datagram header. */
       size_t skip = c->dgram_hdr_len ? 0 : 1;
 
-      n = ngtcp2_conn_writev_datagram(c->conn, &ps.path, &pi, dst, maxpkt,
-                                      &accepted,
-                                      NGTCP2_WRITE_DATAGRAM_FLAG_MORE, 0,
-                                      v + skip, 2 - skip, now);
+      n = ngtcp2_conn_writev_datagram(
+          c->conn, &ps.path, &pi, dst, maxpkt, &accepted,
+          NGTCP2_WRITE_DATAGRAM_FLAG_MORE, dgram_id(c, c->txq.len[i]),
+          v + skip, 2 - skip, now);
       if (accepted) {
         sent++;
         c->stats.tx_bytes += c->txq.len[i];
@@ -1054,7 +1212,9 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       uint32_t flags = NGTCP2_WRITE_STREAM_FLAG_MORE;
 
       if (streams_mode(c)) {
-        nvec = c->cfg.ops->stream_next(c->cfg.user, &sid, &fin, vec, 16);
+        /* struct quic_vec is laid out as ngtcp2_vec (see below). */
+        nvec = c->cfg.ops->stream_next(c->cfg.user, &sid, &fin,
+                                       (struct quic_vec *)vec, 16);
         if (nvec < 0)
           return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
       } else if (c->h3) {
@@ -1128,7 +1288,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
       snprintf(why, sizeof(why),
                "no room in the congestion window for %llu ms",
                (unsigned long long)((now - c->blocked_since) / 1000000));
-      ngtcp2_connection_close_error_set_application_error(
+      ngtcp2_ccerr_set_application_error(
           &c->ccerr, JVPN_H3_NO_ERROR, NULL, 0);
       send_close(c, now);
       report_closed(c, QUIC_END_STALLED, why);
@@ -1137,10 +1297,27 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   } else {
     c->blocked_since = 0;
   }
+  if (!streams_mode(c) && pmtu_black_hole(c, now)) {
+    LOG_WARN(c->ctx, "%u full-size datagrams lost in a row while smaller "
+                     "packets arrive: path MTU black hole",
+             c->pmtu.big_lost);
+    c->stats.pmtu_black_holes++;
+    if (c->cfg.ops->pmtu_black_hole)
+      c->cfg.ops->pmtu_black_hole(c->cfg.user);
+    if (c->cfg.is_server) {
+      /* The client reattaches on a new connection, whose packets start
+       * at 1200 bytes again. */
+      ngtcp2_ccerr_set_application_error(&c->ccerr, JVPN_H3_NO_ERROR, NULL,
+                                         0);
+      send_close(c, now);
+      report_closed(c, QUIC_END_PMTU, "path MTU black hole");
+      return JVPN_ERR_PROTO;
+    }
+  }
   if (c->tunnel_failed && !c->closed) {
     /* The request stream was aborted (its RESET_STREAM went out above);
      * without it the connection has no purpose. */
-    ngtcp2_connection_close_error_set_application_error(
+    ngtcp2_ccerr_set_application_error(
         &c->ccerr, c->tunnel_failed, NULL, 0);
     send_close(c, now);
     report_closed(c, c->tunnel_failed == JVPN_H3_NO_ERROR ? QUIC_END_PEER_CLOSE
@@ -1172,6 +1349,7 @@ int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
 
   if (c->closed)
     return JVPN_ERR_PROTO;
+  now = clock_step(c, now);
   rv = ngtcp2_conn_handle_expiry(c->conn, now);
   if (rv != 0)
     return fail_conn(c, rv, now);
@@ -1184,16 +1362,12 @@ int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
 
 size_t quic_conn_max_ip_packet(struct quic_conn *c) {
   size_t udp = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
-  size_t dcid = ngtcp2_conn_get_dcid(c->conn)->datalen;
-  /* short header (1 + DCID + 4-byte packet number) + AEAD tag (16) +
-   * DATAGRAM frame type (1) + length (2) + HTTP Datagram header */
-  size_t overhead = 1 + dcid + 4 + 16 + 1 + 2 + c->dgram_hdr_len;
   const ngtcp2_transport_params *rp;
   size_t room;
 
   if (udp > JVPN_QUIC_MAX_UDP_PAYLOAD)
     udp = JVPN_QUIC_MAX_UDP_PAYLOAD;
-  room = udp > overhead ? udp - overhead : 0;
+  room = dgram_room(c, udp);
   rp = ngtcp2_conn_get_remote_transport_params(c->conn);
   if (rp && rp->max_datagram_frame_size < room + c->dgram_hdr_len + 3) {
     size_t lim = (size_t)rp->max_datagram_frame_size;
@@ -1202,15 +1376,45 @@ size_t quic_conn_max_ip_packet(struct quic_conn *c) {
   return room < QUIC_TXQ_SLOT ? room : QUIC_TXQ_SLOT;
 }
 
+/* An IP packet too large for a DATAGRAM frame on this path goes as a
+ * DATAGRAM capsule on the request stream (RFC 9297 3.5), which QUIC may
+ * split over packets: while PMTUD is still probing a new path (so the
+ * tunnel MTU holds from the first packet), and for IPv6 packets within
+ * the 1280 bytes IPv6 guarantees (RFC 8200 5). Others get Packet Too Big. */
+static int fits_capsule(const struct quic_conn *c, const uint8_t *pkt,
+                        size_t len) {
+  if (len + 8 > JVPN_CAPSULE_MAX_VALUE)
+    return 0;
+  return path_young(c) ||
+         ((pkt[0] >> 4) == 6 && len <= JVPN_TUN_MIN_MTU_V6);
+}
+
+static int queue_ip_capsule(struct quic_conn *c, const uint8_t *pkt,
+                            size_t len) {
+  uint8_t v[JVPN_CAPSULE_MAX_VALUE];
+  size_t n = jvpn_varint_encode(v, sizeof(v), JVPN_CIP_CONTEXT_IP);
+
+  memcpy(v + n, pkt, len);
+  if (quic_conn_send_capsule(c, JVPN_CAPSULE_DATAGRAM, v, n + len) != 0) {
+    c->stats.drop_queue++;
+    return JVPN_ERR_FULL;
+  }
+  c->stats.tx_capsule_datagrams++;
+  c->stats.tx_bytes += len;
+  return 0;
+}
+
 int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
   struct quic_txq *q = &c->txq;
   uint32_t i;
 
-  if (!c->tunnel_open || c->closed || !h3_conn_datagrams_ok(c)) {
+  if (!c->tunnel_open || c->closed || !h3_conn_datagrams_ok(c) || len == 0) {
     c->stats.drop_not_ready++;
     return JVPN_ERR_AGAIN;
   }
   if (len > quic_conn_max_ip_packet(c)) {
+    if (fits_capsule(c, pkt, len))
+      return queue_ip_capsule(c, pkt, len);
     c->stats.drop_too_big++;
     return JVPN_ERR_OVERSIZE;
   }
@@ -1225,24 +1429,28 @@ int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
+int quic_conn_pmtu_settled(struct quic_conn *c) { return !path_young(c); }
+
 int quic_conn_txq_busy(const struct quic_conn *c) {
   return c->txq.tail - c->txq.head >= QUIC_TXQ_LEN / 2;
 }
 
 int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
                            const uint8_t *value, size_t len) {
+  uint8_t buf[JVPN_CAPSULE_MAX_VALUE + 16];
+  size_t at, first;
   long n;
 
   if (c->tunnel_stream < 0 || c->closed)
     return JVPN_ERR_AGAIN;
-  if (c->sbuf_acked == c->sbuf_len) {
-    /* Everything sent was acknowledged: reuse the buffer from the start. */
-    c->sbuf_len = c->sbuf_sent = c->sbuf_acked = 0;
-  }
-  n = capsule_encode(c->sbuf + c->sbuf_len, sizeof(c->sbuf) - c->sbuf_len,
-                     type, value, len);
-  if (n < 0)
+  n = capsule_encode(buf, sizeof(buf), type, value, len);
+  if (n < 0 || (size_t)n > sizeof(c->sbuf) - (c->sbuf_len - c->sbuf_acked))
     return JVPN_ERR_FULL;
+  /* Into the ring after everything not yet acknowledged. */
+  at = c->sbuf_len % sizeof(c->sbuf);
+  first = sizeof(c->sbuf) - at < (size_t)n ? sizeof(c->sbuf) - at : (size_t)n;
+  memcpy(c->sbuf + at, buf, first);
+  memcpy(c->sbuf, buf + first, (size_t)n - first);
   c->sbuf_len += (size_t)n;
   h3_conn_resume_tunnel(c);
   return 0;
@@ -1253,7 +1461,7 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
                      uint64_t now) {
   if (c->closed)
     return;
-  ngtcp2_connection_close_error_set_application_error(&c->ccerr, h3_error,
+  ngtcp2_ccerr_set_application_error(&c->ccerr, h3_error,
                                                       NULL, 0);
   send_close(c, now);
   report_closed(c, why, detail);
@@ -1299,8 +1507,52 @@ void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {
   snprintf(c->ctx, sizeof(c->ctx), "%s", ctx);
 }
 
-void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st) {
-  ngtcp2_conn_get_conn_stat(c->conn, st);
+/* Consecutive probe timeouts since the peer was last heard while data
+ * was in flight: the PTO doubles after each, so n PTOs take
+ * (2^n - 1) x PTO. ngtcp2 1.x no longer exposes its own count. */
+static uint32_t pto_count(struct quic_conn *c, uint64_t in_flight) {
+  uint64_t pto = ngtcp2_conn_get_pto(c->conn), silent, since;
+  uint32_t n = 0;
+
+  if (in_flight == 0 || c->busy_since == 0 || pto == 0)
+    return 0;
+  since = c->last_rx > c->busy_since ? c->last_rx : c->busy_since;
+  silent = c->last_now > since ? c->last_now - since : 0;
+  while (n < 31 && silent >= (((uint64_t)1 << (n + 1)) - 1) * pto)
+    n++;
+  return n;
+}
+
+void quic_conn_get_info(struct quic_conn *c, struct quic_conn_info *info) {
+  ngtcp2_conn_info ci;
+
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  memset(info, 0, sizeof(*info));
+  info->min_rtt_ns = ci.min_rtt;
+  info->srtt_ns = ci.min_rtt == UINT64_MAX ? 0 : ci.smoothed_rtt;
+  info->rttvar_ns = ci.rttvar;
+  info->latest_rtt_ns = ci.latest_rtt;
+  info->cwnd = ci.cwnd;
+  info->bytes_in_flight = ci.bytes_in_flight;
+  info->pto_count = pto_count(c, ci.bytes_in_flight);
+  info->max_udp_payload = ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn);
+  info->handshake_done = ngtcp2_conn_get_handshake_completed(c->conn) != 0;
+}
+
+void quic_conn_get_path(struct quic_conn *c, struct quic_path *path) {
+  quic_path_from_ngtcp2(path, ngtcp2_conn_get_path(c->conn));
+}
+
+const struct quic_conn_stats *quic_conn_get_stats(const struct quic_conn *c) {
+  return &c->stats;
+}
+
+int quic_conn_tunnel_is_open(const struct quic_conn *c) {
+  return c->tunnel_open;
+}
+
+const uint8_t *quic_conn_peer_pin(const struct quic_conn *c) {
+  return c->peer_pin_set ? c->peer_pin : NULL;
 }
 
 /* --- stream mode --------------------------------------------------------- */
@@ -1335,7 +1587,7 @@ void quic_conn_stream_consumed(struct quic_conn *c, int64_t sid, size_t n) {
 void quic_conn_stream_shutdown(struct quic_conn *c, int64_t sid,
                                uint64_t app_error) {
   /* The stream may already be gone; nothing is left to do then. */
-  (void)ngtcp2_conn_shutdown_stream(c->conn, sid, app_error);
+  (void)ngtcp2_conn_shutdown_stream(c->conn, 0, sid, app_error);
 }
 
 int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
@@ -1376,43 +1628,26 @@ void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len) {
     snprintf(buf, len, "%.*s", (int)p.size, (const char *)p.data);
 }
 
-int quic_conn_version_accepted(uint32_t version) {
-  return version == NGTCP2_PROTO_VER_V1;
-}
-
-long quic_conn_write_vn(uint8_t *out, size_t cap,
-                        const ngtcp2_version_cid *vc) {
-  static const uint32_t sv[] = {NGTCP2_PROTO_VER_V1};
-  uint8_t unused;
-  ngtcp2_ssize n;
-
-  (void)gnutls_rnd(GNUTLS_RND_NONCE, &unused, 1); /* any value will do */
-  n = ngtcp2_pkt_write_version_negotiation(out, cap, unused, vc->scid,
-                                           vc->scidlen, vc->dcid, vc->dcidlen,
-                                           sv, 1);
-  return n > 0 ? (long)n : JVPN_ERR_NOSPACE;
-}
-
 uint32_t quic_conn_version(struct quic_conn *c) {
   return ngtcp2_conn_get_negotiated_version(c->conn);
 }
 
-int quic_conn_get_session(struct quic_conn *c, gnutls_datum_t *data,
-                          ngtcp2_transport_params *params) {
-  const ngtcp2_transport_params *rp;
+int quic_conn_get_session(struct quic_conn *c, uint8_t **ticket,
+                          size_t *ticket_len, uint8_t *params,
+                          size_t *params_len) {
+  ngtcp2_ssize n;
 
-  rp = ngtcp2_conn_get_remote_transport_params(c->conn);
-  if (c->ticket.data == NULL || rp == NULL)
+  if (c->ticket.data == NULL)
     return JVPN_ERR_AGAIN;
-  data->data = gnutls_malloc(c->ticket.size);
-  if (data->data == NULL)
+  n = ngtcp2_conn_encode_0rtt_transport_params(c->conn, params, *params_len);
+  if (n < 0)
+    return n == NGTCP2_ERR_NOBUF ? JVPN_ERR_NOSPACE : JVPN_ERR_AGAIN;
+  *ticket = malloc(c->ticket.size);
+  if (*ticket == NULL)
     return JVPN_ERR_NOMEM;
-  memcpy(data->data, c->ticket.data, c->ticket.size);
-  data->size = c->ticket.size;
-  *params = *rp;
-  /* Points into this connection's memory; 0-RTT needs only the limits. */
-  params->version_info_present = 0;
-  memset(&params->version_info, 0, sizeof(params->version_info));
+  memcpy(*ticket, c->ticket.data, c->ticket.size);
+  *ticket_len = c->ticket.size;
+  *params_len = (size_t)n;
   return 0;
 }
 

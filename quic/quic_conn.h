@@ -6,8 +6,11 @@
  * request, capsules and HTTP Datagrams). Sans-loop: the caller feeds
  * received packets and the time, calls quic_conn_write() after anything
  * that may produce packets, and re-arms its timer from quic_conn_expiry().
- * Packets leave through ops->send. The only ngtcp2 calls in the tree are in
- * this module and quic/h3_conn, so an ngtcp2 upgrade touches two files.
+ * Packets leave through ops->send.
+ *
+ * This header is quic/'s contract with the program: it names no ngtcp2,
+ * nghttp3 or GnuTLS type, so nothing above quic/ depends on them (the
+ * connection itself is opaque; quic/quic_conn_int.h holds it).
  *
  * Not thread-safe; all connections of a process share one transmit buffer,
  * so every call must come from the one loop thread.
@@ -21,14 +24,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#include <gnutls/gnutls.h>
-#include <nghttp3/nghttp3.h>
-#include <ngtcp2/ngtcp2.h>
-#include <ngtcp2/ngtcp2_crypto.h>
-
 #include "jvpn/proto.h"
-#include "quic/capsule.h"
-#include "quic/h3_settings.h"
 
 /* Why a connection ended, for logs and exit codes. */
 enum quic_conn_end {
@@ -42,9 +38,48 @@ enum quic_conn_end {
   QUIC_END_STATELESS_RESET,
   QUIC_END_INTERNAL,
   QUIC_END_STALLED,        /* IP packets waited too long for the window */
+  QUIC_END_PMTU,           /* full-size packets vanish (MTU black hole) */
 };
 
 struct quic_conn;
+struct quic_cred;          /* quic/tls_identity: a key and certificate */
+struct quic_resumption;    /* quic/quic_tls: ticket key + 0-RTT replay */
+struct quic_initial;       /* quic/quic_pkt: a client's first packet */
+
+/* A network path: our address and the peer's (both borrowed). */
+struct quic_path {
+  const struct sockaddr *local;
+  socklen_t local_len;
+  const struct sockaddr *remote;
+  socklen_t remote_len;
+};
+
+/* A QUIC connection ID (RFC 9000 5.1). */
+#define QUIC_CID_MAX 20
+struct quic_cid {
+  uint8_t data[QUIC_CID_MAX];
+  size_t len;
+};
+
+/* One entry of a stream's outgoing bytes. */
+struct quic_vec {
+  uint8_t *base;
+  size_t len;
+};
+
+/* The current path's state, for logs, status and failover decisions. */
+struct quic_conn_info {
+  uint64_t srtt_ns;           /* smoothed RTT; 0 before the first sample */
+  uint64_t min_rtt_ns;        /* UINT64_MAX before the first sample */
+  uint64_t rttvar_ns;
+  uint64_t latest_rtt_ns;
+  uint64_t cwnd, bytes_in_flight; /* bytes */
+  uint32_t pto_count;         /* probe timeouts (with backoff) elapsed
+                               * without a packet from the peer while
+                               * data was in flight */
+  size_t max_udp_payload;     /* bytes: what the path carries now (PMTUD) */
+  int handshake_done;
+};
 
 /* What a connection carries. The VPN's CONNECT-IP is the default; the
  * stream mode hands raw QUIC streams and DATAGRAM frames to the program
@@ -83,13 +118,13 @@ struct quic_conn_ops {
    * JVPN_ERR_AGAIN (socket full: the connection keeps the batch and the
    * caller calls quic_conn_write() again when writable) or another error
    * (the batch is lost, as on any network). */
-  int (*send)(void *user, const ngtcp2_path *path, const uint8_t *data,
+  int (*send)(void *user, const struct quic_path *path, const uint8_t *data,
               size_t len, size_t seg, uint8_t ecn);
   /* Checks the peer's certificate pin. Nonzero refuses the handshake. */
   int (*verify_peer)(void *user, const uint8_t pin[JVPN_PIN_LEN]);
   /* Server: a connection ID was issued / retired (map it to this conn). */
-  void (*cid_add)(void *user, const ngtcp2_cid *cid);
-  void (*cid_remove)(void *user, const ngtcp2_cid *cid);
+  void (*cid_add)(void *user, const struct quic_cid *cid);
+  void (*cid_remove)(void *user, const struct quic_cid *cid);
   /* Server: a CONNECT-IP request arrived and is well-formed. Fill |resp|:
    * status 0 accepts (200 with capsule-protocol: ?1 and the session
    * header), another status (e.g. 403, 404) refuses. */
@@ -111,7 +146,14 @@ struct quic_conn_ops {
   void (*tunnel_refused)(void *user, int status);
   /* A new path was validated and is now in use (server: NAT rebinding or
    * client migration; |same_ip|: only the port changed). May be NULL. */
-  void (*path_changed)(void *user, const ngtcp2_path *path, int same_ip);
+  void (*path_changed)(void *user, const struct quic_path *path,
+                       int same_ip);
+  /* Full-size packets are lost while small ones get through: the path's
+   * MTU shrank without a Packet Too Big reaching us. The client moves to
+   * a fresh path (PMTUD starts again at 1200 bytes); the server's
+   * connection closes itself with QUIC_END_PMTU after this call. May be
+   * NULL. */
+  void (*pmtu_black_hole)(void *user);
   /* A known capsule (ADDRESS_ASSIGN, ADDRESS_REQUEST,
    * ROUTE_ADVERTISEMENT) arrived. A negative JVPN_ERR_MALFORMED aborts the
    * request stream with H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
@@ -137,7 +179,7 @@ struct quic_conn_ops {
    * bytes). Returns the entry count (0 with *sid == -1: nothing to send;
    * 0 with a stream and *fin: a bare FIN). The bytes must stay valid
    * until stream_acked covers them. */
-  long (*stream_next)(void *user, int64_t *sid, int *fin, ngtcp2_vec *vec,
+  long (*stream_next)(void *user, int64_t *sid, int *fin, struct quic_vec *vec,
                       size_t max);
   /* |n| bytes from stream_next went into packets; |fin_sent| if the FIN
    * did too. */
@@ -178,7 +220,9 @@ struct quic_conn_ops {
 struct quic_conn_stats {
   uint64_t rx_datagrams;   /* HTTP Datagrams received, well-formed */
   uint64_t tx_datagrams;   /* HTTP Datagrams sent */
-  uint64_t drop_malformed; /* datagrams with bad framing or stream */
+  uint64_t drop_malformed; /* datagrams with bad framing */
+  uint64_t drop_stream;    /* datagrams for no open tunnel stream */
+  uint64_t drop_settings;  /* peers refused for their HTTP/3 SETTINGS */
   uint64_t drop_context;   /* datagrams with an unknown context ID */
   uint64_t drop_too_big;   /* IP packets over the current datagram room */
   uint64_t drop_queue;     /* IP packets dropped: send queue full */
@@ -186,6 +230,11 @@ struct quic_conn_stats {
   uint64_t capsules_rx, capsules_skipped;
   uint64_t rx_bytes, tx_bytes;   /* IP bytes carried in datagrams */
   uint64_t dgram_acked, dgram_lost; /* QUIC's verdict on sent datagrams */
+  uint64_t tx_capsule_datagrams; /* IP packets sent as DATAGRAM capsules:
+                                  * too big for a DATAGRAM frame on a path
+                                  * PMTUD is still probing, or IPv6 up to
+                                  * 1280 bytes */
+  uint64_t pmtu_black_holes;   /* paths judged to have lost their MTU */
 };
 
 /* Bounded queue of IP packets waiting for room in the congestion window. */
@@ -207,7 +256,7 @@ struct quic_preferred_addr {
 
 struct quic_conn_config {
   int is_server;
-  gnutls_certificate_credentials_t cred; /* not owned; outlives the conn */
+  const struct quic_cred *cred; /* not owned; outlives the conn */
   const char *sni;              /* client: server DNS name for SNI, or
                                  * NULL for an address literal (RFC 6066
                                  * 3 allows no literal in SNI) */
@@ -238,21 +287,23 @@ struct quic_conn_config {
                                  * checks none (self-signed interop peers);
                                  * ops->verify_peer is not called */
   const char *tls_priority;     /* GnuTLS priority; NULL = the default */
-  int prefer_v2;                /* offer (client) / choose (server) QUIC v2
-                                 * (ngtcp2 0.12.1: draft 0x709a50c4) by
-                                 * compatible version negotiation */
+  int v1_only;                  /* QUIC_APP_STREAMS: offer / choose only
+                                 * QUIC v1; otherwise QUIC v2 (RFC 9369) is
+                                 * preferred by compatible version
+                                 * negotiation (RFC 9368), v1 accepted */
   uint32_t version;             /* client: first Initial's version; 0 =
                                  * QUIC v1 */
-  const ngtcp2_cid *retry_odcid; /* server: the client's original DCID
+  const struct quic_cid *retry_odcid; /* server: the client's first DCID
                                   * from a validated Retry token (the
                                   * Initial's DCID is our Retry SCID) */
-  const gnutls_datum_t *ticket_key; /* server: session tickets (resumption,
-                                     * 0-RTT); not owned */
-  gnutls_anti_replay_t anti_replay; /* server: 0-RTT replay window */
-  const gnutls_datum_t *resume_session; /* client: gnutls_session_get_data2
-                                         * of an earlier connection */
-  const ngtcp2_transport_params *resume_params; /* client: its server's
-                                                 * transport params (0-RTT) */
+  const struct quic_resumption *resumption; /* server: session tickets
+                                 * and the 0-RTT replay window; not owned */
+  const uint8_t *resume_session; /* client: quic_conn_get_session()'s
+                                  * ticket from an earlier connection */
+  size_t resume_session_len;
+  const uint8_t *resume_params; /* client: and its encoded 0-RTT transport
+                                 * parameters */
+  size_t resume_params_len;
   int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
   int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes
                                  * (ngtcp2 0.12.1 sends them without an
@@ -271,59 +322,6 @@ struct quic_conn_config {
   const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
 };
 
-struct quic_conn {
-  ngtcp2_crypto_conn_ref conn_ref; /* first: GnuTLS finds us by it */
-  ngtcp2_conn *conn;
-  gnutls_session_t tls;
-  nghttp3_conn *h3;
-  struct quic_conn_config cfg;
-  ngtcp2_path_storage path;        /* path of the first packet */
-  uint8_t static_secret[32];       /* server: stateless reset tokens */
-  char ctx[96];                    /* log prefix */
-  /* CONNECT-IP request stream */
-  int64_t tunnel_stream;           /* -1 until opened */
-  int tunnel_open;                 /* 200 sent / received */
-  int tunnel_failed;               /* H3 error that ended the tunnel */
-  char tunnel_why[96];             /* and why, for ops->closed */
-  struct {
-    int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
-    int authority;
-    int status;                    /* client: response status */
-    char attach[256];              /* server: jvpn-attach value */
-    size_t attach_len;             /* 0 = absent; > 255 = oversize */
-    char session[64];              /* client: jvpn-session value */
-    size_t session_len;
-    char version[24];              /* jvpn-version value (both sides) */
-    size_t version_len;            /* > 23 = oversize */
-  } hdr;
-  char resp_session[64];           /* server: jvpn-session sent */
-  char resp_version[24];           /* server: jvpn-version sent */
-  struct capsule_parser *capsules; /* owned; on the CONNECT stream */
-  /* capsules to send: room for the largest capsule a peer accepts */
-  uint8_t sbuf[JVPN_CAPSULE_MAX_VALUE + 32];
-  size_t sbuf_len, sbuf_sent, sbuf_acked;
-  struct h3_settings_shim shim;
-  int64_t ctrl_stream;             /* our H3 control stream */
-  /* datagrams */
-  struct quic_txq txq;
-  uint8_t dgram_hdr[16];
-  size_t dgram_hdr_len;
-  /* transmit state */
-  uint8_t *pending;                /* batch the socket refused (EAGAIN) */
-  size_t pending_len, pending_seg;
-  ngtcp2_path_storage pending_path;
-  uint8_t pending_ecn;
-  int closed;                      /* ops->closed was called */
-  enum quic_conn_end end;
-  uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
-  ngtcp2_connection_close_error ccerr;
-  FILE *qlog;                      /* owned; cfg.qlog_dir */
-  gnutls_datum_t ticket;           /* client: latest session data, owned */
-  uint8_t peer_pin[JVPN_PIN_LEN];
-  int peer_pin_set;
-  struct quic_conn_stats stats;
-};
-
 /* Client: creates a connection to |remote| from |local| (the socket's
  * bound address). Returns 0 or a JVPN_ERR_*; on success the first flight
  * is produced by quic_conn_write(). */
@@ -333,12 +331,13 @@ int quic_conn_client_new(struct quic_conn **pc,
                          const struct sockaddr *remote, socklen_t remote_len,
                          uint64_t now);
 
-/* Server: creates a connection for the client Initial |pkt| (already
- * accepted by ngtcp2_accept into |hd|) arriving on |local| from |remote|.
- * Registers its connection IDs through cfg->ops->cid_add. */
+/* Server: creates a connection for the client's first packet |in|
+ * (quic_pkt_accept) arriving on |local| from |remote|; the caller then
+ * feeds the packet itself to quic_conn_read(). Registers its connection
+ * IDs through cfg->ops->cid_add. */
 int quic_conn_server_new(struct quic_conn **pc,
                          const struct quic_conn_config *cfg,
-                         const ngtcp2_pkt_hd *hd,
+                         const struct quic_initial *in,
                          const struct sockaddr *local, socklen_t local_len,
                          const struct sockaddr *remote, socklen_t remote_len,
                          uint64_t now);
@@ -365,10 +364,13 @@ uint64_t quic_conn_expiry(struct quic_conn *c);
  * handshake timeout: ops->closed has been called). */
 int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now);
 
-/* Queues one IP packet for an HTTP Datagram. Returns 0, JVPN_ERR_OVERSIZE
- * when it exceeds quic_conn_max_ip_packet() (the caller answers with ICMP
- * Packet Too Big), JVPN_ERR_FULL when the queue is full, or JVPN_ERR_AGAIN
- * when the tunnel is not open yet (each counted). */
+/* Queues one IP packet for an HTTP Datagram. A packet over
+ * quic_conn_max_ip_packet() goes as a DATAGRAM capsule on the request
+ * stream while PMTUD probes a new path, and so does an IPv6 packet of at
+ * most 1280 bytes; otherwise it is refused with JVPN_ERR_OVERSIZE (the
+ * caller answers with ICMP Packet Too Big). Returns 0, JVPN_ERR_OVERSIZE,
+ * JVPN_ERR_FULL when the queue is full, or JVPN_ERR_AGAIN when the tunnel
+ * is not open yet (each counted). */
 int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len);
 
 /* Returns nonzero if the IP send queue is at least half full (the client
@@ -377,6 +379,11 @@ int quic_conn_txq_busy(const struct quic_conn *c);
 
 /* Largest IP packet that fits in one HTTP Datagram on the current path. */
 size_t quic_conn_max_ip_packet(struct quic_conn *c);
+
+/* Nonzero once path MTU discovery has had its time on the current path,
+ * so quic_conn_max_ip_packet() is what the path carries (the client sizes
+ * its tunnel MTU by it). */
+int quic_conn_pmtu_settled(struct quic_conn *c);
 
 /* Appends a capsule to the CONNECT stream. Returns 0, JVPN_ERR_FULL or
  * JVPN_ERR_AGAIN (tunnel not open). */
@@ -409,8 +416,22 @@ int quic_conn_export(struct quic_conn *c, const char *label,
 /* Replaces the log prefix (e.g. once the peer is known). */
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
 
-/* Path statistics for logs and status. */
-void quic_conn_get_stat(struct quic_conn *c, ngtcp2_conn_stat *st);
+/* The current path's state (RTT, window, PTOs, PMTU), as of the latest
+ * time the connection was given. */
+void quic_conn_get_info(struct quic_conn *c, struct quic_conn_info *info);
+
+/* The path in use now. */
+void quic_conn_get_path(struct quic_conn *c, struct quic_path *path);
+
+/* Counters (valid as long as the conn). */
+const struct quic_conn_stats *quic_conn_get_stats(const struct quic_conn *c);
+
+/* Nonzero once the CONNECT-IP request was accepted (200 sent / received)
+ * and until the tunnel ends. */
+int quic_conn_tunnel_is_open(const struct quic_conn *c);
+
+/* The peer's certificate pin once its certificate was seen, else NULL. */
+const uint8_t *quic_conn_peer_pin(const struct quic_conn *c);
 
 const char *quic_conn_end_str(enum quic_conn_end why);
 
@@ -447,24 +468,21 @@ void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len);
 /* The QUIC version in use. */
 uint32_t quic_conn_version(struct quic_conn *c);
 
-/* Server: whether a client's first packet in |version| may start a
- * connection. Only QUIC v1: ngtcp2 0.12.1 aborts (an assertion in
- * conn_write_pkt) on a connection begun directly in the v2 draft, so such
- * a client gets Version Negotiation and starts over in v1; the v2 draft
- * is reached from v1 by compatible negotiation (RFC 9368). */
-int quic_conn_version_accepted(uint32_t version);
+/* Client: copies the latest session ticket into |*ticket| (malloc'ed;
+ * the caller frees it) and the server's encoded 0-RTT transport parameters
+ * into |params| (room for |*params_len| bytes; the length written is
+ * stored there), for resumption and 0-RTT (quic_conn_config.resume_*).
+ * Returns 0, JVPN_ERR_AGAIN (no ticket yet), JVPN_ERR_NOSPACE or
+ * JVPN_ERR_NOMEM. */
+int quic_conn_get_session(struct quic_conn *c, uint8_t **ticket,
+                          size_t *ticket_len, uint8_t *params,
+                          size_t *params_len);
 
-/* Server: writes into |out| the Version Negotiation packet (listing v1)
- * that answers the long header |vc|. Returns its length, or a negative
- * JVPN_ERR_* (|out| too small). */
-long quic_conn_write_vn(uint8_t *out, size_t cap,
-                        const ngtcp2_version_cid *vc);
-
-/* Client: copies the latest session ticket (free |data| with gnutls_free)
- * and the server's transport parameters, for resumption and 0-RTT.
- * Returns 0 or JVPN_ERR_AGAIN (no ticket yet). */
-int quic_conn_get_session(struct quic_conn *c, gnutls_datum_t *data,
-                          ngtcp2_transport_params *params);
+/* Server: creates the session-ticket key and 0-RTT replay window that
+ * quic_conn_config.resumption names. Returns 0, JVPN_ERR_NOMEM or
+ * JVPN_ERR_TLS. */
+int quic_resumption_new(struct quic_resumption **r);
+void quic_resumption_del(struct quic_resumption *r);
 
 /* Client: nonzero if the session was resumed / 0-RTT was accepted. */
 int quic_conn_resumed(struct quic_conn *c);

@@ -10,12 +10,14 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "jvpn/errors.h"
+#include "quic/quic_conn_int.h"
 
 #define CERT_SERIAL_LEN 16
 #define CERT_BACKDATE_S 3600                   /* s: tolerates clock skew */
@@ -276,4 +278,60 @@ fail_key_fd:
   if (rv < 0)
     (void)unlink(key_path);
   return rv;
+}
+
+int tls_identity_global_init(void) {
+  return gnutls_global_init() < 0 ? JVPN_ERR_TLS : 0;
+}
+
+void tls_identity_global_deinit(void) { gnutls_global_deinit(); }
+
+int tls_identity_cred_load(struct quic_cred **cred, const char *cert_file,
+                           const char *key_file, char *errbuf,
+                           size_t errlen) {
+  struct quic_cred *c = calloc(1, sizeof(*c));
+  int rv;
+
+  *cred = NULL;
+  if (c == NULL || gnutls_certificate_allocate_credentials(&c->gcred) != 0) {
+    free(c);
+    seterr(errbuf, errlen, "cannot allocate TLS credentials");
+    return JVPN_ERR_TLS;
+  }
+  rv = gnutls_certificate_set_x509_key_file(c->gcred, cert_file, key_file,
+                                            GNUTLS_X509_FMT_PEM);
+  if (rv < 0) {
+    seterr(errbuf, errlen, "cannot load certificate %s with key %s: %s",
+           cert_file, key_file, gnutls_strerror(rv));
+    tls_identity_cred_del(c);
+    return JVPN_ERR_TLS;
+  }
+  *cred = c;
+  return 0;
+}
+
+void tls_identity_cred_del(struct quic_cred *cred) {
+  if (cred == NULL)
+    return;
+  if (cred->gcred)
+    gnutls_certificate_free_credentials(cred->gcred);
+  free(cred);
+}
+
+int tls_identity_derive_secret(const char *key_file, const char *label,
+                               uint8_t out[32]) {
+  gnutls_datum_t key = {NULL, 0};
+  int rv;
+
+  if (gnutls_load_file(key_file, &key) < 0)
+    return JVPN_ERR_SYSTEM;
+  rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, key.data, key.size, label,
+                        strlen(label), out);
+  gnutls_memset(key.data, 0, key.size);
+  gnutls_free(key.data);
+  return rv == 0 ? 0 : JVPN_ERR_TLS;
+}
+
+int tls_identity_random(void *buf, size_t len) {
+  return gnutls_rnd(GNUTLS_RND_RANDOM, buf, len) == 0 ? 0 : JVPN_ERR_TLS;
 }

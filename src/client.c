@@ -24,6 +24,7 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/connect_ip.h"
+#include "quic/tls_identity.h"
 #include "src/config.h"
 #include "src/control.h"
 #include "src/glue.h"
@@ -35,11 +36,19 @@
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client_link *l);
 static int fast_retry(const struct client_link *l);
+static void check_mtu(struct client_link *l);
 
 /* --- connection ---------------------------------------------------------- */
 
 int client_link_open(const struct client_link *l) {
-  return l->qc != NULL && !l->dead && l->qc->tunnel_open;
+  return l->qc != NULL && !l->dead && quic_conn_tunnel_is_open(l->qc);
+}
+
+static int link_handshake_done(struct client_link *l) {
+  struct quic_conn_info st;
+
+  quic_conn_get_info(l->qc, &st);
+  return st.handshake_done;
 }
 
 static void sock_close(struct client_sock *cs) {
@@ -52,17 +61,16 @@ static void sock_close(struct client_sock *cs) {
 
 static void link_drop(struct client_link *l) {
   struct client *cl = l->cl;
-  ngtcp2_conn_stat st;
+  struct quic_conn_info st;
 
   if (l->qc == NULL)
     return;
-  quic_conn_get_stat(l->qc, &st);
+  quic_conn_get_info(l->qc, &st);
   /* Remember the path's RTT for recovery attempts; a connection that
    * never got a sample keeps the previous value. */
-  if (st.min_rtt != UINT64_MAX && st.smoothed_rtt > 0 &&
-      ngtcp2_conn_get_handshake_completed(l->qc->conn))
-    l->last_srtt_ms = (unsigned)(st.smoothed_rtt / 1000000 + 1);
-  if (l->qc->tunnel_open) {
+  if (st.srtt_ns > 0 && st.handshake_done)
+    l->last_srtt_ms = (unsigned)(st.srtt_ns / 1000000 + 1);
+  if (quic_conn_tunnel_is_open(l->qc)) {
     cl->tunnel_up_ms = glue_now() / 1000000;
     l->failed_attempts = 0; /* it was up until now */
   }
@@ -76,6 +84,49 @@ static void link_drop(struct client_link *l) {
   if (cl->multi)
     sock_close(&l->socks[0]);
   client_tun_update(cl);
+}
+
+static int sock_open(struct client_link *l, int i);
+
+static void audit_black_hole(struct client_link *l, const char *how) {
+  struct jvpn_audit_record r;
+
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = "pmtu_black_hole";
+  r.reason = "PATH_MTU_LOWER";
+  r.to_attachment = l->att;
+  (void)snprintf(r.detail, sizeof(r.detail),
+                 "full-size packets lost while small ones arrive; %s", how);
+  client_sess_audit(l->cl, &r, 1);
+}
+
+/* The path lost its full-size packets (its MTU shrank and no Packet Too
+ * Big reached us): a new path starts again at 1200-byte packets and PMTUD
+ * finds the new size. Single-path: migrate to a fresh port of the same
+ * address; multi-path (sockets belong to uplinks): a new connection
+ * reattaches. */
+static void leave_black_hole(struct client_link *l) {
+  int next = !l->active;
+
+  l->pmtu_black_hole = 0;
+  if (!l->cl->multi && sock_open(l, next) == 0) {
+    if (quic_conn_migrate(l->qc,
+                          (const struct sockaddr *)&l->socks[next].s.local,
+                          l->socks[next].s.local_len, 0, glue_now()) == 0) {
+      audit_black_hole(l, "migrating to a fresh port");
+      return;
+    }
+    sock_close(&l->socks[next]);
+  }
+  audit_black_hole(l, "reconnecting");
+  quic_conn_close(l->qc, JVPN_H3_NO_ERROR, QUIC_END_PMTU,
+                  "path MTU black hole", glue_now());
+}
+
+static void on_pmtu_black_hole(void *user) {
+  ((struct client_link *)user)->pmtu_black_hole = 1;
 }
 
 void client_link_flush(struct client_link *l) {
@@ -98,6 +149,8 @@ void client_link_flush(struct client_link *l) {
     if (quic_conn_handle_expiry(l->qc, now) != 0)
       break;
   }
+  if (l->pmtu_black_hole && !l->dead)
+    leave_black_hole(l);
   if (l->dead) {
     link_drop(l);
     schedule_reconnect(l);
@@ -127,20 +180,55 @@ static void on_conn_timer(uv_timer_t *t) {
     return;
   (void)quic_conn_handle_expiry(l->qc, glue_now()); /* ends via closed */
   client_link_flush(l);
+  if (l->qc)
+    check_mtu(l);
 }
 
 /* --- TUN configuration from capsules ------------------------------------- */
 
-static int apply_mtu(struct client *cl, struct quic_conn *qc) {
-  size_t room = quic_conn_max_ip_packet(qc);
+/* The tunnel MTU: the configured one; else the default, lowered to what
+ * one datagram holds on the current path once PMTUD has settled there
+ * (until then a larger packet rides the request stream, so the MTU chosen
+ * at start holds). Never below 1280 while IPv6 is assigned: IPv6 packets
+ * up to 1280 bytes then ride the stream (quic_conn_queue_ip). */
+static unsigned wanted_mtu(const struct client *cl, struct quic_conn *qc) {
   unsigned mtu = cl->conf.mtu ? cl->conf.mtu : JVPN_TUN_DEFAULT_MTU;
+  size_t room;
 
-  /* Never promise more than one datagram holds; larger packets would be
-   * answered with Packet Too Big anyway. */
-  if (!cl->conf.mtu && mtu > room)
-    mtu = (unsigned)room;
+  if (cl->conf.mtu)
+    return mtu;
+  if (quic_conn_pmtu_settled(qc)) {
+    room = quic_conn_max_ip_packet(qc);
+    if (mtu > room)
+      mtu = (unsigned)room;
+  }
   if (cl->has6 && mtu < JVPN_TUN_MIN_MTU_V6)
-    LOG_WARN(NULL, "tunnel MTU %u is below the IPv6 minimum 1280", mtu);
+    mtu = JVPN_TUN_MIN_MTU_V6;
+  return mtu < JVPN_TUN_MIN_MTU ? JVPN_TUN_MIN_MTU : mtu;
+}
+
+static void audit_mtu(struct client *cl, unsigned from, unsigned to,
+                      struct quic_conn *qc) {
+  struct jvpn_audit_record r;
+  struct quic_conn_info info;
+
+  quic_conn_get_info(qc, &info);
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = "mtu_change";
+  r.reason = to < from ? "PATH_MTU_LOWER" : "PATH_MTU_HIGHER";
+  (void)snprintf(r.detail, sizeof(r.detail),
+                 "tunnel MTU %u -> %u: the path carries %zu-byte QUIC "
+                 "packets, %zu-byte IP packets per datagram",
+                 from, to, info.max_udp_payload,
+                 quic_conn_max_ip_packet(qc));
+  client_sess_audit(cl, &r, 1);
+}
+
+static int apply_mtu(struct client *cl, struct quic_conn *qc) {
+  unsigned mtu = wanted_mtu(cl, qc), old = cl->mtu;
+
   if (cl->link_up && mtu == cl->mtu)
     return 0;
   if (tun_nl_link_up(cl->tun.ifindex, mtu) != 0) {
@@ -148,8 +236,18 @@ static int apply_mtu(struct client *cl, struct quic_conn *qc) {
     return JVPN_ERR_SYSTEM;
   }
   cl->mtu = mtu;
+  if (cl->link_up) {
+    LOG_INFO(NULL, "tunnel MTU %u -> %u (path MTU)", old, mtu);
+    audit_mtu(cl, old, mtu, qc);
+  }
   cl->link_up = 1;
   return 0;
+}
+
+/* Re-sizes the tunnel MTU when the active path settled or changed. */
+static void check_mtu(struct client_link *l) {
+  if (l == l->cl->cur && l->cl->link_up && client_link_open(l))
+    (void)apply_mtu(l->cl, l->qc);
 }
 
 static int set_address(struct client *cl, int family, const uint8_t *addr) {
@@ -207,8 +305,9 @@ static int on_address_assign(struct client_link *l, const uint8_t *v,
     glue_ip_str(AF_INET, cl->addr4, s4, sizeof(s4));
   if (cl->has6)
     glue_ip_str(AF_INET6, cl->addr6, s6, sizeof(s6));
-  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u", cl->tun.name, s4,
-           s6, cl->mtu);
+  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u quic=%s",
+           cl->tun.name, s4, s6, cl->mtu,
+           quic_conn_version(l->qc) == JVPN_QUIC_V2 ? "v2" : "v1");
   cl->tunnel_up_ms = glue_now() / 1000000;
   l->backoff_ms = 0;
   client_tun_update(cl);
@@ -295,27 +394,28 @@ static int on_route_advertisement(struct client *cl, const uint8_t *v,
 /* --- quic_conn callbacks ------------------------------------------------- */
 
 static struct client_sock *sock_for_path(struct client_link *l,
-                                         const ngtcp2_path *path) {
+                                         const struct quic_path *path) {
   int i;
 
   for (i = 0; i < 2; i++)
     if (l->socks[i].open &&
         netmon_same_addr((const struct sockaddr *)&l->socks[i].s.local,
-                         (const struct sockaddr *)path->local.addr) &&
+                         path->local) &&
         ((const struct sockaddr_in *)&l->socks[i].s.local)->sin_port ==
-            ((const struct sockaddr_in *)path->local.addr)->sin_port)
+            ((const struct sockaddr_in *)path->local)->sin_port)
       return &l->socks[i];
   return &l->socks[l->active];
 }
 
-static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+static int on_send(void *user, const struct quic_path *path,
+                   const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct client_link *l = user;
 
   return glue_send(&sock_for_path(l, path)->s, path, data, len, seg, ecn);
 }
 
-static void on_path_changed(void *user, const ngtcp2_path *path,
+static void on_path_changed(void *user, const struct quic_path *path,
                             int same_ip) {
   struct client_link *l = user;
   struct client_sock *cs = sock_for_path(l, path);
@@ -323,8 +423,7 @@ static void on_path_changed(void *user, const ngtcp2_path *path,
 
   (void)same_ip;
   LOG_INFO(NULL, "migrated: now sending from %s",
-           glue_sockaddr_str((const struct sockaddr *)path->local.addr, buf,
-                             sizeof(buf)));
+           glue_sockaddr_str(path->local, buf, sizeof(buf)));
   l->active = (int)(cs - l->socks);
   sock_close(&l->socks[!l->active]);
   client_sess_path_changed(l, buf);
@@ -405,8 +504,7 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
     client_stop(cl, 1);
     return;
   }
-  if (l->qc && !ngtcp2_conn_get_handshake_completed(l->qc->conn) &&
-      fast_retry(l)) {
+  if (l->qc && !link_handshake_done(l) && fast_retry(l)) {
     /* An attempt into a dead path: expected while recovering, and many
      * of them; one line a second says the client keeps trying. */
     l->failed_attempts++;
@@ -433,6 +531,7 @@ static const struct quic_conn_ops client_ops = {
     .ip_packet = on_ip_packet,
     .closed = on_closed,
     .path_changed = on_path_changed,
+    .pmtu_black_hole = on_pmtu_black_hole,
 };
 
 /* --- I/O ----------------------------------------------------------------- */
@@ -770,7 +869,7 @@ static int client_status(void *user, int json, char **out, size_t *len) {
   char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
   const struct client_link *l = cl->cur;
   const char *state = l->qc == NULL || l->dead ? "reconnecting"
-                      : l->qc->tunnel_open     ? "up"
+                      : quic_conn_tunnel_is_open(l->qc) ? "up"
                                                : "connecting";
 
   if (cl->has4)
@@ -946,7 +1045,7 @@ out_tun:
   /* Closing the device removes it with its addresses and routes. */
   tun_dev_close(&cl->tun);
 out_cred:
-  gnutls_certificate_free_credentials(cl->cred);
+  tls_identity_cred_del(cl->cred);
 out_rx:
   udp_rx_batch_free(&cl->rx);
 out:

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <gnutls/gnutls.h>
 #include <net/if.h>
 #include <uv.h>
 
@@ -94,12 +93,13 @@ struct client_link {
   uint64_t loss_base_acked, loss_base_lost;
   uint32_t loss_pct;
   int link_up;             /* netlink: interface up and running */
+  int pmtu_black_hole;     /* its path lost full-size packets: move */
 };
 
 struct client {
   uv_loop_t *loop;
   struct jvpn_client_conf conf;
-  gnutls_certificate_credentials_t cred;
+  struct quic_cred *cred;
   struct sockaddr_storage server;
   socklen_t server_len;
   char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */

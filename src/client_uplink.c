@@ -164,16 +164,15 @@ static void connect_links(struct client *cl) {
 
 static void measure(struct client_link *l, uint64_t now) {
   struct client *cl = l->cl;
-  const struct quic_conn_stats *qs = &l->qc->stats;
+  const struct quic_conn_stats *qs = quic_conn_get_stats(l->qc);
   struct jvpn_uplink_sample m;
-  ngtcp2_conn_stat st;
+  struct quic_conn_info st;
   uint64_t acked = qs->dgram_acked - l->loss_base_acked;
   uint64_t lost = qs->dgram_lost - l->loss_base_lost;
 
-  quic_conn_get_stat(l->qc, &st);
+  quic_conn_get_info(l->qc, &st);
   memset(&m, 0, sizeof(m));
-  if (st.min_rtt != UINT64_MAX)
-    m.srtt_us = st.smoothed_rtt / 1000;
+  m.srtt_us = st.srtt_ns / 1000;
   m.pto_count = (uint32_t)st.pto_count;
   m.bytes_in_flight = st.bytes_in_flight;
   m.last_ack_ms = l->last_rx_ms;
@@ -337,8 +336,8 @@ void client_up_attached(struct client_link *l, enum jvpn_att_role role) {
   int rv;
 
   l->loss_base_ms = now_ms();
-  l->loss_base_acked = l->qc ? l->qc->stats.dgram_acked : 0;
-  l->loss_base_lost = l->qc ? l->qc->stats.dgram_lost : 0;
+  l->loss_base_acked = l->qc ? quic_conn_get_stats(l->qc)->dgram_acked : 0;
+  l->loss_base_lost = l->qc ? quic_conn_get_stats(l->qc)->dgram_lost : 0;
   l->loss_pct = 0;
   l->birth_fails = 0;
   rv = jvpn_uplink_attached(&cl->up, (size_t)l->idx, l->att, role, now_ms());

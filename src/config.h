@@ -42,7 +42,6 @@ struct jvpn_peer_conf {
   struct jvpn_prefix addr6;   /* fixed inner IPv6 (/128) or unset */
 };
 
-enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 
 struct jvpn_server_conf {
   struct sockaddr_storage listen[JVPN_MAX_LISTEN];

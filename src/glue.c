@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "jvpn/errors.h"
+#include "quic/tls_identity.h"
 #include "jvpn/log.h"
 #include "jvpn/session.h"
 #include "src/control.h"
@@ -61,24 +62,14 @@ const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
   return buf;
 }
 
-int glue_load_cred(gnutls_certificate_credentials_t *cred,
-                   const char *cert_file, const char *key_file) {
-  int rv;
+int glue_load_cred(struct quic_cred **cred, const char *cert_file,
+                   const char *key_file) {
+  char err[256];
+  int rv = tls_identity_cred_load(cred, cert_file, key_file, err, sizeof(err));
 
-  if (gnutls_certificate_allocate_credentials(cred) != 0) {
-    LOG_ERR(NULL, "cannot allocate TLS credentials");
-    return JVPN_ERR_TLS;
-  }
-  rv = gnutls_certificate_set_x509_key_file(*cred, cert_file, key_file,
-                                            GNUTLS_X509_FMT_PEM);
-  if (rv < 0) {
-    LOG_ERR(NULL, "cannot load certificate %s with key %s: %s", cert_file,
-            key_file, gnutls_strerror(rv));
-    gnutls_certificate_free_credentials(*cred);
-    *cred = NULL;
-    return JVPN_ERR_TLS;
-  }
-  return 0;
+  if (rv != 0)
+    LOG_ERR(NULL, "%s", err);
+  return rv;
 }
 
 static int is_wildcard(const struct sockaddr *sa) {
@@ -90,19 +81,17 @@ static int is_wildcard(const struct sockaddr *sa) {
   return 0;
 }
 
-int glue_send(struct udp_sock *s, const ngtcp2_path *path,
+int glue_send(struct udp_sock *s, const struct quic_path *path,
               const uint8_t *data, size_t len, size_t seg, uint8_t ecn) {
   const struct sockaddr *local = NULL;
   socklen_t local_len = 0;
 
   if (is_wildcard((const struct sockaddr *)&s->local) &&
-      path->local.addrlen > 0 &&
-      !is_wildcard((const struct sockaddr *)path->local.addr)) {
-    local = (const struct sockaddr *)path->local.addr;
-    local_len = (socklen_t)path->local.addrlen;
+      path->local_len > 0 && !is_wildcard(path->local)) {
+    local = path->local;
+    local_len = path->local_len;
   }
-  return udp_sock_send(s, (const struct sockaddr *)path->remote.addr,
-                       (socklen_t)path->remote.addrlen, local, local_len,
+  return udp_sock_send(s, path->remote, path->remote_len, local, local_len,
                        data, len, seg, ecn);
 }
 
@@ -137,6 +126,8 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
 
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
                      const struct quic_conn *qc) {
+  const struct quic_conn_stats *qs = qc ? quic_conn_get_stats(qc) : NULL;
+
   snprintf(buf, len,
            "rx_packets=%llu tx_packets=%llu drop_spoofed=%llu "
            "drop_malformed=%llu drop_no_route=%llu drop_too_big=%llu "
@@ -146,16 +137,15 @@ void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
            (unsigned long long)g->tx_packets,
            (unsigned long long)g->drop_spoofed,
            (unsigned long long)(g->drop_malformed +
-                                (qc ? qc->stats.drop_malformed +
-                                          qc->stats.drop_context
+                                (qs ? qs->drop_malformed + qs->drop_context
                                     : 0)),
            (unsigned long long)g->drop_no_route,
            (unsigned long long)(g->drop_too_big +
-                                (qc ? qc->stats.drop_too_big : 0)),
-           (unsigned long long)(qc ? qc->stats.drop_queue : 0),
+                                (qs ? qs->drop_too_big : 0)),
+           (unsigned long long)(qs ? qs->drop_queue : 0),
            (unsigned long long)g->drop_tun_full,
            (unsigned long long)g->drop_recovering,
-           (unsigned long long)(qc ? qc->stats.capsules_rx : 0));
+           (unsigned long long)(qs ? qs->capsules_rx : 0));
 }
 
 void glue_buf_printf(struct glue_buf *b, const char *fmt, ...) {
@@ -196,32 +186,36 @@ void glue_buf_printf(struct glue_buf *b, const char *fmt, ...) {
 }
 
 void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
-  const ngtcp2_path *path = ngtcp2_conn_get_path(qc->conn);
-  ngtcp2_conn_stat st;
+  const struct quic_conn_stats *qs = quic_conn_get_stats(qc);
+  struct quic_path path;
+  struct quic_conn_info st;
   char la[64], ra[64];
-  uint64_t sent = qc->stats.dgram_acked + qc->stats.dgram_lost;
-  double loss = sent ? 100.0 * (double)qc->stats.dgram_lost / (double)sent
-                     : 0.0;
+  uint64_t sent = qs->dgram_acked + qs->dgram_lost;
+  double loss = sent ? 100.0 * (double)qs->dgram_lost / (double)sent : 0.0;
 
-  quic_conn_get_stat(qc, &st);
-  glue_sockaddr_str((const struct sockaddr *)path->local.addr, la, sizeof(la));
-  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, ra,
-                    sizeof(ra));
+  quic_conn_get_info(qc, &st);
+  quic_conn_get_path(qc, &path);
+  glue_sockaddr_str(path.local, la, sizeof(la));
+  glue_sockaddr_str(path.remote, ra, sizeof(ra));
   glue_buf_printf(b,
                   json ? "\"local\":\"%s\",\"remote\":\"%s\",\"rtt_ms\":%.3f,"
                          "\"min_rtt_ms\":%.3f,\"cwnd\":%llu,\"loss_pct\":%.2f,"
                          "\"tx_bytes\":%llu,\"rx_bytes\":%llu,"
-                         "\"tx_packets\":%llu,\"rx_packets\":%llu"
+                         "\"tx_packets\":%llu,\"rx_packets\":%llu,"
+                         "\"udp_payload\":%zu,\"quic_version\":\"0x%08x\""
                        : "local=%s remote=%s rtt_ms=%.3f min_rtt_ms=%.3f "
                          "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
-                         "tx_packets=%llu rx_packets=%llu",
-                  la, ra, (double)st.smoothed_rtt / 1e6,
-                  st.min_rtt == UINT64_MAX ? 0.0 : (double)st.min_rtt / 1e6,
+                         "tx_packets=%llu rx_packets=%llu udp_payload=%zu "
+                         "quic_version=0x%08x",
+                  la, ra, (double)st.srtt_ns / 1e6,
+                  st.min_rtt_ns == UINT64_MAX ? 0.0
+                                              : (double)st.min_rtt_ns / 1e6,
                   (unsigned long long)st.cwnd, loss,
-                  (unsigned long long)qc->stats.tx_bytes,
-                  (unsigned long long)qc->stats.rx_bytes,
-                  (unsigned long long)qc->stats.tx_datagrams,
-                  (unsigned long long)qc->stats.rx_datagrams);
+                  (unsigned long long)qs->tx_bytes,
+                  (unsigned long long)qs->rx_bytes,
+                  (unsigned long long)qs->tx_datagrams,
+                  (unsigned long long)qs->rx_datagrams, st.max_udp_payload,
+                  (unsigned)quic_conn_version(qc));
 }
 
 void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include <gnutls/gnutls.h>
 #include <uv.h>
 
 #include "quic/quic_conn.h"
@@ -35,12 +34,12 @@ const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
 
 /* Loads a PEM certificate and key into new credentials. Logs why on
  * failure. Returns 0 or JVPN_ERR_TLS. */
-int glue_load_cred(gnutls_certificate_credentials_t *cred,
-                   const char *cert_file, const char *key_file);
+int glue_load_cred(struct quic_cred **cred, const char *cert_file,
+                   const char *key_file);
 
 /* Sends a QUIC batch on |s| along |path|; the source address is passed
  * when |s| is bound to a wildcard address. */
-int glue_send(struct udp_sock *s, const ngtcp2_path *path,
+int glue_send(struct udp_sock *s, const struct quic_path *path,
               const uint8_t *data, size_t len, size_t seg, uint8_t ecn);
 
 /* Feeds the |n| received datagrams of |b| (GRO batches split) to |qc|,

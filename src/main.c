@@ -6,9 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <gnutls/gnutls.h>
-
 #include <config.h> /* autoconf's, not src/config.h */
+#include "quic/tls_identity.h"
 #include "src/client.h"
 #include "src/ctl_cmd.h"
 #include "src/keygen.h"
@@ -93,7 +92,7 @@ int main(int argc, char **argv) {
   /* A reader of the audit pipe or the control socket may go away; that is
    * an error to handle, never a reason to die. */
   signal(SIGPIPE, SIG_IGN);
-  if (gnutls_global_init() < 0) {
+  if (tls_identity_global_init() != 0) {
     fprintf(stderr, "jvpn-quic: cannot initialise GnuTLS\n");
     return 1;
   }
@@ -113,6 +112,6 @@ int main(int argc, char **argv) {
     fprintf(stderr, "jvpn-quic: unknown command '%s'\n\n%s", cmd, usage);
     rc = 2;
   }
-  gnutls_global_deinit();
+  tls_identity_global_deinit();
   return rc;
 }

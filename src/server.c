@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gnutls/crypto.h>
-#include <ngtcp2/ngtcp2_crypto.h>
-
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/proof.h"
 #include "quic/connect_ip.h"
+#include "quic/quic_pkt.h"
+#include "quic/tls_identity.h"
 #include "src/addr_pool.h"
 #include "src/config.h"
 #include "src/control.h"
@@ -110,7 +110,8 @@ static void on_client_timer(uv_timer_t *t) {
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
-static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+static int on_send(void *user, const struct quic_path *path,
+                   const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct sclient *sc = user;
 
@@ -144,18 +145,18 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return 0;
 }
 
-static void on_cid_add(void *user, const ngtcp2_cid *cid) {
+static void on_cid_add(void *user, const struct quic_cid *cid) {
   struct sclient *sc = user;
 
-  if (cid->datalen == JVPN_QUIC_SCID_LEN &&
+  if (cid->len == JVPN_QUIC_SCID_LEN &&
       peer_table_put(&sc->srv->by_cid, AF_INET6, cid->data, sc) != 0)
     LOG_WARN(sc->ctx, "connection ID table full");
 }
 
-static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
+static void on_cid_remove(void *user, const struct quic_cid *cid) {
   struct sclient *sc = user;
 
-  if (cid->datalen == JVPN_QUIC_SCID_LEN)
+  if (cid->len == JVPN_QUIC_SCID_LEN)
     peer_table_del(&sc->srv->by_cid, AF_INET6, cid->data, sc);
 }
 
@@ -164,7 +165,7 @@ static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
   srv_tunnel_request(user, req, resp);
 }
 
-static void on_path_changed(void *user, const ngtcp2_path *path,
+static void on_path_changed(void *user, const struct quic_path *path,
                             int same_ip) {
   (void)path;
   srv_path_changed(user, same_ip);
@@ -344,20 +345,21 @@ static struct sclient *find_by_odcid(struct server *srv, const uint8_t *dcid,
   /* Only a client's first flight carries a DCID we did not choose; those
    * are few and short-lived. */
   for (sc = srv->clients; sc; sc = sc->next)
-    if (sc->odcid.datalen == len && memcmp(sc->odcid.data, dcid, len) == 0)
+    if (sc->odcid.len == len && memcmp(sc->odcid.data, dcid, len) == 0)
       return sc;
   return NULL;
 }
 
 static struct sclient *accept_client(struct server *srv, size_t si,
                                      const struct udp_rx_msg *m,
-                                     const uint8_t *pkt, size_t len) {
-  ngtcp2_pkt_hd hd;
+                                     const uint8_t *pkt, size_t len,
+                                     uint64_t now) {
+  struct quic_initial in;
   struct sclient *sc;
   struct quic_conn_config cfg;
   char peer[64];
 
-  if (ngtcp2_accept(&hd, pkt, len) != 0)
+  if (quic_pkt_accept(&in, pkt, len) != 0)
     return NULL;
   if (srv->nclients >= JVPN_MAX_CONNS) {
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
@@ -368,7 +370,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
     return NULL;
   sc->srv = srv;
   sc->sock = (int)si;
-  sc->odcid = hd.dcid;
+  sc->odcid = in.dcid;
   sc->created_ms = glue_now() / 1000000;
   snprintf(sc->ctx, sizeof(sc->ctx), "from=%s",
            glue_sockaddr_str((const struct sockaddr *)&m->peer, peer,
@@ -390,10 +392,10 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   uv_timer_init(srv->loop, &sc->timer);
   sc->timer.data = sc;
   sc->timer.timer_cb = on_client_timer;
-  if (quic_conn_server_new(&sc->qc, &cfg, &hd,
+  if (quic_conn_server_new(&sc->qc, &cfg, &in,
                            (const struct sockaddr *)&m->local, m->local_len,
                            (const struct sockaddr *)&m->peer, m->peer_len,
-                           glue_now()) != 0) {
+                           now) != 0) {
     LOG_WARN(sc->ctx, "cannot create a connection");
     sclient_del(sc);
     return NULL;
@@ -409,38 +411,25 @@ static struct sclient *accept_client(struct server *srv, size_t si,
  * client was given before the restart. */
 static void send_stateless_reset(struct server *srv, size_t si,
                                  const struct udp_rx_msg *m,
-                                 const ngtcp2_version_cid *vc, size_t len) {
-  uint8_t out[64], token[NGTCP2_STATELESS_RESET_TOKENLEN], rnd[40];
-  ngtcp2_cid cid;
+                                 const struct quic_pkt_ids *ids, size_t len) {
+  uint8_t out[64];
   uint64_t now_ms = glue_now() / 1000000;
-  size_t randlen;
-  ngtcp2_ssize n;
+  long n;
 
-  if (vc->dcidlen != JVPN_QUIC_SCID_LEN)
+  if (ids->dcid.len != JVPN_QUIC_SCID_LEN)
     return;
-  /* Smaller than the packet that caused it, so two endpoints cannot
-   * loop; at least 21 bytes (RFC 9000 10.3). */
-  if (len < 1 + NGTCP2_MIN_STATELESS_RESET_RANDLEN +
-                NGTCP2_STATELESS_RESET_TOKENLEN + 1)
-    return;
-  randlen = len - 1 - NGTCP2_STATELESS_RESET_TOKENLEN - 1;
-  if (randlen > sizeof(rnd))
-    randlen = sizeof(rnd);
   if (now_ms - srv->reset_window_ms >= 1000) {
     srv->reset_window_ms = now_ms;
     srv->resets_in_window = 0;
   }
   if (srv->resets_in_window >= JVPN_RESET_RATE)
     return;
-  srv->resets_in_window++;
-  ngtcp2_cid_init(&cid, vc->dcid, vc->dcidlen);
-  if (ngtcp2_crypto_generate_stateless_reset_token(
-          token, srv->reset_secret, sizeof(srv->reset_secret), &cid) != 0 ||
-      gnutls_rnd(GNUTLS_RND_NONCE, rnd, randlen) != 0)
+  n = quic_pkt_write_stateless_reset(out, sizeof(out), srv->reset_secret,
+                                     &ids->dcid, len);
+  if (n <= 0)
     return;
-  n = ngtcp2_pkt_write_stateless_reset(out, sizeof(out), token, rnd, randlen);
-  if (n > 0 &&
-      udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
+  srv->resets_in_window++;
+  if (udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
                     m->peer_len, (const struct sockaddr *)&m->local,
                     m->local_len, out, (size_t)n, 0, 0) == 0)
     srv->resets_sent++;
@@ -449,18 +438,21 @@ static void send_stateless_reset(struct server *srv, size_t si,
 static void handle_packet(struct server *srv, size_t si,
                           const struct udp_rx_msg *m, const uint8_t *pkt,
                           size_t len, uint64_t now) {
-  ngtcp2_version_cid vc;
+  struct quic_pkt_ids ids;
   struct sclient *sc = NULL;
   int rv;
 
-  rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
-  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
-      (rv == 0 && vc.version != 0 &&
-       !quic_conn_version_accepted(vc.version))) {
+  rv = quic_pkt_decode_ids(&ids, pkt, len);
+  if (rv == QUIC_PKT_VERSION_UNSUPPORTED) {
     uint8_t out[256];
-    long n = quic_conn_write_vn(out, sizeof(out), &vc);
+    long n;
 
     srv->drop_version++;
+    /* Only a packet that could start a connection (RFC 9000 14.1) earns
+     * an answer, so a small spoofed one cannot be amplified. */
+    if (len < JVPN_QUIC_MIN_UDP_PAYLOAD)
+      return;
+    n = quic_pkt_write_vn(out, sizeof(out), &ids);
     if (n > 0)
       (void)udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
                           m->peer_len, NULL, 0, out, (size_t)n, 0, 0);
@@ -468,17 +460,17 @@ static void handle_packet(struct server *srv, size_t si,
   }
   if (rv != 0)
     return;
-  if (vc.dcidlen == JVPN_QUIC_SCID_LEN)
-    sc = peer_table_get(&srv->by_cid, AF_INET6, vc.dcid);
-  if (sc == NULL && vc.version != 0)
-    sc = find_by_odcid(srv, vc.dcid, vc.dcidlen);
+  if (ids.dcid.len == JVPN_QUIC_SCID_LEN)
+    sc = peer_table_get(&srv->by_cid, AF_INET6, ids.dcid.data);
+  if (sc == NULL && ids.version != 0)
+    sc = find_by_odcid(srv, ids.dcid.data, ids.dcid.len);
   if (sc == NULL) {
-    if (vc.version == 0) {
+    if (ids.version == 0) {
       srv->drop_unknown_cid++;
-      send_stateless_reset(srv, si, m, &vc, len);
+      send_stateless_reset(srv, si, m, &ids, len);
       return;
     }
-    sc = accept_client(srv, si, m, pkt, len);
+    sc = accept_client(srv, si, m, pkt, len, now);
     if (sc == NULL)
       return;
   }
@@ -769,19 +761,14 @@ static int setup_sockets(struct server *srv) {
 /* The stateless reset key: HMAC-SHA256 keyed by the server's private key
  * file, so it survives restarts and changes with the identity. */
 static int derive_reset_secret(struct server *srv) {
-  gnutls_datum_t key = {NULL, 0};
-  static const char label[] = "jvpn stateless reset v1";
-  int rv;
+  int rv = tls_identity_derive_secret(srv->conf.key_file,
+                                      "jvpn stateless reset v1",
+                                      srv->reset_secret);
 
-  if (gnutls_load_file(srv->conf.key_file, &key) < 0) {
-    LOG_ERR(NULL, "cannot read %s", srv->conf.key_file);
-    return JVPN_ERR_SYSTEM;
-  }
-  rv = gnutls_hmac_fast(GNUTLS_MAC_SHA256, key.data, key.size, label,
-                        sizeof(label) - 1, srv->reset_secret);
-  gnutls_memset(key.data, 0, key.size);
-  gnutls_free(key.data);
-  return rv == 0 ? 0 : JVPN_ERR_TLS;
+  if (rv != 0)
+    LOG_ERR(NULL, "cannot derive the stateless reset key from %s: %s",
+            srv->conf.key_file, jvpn_strerror(rv));
+  return rv;
 }
 
 /* Closes every handle left; a connection's timer carries its sclient,
@@ -856,7 +843,7 @@ out_io:
   for (i = 0; i < srv->nsock; i++)
     udp_sock_close(&srv->sock[i]);
   tun_dev_close(&srv->tun);
-  gnutls_certificate_free_credentials(srv->cred);
+  tls_identity_cred_del(srv->cred);
 out_tables:
   udp_rx_batch_free(&srv->rx);
   peer_table_free(&srv->by_cid);
@@ -866,7 +853,7 @@ out_tables:
 out_conf:
   jvpn_server_conf_free(&srv->conf);
   uv_loop_close(srv->loop);
-  gnutls_memset(srv->reset_secret, 0, sizeof(srv->reset_secret));
+  jvpn_wipe(srv->reset_secret, sizeof(srv->reset_secret));
   free(srv);
   if (rc == 0)
     LOG_INFO(NULL, "stopped");

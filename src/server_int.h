@@ -48,7 +48,7 @@ struct sclient {
   int dead;             /* ended: delete after the current call */
   int dirty;            /* has queued packets to write */
   int sock;             /* index of the socket it arrived on */
-  ngtcp2_cid odcid;     /* the client's first DCID (Initial packets) */
+  struct quic_cid odcid; /* the client's first DCID (Initial packets) */
   struct glue_counters ctr;
   char ctx[96];
 };
@@ -56,7 +56,7 @@ struct sclient {
 struct server {
   uv_loop_t *loop;
   struct jvpn_server_conf conf;
-  gnutls_certificate_credentials_t cred;
+  struct quic_cred *cred;
   struct udp_sock sock[JVPN_MAX_LISTEN];
   uv_poll_t sock_poll[JVPN_MAX_LISTEN];
   size_t nsock;

@@ -16,16 +16,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <gnutls/crypto.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/tls_identity.h"
 #include "src/server_int.h"
 #include "src/session_wire.h"
 
 #define SRV_MAX_SESSIONS (2 * JVPN_MAX_PEERS)
 
 static uint64_t now_ms(void) { return glue_now() / 1000000; }
+
+/* The peer's current address, for audit records and logs. */
+static const struct sockaddr *remote_of(struct sclient *sc,
+                                        struct quic_path *path) {
+  quic_conn_get_path(sc->qc, path);
+  return path->remote;
+}
 
 /* --- audit --------------------------------------------------------------- */
 
@@ -50,14 +57,14 @@ static void emit(struct server *srv, struct jvpn_session_out *out) {
 static void emit_security(struct server *srv, struct sclient *sc,
                           const char *why) {
   struct jvpn_audit_record r;
-  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  struct quic_path path;
 
   memset(&r, 0, sizeof(r));
   r.kind = JVPN_AUDIT_SECURITY;
   r.mono_ms = now_ms();
   r.event = "attach_refused";
   r.reason = jvpn_reason_name(JVPN_R_MALFORMED_REQUEST);
-  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, r.peer,
+  glue_sockaddr_str(remote_of(sc, &path), r.peer,
                     sizeof(r.peer));
   snprintf(r.detail, sizeof(r.detail), "%s", why);
   if (srv->audit)
@@ -266,14 +273,14 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   struct srv_session *ss;
 
   resp->status = 503;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, id, sizeof(id)) != 0 ||
+  if (tls_identity_random(id, sizeof(id)) != 0 ||
       quic_conn_export(sc->qc, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
                        secret, sizeof(secret)) != 0) {
     LOG_ERR(sc->ctx, "cannot derive a session secret");
     return;
   }
   jvpn_session_out_reset(&out);
-  if (jvpn_session_table_create(srv->sessions, id, secret, sc->qc->peer_pin,
+  if (jvpn_session_table_create(srv->sessions, id, secret, quic_conn_peer_pin(sc->qc),
                                 &srv->conf.policy, now_ms(), &out, &s) != 0) {
     jvpn_wipe(secret, sizeof(secret));
     LOG_WARN(sc->ctx, "session table full: tunnel refused");
@@ -336,7 +343,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   struct jvpn_session_out out;
   struct jvpn_session *s;
   struct srv_session *ss;
-  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  struct quic_path path;
   char peer[64];
   int rv;
 
@@ -358,13 +365,13 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     srv->sess_refused++;
     return;
   }
-  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
+  glue_sockaddr_str(remote_of(sc, &path), peer,
                     sizeof(peer));
   memcpy(ar.session_id, w.session_id, sizeof(ar.session_id));
   ar.nonce = w.nonce;
   ar.role = w.role;
   memcpy(ar.proof, w.proof, sizeof(ar.proof));
-  memcpy(ar.peer_pin, sc->qc->peer_pin, sizeof(ar.peer_pin));
+  memcpy(ar.peer_pin, quic_conn_peer_pin(sc->qc), sizeof(ar.peer_pin));
   ar.handshake_ms = sc->created_ms;
   ar.peer = peer;
   if (quic_conn_export(sc->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
@@ -436,7 +443,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   struct jvpn_session_out out;
   struct jvpn_session *s;
   struct srv_session *ss = sc->sess;
-  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  struct quic_path path;
   char peer[64];
   int rv, status;
 
@@ -453,14 +460,14 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
     return send_activate_result(sc, s == NULL ? 404 : 409,
                                 s ? s->attach_version : 0);
   }
-  glue_sockaddr_str((const struct sockaddr *)path->remote.addr, peer,
+  glue_sockaddr_str(remote_of(sc, &path), peer,
                     sizeof(peer));
   memset(&ar, 0, sizeof(ar));
   memcpy(ar.session_id, ss->id, sizeof(ar.session_id));
   ar.nonce = w.nonce;
   ar.role = JVPN_ROLE_ACTIVATE;
   memcpy(ar.proof, w.proof, sizeof(ar.proof));
-  memcpy(ar.peer_pin, sc->qc->peer_pin, sizeof(ar.peer_pin));
+  memcpy(ar.peer_pin, quic_conn_peer_pin(sc->qc), sizeof(ar.peer_pin));
   ar.attachment = sc->att;
   ar.version = w.version;
   ar.failover = (w.flags & JVPN_WIRE_ACTIVATE_FAILOVER) != 0;
@@ -524,7 +531,7 @@ void srv_conn_ended(struct sclient *sc) {
 void srv_path_changed(struct sclient *sc, int same_ip) {
   struct jvpn_session_event ev;
   char buf[64];
-  const ngtcp2_path *path = ngtcp2_conn_get_path(sc->qc->conn);
+  struct quic_path path;
 
   if (sc->sess == NULL)
     return;
@@ -532,7 +539,7 @@ void srv_path_changed(struct sclient *sc, int same_ip) {
   ev.type = JVPN_EV_PATH_CHANGE;
   ev.attachment = sc->att;
   ev.reason = same_ip ? JVPN_R_NAT_REBIND : JVPN_R_PATH_MIGRATED;
-  ev.peer = glue_sockaddr_str((const struct sockaddr *)path->remote.addr, buf,
+  ev.peer = glue_sockaddr_str(remote_of(sc, &path), buf,
                               sizeof(buf));
   ev.detail = same_ip ? "client port changed" : "client address changed";
   LOG_INFO(sc->ctx, "path change: %s now %s", jvpn_reason_name(ev.reason),

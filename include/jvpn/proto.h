@@ -10,8 +10,13 @@
 #include <stdint.h>
 
 /* --- QUIC / HTTP/3 ------------------------------------------------------- */
+/* Congestion controllers (config "cc"). */
+enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
+
 #define JVPN_ALPN "h3"
 #define JVPN_DEFAULT_PORT 443
+#define JVPN_QUIC_V1 0x00000001u       /* RFC 9000 */
+#define JVPN_QUIC_V2 0x6b3343cfu       /* RFC 9369; preferred (RFC 9368) */
 #define JVPN_QUIC_SCID_LEN 16          /* bytes: our connection IDs */
 #define JVPN_QUIC_MAX_UDP_PAYLOAD 1452 /* bytes: 1500 - IPv6(40) - UDP(8) */
 #define JVPN_QUIC_MIN_UDP_PAYLOAD 1200 /* bytes: RFC 9000 14.1 */
@@ -29,6 +34,16 @@
  * probe timeout normally frees the window long before). */
 #define JVPN_QUIC_STALL_MS 1500
 #define JVPN_QUIC_HANDSHAKE_TIMEOUT_MS 10000
+/* Path MTU: packets start at 1200 bytes and PMTUD (ngtcp2's probes of
+ * 1406, 1342, 1232 and 1444 bytes, three tries each) raises them. A path
+ * is "settled" this long after it began (the longer of the two): until
+ * then an IP packet too big for a datagram rides the request stream
+ * instead of earning a Packet Too Big. */
+#define JVPN_QUIC_PMTUD_SETTLE_MS 2000
+#define JVPN_QUIC_PMTUD_SETTLE_PTOS 16
+/* Full-size datagrams lost in a row, with nothing full-size acknowledged
+ * for 3 PTOs while the peer is heard: the path MTU shrank silently. */
+#define JVPN_QUIC_PMTU_BH_LOSSES 16
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
 #define JVPN_QUIC_CONN_WINDOW (1024 * 1024)    /* bytes per connection */

@@ -18,6 +18,8 @@
 # trap that lab_init installs: processes started with lab_spawn, then any
 # other process left inside our namespaces, then the namespaces (which
 # takes their veths, TUNs and nft rules along), then temporary directories.
+# lab_reset does the same but for the directories, so that a test may build
+# a fresh topology for each of its scenarios.
 #
 # Functions return values in REPLY (bash's convention) so that callers never
 # run them in a subshell, where the bookkeeping would be lost.
@@ -108,9 +110,28 @@ lab_pid_alive() {
 }
 
 lab_cleanup() {
-  local pid ns i
+  local i
   [ "$LAB_CLEANED" = 1 ] && return 0
   LAB_CLEANED=1
+  lab_reset
+  for i in "${LAB_TMPDIRS[@]}"; do
+    if [ -n "$i" ] && [ -d "$i" ]; then rm -rf -- "$i"; fi
+  done
+  for i in "${LAB_FILES[@]}"; do
+    if [ -n "$i" ]; then rm -f -- "$i"; fi
+  done
+  LAB_FILES=()
+  LAB_TMPDIRS=()
+  return 0
+}
+
+# lab_reset: ends every process started here and removes every namespace
+# made here (with their veths, TUNs and nft rules), as the cleanup does,
+# but keeps the prefix, the trap and the temporary directories: a test
+# can then build a fresh topology under the same names (lab_topo_vpn
+# again) for its next scenario.
+lab_reset() {
+  local pid ns i
   for pid in "${LAB_PIDS[@]}"; do
     lab_pid_alive "$pid" && { kill -TERM "$pid" 2>/dev/null || true; }
   done
@@ -139,16 +160,13 @@ lab_cleanup() {
   for ns in "${LAB_NAMESPACES[@]}"; do
     ip netns del "$ns" 2>/dev/null || true
   done
-  for i in "${LAB_TMPDIRS[@]}"; do
-    if [ -n "$i" ] && [ -d "$i" ]; then rm -rf -- "$i"; fi
-  done
-  for i in "${LAB_FILES[@]}"; do
-    if [ -n "$i" ]; then rm -f -- "$i"; fi
-  done
-  LAB_FILES=()
   LAB_PIDS=()
   LAB_NAMESPACES=()
-  LAB_TMPDIRS=()
+  LAB_NS=()
+  # The injectors went with their namespaces.
+  LAB_NFQ_QUEUE=()
+  LAB_NFQ_PID=()
+  LAB_NFQ_LOG=()
   return 0
 }
 
@@ -418,6 +436,9 @@ table inet lab_fault {
   chain loss {
     type filter hook forward priority filter - 20; policy accept;
   }
+  chain oversize {
+    type filter hook forward priority filter - 30; policy accept;
+  }
 }
 EOF
 }
@@ -454,6 +475,67 @@ lab_loss() {
     ip netns exec "$ns" nft add rule inet lab_fault loss \
       numgen random mod 100 "<" "$pct" counter drop
   fi
+}
+
+# lab_size_drop BYTES [NS]: silently drops every packet longer than BYTES
+# (IP header included) that the router (or NS) forwards, with no ICMP
+# error, as a path with a smaller MTU behind a filter that eats the
+# errors does (a PMTU black hole); 0 removes the rule. The drops are
+# counted (lab_size_drops). A GSO batch crosses a router as one long
+# packet and would be dropped whole: the senders' links must cut their
+# batches first (lab_gso_off).
+lab_size_drop() {
+  local n=$1 ns=${2:-${LAB_NS[router]}}
+  case "$n" in
+    ''|*[!0-9]*) lab_log "lab_size_drop: '$n' is not a byte count"
+                 return 1 ;;
+  esac
+  lab_fault_table "$ns" || return 1
+  ip netns exec "$ns" nft flush chain inet lab_fault oversize || return 1
+  if [ "$n" -gt 0 ]; then
+    ip netns exec "$ns" nft add rule inet lab_fault oversize \
+      meta length ">" "$n" counter drop
+  fi
+}
+
+# lab_size_drops [NS]: the packets lab_size_drop has dropped so far in the
+# router (or NS), in REPLY (0 without the rule).
+lab_size_drops() {
+  local ns=${1:-${LAB_NS[router]}}
+  REPLY=$(ip netns exec "$ns" nft list chain inet lab_fault oversize \
+    2>/dev/null | sed -n 's/.*meta length > [0-9]* counter packets \([0-9]*\) .*/\1/p')
+  REPLY=${REPLY:-0}
+}
+
+# lab_gso_off NS IF: IF in NS takes at most one segment per packet, so UDP
+# GSO batches (which jvpn-quic sends) are cut into datagrams before they
+# leave, and the next hop's rules see each datagram.
+lab_gso_off() { ip -n "$1" link set dev "$2" gso_max_segs 1; }
+
+# lab_mtu NS IF MTU: IF's MTU in NS. A router forwarding onto a link with
+# a smaller MTU answers with ICMP "fragmentation needed" / Packet Too Big,
+# as real ones do.
+lab_mtu() { ip -n "$1" link set dev "$2" mtu "$3"; }
+
+# lab_server_mtu MTU: both ends of the router-server link of lab_topo_vpn.
+lab_server_mtu() {
+  lab_mtu "${LAB_NS[router]}" "$LAB_ROUTER_UPLINK" "$1" &&
+    lab_mtu "${LAB_NS[server]}" eth0 "$1"
+}
+
+# lab_uplink_mtu CLIENT N MTU: both ends of uplink N (lab_uplink_def) of
+# CLIENT.
+lab_uplink_mtu() {
+  lab_uplink_def "$1" "$2" || return 1
+  lab_mtu "${LAB_NS[$1]}" "$LAB_UL_IF" "$3" &&
+    lab_mtu "${LAB_NS[router]}" "$LAB_UL_RIF" "$3"
+}
+
+# lab_link_mtu NS IF: IF's MTU in NS, in REPLY (empty when IF is missing).
+lab_link_mtu() {
+  REPLY=$(ip -n "$1" -o link show dev "$2" 2>/dev/null |
+    sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+  [ -n "$REPLY" ]
 }
 
 # lab_link_down NS IF / lab_link_up NS IF
@@ -824,12 +906,27 @@ LAB_CLIENT2_IN4=198.18.200.3
 LAB_CLIENT2_IN6=fd77:6a76:706e::3
 }
 declare -gA LAB_PIN=()
+# The underlay each client of lab_gen_vpn_configs reaches the server over:
+# 4 (198.18.3.2) or 6 (2001:db8:3::2). Set an entry before the call to
+# change it.
+declare -gA LAB_UNDERLAY=([client1]=4 [client2]=6)
+
+# lab_server_endpoint 4|6: the server's UDP endpoint in the standard
+# topology, as a client config names it, in REPLY.
+lab_server_endpoint() {
+  if [ "$1" = 6 ]; then
+    REPLY="[2001:db8:3::2]:443"
+  else
+    REPLY="198.18.3.2:443"
+  fi
+}
 
 # lab_gen_vpn_configs DIR [CLIENTS]: keys for the server and CLIENTS
 # (default "client1 client2", at most those two), and DIR/server.conf plus
 # DIR/<client>.conf for the standard topology. client1 reaches the server
-# over IPv4, client2 over IPv6; both are [peer]s of the server, in that
-# order, so they get .2 and .3 of the pools. Pins land in LAB_PIN[name].
+# over IPv4, client2 over IPv6 (LAB_UNDERLAY); both are [peer]s of the
+# server, in that order, so they get .2 and .3 of the pools. Pins land in
+# LAB_PIN[name].
 lab_gen_vpn_configs() {
   local dir=$1 clients=${2:-client1 client2} c server
   [ -n "${JVPN_BIN:-}" ] || { lab_log "no jvpn-quic binary"; return 1; }
@@ -862,10 +959,8 @@ EOF
   } >"$dir/server.conf"
 
   for c in $clients; do
-    case "$c" in
-      client2) server="[2001:db8:3::2]:443" ;;
-      *) server="198.18.3.2:443" ;;
-    esac
+    lab_server_endpoint "${LAB_UNDERLAY[$c]:-4}"
+    server=$REPLY
     lab_write_client_conf "$dir/$c.conf" "$server" "${LAB_PIN[server]}" \
       "$dir/$c" "$LAB_TUN"
   done
@@ -1182,6 +1277,75 @@ lab_wait_tunnel() {
     "$LAB_SERVER_IN4"
 }
 
+# lab_xfer FROM_NS TO_NS ADDR PORT FILE TIMEOUT_S: sends FILE over TCP
+# (socat) from FROM_NS to ADDR:PORT, where a receiver in TO_NS writes it
+# to FILE.PORT.recv; checks its SHA-256 against FILE's. The sender may
+# take TIMEOUT_S seconds, the receiver 10 s more to finish. On success the
+# time in ms (connect to the receiver's end) is in LAB_XFER_MS and REPLY
+# says "N MB in N ms (N Mbit/s)"; on failure REPLY says why. The logs go
+# to FILE.PORT.{send,recv}.log (LAB_XFER_LOGS), the received file is
+# removed.
+LAB_XFER_MS=""
+LAB_XFER_LOGS=()
+lab_xfer() {
+  local from=$1 to=$2 addr=$3 port=$4 src=$5 t=$6
+  local dst="$5.$4.recv" slog="$5.$4.send.log" rlog="$5.$4.recv.log"
+  local listen connect rpid want got t0 bytes
+  LAB_XFER_MS=""
+  # shellcheck disable=SC2034 # for the callers
+  LAB_XFER_LOGS=("$slog" "$rlog")
+  case "$addr" in
+    *:*) listen="TCP6-LISTEN:$port,reuseaddr,bind=[$addr]"
+         connect="TCP6:[$addr]:$port,connect-timeout=5" ;;
+    *) listen="TCP-LISTEN:$port,reuseaddr,bind=$addr"
+       connect="TCP:$addr:$port,connect-timeout=5" ;;
+  esac
+  command -v socat >/dev/null 2>&1 ||
+    { REPLY="socat is missing (scripts/deps.sh installs it)"; return 1; }
+  want=$(sha256sum <"$src" | cut -d' ' -f1)
+  bytes=$(stat -c %s "$src")
+  rm -f "$dst"
+  lab_spawn "$to" "$rlog" socat -u "$listen" "OPEN:$dst,creat,trunc"
+  rpid=$REPLY
+  if ! lab_wait_for "socat listening on $port" 5 lab_tcp_listening "$to" \
+       "$port"; then
+    lab_kill "$rpid" KILL || true
+    REPLY="the receiver did not start"
+    return 1
+  fi
+  lab_now_ms
+  t0=$REPLY
+  if ! timeout "$t" ip netns exec "$from" socat -u "OPEN:$src" "$connect" \
+       2>"$slog"; then
+    lab_kill "$rpid" KILL || true
+    lab_wait_exit "$rpid" 2 || true
+    got=$(stat -c %s "$dst" 2>/dev/null || echo 0)
+    rm -f "$dst"
+    REPLY="the sender failed or took over $t s ($got of $bytes bytes"
+    REPLY+=" received)"
+    return 1
+  fi
+  if ! lab_wait_exit "$rpid" 10; then
+    lab_kill "$rpid" KILL || true
+    rm -f "$dst"
+    REPLY="the receiver did not finish within 10 s of the sender"
+    return 1
+  fi
+  lab_now_ms
+  LAB_XFER_MS=$(( REPLY - t0 > 0 ? REPLY - t0 : 1 ))
+  got=$(sha256sum <"$dst" | cut -d' ' -f1)
+  rm -f "$dst"
+  if [ "$got" != "$want" ]; then
+    REPLY="SHA-256 mismatch: sent $want, received $got"
+    return 1
+  fi
+  REPLY="$(( bytes / 1048576 )) MB in $LAB_XFER_MS ms"
+  REPLY+=" ($(( bytes * 8 / 1000 / LAB_XFER_MS )) Mbit/s), SHA-256 verified"
+}
+
+# lab_tun_mtu NS: the MTU of the TUN (LAB_TUN) in NS, in REPLY.
+lab_tun_mtu() { lab_link_mtu "$1" "$LAB_TUN"; }
+
 # --- jvpn-quic processes in the standard topology --------------------------
 
 # lab_vpn_server_start LOG ARGS...: "jvpn-quic server ARGS" in the server
@@ -1212,9 +1376,10 @@ lab_addr_or_exit() {
 
 # lab_vpn_client_start NS LOG ADDR4 ADDR6 ARGS...: "jvpn-quic client ARGS"
 # in NS, output to LOG; its PID in LAB_VPN_PID. Waits until its TUN
-# carries ADDR4 (10 s, less if the client exits) and ADDR6 (5 s more);
-# returns 1 when it does not. Environment for the client: put assignments
-# before the call (VAR=value lab_vpn_client_start ...).
+# carries ADDR4 (10 s, less if the client exits) and ADDR6 (5 s more;
+# ADDR6 "-" does not wait for it: Linux takes IPv6 off a link whose MTU
+# is below 1280); returns 1 when it does not. Environment for the client:
+# put assignments before the call (VAR=value lab_vpn_client_start ...).
 # shellcheck disable=SC2034 # LAB_VPN_PID is for the callers
 lab_vpn_client_start() {
   local ns=$1 log=$2 a4=$3 a6=$4 pid
@@ -1224,7 +1389,7 @@ lab_vpn_client_start() {
   LAB_VPN_PID=$pid
   lab_wait_for "$a4 on $LAB_TUN in $ns" 10 lab_addr_or_exit "$ns" "$a4" \
     "$pid" && lab_has_addr "$ns" "$LAB_TUN" "$a4" &&
-    lab_wait_addr "$ns" "$LAB_TUN" "$a6" 5
+    { [ "$a6" = - ] || lab_wait_addr "$ns" "$LAB_TUN" "$a6" 5; }
 }
 
 # lab_vpn_stop PID NS WHO: SIGTERM to a jvpn-quic server or client (WHO
@@ -1321,8 +1486,8 @@ lab_topo_interop() {
   ip -n "$c" -6 route add default via 2001:db8:a::1 || return 1
   ip -n "$s" route add default via 198.18.100.1 || return 1
   ip -n "$s" -6 route add default via 2001:db8:b::1 || return 1
-  ip -n "$c" link set eth0 gso_max_segs 1 || return 1
-  ip -n "$s" link set eth0 gso_max_segs 1 || return 1
+  lab_gso_off "$c" eth0 || return 1
+  lab_gso_off "$s" eth0 || return 1
   ip netns exec "$r" sysctl -qw net.ipv4.ip_forward=1 \
     net.ipv6.conf.all.forwarding=1 >/dev/null || return 1
   # Conntrack runs in a namespace only once a rule needs it; the sim's

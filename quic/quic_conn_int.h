@@ -1,0 +1,109 @@
+/*
+ * quic/quic_conn_int: the connection object, shared by the modules of
+ * quic/ that implement it (quic_conn, quic_tls, h3_conn, quic_pkt). Nothing
+ * outside quic/ includes this header; the program sees quic/quic_conn.h.
+ */
+#ifndef QUIC_QUIC_CONN_INT_H
+#define QUIC_QUIC_CONN_INT_H
+
+#include <gnutls/gnutls.h>
+#include <nghttp3/nghttp3.h>
+#include <ngtcp2/ngtcp2.h>
+#include <ngtcp2/ngtcp2_crypto.h>
+
+#include "quic/capsule.h"
+#include "quic/quic_conn.h"
+
+/* bytes: capsules waiting on the CONNECT stream: room for the largest
+ * capsule a peer accepts, and for IP packets sent as DATAGRAM capsules
+ * while the path cannot carry them in a QUIC DATAGRAM frame. */
+#define QUIC_CAPSULE_SBUF (4 * JVPN_CAPSULE_MAX_VALUE)
+
+/* A certificate and its key (quic/tls_identity). */
+struct quic_cred {
+  gnutls_certificate_credentials_t gcred;
+};
+
+/* Session tickets and the 0-RTT replay window of a server (quic_tls). */
+struct quic_resumption {
+  gnutls_datum_t ticket_key;
+  gnutls_anti_replay_t anti_replay;
+};
+
+/* Loss of full-size datagrams against the ACKs of small packets: a path
+ * whose MTU shrank without a Packet Too Big (docs/decisions.md D20). */
+struct quic_pmtu_watch {
+  uint32_t big_lost;        /* consecutive full-size datagrams lost */
+  uint64_t big_acked_at;    /* ns: the last full-size datagram acked */
+  int reported;             /* ops->pmtu_black_hole called on this path */
+};
+
+struct quic_conn {
+  ngtcp2_crypto_conn_ref conn_ref; /* first: GnuTLS finds us by it */
+  ngtcp2_conn *conn;
+  gnutls_session_t tls;
+  nghttp3_conn *h3;
+  struct quic_conn_config cfg;
+  ngtcp2_path_storage path;        /* path of the first packet */
+  uint8_t static_secret[32];       /* server: stateless reset tokens */
+  char ctx[96];                    /* log prefix */
+  /* CONNECT-IP request stream */
+  int64_t tunnel_stream;           /* -1 until opened */
+  int tunnel_open;                 /* 200 sent / received */
+  int tunnel_failed;               /* H3 error that ended the tunnel */
+  char tunnel_why[96];             /* and why, for ops->closed */
+  struct {
+    int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
+    int authority;
+    int status;                    /* client: response status */
+    char attach[256];              /* server: jvpn-attach value */
+    size_t attach_len;             /* 0 = absent; > 255 = oversize */
+    char session[64];              /* client: jvpn-session value */
+    size_t session_len;
+    char version[24];              /* jvpn-version value (both sides) */
+    size_t version_len;            /* > 23 = oversize */
+  } hdr;
+  char resp_session[64];           /* server: jvpn-session sent */
+  char resp_version[24];           /* server: jvpn-version sent */
+  struct capsule_parser *capsules; /* owned; on the CONNECT stream */
+  /* capsules to send: room for the largest capsule a peer accepts */
+  uint8_t sbuf[QUIC_CAPSULE_SBUF]; /* a ring; offsets below grow forever */
+  uint64_t sbuf_len, sbuf_sent, sbuf_acked;
+  int64_t ctrl_stream;             /* our H3 control stream */
+  struct {
+    int seen;                      /* the peer's SETTINGS arrived */
+    int h3_datagram;               /* it said SETTINGS_H3_DATAGRAM=1 */
+    int connect_protocol;          /* SETTINGS_ENABLE_CONNECT_PROTOCOL=1 */
+  } peer_settings;
+  /* datagrams */
+  struct quic_txq txq;
+  uint8_t dgram_hdr[16];
+  size_t dgram_hdr_len;
+  /* transmit state */
+  uint8_t *pending;                /* batch the socket refused (EAGAIN) */
+  size_t pending_len, pending_seg;
+  ngtcp2_path_storage pending_path;
+  uint8_t pending_ecn;
+  int closed;                      /* ops->closed was called */
+  enum quic_conn_end end;
+  uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
+  uint64_t last_now;               /* ns: the latest time we were given */
+  uint64_t last_rx;                /* ns: the latest packet from the peer */
+  uint64_t busy_since;             /* ns: bytes in flight since then */
+  uint64_t young_until;            /* ns: PMTUD still probing this path */
+  struct quic_pmtu_watch pmtu;     /* full-size loss, MTU black holes */
+  uint64_t dgram_seq;              /* ids of sent datagrams */
+  ngtcp2_ccerr ccerr;
+  FILE *qlog;                      /* owned; cfg.qlog_dir */
+  gnutls_datum_t ticket;           /* client: latest session data, owned */
+  uint8_t peer_pin[JVPN_PIN_LEN];
+  int peer_pin_set;
+  struct quic_conn_stats stats;
+};
+
+
+/* Conversions between quic/'s public types and ngtcp2's. */
+void quic_cid_from_ngtcp2(struct quic_cid *dst, const ngtcp2_cid *src);
+void quic_path_from_ngtcp2(struct quic_path *dst, const ngtcp2_path *src);
+
+#endif /* QUIC_QUIC_CONN_INT_H */
