@@ -142,6 +142,10 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
 
   (void)conn;
   LOG_DEBUG(c->ctx, "QUIC handshake completed");
+  /* A server's handshake is confirmed now (RFC 9001 4.1.2), and ngtcp2
+   * starts PMTUD; a client's waits for HANDSHAKE_DONE. */
+  if (c->cfg.is_server)
+    pmtu_watch_reset(c);
   ngtcp2_conn_set_keep_alive_timeout(
       c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
   if (!streams_mode(c)) {
@@ -590,8 +594,12 @@ static void fill_settings(struct quic_conn *c, ngtcp2_settings *s,
     s->preferred_versions = versions_v1_only;
     s->preferred_versionslen = 1;
   } else {
+    /* A client also lists both in its version_information (RFC 9368
+     * 3); ngtcp2 would otherwise offer only the version it began in. */
     s->preferred_versions = versions_v2_first;
     s->preferred_versionslen = 2;
+    s->available_versions = versions_v2_first;
+    s->available_versionslen = 2;
   }
   if (streams_mode(c) && c->cfg.qlog_dir)
     s->qlog_write = qlog_write_cb;

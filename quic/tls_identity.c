@@ -310,6 +310,18 @@ int tls_identity_cred_load(struct quic_cred **cred, const char *cert_file,
   return 0;
 }
 
+int tls_identity_cred_new_empty(struct quic_cred **cred) {
+  struct quic_cred *c = calloc(1, sizeof(*c));
+
+  *cred = NULL;
+  if (c == NULL || gnutls_certificate_allocate_credentials(&c->gcred) != 0) {
+    free(c);
+    return JVPN_ERR_TLS;
+  }
+  *cred = c;
+  return 0;
+}
+
 void tls_identity_cred_del(struct quic_cred *cred) {
   if (cred == NULL)
     return;

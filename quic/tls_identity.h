@@ -41,6 +41,10 @@ void tls_identity_global_deinit(void);
 int tls_identity_cred_load(struct quic_cred **cred, const char *cert_file,
                            const char *key_file, char *errbuf,
                            size_t errlen);
+/* Creates a credential with no certificate, for a client that presents
+ * none (quic_conn_config.no_peer_auth: the interop endpoint). Returns 0 or
+ * JVPN_ERR_TLS. */
+int tls_identity_cred_new_empty(struct quic_cred **cred);
 /* Frees a credential; accepts NULL. */
 void tls_identity_cred_del(struct quic_cred *cred);
 

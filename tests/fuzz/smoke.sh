@@ -23,7 +23,7 @@ harness_sources() {
   fuzz_capsule)
     echo "quic/capsule.c quic/connect_ip.c src/varint.c src/errors.c" ;;
   fuzz_h3_datagram)
-    echo "quic/h3_datagram.c quic/h3_settings.c src/varint.c src/errors.c" ;;
+    echo "quic/h3_datagram.c src/varint.c src/errors.c" ;;
   fuzz_config)
     echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
       "src/uplink.c src/session.c src/proof.c src/session_table.c" \

@@ -39,12 +39,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-#include <gnutls/gnutls.h>
-
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/quic_conn.h"
+#include "quic/tls_identity.h"
 #include "quic/udp_sock.h"
 #include "src/glue.h"
 #include "src/netmon.h"
@@ -148,7 +146,8 @@ static int parse_endpoint(const char *s, struct sockaddr_storage *ss,
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
-static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+static int on_send(void *user, const struct quic_path *path,
+                   const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct probe *p = user;
 
@@ -313,7 +312,7 @@ static int forge(struct probe *p, const char *sid, uint64_t nonce) {
   }
   w.nonce = nonce;
   w.role = JVPN_ROLE_REATTACH;
-  if (gnutls_rnd(GNUTLS_RND_NONCE, w.proof, sizeof(w.proof)) != 0)
+  if (tls_identity_random(w.proof, sizeof(w.proof)) != 0)
     return -1;
   n = jvpn_wire_format_attach(p->attach, sizeof(p->attach), &w);
   return n < 0 ? -1 : 0;
@@ -406,7 +405,7 @@ int main(int argc, char **argv) {
   struct sockaddr_storage srv, src;
   socklen_t srv_len, src_len;
   struct quic_conn_config cfg;
-  gnutls_certificate_credentials_t cred = NULL;
+  struct quic_cred *cred = NULL;
   struct probe *p;
   unsigned long long nonce;
   unsigned long timeout = PROBE_TIMEOUT_S;
@@ -507,7 +506,7 @@ int main(int argc, char **argv) {
   }
 
   signal(SIGPIPE, SIG_IGN);
-  if (gnutls_global_init() < 0)
+  if (tls_identity_global_init() != 0)
     return 1;
   jvpn_log_set_node("attach_probe");
   jvpn_log_set_level(JVPN_LOG_WARN + verbose);
@@ -603,13 +602,13 @@ int main(int argc, char **argv) {
 out_sock:
   udp_sock_close(&p->sock);
 out_cred:
-  gnutls_certificate_free_credentials(cred);
+  tls_identity_cred_del(cred);
 out_rx:
   udp_rx_batch_free(&p->rx);
 out_p:
   jvpn_wipe(p->secret, sizeof(p->secret));
   free(p);
 out_tls:
-  gnutls_global_deinit();
+  tls_identity_global_deinit();
   return rc;
 }
