@@ -114,6 +114,7 @@ struct pair {
   struct net_pkt *net; /* ring of NET_SLOTS */
   size_t head, tail;
   int blackhole; /* the network drops everything */
+  int blackhole_up; /* it drops the client's packets only */
   size_t net_overflow, net_oversize, bad_path, net_dropped;
 };
 
@@ -145,7 +146,7 @@ static void net_push(struct pair *p, int to_server, const uint8_t *d,
     p->net_oversize++;
     return;
   }
-  if (p->blackhole) {
+  if (p->blackhole || (to_server && p->blackhole_up)) {
     p->net_dropped++;
     return;
   }
@@ -1017,6 +1018,34 @@ static void test_young_path_capsules(void **state) {
   assert_int_equal(quic_conn_get_stats(p->cli.qc)->tx_capsule_datagrams, 1);
 }
 
+static int cli_closed(const struct pair *p) {
+  return p->cli.closed_calls > 0;
+}
+
+/* The stall watchdog (docs/decisions.md D17), made to fire: every packet
+ * of the client vanishes while the server's keep-alive PINGs still arrive,
+ * so the client's idle timer never runs out and its IP packets wait for a
+ * window that never opens. It closes the connection as QUIC_END_STALLED
+ * (1.5 s after the last datagram left) before any idle timeout. */
+static void test_stall_watchdog(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  uint8_t pkt[1000];
+  uint64_t start;
+  int i;
+
+  pair_open(p);
+  p->blackhole_up = 1;
+  start = p->now;
+  for (i = 0; i < QUIC_TXQ_LEN / 2; i++) {
+    build_ipv4(pkt, sizeof(pkt), 1, (uint32_t)i);
+    assert_int_equal(quic_conn_queue_ip(p->cli.qc, pkt, sizeof(pkt)), 0);
+  }
+  assert_true(pump(p, cli_closed));
+  assert_int_equal(p->cli.why, QUIC_END_STALLED);
+  assert_non_null(strstr(p->cli.detail, "congestion window"));
+  assert_true(p->now - start >= JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS);
+}
+
 static int both_ended(const struct pair *p) {
   return p->srv.closed_calls > 0 && p->cli.closed_calls > 0;
 }
@@ -1266,6 +1295,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_young_path_capsules, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_stall_watchdog, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clean_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settings_and_version, setup,
                                       teardown),
