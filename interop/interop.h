@@ -9,11 +9,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include <ngtcp2/ngtcp2.h>
-
 #include "interop/interop_parse.h"
-
-struct quic_conn_config;
+#include "quic/quic_conn.h"
 
 /* Exit statuses of the endpoint contract. */
 #define INTEROP_EXIT_OK 0
@@ -25,8 +22,9 @@ struct quic_conn_config;
 #define INTEROP_RING_SIZE (256 * 1024) /* bytes in flight per stream */
 #define INTEROP_KEEPALIVE_MS 10000     /* PING when quiet this long */
 #define INTEROP_IDLE_MS 30000          /* idle timeout: 3 keep-alives */
-#define INTEROP_PATIENT_IDLE_MS 130000 /* handshakeloss: ngtcp2 0.12.1
-                                        * probes a lost Handshake flight
+#define INTEROP_PATIENT_IDLE_MS 130000 /* handshakeloss: ngtcp2 (0.12.1
+                                        * when measured) probed a lost
+                                        * Handshake flight
                                         * one packet at a time, after 1,
                                         * 3, 7, 15, 31, 63, 127 s; with
                                         * 30 s idle, four lost probes in
@@ -71,8 +69,8 @@ const char *interop_tls_priority(enum interop_case tc);
 void interop_conn_timeouts(struct quic_conn_config *cfg,
                            enum interop_case tc);
 
-/* Bytes of one stream waiting for the peer's acknowledgement: ngtcp2 and
- * nghttp3 keep pointers into the data until then, so it stays put in a
+/* Bytes of one stream waiting for the peer's acknowledgement: quic_conn
+ * and quic/h3_files keep pointers into the data until then, so it stays put in a
  * ring of INTEROP_RING_SIZE; offsets count from the start of the data. */
 struct interop_ring {
   uint8_t *buf;                 /* owned */
@@ -86,8 +84,8 @@ void interop_ring_free(struct interop_ring *r);
 long interop_ring_fill_fd(struct interop_ring *r, int fd);
 size_t interop_ring_room(const struct interop_ring *r);
 /* Unsent bytes as at most 2 vectors; returns the count. */
-size_t interop_ring_unsent(const struct interop_ring *r, ngtcp2_vec *vec,
-                           size_t max);
+size_t interop_ring_unsent(const struct interop_ring *r,
+                           struct quic_vec *vec, size_t max);
 
 /* Writes all of |data| to |fd|. Returns 0 or JVPN_ERR_SYSTEM. */
 int interop_write_all(int fd, const uint8_t *data, size_t len);

@@ -14,16 +14,18 @@
 #include <arpa/inet.h>
 #include <uv.h>
 
-#include "interop/h3_files.h"
 #include "interop/interop.h"
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/h3_files.h"
 #include "quic/quic_conn.h"
+#include "quic/tls_identity.h"
 #include "quic/udp_sock.h"
 #include "src/glue.h"
 
 #define CL_H3_NO_ERROR 0x100
 #define CL_MIGRATION_MS 3000  /* ms: the transfer waits for the new path */
+#define CL_PARAMS_MAX 512     /* bytes: encoded 0-RTT transport params */
 
 struct cl_req {
   char path[INTEROP_REQ_MAX];
@@ -49,7 +51,7 @@ struct client {
   struct cl_sock socks[2];
   uv_timer_t timer, dgram_timer;
   struct udp_rx_batch rx;
-  gnutls_certificate_credentials_t cred;
+  struct quic_cred *cred;      /* no certificate: the client shows none */
   struct sockaddr_storage server;
   socklen_t server_len;
   char host[64], authority[80];
@@ -61,13 +63,15 @@ struct client {
   struct h3f *h3;
   int conn_dead, conn_error, closing;
   int have_session;
-  gnutls_datum_t session;
-  ngtcp2_transport_params tp;
+  uint8_t *session;            /* the first connection's ticket (owned) */
+  size_t session_len;
+  uint8_t params[CL_PARAMS_MAX]; /* and its 0-RTT transport parameters */
+  size_t params_len;
   uint64_t ticket_deadline;
   uint64_t mig_deadline;       /* 0: no migration under way */
   int migrated;                /* the new path was validated */
   int preferred;               /* moving to the server's preferred
-                                * address (ngtcp2 drives it) */
+                                * address (quic_conn drives it) */
   unsigned dg_total, dg_sent, dg_echoed;
   uint8_t *dg_seen;
   uint64_t dg_deadline;
@@ -175,8 +179,8 @@ static const struct h3f_ops cl_h3_ops = {
 /* --- quic_conn callbacks ------------------------------------------------- */
 
 static struct cl_sock *sock_for_path(struct client *cl,
-                                     const ngtcp2_path *path) {
-  const struct sockaddr_in *a = (const struct sockaddr_in *)path->local.addr;
+                                     const struct quic_path *path) {
+  const struct sockaddr_in *a = (const struct sockaddr_in *)path->local;
   int i;
 
   /* sin_port and sin6_port sit at the same offset; the preferred
@@ -192,7 +196,8 @@ static struct cl_sock *sock_for_path(struct client *cl,
   return &cl->socks[0];
 }
 
-static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
+static int on_send(void *user, const struct quic_path *path,
+                   const uint8_t *data,
                    size_t len, size_t seg, uint8_t ecn) {
   struct client *cl = user;
 
@@ -338,7 +343,7 @@ static int on_stream_data(void *user, int64_t sid, uint64_t offset,
 }
 
 static long on_stream_next(void *user, int64_t *sid, int *fin,
-                           ngtcp2_vec *vec, size_t max) {
+                           struct quic_vec *vec, size_t max) {
   struct client *cl = user;
   size_t i;
 
@@ -418,7 +423,7 @@ static void on_stream_close(void *user, int64_t sid, uint64_t app_error,
 
 static void on_streams_available(void *user) { open_requests(user); }
 
-static void on_path_changed(void *user, const ngtcp2_path *path,
+static void on_path_changed(void *user, const struct quic_path *path,
                             int same_ip) {
   struct client *cl = user;
 
@@ -450,7 +455,9 @@ static void on_session_ticket(void *user) {
   LOG_DEBUG(NULL, "session ticket received");
   if (cl->have_session)
     return;
-  if (quic_conn_get_session(cl->qc, &cl->session, &cl->tp) == 0)
+  cl->params_len = sizeof(cl->params);
+  if (quic_conn_get_session(cl->qc, &cl->session, &cl->session_len,
+                            cl->params, &cl->params_len) == 0)
     cl->have_session = 1;
 }
 
@@ -458,7 +465,7 @@ static void on_early_rejected(void *user) {
   struct client *cl = user;
   size_t i;
 
-  /* ngtcp2 forgot the streams: send every request again in 1-RTT. */
+  /* The streams are gone: send every request again in 1-RTT. */
   for (i = cl->lo; i < cl->hi; i++)
     if (!cl->reqs[i].done) {
       cl->reqs[i].sid = -1;
@@ -668,16 +675,17 @@ static int start_conn(struct client *cl) {
   cfg.alpn[0] = o->alpn; /* h3 for http3, or any case with INTEROP_ALPN */
   cfg.no_peer_auth = 1;
   cfg.tls_priority = interop_tls_priority(o->tc);
-  cfg.prefer_v2 = o->tc == IC_V2;
+  /* v2: offered by compatible version negotiation (RFC 9368), the first
+   * Initial in v1; every other case stays in v1, as the runner checks. */
+  cfg.v1_only = o->tc != IC_V2;
   cfg.datagrams = o->tc == IC_DATAGRAM;
-  /* ecn: ngtcp2 0.12.1's PMTU probes carry no ECN mark, and the runner
-   * wants every packet marked (ngtcp2's own interop script does this). */
-  cfg.no_pmtud = o->tc == IC_ECN;
   cfg.keylog = o->keylog;
   cfg.qlog_dir = o->qlog_dir;
   if (resume) {
-    cfg.resume_session = &cl->session;
-    cfg.resume_params = &cl->tp;
+    cfg.resume_session = cl->session;
+    cfg.resume_session_len = cl->session_len;
+    cfg.resume_params = cl->params;
+    cfg.resume_params_len = cl->params_len;
   }
   if (quic_conn_client_new(&cl->qc, &cfg,
                            (const struct sockaddr *)&cl->socks[0].s.local,
@@ -754,7 +762,7 @@ static int client_setup(struct client *cl) {
     return JVPN_ERR_CONFIG;
   }
   /* No client certificate; the server's is not checked (self-signed). */
-  if (gnutls_certificate_allocate_credentials(&cl->cred) != 0)
+  if (tls_identity_cred_new_empty(&cl->cred) != 0)
     return JVPN_ERR_TLS;
   if (udp_rx_batch_init(&cl->rx) != 0)
     return JVPN_ERR_NOMEM;
@@ -822,9 +830,8 @@ int interop_client_run(const struct interop_opts *o) {
   udp_sock_close(&cl.socks[0].s);
   udp_sock_close(&cl.socks[1].s);
   udp_rx_batch_free(&cl.rx);
-  if (cl.cred)
-    gnutls_certificate_free_credentials(cl.cred);
-  gnutls_free(cl.session.data);
+  tls_identity_cred_del(cl.cred);
+  free(cl.session);
   free(cl.dg_seen);
   free(cl.reqs);
   if (cl.dl >= 0)

@@ -15,21 +15,22 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
-#include <gnutls/crypto.h>
-#include <ngtcp2/ngtcp2_crypto.h>
 #include <uv.h>
 
-#include "interop/h3_files.h"
 #include "interop/interop.h"
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/h3_files.h"
 #include "quic/quic_conn.h"
+#include "quic/quic_pkt.h"
+#include "quic/tls_identity.h"
 #include "quic/udp_sock.h"
 #include "src/glue.h"
 
 #define SRV_MAX_CONNS 256         /* connections at once */
 #define SRV_MAX_STREAMS 512       /* streams per connection */
-#define SRV_RETRY_TOKEN_TTL_S 10  /* s: a Retry token's lifetime */
+#define SRV_RETRY_TOKEN_TTL_NS (10ULL * 1000000000) /* a Retry token's
+                                                        * lifetime */
 #define SRV_HQ_REFUSED 0x1        /* hq-interop: file not served */
 #define SRV_MAX_SOCKS (1 + INTEROP_MAX_PREFERRED) /* --listen, --preferred */
 
@@ -65,7 +66,7 @@ struct srv_conn {
 };
 
 struct cid_ent {
-  ngtcp2_cid cid;
+  struct quic_cid cid;
   struct srv_conn *sc;
 };
 
@@ -79,9 +80,8 @@ struct server {
   struct quic_preferred_addr preferred; /* offered if npreferred > 0 */
   size_t npreferred;
   struct udp_rx_batch rx;
-  gnutls_certificate_credentials_t cred;
-  gnutls_datum_t ticket_key;
-  gnutls_anti_replay_t anti_replay;
+  struct quic_cred *cred;
+  struct quic_resumption *resumption; /* session tickets, 0-RTT */
   uint8_t token_secret[32];
   uint8_t reset_secret[32];
   int www;                     /* directory fd */
@@ -99,13 +99,13 @@ static struct srv_conn *cid_find(struct server *srv, const uint8_t *cid,
   size_t i;
 
   for (i = 0; i < srv->ncids; i++)
-    if (srv->cids[i].cid.datalen == len &&
+    if (srv->cids[i].cid.len == len &&
         memcmp(srv->cids[i].cid.data, cid, len) == 0)
       return srv->cids[i].sc;
   return NULL;
 }
 
-static void on_cid_add(void *user, const ngtcp2_cid *cid) {
+static void on_cid_add(void *user, const struct quic_cid *cid) {
   struct srv_conn *sc = user;
   struct server *srv = sc->srv;
 
@@ -122,13 +122,14 @@ static void on_cid_add(void *user, const ngtcp2_cid *cid) {
   srv->cids[srv->ncids++].sc = sc;
 }
 
-static void on_cid_remove(void *user, const ngtcp2_cid *cid) {
+static void on_cid_remove(void *user, const struct quic_cid *cid) {
   struct srv_conn *sc = user;
   struct server *srv = sc->srv;
   size_t i;
 
   for (i = 0; i < srv->ncids; i++)
-    if (srv->cids[i].sc == sc && ngtcp2_cid_eq(&srv->cids[i].cid, cid)) {
+    if (srv->cids[i].sc == sc && srv->cids[i].cid.len == cid->len &&
+        memcmp(srv->cids[i].cid.data, cid->data, cid->len) == 0) {
       srv->cids[i] = srv->cids[--srv->ncids];
       return;
     }
@@ -229,16 +230,21 @@ static void stream_top_up(struct srv_stream *s) {
 
 /* --- HTTP/3 -------------------------------------------------------------- */
 
-static int h3_request(void *user, int64_t sid, const char *name) {
+static int h3_request(void *user, int64_t sid, const char *path,
+                      size_t len) {
   struct srv_conn *sc = user;
-  struct srv_stream *s = stream_get(sc, sid);
+  struct srv_stream *s;
+  char name[INTEROP_NAME_MAX + 1];
 
+  if (interop_path_to_name(path, len, name, sizeof(name)) != 0)
+    return 400;
+  s = stream_get(sc, sid);
   if (s == NULL || s->responding)
     return 500;
   return stream_open_file(sc, s, name) == 0 ? 200 : 404;
 }
 
-static long h3_body_read(void *user, int64_t sid, nghttp3_vec *vec,
+static long h3_body_read(void *user, int64_t sid, struct quic_vec *vec,
                          size_t max, int *eof) {
   struct srv_stream *s = stream_find(user, sid);
   size_t n, i;
@@ -248,8 +254,8 @@ static long h3_body_read(void *user, int64_t sid, nghttp3_vec *vec,
     return 0;
   }
   stream_top_up(s);
-  n = interop_ring_unsent(&s->ring, (ngtcp2_vec *)vec, max);
-  /* nghttp3 holds these bytes until h3_body_acked. */
+  n = interop_ring_unsent(&s->ring, vec, max);
+  /* quic/h3_files holds these bytes until h3_body_acked. */
   for (i = 0; i < n; i++)
     s->ring.sent += vec[i].len;
   *eof = s->eof && s->ring.sent == s->ring.filled;
@@ -295,21 +301,22 @@ static int conn_app_ready(struct srv_conn *sc) {
 /* The socket a path leaves from: the one whose bound address is the
  * path's local address (the address the packets of that path came in
  * on, as dispatch names it). */
-static struct udp_sock *sock_of(struct server *srv, const ngtcp2_addr *local) {
+static struct udp_sock *sock_of(struct server *srv,
+                                const struct quic_path *path) {
   size_t i;
 
   for (i = 0; i < srv->nsocks; i++)
-    if ((size_t)srv->socks[i].s.local_len == local->addrlen &&
-        memcmp(&srv->socks[i].s.local, local->addr, local->addrlen) == 0)
+    if (srv->socks[i].s.local_len == path->local_len &&
+        memcmp(&srv->socks[i].s.local, path->local, path->local_len) == 0)
       return &srv->socks[i].s;
   return &srv->socks[0].s;
 }
 
-static int on_send(void *user, const ngtcp2_path *path, const uint8_t *data,
-                   size_t len, size_t seg, uint8_t ecn) {
+static int on_send(void *user, const struct quic_path *path,
+                   const uint8_t *data, size_t len, size_t seg, uint8_t ecn) {
   struct srv_conn *sc = user;
 
-  return glue_send(sock_of(sc->srv, &path->local), path, data, len, seg, ecn);
+  return glue_send(sock_of(sc->srv, path), path, data, len, seg, ecn);
 }
 
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
@@ -387,7 +394,7 @@ static int on_stream_data(void *user, int64_t sid, uint64_t offset,
 }
 
 static long on_stream_next(void *user, int64_t *sid, int *fin,
-                           ngtcp2_vec *vec, size_t max) {
+                           struct quic_vec *vec, size_t max) {
   struct srv_conn *sc = user;
   struct srv_stream *s, **pp;
   size_t n;
@@ -564,23 +571,15 @@ static void send_raw(struct udp_sock *us, const struct udp_rx_msg *m,
 }
 
 static void send_retry(struct server *srv, struct udp_sock *us,
-                       const struct udp_rx_msg *m, const ngtcp2_pkt_hd *hd) {
-  uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+                       const struct udp_rx_msg *m,
+                       const struct quic_initial *in) {
   uint8_t out[JVPN_QUIC_MAX_UDP_PAYLOAD];
-  ngtcp2_cid scid;
-  ngtcp2_ssize tlen, n;
+  long n;
 
-  scid.datalen = JVPN_QUIC_SCID_LEN;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
-    return;
-  tlen = ngtcp2_crypto_generate_retry_token(
-      token, srv->token_secret, sizeof(srv->token_secret), hd->version,
-      (const ngtcp2_sockaddr *)&m->peer, m->peer_len, &scid, &hd->dcid,
-      glue_now());
-  if (tlen < 0)
-    return;
-  n = ngtcp2_crypto_write_retry(out, sizeof(out), hd->version, &hd->scid,
-                                &scid, &hd->dcid, token, (size_t)tlen);
+  n = quic_pkt_write_retry(out, sizeof(out), srv->token_secret,
+                           sizeof(srv->token_secret), in,
+                           (const struct sockaddr *)&m->peer, m->peer_len,
+                           glue_now());
   if (n > 0) {
     LOG_INFO(NULL, "sent Retry");
     send_raw(us, m, out, (size_t)n);
@@ -595,23 +594,22 @@ static void new_conn(struct server *srv, struct udp_sock *us,
   const struct interop_opts *o = srv->o;
   struct quic_conn_config cfg;
   struct srv_conn *sc;
-  ngtcp2_pkt_hd hd;
-  ngtcp2_cid odcid;
-  int use_odcid = 0;
+  struct quic_initial in;
+  struct quic_cid odcid;
+  int use_odcid = 0, rv;
 
-  if (ngtcp2_accept(&hd, pkt, len) != 0 || srv->nconns >= SRV_MAX_CONNS)
+  if (quic_pkt_accept(&in, pkt, len) != 0 || srv->nconns >= SRV_MAX_CONNS)
     return;
-  if (o->tc == IC_RETRY && hd.type == NGTCP2_PKT_INITIAL) {
-    if (hd.token.len == 0) {
-      send_retry(srv, us, m, &hd);
+  if (o->tc == IC_RETRY && in.is_initial) {
+    rv = quic_pkt_verify_retry(srv->token_secret, sizeof(srv->token_secret),
+                               &in, (const struct sockaddr *)&m->peer,
+                               m->peer_len, SRV_RETRY_TOKEN_TTL_NS, now,
+                               &odcid);
+    if (rv == JVPN_ERR_AGAIN) {
+      send_retry(srv, us, m, &in);
       return;
     }
-    if (hd.token.base[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY ||
-        ngtcp2_crypto_verify_retry_token(
-            &odcid, hd.token.base, hd.token.len, srv->token_secret,
-            sizeof(srv->token_secret), hd.version,
-            (const ngtcp2_sockaddr *)&m->peer, m->peer_len, &hd.dcid,
-            SRV_RETRY_TOKEN_TTL_S * NGTCP2_SECONDS, now) != 0) {
+    if (rv != 0) {
       LOG_INFO(NULL, "invalid Retry token: dropped");
       return;
     }
@@ -635,14 +633,12 @@ static void new_conn(struct server *srv, struct udp_sock *us,
          sizeof(alpn_hq));
   cfg.no_peer_auth = 1;
   cfg.tls_priority = interop_tls_priority(o->tc);
-  cfg.prefer_v2 = o->tc == IC_V2;
+  /* v2: a client that offers it is moved there by compatible version
+   * negotiation (RFC 9368); every other case stays in v1. */
+  cfg.v1_only = o->tc != IC_V2;
   cfg.retry_odcid = use_odcid ? &odcid : NULL;
-  cfg.ticket_key = &srv->ticket_key;
-  cfg.anti_replay = srv->anti_replay;
+  cfg.resumption = srv->resumption;
   cfg.datagrams = o->tc == IC_DATAGRAM;
-  /* ecn: ngtcp2 0.12.1's PMTU probes carry no ECN mark, and the runner
-   * wants every packet marked (ngtcp2's own interop script does this). */
-  cfg.no_pmtud = o->tc == IC_ECN;
   cfg.keylog = o->keylog;
   cfg.qlog_dir = o->qlog_dir;
   cfg.preferred = srv->npreferred ? &srv->preferred : NULL;
@@ -650,7 +646,7 @@ static void new_conn(struct server *srv, struct udp_sock *us,
   sc->next = srv->conns;
   srv->conns = sc;
   srv->nconns++;
-  if (quic_conn_server_new(&sc->qc, &cfg, &hd,
+  if (quic_conn_server_new(&sc->qc, &cfg, &in,
                            (const struct sockaddr *)&us->local, us->local_len,
                            (const struct sockaddr *)&m->peer, m->peer_len,
                            now) != 0) {
@@ -661,7 +657,7 @@ static void new_conn(struct server *srv, struct udp_sock *us,
   /* The client keeps sending to the DCID it chose (a repeated Initial,
    * its 0-RTT packets) until our first Initial reaches it: those packets
    * belong to this connection, not to a new one. */
-  on_cid_add(sc, &hd.dcid);
+  on_cid_add(sc, &in.dcid);
   (void)quic_conn_read(sc->qc, (const struct sockaddr *)&us->local,
                        us->local_len, (const struct sockaddr *)&m->peer,
                        m->peer_len, m->ecn, pkt, len, now);
@@ -669,29 +665,32 @@ static void new_conn(struct server *srv, struct udp_sock *us,
 
 /* Hands a packet that came in on |us| to its connection (by DCID, on
  * whichever socket: the preferred address's too), or starts one. The
- * local address ngtcp2 sees is |us|'s bound one, so each socket is a
+ * local address quic_conn sees is |us|'s bound one, so each socket is a
  * path of its own. */
 static void dispatch(struct server *srv, struct udp_sock *us,
                      const struct udp_rx_msg *m, const uint8_t *pkt,
                      size_t len, uint64_t now) {
-  ngtcp2_version_cid vc;
+  struct quic_pkt_ids ids;
   struct srv_conn *sc;
   int rv;
 
-  rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
-  if (rv == NGTCP2_ERR_VERSION_NEGOTIATION ||
-      (rv == 0 && vc.version != 0 && !quic_conn_version_accepted(vc.version) &&
-       cid_find(srv, vc.dcid, vc.dcidlen) == NULL)) {
+  rv = quic_pkt_decode_ids(&ids, pkt, len);
+  if (rv != QUIC_PKT_OK && rv != QUIC_PKT_VERSION_UNSUPPORTED)
+    return;
+  sc = cid_find(srv, ids.dcid.data, ids.dcid.len);
+  if (rv == QUIC_PKT_VERSION_UNSUPPORTED && sc == NULL) {
     uint8_t out[256];
-    long n = quic_conn_write_vn(out, sizeof(out), &vc);
+    long n;
 
+    /* Only a packet that could start a connection (RFC 9000 14.1) earns
+     * an answer, so a small spoofed one cannot be amplified. */
+    if (len < JVPN_QUIC_MIN_UDP_PAYLOAD)
+      return;
+    n = quic_pkt_write_vn(out, sizeof(out), &ids);
     if (n > 0)
       send_raw(us, m, out, (size_t)n);
     return;
   }
-  if (rv != 0)
-    return;
-  sc = cid_find(srv, vc.dcid, vc.dcidlen);
   if (sc) {
     if (!sc->dead)
       (void)quic_conn_read(sc->qc, (const struct sockaddr *)&us->local,
@@ -699,7 +698,7 @@ static void dispatch(struct server *srv, struct udp_sock *us,
                            m->peer_len, m->ecn, pkt, len, now);
     return;
   }
-  if (vc.version != 0) /* long header: maybe a new connection */
+  if (ids.version != 0) /* long header: maybe a new connection */
     new_conn(srv, us, m, pkt, len, now);
 }
 
@@ -740,17 +739,6 @@ static void on_signal(uv_signal_t *sig, int signum) {
       quic_conn_close(sc->qc, 0, QUIC_END_LOCAL_CLOSE, "server stopping",
                       glue_now());
   uv_stop(srv->loop);
-}
-
-/* Accepts every ClientHello that passes GnuTLS's ticket-age window: a
- * test server keeps no replay database (ngtcp2's examples do the same). */
-static int anti_replay_add(void *ptr, time_t exp, const gnutls_datum_t *key,
-                           const gnutls_datum_t *data) {
-  (void)ptr;
-  (void)exp;
-  (void)key;
-  (void)data;
-  return 0;
 }
 
 /* Opens the next socket, bound to |spec| (ADDR:PORT, from option |opt|);
@@ -821,14 +809,13 @@ static int server_setup(struct server *srv) {
   }
   if (glue_load_cred(&srv->cred, o->cert, o->key) != 0)
     return JVPN_ERR_TLS;
-  if (gnutls_session_ticket_key_generate(&srv->ticket_key) != 0 ||
-      gnutls_anti_replay_init(&srv->anti_replay) != 0 ||
-      gnutls_rnd(GNUTLS_RND_RANDOM, srv->token_secret,
-                 sizeof(srv->token_secret)) != 0 ||
-      gnutls_rnd(GNUTLS_RND_RANDOM, srv->reset_secret,
-                 sizeof(srv->reset_secret)) != 0)
+  /* Every 0-RTT ClientHello within GnuTLS's ticket-age window is
+   * accepted: a test server keeps no replay database (quic_resumption). */
+  if (quic_resumption_new(&srv->resumption) != 0 ||
+      tls_identity_random(srv->token_secret, sizeof(srv->token_secret)) !=
+          0 ||
+      tls_identity_random(srv->reset_secret, sizeof(srv->reset_secret)) != 0)
     return JVPN_ERR_TLS;
-  gnutls_anti_replay_set_add_function(srv->anti_replay, anti_replay_add);
   if (udp_rx_batch_init(&srv->rx) != 0)
     return JVPN_ERR_NOMEM;
   rv = sock_add(srv, "--listen", o->listen, &a);
@@ -875,12 +862,8 @@ int interop_server_run(const struct interop_opts *o) {
   for (i = 0; i < srv.nsocks; i++)
     udp_sock_close(&srv.socks[i].s);
   udp_rx_batch_free(&srv.rx);
-  if (srv.cred)
-    gnutls_certificate_free_credentials(srv.cred);
-  if (srv.ticket_key.data)
-    gnutls_free(srv.ticket_key.data);
-  if (srv.anti_replay)
-    gnutls_anti_replay_deinit(srv.anti_replay);
+  tls_identity_cred_del(srv.cred);
+  quic_resumption_del(srv.resumption);
   free(srv.cids);
   if (srv.www >= 0)
     close(srv.www);

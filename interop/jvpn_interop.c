@@ -11,12 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <gnutls/gnutls.h>
-
 #include "interop/interop.h"
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/quic_conn.h"
+#include "quic/tls_identity.h"
 
 const char *interop_tls_priority(enum interop_case tc) {
   if (tc != IC_CHACHA20)
@@ -69,8 +68,8 @@ long interop_ring_fill_fd(struct interop_ring *r, int fd) {
   return (long)n;
 }
 
-size_t interop_ring_unsent(const struct interop_ring *r, ngtcp2_vec *vec,
-                           size_t max) {
+size_t interop_ring_unsent(const struct interop_ring *r,
+                           struct quic_vec *vec, size_t max) {
   size_t left = (size_t)(r->filled - r->sent);
   size_t at = (size_t)(r->sent % INTEROP_RING_SIZE);
   size_t first = INTEROP_RING_SIZE - at < left ? INTEROP_RING_SIZE - at
@@ -229,7 +228,7 @@ int main(int argc, char **argv) {
   /* A peer that vanished mid-write must not kill us with SIGPIPE (only
    * files are written, but the runner may close our stdout). */
   signal(SIGPIPE, SIG_IGN);
-  if (gnutls_global_init() != 0)
+  if (tls_identity_global_init() != 0)
     return INTEROP_EXIT_FAIL;
   if (keylog) {
     o.keylog = fopen(keylog, "a");
@@ -244,6 +243,6 @@ int main(int argc, char **argv) {
   rv = o.is_server ? interop_server_run(&o) : interop_client_run(&o);
   if (o.keylog)
     fclose(o.keylog);
-  gnutls_global_deinit();
+  tls_identity_global_deinit();
   return rv;
 }

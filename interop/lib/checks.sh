@@ -208,13 +208,13 @@ iop_verdict() {
     v2)
       # "if QUIC_V2 not in versions" of the server's Initials (QUIC_V2 =
       # 0x6b3343cf), v1 in the client's first Initial, v2 only in both
-      # sides' Handshake packets. ngtcp2 0.12.1 and quic-go 0.29 know only
-      # draft v2 (0x709a50c4): that is not the runner's v2, so such a
-      # cell is unsupported, with that reason.
+      # sides' Handshake packets. quic-go 0.29 (and ngtcp2 before 1.0)
+      # know only draft v2 (0x709a50c4): that is not the runner's v2, so
+      # such a cell is unsupported, with that reason.
       case " ${F[versions]} " in
         *" 0x6b3343cf "*) REASON="server Initials in QUIC v2 (0x6b3343cf)" ;;
         *" 0x709a50c4 "*)
-          iop_unsup "negotiated draft v2 (0x709a50c4) only: ngtcp2 0.12.1 has no RFC 9369 v2" ;;
+          iop_unsup "negotiated draft v2 (0x709a50c4) only, not RFC 9369 v2" ;;
         *) iop_fail "no v2 Initial from the server (versions '${F[versions]}')" ;;
       esac ;;
     rebind-port|rebind-addr|connectionmigration)
