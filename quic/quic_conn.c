@@ -364,17 +364,37 @@ static int recv_stateless_reset_cb(ngtcp2_conn *conn,
 /* A new path (or connection) begins: PMTUD probes it for a while, and no
  * full-size loss is held against it yet. */
 static void pmtu_watch_reset(struct quic_conn *c) {
+  const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
+
+  memset(&c->pmtu, 0, sizeof(c->pmtu));
+  c->young_since = c->last_now ? c->last_now : 1;
+  ngtcp2_path_storage_init(&c->pmtu_path, cur->local.addr, cur->local.addrlen,
+                           cur->remote.addr, cur->remote.addrlen, NULL);
+}
+
+/* When a young path settles: the longer of a fixed time and 16 PTOs, with
+ * the PTO of now (a new path's RTT estimate starts at 333 ms and shrinks
+ * with its first samples). */
+static uint64_t young_until(const struct quic_conn *c) {
   uint64_t settle = (uint64_t)JVPN_QUIC_PMTUD_SETTLE_MS * NGTCP2_MILLISECONDS;
   uint64_t ptos = JVPN_QUIC_PMTUD_SETTLE_PTOS * ngtcp2_conn_get_pto(c->conn);
 
-  memset(&c->pmtu, 0, sizeof(c->pmtu));
-  c->young_until = c->last_now + (ptos > settle ? ptos : settle);
+  return c->young_since + (ptos > settle ? ptos : settle);
 }
 
 /* Nonzero while PMTUD may still raise the path's packet size: the
  * handshake is not confirmed, or the path is new. */
 static int path_young(const struct quic_conn *c) {
-  return c->young_until == 0 || c->last_now < c->young_until;
+  return c->young_since == 0 || c->last_now < young_until(c);
+}
+
+/* A path change that no validation reported (ngtcp2 moves a server to a
+ * rebound client at once, a client to the path it migrates to) also
+ * starts PMTUD afresh at 1200 bytes. */
+static void track_path(struct quic_conn *c) {
+  if (c->young_since != 0 &&
+      !ngtcp2_path_eq(&c->pmtu_path.path, ngtcp2_conn_get_path(c->conn)))
+    pmtu_watch_reset(c);
 }
 
 /* Full-size datagrams keep vanishing while the peer is heard (so small
@@ -382,8 +402,9 @@ static int path_young(const struct quic_conn *c) {
  * without a Packet Too Big. Judged once per path. */
 static int pmtu_black_hole(struct quic_conn *c, uint64_t now) {
   uint64_t pto = ngtcp2_conn_get_pto(c->conn);
-  uint64_t since = c->pmtu.big_acked_at > c->young_until ? c->pmtu.big_acked_at
-                                                         : c->young_until;
+  uint64_t since = c->pmtu.big_acked_at > young_until(c)
+                       ? c->pmtu.big_acked_at
+                       : young_until(c);
 
   if (c->pmtu.reported || path_young(c) ||
       c->pmtu.big_lost < JVPN_QUIC_PMTU_BH_LOSSES ||
@@ -1013,6 +1034,7 @@ int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
   }
   c->last_rx = now;
   track_in_flight(c, now);
+  track_path(c);
   return 0;
 }
 
@@ -1156,6 +1178,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (c->closed)
     return 0;
   now = clock_step(c, now);
+  track_path(c);
   rv = flush_pending(c);
   if (rv != 0)
     return rv;

@@ -90,7 +90,9 @@ struct quic_conn {
   uint64_t last_now;               /* ns: the latest time we were given */
   uint64_t last_rx;                /* ns: the latest packet from the peer */
   uint64_t busy_since;             /* ns: bytes in flight since then */
-  uint64_t young_until;            /* ns: PMTUD still probing this path */
+  uint64_t young_since;            /* ns: PMTUD began on this path; 0 =
+                                    * not yet (handshake unconfirmed) */
+  ngtcp2_path_storage pmtu_path;   /* the path PMTUD is probing */
   struct quic_pmtu_watch pmtu;     /* full-size loss, MTU black holes */
   uint64_t dgram_seq;              /* ids of sent datagrams */
   ngtcp2_ccerr ccerr;

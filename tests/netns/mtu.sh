@@ -18,11 +18,13 @@
 #            hole); the senders' links cut their GSO batches (lab_gso_off)
 #            so the rule sees each datagram.
 #   migrate  client1 also has uplink 2 (eth1 198.18.11.2, MTU 1280 at both
-#            ends); uplink 1 (1500) loses its address, the client migrates
-#            its QUIC connection to uplink 2. Contract under test: the
-#            session ID stays, the client lowers its TUN MTU once the new
-#            path's MTU has settled and audits that as an "mtu_change"
-#            record (audit_log), and a transfer still completes.
+#            ends); once the first path has settled (PMTUD's settle time,
+#            JVPN_QUIC_PMTUD_SETTLE_MS, + 1 s), uplink 1 (1500) loses its
+#            address and the client migrates its QUIC connection to
+#            uplink 2. Contract under test: the session ID stays, the
+#            client lowers its TUN MTU once the new path's MTU has settled
+#            and audits that as an "mtu_change" record (audit_log), and
+#            transfers still complete.
 #
 # Lines, each PASS or FAIL with its numbers (v4 shown; v6 and drop alike):
 #   v4-up      the tunnel comes up (a ping to 198.18.200.1); the TUN MTU the
@@ -37,7 +39,16 @@
 #   v4-fit6    an IPv6 ping of the TUN MTU through the tunnel, 3 replies
 #   v4-toobig  a ping 1 byte over the TUN MTU with DF set is refused
 #              ("message too long", or Packet Too Big from the tunnel)
-#   m-migrate, m-session, m-mtu, m-c2s, m-s2c, m-fit, m-fit6 for (migrate)
+#   m-migrate  the client logs "migrated: now sending from 198.18.11.2"
+#   m-c2s, m-s2c  the transfers at once, while PMTUD probes the new path
+#   m-mtu      the TUN MTU drops below the one before the move, with an
+#              "mtu_change" record in the client's audit trail, within
+#              MTU_SETTLE_S (20) s of the address change (every mtu_change
+#              record after the move is printed)
+#   m-mtu-once exactly one mtu_change record after the move: the MTU did
+#              not move before the new path settled
+#   m-c2s-settled, m-s2c-settled, m-fit, m-fit6  after that
+#   m-session  the session ID (jvpn-quic status --json) is unchanged
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is bounded; the lab's trap removes
@@ -60,8 +71,13 @@ XFER_MB=${MTU_XFER_MB:-50}
 XFER_S=${MTU_XFER_TIMEOUT_S:-20}
 UP_S=10                               # the tunnel's first ping
 MIGRATE_S=10                          # the address change -> "migrated"
-SETTLE_S=${MTU_SETTLE_S:-10}          # migrated -> TUN MTU lowered
+SETTLE_S=${MTU_SETTLE_S:-20}          # address change -> TUN MTU lowered
 CHECKS=${MTU_CHECKS:-v4 v6 drop migrate}
+# How long PMTUD has on a new path (at least) before the client sizes its
+# MTU from it: include/jvpn/proto.h, else 2 s.
+SETTLE0_MS=$(sed -n 's/^#define JVPN_QUIC_PMTUD_SETTLE_MS \([0-9]*\).*/\1/p' \
+  "$top_srcdir/include/jvpn/proto.h" 2>/dev/null)
+SETTLE0_MS=${SETTLE0_MS:-2000}
 
 lab_find_bin ||
   lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it first)"
@@ -176,10 +192,11 @@ errors_of() {
   REPLY=${REPLY%;}
 }
 
-# xfer NAME DIR: the 50 MB transfer client -> server (c2s) or back (s2c).
+# xfer NAME DIR: the 50 MB transfer client -> server (DIR c2s...) or back
+# (s2c...); the line is NAME-DIR.
 xfer() {
   local name=$1-$2 rc=0 why
-  if [ "$2" = c2s ]; then
+  if [ "${2%%-*}" = c2s ]; then
     lab_xfer "$c1" "$sv" "$LAB_SERVER_IN4" 5001 "$data" "$XFER_S" || rc=1
   else
     lab_xfer "$sv" "$c1" "$LAB_CLIENT1_IN4" 5002 "$data" "$XFER_S" || rc=1
@@ -358,18 +375,32 @@ check_drop() {
 
 # --- migrate: from a 1500-byte path to a 1280-byte one -----------------------
 
-# mtu_lowered MTU0: the TUN MTU is below MTU0 and the client audited an
-# mtu_change; a small ping keeps traffic on the path meanwhile.
+# mtu_lowered MTU0 MARK: the TUN MTU is below MTU0 and the client's audit
+# trail has an mtu_change record after line MARK; a small ping keeps
+# traffic on the path meanwhile.
 mtu_lowered() {
   lab_ping "$c1" "$LAB_SERVER_IN4" || true
   lab_tun_mtu "$c1"
   [ -n "$REPLY" ] && [ "$REPLY" -lt "$1" ] &&
-    grep -q '"event":"mtu_change"' "$caudit" 2>/dev/null
+    tail -n "+$(( $2 + 1 ))" "$caudit" 2>/dev/null |
+      grep -q '"event":"mtu_change"'
+}
+
+# mtu_changes MARK: the client's mtu_change records after line MARK of its
+# audit trail, as "FROM->TO (REASON) ...", in REPLY.
+mtu_changes() {
+  REPLY=$(tail -n "+$(( $1 + 1 ))" "$caudit" 2>/dev/null |
+    grep '"event":"mtu_change"' |
+    sed -n -e 's/.*"reason":"\([A-Z_]*\)".*/\1 &/' \
+      -e 's/^\([A-Z_]*\) .*MTU \([0-9]*\) -> \([0-9]*\).*/\2->\3 (\1)/p' |
+    tr '\n' ' ')
+  REPLY=${REPLY% }
 }
 
 check_migrate() {
-  local sid0 ver0 mtu0 mtu1 nmig new rec t0 when=""
-  local lines=(migrate session mtu c2s s2c fit fit6)
+  local sid0 ver0 mtu0 mtu1 nmig new rec t0 now left mark changes when=""
+  local lines=(migrate c2s s2c mtu mtu-once c2s-settled s2c-settled fit fit6
+               session)
   if ! setup migrate 4 uplink2; then
     lab_fail m-up "$REPLY"
     not_run m "no lab" "${lines[@]}"
@@ -397,12 +428,19 @@ check_migrate() {
   fi
   sid0=${LAB_FO_ST[session]}
   ver0=${LAB_FO_ST[state_version]}
-  lab_note "migrate: session $sid0, state_version $ver0, TUN MTU $mtu0"
+  # As a real client would, the first path has settled before the move.
+  sleep "$(awk -v m="$SETTLE0_MS" 'BEGIN { print m / 1000 + 1 }')"
+  lab_tun_mtu "$c1"
+  mtu0=$REPLY
+  lab_note "migrate: session $sid0, state_version $ver0, TUN MTU $mtu0\
+ $(( SETTLE0_MS / 1000 + 1 )) s after the tunnel came up"
 
   # The address change: uplink 1 loses its address, uplink 2's standby
   # route takes over, the client migrates its connection.
   lab_count "migrated: now sending from $new" "$clog"
   nmig=$REPLY
+  lab_count . "$caudit"
+  mark=$REPLY
   lab_now_ms
   t0=$REPLY
   lab_uplink_addr_del client1 1
@@ -416,41 +454,55 @@ check_migrate() {
  $(( REPLY - t0 )) ms"
   fi
 
-  # The contract: the TUN MTU comes down once the new path has settled,
-  # with an mtu_change audit record. First with small pings only, then
-  # (below) again after the transfers.
-  if lab_wait_for "the TUN MTU to drop below $mtu0" "$SETTLE_S" \
-       mtu_lowered "$mtu0"; then
-    lab_now_ms
-    when="$(( REPLY - t0 )) ms after the address change"
-  fi
-
+  # At once, while the new path is young (PMTUD still probing).
   xfer m c2s
   xfer m s2c
 
-  if [ -z "$when" ] && lab_wait_for "the TUN MTU to drop below $mtu0" 3 \
-       mtu_lowered "$mtu0"; then
-    when="only after the transfers"
+  # The contract: once the new path has settled, the TUN MTU comes down,
+  # with an mtu_change audit record; within SETTLE_S of the change.
+  lab_now_ms
+  left=$(( SETTLE_S * 1000 - (REPLY - t0) ))
+  if [ "$left" -lt 1000 ]; then left=1000; fi
+  if lab_wait_for "the TUN MTU to drop below $mtu0" \
+       "$(awk -v m="$left" 'BEGIN { print m / 1000 }')" \
+       mtu_lowered "$mtu0" "$mark"; then
+    lab_now_ms
+    now=$REPLY
+    when="$(( now - t0 )) ms after the address change"
   fi
   lab_tun_mtu "$c1"
   mtu1=$REPLY
-  rec=$(grep -m1 '"event":"mtu_change"' "$caudit" 2>/dev/null)
+  mtu_changes "$mark"
+  changes=$REPLY
+  rec=$(tail -n "+$(( mark + 1 ))" "$caudit" 2>/dev/null |
+    grep '"event":"mtu_change"' | tail -n1)
   if [ -n "$when" ]; then
     status_mtu
     lab_pass m-mtu "TUN MTU $mtu0 -> $mtu1 (status: ${REPLY:-?}), $when;\
- audit: $rec"
+ audited mtu_change records: $changes; last: $rec"
+    # More than one record: the MTU moved before the path settled.
+    if [ "$(printf '%s\n' "$changes" | grep -o -- '->' | wc -l)" -gt 1 ]; then
+      lab_fail m-mtu-once "the TUN MTU changed more than once after the\
+ move: $changes (only the settled path's MTU should count)" "$caudit"
+    else
+      lab_pass m-mtu-once "one mtu_change after the move"
+    fi
   elif [ "$mtu1" -lt "$mtu0" ]; then
     lab_fail m-mtu "TUN MTU $mtu0 -> $mtu1 but no \"mtu_change\" record in\
  the client's audit trail" "$caudit"
   elif [ -n "$rec" ]; then
-    lab_fail m-mtu "TUN MTU still $mtu1 on the $PATH_MTU-byte path, though\
- the client audited: $rec" "$caudit"
+    lab_fail m-mtu "TUN MTU still $mtu1 $SETTLE_S s after the move to the\
+ $PATH_MTU-byte path; audited mtu_change records: $changes" "$caudit"
   else
-    lab_fail m-mtu "TUN MTU still $mtu1 on the $PATH_MTU-byte path and no\
- \"mtu_change\" audit record: the client does not lower its MTU after a\
- migration (feature not implemented yet?)" "$caudit"
+    lab_fail m-mtu "TUN MTU still $mtu1 $SETTLE_S s after the move to the\
+ $PATH_MTU-byte path and no \"mtu_change\" audit record: the client does\
+ not lower its MTU after a migration (feature not implemented yet?)" \
+      "$caudit"
   fi
 
+  # Once settled (or given up on): traffic still flows.
+  xfer m c2s-settled
+  xfer m s2c-settled
   fit m
   fit6 m
 
