@@ -345,7 +345,11 @@ static int lost_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
 
   (void)conn;
   c->stats.dgram_lost++;
-  if (id & 1)
+  /* Losses while nothing at all arrives are an outage, not a smaller
+   * MTU: only those with the peer heard count. */
+  if (c->last_now - c->last_rx > 2 * ngtcp2_conn_get_pto(c->conn))
+    c->pmtu.big_lost = 0;
+  else if (id & 1)
     c->pmtu.big_lost++;
   return 0;
 }
@@ -670,6 +674,7 @@ static int conn_alloc(struct quic_conn **pc,
   snprintf(c->ctx, sizeof(c->ctx), "%s", cfg->log_ctx ? cfg->log_ctx : "");
   c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
   c->conn_ref.user_data = c;
+  quic_silence_init(&c->silence, &cfg->silence);
   c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
   c->pending = malloc(sizeof(txbuf));
   if (cfg->reset_secret)
@@ -895,6 +900,43 @@ void quic_conn_del(struct quic_conn *c) {
 
 /* --- receive ------------------------------------------------------------- */
 
+static uint64_t srtt_of(struct quic_conn *c) {
+  ngtcp2_conn_info ci;
+
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  return ci.min_rtt == UINT64_MAX ? 0 : ci.smoothed_rtt;
+}
+
+/* A packet arrived: the receiving path is not silent. */
+static void silence_heard(struct quic_conn *c, uint64_t now) {
+  uint64_t ended;
+
+  if (!ngtcp2_conn_get_handshake_completed(c->conn))
+    return;
+  ended = quic_silence_on_rx(&c->silence, now);
+  if (ended && c->cfg.ops->rx_silence)
+    c->cfg.ops->rx_silence(c->cfg.user, 0, ended / NGTCP2_MILLISECONDS);
+}
+
+/* The peer streamed to us and went quiet: the next write carries a PING
+ * at once (ngtcp2 sends one when the keep-alive timer has run out, so it
+ * is set to run out now and restored after the write). Returns nonzero if
+ * the timer was shortened. */
+static int silence_probe(struct quic_conn *c, uint64_t now) {
+  if (!ngtcp2_conn_get_handshake_completed(c->conn) ||
+      !quic_silence_probe_due(&c->silence, now, srtt_of(c)))
+    return 0;
+  c->stats.silence_probes++;
+  if (quic_silence_outage_began(&c->silence)) {
+    c->stats.silences++;
+    if (c->cfg.ops->rx_silence)
+      c->cfg.ops->rx_silence(c->cfg.user, 1,
+                             (now - c->silence.last_rx) / NGTCP2_MILLISECONDS);
+  }
+  ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
+  return 1;
+}
+
 /* ngtcp2 requires time never to go back; a caller that read its clock
  * before an earlier call must not make it (the later of the two counts). */
 static uint64_t clock_step(struct quic_conn *c, uint64_t now) {
@@ -1035,6 +1077,7 @@ int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
   c->last_rx = now;
   track_in_flight(c, now);
   track_path(c);
+  silence_heard(c, now);
   return 0;
 }
 
@@ -1133,6 +1176,25 @@ static uint64_t dgram_id(struct quic_conn *c, size_t len) {
 
 static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
 
+/* While the peer is silent (an episode of quic_silence: it streamed to
+ * us and stopped), IP packets are not sent into the path: they would be
+ * lost, and lost DATAGRAMs, never retransmitted, would hold the congestion
+ * window until a backed-off probe timeout declares them lost. The window
+ * stays open for the silence probes instead, so the first probe after the
+ * path returns is acknowledged and traffic resumes within a round trip
+ * (docs/decisions.md D23). */
+static int peer_silent(const struct quic_conn *c) {
+  return !streams_mode(c) && quic_silence_outage(&c->silence);
+}
+
+static void drop_queue_silent(struct quic_conn *c) {
+  while (!txq_empty(&c->txq)) {
+    txq_pop(&c->txq);
+    c->stats.drop_silent++;
+  }
+}
+
+
 static uint64_t stall_ns(struct quic_conn *c) {
   ngtcp2_conn_info ci;
   uint64_t t = (uint64_t)JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS;
@@ -1167,12 +1229,39 @@ static int stream_written(struct quic_conn *c, int64_t sid, size_t n,
   return 0;
 }
 
+/* The stall watchdog (docs/decisions.md D17): IP packets wait for a
+ * congestion window that never opens while the peer is heard. Only time
+ * heard counts: a path on which nothing arrives is an outage, which the
+ * silence probes, the idle timeout and the session's recovery judge (D23).
+ * Returns nonzero when it closed the connection. */
+static int stall_watchdog(struct quic_conn *c, int blocked, uint64_t now) {
+  char why[96];
+
+  if (streams_mode(c) || txq_empty(&c->txq) || !blocked) {
+    c->blocked_since = c->stall_heard_at = 0;
+    return 0;
+  }
+  if (c->blocked_since == 0)
+    c->blocked_since = now;
+  if (c->stall_heard_at == 0 && c->last_rx >= c->blocked_since)
+    c->stall_heard_at = c->last_rx;
+  if (c->stall_heard_at == 0 || now - c->stall_heard_at <= stall_ns(c))
+    return 0;
+  snprintf(why, sizeof(why),
+           "no room in the congestion window for %llu ms",
+           (unsigned long long)((now - c->blocked_since) / 1000000));
+  ngtcp2_ccerr_set_application_error(&c->ccerr, JVPN_H3_NO_ERROR, NULL, 0);
+  send_close(c, now);
+  report_closed(c, QUIC_END_STALLED, why);
+  return 1;
+}
+
 int quic_conn_write(struct quic_conn *c, uint64_t now) {
   struct tx_batch b = {0};
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
   size_t maxpkt, pathpkt, max_pkts;
-  int dgram_blocked = 0, again = 0, rv;
+  int dgram_blocked = 0, again = 0, probing, rv;
   size_t sent = 0; /* datagrams that left in this call */
 
   if (c->closed)
@@ -1182,6 +1271,9 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   rv = flush_pending(c);
   if (rv != 0)
     return rv;
+  probing = silence_probe(c, now);
+  if (peer_silent(c))
+    drop_queue_silent(c);
   /* Room for a PMTUD probe; ngtcp2 keeps other packets to the path's
    * current size. */
   maxpkt = ngtcp2_conn_get_max_tx_udp_payload_size(c->conn);
@@ -1307,27 +1399,13 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (!again && batch_flush(c, &b) != 0)
     again = 1;
   ngtcp2_conn_update_pkt_tx_time(c->conn, now);
+  if (probing)
+    ngtcp2_conn_set_keep_alive_timeout(
+        c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
   /* The stall watchdog guards the tunnel; the stream mode's datagrams
    * are best effort. */
-  if (!streams_mode(c) && !txq_empty(&c->txq) && dgram_blocked &&
-      sent == 0) {
-    if (c->blocked_since == 0)
-      c->blocked_since = now;
-    else if (now - c->blocked_since > stall_ns(c)) {
-      char why[96];
-
-      snprintf(why, sizeof(why),
-               "no room in the congestion window for %llu ms",
-               (unsigned long long)((now - c->blocked_since) / 1000000));
-      ngtcp2_ccerr_set_application_error(
-          &c->ccerr, JVPN_H3_NO_ERROR, NULL, 0);
-      send_close(c, now);
-      report_closed(c, QUIC_END_STALLED, why);
-      return JVPN_ERR_PROTO;
-    }
-  } else {
-    c->blocked_since = 0;
-  }
+  if (stall_watchdog(c, dgram_blocked && sent == 0, now))
+    return JVPN_ERR_PROTO;
   if (!streams_mode(c) && pmtu_black_hole(c, now)) {
     LOG_WARN(c->ctx, "%u full-size datagrams lost in a row while smaller "
                      "packets arrive: path MTU black hole",
@@ -1366,9 +1444,12 @@ uint64_t quic_conn_expiry(struct quic_conn *c) {
   if (c->closed)
     return UINT64_MAX;
   e = ngtcp2_conn_get_expiry(c->conn);
-  if (c->blocked_since) {
+  w = quic_silence_deadline(&c->silence, srtt_of(c));
+  if (w < e)
+    e = w;
+  if (c->stall_heard_at) {
     /* wake up to judge the stall even if ngtcp2 has nothing to do */
-    w = c->blocked_since + stall_ns(c) + NGTCP2_MILLISECONDS;
+    w = c->stall_heard_at + stall_ns(c) + NGTCP2_MILLISECONDS;
     if (w < e)
       e = w;
   }
@@ -1442,6 +1523,10 @@ int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
   if (!c->tunnel_open || c->closed || !h3_conn_datagrams_ok(c) || len == 0) {
     c->stats.drop_not_ready++;
     return JVPN_ERR_AGAIN;
+  }
+  if (peer_silent(c)) {
+    c->stats.drop_silent++;
+    return 0;
   }
   if (len > quic_conn_max_ip_packet(c)) {
     if (fits_capsule(c, pkt, len))

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "jvpn/proto.h"
+#include "quic/quic_silence.h"
 
 /* Why a connection ended, for logs and exit codes. */
 enum quic_conn_end {
@@ -154,6 +155,11 @@ struct quic_conn_ops {
    * connection closes itself with QUIC_END_PMTU after this call. May be
    * NULL. */
   void (*pmtu_black_hole)(void *user);
+  /* The receiving path went quiet while the peer was streaming to us
+   * (|started| 1: the first probe went out after |silent_ms|) or came back
+   * (|started| 0: after |silent_ms| of silence). For the audit log; the
+   * probing itself is quic_conn's. May be NULL. */
+  void (*rx_silence)(void *user, int started, uint64_t silent_ms);
   /* A known capsule (ADDRESS_ASSIGN, ADDRESS_REQUEST,
    * ROUTE_ADVERTISEMENT) arrived. A negative JVPN_ERR_MALFORMED aborts the
    * request stream with H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
@@ -235,6 +241,9 @@ struct quic_conn_stats {
                                   * PMTUD is still probing, or IPv6 up to
                                   * 1280 bytes */
   uint64_t pmtu_black_holes;   /* paths judged to have lost their MTU */
+  uint64_t silence_probes;     /* PINGs sent because the peer went quiet */
+  uint64_t drop_silent;        /* IP packets not sent into a silent path */
+  uint64_t silences;           /* silences noticed */
 };
 
 /* Bounded queue of IP packets waiting for room in the congestion window. */
@@ -320,6 +329,7 @@ struct quic_conn_config {
                                  * owned; NULL = none */
   FILE *keylog;                 /* NSS key log lines; not owned */
   const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
+  struct quic_silence_policy silence; /* zero fields: proto.h defaults */
 };
 
 /* Client: creates a connection to |remote| from |local| (the socket's

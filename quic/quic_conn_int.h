@@ -13,6 +13,7 @@
 
 #include "quic/capsule.h"
 #include "quic/quic_conn.h"
+#include "quic/quic_silence.h"
 
 /* bytes: capsules waiting on the CONNECT stream: room for the largest
  * capsule a peer accepts, and for IP packets sent as DATAGRAM capsules
@@ -87,6 +88,7 @@ struct quic_conn {
   int closed;                      /* ops->closed was called */
   enum quic_conn_end end;
   uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
+  uint64_t stall_heard_at;         /* ns: the peer heard while they wait */
   uint64_t last_now;               /* ns: the latest time we were given */
   uint64_t last_rx;                /* ns: the latest packet from the peer */
   uint64_t busy_since;             /* ns: bytes in flight since then */
@@ -95,6 +97,7 @@ struct quic_conn {
   ngtcp2_path_storage pmtu_path;   /* the path PMTUD is probing */
   struct quic_pmtu_watch pmtu;     /* full-size loss, MTU black holes */
   uint64_t dgram_seq;              /* ids of sent datagrams */
+  struct quic_silence silence;     /* the receiving path went quiet */
   ngtcp2_ccerr ccerr;
   FILE *qlog;                      /* owned; cfg.qlog_dir */
   gnutls_datum_t ticket;           /* client: latest session data, owned */

@@ -125,6 +125,27 @@ static void leave_black_hole(struct client_link *l) {
                   "path MTU black hole", glue_now());
 }
 
+/* The server went quiet on this connection while it streamed to us, or
+ * came back (quic_conn probes the path itself): audited, and a silent
+ * active uplink is news for the multi-path decisions. */
+static void on_rx_silence(void *user, int started, uint64_t ms) {
+  struct client_link *l = user;
+  struct jvpn_audit_record r;
+
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = started ? "rx_silence" : "rx_resumed";
+  r.reason = "RX_SILENCE";
+  r.to_attachment = l->att;
+  (void)snprintf(r.detail, sizeof(r.detail),
+                 started ? "%s: nothing from the server for %llu ms while it "
+                           "streamed: probing the path"
+                         : "%s: traffic back after %llu ms of silence",
+                 l->ifname[0] ? l->ifname : "uplink", (unsigned long long)ms);
+  client_sess_audit(l->cl, &r, 1);
+}
+
 static void on_pmtu_black_hole(void *user) {
   ((struct client_link *)user)->pmtu_black_hole = 1;
 }
@@ -532,6 +553,7 @@ static const struct quic_conn_ops client_ops = {
     .closed = on_closed,
     .path_changed = on_path_changed,
     .pmtu_black_hole = on_pmtu_black_hole,
+    .rx_silence = on_rx_silence,
 };
 
 /* --- I/O ----------------------------------------------------------------- */

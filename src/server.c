@@ -165,6 +165,10 @@ static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
   srv_tunnel_request(user, req, resp);
 }
 
+static void on_rx_silence(void *user, int started, uint64_t ms) {
+  srv_rx_silence(user, started, ms);
+}
+
 static void on_path_changed(void *user, const struct quic_path *path,
                             int same_ip) {
   (void)path;
@@ -334,6 +338,7 @@ static const struct quic_conn_ops server_ops = {
     .ip_packet = on_ip_packet,
     .closed = on_closed,
     .path_changed = on_path_changed,
+    .rx_silence = on_rx_silence,
 };
 
 /* --- UDP ingress --------------------------------------------------------- */

@@ -118,6 +118,9 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len);
 void srv_conn_ended(struct sclient *sc);
 /* ngtcp2 validated and moved to a new path of |sc|'s connection. */
 void srv_path_changed(struct sclient *sc, int same_ip);
+/* The client went quiet on this connection (|started|) or came back, after
+ * |ms|: audited (quic_conn probes the path itself). */
+void srv_rx_silence(struct sclient *sc, int started, uint64_t ms);
 
 /* The session that owns inner address |addr|, or NULL. */
 struct srv_session *srv_session_by_addr(struct server *srv, int family,

@@ -44,6 +44,22 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 /* Full-size datagrams lost in a row, with nothing full-size acknowledged
  * for 3 PTOs while the peer is heard: the path MTU shrank silently. */
 #define JVPN_QUIC_PMTU_BH_LOSSES 16
+/* Receive silence (quic/quic_silence, docs/decisions.md D23): a receiving
+ * end that hears nothing for max(ARRIVALS x the stream's inter-arrival,
+ * 2 x srtt, FLOOR) probes the path with a PING every PROBE ms, for at most
+ * GIVEUP ms (the idle timeout's business after that). Arrivals further
+ * apart than STREAM_GAP are no stream to watch (keep-alives). */
+#define JVPN_SILENCE_ARRIVALS 4
+#define JVPN_SILENCE_FLOOR_MS 20
+#define JVPN_SILENCE_PROBE_MS 25
+#define JVPN_SILENCE_STREAM_GAP_MS 100
+#define JVPN_SILENCE_GIVEUP_MS 3000
+/* A silence is an outage once this many probes went unanswered (a live
+ * peer that merely stopped streaming acknowledges the first one). */
+#define JVPN_SILENCE_CONFIRM_PROBES 3
+/* Arrivals in a row, each within STREAM_GAP of the last, that make a
+ * stream worth watching (not a request and its answer). */
+#define JVPN_SILENCE_STREAM_ARRIVALS 8
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
 #define JVPN_QUIC_CONN_WINDOW (1024 * 1024)    /* bytes per connection */

@@ -10,10 +10,12 @@
 #
 #   tunnel: server jvpn0 198.18.200.1, client1 jvpn0 198.18.200.2
 #
-# Each scenario runs a 200 packets/s probe stream (tests/tools/probe)
-# from client1 to the server's tunnel address through a fault, reports
-# the longest gap between arrivals, and checks that the client kept its
-# process, its connection (no reconnect) and its inner address:
+# Each scenario runs two 200 packets/s probe streams (tests/tools/probe) at
+# once through a fault, client1 -> the server's tunnel address (up) and
+# the server -> client1's (down), reports each one's longest gap between
+# arrivals (the worse first; it is the one judged), and checks that the
+# client kept its process, its connection (no reconnect) and its inner
+# address:
 #
 #   (a) NAT rebinding: the router forgets its mappings (conntrack -F); the
 #       server validates the new path ("path validated and in use").
@@ -26,6 +28,8 @@
 #       reported.
 #   (d) a blackhole 2 s longer than the idle timeout: the connection dies,
 #       the session reattaches on a new one with the same inner address.
+#   (e) the active uplink loses its carrier but keeps its address; the
+#       route moves to the other uplink and the client migrates at once.
 #
 # More scenarios of the session layer (TTL expiry, policy, failover) slot
 # in beside these with the same measure_* helpers.
@@ -44,12 +48,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 lab_require_netns
 lab_test_init session
 
-# Thresholds (ms), generous for a loaded 2-core machine: a NAT rebinding
-# or an address change costs a path validation (one RTT here) plus the
-# netlink debounce; recovery after a blackhole costs up to one QUIC probe
-# timeout (PTO), which backs off while the path is dead.
-GAP_MAX_MS=${SESSION_GAP_MAX_MS:-1000}
-RECOVERY_MAX_MS=${SESSION_RECOVERY_MAX_MS:-1500}
+# Thresholds (ms), with a wide margin for a loaded 2-core machine over what
+# is measured here (10-30 ms): a NAT rebinding or an address change costs
+# the receiver's silence threshold (20 ms) and a round trip, plus the
+# netlink debounce; after a blackhole, the silence probes (every 25 ms)
+# bring traffic back within a probe interval and a round trip
+# (docs/decisions.md D23). The goals: rebinding <= 300 ms, back <= 1 RTT +
+# 30 ms, in both directions.
+GAP_MAX_MS=${SESSION_GAP_MAX_MS:-300}
+RECOVERY_MAX_MS=${SESSION_RECOVERY_MAX_MS:-250}
 # A reattach costs a handshake that may have been sent into the blackhole
 # and retried.
 REATTACH_MAX_MS=${SESSION_REATTACH_MAX_MS:-3000}
@@ -141,17 +148,58 @@ unharmed() {
 
 # measure_start NAME SECONDS: the probe stream client1 -> server through
 # the tunnel, for SECONDS; its report goes to $dir/NAME.json.
+# Two streams at once, one each way: client1 -> server (up) and server ->
+# client1 (down), each 200 packets/s through the tunnel.
 measure_start() {
-  lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "$PORT" "$2" "$dir/$1"
+  lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "$PORT" "$2" "$dir/$1.up" &&
+    lab_probe_start "$sv" "$c1" "$LAB_CLIENT1_IN4" "$((PORT + 1))" "$2" \
+      "$dir/$1.down"
 }
 
-# measure_end NAME: waits for the stream; its numbers in P[key]. Fails
-# when the stream did not reach its end (traffic never came back).
-declare -A P=()
-measure_end() { lab_probe_end "$dir/$1" P; }
+# measure_end NAME: waits for both streams; their numbers in PU[key] and
+# PD[key], and the worse direction's (the longer gap) in P[key], P[dir].
+# Fails when a stream did not reach its end (traffic never came back).
+declare -A P=() PU=() PD=()
+measure_end() {
+  local k
+  lab_probe_end "$dir/$1.up" PU || { REPLY="up: $REPLY"; return 1; }
+  lab_probe_end "$dir/$1.down" PD || { REPLY="down: $REPLY"; return 1; }
+  P=()
+  if lab_lt "${PU[longest_gap_ms]}" "${PD[longest_gap_ms]}"; then
+    for k in "${!PD[@]}"; do P[$k]=${PD[$k]}; done
+    P[dir]=down
+  else
+    for k in "${!PU[@]}"; do P[$k]=${PU[$k]}; done
+    P[dir]=up
+  fi
+}
 
+# numbers [T_OFF]: both directions' gaps and losses (and, with T_OFF, when
+# each came back after it), the worse first.
 numbers() {
-  REPLY="longest gap ${P[longest_gap_ms]} ms, ${P[lost]} of ${P[sent]} lost"
+  local d other
+  other=$([ "${P[dir]}" = up ] && echo down || echo up)
+  REPLY=""
+  for d in "${P[dir]}" "$other"; do
+    direction_numbers "$d" "${1:-}"
+  done
+}
+
+# direction_numbers up|down [T_OFF]: appends one direction's numbers.
+direction_numbers() {
+  local gap lost sent end
+  if [ "$1" = up ]; then
+    gap=${PU[longest_gap_ms]} lost=${PU[lost]} sent=${PU[sent]}
+    end=${PU[gap_end_ms]}
+  else
+    gap=${PD[longest_gap_ms]} lost=${PD[lost]} sent=${PD[sent]}
+    end=${PD[gap_end_ms]}
+  fi
+  REPLY+="${REPLY:+; }$1: longest gap $gap ms, $lost of $sent lost"
+  if [ -n "$2" ]; then
+    REPLY+=", back $(awk -v e="$end" -v o="$2" \
+      'BEGIN { printf "%.0f", e - o }') ms after the fault's end"
+  fi
 }
 
 # --- (a) NAT rebinding -----------------------------------------------------
@@ -227,6 +275,7 @@ blackhole() {
   lab_uplink_blackhole_off client1 "$n"
   measure_end "$name" || return 1
   P[uplink]=$n
+  P[t_off]=$t_off
   P[recovery_ms]=$(awk -v e="${P[gap_end_ms]}" -v o="$t_off" \
     'BEGIN { printf "%.0f", e - o }')
   # The longest gap must be the blackhole's, or the fault did not bite.
@@ -245,8 +294,8 @@ scenario_c() {
     lab_fail "$c" "$REPLY" "$slog" "$clog"
     return 1
   fi
-  numbers
-  nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
+  numbers "${P[t_off]}"
+  nums=$REPLY
   unharmed "$c" "$nums" "${P[recovery_ms]}" "$RECOVERY_MAX_MS" || return 1
   lab_pass "$c" "$SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
  same connection"
@@ -261,8 +310,8 @@ scenario_d() {
     lab_fail d "$REPLY" "$slog" "$clog"
     return 1
   fi
-  numbers
-  nums="$REPLY, back ${P[recovery_ms]} ms after the blackhole's end"
+  numbers "${P[t_off]}"
+  nums=$REPLY
   if ! lab_more_lines "reattached (same addresses)" "$clog" "$nre"; then
     lab_fail d "$nums; the client did not log 'reattached (same addresses)'" \
       "$clog" "$slog"
@@ -283,6 +332,51 @@ scenario_d() {
  session reattached, same inner address"
 }
 
+# --- (e) the active uplink loses its carrier but keeps its address --------
+# (a network manager keeps it for a while): the kernel's route to the
+# server moves to uplink 2, and the client must move with it at once,
+# never sending from an address that cannot leave.
+scenario_e() {
+  local nmig new old
+  lab_uplink_def client1 1
+  old=$LAB_UL_A4
+  lab_count "migrated: now sending from $old" "$clog"
+  nmig=$REPLY
+  lab_uplink_addr_add client1 1 && lab_uplink_prefer client1 1 || {
+    lab_fail e "cannot restore uplink 1"
+    return 1
+  }
+  if ! lab_wait_for "the client back on uplink 1" 5 \
+       lab_more_lines "migrated: now sending from $old" "$clog" "$nmig"; then
+    lab_fail e "the client did not move back to uplink 1" "$clog"
+    return 1
+  fi
+  sleep 1
+  baseline
+  lab_uplink_def client1 2
+  new=$LAB_UL_A4
+  lab_count "migrated: now sending from $new" "$clog"
+  nmig=$REPLY
+  measure_start e 4 || { lab_fail e "probe did not start"; return 1; }
+  sleep 1.5
+  lab_link_down "$c1" eth0
+  if ! lab_wait_for "the client to migrate" 5 \
+       lab_more_lines "migrated: now sending from $new" "$clog" "$nmig"; then
+    lab_fail e "the client did not log 'migrated: now sending from $new'" \
+      "$clog" "$slog"
+    return 1
+  fi
+  if ! measure_end e; then
+    lab_fail e "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  lab_link_up "$c1" eth0
+  numbers
+  local nums=$REPLY
+  unharmed e "$nums" "${P[longest_gap_ms]}" "$GAP_MAX_MS" || return 1
+  lab_pass e "uplink 1 down, address kept: $nums; QUIC migrated"
+}
+
 scenario_a
 scenario_b
 scenario_c
@@ -292,6 +386,7 @@ for ((i = 2; i <= ${SESSION_BLACKHOLES:-1}; i++)); do
   scenario_c "c$i"
 done
 scenario_d
+scenario_e
 
 if ! lab_pid_alive "$server_pid"; then
   lab_fail server "the server exited" "$slog"
