@@ -800,6 +800,7 @@ void client_link_connect(struct client_link *l) {
                                                   : cl->conf.server_host;
   cfg.authority = cl->authority;
   cfg.cc = cl->conf.cc;
+  glue_silence_policy(&cfg.silence, &cl->conf.policy);
   cfg.ops = &client_ops;
   cfg.user = l;
   cfg.log_ctx = l->idx >= 0 ? l->ifname : NULL;

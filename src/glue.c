@@ -62,6 +62,15 @@ const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
   return buf;
 }
 
+void glue_silence_policy(struct quic_silence_policy *out,
+                         const struct jvpn_policy *p) {
+  memset(out, 0, sizeof(*out));
+  out->disabled = p->rx_silence_arrivals == 0;
+  out->arrivals = p->rx_silence_arrivals;
+  out->floor_ms = (uint32_t)p->rx_silence_floor_ms;
+  out->probe_ms = (uint32_t)p->rx_silence_probe_ms;
+}
+
 int glue_load_cred(struct quic_cred **cred, const char *cert_file,
                    const char *key_file) {
   char err[256];

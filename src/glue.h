@@ -12,6 +12,7 @@
 
 #include <uv.h>
 
+#include "jvpn/policy.h"
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
 #include "tun/ip_check.h"
@@ -31,6 +32,10 @@ const char *glue_sockaddr_str(const struct sockaddr *sa, char *buf,
 /* "198.18.200.2" or "fd77::2" for a raw address of |family|. */
 const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
                         size_t len);
+
+/* The receive-silence knobs of |p| for quic_conn_config.silence. */
+void glue_silence_policy(struct quic_silence_policy *out,
+                         const struct jvpn_policy *p);
 
 /* Loads a PEM certificate and key into new credentials. Logs why on
  * failure. Returns 0 or JVPN_ERR_TLS. */

@@ -7,6 +7,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/proof.h"
+#include "jvpn/proto.h"
 #include "src/errmsg.h"
 
 #define MS_PER_S 1000ULL
@@ -52,6 +53,9 @@ static const struct knob knobs[] = {
     U32(attach_burst, 1, 1000000, 200),
     U32(session_attach_rate_per_s, 1, 1000, 5),
     U32(session_attach_burst, 1, 1000, 10),
+    U32(rx_silence_arrivals, 0, 64, JVPN_SILENCE_ARRIVALS),
+    U64(rx_silence_floor_ms, 5, 10 * MS_PER_MIN, JVPN_SILENCE_FLOOR_MS),
+    U64(rx_silence_probe_ms, 5, MS_PER_MIN, JVPN_SILENCE_PROBE_MS),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

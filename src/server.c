@@ -384,6 +384,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.is_server = 1;
   cfg.cred = srv->cred;
   cfg.cc = srv->conf.cc;
+  glue_silence_policy(&cfg.silence, &srv->conf.policy);
   cfg.ops = &server_ops;
   cfg.user = sc;
   cfg.log_ctx = sc->ctx;

@@ -59,6 +59,13 @@ struct jvpn_policy {
   uint32_t attach_burst;              /* 200 attempts */
   uint32_t session_attach_rate_per_s; /* 5 attempts/s per session */
   uint32_t session_attach_burst;      /* 10 attempts */
+
+  /* receive silence (quic/quic_silence, docs/decisions.md D23): a
+   * receiving end whose peer streamed and went quiet probes the path */
+  uint32_t rx_silence_arrivals;  /* 4 inter-arrivals of the stream (0 = off)
+                                    make a silence ... */
+  uint64_t rx_silence_floor_ms;  /* ... of at least 20 ms */
+  uint64_t rx_silence_probe_ms;  /* a PING every 25 ms while silent */
 };
 
 /* Fills |p| with the defaults above and sets its version. */

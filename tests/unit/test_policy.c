@@ -62,6 +62,14 @@ static void test_set_values_and_units(void **state) {
   assert_int_equal(p.switch_cooldown_ms, 0);
   assert_int_equal(jvpn_policy_set(&p, "max_candidates", "0", err, sizeof(err)),
                    0);
+  /* Receive-silence probing: 0 arrivals turns it off. */
+  assert_int_equal(p.rx_silence_arrivals, 4);
+  assert_int_equal(
+      jvpn_policy_set(&p, "rx_silence_arrivals", "0", err, sizeof(err)), 0);
+  assert_int_equal(p.rx_silence_arrivals, 0);
+  assert_int_equal(
+      jvpn_policy_set(&p, "rx_silence_probe_ms", "50ms", err, sizeof(err)), 0);
+  assert_int_equal(p.rx_silence_probe_ms, 50);
   assert_int_equal(jvpn_policy_validate(&p, err, sizeof(err)), 0);
   assert_int_not_equal(p.version, 0);
 }
@@ -85,6 +93,9 @@ static void test_set_rejects(void **state) {
       {"session_lifetime_ms", "31000h"},
       {"session_lifetime_ms", "99999999999999999999999"},
       {"session_lifetime_ms", "18446744073709551615h"},
+      {"rx_silence_arrivals", "65"},
+      {"rx_silence_floor_ms", "4"},
+      {"rx_silence_probe_ms", "2min"},
   };
   struct jvpn_policy p, before;
   char err[128];
