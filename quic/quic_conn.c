@@ -1577,8 +1577,8 @@ void quic_conn_close(struct quic_conn *c, uint64_t h3_error,
                      uint64_t now) {
   if (c->closed)
     return;
-  ngtcp2_ccerr_set_application_error(&c->ccerr, h3_error,
-                                                      NULL, 0);
+  now = clock_step(c, now);
+  ngtcp2_ccerr_set_application_error(&c->ccerr, h3_error, NULL, 0);
   send_close(c, now);
   report_closed(c, why, detail);
 }
@@ -1589,6 +1589,7 @@ int quic_conn_migrate(struct quic_conn *c, const struct sockaddr *local,
   ngtcp2_path_storage ps;
   int rv;
 
+  now = clock_step(c, now);
   ngtcp2_path_storage_init(&ps, (const ngtcp2_sockaddr *)local, local_len,
                            cur->remote.addr, cur->remote.addrlen, NULL);
   rv = immediate
@@ -1730,6 +1731,7 @@ int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
 }
 
 int quic_conn_key_update(struct quic_conn *c, uint64_t now) {
+  now = clock_step(c, now);
   return ngtcp2_conn_initiate_key_update(c->conn, now) == 0 ? 0
                                                             : JVPN_ERR_AGAIN;
 }

@@ -314,12 +314,9 @@ struct quic_conn_config {
                                  * parameters */
   size_t resume_params_len;
   int datagrams;                /* QUIC_APP_STREAMS: advertise DATAGRAM */
-  int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes
-                                 * (ngtcp2 0.12.1 sends them without an
-                                 * ECN mark). Not with migration or NAT
-                                 * rebinding: 0.12.1 restarts PMTUD, and
-                                 * asserts no_pmtud is off, when a path
-                                 * validation fails over to the old path */
+  int no_pmtud;                 /* QUIC_APP_STREAMS: no PMTU probes (the
+                                 * interop runner counts a probe as payload
+                                 * in its zerortt byte budget) */
   const struct quic_preferred_addr *preferred; /* server, QUIC_APP_STREAMS:
                                  * offered in the transport parameters
                                  * with a fresh connection ID (cid_add)

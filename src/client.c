@@ -699,7 +699,7 @@ static void check_path(struct client *cl) {
   struct sockaddr_storage src;
   socklen_t len;
   char a[64], b[64];
-  int next = !l->active, rv, gone;
+  int next = !l->active, rv;
 
   if (l->qc == NULL || l->dead || !cur->open)
     return;
@@ -715,11 +715,13 @@ static void check_path(struct client *cl) {
            glue_sockaddr_str((const struct sockaddr *)&src, b, sizeof(b)));
   if (sock_open(l, next) != 0)
     return;
-  gone = !netmon_addr_present((const struct sockaddr *)&cur->s.local,
-                              cur->s.local_len);
+  /* At once, not after validating the new path: the kernel routes to the
+   * server from the new address now, so the old one is at best on a path
+   * it no longer uses (its interface may be down with the address kept;
+   * docs/decisions.md D24). ngtcp2 validates afterwards and falls back. */
   rv = quic_conn_migrate(l->qc,
                          (const struct sockaddr *)&l->socks[next].s.local,
-                         l->socks[next].s.local_len, gone, glue_now());
+                         l->socks[next].s.local_len, 1, glue_now());
   if (rv == 0) {
     client_link_flush(l);
     return;
