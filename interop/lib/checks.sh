@@ -231,6 +231,8 @@ iop_verdict() {
         REASON="${F[no_challenge]} of ${F[migrations]} moves to a new path: the server's first packet there had no PATH_CHALLENGE"
         [ "${F[ack_first]}" -gt 0 ] &&
           REASON+=" (${F[ack_first]} of them ACK-only, which RFC 9000 9.3 allows but the runner does not)"
+        [ "${F[undecrypted]:-0}" -gt 0 ] &&
+          REASON+=" (${F[undecrypted]} of them not decryptable by tshark: a zero-length DCID on a new address; check the server's qlog)"
         iop_fail "$REASON"
         return 0
       fi

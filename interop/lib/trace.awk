@@ -73,7 +73,10 @@ BEGIN { FS = "\t"; amp = "nohandshake"; allowed = 0; tol = 0; amp_open = 1 }
     if (last_path == "") last_path = path
     else if (path != last_path && !(path in used_path)) {
       used_path[last_path] = 1; last_path = path; migrations++
-      if ($24 == "") { no_challenge++; if (!elic) ack_first++ }
+      # No frame at all: tshark could not decrypt it (a short header with
+      # a zero-length DCID, as quic-go's clients use, on a new address
+      # cannot be tied to its connection), which is not "ACK-only".
+      if ($24 == "") { no_challenge++; if (nft == 0) undecrypted++; else if (!elic) ack_first++ }
       else { nsplit($24, a); owed[hexnorm(a[1])] = 1 }
     }
     if ($24 != "") { n = nsplit($24, a); for (i = 1; i <= n; i++) chal[hexnorm(a[i])] = 1 }
@@ -160,6 +163,7 @@ END {
   print "unresponded=" unresp
   print "unanswered_other=" other
   print "ack_first=" ack_first + 0
+  print "undecrypted=" undecrypted + 0
   print "cmoves=" cmoves + 0
   print "cm_same_dcid=" cm_same_dcid + 0
   print "cm_kept_dcid=" cm_kept_dcid + 0
