@@ -1021,6 +1021,64 @@ static void test_young_path_capsules(void **state) {
   assert_int_equal(quic_conn_get_stats(p->cli.qc)->tx_capsule_datagrams, 1);
 }
 
+/* Runs both ends for |ms| of simulated time with an IP packet each way
+ * every 5 ms (200 packets/s, as the netns probe streams), delivering what
+ * the network carries at once and firing due timers. */
+static void stream_both(struct pair *p, uint64_t ms, uint32_t *seq) {
+  uint64_t end = p->now + ms * NGTCP2_MILLISECONDS;
+  uint8_t pkt[200];
+
+  while (p->now < end) {
+    p->now += 5 * NGTCP2_MILLISECONDS;
+    build_ipv4(pkt, sizeof(pkt), 1, *seq);
+    (void)quic_conn_queue_ip(p->cli.qc, pkt, sizeof(pkt));
+    build_ipv4(pkt, sizeof(pkt), 0, (*seq)++);
+    (void)quic_conn_queue_ip(p->srv.qc, pkt, sizeof(pkt));
+    run_timers(p);
+    write_both(p);
+    while (p->head != p->tail)
+      net_deliver(p, &p->net[p->head++ % NET_SLOTS]);
+  }
+}
+
+/* The recovery logic of docs/decisions.md D23, both ways: a blackhole
+ * under two 200 packets/s streams is noticed by each receiving end, which
+ * probes, confirms the outage and stops feeding it; once the path returns,
+ * each direction is back within a probe interval (25 ms) and a little. */
+static void test_outage_recovery(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  const struct quic_conn_stats *cs, *ss;
+  uint64_t cli_n, srv_n, t0, back_up = 0, back_down = 0;
+  uint32_t seq = 1;
+
+  pair_open(p);
+  stream_both(p, 300, &seq);
+  assert_true(p->cli.nip > 40 && p->srv.nip > 40);
+  p->blackhole = 1;
+  stream_both(p, 1000, &seq);
+  cs = quic_conn_get_stats(p->cli.qc);
+  ss = quic_conn_get_stats(p->srv.qc);
+  assert_int_equal(cs->silences, 1);
+  assert_int_equal(ss->silences, 1);
+  assert_true(cs->silence_probes >= 3 && ss->silence_probes >= 3);
+  assert_true(cs->drop_silent > 100 && ss->drop_silent > 100);
+  p->blackhole = 0;
+  cli_n = p->cli.nip;
+  srv_n = p->srv.nip;
+  t0 = p->now;
+  while (p->now - t0 < 500 * NGTCP2_MILLISECONDS && (!back_up || !back_down)) {
+    stream_both(p, 5, &seq);
+    if (!back_up && p->srv.nip > srv_n)
+      back_up = p->now - t0;
+    if (!back_down && p->cli.nip > cli_n)
+      back_down = p->now - t0;
+  }
+  assert_true(back_up > 0 && back_up <= 40 * NGTCP2_MILLISECONDS);
+  assert_true(back_down > 0 && back_down <= 40 * NGTCP2_MILLISECONDS);
+  assert_int_equal(p->cli.closed_calls, 0);
+  assert_int_equal(p->srv.closed_calls, 0);
+}
+
 static int cli_closed(const struct pair *p) {
   return p->cli.closed_calls > 0;
 }
@@ -1301,6 +1359,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_young_path_capsules, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_stall_watchdog, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_outage_recovery, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clean_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settings_and_version, setup,
                                       teardown),
