@@ -914,8 +914,23 @@ static void silence_heard(struct quic_conn *c, uint64_t now) {
   if (!ngtcp2_conn_get_handshake_completed(c->conn))
     return;
   ended = quic_silence_on_rx(&c->silence, now);
-  if (ended && c->cfg.ops->rx_silence)
+  if (ended == 0)
+    return;
+  /* The path is back: answer with an ack-eliciting packet at once, from
+   * the window room kept for it, so ours is acknowledged and the packets
+   * lost in the outage are declared lost now, not at a backed-off probe
+   * timeout. */
+  c->probe_now = 1;
+  if (c->cfg.ops->rx_silence)
     c->cfg.ops->rx_silence(c->cfg.user, 0, ended / NGTCP2_MILLISECONDS);
+}
+
+/* Bytes the congestion window still takes. */
+static uint64_t window_room(struct quic_conn *c) {
+  ngtcp2_conn_info ci;
+
+  ngtcp2_conn_get_conn_info(c->conn, &ci);
+  return ci.cwnd > ci.bytes_in_flight ? ci.cwnd - ci.bytes_in_flight : 0;
 }
 
 /* The peer streamed to us and went quiet: the next write carries a PING
@@ -923,8 +938,24 @@ static void silence_heard(struct quic_conn *c, uint64_t now) {
  * is set to run out now and restored after the write). Returns nonzero if
  * the timer was shortened. */
 static int silence_probe(struct quic_conn *c, uint64_t now) {
-  if (!ngtcp2_conn_get_handshake_completed(c->conn) ||
-      !quic_silence_probe_due(&c->silence, now, srtt_of(c)))
+  uint64_t room;
+
+  if (!ngtcp2_conn_get_handshake_completed(c->conn))
+    return 0;
+  if (c->probe_now) {
+    c->probe_now = 0;
+    ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
+    return 1;
+  }
+  /* The probes of an outage stay in flight until it ends, and lost
+   * packets are never declared lost without an ACK: after a persistent
+   * congestion the window may be the minimum (2 packets). Probes slow
+   * down when it runs low and always leave room for the answer above. */
+  room = window_room(c);
+  if (!quic_silence_probe_due(&c->silence, now, srtt_of(c),
+                              room < JVPN_SILENCE_ROOMY_BYTES))
+    return 0;
+  if (room < 2 * JVPN_SILENCE_PROBE_BYTES)
     return 0;
   c->stats.silence_probes++;
   if (quic_silence_outage_began(&c->silence)) {

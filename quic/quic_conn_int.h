@@ -98,6 +98,7 @@ struct quic_conn {
   struct quic_pmtu_watch pmtu;     /* full-size loss, MTU black holes */
   uint64_t dgram_seq;              /* ids of sent datagrams */
   struct quic_silence silence;     /* the receiving path went quiet */
+  int probe_now;                   /* an outage ended: PING on next write */
   ngtcp2_ccerr ccerr;
   FILE *qlog;                      /* owned; cfg.qlog_dir */
   gnutls_datum_t ticket;           /* client: latest session data, owned */

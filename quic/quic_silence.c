@@ -78,13 +78,13 @@ uint64_t quic_silence_deadline(const struct quic_silence *s,
 }
 
 int quic_silence_probe_due(struct quic_silence *s, uint64_t now,
-                           uint64_t srtt_ns) {
+                           uint64_t srtt_ns, int slow) {
   uint64_t due = quic_silence_deadline(s, srtt_ns);
 
   if (due == UINT64_MAX || now < due)
     return 0;
   if (++s->probes == s->pol.confirm_probes)
     s->episodes++;
-  s->next_probe = now + (uint64_t)s->pol.probe_ms * MS;
+  s->next_probe = now + (uint64_t)s->pol.probe_ms * MS * (slow ? 2 : 1);
   return 1;
 }

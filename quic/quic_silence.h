@@ -56,11 +56,12 @@ uint64_t quic_silence_threshold(const struct quic_silence *s,
 uint64_t quic_silence_deadline(const struct quic_silence *s, uint64_t srtt_ns);
 
 /* Nonzero when a probe is due at |now|; it is then counted and the next
- * one scheduled. A live peer that merely stopped streaming answers the
+ * one scheduled (|slow|: at twice the interval, when the sender's window
+ * runs low). A live peer that merely stopped streaming answers the
  * first; when confirm_probes went unanswered the silence is an outage
  * (quic_silence_outage(), and quic_silence_outage_began() right then). */
 int quic_silence_probe_due(struct quic_silence *s, uint64_t now,
-                           uint64_t srtt_ns);
+                           uint64_t srtt_ns, int slow);
 
 /* Nonzero while the silence is a confirmed outage. */
 static inline int quic_silence_outage(const struct quic_silence *s) {

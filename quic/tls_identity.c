@@ -322,6 +322,29 @@ int tls_identity_cred_new_empty(struct quic_cred **cred) {
   return 0;
 }
 
+int tls_identity_key_private(const char *key_file, char *errbuf,
+                             size_t errlen) {
+  struct stat st;
+
+  if (stat(key_file, &st) != 0) {
+    seterr(errbuf, errlen, "cannot read private key %s: %s", key_file,
+           strerror(errno));
+    return JVPN_ERR_SYSTEM;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    seterr(errbuf, errlen, "private key %s is not a regular file", key_file);
+    return JVPN_ERR_DENIED;
+  }
+  if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+    seterr(errbuf, errlen,
+           "private key %s is accessible by group or others (mode %04o); "
+           "refusing it: chmod 600 %s",
+           key_file, (unsigned)(st.st_mode & 07777), key_file);
+    return JVPN_ERR_DENIED;
+  }
+  return 0;
+}
+
 void tls_identity_cred_del(struct quic_cred *cred) {
   if (cred == NULL)
     return;

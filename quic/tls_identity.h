@@ -45,6 +45,12 @@ int tls_identity_cred_load(struct quic_cred **cred, const char *cert_file,
  * none (quic_conn_config.no_peer_auth: the interop endpoint). Returns 0 or
  * JVPN_ERR_TLS. */
 int tls_identity_cred_new_empty(struct quic_cred **cred);
+/* Checks, as ssh does, that the private key file |key_file| is a regular
+ * file that neither its group nor others may read or write. Returns 0, or
+ * JVPN_ERR_DENIED / JVPN_ERR_SYSTEM with the reason in |errbuf|. */
+int tls_identity_key_private(const char *key_file, char *errbuf,
+                             size_t errlen);
+
 /* Frees a credential; accepts NULL. */
 void tls_identity_cred_del(struct quic_cred *cred);
 

@@ -8,18 +8,22 @@
 #           eth1 198.18.11.2 --- c1b [~40 ms RTT]  (masquerade) 198.18.3.2
 #     jvpn-quic:    [uplink] eth0 priority 1, eth1 priority 2 (one QUIC
 #                   connection each, eth1 a warm standby), UDP 443;
-#                   probe -> 198.18.200.1
-#     wireguard-go: persistent-keepalive 25 s, UDP 51820; probe ->
-#                   198.19.250.1
+#                   tunnel 198.18.200.2 <-> 198.18.200.1
+#     wireguard-go: persistent-keepalive 25 s, UDP 51820; tunnel
+#                   198.19.250.2 <-> 198.19.250.1
 #     OpenVPN 2.6:  p2p, static key, UDP 1194, --float, --ping 1
-#                   --ping-restart 5, client --nobind; probe -> 198.19.251.1
+#                   --ping-restart 5, client --nobind; tunnel
+#                   198.19.251.2 <-> 198.19.251.1
 #
 # wireguard-go and OpenVPN have one socket, not bound to an interface, and
 # follow the routing table: eth0's default routes (metric 0), else eth1's
 # (metric 2000), as lab_uplink2_add makes them. All three run at once and
-# each fault hits all three: three 200 packets/s probe streams
-# (tests/tools/probe), one through each tunnel, measure the longest gap
-# between arrivals and the packets lost. Scenarios (the issue's letters):
+# each fault hits all three. Each tunnel carries two 200 packets/s probe
+# streams (tests/tools/probe) at once, client -> server (up) and server ->
+# client (down); each direction's longest gap between arrivals, packets
+# lost and, for a and b, how long after the fault's end traffic came back
+# are reported, and the headline is the worse direction
+# (scripts/bench-lib.sh). Scenarios (the issue's letters):
 #
 #   a  silent blackhole of eth0 for BENCH_HOLE_MS (2000): nft drop in the
 #      router, the link and its routes stay up
@@ -109,15 +113,15 @@ declare -A SECS=([a]=$(( HOLE_MS / 1000 + 4 )) [b]=$(( DOWN_MS / 1000 + 4 ))
 for s in "${SCENARIOS[@]}"; do
   [ -n "${TITLE[$s]:-}" ] || die "unknown scenario '$s' (a b d f)"
 done
-# Probe ports and tunnel addresses: j(vpn-quic), w(ireguard-go), o(penvpn).
-KINDS=(j w o)
+# The tunnels (scripts/bench-lib.sh): j(vpn-quic), w(ireguard-go), o(penvpn).
+BENCH_KINDS=(j w o)
 JVPN=${BENCH_JVPN:-1}
-if [ "$JVPN" = 0 ]; then KINDS=(w o); fi
-declare -A PORT=([j]=9000 [w]=9001 [o]=9002)
+if [ "$JVPN" = 0 ]; then BENCH_KINDS=(w o); fi
 
 lab_init
 lab_tmpdir
 dir=$REPLY
+BENCH_DIR=$dir
 lab_fo_topo || die "the failover lab: $REPLY"
 echo "bench-failover: uplink RTTs: eth0 ${LAB_FO_RTT[1]} ms, eth1" \
   "${LAB_FO_RTT[2]} ms" >&2
@@ -157,12 +161,10 @@ if [ "$JVPN" = 1 ]; then
 fi
 lab_wg_pair client1 "$dir/wg" 25 || die "wireguard-go did not come up"
 lab_ovpn_pair client1 "$dir/ovpn" || die "OpenVPN did not come up"
-declare -A ADDR=([j]=$LAB_SERVER_IN4 [w]=$LAB_WG_SERVER_IN4
-                 [o]=$LAB_OVPN_SERVER_IN4)
 
 tunnel_ok() {
   if [ "$1" = j ] && [ "$JVPN" = 0 ]; then return 0; fi
-  lab_ping "$cl" "${ADDR[$1]}"
+  lab_ping "$cl" "${BENCH_SADDR[$1]}"
 }
 all_ok() { tunnel_ok j && tunnel_ok w && tunnel_ok o && at_rest; }
 # why_down: which tunnel does not work, with its state, on stderr.
@@ -191,14 +193,20 @@ nswitch() {
     grep -c '"reason":"TRANSPORT_SWITCH_OK"')
 }
 
-# fault SCENARIO: applies the fault and takes it away; returns when done.
+# fault SCENARIO: applies the fault and takes it away; returns when done,
+# with T_OFF (probe time line) set to just before the end of a and b.
 fault() {
+  T_OFF=""
   case "$1" in
     a) lab_fo_blackhole_on 1 || return 1
        sleep "$(awk -v m="$HOLE_MS" 'BEGIN { print m / 1000 }')"
+       lab_probe_now
+       T_OFF=$REPLY
        lab_fo_blackhole_off 1 ;;
     b) lab_fo_link_down 1 || return 1
        sleep "$(awk -v m="$DOWN_MS" 'BEGIN { print m / 1000 }')"
+       lab_probe_now
+       T_OFF=$REPLY
        lab_fo_link_up 1 ;;
     d) lab_fo_flap 1 "$FLAP_HALF_MS" "$FLAP_S" ;;
     f) lab_fo_loss 1 "$LOSS_PCT" || return 1
@@ -207,10 +215,9 @@ fault() {
   esac
 }
 
-# Results: R[kind,scenario] is a space-separated list of numbers per run;
-# kind is jgap, wgap, ogap (longest gap, ms), jlost, wlost, olost,
-# jsw (jvpn-quic activations), jdead/wdead/odead (runs whose stream never
-# came back) and jstall (runs after which the jvpn client was restarted).
+# Results: the streams' numbers in BENCH_R (scripts/bench-lib.sh);
+# R[kind,scenario] a space-separated list per run, kind jsw (jvpn-quic
+# activations) or jstall (runs after which the jvpn client was restarted).
 declare -A R=()
 nbad=0
 RESTARTS=()
@@ -241,21 +248,13 @@ restore() {
 
 # run_one SCENARIO K
 run_one() {
-  local s=$1 k=$2 kind out sw0
+  local s=$1 k=$2 sw0
   nswitch
   sw0=$REPLY
-  for kind in "${KINDS[@]}"; do
-    lab_probe_start "$cl" "$sv" "${ADDR[$kind]}" "${PORT[$kind]}" \
-      "${SECS[$s]}" "$dir/$s$k-$kind" || return 1
-  done
+  bench_start "$s$k" "${SECS[$s]}" || return 1
   sleep 1.5
   fault "$s" || return 1
-  for kind in "${KINDS[@]}"; do
-    bench_probe_result "$dir/$s$k-$kind" || return 1
-    R[${kind}gap,$s]+="$BENCH_GAP "
-    R[${kind}lost,$s]+="$BENCH_LOST "
-    [ "$BENCH_DEAD" = 1 ] && R[${kind}dead,$s]+="$k "
-  done
+  bench_end "$s$k" "$s" "$k" "$T_OFF" || return 1
   restore "$s" "$k" || return 1
   nswitch
   R[jsw,$s]+="$(( REPLY - sw0 )) "
@@ -293,32 +292,33 @@ if [ "$JVPN" = 1 ]; then
 fi
 
 
-ROWS=("scenario|jvpn median gap|jvpn worst gap|wg median gap|wg worst gap|ovpn median gap|ovpn worst gap|jvpn lost (median)|wg lost (median)|ovpn lost (median)|jvpn switches (median)|jvpn switches (max)")
+ROWS=("$BENCH_HEADER|jvpn-quic switches")
 for s in "${SCENARIOS[@]}"; do
-  row=${TITLE[$s]}
-  for kind in jgap:median jgap:max wgap:median wgap:max ogap:median \
-              ogap:max jlost:median wlost:median olost:median jsw:median \
-              jsw:max; do
-    bench_stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
-    row+="|$REPLY"
-  done
-  for kind in j w o; do
-    if [ -n "${R[${kind}dead,$s]:-}" ]; then
-      row+="; $kind stuck (no recovery) in runs ${R[${kind}dead,$s]% }"
+  for kind in "${BENCH_KINDS[@]}"; do
+    bench_row "$s" "${TITLE[$s]}" "$kind"
+    row=$REPLY
+    if [ "$kind" = j ]; then
+      bench_stat "${R[jsw,$s]:-}" median
+      row+="|$REPLY"
+      bench_stat "${R[jsw,$s]:-}" max
+      row+=" / $REPLY"
+    else
+      row+="|-"
     fi
+    bench_dead_note "$s" "$kind"
+    row+=$REPLY
+    if [ "$kind" = j ] && [ -n "${R[jstall,$s]:-}" ]; then
+      row+="; client restarted after runs ${R[jstall,$s]% }"
+    fi
+    ROWS+=("$row")
   done
-  if [ -n "${R[jstall,$s]:-}" ]; then
-    row+="; jvpn restarted after runs ${R[jstall,$s]% }"
-  fi
-  ROWS+=("$row")
 done
-
 
 raw() {
   local s kind
   for s in "${SCENARIOS[@]}"; do
-    for kind in jgap wgap ogap jlost wlost olost jsw jstall jdead wdead \
-                odead; do
+    bench_raw "$s"
+    for kind in jsw jstall; do
       if [ -n "${R[$kind,$s]:-}" ]; then
         printf '%s %s: %s\n' "$s" "$kind" "${R[$kind,$s]% }"
       fi
@@ -326,8 +326,10 @@ raw() {
   done
 }
 
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
-echo "Gaps in ms, losses in packets, $RUNS runs each, 200 packets/s per stream."
+echo "$RUNS runs each; load average at the end $LOADAVG."
+bench_legend | fold -s -w 78
 bench_print_table text "${ROWS[@]}"
 echo
 raw
@@ -347,15 +349,17 @@ if [ -n "$OUT" ]; then
       "$(openvpn --version 2>/dev/null | head -n1 | awk '{ print $1, $2 }')," \
       "static key, --float --ping 1 --ping-restart 5."
     echo "Uplink RTTs: eth0 ${LAB_FO_RTT[1]} ms, eth1 ${LAB_FO_RTT[2]} ms." \
-      "$RUNS runs per scenario; gaps in ms, losses in packets at 200" \
-      "packets/s per stream; $SID_NOTE."
+      "$RUNS runs per scenario; load average at the end $LOADAVG;" \
+      "$SID_NOTE."
+    echo
+    bench_legend
     echo
     bench_print_table md "${ROWS[@]}"
     echo
-    echo "Per run (gap: longest gap, for a stuck stream from its last packet" \
-      "to its end; lost: packets lost; jsw: activations accepted by the" \
-      "server, the return included; jstall: jvpn-quic client restarted" \
-      "after the run; *dead: stream never recovered):"
+    echo "Per run (S KIND DIR METRIC: one value per run; KIND j jvpn-quic," \
+      "w wireguard-go, o OpenVPN; dead: the runs whose stream never came" \
+      "back; jsw: activations accepted by the server, the return included;" \
+      "jstall: jvpn-quic client restarted after the run):"
     echo
     echo '```'
     raw

@@ -17,7 +17,8 @@ bench_stat() {
 }
 
 # bench_print_table text|md ROW...: the rows ("a|b|c", the first one the
-# header) as aligned text or as a markdown table.
+# header) as aligned text or as a markdown table, whose first
+# BENCH_LEFT_COLS columns (default 1) are left-aligned, the others right.
 bench_print_table() {
   local fmt=$1 r i=0
   shift
@@ -25,8 +26,9 @@ bench_print_table() {
     if [ "$fmt" = md ]; then
       printf '| %s |\n' "${r//|/ | }"
       if [ "$i" = 0 ]; then
-        printf '%s\n' "$r" | awk -F'|' '{ s = "|"; for (j = 1; j <= NF; j++)
-          s = s (j == 1 ? "---|" : "---:|"); print s }'
+        printf '%s\n' "$r" | awk -F'|' -v l="${BENCH_LEFT_COLS:-1}" '{
+          s = "|"; for (j = 1; j <= NF; j++)
+          s = s (j <= l ? "---|" : "---:|"); print s }'
       fi
     else
       printf '%s\n' "$r"
@@ -35,27 +37,149 @@ bench_print_table() {
   done | { if [ "$fmt" = md ]; then cat; else column -t -s'|'; fi; }
 }
 
-# bench_probe_result OUT: waits for probe stream OUT, then its longest gap
-# (ms) in BENCH_GAP and its lost packets in BENCH_LOST. A stream that never
-# came back lost its tail, which the receiver's own numbers (both up to
-# the last packet received) do not show: BENCH_DEAD=1, its gap is then
-# from the last arrival to the stream's end (a lower bound) and its loss
-# everything not received.
-# shellcheck disable=SC2004,SC2154 # the array's keys hold a comma
-# shellcheck disable=SC2034 # BENCH_* are for the callers
-bench_probe_result() {
-  local out=$1
-  lab_probe_wait "$out" || return 1
-  BENCH_DEAD=0
-  if [ "${LAB_PROBE[$out,sent]}" -lt \
-       $(( LAB_PROBE[$out,expected] - LAB_PROBE_RATE / 2 )) ]; then
-    BENCH_DEAD=1
-    BENCH_GAP=$(awk -v f="${LAB_PROBE[$out,first_ms]}" \
-      -v l="${LAB_PROBE[$out,last_ms]}" -v n="${LAB_PROBE[$out,expected]}" \
-      -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }')
-    BENCH_LOST=$(( LAB_PROBE[$out,expected] - LAB_PROBE[$out,received] ))
-  else
-    BENCH_GAP=${LAB_PROBE[$out,longest_gap_ms]}
-    BENCH_LOST=${LAB_PROBE[$out,lost]}
-  fi
+# --- every tunnel measured both ways at once --------------------------------
+#
+# Each tunnel of BENCH_KINDS (j: jvpn-quic, w: wireguard-go, o: OpenVPN;
+# the scripts set the list) between client1 and the server carries two
+# probe streams at once (lab_probe2_start): client -> server ("up") and
+# server -> client ("down"), LAB_PROBE_RATE packets/s each, reports in
+# BENCH_DIR. The numbers of every run go to BENCH_R["KIND,DIR,METRIC,S"]
+# (S the scenario), one word per run: DIR is up, down or worse (the worse
+# of both in that run, the headline), METRIC gap (longest gap, ms; for a
+# stream that never came back, from its last packet to its end, a lower
+# bound), lost (packets), back (ms from the fault's end to the end of the
+# longest gap; negative: before the fault ended; only for streams that
+# came back, only when the run has a fault's end) and dead (the run's
+# number when the stream never came back).
+
+# shellcheck disable=SC2034 # BENCH_* are for the callers too
+{
+declare -gA BENCH_NAME=([j]=jvpn-quic [w]=wireguard-go [o]=OpenVPN)
+declare -gA BENCH_SADDR=([j]=$LAB_SERVER_IN4 [w]=$LAB_WG_SERVER_IN4
+                         [o]=$LAB_OVPN_SERVER_IN4)
+declare -gA BENCH_CADDR=([j]=$LAB_CLIENT1_IN4 [w]=$LAB_WG_CLIENT_IN4
+                         [o]=$LAB_OVPN_CLIENT_IN4)
+# The up stream's port; the down stream's is one more.
+declare -gA BENCH_PORT=([j]=9000 [w]=9010 [o]=9020)
+BENCH_KINDS=(j w o)
+BENCH_DIR=${BENCH_DIR:-}
+declare -gA BENCH_R=() BENCH_UP=() BENCH_DOWN=() BENCH_WORSE=()
+}
+
+# bench_start TAG SECS: the two streams through every tunnel, for SECS.
+bench_start() {
+  local k
+  for k in "${BENCH_KINDS[@]}"; do
+    lab_probe2_start "${LAB_NS[client1]}" "${LAB_NS[server]}" \
+      "${BENCH_SADDR[$k]}" "${BENCH_CADDR[$k]}" "${BENCH_PORT[$k]}" "$2" \
+      "$BENCH_DIR/$1-$k" || return 1
+  done
+}
+
+# bench_end TAG S K [T_OFF]: waits for the streams of bench_start TAG and
+# adds their numbers to BENCH_R as run K of scenario S ("back" after
+# T_OFF, the fault's end on the probe time line). Returns 1 when a stream
+# did not finish at all (a probe failure, not a tunnel's).
+bench_end() {
+  local tag=$1 s=$2 k=$3 toff=${4:-} kind d m rc=0 v
+  for kind in "${BENCH_KINDS[@]}"; do
+    lab_probe2_end "$BENCH_DIR/$tag-$kind" BENCH_UP BENCH_DOWN BENCH_WORSE \
+      "$toff"
+    if [ -z "${BENCH_UP[dead]:-}" ] || [ -z "${BENCH_DOWN[dead]:-}" ]; then
+      echo "bench: ${BENCH_NAME[$kind]}: $REPLY" >&2
+      rc=1
+      continue
+    fi
+    for d in up down; do
+      local -n bench_one=BENCH_${d^^}
+      for m in gap lost back; do
+        if [ -n "${bench_one[$m]}" ]; then
+          BENCH_R[$kind,$d,$m,$s]+="${bench_one[$m]} "
+        fi
+      done
+      if [ "${bench_one[dead]}" = 1 ]; then
+        BENCH_R[$kind,$d,dead,$s]+="$k "
+      fi
+    done
+    for m in gap lost back; do
+      if [ -z "${BENCH_UP[$m]}" ] || [ -z "${BENCH_DOWN[$m]}" ]; then
+        continue
+      fi
+      v=$(awk -v a="${BENCH_UP[$m]}" -v b="${BENCH_DOWN[$m]}" \
+        'BEGIN { print (a + 0 > b + 0) ? a : b }')
+      BENCH_R[$kind,worse,$m,$s]+="$v "
+    done
+    if [ "${BENCH_UP[dead]}" = 1 ] || [ "${BENCH_DOWN[dead]}" = 1 ]; then
+      BENCH_R[$kind,worse,dead,$s]+="$k "
+    fi
+  done
+  return "$rc"
+}
+
+# bench_cell KIND DIR METRIC S: "median / worst" of the runs, in REPLY
+# ("-" without any).
+bench_cell() {
+  local med
+  bench_stat "${BENCH_R[$1,$2,$3,$4]:-}" median
+  med=$REPLY
+  [ "$med" = - ] && return 0
+  bench_stat "${BENCH_R[$1,$2,$3,$4]:-}" max
+  REPLY="$med / $REPLY"
+}
+
+# The columns bench_row fills, after "scenario" and "tunnel".
+# shellcheck disable=SC2034 # for the callers
+BENCH_LEFT_COLS=2
+# shellcheck disable=SC2034 # for the callers
+BENCH_HEADER="scenario|tunnel|gap, worse direction|gap up|gap down|lost up|lost down|back, worse direction|back up|back down"
+
+# bench_row S TITLE KIND: the row of KIND in scenario S (BENCH_HEADER's
+# columns; each cell "median / worst"), in REPLY.
+bench_row() {
+  local row="$2|${BENCH_NAME[$3]}" c
+  for c in worse,gap up,gap down,gap up,lost down,lost worse,back up,back \
+           down,back; do
+    bench_cell "$3" "${c%,*}" "${c#*,}" "$1"
+    row+="|$REPLY"
+  done
+  REPLY=$row
+}
+
+# bench_dead_note S KIND: "; up stuck (no recovery) in runs 2 4" and the
+# same for down, when any, in REPLY.
+bench_dead_note() {
+  local d
+  REPLY=""
+  for d in up down; do
+    if [ -n "${BENCH_R[$2,$d,dead,$1]:-}" ]; then
+      REPLY+="; $d stuck (no recovery) in runs ${BENCH_R[$2,$d,dead,$1]% }"
+    fi
+  done
+}
+
+# bench_raw S: every per-run list of scenario S, "S KIND DIR METRIC: ...".
+bench_raw() {
+  local kind d m
+  for kind in "${BENCH_KINDS[@]}"; do
+    for d in worse up down; do
+      for m in gap lost back dead; do
+        if [ -n "${BENCH_R[$kind,$d,$m,$1]:-}" ]; then
+          printf '%s %s %s %s: %s\n' "$1" "$kind" "$d" "$m" \
+            "${BENCH_R[$kind,$d,$m,$1]% }"
+        fi
+      done
+    done
+  done
+}
+
+# bench_legend: what the tables' cells and the per-run lines mean.
+bench_legend() {
+  echo "Each tunnel carries two ${LAB_PROBE_RATE} packets/s probe streams at" \
+    "once, client -> server (up) and server -> client (down); every cell is" \
+    "median / worst over the runs. gap: longest gap between arrivals (ms;" \
+    "a stream that never came back: from its last packet to its end);" \
+    "lost: packets; back: ms from the fault's end to the end of the longest" \
+    "gap (negative: before the fault ended, the tunnel had moved away from" \
+    "it; '-': no fault's end to wait for, or never came back); worse" \
+    "direction: per run, the larger gap, loss or back of the two."
 }

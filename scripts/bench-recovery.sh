@@ -6,27 +6,37 @@
 #   client1 eth0 198.18.1.2  --- c1  router  srv --- server 198.18.3.2
 #           eth1 198.18.11.2 --- c1b (masquerade,     jvpn-quic UDP 443
 #                                random ports)        wireguard-go UDP 51820
-#     jvpn:  probe -> 198.18.200.1 (jvpn0)
-#     wg-go: probe -> 198.19.250.1 (persistent-keepalive 25, MTU 1420)
+#     jvpn:  198.18.200.2 <-> 198.18.200.1 (jvpn0; one uplink: no [uplink]
+#            sections, the client follows the routing table)
+#     wg-go: 198.19.250.2 <-> 198.19.250.1 (persistent-keepalive 25, MTU
+#            1420)
 #
-# Both tunnels run at once and each fault hits both: two 200 packets/s
-# probe streams (tests/tools/probe), one through each, measure the longest
-# gap between arrivals and the packets lost. Scenarios:
+# Both tunnels run at once and each fault hits both. Each tunnel carries
+# two 200 packets/s probe streams (tests/tools/probe) at once, client ->
+# server (up) and server -> client (down); each direction's longest gap
+# between arrivals, packets lost and, when the fault has an end, how long
+# after it traffic came back are reported, and the headline is the worse
+# direction (scripts/bench-lib.sh). Scenarios:
 #
 #   a  NAT rebinding: the router forgets its mappings (conntrack -F)
-#   b  address change: the active uplink loses its address, the standby
-#      uplink's route takes over (restored after each run)
+#   b  address change: the active uplink loses its address (its link stays
+#      up), the standby uplink's route takes over (restored after each run)
 #   c  blackhole of the active uplink shorter than jvpn-quic's QUIC idle
-#      timeout (idle - 1 s, at most 3 s)
+#      timeout (idle - 1 s, at most 3 s: 2 s with the default 3 s)
 #   d  3 s blackhole
 #   e  blackhole 2 s longer than the idle timeout (the connection dies, the
 #      session reattaches)
 #   f  (BENCH_LONG=1) 35 s blackhole: past the session's transport-loss
 #      TTL (15 s by default) and WireGuard's 25 s keepalive
+#   g  the active uplink goes down (carrier loss) and keeps its addresses
+#      (keep_addr_on_down): its default routes go, the other uplink's take
+#      over (restored after each run)
+#   h  the active uplink goes down and loses its addresses
 #
 # Blackholes are nft drops in the router; the client's link stays up. For
-# c..f "recovery" is the time from the end of the blackhole to the first
-# packet through.
+# c..f "back" is the time from the end of the blackhole (the path's
+# return) to the end of the longest gap; a..b and g..h have no end within
+# the run (the path does not return before the streams end).
 #
 # Environment:
 #   BENCH_RUNS=N     runs per scenario (default 5)
@@ -71,31 +81,42 @@ case "$RUNS" in ''|*[!0-9]*|0) die "BENCH_RUNS must be a positive number" ;; esa
 lab_quic_idle_ms
 IDLE_MS=$REPLY
 SHORT_MS=$(( IDLE_MS - 1000 < 3000 ? IDLE_MS - 1000 : 3000 ))
-SCENARIOS=(a b c d e)
+SCENARIOS=(a b c d e g h)
 declare -A BH_MS=([c]=$SHORT_MS [d]=3000 [e]=$(( IDLE_MS + 2000 ))
                   [f]=35000)
 if [ "${BENCH_LONG:-0}" = 1 ]; then
-  SCENARIOS+=(f)
+  SCENARIOS=(a b c d e f g h)
 fi
 if [ -n "${BENCH_SCENARIOS:-}" ]; then
   read -r -a SCENARIOS <<<"$BENCH_SCENARIOS"
 fi
 declare -A TITLE=(
-  [a]="a: NAT rebinding (conntrack -F)"
-  [b]="b: address change (uplink loses its address)"
-  [c]="c: ${BH_MS[c]} ms blackhole"
+  [a]="a: NAT rebinding (conntrack flushed)"
+  [b]="b: address change (uplink loses its address, link up)"
+  [c]="c: ${BH_MS[c]} ms blackhole of the active uplink"
   [d]="d: ${BH_MS[d]} ms blackhole"
   [e]="e: ${BH_MS[e]} ms blackhole"
-  [f]="f: ${BH_MS[f]} ms blackhole")
-JPORT=9000
-WPORT=9001
+  [f]="f: ${BH_MS[f]} ms blackhole"
+  [g]="g: uplink down, address kept, route to the other uplink"
+  [h]="h: uplink down, address removed")
+for s in "${SCENARIOS[@]}"; do
+  [ -n "${TITLE[$s]:-}" ] || die "unknown scenario '$s' (a..h)"
+done
+BENCH_KINDS=(j w)
 
 lab_init
 lab_tmpdir
 dir=$REPLY
+BENCH_DIR=$dir
 # shellcheck disable=SC2119 # no options: NAT on
 lab_topo_vpn || die "could not build the lab topology"
 lab_uplink2_add client1 || die "could not add the second uplink"
+# A link taken down keeps its IPv6 addresses too (g), as IPv4 does.
+for dev in eth0 eth1; do
+  ip netns exec "${LAB_NS[client1]}" sysctl -qw \
+    "net.ipv6.conf.$dev.keep_addr_on_down=1" >/dev/null ||
+    die "keep_addr_on_down on $dev"
+done
 lab_gen_vpn_configs "$dir" client1 || die "jvpn-quic key generation"
 cl=${LAB_NS[client1]}
 sv=${LAB_NS[server]}
@@ -140,15 +161,17 @@ why_down() {
   lab_nat_mappings udp
 } >&2
 
-# Results: R[kind,scenario] is a space-separated list of numbers per run;
-# kind is jgap, wgap (longest gap, ms), jlost, wlost, jrec, wrec (ms from
-# the blackhole's end to the first packet through) and jconn (new jvpn
-# connections during the run).
+# Results: the streams' numbers in BENCH_R (scripts/bench-lib.sh);
+# R[kind,scenario] a space-separated list per run, kind jconn (new jvpn
+# connections during the run) or jstall (runs after which the jvpn client
+# was restarted).
 declare -A R=()
 nbad=0
 
 # fault SCENARIO: applies the fault and undoes it (blackholes), setting
 # T_OFF (probe time line, ms) when a blackhole ends; returns when done.
+# MOVED_FROM is the uplink a..b and g..h took away (restore brings it
+# back).
 fault() {
   local n
   T_OFF=""
@@ -157,6 +180,13 @@ fault() {
     b) lab_uplink_active client1
        MOVED_FROM=$REPLY
        lab_uplink_addr_del client1 "$MOVED_FROM" ;;
+    g) lab_uplink_active client1
+       MOVED_FROM=$REPLY
+       lab_fo_link_down "$MOVED_FROM" ;;
+    h) lab_uplink_active client1
+       MOVED_FROM=$REPLY
+       lab_fo_link_down "$MOVED_FROM" &&
+         lab_uplink_addr_del client1 "$MOVED_FROM" ;;
     *) lab_uplink_blackhole_on client1 || return 1
        n=$REPLY
        sleep "$(awk -v m="${BH_MS[$1]}" 'BEGIN { print m / 1000 }')"
@@ -172,10 +202,18 @@ fault() {
 # R[jstall,SCENARIO] and restarted, so the other runs still measure.
 restore() {
   local n
-  if [ "$1" = b ]; then
-    lab_uplink_addr_add client1 "$MOVED_FROM"
+  case "$1" in
+    # Link up, addresses and default routes back at the uplink's metric.
+    b|g|h) lab_fo_link_up "$MOVED_FROM" ;;
+  esac
+  if lab_wait_for "both tunnels to work" 15 both_ok; then
+    # The single-path client follows the routing table back; the next
+    # run's fault must find it where the kernel's route is.
+    lab_wait_for "jvpn-quic on the kernel's uplink" 10 jvpn_on_route ||
+      echo "bench-recovery: jvpn-quic not back on the kernel's uplink" \
+        "after ${TITLE[$1]} run $2" >&2
+    return 0
   fi
-  lab_wait_for "both tunnels to work" 15 both_ok && return 0
   if ! tunnel_ok "$cl" "$LAB_SERVER_IN4"; then
     echo "bench-recovery: jvpn-quic tunnel stuck after ${TITLE[$1]};" \
       "restarting the client" >&2
@@ -193,33 +231,27 @@ restore() {
 }
 RESTARTS=()
 
+# jvpn_on_route: the jvpn-quic client sends from the address of the
+# uplink the kernel routes the server through.
+jvpn_on_route() {
+  local j
+  lab_uplink_active client1 || return 1
+  lab_uplink_def client1 "$REPLY" || return 1
+  j=$("$JVPN_BIN" status --json -s "$dir/client1.sock" 2>/dev/null) ||
+    return 1
+  [[ $j == *"\"local\":\"$LAB_UL_A4:"* ]]
+}
+
 # run_one SCENARIO K
 run_one() {
-  local s=$1 k=$2 secs c0 kind out port rec
+  local s=$1 k=$2 secs c0
   secs=$(( ${BH_MS[$s]:-0} / 1000 + 6 ))
   lab_count "connecting to" "$clog"
   c0=$REPLY
-  lab_probe_start "$cl" "$sv" "$LAB_SERVER_IN4" "$JPORT" "$secs" \
-    "$dir/$s$k-j" || return 1
-  lab_probe_start "$cl" "$sv" "$LAB_WG_SERVER_IN4" "$WPORT" "$secs" \
-    "$dir/$s$k-w" || return 1
+  bench_start "$s$k" "$secs" || return 1
   sleep 1.5
   fault "$s" || return 1
-  for kind in j w; do
-    out=$dir/$s$k-$kind
-    bench_probe_result "$out" || return 1
-    R[${kind}gap,$s]+="$BENCH_GAP "
-    R[${kind}lost,$s]+="$BENCH_LOST "
-    if [ "$BENCH_DEAD" = 1 ]; then
-      R[${kind}dead,$s]+="$k "
-      continue
-    fi
-    if [ -n "$T_OFF" ]; then
-      rec=$(awk -v e="${LAB_PROBE[$out,gap_end_ms]}" -v o="$T_OFF" \
-        'BEGIN { printf "%.0f", e - o }')
-      R[${kind}rec,$s]+="$rec "
-    fi
-  done
+  bench_end "$s$k" "$s" "$k" "$T_OFF" || return 1
   lab_count "connecting to" "$clog"
   R[jconn,$s]+="$(( REPLY - c0 )) "
   restore "$s" "$k"
@@ -244,40 +276,42 @@ done
 lab_pid_alive "$client_pid" || echo "bench-recovery: the jvpn client exited" >&2
 
 
-ROWS=("scenario|jvpn median gap|jvpn worst gap|wg median gap|wg worst gap|jvpn lost (median)|wg lost (median)|jvpn recovery (median)|wg recovery (median)|jvpn new connections")
+ROWS=("$BENCH_HEADER|new jvpn-quic connections")
 for s in "${SCENARIOS[@]}"; do
-  row=${TITLE[$s]}
-  for kind in jgap:median jgap:max wgap:median wgap:max jlost:median \
-              wlost:median jrec:median wrec:median; do
-    # shellcheck disable=SC2086 # the lists are words on purpose
-    bench_stat "${R[${kind%%:*},$s]:-}" "${kind#*:}"
-    row+="|$REPLY"
-  done
-  # shellcheck disable=SC2086
-  row+="|$(printf '%s\n' ${R[jconn,$s]:-} | awk '$1 > 0 { n++ } END {
-    printf "%d of %d runs", n, NR }')"
-  for kind in j w; do
-    if [ -n "${R[${kind}dead,$s]:-}" ]; then
-      if [ "$kind" = j ]; then row+="; jvpn"; else row+="; wg"; fi
-      row+=" stuck (no recovery) in runs ${R[${kind}dead,$s]% }"
+  for kind in "${BENCH_KINDS[@]}"; do
+    bench_row "$s" "${TITLE[$s]}" "$kind"
+    row=$REPLY
+    if [ "$kind" = j ]; then
+      # shellcheck disable=SC2086 # a list of words
+      row+="|$(printf '%s\n' ${R[jconn,$s]:-} | awk '$1 > 0 { n++ } END {
+        printf "%d of %d runs", n, NR }')"
+    else
+      row+="|-"
     fi
+    bench_dead_note "$s" "$kind"
+    row+=$REPLY
+    if [ "$kind" = j ] && [ -n "${R[jstall,$s]:-}" ]; then
+      row+="; client restarted after runs ${R[jstall,$s]% }"
+    fi
+    ROWS+=("$row")
   done
-  ROWS+=("$row")
 done
-
 
 raw() {
   local s kind
   for s in "${SCENARIOS[@]}"; do
-    for kind in jgap wgap jlost wlost jrec wrec jconn jstall jdead wdead; do
+    bench_raw "$s"
+    for kind in jconn jstall; do
       [ -n "${R[$kind,$s]:-}" ] && printf '%s %s: %s\n' "$s" "$kind" \
         "${R[$kind,$s]% }"
     done
   done
 }
 
+LOADAVG=$(cut -d' ' -f1-3 /proc/loadavg)
 echo
-echo "Gaps and recoveries in ms, $RUNS runs each, 200 packets/s per stream."
+echo "$RUNS runs each; load average at the end $LOADAVG."
+bench_legend | fold -s -w 78
 bench_print_table text "${ROWS[@]}"
 echo
 raw
@@ -292,15 +326,16 @@ if [ -n "${BENCH_OUT:-}" ]; then
       echo '(no git)'), QUIC idle timeout $IDLE_MS ms;" \
       "wireguard-go $(wireguard-go --version 2>/dev/null | head -n1 |
       awk '{ print $NF }'), persistent-keepalive 25 s."
-    echo "$RUNS runs per scenario; gaps, losses and recoveries at 200" \
-      "packets/s per stream; times in ms, losses in packets."
+    echo "$RUNS runs per scenario; load average at the end $LOADAVG."
+    echo
+    bench_legend
     echo
     bench_print_table md "${ROWS[@]}"
     echo
-    echo "Per run (jgap/wgap: longest gap, for a stuck stream from its last" \
-      "packet to its end; jrec/wrec: recovery after the blackhole's end;" \
-      "jconn: new jvpn-quic connections; jstall: jvpn-quic client" \
-      "restarted after the run; jdead/wdead: stream never recovered):"
+    echo "Per run (S KIND DIR METRIC: one value per run; KIND j jvpn-quic," \
+      "w wireguard-go; dead: the runs whose stream never came back; jconn:" \
+      "new jvpn-quic connections; jstall: jvpn-quic client restarted after" \
+      "the run):"
     echo
     echo '```'
     raw

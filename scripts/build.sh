@@ -8,6 +8,8 @@
 #   JVPN_SKIP_DEPS=1        do not run scripts/deps.sh
 #   JVPN_BUILD_DIR=DIR      build directory (default: build, under the tree)
 #   JVPN_CONFIGURE_ARGS=..  extra ./configure arguments (split on spaces)
+#   JVPN_TEST_HOOKS=1       configure with --enable-test-hooks (the test
+#                           lab's build; never a build to install)
 #
 # Each step runs only when needed: autoreconf when configure is missing or
 # older than configure.ac / Makefile.am, configure when the build directory
@@ -50,6 +52,9 @@ fi
 
 # shellcheck disable=SC2206 # extra arguments are split on purpose
 conf_args=(--enable-werror ${JVPN_CONFIGURE_ARGS:-})
+if [ "${JVPN_TEST_HOOKS:-0}" = 1 ]; then
+  conf_args+=(--enable-test-hooks)
+fi
 mkdir -p "$builddir"
 cd "$builddir"
 stamp=.jvpn-configure-args

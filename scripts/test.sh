@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The test command: builds jvpn-quic and runs every test.
 #
-#   1. build/       scripts/build.sh, then 'make check' (unit tests, fuzz
+#   1. build/       scripts/build.sh with the test hooks (the netns tests
+#                   use them), then 'make check' (unit tests, fuzz
 #                   smoke runs, the netns end-to-end suite)
-#   2. build-asan/  the same sources with ASan+UBSan, unit tests only
+#   2. build-asan/  the same sources with ASan+UBSan, unit tests only;
+#                   configured without the test hooks, as a user's build
+#                   is, and its binary checked to contain none
 #
 # Both are VPATH builds, so the source tree itself is never configured.
 # Every test log is printed (cmocka writes its report there), then each
@@ -52,8 +55,8 @@ count() {
   echo "${n:-0}"
 }
 
-# --- 1. the normal build and every test -----------------------------------
-if scripts/build.sh; then
+# --- 1. the lab build (with the test hooks) and every test ----------------
+if JVPN_TEST_HOOKS=1 scripts/build.sh; then
   builddir=$(scripts/build.sh --builddir)
   rm -f "$builddir/test-suite.log"
   make -C "$builddir" -j2 -k check
@@ -84,6 +87,19 @@ if JVPN_SKIP_DEPS=1 JVPN_BUILD_DIR=build-asan \
   print_logs "$asan_dir"
   tally "$asan_dir" "sanitizer unit tests"
   [ "$asan_status" -eq 0 ] || status=$asan_status
+  # That build is configured as a user's is (no --enable-test-hooks): its
+  # binary must not contain the hooks that hand a session's secret away.
+  printf '\n===== default build: no test hooks =====\n'
+  if [ ! -x "$asan_dir/jvpn-quic" ]; then
+    echo "FAIL: $asan_dir/jvpn-quic was not built"
+    total_fail=$((total_fail + 1))
+  elif grep -aq 'JVPN_TEST_DUMP' "$asan_dir/jvpn-quic"; then
+    echo "FAIL: $asan_dir/jvpn-quic contains the JVPN_TEST_DUMP_* hooks"
+    total_fail=$((total_fail + 1))
+  else
+    echo "PASS: $asan_dir/jvpn-quic contains no JVPN_TEST_DUMP_* hook"
+    total_pass=$((total_pass + 1))
+  fi
 else
   echo "test: the sanitizer build failed"
   total_fail=$((total_fail + 1))

@@ -8,6 +8,8 @@
  * has passed without a reattach, the server has ended the session too, and
  * the next connection starts a new one.
  */
+#include <config.h> /* autoconf's: JVPN_TEST_HOOKS */
+
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,10 +107,12 @@ static void on_timer(uv_timer_t *t) {
   arm(cl);
 }
 
-/* Test hook: with JVPN_TEST_DUMP_ATTACH=FILE set, each reattach request's
- * headers are appended to FILE, so the netns tests can replay a captured
- * request from another host (it must be refused). Never set it in
- * production: a proof is useless elsewhere, but it is not for the record. */
+#ifdef JVPN_TEST_HOOKS
+/* Test hook (only with ./configure --enable-test-hooks): with
+ * JVPN_TEST_DUMP_ATTACH=FILE set, each reattach request's headers are
+ * appended to FILE, so the netns tests can replay a captured request from
+ * another host (it must be refused). A proof is useless elsewhere, but it
+ * is not for the record. */
 static void dump_for_tests(const char *attach, const char *version) {
   const char *path = getenv("JVPN_TEST_DUMP_ATTACH");
   FILE *f;
@@ -122,11 +126,12 @@ static void dump_for_tests(const char *attach, const char *version) {
   fclose(f);
 }
 
-/* Test hook: with JVPN_TEST_DUMP_SECRET=FILE set, FILE is rewritten on
- * each birth and accepted reattach with the session ID, its secret (hex),
- * the current attach version and the last nonce used, so the netns tests
- * can open a standby for this session from a probe (docs/decisions.md
- * D16). This hands the session away: never set it in production. */
+/* Test hook (--enable-test-hooks only): with JVPN_TEST_DUMP_SECRET=FILE
+ * set, FILE is rewritten on each birth and accepted reattach with the
+ * session ID, its secret (hex), the current attach version and the last
+ * nonce used, so the netns tests can open a standby for this session from
+ * a probe (docs/decisions.md D16). This hands the session away, which is
+ * why a default build does not contain it. */
 static void dump_secret_for_tests(const struct client *cl) {
   const char *path = getenv("JVPN_TEST_DUMP_SECRET");
   FILE *f;
@@ -144,6 +149,14 @@ static void dump_secret_for_tests(const struct client *cl) {
           cl->sess.nonce);
   fclose(f);
 }
+#else
+static void dump_for_tests(const char *attach, const char *version) {
+  (void)attach;
+  (void)version;
+}
+
+static void dump_secret_for_tests(const struct client *cl) { (void)cl; }
+#endif /* JVPN_TEST_HOOKS */
 
 /* Another link carries the session's data, or is asking for it: a new
  * connection joins as a standby rather than taking the session over. */

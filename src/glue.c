@@ -73,9 +73,11 @@ void glue_silence_policy(struct quic_silence_policy *out,
 
 int glue_load_cred(struct quic_cred **cred, const char *cert_file,
                    const char *key_file) {
-  char err[256];
-  int rv = tls_identity_cred_load(cred, cert_file, key_file, err, sizeof(err));
+  char err[320];
+  int rv = tls_identity_key_private(key_file, err, sizeof(err));
 
+  if (rv == 0)
+    rv = tls_identity_cred_load(cred, cert_file, key_file, err, sizeof(err));
   if (rv != 0)
     LOG_ERR(NULL, "%s", err);
   return rv;

@@ -37,8 +37,9 @@ const char *glue_ip_str(int family, const uint8_t *addr, char *buf,
 void glue_silence_policy(struct quic_silence_policy *out,
                          const struct jvpn_policy *p);
 
-/* Loads a PEM certificate and key into new credentials. Logs why on
- * failure. Returns 0 or JVPN_ERR_TLS. */
+/* Loads a PEM certificate and key into new credentials; a key file that
+ * group or others may access is refused. Logs why on failure. Returns 0,
+ * JVPN_ERR_DENIED, JVPN_ERR_SYSTEM or JVPN_ERR_TLS. */
 int glue_load_cred(struct quic_cred **cred, const char *cert_file,
                    const char *key_file);
 

@@ -60,6 +60,11 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 /* Arrivals in a row, each within STREAM_GAP of the last, that make a
  * stream worth watching (not a request and its answer). */
 #define JVPN_SILENCE_STREAM_ARRIVALS 8
+/* bytes: a probe (a PING packet, with room to spare); below ROOMY bytes of
+ * congestion window left, probes go at twice the interval, and the last
+ * two probes' worth is kept for the answer when the outage ends. */
+#define JVPN_SILENCE_PROBE_BYTES 64
+#define JVPN_SILENCE_ROOMY_BYTES 4096
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
 #define JVPN_QUIC_CONN_WINDOW (1024 * 1024)    /* bytes per connection */

@@ -1442,6 +1442,161 @@ lab_probe_end() {
   REPLY+=" ${LAB_PROBE[$out,lost]} of $sent lost"
 }
 
+# --- two probe streams at once, one each way --------------------------------
+#
+# A tunnel is measured both ways at once and judged by the worse
+# direction: "up" is client -> server (CLIENT_NS to the server's tunnel
+# address), "down" server -> client (SERVER_NS to the client's), each
+# LAB_PROBE_RATE packets/s. Used by tests/netns/session.sh and failover.sh
+# and by the benchmarks (scripts/bench-lib.sh).
+
+# lab_probe2_start CLIENT_NS SERVER_NS SERVER_ADDR CLIENT_ADDR PORT SECONDS
+# OUT: up to SERVER_ADDR:PORT (reports OUT.up.json, OUT.up.send), down to
+# CLIENT_ADDR:PORT+1 (OUT.down.*). Ports must not collide with another
+# stream's in the same namespace.
+lab_probe2_start() {
+  local cns=$1 sns=$2 saddr=$3 caddr=$4 port=$5 secs=$6 out=$7
+  lab_probe_start "$cns" "$sns" "$saddr" "$port" "$secs" "$out.up" &&
+    lab_probe_start "$sns" "$cns" "$caddr" $((port + 1)) "$secs" "$out.down"
+}
+
+# lab_probe_result OUT ARRAY [T_OFF]: lab_probe_wait OUT, then its report
+# into the associative array named ARRAY (emptied first), with the keys of
+# lab_probe_end and:
+#   dead  1 when the stream did not reach its end (its last half second
+#         did not get through: traffic never came back), else 0
+#   gap   the longest gap (ms); for a dead stream, from its last arrival
+#         to its end (a lower bound)
+#   lost  for a dead stream, every packet not received (the receiver's own
+#         count stops at the last packet it saw)
+#   back  with T_OFF (the probe time line, lab_probe_now, of the fault's
+#         end): how long after it the longest gap ended, in whole ms
+#         (negative: before the fault ended); empty for a dead stream
+# Returns 1 (REPLY says why) only when the stream did not finish.
+# shellcheck disable=SC2004,SC2034,SC2154 # namerefs to associative arrays
+lab_probe_result() {
+  local out=$1 toff=${3:-} k
+  local -n lab_pr_arr=$2
+  lab_pr_arr=()
+  if ! lab_probe_wait "$out"; then
+    REPLY="the probe stream did not finish: $(cat "$out.json" "$out.send" \
+      2>/dev/null)"
+    return 1
+  fi
+  for k in sent received lost longest_gap_ms gap_start_ms gap_end_ms \
+           missing_run_ms max_delay_ms first_ms last_ms expected; do
+    lab_pr_arr[$k]=${LAB_PROBE[$out,$k]:-}
+  done
+  lab_pr_arr[back]=""
+  if [ "${lab_pr_arr[sent]}" -lt \
+       $(( lab_pr_arr[expected] - LAB_PROBE_RATE / 2 )) ]; then
+    lab_pr_arr[dead]=1
+    lab_pr_arr[gap]=$(awk -v f="${lab_pr_arr[first_ms]}" \
+      -v l="${lab_pr_arr[last_ms]}" -v n="${lab_pr_arr[expected]}" \
+      -v r="$LAB_PROBE_RATE" 'BEGIN { printf "%.1f", f + n * 1000 / r - l }')
+    lab_pr_arr[lost]=$(( lab_pr_arr[expected] - lab_pr_arr[received] ))
+  else
+    lab_pr_arr[dead]=0
+    lab_pr_arr[gap]=${lab_pr_arr[longest_gap_ms]}
+    if [ -n "$toff" ]; then
+      lab_pr_arr[back]=$(awk -v e="${lab_pr_arr[gap_end_ms]}" -v o="$toff" \
+        'BEGIN { printf "%.0f", e - o }')
+    fi
+  fi
+  REPLY=""
+}
+
+# lab_probe2_end OUT UP DOWN WORSE [T_OFF]: waits for both streams of
+# lab_probe2_start OUT and loads them (lab_probe_result, with T_OFF) into
+# the associative arrays named UP and DOWN. WORSE gets a copy of the worse
+# direction's (a dead stream before a live one, else the longer gap, up
+# on a tie) plus [dir] (up or down) and, from both directions, [back] (the
+# later one, empty when a stream is dead) and [lost] (the larger).
+# Returns 0 with lab_probe2_numbers in REPLY when both came back; 1 when
+# one did not finish or did not come back ("up: traffic did not resume:
+# ..."; the arrays are filled whenever both finished).
+# shellcheck disable=SC2004,SC2034,SC2154 # namerefs to associative arrays
+lab_probe2_end() {
+  local out=$1 toff=${5:-} k rc=0 why="" d
+  local -n lab_p2_up=$2 lab_p2_down=$3 lab_p2_worse=$4
+  lab_probe_result "$out.up" "$2" "$toff" || { why="up: $REPLY"; rc=1; }
+  lab_probe_result "$out.down" "$3" "$toff" ||
+    { why+="${why:+; }down: $REPLY"; rc=1; }
+  lab_p2_worse=()
+  if [ "$rc" -ne 0 ]; then
+    REPLY=$why
+    return 1
+  fi
+  if [ "${lab_p2_down[dead]}" -gt "${lab_p2_up[dead]}" ] ||
+     { [ "${lab_p2_down[dead]}" = "${lab_p2_up[dead]}" ] &&
+       lab_lt "${lab_p2_up[gap]}" "${lab_p2_down[gap]}"; }; then
+    d=down
+    for k in "${!lab_p2_down[@]}"; do lab_p2_worse[$k]=${lab_p2_down[$k]}; done
+  else
+    d=up
+    for k in "${!lab_p2_up[@]}"; do lab_p2_worse[$k]=${lab_p2_up[$k]}; done
+  fi
+  lab_p2_worse[dir]=$d
+  if [ -n "${lab_p2_up[back]}" ] && [ -n "${lab_p2_down[back]}" ]; then
+    lab_p2_worse[back]=$(( lab_p2_up[back] > lab_p2_down[back] ?
+                           lab_p2_up[back] : lab_p2_down[back] ))
+  else
+    lab_p2_worse[back]=""
+  fi
+  lab_p2_worse[lost]=$(( lab_p2_up[lost] > lab_p2_down[lost] ?
+                         lab_p2_up[lost] : lab_p2_down[lost] ))
+  if [ "${lab_p2_up[dead]}" = 1 ]; then
+    why="up: traffic did not resume: last packet received"
+    why+=" $(( lab_p2_up[sent] - 1 )) of ${lab_p2_up[expected]}"
+    rc=1
+  fi
+  if [ "${lab_p2_down[dead]}" = 1 ]; then
+    why+="${why:+; }down: traffic did not resume: last packet received"
+    why+=" $(( lab_p2_down[sent] - 1 )) of ${lab_p2_down[expected]}"
+    rc=1
+  fi
+  if [ "$rc" -ne 0 ]; then
+    REPLY=$why
+    return 1
+  fi
+  lab_probe2_numbers "$2" "$3" "$4"
+}
+
+# lab_probe2_numbers UP DOWN WORSE: both directions' numbers, the worse
+# (WORSE[dir]) first, in REPLY: "down: longest gap N ms, N of N lost[,
+# back N ms after the fault's end]; up: ..." ("before the fault's end"
+# when the tunnel moved away from the fault; a dead stream: "never came
+# back, silent for the last N ms, N of N lost").
+lab_probe2_numbers() {
+  local -n lab_p2n_worse=$3
+  REPLY=""
+  if [ "${lab_p2n_worse[dir]:-up}" = down ]; then
+    lab_probe_dir_numbers down "$2"
+    lab_probe_dir_numbers up "$1"
+  else
+    lab_probe_dir_numbers up "$1"
+    lab_probe_dir_numbers down "$2"
+  fi
+}
+
+# lab_probe_dir_numbers NAME ARRAY: appends "NAME: ..." for the stream
+# whose lab_probe_result is in ARRAY to REPLY ("; " between).
+lab_probe_dir_numbers() {
+  local -n lab_pdn=$2
+  REPLY+="${REPLY:+; }$1: "
+  if [ "${lab_pdn[dead]:-0}" = 1 ]; then
+    REPLY+="never came back, silent for the last ${lab_pdn[gap]} ms,"
+    REPLY+=" ${lab_pdn[lost]} of ${lab_pdn[expected]} lost"
+    return 0
+  fi
+  REPLY+="longest gap ${lab_pdn[longest_gap_ms]} ms, ${lab_pdn[lost]} of"
+  REPLY+=" ${lab_pdn[sent]} lost"
+  case "${lab_pdn[back]:-}" in
+    '') ;;
+    -*) REPLY+=", back ${lab_pdn[back]#-} ms before the fault's end" ;;
+    *) REPLY+=", back ${lab_pdn[back]} ms after the fault's end" ;;
+  esac
+}
 # --- interop topology ------------------------------------------------------
 #
 # The quic-interop-runner's three boxes, as namespaces (interop/run-local.sh):

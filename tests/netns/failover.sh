@@ -14,28 +14,31 @@
 #
 #   tunnel: server jvpn0 198.18.200.1, client1 jvpn0 198.18.200.2
 #
-# Each scenario runs a 200 packets/s probe stream (tests/tools/probe)
-# from client1 to the server's tunnel address through a fault, reports the
-# longest gap between arrivals and the packets lost, and checks that the
-# session ID never changed and was never terminated, and the audit trails
-# (client and server, audit_log) for the records the fault must leave:
+# Each scenario runs two 200 packets/s probe streams (tests/tools/probe)
+# at once through a fault, client1 -> the server's tunnel address (up) and
+# the server -> client1's (down); it reports each direction's longest gap
+# between arrivals, the packets lost and (where the fault has an end that
+# traffic waits for) when it came back after that end, the worse direction
+# first, and judges the worse direction. It checks that the session ID
+# never changed and was never terminated, and the audit trails (client and
+# server, audit_log) for the records the fault must leave:
 #
 #   (a) silent blackhole of the active uplink (nft drop in the router for
 #       FAILOVER_HOLE_MS, the link stays up): uplink_switch ACTIVE_SILENT
 #       (or ACTIVE_PTO), TRANSPORT_SWITCH_OK at the server; gap target
-#       300 ms, asserted <= FAILOVER_A_MAX_MS (600).
+#       300 ms both ways, asserted <= FAILOVER_A_MAX_MS (600).
 #   (c) after (a), the preferred uplink returns: traffic moves back once
 #       its stability window (stability_window_ms of the config) has
 #       passed, exactly once (one RETURN_PREFERRED, no other switch).
 #   (b) carrier loss of the active uplink (client1's eth0 down for 2 s):
-#       uplink_switch LINK_DOWN; gap target 100 ms, asserted <=
+#       uplink_switch LINK_DOWN; gap target 100 ms both ways, asserted <=
 #       FAILOVER_B_MAX_MS (300).
 #   (e) both uplinks blackholed for FAILOVER_BOTH_MS (< recovery_window_ms),
 #       then uplink 2 returns, uplink 1 2 s later: traffic comes back
-#       through uplink 2 before uplink 1 returns, same session.
+#       both ways through uplink 2 before uplink 1 returns, same session.
 #   (f) 30 % random loss each way on the active uplink for 5 s: a switch
 #       to the standby (ACTIVE_LOSS expected), fewer packets lost than
-#       staying would cost; then (f-return) the loss gone, eth0 is active
+#       staying would cost (in either direction); then (f-return) the loss gone, eth0 is active
 #       again within its stability window + 8 s.
 #   (d) the active uplink flaps, down 500 ms / up 500 ms for
 #       FAILOVER_FLAP_S (30) s, on a fresh client whose [policy] makes
@@ -68,7 +71,8 @@ if ! lab_nfq_find 2>/dev/null; then
 fi
 lab_test_init failover
 
-# Thresholds (ms), with margin over the targets for a loaded 2-core host.
+# Thresholds (ms), with margin over the targets for a loaded 2-core host;
+# each is held by the worse of the two directions.
 A_MAX_MS=${FAILOVER_A_MAX_MS:-600}     # (a) target 300
 B_MAX_MS=${FAILOVER_B_MAX_MS:-300}     # (b) target 100
 C_MAX_MS=${FAILOVER_C_MAX_MS:-300}     # (c) gap of a voluntary return
@@ -249,13 +253,20 @@ same_session() {
   fi
 }
 
-# measure_start NAME SECONDS [PORT] / measure_end NAME: the probe stream
-# client1 -> server through the tunnel; numbers in P[key] and REPLY.
-declare -A P=()
+# measure_start NAME SECONDS [PORT]: two probe streams at once through
+# the tunnel (lab_probe2_start), client1 -> server (up, to PORT) and
+# server -> client1 (down, to PORT+1). measure_end NAME [T_OFF]: waits for
+# both (lab_probe2_end); each direction's numbers in PU[key] and PD[key]
+# (with [back], the return after T_OFF, the fault's end), the worse
+# direction's in P[key] (P[lost] the larger loss, P[back] the later
+# return), both directions in REPLY; fails when one never came back.
+# shellcheck disable=SC2034 # PU and PD are filled through namerefs
+declare -A P=() PU=() PD=()
 measure_start() {
-  lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "${3:-$PORT}" "$2" "$dir/$1"
+  lab_probe2_start "$c1" "$sv" "$LAB_SERVER_IN4" "$LAB_CLIENT1_IN4" \
+    "${3:-$PORT}" "$2" "$dir/$1"
 }
-measure_end() { lab_probe_end "$dir/$1" P; }
+measure_end() { lab_probe2_end "$dir/$1" PU PD P "${2:-}"; }
 
 sleep_ms() { sleep "$(awk -v m="$1" 'BEGIN { print m / 1000 }')"; }
 
@@ -277,8 +288,8 @@ scenario_a() {
   T_OFF_A=$REPLY
   lab_fo_blackhole_off 1
   # (c)'s stream: the return, which comes a stability window later.
-  measure_start c $(( STAB_MS / 1000 + 4 )) $(( PORT + 1 )) || T_OFF_A=""
-  if ! measure_end a; then
+  measure_start c $(( STAB_MS / 1000 + 4 )) $(( PORT + 2 )) || T_OFF_A=""
+  if ! measure_end a "$T_OFF_A"; then
     lab_fail a "$REPLY" "$clog" "$caudit"
     return 1
   fi
@@ -302,7 +313,8 @@ scenario_a() {
   fi
   same_session a || return 1
   if ! lab_lt "${P[longest_gap_ms]}" "$A_MAX_MS"; then
-    lab_fail a "$nums (limit $A_MAX_MS ms, target 300); $why after $t_sw ms" \
+    lab_fail a "$nums (worse: ${P[dir]}; limit $A_MAX_MS ms, target 300);\
+ $why after $t_sw ms" \
       "$caudit" "$clog"
     return 1
   fi
@@ -361,7 +373,7 @@ scenario_c() {
 
 # --- (b) carrier loss of the active uplink -----------------------------------
 scenario_b() {
-  local nums line t_on t_sw
+  local nums line t_on t_sw t_off
   settle b || return 1
   marks
   measure_start b $(( DOWN_MS / 1000 + 3 )) ||
@@ -371,8 +383,10 @@ scenario_b() {
   t_on=$REPLY
   lab_fo_link_down 1 || { lab_fail b "ip link set eth0 down failed"; return 1; }
   sleep_ms "$DOWN_MS"
+  lab_probe_now
+  t_off=$REPLY
   lab_fo_link_up 1 || { lab_fail b "eth0 did not come back up"; return 1; }
-  if ! measure_end b; then
+  if ! measure_end b "$t_off"; then
     lab_fail b "$REPLY" "$clog" "$caudit"
     return 1
   fi
@@ -427,14 +441,14 @@ scenario_e() {
   lab_probe_now
   t_off1=$REPLY
   lab_fo_blackhole_off 1
-  if ! measure_end e; then
+  # "back" after uplink 2's return, the later of the two directions.
+  if ! measure_end e "$t_off2"; then
     lab_fail e "$REPLY" "$clog" "$caudit" "$slog"
     return 1
   fi
   nums=$REPLY
   lab_note "e: $nums"
-  ms_since "$t_off2" "${P[gap_end_ms]}"
-  rec=$REPLY
+  rec=${P[back]}
   ms_since "$t_off2" "$t_off1"
   local at1=$REPLY
   same_session e || return 1

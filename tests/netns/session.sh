@@ -146,61 +146,26 @@ unharmed() {
   fi
 }
 
-# measure_start NAME SECONDS: the probe stream client1 -> server through
-# the tunnel, for SECONDS; its report goes to $dir/NAME.json.
-# Two streams at once, one each way: client1 -> server (up) and server ->
-# client1 (down), each 200 packets/s through the tunnel.
+# measure_start NAME SECONDS: two 200 packets/s streams at once through the
+# tunnel for SECONDS (lab_probe2_start), client1 -> server (up) and server
+# -> client1 (down); reports in $dir/NAME.{up,down}.*.
 measure_start() {
-  lab_probe_start "$c1" "$sv" "$LAB_SERVER_IN4" "$PORT" "$2" "$dir/$1.up" &&
-    lab_probe_start "$sv" "$c1" "$LAB_CLIENT1_IN4" "$((PORT + 1))" "$2" \
-      "$dir/$1.down"
+  lab_probe2_start "$c1" "$sv" "$LAB_SERVER_IN4" "$LAB_CLIENT1_IN4" "$PORT" \
+    "$2" "$dir/$1"
 }
 
-# measure_end NAME: waits for both streams; their numbers in PU[key] and
-# PD[key], and the worse direction's (the longer gap) in P[key], P[dir].
-# Fails when a stream did not reach its end (traffic never came back).
+# measure_end NAME [T_OFF]: waits for both streams (lab_probe2_end): their
+# numbers in PU[key] and PD[key] (with [back] when T_OFF, the fault's end,
+# is given), the worse direction's (the longer gap) in P[key], P[dir], and
+# the later return of both in P[back]. Fails when a stream did not reach
+# its end (traffic never came back).
+# shellcheck disable=SC2034 # PU and PD are filled through namerefs
 declare -A P=() PU=() PD=()
-measure_end() {
-  local k
-  lab_probe_end "$dir/$1.up" PU || { REPLY="up: $REPLY"; return 1; }
-  lab_probe_end "$dir/$1.down" PD || { REPLY="down: $REPLY"; return 1; }
-  P=()
-  if lab_lt "${PU[longest_gap_ms]}" "${PD[longest_gap_ms]}"; then
-    for k in "${!PD[@]}"; do P[$k]=${PD[$k]}; done
-    P[dir]=down
-  else
-    for k in "${!PU[@]}"; do P[$k]=${PU[$k]}; done
-    P[dir]=up
-  fi
-}
+measure_end() { lab_probe2_end "$dir/$1" PU PD P "${2:-}"; }
 
-# numbers [T_OFF]: both directions' gaps and losses (and, with T_OFF, when
-# each came back after it), the worse first.
-numbers() {
-  local d other
-  other=$([ "${P[dir]}" = up ] && echo down || echo up)
-  REPLY=""
-  for d in "${P[dir]}" "$other"; do
-    direction_numbers "$d" "${1:-}"
-  done
-}
-
-# direction_numbers up|down [T_OFF]: appends one direction's numbers.
-direction_numbers() {
-  local gap lost sent end
-  if [ "$1" = up ]; then
-    gap=${PU[longest_gap_ms]} lost=${PU[lost]} sent=${PU[sent]}
-    end=${PU[gap_end_ms]}
-  else
-    gap=${PD[longest_gap_ms]} lost=${PD[lost]} sent=${PD[sent]}
-    end=${PD[gap_end_ms]}
-  fi
-  REPLY+="${REPLY:+; }$1: longest gap $gap ms, $lost of $sent lost"
-  if [ -n "$2" ]; then
-    REPLY+=", back $(awk -v e="$end" -v o="$2" \
-      'BEGIN { printf "%.0f", e - o }') ms after the fault's end"
-  fi
-}
+# numbers: both directions' gaps and losses (and, after measure_end with
+# T_OFF, when each came back after the fault), the worse first.
+numbers() { lab_probe2_numbers PU PD P; }
 
 # --- (a) NAT rebinding -----------------------------------------------------
 scenario_a() {
@@ -256,8 +221,9 @@ scenario_b() {
 }
 
 # blackhole NAME MS: a blackhole of MS ms of client1's active uplink
-# during a probe stream; P[recovery_ms] is how long after its end the
-# first packet came through, P[uplink] the uplink blackholed.
+# during the probe streams; P[recovery_ms] is how long after its end the
+# first packet came through (the later direction), P[uplink] the uplink
+# blackholed.
 blackhole() {
   local name=$1 ms=$2 n t_off
   measure_start "$name" $(( ms / 1000 + 6 )) || {
@@ -273,11 +239,11 @@ blackhole() {
   lab_probe_now
   t_off=$REPLY
   lab_uplink_blackhole_off client1 "$n"
-  measure_end "$name" || return 1
+  measure_end "$name" "$t_off" || return 1
   P[uplink]=$n
   P[t_off]=$t_off
-  P[recovery_ms]=$(awk -v e="${P[gap_end_ms]}" -v o="$t_off" \
-    'BEGIN { printf "%.0f", e - o }')
+  # The later of the two directions.
+  P[recovery_ms]=${P[back]}
   # The longest gap must be the blackhole's, or the fault did not bite.
   if lab_lt "${P[longest_gap_ms]}" $(( ms - 500 )); then
     numbers
@@ -294,7 +260,7 @@ scenario_c() {
     lab_fail "$c" "$REPLY" "$slog" "$clog"
     return 1
   fi
-  numbers "${P[t_off]}"
+  numbers
   nums=$REPLY
   unharmed "$c" "$nums" "${P[recovery_ms]}" "$RECOVERY_MAX_MS" || return 1
   lab_pass "$c" "$SHORT_MS ms blackhole of uplink ${P[uplink]}: $nums;\
@@ -310,7 +276,7 @@ scenario_d() {
     lab_fail d "$REPLY" "$slog" "$clog"
     return 1
   fi
-  numbers "${P[t_off]}"
+  numbers
   nums=$REPLY
   if ! lab_more_lines "reattached (same addresses)" "$clog" "$nre"; then
     lab_fail d "$nums; the client did not log 'reattached (same addresses)'" \

@@ -37,20 +37,22 @@ static void test_stream_silence(void **state) {
   assert_true(quic_silence_threshold(&s, srtt) == 20 * MS);
   due = quic_silence_deadline(&s, srtt);
   assert_true(due == t + 20 * MS);
-  assert_false(quic_silence_probe_due(&s, due - 1, srtt));
-  assert_true(quic_silence_probe_due(&s, due, srtt));
+  assert_false(quic_silence_probe_due(&s, due - 1, srtt, 0));
+  assert_true(quic_silence_probe_due(&s, due, srtt, 0));
   assert_false(quic_silence_outage(&s));
   /* Rate-limited: the next one 25 ms later, not before. */
-  assert_false(quic_silence_probe_due(&s, due + 24 * MS, srtt));
+  assert_false(quic_silence_probe_due(&s, due + 24 * MS, srtt, 0));
   assert_true(quic_silence_deadline(&s, srtt) == due + 25 * MS);
-  assert_true(quic_silence_probe_due(&s, due + 25 * MS, srtt));
+  assert_true(quic_silence_probe_due(&s, due + 25 * MS, srtt, 0));
   assert_false(quic_silence_outage(&s));
-  assert_true(quic_silence_probe_due(&s, due + 50 * MS, srtt));
+  assert_true(quic_silence_probe_due(&s, due + 50 * MS, srtt, 0));
   assert_true(quic_silence_outage(&s));
   assert_true(quic_silence_outage_began(&s));
   assert_int_equal(s.episodes, 1);
-  assert_true(quic_silence_probe_due(&s, due + 75 * MS, srtt));
+  assert_true(quic_silence_probe_due(&s, due + 75 * MS, srtt, 1));
   assert_false(quic_silence_outage_began(&s));
+  /* A sender short of window probes at half the rate. */
+  assert_true(quic_silence_deadline(&s, srtt) == due + 125 * MS);
   /* Traffic back after 300 ms of silence: reported, and the rhythm of
    * the stream is kept (the long gap does not count). */
   assert_true(quic_silence_on_rx(&s, t + 300 * MS) == 300 * MS);
@@ -82,7 +84,7 @@ static void test_peer_stopped(void **state) {
   quic_silence_init(&s, NULL);
   stream(&s, &t, 20, 5);
   due = quic_silence_deadline(&s, 1 * MS);
-  assert_true(quic_silence_probe_due(&s, due, 1 * MS));
+  assert_true(quic_silence_probe_due(&s, due, 1 * MS, 0));
   assert_int_equal(quic_silence_on_rx(&s, due + 2 * MS), 0); /* its ACK */
   assert_false(quic_silence_outage(&s));
   assert_int_equal(s.episodes, 0);
@@ -113,7 +115,7 @@ static void test_disabled(void **state) {
   quic_silence_init(&s, &pol);
   stream(&s, &t, 100, 5);
   assert_true(quic_silence_deadline(&s, 1 * MS) == UINT64_MAX);
-  assert_false(quic_silence_probe_due(&s, t + 1000 * MS, 1 * MS));
+  assert_false(quic_silence_probe_due(&s, t + 1000 * MS, 1 * MS, 0));
 }
 
 /* Keep-alives (1 s apart) are no stream: nothing to miss, no probe. */
@@ -125,15 +127,15 @@ static void test_keepalives_are_no_stream(void **state) {
   quic_silence_init(&s, NULL);
   stream(&s, &t, 10, 1000);
   assert_true(quic_silence_deadline(&s, 1 * MS) == UINT64_MAX);
-  assert_false(quic_silence_probe_due(&s, t + 5000 * MS, 1 * MS));
+  assert_false(quic_silence_probe_due(&s, t + 5000 * MS, 1 * MS, 0));
   /* A stream that pauses for longer than a stream's gap stops being one. */
   stream(&s, &t, 10, 5);
   assert_true(quic_silence_deadline(&s, 1 * MS) != UINT64_MAX);
   t += 500 * MS;
   /* The pause was noticed (probes went out), then packets resumed. */
-  assert_true(quic_silence_probe_due(&s, t, 1 * MS));
-  assert_true(quic_silence_probe_due(&s, t + 25 * MS, 1 * MS));
-  assert_true(quic_silence_probe_due(&s, t + 50 * MS, 1 * MS));
+  assert_true(quic_silence_probe_due(&s, t, 1 * MS, 0));
+  assert_true(quic_silence_probe_due(&s, t + 25 * MS, 1 * MS, 0));
+  assert_true(quic_silence_probe_due(&s, t + 50 * MS, 1 * MS, 0));
   assert_true(quic_silence_on_rx(&s, t + 51 * MS) > 0);
 }
 
@@ -148,7 +150,7 @@ static void test_giveup(void **state) {
   quic_silence_init(&s, &pol);
   stream(&s, &t, 10, 5);
   for (now = t; now < t + 1000 * MS; now += 1 * MS)
-    probes += quic_silence_probe_due(&s, now, 1 * MS);
+    probes += quic_silence_probe_due(&s, now, 1 * MS, 0);
   assert_true(probes >= 3 && probes <= 5);
   assert_true(quic_silence_deadline(&s, 1 * MS) == UINT64_MAX);
 }
