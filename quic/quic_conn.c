@@ -921,6 +921,7 @@ static void silence_heard(struct quic_conn *c, uint64_t now) {
    * lost in the outage are declared lost now, not at a backed-off probe
    * timeout. */
   c->probe_now = 1;
+  c->outage_ended_at = now;
   if (c->cfg.ops->rx_silence)
     c->cfg.ops->rx_silence(c->cfg.user, 0, ended / NGTCP2_MILLISECONDS);
 }
@@ -944,21 +945,33 @@ static int silence_probe(struct quic_conn *c, uint64_t now) {
     return 0;
   if (c->probe_now) {
     c->probe_now = 0;
+    LOG_DEBUG(c->ctx, "path back after an outage: PING at once (window "
+                      "room %llu bytes)",
+              (unsigned long long)window_room(c));
     ngtcp2_conn_set_keep_alive_timeout(c->conn, 1);
     return 1;
   }
   /* The probes of an outage stay in flight until it ends, and lost
    * packets are never declared lost without an ACK: after a persistent
    * congestion the window may be the minimum (2 packets). Probes slow
-   * down when it runs low and always leave room for the answer above. */
+   * down when it runs low, so they last longer; when it is gone, ngtcp2's
+   * own probe timeout and, once the peer is heard, the post-outage stall
+   * (stall_ns) take over. */
   room = window_room(c);
   if (!quic_silence_probe_due(&c->silence, now, srtt_of(c),
                               room < JVPN_SILENCE_ROOMY_BYTES))
     return 0;
-  if (room < 2 * JVPN_SILENCE_PROBE_BYTES)
+  if (room < JVPN_SILENCE_PROBE_BYTES) {
+    LOG_DEBUG(c->ctx, "no window left for a silence probe");
     return 0;
+  }
   c->stats.silence_probes++;
   if (quic_silence_outage_began(&c->silence)) {
+    LOG_DEBUG(c->ctx, "peer silent for %llu ms: outage, no datagrams into "
+                      "it (window room %llu bytes)",
+              (unsigned long long)((now - c->silence.last_rx) /
+                                   NGTCP2_MILLISECONDS),
+              (unsigned long long)room);
     c->stats.silences++;
     if (c->cfg.ops->rx_silence)
       c->cfg.ops->rx_silence(c->cfg.user, 1,
@@ -1226,11 +1239,22 @@ static void drop_queue_silent(struct quic_conn *c) {
 }
 
 
+/* How long IP packets may wait for the window while the peer is heard.
+ * Right after an outage the window is full of packets lost in it, which
+ * ngtcp2 declares lost only when something newer is acknowledged or a
+ * backed-off probe timeout fires (seconds, after a few outages with the
+ * window at its minimum); when the peer is back and our window stays shut
+ * for a few round trips, a new connection is quicker (docs/decisions.md
+ * D23). */
 static uint64_t stall_ns(struct quic_conn *c) {
   ngtcp2_conn_info ci;
   uint64_t t = (uint64_t)JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS;
+  uint64_t post = (uint64_t)JVPN_QUIC_POST_OUTAGE_STALL_MS *
+                  NGTCP2_MILLISECONDS;
 
   ngtcp2_conn_get_conn_info(c->conn, &ci);
+  if (c->outage_ended_at && c->stall_heard_at >= c->outage_ended_at)
+    return 4 * ci.smoothed_rtt > post ? 4 * ci.smoothed_rtt : post;
   return 10 * ci.smoothed_rtt > t ? 10 * ci.smoothed_rtt : t;
 }
 
@@ -1274,12 +1298,19 @@ static int stall_watchdog(struct quic_conn *c, int blocked, uint64_t now) {
   }
   if (c->blocked_since == 0)
     c->blocked_since = now;
+  if (c->outage_ended_at && now - c->outage_ended_at >
+                                (uint64_t)JVPN_SILENCE_GIVEUP_MS *
+                                    NGTCP2_MILLISECONDS)
+    c->outage_ended_at = 0; /* long past: the ordinary watchdog again */
   if (c->stall_heard_at == 0 && c->last_rx >= c->blocked_since)
     c->stall_heard_at = c->last_rx;
   if (c->stall_heard_at == 0 || now - c->stall_heard_at <= stall_ns(c))
     return 0;
   snprintf(why, sizeof(why),
-           "no room in the congestion window for %llu ms",
+           c->outage_ended_at && c->stall_heard_at >= c->outage_ended_at
+               ? "window still held by packets lost in an outage after %llu "
+                 "ms"
+               : "no room in the congestion window for %llu ms",
            (unsigned long long)((now - c->blocked_since) / 1000000));
   ngtcp2_ccerr_set_application_error(&c->ccerr, JVPN_H3_NO_ERROR, NULL, 0);
   send_close(c, now);
@@ -1303,6 +1334,11 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (rv != 0)
     return rv;
   probing = silence_probe(c, now);
+  if (probing)
+    /* ngtcp2 sends the PING when the keep-alive timer (now 1 ns) has run
+     * out since its last packet in or out, which may be a packet read at
+     * this very |now|. */
+    now = clock_step(c, now + 1);
   if (peer_silent(c))
     drop_queue_silent(c);
   /* Room for a PMTUD probe; ngtcp2 keeps other packets to the path's

@@ -99,6 +99,7 @@ struct quic_conn {
   uint64_t dgram_seq;              /* ids of sent datagrams */
   struct quic_silence silence;     /* the receiving path went quiet */
   int probe_now;                   /* an outage ended: PING on next write */
+  uint64_t outage_ended_at;        /* ns: when the peer was heard again */
   ngtcp2_ccerr ccerr;
   FILE *qlog;                      /* owned; cfg.qlog_dir */
   gnutls_datum_t ticket;           /* client: latest session data, owned */

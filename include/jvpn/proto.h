@@ -33,6 +33,10 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * closed so the session moves to a new one (a watchdog: a lost packet's
  * probe timeout normally frees the window long before). */
 #define JVPN_QUIC_STALL_MS 1500
+/* ms: the same right after an outage ended (or 4 smoothed RTTs, if
+ * longer): the window is then held by packets lost in the outage, and a
+ * new connection beats ngtcp2's backed-off probe timeout. */
+#define JVPN_QUIC_POST_OUTAGE_STALL_MS 80
 #define JVPN_QUIC_HANDSHAKE_TIMEOUT_MS 10000
 /* Path MTU: packets start at 1200 bytes and PMTUD (ngtcp2's probes of
  * 1406, 1342, 1232 and 1444 bytes, three tries each) raises them. A path
@@ -60,10 +64,9 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 /* Arrivals in a row, each within STREAM_GAP of the last, that make a
  * stream worth watching (not a request and its answer). */
 #define JVPN_SILENCE_STREAM_ARRIVALS 8
-/* bytes: a probe (a PING packet, with room to spare); below ROOMY bytes of
- * congestion window left, probes go at twice the interval, and the last
- * two probes' worth is kept for the answer when the outage ends. */
-#define JVPN_SILENCE_PROBE_BYTES 64
+/* bytes: a probe (a PING packet with its ACK, about 115 bytes); below
+ * ROOMY bytes of congestion window left, probes go at twice the interval. */
+#define JVPN_SILENCE_PROBE_BYTES 128
 #define JVPN_SILENCE_ROOMY_BYTES 4096
 #define JVPN_QUIC_MAX_DATAGRAM_FRAME 65535 /* bytes: transport parameter */
 #define JVPN_QUIC_STREAM_WINDOW (256 * 1024)   /* bytes per stream */
