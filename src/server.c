@@ -175,14 +175,6 @@ static void on_path_changed(void *user, const struct quic_path *path,
   srv_path_changed(user, same_ip);
 }
 
-void sclient_close_later(struct sclient *sc, const char *why) {
-  if (sc->dead)
-    return;
-  quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
-                  glue_now());
-  uv_timer_start(&sc->timer, sc->timer.timer_cb, 0, 0); /* deletes it */
-}
-
 static int send_routes(struct sclient *sc) {
   struct jvpn_server_conf *conf = &sc->srv->conf;
   struct cip_range r[JVPN_MAX_ROUTES];

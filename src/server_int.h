@@ -90,11 +90,9 @@ struct server {
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
-/* --- src/server.c ------------------------------------------------------ */
-
-/* Closes |sc| (CONNECTION_CLOSE with H3_NO_ERROR and |why|) and deletes it
- * from the next loop iteration. */
-void sclient_close_later(struct sclient *sc, const char *why);
+/* src/server.c calls src/server_session.c, never the other way round:
+ * the session side ends a connection by closing it and arming its timer
+ * (sclient_close_later there), which server.c's callback then deletes. */
 
 /* --- src/server_session.c ---------------------------------------------- */
 

@@ -71,6 +71,16 @@ static void emit_security(struct server *srv, struct sclient *sc,
     (void)jvpn_audit_emit(srv->audit, &r);
 }
 
+/* Closes |sc|'s connection (the session's actions ended it); its timer,
+ * which src/server.c armed, deletes it on the next loop turn. */
+static void sclient_close_later(struct sclient *sc, const char *why) {
+  if (sc->dead)
+    return;
+  quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
+                  glue_now());
+  uv_timer_start(&sc->timer, sc->timer.timer_cb, 0, 0); /* deletes it */
+}
+
 /* --- bookkeeping --------------------------------------------------------- */
 
 static void sess_route(struct server *srv, struct srv_session *ss) {
