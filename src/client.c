@@ -37,12 +37,12 @@ static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client_link *l);
 static int fast_retry(const struct client_link *l);
 static void check_mtu(struct client_link *l);
+static void client_link_connect(struct client_link *l);
+static void client_link_close(struct client_link *l, const char *why);
+static void client_link_flush(struct client_link *l);
+static void client_tun_update(struct client *cl);
 
 /* --- connection ---------------------------------------------------------- */
-
-int client_link_open(const struct client_link *l) {
-  return l->qc != NULL && !l->dead && quic_conn_tunnel_is_open(l->qc);
-}
 
 static int link_handshake_done(struct client_link *l) {
   struct quic_conn_info st;
@@ -150,7 +150,7 @@ static void on_pmtu_black_hole(void *user) {
   ((struct client_link *)user)->pmtu_black_hole = 1;
 }
 
-void client_link_flush(struct client_link *l) {
+static void client_link_flush(struct client_link *l) {
   uint64_t now;
   int rv, i;
 
@@ -183,7 +183,7 @@ void client_link_flush(struct client_link *l) {
   client_tun_update(l->cl);
 }
 
-void client_link_close(struct client_link *l, const char *why) {
+static void client_link_close(struct client_link *l, const char *why) {
   if (l->qc == NULL)
     return;
   if (!l->dead)
@@ -631,7 +631,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
 /* Reads the TUN device unless the data connection's send queue is filling
  * up: then the kernel's TUN queue takes the pressure instead of this
  * program dropping. Without a connection it reads and drops (counted). */
-void client_tun_update(struct client *cl) {
+static void client_tun_update(struct client *cl) {
   const struct client_link *l = cl->cur;
   int want = cl->link_up && (l->qc == NULL || l->dead ||
                              !quic_conn_txq_busy(l->qc));
@@ -782,7 +782,7 @@ static int host_is_literal(const char *host) {
   return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
-void client_link_connect(struct client_link *l) {
+static void client_link_connect(struct client_link *l) {
   struct client *cl = l->cl;
   struct quic_conn_config cfg;
   char buf[64];
@@ -1038,6 +1038,13 @@ int jvpn_client_run(const char *config_path, int verbosity,
   uv_signal_start(&cl->sig_int, on_signal, SIGINT);
   uv_signal_start(&cl->sig_term, on_signal, SIGTERM);
   uv_signal_start(&cl->sig_usr1, on_signal, SIGUSR1);
+  cl->hooks.link_connect = client_link_connect;
+  cl->hooks.link_close = client_link_close;
+  cl->hooks.link_flush = client_link_flush;
+  cl->hooks.tun_update = client_tun_update;
+  cl->hooks.up_attached = client_up_attached;
+  cl->hooks.up_refused = client_up_refused;
+  cl->hooks.up_activated = client_up_activated;
   if (client_sess_init(cl) != 0) {
     rc = 2;
     goto out_tun;

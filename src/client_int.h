@@ -1,7 +1,14 @@
 /*
- * src/client_int: the client program's internal state, shared by
- * src/client.c (sockets, TUN, connections) and src/client_session.c (the
- * session layer: birth, reattach proofs, recovery, audit).
+ * src/client_int: the client program's internal state, shared by three
+ * files, each with one job, called in one direction only:
+ *
+ *   src/client.c          sockets, TUN, connections, the loop
+ *     -> src/client_uplink.c   multi-path measurements and decisions
+ *       -> src/client_session.c  the session layer: birth, reattach
+ *                                proofs, recovery, audit
+ *
+ * A lower file reaches a higher one only through struct client_hooks,
+ * which src/client.c fills in (the libuv / ngtcp2 callback pattern).
  */
 #ifndef SRC_CLIENT_INT_H
 #define SRC_CLIENT_INT_H
@@ -96,8 +103,22 @@ struct client_link {
   int pmtu_black_hole;     /* its path lost full-size packets: move */
 };
 
+/* What the lower files (uplink, session) may ask of the higher ones. */
+struct client_hooks {
+  /* src/client.c */
+  void (*link_connect)(struct client_link *l);   /* open a connection */
+  void (*link_close)(struct client_link *l, const char *why);
+  void (*link_flush)(struct client_link *l);     /* write what is due */
+  void (*tun_update)(struct client *cl);         /* read the TUN or not */
+  /* src/client_uplink.c */
+  void (*up_attached)(struct client_link *l, enum jvpn_att_role role);
+  void (*up_refused)(struct client_link *l, int status);
+  void (*up_activated)(struct client_link *l);
+};
+
 struct client {
   uv_loop_t *loop;
+  struct client_hooks hooks;
   struct jvpn_client_conf conf;
   struct quic_cred *cred;
   struct sockaddr_storage server;
@@ -152,18 +173,9 @@ struct client {
 };
 
 /* Nonzero if |l| has a connection whose tunnel is open. */
-int client_link_open(const struct client_link *l);
-
-/* --- src/client.c: connections ----------------------------------------- */
-
-/* Opens a connection on |l| now (or schedules a retry). */
-void client_link_connect(struct client_link *l);
-/* Closes |l|'s connection (if any) with |why|, without reconnecting. */
-void client_link_close(struct client_link *l, const char *why);
-/* Writes what |l|'s connection has to send and re-arms its timer. */
-void client_link_flush(struct client_link *l);
-/* Reads the TUN device or not, after the data connection changed. */
-void client_tun_update(struct client *cl);
+static inline int client_link_open(const struct client_link *l) {
+  return l->qc != NULL && !l->dead && quic_conn_tunnel_is_open(l->qc);
+}
 
 /* --- src/client_session.c ---------------------------------------------- */
 

@@ -261,7 +261,7 @@ static void born(struct client_link *l, const uint8_t id[JVPN_SESSION_ID_LEN],
   LOG_INFO(NULL, "session %s started", cl->sess.idstr);
   dump_secret_for_tests(cl);
   if (cl->multi)
-    client_up_attached(l, JVPN_ATT_ACTIVE);
+    cl->hooks.up_attached(l, JVPN_ATT_ACTIVE);
 }
 
 void client_sess_opened(struct client_link *l, const char *session,
@@ -311,8 +311,8 @@ void client_sess_opened(struct client_link *l, const char *session,
   }
   dump_secret_for_tests(cl);
   if (cl->multi)
-    client_up_attached(l, standby ? JVPN_ATT_STANDBY : JVPN_ATT_ACTIVE);
-  client_tun_update(cl);
+    cl->hooks.up_attached(l, standby ? JVPN_ATT_STANDBY : JVPN_ATT_ACTIVE);
+  cl->hooks.tun_update(cl);
 }
 
 void client_sess_refused(struct client_link *l, int status) {
@@ -399,7 +399,7 @@ int client_sess_activate(struct client_link *l, int failover) {
   LOG_INFO(NULL, "session %s: activating %s (attachment %" PRIu64
                  ", nonce %" PRIu64 ")",
            cl->sess.idstr, l->ifname, l->att, cl->sess.nonce);
-  client_link_flush(l);
+  cl->hooks.link_flush(l);
   return 0;
 }
 
@@ -420,7 +420,7 @@ void client_sess_activate_result(struct client_link *l, const uint8_t *v,
     LOG_WARN(NULL, "session %s: activation via %s refused (status %" PRIu64
                    ")",
              cl->sess.idstr, l->ifname, r.status);
-    client_up_refused(l, (int)r.status);
+    cl->hooks.up_refused(l, (int)r.status);
     if (r.status == 404)
       forget(cl, "the server no longer knows it (activation refused)");
     return;
@@ -432,7 +432,7 @@ void client_sess_activate_result(struct client_link *l, const uint8_t *v,
   ev.detail = l->ifname;
   client_sess_event(cl, &ev);
   l->req = CLIENT_REQ_REATTACH; /* it carries the data now */
-  client_up_activated(l);
+  cl->hooks.up_activated(l);
   dump_secret_for_tests(cl);
 }
 

@@ -156,7 +156,7 @@ static void connect_links(struct client *cl) {
 
     if (l->qc == NULL && !uv_is_active((uv_handle_t *)&l->reconnect) &&
         client_up_wants_conn(l))
-      client_link_connect(l);
+      cl->hooks.link_connect(l);
   }
 }
 
@@ -225,7 +225,7 @@ static void act_switch(struct client *cl,
      * path returns it comes back as a fresh standby, proven healthy. */
     LOG_WARN(NULL, "uplink %s failed (%s): failing over to %s",
              from->ifname, jvpn_uplink_reason_name(dec->reason), to->ifname);
-    client_link_close(from, "uplink failed");
+    cl->hooks.link_close(from, "uplink failed");
   }
   rv = client_sess_activate(to, dec->failover);
   if (rv != 0) {
@@ -240,7 +240,7 @@ static void act_switch(struct client *cl,
   /* Uplink packets go the new way at once; the server moves the downlink
    * when it accepts the ACTIVATE that precedes them on this connection. */
   cl->cur = to;
-  client_tun_update(cl);
+  cl->hooks.tun_update(cl);
 }
 
 /* The active is dead and no standby can take over: close it, so that
@@ -254,7 +254,7 @@ static void act_no_candidate(struct client *cl,
     LOG_WARN(NULL, "uplink %s failed (%s) and no standby is ready: "
                    "reattaching",
              from->ifname, jvpn_uplink_reason_name(dec->reason));
-    client_link_close(from, "uplink failed");
+    cl->hooks.link_close(from, "uplink failed");
   }
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
@@ -389,7 +389,7 @@ void client_up_refused(struct client_link *l, int status) {
   if (cl->cur == l && cl->prev_cur != NULL && client_link_open(cl->prev_cur))
     cl->cur = cl->prev_cur;
   cl->prev_cur = NULL;
-  client_tun_update(cl);
+  cl->hooks.tun_update(cl);
 }
 
 void client_up_netmon(struct client *cl) {
@@ -411,7 +411,7 @@ void client_up_netmon(struct client *cl) {
       uv_timer_stop(&l->reconnect);
       l->backoff_ms = 0;
     } else if (l->qc != NULL && l != cl->cur) {
-      client_link_close(l, "link down");
+      cl->hooks.link_close(l, "link down");
     }
   }
   client_up_tick(cl);
