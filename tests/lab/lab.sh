@@ -464,16 +464,24 @@ lab_blackhole_off() {
 # crosses the router as one packet, so the sender should disable GSO when
 # per-datagram loss matters.
 lab_loss() {
-  local pct=$1 ns=${2:-${LAB_NS[router]}}
-  case "$pct" in
-    ''|*[!0-9]*) lab_log "lab_loss: '$pct' is not a whole percentage"
+  lab_fault_rule loss "$1" "${2:-${LAB_NS[router]}}" "a whole percentage" \
+    numgen random mod 100 "<" "$1" counter drop
+}
+
+# lab_fault_rule CHAIN N NS WHAT RULE...: the one rule of lab_fault's CHAIN
+# in NS becomes RULE, or none when N (a whole number, described as WHAT in
+# errors) is 0.
+lab_fault_rule() {
+  local chain=$1 n=$2 ns=$3 what=$4
+  shift 4
+  case "$n" in
+    ''|*[!0-9]*) lab_log "lab_$chain: '$n' is not $what"
                  return 1 ;;
   esac
   lab_fault_table "$ns" || return 1
-  ip netns exec "$ns" nft flush chain inet lab_fault loss || return 1
-  if [ "$pct" -gt 0 ]; then
-    ip netns exec "$ns" nft add rule inet lab_fault loss \
-      numgen random mod 100 "<" "$pct" counter drop
+  ip netns exec "$ns" nft flush chain inet lab_fault "$chain" || return 1
+  if [ "$n" -gt 0 ]; then
+    ip netns exec "$ns" nft add rule inet lab_fault "$chain" "$@"
   fi
 }
 
@@ -485,17 +493,8 @@ lab_loss() {
 # packet and would be dropped whole: the senders' links must cut their
 # batches first (lab_gso_off).
 lab_size_drop() {
-  local n=$1 ns=${2:-${LAB_NS[router]}}
-  case "$n" in
-    ''|*[!0-9]*) lab_log "lab_size_drop: '$n' is not a byte count"
-                 return 1 ;;
-  esac
-  lab_fault_table "$ns" || return 1
-  ip netns exec "$ns" nft flush chain inet lab_fault oversize || return 1
-  if [ "$n" -gt 0 ]; then
-    ip netns exec "$ns" nft add rule inet lab_fault oversize \
-      meta length ">" "$n" counter drop
-  fi
+  lab_fault_rule oversize "$1" "${2:-${LAB_NS[router]}}" "a byte count" \
+    meta length ">" "$1" counter drop
 }
 
 # lab_size_drops [NS]: the packets lab_size_drop has dropped so far in the
