@@ -345,12 +345,10 @@ static int lost_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
 
   (void)conn;
   c->stats.dgram_lost++;
-  /* Losses while nothing at all arrives are an outage, not a smaller
-   * MTU: only those with the peer heard count. */
-  if (c->last_now - c->last_rx > 2 * ngtcp2_conn_get_pto(c->conn))
-    c->pmtu.big_lost = 0;
-  else if (id & 1)
-    c->pmtu.big_lost++;
+  if (id & 1) {
+    if (c->pmtu.big_lost++ == 0)
+      c->pmtu.streak_start = c->last_now;
+  }
   return 0;
 }
 
@@ -401,21 +399,21 @@ static void track_path(struct quic_conn *c) {
     pmtu_watch_reset(c);
 }
 
-/* Full-size datagrams keep vanishing while the peer is heard (so small
- * packets get through) and the path had carried them: the MTU shrank
+/* Full-size datagrams keep vanishing, none acknowledged since the streak
+ * began, while the peer was heard meanwhile (so small packets get
+ * through: not an outage) on a path that had carried them: the MTU shrank
  * without a Packet Too Big. Judged once per path. */
 static int pmtu_black_hole(struct quic_conn *c, uint64_t now) {
   uint64_t pto = ngtcp2_conn_get_pto(c->conn);
-  uint64_t since = c->pmtu.big_acked_at > young_until(c)
-                       ? c->pmtu.big_acked_at
-                       : young_until(c);
 
   if (c->pmtu.reported || path_young(c) ||
       c->pmtu.big_lost < JVPN_QUIC_PMTU_BH_LOSSES ||
       ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn) <=
           JVPN_QUIC_MIN_UDP_PAYLOAD)
     return 0;
-  if (now - since < 3 * pto || now - c->last_rx > 3 * pto)
+  if (now - c->pmtu.streak_start < 3 * pto ||
+      c->last_rx <= c->pmtu.streak_start ||
+      c->pmtu.big_acked_at >= c->pmtu.streak_start)
     return 0;
   c->pmtu.reported = 1;
   return 1;

@@ -35,6 +35,7 @@ struct quic_resumption {
  * whose MTU shrank without a Packet Too Big (docs/decisions.md D20). */
 struct quic_pmtu_watch {
   uint32_t big_lost;        /* consecutive full-size datagrams lost */
+  uint64_t streak_start;    /* ns: when the first of them was lost */
   uint64_t big_acked_at;    /* ns: the last full-size datagram acked */
   int reported;             /* ops->pmtu_black_hole called on this path */
 };

@@ -45,9 +45,11 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * instead of earning a Packet Too Big. */
 #define JVPN_QUIC_PMTUD_SETTLE_MS 2000
 #define JVPN_QUIC_PMTUD_SETTLE_PTOS 16
-/* Full-size datagrams lost in a row, with nothing full-size acknowledged
- * for 3 PTOs while the peer is heard: the path MTU shrank silently. */
-#define JVPN_QUIC_PMTU_BH_LOSSES 16
+/* Full-size datagrams lost in a row, over at least 3 PTOs, none
+ * acknowledged since and the peer heard meanwhile: the path MTU shrank
+ * silently. (A TCP sender stalled by the loss sends one segment per
+ * retransmission timeout, so the count stays small.) */
+#define JVPN_QUIC_PMTU_BH_LOSSES 6
 /* Receive silence (quic/quic_silence, docs/decisions.md D23): a receiving
  * end that hears nothing for max(ARRIVALS x the stream's inter-arrival,
  * 2 x srtt, FLOOR) probes the path with a PING every PROBE ms, for at most

@@ -25,6 +25,12 @@
 #            client lowers its TUN MTU once the new path's MTU has settled
 #            and audits that as an "mtu_change" record (audit_log), and
 #            transfers still complete.
+#   shrink   every MTU 1500; once PMTUD has settled at full size, the
+#            router starts dropping, without ICMP, each packet longer than
+#            1300 bytes (the path's MTU shrinks mid-session, silently): the
+#            ends notice the black hole (pmtu_black_hole audit record),
+#            move to a path whose packets start at 1200 bytes again, and
+#            both transfers complete; the TUN MTU goes down.
 #
 # Lines, each PASS or FAIL with its numbers (v4 shown; v6 and drop alike):
 #   v4-up      the tunnel comes up (a ping to 198.18.200.1); the TUN MTU the
@@ -72,7 +78,7 @@ XFER_S=${MTU_XFER_TIMEOUT_S:-20}
 UP_S=10                               # the tunnel's first ping
 MIGRATE_S=10                          # the address change -> "migrated"
 SETTLE_S=${MTU_SETTLE_S:-20}          # address change -> TUN MTU lowered
-CHECKS=${MTU_CHECKS:-v4 v6 drop migrate}
+CHECKS=${MTU_CHECKS:-v4 v6 drop migrate shrink}
 # How long PMTUD has on a new path (at least) before the client sizes its
 # MTU from it: include/jvpn/proto.h, else 2 s.
 SETTLE0_MS=$(sed -n 's/^#define JVPN_QUIC_PMTUD_SETTLE_MS \([0-9]*\).*/\1/p' \
@@ -519,13 +525,55 @@ check_migrate() {
   finish m
 }
 
+# --- shrink: the path's MTU shrinks mid-session, silently -----------------
+# The tunnel is up and PMTUD has settled at full size on a 1500-byte path;
+# then the router starts dropping, without ICMP, every packet over
+# DROP_ABOVE bytes. Full-size packets vanish while small ones pass: the
+# ends must notice (a PMTU black hole, docs/decisions.md D20), move to a
+# path whose packets start at 1200 bytes again, and carry both transfers.
+check_shrink() {
+  local t0 n
+  if ! setup shrink 4 || ! start shrink; then
+    lab_fail shrink-up "${REPLY:-the tunnel did not come up}"
+    not_run shrink "no tunnel" c2s s2c mtu
+    return 1
+  fi
+  sleep 3 # PMTUD settles at 1452-byte packets on the 1500-byte path
+  if ! lab_gso_off "$c1" eth0 || ! lab_gso_off "$sv" eth0 ||
+     ! lab_size_drop "$DROP_ABOVE"; then
+    lab_fail shrink-up "could not install the size rule"
+    return 1
+  fi
+  lab_note "shrink: from now on the router drops, without ICMP, each packet\
+ over $DROP_ABOVE bytes"
+  lab_now_ms
+  t0=$REPLY
+  xfer shrink c2s
+  xfer shrink s2c
+  lab_now_ms
+  t0=$((REPLY - t0))
+  n=$(grep -c '"event":"pmtu_black_hole"' "$caudit" 2>/dev/null)
+  lab_tun_mtu "$c1"
+  if [ "${n:-0}" -lt 1 ] || [ "${REPLY:-0}" -ge "$MTU" ]; then
+    lab_fail shrink-mtu "TUN MTU $MTU -> ${REPLY:-?}, ${n:-0}\
+ pmtu_black_hole audit records: the shrunken path was not noticed" \
+      "$clog" "$slog"
+  else
+    lab_pass shrink-mtu "black hole noticed and left (${n} pmtu_black_hole\
+ audit record); TUN MTU $MTU -> $REPLY; both transfers done ${t0} ms after\
+ the MTU shrank"
+  fi
+  finish shrink
+}
+
 for c in $CHECKS; do
   case "$c" in
     v4) check_small_link v4 4 ;;
     v6) check_small_link v6 6 ;;
     drop) check_drop ;;
     migrate) check_migrate ;;
-    *) lab_fail "$c" "no such check (MTU_CHECKS: v4 v6 drop migrate)" ;;
+    shrink) check_shrink ;;
+    *) lab_fail "$c" "no such check (MTU_CHECKS: v4 v6 drop migrate shrink)" ;;
   esac
 done
 
