@@ -345,6 +345,12 @@ static int lost_datagram_cb(ngtcp2_conn *conn, uint64_t id, void *ud) {
 
   (void)conn;
   c->stats.dgram_lost++;
+  /* Losses an outage caused (declared when it ends) say nothing of the
+   * path's MTU. */
+  if (quic_silence_outage(&c->silence)) {
+    c->pmtu.big_lost = 0;
+    return 0;
+  }
   if (id & 1) {
     if (c->pmtu.big_lost++ == 0)
       c->pmtu.streak_start = c->last_now;
