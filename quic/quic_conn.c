@@ -60,18 +60,6 @@ static void report_closed(struct quic_conn *c, enum quic_conn_end why,
     c->cfg.ops->closed(c->cfg.user, why, detail ? detail : "");
 }
 
-void quic_cid_from_ngtcp2(struct quic_cid *dst, const ngtcp2_cid *src) {
-  dst->len = src->datalen <= QUIC_CID_MAX ? src->datalen : QUIC_CID_MAX;
-  memcpy(dst->data, src->data, dst->len);
-}
-
-void quic_path_from_ngtcp2(struct quic_path *dst, const ngtcp2_path *src) {
-  dst->local = (const struct sockaddr *)src->local.addr;
-  dst->local_len = (socklen_t)src->local.addrlen;
-  dst->remote = (const struct sockaddr *)src->remote.addr;
-  dst->remote_len = (socklen_t)src->remote.addrlen;
-}
-
 static void send_path(struct quic_conn *c, const ngtcp2_path *path,
                       const uint8_t *data, size_t len, size_t seg,
                       uint8_t ecn, int *rv) {
@@ -1109,6 +1097,8 @@ int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
 
   if (c->closed)
     return JVPN_ERR_PROTO;
+  if (len == 0)
+    return 0; /* an empty datagram: nothing to read (ngtcp2 asserts) */
   path.local.addr = (ngtcp2_sockaddr *)local;
   path.local.addrlen = local_len;
   path.remote.addr = (ngtcp2_sockaddr *)remote;

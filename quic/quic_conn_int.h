@@ -6,6 +6,8 @@
 #ifndef QUIC_QUIC_CONN_INT_H
 #define QUIC_QUIC_CONN_INT_H
 
+#include <string.h>
+
 #include <gnutls/gnutls.h>
 #include <nghttp3/nghttp3.h>
 #include <ngtcp2/ngtcp2.h>
@@ -111,7 +113,18 @@ struct quic_conn {
 
 
 /* Conversions between quic/'s public types and ngtcp2's. */
-void quic_cid_from_ngtcp2(struct quic_cid *dst, const ngtcp2_cid *src);
-void quic_path_from_ngtcp2(struct quic_path *dst, const ngtcp2_path *src);
+static inline void quic_cid_from_ngtcp2(struct quic_cid *dst,
+                                        const ngtcp2_cid *src) {
+  dst->len = src->datalen <= QUIC_CID_MAX ? src->datalen : QUIC_CID_MAX;
+  memcpy(dst->data, src->data, dst->len);
+}
+
+static inline void quic_path_from_ngtcp2(struct quic_path *dst,
+                                         const ngtcp2_path *src) {
+  dst->local = (const struct sockaddr *)src->local.addr;
+  dst->local_len = (socklen_t)src->local.addrlen;
+  dst->remote = (const struct sockaddr *)src->remote.addr;
+  dst->remote_len = (socklen_t)src->remote.addrlen;
+}
 
 #endif /* QUIC_QUIC_CONN_INT_H */

@@ -20,7 +20,19 @@ static const uint32_t supported_versions[] = {NGTCP2_PROTO_VER_V2,
 
 static void cid_from(struct quic_cid *dst, const uint8_t *data, size_t len) {
   dst->len = len <= QUIC_CID_MAX ? len : QUIC_CID_MAX;
-  memcpy(dst->data, data, dst->len);
+  if (dst->len) /* a short header has no SCID: |data| is NULL */
+    memcpy(dst->data, data, dst->len);
+}
+
+int quic_pkt_cid_digest(const uint8_t key[32], const struct quic_cid *cid,
+                        uint8_t out[16]) {
+  uint8_t mac[32];
+
+  if (gnutls_hmac_fast(GNUTLS_MAC_SHA256, key, 32, cid->data, cid->len,
+                       mac) != 0)
+    return JVPN_ERR_TLS;
+  memcpy(out, mac, 16);
+  return 0;
 }
 
 int quic_pkt_version_supported(uint32_t version) {
@@ -39,6 +51,10 @@ int quic_pkt_decode_ids(struct quic_pkt_ids *ids, const uint8_t *pkt,
   int rv;
 
   memset(ids, 0, sizeof(*ids));
+  /* ngtcp2 asserts on an empty buffer; a 0-byte UDP datagram is easy to
+   * send. */
+  if (len == 0)
+    return JVPN_ERR_MALFORMED;
   rv = ngtcp2_pkt_decode_version_cid(&vc, pkt, len, JVPN_QUIC_SCID_LEN);
   if (rv != 0 && rv != NGTCP2_ERR_VERSION_NEGOTIATION)
     return JVPN_ERR_MALFORMED;
@@ -55,7 +71,7 @@ int quic_pkt_accept(struct quic_initial *in, const uint8_t *pkt, size_t len) {
   ngtcp2_pkt_hd hd;
 
   memset(in, 0, sizeof(*in));
-  if (ngtcp2_accept(&hd, pkt, len) != 0)
+  if (len == 0 || ngtcp2_accept(&hd, pkt, len) != 0)
     return JVPN_ERR_MALFORMED;
   in->version = hd.version;
   quic_cid_from_ngtcp2(&in->dcid, &hd.dcid);

@@ -85,4 +85,11 @@ int quic_pkt_verify_retry(const uint8_t *secret, size_t secret_len,
                           uint64_t ttl_ns, uint64_t now,
                           struct quic_cid *odcid);
 
+/* A 16-byte digest of |cid| keyed by |key| (32 bytes, secret, random per
+ * process): how a server files the connection IDs it did not choose (a
+ * client's first DCID, of any length) in a hash table that a client cannot
+ * flood with colliding IDs. Returns 0 or JVPN_ERR_TLS. */
+int quic_pkt_cid_digest(const uint8_t key[32], const struct quic_cid *cid,
+                        uint8_t out[16]);
+
 #endif /* QUIC_QUIC_PKT_H */

@@ -52,6 +52,8 @@ static void sclient_del(struct sclient *sc) {
   if (sc->next)
     sc->next->prev = sc->prev;
   srv->nclients--;
+  if (sc->odcid_filed)
+    peer_table_del(&srv->by_odcid, AF_INET6, sc->odcid_digest, sc);
   quic_conn_del(sc->qc); /* retires its CIDs through cid_remove */
   sc->qc = NULL;
   uv_timer_stop(&sc->timer);
@@ -335,16 +337,15 @@ static const struct quic_conn_ops server_ops = {
 
 /* --- UDP ingress --------------------------------------------------------- */
 
-static struct sclient *find_by_odcid(struct server *srv, const uint8_t *dcid,
-                                     size_t len) {
-  struct sclient *sc;
+/* A client's first flight carries a DCID we did not choose; its keyed
+ * digest finds the connection in O(1). */
+static struct sclient *find_by_odcid(struct server *srv,
+                                     const struct quic_cid *dcid) {
+  uint8_t d[16];
 
-  /* Only a client's first flight carries a DCID we did not choose; those
-   * are few and short-lived. */
-  for (sc = srv->clients; sc; sc = sc->next)
-    if (sc->odcid.len == len && memcmp(sc->odcid.data, dcid, len) == 0)
-      return sc;
-  return NULL;
+  if (quic_pkt_cid_digest(srv->odcid_key, dcid, d) != 0)
+    return NULL;
+  return peer_table_get(&srv->by_odcid, AF_INET6, d);
 }
 
 static struct sclient *accept_client(struct server *srv, size_t si,
@@ -368,6 +369,9 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   sc->srv = srv;
   sc->sock = (int)si;
   sc->odcid = in.dcid;
+  if (quic_pkt_cid_digest(srv->odcid_key, &in.dcid, sc->odcid_digest) == 0 &&
+      peer_table_put(&srv->by_odcid, AF_INET6, sc->odcid_digest, sc) == 0)
+    sc->odcid_filed = 1;
   sc->created_ms = glue_now() / 1000000;
   snprintf(sc->ctx, sizeof(sc->ctx), "from=%s",
            glue_sockaddr_str((const struct sockaddr *)&m->peer, peer,
@@ -433,6 +437,19 @@ static void send_stateless_reset(struct server *srv, size_t si,
     srv->resets_sent++;
 }
 
+static int vn_allowed(struct server *srv) {
+  uint64_t now_ms = glue_now() / 1000000;
+
+  if (now_ms - srv->vn_window_ms >= 1000) {
+    srv->vn_window_ms = now_ms;
+    srv->vns_in_window = 0;
+  }
+  if (srv->vns_in_window >= JVPN_VN_RATE)
+    return 0;
+  srv->vns_in_window++;
+  return 1;
+}
+
 static void handle_packet(struct server *srv, size_t si,
                           const struct udp_rx_msg *m, const uint8_t *pkt,
                           size_t len, uint64_t now) {
@@ -447,8 +464,9 @@ static void handle_packet(struct server *srv, size_t si,
 
     srv->drop_version++;
     /* Only a packet that could start a connection (RFC 9000 14.1) earns
-     * an answer, so a small spoofed one cannot be amplified. */
-    if (len < JVPN_QUIC_MIN_UDP_PAYLOAD)
+     * an answer, so a small spoofed one cannot be amplified, and at most
+     * JVPN_VN_RATE a second (a VN packet is not for reflection). */
+    if (len < JVPN_QUIC_MIN_UDP_PAYLOAD || !vn_allowed(srv))
       return;
     n = quic_pkt_write_vn(out, sizeof(out), &ids);
     if (n > 0)
@@ -461,7 +479,7 @@ static void handle_packet(struct server *srv, size_t si,
   if (ids.dcid.len == JVPN_QUIC_SCID_LEN)
     sc = peer_table_get(&srv->by_cid, AF_INET6, ids.dcid.data);
   if (sc == NULL && ids.version != 0)
-    sc = find_by_odcid(srv, ids.dcid.data, ids.dcid.len);
+    sc = find_by_odcid(srv, &ids.dcid);
   if (sc == NULL) {
     if (ids.version == 0) {
       srv->drop_unknown_cid++;
@@ -803,6 +821,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
     goto out_conf;
   }
   if (peer_table_init(&srv->by_addr, 2 * JVPN_MAX_PEERS) != 0 ||
+      peer_table_init(&srv->by_odcid, JVPN_MAX_CONNS) != 0 ||
+      tls_identity_random(srv->odcid_key, sizeof(srv->odcid_key)) != 0 ||
       peer_table_init(&srv->by_cid,
                       JVPN_MAX_CONNS * (JVPN_QUIC_ACTIVE_CID_LIMIT + 1)) !=
           0 ||
@@ -845,6 +865,7 @@ out_io:
 out_tables:
   udp_rx_batch_free(&srv->rx);
   peer_table_free(&srv->by_cid);
+  peer_table_free(&srv->by_odcid);
   peer_table_free(&srv->by_addr);
   srv_sessions_free(srv);
   addr_pool_free(&srv->pool);

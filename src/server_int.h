@@ -49,6 +49,8 @@ struct sclient {
   int dirty;            /* has queued packets to write */
   int sock;             /* index of the socket it arrived on */
   struct quic_cid odcid; /* the client's first DCID (Initial packets) */
+  uint8_t odcid_digest[16]; /* its key in by_odcid */
+  int odcid_filed;       /* it is in by_odcid */
   struct glue_counters ctr;
   char ctx[96];
 };
@@ -67,6 +69,9 @@ struct server {
   struct addr_pool pool;
   struct peer_table by_addr; /* inner address -> srv_session */
   struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
+  struct peer_table by_odcid; /* keyed digest of a client's first DCID ->
+                               * sclient (quic_pkt_cid_digest) */
+  uint8_t odcid_key[32];     /* random per process */
   struct sclient *clients;
   size_t nclients;
   struct sclient *dirty[JVPN_TUN_BATCH];
@@ -77,6 +82,8 @@ struct server {
   uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
   uint64_t reset_window_ms;  /* stateless reset rate limit */
   uint32_t resets_in_window;
+  uint64_t vn_window_ms;     /* Version Negotiation rate limit */
+  uint32_t vns_in_window;
   uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
   uint64_t drop_version; /* long headers of another QUIC version */
   uint64_t resets_sent;

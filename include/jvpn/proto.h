@@ -131,6 +131,7 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_MAX_ROUTES 64       /* advertised routes */
 #define JVPN_MAX_CONNS 4096      /* concurrent QUIC connections */
 #define JVPN_RESET_RATE 100      /* stateless resets sent per second */
+#define JVPN_VN_RATE 100         /* Version Negotiation packets per second */
 
 /* --- Identity ------------------------------------------------------------ */
 #define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */

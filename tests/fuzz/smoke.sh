@@ -33,6 +33,8 @@ harness_sources() {
       "src/log.c" ;;
   fuzz_interop_parse)
     echo "interop/interop_parse.c" ;;
+  fuzz_quic_pkt)
+    echo "quic/quic_pkt.c src/errors.c" ;;
   *)
     return 1 ;;
   esac
@@ -41,11 +43,12 @@ harness_sources() {
 harness_libs() {
   case "$1" in
   fuzz_config) echo "-lwolfssl" ;; # the uplink knobs' checks (src/uplink.c)
+  fuzz_quic_pkt) echo "-lngtcp2 -lngtcp2_crypto_gnutls -lgnutls" ;;
   *) ;;
   esac
 }
 HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
-  fuzz_interop_parse"
+  fuzz_interop_parse fuzz_quic_pkt"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then
