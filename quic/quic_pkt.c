@@ -151,10 +151,10 @@ int quic_pkt_verify_retry(const uint8_t *secret, size_t secret_len,
                           struct quic_cid *odcid) {
   ngtcp2_cid o, dcid;
 
-  if (in->token_len == 0)
+  /* No token, or one that is not a Retry token (a NEW_TOKEN one, say):
+   * a Retry is what proves the address. */
+  if (in->token_len == 0 || in->token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY)
     return JVPN_ERR_AGAIN;
-  if (in->token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY)
-    return JVPN_ERR_DENIED;
   ngtcp2_cid_init(&dcid, in->dcid.data, in->dcid.len);
   if (ngtcp2_crypto_verify_retry_token(
           &o, in->token, in->token_len, secret, secret_len, in->version,

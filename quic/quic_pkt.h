@@ -77,8 +77,8 @@ long quic_pkt_write_retry(uint8_t *out, size_t cap, const uint8_t *secret,
 /* Checks the Retry token of |in| from |remote|: sealed by |secret|, for
  * this address, at most |ttl_ns| old. On success writes the client's
  * original DCID into |odcid| (quic_conn_config.retry_odcid). Returns 0,
- * JVPN_ERR_AGAIN (no token: send a Retry) or JVPN_ERR_DENIED (forged,
- * expired or for another address). */
+ * JVPN_ERR_AGAIN (no Retry token: send a Retry) or JVPN_ERR_DENIED
+ * (forged, expired or for another address). */
 int quic_pkt_verify_retry(const uint8_t *secret, size_t secret_len,
                           const struct quic_initial *in,
                           const struct sockaddr *remote, socklen_t remote_len,

@@ -44,6 +44,7 @@ enum key_id {
   K_SERVER_PIN,
   K_AUDIT_LOG,
   K_KEEPALIVE,
+  K_RETRY,
   K_INTERFACE,
   K_LOCAL_ADDR,
   K_PRIORITY,
@@ -63,7 +64,7 @@ static const struct key_def server_keys[] = {
     {"pool6", K_POOL6, 0},   {"route", K_ROUTE, 1},
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
-    {"audit_log", K_AUDIT_LOG, 0},
+    {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -90,6 +91,7 @@ static const struct key_def uplink_keys[] = {
 };
 
 static const char *const cc_names[] = {"cubic", "reno", "bbr"};
+static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -865,6 +867,14 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
       c->nroutes++;
     return rv;
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
+  case K_RETRY: {
+    int x = 0;
+
+    rv = value_enum(ps, key, v, retry_names, 3, &x);
+    if (rv == 0)
+      c->retry = (enum jvpn_retry)x;
+    return rv;
+  }
   default:
     return value_common(ps, id, key, v, c->key_file, c->cert_file, c->tun_name,
                         &c->mtu, 0, &c->cc, &c->log_level);

@@ -43,6 +43,11 @@ struct jvpn_peer_conf {
 };
 
 
+/* When the server makes a new client prove its address with a Retry
+ * round trip (RFC 9000 8.1.2): over JVPN_RETRY_AUTO_RATE new connections a
+ * second, always, or never. */
+enum jvpn_retry { JVPN_RETRY_AUTO = 0, JVPN_RETRY_ALWAYS, JVPN_RETRY_NEVER };
+
 struct jvpn_server_conf {
   struct sockaddr_storage listen[JVPN_MAX_LISTEN];
   socklen_t listen_len[JVPN_MAX_LISTEN];
@@ -56,6 +61,7 @@ struct jvpn_server_conf {
   char tun_name[IFNAMSIZ];    /* default "jvpn0" */
   unsigned mtu;               /* default JVPN_TUN_DEFAULT_MTU */
   enum jvpn_cc cc;
+  enum jvpn_retry retry;      /* default auto */
   int log_level;              /* JVPN_LOG_*; default INFO */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
                                   * or "" (none) */

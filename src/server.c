@@ -348,21 +348,84 @@ static struct sclient *find_by_odcid(struct server *srv,
   return peer_table_get(&srv->by_odcid, AF_INET6, d);
 }
 
+/* Whether a new client must prove its address with a Retry round trip
+ * first: the config says always or never; "auto", once more than
+ * JVPN_RETRY_AUTO_RATE connections began this second (spoofed Initials
+ * then cost a stateless Retry, not a connection). */
+static int retry_wanted(struct server *srv) {
+  uint64_t now_ms = glue_now() / 1000000;
+
+  if (srv->conf.retry != JVPN_RETRY_AUTO)
+    return srv->conf.retry == JVPN_RETRY_ALWAYS;
+  if (now_ms - srv->new_window_ms >= 1000) {
+    srv->new_window_ms = now_ms;
+    srv->new_in_window = 0;
+  }
+  return srv->new_in_window >= JVPN_RETRY_AUTO_RATE;
+}
+
+/* Address validation for a client's first Initial |in| from |m|: 1 when a
+ * connection may start (|odcid| is set, |*validated| says whether a Retry
+ * token proved the address), 0 when it was answered with a Retry or its
+ * token refused. */
+static int validate_address(struct server *srv, size_t si,
+                            const struct udp_rx_msg *m,
+                            const struct quic_initial *in,
+                            struct quic_cid *odcid, int *validated,
+                            uint64_t now) {
+  uint8_t out[256];
+  long n;
+  int rv;
+
+  *validated = 0;
+  if (!in->is_initial || (in->token_len == 0 && !retry_wanted(srv)))
+    return 1;
+  rv = quic_pkt_verify_retry(srv->retry_secret, sizeof(srv->retry_secret), in,
+                             (const struct sockaddr *)&m->peer, m->peer_len,
+                             (uint64_t)JVPN_RETRY_TOKEN_TTL_S * 1000000000ull,
+                             now, odcid);
+  if (rv == 0) {
+    *validated = 1;
+    return 1;
+  }
+  if (rv == JVPN_ERR_DENIED && !retry_wanted(srv))
+    return 1; /* a stale or foreign token, and no Retry needed: start */
+  if (rv == JVPN_ERR_DENIED) {
+    srv->drop_bad_token++;
+    JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "invalid or expired Retry token: dropped");
+    return 0;
+  }
+  n = quic_pkt_write_retry(out, sizeof(out), srv->retry_secret,
+                           sizeof(srv->retry_secret), in,
+                           (const struct sockaddr *)&m->peer, m->peer_len, now);
+  if (n > 0 &&
+      udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
+                    m->peer_len, (const struct sockaddr *)&m->local,
+                    m->local_len, out, (size_t)n, 0, 0) == 0)
+    srv->retries_sent++;
+  return 0;
+}
+
 static struct sclient *accept_client(struct server *srv, size_t si,
                                      const struct udp_rx_msg *m,
                                      const uint8_t *pkt, size_t len,
                                      uint64_t now) {
   struct quic_initial in;
+  struct quic_cid odcid;
   struct sclient *sc;
   struct quic_conn_config cfg;
   char peer[64];
+  int validated;
 
   if (quic_pkt_accept(&in, pkt, len) != 0)
+    return NULL;
+  if (!validate_address(srv, si, m, &in, &odcid, &validated, now))
     return NULL;
   if (srv->nclients >= JVPN_MAX_CONNS) {
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
     return NULL;
   }
+  srv->new_in_window++;
   sc = calloc(1, sizeof(*sc));
   if (sc == NULL)
     return NULL;
@@ -385,6 +448,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.user = sc;
   cfg.log_ctx = sc->ctx;
   cfg.reset_secret = srv->reset_secret;
+  cfg.retry_odcid = validated ? &odcid : NULL;
   /* Link first: cid_add runs during creation. */
   sc->next = srv->clients;
   if (srv->clients)
@@ -625,12 +689,15 @@ static void log_stats(struct server *srv) {
   }
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
                  "drop_malformed_tun=%llu drop_unknown_cid=%llu "
-                 "drop_version=%llu stateless_resets=%llu",
+                 "drop_version=%llu stateless_resets=%llu retries=%llu "
+                 "drop_bad_token=%llu",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
            (unsigned long long)srv->drop_unknown_cid,
            (unsigned long long)srv->drop_version,
-           (unsigned long long)srv->resets_sent);
+           (unsigned long long)srv->resets_sent,
+           (unsigned long long)srv->retries_sent,
+           (unsigned long long)srv->drop_bad_token);
 }
 
 static int server_status(void *user, int json, char **out, size_t *len) {
@@ -643,12 +710,15 @@ static int server_status(void *user, int json, char **out, size_t *len) {
   if (json)
     glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
                         "\"connections\":%zu,\"stateless_resets\":%llu,"
+                        "\"retries\":%llu,\"drop_bad_token\":%llu,"
                         "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
                         "\"sessions\":[",
                     srv->tun.name,
                     (unsigned long long)((glue_now() / 1000000 -
                                           srv->started_ms) / 1000),
                     srv->nclients, (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->retries_sent,
+                    (unsigned long long)srv->drop_bad_token,
                     (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route);
   else
@@ -781,6 +851,10 @@ static int derive_reset_secret(struct server *srv) {
                                       "jvpn stateless reset v1",
                                       srv->reset_secret);
 
+  if (rv == 0)
+    rv = tls_identity_derive_secret(srv->conf.key_file, "jvpn retry token v1",
+                                    srv->retry_secret);
+
   if (rv != 0)
     LOG_ERR(NULL, "cannot derive the stateless reset key from %s: %s",
             srv->conf.key_file, jvpn_strerror(rv));
@@ -873,6 +947,7 @@ out_conf:
   jvpn_server_conf_free(&srv->conf);
   uv_loop_close(srv->loop);
   jvpn_wipe(srv->reset_secret, sizeof(srv->reset_secret));
+  jvpn_wipe(srv->retry_secret, sizeof(srv->retry_secret));
   free(srv);
   if (rc == 0)
     LOG_INFO(NULL, "stopped");

@@ -84,6 +84,10 @@ struct server {
   uint32_t resets_in_window;
   uint64_t vn_window_ms;     /* Version Negotiation rate limit */
   uint32_t vns_in_window;
+  uint8_t retry_secret[32];  /* Retry tokens (from the key file) */
+  uint64_t new_window_ms;    /* new connections in this second ... */
+  uint32_t new_in_window;    /* ... for "retry = auto" */
+  uint64_t retries_sent, drop_bad_token;
   uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
   uint64_t drop_version; /* long headers of another QUIC version */
   uint64_t resets_sent;

@@ -132,6 +132,11 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_MAX_CONNS 4096      /* concurrent QUIC connections */
 #define JVPN_RESET_RATE 100      /* stateless resets sent per second */
 #define JVPN_VN_RATE 100         /* Version Negotiation packets per second */
+/* Address validation (RFC 9000 8.1): with "retry = auto", over this many
+ * new connections in a second every further client first proves its
+ * address with a Retry round trip; tokens live JVPN_RETRY_TOKEN_TTL_S. */
+#define JVPN_RETRY_AUTO_RATE 50
+#define JVPN_RETRY_TOKEN_TTL_S 10
 
 /* --- Identity ------------------------------------------------------------ */
 #define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */

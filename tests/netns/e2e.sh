@@ -42,6 +42,11 @@ dir=$REPLY
 lab_topo_vpn || lab_setup_fail "could not build the lab topology"
 lab_gen_vpn_configs "$dir" ||
   lab_setup_fail "genkey or config generation failed"
+# Every client first proves its address with a Retry round trip (RFC 9000
+# 8.1.2), so each scenario below runs through it; (a) checks it happened.
+sed -i 's/^\[server\]$/[server]\nretry = always/' "$dir/server.conf"
+grep -q '^retry = always$' "$dir/server.conf" ||
+  lab_setup_fail "could not set retry = always in the server's config"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -110,7 +115,25 @@ scenario_a() {
     lab_fail a "no IPv6 NAT mapping client2 -> server:443 in the router"
     return 1
   fi
-  lab_pass a
+  # Both clients went through a Retry: the server counted them.
+  local from retries nstats
+  from=$(wc -l <"$slog")
+  nstats=$(grep -c 'stats server ' "$slog")
+  kill -USR1 "$server_pid"
+  if ! lab_wait_for "the server's stats line" 5 lab_more_lines \
+       "stats server " "$slog" "$nstats"; then
+    lab_fail a "no 'stats server' line after SIGUSR1" "$slog"
+    return 1
+  fi
+  retries=$(tail -n "+$((from + 1))" "$slog" | grep -m1 'stats server ' |
+    sed -n 's/.* retries=\([0-9][0-9]*\).*/\1/p')
+  if [ "${retries:-0}" -lt 2 ]; then
+    lab_fail a "the server sent ${retries:-no} Retry packets for 2 clients" \
+      "$slog"
+    return 1
+  fi
+  lab_pass a "both clients up through a Retry round trip ($retries Retry\
+ packets)"
 }
 
 # --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------

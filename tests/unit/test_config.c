@@ -77,6 +77,7 @@ static const char full_server[] = "# jvpn-quic server\n"
                                   "tun = vpn_0.srv\n"
                                   "mtu = 1280\n"
                                   "congestion = bbr\n"
+                                  "retry = always\n"
                                   "log_level = debug\n"
                                   "\n"
                                   "[peer]\n"
@@ -118,6 +119,7 @@ static void test_server_full(void **state) {
   assert_string_equal(c.tun_name, "vpn_0.srv");
   assert_int_equal(c.mtu, 1280);
   assert_int_equal(c.cc, JVPN_CC_BBR);
+  assert_int_equal(c.retry, JVPN_RETRY_ALWAYS);
   assert_int_equal(c.log_level, JVPN_LOG_DEBUG);
 
   assert_int_equal(c.npeers, 3);
@@ -163,6 +165,7 @@ static void test_server_defaults(void **state) {
   assert_int_equal(c.nroutes, 0);
   assert_string_equal(c.tun_name, "jvpn0");
   assert_int_equal(c.mtu, JVPN_TUN_DEFAULT_MTU);
+  assert_int_equal(c.retry, JVPN_RETRY_AUTO);
   assert_int_equal(c.cc, JVPN_CC_CUBIC);
   assert_int_equal(c.log_level, JVPN_LOG_INFO);
   assert_string_equal(c.peers[0].name, "47DEQpj8");
@@ -331,6 +334,8 @@ static const struct err_case server_errors[] = {
     {SRV "tun = abcdefghijklmnop\n" PEER, 5, "longer than 15 characters"},
     {SRV "congestion = vegas\n" PEER, 5,
      "congestion \"vegas\" is not one of cubic, reno, bbr"},
+    {SRV "retry = sometimes\n" PEER, 5,
+     "retry \"sometimes\" is not one of auto, always, never"},
     {SRV "log_level = loud\n" PEER, 5, "log_level \"loud\" is not one of"},
     {SRV "listen = vpn.example.com:443\n" PEER, 5, "not a host name"},
     {SRV "listen = 198.18.0.1:0\n" PEER, 5, "expected addr, addr:port"},
