@@ -145,6 +145,19 @@ bench_row() {
   REPLY=$row
 }
 
+# bench_row_notes S KIND STALLED: what a table row adds after its cells,
+# in REPLY: the dead streams (bench_dead_note) and, for jvpn-quic (KIND j),
+# the runs after which its client was restarted (STALLED, "2 4 ").
+bench_row_notes() {
+  local notes
+  bench_dead_note "$1" "$2"
+  notes=$REPLY
+  if [ "$2" = j ] && [ -n "$3" ]; then
+    notes+="; client restarted after runs ${3% }"
+  fi
+  REPLY=$notes
+}
+
 # bench_dead_note S KIND: "; up stuck (no recovery) in runs 2 4" and the
 # same for down, when any, in REPLY.
 bench_dead_note() {

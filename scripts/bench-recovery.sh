@@ -288,11 +288,8 @@ for s in "${SCENARIOS[@]}"; do
     else
       row+="|-"
     fi
-    bench_dead_note "$s" "$kind"
+    bench_row_notes "$s" "$kind" "${R[jstall,$s]:-}"
     row+=$REPLY
-    if [ "$kind" = j ] && [ -n "${R[jstall,$s]:-}" ]; then
-      row+="; client restarted after runs ${R[jstall,$s]% }"
-    fi
     ROWS+=("$row")
   done
 done
