@@ -117,6 +117,32 @@ static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
 
 static void pmtu_watch_reset(struct quic_conn *c);
 
+/* Server: a NEW_TOKEN for the client's next connection (RFC 9000 8.1.3),
+ * bound to its address, so that connection skips a Retry. */
+static void give_token(struct quic_conn *c) {
+  uint8_t token[NGTCP2_CRYPTO_MAX_REGULAR_TOKENLEN];
+  const ngtcp2_path *path = ngtcp2_conn_get_path(c->conn);
+  ngtcp2_ssize n;
+
+  if (c->cfg.token_secret == NULL)
+    return;
+  n = ngtcp2_crypto_generate_regular_token(token, c->cfg.token_secret, 32,
+                                           path->remote.addr,
+                                           path->remote.addrlen, c->last_now);
+  if (n > 0 && ngtcp2_conn_submit_new_token(c->conn, token, (size_t)n) != 0)
+    LOG_DEBUG(c->ctx, "cannot send a NEW_TOKEN");
+}
+
+static int recv_new_token_cb(ngtcp2_conn *conn, const uint8_t *token,
+                             size_t len, void *ud) {
+  struct quic_conn *c = ud;
+
+  (void)conn;
+  if (c->cfg.ops->new_token)
+    c->cfg.ops->new_token(c->cfg.user, token, len);
+  return 0;
+}
+
 static int streams_mode(const struct quic_conn *c) {
   return c->cfg.app == QUIC_APP_STREAMS;
 }
@@ -132,8 +158,10 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   LOG_DEBUG(c->ctx, "QUIC handshake completed");
   /* A server's handshake is confirmed now (RFC 9001 4.1.2), and ngtcp2
    * starts PMTUD; a client's waits for HANDSHAKE_DONE. */
-  if (c->cfg.is_server)
+  if (c->cfg.is_server) {
     pmtu_watch_reset(c);
+    give_token(c);
+  }
   ngtcp2_conn_set_keep_alive_timeout(
       c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
   if (!streams_mode(c)) {
@@ -545,8 +573,10 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->handshake_confirmed = handshake_confirmed_cb;
   cb->tls_early_data_rejected = early_data_rejected_cb;
   cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
-  if (!is_server)
+  if (!is_server) {
     cb->select_preferred_addr = select_preferred_addr_cb;
+    cb->recv_new_token = recv_new_token_cb;
+  }
 }
 
 /* --- TLS ----------------------------------------------------------------- */
@@ -713,6 +743,12 @@ int quic_conn_client_new(struct quic_conn **pc,
   fill_callbacks(&cb, 0);
   fill_settings(c, &s, now);
   fill_params(c, &p);
+  if (cfg->token && cfg->token_len) {
+    /* ngtcp2 copies it: the caller's buffer may change after this. */
+    s.token = cfg->token;
+    s.tokenlen = cfg->token_len;
+    s.token_type = NGTCP2_TOKEN_TYPE_NEW_TOKEN;
+  }
   if (s.qlog_write)
     qlog_open(c, &dcid);
   if (ngtcp2_conn_client_new(&c->conn, &dcid, &scid, &c->path.path,
@@ -799,6 +835,11 @@ int quic_conn_server_new(struct quic_conn **pc,
   ngtcp2_cid_init(&client_scid, in->scid.data, in->scid.len);
   p.original_dcid = dcid;
   p.original_dcid_present = 1;
+  if (cfg->token_validated) {
+    s.token = in->token;
+    s.tokenlen = in->token_len;
+    s.token_type = NGTCP2_TOKEN_TYPE_NEW_TOKEN;
+  }
   if (cfg->retry_odcid) {
     /* RFC 9000 7.3: after a Retry, original_destination_connection_id is
      * the first Initial's DCID and retry_source_connection_id ours; the

@@ -155,6 +155,10 @@ struct quic_conn_ops {
    * connection closes itself with QUIC_END_PMTU after this call. May be
    * NULL. */
   void (*pmtu_black_hole)(void *user);
+  /* Client: the server gave a token (NEW_TOKEN, RFC 9000 8.1.3) for the
+   * next connection to it (quic_conn_config.token): it skips a Retry.
+   * May be NULL. */
+  void (*new_token)(void *user, const uint8_t *token, size_t len);
   /* The receiving path went quiet while the peer was streaming to us
    * (|started| 1: the first probe went out after |silent_ms|) or came back
    * (|started| 0: after |silent_ms| of silence). For the audit log; the
@@ -327,6 +331,13 @@ struct quic_conn_config {
   FILE *keylog;                 /* NSS key log lines; not owned */
   const char *qlog_dir;         /* one ODCID-named .sqlog file per conn */
   struct quic_silence_policy silence; /* zero fields: proto.h defaults */
+  const uint8_t *token_secret;  /* server: 32-byte key; once the handshake
+                                 * is done the client gets a NEW_TOKEN
+                                 * bound to its address. NULL: none */
+  int token_validated;          /* server: the Initial's NEW_TOKEN proved
+                                 * the address (quic_pkt_verify_token) */
+  const uint8_t *token;         /* client: a NEW_TOKEN of this server */
+  size_t token_len;
 };
 
 /* Client: creates a connection to |remote| from |local| (the socket's

@@ -24,6 +24,20 @@ static void cid_from(struct quic_cid *dst, const uint8_t *data, size_t len) {
     memcpy(dst->data, data, dst->len);
 }
 
+int quic_pkt_verify_token(const uint8_t *secret, size_t secret_len,
+                          const struct quic_initial *in,
+                          const struct sockaddr *remote, socklen_t remote_len,
+                          uint64_t ttl_ns, uint64_t now) {
+  if (in->token_len == 0 || in->token[0] != NGTCP2_CRYPTO_TOKEN_MAGIC_REGULAR)
+    return JVPN_ERR_AGAIN;
+  if (ngtcp2_crypto_verify_regular_token(
+          in->token, in->token_len, secret, secret_len,
+          (const ngtcp2_sockaddr *)remote, (ngtcp2_socklen)remote_len, ttl_ns,
+          now) != 0)
+    return JVPN_ERR_DENIED;
+  return 0;
+}
+
 int quic_pkt_cid_digest(const uint8_t key[32], const struct quic_cid *cid,
                         uint8_t out[16]) {
   uint8_t mac[32];

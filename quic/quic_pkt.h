@@ -85,6 +85,14 @@ int quic_pkt_verify_retry(const uint8_t *secret, size_t secret_len,
                           uint64_t ttl_ns, uint64_t now,
                           struct quic_cid *odcid);
 
+/* Checks the NEW_TOKEN token (RFC 9000 8.1.3) of |in| from |remote|:
+ * sealed by |secret| for this address, at most |ttl_ns| old. Returns 0,
+ * JVPN_ERR_AGAIN (no such token) or JVPN_ERR_DENIED. */
+int quic_pkt_verify_token(const uint8_t *secret, size_t secret_len,
+                          const struct quic_initial *in,
+                          const struct sockaddr *remote, socklen_t remote_len,
+                          uint64_t ttl_ns, uint64_t now);
+
 /* A 16-byte digest of |cid| keyed by |key| (32 bytes, secret, random per
  * process): how a server files the connection IDs it did not choose (a
  * client's first DCID, of any length) in a hash table that a client cannot

@@ -146,6 +146,17 @@ static void on_rx_silence(void *user, int started, uint64_t ms) {
   client_sess_audit(l->cl, &r, 1);
 }
 
+/* The server's NEW_TOKEN: the next connection (a reattach, above all)
+ * presents it and skips a Retry round trip. */
+static void on_new_token(void *user, const uint8_t *token, size_t len) {
+  struct client *cl = ((struct client_link *)user)->cl;
+
+  if (len == 0 || len > sizeof(cl->token))
+    return;
+  memcpy(cl->token, token, len);
+  cl->token_len = len;
+}
+
 static void on_pmtu_black_hole(void *user) {
   ((struct client_link *)user)->pmtu_black_hole = 1;
 }
@@ -554,6 +565,7 @@ static const struct quic_conn_ops client_ops = {
     .path_changed = on_path_changed,
     .pmtu_black_hole = on_pmtu_black_hole,
     .rx_silence = on_rx_silence,
+    .new_token = on_new_token,
 };
 
 /* --- I/O ----------------------------------------------------------------- */
@@ -802,6 +814,8 @@ static void client_link_connect(struct client_link *l) {
                                                   : cl->conf.server_host;
   cfg.authority = cl->authority;
   cfg.cc = cl->conf.cc;
+  cfg.token = cl->token_len ? cl->token : NULL;
+  cfg.token_len = cl->token_len;
   glue_silence_policy(&cfg.silence, &cl->conf.policy);
   cfg.ops = &client_ops;
   cfg.user = l;

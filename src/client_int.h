@@ -152,6 +152,9 @@ struct client {
   uv_signal_t sig_int, sig_term, sig_usr1;
   struct control *control;
   uint64_t connects;        /* connections made */
+  uint8_t token[JVPN_NEW_TOKEN_MAX]; /* the server's latest NEW_TOKEN: the
+                                      * next connection skips a Retry */
+  size_t token_len;
   int exit_code;
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
   /* the session layer (src/client_session.c) */

@@ -418,21 +418,31 @@ static int retry_wanted(struct server *srv) {
 }
 
 /* Address validation for a client's first Initial |in| from |m|: 1 when a
- * connection may start (|odcid| is set, |*validated| says whether a Retry
- * token proved the address), 0 when it was answered with a Retry or its
- * token refused. */
+ * connection may start (|*validated| says whether a Retry token proved the
+ * address, then |odcid| is set; |*token_ok|, whether a NEW_TOKEN did), 0
+ * when it was answered with a Retry or its token refused. */
 static int validate_address(struct server *srv, size_t si,
                             const struct udp_rx_msg *m,
                             const struct quic_initial *in,
                             struct quic_cid *odcid, int *validated,
-                            uint64_t now) {
+                            int *token_ok, uint64_t now) {
   uint8_t out[256];
   long n;
   int rv;
 
-  *validated = 0;
+  *validated = *token_ok = 0;
   if (!in->is_initial || (in->token_len == 0 && !retry_wanted(srv)))
     return 1;
+  /* A NEW_TOKEN from an earlier connection (a reattach, above all) proves
+   * the address without a round trip. */
+  if (quic_pkt_verify_token(srv->token_secret, sizeof(srv->token_secret), in,
+                            (const struct sockaddr *)&m->peer, m->peer_len,
+                            (uint64_t)JVPN_NEW_TOKEN_TTL_S * 1000000000ull,
+                            now) == 0) {
+    *token_ok = 1;
+    srv->token_accepted++;
+    return 1;
+  }
   rv = quic_pkt_verify_retry(srv->retry_secret, sizeof(srv->retry_secret), in,
                              (const struct sockaddr *)&m->peer, m->peer_len,
                              (uint64_t)JVPN_RETRY_TOKEN_TTL_S * 1000000000ull,
@@ -441,7 +451,7 @@ static int validate_address(struct server *srv, size_t si,
     *validated = 1;
     return 1;
   }
-  if (rv == JVPN_ERR_DENIED && !retry_wanted(srv))
+  if (rv != 0 && !retry_wanted(srv))
     return 1; /* a stale or foreign token, and no Retry needed: start */
   if (rv == JVPN_ERR_DENIED) {
     srv->drop_bad_token++;
@@ -468,11 +478,11 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   struct sclient *sc;
   struct quic_conn_config cfg;
   char peer[64];
-  int validated;
+  int validated, token_ok;
 
   if (quic_pkt_accept(&in, pkt, len) != 0)
     return NULL;
-  if (!validate_address(srv, si, m, &in, &odcid, &validated, now))
+  if (!validate_address(srv, si, m, &in, &odcid, &validated, &token_ok, now))
     return NULL;
   if (srv->nclients >= JVPN_MAX_CONNS) {
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
@@ -509,6 +519,8 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.log_ctx = sc->ctx;
   cfg.reset_secret = srv->reset_secret;
   cfg.retry_odcid = validated ? &odcid : NULL;
+  cfg.token_validated = token_ok;
+  cfg.token_secret = srv->token_secret;
   /* Link first: cid_add runs during creation. */
   sc->next = srv->clients;
   if (srv->clients)
@@ -750,7 +762,7 @@ static void log_stats(struct server *srv) {
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
                  "drop_malformed_tun=%llu drop_unknown_cid=%llu "
                  "drop_version=%llu stateless_resets=%llu retries=%llu "
-                 "drop_bad_token=%llu drop_half_open=%llu",
+                 "drop_bad_token=%llu drop_half_open=%llu tokens_accepted=%llu",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
            (unsigned long long)srv->drop_unknown_cid,
@@ -758,7 +770,8 @@ static void log_stats(struct server *srv) {
            (unsigned long long)srv->resets_sent,
            (unsigned long long)srv->retries_sent,
            (unsigned long long)srv->drop_bad_token,
-           (unsigned long long)srv->drop_half_open);
+           (unsigned long long)srv->drop_half_open,
+           (unsigned long long)srv->token_accepted);
 }
 
 static int server_status(void *user, int json, char **out, size_t *len) {
@@ -915,6 +928,9 @@ static int derive_reset_secret(struct server *srv) {
   if (rv == 0)
     rv = tls_identity_derive_secret(srv->conf.key_file, "jvpn retry token v1",
                                     srv->retry_secret);
+  if (rv == 0)
+    rv = tls_identity_derive_secret(srv->conf.key_file, "jvpn new token v1",
+                                    srv->token_secret);
 
   if (rv != 0)
     LOG_ERR(NULL, "cannot derive the stateless reset key from %s: %s",
@@ -1011,6 +1027,7 @@ out_conf:
   uv_loop_close(srv->loop);
   jvpn_wipe(srv->reset_secret, sizeof(srv->reset_secret));
   jvpn_wipe(srv->retry_secret, sizeof(srv->retry_secret));
+  jvpn_wipe(srv->token_secret, sizeof(srv->token_secret));
   free(srv);
   if (rc == 0)
     LOG_INFO(NULL, "stopped");

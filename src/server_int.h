@@ -91,6 +91,8 @@ struct server {
   uint64_t vn_window_ms;     /* Version Negotiation rate limit */
   uint32_t vns_in_window;
   uint8_t retry_secret[32];  /* Retry tokens (from the key file) */
+  uint8_t token_secret[32];  /* NEW_TOKEN tokens (from the key file) */
+  uint64_t token_accepted;   /* Initials whose NEW_TOKEN skipped a Retry */
   uint64_t new_window_ms;    /* new connections in this second ... */
   uint32_t new_in_window;    /* ... for "retry = auto" */
   uint64_t retries_sent, drop_bad_token;

@@ -141,6 +141,11 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * connection table. */
 #define JVPN_HALF_OPEN_PER_SOURCE 16
 #define JVPN_RETRY_TOKEN_TTL_S 10
+/* s: a NEW_TOKEN (given to every client once its handshake is done) lets
+ * its next connection skip the Retry for this long: a reattach within the
+ * session's lifetime does. */
+#define JVPN_NEW_TOKEN_TTL_S (24 * 3600)
+#define JVPN_NEW_TOKEN_MAX 128   /* bytes: a client keeps one this long */
 
 /* --- Identity ------------------------------------------------------------ */
 #define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */

@@ -13,9 +13,11 @@
 #           client1 jvpn0 198.18.200.2, fd77:6a76:706e::2 (over IPv4)
 #           client2 jvpn0 198.18.200.3, fd77:6a76:706e::3 (over IPv6)
 #
-# Scenarios: (a) up, (b) ping, (c) 50 MB TCP with SHA-256, (d) unknown pin
-# refused, (e) spoofed inner source dropped and counted, (f) client restart
-# keeps its addresses, (g) server SIGTERM exits cleanly.
+# Scenarios: (a) up, every client through a Retry (retry = always), (b)
+# ping, (c) 50 MB TCP with SHA-256, (d) unknown pin refused, (e) spoofed
+# inner source dropped and counted, (h) a reattach skips the Retry with the
+# server's NEW_TOKEN, (f) client restart keeps its addresses, (g) server
+# SIGTERM exits cleanly.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -116,17 +118,12 @@ scenario_a() {
     return 1
   fi
   # Both clients went through a Retry: the server counted them.
-  local from retries nstats
-  from=$(wc -l <"$slog")
-  nstats=$(grep -c 'stats server ' "$slog")
-  kill -USR1 "$server_pid"
-  if ! lab_wait_for "the server's stats line" 5 lab_more_lines \
-       "stats server " "$slog" "$nstats"; then
-    lab_fail a "no 'stats server' line after SIGUSR1" "$slog"
+  local retries
+  if ! server_stat retries; then
+    lab_fail a "$REPLY" "$slog"
     return 1
   fi
-  retries=$(tail -n "+$((from + 1))" "$slog" | grep -m1 'stats server ' |
-    sed -n 's/.* retries=\([0-9][0-9]*\).*/\1/p')
+  retries=$REPLY
   if [ "${retries:-0}" -lt 2 ]; then
     lab_fail a "the server sent ${retries:-no} Retry packets for 2 clients" \
       "$slog"
@@ -274,6 +271,23 @@ stats_line() {
   [ -n "$REPLY" ]
 }
 
+# server_stat KEY: SIGUSR1 to the server, then KEY's value in the "stats
+# server" line it logs, in REPLY.
+server_stat() {
+  local from nstats
+  from=$(wc -l <"$slog")
+  nstats=$(grep -c 'stats server ' "$slog")
+  kill -USR1 "$server_pid"
+  if ! lab_wait_for "the server's stats line" 5 lab_more_lines \
+       "stats server " "$slog" "$nstats"; then
+    REPLY="no 'stats server' line after SIGUSR1"
+    return 1
+  fi
+  REPLY=$(tail -n "+$((from + 1))" "$slog" | grep -m1 'stats server ' |
+    sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p")
+  [ -n "$REPLY" ] || { REPLY="no $1 in the server's stats"; return 1; }
+}
+
 # spoofed_count PEER: SIGUSR1 to the server, then that peer's drop_spoofed
 # from the stats line it logs, in REPLY.
 spoofed_count() {
@@ -332,6 +346,46 @@ scenario_e() {
   lab_pass e
 }
 
+# --- (h) a reattach skips the Retry with the server's NEW_TOKEN ------------
+# Client1's path is blackholed for longer than the idle timeout: its
+# connection dies and it reattaches on a new one, whose Initial carries the
+# NEW_TOKEN the server gave the first one: no Retry this time.
+scenario_h() {
+  local retries0 tokens0 nre
+  server_stat retries && retries0=$REPLY &&
+    server_stat tokens_accepted && tokens0=$REPLY || {
+    lab_fail h "$REPLY" "$slog"
+    return 1
+  }
+  lab_count "reattached (same addresses)" "$c1log"
+  nre=$REPLY
+  lab_uplink_blackhole_on client1 1 || { lab_fail h "nft failed"; return 1; }
+  sleep 4.5 # longer than the 3 s idle timeout
+  lab_uplink_blackhole_off client1 1
+  if ! lab_wait_for "client1 to reattach" 10 lab_more_lines \
+       "reattached (same addresses)" "$c1log" "$nre"; then
+    lab_fail h "client1 did not reattach after the blackhole" "$c1log" "$slog"
+    return 1
+  fi
+  server_stat tokens_accepted || { lab_fail h "$REPLY"; return 1; }
+  if [ "$REPLY" -le "$tokens0" ]; then
+    lab_fail h "no NEW_TOKEN accepted for the reattach" "$c1log" "$slog"
+    return 1
+  fi
+  server_stat retries || { lab_fail h "$REPLY"; return 1; }
+  if [ "$REPLY" -ne "$retries0" ]; then
+    lab_fail h "the reattach went through a Retry ($retries0 -> $REPLY)" \
+      "$slog"
+    return 1
+  fi
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4"; then
+    lab_fail h "no traffic after the reattach" "$c1log"
+    return 1
+  fi
+  lab_pass h "reattached with the server's NEW_TOKEN, no Retry (retries\
+ stay $retries0)"
+}
+
 # --- (f) a restarted client keeps its inner addresses ----------------------
 scenario_f() {
   if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
@@ -370,9 +424,10 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_c
   scenario_d
   scenario_e
+  scenario_h
   scenario_f
 else
-  for s in b c d e f; do
+  for s in b c d e h f; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi
