@@ -307,7 +307,11 @@ int jvpn_audit_new(struct jvpn_audit **pa, const char *path, int to_stderr,
   if (a->node == NULL)
     goto fail_node;
   if (path != NULL) {
-    a->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC,
+    /* O_NOFOLLOW: the daemon may run as root, and a link planted at the
+     * path must not send its lines into another file. */
+    a->fd = open(path,
+                 O_WRONLY | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC |
+                     O_NOFOLLOW,
                  0640);
     if (a->fd < 0)
       goto fail_open;

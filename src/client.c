@@ -918,11 +918,15 @@ static int client_status(void *user, int json, char **out, size_t *len) {
   glue_buf_printf(&b,
                   json ? "{\"role\":\"client\",\"server\":\"%s\",\"state\":\"%s\","
                          "\"tun\":\"%s\",\"mtu\":%u,\"ipv4\":\"%s\",\"ipv6\":\"%s\","
-                         "\"connections\":%llu"
+                         "\"connections\":%llu,\"audit_written\":%llu,"
+                         "\"audit_dropped\":%llu"
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
-                         "ipv6=%s connections=%llu",
+                         "ipv6=%s connections=%llu audit_written=%llu "
+                         "audit_dropped=%llu",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
-                  (unsigned long long)cl->connects);
+                  (unsigned long long)cl->connects,
+                  (unsigned long long)jvpn_audit_written(cl->sess.audit),
+                  (unsigned long long)jvpn_audit_dropped(cl->sess.audit));
   client_sess_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);

@@ -785,6 +785,7 @@ static int server_status(void *user, int json, char **out, size_t *len) {
     glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
                         "\"connections\":%zu,\"stateless_resets\":%llu,"
                         "\"retries\":%llu,\"drop_bad_token\":%llu,"
+                        "\"audit_written\":%llu,\"audit_dropped\":%llu,"
                         "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
                         "\"sessions\":[",
                     srv->tun.name,
@@ -793,13 +794,19 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                     srv->nclients, (unsigned long long)srv->resets_sent,
                     (unsigned long long)srv->retries_sent,
                     (unsigned long long)srv->drop_bad_token,
+                    (unsigned long long)jvpn_audit_written(srv->audit),
+                    (unsigned long long)jvpn_audit_dropped(srv->audit),
                     (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route);
   else
     glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
+                        "retries=%llu audit_written=%llu audit_dropped=%llu "
                         "attach_refused=%llu drop_no_route=%llu\n",
                     srv->tun.name, srv->nclients,
                     (unsigned long long)srv->resets_sent,
+                    (unsigned long long)srv->retries_sent,
+                    (unsigned long long)jvpn_audit_written(srv->audit),
+                    (unsigned long long)jvpn_audit_dropped(srv->audit),
                     (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route);
   for (ss = srv->sess_list; ss; ss = ss->next) {

@@ -563,6 +563,19 @@ static void test_writer_errors_and_null(void **state) {
       jvpn_audit_new(&a, "/nonexistent-jvpn-dir/audit.log", 0, "n", 0),
       JVPN_ERR_SYSTEM);
   assert_null(a);
+  {
+    /* A symbolic link at the log's path is refused, never followed. */
+    struct tmpdir t;
+    char target[160];
+
+    tmpdir_make(&t, "audit.log");
+    snprintf(target, sizeof(target), "%s/target", t.dir);
+    assert_int_equal(symlink(target, t.path), 0);
+    assert_int_equal(jvpn_audit_new(&a, t.path, 0, "n", 0), JVPN_ERR_SYSTEM);
+    assert_int_equal(access(target, F_OK), -1);
+    tmpdir_remove(&t);
+    a = (struct jvpn_audit *)&a;
+  }
   jvpn_audit_del(NULL);
   memset(&r, 0, sizeof(r));
   assert_int_equal(jvpn_audit_emit(NULL, &r), 0); /* auditing off */
