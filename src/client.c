@@ -873,6 +873,23 @@ static void client_link_connect(struct client_link *l) {
 
 static void on_reconnect(uv_timer_t *t) { client_link_connect(t->data); }
 
+/* A client that cannot get through is polite: a backed-off delay gets
+ * +-20 % of jitter, so clients that lost the same server do not come back
+ * in step, and a server that answered 429 or 503 is left alone for
+ * CLIENT_HOLD_OFF_MS. The short RTT-paced attempts of a recovery keep
+ * their pace. */
+static unsigned polite_delay(struct client_link *l, unsigned delay) {
+  uint64_t now = glue_now() / 1000000;
+  uint32_t r = 0;
+
+  if (delay >= CLIENT_BACKOFF_MIN_MS &&
+      tls_identity_random(&r, sizeof(r)) == 0)
+    delay = delay - delay / 5 + (unsigned)(r % (2 * (delay / 5) + 1));
+  if (l->hold_until_ms > now && l->hold_until_ms - now > delay)
+    delay = (unsigned)(l->hold_until_ms - now);
+  return delay;
+}
+
 static void schedule_reconnect(struct client_link *l) {
   struct client *cl = l->cl;
 
@@ -895,6 +912,7 @@ static void schedule_reconnect(struct client_link *l) {
    * one handshake: keep trying it often. */
   if (cl->multi && l->backoff_ms > CLIENT_STANDBY_RETRY_MAX_MS)
     l->backoff_ms = CLIENT_STANDBY_RETRY_MAX_MS;
+  delay = polite_delay(l, delay);
   LOG_INFO(NULL, "reconnecting%s%s in %u ms", l->idx >= 0 ? " via " : "",
            l->idx >= 0 ? l->ifname : "", delay);
   uv_timer_start(&l->reconnect, on_reconnect, delay, 0);

@@ -45,6 +45,8 @@
 /* ms: the longest wait between attempts on an uplink without a
  * connection (multi-path) */
 #define CLIENT_STANDBY_RETRY_MAX_MS 1000
+/* ms: after a 429 or 503 the next attempt waits at least this long */
+#define CLIENT_HOLD_OFF_MS 1000
 
 struct client_route {
   int family;
@@ -101,6 +103,7 @@ struct client_link {
   uint32_t loss_pct;
   int link_up;             /* netlink: interface up and running */
   int pmtu_black_hole;     /* its path lost full-size packets: move */
+  uint64_t hold_until_ms;  /* the server asked us to wait (429, 503) */
 };
 
 /* What the lower files (uplink, session) may ask of the higher ones. */

@@ -321,8 +321,12 @@ void client_sess_refused(struct client_link *l, int status) {
 
   if (l->req != CLIENT_REQ_REATTACH && l->req != CLIENT_REQ_STANDBY)
     return;
-  if (status == 429)
-    return; /* rate limited: the session is fine; retry later */
+  if (status == 429 || status == 503) {
+    /* Rate limited or busy: the session is fine; the next attempt waits
+     * (src/client.c schedule_reconnect honours it). */
+    l->hold_until_ms = now_ms() + CLIENT_HOLD_OFF_MS;
+    return;
+  }
   if (status != 404 && (l->req == CLIENT_REQ_STANDBY ||
                         other_holds_session(l))) {
     /* Lost a race with another of our connections, or the standby is
