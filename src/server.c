@@ -34,63 +34,11 @@
 
 static void free_timer(uv_handle_t *h) { free(h->data); }
 
-/* --- half-open connections per source ------------------------------------ */
-
-/* The key of a source: an IPv4 address, or an IPv6 address's /64 (one
- * host often holds a whole /64). */
-static void source_key(const struct sockaddr_storage *ss, int *family,
-                       uint8_t key[16]) {
-  memset(key, 0, 16);
-  *family = ss->ss_family;
-  if (ss->ss_family == AF_INET)
-    memcpy(key, &((const struct sockaddr_in *)ss)->sin_addr, 4);
-  else
-    memcpy(key, &((const struct sockaddr_in6 *)ss)->sin6_addr, 8);
-}
-
-static uintptr_t half_open_count(struct server *srv, int family,
-                                 const uint8_t *key) {
-  return (uintptr_t)peer_table_get(&srv->by_source, family, key);
-}
-
-/* Counts |sc| as half-open for its source; nonzero when the source has
- * JVPN_HALF_OPEN_PER_SOURCE already (the Initial is then dropped). */
-static int half_open_add(struct server *srv, struct sclient *sc,
-                         const struct sockaddr_storage *from) {
-  uintptr_t n;
-
-  source_key(from, &sc->src_family, sc->src_key);
-  n = half_open_count(srv, sc->src_family, sc->src_key);
-  if (n >= JVPN_HALF_OPEN_PER_SOURCE ||
-      peer_table_put(&srv->by_source, sc->src_family, sc->src_key,
-                     (void *)(n + 1)) != 0)
-    return -1;
-  sc->half_open = 1;
-  return 0;
-}
-
-/* |sc| is no longer half-open: its request arrived, or it is gone. */
-static void sclient_half_open_done(struct sclient *sc) {
-  struct server *srv = sc->srv;
-  uintptr_t n;
-
-  if (!sc->half_open)
-    return;
-  sc->half_open = 0;
-  n = half_open_count(srv, sc->src_family, sc->src_key);
-  if (n <= 1)
-    peer_table_del(&srv->by_source, sc->src_family, sc->src_key, (void *)n);
-  else
-    (void)peer_table_put(&srv->by_source, sc->src_family, sc->src_key,
-                         (void *)(n - 1)); /* replaces: never full */
-}
-
 static void sclient_del(struct sclient *sc) {
   struct server *srv = sc->srv;
   size_t i;
 
   srv_conn_ended(sc);
-  sclient_half_open_done(sc);
   if (sc->dirty) {
     for (i = 0; i < srv->ndirty; i++)
       if (srv->dirty[i] == sc)
@@ -216,7 +164,6 @@ static void on_cid_remove(void *user, const struct quic_cid *cid) {
 
 static void on_tunnel_request(void *user, const struct quic_tunnel_req *req,
                               struct quic_tunnel_resp *resp) {
-  sclient_half_open_done(user);
   srv_tunnel_request(user, req, resp);
 }
 
@@ -493,13 +440,6 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   if (sc == NULL)
     return NULL;
   sc->srv = srv;
-  if (half_open_add(srv, sc, &m->peer) != 0) {
-    srv->drop_half_open++;
-    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "too many half-open connections from "
-                                     "one source; Initial dropped");
-    free(sc);
-    return NULL;
-  }
   sc->sock = (int)si;
   sc->odcid = in.dcid;
   if (quic_pkt_cid_digest(srv->odcid_key, &in.dcid, sc->odcid_digest) == 0 &&
@@ -762,7 +702,7 @@ static void log_stats(struct server *srv) {
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
                  "drop_malformed_tun=%llu drop_unknown_cid=%llu "
                  "drop_version=%llu stateless_resets=%llu retries=%llu "
-                 "drop_bad_token=%llu drop_half_open=%llu tokens_accepted=%llu",
+                 "drop_bad_token=%llu tokens_accepted=%llu",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
            (unsigned long long)srv->drop_unknown_cid,
@@ -770,7 +710,6 @@ static void log_stats(struct server *srv) {
            (unsigned long long)srv->resets_sent,
            (unsigned long long)srv->retries_sent,
            (unsigned long long)srv->drop_bad_token,
-           (unsigned long long)srv->drop_half_open,
            (unsigned long long)srv->token_accepted);
 }
 
@@ -980,7 +919,6 @@ int jvpn_server_run(const char *config_path, int verbosity,
   }
   if (peer_table_init(&srv->by_addr, 2 * JVPN_MAX_PEERS) != 0 ||
       peer_table_init(&srv->by_odcid, JVPN_MAX_CONNS) != 0 ||
-      peer_table_init(&srv->by_source, JVPN_MAX_CONNS) != 0 ||
       tls_identity_random(srv->odcid_key, sizeof(srv->odcid_key)) != 0 ||
       peer_table_init(&srv->by_cid,
                       JVPN_MAX_CONNS * (JVPN_QUIC_ACTIVE_CID_LIMIT + 1)) !=
@@ -1025,7 +963,6 @@ out_tables:
   udp_rx_batch_free(&srv->rx);
   peer_table_free(&srv->by_cid);
   peer_table_free(&srv->by_odcid);
-  peer_table_free(&srv->by_source);
   peer_table_free(&srv->by_addr);
   srv_sessions_free(srv);
   addr_pool_free(&srv->pool);

@@ -50,9 +50,6 @@ struct sclient {
   int sock;             /* index of the socket it arrived on */
   struct quic_cid odcid; /* the client's first DCID (Initial packets) */
   uint8_t odcid_digest[16]; /* its key in by_odcid */
-  int half_open;         /* counted in by_source until its request */
-  int src_family;        /* its source: AF_INET address or AF_INET6 /64 */
-  uint8_t src_key[16];
   int odcid_filed;       /* it is in by_odcid */
   struct glue_counters ctr;
   char ctx[96];
@@ -75,9 +72,6 @@ struct server {
   struct peer_table by_odcid; /* keyed digest of a client's first DCID ->
                                * sclient (quic_pkt_cid_digest) */
   uint8_t odcid_key[32];     /* random per process */
-  struct peer_table by_source; /* source -> half-open connections from it
-                                * (the count itself is the value) */
-  uint64_t drop_half_open;   /* Initials over JVPN_HALF_OPEN_PER_SOURCE */
   struct sclient *clients;
   size_t nclients;
   struct sclient *dirty[JVPN_TUN_BATCH];

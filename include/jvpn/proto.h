@@ -136,10 +136,6 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * new connections in a second every further client first proves its
  * address with a Retry round trip; tokens live JVPN_RETRY_TOKEN_TTL_S. */
 #define JVPN_RETRY_AUTO_RATE 50
-/* Connections whose client has not sent its CONNECT-IP request yet, per
- * source (an IPv4 address or an IPv6 /64): one source cannot fill the
- * connection table. */
-#define JVPN_HALF_OPEN_PER_SOURCE 16
 #define JVPN_RETRY_TOKEN_TTL_S 10
 /* s: a NEW_TOKEN (given to every client once its handshake is done) lets
  * its next connection skip the Retry for this long: a reattach within the
