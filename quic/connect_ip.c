@@ -208,6 +208,15 @@ void cip_range_from_prefix(struct cip_range *r, uint8_t ip_version,
   }
 }
 
+int cip_range_contains(const struct cip_range *r, uint8_t ip_version,
+                       const uint8_t *addr) {
+  size_t alen = addr_len(ip_version);
+
+  /* Addresses in network byte order compare as big-endian numbers. */
+  return alen != 0 && r->ip_version == ip_version &&
+         memcmp(r->start, addr, alen) <= 0 && memcmp(addr, r->end, alen) <= 0;
+}
+
 int cip_range_to_prefix(const struct cip_range *r, uint8_t addr[16],
                         uint8_t *plen) {
   size_t alen = addr_len(r->ip_version), i;

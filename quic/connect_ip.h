@@ -58,5 +58,9 @@ void cip_range_from_prefix(struct cip_range *r, uint8_t ip_version,
  * 0, or JVPN_ERR_UNSUPPORTED if the range is not one CIDR prefix. */
 int cip_range_to_prefix(const struct cip_range *r, uint8_t addr[16],
                         uint8_t *plen);
+/* Returns 1 if |addr| (4 bytes for version 4, 16 for 6) lies inside |r|
+ * (start and end included), 0 if not or if the versions differ. */
+int cip_range_contains(const struct cip_range *r, uint8_t ip_version,
+                       const uint8_t *addr);
 
 #endif /* QUIC_CONNECT_IP_H */

@@ -356,19 +356,56 @@ static int route_known(const struct client *cl, const struct client_route *r) {
   return 0;
 }
 
-static int on_route_advertisement(struct client *cl, const uint8_t *v,
-                                  size_t len) {
-  struct cip_range r[JVPN_CIP_MAX_ROUTES];
-  struct client_route want[CLIENT_MAX_ROUTES];
-  size_t n, i, nwant = 0;
-  char s[INET6_ADDRSTRLEN];
-  int rv;
+/* Returns 1 if |r| covers the server's own underlay address: through the
+ * tunnel, such a route would carry the QUIC packets themselves. */
+static int covers_server(const struct client *cl, const struct cip_range *r) {
+  const struct sockaddr_in *s4 = (const struct sockaddr_in *)&cl->server;
+  const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&cl->server;
 
-  rv = cip_routes_decode(v, len, r, JVPN_CIP_MAX_ROUTES, &n);
-  if (rv != 0) {
-    LOG_WARN(NULL, "malformed ROUTE_ADVERTISEMENT: %s", jvpn_strerror(rv));
-    return JVPN_ERR_MALFORMED;
-  }
+  if (cl->server.ss_family == AF_INET)
+    return cip_range_contains(r, 4, (const uint8_t *)&s4->sin_addr);
+  if (cl->server.ss_family == AF_INET6)
+    return cip_range_contains(r, 6, s6->sin6_addr.s6_addr);
+  return 0;
+}
+
+/* Returns 1 if |addr| (of |version|) is inside an allow_route prefix, or if
+ * there are none. */
+static int locally_allowed(const struct client *cl, uint8_t version,
+                           const uint8_t *addr) {
+  size_t i;
+
+  if (cl->nlocal_allow == 0)
+    return 1;
+  for (i = 0; i < cl->nlocal_allow; i++)
+    if (cip_range_contains(&cl->local_allow[i], version, addr))
+      return 1;
+  return 0;
+}
+
+/* Returns 1 if one allow_route prefix holds all of |r| (or there are none). */
+static int range_locally_allowed(const struct client *cl,
+                                 const struct cip_range *r) {
+  size_t i;
+
+  if (cl->nlocal_allow == 0)
+    return 1;
+  for (i = 0; i < cl->nlocal_allow; i++)
+    if (cip_range_contains(&cl->local_allow[i], r->ip_version, r->start) &&
+        cip_range_contains(&cl->local_allow[i], r->ip_version, r->end))
+      return 1;
+  return 0;
+}
+
+/* Turns advertised ranges into the routes to install; returns their count.
+ * A range that is no prefix, a default route (full-tunnel mode needs policy
+ * routing) and one covering the server are left out with a warning. */
+static size_t routes_to_install(const struct client *cl,
+                                const struct cip_range *r, size_t n,
+                                struct client_route *want) {
+  size_t i, nwant = 0;
+  char s[INET6_ADDRSTRLEN];
+
   for (i = 0; i < n; i++) {
     struct client_route *w = &want[nwant];
 
@@ -379,15 +416,43 @@ static int on_route_advertisement(struct client *cl, const uint8_t *v,
       continue;
     }
     if (w->plen == 0) {
-      /* A default route would carry the QUIC packets themselves into the
-       * tunnel; full-tunnel mode needs policy routing (not yet). */
       LOG_WARN(NULL, "ignoring advertised default route (%s): full-tunnel "
                      "mode is not supported yet",
                w->family == AF_INET ? "IPv4" : "IPv6");
       continue;
     }
+    if (!range_locally_allowed(cl, &r[i])) {
+      LOG_WARN(NULL, "ignoring advertised route %s/%u: outside allow_route",
+               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+      continue;
+    }
+    if (covers_server(cl, &r[i])) {
+      LOG_WARN(NULL, "ignoring advertised route %s/%u: it covers the "
+                     "server's own address",
+               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+      continue;
+    }
     nwant++;
   }
+  return nwant;
+}
+
+static int on_route_advertisement(struct client *cl, const uint8_t *v,
+                                  size_t len) {
+  struct cip_range r[JVPN_CIP_MAX_ROUTES];
+  struct client_route want[CLIENT_MAX_ROUTES];
+  size_t n, i, nwant;
+  char s[INET6_ADDRSTRLEN];
+  int rv;
+
+  rv = cip_routes_decode(v, len, r, JVPN_CIP_MAX_ROUTES, &n);
+  if (rv != 0) {
+    LOG_WARN(NULL, "malformed ROUTE_ADVERTISEMENT: %s", jvpn_strerror(rv));
+    return JVPN_ERR_MALFORMED;
+  }
+  memcpy(cl->allowed, r, n * sizeof(r[0]));
+  cl->nallowed = n;
+  nwant = routes_to_install(cl, r, n, want);
   /* Withdraw routes no longer advertised, then add the new ones. */
   for (i = 0; i < cl->nroutes;) {
     size_t j, keep = 0;
@@ -506,12 +571,36 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   }
 }
 
+/* Returns 1 if the server advertised a route to |ip|'s source (for its
+ * protocol) and allow_route admits it: what WireGuard's AllowedIPs check
+ * on received packets. */
+static int source_advertised(const struct client *cl,
+                             const struct ip_info *ip) {
+  uint8_t version = ip->family == AF_INET ? 4 : 6;
+  size_t i;
+
+  for (i = 0; i < cl->nallowed; i++)
+    if ((cl->allowed[i].ipproto == 0 || cl->allowed[i].ipproto == ip->proto) &&
+        cip_range_contains(&cl->allowed[i], version, ip->src))
+      return locally_allowed(cl, version, ip->src);
+  return 0;
+}
+
 static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   struct client *cl = ((struct client_link *)user)->cl;
   struct ip_info ip;
+  char src[INET6_ADDRSTRLEN];
 
   if (ip_check(pkt, len, &ip) != 0) {
     cl->ctr.drop_malformed++;
+    return;
+  }
+  if (!source_advertised(cl, &ip)) {
+    cl->ctr.drop_spoofed++;
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL,
+                "dropped downlink packet from %s: outside the advertised "
+                "routes",
+                glue_ip_str(ip.family, ip.src, src, sizeof(src)));
     return;
   }
   if (tun_dev_write(&cl->tun, pkt, len) != 0) {
@@ -995,6 +1084,19 @@ static void on_signal(uv_signal_t *h, int signum) {
   client_stop(cl, 0);
 }
 
+/* The config's allow_route prefixes as ranges, for the checks per packet. */
+static void local_allow_init(struct client *cl) {
+  size_t i;
+
+  for (i = 0; i < cl->conf.nallow_routes; i++) {
+    const struct jvpn_prefix *p = &cl->conf.allow_routes[i];
+
+    cip_range_from_prefix(&cl->local_allow[i], p->family == AF_INET ? 4 : 6,
+                          p->addr, p->plen);
+  }
+  cl->nlocal_allow = cl->conf.nallow_routes;
+}
+
 /* One link per [uplink], or the single path's one. */
 static void links_init(struct client *cl) {
   size_t i;
@@ -1057,6 +1159,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   uv_poll_init(cl->loop, &cl->tun_poll, cl->tun.fd);
   cl->tun_poll.data = cl;
   links_init(cl);
+  local_allow_init(cl);
   uv_timer_init(cl->loop, &cl->netmon_timer);
   cl->netmon_timer.data = cl;
   cl->netmon_fd = netmon_open();

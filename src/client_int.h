@@ -148,8 +148,15 @@ struct client {
   /* what the TUN device carries now */
   int has4, has6, link_up;
   uint8_t addr4[4], addr6[16];
-  struct client_route routes[CLIENT_MAX_ROUTES];
+  struct client_route routes[CLIENT_MAX_ROUTES]; /* installed */
   size_t nroutes;
+  /* the server's latest ROUTE_ADVERTISEMENT, all of it: a downlink packet
+   * from outside these ranges is dropped (counted as drop_spoofed) */
+  struct cip_range allowed[CLIENT_MAX_ROUTES];
+  size_t nallowed;
+  /* the config's allow_route prefixes (none: everything advertised) */
+  struct cip_range local_allow[JVPN_MAX_ROUTES];
+  size_t nlocal_allow;
   unsigned mtu;
   struct glue_counters ctr;
   uv_signal_t sig_int, sig_term, sig_usr1;

@@ -49,6 +49,7 @@ enum key_id {
   K_LOCAL_ADDR,
   K_PRIORITY,
   K_COST,
+  K_ALLOW_ROUTE,
   K_COUNT
 };
 
@@ -80,6 +81,7 @@ static const struct key_def client_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
+    {"allow_route", K_ALLOW_ROUTE, 1},
     {NULL, K_COUNT, 0},
 };
 
@@ -397,6 +399,21 @@ static int value_prefix(struct parser *ps, const char *key, const char *v,
     return fail(ps, ps->line, "%s: prefix length /%u out of range %u..%u", key,
                 out->plen, minlen, maxlen);
   return 0;
+}
+
+/* Appends a prefix of either family to a list of JVPN_MAX_ROUTES. */
+static int value_prefix_list(struct parser *ps, const char *key,
+                             const char *v, struct jvpn_prefix *list,
+                             size_t *n) {
+  int rv;
+
+  if (*n == JVPN_MAX_ROUTES)
+    return fail(ps, ps->line, "too many %s lines (max %d)", key,
+                JVPN_MAX_ROUTES);
+  rv = value_prefix(ps, key, v, 0, 0, 0, &list[*n]);
+  if (rv == 0)
+    (*n)++;
+  return rv;
 }
 
 static int value_path(struct parser *ps, const char *key, const char *v,
@@ -859,13 +876,7 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
     return 0;
   case K_POOL4: return value_prefix(ps, key, v, AF_INET, 8, 30, &c->pool4);
   case K_POOL6: return value_prefix(ps, key, v, AF_INET6, 64, 126, &c->pool6);
-  case K_ROUTE:
-    if (c->nroutes == JVPN_MAX_ROUTES)
-      return fail(ps, ps->line, "too many routes (max %d)", JVPN_MAX_ROUTES);
-    rv = value_prefix(ps, key, v, 0, 0, 0, &c->routes[c->nroutes]);
-    if (rv == 0)
-      c->nroutes++;
-    return rv;
+  case K_ROUTE: return value_prefix_list(ps, key, v, c->routes, &c->nroutes);
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_RETRY: {
     int x = 0;
@@ -1177,6 +1188,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
       return fail(ps, ps->line, "server_pin is not a valid sha256// pin");
     return 0;
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
+  case K_ALLOW_ROUTE:
+    return value_prefix_list(ps, key, v, c->allow_routes, &c->nallow_routes);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);

@@ -81,6 +81,10 @@ struct jvpn_client_conf {
   enum jvpn_cc cc;
   int log_level;
   char audit_log[JVPN_PATH_MAX];   /* as in the server's */
+  /* allow_route lines: when any is given, only advertised routes inside
+   * one are installed and only their sources accepted (none: all) */
+  struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];
+  size_t nallow_routes;
   unsigned keepalive_ms;           /* QUIC keep-alive (NAT mappings);
                                     * default JVPN_QUIC_KEEPALIVE_MS */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */

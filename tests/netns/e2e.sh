@@ -15,7 +15,9 @@
 #
 # Scenarios: (a) up, every client through a Retry (retry = always), (b)
 # ping, (c) 50 MB TCP with SHA-256, (d) unknown pin refused, (e) spoofed
-# inner source dropped and counted, (h) a reattach skips the Retry with the
+# inner source dropped and counted, (i) a downlink packet from outside the
+# advertised routes dropped and counted by the client, (j) no route over the
+# server's own address, allow_route limits a client's routes, (h) a reattach skips the Retry with the
 # server's NEW_TOKEN, (f) client restart keeps its addresses, (g) server
 # SIGTERM exits cleanly.
 #
@@ -49,6 +51,15 @@ lab_gen_vpn_configs "$dir" ||
 sed -i 's/^\[server\]$/[server]\nretry = always/' "$dir/server.conf"
 grep -q '^retry = always$' "$dir/server.conf" ||
   lab_setup_fail "could not set retry = always in the server's config"
+# (j): a route beyond the pools, and one that covers the server's own
+# underlay address (198.18.3.2); client2 installs only what its allow_route
+# lines admit.
+sed -i 's|^route = 198.18.200.0/24$|&\nroute = 198.18.201.0/24\nroute = 198.18.3.0/24|' \
+  "$dir/server.conf"
+grep -q '^route = 198.18.3.0/24$' "$dir/server.conf" ||
+  lab_setup_fail "could not add routes to the server's config"
+printf 'allow_route = 198.18.200.0/24\nallow_route = fd77:6a76:706e::/64\n' \
+  >>"$dir/client2.conf"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -346,6 +357,100 @@ scenario_e() {
   lab_pass e
 }
 
+# client_spoofed N: SIGUSR1 to clientN, then drop_spoofed from the stats
+# line it logs (downlink packets from outside the advertised routes), in
+# REPLY.
+client_spoofed() {
+  local pid=c${1}_pid log=$dir/client$1.log n0 line
+  lab_count ' stats rx_packets=' "$log"
+  n0=$REPLY
+  kill -USR1 "${!pid}"
+  if ! lab_wait_for "client$1's stats line" 5 lab_more_lines \
+       ' stats rx_packets=' "$log" "$n0"; then
+    REPLY="no stats line from client$1 after SIGUSR1"
+    return 1
+  fi
+  line=$(grep ' stats rx_packets=' "$log" | tail -n 1)
+  REPLY=$(printf '%s\n' "$line" |
+    sed -n 's/.* drop_spoofed=\([0-9][0-9]*\).*/\1/p')
+  [ -n "$REPLY" ] || { REPLY="no drop_spoofed in: $line"; return 1; }
+}
+
+# spoof_pings N SRC COUNT: COUNT pings from the server's SRC (on its lo) to
+# clientN; REPLY is how much clientN's drop_spoofed grew. Returns 1 when
+# a step failed (REPLY says which), 2 when the pings got replies.
+spoof_pings() {
+  local a=LAB_CLIENT${1}_IN4 n0 rc=0
+  client_spoofed "$1" || return 1
+  n0=$REPLY
+  if ! ip -n "$sv" addr add "$2/32" dev lo; then
+    REPLY="could not add $2 to the server's lo"
+    return 1
+  fi
+  ip netns exec "$sv" ping -n -q -c "$3" -i 0.2 -w 3 -I "$2" "${!a}" \
+    >/dev/null 2>&1 && rc=2
+  ip -n "$sv" addr del "$2/32" dev lo
+  client_spoofed "$1" || return 1
+  REPLY=$((REPLY - n0))
+  return "$rc"
+}
+
+# --- (i) the client drops downlink packets from unadvertised sources -------
+# The server's kernel sends pings to client1 from an address outside the
+# routes it advertises; the server forwards them (it routes by destination)
+# and client1 must drop and count every one, like WireGuard's AllowedIPs.
+scenario_i() {
+  local spoof=198.18.77.1 npings=3 rc=0
+  spoof_pings 1 "$spoof" "$npings" || rc=$?
+  [ "$rc" -eq 1 ] && { lab_fail i "$REPLY" "$c1log"; return 1; }
+  lab_note "client1 drop_spoofed +$REPLY after $npings pings from $spoof"
+  if [ "$rc" -eq 2 ] || [ "$REPLY" -lt "$npings" ]; then
+    lab_fail i "client1 dropped $REPLY of $npings pings from $spoof" "$c1log"
+    return 1
+  fi
+  if ! ping_ok "$sv" "$LAB_CLIENT1_IN4"; then
+    lab_fail i "pings from the server's own tunnel address stopped" \
+      "$slog" "$c1log"
+    return 1
+  fi
+  lab_pass i
+}
+
+# --- (j) routes: covering the server, and the client's allow_route -------
+# Client1 installs 198.18.201.0/24 but not 198.18.3.0/24 (it holds the
+# server's address: the QUIC packets would enter the tunnel), and takes
+# pings from 198.18.201.1; client2's allow_route admits only the pools, so
+# it installs neither and drops pings from 198.18.201.1.
+scenario_j() {
+  local far=198.18.201.1 npings=3 rc=0
+  if ! grep -q "ignoring advertised route 198.18.3.0/24: it covers the server's own address" "$c1log" ||
+     [ -n "$(ip -n "$c1" route show 198.18.3.0/24 dev "$tun")" ] ||
+     [ -z "$(ip -n "$c1" route show 198.18.201.0/24 dev "$tun")" ]; then
+    lab_fail j "client1's routes: want 198.18.201.0/24 via $tun, not 198.18.3.0/24" \
+      "$c1log"
+    return 1
+  fi
+  if ! grep -q 'ignoring advertised route 198.18.201.0/24: outside allow_route' "$c2log" ||
+     [ -n "$(ip -n "$c2" route show 198.18.201.0/24 dev "$tun")" ] ||
+     [ -z "$(ip -n "$c2" route show 198.18.200.0/24 dev "$tun")" ]; then
+    lab_fail j "client2's routes: want only the pools via $tun" "$c2log"
+    return 1
+  fi
+  spoof_pings 1 "$far" "$npings" || rc=$?
+  if [ "$rc" -ne 2 ] || [ "$REPLY" -ne 0 ]; then
+    lab_fail j "pings from $far to client1: rc $rc, $REPLY dropped" "$c1log"
+    return 1
+  fi
+  rc=0
+  spoof_pings 2 "$far" "$npings" || rc=$?
+  [ "$rc" -eq 1 ] && { lab_fail j "$REPLY" "$c2log"; return 1; }
+  if [ "$rc" -eq 2 ] || [ "$REPLY" -lt "$npings" ]; then
+    lab_fail j "client2 dropped $REPLY of $npings pings from $far" "$c2log"
+    return 1
+  fi
+  lab_pass j "client1 took pings from $far; client2 dropped $REPLY"
+}
+
 # --- (h) a reattach skips the Retry with the server's NEW_TOKEN ------------
 # Client1's path is blackholed for longer than the idle timeout: its
 # connection dies and it reattaches on a new one, whose Initial carries the
@@ -424,10 +529,12 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_c
   scenario_d
   scenario_e
+  scenario_i
+  scenario_j
   scenario_h
   scenario_f
 else
-  for s in b c d e h f; do
+  for s in b c d e i j h f; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi

@@ -183,7 +183,9 @@ static void test_client_full_and_defaults(void **state) {
                              "tun = jvpn%d\n"
                              "mtu = 9000\n"
                              "congestion = reno\n"
-                             "log_level = trace\n";
+                             "log_level = trace\n"
+                             "allow_route = 198.18.200.0/24\n"
+                             "allow_route = fd77:6a76:706e::/64\n";
   static const struct {
     const char *value, *host;
     uint16_t port;
@@ -210,6 +212,13 @@ static void test_client_full_and_defaults(void **state) {
   assert_int_equal(c.mtu, 9000);
   assert_int_equal(c.cc, JVPN_CC_RENO);
   assert_int_equal(c.log_level, JVPN_LOG_TRACE);
+  assert_int_equal(c.nallow_routes, 2);
+  assert_int_equal(c.allow_routes[0].family, AF_INET);
+  assert_int_equal(c.allow_routes[0].plen, 24);
+  assert_memory_equal(c.allow_routes[0].addr, "\xc6\x12\xc8\x00", 4);
+  assert_int_equal(c.allow_routes[1].family, AF_INET6);
+  assert_int_equal(c.allow_routes[1].plen, 64);
+  assert_memory_equal(c.allow_routes[1].addr, "\xfd\x77\x6a\x76\x70\x6e", 6);
 
   for (i = 0; i < sizeof(servers) / sizeof(servers[0]); i++) {
     snprintf(text, sizeof(text),
@@ -441,6 +450,13 @@ static const struct err_case client_errors[] = {
     {"[policy]\nheartbeat_ms = 2min\n[client]\n", 2,
      "heartbeat_ms: 120000 out of range 50..60000"},
     {"[client]\n[policy]\n", 1, "missing required key \"server\""},
+    {CLI "allow_route = 198.18.0.0/14\n", 6, "allow_route: host bits set"},
+    {CLI "allow_route = 198.18.200.0/33\n", 6,
+     "allow_route: bad prefix length"},
+    {CLI "allow_route = vpn.example.com\n", 6,
+     "allow_route: \"vpn.example.com\" is not an address prefix"},
+    {CLI "[uplink]\ninterface = e\nallow_route = ::/0\n", 8,
+     "unknown key \"allow_route\" in [uplink]"},
     /* [uplink] */
     {CLI "[uplink]\npriority = 1\n", 6,
      "[uplink] needs \"interface\" or \"address\""},
@@ -558,6 +574,27 @@ static void test_client_uplinks(void **state) {
   assert_int_equal(c.uplink_policy.detect_k, 4);
   assert_int_equal(c.uplink_policy.return_mode,
                    JVPN_UPLINK_RETURN_AFTER_STABILITY);
+}
+
+/* 64 allow_route lines are kept; the 65th is refused with its line. */
+static void test_client_allow_route_limit(void **state) {
+  struct jvpn_client_conf c;
+  char text[4096];
+  size_t off, i;
+
+  (void)state;
+  off = (size_t)snprintf(text, sizeof(text), "%s", CLI);
+  for (i = 0; i < JVPN_MAX_ROUTES; i++)
+    off += (size_t)snprintf(text + off, sizeof(text) - off,
+                            "allow_route = 198.18.%zu.0/24\n", i);
+  assert_int_equal(parse_client(&c, text), 0);
+  assert_int_equal(c.nallow_routes, JVPN_MAX_ROUTES);
+  assert_int_equal(c.allow_routes[63].addr[2], 63);
+  snprintf(text + off, sizeof(text) - off, "allow_route = 198.19.0.0/16\n");
+  memset(&err, 0, sizeof(err));
+  assert_int_equal(parse_client(&c, text), JVPN_ERR_CONFIG);
+  assert_int_equal(err.line, 6 + JVPN_MAX_ROUTES);
+  assert_non_null(strstr(err.msg, "too many allow_route lines (max 64)"));
 }
 
 static void test_client_errors(void **state) {
@@ -860,6 +897,7 @@ int main(void) {
       cmocka_unit_test(test_policy_section),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_client_errors),
+      cmocka_unit_test(test_client_allow_route_limit),
       cmocka_unit_test(test_client_uplinks),
       cmocka_unit_test(test_line_limits),
       cmocka_unit_test(test_many_peers),

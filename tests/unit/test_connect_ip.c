@@ -404,6 +404,45 @@ static void test_range_prefix_conversion(void **state) {
   assert_int_equal(cip_range_to_prefix(&r, addr, &plen), JVPN_ERR_UNSUPPORTED);
 }
 
+static void test_range_contains(void **state) {
+  static const uint8_t net4[16] = {198, 18, 200, 0};
+  static const uint8_t net6[16] = {0xfd, 0x77, 0x6a, 0x76, 0x70, 0x6e};
+  static const uint8_t in4[4] = {198, 18, 200, 99}, first4[4] = {198, 18, 200, 0};
+  static const uint8_t last4[4] = {198, 18, 200, 255};
+  static const uint8_t below4[4] = {198, 18, 199, 255};
+  static const uint8_t above4[4] = {198, 18, 201, 0};
+  uint8_t in6[16], out6[16];
+  struct cip_range r4, r6, odd;
+
+  (void)state;
+  cip_range_from_prefix(&r4, 4, net4, 24);
+  assert_true(cip_range_contains(&r4, 4, in4));
+  assert_true(cip_range_contains(&r4, 4, first4));
+  assert_true(cip_range_contains(&r4, 4, last4));
+  assert_false(cip_range_contains(&r4, 4, below4));
+  assert_false(cip_range_contains(&r4, 4, above4));
+  /* another family never matches, whatever its bytes */
+  memcpy(in6, net4, 16);
+  assert_false(cip_range_contains(&r4, 6, in6));
+
+  cip_range_from_prefix(&r6, 6, net6, 64);
+  memcpy(in6, net6, 16);
+  in6[15] = 0x10;
+  memcpy(out6, net6, 16);
+  out6[7] = 1;
+  assert_true(cip_range_contains(&r6, 6, in6));
+  assert_false(cip_range_contains(&r6, 6, out6));
+  assert_false(cip_range_contains(&r6, 4, in4));
+
+  /* a range that is not one prefix, ends included */
+  odd = v4range(0, 0, 0, 3, 5);
+  assert_true(cip_range_contains(&odd, 4, odd.start));
+  assert_true(cip_range_contains(&odd, 4, odd.end));
+  assert_false(cip_range_contains(&odd, 4, last4));
+  odd.ip_version = 5;
+  assert_false(cip_range_contains(&odd, 5, in4));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_addrs_round_trip),
@@ -419,6 +458,7 @@ int main(void) {
       cmocka_unit_test(test_routes_truncated_everywhere),
       cmocka_unit_test(test_routes_too_many),
       cmocka_unit_test(test_range_prefix_conversion),
+      cmocka_unit_test(test_range_contains),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
