@@ -15,10 +15,11 @@
 #
 # Scenarios: (a) up, every client through a Retry (retry = always), (b)
 # ping, (c) 50 MB TCP with SHA-256, (d) unknown pin refused, (e) spoofed
-# inner source dropped and counted, (i) a downlink packet from outside the
+# inner source (IPv4 and IPv6) dropped and counted, (i) a downlink packet from outside the
 # advertised routes dropped and counted by the client, (j) no route over the
 # server's own address, allow_route limits a client's routes, (h) a reattach skips the Retry with the
-# server's NEW_TOKEN, (f) client restart keeps its addresses, (g) server
+# server's NEW_TOKEN, (f) client restart keeps its addresses, (k) a killed and restarted
+# server resets the clients' connections at once, (g) server
 # SIGTERM exits cleanly.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
@@ -321,40 +322,43 @@ spoofed_count() {
 # --- (e) a spoofed inner source is dropped and counted ---------------------
 # The client's kernel may send packets of its own from other sources (IPv6
 # link-local ones), so the test counts what its own pings add.
-scenario_e() {
-  local spoof=198.18.200.99 n0 n1 npings=3
-  if ! spoofed_count client1; then
-    lab_fail e "$REPLY" "$slog"
-    return 1
-  fi
+# spoof_uplink SRC/PLEN DST: pings from client1 with the extra source SRC
+# on its TUN device to DST; fails (reason in REPLY) if one got a reply or
+# the server's drop_spoofed for client1 grew by less than the pings.
+spoof_uplink() {
+  local spoof=${1%/*} n0 npings=3 replied=0
+  spoofed_count client1 || return 1
   n0=$REPLY
-  if ! ip -n "$c1" addr add "$spoof/32" dev "$tun"; then
-    lab_fail e "could not add $spoof to client1's $tun"
+  if ! ip -n "$c1" addr add "$1" dev "$tun" nodad; then
+    REPLY="could not add $1 to client1's $tun"
     return 1
   fi
-  if ip netns exec "$c1" ping -n -q -c "$npings" -i 0.2 -w 3 -I "$spoof" \
-       "$LAB_SERVER_IN4" >/dev/null 2>&1; then
-    ip -n "$c1" addr del "$spoof/32" dev "$tun"
-    lab_fail e "the spoofed ping from $spoof got a reply" "$slog"
+  ip netns exec "$c1" ping -n -q -c "$npings" -i 0.2 -w 3 -I "$spoof" "$2" \
+    >/dev/null 2>&1 && replied=1
+  ip -n "$c1" addr del "$1" dev "$tun"
+  if [ "$replied" -eq 1 ]; then
+    REPLY="the spoofed ping from $spoof got a reply"
     return 1
   fi
-  ip -n "$c1" addr del "$spoof/32" dev "$tun"
-  if ! spoofed_count client1; then
+  spoofed_count client1 || return 1
+  lab_note "$stats"
+  if [ $((REPLY - n0)) -lt "$npings" ]; then
+    REPLY="drop_spoofed went from $n0 to $REPLY after $npings pings from $spoof"
+    return 1
+  fi
+}
+
+scenario_e() {
+  if ! spoof_uplink 198.18.200.99/32 "$LAB_SERVER_IN4" ||
+     ! spoof_uplink fd77:6a76:706e::99/128 "$LAB_SERVER_IN6"; then
     lab_fail e "$REPLY" "$slog"
     return 1
   fi
-  n1=$REPLY
-  lab_note "$stats"
-  if [ $((n1 - n0)) -lt "$npings" ]; then
-    lab_fail e "drop_spoofed went from $n0 to $n1 after $npings spoofed pings" \
-      "$slog"
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c1" "$LAB_SERVER_IN6"; then
+    lab_fail e "client1's real addresses stopped working" "$slog" "$c1log"
     return 1
   fi
-  if ! ping_ok "$c1" "$LAB_SERVER_IN4"; then
-    lab_fail e "client1's real address stopped working" "$slog" "$c1log"
-    return 1
-  fi
-  lab_pass e
+  lab_pass e "IPv4 and IPv6 spoofed sources dropped and counted"
 }
 
 # client_spoofed N: SIGUSR1 to clientN, then drop_spoofed from the stats
@@ -520,6 +524,50 @@ scenario_g() {
   lab_pass g
 }
 
+# --- (k) a server restart: clients notice at once and start over ---------
+# The server is killed (no CONNECTION_CLOSE) and started again with the same
+# key. The clients' next packets carry connection IDs the new process does
+# not know; it answers with stateless resets (tokens derived from its key),
+# and each client ends its connection at once and gets a new session.
+ping_once() { ip netns exec "$1" ping -n -q -c 1 -W 0.2 "$2" >/dev/null 2>&1; }
+
+scenario_k() {
+  local t0 n resets
+  lab_kill "$server_pid" KILL
+  lab_wait_exit "$server_pid" 5 || { lab_fail k "the server did not die"; return 1; }
+  slog=$dir/server-restarted.log
+  if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" ${E2E_VERBOSE:+-v}; then
+    server_pid=$LAB_VPN_PID
+    lab_fail k "restart: $REPLY" "$slog"
+    return 1
+  fi
+  server_pid=$LAB_VPN_PID
+  lab_now_ms
+  t0=$REPLY
+  for n in 1 2; do
+    if ! lab_wait_for "client$n back" 10 ping_once "${LAB_NS[client$n]}" \
+         "$LAB_SERVER_IN4"; then
+      lab_fail k "client$n got no tunnel within 10 s of the restart" \
+        "$slog" "$dir/client$n.log"
+      return 1
+    fi
+    lab_now_ms
+    lab_note "client$n pings the restarted server after $((REPLY - t0)) ms"
+    if ! grep -q 'connection ended: stateless reset' "$dir/client$n.log"; then
+      lab_fail k "client$n did not see a stateless reset" "$dir/client$n.log"
+      return 1
+    fi
+  done
+  server_stat stateless_resets && resets=$REPLY ||
+    { lab_fail k "$REPLY" "$slog"; return 1; }
+  if [ "$resets" -lt 2 ]; then
+    lab_fail k "the restarted server sent $resets stateless resets" "$slog"
+    return 1
+  fi
+  lab_now_ms
+  lab_pass k "both clients back within $((REPLY - t0)) ms ($resets resets)"
+}
+
 # The later scenarios need the server and client1; when only client2 failed
 # in (a) they still run, and report what depends on client2.
 scenario_a
@@ -533,8 +581,9 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_j
   scenario_h
   scenario_f
+  scenario_k
 else
-  for s in b c d e i j h f; do
+  for s in b c d e i j h f k; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi
