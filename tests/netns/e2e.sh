@@ -558,8 +558,11 @@ scenario_k() {
       return 1
     fi
   done
-  server_stat stateless_resets && resets=$REPLY ||
-    { lab_fail k "$REPLY" "$slog"; return 1; }
+  if ! server_stat stateless_resets; then
+    lab_fail k "$REPLY" "$slog"
+    return 1
+  fi
+  resets=$REPLY
   if [ "$resets" -lt 2 ]; then
     lab_fail k "the restarted server sent $resets stateless resets" "$slog"
     return 1
