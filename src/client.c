@@ -1195,7 +1195,11 @@ int jvpn_client_run(const char *config_path, int verbosity,
   }
   glue_control_open(&cl->control, cl->loop, control_path, "client",
                     client_status, cl);
-  if (cl->multi)
+  /* Run time needs CAP_NET_ADMIN: addresses, routes and MTU of the TUN
+   * device, SO_RCVBUFFORCE on new sockets. */
+  if (glue_drop_root(cl->conf.user, PRIVDROP_KEEP_NET_ADMIN) != 0)
+    client_stop(cl, 1);
+  else if (cl->multi)
     client_up_tick(cl); /* connects the first uplink */
   else
     client_link_connect(cl->cur);

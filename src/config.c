@@ -50,6 +50,7 @@ enum key_id {
   K_PRIORITY,
   K_COST,
   K_ALLOW_ROUTE,
+  K_USER,
   K_COUNT
 };
 
@@ -66,6 +67,7 @@ static const struct key_def server_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
+    {"user", K_USER, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -81,7 +83,7 @@ static const struct key_def client_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
-    {"allow_route", K_ALLOW_ROUTE, 1},
+    {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -433,6 +435,20 @@ static int value_tun(struct parser *ps, const char *v, char out[IFNAMSIZ]) {
     return fail(ps, ps->line,
                 "tun name \"%s\" may contain only A-Z a-z 0-9 _ . %% -", v);
   return copy_str(out, IFNAMSIZ, v);
+}
+
+/* A system user name as useradd takes it; looked up when the daemon
+ * drops root, not here. */
+static int value_user(struct parser *ps, const char *v,
+                      char out[JVPN_USER_MAX]) {
+  if (strlen(v) > JVPN_USER_MAX - 1)
+    return fail(ps, ps->line, "user \"%s\" longer than %d characters", v,
+                JVPN_USER_MAX - 1);
+  if (!all_chars(v, "_.-") || v[0] == '-' || v[0] == '.')
+    return fail(ps, ps->line,
+                "user \"%s\" may contain only A-Z a-z 0-9 _ . - (not first)",
+                v);
+  return copy_str(out, JVPN_USER_MAX, v);
 }
 
 static int value_mtu(struct parser *ps, const char *v, int allow_zero,
@@ -878,6 +894,7 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_POOL6: return value_prefix(ps, key, v, AF_INET6, 64, 126, &c->pool6);
   case K_ROUTE: return value_prefix_list(ps, key, v, c->routes, &c->nroutes);
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
+  case K_USER: return value_user(ps, v, c->user);
   case K_RETRY: {
     int x = 0;
 
@@ -1190,6 +1207,7 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_ALLOW_ROUTE:
     return value_prefix_list(ps, key, v, c->allow_routes, &c->nallow_routes);
+  case K_USER: return value_user(ps, v, c->user);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);

@@ -20,6 +20,7 @@
 #include "jvpn/proto.h"
 
 #define JVPN_PATH_MAX 4096
+#define JVPN_USER_MAX 33   /* a system user name: 32 characters */
 #define JVPN_NAME_MAX 64
 #define JVPN_HOST_MAX 256
 
@@ -63,6 +64,8 @@ struct jvpn_server_conf {
   enum jvpn_cc cc;
   enum jvpn_retry retry;      /* default auto */
   int log_level;              /* JVPN_LOG_*; default INFO */
+  char user[JVPN_USER_MAX];   /* run as this user after start-up; "" =
+                               * stay root (docs/config.md) */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
                                   * or "" (none) */
   struct jvpn_peer_conf *peers; /* owned; at least one */
@@ -81,6 +84,8 @@ struct jvpn_client_conf {
   enum jvpn_cc cc;
   int log_level;
   char audit_log[JVPN_PATH_MAX];   /* as in the server's */
+  char user[JVPN_USER_MAX];        /* as in the server's (keeps
+                                    * CAP_NET_ADMIN) */
   /* allow_route lines: when any is given, only advertised routes inside
    * one are installed and only their sources accepted (none: all) */
   struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];

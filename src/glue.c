@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "jvpn/errors.h"
 #include "quic/tls_identity.h"
@@ -296,5 +297,25 @@ int glue_resolve(const char *host, uint16_t port, struct sockaddr_storage *ss,
   memcpy(ss, res->ai_addr, res->ai_addrlen);
   *len = res->ai_addrlen;
   freeaddrinfo(res);
+  return 0;
+}
+
+int glue_drop_root(const char *user, enum privdrop_keep keep) {
+  char why[200];
+
+  if (user[0] == '\0') {
+    if (geteuid() == 0)
+      LOG_INFO(NULL, "running as root: set \"user\" in the config to drop "
+                     "root after start-up");
+    return 0;
+  }
+  if (privdrop_become(user, keep, why, sizeof(why)) != 0) {
+    LOG_ERR(NULL, "cannot drop root: %s", why);
+    return -1;
+  }
+  LOG_INFO(NULL, "running as %s (uid %u), %s, no new privileges", user,
+           (unsigned)getuid(),
+           keep == PRIVDROP_KEEP_NET_ADMIN ? "keeping CAP_NET_ADMIN"
+                                           : "no capabilities");
   return 0;
 }

@@ -6,6 +6,7 @@
 #ifndef SRC_GLUE_H
 #define SRC_GLUE_H
 
+#include "src/privdrop.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -110,5 +111,10 @@ void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
                        const char *role,
                        int (*fn)(void *, int, char **, size_t *),
                        void *user);
+
+/* Drops root once the daemon's devices, sockets and files are open: runs
+ * as |user| keeping only |keep| (privdrop.h); "" stays root and says so.
+ * Returns 0, or -1 (logged) when the daemon must stop. */
+int glue_drop_root(const char *user, enum privdrop_keep keep);
 
 #endif /* SRC_GLUE_H */

@@ -61,6 +61,12 @@ grep -q '^route = 198.18.3.0/24$' "$dir/server.conf" ||
   lab_setup_fail "could not add routes to the server's config"
 printf 'allow_route = 198.18.200.0/24\nallow_route = fd77:6a76:706e::/64\n' \
   >>"$dir/client2.conf"
+# The server and client1 drop root after start-up; (a) checks how far.
+sed -i 's/^\[server\]$/[server]\nuser = nobody/' "$dir/server.conf"
+sed -i 's/^\[client\]$/[client]\nuser = nobody/' "$dir/client1.conf"
+grep -q '^user = nobody$' "$dir/server.conf" &&
+  grep -q '^user = nobody$' "$dir/client1.conf" ||
+  lab_setup_fail "could not set user = nobody in the configs"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -91,6 +97,23 @@ start_client() {
     "${!a6}" -c "$dir/client$n.conf" ${E2E_VERBOSE:+-v} || rc=1
   printf -v "c${n}_pid" '%s' "$LAB_VPN_PID"
   return "$rc"
+}
+
+# dropped_root PID CAPEFF: the process runs as nobody with exactly CAPEFF
+# (hex, as /proc prints it) as its effective and permitted capabilities,
+# and no new privileges; REPLY says what differs.
+dropped_root() {
+  local st uid
+  st=$(cat "/proc/$1/status" 2>/dev/null) || { REPLY="pid $1 is gone"; return 1; }
+  uid=$(id -u nobody)
+  if ! grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid\$" <<<"$st" ||
+     ! grep -qP "^CapEff:\t$2\$" <<<"$st" ||
+     ! grep -qP "^CapPrm:\t$2\$" <<<"$st" ||
+     ! grep -qP "^CapBnd:\t0{16}\$" <<<"$st" ||
+     ! grep -qP "^NoNewPrivs:\t1\$" <<<"$st"; then
+    REPLY="pid $1: $(grep -E '^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs):' <<<"$st" | tr '\t\n' '  ')"
+    return 1
+  fi
 }
 
 # --- (a) server and two clients come up -----------------------------------
@@ -141,8 +164,15 @@ scenario_a() {
       "$slog"
     return 1
   fi
+  # Both daemons run as nobody: the server with no capability at all,
+  # client1 with CAP_NET_ADMIN (bit 12) alone.
+  if ! dropped_root "$server_pid" 0000000000000000 ||
+     ! dropped_root "$c1_pid" 0000000000001000; then
+    lab_fail a "not unprivileged: $REPLY" "$slog" "$c1log"
+    return 1
+  fi
   lab_pass a "both clients up through a Retry round trip ($retries Retry\
- packets)"
+ packets); server and client1 run as nobody"
 }
 
 # --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------

@@ -185,7 +185,8 @@ static void test_client_full_and_defaults(void **state) {
                              "congestion = reno\n"
                              "log_level = trace\n"
                              "allow_route = 198.18.200.0/24\n"
-                             "allow_route = fd77:6a76:706e::/64\n";
+                             "allow_route = fd77:6a76:706e::/64\n"
+                             "user = jvpn-quic\n";
   static const struct {
     const char *value, *host;
     uint16_t port;
@@ -212,6 +213,7 @@ static void test_client_full_and_defaults(void **state) {
   assert_int_equal(c.mtu, 9000);
   assert_int_equal(c.cc, JVPN_CC_RENO);
   assert_int_equal(c.log_level, JVPN_LOG_TRACE);
+  assert_string_equal(c.user, "jvpn-quic");
   assert_int_equal(c.nallow_routes, 2);
   assert_int_equal(c.allow_routes[0].family, AF_INET);
   assert_int_equal(c.allow_routes[0].plen, 24);
@@ -358,6 +360,7 @@ static const struct err_case server_errors[] = {
          "listen=198.18.0.1:4\nlisten=198.18.0.1:5\n" PEER,
      9, "too many listen addresses (max 4)"},
     {SRV "route = 198.18.0.0/14\n" PEER, 5, "route: host bits set"},
+    {SRV "user = no body\n" PEER, 5, "user \"no body\" may contain only"},
     {SRV "[peer]\nname = x\n", 5, "missing required key \"pin\" in [peer]"},
     {SRV "[peer]\nname = x\n" PEER, 5, "missing required key \"pin\""},
     {SRV "[peer]\npin = sha256//abc\nname = alice\n", 6,
@@ -451,6 +454,11 @@ static const struct err_case client_errors[] = {
      "heartbeat_ms: 120000 out of range 50..60000"},
     {"[client]\n[policy]\n", 1, "missing required key \"server\""},
     {CLI "allow_route = 198.18.0.0/14\n", 6, "allow_route: host bits set"},
+    {CLI "user = a/b\n", 6, "user \"a/b\" may contain only"},
+    {CLI "user = -x\n", 6, "user \"-x\" may contain only"},
+    {CLI "user = abcdefghijklmnopqrstuvwxyz0123456\n", 6,
+     "longer than 32 characters"},
+    {CLI "user = a\nuser = b\n", 7, "duplicate key \"user\""},
     {CLI "allow_route = 198.18.200.0/33\n", 6,
      "allow_route: bad prefix length"},
     {CLI "allow_route = vpn.example.com\n", 6,
