@@ -35,6 +35,7 @@ build_pkgs=(
 #   iperf3, wireguard-tools
 #                 scripts/bench.sh (throughput, and WireGuard to compare)
 #   openvpn       scripts/bench-failover.sh (OpenVPN to compare)
+#   systemd       systemd-analyze: tests/systemd/units.sh checks the unit
 #   ngtcp2-client, ngtcp2-server, tshark
 #                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
 #                 peers, tshark to check captures
@@ -43,7 +44,7 @@ build_pkgs=(
 #                 the quic-go and quinn interop peers (interop/peers/)
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
-  iperf3 wireguard-tools openvpn
+  iperf3 wireguard-tools openvpn systemd
   tshark
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
