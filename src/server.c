@@ -138,7 +138,8 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   sc->peer = find_peer(sc->srv, pin);
   if (sc->peer == NULL) {
     jvpn_pin_format(pin, text);
-    LOG_WARN(sc->ctx, "refused client: unknown client pin %s", text);
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: unknown client pin %s",
+                text);
     return -1;
   }
   snprintf(sc->ctx + strlen(sc->ctx), sizeof(sc->ctx) - strlen(sc->ctx),
@@ -152,7 +153,7 @@ static void on_cid_add(void *user, const struct quic_cid *cid) {
 
   if (cid->len == JVPN_QUIC_SCID_LEN &&
       peer_table_put(&sc->srv->by_cid, AF_INET6, cid->data, sc) != 0)
-    LOG_WARN(sc->ctx, "connection ID table full");
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "connection ID table full");
 }
 
 static void on_cid_remove(void *user, const struct quic_cid *cid) {
@@ -311,13 +312,17 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
 
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   struct sclient *sc = user;
+  int level = why == QUIC_END_AUTH || why == QUIC_END_PROTOCOL ? JVPN_LOG_WARN
+                                                                : JVPN_LOG_INFO;
 
-  if (why == QUIC_END_AUTH || why == QUIC_END_PROTOCOL)
-    LOG_WARN(sc->ctx, "connection ended: %s (%s)", quic_conn_end_str(why),
-             detail);
+  /* Before authentication anyone can end connections (spoofed Initials
+   * time out by the thousand): those lines come at a limited rate. */
+  if (sc->peer == NULL)
+    JVPN_LOG_RL(level, sc->ctx, "connection ended: %s (%s)",
+                quic_conn_end_str(why), detail);
   else
-    LOG_INFO(sc->ctx, "connection ended: %s (%s)", quic_conn_end_str(why),
-             detail);
+    JVPN_LOG(level, sc->ctx, "connection ended: %s (%s)",
+             quic_conn_end_str(why), detail);
   srv_conn_ended(sc);
   sc->dead = 1;
 }
@@ -474,7 +479,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
                            (const struct sockaddr *)&m->local, m->local_len,
                            (const struct sockaddr *)&m->peer, m->peer_len,
                            now) != 0) {
-    LOG_WARN(sc->ctx, "cannot create a connection");
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "cannot create a connection");
     sclient_del(sc);
     return NULL;
   }
