@@ -1026,14 +1026,18 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   json ? "{\"role\":\"client\",\"server\":\"%s\",\"state\":\"%s\","
                          "\"tun\":\"%s\",\"mtu\":%u,\"ipv4\":\"%s\",\"ipv6\":\"%s\","
                          "\"connections\":%llu,\"audit_written\":%llu,"
-                         "\"audit_dropped\":%llu"
+                         "\"audit_dropped\":%llu,\"drop_spoofed\":%llu,"
+                         "\"drop_malformed\":%llu"
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
                          "ipv6=%s connections=%llu audit_written=%llu "
-                         "audit_dropped=%llu",
+                         "audit_dropped=%llu drop_spoofed=%llu "
+                         "drop_malformed=%llu",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects,
                   (unsigned long long)jvpn_audit_written(cl->sess.audit),
-                  (unsigned long long)jvpn_audit_dropped(cl->sess.audit));
+                  (unsigned long long)jvpn_audit_dropped(cl->sess.audit),
+                  (unsigned long long)cl->ctr.drop_spoofed,
+                  (unsigned long long)cl->ctr.drop_malformed);
   client_sess_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);

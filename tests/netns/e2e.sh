@@ -94,7 +94,8 @@ start_client() {
   a4=LAB_CLIENT${n}_IN4
   a6=LAB_CLIENT${n}_IN6
   lab_vpn_client_start "${LAB_NS[client$n]}" "$dir/client$n.log" "${!a4}" \
-    "${!a6}" -c "$dir/client$n.conf" ${E2E_VERBOSE:+-v} || rc=1
+    "${!a6}" -c "$dir/client$n.conf" --control "$dir/client$n.sock" \
+    ${E2E_VERBOSE:+-v} || rc=1
   printf -v "c${n}_pid" '%s' "$LAB_VPN_PID"
   return "$rc"
 }
@@ -440,6 +441,14 @@ scenario_i() {
   lab_note "client1 drop_spoofed +$REPLY after $npings pings from $spoof"
   if [ "$rc" -eq 2 ] || [ "$REPLY" -lt "$npings" ]; then
     lab_fail i "client1 dropped $REPLY of $npings pings from $spoof" "$c1log"
+    return 1
+  fi
+  # The client's status shows the same count.
+  local st
+  st=$("$JVPN_BIN" status --json -s "$dir/client1.sock" 2>&1 |
+    grep -o '"drop_spoofed":[0-9]*' | cut -d: -f2)
+  if [ -z "$st" ] || [ "$st" -lt "$npings" ]; then
+    lab_fail i "client1's status shows drop_spoofed '${st}'" "$c1log"
     return 1
   fi
   if ! ping_ok "$sv" "$LAB_CLIENT1_IN4"; then
