@@ -34,11 +34,39 @@
 
 static void free_timer(uv_handle_t *h) { free(h->data); }
 
+/* Reads the TUN device again after a pause (src/tun_gate.h). */
+static void tun_read_resume(struct server *srv) {
+  uv_timer_stop(&srv->tun_resume);
+  uv_poll_start(&srv->tun_poll, UV_READABLE, srv->tun_poll.poll_cb);
+}
+
+static void on_tun_resume(uv_timer_t *t);
+
+/* Ends a pause when the gate says so, at the latest after its maximum. */
+static void tun_resume_arm(struct server *srv, uint64_t now_ms) {
+  uint64_t at = tun_gate_resume_at(&srv->gate);
+
+  uv_timer_start(&srv->tun_resume, on_tun_resume, at > now_ms ? at - now_ms : 1,
+                 0);
+}
+
+static void on_tun_resume(uv_timer_t *t) {
+  struct server *srv = t->data;
+  uint64_t now_ms = glue_now() / 1000000;
+
+  if (tun_gate_expire(&srv->gate, now_ms))
+    tun_read_resume(srv);
+  else if (tun_gate_paused(&srv->gate))
+    tun_resume_arm(srv, now_ms); /* the timer ran early by the clock */
+}
+
 static void sclient_del(struct sclient *sc) {
   struct server *srv = sc->srv;
   size_t i;
 
   srv_conn_ended(sc);
+  if (tun_gate_forget(&srv->gate, sc))
+    tun_read_resume(srv);
   if (sc->dirty) {
     for (i = 0; i < srv->ndirty; i++)
       if (srv->dirty[i] == sc)
@@ -92,11 +120,8 @@ static int sclient_flush(struct sclient *sc) {
     }
   }
   glue_timer_arm(&sc->timer, quic_conn_expiry(sc->qc), glue_now());
-  if (sc->srv->tun_paused && !quic_conn_txq_busy(sc->qc)) {
-    /* Some queue drained: read again (a still-busy one pauses again). */
-    sc->srv->tun_paused = 0;
-    uv_poll_start(&sc->srv->tun_poll, UV_READABLE, sc->srv->tun_poll.poll_cb);
-  }
+  if (!quic_conn_txq_busy(sc->qc) && tun_gate_drained(&sc->srv->gate, sc))
+    tun_read_resume(sc->srv);
   return 0;
 }
 
@@ -629,11 +654,11 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
 
 /* --- TUN egress ---------------------------------------------------------- */
 
-/* Returns nonzero when the destination's send queue is filling up: the
- * caller stops reading the TUN device, so the kernel queues (and TCP feels
- * the pressure) instead of this program dropping. */
+/* Returns nonzero when the destination's send queue is filling up and the
+ * gate (src/tun_gate.h) lets that pause TUN reads: the kernel then queues
+ * (and TCP feels the pressure) instead of this program dropping. */
 static int route_from_tun(struct server *srv, const uint8_t *pkt,
-                          size_t len) {
+                          size_t len, uint64_t now_ms) {
   struct ip_info ip;
   struct srv_session *ss;
   struct sclient *sc;
@@ -654,6 +679,7 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
     ss->drop_unattached++;
     return 0;
   }
+  tun_gate_route(&srv->gate, sc, now_ms);
   rv = quic_conn_queue_ip(sc->qc, pkt, len);
   if (rv == JVPN_ERR_OVERSIZE) {
     (void)glue_send_ptb(&srv->tun, pkt, len, quic_conn_max_ip_packet(sc->qc));
@@ -668,26 +694,27 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
     sc->dirty = 1;
     srv->dirty[srv->ndirty++] = sc;
   }
-  return quic_conn_txq_busy(sc->qc);
+  return quic_conn_txq_busy(sc->qc) && tun_gate_busy(&srv->gate, sc, now_ms);
 }
 
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
   struct server *srv = p->data;
-  int i, busy = 0;
+  uint64_t now_ms = glue_now() / 1000000;
+  int i, pause = 0;
   long n;
 
   (void)events;
   if (status < 0)
     return;
-  for (i = 0; i < JVPN_TUN_BATCH && !busy; i++) {
+  for (i = 0; i < JVPN_TUN_BATCH && !pause; i++) {
     n = tun_dev_read(&srv->tun, srv->tunbuf, sizeof(srv->tunbuf));
     if (n <= 0)
       break;
-    busy = route_from_tun(srv, srv->tunbuf, (size_t)n);
+    pause = route_from_tun(srv, srv->tunbuf, (size_t)n, now_ms);
   }
-  if (busy && !srv->tun_paused) {
-    srv->tun_paused = 1;
+  if (pause) {
     uv_poll_stop(&srv->tun_poll);
+    tun_resume_arm(srv, now_ms);
   }
   flush_dirty(srv);
 }
@@ -731,6 +758,7 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                         "\"retries\":%llu,\"drop_bad_token\":%llu,"
                         "\"audit_written\":%llu,\"audit_dropped\":%llu,"
                         "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
+                        "\"tun_pauses\":%llu,\"tun_pauses_refused\":%llu,"
                         "\"sessions\":[",
                     srv->tun.name,
                     (unsigned long long)((glue_now() / 1000000 -
@@ -741,18 +769,23 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                     (unsigned long long)jvpn_audit_written(srv->audit),
                     (unsigned long long)jvpn_audit_dropped(srv->audit),
                     (unsigned long long)srv->sess_refused,
-                    (unsigned long long)srv->drop_no_route);
+                    (unsigned long long)srv->drop_no_route,
+                    (unsigned long long)srv->gate.pauses,
+                    (unsigned long long)srv->gate.pauses_refused);
   else
     glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
                         "retries=%llu audit_written=%llu audit_dropped=%llu "
-                        "attach_refused=%llu drop_no_route=%llu\n",
+                        "attach_refused=%llu drop_no_route=%llu "
+                        "tun_pauses=%llu tun_pauses_refused=%llu\n",
                     srv->tun.name, srv->nclients,
                     (unsigned long long)srv->resets_sent,
                     (unsigned long long)srv->retries_sent,
                     (unsigned long long)jvpn_audit_written(srv->audit),
                     (unsigned long long)jvpn_audit_dropped(srv->audit),
                     (unsigned long long)srv->sess_refused,
-                    (unsigned long long)srv->drop_no_route);
+                    (unsigned long long)srv->drop_no_route,
+                    (unsigned long long)srv->gate.pauses,
+                    (unsigned long long)srv->gate.pauses_refused);
   for (ss = srv->sess_list; ss; ss = ss->next) {
     struct sclient *sc = ss->active;
 
@@ -807,6 +840,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   for (i = 0; i < srv->nsock; i++)
     uv_poll_stop(&srv->sock_poll[i]);
   uv_poll_stop(&srv->tun_poll);
+  uv_timer_stop(&srv->tun_resume);
   uv_signal_stop(&srv->sig_int);
   uv_signal_stop(&srv->sig_term);
   uv_signal_stop(&srv->sig_usr1);
@@ -942,6 +976,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
   uv_poll_init(srv->loop, &srv->tun_poll, srv->tun.fd);
   srv->tun_poll.data = srv;
   uv_poll_start(&srv->tun_poll, UV_READABLE, on_tun_readable);
+  uv_timer_init(srv->loop, &srv->tun_resume);
+  srv->tun_resume.data = srv;
   uv_signal_init(srv->loop, &srv->sig_int);
   uv_signal_init(srv->loop, &srv->sig_term);
   uv_signal_init(srv->loop, &srv->sig_usr1);

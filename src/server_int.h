@@ -19,6 +19,7 @@
 #include "src/glue.h"
 #include "src/peer_table.h"
 #include "src/session_table.h"
+#include "src/tun_gate.h"
 
 /* The program's side of one session: what the sans-I/O core does not
  * hold. Lives from birth until the session table releases the session. */
@@ -65,7 +66,8 @@ struct server {
   struct udp_rx_batch rx;
   struct tun_dev tun;
   uv_poll_t tun_poll;
-  int tun_paused;            /* a client's send queue is full */
+  struct tun_gate gate;      /* may TUN reads pause for a busy queue? */
+  uv_timer_t tun_resume;     /* ends a pause at the latest */
   struct addr_pool pool;
   struct peer_table by_addr; /* inner address -> srv_session */
   struct peer_table by_cid;  /* 16-byte connection ID -> sclient */
