@@ -111,8 +111,89 @@ static int addr_taken(const struct addr_pool *p, int family,
   return 0;
 }
 
-int addr_pool_init(struct addr_pool *p, const struct jvpn_server_conf *conf) {
+/* |e| takes |pc|'s fixed addresses. Returns 0 or JVPN_ERR_INVAL when one
+ * lies outside its pool or is reserved. */
+static int take_fixed(const struct addr_pool *p, struct addr_pool_entry *e,
+                      const struct jvpn_peer_conf *pc) {
+  memcpy(e->pin, pc->pin, JVPN_PIN_LEN);
+  if (pc->addr4.family != 0) {
+    if (p->pool4.family == 0 || !host_ok(&p->pool4, pc->addr4.addr))
+      return JVPN_ERR_INVAL;
+    memcpy(e->addr4, pc->addr4.addr, 4);
+    e->has4 = 1;
+  }
+  if (pc->addr6.family != 0) {
+    if (p->pool6.family == 0 || !host_ok(&p->pool6, pc->addr6.addr))
+      return JVPN_ERR_INVAL;
+    memcpy(e->addr6, pc->addr6.addr, 16);
+    e->has6 = 1;
+  }
+  return 0;
+}
+
+/* |e| (no fixed address in a family) keeps what |old| gave its pin in
+ * that family, unless someone's fixed address is that address now. */
+static void carry_assigned(const struct addr_pool *p, struct addr_pool_entry *e,
+                           const struct addr_pool_entry *old) {
+  if (old == NULL)
+    return;
+  if (!e->has4 && old->has4 && !addr_taken(p, AF_INET, old->addr4, e)) {
+    memcpy(e->addr4, old->addr4, 4);
+    e->has4 = 1;
+  }
+  if (!e->has6 && old->has6 && !addr_taken(p, AF_INET6, old->addr6, e)) {
+    memcpy(e->addr6, old->addr6, 16);
+    e->has6 = 1;
+  }
+}
+
+/* The entry for |pin| in |p|, or NULL. */
+static struct addr_pool_entry *find_entry(const struct addr_pool *p,
+                                          const uint8_t *pin) {
+  struct addr_pool_entry key;
+
+  if (p == NULL || p->n == 0)
+    return NULL;
+  memcpy(key.pin, pin, JVPN_PIN_LEN);
+  return bsearch(&key, p->entries, p->n, sizeof(*p->entries), entry_cmp);
+}
+
+/* Fills |p|'s entries for |conf|'s peers: fixed addresses first, then
+ * what |old| (may be NULL) assigned; no address twice, no pin twice. */
+static int fill_entries(struct addr_pool *p, const struct jvpn_server_conf *conf,
+                        const struct addr_pool *old) {
   size_t i;
+
+  p->cap = conf->npeers;
+  if (p->cap > 0) {
+    p->entries = calloc(p->cap, sizeof(*p->entries));
+    if (p->entries == NULL)
+      return JVPN_ERR_NOMEM;
+  }
+  for (i = 0; i < conf->npeers; i++)
+    if (take_fixed(p, &p->entries[i], &conf->peers[i]) != 0)
+      return JVPN_ERR_INVAL;
+  p->n = conf->npeers;
+  for (i = 0; i < p->n; i++) {
+    struct addr_pool_entry *e = &p->entries[i];
+    if ((e->has4 && addr_taken(p, AF_INET, e->addr4, e)) ||
+        (e->has6 && addr_taken(p, AF_INET6, e->addr6, e)))
+      return JVPN_ERR_INVAL;
+  }
+  for (i = 0; i < p->n; i++)
+    carry_assigned(p, &p->entries[i], find_entry(old, p->entries[i].pin));
+  if (p->n > 1) {
+    qsort(p->entries, p->n, sizeof(*p->entries), entry_cmp);
+    for (i = 1; i < p->n; i++)
+      if (entry_cmp(&p->entries[i - 1], &p->entries[i]) == 0)
+        return JVPN_ERR_INVAL;
+  }
+  return 0;
+}
+
+/* A pool for |conf| that keeps |old|'s assignments (NULL: none). */
+static int build(struct addr_pool *p, const struct jvpn_server_conf *conf,
+                 const struct addr_pool *old) {
   int rv;
 
   memset(p, 0, sizeof(*p));
@@ -126,49 +207,35 @@ int addr_pool_init(struct addr_pool *p, const struct jvpn_server_conf *conf) {
   p->pool4 = conf->pool4;
   p->pool6 = conf->pool6;
   p->next4 = p->next6 = SERVER_INDEX + 1;
-  p->cap = conf->npeers;
-  if (p->cap > 0) {
-    p->entries = calloc(p->cap, sizeof(*p->entries));
-    if (p->entries == NULL)
-      return JVPN_ERR_NOMEM;
+  if (old != NULL) {
+    p->next4 = old->next4;
+    p->next6 = old->next6;
   }
-  for (i = 0; i < conf->npeers; i++) {
-    const struct jvpn_peer_conf *pc = &conf->peers[i];
-    struct addr_pool_entry *e = &p->entries[i];
-
-    memcpy(e->pin, pc->pin, JVPN_PIN_LEN);
-    rv = JVPN_ERR_INVAL;
-    if (pc->addr4.family != 0) {
-      if (p->pool4.family == 0 || !host_ok(&p->pool4, pc->addr4.addr))
-        goto fail;
-      memcpy(e->addr4, pc->addr4.addr, 4);
-      e->has4 = 1;
-    }
-    if (pc->addr6.family != 0) {
-      if (p->pool6.family == 0 || !host_ok(&p->pool6, pc->addr6.addr))
-        goto fail;
-      memcpy(e->addr6, pc->addr6.addr, 16);
-      e->has6 = 1;
-    }
-  }
-  p->n = conf->npeers;
-  for (i = 0; i < p->n; i++) {
-    struct addr_pool_entry *e = &p->entries[i];
-    if ((e->has4 && addr_taken(p, AF_INET, e->addr4, e)) ||
-        (e->has6 && addr_taken(p, AF_INET6, e->addr6, e)))
-      goto fail;
-  }
-  if (p->n > 1) {
-    qsort(p->entries, p->n, sizeof(*p->entries), entry_cmp);
-    for (i = 1; i < p->n; i++)
-      if (entry_cmp(&p->entries[i - 1], &p->entries[i]) == 0)
-        goto fail;
-  }
-  return 0;
-
-fail:
-  addr_pool_free(p);
+  rv = fill_entries(p, conf, old);
+  if (rv != 0)
+    addr_pool_free(p);
   return rv;
+}
+
+int addr_pool_init(struct addr_pool *p, const struct jvpn_server_conf *conf) {
+  return build(p, conf, NULL);
+}
+
+int addr_pool_rebuild(struct addr_pool *p, const struct addr_pool *old,
+                      const struct jvpn_server_conf *conf) {
+  return build(p, conf, old);
+}
+
+const struct addr_pool_entry *addr_pool_find(const struct addr_pool *p,
+                                             const uint8_t *pin) {
+  return find_entry(p, pin);
+}
+
+int addr_pool_entry_same(const struct addr_pool_entry *a,
+                         const struct addr_pool_entry *b) {
+  return a->has4 == b->has4 && a->has6 == b->has6 &&
+         (!a->has4 || memcmp(a->addr4, b->addr4, 4) == 0) &&
+         (!a->has6 || memcmp(a->addr6, b->addr6, 16) == 0);
 }
 
 void addr_pool_free(struct addr_pool *p) {
@@ -218,12 +285,8 @@ static int take_next(struct addr_pool *p, const struct jvpn_prefix *pool,
 
 const struct addr_pool_entry *
 addr_pool_assign(struct addr_pool *p, const struct jvpn_peer_conf *peer) {
-  struct addr_pool_entry key, *e;
+  struct addr_pool_entry *e = find_entry(p, peer->pin);
 
-  if (p->n == 0)
-    return NULL;
-  memcpy(key.pin, peer->pin, JVPN_PIN_LEN);
-  e = bsearch(&key, p->entries, p->n, sizeof(*p->entries), entry_cmp);
   if (e == NULL)
     return NULL; /* not a configured peer */
   if (p->pool4.family != 0 && !e->has4 &&

@@ -47,4 +47,22 @@ int addr_pool_server_addr6(const struct addr_pool *p, uint8_t out[16]);
 const struct addr_pool_entry *addr_pool_assign(struct addr_pool *p,
                                                const struct jvpn_peer_conf *peer);
 
+/* A configuration reload: |p| becomes a pool for |conf|'s peers that keeps
+ * what |old| assigned to pins still present, except where a peer's fixed
+ * address changed or now claims another peer's assigned address (that
+ * peer gets a new one on its next session). |old| is left as it was; the
+ * caller compares entries (addr_pool_find, addr_pool_entry_same), then
+ * frees |old|. The pools themselves must be |old|'s. Returns 0,
+ * JVPN_ERR_INVAL (as addr_pool_init) or JVPN_ERR_NOMEM. */
+int addr_pool_rebuild(struct addr_pool *p, const struct addr_pool *old,
+                      const struct jvpn_server_conf *conf);
+
+/* The entry of |pin|, or NULL when it is not a configured peer. */
+const struct addr_pool_entry *addr_pool_find(const struct addr_pool *p,
+                                             const uint8_t *pin);
+
+/* 1 when |a| and |b| hold the same addresses. */
+int addr_pool_entry_same(const struct addr_pool_entry *a,
+                         const struct addr_pool_entry *b);
+
 #endif /* SRC_ADDR_POOL_H */

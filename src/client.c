@@ -1084,6 +1084,12 @@ static void on_signal(uv_signal_t *h, int signum) {
     LOG_INFO(NULL, "stats %s", line);
     return;
   }
+  if (signum == SIGHUP) {
+    /* The unit's ExecReload serves both roles: keep running. */
+    LOG_WARN(NULL, "SIGHUP: the client has nothing to reload; restart it "
+                   "to apply a changed configuration");
+    return;
+  }
   LOG_INFO(NULL, "signal %d: shutting down", signum);
   client_stop(cl, 0);
 }
@@ -1177,10 +1183,13 @@ int jvpn_client_run(const char *config_path, int verbosity,
   uv_signal_init(cl->loop, &cl->sig_int);
   uv_signal_init(cl->loop, &cl->sig_term);
   uv_signal_init(cl->loop, &cl->sig_usr1);
+  uv_signal_init(cl->loop, &cl->sig_hup);
   cl->sig_int.data = cl->sig_term.data = cl->sig_usr1.data = cl;
+  cl->sig_hup.data = cl;
   uv_signal_start(&cl->sig_int, on_signal, SIGINT);
   uv_signal_start(&cl->sig_term, on_signal, SIGTERM);
   uv_signal_start(&cl->sig_usr1, on_signal, SIGUSR1);
+  uv_signal_start(&cl->sig_hup, on_signal, SIGHUP);
   cl->hooks.link_connect = client_link_connect;
   cl->hooks.link_close = client_link_close;
   cl->hooks.link_flush = client_link_flush;

@@ -159,7 +159,7 @@ struct client {
   size_t nlocal_allow;
   unsigned mtu;
   struct glue_counters ctr;
-  uv_signal_t sig_int, sig_term, sig_usr1;
+  uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
   struct control *control;
   uint64_t connects;        /* connections made */
   uint8_t token[JVPN_NEW_TOKEN_MAX]; /* the server's latest NEW_TOKEN: the

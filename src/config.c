@@ -1476,6 +1476,16 @@ static int read_file(const char *path, char **out, size_t *outlen,
   return 0;
 }
 
+const struct jvpn_peer_conf *
+jvpn_server_conf_peer(const struct jvpn_server_conf *c, const uint8_t *pin) {
+  size_t i;
+
+  for (i = 0; i < c->npeers; i++)
+    if (jvpn_pin_equal(c->peers[i].pin, pin))
+      return &c->peers[i];
+  return NULL;
+}
+
 int jvpn_config_load_server(struct jvpn_server_conf *c, const char *path,
                             struct jvpn_config_error *err) {
   char *buf;

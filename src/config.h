@@ -123,6 +123,11 @@ int jvpn_config_load_client(struct jvpn_client_conf *c, const char *path,
 
 void jvpn_server_conf_free(struct jvpn_server_conf *c);
 
+/* The [peer] of |c| with |pin|, or NULL. Linear; JVPN_MAX_PEERS bounds
+ * it. */
+const struct jvpn_peer_conf *
+jvpn_server_conf_peer(const struct jvpn_server_conf *c, const uint8_t *pin);
+
 /* Parses "a.b.c.d/n" or "x::y/n" (a bare address means a host prefix).
  * Host bits past the prefix are an error. Returns 0 or JVPN_ERR_MALFORMED. */
 int jvpn_prefix_parse(const char *text, struct jvpn_prefix *p);

@@ -7,6 +7,7 @@
  */
 #include "src/server.h"
 #include "src/server_int.h"
+#include "src/server_reload.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -145,22 +146,11 @@ static int on_send(void *user, const struct quic_path *path,
   return glue_send(&sc->srv->sock[sc->sock], path, data, len, seg, ecn);
 }
 
-static const struct jvpn_peer_conf *find_peer(struct server *srv,
-                                              const uint8_t pin[]) {
-  size_t i;
-
-  /* Linear, but only once per handshake; JVPN_MAX_PEERS bounds it. */
-  for (i = 0; i < srv->conf.npeers; i++)
-    if (jvpn_pin_equal(srv->conf.peers[i].pin, pin))
-      return &srv->conf.peers[i];
-  return NULL;
-}
-
 static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   struct sclient *sc = user;
   char text[JVPN_PIN_STR_LEN];
 
-  sc->peer = find_peer(sc->srv, pin);
+  sc->peer = jvpn_server_conf_peer(&sc->srv->conf, pin);
   if (sc->peer == NULL) {
     jvpn_pin_format(pin, text);
     JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: unknown client pin %s",
@@ -828,6 +818,10 @@ static void on_signal(uv_signal_t *h, int signum) {
     log_stats(srv);
     return;
   }
+  if (signum == SIGHUP) {
+    srv_reload(srv);
+    return;
+  }
   LOG_INFO(NULL, "signal %d: shutting down", signum);
   log_stats(srv);
   while (srv->clients) {
@@ -844,6 +838,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   uv_signal_stop(&srv->sig_int);
   uv_signal_stop(&srv->sig_term);
   uv_signal_stop(&srv->sig_usr1);
+  uv_signal_stop(&srv->sig_hup);
   if (srv->control)
     control_close(srv->control);
   srv->control = NULL;
@@ -949,6 +944,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
     return 2;
   }
   jvpn_log_set_level(srv->conf.log_level + verbosity);
+  srv->verbosity = verbosity;
+  snprintf(srv->conf_path, sizeof(srv->conf_path), "%s", config_path);
   srv->loop = uv_default_loop();
   if (addr_pool_init(&srv->pool, &srv->conf) != 0) {
     fprintf(stderr, "%s: inconsistent address pools or fixed addresses\n",
@@ -981,10 +978,13 @@ int jvpn_server_run(const char *config_path, int verbosity,
   uv_signal_init(srv->loop, &srv->sig_int);
   uv_signal_init(srv->loop, &srv->sig_term);
   uv_signal_init(srv->loop, &srv->sig_usr1);
+  uv_signal_init(srv->loop, &srv->sig_hup);
   srv->sig_int.data = srv->sig_term.data = srv->sig_usr1.data = srv;
+  srv->sig_hup.data = srv;
   uv_signal_start(&srv->sig_int, on_signal, SIGINT);
   uv_signal_start(&srv->sig_term, on_signal, SIGTERM);
   uv_signal_start(&srv->sig_usr1, on_signal, SIGUSR1);
+  uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
   srv->started_ms = glue_now() / 1000000;
   glue_control_open(&srv->control, srv->loop, control_path, "server",
                     server_status, srv);
@@ -1008,6 +1008,7 @@ out_tables:
   peer_table_free(&srv->by_odcid);
   peer_table_free(&srv->by_addr);
   srv_sessions_free(srv);
+  srv_retired_peers_sweep(srv, 1);
   addr_pool_free(&srv->pool);
 out_conf:
   jvpn_server_conf_free(&srv->conf);

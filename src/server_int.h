@@ -56,9 +56,20 @@ struct sclient {
   char ctx[96];
 };
 
+/* A peer list a reload replaced, kept while a session or connection of a
+ * removed peer still points into it (src/server_reload.c). */
+struct retired_peers {
+  struct jvpn_peer_conf *peers;
+  size_t n;
+  struct retired_peers *next;
+};
+
 struct server {
   uv_loop_t *loop;
   struct jvpn_server_conf conf;
+  char conf_path[JVPN_PATH_MAX]; /* re-read on SIGHUP */
+  int verbosity;                 /* -v count, added to log_level */
+  struct retired_peers *retired;
   struct quic_cred *cred;
   struct udp_sock sock[JVPN_MAX_LISTEN];
   uv_poll_t sock_poll[JVPN_MAX_LISTEN];
@@ -78,7 +89,7 @@ struct server {
   size_t nclients;
   struct sclient *dirty[JVPN_TUN_BATCH];
   size_t ndirty;
-  uv_signal_t sig_int, sig_term, sig_usr1;
+  uv_signal_t sig_int, sig_term, sig_usr1, sig_hup;
   struct control *control;
   uint64_t started_ms;
   uint8_t reset_secret[32];  /* stateless reset tokens; from the key */
@@ -134,6 +145,15 @@ void srv_path_changed(struct sclient *sc, int same_ip);
 /* The client went quiet on this connection (|started|) or came back, after
  * |ms|: audited (quic_conn probes the path itself). */
 void srv_rx_silence(struct sclient *sc, int started, uint64_t ms);
+
+/* A configuration reload (src/server_reload.c), before the server takes
+ * |nc|'s peers and the pool |np|: ends the sessions of peers |nc| no
+ * longer lists or whose addresses changed, closes the connections of
+ * removed peers, and points everything else at |nc|'s peers and |np|'s
+ * entries. Returns the number of sessions ended. */
+size_t srv_sessions_reload(struct server *srv,
+                           const struct jvpn_server_conf *nc,
+                           const struct addr_pool *np);
 
 /* The session that owns inner address |addr|, or NULL. */
 struct srv_session *srv_session_by_addr(struct server *srv, int family,

@@ -622,6 +622,67 @@ void srv_session_status(struct server *srv, struct glue_buf *b,
   glue_buf_state_times(b, s, now, json);
 }
 
+/* --- configuration reloads ---------------------------------------------- */
+
+/* Ends |ss| (a reload removed its peer or changed its addresses) and takes
+ * its addresses out of the routing table. */
+static void sess_revoke(struct server *srv, struct srv_session *ss,
+                        const char *why) {
+  struct jvpn_session_event ev;
+
+  if (!ss->terminated) {
+    memset(&ev, 0, sizeof(ev));
+    ev.type = JVPN_EV_TERMINATE;
+    ev.reason = JVPN_R_OPERATOR_TERMINATED;
+    ev.detail = why;
+    LOG_INFO(NULL, "session %s of %s ended: %s", ss->idstr, ss->peer->name,
+             why);
+    (void)sess_event(srv, ss, &ev);
+  }
+  sess_unroute(srv, ss);
+  ss->addrs = NULL; /* the old pool goes away */
+}
+
+size_t srv_sessions_reload(struct server *srv,
+                           const struct jvpn_server_conf *nc,
+                           const struct addr_pool *np) {
+  struct srv_session *ss;
+  struct sclient *sc;
+  size_t ended = 0;
+
+  for (ss = srv->sess_list; ss; ss = ss->next) {
+    const struct jvpn_peer_conf *peer = jvpn_server_conf_peer(nc, ss->peer->pin);
+    const struct addr_pool_entry *e =
+        peer != NULL ? addr_pool_find(np, peer->pin) : NULL;
+
+    if (e != NULL && ss->addrs != NULL && addr_pool_entry_same(e, ss->addrs)) {
+      ss->peer = peer;
+      ss->addrs = e;
+      continue;
+    }
+    if (!ss->terminated)
+      ended++;
+    sess_revoke(srv, ss, peer == NULL ? "peer removed by a configuration reload"
+                                      : "inner address changed by a "
+                                        "configuration reload");
+    if (peer != NULL)
+      ss->peer = peer;
+  }
+  /* Connections of removed peers that have no session (yet) go too. */
+  for (sc = srv->clients; sc; sc = sc->next) {
+    const struct jvpn_peer_conf *peer;
+
+    if (sc->peer == NULL)
+      continue;
+    peer = jvpn_server_conf_peer(nc, sc->peer->pin);
+    if (peer != NULL)
+      sc->peer = peer;
+    else
+      sclient_close_later(sc, "peer removed by a configuration reload");
+  }
+  return ended;
+}
+
 /* --- set-up -------------------------------------------------------------- */
 
 int srv_sessions_init(struct server *srv) {

@@ -38,6 +38,7 @@ lab_test_init e2e
 
 lab_find_bin ||
   lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it first)"
+lab_require_tools jq
 lab_note "using $JVPN_BIN"
 
 lab_test_logdir E2E_KEEP
@@ -67,6 +68,10 @@ sed -i 's/^\[client\]$/[client]\nuser = nobody/' "$dir/client1.conf"
 grep -q '^user = nobody$' "$dir/server.conf" &&
   grep -q '^user = nobody$' "$dir/client1.conf" ||
   lab_setup_fail "could not set user = nobody in the configs"
+# (l): the server, running as nobody, re-reads its config on SIGHUP.
+if ! chmod o+x "$dir" || ! chmod o+r "$dir/server.conf"; then
+  lab_setup_fail "could not make the server's config readable to nobody"
+fi
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -120,7 +125,8 @@ dropped_root() {
 # --- (a) server and two clients come up -----------------------------------
 scenario_a() {
   local rc=0
-  lab_vpn_server_start "$slog" -c "$dir/server.conf" ${E2E_VERBOSE:+-v} ||
+  lab_vpn_server_start "$slog" -c "$dir/server.conf" \
+    --control "$dir/server.sock" ${E2E_VERBOSE:+-v} ||
     rc=1
   server_pid=$LAB_VPN_PID
   if [ "$rc" -ne 0 ]; then
@@ -563,6 +569,85 @@ scenario_g() {
   lab_pass g
 }
 
+# --- (l) a reload that revokes a peer -------------------------------------
+# client2's [peer] section leaves the server's config and the server gets
+# SIGHUP: client2's session ends (OPERATOR_TERMINATED) and its tunnel goes,
+# client1's session stays as it was (same ID, same state_version) and its
+# traffic flows; client2's reconnect is refused and it stops, saying why.
+# With the section back and another SIGHUP, client2 starts again and gets
+# a new session.
+
+# session_of PEER: "ID VERSION" of PEER's session in the server's status.
+session_of() {
+  REPLY=$("$JVPN_BIN" status --json -s "$dir/server.sock" 2>/dev/null |
+    jq -r --arg p "$1" '.sessions[] | select(.peer == $p and .state != "TERMINATED")
+      | "\(.session) \(.state_version)"' | head -n 1)
+  [ -n "$REPLY" ]
+}
+
+# reload_server: SIGHUP, then waits for the "reloaded:" line.
+reload_server() {
+  local n
+  lab_count 'reloaded: ' "$slog"
+  n=$REPLY
+  kill -HUP "$server_pid"
+  lab_wait_for "the server's reload" 5 lab_more_lines 'reloaded: ' "$slog" "$n"
+}
+
+scenario_l() {
+  local before after conf=$dir/server.conf
+  session_of client1 || { lab_fail l "no session of client1 in the status"; return 1; }
+  before=$REPLY
+  cp "$conf" "$conf.full"
+  awk 'function flush() { if (peer && !drop) printf "%s", buf; peer = drop = 0; buf = "" }
+       /^\[/ { flush() }
+       /^\[peer\]$/ { peer = 1 }
+       peer { buf = buf $0 "\n"; if ($0 == "name = client2") drop = 1; next }
+       { print }
+       END { flush() }' "$conf.full" >"$conf"
+  if grep -q '^name = client2$' "$conf"; then
+    lab_fail l "could not take client2 out of the config"
+    return 1
+  fi
+  if ! reload_server; then
+    lab_fail l "the server did not reload" "$slog"
+    return 1
+  fi
+  if ! grep -q 'of client2 ended: peer removed' "$slog"; then
+    lab_fail l "client2's session did not end" "$slog"
+    return 1
+  fi
+  if ! lab_wait_exit "$c2_pid" 10 ||
+     ! grep -q 'authentication failed' "$c2log"; then
+    lab_fail l "client2 did not stop on its refused reconnect" "$slog" "$c2log"
+    return 1
+  fi
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! session_of client1 ||
+     [ "$REPLY" != "$before" ]; then
+    lab_fail l "client1's session changed: '$before' -> '$REPLY'" "$slog"
+    return 1
+  fi
+  # Back with its old addresses fixed: a removed peer's addresses are
+  # never handed out again, so it would get the next free ones.
+  sed "s|^name = client2\$|&\naddress4 = $LAB_CLIENT2_IN4\naddress6 = $LAB_CLIENT2_IN6|" \
+    "$conf.full" >"$conf"
+  if ! reload_server; then
+    lab_fail l "the server did not reload the second time" "$slog"
+    return 1
+  fi
+  if ! start_client 2 || ! lab_wait_tunnel "$c2" 10; then
+    lab_fail l "client2 was refused after the second reload" "$slog" "$c2log"
+    return 1
+  fi
+  session_of client1
+  after=$REPLY
+  if [ "$after" != "$before" ]; then
+    lab_fail l "client1's session changed: '$before' -> '$after'"
+    return 1
+  fi
+  lab_pass l "client2 revoked and readmitted by reloads; client1's session $before untouched"
+}
+
 # --- (k) a server restart: clients notice at once and start over ---------
 # The server is killed (no CONNECTION_CLOSE) and started again with the same
 # key. The clients' next packets carry connection IDs the new process does
@@ -575,7 +660,8 @@ scenario_k() {
   lab_kill "$server_pid" KILL
   lab_wait_exit "$server_pid" 5 || { lab_fail k "the server did not die"; return 1; }
   slog=$dir/server-restarted.log
-  if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" ${E2E_VERBOSE:+-v}; then
+  if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" \
+       --control "$dir/server.sock" ${E2E_VERBOSE:+-v}; then
     server_pid=$LAB_VPN_PID
     lab_fail k "restart: $REPLY" "$slog"
     return 1
@@ -623,9 +709,10 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_j
   scenario_h
   scenario_f
+  scenario_l
   scenario_k
 else
-  for s in b c d e i j h f k; do
+  for s in b c d e i j h f l k; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi

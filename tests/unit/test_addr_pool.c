@@ -301,6 +301,59 @@ static void test_no_peers(void **state) {
   addr_pool_free(&p);
 }
 
+/* A reload keeps what pins still present were given, drops removed pins,
+ * honours a changed fixed address and lets a new fixed address take a
+ * dynamic one (whose owner then gets a new address). */
+static void test_rebuild_keeps_assignments(void **state) {
+  struct fixture f;
+  struct addr_pool p, q;
+  const struct addr_pool_entry *e0, *e1, *e2, *n0, *n1, *n2;
+
+  (void)state;
+  setup_conf(&f, 3, "198.18.200.0", 24, NULL, 0);
+  assert_int_equal(addr_pool_init(&p, &f.conf), 0);
+  e0 = addr_pool_assign(&p, &f.peers[0]); /* .2 */
+  e1 = addr_pool_assign(&p, &f.peers[1]); /* .3 */
+  e2 = addr_pool_assign(&p, &f.peers[2]); /* .4 */
+  assert_v4(e2->addr4, "198.18.200.4");
+
+  /* peer 2 removed, peer 1 now fixed at .2 (peer 0's), a new peer 3 */
+  memset(f.peers[2].pin, 0x01, JVPN_PIN_LEN);
+  set_prefix(&f.peers[1].addr4, AF_INET, "198.18.200.2", 32);
+  assert_int_equal(addr_pool_rebuild(&q, &p, &f.conf), 0);
+  n0 = addr_pool_find(&q, f.peers[0].pin);
+  n1 = addr_pool_find(&q, f.peers[1].pin);
+  assert_non_null(n0);
+  assert_non_null(n1);
+  assert_null(addr_pool_find(&q, e2->pin));
+  assert_v4(n1->addr4, "198.18.200.2");
+  assert_false(addr_pool_entry_same(n1, e1));
+  assert_false(n0->has4); /* lost .2 to the fixed address */
+  assert_false(addr_pool_entry_same(n0, e0));
+  n2 = addr_pool_find(&q, f.peers[2].pin);
+  assert_non_null(n2);
+  assert_false(n2->has4);
+  /* New assignments continue past the old cursor: .4 is not reused. */
+  assert_v4(addr_pool_assign(&q, &f.peers[2])->addr4, "198.18.200.5");
+  assert_v4(addr_pool_assign(&q, &f.peers[0])->addr4, "198.18.200.6");
+  addr_pool_free(&q);
+
+  /* Unchanged config: every assignment stays. */
+  setup_conf(&f, 3, "198.18.200.0", 24, NULL, 0);
+  assert_int_equal(addr_pool_rebuild(&q, &p, &f.conf), 0);
+  assert_true(addr_pool_entry_same(addr_pool_find(&q, f.peers[0].pin), e0));
+  assert_true(addr_pool_entry_same(addr_pool_find(&q, f.peers[1].pin), e1));
+  assert_true(addr_pool_entry_same(addr_pool_find(&q, f.peers[2].pin), e2));
+  addr_pool_free(&q);
+
+  /* Two peers with one fixed address: refused, |p| untouched. */
+  set_prefix(&f.peers[0].addr4, AF_INET, "198.18.200.9", 32);
+  set_prefix(&f.peers[1].addr4, AF_INET, "198.18.200.9", 32);
+  assert_int_equal(addr_pool_rebuild(&q, &p, &f.conf), JVPN_ERR_INVAL);
+  assert_v4(addr_pool_find(&p, f.peers[0].pin)->addr4, "198.18.200.2");
+  addr_pool_free(&p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_order_v4_v6),
@@ -310,6 +363,7 @@ int main(void) {
       cmocka_unit_test(test_exhaustion),
       cmocka_unit_test(test_invalid_fixed),
       cmocka_unit_test(test_no_peers),
+      cmocka_unit_test(test_rebuild_keeps_assignments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
