@@ -15,20 +15,45 @@
  * - Lines longer than AUDIT_LINE_MAX are dropped and counted.
  * - The file is the primary sink; "dropped" and "written" count its lines.
  *   Without a file, stderr is the primary sink and is counted instead.
+ * - The file is written by a thread of the writer's own, never by the
+ *   caller: a write() to a regular file can block (a slow or full disk,
+ *   NFS) and the caller is the loop that forwards packets. The caller
+ *   copies the line into the ring under a mutex that nobody holds across
+ *   I/O; the thread writes the oldest bytes in place, unlocked, as the
+ *   caller only ever appends past them. The thread is woken for the first
+ *   line after idle and when the ring passes a quarter full, and retries
+ *   every JVPN_AUDIT_TICK_MS while lines are pending: a full pipe or a
+ *   failed write (ENOSPC, EIO) keeps them, with one warning per failing
+ *   streak (jvpn_logf is a single fprintf, safe from the thread).
+ * - A thread stuck in write() can be neither stopped nor joined. When
+ *   jvpn_audit_del() stops waiting for it, it is detached and frees the
+ *   writer itself once the write returns (which may land the bytes it
+ *   was writing); every line still pending is counted as dropped and
+ *   logged.
+ * - The thread starts in jvpn_audit_start(), not with the file: after the
+ *   privilege drop, whose per-thread parts it must share (audit.h).
+ * - The thread makes few system calls (futex, clock_gettime, writev, a
+ *   write for its warning, close), for a syscall filter to allow.
  * - stderr is shared with the log and may be blocking; we never set
  *   O_NONBLOCK on it (that would change it for every holder of the file
- *   description). A line goes to it only if poll() says it is writable
- *   now, with a single write(); a short or failed write is a drop. Lines
- *   are at most PIPE_BUF bytes, so a writable pipe takes one whole.
- * - Writing to a pipe or FIFO whose reader is gone raises SIGPIPE: the
- *   program must ignore SIGPIPE, as any network daemon does.
+ *   description). A line goes to it, from the caller, only if poll() says
+ *   it is writable now, with a single write(); a short or failed write is
+ *   a drop. Lines are at most PIPE_BUF bytes, so a writable pipe takes
+ *   one whole. Without a file there is no thread.
+ * - Writing to stderr when it is a pipe whose reader is gone raises
+ *   SIGPIPE: the program must ignore SIGPIPE, as any network daemon does.
+ *   The thread blocks all signals, so an audit FIFO gets EPIPE instead.
  */
 #include "jvpn/audit.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -40,18 +65,38 @@
 
 #define AUDIT_RING_DEFAULT (256 * 1024) /* bytes */
 #define AUDIT_LINE_MAX PIPE_BUF         /* bytes, '\n' and NUL included */
+#define AUDIT_STOP_RETRY_MS 20 /* ms: retries while jvpn_audit_del waits */
 /* ms: 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can spell */
 #define AUDIT_WALL_MAX_MS 253402300799999ull
 
 struct jvpn_audit {
+  /* Set up before the thread starts, then only read. */
   int fd; /* the audit file, or -1 */
   int to_stderr;
-  int failing; /* the last write to fd failed with a real error */
   char *node;
-  uint8_t *ring; /* whole lines, oldest at head */
-  size_t cap, head, used;
-  uint64_t dropped, written;
+  uint8_t *ring;
+  size_t cap;
+  /* The owner's thread only. */
+  int started;
+  pthread_t thread;
   char line[AUDIT_LINE_MAX];
+  /* The writer thread only. */
+  int failing; /* the last write failed with a real error */
+  struct jvpn_ratelimit warn_rl;
+  /* Under mu. */
+  pthread_mutex_t mu;
+  pthread_cond_t wake;   /* the thread waits for work */
+  pthread_cond_t done;   /* flush and del wait for a pass or the exit */
+  size_t head, used;     /* used counts the bytes being written, too */
+  uint64_t begun, ended; /* the thread's passes over the ring */
+  int kick;              /* work for the thread, or a reason to look */
+  int stop;              /* del: write what is pending, then exit */
+  int giveup;            /* del stopped waiting: exit now */
+  int in_write;          /* the thread is in write_out(), unlocked */
+  int orphaned;          /* del gave up during a write: the thread frees */
+  int exited;
+  /* Any thread. */
+  atomic_uint_least64_t dropped, written;
 };
 
 /* --- formatting ----------------------------------------------------------- */
@@ -285,11 +330,279 @@ long jvpn_audit_format(char *buf, size_t len, const char *node,
   return (long)o.pos;
 }
 
-/* --- the writer ----------------------------------------------------------- */
+/* --- the ring: whole lines, oldest at head; under a->mu ------------------ */
+
+/* The pending bytes from head, in one or two pieces. */
+static int ring_iov(const struct jvpn_audit *a, struct iovec iov[2]) {
+  size_t first = a->cap - a->head;
+
+  if (first > a->used)
+    first = a->used;
+  iov[0].iov_base = a->ring + a->head;
+  iov[0].iov_len = first;
+  iov[1].iov_base = a->ring;
+  iov[1].iov_len = a->used - first;
+  return iov[1].iov_len > 0 ? 2 : 1;
+}
+
+static void ring_consume(struct jvpn_audit *a, size_t n) {
+  a->head = (a->head + n) % a->cap;
+  a->used -= n;
+  if (a->used == 0)
+    a->head = 0; /* keeps the next lines in one piece */
+}
+
+static uint64_t count_lines(const uint8_t *p, size_t n) {
+  uint64_t lines = 0;
+  const uint8_t *end = p + n;
+
+  while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+    lines++;
+    p++;
+  }
+  return lines;
+}
+
+/* Lines ending in the first |n| bytes of |iov|. */
+static uint64_t iov_lines(const struct iovec *iov, int iovcnt, size_t n) {
+  uint64_t lines = 0;
+  int i;
+
+  for (i = 0; i < iovcnt && n > 0; i++) {
+    size_t len = iov[i].iov_len < n ? iov[i].iov_len : n;
+
+    lines += count_lines(iov[i].iov_base, len);
+    n -= len;
+  }
+  return lines;
+}
+
+static uint64_t ring_lines(const struct jvpn_audit *a) {
+  struct iovec iov[2];
+
+  return iov_lines(iov, ring_iov(a, iov), a->used);
+}
+
+/* --- the writer thread ---------------------------------------------------- */
+
+/* Neither can fail on a mutex of the default kind used as intended. */
+static void lock(struct jvpn_audit *a) {
+  (void)pthread_mutex_lock(&a->mu);
+}
+
+static void unlock(struct jvpn_audit *a) {
+  (void)pthread_mutex_unlock(&a->mu);
+}
+
+static void count(atomic_uint_least64_t *counter, uint64_t n) {
+  atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+/* CLOCK_MONOTONIC |ms| from now, the clock of both condition variables. */
+static struct timespec deadline_in(unsigned ms) {
+  struct timespec ts;
+
+  (void)clock_gettime(CLOCK_MONOTONIC, &ts); /* cannot fail for it */
+  ts.tv_sec += ms / 1000;
+  ts.tv_nsec += (long)(ms % 1000) * 1000000;
+  if (ts.tv_nsec >= 1000000000) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000;
+  }
+  return ts;
+}
+
+/* Under a->mu. */
+static void writer_kick(struct jvpn_audit *a) {
+  a->kick = 1;
+  (void)pthread_cond_signal(&a->wake); /* cannot fail */
+}
+
+static int writer_should_exit(const struct jvpn_audit *a) {
+  return a->giveup || (a->stop && a->used == 0);
+}
+
+/* Waits, with a->mu held, for a kick or, while lines are pending, the
+ * next retry; an idle writer sleeps until kicked. Returns 0 when the
+ * thread should exit instead. */
+static int writer_wait(struct jvpn_audit *a) {
+  struct timespec until =
+      deadline_in(a->stop ? AUDIT_STOP_RETRY_MS : JVPN_AUDIT_TICK_MS);
+
+  while (!a->kick && !writer_should_exit(a)) {
+    if (a->used == 0)
+      (void)pthread_cond_wait(&a->wake, &a->mu);
+    else if (pthread_cond_timedwait(&a->wake, &a->mu, &until) == ETIMEDOUT)
+      break;
+  }
+  a->kick = 0;
+  return !writer_should_exit(a);
+}
+
+/* One writev() of |iov|, without the lock. Returns the bytes written, or
+ * 0 when the file took nothing: a full pipe, or a failure (ENOSPC, EIO),
+ * said once per failing streak. The lines stay for the next try. */
+static size_t write_out(struct jvpn_audit *a, const struct iovec *iov,
+                        int iovcnt) {
+  char why[128];
+  ssize_t w;
+  int err;
+
+  do
+    w = writev(a->fd, iov, iovcnt);
+  while (w < 0 && errno == EINTR);
+  if (w > 0) {
+    a->failing = 0;
+    return (size_t)w;
+  }
+  err = w < 0 ? errno : EIO; /* 0 bytes of a nonempty write: no progress */
+  if (err == EAGAIN || err == EWOULDBLOCK)
+    return 0;
+  /* jvpn_logf is one fprintf, safe from this thread; the limiter is ours
+   * alone. */
+  if (!a->failing && JVPN_LOG_WARN <= jvpn_log_level &&
+      jvpn_ratelimit_ok(&a->warn_rl))
+    jvpn_logf(JVPN_LOG_WARN, "audit", "audit write failed: %s",
+              strerror_r(err, why, sizeof(why)));
+  a->failing = 1;
+  return 0;
+}
+
+/* Writes what the ring holds until it is empty or the file takes no more.
+ * Called with a->mu held; the write runs without it, on bytes the emitter
+ * never touches (it only appends past head + used). */
+static void writer_pass(struct jvpn_audit *a) {
+  a->begun++;
+  while (a->used > 0 && !a->giveup) {
+    struct iovec iov[2];
+    int iovcnt = ring_iov(a, iov);
+    size_t done;
+
+    a->in_write = 1;
+    unlock(a);
+    done = write_out(a, iov, iovcnt);
+    count(&a->written, iov_lines(iov, iovcnt, done));
+    lock(a);
+    a->in_write = 0;
+    if (done == 0)
+      break;
+    ring_consume(a, done);
+  }
+  a->ended++;
+  (void)pthread_cond_broadcast(&a->done); /* cannot fail */
+}
+
+static void audit_free(struct jvpn_audit *a);
+
+static void *writer_main(void *arg) {
+  struct jvpn_audit *a = arg;
+  int orphaned;
+
+  lock(a);
+  while (writer_wait(a))
+    writer_pass(a);
+  a->exited = 1;
+  orphaned = a->orphaned;
+  (void)pthread_cond_broadcast(&a->done);
+  unlock(a);
+  if (orphaned)
+    audit_free(a); /* jvpn_audit_del gave up waiting and handed |a| over */
+  return NULL;
+}
+
+/* From the owner's thread. */
+static int writer_start(struct jvpn_audit *a) {
+  sigset_t all, old;
+  int rv;
+
+  if (a->started || a->fd < 0)
+    return 0;
+  /* Signals are the loop thread's. A write to a pipe whose reader left
+   * fails with EPIPE here instead of raising SIGPIPE. */
+  (void)sigfillset(&all);
+  (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+  rv = pthread_create(&a->thread, NULL, writer_main, a);
+  (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rv != 0)
+    return JVPN_ERR_SYSTEM;
+  a->started = 1;
+  return 0;
+}
+
+/* Has the thread write what is pending and exit, waiting at most
+ * JVPN_AUDIT_WAIT_MS; what is still pending then is counted as dropped
+ * and said. Returns 0, or 1 when the thread is stuck in a write and now
+ * owns |a|. */
+static int writer_finish(struct jvpn_audit *a) {
+  struct timespec until = deadline_in(JVPN_AUDIT_WAIT_MS);
+  pthread_t thread = a->thread;
+  uint64_t lost = 0;
+  int started = a->started, orphaned;
+
+  lock(a);
+  a->stop = 1;
+  writer_kick(a);
+  while (started && !a->exited &&
+         pthread_cond_timedwait(&a->done, &a->mu, &until) != ETIMEDOUT)
+    ;
+  if (!a->exited) {
+    lost = ring_lines(a);
+    count(&a->dropped, lost);
+    a->giveup = 1;
+    a->orphaned = a->in_write; /* a write that may never return */
+    writer_kick(a);
+  }
+  orphaned = a->orphaned;
+  unlock(a); /* when orphaned, |a| is the thread's from here on */
+  if (lost > 0)
+    LOG_WARN("audit",
+             "audit lines unwritten at close: %" PRIu64 ", dropped (the "
+             "file did not take them within %d ms)",
+             lost, JVPN_AUDIT_WAIT_MS);
+  if (orphaned)
+    (void)pthread_detach(thread); /* cannot fail: joinable, not joined */
+  else if (started)
+    (void)pthread_join(thread, NULL); /* bounded: it writes no more */
+  return orphaned;
+}
+
+/* --- the writer's interface ----------------------------------------------- */
+
+static int sync_init(struct jvpn_audit *a) {
+  pthread_condattr_t attr;
+  int rv = -1;
+
+  if (pthread_condattr_init(&attr) != 0)
+    return -1;
+  if (pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) != 0 ||
+      pthread_mutex_init(&a->mu, NULL) != 0)
+    goto out;
+  if (pthread_cond_init(&a->wake, &attr) != 0)
+    goto fail_wake;
+  if (pthread_cond_init(&a->done, &attr) != 0)
+    goto fail_done;
+  rv = 0;
+  goto out;
+
+fail_done:
+  (void)pthread_cond_destroy(&a->wake);
+fail_wake:
+  (void)pthread_mutex_destroy(&a->mu);
+out:
+  (void)pthread_condattr_destroy(&attr);
+  return rv;
+}
+
+static void sync_free(struct jvpn_audit *a) {
+  (void)pthread_cond_destroy(&a->done); /* none can fail: nobody waits */
+  (void)pthread_cond_destroy(&a->wake);
+  (void)pthread_mutex_destroy(&a->mu);
+}
 
 int jvpn_audit_new(struct jvpn_audit **pa, const char *path, int to_stderr,
                    const char *node, size_t ring_bytes) {
   struct jvpn_audit *a;
+  int rv = JVPN_ERR_NOMEM;
 
   *pa = NULL;
   if (ring_bytes == 0)
@@ -306,6 +619,9 @@ int jvpn_audit_new(struct jvpn_audit **pa, const char *path, int to_stderr,
   a->node = strdup(node != NULL ? node : "");
   if (a->node == NULL)
     goto fail_node;
+  rv = JVPN_ERR_SYSTEM;
+  if (sync_init(a) != 0)
+    goto fail_sync;
   if (path != NULL) {
     /* O_NOFOLLOW: the daemon may run as root, and a link planted at the
      * path must not send its lines into another file. */
@@ -320,15 +636,27 @@ int jvpn_audit_new(struct jvpn_audit **pa, const char *path, int to_stderr,
   return 0;
 
 fail_open:
+  sync_free(a);
+fail_sync:
   free(a->node);
-  free(a->ring);
-  free(a);
-  return JVPN_ERR_SYSTEM;
 fail_node:
   free(a->ring);
 fail_ring:
   free(a);
-  return JVPN_ERR_NOMEM;
+  return rv;
+}
+
+static void audit_free(struct jvpn_audit *a) {
+  if (a->fd >= 0)
+    (void)close(a->fd); /* nothing useful to do on failure */
+  sync_free(a);
+  free(a->node);
+  free(a->ring);
+  free(a);
+}
+
+int jvpn_audit_start(struct jvpn_audit *a) {
+  return a != NULL ? writer_start(a) : 0;
 }
 
 void jvpn_audit_del(struct jvpn_audit *a) {
@@ -337,87 +665,58 @@ void jvpn_audit_del(struct jvpn_audit *a) {
   if (a == NULL)
     return;
   saved = errno;
-  (void)jvpn_audit_flush(a); /* best effort: what stays is lost */
-  if (a->fd >= 0)
-    (void)close(a->fd); /* nothing useful to do on failure */
+  /* Lines queued before jvpn_audit_start() go out too; if the thread
+   * cannot start, writer_finish() counts them as dropped. */
+  (void)writer_start(a);
+  if (writer_finish(a) == 0)
+    audit_free(a);
   errno = saved;
-  free(a->node);
-  free(a->ring);
-  free(a);
-}
-
-static uint64_t count_lines(const uint8_t *p, size_t n) {
-  uint64_t lines = 0;
-  const uint8_t *end = p + n;
-
-  while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-    lines++;
-    p++;
-  }
-  return lines;
 }
 
 size_t jvpn_audit_flush(struct jvpn_audit *a) {
+  struct timespec until = deadline_in(JVPN_AUDIT_WAIT_MS);
+  uint64_t begun;
+  size_t pending;
+
   if (a == NULL)
     return 0;
-  while (a->fd >= 0 && a->used > 0) {
-    size_t first = a->cap - a->head;
-    struct iovec iov[2];
-    int iovcnt = 1;
-    ssize_t w;
-    size_t done;
-
-    if (first > a->used)
-      first = a->used;
-    iov[0].iov_base = a->ring + a->head;
-    iov[0].iov_len = first;
-    if (a->used > first) {
-      iov[1].iov_base = a->ring;
-      iov[1].iov_len = a->used - first;
-      iovcnt = 2;
-    }
-    w = writev(a->fd, iov, iovcnt);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-      break;
-    if (w <= 0) {
-      /* Full disk, I/O error: keep the lines and try again on the next
-       * flush; say so once per failing streak, not per attempt. */
-      if (!a->failing)
-        JVPN_LOG_RL(JVPN_LOG_WARN, "audit", "audit write failed: %s",
-                    w < 0 ? strerror(errno) : "no progress");
-      a->failing = 1;
-      break;
-    }
-    a->failing = 0;
-    done = (size_t)w;
-    if (done <= first) {
-      a->written += count_lines(a->ring + a->head, done);
-    } else {
-      a->written += count_lines(a->ring + a->head, first);
-      a->written += count_lines(a->ring, done - first);
-    }
-    a->head = (a->head + done) % a->cap;
-    a->used -= done;
+  (void)writer_start(a); /* if it cannot start, the lines stay pending */
+  lock(a);
+  begun = a->begun;
+  if (a->started && a->used > 0) {
+    /* until a pass that began after this call has ended */
+    writer_kick(a);
+    while (a->ended <= begun &&
+           pthread_cond_timedwait(&a->done, &a->mu, &until) != ETIMEDOUT)
+      ;
   }
-  if (a->used == 0)
-    a->head = 0; /* keeps the next lines in one piece */
-  return a->used;
+  pending = a->used;
+  unlock(a);
+  return pending;
 }
 
+/* Queues a line for the thread. It is woken for the first line after idle
+ * and when the ring has just passed a quarter full; otherwise the pass
+ * under way or the next retry takes the line. */
 static int ring_push(struct jvpn_audit *a, const char *line, size_t n) {
-  size_t tail, first;
+  size_t before, tail, first;
+  int wake;
 
-  if (n > a->cap - a->used)
+  lock(a);
+  before = a->used;
+  if (n > a->cap - before) {
+    unlock(a);
     return JVPN_ERR_FULL;
-  tail = (a->head + a->used) % a->cap;
-  first = a->cap - tail;
-  if (first > n)
-    first = n;
+  }
+  tail = (a->head + before) % a->cap;
+  first = a->cap - tail < n ? a->cap - tail : n;
   memcpy(a->ring + tail, line, first);
   memcpy(a->ring, line + first, n - first);
   a->used += n;
+  wake = before == 0 || (before <= a->cap / 4 && a->used > a->cap / 4);
+  if (wake)
+    writer_kick(a);
+  unlock(a);
   return 0;
 }
 
@@ -451,33 +750,22 @@ int jvpn_audit_emit(struct jvpn_audit *a, const struct jvpn_audit_record *r) {
   }
   n = jvpn_audit_format(a->line, sizeof(a->line), a->node, r);
   if (n < 0) {
-    a->dropped++;
+    count(&a->dropped, 1);
     rv = JVPN_ERR_FULL;
     goto out;
   }
 
-  if (a->fd >= 0) {
-    /* Make room from what the fd takes now before giving up the line. */
-    if ((size_t)n > a->cap - a->used)
-      (void)jvpn_audit_flush(a);
-    if (ring_push(a, a->line, (size_t)n) != 0) {
-      a->dropped++;
-      rv = JVPN_ERR_FULL;
-    } else {
-      (void)jvpn_audit_flush(a); /* what stays waits for the next flush */
-    }
+  if (a->fd >= 0 && ring_push(a, a->line, (size_t)n) != 0) {
+    count(&a->dropped, 1);
+    rv = JVPN_ERR_FULL;
   }
   if (a->to_stderr) {
     int ok = stderr_write(a->line, (size_t)n) == 0;
 
     /* Only without a file is stderr the record of truth. */
     if (a->fd < 0) {
-      if (ok) {
-        a->written++;
-      } else {
-        a->dropped++;
-        rv = JVPN_ERR_FULL;
-      }
+      count(ok ? &a->written : &a->dropped, 1);
+      rv = ok ? 0 : JVPN_ERR_FULL;
     }
   }
 out:
@@ -490,9 +778,11 @@ int jvpn_audit_fd(const struct jvpn_audit *a) {
 }
 
 uint64_t jvpn_audit_dropped(const struct jvpn_audit *a) {
-  return a != NULL ? a->dropped : 0;
+  return a != NULL ? atomic_load_explicit(&a->dropped, memory_order_relaxed)
+                   : 0;
 }
 
 uint64_t jvpn_audit_written(const struct jvpn_audit *a) {
-  return a != NULL ? a->written : 0;
+  return a != NULL ? atomic_load_explicit(&a->written, memory_order_relaxed)
+                   : 0;
 }

@@ -319,3 +319,13 @@ int glue_drop_root(const char *user, enum privdrop_keep keep) {
                                            : "no capabilities");
   return 0;
 }
+
+int glue_audit_start(struct jvpn_audit *a) {
+  int rv = jvpn_audit_start(a);
+
+  if (rv != 0) {
+    LOG_ERR(NULL, "cannot start the audit writer: %s", jvpn_strerror(rv));
+    return -1;
+  }
+  return 0;
+}

@@ -13,6 +13,7 @@
 
 #include <uv.h>
 
+#include "jvpn/audit.h"
 #include "jvpn/policy.h"
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
@@ -116,5 +117,10 @@ void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
  * as |user| keeping only |keep| (privdrop.h); "" stays root and says so.
  * Returns 0, or -1 (logged) when the daemon must stop. */
 int glue_drop_root(const char *user, enum privdrop_keep keep);
+
+/* Starts the audit writer's thread; call it after glue_drop_root(), so that
+ * the thread has the dropped credentials (jvpn_audit_start). |a| may be
+ * NULL. Returns 0, or -1 (logged) when the daemon must stop. */
+int glue_audit_start(struct jvpn_audit *a);
 
 #endif /* SRC_GLUE_H */

@@ -2,10 +2,10 @@
  * jvpn-quic: the audit trail (ARCHITECTURE 3). One JSON object per line per
  * transition, switch, denial and security event; never payloads or key
  * material. The session core fills jvpn_audit_record values; the writer
- * formats and writes them without ever blocking the loop: lines go to a
- * bounded in-memory ring and leave through non-blocking writes; when the
- * ring is full a record is dropped and counted (gaps also show as jumps in
- * state_version).
+ * formats them in the caller's thread and never blocks it on I/O: lines go
+ * to a bounded in-memory ring, and a thread of the writer's own moves them
+ * to the file. When the ring is full a record is dropped and counted (gaps
+ * also show as jumps in state_version).
  */
 #ifndef JVPN_AUDIT_H
 #define JVPN_AUDIT_H
@@ -42,26 +42,55 @@ struct jvpn_audit_record {
   char detail[JVPN_AUDIT_DETAIL_MAX];   /* measurements, path; no secrets */
 };
 
+/* ms: the writer thread retries lines the file did not take this often, so
+ * none waits in memory much longer */
+#define JVPN_AUDIT_TICK_MS 200
+/* ms: the longest jvpn_audit_flush() and jvpn_audit_del() wait for it */
+#define JVPN_AUDIT_WAIT_MS 2000
+
 struct jvpn_audit;
 
 /* Opens a writer. |path| may be NULL (no file); |to_stderr| also copies
  * lines to stderr. |node| is the "node" field ("server", a host name).
- * The file is opened O_APPEND|O_NONBLOCK|O_CLOEXEC, mode 0640. Returns 0,
- * JVPN_ERR_SYSTEM or JVPN_ERR_NOMEM. */
+ * |ring_bytes| bounds the lines waiting for the file (0: 256 KiB).
+ * The file is opened O_APPEND|O_NONBLOCK|O_CLOEXEC|O_NOFOLLOW, mode 0640.
+ * Returns 0, JVPN_ERR_SYSTEM or JVPN_ERR_NOMEM. */
 int jvpn_audit_new(struct jvpn_audit **pa, const char *path, int to_stderr,
                    const char *node, size_t ring_bytes);
-void jvpn_audit_del(struct jvpn_audit *a); /* flushes what it can; NULL ok */
 
-/* Formats |r| as one JSON line into the ring and tries to write it out.
- * Never blocks; returns 0, or JVPN_ERR_FULL if the record was dropped. */
+/* Starts the thread that writes the file (none without a file; NULL ok).
+ * Call it once the process has its final credentials: no-new-privs, the
+ * capability sets and the bounding set belong to each thread, so a thread
+ * started before a privilege drop keeps what the drop removed. Lines
+ * emitted before wait in the ring. The thread blocks every signal.
+ * Returns 0 or JVPN_ERR_SYSTEM. */
+int jvpn_audit_start(struct jvpn_audit *a);
+
+/* Has the thread write what is pending (starting it if need be), waiting
+ * at most JVPN_AUDIT_WAIT_MS; lines a hung file has not taken by then are
+ * counted as dropped and logged. Then closes the file and frees |a| (a
+ * thread stuck in a write does that when the write returns). NULL ok.
+ * Like every call below but the counters, from the thread that made |a|. */
+void jvpn_audit_del(struct jvpn_audit *a);
+
+/* Formats |r| as one JSON line and queues it for the writer thread. Never
+ * waits for I/O (the lock it takes is never held across one); a stderr
+ * copy is written only if stderr takes it now. Returns 0, or
+ * JVPN_ERR_FULL if the record was dropped. */
 int jvpn_audit_emit(struct jvpn_audit *a, const struct jvpn_audit_record *r);
 
-/* Writes what the ring holds, as far as the fd takes it (call when the fd
- * is writable or from a timer). Returns bytes still pending. */
+/* Has the writer thread try to write everything pending (starting it if
+ * jvpn_audit_start() was not called) and waits until that attempt ends,
+ * at most JVPN_AUDIT_WAIT_MS. Blocks the caller: for shutdown and tests,
+ * never the data path. Returns the bytes still pending: nonzero when the
+ * file took only part (a full pipe, a full disk) or did not answer. */
 size_t jvpn_audit_flush(struct jvpn_audit *a);
-/* The fd the caller may poll for writability, or -1. */
+/* The audit file's descriptor, or -1. Only the writer thread writes to
+ * it; tests use it to change how the file behaves. */
 int jvpn_audit_fd(const struct jvpn_audit *a);
 
+/* Records written to, and dropped before, the primary sink (the file, or
+ * stderr without one). Safe from any thread. */
 uint64_t jvpn_audit_dropped(const struct jvpn_audit *a);
 uint64_t jvpn_audit_written(const struct jvpn_audit *a);
 

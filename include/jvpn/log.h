@@ -27,7 +27,10 @@ void jvpn_log_set_level(int level);
 void jvpn_log_set_node(const char *node);
 
 /* Prints one line. |ctx| is the context prefix ("conn=ab12 peer=alice"),
- * or NULL. Use the macros below, which skip formatting when disabled. */
+ * or NULL. Use the macros below, which skip formatting when disabled.
+ * Safe from any thread (one fprintf per line) once the level and node are
+ * set, which happens before any thread starts; a JVPN_LOG_RL site's
+ * limiter is not shared safely, so other threads keep their own. */
 void jvpn_logf(int level, const char *ctx, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -13,7 +13,9 @@
 #           client1 jvpn0 198.18.200.2, fd77:6a76:706e::2 (over IPv4)
 #           client2 jvpn0 198.18.200.3, fd77:6a76:706e::3 (over IPv6)
 #
-# Scenarios: (a) up, every client through a Retry (retry = always), (b)
+# Scenarios: (a) up, every client through a Retry (retry = always), with
+# every thread of the server and client1 unprivileged and their audit
+# writers writing, (b)
 # ping, (c) 50 MB TCP with SHA-256, (d) unknown pin refused, (e) spoofed
 # inner source (IPv4 and IPv6) dropped and counted, (i) a downlink packet from outside the
 # advertised routes dropped and counted by the client, (j) no route over the
@@ -72,6 +74,15 @@ grep -q '^user = nobody$' "$dir/server.conf" &&
 if ! chmod o+x "$dir" || ! chmod o+r "$dir/server.conf"; then
   lab_setup_fail "could not make the server's config readable to nobody"
 fi
+# Both audit: the file is opened as root, and written after the drop by
+# the audit writer's own thread, which (a) checks with the others.
+saudit=$dir/server-audit.log
+c1audit=$dir/client1-audit.log
+sed -i "s|^\[server\]\$|&\naudit_log = $saudit|" "$dir/server.conf"
+sed -i "s|^\[client\]\$|&\naudit_log = $c1audit|" "$dir/client1.conf"
+grep -q "^audit_log = $saudit\$" "$dir/server.conf" &&
+  grep -q "^audit_log = $c1audit\$" "$dir/client1.conf" ||
+  lab_setup_fail "could not set audit_log in the configs"
 
 c1=${LAB_NS[client1]}
 c2=${LAB_NS[client2]}
@@ -105,21 +116,24 @@ start_client() {
   return "$rc"
 }
 
-# dropped_root PID CAPEFF: the process runs as nobody with exactly CAPEFF
-# (hex, as /proc prints it) as its effective and permitted capabilities,
-# and no new privileges; REPLY says what differs.
+# dropped_root PID CAPEFF: every thread of the process (credentials,
+# capabilities and no-new-privs are per thread) runs as nobody with exactly
+# CAPEFF (hex, as /proc prints it) as its effective and permitted
+# capabilities, and no new privileges; REPLY says what differs.
 dropped_root() {
-  local st uid
-  st=$(cat "/proc/$1/status" 2>/dev/null) || { REPLY="pid $1 is gone"; return 1; }
+  local st uid task
   uid=$(id -u nobody)
-  if ! grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid\$" <<<"$st" ||
-     ! grep -qP "^CapEff:\t$2\$" <<<"$st" ||
-     ! grep -qP "^CapPrm:\t$2\$" <<<"$st" ||
-     ! grep -qP "^CapBnd:\t0{16}\$" <<<"$st" ||
-     ! grep -qP "^NoNewPrivs:\t1\$" <<<"$st"; then
-    REPLY="pid $1: $(grep -E '^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs):' <<<"$st" | tr '\t\n' '  ')"
-    return 1
-  fi
+  for task in /proc/"$1"/task/*; do
+    st=$(cat "$task/status" 2>/dev/null) || { REPLY="pid $1 is gone"; return 1; }
+    if ! grep -qP "^Uid:\t$uid\t$uid\t$uid\t$uid\$" <<<"$st" ||
+       ! grep -qP "^CapEff:\t$2\$" <<<"$st" ||
+       ! grep -qP "^CapPrm:\t$2\$" <<<"$st" ||
+       ! grep -qP "^CapBnd:\t0{16}\$" <<<"$st" ||
+       ! grep -qP "^NoNewPrivs:\t1\$" <<<"$st"; then
+      REPLY="pid $1 thread ${task##*/}: $(grep -E '^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs):' <<<"$st" | tr '\t\n' '  ')"
+      return 1
+    fi
+  done
 }
 
 # --- (a) server and two clients come up -----------------------------------
@@ -178,8 +192,17 @@ scenario_a() {
     lab_fail a "not unprivileged: $REPLY" "$slog" "$c1log"
     return 1
   fi
+  # Their audit threads wrote the sessions' births, as nobody.
+  if ! lab_wait_for "2 births in the server's audit log" 5 lab_more_lines \
+       '"event":"session_born"' "$saudit" 1 ||
+     ! lab_wait_for "a birth in client1's audit log" 5 lab_more_lines \
+       '"event":"session_born"' "$c1audit" 0; then
+    lab_fail a "session births missing from the audit logs" "$saudit" \
+      "$c1audit" "$slog" "$c1log"
+    return 1
+  fi
   lab_pass a "both clients up through a Retry round trip ($retries Retry\
- packets); server and client1 run as nobody"
+ packets); server and client1 run as nobody, every thread, and audit"
 }
 
 # --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------
@@ -615,6 +638,12 @@ scenario_l() {
   fi
   if ! grep -q 'of client2 ended: peer removed' "$slog"; then
     lab_fail l "client2's session did not end" "$slog"
+    return 1
+  fi
+  if ! lab_wait_for "the reload's audit record" 3 grep -q \
+       '"event":"config_reload".*"detail":"peers 2 -> 1, sessions ended 1"' \
+       "$saudit"; then
+    lab_fail l "no config_reload record in the server's audit log" "$saudit"
     return 1
   fi
   if ! lab_wait_exit "$c2_pid" 10 ||

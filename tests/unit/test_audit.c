@@ -7,10 +7,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jvpn/audit.h"
@@ -302,25 +304,104 @@ static void numbered_record(struct jvpn_audit_record *r, uint64_t i) {
   memset(r->detail, 'x', 150);
 }
 
+/* Points fd 2 at a new pipe; restore_stderr() puts it back. */
+static void with_stderr_pipe(int fds[2], int *saved) {
+  assert_int_equal(pipe(fds), 0);
+  fflush(stderr);
+  *saved = dup(STDERR_FILENO);
+  assert_true(*saved >= 0);
+  assert_int_equal(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+}
+
+static void restore_stderr(int fds[2], int saved) {
+  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
+  close(saved);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+/* The writer thread is waited for by polling, WAIT_STEP_MS apart and at
+ * most WAIT_TRIES times (5 s): long enough on a loaded machine, and a
+ * broken writer fails the test instead of hanging it. */
+#define WAIT_STEP_MS 5
+#define WAIT_TRIES 1000
+#define WAIT_UNTIL(cond)                                                       \
+  do {                                                                         \
+    int tries_;                                                                \
+    for (tries_ = 0; !(cond) && tries_ < WAIT_TRIES; tries_++)                 \
+      pause_ms(WAIT_STEP_MS);                                                  \
+  } while (0)
+
+static void pause_ms(long ms) {
+  struct timespec ts = {ms / 1000, ms % 1000 * 1000000};
+
+  (void)nanosleep(&ts, NULL); /* a short pause is as good */
+}
+
+static uint64_t now_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static off_t file_size(const char *path) {
+  struct stat st;
+
+  return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+/* Checks that |got| holds |prefix| bytes of anything, then exactly the
+ * lines of records |from|..|to|-1 for which |accepted| is NULL or set. */
+static void assert_lines(const char *got, size_t len, size_t prefix, int from,
+                         int to, const uint8_t *accepted) {
+  struct jvpn_audit_record r;
+  const char *p = got + prefix;
+  char want[512];
+  int i;
+
+  assert_true(len >= prefix);
+  for (i = from; i < to; i++) {
+    long n;
+
+    if (accepted != NULL && !accepted[i])
+      continue;
+    numbered_record(&r, (uint64_t)i);
+    n = jvpn_audit_format(want, sizeof(want), "server", &r);
+    assert_true(n > 0 && (size_t)(p - got) + (size_t)n <= len);
+    assert_memory_equal(p, want, (size_t)n);
+    p += n;
+  }
+  assert_int_equal(p - got, len);
+}
+
+static void emit_numbered(struct jvpn_audit *a, int from, int to) {
+  struct jvpn_audit_record r;
+  int i;
+
+  for (i = from; i < to; i++) {
+    numbered_record(&r, (uint64_t)i);
+    assert_int_equal(jvpn_audit_emit(a, &r), 0);
+  }
+}
+
 static void test_writer_file_in_order(void **state) {
   struct tmpdir t;
   struct jvpn_audit *a;
   struct jvpn_audit_record r;
-  char want[512], *got, *p;
+  char want[512], *got;
   struct stat st;
-  size_t total;
-  int fd, i;
+  size_t len;
+  int fd;
 
   (void)state;
   tmpdir_make(&t, "audit.log");
   assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", 0), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
   assert_true(jvpn_audit_fd(a) >= 0);
   assert_int_equal(stat(t.path, &st), 0);
   assert_int_equal(st.st_mode & 0777 & ~0640, 0);
-  for (i = 0; i < 200; i++) {
-    numbered_record(&r, (uint64_t)i);
-    assert_int_equal(jvpn_audit_emit(a, &r), 0);
-  }
+  emit_numbered(a, 0, 200);
   assert_int_equal(jvpn_audit_flush(a), 0);
   assert_int_equal(jvpn_audit_written(a), 200);
   assert_int_equal(jvpn_audit_dropped(a), 0);
@@ -330,20 +411,9 @@ static void test_writer_file_in_order(void **state) {
   assert_non_null(got);
   fd = open(t.path, O_RDONLY);
   assert_true(fd >= 0);
-  drain(fd, got, 200 * 512 - 1);
+  len = drain(fd, got, 200 * 512 - 1);
   close(fd);
-  p = got;
-  for (i = 0; i < 200; i++) {
-    long n;
-
-    numbered_record(&r, (uint64_t)i);
-    n = jvpn_audit_format(want, sizeof(want), "server", &r);
-    assert_true(n > 0);
-    assert_memory_equal(p, want, (size_t)n);
-    p += n;
-  }
-  assert_int_equal(*p, '\0');
-  total = (size_t)(p - got);
+  assert_lines(got, len, 0, 0, 200, NULL);
   free(got);
 
   /* appends, never truncates */
@@ -351,9 +421,9 @@ static void test_writer_file_in_order(void **state) {
   numbered_record(&r, 200);
   assert_int_equal(jvpn_audit_emit(a, &r), 0);
   jvpn_audit_del(a);
-  assert_int_equal(stat(t.path, &st), 0);
-  assert_int_equal(st.st_size, total + (size_t)jvpn_audit_format(
-                                           want, sizeof(want), "server", &r));
+  assert_int_equal(
+      file_size(t.path),
+      len + (size_t)jvpn_audit_format(want, sizeof(want), "server", &r));
   tmpdir_remove(&t);
 }
 
@@ -384,9 +454,102 @@ static void test_writer_stamps_wall_clock(void **state) {
   tmpdir_remove(&t);
 }
 
+/* Emitting writes nothing itself; the started thread writes the lines
+ * without a flush, lines queued before the start included. */
+static void test_writer_thread_writes(void **state) {
+  struct tmpdir t;
+  struct jvpn_audit *a;
+  char *got;
+  size_t len;
+  int fd;
+
+  (void)state;
+  tmpdir_make(&t, "audit.log");
+  assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", 0), 0);
+  emit_numbered(a, 0, 3); /* no thread yet */
+  assert_int_equal(file_size(t.path), 0);
+  assert_int_equal(jvpn_audit_written(a), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
+  WAIT_UNTIL(jvpn_audit_written(a) == 3);
+  assert_int_equal(jvpn_audit_written(a), 3);
+  emit_numbered(a, 3, 10);
+  WAIT_UNTIL(jvpn_audit_written(a) == 10);
+  assert_int_equal(jvpn_audit_written(a), 10);
+
+  got = calloc(1, 10 * 512);
+  assert_non_null(got);
+  fd = open(t.path, O_RDONLY);
+  assert_true(fd >= 0);
+  len = drain(fd, got, 10 * 512 - 1);
+  close(fd);
+  assert_lines(got, len, 0, 0, 10, NULL);
+  free(got);
+  jvpn_audit_del(a);
+  tmpdir_remove(&t);
+}
+
 /*
- * A FIFO whose reader does not read: every emit returns at once, the pipe
- * and then the ring fill, later records are dropped and counted; once the
+ * A FIFO as the audit file, its pipe already full: the writer thread's
+ * writes find no room (EAGAIN, as a full disk finds none). |rfd| is the
+ * non-blocking read end; returns the bytes of filler in the pipe.
+ */
+static size_t fifo_full(struct tmpdir *t, int *rfd) {
+  char filler[4096];
+  size_t n = 0;
+  ssize_t w;
+  int wfd;
+
+  tmpdir_make(t, "fifo");
+  assert_int_equal(mkfifo(t->path, 0600), 0);
+  *rfd = open(t->path, O_RDONLY | O_NONBLOCK);
+  assert_true(*rfd >= 0);
+  wfd = open(t->path, O_WRONLY | O_NONBLOCK);
+  assert_true(wfd >= 0);
+  memset(filler, '.', sizeof(filler));
+  while ((w = write(wfd, filler, sizeof(filler))) > 0)
+    n += (size_t)w;
+  while ((w = write(wfd, filler, 1)) > 0)
+    n += (size_t)w;
+  close(wfd);
+  return n;
+}
+
+/* Lines the file did not take are written by the retry timer once it
+ * has room: no emit, no flush needed. */
+static void test_writer_retries_on_timer(void **state) {
+  enum { N = 10 };
+  struct tmpdir t;
+  struct jvpn_audit *a;
+  size_t cap = 256 * 1024, len, filler;
+  char *got;
+  int rfd;
+
+  (void)state;
+  filler = fifo_full(&t, &rfd);
+  assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", 0), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
+  emit_numbered(a, 0, N);
+  /* the thread tried (a pass began after the last emit) and took none */
+  assert_true(jvpn_audit_flush(a) > 0);
+  assert_int_equal(jvpn_audit_written(a), 0);
+
+  got = malloc(cap);
+  assert_non_null(got);
+  len = drain(rfd, got, cap); /* room at last; nobody tells the writer */
+  WAIT_UNTIL(jvpn_audit_written(a) == N);
+  len += drain(rfd, got + len, cap - len);
+  assert_int_equal(jvpn_audit_written(a), N);
+  assert_int_equal(jvpn_audit_dropped(a), 0);
+  assert_lines(got, len, filler, 0, N, NULL);
+  free(got);
+  jvpn_audit_del(a);
+  close(rfd);
+  tmpdir_remove(&t);
+}
+
+/*
+ * A FIFO whose reader does not read, its pipe full: every emit returns at
+ * once, the ring fills, later records are dropped and counted; once the
  * reader drains, flushing delivers every accepted record, in order.
  */
 static void test_writer_stalled_pipe(void **state) {
@@ -395,19 +558,18 @@ static void test_writer_stalled_pipe(void **state) {
   struct tmpdir t;
   struct jvpn_audit *a;
   struct jvpn_audit_record r;
-  char *got, *p, want[512];
-  size_t cap = (size_t)N * 512, len = 0, pending;
-  uint64_t n_ok = 0, n_drop = 0;
-  int rfd, i;
+  char *got, line[512];
+  size_t cap = (size_t)N * 512, len, pending, filler, queued = 0;
+  uint64_t n_ok = 0, t0;
+  int rfd, i, tries;
 
   (void)state;
-  tmpdir_make(&t, "fifo");
-  assert_int_equal(mkfifo(t.path, 0600), 0);
-  rfd = open(t.path, O_RDONLY | O_NONBLOCK);
-  assert_true(rfd >= 0);
+  filler = fifo_full(&t, &rfd);
   assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", RING), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
 
   alarm(20); /* a blocked emit would hang here: fail loudly instead */
+  t0 = now_ms();
   for (i = 0; i < N; i++) {
     int rv;
 
@@ -415,46 +577,36 @@ static void test_writer_stalled_pipe(void **state) {
     rv = jvpn_audit_emit(a, &r);
     assert_true(rv == 0 || rv == JVPN_ERR_FULL);
     accepted[i] = rv == 0;
-    if (rv == 0)
+    if (rv == 0) {
       n_ok++;
-    else
-      n_drop++;
+      queued += (size_t)jvpn_audit_format(line, sizeof(line), "server", &r);
+    }
   }
+  /* 2000 emits take microseconds each; 1 s means one waited */
+  assert_true(now_ms() - t0 < 1000);
   alarm(0);
-  /* 2000 lines of ~250 bytes exceed a 64 KiB pipe plus a 16 KiB ring */
-  assert_true(n_drop > 0);
-  assert_true(n_ok > 0);
-  assert_true(accepted[0]);
-  assert_false(accepted[N - 1]);
-  assert_int_equal(jvpn_audit_dropped(a), n_drop);
-  pending = jvpn_audit_flush(a);
-  assert_true(pending > 0 && pending <= RING);
-  assert_true(jvpn_audit_written(a) < n_ok);
+  /* nothing leaves: the ring takes the first lines, up to its size */
+  assert_true(n_ok > 0 && queued <= RING && queued + sizeof(line) > RING);
+  for (i = 0; i < N; i++)
+    assert_int_equal(accepted[i], i < (int)n_ok);
+  assert_int_equal(jvpn_audit_dropped(a), N - n_ok);
+  assert_int_equal(jvpn_audit_flush(a), queued);
+  assert_int_equal(jvpn_audit_written(a), 0);
 
   /* the reader catches up; flush until nothing is pending */
   got = malloc(cap);
   assert_non_null(got);
-  do {
+  len = 0;
+  pending = queued;
+  for (tries = 0; tries < WAIT_TRIES && pending > 0; tries++) {
     len += drain(rfd, got + len, cap - len);
     pending = jvpn_audit_flush(a);
-  } while (pending > 0);
-  len += drain(rfd, got + len, cap - len);
-  assert_int_equal(jvpn_audit_written(a), n_ok);
-  assert_int_equal(jvpn_audit_dropped(a), n_drop);
-
-  p = got;
-  for (i = 0; i < N; i++) {
-    long n;
-
-    if (!accepted[i])
-      continue;
-    numbered_record(&r, (uint64_t)i);
-    n = jvpn_audit_format(want, sizeof(want), "server", &r);
-    assert_true(n > 0 && (size_t)(p - got) + (size_t)n <= len);
-    assert_memory_equal(p, want, (size_t)n);
-    p += n;
   }
-  assert_int_equal(p - got, len);
+  len += drain(rfd, got + len, cap - len);
+  assert_int_equal(pending, 0);
+  assert_int_equal(jvpn_audit_written(a), n_ok);
+  assert_int_equal(jvpn_audit_dropped(a), N - n_ok);
+  assert_lines(got, len, filler, 0, N, accepted);
 
   free(got);
   jvpn_audit_del(a);
@@ -462,20 +614,149 @@ static void test_writer_stalled_pipe(void **state) {
   tmpdir_remove(&t);
 }
 
-/* Points fd 2 at a new pipe; restore_stderr() puts it back. */
-static void with_stderr_pipe(int fds[2], int *saved) {
-  assert_int_equal(pipe(fds), 0);
-  fflush(stderr);
-  *saved = dup(STDERR_FILENO);
-  assert_true(*saved >= 0);
-  assert_int_equal(dup2(fds[1], STDERR_FILENO), STDERR_FILENO);
+struct reader {
+  int fd;
+  char *buf;
+  size_t cap, len;
+};
+
+/* Reads |r->fd| (blocking) until end of file: until every writer of the
+ * FIFO has closed it. */
+static void *reader_main(void *arg) {
+  struct reader *r = arg;
+  ssize_t n;
+
+  while (r->len < r->cap &&
+         (n = read(r->fd, r->buf + r->len, r->cap - r->len)) > 0)
+    r->len += (size_t)n;
+  return NULL;
 }
 
-static void restore_stderr(int fds[2], int saved) {
-  assert_int_equal(dup2(saved, STDERR_FILENO), STDERR_FILENO);
-  close(saved);
-  close(fds[0]);
-  close(fds[1]);
+/* del writes out every pending line before it returns, and closes. */
+static void test_writer_del_drains(void **state) {
+  enum { N = 50 };
+  struct tmpdir t;
+  struct jvpn_audit *a;
+  struct reader rd;
+  pthread_t reader;
+  size_t filler;
+
+  (void)state;
+  filler = fifo_full(&t, &rd.fd);
+  assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", 0), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
+  emit_numbered(a, 0, N);
+  assert_true(jvpn_audit_flush(a) > 0); /* the pipe is full: all pending */
+  rd.cap = 256 * 1024;
+  rd.len = 0;
+  rd.buf = malloc(rd.cap);
+  assert_non_null(rd.buf);
+  assert_int_equal(fcntl(rd.fd, F_SETFL, 0), 0);
+  assert_int_equal(pthread_create(&reader, NULL, reader_main, &rd), 0);
+
+  alarm(20); /* a lost line would leave the reader waiting forever */
+  jvpn_audit_del(a);
+  /* end of file: del closed the FIFO after the last line */
+  assert_int_equal(pthread_join(reader, NULL), 0);
+  alarm(0);
+  assert_lines(rd.buf, rd.len, filler, 0, N, NULL);
+  free(rd.buf);
+  close(rd.fd);
+  tmpdir_remove(&t);
+}
+
+/* Reads what went to the stderr pipe into |buf| (NUL-terminated), and
+ * puts fd 2 back. */
+static void stderr_captured(int fds[2], int saved, char *buf, size_t len) {
+  size_t got;
+
+  assert_int_equal(fcntl(fds[0], F_SETFL, O_NONBLOCK), 0);
+  got = drain(fds[0], buf, len - 1);
+  buf[got] = '\0';
+  restore_stderr(fds, saved);
+}
+
+/* Deletes |a| and checks that it took JVPN_AUDIT_WAIT_MS, give or take:
+ * the writer did not finish, and del did not wait longer. */
+static void del_gives_up(struct jvpn_audit *a) {
+  uint64_t t0 = now_ms(), took;
+
+  alarm(20); /* an unbounded del would hang here: fail loudly instead */
+  jvpn_audit_del(a);
+  alarm(0);
+  took = now_ms() - t0;
+  assert_true(took >= JVPN_AUDIT_WAIT_MS - 10);
+  assert_true(took < JVPN_AUDIT_WAIT_MS + 1000);
+}
+
+static size_t count_of(const char *s, const char *what) {
+  size_t n = 0;
+
+  while ((s = strstr(s, what)) != NULL) {
+    n++;
+    s++;
+  }
+  return n;
+}
+
+/* A full disk (/dev/full: ENOSPC): the lines stay pending, the failure is
+ * said once for the streak however often the thread retries, and del
+ * gives up after JVPN_AUDIT_WAIT_MS and says how many lines it dropped. */
+static void test_writer_disk_full(void **state) {
+  struct jvpn_audit *a;
+  char logged[4096];
+  int fds[2], saved, i;
+
+  (void)state;
+  if (access("/dev/full", W_OK) != 0)
+    skip();
+  with_stderr_pipe(fds, &saved);
+  assert_int_equal(jvpn_audit_new(&a, "/dev/full", 0, "server", 0), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
+  emit_numbered(a, 0, 7);
+  for (i = 0; i < 3; i++)
+    assert_true(jvpn_audit_flush(a) > 0);
+  assert_int_equal(jvpn_audit_written(a), 0);
+  assert_int_equal(jvpn_audit_dropped(a), 0);
+  del_gives_up(a); /* the thread retries every few ms meanwhile */
+  stderr_captured(fds, saved, logged, sizeof(logged));
+  assert_int_equal(count_of(logged, "audit write failed: No space left"), 1);
+  assert_int_equal(count_of(logged, "audit lines unwritten at close: 7,"), 1);
+}
+
+/* A write that blocks (a hung disk; here a blocking FIFO nobody reads):
+ * del returns within its bound, and the thread finishes on its own once
+ * the write returns: it closes the file, so the reader sees end of file. */
+static void test_writer_del_hung_write(void **state) {
+  struct tmpdir t;
+  struct jvpn_audit *a;
+  char logged[1024], buf[4096];
+  size_t filler, got = 0;
+  ssize_t n = -1;
+  int rfd, fds[2], saved, tries;
+
+  (void)state;
+  filler = fifo_full(&t, &rfd);
+  assert_int_equal(jvpn_audit_new(&a, t.path, 0, "server", 0), 0);
+  assert_int_equal(fcntl(jvpn_audit_fd(a), F_SETFL, O_APPEND), 0);
+  assert_int_equal(jvpn_audit_start(a), 0);
+  emit_numbered(a, 0, 1);
+  with_stderr_pipe(fds, &saved);
+  del_gives_up(a);
+  stderr_captured(fds, saved, logged, sizeof(logged));
+  assert_non_null(strstr(logged, "audit lines unwritten at close: 1,"));
+
+  for (tries = 0; tries < WAIT_TRIES && n != 0; tries++) {
+    n = read(rfd, buf, sizeof(buf));
+    if (n > 0)
+      got += (size_t)n;
+    else if (n < 0)
+      pause_ms(WAIT_STEP_MS); /* EAGAIN: the write is still under way */
+  }
+  assert_int_equal(n, 0);
+  assert_true(got > filler); /* the write in progress did land */
+  close(rfd);
+  tmpdir_remove(&t);
 }
 
 static void test_writer_stderr_only(void **state) {
@@ -603,7 +884,12 @@ int main(void) {
       cmocka_unit_test(test_format_nospace),
       cmocka_unit_test(test_writer_file_in_order),
       cmocka_unit_test(test_writer_stamps_wall_clock),
+      cmocka_unit_test(test_writer_thread_writes),
+      cmocka_unit_test(test_writer_retries_on_timer),
       cmocka_unit_test(test_writer_stalled_pipe),
+      cmocka_unit_test(test_writer_del_drains),
+      cmocka_unit_test(test_writer_disk_full),
+      cmocka_unit_test(test_writer_del_hung_write),
       cmocka_unit_test(test_writer_stderr_only),
       cmocka_unit_test(test_writer_file_and_stderr),
       cmocka_unit_test(test_writer_errors_and_null),
