@@ -274,6 +274,49 @@ static void respond_accept(struct srv_session *ss, const struct jvpn_session *s,
                                  s->attach_version);
 }
 
+/* The HTTP status that tells the client what to do next: 404/409 start a
+ * new session, 429 retry later (rate or switch policy), 403 is an
+ * authentication failure. */
+static int refusal_status(enum jvpn_reason why) {
+  switch (why) {
+  case JVPN_R_UNKNOWN_SESSION:
+  case JVPN_R_SESSION_TERMINATED:
+  case JVPN_R_TTL_EXPIRED:
+    return 404;
+  case JVPN_R_STALE_VERSION:
+    return 409;
+  case JVPN_R_RATE_LIMITED:
+  case JVPN_R_POLICY_FLAP_LIMIT:
+  case JVPN_R_POLICY_DENY:
+    /* The session is fine (perhaps DEGRADED): try again later. */
+    return 429;
+  default:
+    return 403;
+  }
+}
+
+/* The birth gate: the client's pin bucket, then the table's births.
+ * Returns 0 or answers 429 (counted, audited). */
+static int birth_admitted(struct sclient *sc, struct quic_tunnel_resp *resp) {
+  struct server *srv = sc->srv;
+  struct jvpn_session_out out;
+  struct quic_path path;
+  char peer[64];
+
+  glue_sockaddr_str(remote_of(sc, &path), peer, sizeof(peer));
+  jvpn_session_out_reset(&out);
+  if (jvpn_session_table_admit_birth(srv->sessions, quic_conn_peer_pin(sc->qc),
+                                     now_ms(), &srv->conf.policy, peer,
+                                     &out) == 0)
+    return 0;
+  emit(srv, &out);
+  srv->sess_refused++;
+  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "new session refused: %s",
+              out.nrecords > 0 ? out.records[0].detail : "rate limited");
+  resp->status = refusal_status(JVPN_R_RATE_LIMITED);
+  return -1;
+}
+
 static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   struct server *srv = sc->srv;
   uint8_t id[JVPN_SESSION_ID_LEN], secret[JVPN_SECRET_LEN];
@@ -282,6 +325,8 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   struct jvpn_session *s;
   struct srv_session *ss;
 
+  if (birth_admitted(sc, resp) != 0)
+    return;
   resp->status = 503;
   if (tls_identity_random(id, sizeof(id)) != 0 ||
       quic_conn_export(sc->qc, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
@@ -322,27 +367,6 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   sess_route(srv, ss);
   respond_accept(ss, s, resp);
   LOG_INFO(sc->ctx, "session %s born", ss->idstr);
-}
-
-/* The HTTP status that tells the client what to do next: 404/409 start a
- * new session, 429 retry later (rate or switch policy), 403 is an
- * authentication failure. */
-static int refusal_status(enum jvpn_reason why) {
-  switch (why) {
-  case JVPN_R_UNKNOWN_SESSION:
-  case JVPN_R_SESSION_TERMINATED:
-  case JVPN_R_TTL_EXPIRED:
-    return 404;
-  case JVPN_R_STALE_VERSION:
-    return 409;
-  case JVPN_R_RATE_LIMITED:
-  case JVPN_R_POLICY_FLAP_LIMIT:
-  case JVPN_R_POLICY_DENY:
-    /* The session is fine (perhaps DEGRADED): try again later. */
-    return 429;
-  default:
-    return 403;
-  }
 }
 
 static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,

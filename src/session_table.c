@@ -15,6 +15,14 @@ struct bucket {
   int primed;
 };
 
+/* A client pin's bucket; pins are never removed (a server's pins are
+ * bounded by its config), and past |max| of them all share |overflow|. */
+struct pin_bucket {
+  uint8_t pin[JVPN_PIN_LEN];
+  int used;
+  struct bucket b;
+};
+
 struct jvpn_session_table {
   struct jvpn_mem mem;
   size_t max, count;
@@ -24,6 +32,10 @@ struct jvpn_session_table {
   uint32_t *index;           /* [cap]: 0 empty, else sess index + 1 */
   size_t cap;                /* power of two, >= 2 * max */
   struct bucket global;
+  struct bucket births;
+  struct pin_bucket *pins;   /* [cap], open addressing by pin */
+  size_t npins;
+  struct bucket overflow;    /* pins past |max| */
 };
 
 static void *mem_calloc(const struct jvpn_mem *m, size_t n, size_t size) {
@@ -100,6 +112,29 @@ static size_t probe(const struct jvpn_session_table *t,
   }
 }
 
+/* The bucket of |pin| (made on first use). Pins are public key hashes,
+ * but a client picks its key: the probe start mixes them like IDs. */
+static struct bucket *pin_bucket(struct jvpn_session_table *t,
+                                 const uint8_t pin[JVPN_PIN_LEN]) {
+  size_t i = id_hash(pin) & (t->cap - 1), n;
+
+  for (n = 0; n < t->cap; n++, i = (i + 1) & (t->cap - 1)) {
+    struct pin_bucket *pb = &t->pins[i];
+
+    if (pb->used && memcmp(pb->pin, pin, JVPN_PIN_LEN) == 0)
+      return &pb->b;
+    if (!pb->used) {
+      if (t->npins == t->max)
+        break;
+      memcpy(pb->pin, pin, JVPN_PIN_LEN);
+      pb->used = 1;
+      t->npins++;
+      return &pb->b;
+    }
+  }
+  return &t->overflow;
+}
+
 int jvpn_session_table_new(struct jvpn_session_table **pt, size_t max_sessions,
                            const struct jvpn_mem *mem) {
   static const struct jvpn_mem libc_mem;
@@ -130,9 +165,14 @@ int jvpn_session_table_new(struct jvpn_session_table **pt, size_t max_sessions,
   t->index = mem_calloc(m, t->cap, sizeof(*t->index));
   if (t->index == NULL)
     goto fail_index;
+  t->pins = mem_calloc(m, t->cap, sizeof(*t->pins));
+  if (t->pins == NULL)
+    goto fail_pins;
   *pt = t;
   return 0;
 
+fail_pins:
+  mem_free(m, t->index);
 fail_index:
   mem_free(m, t->used);
 fail_used:
@@ -153,6 +193,7 @@ void jvpn_session_table_del(struct jvpn_session_table *t) {
   for (i = 0; i < t->max; i++)
     jvpn_session_free(&t->sess[i]);
   m = t->mem;
+  mem_free(&m, t->pins);
   mem_free(&m, t->index);
   mem_free(&m, t->used);
   mem_free(&m, t->buckets);
@@ -253,7 +294,12 @@ int jvpn_session_table_delete(struct jvpn_session_table *t,
 
 /* --- the attach gate ---------------------------------------------------- */
 
+/* Births carry no proof; their refusals are named by this role. */
+#define ROLE_BIRTH ((enum jvpn_proof_role)0)
+
 static const char *role_name(enum jvpn_proof_role role) {
+  if (role == ROLE_BIRTH)
+    return "birth";
   switch (role) {
   case JVPN_ROLE_REATTACH: return "reattach";
   case JVPN_ROLE_STANDBY: return "standby";
@@ -301,6 +347,30 @@ static int refuse(const struct jvpn_attach_req *req,
   return JVPN_ERR_DENIED;
 }
 
+int jvpn_session_table_admit_birth(struct jvpn_session_table *t,
+                                   const uint8_t pin[JVPN_PIN_LEN],
+                                   uint64_t now_ms,
+                                   const struct jvpn_policy *p,
+                                   const char *peer,
+                                   struct jvpn_session_out *out) {
+  struct jvpn_attach_req req;
+
+  if (t == NULL || pin == NULL || p == NULL || out == NULL)
+    return JVPN_ERR_INVAL;
+  memset(&req, 0, sizeof(req));
+  req.role = ROLE_BIRTH;
+  memcpy(req.peer_pin, pin, JVPN_PIN_LEN);
+  req.peer = peer;
+  if (!bucket_take(pin_bucket(t, pin), p->pin_attach_rate_per_s,
+                   p->pin_attach_burst, now_ms))
+    return refuse(&req, NULL, p, now_ms, JVPN_R_RATE_LIMITED,
+                  "pin attach rate", out);
+  if (!bucket_take(&t->births, p->birth_rate_per_s, p->birth_burst, now_ms))
+    return refuse(&req, NULL, p, now_ms, JVPN_R_RATE_LIMITED,
+                  "table birth rate", out);
+  return 0;
+}
+
 int jvpn_session_table_attach(struct jvpn_session_table *t,
                               const struct jvpn_attach_req *req,
                               uint64_t now_ms, const struct jvpn_policy *p,
@@ -318,6 +388,11 @@ int jvpn_session_table_attach(struct jvpn_session_table *t,
     return refuse(req, NULL, p, now_ms, JVPN_R_MALFORMED_REQUEST,
                   "unknown role", out);
 
+  /* 0 */
+  if (!bucket_take(pin_bucket(t, req->peer_pin), p->pin_attach_rate_per_s,
+                   p->pin_attach_burst, now_ms))
+    return refuse(req, NULL, p, now_ms, JVPN_R_RATE_LIMITED, "pin attach rate",
+                  out);
   /* 1 */
   if (!bucket_take(&t->global, p->attach_rate_per_s, p->attach_burst, now_ms))
     return refuse(req, NULL, p, now_ms, JVPN_R_RATE_LIMITED,

@@ -10,6 +10,7 @@
  *
  * jvpn_session_table_attach() checks, in this order, stopping at the first
  * failure:
+ *   0. the client pin's rate limit (bucket)     RATE_LIMITED
  *   1. table rate limit (token bucket)          RATE_LIMITED
  *   2. the session exists                       UNKNOWN_SESSION
  *      and its own rate limit                   RATE_LIMITED
@@ -20,7 +21,10 @@
  *   7. nonce fresh (replay window, policy's)    REPLAY
  *   8. attach version current                   STALE_VERSION
  *   9. policy (the session core)                POLICY_* (DENIAL)
- * A failure in 1-8 leaves the session byte for byte as it was (the rate
+ * The pin's bucket comes first, so a client over its own budget spends
+ * nobody else's; births pass the same pin bucket and a table-wide birth
+ * bucket (jvpn_session_table_admit_birth).
+ * A failure in 0-8 leaves the session byte for byte as it was (the rate
  * buckets live beside it, not in it) and yields one SECURITY record. Only
  * after 8 is the nonce recorded and the event handed to the core.
  */
@@ -91,6 +95,16 @@ int jvpn_session_table_create(struct jvpn_session_table *t,
                               const struct jvpn_policy *p, uint64_t now_ms,
                               struct jvpn_session_out *out,
                               struct jvpn_session **ps);
+
+/* Whether client |pin| may birth a session now: its pin bucket, then the
+ * table's birth bucket. Returns 0, or JVPN_ERR_DENIED with one SECURITY
+ * record (RATE_LIMITED) in |out|; |peer| (may be NULL) goes into it. */
+int jvpn_session_table_admit_birth(struct jvpn_session_table *t,
+                                   const uint8_t pin[JVPN_PIN_LEN],
+                                   uint64_t now_ms,
+                                   const struct jvpn_policy *p,
+                                   const char *peer,
+                                   struct jvpn_session_out *out);
 
 /* Validates |req| as described above and, if it passes, applies it to
  * its session. Returns 0 if accepted; JVPN_ERR_DENIED if refused

@@ -59,6 +59,12 @@ struct jvpn_policy {
   uint32_t attach_burst;              /* 200 attempts */
   uint32_t session_attach_rate_per_s; /* 5 attempts/s per session */
   uint32_t session_attach_burst;      /* 10 attempts */
+  uint32_t pin_attach_rate_per_s;     /* 5 births or attaches/s per client
+                                         pin, checked first: one client
+                                         cannot drain the others' budget */
+  uint32_t pin_attach_burst;          /* 20 */
+  uint32_t birth_rate_per_s;          /* 50 births/s per table */
+  uint32_t birth_burst;               /* 100 births */
 
   /* receive silence (quic/quic_silence, docs/decisions.md D23): a
    * receiving end whose peer streamed and went quiet probes the path */

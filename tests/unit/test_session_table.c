@@ -326,6 +326,93 @@ static void test_rate_limits(void **state) {
   assert_int_equal(attach(&r), 0);
 }
 
+/* One client pin over its own budget is refused before the table's
+ * bucket, so it cannot spend what the other clients need. */
+static void test_pin_rate_first(void **state) {
+  struct jvpn_attach_req r;
+  uint8_t other_pin[JVPN_PIN_LEN];
+  uint32_t i;
+
+  (void)state;
+  assert_int_equal(jvpn_policy_set(&fx.p, "pin_attach_burst", "3", NULL, 0), 0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "pin_attach_rate_per_s", "1", NULL, 0),
+                   0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "session_attach_burst", "3", NULL, 0),
+                   0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "attach_burst", "5", NULL, 0), 0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "attach_rate_per_s", "1", NULL, 0),
+                   0);
+  assert_int_equal(jvpn_policy_validate(&fx.p, NULL, 0), 0);
+  /* The owner's pin: 3 forged attempts reach the MAC check ... */
+  for (i = 0; i < 3; i++) {
+    make_req(&r, JVPN_ROLE_STANDBY, 9);
+    r.proof[0] ^= 1;
+    refused_untouched(&r, JVPN_R_BAD_PROOF);
+  }
+  /* ... then 20 more stop at its own bucket. */
+  for (i = 0; i < 20; i++) {
+    make_req(&r, JVPN_ROLE_STANDBY, 9);
+    refused_untouched(&r, JVPN_R_RATE_LIMITED);
+    assert_string_equal(fx.out.records[0].detail, "standby: pin attach rate");
+  }
+  /* Another client (its own session, unknown here) still finds 2 of the
+   * table's 5 tokens. */
+  fill(other_pin, sizeof(other_pin), 42);
+  make_req(&r, JVPN_ROLE_STANDBY, 9);
+  memcpy(r.peer_pin, other_pin, sizeof(other_pin));
+  fill(r.session_id, sizeof(r.session_id), 77);
+  refused_untouched(&r, JVPN_R_UNKNOWN_SESSION);
+  refused_untouched(&r, JVPN_R_UNKNOWN_SESSION);
+  refused_untouched(&r, JVPN_R_RATE_LIMITED);
+  assert_string_equal(fx.out.records[0].detail, "standby: table attach rate");
+}
+
+/* Births pass the pin's bucket, then the table's birth bucket. */
+static void test_birth_rate(void **state) {
+  uint8_t pin2[JVPN_PIN_LEN], pin3[JVPN_PIN_LEN];
+  uint32_t i;
+
+  (void)state;
+  assert_int_equal(jvpn_policy_set(&fx.p, "pin_attach_burst", "2", NULL, 0), 0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "birth_burst", "3", NULL, 0), 0);
+  assert_int_equal(jvpn_policy_set(&fx.p, "birth_rate_per_s", "2", NULL, 0), 0);
+  assert_int_equal(jvpn_policy_validate(&fx.p, NULL, 0), 0);
+  fill(pin2, sizeof(pin2), 50);
+  fill(pin3, sizeof(pin3), 51);
+  for (i = 0; i < 2; i++) {
+    jvpn_session_out_reset(&fx.out);
+    assert_int_equal(jvpn_session_table_admit_birth(fx.t, pin2, fx.now, &fx.p,
+                                                    "198.18.0.9:1", &fx.out),
+                     0);
+    assert_int_equal(fx.out.nrecords, 0);
+  }
+  jvpn_session_out_reset(&fx.out);
+  assert_int_equal(jvpn_session_table_admit_birth(fx.t, pin2, fx.now, &fx.p,
+                                                  "198.18.0.9:1", &fx.out),
+                   JVPN_ERR_DENIED);
+  assert_int_equal(fx.out.verdict, JVPN_R_RATE_LIMITED);
+  assert_int_equal(fx.out.nrecords, 1);
+  assert_int_equal(fx.out.records[0].kind, JVPN_AUDIT_SECURITY);
+  assert_string_equal(fx.out.records[0].detail, "birth: pin attach rate");
+  assert_string_equal(fx.out.records[0].peer, "198.18.0.9:1");
+  /* pin3: the table's third birth passes, its fourth does not */
+  jvpn_session_out_reset(&fx.out);
+  assert_int_equal(jvpn_session_table_admit_birth(fx.t, pin3, fx.now, &fx.p,
+                                                  NULL, &fx.out),
+                   0);
+  jvpn_session_out_reset(&fx.out);
+  assert_int_equal(jvpn_session_table_admit_birth(fx.t, pin3, fx.now, &fx.p,
+                                                  NULL, &fx.out),
+                   JVPN_ERR_DENIED);
+  assert_string_equal(fx.out.records[0].detail, "birth: table birth rate");
+  /* half a second later the table has one birth again */
+  fx.now += 500;
+  jvpn_session_out_reset(&fx.out);
+  assert_int_equal(jvpn_session_table_admit_birth(fx.t, pin3, fx.now, &fx.p,
+                                                  NULL, &fx.out),
+                   0);
+}
+
 /* Authenticated but refused by policy: the nonce is spent, the session
  * degrades (RECOVERING) or records a DENIAL. */
 static void test_policy_refusal_after_mac(void **state) {
@@ -514,7 +601,7 @@ static void test_alloc_failure(void **state) {
     assert_null(t);
     assert_int_equal(f.live, 0);
   }
-  assert_int_equal(i, 5); /* every allocation was failed once */
+  assert_int_equal(i, 6); /* every allocation was failed once */
 }
 
 int main(void) {
@@ -532,6 +619,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_lifetime_ttl_refused, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_rate_limits, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pin_rate_first, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_birth_rate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_policy_refusal_after_mac, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sweep_transport_loss, setup,
