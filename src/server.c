@@ -66,6 +66,7 @@ static void sclient_del(struct sclient *sc) {
   size_t i;
 
   srv_conn_ended(sc);
+  halfopen_remove(&srv->halfopen, &sc->halfopen);
   if (tun_gate_forget(&srv->gate, sc))
     tun_read_resume(srv);
   if (sc->dirty) {
@@ -157,6 +158,7 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
                 text);
     return -1;
   }
+  halfopen_remove(&sc->srv->halfopen, &sc->halfopen);
   snprintf(sc->ctx + strlen(sc->ctx), sizeof(sc->ctx) - strlen(sc->ctx),
            " peer=%s", sc->peer->name);
   quic_conn_set_log_ctx(sc->qc, sc->ctx);
@@ -381,7 +383,8 @@ static int retry_wanted(struct server *srv) {
     srv->new_window_ms = now_ms;
     srv->new_in_window = 0;
   }
-  return srv->new_in_window >= JVPN_RETRY_AUTO_RATE;
+  return srv->new_in_window >= JVPN_RETRY_AUTO_RATE ||
+         srv->halfopen.count >= JVPN_RETRY_AUTO_HALFOPEN;
 }
 
 /* Address validation for a client's first Initial |in| from |m|: 1 when a
@@ -436,6 +439,23 @@ static int validate_address(struct server *srv, size_t si,
   return 0;
 }
 
+/* A source at its half-open limit loses its oldest unauthenticated
+ * connection to the new one (src/halfopen.h). */
+static void forget_oldest_halfopen(struct server *srv,
+                                   const struct sockaddr *peer) {
+  struct halfopen_node *old =
+      halfopen_over_limit(&srv->halfopen, peer, JVPN_HALFOPEN_PER_SOURCE);
+  struct sclient *sc;
+
+  if (old == NULL)
+    return;
+  sc = (struct sclient *)(void *)((char *)old -
+                                  offsetof(struct sclient, halfopen));
+  JVPN_LOG_RL(JVPN_LOG_INFO, sc->ctx, "%d half-open connections from this "
+              "source: its oldest is forgotten", JVPN_HALFOPEN_PER_SOURCE);
+  sclient_del(sc);
+}
+
 static struct sclient *accept_client(struct server *srv, size_t si,
                                      const struct udp_rx_msg *m,
                                      const uint8_t *pkt, size_t len,
@@ -455,6 +475,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
     return NULL;
   }
+  forget_oldest_halfopen(srv, (const struct sockaddr *)&m->peer);
   srv->new_in_window++;
   sc = calloc(1, sizeof(*sc));
   if (sc == NULL)
@@ -498,6 +519,9 @@ static struct sclient *accept_client(struct server *srv, size_t si,
     sclient_del(sc);
     return NULL;
   }
+  /* Unfiled (out of memory) only means no per-source limit for it. */
+  (void)halfopen_add(&srv->halfopen, &sc->halfopen,
+                     (const struct sockaddr *)&m->peer);
   LOG_DEBUG(sc->ctx, "new connection");
   return sc;
 }
@@ -749,6 +773,7 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                         "\"audit_written\":%llu,\"audit_dropped\":%llu,"
                         "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
                         "\"tun_pauses\":%llu,\"tun_pauses_refused\":%llu,"
+                        "\"halfopen\":%zu,\"halfopen_evicted\":%llu,"
                         "\"sessions\":[",
                     srv->tun.name,
                     (unsigned long long)((glue_now() / 1000000 -
@@ -761,12 +786,15 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                     (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route,
                     (unsigned long long)srv->gate.pauses,
-                    (unsigned long long)srv->gate.pauses_refused);
+                    (unsigned long long)srv->gate.pauses_refused,
+                    srv->halfopen.count,
+                    (unsigned long long)srv->halfopen.evicted);
   else
     glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
                         "retries=%llu audit_written=%llu audit_dropped=%llu "
                         "attach_refused=%llu drop_no_route=%llu "
-                        "tun_pauses=%llu tun_pauses_refused=%llu\n",
+                        "tun_pauses=%llu tun_pauses_refused=%llu "
+                        "halfopen=%zu halfopen_evicted=%llu\n",
                     srv->tun.name, srv->nclients,
                     (unsigned long long)srv->resets_sent,
                     (unsigned long long)srv->retries_sent,
@@ -775,7 +803,9 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                     (unsigned long long)srv->sess_refused,
                     (unsigned long long)srv->drop_no_route,
                     (unsigned long long)srv->gate.pauses,
-                    (unsigned long long)srv->gate.pauses_refused);
+                    (unsigned long long)srv->gate.pauses_refused,
+                    srv->halfopen.count,
+                    (unsigned long long)srv->halfopen.evicted);
   for (ss = srv->sess_list; ss; ss = ss->next) {
     struct sclient *sc = ss->active;
 
@@ -955,6 +985,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
   }
   if (peer_table_init(&srv->by_addr, 2 * JVPN_MAX_PEERS) != 0 ||
       peer_table_init(&srv->by_odcid, JVPN_MAX_CONNS) != 0 ||
+      halfopen_init(&srv->halfopen, JVPN_MAX_CONNS) != 0 ||
       tls_identity_random(srv->odcid_key, sizeof(srv->odcid_key)) != 0 ||
       peer_table_init(&srv->by_cid,
                       JVPN_MAX_CONNS * (JVPN_QUIC_ACTIVE_CID_LIMIT + 1)) !=
@@ -1007,6 +1038,7 @@ out_tables:
   udp_rx_batch_free(&srv->rx);
   peer_table_free(&srv->by_cid);
   peer_table_free(&srv->by_odcid);
+  halfopen_free(&srv->halfopen);
   peer_table_free(&srv->by_addr);
   srv_sessions_free(srv);
   srv_retired_peers_sweep(srv, 1);

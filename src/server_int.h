@@ -17,6 +17,7 @@
 #include "src/addr_pool.h"
 #include "src/config.h"
 #include "src/glue.h"
+#include "src/halfopen.h"
 #include "src/peer_table.h"
 #include "src/session_table.h"
 #include "src/tun_gate.h"
@@ -52,6 +53,7 @@ struct sclient {
   struct quic_cid odcid; /* the client's first DCID (Initial packets) */
   uint8_t odcid_digest[16]; /* its key in by_odcid */
   int odcid_filed;       /* it is in by_odcid */
+  struct halfopen_node halfopen; /* filed until its client authenticates */
   struct glue_counters ctr;
   char ctx[96];
 };
@@ -85,6 +87,7 @@ struct server {
   struct peer_table by_odcid; /* keyed digest of a client's first DCID ->
                                * sclient (quic_pkt_cid_digest) */
   uint8_t odcid_key[32];     /* random per process */
+  struct halfopen halfopen;  /* unauthenticated connections per source */
   struct sclient *clients;
   size_t nclients;
   struct sclient *dirty[JVPN_TUN_BATCH];

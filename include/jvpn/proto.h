@@ -136,6 +136,12 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * new connections in a second every further client first proves its
  * address with a Retry round trip; tokens live JVPN_RETRY_TOKEN_TTL_S. */
 #define JVPN_RETRY_AUTO_RATE 50
+/* ... or while this many connections are half-open (no authenticated
+ * client yet). */
+#define JVPN_RETRY_AUTO_HALFOPEN 256
+/* Half-open connections one source (an IPv4 address, an IPv6 /64) may
+ * hold; a new one past it replaces that source's oldest (src/halfopen.h). */
+#define JVPN_HALFOPEN_PER_SOURCE 32
 #define JVPN_RETRY_TOKEN_TTL_S 10
 /* s: a NEW_TOKEN (given to every client once its handshake is done) lets
  * its next connection skip the Retry for this long: a reattach within the

@@ -677,6 +677,72 @@ scenario_l() {
   lab_pass l "client2 revoked and readmitted by reloads; client1's session $before untouched"
 }
 
+# --- (m) half-open connections per source --------------------------------
+# client2's namespace starts HALF_TRIES QUIC handshakes (ngtcp2's
+# gtlsclient, through the Retry) whose flows its own nft rule cuts after
+# two datagrams (the Initial, then the Initial with the Retry token), so
+# each stays half-open on the server until its idle timeout (3 s). They leave through the
+# router's NAT with client1's address, as a crowd behind one NAT would:
+# the server holds at most JVPN_HALFOPEN_PER_SOURCE (32) of them, forgets
+# the oldest for each newer one, and client1's established session keeps
+# passing traffic.
+HALF_TRIES=48
+HALF_LIMIT=32
+
+# server_json KEY: KEY's value in the server's status, in REPLY.
+server_json() {
+  REPLY=$("$JVPN_BIN" status --json -s "$dir/server.sock" 2>/dev/null |
+    jq -r --arg k "$1" '.[$k]')
+  [[ $REPLY =~ ^[0-9]+$ ]]
+}
+
+# half_open_burst: the handshakes, eight at a time, each given 0.3 s.
+half_open_burst() {
+  local i j pids
+  for ((i = 0; i < HALF_TRIES; i += 8)); do
+    pids=()
+    for ((j = 0; j < 8; j++)); do
+      timeout -s KILL 0.3 ip netns exec "$c2" gtlsclient -q \
+        198.18.3.2 443 >/dev/null 2>&1 &
+      pids+=("$!")
+    done
+    wait "${pids[@]}"
+  done
+}
+
+scenario_m() {
+  local ev0 held
+  server_json halfopen_evicted || { lab_fail m "no halfopen_evicted in the status"; return 1; }
+  ev0=$REPLY
+  ip netns exec "$c2" nft -f - <<'EOF2' ||
+table inet e2e_halfopen {
+  chain out {
+    type filter hook output priority filter; policy accept;
+    udp dport 443 ct original packets > 2 drop
+  }
+}
+EOF2
+    { lab_fail m "could not install the Handshake drop rule"; return 1; }
+  half_open_burst
+  server_json halfopen
+  held=$REPLY
+  ip netns exec "$c2" nft delete table inet e2e_halfopen
+  if [ "$held" -gt "$HALF_LIMIT" ] || [ "$held" -lt $((HALF_LIMIT / 2)) ]; then
+    lab_fail m "the server holds $held half-open connections (limit $HALF_LIMIT)" "$slog"
+    return 1
+  fi
+  server_json halfopen_evicted
+  if [ "$((REPLY - ev0))" -lt $((HALF_TRIES - HALF_LIMIT - 4)) ]; then
+    lab_fail m "only $((REPLY - ev0)) half-open connections forgotten" "$slog"
+    return 1
+  fi
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! lab_pid_alive "$server_pid"; then
+    lab_fail m "client1's tunnel suffered" "$slog" "$c1log"
+    return 1
+  fi
+  lab_pass m "$HALF_TRIES abandoned handshakes from one source: $held held, $((REPLY - ev0)) forgotten, client1 unaffected"
+}
+
 # --- (k) a server restart: clients notice at once and start over ---------
 # The server is killed (no CONNECTION_CLOSE) and started again with the same
 # key. The clients' next packets carry connection IDs the new process does
@@ -739,9 +805,10 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_h
   scenario_f
   scenario_l
+  scenario_m
   scenario_k
 else
-  for s in b c d e i j h f l k; do
+  for s in b c d e i j h f l m k; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi
