@@ -1,7 +1,8 @@
 # shellcheck shell=bash
-# scripts/bench-lib.sh: what the comparison benchmarks share (sourced by
-# scripts/bench-recovery.sh and scripts/bench-failover.sh): statistics over
-# the runs and the printing of their tables.
+# scripts/bench-lib.sh: what the benchmarks share (sourced by
+# scripts/bench-recovery.sh, bench-failover.sh, bench-flood.sh and
+# bench.sh): statistics over the runs, the printing of their tables, the
+# probe streams of the comparisons and perf profiles.
 
 # bench_stat LIST median|max: in REPLY, "-" for an empty list.
 bench_stat() {
@@ -118,12 +119,16 @@ bench_end() {
 
 # bench_cell KIND DIR METRIC S: "median / worst" of the runs, in REPLY
 # ("-" without any).
-bench_cell() {
+bench_cell() { bench_cell_of "${BENCH_R[$1,$2,$3,$4]:-}"; }
+
+# bench_cell_of LIST: "median / worst" of a list of numbers, in REPLY ("-"
+# for an empty one).
+bench_cell_of() {
   local med
-  bench_stat "${BENCH_R[$1,$2,$3,$4]:-}" median
+  bench_stat "$1" median
   med=$REPLY
   [ "$med" = - ] && return 0
-  bench_stat "${BENCH_R[$1,$2,$3,$4]:-}" max
+  bench_stat "$1" max
   REPLY="$med / $REPLY"
 }
 
@@ -195,4 +200,45 @@ bench_legend() {
     "gap (negative: before the fault ended, the tunnel had moved away from" \
     "it; '-': no fault's end to wait for, or never came back); worse" \
     "direction: per run, the larger gap, loss or back of the two."
+}
+
+# --- profiles ----------------------------------------------------------------
+
+# bench_perf_ok DIR: perf can count and can sample here (a VM without
+# hardware counters still samples cpu-clock, which is all a profile needs);
+# its trial file goes to DIR.
+bench_perf_ok() {
+  command -v perf >/dev/null 2>&1 || return 1
+  perf stat -e instructions true >/dev/null 2>&1 || return 1
+  perf record -q -o "$1/probe.data" -- true >/dev/null 2>&1 || return 1
+}
+
+# bench_perf_top FILE: the 25 symbols with the most self time, the 15 first of
+# user space, and the time grouped by shared object.
+# (head closes the pipe early, which pipefail would count as a failure.)
+bench_perf_top() {
+  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
+      2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25; } || true
+  echo
+  echo "outside the kernel:"
+  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
+      2>/dev/null | grep -v -e '^#' -e '^$' -e 'kernel' | head -n 15; } ||
+    true
+  echo
+  echo "grouped:"
+  { perf report -i "$1" --stdio --no-children -g none --sort dso \
+      2>/dev/null | grep -v -e '^#' -e '^$' | awk '
+    { p = $1; sub(/%/, "", p); d = $2
+      if (d ~ /^lib(gnutls|nettle|hogweed|ngtcp2_crypto)/)
+        g = "crypto (gnutls, nettle)"
+      else if (d ~ /^libngtcp2/) g = "ngtcp2"
+      else if (d ~ /^libnghttp3/) g = "nghttp3"
+      else if (d ~ /kernel/) g = "kernel (UDP, TUN, TCP delivery)"
+      else if (d == "jvpn-quic") g = "jvpn-quic (our code)"
+      else if (d ~ /^libc[.-]/ || d == "[vdso]") g = "libc (memcpy, syscalls)"
+      else if (d ~ /^libuv/) g = "libuv"
+      else g = "other"
+      sum[g] += p }
+    END { for (g in sum) printf "  %6.2f%%  %s\n", sum[g], g }' |
+      sort -rn; } || true
 }

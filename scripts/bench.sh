@@ -39,6 +39,8 @@ fi
 
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$srcdir/scripts/bench-lib.sh"
 
 if ! why=$(lab_check_env); then
   echo "bench: SKIP: $why (run as root)" >&2
@@ -132,17 +134,6 @@ declare -A TEST_PAR=([up1]=1 [down1]=1 [up4]=4 [down4]=4)
 declare -A BPS=() BYTES=() CPU_C=() CPU_S=() WALL=()
 nfail=0
 
-# cpu_ticks PID: utime + stime of PID (all its threads) in REPLY.
-cpu_ticks() {
-  local s f
-  REPLY=0
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-  # The command name may hold spaces; fields count from after its ')'.
-  s=${s##*) }
-  read -r -a f <<<"$s"
-  REPLY=$(( f[11] + f[12] ))
-}
-
 # iperf_parse FILE PARALLEL: "BITS_PER_S BYTES" in REPLY, where BYTES counts
 # every interval (the omitted ones too, since the CPU was read around them).
 iperf_parse() {
@@ -212,14 +203,14 @@ run_test() {
     lab_wait_exit "$srv" 2 || true
     return 1
   fi
-  for pid in "$@"; do cpu_ticks "$pid" || true; c0+=("$REPLY"); done
+  for pid in "$@"; do lab_cpu_ticks "$pid" || true; c0+=("$REPLY"); done
   t0=$EPOCHREALTIME
   # shellcheck disable=SC2086 # TEST_ARGS holds several words on purpose
   timeout --kill-after=5 "$TEST_TIMEOUT" ip netns exec "$cl" \
     iperf3 -c "$dst" -p "$PORT" -t "$SECS" -O "$OMIT" $fmt \
     ${TEST_ARGS[$t]} >"$out" 2>&1 || true
   t1=$EPOCHREALTIME
-  for pid in "$@"; do cpu_ticks "$pid" || true; c1+=("$REPLY"); done
+  for pid in "$@"; do lab_cpu_ticks "$pid" || true; c1+=("$REPLY"); done
   if ! lab_wait_exit "$srv" 5; then
     lab_kill "$srv" KILL || true
     lab_wait_exit "$srv" 2 || true
@@ -297,46 +288,8 @@ sleep 0.3
 JVPN_STATS_S=$(grep ' stats ' "$dir/jvpn-server.log" | tail -n 1 || true)
 JVPN_STATS_C=$(grep ' stats ' "$dir/jvpn-client.log" | tail -n 1 || true)
 
-# perf_ok: perf can count and can sample here (a VM without hardware
-# counters still samples cpu-clock, which is all a profile needs).
-perf_ok() {
-  command -v perf >/dev/null 2>&1 || return 1
-  perf stat -e instructions true >/dev/null 2>&1 || return 1
-  perf record -q -o "$dir/probe.data" -- true >/dev/null 2>&1 || return 1
-}
-
-# perf_top FILE: the 25 symbols with the most self time, the 15 first of
-# user space, and the time grouped by shared object.
-# (head closes the pipe early, which pipefail would count as a failure.)
-perf_top() {
-  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
-      2>/dev/null | grep -v -e '^#' -e '^$' | head -n 25; } || true
-  echo
-  echo "outside the kernel:"
-  { perf report -i "$1" --stdio --no-children -g none --sort dso,sym \
-      2>/dev/null | grep -v -e '^#' -e '^$' -e 'kernel' | head -n 15; } ||
-    true
-  echo
-  echo "grouped:"
-  { perf report -i "$1" --stdio --no-children -g none --sort dso \
-      2>/dev/null | grep -v -e '^#' -e '^$' | awk '
-    { p = $1; sub(/%/, "", p); d = $2
-      if (d ~ /^lib(gnutls|nettle|hogweed|ngtcp2_crypto)/)
-        g = "crypto (gnutls, nettle)"
-      else if (d ~ /^libngtcp2/) g = "ngtcp2"
-      else if (d ~ /^libnghttp3/) g = "nghttp3"
-      else if (d ~ /kernel/) g = "kernel (UDP, TUN, TCP delivery)"
-      else if (d == "jvpn-quic") g = "jvpn-quic (our code)"
-      else if (d ~ /^libc[.-]/ || d == "[vdso]") g = "libc (memcpy, syscalls)"
-      else if (d ~ /^libuv/) g = "libuv"
-      else g = "other"
-      sum[g] += p }
-    END { for (g in sum) printf "  %6.2f%%  %s\n", sum[g], g }' |
-      sort -rn; } || true
-}
-
 if [ "${BENCH_PERF:-0}" = 1 ]; then
-  if perf_ok; then
+  if bench_perf_ok "$dir"; then
     pout=${BENCH_PERF_OUT:-}
     if [ -z "$pout" ]; then
       if [ -n "${BENCH_OUT:-}" ]; then
@@ -362,7 +315,7 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
           printf '=== jvpn-quic %s, %s, %s Gbit/s under perf ===\n' \
             "$end" "${TEST_NAME[$t]}" "$(awk -v b="${BPS[jvpnperf,$t]:-0}" \
               'BEGIN { printf "%.2f", b / 1e9 }')"
-          perf_top "$dir/perf-$t-$end.data"
+          bench_perf_top "$dir/perf-$t-$end.data"
           echo
         } >>"$pout"
       done

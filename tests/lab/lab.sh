@@ -684,6 +684,118 @@ lab_uplink_blackhole_off() {
   lab_blackhole_off "${LAB_NS[router]}" "$LAB_UL_RIF"
 }
 
+# --- an attacker on the router (tests/tools/flood) --------------------------
+#
+#   attacker ns                        router ns
+#   eth0 198.18.9.2/24   ---veth--- atk 198.18.9.1/24
+#        2001:db8:9::2/64               2001:db8:9::1/64
+#   sends from any address of LAB_SPOOF4 (198.19.0.0/17) and LAB_SPOOF6
+#   (2001:db8:f1::/48), none of which it owns
+#
+# The router routes both spoof prefixes to the attacker: a packet from them
+# passes its strict reverse-path check (rp_filter 1 on atk), and whatever
+# the server answers goes back to the attacker, which counts and drops it
+# (lab_attacker_replies). The router neither tracks nor masquerades the
+# attacker's packets or the answers: each spoofed source would cost a
+# conntrack entry in the router, and leave masqueraded as the router's own
+# address, so the server would see one source instead of thousands.
+# shellcheck disable=SC2034 # for the callers
+{
+LAB_SPOOF4=198.19.0.0/17
+LAB_SPOOF6=2001:db8:f1::/48
+}
+
+# lab_attacker_add: the attacker namespace (LAB_NS[attacker]) on the router
+# of lab_topo_vpn.
+lab_attacker_add() {
+  local a r=${LAB_NS[router]:-}
+  if [ -z "$r" ]; then
+    lab_log "lab_attacker_add: build lab_topo_vpn first"
+    return 1
+  fi
+  lab_ns attacker && a=$REPLY || return 1
+  lab_link "$a" eth0 "$r" atk || return 1
+  lab_addr "$a" eth0 198.18.9.2/24 || return 1
+  lab_addr "$a" eth0 2001:db8:9::2/64 || return 1
+  lab_addr "$r" atk 198.18.9.1/24 || return 1
+  lab_addr "$r" atk 2001:db8:9::1/64 || return 1
+  ip -n "$a" route add default via 198.18.9.1 || return 1
+  ip -n "$a" -6 route add default via 2001:db8:9::1 || return 1
+  ip -n "$r" route add "$LAB_SPOOF4" via 198.18.9.2 || return 1
+  ip -n "$r" -6 route add "$LAB_SPOOF6" via 2001:db8:9::2 || return 1
+  ip netns exec "$r" sysctl -qw net.ipv4.conf.atk.rp_filter=1 >/dev/null ||
+    return 1
+  ip netns exec "$r" nft -f - <<NFT || return 1
+table inet lab_attacker {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    iifname "atk" notrack
+    ip daddr $LAB_SPOOF4 notrack
+    ip6 daddr $LAB_SPOOF6 notrack
+  }
+}
+NFT
+  ip netns exec "$a" nft -f - <<NFT
+table inet lab_attacker {
+  chain pre {
+    type filter hook prerouting priority raw; policy accept;
+    ip daddr $LAB_SPOOF4 counter drop
+    ip6 daddr $LAB_SPOOF6 counter drop
+  }
+}
+NFT
+}
+
+# lab_attacker_replies: the packets that came back to the spoof prefixes so
+# far (the server's answers to the attacker's packets), in REPLY.
+lab_attacker_replies() {
+  REPLY=$(ip netns exec "${LAB_NS[attacker]}" nft list chain inet \
+    lab_attacker pre 2>/dev/null |
+    awk '/counter packets/ { for (i = 1; i < NF; i++)
+           if ($i == "packets") n += $(i + 1) } END { print n + 0 }')
+}
+
+# lab_flood_start OUT 4|6 RATE SECONDS [FLOOD_ARGS...]: tests/tools/flood
+# in the attacker namespace at the server of lab_topo_vpn (198.18.3.2 or
+# 2001:db8:3::2, UDP 443) from LAB_SPOOF4 or LAB_SPOOF6, RATE packets/s for
+# SECONDS (spoofed Initials unless FLOOD_ARGS says --short); its report to
+# OUT, its PID in REPLY.
+lab_flood_start() {
+  local out=$1 fam=$2 rate=$3 secs=$4 to=198.18.3.2 src=$LAB_SPOOF4
+  shift 4
+  lab_tool_find flood LAB_FLOOD_BIN || return 1
+  if [ "$fam" = 6 ]; then
+    to=2001:db8:3::2
+    src=$LAB_SPOOF6
+  fi
+  lab_spawn "${LAB_NS[attacker]}" "$out" "$LAB_FLOOD_BIN" --to "$to" \
+    --port 443 --src-prefix "$src" --rate "$rate" --duration "$secs" "$@"
+}
+
+# lab_flood_end PID OUT TIMEOUT_S: waits for the flood of lab_flood_start
+# (SIGTERM after TIMEOUT_S, then 5 s more) and loads its report into
+# LAB_FLOOD[key] (mode, family, sent, errors, seconds, pps, target).
+# Returns 1 (REPLY says why) when it gave none.
+declare -gA LAB_FLOOD=()
+# shellcheck disable=SC2034 # LAB_FLOOD is for the callers
+lab_flood_end() {
+  local pid=$1 out=$2 kv line
+  if ! lab_wait_exit "$pid" "$3"; then
+    lab_kill "$pid" TERM || true
+    lab_wait_exit "$pid" 5 || { lab_kill "$pid" KILL || true; }
+  fi
+  LAB_FLOOD=()
+  line=$(grep -m1 '^flood: ' "$out" 2>/dev/null)
+  if [ -z "$line" ]; then
+    REPLY="the flood reported nothing: $(head -c 300 "$out" 2>/dev/null)"
+    return 1
+  fi
+  for kv in ${line#flood: }; do
+    LAB_FLOOD[${kv%%=*}]=${kv#*=}
+  done
+  REPLY=$line
+}
+
 # --- wireguard-go beside jvpn-quic, the reference for comparisons ---------
 #
 # lab_wg_pair CLIENT DIR [KEEPALIVE_S]: wireguard-go in CLIENT's namespace
@@ -776,24 +888,30 @@ lab_wg_endpoint() {
 LAB_PROBE_RATE=${LAB_PROBE_RATE:-200}
 declare -gA LAB_PROBE=() LAB_PROBE_RPID=() LAB_PROBE_SPID=() LAB_PROBE_SECS=()
 
-# lab_probe_find: the probe binary ($LAB_PROBE_BIN, else the build
-# directory's or the source tree's tests/tools/probe) in LAB_PROBE_BIN.
-lab_probe_find() {
-  local top cand
-  if [ -n "${LAB_PROBE_BIN:-}" ] && [ -x "$LAB_PROBE_BIN" ]; then
+# lab_tool_find NAME VAR [PATH...]: a test tool's binary in the variable
+# named VAR: VAR's value if it is executable, else the build directory's
+# or the source tree's tests/tools/NAME, else the first executable PATH.
+lab_tool_find() {
+  local name=$1 var=$2 top cand
+  shift 2
+  if [ -n "${!var:-}" ] && [ -x "${!var}" ]; then
     return 0
   fi
   top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  for cand in "${top_builddir:+$top_builddir/tests/tools/probe}" \
-              "$top/build/tests/tools/probe" "$top/tests/tools/probe"; do
+  for cand in "${top_builddir:+$top_builddir/tests/tools/$name}" \
+              "$top/build/tests/tools/$name" "$top/tests/tools/$name" "$@"; do
     if [ -n "$cand" ] && [ -x "$cand" ] && [ ! -d "$cand" ]; then
-      LAB_PROBE_BIN=$cand
+      printf -v "$var" '%s' "$cand"
       return 0
     fi
   done
-  lab_log "no probe binary: make tests/tools/probe (or set LAB_PROBE_BIN)"
+  lab_log "no $name binary: make tests/tools/$name (or set $var)"
   return 1
 }
+
+# lab_probe_find: the probe binary ($LAB_PROBE_BIN, else the build
+# directory's or the source tree's tests/tools/probe) in LAB_PROBE_BIN.
+lab_probe_find() { lab_tool_find probe LAB_PROBE_BIN; }
 
 # lab_probe_now: CLOCK_MONOTONIC in ms, the time line of the probe's
 # reports (shared by all namespaces), in REPLY.
@@ -1007,23 +1125,7 @@ declare -gA LAB_NFQ_QUEUE=() LAB_NFQ_PID=() LAB_NFQ_LOG=()
 # lab_nfq_find: the injector in NFQ_DELAY_BIN: $NFQ_DELAY_BIN if set, else
 # the build directory's or the source tree's tests/tools/nfq_delay, else
 # /tmp/nfq_delay (a manual build, see the file's header).
-lab_nfq_find() {
-  local top cand
-  if [ -n "${NFQ_DELAY_BIN:-}" ] && [ -x "$NFQ_DELAY_BIN" ]; then
-    return 0
-  fi
-  top=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-  for cand in "${top_builddir:+$top_builddir/tests/tools/nfq_delay}" \
-              "$top/build/tests/tools/nfq_delay" \
-              "$top/tests/tools/nfq_delay" /tmp/nfq_delay; do
-    if [ -n "$cand" ] && [ -x "$cand" ] && [ ! -d "$cand" ]; then
-      NFQ_DELAY_BIN=$cand
-      return 0
-    fi
-  done
-  lab_log "no nfq_delay: make tests/tools/nfq_delay (or set NFQ_DELAY_BIN)"
-  return 1
-}
+lab_nfq_find() { lab_tool_find nfq_delay NFQ_DELAY_BIN /tmp/nfq_delay; }
 
 # lab_nfq_bound NS Q: true once a process in NS is bound to queue Q.
 # shellcheck disable=SC2016 # awk's own variables
@@ -1409,6 +1511,78 @@ lab_vpn_stop() {
     REPLY="$who's $LAB_TUN is still there after exit"
     return 1
   fi
+}
+
+# lab_vpn_client_up DIR N [ARGS...]: clientN (1 or 2) of lab_gen_vpn_configs
+# DIR in its namespace, with config DIR/clientN.conf, log DIR/clientN.log
+# and control socket DIR/clientN.sock, plus ARGS; waits for its inner
+# addresses (lab_vpn_client_start, whose status it returns); its PID in
+# LAB_VPN_PID.
+lab_vpn_client_up() {
+  local dir=$1 n=$2 a4 a6
+  shift 2
+  a4=LAB_CLIENT${n}_IN4
+  a6=LAB_CLIENT${n}_IN6
+  lab_vpn_client_start "${LAB_NS[client$n]}" "$dir/client$n.log" "${!a4}" \
+    "${!a6}" -c "$dir/client$n.conf" --control "$dir/client$n.sock" "$@"
+}
+
+# lab_vpn_attach_ms LOG: how long the jvpn-quic client whose log is LOG took
+# from its first "connecting to" to its first "tunnel up" (the log's own
+# time stamps, ms), in REPLY; returns 1 when either line is missing.
+# shellcheck disable=SC2016 # awk's own variables
+lab_vpn_attach_ms() {
+  REPLY=$(awk '
+    function ms(t, a) { split(t, a, /[:.]/)
+      return ((a[1] * 60 + a[2]) * 60 + a[3]) * 1000 + a[4] }
+    / connecting to / && c == "" { c = ms($1) }
+    / tunnel up / && c != "" { u = ms($1); exit }
+    END { if (u != "") print (u - c + 86400000) % 86400000 }' "$1")
+  [ -n "$REPLY" ]
+}
+
+# lab_udp_stat NS KEY: KEY (InDatagrams, NoPorts, InErrors, RcvbufErrors,
+# ...) of NS's IPv4 and IPv6 UDP counters together, in REPLY.
+# shellcheck disable=SC2016 # awk's own variables
+lab_udp_stat() {
+  REPLY=$(ip netns exec "$1" cat /proc/net/snmp /proc/net/snmp6 2>/dev/null |
+    awk -v k="$2" '
+      $1 == "Udp:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+      $1 == "Udp:" && h && (k in col) { n += $col[k] }
+      $1 == "Udp6" k { n += $2 }
+      END { print n + 0 }')
+}
+
+# lab_server_stat LOG PID KEY: SIGUSR1 to the jvpn-quic server PID, then
+# KEY's value in the "stats server" line it logs to LOG (clients, retries,
+# tokens_accepted, drop_unknown_cid, stateless_resets, ...), in REPLY;
+# returns 1 with the reason in REPLY when no such line came within 5 s.
+lab_server_stat() {
+  local log=$1 from nstats
+  from=$(wc -l <"$log")
+  lab_count 'stats server ' "$log"
+  nstats=$REPLY
+  kill -USR1 "$2"
+  if ! lab_wait_for "the server's stats line" 5 lab_more_lines \
+       "stats server " "$log" "$nstats"; then
+    REPLY="no 'stats server' line after SIGUSR1"
+    return 1
+  fi
+  REPLY=$(tail -n "+$((from + 1))" "$log" | grep -m1 'stats server ' |
+    sed -n "s/.* $3=\([0-9][0-9]*\).*/\1/p")
+  [ -n "$REPLY" ] || { REPLY="no $3 in the server's stats"; return 1; }
+}
+
+# lab_cpu_ticks PID: the CPU time (utime + stime, all threads) PID has
+# used, in clock ticks (getconf CLK_TCK a second), in REPLY.
+lab_cpu_ticks() {
+  local s f
+  REPLY=0
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  # The command name may hold spaces; fields count from after its ')'.
+  s=${s##*) }
+  read -r -a f <<<"$s"
+  REPLY=$(( f[11] + f[12] ))
 }
 
 # lab_probe_end OUT ARRAY: lab_probe_wait OUT, then copies its report into

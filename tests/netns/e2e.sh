@@ -106,12 +106,8 @@ ping_ok() {
 # start_client N: starts clientN with its config and log here, and waits
 # for its inner addresses; its PID in cN_pid (also when it fails).
 start_client() {
-  local n=$1 a4 a6 rc=0
-  a4=LAB_CLIENT${n}_IN4
-  a6=LAB_CLIENT${n}_IN6
-  lab_vpn_client_start "${LAB_NS[client$n]}" "$dir/client$n.log" "${!a4}" \
-    "${!a6}" -c "$dir/client$n.conf" --control "$dir/client$n.sock" \
-    ${E2E_VERBOSE:+-v} || rc=1
+  local n=$1 rc=0
+  lab_vpn_client_up "$dir" "$n" ${E2E_VERBOSE:+-v} || rc=1
   printf -v "c${n}_pid" '%s' "$LAB_VPN_PID"
   return "$rc"
 }
@@ -343,22 +339,9 @@ stats_line() {
   [ -n "$REPLY" ]
 }
 
-# server_stat KEY: SIGUSR1 to the server, then KEY's value in the "stats
-# server" line it logs, in REPLY.
-server_stat() {
-  local from nstats
-  from=$(wc -l <"$slog")
-  nstats=$(grep -c 'stats server ' "$slog")
-  kill -USR1 "$server_pid"
-  if ! lab_wait_for "the server's stats line" 5 lab_more_lines \
-       "stats server " "$slog" "$nstats"; then
-    REPLY="no 'stats server' line after SIGUSR1"
-    return 1
-  fi
-  REPLY=$(tail -n "+$((from + 1))" "$slog" | grep -m1 'stats server ' |
-    sed -n "s/.* $1=\([0-9][0-9]*\).*/\1/p")
-  [ -n "$REPLY" ] || { REPLY="no $1 in the server's stats"; return 1; }
-}
+# server_stat KEY: KEY's value in the server's stats (lab_server_stat), in
+# REPLY.
+server_stat() { lab_server_stat "$slog" "$server_pid" "$1"; }
 
 # spoofed_count PEER: SIGUSR1 to the server, then that peer's drop_spoofed
 # from the stats line it logs, in REPLY.

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tests/tools/tool_util.h"
+
 #define PROBE_MAGIC 0x4a565052u /* "JVPR" */
 #define PROBE_HDR_LEN 32        /* bytes: magic, id, seq, sent, interval */
 #define PROBE_MAX_SIZE 9000     /* bytes of UDP payload */
@@ -47,13 +49,6 @@ static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) {
   (void)sig;
   stop_flag = 1;
-}
-
-static uint64_t now_ns(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void put_u32(uint8_t *p, uint32_t v) {
@@ -89,33 +84,6 @@ static void usage(void) {
           PROBE_HDR_LEN);
 }
 
-/* Parses a whole number in [lo, hi]; 0 on success. */
-static int parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  long v;
-
-  errno = 0;
-  v = strtol(s, &end, 10);
-  if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-    return -1;
-  *out = v;
-  return 0;
-}
-
-/* Parses seconds, fractional allowed, in (0, PROBE_MAX_DURATION]. */
-static int parse_duration(const char *s, uint64_t *ns) {
-  char *end;
-  double v;
-
-  errno = 0;
-  v = strtod(s, &end);
-  if (errno != 0 || end == s || *end != '\0' || !(v > 0) ||
-      v > PROBE_MAX_DURATION)
-    return -1;
-  *ns = (uint64_t)(v * 1e9);
-  return 0;
-}
-
 /* Resolves a numeric address (IPv4 or IPv6, with an optional %scope). */
 static int parse_addr(const char *host, long port,
                       struct sockaddr_storage *ss, socklen_t *len) {
@@ -137,11 +105,6 @@ static int parse_addr(const char *host, long port,
   *len = ai->ai_addrlen;
   freeaddrinfo(ai);
   return 0;
-}
-
-static void timespec_of(uint64_t ns, struct timespec *ts) {
-  ts->tv_sec = (time_t)(ns / 1000000000u);
-  ts->tv_nsec = (long)(ns % 1000000000u);
 }
 
 static uint32_t stream_id(void) {
@@ -173,16 +136,16 @@ static int cmd_send(int argc, char **argv) {
     if (strcmp(argv[i], "--to") == 0)
       to = v;
     else if (strcmp(argv[i], "--port") == 0) {
-      if (parse_long(v, 1, 65535, &port) != 0)
+      if (tool_parse_long(v, 1, 65535, &port) != 0)
         goto bad_usage;
     } else if (strcmp(argv[i], "--rate") == 0) {
-      if (parse_long(v, 1, PROBE_MAX_RATE, &rate) != 0)
+      if (tool_parse_long(v, 1, PROBE_MAX_RATE, &rate) != 0)
         goto bad_usage;
     } else if (strcmp(argv[i], "--size") == 0) {
-      if (parse_long(v, PROBE_HDR_LEN, PROBE_MAX_SIZE, &size) != 0)
+      if (tool_parse_long(v, PROBE_HDR_LEN, PROBE_MAX_SIZE, &size) != 0)
         goto bad_usage;
     } else if (strcmp(argv[i], "--duration") == 0) {
-      if (parse_duration(v, &duration) != 0)
+      if (tool_parse_seconds(v, PROBE_MAX_DURATION, &duration) != 0)
         goto bad_usage;
     } else
       goto bad_usage;
@@ -202,28 +165,23 @@ static int cmd_send(int argc, char **argv) {
   }
   memset(buf, 0, sizeof(buf));
   interval = 1000000000u / (uint64_t)rate;
-  start = now_ns();
+  start = tool_now_ns();
   deadline = start + duration;
   /* Absolute deadlines: a late wake-up does not shift every later packet,
    * so the stream keeps its rate and a gap at the receiver is the
    * network's, not the sender's drift. */
   for (seq = 0; !stop_flag; seq++) {
     uint64_t due = start + seq * interval;
-    struct timespec ts;
 
     if (due >= deadline)
       break;
-    timespec_of(due, &ts);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) ==
-               EINTR &&
-           !stop_flag)
-      ;
+    tool_sleep_until(due, &stop_flag);
     if (stop_flag)
       break;
     put_u32(buf, PROBE_MAGIC);
     put_u32(buf + 4, id);
     put_u64(buf + 8, seq);
-    put_u64(buf + 16, now_ns());
+    put_u64(buf + 16, tool_now_ns());
     put_u64(buf + 24, interval);
     /* A fault under test may make sends fail for a while (no route, a
      * firewall): count it and keep the pace. */
@@ -375,10 +333,10 @@ static int cmd_recv(int argc, char **argv) {
     if (strcmp(argv[i], "--bind") == 0)
       bind_to = v;
     else if (strcmp(argv[i], "--port") == 0) {
-      if (parse_long(v, 1, 65535, &port) != 0)
+      if (tool_parse_long(v, 1, 65535, &port) != 0)
         goto bad_usage;
     } else if (strcmp(argv[i], "--duration") == 0) {
-      if (parse_duration(v, &duration) != 0)
+      if (tool_parse_seconds(v, PROBE_MAX_DURATION, &duration) != 0)
         goto bad_usage;
     } else
       goto bad_usage;
@@ -412,9 +370,9 @@ static int cmd_recv(int argc, char **argv) {
     perror("probe: bind");
     goto out_close;
   }
-  deadline = now_ns() + duration;
+  deadline = tool_now_ns() + duration;
   while (!stop_flag) {
-    uint64_t t = now_ns();
+    uint64_t t = tool_now_ns();
     struct pollfd pfd = {.fd = fd, .events = POLLIN};
     long wait_ms;
     ssize_t n;
@@ -428,7 +386,7 @@ static int cmd_recv(int argc, char **argv) {
       continue; /* timeout or EINTR: the loop head checks the deadline */
     /* Drain what is queued: arrival times stay accurate under bursts. */
     while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0)
-      account(&st, buf, (size_t)n, now_ns());
+      account(&st, buf, (size_t)n, tool_now_ns());
   }
   report(&st, json);
   rc = 0;
@@ -457,7 +415,7 @@ int main(int argc, char **argv) {
     return cmd_recv(argc - 2, argv + 2);
   if (argc == 2 && strcmp(argv[1], "now") == 0) {
     /* For scripts: the time line the receiver reports on, in ms. */
-    printf("%.1f\n", ms(now_ns()));
+    printf("%.1f\n", ms(tool_now_ns()));
     return 0;
   }
   usage();
