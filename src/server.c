@@ -952,7 +952,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
   srv->started_ms = glue_now() / 1000000;
   glue_control_open(&srv->control, srv->loop, control_path, "server",
                     server_status, srv);
-  if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0)
+  if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0 ||
+      glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0)
     goto out_io;
   LOG_INFO(NULL, "ready: tun=%s mtu=%u peers=%zu", srv->tun.name,
            srv->conf.mtu, srv->conf.npeers);
