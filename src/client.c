@@ -1211,6 +1211,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   /* Run time needs CAP_NET_ADMIN: addresses, routes and MTU of the TUN
    * device, SO_RCVBUFFORCE on new sockets. */
   if (glue_drop_root(cl->conf.user, PRIVDROP_KEEP_NET_ADMIN) != 0 ||
+      glue_sandbox(cl->conf.seccomp, SANDBOX_CLIENT) != 0 ||
       glue_audit_start(cl->sess.audit) != 0)
     client_stop(cl, 1);
   else if (cl->multi)

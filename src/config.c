@@ -51,6 +51,7 @@ enum key_id {
   K_COST,
   K_ALLOW_ROUTE,
   K_USER,
+  K_SECCOMP,
   K_COUNT
 };
 
@@ -67,7 +68,7 @@ static const struct key_def server_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
-    {"user", K_USER, 0},
+    {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -84,6 +85,7 @@ static const struct key_def client_keys[] = {
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
     {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
+    {"seccomp", K_SECCOMP, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -96,6 +98,7 @@ static const struct key_def uplink_keys[] = {
 
 static const char *const cc_names[] = {"cubic", "reno", "bbr"};
 static const char *const retry_names[] = {"auto", "always", "never"};
+static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -485,6 +488,15 @@ static int value_enum(struct parser *ps, const char *key, const char *v,
                 names[0], names[1], names[2]);
   return fail(ps, ps->line, "%s \"%s\" is not one of %s, %s, %s, %s, %s", key,
               v, names[0], names[1], names[2], names[3], names[4]);
+}
+
+static int value_seccomp(struct parser *ps, const char *key, const char *v,
+                         enum jvpn_seccomp *out) {
+  int x = 0, rv = value_enum(ps, key, v, seccomp_names, 3, &x);
+
+  if (rv == 0)
+    *out = (enum jvpn_seccomp)x;
+  return rv;
 }
 
 static int value_common(struct parser *ps, enum key_id id, const char *key,
@@ -895,6 +907,7 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_ROUTE: return value_prefix_list(ps, key, v, c->routes, &c->nroutes);
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_USER: return value_user(ps, v, c->user);
+  case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_RETRY: {
     int x = 0;
 
@@ -1208,6 +1221,7 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_ALLOW_ROUTE:
     return value_prefix_list(ps, key, v, c->allow_routes, &c->nallow_routes);
   case K_USER: return value_user(ps, v, c->user);
+  case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);

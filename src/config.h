@@ -49,6 +49,10 @@ struct jvpn_peer_conf {
  * second, always, or never. */
 enum jvpn_retry { JVPN_RETRY_AUTO = 0, JVPN_RETRY_ALWAYS, JVPN_RETRY_NEVER };
 
+/* The daemon's seccomp allow-list after start-up (docs/decisions.md D29):
+ * a call outside it kills the process, is only logged, or no filter. */
+enum jvpn_seccomp { JVPN_SECCOMP_ON = 0, JVPN_SECCOMP_OFF, JVPN_SECCOMP_LOG };
+
 struct jvpn_server_conf {
   struct sockaddr_storage listen[JVPN_MAX_LISTEN];
   socklen_t listen_len[JVPN_MAX_LISTEN];
@@ -66,6 +70,7 @@ struct jvpn_server_conf {
   int log_level;              /* JVPN_LOG_*; default INFO */
   char user[JVPN_USER_MAX];   /* run as this user after start-up; "" =
                                * stay root (docs/config.md) */
+  enum jvpn_seccomp seccomp;  /* default on */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
                                   * or "" (none) */
   struct jvpn_peer_conf *peers; /* owned; at least one */
@@ -86,6 +91,7 @@ struct jvpn_client_conf {
   char audit_log[JVPN_PATH_MAX];   /* as in the server's */
   char user[JVPN_USER_MAX];        /* as in the server's (keeps
                                     * CAP_NET_ADMIN) */
+  enum jvpn_seccomp seccomp;       /* as in the server's */
   /* allow_route lines: when any is given, only advertised routes inside
    * one are installed and only their sources accepted (none: all) */
   struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];

@@ -320,6 +320,26 @@ int glue_drop_root(const char *user, enum privdrop_keep keep) {
   return 0;
 }
 
+int glue_sandbox(enum jvpn_seccomp mode, enum sandbox_role role) {
+  enum sandbox_action act =
+      mode == JVPN_SECCOMP_LOG ? SANDBOX_LOG : SANDBOX_KILL;
+  char why[200];
+  unsigned n = 0;
+
+  if (mode == JVPN_SECCOMP_OFF) {
+    LOG_INFO(NULL, "no seccomp filter (seccomp = off)");
+    return 0;
+  }
+  if (sandbox_apply(role, act, &n, why, sizeof(why)) != 0) {
+    LOG_ERR(NULL, "cannot apply the seccomp filter: %s", why);
+    return -1;
+  }
+  LOG_INFO(NULL, "seccomp filter on: %u system calls allowed, any other %s", n,
+           act == SANDBOX_LOG ? "is only logged (seccomp = log)"
+                              : "kills the process");
+  return 0;
+}
+
 int glue_audit_start(struct jvpn_audit *a) {
   int rv = jvpn_audit_start(a);
 

@@ -6,7 +6,9 @@
 #ifndef SRC_GLUE_H
 #define SRC_GLUE_H
 
+#include "src/config.h"
 #include "src/privdrop.h"
+#include "src/sandbox.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -117,6 +119,11 @@ void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,
  * as |user| keeping only |keep| (privdrop.h); "" stays root and says so.
  * Returns 0, or -1 (logged) when the daemon must stop. */
 int glue_drop_root(const char *user, enum privdrop_keep keep);
+
+/* Right after glue_drop_root(): applies |role|'s seccomp allow-list
+ * (sandbox.h) as |mode| says and logs how many calls it allows, or that
+ * there is none. Returns 0, or -1 (logged) when the daemon must stop. */
+int glue_sandbox(enum jvpn_seccomp mode, enum sandbox_role role);
 
 /* Starts the audit writer's thread; call it after glue_drop_root(), so that
  * the thread has the dropped credentials (jvpn_audit_start). |a| may be

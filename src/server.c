@@ -1020,6 +1020,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
   glue_control_open(&srv->control, srv->loop, control_path, "server",
                     server_status, srv);
   if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0 ||
+      glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0 ||
       glue_audit_start(srv->audit) != 0)
     goto out_io;
   LOG_INFO(NULL, "ready: tun=%s mtu=%u peers=%zu", srv->tun.name,

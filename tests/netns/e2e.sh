@@ -21,8 +21,9 @@
 # advertised routes dropped and counted by the client, (j) no route over the
 # server's own address, allow_route limits a client's routes, (h) a reattach skips the Retry with the
 # server's NEW_TOKEN, (f) client restart keeps its addresses, (k) a killed and restarted
-# server resets the clients' connections at once, (g) server
-# SIGTERM exits cleanly.
+# server resets the clients' connections at once, (l) every daemon still
+# alive under its seccomp filter (a call outside its allow-list would have
+# killed it), (g) client2 and the server exit cleanly on SIGTERM.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -112,10 +113,22 @@ start_client() {
   return "$rc"
 }
 
+# filtered PID: the process runs under its seccomp filter (mode 2 in
+# /proc); REPLY says otherwise.
+filtered() {
+  local st
+  st=$(cat "/proc/$1/status" 2>/dev/null) || { REPLY="pid $1 is gone"; return 1; }
+  if ! grep -qP '^Seccomp:\t2$' <<<"$st"; then
+    REPLY="pid $1: $(grep '^Seccomp:' <<<"$st" | tr '\t' ' ')"
+    return 1
+  fi
+}
+
 # dropped_root PID CAPEFF: every thread of the process (credentials,
-# capabilities and no-new-privs are per thread) runs as nobody with exactly
-# CAPEFF (hex, as /proc prints it) as its effective and permitted
-# capabilities, and no new privileges; REPLY says what differs.
+# capabilities, no-new-privs and seccomp are per thread) runs as nobody
+# with exactly CAPEFF (hex, as /proc prints it) as its effective and
+# permitted capabilities, no new privileges and its seccomp filter; REPLY
+# says what differs.
 dropped_root() {
   local st uid task
   uid=$(id -u nobody)
@@ -129,6 +142,7 @@ dropped_root() {
       REPLY="pid $1 thread ${task##*/}: $(grep -E '^(Uid|CapEff|CapPrm|CapBnd|NoNewPrivs):' <<<"$st" | tr '\t\n' '  ')"
       return 1
     fi
+    filtered "$1/task/${task##*/}" || return 1
   done
 }
 
@@ -182,7 +196,8 @@ scenario_a() {
     return 1
   fi
   # Both daemons run as nobody: the server with no capability at all,
-  # client1 with CAP_NET_ADMIN (bit 12) alone.
+  # client1 with CAP_NET_ADMIN (bit 12) alone. Client2 stays root (no
+  # "user") but is filtered all the same.
   if ! dropped_root "$server_pid" 0000000000000000 ||
      ! dropped_root "$c1_pid" 0000000000001000; then
     lab_fail a "not unprivileged: $REPLY" "$slog" "$c1log"
@@ -197,8 +212,13 @@ scenario_a() {
       "$c1audit" "$slog" "$c1log"
     return 1
   fi
+  if ! filtered "$c2_pid"; then
+    lab_fail a "client2 has no seccomp filter: $REPLY" "$c2log"
+    return 1
+  fi
   lab_pass a "both clients up through a Retry round trip ($retries Retry\
- packets); server and client1 run as nobody, every thread, and audit"
+ packets); server and client1 run as nobody, every thread, and audit; all\
+ three under seccomp"
 }
 
 # --- (b) pings over IPv4 and IPv6 inner addresses, every direction --------
@@ -566,8 +586,20 @@ scenario_f() {
   lab_pass f
 }
 
-# --- (g) the server exits cleanly on SIGTERM -------------------------------
+# --- (g) client2 and the server exit cleanly on SIGTERM -------------------
+# Client2 first: it runs as root, so on its way out it removes its control
+# socket (the daemons running as nobody cannot: root owns the directories);
+# its seccomp filter must let it.
 scenario_g() {
+  if [ -n "$c2_pid" ] && lab_pid_alive "$c2_pid" &&
+     ! lab_vpn_stop "$c2_pid" "$c2" client2; then
+    lab_fail g "$REPLY" "$c2log"
+    return 1
+  fi
+  if [ -e "$dir/client2.sock" ]; then
+    lab_fail g "client2 left its control socket behind" "$c2log"
+    return 1
+  fi
   if ! lab_vpn_stop "$server_pid" "$sv" server; then
     lab_fail g "$REPLY" "$slog"
     return 1
@@ -774,6 +806,42 @@ scenario_k() {
   lab_pass k "both clients back within $((REPLY - t0)) ms ($resets resets)"
 }
 
+# --- (n) after all of that, every daemon lives under its filter ----------
+# A call outside a daemon's seccomp allow-list kills it with SIGSYS (the
+# kernel logs "audit: type=1326 ... sig=31 syscall=N"); (a)-(k) took them
+# through rebinding, reattach, reloads, restarts and the control socket.
+seccomp_kills() {
+  dmesg 2>/dev/null | grep 'type=1326' | grep 'comm="jvpn-quic"' | tail -n 3
+}
+
+scenario_n() {
+  local d who pid log
+  local on='seccomp filter on: [0-9]* system calls allowed, any other kills'
+  for d in "server $server_pid $slog" "client1 $c1_pid $c1log" \
+           "client2 $c2_pid $c2log"; do
+    read -r who pid log <<<"$d"
+    if ! lab_pid_alive "$pid"; then
+      lab_fail n "$who (pid $pid) is gone; kernel: $(seccomp_kills)" "$log"
+      return 1
+    fi
+    if ! filtered "$pid"; then
+      lab_fail n "$who is not filtered: $REPLY" "$log"
+      return 1
+    fi
+    if ! grep -q "$on" "$log"; then
+      lab_fail n "$who did not log its seccomp filter" "$log"
+      return 1
+    fi
+  done
+  if ! ping_ok "$c1" "$LAB_SERVER_IN4" || ! ping_ok "$c1" "$LAB_SERVER_IN6" ||
+     ! ping_ok "$c2" "$LAB_SERVER_IN4" || ! ping_ok "$c2" "$LAB_SERVER_IN6"; then
+    lab_fail n "no traffic at the end" "$slog" "$c1log" "$c2log"
+    return 1
+  fi
+  lab_pass n "server, client1 and client2 alive and carrying traffic under\
+ their seccomp filters"
+}
+
 # The later scenarios need the server and client1; when only client2 failed
 # in (a) they still run, and report what depends on client2.
 scenario_a
@@ -790,8 +858,9 @@ if lab_pid_alive "${server_pid:-0}" && lab_pid_alive "${c1_pid:-0}" &&
   scenario_l
   scenario_m
   scenario_k
+  scenario_n
 else
-  for s in b c d e i j h f l m k; do
+  for s in b c d e i j h f l m k n; do
     lab_fail "$s" "not run: the server or client1 did not come up in (a)"
   done
 fi

@@ -78,6 +78,7 @@ static const char full_server[] = "# jvpn-quic server\n"
                                   "mtu = 1280\n"
                                   "congestion = bbr\n"
                                   "retry = always\n"
+                                  "seccomp = log\n"
                                   "log_level = debug\n"
                                   "\n"
                                   "[peer]\n"
@@ -120,6 +121,7 @@ static void test_server_full(void **state) {
   assert_int_equal(c.mtu, 1280);
   assert_int_equal(c.cc, JVPN_CC_BBR);
   assert_int_equal(c.retry, JVPN_RETRY_ALWAYS);
+  assert_int_equal(c.seccomp, JVPN_SECCOMP_LOG);
   assert_int_equal(c.log_level, JVPN_LOG_DEBUG);
 
   assert_int_equal(c.npeers, 3);
@@ -166,6 +168,7 @@ static void test_server_defaults(void **state) {
   assert_string_equal(c.tun_name, "jvpn0");
   assert_int_equal(c.mtu, JVPN_TUN_DEFAULT_MTU);
   assert_int_equal(c.retry, JVPN_RETRY_AUTO);
+  assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
   assert_int_equal(c.cc, JVPN_CC_CUBIC);
   assert_int_equal(c.log_level, JVPN_LOG_INFO);
   assert_string_equal(c.peers[0].name, "47DEQpj8");
@@ -186,7 +189,8 @@ static void test_client_full_and_defaults(void **state) {
                              "log_level = trace\n"
                              "allow_route = 198.18.200.0/24\n"
                              "allow_route = fd77:6a76:706e::/64\n"
-                             "user = jvpn-quic\n";
+                             "user = jvpn-quic\n"
+                             "seccomp = off\n";
   static const struct {
     const char *value, *host;
     uint16_t port;
@@ -214,6 +218,7 @@ static void test_client_full_and_defaults(void **state) {
   assert_int_equal(c.cc, JVPN_CC_RENO);
   assert_int_equal(c.log_level, JVPN_LOG_TRACE);
   assert_string_equal(c.user, "jvpn-quic");
+  assert_int_equal(c.seccomp, JVPN_SECCOMP_OFF);
   assert_int_equal(c.nallow_routes, 2);
   assert_int_equal(c.allow_routes[0].family, AF_INET);
   assert_int_equal(c.allow_routes[0].plen, 24);
@@ -234,6 +239,7 @@ static void test_client_full_and_defaults(void **state) {
     assert_int_equal(c.mtu, 0);
     assert_int_equal(c.cc, JVPN_CC_CUBIC);
     assert_int_equal(c.log_level, JVPN_LOG_INFO);
+    assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
   }
   /* mtu 0 is explicit "derive from the path" */
   assert_int_equal(parse_client(&c, "[client]\nserver = h\nserver_pin = " PIN_A
@@ -361,6 +367,8 @@ static const struct err_case server_errors[] = {
      9, "too many listen addresses (max 4)"},
     {SRV "route = 198.18.0.0/14\n" PEER, 5, "route: host bits set"},
     {SRV "user = no body\n" PEER, 5, "user \"no body\" may contain only"},
+    {SRV "seccomp = yes\n" PEER, 5,
+     "seccomp \"yes\" is not one of on, off, log"},
     {SRV "[peer]\nname = x\n", 5, "missing required key \"pin\" in [peer]"},
     {SRV "[peer]\nname = x\n" PEER, 5, "missing required key \"pin\""},
     {SRV "[peer]\npin = sha256//abc\nname = alice\n", 6,
@@ -459,6 +467,8 @@ static const struct err_case client_errors[] = {
     {CLI "user = abcdefghijklmnopqrstuvwxyz0123456\n", 6,
      "longer than 32 characters"},
     {CLI "user = a\nuser = b\n", 7, "duplicate key \"user\""},
+    {CLI "seccomp = strict\n", 6,
+     "seccomp \"strict\" is not one of on, off, log"},
     {CLI "allow_route = 198.18.200.0/33\n", 6,
      "allow_route: bad prefix length"},
     {CLI "allow_route = vpn.example.com\n", 6,

@@ -1,0 +1,386 @@
+/*
+ * tests/unit/test_sandbox: the seccomp allow-list lets the daemons' run
+ * time through and kills anything else. A filter cannot be lifted, so
+ * each case loads it in a child process and the parent reads the child's
+ * fate: its exit status (which check failed) or SIGSYS.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <config.h> /* autoconf's: JVPN_SANITIZERS */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/netlink.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <resolv.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "src/sandbox.h"
+
+/* Exit codes of a child. */
+enum child_result {
+  CHILD_OK = 0,
+  CHILD_APPLY_FAILED,
+  CHILD_CALL_FAILED, /* an allowed call did not work */
+  CHILD_SURVIVED,    /* a forbidden call returned */
+};
+
+typedef int (*probe_fn)(void);
+
+static pid_t test_pid; /* this process, a child's parent */
+
+static int run_child(enum sandbox_role role, enum sandbox_action action,
+                     probe_fn probe) {
+  int status = -1;
+  pid_t pid;
+
+  test_pid = getpid();
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char why[160];
+    unsigned n;
+
+    if (sandbox_apply(role, action, &n, why, sizeof(why)) != 0)
+      _exit(CHILD_APPLY_FAILED);
+    _exit(probe());
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+static void assert_exit(int status, int code) {
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), code);
+}
+
+static void assert_killed(int status) {
+  assert_true(WIFSIGNALED(status));
+  assert_int_equal(WTERMSIG(status), SIGSYS);
+}
+
+/* --- allowed: what the daemons do after start-up ---------------------------
+ */
+
+/* Files, clocks and randomness: the audit log, a configuration read
+ * again, the QUIC stack's timers and keys. */
+static int probe_files(void) {
+  char buf[16];
+  struct timespec ts;
+  int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  int ok = fd >= 0 && write(fd, "x", 1) == 1 && read(fd, buf, 1) == 0 &&
+           syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts) == 0 &&
+           getrandom(buf, sizeof(buf), 0) == (ssize_t)sizeof(buf);
+
+  if (fd >= 0)
+    close(fd);
+  return ok ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+static void *thread_main(void *arg) {
+  return arg;
+}
+
+/* An audit writer thread: glibc tries clone3, is told ENOSYS, uses clone. */
+static int probe_thread(void) {
+  pthread_t t;
+  void *ret = NULL;
+  int v = 7;
+
+  if (pthread_create(&t, NULL, thread_main, &v) != 0 ||
+      pthread_join(t, &ret) != 0 || ret != &v)
+    return CHILD_CALL_FAILED;
+  return CHILD_OK;
+}
+
+/* A new UDP path: socket, bind, connect, send, close. */
+static int probe_udp(void) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP);
+  int ok;
+
+  if (fd < 0)
+    return CHILD_CALL_FAILED;
+  ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+       getsockname(fd, (struct sockaddr *)&a, &len) == 0 &&
+       connect(fd, (struct sockaddr *)&a, len) == 0 && send(fd, "x", 1, 0) == 1;
+  close(fd);
+  return ok ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+/* The resolver and the interface list, as glibc does them. */
+static int probe_resolver(void) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+  struct ifaddrs *ifa = NULL;
+
+  if (getaddrinfo("localhost", "443", &hints, &res) != 0)
+    return CHILD_CALL_FAILED;
+  freeaddrinfo(res);
+  if (getifaddrs(&ifa) != 0)
+    return CHILD_CALL_FAILED;
+  freeifaddrs(ifa);
+  return CHILD_OK;
+}
+
+/* A DNS server on loopback, in a thread of the test process, that
+ * answers every query with NXDOMAIN: the query sent back with the QR bit
+ * and RCODE 3. */
+struct dns_stub {
+  int fd;
+  atomic_int done;
+  pthread_t thread;
+};
+
+static void *dns_stub_main(void *arg) {
+  struct dns_stub *st = arg;
+  uint8_t buf[512];
+
+  while (!atomic_load(&st->done)) {
+    struct pollfd p = {.fd = st->fd, .events = POLLIN};
+    struct sockaddr_storage from;
+    socklen_t flen = sizeof(from);
+    ssize_t n;
+
+    if (poll(&p, 1, 50) <= 0)
+      continue;
+    n = recvfrom(st->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+    if (n < 12) /* shorter than a DNS header */
+      continue;
+    buf[2] |= 0x80;
+    buf[3] = 0x83; /* recursion available, NXDOMAIN */
+    (void)sendto(st->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+  }
+  return NULL;
+}
+
+static int probe_dns(void) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+  int rv = getaddrinfo("jvpn-sandbox-test.invalid", "443", &hints, &res);
+
+  if (rv == 0)
+    freeaddrinfo(res);
+  return rv == EAI_NONAME ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+static void test_both_roles_run(void **state) {
+  (void)state;
+  assert_exit(run_child(SANDBOX_SERVER, SANDBOX_KILL, probe_files), CHILD_OK);
+  assert_exit(run_child(SANDBOX_SERVER, SANDBOX_KILL, probe_thread), CHILD_OK);
+  assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_thread), CHILD_OK);
+}
+
+static void test_client_opens_sockets(void **state) {
+  (void)state;
+  assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_udp), CHILD_OK);
+  assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_resolver),
+              CHILD_OK);
+}
+
+/* A server name looked up in the DNS on a reconnect. */
+static void test_client_resolves_by_dns(void **state) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof(a);
+  struct dns_stub st;
+
+  (void)state;
+  st.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  atomic_init(&st.done, 0);
+  assert_true(st.fd >= 0);
+  assert_int_equal(bind(st.fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(getsockname(st.fd, (struct sockaddr *)&a, &len), 0);
+  /* The child inherits this resolver state: the stub is its only server. */
+  assert_int_equal(res_init(), 0);
+  _res.nscount = 1;
+  _res.nsaddr_list[0] = a;
+  _res.retrans = 1;
+  _res.retry = 1;
+  _res.options |= RES_NORELOAD;
+  assert_int_equal(pthread_create(&st.thread, NULL, dns_stub_main, &st), 0);
+  assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_dns), CHILD_OK);
+  atomic_store(&st.done, 1);
+  assert_int_equal(pthread_join(st.thread, NULL), 0);
+  close(st.fd);
+}
+
+/* --- forbidden: each kills the whole process --------------------------------
+ */
+
+static int probe_mount(void) {
+  (void)mount("none", "/nonexistent-jvpn", "tmpfs", 0, NULL);
+  return CHILD_SURVIVED;
+}
+
+static int probe_packet_socket(void) {
+  int fd = socket(AF_PACKET, SOCK_RAW, 0);
+
+  if (fd >= 0)
+    close(fd);
+  return CHILD_SURVIVED;
+}
+
+static int probe_netlink_audit(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_AUDIT);
+
+  if (fd >= 0)
+    close(fd);
+  return CHILD_SURVIVED;
+}
+
+#ifndef JVPN_SANITIZERS /* LeakSanitizer forks and traces at exit */
+static int probe_ptrace(void) {
+  (void)ptrace(PTRACE_TRACEME, 0, NULL, NULL);
+  return CHILD_SURVIVED;
+}
+
+static int probe_fork(void) {
+  pid_t pid = fork();
+
+  if (pid == 0)
+    _exit(0);
+  return CHILD_SURVIVED;
+}
+#endif
+
+static int probe_execve(void) {
+  char *const argv[] = {"true", NULL};
+
+  (void)execve("/bin/true", argv, NULL);
+  return CHILD_SURVIVED;
+}
+
+/* A signal to another process (the test, signal 0 only). */
+static int probe_kill_other(void) {
+  (void)kill(test_pid, 0);
+  return CHILD_SURVIVED;
+}
+
+/* Harmless, but on no list. */
+static int probe_getpgid(void) {
+  return getpgid(0) > 0 ? CHILD_SURVIVED : CHILD_CALL_FAILED;
+}
+
+#if defined(__x86_64__)
+/* getpid through the i386 and x32 ABIs: a filter for x86-64 must not let
+ * another ABI's numbers through. */
+static int probe_i386_abi(void) {
+  long ret = 20; /* __NR_getpid on i386 */
+
+  __asm__ volatile("int $0x80" : "+a"(ret) : : "memory");
+  return CHILD_SURVIVED;
+}
+
+static int probe_x32_abi(void) {
+  (void)syscall(SYS_getpid | 0x40000000L); /* __X32_SYSCALL_BIT */
+  return CHILD_SURVIVED;
+}
+#endif
+
+static void test_forbidden_calls_kill(void **state) {
+  static const probe_fn both[] = {
+    probe_mount,
+    probe_packet_socket,
+    probe_netlink_audit,
+    probe_execve,
+    probe_kill_other,
+    probe_getpgid,
+#ifndef JVPN_SANITIZERS
+    probe_ptrace,
+    probe_fork,
+#endif
+#if defined(__x86_64__)
+    probe_i386_abi,
+    probe_x32_abi,
+#endif
+  };
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < sizeof(both) / sizeof(both[0]); i++) {
+    assert_killed(run_child(SANDBOX_SERVER, SANDBOX_KILL, both[i]));
+    assert_killed(run_child(SANDBOX_CLIENT, SANDBOX_KILL, both[i]));
+  }
+}
+
+/* The server has no reason to open sockets after start-up. */
+static void test_server_opens_no_socket(void **state) {
+  (void)state;
+  assert_killed(run_child(SANDBOX_SERVER, SANDBOX_KILL, probe_udp));
+}
+
+/* --- log mode: the same calls go through ------------------------------------
+ */
+
+static void test_log_mode_lets_through(void **state) {
+  (void)state;
+  assert_exit(run_child(SANDBOX_SERVER, SANDBOX_LOG, probe_getpgid),
+              CHILD_SURVIVED);
+  assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_LOG, probe_packet_socket),
+              CHILD_SURVIVED);
+  assert_exit(run_child(SANDBOX_SERVER, SANDBOX_LOG, probe_udp), CHILD_OK);
+}
+
+/* The count the daemons log: the client's list holds the server's. */
+static void test_counts(void **state) {
+  unsigned n[2] = {0, 0};
+  int fd[2];
+  pid_t pid;
+  int status, i;
+
+  (void)state;
+  assert_int_equal(pipe(fd), 0);
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char why[160];
+
+    /* LOG: the second load stacks on the first without killing. */
+    for (i = 0; i < 2; i++)
+      if (sandbox_apply(i ? SANDBOX_CLIENT : SANDBOX_SERVER, SANDBOX_LOG, &n[i],
+                        why, sizeof(why)) != 0)
+        _exit(CHILD_APPLY_FAILED);
+    _exit(write(fd[1], n, sizeof(n)) == sizeof(n) ? CHILD_OK
+                                                  : CHILD_CALL_FAILED);
+  }
+  close(fd[1]);
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_exit(status, CHILD_OK);
+  assert_int_equal(read(fd[0], n, sizeof(n)), sizeof(n));
+  close(fd[0]);
+  assert_true(n[0] >= 40 && n[0] < n[1] && n[1] < 100);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_both_roles_run),
+      cmocka_unit_test(test_client_opens_sockets),
+      cmocka_unit_test(test_client_resolves_by_dns),
+      cmocka_unit_test(test_forbidden_calls_kill),
+      cmocka_unit_test(test_server_opens_no_socket),
+      cmocka_unit_test(test_log_mode_lets_through),
+      cmocka_unit_test(test_counts),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
