@@ -770,6 +770,7 @@ static int server_status(void *user, int json, char **out, size_t *len) {
     glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
                         "\"connections\":%zu,\"stateless_resets\":%llu,"
                         "\"retries\":%llu,\"drop_bad_token\":%llu,"
+                        "\"tokens_accepted\":%llu,\"drop_unknown_cid\":%llu,"
                         "\"audit_written\":%llu,\"audit_dropped\":%llu,"
                         "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
                         "\"tun_pauses\":%llu,\"tun_pauses_refused\":%llu,"
@@ -781,6 +782,8 @@ static int server_status(void *user, int json, char **out, size_t *len) {
                     srv->nclients, (unsigned long long)srv->resets_sent,
                     (unsigned long long)srv->retries_sent,
                     (unsigned long long)srv->drop_bad_token,
+                    (unsigned long long)srv->token_accepted,
+                    (unsigned long long)srv->drop_unknown_cid,
                     (unsigned long long)jvpn_audit_written(srv->audit),
                     (unsigned long long)jvpn_audit_dropped(srv->audit),
                     (unsigned long long)srv->sess_refused,
