@@ -11,10 +11,13 @@
  * changes; one per [uplink] in multi-path mode, where src/client_uplink.c
  * decides which carries the data.
  */
+#include <config.h> /* autoconf's: JVPN_TEST_HOOKS */
+
 #include "src/client.h"
 #include "src/client_int.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -910,6 +913,7 @@ static void client_link_connect(struct client_link *l) {
   cfg.user = l;
   cfg.log_ctx = l->idx >= 0 ? l->ifname : NULL;
   cfg.keepalive_ms = cl->conf.keepalive_ms;
+  cfg.keylog = cl->keylog;
   if (cl->multi && cl->sess.have && !fast_retry(l)) {
     /* Most likely a standby: keep-alives at its cost class's rate (the
      * idle timeout follows: 3 of them). */
@@ -1129,6 +1133,30 @@ static void links_init(struct client *cl) {
   cl->cur = &cl->links[0];
 }
 
+#ifdef JVPN_TEST_HOOKS
+/* Test hook (--enable-test-hooks only): with JVPN_TEST_DUMP_KEYLOG=FILE
+ * set, every connection's TLS secrets are appended to FILE as NSS key log
+ * lines, so tests/netns/wire.sh can decrypt its capture (docs/decisions.md
+ * D16). Whoever reads FILE reads the tunnel: a default build has no such
+ * hook. Opened before the privilege drop; NULL when unset or unopenable. */
+static FILE *keylog_for_tests(void) {
+  const char *path = getenv("JVPN_TEST_DUMP_KEYLOG");
+  FILE *f = NULL;
+  int fd;
+
+  if (path == NULL || *path == '\0')
+    return NULL;
+  fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0 && (f = fdopen(fd, "a")) == NULL)
+    close(fd);
+  if (f == NULL)
+    LOG_WARN(NULL, "JVPN_TEST_DUMP_KEYLOG: cannot open %s: %m", path);
+  return f;
+}
+#else
+static FILE *keylog_for_tests(void) { return NULL; }
+#endif /* JVPN_TEST_HOOKS */
+
 static void close_walk(uv_handle_t *h, void *arg) {
   (void)arg;
   if (!uv_is_closing(h))
@@ -1208,6 +1236,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   }
   glue_control_open(&cl->control, cl->loop, control_path, "client",
                     client_status, cl);
+  cl->keylog = keylog_for_tests();
   /* Run time needs CAP_NET_ADMIN: addresses, routes and MTU of the TUN
    * device, SO_RCVBUFFORCE on new sockets. */
   if (glue_drop_root(cl->conf.user, PRIVDROP_KEEP_NET_ADMIN) != 0 ||
@@ -1230,6 +1259,8 @@ int jvpn_client_run(const char *config_path, int verbosity,
   }
   if (cl->netmon_fd >= 0)
     close(cl->netmon_fd);
+  if (cl->keylog)
+    (void)fclose(cl->keylog); /* each line was flushed when written */
 out_tun:
   client_sess_free(cl);
   /* Closing the device removes it with its addresses and routes. */

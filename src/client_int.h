@@ -165,6 +165,7 @@ struct client {
   uint8_t token[JVPN_NEW_TOKEN_MAX]; /* the server's latest NEW_TOKEN: the
                                       * next connection skips a Retry */
   size_t token_len;
+  FILE *keylog;             /* test hook only: NSS key log (client.c) */
   int exit_code;
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
   /* the session layer (src/client_session.c) */
