@@ -400,12 +400,21 @@ static int range_locally_allowed(const struct client *cl,
   return 0;
 }
 
+/* An advertised default route of |family|: full-tunnel mode for it, when
+ * the config allows and the tunnel has an address of that family. */
+static int wants_full_tunnel(const struct client *cl, int family) {
+  if (cl->conf.full_tunnel == JVPN_FULL_TUNNEL_OFF || !cl->ft_ok)
+    return 0;
+  return family == AF_INET ? cl->has4 : cl->has6;
+}
+
 /* Turns advertised ranges into the routes to install; returns their count.
- * A range that is no prefix, a default route (full-tunnel mode needs policy
- * routing) and one covering the server are left out with a warning. */
+ * A default route asks for full-tunnel mode of its family (|full|, indexed
+ * 0 for IPv4, 1 for IPv6). A range that is no prefix and one covering the
+ * server are left out with a warning. */
 static size_t routes_to_install(const struct client *cl,
                                 const struct cip_range *r, size_t n,
-                                struct client_route *want) {
+                                struct client_route *want, int full[2]) {
   size_t i, nwant = 0;
   char s[INET6_ADDRSTRLEN];
 
@@ -419,9 +428,13 @@ static size_t routes_to_install(const struct client *cl,
       continue;
     }
     if (w->plen == 0) {
-      LOG_WARN(NULL, "ignoring advertised default route (%s): full-tunnel "
-                     "mode is not supported yet",
-               w->family == AF_INET ? "IPv4" : "IPv6");
+      if (wants_full_tunnel(cl, w->family))
+        full[w->family == AF_INET6] = 1;
+      else
+        LOG_WARN(NULL, "ignoring advertised default route (%s): full_tunnel "
+                       "is off or the tunnel has no %s address",
+                 w->family == AF_INET ? "IPv4" : "IPv6",
+                 w->family == AF_INET ? "IPv4" : "IPv6");
       continue;
     }
     if (!range_locally_allowed(cl, &r[i])) {
@@ -440,13 +453,39 @@ static size_t routes_to_install(const struct client *cl,
   return nwant;
 }
 
+/* Full-tunnel mode of |family| on or off as |on| says; logged and
+ * audited when it changes. */
+static void full_tunnel_apply(struct client *cl, int family, int on) {
+  const char *fam = family == AF_INET ? "IPv4" : "IPv6";
+  int was = family == AF_INET ? cl->ft.on4 : cl->ft.on6;
+  struct jvpn_audit_record r;
+
+  if (was == on)
+    return;
+  if (full_tunnel_set(&cl->ft, family, on,
+                      (const struct sockaddr *)&cl->server) != 0) {
+    LOG_WARN(NULL, "cannot turn full-tunnel mode %s for %s: %m",
+             on ? "on" : "off", fam);
+    return;
+  }
+  LOG_INFO(NULL, "full tunnel %s for %s (table %u, rules %u-%u)",
+           on ? "on" : "off", fam, cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = on ? "full_tunnel_on" : "full_tunnel_off";
+  (void)snprintf(r.detail, sizeof(r.detail), "%s; table %u, rules %u-%u", fam,
+                 cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
+  client_sess_audit(cl, &r, 1);
+}
+
 static int on_route_advertisement(struct client *cl, const uint8_t *v,
                                   size_t len) {
   struct cip_range r[JVPN_CIP_MAX_ROUTES];
   struct client_route want[CLIENT_MAX_ROUTES];
   size_t n, i, nwant;
   char s[INET6_ADDRSTRLEN];
-  int rv;
+  int rv, full[2] = {0, 0};
 
   rv = cip_routes_decode(v, len, r, JVPN_CIP_MAX_ROUTES, &n);
   if (rv != 0) {
@@ -455,7 +494,9 @@ static int on_route_advertisement(struct client *cl, const uint8_t *v,
   }
   memcpy(cl->allowed, r, n * sizeof(r[0]));
   cl->nallowed = n;
-  nwant = routes_to_install(cl, r, n, want);
+  nwant = routes_to_install(cl, r, n, want, full);
+  full_tunnel_apply(cl, AF_INET, full[0]);
+  full_tunnel_apply(cl, AF_INET6, full[1]);
   /* Withdraw routes no longer advertised, then add the new ones. */
   for (i = 0; i < cl->nroutes;) {
     size_t j, keep = 0;
@@ -748,8 +789,15 @@ static void client_tun_update(struct client *cl) {
 }
 
 static int resolve_server(struct client *cl) {
-  return glue_resolve(cl->conf.server_host, cl->conf.server_port,
-                      &cl->server, &cl->server_len);
+  int rv = glue_resolve(cl->conf.server_host, cl->conf.server_port,
+                        &cl->server, &cl->server_len);
+
+  /* In full-tunnel mode the server's address keeps its rule. */
+  if (rv == 0 && (cl->ft.on4 || cl->ft.on6) &&
+      full_tunnel_server(&cl->ft, (const struct sockaddr *)&cl->server) != 0)
+    LOG_WARN(NULL, "cannot move the full tunnel's rule to the server's new "
+                   "address: %m");
+  return rv;
 }
 
 static void sock_watch(struct client_link *l, struct client_sock *cs) {
@@ -1031,17 +1079,21 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                          "\"tun\":\"%s\",\"mtu\":%u,\"ipv4\":\"%s\",\"ipv6\":\"%s\","
                          "\"connections\":%llu,\"audit_written\":%llu,"
                          "\"audit_dropped\":%llu,\"drop_spoofed\":%llu,"
-                         "\"drop_malformed\":%llu"
+                         "\"drop_malformed\":%llu,\"full_tunnel\":\"%s\""
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
                          "ipv6=%s connections=%llu audit_written=%llu "
                          "audit_dropped=%llu drop_spoofed=%llu "
-                         "drop_malformed=%llu",
+                         "drop_malformed=%llu full_tunnel=%s",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects,
                   (unsigned long long)jvpn_audit_written(cl->sess.audit),
                   (unsigned long long)jvpn_audit_dropped(cl->sess.audit),
                   (unsigned long long)cl->ctr.drop_spoofed,
-                  (unsigned long long)cl->ctr.drop_malformed);
+                  (unsigned long long)cl->ctr.drop_malformed,
+                  cl->ft.on4 && cl->ft.on6 ? "ipv4,ipv6"
+                  : cl->ft.on4            ? "ipv4"
+                  : cl->ft.on6            ? "ipv6"
+                                          : "off");
   client_sess_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);
@@ -1096,6 +1148,23 @@ static void on_signal(uv_signal_t *h, int signum) {
   }
   LOG_INFO(NULL, "signal %d: shutting down", signum);
   client_stop(cl, 0);
+}
+
+/* Full-tunnel mode's rules: what a killed client left goes first. */
+static void full_tunnel_prepare(struct client *cl) {
+  int stale = full_tunnel_init(&cl->ft, cl->tun.ifindex, cl->conf.routing_table,
+                               cl->conf.rule_priority);
+
+  if (stale < 0) {
+    LOG_WARN(NULL, "cannot clear policy routing rules %u-%u (full-tunnel "
+                   "mode disabled): %m",
+             cl->conf.rule_priority, cl->conf.rule_priority + 2);
+    return;
+  }
+  if (stale > 0)
+    LOG_INFO(NULL, "removed %d stale policy routing rules at %u-%u", stale,
+             cl->conf.rule_priority, cl->conf.rule_priority + 2);
+  cl->ft_ok = 1;
 }
 
 /* The config's allow_route prefixes as ranges, for the checks per packet. */
@@ -1196,6 +1265,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   }
   uv_poll_init(cl->loop, &cl->tun_poll, cl->tun.fd);
   cl->tun_poll.data = cl;
+  full_tunnel_prepare(cl);
   links_init(cl);
   local_allow_init(cl);
   uv_timer_init(cl->loop, &cl->netmon_timer);
@@ -1249,6 +1319,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
     client_link_connect(cl->cur);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;
+  full_tunnel_off(&cl->ft);
   for (i = 0; i < cl->nlinks; i++)
     link_drop(&cl->links[i]);
   uv_walk(cl->loop, close_walk, NULL);

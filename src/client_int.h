@@ -28,6 +28,7 @@
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
 #include "src/config.h"
+#include "src/fulltunnel.h"
 #include "src/glue.h"
 #include "tun/tun_dev.h"
 
@@ -150,6 +151,8 @@ struct client {
   uint8_t addr4[4], addr6[16];
   struct client_route routes[CLIENT_MAX_ROUTES]; /* installed */
   size_t nroutes;
+  struct full_tunnel ft;    /* full-tunnel mode (src/fulltunnel.h) */
+  int ft_ok;                /* its stale rules were flushed: usable */
   /* the server's latest ROUTE_ADVERTISEMENT, all of it: a downlink packet
    * from outside these ranges is dropped (counted as drop_spoofed) */
   struct cip_range allowed[CLIENT_MAX_ROUTES];

@@ -52,6 +52,9 @@ enum key_id {
   K_ALLOW_ROUTE,
   K_USER,
   K_SECCOMP,
+  K_FULL_TUNNEL,
+  K_ROUTING_TABLE,
+  K_RULE_PRIORITY,
   K_COUNT
 };
 
@@ -85,7 +88,9 @@ static const struct key_def client_keys[] = {
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
     {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
-    {"seccomp", K_SECCOMP, 0},
+    {"seccomp", K_SECCOMP, 0}, {"full_tunnel", K_FULL_TUNNEL, 0},
+    {"routing_table", K_ROUTING_TABLE, 0},
+    {"rule_priority", K_RULE_PRIORITY, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -99,6 +104,7 @@ static const struct key_def uplink_keys[] = {
 static const char *const cc_names[] = {"cubic", "reno", "bbr"};
 static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
+static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -483,11 +489,29 @@ static int value_enum(struct parser *ps, const char *key, const char *v,
       return 0;
     }
   }
+  if (n == 2)
+    return fail(ps, ps->line, "%s \"%s\" is not %s or %s", key, v, names[0],
+                names[1]);
   if (n == 3)
     return fail(ps, ps->line, "%s \"%s\" is not one of %s, %s, %s", key, v,
                 names[0], names[1], names[2]);
   return fail(ps, ps->line, "%s \"%s\" is not one of %s, %s, %s, %s, %s", key,
               v, names[0], names[1], names[2], names[3], names[4]);
+}
+
+/* A decimal |v| in lo..hi into |*out|. */
+static int value_u32(struct parser *ps, const char *key, const char *v,
+                     uint32_t lo, uint32_t hi, uint32_t *out) {
+  char *end;
+  unsigned long long n;
+
+  errno = 0;
+  n = strtoull(v, &end, 10);
+  if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n < lo || n > hi)
+    return fail(ps, ps->line, "%s \"%.64s\" out of range %u..%u", key, v, lo,
+                hi);
+  *out = (uint32_t)n;
+  return 0;
 }
 
 static int value_seccomp(struct parser *ps, const char *key, const char *v,
@@ -1222,6 +1246,23 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
     return value_prefix_list(ps, key, v, c->allow_routes, &c->nallow_routes);
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
+  case K_FULL_TUNNEL: {
+    int x = 0, rv = value_enum(ps, key, v, full_tunnel_names, 2, &x);
+
+    if (rv == 0)
+      c->full_tunnel = (enum jvpn_full_tunnel)x;
+    return rv;
+  }
+  case K_ROUTING_TABLE:
+    if (value_u32(ps, key, v, 1, 0x7fffffff, &c->routing_table) != 0)
+      return JVPN_ERR_CONFIG;
+    /* The kernel's default, main and local tables. */
+    if (c->routing_table >= 253 && c->routing_table <= 255)
+      return fail(ps, ps->line, "routing_table %u is one of the kernel's own",
+                  c->routing_table);
+    return 0;
+  case K_RULE_PRIORITY:
+    return value_u32(ps, key, v, 1, 32000, &c->rule_priority);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);
@@ -1435,6 +1476,8 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->server_port = JVPN_DEFAULT_PORT;
   c->keepalive_ms = JVPN_QUIC_KEEPALIVE_MS;
+  c->routing_table = JVPN_ROUTING_TABLE_DEFAULT;
+  c->rule_priority = JVPN_RULE_PRIORITY_DEFAULT;
   jvpn_uplink_policy_init(&c->uplink_policy);
   rv = parse_client(ps, c);
   parser_del(ps);

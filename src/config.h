@@ -53,6 +53,12 @@ enum jvpn_retry { JVPN_RETRY_AUTO = 0, JVPN_RETRY_ALWAYS, JVPN_RETRY_NEVER };
  * a call outside it kills the process, is only logged, or no filter. */
 enum jvpn_seccomp { JVPN_SECCOMP_ON = 0, JVPN_SECCOMP_OFF, JVPN_SECCOMP_LOG };
 
+/* Client: whether an advertised default route sends all traffic of its
+ * family through the tunnel (policy routing, docs/decisions.md D35). */
+enum jvpn_full_tunnel { JVPN_FULL_TUNNEL_AUTO = 0, JVPN_FULL_TUNNEL_OFF };
+#define JVPN_ROUTING_TABLE_DEFAULT 27254 /* "jv" */
+#define JVPN_RULE_PRIORITY_DEFAULT 27250 /* and the next two */
+
 struct jvpn_server_conf {
   struct sockaddr_storage listen[JVPN_MAX_LISTEN];
   socklen_t listen_len[JVPN_MAX_LISTEN];
@@ -92,6 +98,9 @@ struct jvpn_client_conf {
   char user[JVPN_USER_MAX];        /* as in the server's (keeps
                                     * CAP_NET_ADMIN) */
   enum jvpn_seccomp seccomp;       /* as in the server's */
+  enum jvpn_full_tunnel full_tunnel; /* default auto */
+  uint32_t routing_table;          /* full tunnel's table */
+  uint32_t rule_priority;          /* its rules: this and the next two */
   /* allow_route lines: when any is given, only advertised routes inside
    * one are installed and only their sources accepted (none: all) */
   struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];

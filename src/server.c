@@ -195,6 +195,21 @@ static void on_path_changed(void *user, const struct quic_path *path,
   srv_path_changed(user, same_ip);
 }
 
+/* Prefixes are nested or apart, and RFC 9484 4.7.3 forbids overlapping
+ * ranges: of sorted |r|, those inside the one before them (a default route
+ * holds the pool's route, say) go. Returns the count left. */
+static size_t drop_nested_ranges(struct cip_range *r, size_t n) {
+  size_t i, k = 0;
+
+  for (i = 0; i < n; i++) {
+    if (k > 0 && r[k - 1].ip_version == r[i].ip_version &&
+        memcmp(r[i].end, r[k - 1].end, 16) <= 0)
+      continue; /* its start is not below r[k - 1]'s: sorted */
+    r[k++] = r[i];
+  }
+  return k;
+}
+
 static int send_routes(struct sclient *sc) {
   struct jvpn_server_conf *conf = &sc->srv->conf;
   struct cip_range r[JVPN_MAX_ROUTES];
@@ -220,6 +235,7 @@ static int send_routes(struct sclient *sc) {
       r[j] = r[j - 1];
     r[j] = t;
   }
+  n = drop_nested_ranges(r, n);
   len = cip_routes_encode(val, sizeof(val), r, n);
   if (len < 0)
     return (int)len;

@@ -2,6 +2,7 @@
 #include "tun/netlink.h"
 
 #include <errno.h>
+#include <linux/fib_rules.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
@@ -205,13 +206,16 @@ int tun_nl_addr_del(int ifindex, int family, const uint8_t *addr,
   return addr_req(RTM_DELADDR, 0, ifindex, family, addr, plen);
 }
 
+static void prefix_net(const uint8_t *dst, uint8_t plen, int alen,
+                       uint8_t *net);
+
 static int route_req(uint16_t type, uint16_t flags, int ifindex, int family,
                      const uint8_t *dst, uint8_t plen, uint32_t table,
                      uint32_t metric) {
   struct nl_req r;
   struct rtmsg *rtm;
   uint8_t net[16];
-  int alen = addr_len(family), i;
+  int alen = addr_len(family);
 
   if (alen == 0 || plen > alen * 8) {
     errno = EINVAL;
@@ -221,15 +225,7 @@ static int route_req(uint16_t type, uint16_t flags, int ifindex, int family,
     table = RT_TABLE_MAIN;
   /* The kernel refuses a destination with host bits set (EINVAL); the
    * prefix is what is meant. */
-  memcpy(net, dst, (size_t)alen);
-  for (i = 0; i < alen; i++) {
-    int keep = (int)plen - i * 8;
-
-    if (keep <= 0)
-      net[i] = 0;
-    else if (keep < 8)
-      net[i] &= (uint8_t)(0xff00 >> keep);
-  }
+  prefix_net(dst, plen, alen, net);
 
   rtm = req_init(&r, type, flags, sizeof(*rtm));
   rtm->rtm_family = (uint8_t)family;
@@ -258,4 +254,78 @@ int tun_nl_route_add(int ifindex, int family, const uint8_t *dst, uint8_t plen,
 int tun_nl_route_del(int ifindex, int family, const uint8_t *dst, uint8_t plen,
                      uint32_t table, uint32_t metric) {
   return route_req(RTM_DELROUTE, 0, ifindex, family, dst, plen, table, metric);
+}
+
+/* The network address of |dst|/|plen| into |net| (|alen| bytes). */
+static void prefix_net(const uint8_t *dst, uint8_t plen, int alen,
+                       uint8_t *net) {
+  int i;
+
+  memcpy(net, dst, (size_t)alen);
+  for (i = 0; i < alen; i++) {
+    int keep = (int)plen - i * 8;
+
+    if (keep <= 0)
+      net[i] = 0;
+    else if (keep < 8)
+      net[i] &= (uint8_t)(0xff00 >> keep);
+  }
+}
+
+static int rule_req(uint16_t type, uint16_t flags,
+                    const struct tun_nl_rule *rule) {
+  struct nl_req r;
+  struct fib_rule_hdr *frh;
+  int alen = addr_len(rule->family);
+  uint8_t net[16];
+
+  if (alen == 0 || rule->to_len > alen * 8) {
+    errno = EINVAL;
+    return JVPN_ERR_SYSTEM;
+  }
+  frh = req_init(&r, type, flags, sizeof(*frh));
+  frh->family = (uint8_t)rule->family;
+  frh->action = FR_ACT_TO_TBL;
+  frh->table = rule->table < 256 ? (uint8_t)rule->table : RT_TABLE_UNSPEC;
+  frh->dst_len = rule->to != NULL ? rule->to_len : 0;
+  if (req_u32(&r, FRA_PRIORITY, rule->pref) < 0 ||
+      req_u32(&r, FRA_TABLE, rule->table) < 0)
+    return JVPN_ERR_SYSTEM;
+  if (rule->to != NULL) {
+    prefix_net(rule->to, rule->to_len, alen, net);
+    if (req_attr(&r, FRA_DST, net, (size_t)alen) < 0)
+      return JVPN_ERR_SYSTEM;
+  }
+  if (rule->suppress_plen >= 0 &&
+      req_u32(&r, FRA_SUPPRESS_PREFIXLEN, (uint32_t)rule->suppress_plen) < 0)
+    return JVPN_ERR_SYSTEM;
+  return nl_transact(&r);
+}
+
+int tun_nl_rule_add(const struct tun_nl_rule *rule) {
+  int rv = rule_req(RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, rule);
+
+  return rv != 0 && errno == EEXIST ? 0 : rv;
+}
+
+int tun_nl_rule_del(const struct tun_nl_rule *rule) {
+  return rule_req(RTM_DELRULE, 0, rule);
+}
+
+int tun_nl_rule_flush_pref(int family, uint32_t pref, unsigned max) {
+  struct nl_req r;
+  struct fib_rule_hdr *frh;
+  unsigned n;
+
+  /* A delete that names only the family and the priority removes one
+   * rule with that priority, whatever else it matches. */
+  for (n = 0; n < max; n++) {
+    frh = req_init(&r, RTM_DELRULE, 0, sizeof(*frh));
+    frh->family = (uint8_t)family;
+    if (req_u32(&r, FRA_PRIORITY, pref) < 0)
+      return JVPN_ERR_SYSTEM;
+    if (nl_transact(&r) != 0)
+      return errno == ENOENT ? (int)n : JVPN_ERR_SYSTEM;
+  }
+  return (int)n;
 }

@@ -23,4 +23,25 @@ int tun_nl_route_add(int ifindex, int family, const uint8_t *dst, uint8_t plen,
 int tun_nl_route_del(int ifindex, int family, const uint8_t *dst, uint8_t plen,
                      uint32_t table, uint32_t metric);
 
+/* A policy routing rule: packets of |family| (to |to|/|to_len| when |to|
+ * is not NULL) look up |table|; with |suppress_plen| >= 0, a route found
+ * there with a prefix no longer than that is ignored (ip-rule(8)'s
+ * suppress_prefixlength). |pref| orders the rules. */
+struct tun_nl_rule {
+  int family;
+  uint32_t pref;
+  uint32_t table;
+  const uint8_t *to;
+  uint8_t to_len;
+  int suppress_plen;
+};
+
+/* Adds / deletes |rule|. Adding one that exists is success. */
+int tun_nl_rule_add(const struct tun_nl_rule *rule);
+int tun_nl_rule_del(const struct tun_nl_rule *rule);
+/* Deletes up to |max| rules of |family| with priority |pref|, whatever
+ * they match (left by a process that died). Returns how many went, or
+ * JVPN_ERR_SYSTEM. */
+int tun_nl_rule_flush_pref(int family, uint32_t pref, unsigned max);
+
 #endif /* TUN_NETLINK_H */

@@ -404,6 +404,17 @@ lab_nat_flush() {
   return 0
 }
 
+# lab_nat_forget ADDR: forgets the router's NAT mappings of one inside
+# host (ADDR, IPv4 or IPv6), as when that host's own home router reboots:
+# its next packets leave from new ports, the other clients keep theirs.
+lab_nat_forget() {
+  local fam=ipv4
+  case "$1" in *:*) fam=ipv6 ;; esac
+  ip netns exec "${LAB_NS[router]}" conntrack -D -f "$fam" -s "$1" \
+    >/dev/null 2>&1
+  return 0
+}
+
 # lab_nat_mappings [PROTO]: the router's conntrack entries (default udp),
 # printed on stdout.
 lab_nat_mappings() {
@@ -412,6 +423,68 @@ lab_nat_mappings() {
   ip netns exec "${LAB_NS[router]}" conntrack -L -f ipv6 -p "${1:-udp}" \
     2>/dev/null
   return 0
+}
+
+# --- more clients behind the router ---------------------------------------
+#
+#   clientK eth0 198.18.(20+K).2/24  ---veth--- cK 198.18.(20+K).1/24
+#                2001:db8:(20+K)::2/64             2001:db8:(20+K)::1/64
+#
+# For K = 3..LAB_MAX_CLIENTS, next to lab_topo_vpn's client1 and client2
+# (whose subnets are 198.18.K.0/24: 3 is the server's). Behind the same
+# router and masquerade; the router's link to clientK is cK, as c1 and c2.
+# Their inner addresses are fixed in the server's config
+# (lab_gen_vpn_configs): 198.18.200.(K+1) and fd77:6a76:706e::(K+1), the
+# ones client1 and client2 get from the pool when they attach first.
+LAB_MAX_CLIENTS=16
+
+# lab_client_def K: clientK's names and addresses (K = 1..LAB_MAX_CLIENTS)
+# in LAB_CL_RIF (the router's side of its link), LAB_CL_A4/LAB_CL_GW4 and
+# LAB_CL_A6/LAB_CL_GW6 (its underlay address and gateway, /24 and /64, no
+# prefix length), LAB_CL_IN4/LAB_CL_IN6 (its inner addresses, as ip
+# prints them).
+# shellcheck disable=SC2034 # for the callers
+lab_client_def() {
+  local k=$1 n
+  case "$k" in
+    ''|*[!0-9]*) lab_log "lab_client_def: no client '$k'"; return 1 ;;
+  esac
+  if [ "$k" -lt 1 ] || [ "$k" -gt "$LAB_MAX_CLIENTS" ]; then
+    lab_log "lab_client_def: client $k not in 1..$LAB_MAX_CLIENTS"
+    return 1
+  fi
+  n=$k
+  [ "$k" -le 2 ] || n=$(( 20 + k ))
+  LAB_CL_RIF=c$k
+  LAB_CL_A4=198.18.$n.2
+  LAB_CL_GW4=198.18.$n.1
+  LAB_CL_A6=2001:db8:$n::2
+  LAB_CL_GW6=2001:db8:$n::1
+  LAB_CL_IN4=198.18.200.$(( k + 1 ))
+  LAB_CL_IN6=fd77:6a76:706e::$(printf %x $(( k + 1 )))
+}
+
+# lab_client_ns_add K: clientK (K >= 3) on the router of lab_topo_vpn, its
+# namespace in LAB_NS[clientK].
+lab_client_ns_add() {
+  local k=$1 cns r=${LAB_NS[router]:-}
+  if [ -z "$r" ]; then
+    lab_log "lab_client_ns_add: build lab_topo_vpn first"
+    return 1
+  fi
+  lab_client_def "$k" || return 1
+  if [ "$k" -le 2 ]; then
+    lab_log "lab_client_ns_add: client$k is lab_topo_vpn's own"
+    return 1
+  fi
+  lab_ns "client$k" && cns=$REPLY || return 1
+  lab_link "$cns" eth0 "$r" "$LAB_CL_RIF" || return 1
+  lab_addr "$cns" eth0 "$LAB_CL_A4/24" || return 1
+  lab_addr "$cns" eth0 "$LAB_CL_A6/64" || return 1
+  lab_addr "$r" "$LAB_CL_RIF" "$LAB_CL_GW4/24" || return 1
+  lab_addr "$r" "$LAB_CL_RIF" "$LAB_CL_GW6/64" || return 1
+  ip -n "$cns" route add default via "$LAB_CL_GW4" || return 1
+  ip -n "$cns" -6 route add default via "$LAB_CL_GW6"
 }
 
 # The fault rules of one namespace, made on first use.
@@ -746,6 +819,38 @@ table inet lab_attacker {
 NFT
 }
 
+# lab_internet_add: an "internet" namespace behind the server of
+# lab_topo_vpn (198.18.60.2, 2001:db8:60::2, LAB_INET4/6), reachable only
+# through the server, which NATs the tunnel's pools out to it as a
+# full-tunnel VPN gateway does. The router knows no route to it, so a
+# client reaches it through the tunnel or not at all.
+LAB_INET4=198.18.60.2
+LAB_INET6=2001:db8:60::2
+lab_internet_add() {
+  local i s=${LAB_NS[server]:-}
+  if [ -z "$s" ]; then
+    lab_log "lab_internet_add: build lab_topo_vpn first"
+    return 1
+  fi
+  lab_ns inet && i=$REPLY || return 1
+  lab_link "$i" eth0 "$s" inet || return 1
+  lab_addr "$i" eth0 "$LAB_INET4/24" || return 1
+  lab_addr "$i" eth0 "$LAB_INET6/64" || return 1
+  lab_addr "$s" inet 198.18.60.1/24 || return 1
+  lab_addr "$s" inet 2001:db8:60::1/64 || return 1
+  ip -n "$i" route add default via 198.18.60.1 || return 1
+  ip -n "$i" -6 route add default via 2001:db8:60::1 || return 1
+  ip netns exec "$s" nft -f - <<NFT
+table inet lab_inet {
+  chain post {
+    type nat hook postrouting priority srcnat; policy accept;
+    oifname "inet" ip saddr 198.18.200.0/24 masquerade
+    oifname "inet" ip6 saddr fd77:6a76:706e::/64 masquerade
+  }
+}
+NFT
+}
+
 # lab_attacker_replies: the packets that came back to the spoof prefixes so
 # far (the server's answers to the attacker's packets), in REPLY.
 lab_attacker_replies() {
@@ -1039,11 +1144,13 @@ lab_server_endpoint() {
 }
 
 # lab_gen_vpn_configs DIR [CLIENTS]: keys for the server and CLIENTS
-# (default "client1 client2", at most those two), and DIR/server.conf plus
-# DIR/<client>.conf for the standard topology. client1 reaches the server
-# over IPv4, client2 over IPv6 (LAB_UNDERLAY); both are [peer]s of the
-# server, in that order, so they get .2 and .3 of the pools. Pins land in
-# LAB_PIN[name].
+# (default "client1 client2"; clientK for K >= 3 needs lab_client_ns_add),
+# and DIR/server.conf plus DIR/<client>.conf for the standard topology.
+# client1 reaches the server over IPv4, client2 over IPv6, any other over
+# IPv4 unless LAB_UNDERLAY says otherwise; all are [peer]s of the server,
+# in that order, so client1 and client2 get .2 and .3 of the pools when
+# they attach first, and clientK its fixed addresses (lab_client_def).
+# Pins land in LAB_PIN[name].
 lab_gen_vpn_configs() {
   local dir=$1 clients=${2:-client1 client2} c server
   [ -n "${JVPN_BIN:-}" ] || { lab_log "no jvpn-quic binary"; return 1; }
@@ -1072,6 +1179,13 @@ log_level = ${LAB_LOG_LEVEL:-info}
 EOF
     for c in $clients; do
       printf '\n[peer]\nname = %s\npin = %s\n' "$c" "${LAB_PIN[$c]}"
+      case "$c" in
+        client[1-2]) ;;
+        client[0-9]*)
+          lab_client_def "${c#client}" || return 1
+          printf 'address4 = %s\naddress6 = %s\n' "$LAB_CL_IN4" "$LAB_CL_IN6"
+          ;;
+      esac
     done
   } >"$dir/server.conf"
 

@@ -1,0 +1,147 @@
+/*
+ * src/fulltunnel: the client's full-tunnel mode (see the header).
+ */
+#include "src/fulltunnel.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "jvpn/errors.h"
+#include "tun/netlink.h"
+
+#define STALE_MAX 16 /* rules of one priority a crashed client can leave */
+
+static const uint8_t any[16];
+
+static int *flag_of(struct full_tunnel *ft, int family) {
+  return family == AF_INET ? &ft->on4 : &ft->on6;
+}
+
+/* The server's address as a host prefix of its family, or 0. */
+static int server_host(const struct sockaddr_storage *ss, const uint8_t **a,
+                       uint8_t *plen) {
+  if (ss->ss_family == AF_INET) {
+    *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+    *plen = 32;
+    return AF_INET;
+  }
+  if (ss->ss_family == AF_INET6) {
+    *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+    *plen = 128;
+    return AF_INET6;
+  }
+  return 0;
+}
+
+/* The rule at P for the current server address (add or delete). */
+static int server_rule(struct full_tunnel *ft, int add) {
+  struct tun_nl_rule r = {0};
+
+  r.family = server_host(&ft->server, &r.to, &r.to_len);
+  if (r.family == 0)
+    return 0;
+  r.pref = ft->pref;
+  r.table = 254; /* main */
+  r.suppress_plen = -1;
+  return add ? tun_nl_rule_add(&r) : tun_nl_rule_del(&r);
+}
+
+/* The rules at P+1 and P+2 and the table's default route of |family|. */
+static int family_rules(struct full_tunnel *ft, int family, int add) {
+  struct tun_nl_rule main_specific = {family, ft->pref + 1, 254, NULL, 0, 0};
+  struct tun_nl_rule own = {family, ft->pref + 2, ft->table, NULL, 0, -1};
+
+  if (!add) {
+    (void)tun_nl_rule_del(&own);
+    (void)tun_nl_rule_del(&main_specific);
+    (void)tun_nl_route_del(ft->ifindex, family, any, 0, ft->table, 0);
+    return 0;
+  }
+  if (tun_nl_route_add(ft->ifindex, family, any, 0, ft->table, 0) != 0 ||
+      tun_nl_rule_add(&main_specific) != 0 || tun_nl_rule_add(&own) != 0) {
+    int saved = errno;
+
+    (void)family_rules(ft, family, 0);
+    errno = saved;
+    return JVPN_ERR_SYSTEM;
+  }
+  return 0;
+}
+
+int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
+                     uint32_t pref) {
+  static const int families[2] = {AF_INET, AF_INET6};
+  int i, stale = 0, rv;
+  uint32_t p;
+
+  memset(ft, 0, sizeof(*ft));
+  ft->ifindex = ifindex;
+  ft->table = table;
+  ft->pref = pref;
+  for (i = 0; i < 2; i++)
+    for (p = pref; p < pref + 3; p++) {
+      rv = tun_nl_rule_flush_pref(families[i], p, STALE_MAX);
+      if (rv < 0)
+        return rv;
+      stale += rv;
+    }
+  return stale;
+}
+
+int full_tunnel_set(struct full_tunnel *ft, int family, int on,
+                    const struct sockaddr *server) {
+  int *flag = flag_of(ft, family);
+
+  if (*flag == !!on)
+    return server != NULL ? full_tunnel_server(ft, server) : 0;
+  if (!on) {
+    (void)family_rules(ft, family, 0);
+    *flag = 0;
+    if (!ft->on4 && !ft->on6 && ft->server_ruled) {
+      (void)server_rule(ft, 0);
+      ft->server_ruled = 0;
+    }
+    return 0;
+  }
+  if (full_tunnel_server(ft, server) != 0 || family_rules(ft, family, 1) != 0)
+    return JVPN_ERR_SYSTEM;
+  *flag = 1;
+  return 0;
+}
+
+/* 1 when |a| and |b| hold the same address (ports aside). */
+static int same_host(const struct sockaddr_storage *a,
+                     const struct sockaddr_storage *b) {
+  const uint8_t *x, *y;
+  uint8_t lx, ly;
+
+  return server_host(a, &x, &lx) != 0 && server_host(b, &y, &ly) != 0 &&
+         lx == ly && memcmp(x, y, (size_t)lx / 8) == 0;
+}
+
+int full_tunnel_server(struct full_tunnel *ft, const struct sockaddr *server) {
+  struct sockaddr_storage ss;
+  size_t len = server->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+                                            : sizeof(struct sockaddr_in6);
+
+  memset(&ss, 0, sizeof(ss));
+  memcpy(&ss, server, len);
+  if (ft->server_ruled && same_host(&ft->server, &ss))
+    return 0;
+  if (ft->server_ruled)
+    (void)server_rule(ft, 0);
+  ft->server_ruled = 0;
+  ft->server = ss;
+  if (server_rule(ft, 1) != 0)
+    return JVPN_ERR_SYSTEM;
+  ft->server_ruled = 1;
+  return 0;
+}
+
+void full_tunnel_off(struct full_tunnel *ft) {
+  if (ft->on4)
+    (void)full_tunnel_set(ft, AF_INET, 0, NULL);
+  if (ft->on6)
+    (void)full_tunnel_set(ft, AF_INET6, 0, NULL);
+}

@@ -1,0 +1,303 @@
+#!/usr/bin/env bash
+# tests/netns/fulltunnel.sh: full-tunnel mode (docs/decisions.md D35).
+#
+# lab_topo_vpn plus an "internet" namespace behind the server
+# (lab_internet_add: 198.18.60.2, 2001:db8:60::2), which the server NATs
+# its clients out to; the router knows no route to it. The server
+# advertises 0.0.0.0/0 and ::/0. client1 runs with strict reverse-path
+# filtering on its uplink; an nft chain on its uplink counts every packet
+# that is not QUIC to the server (or IPv6 neighbour discovery and MLD,
+# or the kernel's port-unreachable to the server for a killed client's
+# port): a leak.
+#
+#   (a) client1 turns full-tunnel mode on for both families: its status
+#       says so, rules at 27250-27252 (the server's address, over IPv4,
+#       keeps the main table), a default route via jvpn0 in table 27254.
+#   (b) it pings the internet host over IPv4 and IPv6 and downloads 2 MB
+#       from it (SHA-256 checked); nothing leaked on the uplink.
+#   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
+#       session reattaches on a new connection): the internet host is
+#       still reached, and nothing leaked.
+#   (d) kill -9 leaves the rules behind; a restarted client removes them,
+#       puts its own back (none twice) and works.
+#   (e) SIGTERM removes every rule and the table's routes.
+#   (f) client2 with full_tunnel = off ignores the default routes: it
+#       cannot reach the internet host, and installs no rule.
+#
+# Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
+# /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
+# trap removes every namespace and process. FULL_KEEP=1 keeps the logs.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$top_srcdir/tests/lab/lab.sh"
+
+lab_require_netns
+lab_test_init fulltunnel
+
+TABLE=27254
+PREF=27250
+PORT=8080
+
+lab_find_bin ||
+  lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it first)"
+lab_require_tools jq socat nft sha256sum
+lab_note "using $JVPN_BIN"
+
+lab_test_logdir FULL_KEEP
+dir=$REPLY
+
+# shellcheck disable=SC2119 # no options: NAT on
+lab_topo_vpn || lab_setup_fail "could not build the lab topology"
+lab_internet_add || lab_setup_fail "could not add the internet namespace"
+lab_gen_vpn_configs "$dir" ||
+  lab_setup_fail "genkey or config generation failed"
+sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0\nroute = ::/0|' \
+  "$dir/server.conf"
+grep -q '^route = ::/0$' "$dir/server.conf" ||
+  lab_setup_fail "could not add default routes to the server's config"
+sed -i 's/^\[client\]$/[client]\nuser = nobody/' "$dir/client1.conf"
+sed -i "s|^\\[client\\]\$|&\\naudit_log = $dir/client1-audit.log|" \
+  "$dir/client1.conf"
+sed -i 's/^\[client\]$/[client]\nfull_tunnel = off/' "$dir/client2.conf"
+
+c1=${LAB_NS[client1]}
+c2=${LAB_NS[client2]}
+inet=${LAB_NS[inet]}
+slog=$dir/server.log
+c1log=$dir/client1.log
+c1_pid=""
+
+ip netns exec "$c1" sysctl -qw net.ipv4.conf.all.rp_filter=1 \
+  net.ipv4.conf.eth0.rp_filter=1 >/dev/null ||
+  lab_setup_fail "could not turn on strict rp_filter in client1"
+# The leak counter: what leaves client1's uplink other than QUIC to the
+# server and neighbour discovery.
+ip netns exec "$c1" nft -f - <<'NFT' || lab_setup_fail "no leak counter"
+table inet fulltunnel_leak {
+  chain out {
+    type filter hook output priority filter; policy accept;
+    oifname != "eth0" accept
+    ip daddr 198.18.3.2 udp dport 443 accept
+    ip6 daddr 2001:db8:3::2 udp dport 443 accept
+    ip daddr 198.18.3.2 icmp type destination-unreachable accept
+    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
+    counter name leaks
+  }
+  counter leaks { }
+}
+NFT
+
+# leaks: packets that left client1's uplink outside the tunnel, in REPLY.
+leaks() {
+  REPLY=$(ip netns exec "$c1" nft -j list counter inet fulltunnel_leak leaks |
+    jq -r '.nftables[] | select(.counter) | .counter.packets')
+  [[ $REPLY =~ ^[0-9]+$ ]]
+}
+
+# rules_at FAMILY NS: the rules at PREF..PREF+2, one per line, in REPLY.
+rules_at() {
+  REPLY=$(ip -n "$2" "$1" rule list | grep -E "^($PREF|$((PREF + 1))|$((PREF + 2))):")
+}
+
+# rules_ok FAMILY: client1 has exactly its rules of FAMILY: the two that
+# send everything but the main table's specific routes to TABLE, and for
+# IPv4 (the family it reaches the server in) the server's own before them.
+rules_ok() {
+  local want=2
+  rules_at "$1" "$c1"
+  if [ "$1" = -4 ]; then
+    want=3
+    grep -q "^$PREF:.*to 198.18.3.2 lookup main" <<<"$REPLY" || return 1
+  fi
+  [ "$(grep -c . <<<"$REPLY")" = "$want" ] &&
+    grep -q "^$((PREF + 1)):.*lookup main suppress_prefixlength 0" <<<"$REPLY" &&
+    grep -q "^$((PREF + 2)):.*lookup $TABLE" <<<"$REPLY"
+}
+
+ping_inet() {
+  ip netns exec "$1" ping -n -q -c 3 -i 0.2 -w 5 "$2" >/dev/null 2>&1
+}
+
+# download: 2 MB from the internet host to client1, checksummed.
+download() {
+  local src=$dir/blob dst=$dir/blob.recv spid
+  [ -f "$src" ] || head -c 2097152 /dev/urandom >"$src"
+  rm -f "$dst"
+  lab_spawn "$inet" "$dir/serve.log" socat -u "OPEN:$src" \
+    "TCP-LISTEN:$PORT,reuseaddr,bind=$LAB_INET4"
+  spid=$REPLY
+  lab_wait_for "socat on $PORT" 5 lab_tcp_listening "$inet" "$PORT" ||
+    { lab_kill "$spid" KILL; REPLY="no server"; return 1; }
+  if ! timeout 30 ip netns exec "$c1" socat -u \
+       "TCP:$LAB_INET4:$PORT,connect-timeout=5" "OPEN:$dst,creat,trunc" \
+       2>"$dir/fetch.log"; then
+    lab_kill "$spid" KILL
+    REPLY="the download failed: $(cat "$dir/fetch.log")"
+    return 1
+  fi
+  lab_wait_exit "$spid" 5 || lab_kill "$spid" KILL
+  if [ "$(sha256sum <"$src")" != "$(sha256sum <"$dst")" ]; then
+    REPLY="SHA-256 mismatch"
+    return 1
+  fi
+  REPLY="2 MB, SHA-256 verified"
+}
+
+# reaches_inet WHAT: pings both ways and a download work, and nothing
+# leaked; else fails scenario WHAT.
+reaches_inet() {
+  local s=$1
+  if ! ping_inet "$c1" "$LAB_INET4" || ! ping_inet "$c1" "$LAB_INET6"; then
+    lab_fail "$s" "client1 cannot ping the internet host" "$c1log" "$slog"
+    return 1
+  fi
+  if ! download; then
+    lab_fail "$s" "$REPLY" "$c1log"
+    return 1
+  fi
+  local got=$REPLY
+  if ! leaks || [ "$REPLY" != 0 ]; then
+    lab_fail "$s" "$REPLY packets left client1's uplink outside the tunnel"
+    return 1
+  fi
+  REPLY=$got
+}
+
+start_client1() {
+  lab_vpn_client_start "$c1" "$c1log" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" \
+    -c "$dir/client1.conf" --control "$dir/client1.sock"
+  c1_pid=$LAB_VPN_PID
+}
+
+# --- (a) -------------------------------------------------------------------
+scenario_a() {
+  local ft
+  lab_vpn_server_start "$slog" -c "$dir/server.conf" ||
+    { lab_fail a "server: $REPLY" "$slog"; return 1; }
+  if ! start_client1; then
+    lab_fail a "client1 did not come up" "$c1log" "$slog"
+    return 1
+  fi
+  if ! lab_wait_for "client1's rules" 5 rules_ok -4 ||
+     ! rules_ok -6; then
+    lab_fail a "client1's rules: $(ip -n "$c1" rule list; ip -n "$c1" -6 rule list)" \
+      "$c1log"
+    return 1
+  fi
+  if ! ip -n "$c1" route show table "$TABLE" | grep -q '^default dev jvpn0' ||
+     ! ip -n "$c1" -6 route show table "$TABLE" | grep -q '^default dev jvpn0'; then
+    lab_fail a "no default route via jvpn0 in table $TABLE" "$c1log"
+    return 1
+  fi
+  ft=$("$JVPN_BIN" status --json -s "$dir/client1.sock" | jq -r .full_tunnel)
+  if [ "$ft" != "ipv4,ipv6" ]; then
+    lab_fail a "client1's status says full_tunnel=$ft" "$c1log"
+    return 1
+  fi
+  if ! grep -q '"event":"full_tunnel_on"' "$dir/client1-audit.log"; then
+    lab_fail a "no full_tunnel_on record in client1's audit log"
+    return 1
+  fi
+  lab_pass a "full tunnel on for IPv4 and IPv6 (rules $PREF-$((PREF + 2)), table $TABLE), as nobody"
+}
+
+# --- (b) -------------------------------------------------------------------
+scenario_b() {
+  reaches_inet b || return 1
+  lab_pass b "the internet host answers through the tunnel ($REPLY); nothing leaked"
+}
+
+# --- (c) -------------------------------------------------------------------
+scenario_c() {
+  local idle
+  lab_nat_flush
+  reaches_inet c || return 1
+  lab_quic_idle_ms
+  idle=$REPLY
+  lab_blackhole_on "${LAB_NS[router]}" c1
+  sleep "$(awk -v ms="$idle" 'BEGIN { print ms / 1000 + 1.5 }')"
+  lab_blackhole_off "${LAB_NS[router]}" c1
+  if ! lab_wait_for "client1 reattached" 15 lab_more_lines \
+       'reattached\|session .* reattach' "$c1log" 0; then
+    lab_fail c "client1 did not reattach after the blackhole" "$c1log"
+    return 1
+  fi
+  reaches_inet c || return 1
+  lab_pass c "after a NAT rebinding and a reattach: $REPLY; nothing leaked"
+}
+
+# --- (d) -------------------------------------------------------------------
+scenario_d() {
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || { lab_fail d "client1 did not die"; return 1; }
+  rules_at -4 "$c1"
+  if [ -z "$REPLY" ]; then
+    lab_fail d "kill -9 left no rule behind (so this checks nothing)"
+    return 1
+  fi
+  lab_wait_no_dev "$c1" jvpn0 5 || true
+  if ! start_client1 || ! lab_wait_for "client1's rules" 5 rules_ok -4 ||
+     ! rules_ok -6; then
+    lab_fail d "after a restart: $(ip -n "$c1" rule list)" "$c1log"
+    return 1
+  fi
+  if ! grep -q 'removed [0-9]* stale policy routing rules' "$c1log"; then
+    lab_fail d "the restarted client did not say it removed stale rules" "$c1log"
+    return 1
+  fi
+  reaches_inet d || return 1
+  lab_pass d "kill -9, restart: stale rules replaced, none twice; $REPLY"
+}
+
+# --- (e) -------------------------------------------------------------------
+scenario_e() {
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail e "$REPLY" "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  local r4=$REPLY
+  rules_at -6 "$c1"
+  if [ -n "$r4$REPLY" ]; then
+    lab_fail e "rules left after exit: $r4 $REPLY"
+    return 1
+  fi
+  if [ -n "$(ip -n "$c1" route show table "$TABLE" 2>/dev/null)" ]; then
+    lab_fail e "routes left in table $TABLE"
+    return 1
+  fi
+  lab_pass e "SIGTERM removed every rule and route"
+}
+
+# --- (f) -------------------------------------------------------------------
+scenario_f() {
+  if ! lab_vpn_client_start "$c2" "$dir/client2.log" "$LAB_CLIENT2_IN4" - \
+       -c "$dir/client2.conf"; then
+    lab_fail f "client2 did not come up" "$dir/client2.log"
+    return 1
+  fi
+  if ! lab_wait_for "client2's warning" 5 grep -q \
+       'ignoring advertised default route' "$dir/client2.log"; then
+    lab_fail f "client2 did not say it ignores the default routes" \
+      "$dir/client2.log"
+    return 1
+  fi
+  rules_at -4 "$c2"
+  if [ -n "$REPLY" ] || ping_inet "$c2" "$LAB_INET4"; then
+    lab_fail f "client2 (full_tunnel = off) has rules or reaches the internet host"
+    return 1
+  fi
+  lab_pass f "full_tunnel = off: default routes ignored, no rule"
+}
+
+if scenario_a; then
+  scenario_b
+  scenario_c
+  scenario_d && scenario_e
+fi
+scenario_f
+lab_test_summary
