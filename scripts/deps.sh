@@ -20,7 +20,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libgnutls28-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
-  libseccomp-dev
+  libseccomp-dev libnftables-dev
   libnetfilter-queue-dev clang
 )
 

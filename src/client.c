@@ -17,6 +17,7 @@
 #include "src/client_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -792,11 +793,18 @@ static int resolve_server(struct client *cl) {
   int rv = glue_resolve(cl->conf.server_host, cl->conf.server_port,
                         &cl->server, &cl->server_len);
 
+  char err[200];
+
   /* In full-tunnel mode the server's address keeps its rule. */
   if (rv == 0 && (cl->ft.on4 || cl->ft.on6) &&
       full_tunnel_server(&cl->ft, (const struct sockaddr *)&cl->server) != 0)
     LOG_WARN(NULL, "cannot move the full tunnel's rule to the server's new "
                    "address: %m");
+  /* ... and the kill switch lets QUIC to it through. */
+  if (rv == 0 && kill_switch_servers(&cl->ks, &cl->server, 1, err,
+                                     sizeof(err)) != 0)
+    LOG_WARN(NULL, "cannot give the kill switch the server's new address: %s",
+             err);
   return rv;
 }
 
@@ -1079,11 +1087,12 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                          "\"tun\":\"%s\",\"mtu\":%u,\"ipv4\":\"%s\",\"ipv6\":\"%s\","
                          "\"connections\":%llu,\"audit_written\":%llu,"
                          "\"audit_dropped\":%llu,\"drop_spoofed\":%llu,"
-                         "\"drop_malformed\":%llu,\"full_tunnel\":\"%s\""
+                         "\"drop_malformed\":%llu,\"full_tunnel\":\"%s\","
+                         "\"kill_switch\":\"%s\""
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
                          "ipv6=%s connections=%llu audit_written=%llu "
                          "audit_dropped=%llu drop_spoofed=%llu "
-                         "drop_malformed=%llu full_tunnel=%s",
+                         "drop_malformed=%llu full_tunnel=%s kill_switch=%s",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects,
                   (unsigned long long)jvpn_audit_written(cl->sess.audit),
@@ -1093,7 +1102,8 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   cl->ft.on4 && cl->ft.on6 ? "ipv4,ipv6"
                   : cl->ft.on4            ? "ipv4"
                   : cl->ft.on6            ? "ipv6"
-                                          : "off");
+                                          : "off",
+                  cl->ks.on ? "on" : "off");
   client_sess_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);
@@ -1165,6 +1175,60 @@ static void full_tunnel_prepare(struct client *cl) {
     LOG_INFO(NULL, "removed %d stale policy routing rules at %u-%u", stale,
              cl->conf.rule_priority, cl->conf.rule_priority + 2);
   cl->ft_ok = 1;
+}
+
+/* The audit record of the kill switch going on or off. */
+static void audit_kill_switch(struct client *cl, int on) {
+  struct jvpn_audit_record r;
+
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = on ? "kill_switch_on" : "kill_switch_off";
+  (void)snprintf(r.detail, sizeof(r.detail), "nftables table inet %s",
+                 cl->ks.table);
+  client_sess_audit(cl, &r, 1);
+}
+
+/* With kill_switch = on: the table goes in before the first packet, with
+ * the server's address when it resolves now (else nothing passes until it
+ * does). Returns 0, or -1 (logged) when the client must not run without
+ * it. */
+static int kill_switch_prepare(struct client *cl) {
+  char err[200];
+  size_t n;
+
+  if (!cl->conf.kill_switch)
+    return 0;
+  if (kill_switch_open(&cl->ks, NULL) != 0) {
+    LOG_ERR(NULL, "kill switch: cannot make an nftables context");
+    return -1;
+  }
+  n = resolve_server(cl) == 0 ? 1 : 0;
+  if (kill_switch_apply(&cl->ks, cl->tun.name, &cl->server, n,
+                        cl->conf.server_port, err, sizeof(err)) != 0) {
+    LOG_ERR(NULL, "kill switch: %s", err);
+    return -1;
+  }
+  LOG_INFO(NULL, "kill switch on: nothing leaves outside %s but QUIC to the "
+                 "server (nftables table inet %s)",
+           cl->tun.name, cl->ks.table);
+  audit_kill_switch(cl, 1);
+  return 0;
+}
+
+/* On exit: the kill switch goes (a crash leaves it, failing closed). */
+static void kill_switch_done(struct client *cl) {
+  char err[200];
+
+  if (cl->ks.on) {
+    if (kill_switch_remove(&cl->ks, err, sizeof(err)) != 0)
+      LOG_WARN(NULL, "kill switch: cannot remove table inet %s: %s",
+               cl->ks.table, err);
+    else
+      LOG_INFO(NULL, "kill switch off");
+  }
+  kill_switch_close(&cl->ks);
 }
 
 /* The config's allow_route prefixes as ranges, for the checks per packet. */
@@ -1299,6 +1363,10 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 2;
     goto out_tun;
   }
+  if (kill_switch_prepare(cl) != 0) {
+    rc = 1;
+    goto out_tun;
+  }
   /* The uplinks' addresses are chosen by the server's family. */
   if (cl->multi && (resolve_server(cl), client_up_init(cl) != 0)) {
     rc = 2;
@@ -1320,6 +1388,9 @@ int jvpn_client_run(const char *config_path, int verbosity,
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;
   full_tunnel_off(&cl->ft);
+  if (cl->ks.on)
+    audit_kill_switch(cl, 0);
+  kill_switch_done(cl);
   for (i = 0; i < cl->nlinks; i++)
     link_drop(&cl->links[i]);
   uv_walk(cl->loop, close_walk, NULL);
@@ -1333,6 +1404,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   if (cl->keylog)
     (void)fclose(cl->keylog); /* each line was flushed when written */
 out_tun:
+  kill_switch_close(&cl->ks);
   client_sess_free(cl);
   /* Closing the device removes it with its addresses and routes. */
   tun_dev_close(&cl->tun);
@@ -1344,5 +1416,37 @@ out:
   uv_loop_close(cl->loop);
   free(cl);
   LOG_INFO(NULL, "stopped");
+  return rc;
+}
+
+int jvpn_client_down(const char *config_path) {
+  struct jvpn_client_conf conf;
+  struct jvpn_config_error err;
+  struct kill_switch ks;
+  struct full_tunnel ft;
+  char why[200];
+  int rc = 0, rules;
+
+  if (jvpn_config_load_client(&conf, config_path, &err) != 0) {
+    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
+    return 2;
+  }
+  if (kill_switch_open(&ks, NULL) != 0 ||
+      kill_switch_remove(&ks, why, sizeof(why)) != 0) {
+    fprintf(stderr, "kill switch: cannot remove table inet %s: %s\n",
+            KILL_SWITCH_TABLE, ks.nft != NULL ? why : "no nftables context");
+    rc = 1;
+  }
+  kill_switch_close(&ks);
+  rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority);
+  if (rules < 0) {
+    fprintf(stderr, "cannot remove the policy routing rules %u-%u: %s\n",
+            conf.rule_priority, conf.rule_priority + 2, strerror(errno));
+    rc = 1;
+  }
+  if (rc == 0)
+    printf("kill switch (table inet %s) and %d policy routing rules "
+           "removed\n",
+           KILL_SWITCH_TABLE, rules);
   return rc;
 }

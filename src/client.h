@@ -14,4 +14,10 @@
 int jvpn_client_run(const char *config_path, int verbosity,
                     const char *control_path);
 
+/* `jvpn-quic client --down`: removes what a client that is no longer
+ * running may have left: its kill switch table and its full-tunnel rules
+ * (the config's rule_priority). Returns 0, 1 on a failure (said on
+ * stderr) or 2 on a configuration error. */
+int jvpn_client_down(const char *config_path);
+
 #endif /* SRC_CLIENT_H */

@@ -30,6 +30,7 @@
 #include "src/config.h"
 #include "src/fulltunnel.h"
 #include "src/glue.h"
+#include "src/killswitch.h"
 #include "tun/tun_dev.h"
 
 #define CLIENT_BACKOFF_MIN_MS 250
@@ -153,6 +154,7 @@ struct client {
   size_t nroutes;
   struct full_tunnel ft;    /* full-tunnel mode (src/fulltunnel.h) */
   int ft_ok;                /* its stale rules were flushed: usable */
+  struct kill_switch ks;    /* the kill switch (src/killswitch.h) */
   /* the server's latest ROUTE_ADVERTISEMENT, all of it: a downlink packet
    * from outside these ranges is dropped (counted as drop_spoofed) */
   struct cip_range allowed[CLIENT_MAX_ROUTES];

@@ -55,6 +55,7 @@ enum key_id {
   K_FULL_TUNNEL,
   K_ROUTING_TABLE,
   K_RULE_PRIORITY,
+  K_KILL_SWITCH,
   K_COUNT
 };
 
@@ -91,6 +92,7 @@ static const struct key_def client_keys[] = {
     {"seccomp", K_SECCOMP, 0}, {"full_tunnel", K_FULL_TUNNEL, 0},
     {"routing_table", K_ROUTING_TABLE, 0},
     {"rule_priority", K_RULE_PRIORITY, 0},
+    {"kill_switch", K_KILL_SWITCH, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -105,6 +107,7 @@ static const char *const cc_names[] = {"cubic", "reno", "bbr"};
 static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
+static const char *const off_on_names[] = {"off", "on"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -1263,6 +1266,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
     return 0;
   case K_RULE_PRIORITY:
     return value_u32(ps, key, v, 1, 32000, &c->rule_priority);
+  case K_KILL_SWITCH:
+    return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);

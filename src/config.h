@@ -101,6 +101,8 @@ struct jvpn_client_conf {
   enum jvpn_full_tunnel full_tunnel; /* default auto */
   uint32_t routing_table;          /* full tunnel's table */
   uint32_t rule_priority;          /* its rules: this and the next two */
+  int kill_switch;                 /* nothing leaves outside the tunnel
+                                    * (src/killswitch.h); default off */
   /* allow_route lines: when any is given, only advertised routes inside
    * one are installed and only their sources accepted (none: all) */
   struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];

@@ -22,6 +22,8 @@ static const char usage[] =
     "commands:\n"
     "  server -c FILE [-v|-q]   run a server (see docs/config.md)\n"
     "  client -c FILE [-v|-q]   run a client\n"
+    "  client --down -c FILE    remove a stopped client's kill switch and\n"
+    "                           full-tunnel rules\n"
     "  genkey [--name NAME] DIR write DIR/key.pem and DIR/cert.pem, print the pin\n"
     "  pin CERT                 print the pin of a certificate\n"
     "  status [--json] [-s SOCKET]  show a running server's or client's state\n"
@@ -46,16 +48,18 @@ static int run_daemon(int argc, char **argv, int is_server) {
       {"quiet", no_argument, NULL, 'q'},
       {"help", no_argument, NULL, 'h'},
       {"control", required_argument, NULL, 'C'},
+      {"down", no_argument, NULL, 'D'},
       {NULL, 0, NULL, 0},
   };
   const char *config = NULL, *control = NULL;
-  int verbosity = 0, ch;
+  int verbosity = 0, ch, down = 0;
 
   optind = 1;
   while ((ch = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
     switch (ch) {
     case 'c': config = optarg; break;
     case 'C': control = optarg; break;
+    case 'D': down = 1; break;
     case 'v': verbosity++; break;
     case 'q': verbosity--; break;
     case 'h': fputs(usage, stdout); return 0;
@@ -67,6 +71,12 @@ static int run_daemon(int argc, char **argv, int is_server) {
             optind != argc ? " (and takes no other arguments)" : "");
     return 2;
   }
+  if (down && is_server) {
+    fputs("jvpn-quic server: --down is a client option\n", stderr);
+    return 2;
+  }
+  if (down)
+    return jvpn_client_down(config);
   return is_server ? jvpn_server_run(config, verbosity, control)
                    : jvpn_client_run(config, verbosity, control);
 }

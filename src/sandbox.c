@@ -88,6 +88,7 @@ static const int client_calls[] = {
     SCMP_SYS(getsockopt), SCMP_SYS(sendto),  SCMP_SYS(recvfrom),
     SCMP_SYS(sendmmsg), /* DNS: the A and AAAA queries at once */
     SCMP_SYS(uname),    /* the resolver's default domain */
+    SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
 };
 
 #ifdef JVPN_SANITIZERS
@@ -134,6 +135,10 @@ static const struct arg_rule client_args[] = {
     {SCMP_SYS(socket),
      2,
      {ARG(0, LOW32, AF_NETLINK), ARG(2, LOW32, NETLINK_ROUTE)}},
+    /* nftables: the kill switch's table (src/killswitch.c) */
+    {SCMP_SYS(socket),
+     2,
+     {ARG(0, LOW32, AF_NETLINK), ARG(2, LOW32, NETLINK_NETFILTER)}},
     /* libuv makes each new socket non-blocking */
     {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, FIONBIO)}},
     /* is an uplink's interface up */

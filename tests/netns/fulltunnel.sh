@@ -23,6 +23,15 @@
 #   (e) SIGTERM removes every rule and the table's routes.
 #   (f) client2 with full_tunnel = off ignores the default routes: it
 #       cannot reach the internet host, and installs no rule.
+#   (g) client1 again, with kill_switch = on: its table is in place; while
+#       its path is blackholed (the session RECOVERING) pings to the
+#       internet host fail and nothing gets past the kill switch; the path
+#       back, traffic flows.
+#   (h) kill -9: the kill switch stays (and the rules); with the TUN gone
+#       the pings reach the uplink, where the kill switch drops them (its
+#       counter counts them) and nothing gets past; `jvpn-quic client
+#       --down` removes the table and the rules.
+#   (i) started again and stopped with SIGTERM: no table, no rule.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -167,10 +176,51 @@ reaches_inet() {
   REPLY=$got
 }
 
+# start_client1 [CONF]: client1 with CONF (default client1.conf).
 start_client1() {
   lab_vpn_client_start "$c1" "$c1log" "$LAB_CLIENT1_IN4" "$LAB_CLIENT1_IN6" \
-    -c "$dir/client1.conf" --control "$dir/client1.sock"
+    -c "${1:-$dir/client1.conf}" --control "$dir/client1.sock"
   c1_pid=$LAB_VPN_PID
+}
+
+KS=jvpn_killswitch
+
+# ks_present: client1's namespace has the kill switch's table.
+ks_present() { ip netns exec "$c1" nft list table inet "$KS" >/dev/null 2>&1; }
+
+# ks_dropped: packets the kill switch dropped, in REPLY.
+ks_dropped() {
+  REPLY=$(ip netns exec "$c1" nft -j list counter inet "$KS" dropped |
+    jq -r '.nftables[] | select(.counter) | .counter.packets')
+  [[ $REPLY =~ ^[0-9]+$ ]]
+}
+
+# blocked WHAT [any]: the internet host is unreachable and nothing got past
+# the kill switch (the leak counter stays); unless "any", the kill switch
+# itself dropped the attempts (no TUN to take them). The drops in REPLY.
+blocked() {
+  local d0 l0
+  if ! ks_dropped; then lab_fail "$1" "no kill switch counter"; return 1; fi
+  d0=$REPLY
+  if ! leaks; then lab_fail "$1" "no leak counter"; return 1; fi
+  l0=$REPLY
+  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -W 1 "$LAB_INET4" >/dev/null 2>&1; then
+    lab_fail "$1" "the internet host answered"
+    return 1
+  fi
+  ks_dropped
+  if [ "${2:-}" != any ] && [ "$REPLY" -le "$d0" ]; then
+    lab_fail "$1" "the kill switch dropped nothing (so this checks nothing)"
+    return 1
+  fi
+  REPLY=$((REPLY - d0))
+  local dropped=$REPLY
+  leaks
+  if [ "$REPLY" != "$l0" ]; then
+    lab_fail "$1" "$((REPLY - l0)) packets got past the kill switch"
+    return 1
+  fi
+  REPLY=$dropped
 }
 
 # --- (a) -------------------------------------------------------------------
@@ -294,10 +344,81 @@ scenario_f() {
   lab_pass f "full_tunnel = off: default routes ignored, no rule"
 }
 
+# --- (g) -------------------------------------------------------------------
+scenario_g() {
+  local idle ks=$dir/client1-ks.conf st
+  sed 's/^\[client\]$/[client]\nkill_switch = on/' "$dir/client1.conf" >"$ks"
+  if ! start_client1 "$ks" || ! ks_present; then
+    lab_fail g "client1 with kill_switch = on: no table inet $KS" "$c1log"
+    return 1
+  fi
+  st=$("$JVPN_BIN" status --json -s "$dir/client1.sock" | jq -r .kill_switch)
+  [ "$st" = on ] || { lab_fail g "status says kill_switch=$st"; return 1; }
+  lab_quic_idle_ms
+  idle=$REPLY
+  lab_blackhole_on "${LAB_NS[router]}" c1
+  sleep "$(awk -v ms="$idle" 'BEGIN { print ms / 1000 + 0.5 }')"
+  # The TUN still takes the traffic (full tunnel): it goes nowhere.
+  if ! blocked g any; then
+    lab_blackhole_off "${LAB_NS[router]}" c1
+    return 1
+  fi
+  local dropped=$REPLY
+  lab_blackhole_off "${LAB_NS[router]}" c1
+  if ! lab_wait_for "the path back" 15 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail g "no traffic after the blackhole" "$c1log"
+    return 1
+  fi
+  reaches_inet g || return 1
+  lab_pass g "kill switch on; blackholed and recovering: nothing out ($dropped dropped by the kill switch); then $REPLY"
+}
+
+# --- (h) -------------------------------------------------------------------
+scenario_h() {
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || { lab_fail h "client1 did not die"; return 1; }
+  ks_present || { lab_fail h "kill -9 took the kill switch away"; return 1; }
+  blocked h || return 1
+  local dropped=$REPLY
+  if ! ip netns exec "$c1" "$JVPN_BIN" client --down -c "$dir/client1.conf" \
+       >"$dir/down.log" 2>&1; then
+    lab_fail h "client --down failed" "$dir/down.log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ks_present || [ -n "$REPLY" ]; then
+    lab_fail h "client --down left the table or rules" "$dir/down.log"
+    return 1
+  fi
+  lab_pass h "after kill -9: $dropped packets dropped, none past it; client --down removed table and rules"
+}
+
+# --- (i) -------------------------------------------------------------------
+scenario_i() {
+  if ! start_client1 "$dir/client1-ks.conf" || ! ks_present; then
+    lab_fail i "client1 did not come back with its kill switch" "$c1log"
+    return 1
+  fi
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail i "$REPLY" "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ks_present || [ -n "$REPLY" ]; then
+    lab_fail i "SIGTERM left the kill switch or rules"
+    return 1
+  fi
+  if ! grep -q '"event":"kill_switch_off"' "$dir/client1-audit.log"; then
+    lab_fail i "no kill_switch_off record in client1's audit log"
+    return 1
+  fi
+  lab_pass i "SIGTERM removed the kill switch and the rules (audited)"
+}
+
 if scenario_a; then
   scenario_b
   scenario_c
-  scenario_d && scenario_e
+  scenario_d && scenario_e && scenario_g && scenario_h && scenario_i
 fi
 scenario_f
 lab_test_summary
