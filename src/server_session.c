@@ -53,9 +53,9 @@ static void emit(struct server *srv, struct jvpn_session_out *out) {
   }
 }
 
-/* A security record for input the core never saw (it did not parse). */
-static void emit_security(struct server *srv, struct sclient *sc,
-                          const char *why) {
+/* A security record (|reason|) for a request the core never saw. */
+static void emit_refused(struct server *srv, struct sclient *sc,
+                         enum jvpn_reason reason, const char *why) {
   struct jvpn_audit_record r;
   struct quic_path path;
 
@@ -63,12 +63,24 @@ static void emit_security(struct server *srv, struct sclient *sc,
   r.kind = JVPN_AUDIT_SECURITY;
   r.mono_ms = now_ms();
   r.event = "attach_refused";
-  r.reason = jvpn_reason_name(JVPN_R_MALFORMED_REQUEST);
+  r.reason = jvpn_reason_name(reason);
   glue_sockaddr_str(remote_of(sc, &path), r.peer,
                     sizeof(r.peer));
   snprintf(r.detail, sizeof(r.detail), "%s", why);
   if (srv->audit)
     (void)jvpn_audit_emit(srv->audit, &r);
+}
+
+/* ... for input that did not parse. */
+static void emit_security(struct server *srv, struct sclient *sc,
+                          const char *why) {
+  emit_refused(srv, sc, JVPN_R_MALFORMED_REQUEST, why);
+}
+
+/* ... for a request over a limit. */
+static void emit_refusal(struct server *srv, struct sclient *sc,
+                         const char *why) {
+  emit_refused(srv, sc, JVPN_R_RATE_LIMITED, why);
 }
 
 /* Closes |sc|'s connection (the session's actions ended it); its timer,
@@ -536,12 +548,38 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   return send_activate_result(sc, 0, s->attach_version);
 }
 
+/* Live connections of |sc|'s client pin, |sc| included. */
+static size_t conns_of_pin(const struct sclient *sc) {
+  const struct sclient *o;
+  size_t n = 0;
+
+  for (o = sc->srv->clients; o; o = o->next)
+    if (o->peer == sc->peer && !o->dead)
+      n++;
+  return n;
+}
+
+/* One pin (a stolen key, say) holds at most JVPN_CONNS_PER_PIN
+ * connections' worth of tunnels: past it, 429 (audited). */
+static int pin_over_limit(struct sclient *sc, struct quic_tunnel_resp *resp) {
+  if (conns_of_pin(sc) <= JVPN_CONNS_PER_PIN)
+    return 0;
+  emit_refusal(sc->srv, sc, "pin connection limit");
+  sc->srv->sess_refused++;
+  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "tunnel refused: over %d connections "
+              "for this client", JVPN_CONNS_PER_PIN);
+  resp->status = refusal_status(JVPN_R_RATE_LIMITED);
+  return 1;
+}
+
 void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
                         struct quic_tunnel_resp *resp) {
   if (sc->peer == NULL) {
     resp->status = 403;
     return;
   }
+  if (pin_over_limit(sc, resp))
+    return;
   if (req->attach == NULL)
     birth(sc, resp);
   else
