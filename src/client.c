@@ -387,6 +387,22 @@ static int locally_allowed(const struct client *cl, uint8_t version,
   return 0;
 }
 
+/* Returns 1 if an exclude prefix holds all of |r|. */
+static int range_excluded(const struct client *cl, const struct cip_range *r) {
+  struct cip_range x;
+  size_t i;
+
+  for (i = 0; i < cl->conf.nexcludes; i++) {
+    const struct jvpn_prefix *p = &cl->conf.excludes[i];
+
+    cip_range_from_prefix(&x, p->family == AF_INET ? 4 : 6, p->addr, p->plen);
+    if (cip_range_contains(&x, r->ip_version, r->start) &&
+        cip_range_contains(&x, r->ip_version, r->end))
+      return 1;
+  }
+  return 0;
+}
+
 /* Returns 1 if one allow_route prefix holds all of |r| (or there are none). */
 static int range_locally_allowed(const struct client *cl,
                                  const struct cip_range *r) {
@@ -439,7 +455,13 @@ static size_t routes_to_install(const struct client *cl,
       continue;
     }
     if (!range_locally_allowed(cl, &r[i])) {
-      LOG_WARN(NULL, "ignoring advertised route %s/%u: outside allow_route",
+      LOG_WARN(NULL, "ignoring advertised route %s/%u: outside include "
+                     "(allow_route)",
+               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+      continue;
+    }
+    if (range_excluded(cl, &r[i])) {
+      LOG_INFO(NULL, "not routing %s/%u through the tunnel: excluded",
                glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
       continue;
     }
@@ -1163,7 +1185,8 @@ static void on_signal(uv_signal_t *h, int signum) {
 /* Full-tunnel mode's rules: what a killed client left goes first. */
 static void full_tunnel_prepare(struct client *cl) {
   int stale = full_tunnel_init(&cl->ft, cl->tun.ifindex, cl->conf.routing_table,
-                               cl->conf.rule_priority);
+                               cl->conf.rule_priority, cl->conf.excludes,
+                               cl->conf.nexcludes);
 
   if (stale < 0) {
     LOG_WARN(NULL, "cannot clear policy routing rules %u-%u (full-tunnel "
@@ -1195,6 +1218,8 @@ static void audit_kill_switch(struct client *cl, int on) {
  * does). Returns 0, or -1 (logged) when the client must not run without
  * it. */
 static int kill_switch_prepare(struct client *cl) {
+  struct kill_switch_allow allow = {cl->tun.name, cl->conf.server_port,
+                                    cl->conf.excludes, cl->conf.nexcludes};
   char err[200];
   size_t n;
 
@@ -1205,8 +1230,8 @@ static int kill_switch_prepare(struct client *cl) {
     return -1;
   }
   n = resolve_server(cl) == 0 ? 1 : 0;
-  if (kill_switch_apply(&cl->ks, cl->tun.name, &cl->server, n,
-                        cl->conf.server_port, err, sizeof(err)) != 0) {
+  if (kill_switch_apply(&cl->ks, &allow, &cl->server, n, err, sizeof(err)) !=
+      0) {
     LOG_ERR(NULL, "kill switch: %s", err);
     return -1;
   }
@@ -1438,7 +1463,8 @@ int jvpn_client_down(const char *config_path) {
     rc = 1;
   }
   kill_switch_close(&ks);
-  rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority);
+  rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority,
+                           NULL, 0);
   if (rules < 0) {
     fprintf(stderr, "cannot remove the policy routing rules %u-%u: %s\n",
             conf.rule_priority, conf.rule_priority + 2, strerror(errno));

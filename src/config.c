@@ -56,6 +56,7 @@ enum key_id {
   K_ROUTING_TABLE,
   K_RULE_PRIORITY,
   K_KILL_SWITCH,
+  K_EXCLUDE,
   K_COUNT
 };
 
@@ -88,7 +89,8 @@ static const struct key_def client_keys[] = {
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"keepalive_ms", K_KEEPALIVE, 0},
-    {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
+    {"allow_route", K_ALLOW_ROUTE, 1}, {"include", K_ALLOW_ROUTE, 1},
+    {"exclude", K_EXCLUDE, 1},         {"user", K_USER, 0},
     {"seccomp", K_SECCOMP, 0}, {"full_tunnel", K_FULL_TUNNEL, 0},
     {"routing_table", K_ROUTING_TABLE, 0},
     {"rule_priority", K_RULE_PRIORITY, 0},
@@ -1247,6 +1249,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_ALLOW_ROUTE:
     return value_prefix_list(ps, key, v, c->allow_routes, &c->nallow_routes);
+  case K_EXCLUDE:
+    return value_prefix_list(ps, key, v, c->excludes, &c->nexcludes);
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_FULL_TUNNEL: {

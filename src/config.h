@@ -107,6 +107,9 @@ struct jvpn_client_conf {
    * one are installed and only their sources accepted (none: all) */
   struct jvpn_prefix allow_routes[JVPN_MAX_ROUTES];
   size_t nallow_routes;
+  /* exclude lines: never through the tunnel (split tunnelling) */
+  struct jvpn_prefix excludes[JVPN_MAX_ROUTES];
+  size_t nexcludes;
   unsigned keepalive_ms;           /* QUIC keep-alive (NAT mappings);
                                     * default JVPN_QUIC_KEEPALIVE_MS */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */

@@ -10,7 +10,9 @@
 #include "jvpn/errors.h"
 #include "tun/netlink.h"
 
-#define STALE_MAX 16 /* rules of one priority a crashed client can leave */
+/* Rules of one priority a crashed client can leave: the server's and
+ * every exclude. */
+#define STALE_MAX (JVPN_MAX_ROUTES + 4)
 
 static const uint8_t any[16];
 
@@ -47,7 +49,26 @@ static int server_rule(struct full_tunnel *ft, int add) {
   return add ? tun_nl_rule_add(&r) : tun_nl_rule_del(&r);
 }
 
-/* The rules at P+1 and P+2 and the table's default route of |family|. */
+/* The exclude rules of |family| at P (add or delete). */
+static int exclude_rules(struct full_tunnel *ft, int family, int add) {
+  size_t i;
+
+  for (i = 0; i < ft->nexcludes; i++) {
+    const struct jvpn_prefix *x = &ft->excludes[i];
+    struct tun_nl_rule r = {family, ft->pref, 254, x->addr, x->plen, -1};
+
+    if (x->family != family)
+      continue;
+    if (!add)
+      (void)tun_nl_rule_del(&r);
+    else if (tun_nl_rule_add(&r) != 0)
+      return JVPN_ERR_SYSTEM;
+  }
+  return 0;
+}
+
+/* The rules at P+1 and P+2, the excludes at P, and the table's default
+ * route of |family|. */
 static int family_rules(struct full_tunnel *ft, int family, int add) {
   struct tun_nl_rule main_specific = {family, ft->pref + 1, 254, NULL, 0, 0};
   struct tun_nl_rule own = {family, ft->pref + 2, ft->table, NULL, 0, -1};
@@ -55,10 +76,12 @@ static int family_rules(struct full_tunnel *ft, int family, int add) {
   if (!add) {
     (void)tun_nl_rule_del(&own);
     (void)tun_nl_rule_del(&main_specific);
+    (void)exclude_rules(ft, family, 0);
     (void)tun_nl_route_del(ft->ifindex, family, any, 0, ft->table, 0);
     return 0;
   }
   if (tun_nl_route_add(ft->ifindex, family, any, 0, ft->table, 0) != 0 ||
+      exclude_rules(ft, family, 1) != 0 ||
       tun_nl_rule_add(&main_specific) != 0 || tun_nl_rule_add(&own) != 0) {
     int saved = errno;
 
@@ -70,7 +93,8 @@ static int family_rules(struct full_tunnel *ft, int family, int add) {
 }
 
 int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
-                     uint32_t pref) {
+                     uint32_t pref, const struct jvpn_prefix *excludes,
+                     size_t n) {
   static const int families[2] = {AF_INET, AF_INET6};
   int i, stale = 0, rv;
   uint32_t p;
@@ -79,6 +103,8 @@ int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
   ft->ifindex = ifindex;
   ft->table = table;
   ft->pref = pref;
+  ft->excludes = excludes;
+  ft->nexcludes = excludes != NULL ? n : 0;
   for (i = 0; i < 2; i++)
     for (p = pref; p < pref + 3; p++) {
       rv = tun_nl_rule_flush_pref(families[i], p, STALE_MAX);

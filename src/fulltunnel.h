@@ -15,6 +15,9 @@
  *                                               the LAN, the tunnel's own)
  *   pref P+2   lookup TABLE                     (everything else: the TUN)
  *
+ * The config's `exclude` prefixes get rules at P too (`to X lookup main`):
+ * split tunnelling out of a full tunnel.
+ *
  * No socket marks are needed, so strict reverse-path filtering on the
  * uplink keeps working. Routes in TABLE go with the TUN device; rules do
  * not, so they are removed on exit, and on start any rule left at P..P+2
@@ -23,8 +26,11 @@
 #ifndef SRC_FULLTUNNEL_H
 #define SRC_FULLTUNNEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "src/config.h"
 
 struct full_tunnel {
   int ifindex;               /* the TUN device */
@@ -32,13 +38,17 @@ struct full_tunnel {
   int on4, on6;              /* applied per family */
   struct sockaddr_storage server; /* excluded by the rule at P */
   int server_ruled;          /* that rule is in place */
+  const struct jvpn_prefix *excludes; /* not owned: the config's */
+  size_t nexcludes;
 };
 
 /* Sets up |ft| and removes stale rules at |pref|..|pref|+2 of both
- * families. Returns the number of stale rules removed (logged by the
- * caller), or a JVPN_ERR_*. */
+ * families. |excludes| (n of them, may be NULL; must outlive |ft|) stay
+ * outside the tunnel. Returns the number of stale rules removed (logged
+ * by the caller), or a JVPN_ERR_*. */
 int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
-                     uint32_t pref);
+                     uint32_t pref, const struct jvpn_prefix *excludes,
+                     size_t n);
 
 /* Turns full-tunnel mode for |family| on or off. |server| is the server's
  * current address (the rule at P follows it). Returns 0 or JVPN_ERR_SYSTEM

@@ -77,14 +77,35 @@ static void add_elements(char *out, size_t len, const char *table,
     snprintf(out, len, "add element inet %s %s { %s }\n", table, set, list);
 }
 
-int kill_switch_apply(struct kill_switch *ks, const char *tun,
+/* "ip daddr X accept" lines for the excludes, into |out|. */
+static void exclude_lines(char *out, size_t len,
+                          const struct kill_switch_allow *allow) {
+  char a[INET6_ADDRSTRLEN];
+  size_t i, used = 0;
+
+  out[0] = '\0';
+  for (i = 0; i < allow->nexcludes && used < len; i++) {
+    const struct jvpn_prefix *p = &allow->excludes[i];
+
+    if (inet_ntop(p->family, p->addr, a, sizeof(a)) == NULL)
+      continue;
+    used += (size_t)snprintf(out + used, len - used,
+                             "    %s daddr %s/%u accept\n",
+                             p->family == AF_INET ? "ip" : "ip6", a, p->plen);
+  }
+}
+
+int kill_switch_apply(struct kill_switch *ks,
+                      const struct kill_switch_allow *allow,
                       const struct sockaddr_storage *servers, size_t n,
-                      uint16_t port, char *err, size_t errlen) {
-  char cmd[RULESET_MAX], l4[1024], l6[1024], e4[1200], e6[1200];
+                      char *err, size_t errlen) {
+  char cmd[RULESET_MAX * 2], l4[1024], l6[1024], e4[1200], e6[1200];
+  char excl[RULESET_MAX];
   int len;
 
-  snprintf(ks->tun, sizeof(ks->tun), "%s", tun);
-  ks->port = port;
+  snprintf(ks->tun, sizeof(ks->tun), "%s", allow->tun);
+  ks->port = allow->port;
+  exclude_lines(excl, sizeof(excl), allow);
   address_list(l4, sizeof(l4), AF_INET, servers, n);
   address_list(l6, sizeof(l6), AF_INET6, servers, n);
   add_elements(e4, sizeof(e4), ks->table, "server4", l4);
@@ -111,11 +132,12 @@ int kill_switch_apply(struct kill_switch *ks, const char *tun,
       "    udp sport 546 udp dport 547 accept\n"
       "    icmpv6 type { nd-router-solicit, nd-neighbor-solicit, "
       "nd-neighbor-advert, mld2-listener-report } accept\n"
+      "%6$s"
       "    counter name dropped drop\n"
       "  }\n"
       "}\n"
       "%2$s%3$s",
-      ks->table, e4, e6, ks->tun, (unsigned)port);
+      ks->table, e4, e6, ks->tun, (unsigned)ks->port, excl);
   if (len < 0 || (size_t)len >= sizeof(cmd)) {
     snprintf(err, errlen, "kill switch ruleset too long");
     return JVPN_ERR_NOSPACE;

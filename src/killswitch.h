@@ -5,8 +5,9 @@
  * name is configurable), whose output chain drops everything that would
  * leave the host outside the tunnel: allowed are loopback, the TUN device,
  * QUIC to the server's addresses (a set each family, kept current),
- * DHCP/DHCPv6 and IPv6 neighbour discovery/MLD on the uplinks, and the
- * kernel's port-unreachable answers to the server. The table is written
+ * DHCP/DHCPv6 and IPv6 neighbour discovery/MLD on the uplinks, the
+ * kernel's port-unreachable answers to the server, and the config's
+ * `exclude` prefixes (split tunnelling: chosen to stay outside). The table is written
  * in one nftables transaction, replacing any table of that name (a
  * previous run's), so there is never a moment without it while it is
  * wanted. It stays in the kernel when the process dies: between a crash
@@ -23,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+
+#include "src/config.h"
 
 #define KILL_SWITCH_TABLE "jvpn_killswitch"
 
@@ -41,13 +44,21 @@ int kill_switch_open(struct kill_switch *ks, const char *table);
 /* Frees the context; leaves the table as it is. */
 void kill_switch_close(struct kill_switch *ks);
 
-/* Puts the table in place for TUN device |tun| and the server at
- * |servers| (n of them; none: only the rest is allowed) and |port|,
- * replacing a table of that name. Returns 0, or JVPN_ERR_SYSTEM with
- * nftables' message in |err|. */
-int kill_switch_apply(struct kill_switch *ks, const char *tun,
+/* What the table lets through besides the server. */
+struct kill_switch_allow {
+  const char *tun;                   /* the TUN device */
+  uint16_t port;                     /* the server's UDP port */
+  const struct jvpn_prefix *excludes; /* split-tunnel prefixes */
+  size_t nexcludes;
+};
+
+/* Puts the table in place for |allow| and the server at |servers| (n of
+ * them; none: only the rest is allowed), replacing a table of that name.
+ * Returns 0, or JVPN_ERR_SYSTEM with nftables' message in |err|. */
+int kill_switch_apply(struct kill_switch *ks,
+                      const struct kill_switch_allow *allow,
                       const struct sockaddr_storage *servers, size_t n,
-                      uint16_t port, char *err, size_t errlen);
+                      char *err, size_t errlen);
 
 /* The server's addresses changed: the sets follow. */
 int kill_switch_servers(struct kill_switch *ks,

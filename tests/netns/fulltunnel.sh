@@ -14,7 +14,9 @@
 #       says so, rules at 27250-27252 (the server's address, over IPv4,
 #       keeps the main table), a default route via jvpn0 in table 27254.
 #   (b) it pings the internet host over IPv4 and IPv6 and downloads 2 MB
-#       from it (SHA-256 checked); nothing leaked on the uplink.
+#       from it (SHA-256 checked); nothing leaked on the uplink; its
+#       `exclude = 198.18.2.1/32` (the router's far side) goes over the
+#       uplink, not the tunnel.
 #   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
 #       session reattaches on a new connection): the internet host is
 #       still reached, and nothing leaked.
@@ -69,6 +71,8 @@ sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0\nroute = ::/0|' \
 grep -q '^route = ::/0$' "$dir/server.conf" ||
   lab_setup_fail "could not add default routes to the server's config"
 sed -i 's/^\[client\]$/[client]\nuser = nobody/' "$dir/client1.conf"
+# Split tunnelling: the router's far address stays outside the tunnel.
+sed -i 's|^\[client\]$|[client]\nexclude = 198.18.2.1/32|' "$dir/client1.conf"
 sed -i "s|^\\[client\\]\$|&\\naudit_log = $dir/client1-audit.log|" \
   "$dir/client1.conf"
 sed -i 's/^\[client\]$/[client]\nfull_tunnel = off/' "$dir/client2.conf"
@@ -93,10 +97,12 @@ table inet fulltunnel_leak {
     ip daddr 198.18.3.2 udp dport 443 accept
     ip6 daddr 2001:db8:3::2 udp dport 443 accept
     ip daddr 198.18.3.2 icmp type destination-unreachable accept
+    ip daddr 198.18.2.1 counter name excluded accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept
     counter name leaks
   }
   counter leaks { }
+  counter excluded { }
 }
 NFT
 
@@ -114,13 +120,15 @@ rules_at() {
 
 # rules_ok FAMILY: client1 has exactly its rules of FAMILY: the two that
 # send everything but the main table's specific routes to TABLE, and for
-# IPv4 (the family it reaches the server in) the server's own before them.
+# IPv4 (the family it reaches the server in) the server's own and the
+# exclude's before them.
 rules_ok() {
   local want=2
   rules_at "$1" "$c1"
   if [ "$1" = -4 ]; then
-    want=3
+    want=4
     grep -q "^$PREF:.*to 198.18.3.2 lookup main" <<<"$REPLY" || return 1
+    grep -q "^$PREF:.*to 198.18.2.1 lookup main" <<<"$REPLY" || return 1
   fi
   [ "$(grep -c . <<<"$REPLY")" = "$want" ] &&
     grep -q "^$((PREF + 1)):.*lookup main suppress_prefixlength 0" <<<"$REPLY" &&
@@ -255,10 +263,24 @@ scenario_a() {
   lab_pass a "full tunnel on for IPv4 and IPv6 (rules $PREF-$((PREF + 2)), table $TABLE), as nobody"
 }
 
+# excluded: packets to the excluded address that left the uplink, in REPLY.
+excluded() {
+  REPLY=$(ip netns exec "$c1" nft -j list counter inet fulltunnel_leak excluded |
+    jq -r '.nftables[] | select(.counter) | .counter.packets')
+  [[ $REPLY =~ ^[0-9]+$ ]]
+}
+
 # --- (b) -------------------------------------------------------------------
 scenario_b() {
+  local got
   reaches_inet b || return 1
-  lab_pass b "the internet host answers through the tunnel ($REPLY); nothing leaked"
+  got=$REPLY
+  if ! ip netns exec "$c1" ping -n -q -c 2 -i 0.2 -w 3 198.18.2.1 >/dev/null 2>&1 ||
+     ! excluded || [ "$REPLY" -lt 2 ]; then
+    lab_fail b "the excluded 198.18.2.1 was not reached over the uplink (${REPLY:-?} packets)"
+    return 1
+  fi
+  lab_pass b "the internet host answers through the tunnel ($got); nothing leaked; excluded 198.18.2.1 went over the uplink"
 }
 
 # --- (c) -------------------------------------------------------------------

@@ -68,7 +68,7 @@ static void test_on_off(void **state) {
   struct sockaddr_storage sv = v4("198.18.3.2"), moved = v4("198.18.4.2");
 
   (void)state;
-  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF), 0);
+  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 0);
   assert_int_equal(
       full_tunnel_set(&ft, AF_INET, 1, (const struct sockaddr *)&sv), 0);
   assert_int_equal(
@@ -101,13 +101,13 @@ static void test_stale_flushed(void **state) {
   struct sockaddr_storage sv = v4("198.18.3.2");
 
   (void)state;
-  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF), 0);
+  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 0);
   assert_int_equal(
       full_tunnel_set(&ft, AF_INET, 1, (const struct sockaddr *)&sv), 0);
   /* ... the process dies here; a new one starts: */
-  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF), 3);
+  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 3);
   assert_null(strstr(ip("-4 rule list"), "2725"));
-  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF), 0);
+  assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 0);
 }
 
 int main(void) {

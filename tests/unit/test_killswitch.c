@@ -46,6 +46,8 @@ static void test_apply_update_remove(void **state) {
                                    addr(AF_INET6, "2001:db8:3::2")};
   struct sockaddr_storage moved = addr(AF_INET, "198.18.4.2");
   struct nft_ctx *nft = nft_ctx_new(NFT_CTX_DEFAULT);
+  struct jvpn_prefix excl = {AF_INET, {192, 0, 2, 0}, 24};
+  struct kill_switch_allow allow = {"jvpn7", 443, &excl, 1};
   char err[200];
   const char *r;
 
@@ -53,9 +55,7 @@ static void test_apply_update_remove(void **state) {
   assert_non_null(nft);
   assert_int_equal(nft_ctx_buffer_output(nft), 0);
   assert_int_equal(kill_switch_open(&ks, NULL), 0);
-  assert_int_equal(kill_switch_apply(&ks, "jvpn7", sv, 2, 443, err,
-                                     sizeof(err)),
-                   0);
+  assert_int_equal(kill_switch_apply(&ks, &allow, sv, 2, err, sizeof(err)), 0);
   assert_true(ks.on);
   r = ruleset(nft);
   assert_non_null(strstr(r, "table inet jvpn_killswitch"));
@@ -64,10 +64,10 @@ static void test_apply_update_remove(void **state) {
   assert_non_null(strstr(r, "198.18.3.2"));
   assert_non_null(strstr(r, "2001:db8:3::2"));
   assert_non_null(strstr(r, "udp dport 443 accept"));
+  assert_non_null(strstr(r, "ip daddr 192.0.2.0/24 accept"));
   /* Applying again replaces the table: one of it, the new port. */
-  assert_int_equal(kill_switch_apply(&ks, "jvpn7", sv, 1, 8443, err,
-                                     sizeof(err)),
-                   0);
+  allow.port = 8443;
+  assert_int_equal(kill_switch_apply(&ks, &allow, sv, 1, err, sizeof(err)), 0);
   r = ruleset(nft);
   assert_null(strstr(strstr(r, "table inet jvpn_killswitch") + 1,
                      "table inet jvpn_killswitch"));
@@ -98,8 +98,9 @@ static void test_no_server_and_off(void **state) {
   assert_int_equal(kill_switch_open(&ks, "jvpn_ks_test"), 0);
   assert_int_equal(kill_switch_servers(&ks, &sv, 1, err, sizeof(err)), 0);
   assert_false(ks.on);
-  assert_int_equal(kill_switch_apply(&ks, "jvpn0", NULL, 0, 443, err,
-                                     sizeof(err)),
+  struct kill_switch_allow allow = {"jvpn0", 443, NULL, 0};
+
+  assert_int_equal(kill_switch_apply(&ks, &allow, NULL, 0, err, sizeof(err)),
                    0);
   assert_int_equal(kill_switch_remove(&ks, err, sizeof(err)), 0);
   kill_switch_close(&ks);
