@@ -172,10 +172,20 @@ RSS_WARMUP_S=$(( SECONDS_RUN / 4 < 60 ? SECONDS_RUN / 4 : 60 ))
 LAB_PROBE_RATE=$PROBE_RATE
 lab_test_logdir SOAK_KEEP
 dir=$REPLY
+# The binaries under test, copied: a rebuild during a long run must not
+# change what the restarted clients run.
+BUILD="$(git -C "$srcdir" rev-parse --short HEAD 2>/dev/null || echo '?'),"
+BUILD+=" binary of $(date -u -r "$JVPN_BIN" '+%Y-%m-%d %H:%M UTC')"
+if ! { mkdir -p "$dir/bin" && cp "$JVPN_BIN" "$dir/bin/jvpn-quic" &&
+        cp "$LAB_PROBE_BIN" "$dir/bin/probe"; }; then
+  die "could not copy the binaries"
+fi
+JVPN_BIN=$dir/bin/jvpn-quic
+LAB_PROBE_BIN=$dir/bin/probe
 
 lab_note "seed $SEED (SOAK_SEED=$SEED replays it), $NCLIENTS clients," \
   "$SECONDS_RUN s, logs in $dir"
-lab_note "using $JVPN_BIN"
+lab_note "using $JVPN_BIN ($BUILD)"
 
 # --- the generator ----------------------------------------------------------
 #
@@ -890,7 +900,7 @@ lab_now_ms
   echo
   echo "| | |"
   echo "|---|---|"
-  echo "| churn | $(( (T_CHURN_END - T0) / 1000 )) s, then $(( (REPLY - T_CHURN_END) / 1000 )) s of checks; \`SOAK_SEED=$SEED\` |"
+  echo "| churn | $(( (T_CHURN_END - T0) / 1000 )) s, then $(( (REPLY - T_CHURN_END) / 1000 )) s of checks; \`SOAK_SEED=$SEED\`; build $BUILD |"
   echo "| faults | rebind ${NF[rebind]}, blackhole < ${IDLE_MS} ms ${NF[bh_short]}, blackhole >= ${IDLE_MS} ms ${NF[bh_long]} (longest $BH_LONGEST ms), loss ${NF[loss]} (${LOSS_PCTS# } %; $(( LOSS_TOTAL_MS / 1000 )) s in all), restart ${NF[restart]} (longest $RESTART_MAX_MS ms to the tunnel back); ${NF[skipped]} draws skipped (client busy or over its budget) |"
   echo "| reattaches | $REATTACHES |"
   echo "| switches | $NSWITCH: $SWITCHES |"
