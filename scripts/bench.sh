@@ -7,6 +7,9 @@
 #     bare:  iperf3 -> 198.18.3.2
 #     jvpn:  iperf3 -> 198.18.200.1  (jvpn0, QUIC on UDP 443)
 #     wg-go: iperf3 -> 198.19.250.1  (wireguard-go, UDP 51820, MTU 1420)
+#     jvpn full: iperf3 -> 198.18.60.2 (an "internet" namespace behind the
+#            server, which NATs the tunnel out; the client in full-tunnel
+#            mode: default route by policy routing)
 #
 # Each of the three gets the same four iperf3 TCP tests: 1 and 4 streams,
 # client->server (up) and server->client (down, -R). For the VPNs the CPU
@@ -188,16 +191,17 @@ EOF
 }
 
 # run_test KIND TEST DST PIDS...: one iperf3 run from client1 to DST in the
-# server namespace, with the CPU of PIDS read around it. Results go to the
+# server namespace (or IPERF_NS), with the CPU of PIDS read around it. Results go to the
 # arrays above; returns 1 (logged) when the run failed.
 run_test() {
   local kind=$1 t=$2 dst=$3 srv out t0 t1 c0=() c1=() pid fmt=-J
   shift 3
   out="$dir/$kind-$t.out"
   [ "$PARSER" = text ] && fmt="--forceflush"
-  lab_spawn "$sv" "$dir/$kind-$t.srv.log" iperf3 -s -1 -p "$PORT"
+  lab_spawn "${IPERF_NS:-$sv}" "$dir/$kind-$t.srv.log" iperf3 -s -1 -p "$PORT"
   srv=$REPLY
-  if ! lab_wait_for "iperf3 server" 5 lab_tcp_listening "$sv" "$PORT"; then
+  if ! lab_wait_for "iperf3 server" 5 lab_tcp_listening "${IPERF_NS:-$sv}" \
+       "$PORT"; then
     echo "bench: $kind ${TEST_NAME[$t]}: iperf3 server did not start" >&2
     lab_kill "$srv" KILL || true
     lab_wait_exit "$srv" 2 || true
@@ -338,6 +342,39 @@ stop_pid() {
 stop_pid "$jcli"
 stop_pid "$jsrv"
 
+# --- 2b. jvpn-quic in full-tunnel mode -------------------------------------
+# The server advertises default routes and NATs its clients out to an
+# "internet" namespace behind it (lab_internet_add); the client sends all
+# its traffic through the tunnel by policy routing (docs/decisions.md
+# D35). Measured next to the split-tunnel row above: the cost of the rules
+# and of the server's NAT.
+echo "bench: jvpn-quic full tunnel, client1 -> $LAB_INET4 (server NAT)" >&2
+lab_internet_add || die "could not add the internet namespace"
+sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0|' \
+  "$dir/jvpn/server.conf"
+lab_spawn "$sv" "$dir/jvpn-full-server.log" "$JVPN_BIN" server \
+  -c "$dir/jvpn/server.conf"
+jsrv=$REPLY
+if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+   ! lab_wait_udp_listen "$sv" 443 5; then
+  die "jvpn-quic server (full tunnel) did not come up" \
+    "$dir/jvpn-full-server.log"
+fi
+lab_spawn "$cl" "$dir/jvpn-full-client.log" "$JVPN_BIN" client \
+  -c "$dir/jvpn/client1.conf"
+jcli=$REPLY
+if ! lab_wait_for "full tunnel" 10 grep -q 'full tunnel on for IPv4' \
+       "$dir/jvpn-full-client.log" ||
+   ! lab_wait_for "internet ping" 10 ping_ok "$cl" "$LAB_INET4"; then
+  die "jvpn-quic full tunnel did not come up" "$dir/jvpn-full-server.log" \
+    "$dir/jvpn-full-client.log"
+fi
+IPERF_NS=${LAB_NS[inet]}
+run_all jvpnfull "$LAB_INET4" "$jcli" "$jsrv"
+IPERF_NS=""
+stop_pid "$jcli"
+stop_pid "$jsrv"
+
 # --- 3. wireguard-go -------------------------------------------------------
 # One VPN at a time, so neither steals the other's CPU.
 if [ "$HAVE_WG" = 1 ]; then
@@ -415,7 +452,8 @@ fmt_cores() {
 
 # Rows of '|'-separated cells, the first one the header.
 hdr="test|bare Gbit/s|wg-go Gbit/s|jvpn Gbit/s|jvpn/wg|jvpn/bare|wg/bare"
-MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB")
+hdr+="|jvpn full Gbit/s|full/jvpn"
+MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn full CPU s/GB")
 CORES=("test|wg cores client/server|jvpn cores client/server")
 for t in "${TESTS[@]}"; do
   row="${TEST_NAME[$t]}"
@@ -425,8 +463,11 @@ for t in "${TESTS[@]}"; do
   fmt_ratio jvpn wg "$t"; row+="|$REPLY"
   fmt_ratio jvpn bare "$t"; row+="|$REPLY"
   fmt_ratio wg bare "$t"; row+="|$REPLY"
+  fmt_gbps jvpnfull "$t"; row+="|$REPLY"
+  fmt_ratio jvpnfull jvpn "$t"; row+="|$REPLY"
   fmt_cpu wg "$t"; row+="|$REPLY"
   fmt_cpu jvpn "$t"; row+="|$REPLY"
+  fmt_cpu jvpnfull "$t"; row+="|$REPLY"
   MAIN+=("$row")
   row="${TEST_NAME[$t]}"
   fmt_cores wg "$t"; row+="|$REPLY"
