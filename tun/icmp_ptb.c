@@ -10,6 +10,7 @@
 
 #include "jvpn/errors.h"
 #include "tun/ip_check.h"
+#include "tun/inet_csum.h"
 
 #define IPV4_HDR 20
 #define IPV6_HDR 40
@@ -26,24 +27,6 @@ static void put16(uint8_t *p, uint32_t v) {
 static void put32(uint8_t *p, uint32_t v) {
   put16(p, v >> 16);
   put16(p + 2, v);
-}
-
-/* Adds |len| bytes to a running RFC 1071 sum; an odd tail is padded with a
- * zero byte, so only the last chunk summed may have an odd length. */
-static uint32_t sum_add(uint32_t sum, const uint8_t *p, size_t len) {
-  size_t i;
-
-  for (i = 0; i + 1 < len; i += 2)
-    sum += (uint32_t)p[i] << 8 | p[i + 1];
-  if (len & 1)
-    sum += (uint32_t)p[len - 1] << 8;
-  return sum;
-}
-
-static uint16_t sum_fold(uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
 }
 
 /* RFC 1122 3.2.2: no error about an error, and none whose source (our
@@ -95,14 +78,14 @@ static long build_v4(uint8_t *out, size_t outlen, const uint8_t *pkt,
   out[9] = IPPROTO_ICMP;
   memcpy(out + 12, ip->dst, 4);
   memcpy(out + 16, ip->src, 4);
-  put16(out + 10, sum_fold(sum_add(0, out, IPV4_HDR)));
+  put16(out + 10, inet_csum_fold(inet_csum_add(0, out, IPV4_HDR)));
 
   icmp = out + IPV4_HDR;
   icmp[0] = ICMP_DEST_UNREACH;
   icmp[1] = ICMP_FRAG_NEEDED;
   put16(icmp + 6, mtu > 0xffff ? 0xffff : mtu);
   memcpy(icmp + ICMP_HDR, pkt, quote);
-  put16(icmp + 2, sum_fold(sum_add(0, icmp, ICMP_HDR + quote)));
+  put16(icmp + 2, inet_csum_fold(inet_csum_add(0, icmp, ICMP_HDR + quote)));
   return (long)total;
 }
 
@@ -160,10 +143,10 @@ static long build_v6(uint8_t *out, size_t outlen, const uint8_t *pkt,
   put32(pseudo, (uint32_t)plen);
   pseudo[4] = pseudo[5] = pseudo[6] = 0;
   pseudo[7] = IPPROTO_ICMPV6;
-  sum = sum_add(0, out + 8, 32);
-  sum = sum_add(sum, pseudo, sizeof(pseudo));
-  sum = sum_add(sum, icmp, plen);
-  put16(icmp + 2, sum_fold(sum));
+  sum = inet_csum_add(0, out + 8, 32);
+  sum = inet_csum_add(sum, pseudo, sizeof(pseudo));
+  sum = inet_csum_add(sum, icmp, plen);
+  put16(icmp + 2, inet_csum_fold(sum));
   return (long)(IPV6_HDR + plen);
 }
 

@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "tests/tools/tool_util.h"
+#include "tun/inet_csum.h"
 
 #ifndef IPV6_HDRINCL
 #define IPV6_HDRINCL 36 /* Linux 4.5+; older headers lack the name */
@@ -136,23 +137,6 @@ static void put_u32(uint8_t *p, uint32_t v) {
   put_u16(p + 2, (uint16_t)v);
 }
 
-/* The Internet checksum (RFC 1071): adds |len| bytes to a running sum. */
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t len) {
-  size_t i;
-
-  for (i = 0; i + 1 < len; i += 2)
-    sum += (uint32_t)p[i] << 8 | p[i + 1];
-  if (len & 1)
-    sum += (uint32_t)p[len - 1] << 8;
-  return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum) {
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
 /* --- one packet ---------------------------------------------------------- */
 
 /* A token-less QUIC v1 Initial of |len| bytes: header fields that pass a
@@ -215,11 +199,11 @@ static void write_udp(const struct flood_opts *o, uint8_t *udp,
   put_u16(udp + 2, o->port);
   put_u16(udp + 4, ulen);
   put_u16(udp + 6, 0);
-  sum = csum_add(0, src, alen);
-  sum = csum_add(sum, o->dst, alen);
+  sum = inet_csum_add(0, src, alen);
+  sum = inet_csum_add(sum, o->dst, alen);
   sum += IPPROTO_UDP + (uint32_t)ulen;
-  sum = csum_add(sum, udp, (size_t)ulen);
-  c = csum_fold(sum);
+  sum = inet_csum_add(sum, udp, (size_t)ulen);
+  c = inet_csum_fold(sum);
   /* 0 means "no checksum" on the wire (and is invalid over IPv6). */
   put_u16(udp + 6, c == 0 ? 0xffff : c);
 }
@@ -235,7 +219,7 @@ static void write_ip4(const struct flood_opts *o, uint8_t *ip,
   ip[9] = IPPROTO_UDP;
   memcpy(ip + 12, src, 4);
   memcpy(ip + 16, o->dst, 4);
-  put_u16(ip + 10, csum_fold(csum_add(0, ip, IP4_HDR_LEN)));
+  put_u16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, IP4_HDR_LEN)));
 }
 
 static void write_ip6(const struct flood_opts *o, uint8_t *ip,
