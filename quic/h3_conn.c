@@ -44,7 +44,8 @@ static int capsule_known(uint64_t type) {
          type == JVPN_CAPSULE_ADDRESS_REQUEST ||
          type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT ||
          type == JVPN_CAPSULE_ACTIVATE ||
-         type == JVPN_CAPSULE_ACTIVATE_RESULT;
+         type == JVPN_CAPSULE_ACTIVATE_RESULT ||
+         type == JVPN_CAPSULE_DNS_ASSIGN;
 }
 
 static void deliver_ip(struct quic_conn *c, uint64_t context,

@@ -165,8 +165,9 @@ struct quic_conn_ops {
    * probing itself is quic_conn's. May be NULL. */
   void (*rx_silence)(void *user, int started, uint64_t silent_ms);
   /* A known capsule (ADDRESS_ASSIGN, ADDRESS_REQUEST,
-   * ROUTE_ADVERTISEMENT) arrived. A negative JVPN_ERR_MALFORMED aborts the
-   * request stream with H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
+   * ROUTE_ADVERTISEMENT, ACTIVATE, ACTIVATE_RESULT, DNS_ASSIGN) arrived. A
+   * negative JVPN_ERR_MALFORMED aborts the request stream with
+   * H3_MESSAGE_ERROR (RFC 9297 3.3, RFC 9114 4.1.2). */
   int (*capsule)(void *user, uint64_t type, const uint8_t *value,
                  size_t len);
   /* An IP packet arrived in an HTTP Datagram (context 0). */

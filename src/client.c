@@ -633,6 +633,8 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   case JVPN_CAPSULE_ACTIVATE_RESULT:
     client_sess_activate_result(l, value, len);
     return 0;
+  case JVPN_CAPSULE_DNS_ASSIGN:
+    return client_dns_capsule(l->cl, value, len);
   default:
     return 0; /* a server does not request addresses from us */
   }
@@ -1127,6 +1129,7 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                                           : "off",
                   cl->ks.on ? "on" : "off");
   client_sess_status(cl, &b, json);
+  client_dns_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);
   if (l->qc && !l->dead) {

@@ -1,9 +1,10 @@
 /*
- * src/client_int: the client program's internal state, shared by three
+ * src/client_int: the client program's internal state, shared by four
  * files, each with one job, called in one direction only:
  *
  *   src/client.c          sockets, TUN, connections, the loop
  *     -> src/client_uplink.c   multi-path measurements and decisions
+ *     -> src/client_dns.c      the server's DNS configuration
  *       -> src/client_session.c  the session layer: birth, reattach
  *                                proofs, recovery, audit
  *
@@ -25,6 +26,7 @@
 #include "jvpn/session.h"
 #include "jvpn/uplink.h"
 #include "quic/connect_ip.h"
+#include "quic/connect_ip_dns.h"
 #include "quic/quic_conn.h"
 #include "quic/udp_sock.h"
 #include "src/config.h"
@@ -57,6 +59,16 @@ struct client_route {
 };
 
 struct client;
+
+/* The server's DNS configuration (src/client_dns.c). */
+struct client_dns {
+  struct cip_dns_config cur; /* the latest one taken; all zero before */
+  int applied;               /* handed to the system resolver (a later
+                              * step's; 0 until then) */
+  int off_logged;            /* "dns = off" was said once */
+  uint64_t received;         /* DNS_ASSIGN capsules, taken or not */
+  uint64_t rejected;         /* ... refused as malformed or too big */
+};
 
 /* A socket of a connection (two while a migration validates a path). */
 struct client_sock {
@@ -173,6 +185,7 @@ struct client {
   FILE *keylog;             /* test hook only: NSS key log (client.c) */
   int exit_code;
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
+  struct client_dns dns;
   /* the session layer (src/client_session.c) */
   struct client_sess {
     int have;                      /* a session exists (after a birth) */
@@ -230,6 +243,16 @@ void client_sess_audit(struct client *cl, struct jvpn_audit_record *r,
 int client_sess_recovering(const struct client *cl);
 /* Appends the session's state to a status answer. */
 void client_sess_status(struct client *cl, struct glue_buf *b, int json);
+
+/* --- src/client_dns.c --------------------------------------------------- */
+
+/* A DNS_ASSIGN value from the server: kept, logged and audited when it
+ * changes (ignored with "dns = off"). Returns 0, or JVPN_ERR_MALFORMED
+ * for a value that ends inside a field (the stream is then aborted, RFC
+ * 9297 3.3); any other fault only drops the capsule, counted. */
+int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len);
+/* Appends the DNS configuration to a status answer. */
+void client_dns_status(const struct client *cl, struct glue_buf *b, int json);
 
 /* --- src/client_uplink.c: multi-path ------------------------------------ */
 

@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "jvpn/policy.h"
+#include "quic/connect_ip_dns.h"
 #include "src/pin.h"
 
 enum section {
@@ -57,6 +59,8 @@ enum key_id {
   K_RULE_PRIORITY,
   K_KILL_SWITCH,
   K_EXCLUDE,
+  K_DNS,
+  K_DNS_SEARCH,
   K_COUNT
 };
 
@@ -74,6 +78,7 @@ static const struct key_def server_keys[] = {
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
+    {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
     {NULL, K_COUNT, 0},
 };
 
@@ -95,6 +100,8 @@ static const struct key_def client_keys[] = {
     {"routing_table", K_ROUTING_TABLE, 0},
     {"rule_priority", K_RULE_PRIORITY, 0},
     {"kill_switch", K_KILL_SWITCH, 0},
+    {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
+    {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -280,38 +287,21 @@ int jvpn_prefix_parse(const char *text, struct jvpn_prefix *p) {
   return 0;
 }
 
-/* A DNS name: labels of letters, digits, '-' and '_' (1..63 bytes, no
- * leading or trailing '-'), an optional final dot, and a last label that
- * is not all digits, so a mistyped IPv4 address is not taken for a name. */
+/* A DNS name as quic/connect_ip_dns takes it (labels of letters, digits,
+ * '-' and '_', an optional final dot), but not the root, and with a last
+ * label that is not all digits, so a mistyped IPv4 address is not taken
+ * for a name. */
 static int hostname_ok(const char *s) {
-  size_t n = strlen(s), label = 0, i;
-  int all_digits = 1;
+  size_t n = strlen(s);
 
-  if (n > 0 && s[n - 1] == '.')
-    n--;
-  if (n == 0 || n > 253)
+  if (cip_dns_name_is_root(s) || !cip_dns_name_ok(s, n))
     return 0;
-  for (i = 0; i <= n; i++) {
-    char c = i < n ? s[i] : '.';
-    if (c == '.') {
-      if (label == 0 || s[i - 1] == '-')
-        return 0;
-      if (i == n && all_digits)
-        return 0;
-      label = 0;
-      all_digits = 1;
-      continue;
-    }
-    if (!is_alnum(c) && c != '-' && c != '_')
-      return 0;
-    if (label == 0 && c == '-')
-      return 0;
-    if (!is_digit(c))
-      all_digits = 0;
-    if (++label > 63)
-      return 0;
-  }
-  return 1;
+  if (s[n - 1] == '.')
+    n--;
+  for (; n > 0 && s[n - 1] != '.'; n--)
+    if (!is_digit(s[n - 1]))
+      return 1;
+  return 0;
 }
 
 /* Splits "host:port", "[v6]:port", "host" or a bare IPv6 literal.
@@ -432,6 +422,47 @@ static int value_prefix_list(struct parser *ps, const char *key,
   return rv;
 }
 
+/* A nameserver for the clients: one address of either family, not the
+ * unspecified one, each given once. */
+static int value_dns(struct parser *ps, const char *v,
+                     struct jvpn_server_conf *c) {
+  static const uint8_t zero[16];
+  struct jvpn_prefix *p = &c->dns[c->ndns];
+  size_t i;
+
+  if (c->ndns == JVPN_DNS_MAX_SERVERS)
+    return fail(ps, ps->line, "too many dns lines (max %d)",
+                JVPN_DNS_MAX_SERVERS);
+  if (prefix_parse(v, p) != PFX_OK || strchr(v, '/') != NULL)
+    return fail(ps, ps->line, "dns: \"%s\" is not an IPv4 or IPv6 address",
+                v);
+  if (memcmp(p->addr, zero, sizeof(zero)) == 0)
+    return fail(ps, ps->line, "dns: %s is the unspecified address", v);
+  for (i = 0; i < c->ndns; i++)
+    if (c->dns[i].family == p->family &&
+        memcmp(c->dns[i].addr, p->addr, sizeof(p->addr)) == 0)
+      return fail(ps, ps->line, "duplicate dns address %s", v);
+  c->ndns++;
+  return 0;
+}
+
+/* A search domain for the clients, each given once. */
+static int value_dns_search(struct parser *ps, const char *v,
+                            struct jvpn_server_conf *c) {
+  size_t i;
+
+  if (c->ndns_search == JVPN_DNS_MAX_DOMAINS)
+    return fail(ps, ps->line, "too many dns_search lines (max %d)",
+                JVPN_DNS_MAX_DOMAINS);
+  if (!hostname_ok(v))
+    return fail(ps, ps->line, "dns_search: \"%.80s\" is not a domain name",
+                v);
+  for (i = 0; i < c->ndns_search; i++)
+    if (strcasecmp(c->dns_search[i], v) == 0)
+      return fail(ps, ps->line, "duplicate dns_search %s", v);
+  return copy_str(c->dns_search[c->ndns_search++], JVPN_DNS_NAME_SIZE, v);
+}
+
 static int value_path(struct parser *ps, const char *key, const char *v,
                       char *out) {
   if (copy_str(out, JVPN_PATH_MAX, v) < 0)
@@ -486,7 +517,8 @@ static int value_mtu(struct parser *ps, const char *v, int allow_zero,
 
 static int value_enum(struct parser *ps, const char *key, const char *v,
                       const char *const *names, size_t n, int *out) {
-  size_t i;
+  char list[64] = "";
+  size_t i, used;
 
   for (i = 0; i < n; i++) {
     if (strcmp(v, names[i]) == 0) {
@@ -494,14 +526,12 @@ static int value_enum(struct parser *ps, const char *key, const char *v,
       return 0;
     }
   }
-  if (n == 2)
-    return fail(ps, ps->line, "%s \"%s\" is not %s or %s", key, v, names[0],
-                names[1]);
-  if (n == 3)
-    return fail(ps, ps->line, "%s \"%s\" is not one of %s, %s, %s", key, v,
-                names[0], names[1], names[2]);
-  return fail(ps, ps->line, "%s \"%s\" is not one of %s, %s, %s, %s, %s", key,
-              v, names[0], names[1], names[2], names[3], names[4]);
+  for (i = 0; i < n; i++) {
+    used = strlen(list);
+    (void)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
+                   names[i]); /* the lists are short; truncation is ok */
+  }
+  return fail(ps, ps->line, "%s \"%s\" is not one of %s", key, v, list);
 }
 
 /* A decimal |v| in lo..hi into |*out|. */
@@ -934,6 +964,8 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_POOL4: return value_prefix(ps, key, v, AF_INET, 8, 30, &c->pool4);
   case K_POOL6: return value_prefix(ps, key, v, AF_INET6, 64, 126, &c->pool6);
   case K_ROUTE: return value_prefix_list(ps, key, v, c->routes, &c->nroutes);
+  case K_DNS: return value_dns(ps, v, c);
+  case K_DNS_SEARCH: return value_dns_search(ps, v, c);
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
@@ -1272,6 +1304,7 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
     return value_u32(ps, key, v, 1, 32000, &c->rule_priority);
   case K_KILL_SWITCH:
     return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
+  case K_DNS: return value_enum(ps, key, v, off_on_names, 2, &c->dns);
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);
@@ -1487,6 +1520,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   c->keepalive_ms = JVPN_QUIC_KEEPALIVE_MS;
   c->routing_table = JVPN_ROUTING_TABLE_DEFAULT;
   c->rule_priority = JVPN_RULE_PRIORITY_DEFAULT;
+  c->dns = 1;
   jvpn_uplink_policy_init(&c->uplink_policy);
   rv = parse_client(ps, c);
   parser_del(ps);

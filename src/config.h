@@ -69,6 +69,12 @@ struct jvpn_server_conf {
   struct jvpn_prefix pool6;
   struct jvpn_prefix routes[JVPN_MAX_ROUTES]; /* advertised to clients */
   size_t nroutes;
+  /* dns and dns_search lines, config order: told to clients in a
+   * DNS_ASSIGN capsule (docs/protocol.md 4.1); addresses are /32, /128 */
+  struct jvpn_prefix dns[JVPN_DNS_MAX_SERVERS];
+  size_t ndns;
+  char dns_search[JVPN_DNS_MAX_DOMAINS][JVPN_DNS_NAME_SIZE];
+  size_t ndns_search;
   char tun_name[IFNAMSIZ];    /* default "jvpn0" */
   unsigned mtu;               /* default JVPN_TUN_DEFAULT_MTU */
   enum jvpn_cc cc;
@@ -112,6 +118,9 @@ struct jvpn_client_conf {
   size_t nexcludes;
   unsigned keepalive_ms;           /* QUIC keep-alive (NAT mappings);
                                     * default JVPN_QUIC_KEEPALIVE_MS */
+  int dns;                         /* take the server's DNS configuration
+                                    * ("dns = on", the default) or ignore
+                                    * it (0) */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
   /* [uplink] sections, config order (docs/multipath.md); none = one path
    * that follows the routing table */

@@ -19,6 +19,7 @@
 #include "jvpn/log.h"
 #include "jvpn/proof.h"
 #include "quic/connect_ip.h"
+#include "quic/connect_ip_dns.h"
 #include "quic/quic_pkt.h"
 #include "quic/tls_identity.h"
 #include "src/addr_pool.h"
@@ -243,6 +244,50 @@ static int send_routes(struct sclient *sc) {
                                 (size_t)len);
 }
 
+/* The dns and dns_search lines as one DNS configuration: plain DNS to each
+ * address, preferred in config order, for every name (the root as the
+ * internal domain); a search list alone names no internal domain. */
+static void dns_config_from_conf(const struct jvpn_server_conf *conf,
+                                 struct cip_dns_config *d) {
+  size_t i;
+
+  memset(d, 0, sizeof(*d));
+  for (i = 0; i < conf->ndns; i++) {
+    struct cip_dns_server *s = &d->servers[i];
+
+    s->ip_version = conf->dns[i].family == AF_INET ? 4 : 6;
+    memcpy(s->addr, conf->dns[i].addr, sizeof(s->addr));
+    s->transports = CIP_DNS_DO53;
+    s->priority = (uint16_t)(i + 1);
+  }
+  d->nservers = conf->ndns;
+  d->ndomains = conf->ndns > 0; /* domains[0] is "", the root */
+  for (i = 0; i < conf->ndns_search; i++)
+    memcpy(d->search[i], conf->dns_search[i], sizeof(d->search[i]));
+  d->nsearch = conf->ndns_search;
+}
+
+/* DNS_ASSIGN, when the config names DNS servers or search domains, or
+ * named some before a reload (then empty: each DNS_ASSIGN replaces the
+ * last). The draft (section 5) wants it after ROUTE_ADVERTISEMENT, so
+ * that the servers are known to lie inside the tunnel first. */
+static int send_dns(struct sclient *sc) {
+  struct cip_dns_config d;
+  uint8_t val[JVPN_CAPSULE_MAX_VALUE];
+  long len;
+
+  if (sc->srv->conf.ndns == 0 && sc->srv->conf.ndns_search == 0 &&
+      !sc->srv->dns_sent)
+    return 0;
+  sc->srv->dns_sent = 1;
+  dns_config_from_conf(&sc->srv->conf, &d);
+  len = cip_dns_encode(val, sizeof(val), &d);
+  if (len < 0)
+    return (int)len;
+  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_DNS_ASSIGN, val,
+                                (size_t)len);
+}
+
 static int answer_address_request(struct sclient *sc, const uint8_t *value,
                                   size_t len) {
   const struct addr_pool_entry *addrs = sc->sess->addrs;
@@ -284,6 +329,8 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
                               (size_t)enc);
   if (rv == 0)
     rv = send_routes(sc);
+  if (rv == 0)
+    rv = send_dns(sc);
   return rv == 0 ? 0 : JVPN_ERR_INVAL;
 }
 
@@ -301,7 +348,9 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
   case JVPN_CAPSULE_ACTIVATE_RESULT:
-    /* A client has no addresses or routes to offer us; ignored. */
+  case JVPN_CAPSULE_DNS_ASSIGN:
+    /* A client has no addresses, routes or resolvers to offer us (the
+     * DNS draft, 3.5: an IP proxy ignores a client's DNS configuration). */
     return 0;
   default:
     return 0;

@@ -72,6 +72,10 @@ struct server {
   char conf_path[JVPN_PATH_MAX]; /* re-read on SIGHUP */
   int verbosity;                 /* -v count, added to log_level */
   struct retired_peers *retired;
+  int dns_sent;                  /* a DNS configuration went out: from
+                                  * then on every attachment gets one, an
+                                  * empty one once a reload removed the
+                                  * dns lines (it clears the clients') */
   struct quic_cred *cred;
   struct udp_sock sock[JVPN_MAX_LISTEN];
   uv_poll_t sock_poll[JVPN_MAX_LISTEN];

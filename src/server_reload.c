@@ -7,8 +7,8 @@
  *   is ended the same way, so that it comes back with the new one; added
  *   peers may connect at once; everyone else keeps their session, their
  *   addresses and their connections.
- * - [policy], route, cc, retry and log_level: for every decision, new
- *   connection and new attachment from now on.
+ * - [policy], route, dns, dns_search, cc, retry and log_level: for every
+ *   decision, new connection and new attachment from now on.
  *
  * The rest (listen, key, cert, pools, tun, mtu, user, audit_log) needs
  * the privileges or the resources of start-up: a change is reported and
@@ -124,6 +124,10 @@ static void take_settings(struct server *srv,
                           const struct jvpn_server_conf *nc) {
   memcpy(srv->conf.routes, nc->routes, sizeof(nc->routes));
   srv->conf.nroutes = nc->nroutes;
+  memcpy(srv->conf.dns, nc->dns, sizeof(nc->dns));
+  srv->conf.ndns = nc->ndns;
+  memcpy(srv->conf.dns_search, nc->dns_search, sizeof(nc->dns_search));
+  srv->conf.ndns_search = nc->ndns_search;
   srv->conf.cc = nc->cc;
   srv->conf.retry = nc->retry;
   srv->conf.log_level = nc->log_level;

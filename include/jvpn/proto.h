@@ -103,11 +103,23 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * attachment, the server answers on the same stream. */
 #define JVPN_CAPSULE_ACTIVATE 0x4a56
 #define JVPN_CAPSULE_ACTIVATE_RESULT 0x4a57
+/* DNS configuration (draft-ietf-masque-connect-ip-dns-05 3.4 and 6; docs/
+ * protocol.md 4.1): the draft's provisional value, to be replaced by a
+ * smaller one when the draft is approved. */
+#define JVPN_CAPSULE_DNS_ASSIGN 0x1ace79ec
 /* bytes: largest value of a known capsule we buffer; unknown ones are
  * skipped without buffering whatever their length. */
 #define JVPN_CAPSULE_MAX_VALUE 4096
 #define JVPN_CIP_MAX_ADDRS 8     /* addresses in one ADDRESS_* capsule */
 #define JVPN_CIP_MAX_ROUTES 64   /* ranges in one ROUTE_ADVERTISEMENT */
+/* DNS_ASSIGN: nameserver addresses (a nameserver reachable by name only
+ * counts one), and names in each domain list, kept from one capsule; and
+ * the longest domain name in bytes, a final dot not counted (RFC 1035
+ * 2.3.4: 255 octets on the wire are 253 characters of text). */
+#define JVPN_DNS_MAX_SERVERS 8
+#define JVPN_DNS_MAX_DOMAINS 8
+#define JVPN_DNS_NAME_MAX 253
+#define JVPN_DNS_NAME_SIZE (JVPN_DNS_NAME_MAX + 2) /* a final dot, a NUL */
 
 /* CONNECT-IP request (RFC 9484 3). */
 #define JVPN_CIP_PATH "/.well-known/masque/ip/*/*/"

@@ -4,8 +4,9 @@
  *
  * The input is fed twice: whole, and in pieces whose sizes come from the
  * input's own bytes. Both runs must see the same capsules and end the same
- * way. Each ADDRESS_* or ROUTE_ADVERTISEMENT value that decodes is encoded
- * again and decoded again, and must come back unchanged.
+ * way. Each ADDRESS_*, ROUTE_ADVERTISEMENT or DNS_ASSIGN value that
+ * decodes is encoded again and decoded again, and must come back
+ * unchanged.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,7 @@
 #include "jvpn/proto.h"
 #include "quic/capsule.h"
 #include "quic/connect_ip.h"
+#include "quic/connect_ip_dns.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -32,7 +34,7 @@ static uint64_t fnv(uint64_t h, const uint8_t *p, size_t len) {
 }
 
 static int known(uint64_t type) {
-  return type <= 3;
+  return type <= 3 || type == JVPN_CAPSULE_DNS_ASSIGN;
 }
 
 static void check_addrs(const uint8_t *v, size_t len) {
@@ -94,6 +96,29 @@ static void check_routes(const uint8_t *v, size_t len) {
   }
 }
 
+static void check_dns(const uint8_t *v, size_t len) {
+  static struct cip_dns_config a, b;
+  static uint8_t buf[2 * JVPN_CAPSULE_MAX_VALUE];
+  const char *why = NULL;
+  long w;
+  int rv;
+
+  rv = cip_dns_decode(v, len, &a, &why);
+  if (rv != 0) {
+    if (why == NULL || a.nservers != 0)
+      abort(); /* an error names its reason and leaves nothing behind */
+    return;
+  }
+  /* what the decoder kept, the encoder takes; the encoding may be longer
+   * (a nameserver's addresses become one nameserver each) */
+  w = cip_dns_encode(buf, sizeof(buf), &a);
+  if (w < 0 || cip_dns_decode(buf, (size_t)w, &b, NULL) != 0)
+    abort();
+  a.unusable = 0; /* not on the wire */
+  if (memcmp(&a, &b, sizeof(a)) != 0)
+    abort();
+}
+
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
   struct sink *s = user;
@@ -108,6 +133,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
   case JVPN_CAPSULE_ADDRESS_REQUEST: check_addrs(value, len); break;
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT: check_routes(value, len); break;
+  case JVPN_CAPSULE_DNS_ASSIGN: check_dns(value, len); break;
   default: break;
   }
   return 0;

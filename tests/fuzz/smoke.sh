@@ -21,13 +21,14 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-10}
 harness_sources() {
   case "$1" in
   fuzz_capsule)
-    echo "quic/capsule.c quic/connect_ip.c src/varint.c src/errors.c" ;;
+    echo "quic/capsule.c quic/connect_ip.c quic/connect_ip_dns.c" \
+      "src/varint.c src/errors.c" ;;
   fuzz_h3_datagram)
     echo "quic/h3_datagram.c src/varint.c src/errors.c" ;;
   fuzz_config)
     echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
       "src/uplink.c src/session.c src/proof.c src/session_table.c" \
-      "src/errors.c src/log.c src/varint.c" ;;
+      "src/errors.c src/log.c src/varint.c quic/connect_ip_dns.c" ;;
   fuzz_session_wire)
     echo "src/session_wire.c src/b64.c src/varint.c src/errors.c" \
       "src/log.c" ;;

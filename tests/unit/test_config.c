@@ -74,6 +74,10 @@ static const char full_server[] = "# jvpn-quic server\n"
                                   "route = 198.18.200.0/24\n"
                                   "route = ::/0\n"
                                   "route = 0.0.0.0/0\n"
+                                  "dns = 198.18.200.1\n"
+                                  "dns = fd77:6a76:706e::1\n"
+                                  "dns_search = vpn.test\n"
+                                  "dns_search = Corp.Example.\n"
                                   "tun = vpn_0.srv\n"
                                   "mtu = 1280\n"
                                   "congestion = bbr\n"
@@ -117,6 +121,15 @@ static void test_server_full(void **state) {
   assert_int_equal(c.routes[1].plen, 0);
   assert_int_equal(c.routes[2].family, AF_INET);
   assert_int_equal(c.routes[2].plen, 0);
+  assert_int_equal(c.ndns, 2);
+  assert_int_equal(c.dns[0].family, AF_INET);
+  assert_int_equal(c.dns[0].plen, 32);
+  assert_v4(c.dns[0].addr, "198.18.200.1");
+  assert_int_equal(c.dns[1].family, AF_INET6);
+  assert_v6(c.dns[1].addr, "fd77:6a76:706e::1");
+  assert_int_equal(c.ndns_search, 2);
+  assert_string_equal(c.dns_search[0], "vpn.test");
+  assert_string_equal(c.dns_search[1], "Corp.Example.");
   assert_string_equal(c.tun_name, "vpn_0.srv");
   assert_int_equal(c.mtu, 1280);
   assert_int_equal(c.cc, JVPN_CC_BBR);
@@ -165,6 +178,8 @@ static void test_server_defaults(void **state) {
   assert_sa(&c.listen[1], c.listen_len[1], "::", 443);
   assert_int_equal(c.pool4.family, 0);
   assert_int_equal(c.nroutes, 0);
+  assert_int_equal(c.ndns, 0);
+  assert_int_equal(c.ndns_search, 0);
   assert_string_equal(c.tun_name, "jvpn0");
   assert_int_equal(c.mtu, JVPN_TUN_DEFAULT_MTU);
   assert_int_equal(c.retry, JVPN_RETRY_AUTO);
@@ -190,7 +205,8 @@ static void test_client_full_and_defaults(void **state) {
                              "allow_route = 198.18.200.0/24\n"
                              "allow_route = fd77:6a76:706e::/64\n"
                              "user = jvpn-quic\n"
-                             "seccomp = off\n";
+                             "seccomp = off\n"
+                             "dns = off\n";
   static const struct {
     const char *value, *host;
     uint16_t port;
@@ -219,6 +235,7 @@ static void test_client_full_and_defaults(void **state) {
   assert_int_equal(c.log_level, JVPN_LOG_TRACE);
   assert_string_equal(c.user, "jvpn-quic");
   assert_int_equal(c.seccomp, JVPN_SECCOMP_OFF);
+  assert_int_equal(c.dns, 0);
   assert_int_equal(c.nallow_routes, 2);
   assert_int_equal(c.allow_routes[0].family, AF_INET);
   assert_int_equal(c.allow_routes[0].plen, 24);
@@ -240,6 +257,7 @@ static void test_client_full_and_defaults(void **state) {
     assert_int_equal(c.cc, JVPN_CC_CUBIC);
     assert_int_equal(c.log_level, JVPN_LOG_INFO);
     assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
+    assert_int_equal(c.dns, 1);
   }
   /* mtu 0 is explicit "derive from the path" */
   assert_int_equal(parse_client(&c, "[client]\nserver = h\nserver_pin = " PIN_A
@@ -366,6 +384,22 @@ static const struct err_case server_errors[] = {
          "listen=198.18.0.1:4\nlisten=198.18.0.1:5\n" PEER,
      9, "too many listen addresses (max 4)"},
     {SRV "route = 198.18.0.0/14\n" PEER, 5, "route: host bits set"},
+    {SRV "dns = vpn.test\n" PEER, 5,
+     "dns: \"vpn.test\" is not an IPv4 or IPv6 address"},
+    {SRV "dns = 198.18.200.1/32\n" PEER, 5, "is not an IPv4 or IPv6 address"},
+    {SRV "dns = 198.18.200.300\n" PEER, 5, "is not an IPv4 or IPv6 address"},
+    {SRV "dns = ::\n" PEER, 5, "dns: :: is the unspecified address"},
+    {SRV "dns = 0.0.0.0\n" PEER, 5, "is the unspecified address"},
+    {SRV "dns = 198.18.200.1\ndns = 198.18.200.1\n" PEER, 6,
+     "duplicate dns address 198.18.200.1"},
+    {SRV "dns_search = vpn test\n" PEER, 5,
+     "dns_search: \"vpn test\" is not a domain name"},
+    {SRV "dns_search = .\n" PEER, 5, "is not a domain name"},
+    {SRV "dns_search = a..b\n" PEER, 5, "is not a domain name"},
+    {SRV "dns_search = 198.18.200.1\n" PEER, 5, "is not a domain name"},
+    {SRV "dns_search = -a.test\n" PEER, 5, "is not a domain name"},
+    {SRV "dns_search = vpn.test\ndns_search = VPN.test\n" PEER, 6,
+     "duplicate dns_search VPN.test"},
     {SRV "user = no body\n" PEER, 5, "user \"no body\" may contain only"},
     {SRV "seccomp = yes\n" PEER, 5,
      "seccomp \"yes\" is not one of on, off, log"},
@@ -469,6 +503,9 @@ static const struct err_case client_errors[] = {
     {CLI "user = a\nuser = b\n", 7, "duplicate key \"user\""},
     {CLI "seccomp = strict\n", 6,
      "seccomp \"strict\" is not one of on, off, log"},
+    {CLI "dns = yes\n", 6, "dns \"yes\" is not one of off, on"},
+    {CLI "dns = on\ndns = off\n", 7, "duplicate key \"dns\""},
+    {CLI "dns_search = vpn.test\n", 6, "unknown key \"dns_search\""},
     {CLI "allow_route = 198.18.200.0/33\n", 6,
      "allow_route: bad prefix length"},
     {CLI "allow_route = vpn.example.com\n", 6,
@@ -613,6 +650,51 @@ static void test_client_allow_route_limit(void **state) {
   assert_int_equal(parse_client(&c, text), JVPN_ERR_CONFIG);
   assert_int_equal(err.line, 6 + JVPN_MAX_ROUTES);
   assert_non_null(strstr(err.msg, "too many allow_route lines (max 64)"));
+}
+
+/* Eight of each DNS line; a ninth is refused on its line. The longest
+ * name fits. */
+static void test_server_dns_limits(void **state) {
+  struct jvpn_server_conf c;
+  char text[4096], name[JVPN_DNS_NAME_MAX + 1];
+  size_t off, i;
+
+  (void)state;
+  for (i = 0; i < JVPN_DNS_NAME_MAX; i++)
+    name[i] = i % 64 == 63 ? '.' : 'a';
+  name[JVPN_DNS_NAME_MAX] = '\0';
+  off = (size_t)snprintf(text, sizeof(text), "%sdns_search = %s\n", SRV,
+                         name);
+  for (i = 0; i < JVPN_DNS_MAX_SERVERS; i++)
+    off += (size_t)snprintf(text + off, sizeof(text) - off,
+                            "dns = 198.18.200.%zu\ndns_search = d%zu.test\n",
+                            i + 1, i);
+  snprintf(text + off, sizeof(text) - off, "%s", PEER);
+  memset(&err, 0, sizeof(err));
+  assert_int_equal(parse_server(&c, text), JVPN_ERR_CONFIG);
+  assert_int_equal(err.line, 5 + 2 * JVPN_DNS_MAX_DOMAINS);
+  assert_non_null(strstr(err.msg, "too many dns_search lines (max 8)"));
+  /* without the long name: eight of each */
+  off = (size_t)snprintf(text, sizeof(text), "%s", SRV);
+  for (i = 0; i < JVPN_DNS_MAX_SERVERS; i++)
+    off += (size_t)snprintf(text + off, sizeof(text) - off,
+                            "dns = 198.18.200.%zu\ndns_search = d%zu.test\n",
+                            i + 1, i);
+  snprintf(text + off, sizeof(text) - off, "%s", PEER);
+  assert_int_equal(parse_server(&c, text), 0);
+  assert_int_equal(c.ndns, JVPN_DNS_MAX_SERVERS);
+  assert_int_equal(c.ndns_search, JVPN_DNS_MAX_DOMAINS);
+  jvpn_server_conf_free(&c);
+  snprintf(text + off, sizeof(text) - off, "dns = 198.18.200.99\n%s", PEER);
+  memset(&err, 0, sizeof(err));
+  assert_int_equal(parse_server(&c, text), JVPN_ERR_CONFIG);
+  assert_int_equal(err.line, 5 + 2 * JVPN_DNS_MAX_SERVERS);
+  assert_non_null(strstr(err.msg, "too many dns lines (max 8)"));
+  /* the longest name alone */
+  snprintf(text, sizeof(text), "%sdns_search = %s.\n%s", SRV, name, PEER);
+  assert_int_equal(parse_server(&c, text), 0);
+  assert_int_equal(strlen(c.dns_search[0]), JVPN_DNS_NAME_MAX + 1);
+  jvpn_server_conf_free(&c);
 }
 
 static void test_client_errors(void **state) {
@@ -916,6 +998,7 @@ int main(void) {
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_client_errors),
       cmocka_unit_test(test_client_allow_route_limit),
+      cmocka_unit_test(test_server_dns_limits),
       cmocka_unit_test(test_client_uplinks),
       cmocka_unit_test(test_line_limits),
       cmocka_unit_test(test_many_peers),
