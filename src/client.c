@@ -1395,6 +1395,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 1;
     goto out_tun;
   }
+  client_dns_prepare(cl);
   /* The uplinks' addresses are chosen by the server's family. */
   if (cl->multi && (resolve_server(cl), client_up_init(cl) != 0)) {
     rc = 2;
@@ -1419,6 +1420,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   if (cl->ks.on)
     audit_kill_switch(cl, 0);
   kill_switch_done(cl);
+  client_dns_done(cl);
   for (i = 0; i < cl->nlinks; i++)
     link_drop(&cl->links[i]);
   uv_walk(cl->loop, close_walk, NULL);
@@ -1466,6 +1468,8 @@ int jvpn_client_down(const char *config_path) {
     rc = 1;
   }
   kill_switch_close(&ks);
+  if (resolv_conf_recover(RESOLV_CONF_PATH) == 1)
+    printf("%s put back as it was\n", RESOLV_CONF_PATH);
   rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority,
                            NULL, 0);
   if (rules < 0) {

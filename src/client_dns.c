@@ -3,8 +3,9 @@
  * DNS_ASSIGN capsule (docs/protocol.md 4.1).
  *
  * The client keeps the latest one it took, logs it and audits each
- * change; `status` shows it. Handing it to the system resolver is a later
- * step's: until then |applied| stays 0. The server is trusted for this as
+ * change; `status` shows it. Where no resolver manager owns
+ * /etc/resolv.conf, the servers and search domains go into it
+ * (src/resolvconf.h), and back out when the client stops. The server is trusted for this as
  * for routes (its pin was checked), which is what the draft's section 5
  * asks before a configuration is acted on; "dns = off" ignores it all.
  */
@@ -111,6 +112,32 @@ static void audit_change(struct client *cl, const char *text) {
   client_sess_audit(cl, &r, 1);
 }
 
+/* The configuration into /etc/resolv.conf, when the file is ours to
+ * write; logged and audited. */
+static void apply(struct client *cl) {
+  struct client_dns *d = &cl->dns;
+  struct jvpn_audit_record r;
+  int rv;
+
+  if (d->file.fd < 0)
+    return;
+  rv = resolv_conf_apply(&d->file, &d->cur);
+  d->applied = rv == 0;
+  if (rv == JVPN_ERR_NOTFOUND)
+    LOG_INFO(NULL, "no DNS server to put in %s: left as it was",
+             RESOLV_CONF_PATH);
+  else if (rv != 0)
+    LOG_WARN(NULL, "cannot write %s: %m", RESOLV_CONF_PATH);
+  else
+    LOG_INFO(NULL, "DNS servers applied in %s", RESOLV_CONF_PATH);
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = d->applied ? "dns_applied" : "dns_not_applied";
+  (void)snprintf(r.detail, sizeof(r.detail), "%s", RESOLV_CONF_PATH);
+  client_sess_audit(cl, &r, 1);
+}
+
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {
   struct client_dns *d = &cl->dns;
   struct cip_dns_config next;
@@ -146,7 +173,30 @@ int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {
            d->cur.unusable ? " (nameservers left out: no transport we use)"
                            : "");
   audit_change(cl, text + 1);
+  apply(cl);
   return 0;
+}
+
+void client_dns_prepare(struct client *cl) {
+  char why[200];
+  int rv;
+
+  cl->dns.file.fd = -1;
+  if (!cl->conf.dns)
+    return;
+  rv = resolv_conf_open(&cl->dns.file, RESOLV_CONF_PATH, why, sizeof(why));
+  if (rv == JVPN_ERR_NOTFOUND)
+    LOG_WARN(NULL, "DNS from the server will not be applied: %s (not "
+                   "supported yet)", why);
+  else if (rv != 0)
+    LOG_WARN(NULL, "DNS from the server will not be applied: %s", why);
+}
+
+void client_dns_done(struct client *cl) {
+  if (cl->dns.applied && resolv_conf_restore(&cl->dns.file) == 0)
+    LOG_INFO(NULL, "%s as it was before", RESOLV_CONF_PATH);
+  resolv_conf_close(&cl->dns.file);
+  cl->dns.applied = 0;
 }
 
 /* One list as a JSON array member. */
@@ -174,7 +224,7 @@ void client_dns_status(const struct client *cl, struct glue_buf *b, int json) {
     summary(c, status_keys, text, sizeof(text));
     glue_buf_printf(
         b, "%s dns_applied=%s dns_received=%" PRIu64 " dns_rejected=%" PRIu64,
-        text, d->applied ? "yes" : "no", d->received, d->rejected);
+        text, d->applied ? RESOLV_CONF_PATH : "no", d->received, d->rejected);
     return;
   }
   words_init(&w, c);

@@ -33,6 +33,7 @@
 #include "src/fulltunnel.h"
 #include "src/glue.h"
 #include "src/killswitch.h"
+#include "src/resolvconf.h"
 #include "tun/tun_dev.h"
 
 #define CLIENT_BACKOFF_MIN_MS 250
@@ -63,8 +64,8 @@ struct client;
 /* The server's DNS configuration (src/client_dns.c). */
 struct client_dns {
   struct cip_dns_config cur; /* the latest one taken; all zero before */
-  int applied;               /* handed to the system resolver (a later
-                              * step's; 0 until then) */
+  int applied;               /* in /etc/resolv.conf now */
+  struct resolv_conf file;   /* src/resolvconf.h; fd -1: not ours */
   int off_logged;            /* "dns = off" was said once */
   uint64_t received;         /* DNS_ASSIGN capsules, taken or not */
   uint64_t rejected;         /* ... refused as malformed or too big */
@@ -253,6 +254,11 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json);
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len);
 /* Appends the DNS configuration to a status answer. */
 void client_dns_status(const struct client *cl, struct glue_buf *b, int json);
+/* At start-up, as root: opens /etc/resolv.conf for the configuration to
+ * come (and undoes what a crashed run left in it). */
+void client_dns_prepare(struct client *cl);
+/* At exit: the file as it was. */
+void client_dns_done(struct client *cl);
 
 /* --- src/client_uplink.c: multi-path ------------------------------------ */
 

@@ -89,6 +89,7 @@ static const int client_calls[] = {
     SCMP_SYS(sendmmsg), /* DNS: the A and AAAA queries at once */
     SCMP_SYS(uname),    /* the resolver's default domain */
     SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
+    SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), /* /etc/resolv.conf */
 };
 
 #ifdef JVPN_SANITIZERS

@@ -159,6 +159,10 @@ lab_reset() {
   done
   for ns in "${LAB_NAMESPACES[@]}"; do
     ip netns del "$ns" 2>/dev/null || true
+    # Its private /etc files (lab_ns): ours, under our prefix.
+    if [ -n "$ns" ] && [ -d "/etc/netns/$ns" ]; then
+      rm -rf -- "/etc/netns/$ns"
+    fi
   done
   LAB_PIDS=()
   LAB_NAMESPACES=()
@@ -178,11 +182,19 @@ lab_tmpdir() {
 
 # lab_ns NAME: creates namespace "$LAB_PREFIX-NAME" with loopback up and
 # IPv6 DAD off (so addresses, including those on TUNs made later, are
-# usable at once). Its name goes to LAB_NS[NAME] and REPLY.
+# usable at once). Its name goes to LAB_NS[NAME] and REPLY. It gets a
+# resolv.conf of its own (/etc/netns/NS/resolv.conf, which 'ip netns exec'
+# mounts over /etc/resolv.conf), so a client that applies the server's
+# DNS changes that one and never the host's; it names a lab address where
+# no DNS server listens (LAB_NS_RESOLVER).
+LAB_NS_RESOLVER=198.18.0.53
 lab_ns() {
   local ns="$LAB_PREFIX-$1"
   ip netns add "$ns" || return 1
   LAB_NAMESPACES+=("$ns")
+  mkdir -p "/etc/netns/$ns" &&
+    printf '# lab namespace %s\nnameserver %s\n' "$ns" "$LAB_NS_RESOLVER" \
+      >"/etc/netns/$ns/resolv.conf" || return 1
   LAB_NS[$1]=$ns
   ip -n "$ns" link set lo up
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \

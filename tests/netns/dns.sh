@@ -13,8 +13,9 @@
 #   client2.conf: dns = off; both clients keep an audit trail
 #
 #   (a) client1's status (--json and text) shows the server 198.18.200.1,
-#       the search domain vpn.test, the root as internal domain, and
-#       "applied":false (no resolver is changed yet).
+#       the search domain vpn.test, the root as internal domain, and that
+#       it applied them: its resolv.conf names them above the original,
+#       which it keeps behind its marker; client2's is untouched.
 #   (b) client1's audit trail holds one "dns_config" record naming both.
 #   (c) client2 (dns = off) shows no DNS configuration ("enabled":false,
 #       empty lists; "dns=off" in text), says once that it ignores it, and
@@ -27,7 +28,13 @@
 #   (f) a reload removes every dns and dns_search line; at the next
 #       reattach the server sends an empty DNS_ASSIGN and client1 shows
 #       and audits an empty configuration.
-#   Then both clients and the server stop cleanly (exit 0).
+#   (g) DNS back (a reload and a reattach): kill -9 leaves the client's
+#       resolv.conf; `client --down` puts the original back; after
+#       another kill -9 a restarted client takes the original from under
+#       its own marker (so it is wrapped once, never twice).
+#   Then both clients and the server stop cleanly (exit 0) and client1's
+#   resolv.conf is the lab's original again. Each namespace's
+#   /etc/resolv.conf is its own (lab_ns): the host's is never touched.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is bounded; the lab's trap removes
@@ -107,11 +114,34 @@ status_dns() {
   fi
 }
 
-# want_json ENABLED SERVERS SEARCH DOMAINS: the "dns" object status_dns
-# should see (lists of quoted words), in REPLY.
+# want_json ENABLED SERVERS SEARCH DOMAINS [APPLIED]: the "dns" object
+# status_dns should see (lists of quoted words; APPLIED true or false, the
+# default), in REPLY.
 want_json() {
   REPLY="\"dns\":{\"enabled\":$1,\"servers\":[$2],\"search\":[$3]"
-  REPLY+=",\"domains\":[$4],\"applied\":false,\"rejected\":0}"
+  REPLY+=",\"domains\":[$4],\"applied\":${5:-false},\"rejected\":0}"
+}
+
+# resolv NS: /etc/resolv.conf as processes in namespace NS see it (the
+# lab's /etc/netns/NS/resolv.conf), in REPLY.
+resolv() { REPLY=$(ip netns exec "$1" cat /etc/resolv.conf); }
+
+# resolv_is_lab NS: NS's resolv.conf is the lab's original again.
+resolv_is_lab() {
+  resolv "$1"
+  [ "$REPLY" = "$(printf '# lab namespace %s\nnameserver %s' "$1" \
+    "$LAB_NS_RESOLVER")" ]
+}
+
+# resolv_applied NS: NS's resolv.conf names the server's DNS and search
+# domain above the original, kept behind the client's marker.
+resolv_applied() {
+  resolv "$1"
+  grep -q '^# jvpn-quic: DNS through the VPN' <<<"$REPLY" &&
+    grep -q "^nameserver $DNS4\$" <<<"$REPLY" &&
+    grep -q "^search $SEARCH\$" <<<"$REPLY" &&
+    grep -q "^#jvpn-orig: nameserver $LAB_NS_RESOLVER\$" <<<"$REPLY" &&
+    ! grep -q "^nameserver $LAB_NS_RESOLVER" <<<"$REPLY"
 }
 
 # status_has N WANT: clientN's JSON "dns" object equals WANT (for
@@ -153,7 +183,7 @@ reattach_all() {
   fi
 }
 
-want_json true "\"$DNS4\"" "\"$SEARCH\"" '"."'
+want_json true "\"$DNS4\"" "\"$SEARCH\"" '"."' true
 want1=$REPLY
 want_json false "" "" ""
 want_off=$REPLY
@@ -166,7 +196,7 @@ scenario_a() {
     return 1
   fi
   status_dns 1
-  text=" dns=$DNS4 dns_search=$SEARCH dns_domains=. dns_applied=no"
+  text=" dns=$DNS4 dns_search=$SEARCH dns_domains=. dns_applied=/etc/resolv.conf"
   text+=" dns_rejected=0"
   if [ "$REPLY" != "$text" ]; then
     lab_fail a "client1's text status: '$REPLY' (want '$text')" "$c1log"
@@ -178,7 +208,16 @@ scenario_a() {
     lab_fail a "client1 did not log the configuration" "$c1log"
     return 1
   fi
-  lab_pass a "${REPLY# }"
+  local st=$REPLY
+  if ! resolv_applied "${LAB_NS[client1]}"; then
+    lab_fail a "client1's resolv.conf: $REPLY" "$c1log"
+    return 1
+  fi
+  if ! resolv_is_lab "${LAB_NS[client2]}"; then
+    lab_fail a "client2 (dns = off) changed its resolv.conf: $REPLY"
+    return 1
+  fi
+  lab_pass a "${st# }; resolv.conf: nameserver $DNS4, search $SEARCH, the original kept below"
 }
 
 # --- (b) client1's audit record --------------------------------------------
@@ -259,7 +298,7 @@ scenario_e() {
     lab_fail e "$REPLY" "$slog" "$c1log"
     return 1
   fi
-  want_json true "\"$DNS4\",\"$DNS6\"" "\"$SEARCH\"" '"."'
+  want_json true "\"$DNS4\",\"$DNS6\"" "\"$SEARCH\"" '"."' true
   want=$REPLY
   if ! lab_wait_for "client1's DNS status" 5 status_has 1 "$want"; then
     lab_fail e "client1's status after the reload: $REPLY (want $want)" \
@@ -310,7 +349,57 @@ scenario_f() {
     *'"detail":"servers=- search=- domains=-"'*) ;;
     *) lab_fail f "unexpected records: $REPLY"; return 1 ;;
   esac
-  lab_pass f
+  if ! resolv_is_lab "${LAB_NS[client1]}"; then
+    lab_fail f "client1's resolv.conf without servers: $REPLY" "$c1log"
+    return 1
+  fi
+  lab_pass f "empty configuration: resolv.conf as it was"
+}
+
+# --- (g) a crash leaves the file; --down and a restart undo it -------------
+scenario_g() {
+  local before c1=${LAB_NS[client1]}
+  lab_count "reloaded:" "$slog"
+  before=$REPLY
+  sed -i "/^\[server\]\$/a dns = $DNS4\ndns_search = $SEARCH" "$dir/server.conf"
+  kill -HUP "$server_pid"
+  if ! lab_wait_for "the server's reload" 5 lab_more_lines "reloaded:" \
+       "$slog" "$before" || ! reattach_all ||
+     ! lab_wait_for "client1's resolv.conf" 5 resolv_applied "$c1"; then
+    lab_fail g "DNS not applied again: $REPLY" "$slog" "$c1log"
+    return 1
+  fi
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || { lab_fail g "client1 did not die"; return 1; }
+  if ! resolv_applied "$c1"; then
+    lab_fail g "after kill -9 the file is not the client's: $REPLY"
+    return 1
+  fi
+  if ! ip netns exec "$c1" "$JVPN_BIN" client --down -c "$dir/client1.conf" \
+       >"$dir/down.log" 2>&1 || ! resolv_is_lab "$c1"; then
+    lab_fail g "client --down did not restore resolv.conf: $REPLY" \
+      "$dir/down.log"
+    return 1
+  fi
+  # Again, and this time a restart undoes it.
+  lab_vpn_client_up "$dir" 1 || { lab_fail g "client1 did not restart"; return 1; }
+  c1_pid=$LAB_VPN_PID
+  if ! lab_wait_for "client1's resolv.conf" 5 resolv_applied "$c1"; then
+    lab_fail g "the restarted client1 did not apply DNS: $REPLY" "$c1log"
+    return 1
+  fi
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || true
+  lab_vpn_client_up "$dir" 1 || { lab_fail g "client1 did not restart"; return 1; }
+  c1_pid=$LAB_VPN_PID
+  resolv "$c1"
+  if [ "$(grep -c '^# jvpn-quic' <<<"$REPLY")" != 1 ] ||
+     [ "$(grep -c "^#jvpn-orig: nameserver $LAB_NS_RESOLVER" <<<"$REPLY")" != 1 ] ||
+     ! lab_wait_for "client1's resolv.conf" 5 resolv_applied "$c1"; then
+    lab_fail g "after kill -9 and a restart: $REPLY" "$c1log"
+    return 1
+  fi
+  lab_pass g "kill -9 leaves the file; client --down restores it; a restart wraps the original once, not twice"
 }
 
 scenario_a
@@ -319,6 +408,7 @@ scenario_c
 scenario_d
 scenario_e
 scenario_f
+scenario_g
 
 for who in client1:"$c1_pid":client1 client2:"$c2_pid":client2 \
            server:"$server_pid":server; do
@@ -327,5 +417,10 @@ for who in client1:"$c1_pid":client1 client2:"$c2_pid":client2 \
     lab_fail stop "$REPLY" "$dir/$name.log"
   fi
 done
+if resolv_is_lab "${LAB_NS[client1]}"; then
+  lab_pass stop "every daemon exited 0; client1's resolv.conf as it was"
+else
+  lab_fail stop "client1's resolv.conf after its exit: $REPLY"
+fi
 lab_check_sanitizers "$dir"
 lab_test_summary
