@@ -37,6 +37,8 @@ build_pkgs=(
 #                 scripts/bench.sh (throughput, and WireGuard to compare)
 #   openvpn       scripts/bench-failover.sh (OpenVPN to compare)
 #   systemd       systemd-analyze: tests/systemd/units.sh checks the unit
+#   dnsmasq-base  tests/netns/fulltunnel.sh: the "internet" DNS server
+#   jq            the netns tests read JSON status with it
 #   ngtcp2-client, ngtcp2-server, tshark
 #                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
 #                 peers, tshark to check captures
@@ -46,7 +48,7 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
-  tshark
+  tshark dnsmasq-base jq
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 

@@ -14,7 +14,10 @@
 #       says so, rules at 27250-27252 (the server's address, over IPv4,
 #       keeps the main table), a default route via jvpn0 in table 27254.
 #   (b) it pings the internet host over IPv4 and IPv6 and downloads 2 MB
-#       from it (SHA-256 checked); nothing leaked on the uplink; its
+#       from it (SHA-256 checked); "www" resolves (search internet.test)
+#       through the DNS server the server gave (dnsmasq in the internet
+#       namespace, reached through the tunnel and the server's NAT);
+#       nothing leaked on the uplink; its
 #       `exclude = 198.18.2.1/32` (the router's far side) goes over the
 #       uplink, not the tunnel.
 #   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
@@ -55,7 +58,7 @@ PORT=8080
 
 lab_find_bin ||
   lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it first)"
-lab_require_tools jq socat nft sha256sum
+lab_require_tools jq socat nft sha256sum dnsmasq getent
 lab_note "using $JVPN_BIN"
 
 lab_test_logdir FULL_KEEP
@@ -67,6 +70,9 @@ lab_internet_add || lab_setup_fail "could not add the internet namespace"
 lab_gen_vpn_configs "$dir" ||
   lab_setup_fail "genkey or config generation failed"
 sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0\nroute = ::/0|' \
+  "$dir/server.conf"
+# The internet's DNS server is the clients' (reached through the tunnel).
+sed -i "s|^\\[server\\]\$|&\\ndns = $LAB_INET4\\ndns_search = internet.test|" \
   "$dir/server.conf"
 grep -q '^route = ::/0$' "$dir/server.conf" ||
   lab_setup_fail "could not add default routes to the server's config"
@@ -231,6 +237,15 @@ blocked() {
   REPLY=$dropped
 }
 
+# The internet namespace's DNS server: www.internet.test is its web host.
+lab_spawn "$inet" "$dir/dnsmasq.log" dnsmasq --keep-in-foreground \
+  --no-resolv --no-hosts --listen-address="$LAB_INET4" --bind-interfaces \
+  --port=53 --address="/www.internet.test/$LAB_INET4" --log-queries \
+  --log-facility=- --pid-file="$dir/dnsmasq.pid" ||
+  lab_setup_fail "dnsmasq did not start"
+lab_wait_for "dnsmasq" 5 lab_udp_bound "$inet" 53 ||
+  lab_setup_fail "dnsmasq is not listening" "$dir/dnsmasq.log"
+
 # --- (a) -------------------------------------------------------------------
 scenario_a() {
   local ft
@@ -270,11 +285,29 @@ excluded() {
   [[ $REPLY =~ ^[0-9]+$ ]]
 }
 
+# resolves NAME: client1 resolves NAME to the internet host (through the
+# tunnel's DNS: the lab's own resolver address answers nothing).
+resolves() {
+  [ "$(ip netns exec "$c1" getent ahostsv4 "$1" 2>/dev/null |
+    awk 'NR == 1 { print $1 }')" = "$LAB_INET4" ]
+}
+
 # --- (b) -------------------------------------------------------------------
 scenario_b() {
   local got
   reaches_inet b || return 1
   got=$REPLY
+  if ! lab_wait_for "the name" 5 resolves www ||
+     ! grep -q 'query\[A\] www.internet.test from 198.18.60.1' "$dir/dnsmasq.log"; then
+    lab_fail b "www (search internet.test) did not resolve through the tunnel" \
+      "$dir/dnsmasq.log" "$c1log"
+    return 1
+  fi
+  got+="; www resolved by the tunnel's DNS"
+  if ! leaks || [ "$REPLY" != 0 ]; then
+    lab_fail b "$REPLY packets leaked while resolving"
+    return 1
+  fi
   if ! ip netns exec "$c1" ping -n -q -c 2 -i 0.2 -w 3 198.18.2.1 >/dev/null 2>&1 ||
      ! excluded || [ "$REPLY" -lt 2 ]; then
     lab_fail b "the excluded 198.18.2.1 was not reached over the uplink (${REPLY:-?} packets)"
