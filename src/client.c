@@ -9,7 +9,9 @@
  * Connections live in links (src/client_int.h): one in single-path mode,
  * which follows the routing table and migrates when the local address
  * changes; one per [uplink] in multi-path mode, where src/client_uplink.c
- * decides which carries the data.
+ * decides which carries the data. Until its handshake completes, a link's
+ * connection may be raced by attempts to the server's other addresses
+ * (RFC 8305; src/client_lookup.c finds them).
  */
 #include "src/client.h"
 #include "src/client_int.h"
@@ -32,6 +34,7 @@
 #include "src/pin.h"
 #include "tun/netlink.h"
 
+_Static_assert(CLIENT_LINK_SOCKS >= 2, "a migration needs a spare socket");
 
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client_link *l);
@@ -1199,12 +1202,6 @@ static int fast_retry(const struct client_link *l) {
           glue_now() / 1000000 - cl->tunnel_up_ms < CLIENT_FAST_RETRY_MS);
 }
 
-static int host_is_literal(const char *host) {
-  uint8_t a[16];
-
-  return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
 /* The configuration of a new connection of |l|, whose callbacks go to
  * |ops| with |user|. */
 static void conn_config(struct client_link *l, struct quic_conn_config *cfg,
@@ -1214,8 +1211,7 @@ static void conn_config(struct client_link *l, struct quic_conn_config *cfg,
   memset(cfg, 0, sizeof(*cfg));
   cfg->is_server = 0;
   cfg->cred = cl->cred;
-  cfg->sni =
-      host_is_literal(cl->conf.server_host) ? NULL : cl->conf.server_host;
+  cfg->sni = cl->he.fixed ? NULL : cl->conf.server_host; /* no literal */
   cfg->authority = cl->authority;
   cfg->cc = cl->conf.cc;
   cfg->token = cl->token_len ? cl->token : NULL;

@@ -263,8 +263,9 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json);
 
 /* --- src/client_lookup.c: the server's addresses ------------------------- */
 
-/* An address literal becomes the address list at once; a name gets a
- * resolver. Call before client_up_init(). */
+/* Sets up the address list: an address literal is the whole list at
+ * once; a name is looked up when a link first connects. Call before
+ * client_up_init(). */
 void client_lookup_init(struct client *cl);
 /* Cancels a lookup in flight (at shutdown). */
 void client_lookup_free(struct client *cl);

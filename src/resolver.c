@@ -31,7 +31,6 @@ static void on_answer(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
       LOG_INFO(NULL, "late answer for %s used", r->host);
     r->cb(r->user, res, 0);
   } else if (was == RESOLVER_RUNNING) {
-    r->failures++;
     LOG_WARN(NULL, "cannot resolve %s: %s", r->host,
              status != 0 ? uv_strerror(status) : "no address");
     r->cb(r->user, NULL, JVPN_ERR_NOTFOUND);

@@ -37,7 +37,7 @@ struct resolver {
   char port[8];
   resolver_cb cb;
   void *user;
-  uint64_t lookups, timeouts, failures;
+  uint64_t lookups, timeouts; /* started; not answered in time */
 };
 
 /* Sets |r| up to look |host| (borrowed) up for UDP to |port| on |loop|;

@@ -291,4 +291,5 @@ else
   stop "$pid" "$c1" "the client of (e)" "$log"
 fi
 
+lab_check_sanitizers "$dir"
 lab_test_summary
