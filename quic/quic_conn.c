@@ -1726,6 +1726,12 @@ void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {
   snprintf(c->ctx, sizeof(c->ctx), "%s", ctx);
 }
 
+void quic_conn_set_owner(struct quic_conn *c, const struct quic_conn_ops *ops,
+                         void *user) {
+  c->cfg.ops = ops;
+  c->cfg.user = user;
+}
+
 /* Consecutive probe timeouts since the peer was last heard while data
  * was in flight: the PTO doubles after each, so n PTOs take
  * (2^n - 1) x PTO. ngtcp2 1.x no longer exposes its own count. */

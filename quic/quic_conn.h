@@ -435,6 +435,13 @@ int quic_conn_export(struct quic_conn *c, const char *label,
 /* Replaces the log prefix (e.g. once the peer is known). */
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
 
+/* Hands the connection to another owner: later callbacks go to |ops| with
+ * |user| (a client's racing attempt that won becomes its connection). May
+ * be called from inside a callback of |c|; the rest of that call already
+ * reaches the new owner. */
+void quic_conn_set_owner(struct quic_conn *c, const struct quic_conn_ops *ops,
+                         void *user);
+
 /* The current path's state (RTT, window, PTOs, PMTU), as of the latest
  * time the connection was given. */
 void quic_conn_get_info(struct quic_conn *c, struct quic_conn_info *info);

@@ -9,7 +9,9 @@
  * Connections live in links (src/client_int.h): one in single-path mode,
  * which follows the routing table and migrates when the local address
  * changes; one per [uplink] in multi-path mode, where src/client_uplink.c
- * decides which carries the data.
+ * decides which carries the data. Until its handshake completes, a link's
+ * connection may be raced by attempts to the server's other addresses
+ * (RFC 8305; src/client_lookup.c finds them).
  */
 #include <config.h> /* autoconf's: JVPN_TEST_HOOKS */
 
@@ -19,6 +21,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,7 @@
 #include "src/pin.h"
 #include "tun/netlink.h"
 
+_Static_assert(CLIENT_LINK_SOCKS >= 2, "a migration needs a spare socket");
 
 static void client_stop(struct client *cl, int code);
 static void schedule_reconnect(struct client_link *l);
@@ -45,6 +49,17 @@ static void client_link_connect(struct client_link *l);
 static void client_link_close(struct client_link *l, const char *why);
 static void client_link_flush(struct client_link *l);
 static void client_tun_update(struct client *cl);
+static int link_needed(const struct client_link *l);
+static unsigned link_families(struct client_link *l);
+static struct client_race *live_race(struct client_link *l);
+static void races_end(struct client_link *l, const char *why);
+static int race_take_over(struct client_link *l);
+static void on_next_attempt(uv_timer_t *t);
+static struct quic_conn *attempt_start(struct client_link *l, int slot,
+                                       const struct quic_conn_ops *ops,
+                                       void *user,
+                                       struct sockaddr_storage *remote,
+                                       socklen_t *remote_len);
 
 /* --- connection ---------------------------------------------------------- */
 
@@ -78,6 +93,7 @@ static void link_drop(struct client_link *l) {
     cl->tunnel_up_ms = glue_now() / 1000000;
     l->failed_attempts = 0; /* it was up until now */
   }
+  races_end(l, "the connection ended");
   quic_conn_del(l->qc);
   l->qc = NULL;
   l->req = CLIENT_REQ_NONE;
@@ -85,12 +101,30 @@ static void link_drop(struct client_link *l) {
   l->activating = 0;
   l->att = 0;
   uv_timer_stop(&l->timer);
+  uv_timer_stop(&l->next_attempt);
   if (cl->multi)
-    sock_close(&l->socks[0]);
+    sock_close(&l->socks[l->active]);
   client_tun_update(cl);
 }
 
-static int sock_open(struct client_link *l, int i);
+static int sock_open(struct client_link *l, int i, const struct sockaddr *to,
+                     socklen_t to_len);
+
+/* The socket slot a migration moves to: one the connection does not use
+ * (racing attempts, which use the others, are over once a connection
+ * can migrate). */
+static int spare_sock(const struct client_link *l) {
+  return l->active == 0 ? 1 : 0;
+}
+
+/* Closes the sockets the connection no longer uses (not the racers'). */
+static void socks_close_spare(struct client_link *l) {
+  int i;
+
+  for (i = 0; i < CLIENT_LINK_SOCKS; i++)
+    if (i != l->active && l->socks[i].race == NULL)
+      sock_close(&l->socks[i]);
+}
 
 static void audit_black_hole(struct client_link *l, const char *how) {
   struct jvpn_audit_record r;
@@ -112,10 +146,11 @@ static void audit_black_hole(struct client_link *l, const char *how) {
  * address; multi-path (sockets belong to uplinks): a new connection
  * reattaches. */
 static void leave_black_hole(struct client_link *l) {
-  int next = !l->active;
+  int next = spare_sock(l);
 
   l->pmtu_black_hole = 0;
-  if (!l->cl->multi && sock_open(l, next) == 0) {
+  if (!l->cl->multi && sock_open(l, next, (const struct sockaddr *)&l->remote,
+                                 l->remote_len) == 0) {
     if (quic_conn_migrate(l->qc,
                           (const struct sockaddr *)&l->socks[next].s.local,
                           l->socks[next].s.local_len, 0, glue_now()) == 0) {
@@ -165,28 +200,36 @@ static void on_pmtu_black_hole(void *user) {
   ((struct client_link *)user)->pmtu_black_hole = 1;
 }
 
-static void client_link_flush(struct client_link *l) {
+/* Writes what |qc| has due, handling the deadlines that pass meanwhile,
+ * until it ends (*|dead|). Returns 1 when the socket is full: |t| then
+ * tries again in 1 ms. */
+static int conn_write(struct quic_conn *qc, uv_timer_t *t, const int *dead) {
   uint64_t now;
   int rv, i;
 
-  if (l->qc == NULL)
-    return;
-  for (i = 0; i < 8 && !l->dead; i++) {
+  for (i = 0; i < 8 && !*dead; i++) {
     now = glue_now();
-    rv = quic_conn_write(l->qc, now);
+    rv = quic_conn_write(qc, now);
     if (rv == JVPN_ERR_AGAIN) {
-      uv_timer_start(&l->timer, l->timer.timer_cb, 1, 0);
-      return;
+      uv_timer_start(t, t->timer_cb, 1, 0);
+      return 1;
     }
-    if (rv != 0)
-      break;
-    if (quic_conn_expiry(l->qc) > now)
-      break;
-    if (quic_conn_handle_expiry(l->qc, now) != 0)
+    if (rv != 0 || quic_conn_expiry(qc) > now ||
+        quic_conn_handle_expiry(qc, now) != 0)
       break;
   }
+  return 0;
+}
+
+static void client_link_flush(struct client_link *l) {
+  if (l->qc == NULL || conn_write(l->qc, &l->timer, &l->dead))
+    return;
   if (l->pmtu_black_hole && !l->dead)
     leave_black_hole(l);
+  if (l->dead && race_take_over(l)) {
+    client_link_flush(l);
+    return;
+  }
   if (l->dead) {
     link_drop(l);
     schedule_reconnect(l);
@@ -194,6 +237,8 @@ static void client_link_flush(struct client_link *l) {
       client_up_tick(l->cl); /* a lost active fails over at once */
     return;
   }
+  if (l->nraces > 0 && l->req != CLIENT_REQ_NONE)
+    races_end(l, "another address answered first");
   glue_timer_arm(&l->timer, quic_conn_expiry(l->qc), glue_now());
   client_tun_update(l->cl);
 }
@@ -360,16 +405,30 @@ static int route_known(const struct client *cl, const struct client_route *r) {
   return 0;
 }
 
-/* Returns 1 if |r| covers the server's own underlay address: through the
+static int range_covers(const struct cip_range *r,
+                        const struct sockaddr_storage *ss) {
+  const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+  const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+  if (ss->ss_family == AF_INET)
+    return cip_range_contains(r, 4, (const uint8_t *)&s4->sin_addr);
+  if (ss->ss_family == AF_INET6)
+    return cip_range_contains(r, 6, s6->sin6_addr.s6_addr);
+  return 0;
+}
+
+/* Returns 1 if |r| covers one of the server's underlay addresses (those
+ * of the current answer, and those the connections use): through the
  * tunnel, such a route would carry the QUIC packets themselves. */
 static int covers_server(const struct client *cl, const struct cip_range *r) {
-  const struct sockaddr_in *s4 = (const struct sockaddr_in *)&cl->server;
-  const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&cl->server;
+  size_t i;
 
-  if (cl->server.ss_family == AF_INET)
-    return cip_range_contains(r, 4, (const uint8_t *)&s4->sin_addr);
-  if (cl->server.ss_family == AF_INET6)
-    return cip_range_contains(r, 6, s6->sin6_addr.s6_addr);
+  for (i = 0; i < cl->he.n; i++)
+    if (range_covers(r, &cl->he.a[i].sa))
+      return 1;
+  for (i = 0; i < cl->nlinks; i++)
+    if (cl->links[i].qc != NULL && range_covers(r, &cl->links[i].remote))
+      return 1;
   return 0;
 }
 
@@ -485,8 +544,7 @@ static void full_tunnel_apply(struct client *cl, int family, int on) {
 
   if (was == on)
     return;
-  if (full_tunnel_set(&cl->ft, family, on,
-                      (const struct sockaddr *)&cl->server) != 0) {
+  if (full_tunnel_set(&cl->ft, family, on) != 0) {
     LOG_WARN(NULL, "cannot turn full-tunnel mode %s for %s: %m",
              on ? "on" : "off", fam);
     return;
@@ -561,8 +619,8 @@ static struct client_sock *sock_for_path(struct client_link *l,
                                          const struct quic_path *path) {
   int i;
 
-  for (i = 0; i < 2; i++)
-    if (l->socks[i].open &&
+  for (i = 0; i < CLIENT_LINK_SOCKS; i++)
+    if (l->socks[i].open && l->socks[i].race == NULL &&
         netmon_same_addr((const struct sockaddr *)&l->socks[i].s.local,
                          path->local) &&
         ((const struct sockaddr_in *)&l->socks[i].s.local)->sin_port ==
@@ -589,7 +647,7 @@ static void on_path_changed(void *user, const struct quic_path *path,
   LOG_INFO(NULL, "migrated: now sending from %s",
            glue_sockaddr_str(path->local, buf, sizeof(buf)));
   l->active = (int)(cs - l->socks);
-  sock_close(&l->socks[!l->active]);
+  socks_close_spare(l);
   client_sess_path_changed(l, buf);
 }
 
@@ -606,9 +664,18 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   return -1;
 }
 
+/* The connection is ready for its request (its handshake done, the
+ * server's SETTINGS in): if others raced it, it won, and the next write
+ * closes them (client_link_flush). Its address goes first from now on,
+ * unless it is a standby's (an uplink's families are its own). */
 static long on_attach_header(void *user, char *buf, size_t len,
                              char *version, size_t version_len) {
-  return client_sess_attach_header(user, buf, len, version, version_len);
+  struct client_link *l = user;
+
+  if (link_needed(l))
+    he_list_won(&l->cl->he, (const struct sockaddr *)&l->remote);
+  uv_timer_stop(&l->next_attempt);
+  return client_sess_attach_header(l, buf, len, version, version_len);
 }
 
 static void on_tunnel_open(void *user, const char *session, size_t len,
@@ -679,29 +746,53 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   cl->ctr.rx_packets++;
 }
 
+static void auth_failed(struct client *cl, const char *detail) {
+  LOG_ERR(NULL, "authentication failed: %s%s", detail,
+          strstr(detail, "peer refused")
+              ? " (is this client's pin in the server's [peer] list?)"
+              : "");
+  client_stop(cl, 1);
+}
+
+/* An attempt to |remote| ended before its handshake: the address failed,
+ * unless we closed it ourselves. */
+static void attempt_failed(struct client *cl,
+                           const struct sockaddr_storage *remote,
+                           enum quic_conn_end why, const char *detail) {
+  char a[64];
+
+  if (why != QUIC_END_LOCAL_CLOSE)
+    he_list_failed(&cl->he, (const struct sockaddr *)remote);
+  LOG_DEBUG(NULL, "attempt to %s ended: %s (%s)",
+            glue_sockaddr_str((const struct sockaddr *)remote, a, sizeof(a)),
+            quic_conn_end_str(why), detail);
+}
+
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   struct client_link *l = user;
   struct client *cl = l->cl;
+  int early = l->qc != NULL && !link_handshake_done(l);
 
   l->dead = 1;
   if (cl->stopping)
     return;
   if (why == QUIC_END_AUTH) {
-    LOG_ERR(NULL, "authentication failed: %s%s", detail,
-            strstr(detail, "peer refused")
-                ? " (is this client's pin in the server's [peer] list?)"
-                : "");
-    client_stop(cl, 1);
+    auth_failed(cl, detail);
     return;
   }
-  if (l->qc && !link_handshake_done(l) && fast_retry(l)) {
+  if (early)
+    attempt_failed(cl, &l->remote, why, detail);
+  /* A racing attempt takes its place (client_link_flush), unless the
+   * link itself is being closed. */
+  if (why != QUIC_END_LOCAL_CLOSE && live_race(l) != NULL)
+    return;
+  if (early && fast_retry(l)) {
     /* An attempt into a dead path: expected while recovering, and many
      * of them; one line a second says the client keeps trying. */
     l->failed_attempts++;
     JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "no answer from the server yet (%llu "
                                      "attempts); still trying",
                 (unsigned long long)l->failed_attempts);
-    LOG_DEBUG(NULL, "attempt ended: %s (%s)", quic_conn_end_str(why), detail);
   } else {
     LOG_WARN(NULL, "connection ended: %s (%s)", quic_conn_end_str(why),
              detail);
@@ -726,6 +817,212 @@ static const struct quic_conn_ops client_ops = {
     .new_token = on_new_token,
 };
 
+/* --- racing attempts (RFC 8305) ------------------------------------------
+ *
+ * While the link's connection waits for its handshake, the next address
+ * of the round races it whenever an attempt delay passes with no packet
+ * from the server on any of them (a slow server that answers is waited
+ * for). The first attempt ready for its request becomes the link's
+ * connection; the others are closed. Racer callbacks get their struct
+ * client_race; a winner is handed to the link (race_swap).
+ */
+
+static const struct quic_conn_ops race_ops;
+
+#define SWAP(a, b)                                                             \
+  do {                                                                         \
+    __typeof__(a) swap_ = (a);                                                 \
+    (a) = (b);                                                                 \
+    (b) = swap_;                                                               \
+  } while (0)
+
+/* Exchanges the link's connection with the one of racing attempt |r|:
+ * the connection, its socket, its state and its address. */
+static void race_swap(struct client_link *l, struct client_race *r) {
+  SWAP(l->qc, r->qc);
+  SWAP(l->active, r->sock);
+  SWAP(l->dead, r->dead);
+  SWAP(l->heard, r->heard);
+  SWAP(l->remote, r->remote);
+  SWAP(l->remote_len, r->remote_len);
+  quic_conn_set_owner(l->qc, &client_ops, l);
+  quic_conn_set_owner(r->qc, &race_ops, r);
+  l->socks[l->active].race = NULL;
+  l->socks[r->sock].race = r;
+}
+
+static int race_send(void *user, const struct quic_path *path,
+                     const uint8_t *data, size_t len, size_t seg, uint8_t ecn) {
+  struct client_race *r = user;
+
+  return glue_send(&r->link->socks[r->sock].s, path, data, len, seg, ecn);
+}
+
+static int race_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
+  return on_verify_peer(((struct client_race *)user)->link, pin);
+}
+
+static void race_new_token(void *user, const uint8_t *token, size_t len) {
+  on_new_token(((struct client_race *)user)->link, token, len);
+}
+
+/* This attempt is the first ready for its request: it becomes the link's
+ * connection, and the link's own attempt races on in its place until the
+ * next write closes it (client_link_flush). */
+static long race_attach_header(void *user, char *buf, size_t len, char *version,
+                               size_t version_len) {
+  struct client_race *r = user;
+  struct client_link *l = r->link;
+  char a[64];
+
+  race_swap(l, r);
+  LOG_INFO(NULL, "%s answered first%s%s",
+           glue_sockaddr_str((const struct sockaddr *)&l->remote, a, sizeof(a)),
+           l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "");
+  return on_attach_header(l, buf, len, version, version_len);
+}
+
+static void race_closed(void *user, enum quic_conn_end why,
+                        const char *detail) {
+  struct client_race *r = user;
+  struct client *cl = r->link->cl;
+
+  r->dead = 1;
+  if (cl->stopping)
+    return;
+  if (why == QUIC_END_AUTH)
+    auth_failed(cl, detail);
+  else
+    attempt_failed(cl, &r->remote, why, detail);
+}
+
+/* Until it wins, a racing attempt only needs its handshake. */
+static const struct quic_conn_ops race_ops = {
+    .send = race_send,
+    .verify_peer = race_verify_peer,
+    .attach_header = race_attach_header,
+    .closed = race_closed,
+    .new_token = race_new_token,
+};
+
+static void race_drop(struct client_race *r, const char *why) {
+  struct client_link *l = r->link;
+
+  if (r->qc == NULL)
+    return;
+  if (!r->dead)
+    quic_conn_close(r->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
+                    glue_now());
+  quic_conn_del(r->qc);
+  r->qc = NULL;
+  uv_timer_stop(&r->timer);
+  l->socks[r->sock].race = NULL;
+  sock_close(&l->socks[r->sock]);
+  l->nraces--;
+}
+
+static void races_end(struct client_link *l, const char *why) {
+  size_t i;
+
+  for (i = 0; i < CLIENT_RACES; i++)
+    race_drop(&l->races[i], why);
+}
+
+static void race_flush(struct client_race *r) {
+  if (r->qc == NULL || conn_write(r->qc, &r->timer, &r->dead))
+    return;
+  if (r->dead) {
+    race_drop(r, NULL);
+    return;
+  }
+  glue_timer_arm(&r->timer, quic_conn_expiry(r->qc), glue_now());
+}
+
+static void on_race_timer(uv_timer_t *t) {
+  struct client_race *r = t->data;
+
+  if (r->qc == NULL)
+    return;
+  (void)quic_conn_handle_expiry(r->qc, glue_now()); /* ends via closed */
+  race_flush(r);
+}
+
+static struct client_race *live_race(struct client_link *l) {
+  size_t i;
+
+  for (i = 0; i < CLIENT_RACES; i++)
+    if (l->races[i].qc != NULL && !l->races[i].dead)
+      return &l->races[i];
+  return NULL;
+}
+
+/* The link's own attempt failed while others race on: one of them takes
+ * its place. Returns 1 if one did. */
+static int race_take_over(struct client_link *l) {
+  struct client_race *r = live_race(l);
+  char a[64];
+
+  if (r == NULL)
+    return 0;
+  race_swap(l, r);
+  race_drop(r, NULL); /* the failed one, now in r */
+  LOG_DEBUG(
+      NULL, "the attempt to %s goes on alone",
+      glue_sockaddr_str((const struct sockaddr *)&l->remote, a, sizeof(a)));
+  return 1;
+}
+
+static int attempts_heard(const struct client_link *l) {
+  size_t i;
+
+  for (i = 0; i < CLIENT_RACES; i++)
+    if (l->races[i].qc != NULL && l->races[i].heard)
+      return 1;
+  return l->heard;
+}
+
+/* Starts the next address of the round on a free racing slot. */
+static void race_start(struct client_link *l) {
+  struct client_race *r = NULL;
+  int used[CLIENT_LINK_SOCKS] = {0}, slot = 0;
+  size_t i;
+
+  used[l->active] = 1;
+  for (i = 0; i < CLIENT_RACES; i++) {
+    if (l->races[i].qc != NULL)
+      used[l->races[i].sock] = 1;
+    else if (r == NULL)
+      r = &l->races[i];
+  }
+  while (slot < CLIENT_LINK_SOCKS && used[slot])
+    slot++;
+  if (r == NULL || slot == CLIENT_LINK_SOCKS)
+    return; /* JVPN_HE_ATTEMPTS_MAX in flight: the next waits for one */
+  r->qc = attempt_start(l, slot, &race_ops, r, &r->remote, &r->remote_len);
+  if (r->qc == NULL)
+    return;
+  r->sock = slot;
+  r->dead = 0;
+  r->heard = 0;
+  l->socks[slot].race = r;
+  l->nraces++;
+  race_flush(r);
+}
+
+/* The attempt delay passed (armed by each attempt of the link): unless an
+ * attempt heard from the server, the next address races them. */
+static void on_next_attempt(uv_timer_t *t) {
+  struct client_link *l = t->data;
+
+  if (l->qc == NULL || l->dead || l->req != CLIENT_REQ_NONE ||
+      !link_needed(l) ||
+      he_list_next(&l->cl->he, l->he_next, link_families(l)) < 0)
+    return;
+  if (!attempts_heard(l))
+    race_start(l);
+  uv_timer_start(t, on_next_attempt, he_attempt_delay_ms(l->last_srtt_ms), 0);
+}
+
 /* --- I/O ----------------------------------------------------------------- */
 
 static void on_sock_readable(uv_poll_t *p, int status, int events) {
@@ -738,15 +1035,27 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   if (status < 0)
     return;
-  for (rounds = 0; rounds < 4 && l->qc && !l->dead; rounds++) {
+  for (rounds = 0; rounds < 4 && cs->open; rounds++) {
+    /* The socket's connection: the link's, or a racing attempt's (which
+     * may win during the read and pass the socket to the link). */
+    struct client_race *r = cs->race;
+    struct quic_conn *qc = r ? r->qc : l->qc;
+    int *dead = r ? &r->dead : &l->dead;
+
+    if (qc == NULL || *dead)
+      break;
     n = udp_sock_recv(&cs->s, &cl->rx);
     if (n <= 0)
       break;
     /* one clock read per batch, not per packet */
     now = glue_now();
     l->last_rx_ms = now / 1000000;
-    glue_conn_read_batch(l->qc, &cs->s, &cl->rx, n, now, &l->dead);
-    client_link_flush(l);
+    *(r ? &r->heard : &l->heard) = 1;
+    glue_conn_read_batch(qc, &cs->s, &cl->rx, n, now, dead);
+    if (cs->race)
+      race_flush(cs->race);
+    else
+      client_link_flush(l);
   }
 }
 
@@ -813,27 +1122,9 @@ static void client_tun_update(struct client *cl) {
   cl->tun_reading = want;
 }
 
-static int resolve_server(struct client *cl) {
-  int rv = glue_resolve(cl->conf.server_host, cl->conf.server_port,
-                        &cl->server, &cl->server_len);
-
-  char err[200];
-
-  /* In full-tunnel mode the server's address keeps its rule. */
-  if (rv == 0 && (cl->ft.on4 || cl->ft.on6) &&
-      full_tunnel_server(&cl->ft, (const struct sockaddr *)&cl->server) != 0)
-    LOG_WARN(NULL, "cannot move the full tunnel's rule to the server's new "
-                   "address: %m");
-  /* ... and the kill switch lets QUIC to it through. */
-  if (rv == 0 && kill_switch_servers(&cl->ks, &cl->server, 1, err,
-                                     sizeof(err)) != 0)
-    LOG_WARN(NULL, "cannot give the kill switch the server's new address: %s",
-             err);
-  return rv;
-}
-
 static void sock_watch(struct client_link *l, struct client_sock *cs) {
   cs->link = l;
+  cs->race = NULL;
   cs->open = 1;
   uv_poll_init(l->cl->loop, &cs->poll, cs->s.fd);
   cs->poll.data = cs;
@@ -841,28 +1132,26 @@ static void sock_watch(struct client_link *l, struct client_sock *cs) {
 }
 
 /* Opens slot |i| of the single-path link bound to the address the kernel
- * uses to reach the server now, so the connection's path names a real
- * local address and a change of that address is visible (and
- * migratable). In multi-path mode the uplink's own socket. */
-static int sock_open(struct client_link *l, int i) {
-  struct client *cl = l->cl;
+ * uses to reach server address |to| now, so the connection's path names a
+ * real local address and a change of that address is visible (and
+ * migratable). In multi-path mode the uplink's own socket of |to|'s
+ * family. */
+static int sock_open(struct client_link *l, int i, const struct sockaddr *to,
+                     socklen_t to_len) {
   struct client_sock *cs = &l->socks[i];
   struct sockaddr_storage src;
   socklen_t len;
   char buf[64];
 
   sock_close(cs);
-  if (cl->multi) {
-    if (client_up_sock_open(l) != 0)
+  if (l->cl->multi) {
+    if (client_up_sock_open(l, i, to->sa_family) != 0)
       return JVPN_ERR_SYSTEM;
     sock_watch(l, cs);
     return 0;
   }
-  if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
-                        &src, &len) != 0) {
-    LOG_WARN(NULL, "no route to %s",
-             glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
-                               sizeof(buf)));
+  if (netmon_source_for(to, to_len, &src, &len) != 0) {
+    LOG_WARN(NULL, "no route to %s", glue_sockaddr_str(to, buf, sizeof(buf)));
     return JVPN_ERR_SYSTEM;
   }
   if (udp_sock_open(&cs->s, (struct sockaddr *)&src, len) != 0) {
@@ -875,20 +1164,28 @@ static int sock_open(struct client_link *l, int i) {
   return 0;
 }
 
+/* The local address changed under |l|'s connection, which cannot
+ * migrate: a new connection from the new address takes over at once. */
+static void reconnect_now(struct client_link *l) {
+  client_link_close(l, "moving to a new local address");
+  l->backoff_ms = 0;
+  client_link_connect(l);
+}
+
 /* The underlay changed: if the kernel would now reach the server from
  * another address, move the connection there. */
 static void check_path(struct client *cl) {
   struct client_link *l = &cl->links[0];
   struct client_sock *cur = &l->socks[l->active];
+  const struct sockaddr *to = (const struct sockaddr *)&l->remote;
   struct sockaddr_storage src;
   socklen_t len;
   char a[64], b[64];
-  int next = !l->active, rv;
+  int next = spare_sock(l), rv;
 
   if (l->qc == NULL || l->dead || !cur->open)
     return;
-  if (netmon_source_for((const struct sockaddr *)&cl->server, cl->server_len,
-                        &src, &len) != 0)
+  if (netmon_source_for(to, l->remote_len, &src, &len) != 0)
     return; /* no route now: wait for one; QUIC's timers decide */
   if (netmon_same_addr((const struct sockaddr *)&src,
                        (const struct sockaddr *)&cur->s.local))
@@ -897,7 +1194,12 @@ static void check_path(struct client *cl) {
            glue_sockaddr_str((const struct sockaddr *)&cur->s.local, a,
                              sizeof(a)),
            glue_sockaddr_str((const struct sockaddr *)&src, b, sizeof(b)));
-  if (sock_open(l, next) != 0)
+  if (l->nraces > 0) {
+    /* Still racing, so no handshake to migrate: a new round starts. */
+    reconnect_now(l);
+    return;
+  }
+  if (sock_open(l, next, to, l->remote_len) != 0)
     return;
   /* At once, not after validating the new path: the kernel routes to the
    * server from the new address now, so the old one is at best on a path
@@ -915,9 +1217,7 @@ static void check_path(struct client *cl) {
   LOG_INFO(NULL, "migration not possible (%s): reconnecting",
            jvpn_strerror(rv));
   sock_close(&l->socks[next]);
-  client_link_close(l, "moving to a new local address");
-  l->backoff_ms = 0;
-  client_link_connect(l);
+  reconnect_now(l);
 }
 
 static void on_netmon_timer(uv_timer_t *t) {
@@ -941,73 +1241,70 @@ static void on_netmon(uv_poll_t *p, int status, int events) {
     uv_timer_start(&cl->netmon_timer, on_netmon_timer, 5, 0);
 }
 
-/* Short, frequent attempts while a session is recovering, and for a
- * while after a tunnel was last up (its session may have just ended with
- * the path): the path can come back any moment. Otherwise back off. */
-static int fast_retry(const struct client_link *l) {
+/* No other uplink's connection carries the session's data: the session
+ * waits for this link's connection, whose attempts race and retry fast (a
+ * standby's try one address each, at their own pace). */
+static int link_needed(const struct client_link *l) {
   const struct client *cl = l->cl;
   size_t i;
 
-  /* A standby is not urgent while another connection carries the data. */
   if (cl->multi)
     for (i = 0; i < cl->nlinks; i++)
       if (&cl->links[i] != l && cl->links[i].attached &&
           client_link_open(&cl->links[i]) &&
           cl->links[i].req != CLIENT_REQ_STANDBY)
         return 0;
+  return 1;
+}
+
+/* Short, frequent attempts while a session is recovering, and for a
+ * while after a tunnel was last up (its session may have just ended with
+ * the path): the path can come back any moment. Otherwise back off. */
+static int fast_retry(const struct client_link *l) {
+  const struct client *cl = l->cl;
+
+  /* A standby is not urgent while another connection carries the data. */
+  if (!link_needed(l))
+    return 0;
   return client_sess_recovering(cl) ||
          (cl->tunnel_up_ms &&
           glue_now() / 1000000 - cl->tunnel_up_ms < CLIENT_FAST_RETRY_MS);
 }
 
-static int host_is_literal(const char *host) {
-  uint8_t a[16];
-
-  return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
-}
-
-static void client_link_connect(struct client_link *l) {
+/* The configuration of a new connection of |l|, whose callbacks go to
+ * |ops| with |user|. */
+static void conn_config(struct client_link *l, struct quic_conn_config *cfg,
+                        const struct quic_conn_ops *ops, void *user) {
   struct client *cl = l->cl;
-  struct quic_conn_config cfg;
-  char buf[64];
 
-  if (l->qc != NULL || cl->stopping ||
-      (cl->multi && !client_up_wants_conn(l)))
-    return;
-  uv_timer_stop(&l->reconnect);
-  if (resolve_server(cl) != 0 || sock_open(l, l->active) != 0) {
-    schedule_reconnect(l);
-    return;
-  }
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.is_server = 0;
-  cfg.cred = cl->cred;
-  cfg.sni = host_is_literal(cl->conf.server_host) ? NULL
-                                                  : cl->conf.server_host;
-  cfg.authority = cl->authority;
-  cfg.cc = cl->conf.cc;
-  cfg.token = cl->token_len ? cl->token : NULL;
-  cfg.token_len = cl->token_len;
-  glue_silence_policy(&cfg.silence, &cl->conf.policy);
-  cfg.ops = &client_ops;
-  cfg.user = l;
-  cfg.log_ctx = l->idx >= 0 ? l->ifname : NULL;
-  cfg.keepalive_ms = cl->conf.keepalive_ms;
-  cfg.keylog = cl->keylog;
+  memset(cfg, 0, sizeof(*cfg));
+  cfg->is_server = 0;
+  cfg->cred = cl->cred;
+  cfg->sni = cl->he.fixed ? NULL : cl->conf.server_host; /* no literal */
+  cfg->authority = cl->authority;
+  cfg->cc = cl->conf.cc;
+  cfg->token = cl->token_len ? cl->token : NULL;
+  cfg->token_len = cl->token_len;
+  glue_silence_policy(&cfg->silence, &cl->conf.policy);
+  cfg->ops = ops;
+  cfg->user = user;
+  cfg->log_ctx = l->idx >= 0 ? l->ifname : NULL;
+  cfg->keepalive_ms = cl->conf.keepalive_ms;
+  cfg->keylog = cl->keylog;
   if (cl->multi && cl->sess.have && !fast_retry(l)) {
     /* Most likely a standby: keep-alives at its cost class's rate (the
      * idle timeout follows: 3 of them). */
     uint64_t ka = jvpn_uplink_keepalive_ms(&cl->up, (size_t)l->idx,
                                            &cl->conf.policy);
 
-    cfg.keepalive_ms = ka ? (unsigned)ka : cl->conf.keepalive_ms;
+    cfg->keepalive_ms = ka ? (unsigned)ka : cl->conf.keepalive_ms;
     /* an attempt into a path that is still dead is retried soon, and
      * its lost Initials are resent at the pace of the path's known RTT
      * (right after a link comes back its routes may lag its first
      * packets) */
-    cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
+    cfg->handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
     if (l->last_srtt_ms)
-      cfg.initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
+      cfg->initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
   }
   /* While recovering, an attempt that gets no answer soon is abandoned
    * for a fresh one, so a returning path is used within a retry interval
@@ -1015,32 +1312,98 @@ static void client_link_connect(struct client_link *l) {
   if (fast_retry(l) && l->last_srtt_ms) {
     unsigned t = 8 * l->last_srtt_ms + 100;
 
-    cfg.handshake_ms = t < CLIENT_ATTEMPT_MIN_MS   ? CLIENT_ATTEMPT_MIN_MS
-                       : t > CLIENT_ATTEMPT_MAX_MS ? CLIENT_ATTEMPT_MAX_MS
-                                                   : t;
-    cfg.initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
+    cfg->handshake_ms = t < CLIENT_ATTEMPT_MIN_MS   ? CLIENT_ATTEMPT_MIN_MS
+                        : t > CLIENT_ATTEMPT_MAX_MS ? CLIENT_ATTEMPT_MAX_MS
+                                                    : t;
+    cfg->initial_rtt_ms = l->last_srtt_ms < 5 ? 5 : l->last_srtt_ms;
   } else if (fast_retry(l)) {
-    cfg.handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
+    cfg->handshake_ms = JVPN_QUIC_REATTACH_HANDSHAKE_MS;
   }
+}
+
+/* The families of server addresses |l| can reach. */
+static unsigned link_families(struct client_link *l) {
+  return l->cl->multi ? client_up_families(l) : HE_FAM_ANY;
+}
+
+/* Starts a connection of |l| from socket |slot| to the next address of
+ * the round (l->he_next), its callbacks to |ops| with |user|; addresses
+ * without a route or socket are marked failed on the way. Returns the
+ * connection, its address in |remote|, or NULL (logged) when none could
+ * start. */
+static struct quic_conn *attempt_start(struct client_link *l, int slot,
+                                       const struct quic_conn_ops *ops,
+                                       void *user,
+                                       struct sockaddr_storage *remote,
+                                       socklen_t *remote_len) {
+  struct client *cl = l->cl;
+  struct client_sock *cs = &l->socks[slot];
+  struct quic_conn_config cfg;
+  struct quic_conn *qc = NULL;
+  unsigned fams = link_families(l);
+  char buf[64];
+  int i;
+
+  while ((i = he_list_next(&cl->he, l->he_next, fams)) >= 0) {
+    const struct he_addr *a = &cl->he.a[i];
+
+    l->he_next = (size_t)i + 1;
+    if (sock_open(l, slot, (const struct sockaddr *)&a->sa, a->len) == 0)
+      break;
+    he_list_failed(&cl->he, (const struct sockaddr *)&a->sa);
+  }
+  if (i < 0) {
+    JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "no address of %s to try now%s%s",
+                cl->conf.server_host, l->idx >= 0 ? " via " : "",
+                l->idx >= 0 ? l->ifname : "");
+    return NULL;
+  }
+  conn_config(l, &cfg, ops, user);
+  if (quic_conn_client_new(&qc, &cfg, (const struct sockaddr *)&cs->s.local,
+                           cs->s.local_len,
+                           (const struct sockaddr *)&cl->he.a[i].sa,
+                           cl->he.a[i].len, glue_now()) != 0) {
+    LOG_ERR(NULL, "cannot create a QUIC connection");
+    sock_close(cs);
+    return NULL;
+  }
+  *remote = cl->he.a[i].sa;
+  *remote_len = cl->he.a[i].len;
+  cl->connects++;
+  l->connects++;
+  LOG_INFO(NULL, "connecting to %s (%s)%s%s%s", cl->conf.server_host,
+           glue_sockaddr_str((const struct sockaddr *)remote, buf, sizeof(buf)),
+           l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "",
+           ops == &race_ops ? ", racing the attempt still unanswered" : "");
+  return qc;
+}
+
+static void client_link_connect(struct client_link *l) {
+  struct client *cl = l->cl;
+  int rv;
+
+  if (l->qc != NULL || l->lookup_wait || cl->stopping ||
+      (cl->multi && !client_up_wants_conn(l)))
+    return;
+  uv_timer_stop(&l->reconnect);
+  rv = client_lookup_ready(l, link_families(l));
+  if (rv == 0)
+    return; /* the lookup's end connects it again (hooks.link_connect) */
   l->dead = 0;
+  l->heard = 0;
   l->req = CLIENT_REQ_NONE;
   l->attached = 0;
   l->att = 0;
-  if (quic_conn_client_new(&l->qc, &cfg,
-                           (const struct sockaddr *)&l->socks[l->active].s.local,
-                           l->socks[l->active].s.local_len,
-                           (const struct sockaddr *)&cl->server,
-                           cl->server_len, glue_now()) != 0) {
-    LOG_ERR(NULL, "cannot create a QUIC connection");
+  l->he_next = 0;
+  if (rv > 0)
+    l->qc =
+        attempt_start(l, l->active, &client_ops, l, &l->remote, &l->remote_len);
+  if (l->qc == NULL) {
     schedule_reconnect(l);
     return;
   }
-  cl->connects++;
-  l->connects++;
-  LOG_INFO(NULL, "connecting to %s (%s)%s%s", cl->conf.server_host,
-           glue_sockaddr_str((const struct sockaddr *)&cl->server, buf,
-                             sizeof(buf)),
-           l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "");
+  uv_timer_start(&l->next_attempt, on_next_attempt,
+                 he_attempt_delay_ms(l->last_srtt_ms), 0);
   client_link_flush(l);
 }
 
@@ -1098,9 +1461,10 @@ static int client_status(void *user, int json, char **out, size_t *len) {
   struct glue_buf b = {0};
   char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
   const struct client_link *l = cl->cur;
-  const char *state = l->qc == NULL || l->dead ? "reconnecting"
+  const char *state = l->lookup_wait                    ? "resolving"
+                      : l->qc == NULL || l->dead        ? "reconnecting"
                       : quic_conn_tunnel_is_open(l->qc) ? "up"
-                                               : "connecting";
+                                                        : "connecting";
 
   if (cl->has4)
     glue_ip_str(AF_INET, cl->addr4, a4, sizeof(a4));
@@ -1130,6 +1494,7 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   cl->ks.on ? "on" : "off");
   client_sess_status(cl, &b, json);
   client_dns_status(cl, &b, json);
+  client_lookup_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);
   if (l->qc && !l->dead) {
@@ -1203,6 +1568,48 @@ static void full_tunnel_prepare(struct client *cl) {
   cl->ft_ok = 1;
 }
 
+/* The server's addresses as the lookup has them, into |a|; their count. */
+static size_t server_addrs(const struct client *cl, struct sockaddr_storage *a) {
+  size_t i;
+
+  for (i = 0; i < cl->he.n; i++)
+    a[i] = cl->he.a[i].sa;
+  return cl->he.n;
+}
+
+void client_server_addrs(struct client *cl) {
+  struct sockaddr_storage a[JVPN_HE_ADDRS_MAX];
+  size_t n = server_addrs(cl, a);
+  char err[200];
+
+  if (full_tunnel_servers(&cl->ft, a, n) != 0)
+    LOG_WARN(NULL, "cannot move the full tunnel's rules to the server's "
+                   "addresses: %m");
+  if (kill_switch_servers(&cl->ks, a, n, err, sizeof(err)) != 0)
+    LOG_WARN(NULL, "cannot give the kill switch the server's addresses: %s",
+             err);
+}
+
+/* With the kill switch, the server's name is looked up at start-up, before
+ * the table goes in and the loop runs (later lookups the table blocks keep
+ * these addresses). */
+static void lookup_before_kill_switch(struct client *cl) {
+  struct addrinfo hints, *ai;
+  char port[8];
+
+  memset(&hints, 0, sizeof(hints));
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  snprintf(port, sizeof(port), "%u", cl->conf.server_port);
+  if (getaddrinfo(cl->conf.server_host, port, &hints, &ai) != 0) {
+    LOG_WARN(NULL, "kill switch: %s does not resolve now; nothing reaches "
+                   "the server until it does", cl->conf.server_host);
+    return;
+  }
+  (void)he_list_set(&cl->he, ai, glue_now() / 1000000);
+  freeaddrinfo(ai);
+}
+
 /* The audit record of the kill switch going on or off. */
 static void audit_kill_switch(struct client *cl, int on) {
   struct jvpn_audit_record r;
@@ -1223,6 +1630,7 @@ static void audit_kill_switch(struct client *cl, int on) {
 static int kill_switch_prepare(struct client *cl) {
   struct kill_switch_allow allow = {cl->tun.name, cl->conf.server_port,
                                     cl->conf.excludes, cl->conf.nexcludes};
+  struct sockaddr_storage a[JVPN_HE_ADDRS_MAX];
   char err[200];
   size_t n;
 
@@ -1232,15 +1640,17 @@ static int kill_switch_prepare(struct client *cl) {
     LOG_ERR(NULL, "kill switch: cannot make an nftables context");
     return -1;
   }
-  n = resolve_server(cl) == 0 ? 1 : 0;
-  if (kill_switch_apply(&cl->ks, &allow, &cl->server, n, err, sizeof(err)) !=
-      0) {
+  /* A lookup the kill switch would block: before the loop runs. */
+  if (cl->he.n == 0)
+    lookup_before_kill_switch(cl);
+  n = server_addrs(cl, a);
+  if (kill_switch_apply(&cl->ks, &allow, a, n, err, sizeof(err)) != 0) {
     LOG_ERR(NULL, "kill switch: %s", err);
     return -1;
   }
   LOG_INFO(NULL, "kill switch on: nothing leaves outside %s but QUIC to the "
-                 "server (nftables table inet %s)",
-           cl->tun.name, cl->ks.table);
+                 "server's %zu address%s (nftables table inet %s)",
+           cl->tun.name, n, n == 1 ? "" : "es", cl->ks.table);
   audit_kill_switch(cl, 1);
   return 0;
 }
@@ -1272,9 +1682,16 @@ static void local_allow_init(struct client *cl) {
   cl->nlocal_allow = cl->conf.nallow_routes;
 }
 
+static void timer_init(struct client *cl, uv_timer_t *t, void *data,
+                       uv_timer_cb cb) {
+  uv_timer_init(cl->loop, t);
+  t->data = data;
+  t->timer_cb = cb;
+}
+
 /* One link per [uplink], or the single path's one. */
 static void links_init(struct client *cl) {
-  size_t i;
+  size_t i, j;
 
   cl->multi = cl->conf.nuplinks > 0;
   cl->nlinks = cl->multi ? cl->conf.nuplinks : 1;
@@ -1283,13 +1700,16 @@ static void links_init(struct client *cl) {
 
     l->cl = cl;
     l->idx = cl->multi ? (int)i : -1;
-    l->socks[0].s.fd = l->socks[1].s.fd = -1;
+    for (j = 0; j < CLIENT_LINK_SOCKS; j++)
+      l->socks[j].s.fd = -1;
     l->link_up = 1;
-    uv_timer_init(cl->loop, &l->timer);
-    l->timer.data = l;
-    l->timer.timer_cb = on_conn_timer;
-    uv_timer_init(cl->loop, &l->reconnect);
-    l->reconnect.data = l;
+    timer_init(cl, &l->timer, l, on_conn_timer);
+    timer_init(cl, &l->reconnect, l, on_reconnect);
+    timer_init(cl, &l->next_attempt, l, on_next_attempt);
+    for (j = 0; j < CLIENT_RACES; j++) {
+      l->races[j].link = l;
+      timer_init(cl, &l->races[j].timer, &l->races[j], on_race_timer);
+    }
   }
   cl->cur = &cl->links[0];
 }
@@ -1391,13 +1811,16 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 2;
     goto out_tun;
   }
+  /* An address literal is known now; the uplinks pick their addresses
+   * by the server's families. */
+  client_lookup_init(cl);
+  client_server_addrs(cl);
   if (kill_switch_prepare(cl) != 0) {
     rc = 1;
     goto out_tun;
   }
   client_dns_prepare(cl);
-  /* The uplinks' addresses are chosen by the server's family. */
-  if (cl->multi && (resolve_server(cl), client_up_init(cl) != 0)) {
+  if (cl->multi && client_up_init(cl) != 0) {
     rc = 2;
     goto out_tun;
   }
@@ -1423,11 +1846,15 @@ int jvpn_client_run(const char *config_path, int verbosity,
   client_dns_done(cl);
   for (i = 0; i < cl->nlinks; i++)
     link_drop(&cl->links[i]);
+  /* A lookup in its thread keeps the loop until it returns. */
+  client_lookup_free(cl);
   uv_walk(cl->loop, close_walk, NULL);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   for (i = 0; i < cl->nlinks; i++) {
-    udp_sock_close(&cl->links[i].socks[0].s);
-    udp_sock_close(&cl->links[i].socks[1].s);
+    size_t j;
+
+    for (j = 0; j < CLIENT_LINK_SOCKS; j++)
+      udp_sock_close(&cl->links[i].socks[j].s);
   }
   if (cl->netmon_fd >= 0)
     close(cl->netmon_fd);

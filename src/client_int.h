@@ -2,11 +2,14 @@
  * src/client_int: the client program's internal state, shared by four
  * files, each with one job, called in one direction only:
  *
- *   src/client.c          sockets, TUN, connections, the loop
+ *   src/client.c          sockets, TUN, connections and their racing
+ *                         attempts, the loop
  *     -> src/client_uplink.c   multi-path measurements and decisions
  *     -> src/client_dns.c      the server's DNS configuration
  *       -> src/client_session.c  the session layer: birth, reattach
  *                                proofs, recovery, audit
+ *     -> src/client_lookup.c   the server's addresses: lookups off the
+ *                              loop, their order (RFC 8305)
  *
  * A lower file reaches a higher one only through struct client_hooks,
  * which src/client.c fills in (the libuv / ngtcp2 callback pattern).
@@ -34,6 +37,8 @@
 #include "src/glue.h"
 #include "src/killswitch.h"
 #include "src/resolvconf.h"
+#include "src/happy_eyeballs.h"
+#include "src/resolver.h"
 #include "tun/tun_dev.h"
 
 #define CLIENT_BACKOFF_MIN_MS 250
@@ -52,6 +57,10 @@
 #define CLIENT_STANDBY_RETRY_MAX_MS 1000
 /* ms: after a 429 or 503 the next attempt waits at least this long */
 #define CLIENT_HOLD_OFF_MS 1000
+/* Sockets of a link: its connection's, and one per racing attempt (a
+ * migration's target reuses a racer's once the race is over). */
+#define CLIENT_LINK_SOCKS JVPN_HE_ATTEMPTS_MAX
+#define CLIENT_RACES (JVPN_HE_ATTEMPTS_MAX - 1)
 
 struct client_route {
   int family;
@@ -60,6 +69,7 @@ struct client_route {
 };
 
 struct client;
+struct client_race;
 
 /* The server's DNS configuration (src/client_dns.c). */
 struct client_dns {
@@ -72,11 +82,28 @@ struct client_dns {
 };
 
 /* A socket of a connection (two while a migration validates a path). */
+/* A socket of a link: its connection's (two while a migration validates
+ * a path), or a racing attempt's. */
 struct client_sock {
   struct client_link *link;
+  struct client_race *race; /* the attempt it carries; NULL: the link's */
   struct udp_sock s;
   uv_poll_t poll;
   int open;
+};
+
+/* A connection attempt to another of the server's addresses, racing the
+ * link's own until one of them completes its handshake (RFC 8305): the
+ * winner becomes the link's connection, the others are closed. */
+struct client_race {
+  struct client_link *link;
+  struct quic_conn *qc;    /* NULL: the slot is free */
+  int sock;                /* link->socks[sock] */
+  int dead;                /* qc ended: drop it after the current call */
+  int heard;               /* a packet of it arrived */
+  uv_timer_t timer;        /* qc's deadline */
+  struct sockaddr_storage remote;
+  socklen_t remote_len;
 };
 
 /* What a connection's CONNECT-IP request asked for. */
@@ -94,12 +121,22 @@ struct client_link {
   struct client *cl;
   int idx;                 /* [uplink] index; -1 in single-path mode */
   char ifname[IFNAMSIZ];   /* multi-path: the interface it is bound to */
-  struct client_sock socks[2];
+  struct client_sock socks[CLIENT_LINK_SOCKS];
   int active;              /* socks[active]: the one new connections use */
   struct quic_conn *qc;
   int dead;                /* qc ended: drop it after the current call */
+  int heard;               /* a packet of qc arrived */
+  struct sockaddr_storage remote; /* the server address qc goes to */
+  socklen_t remote_len;
   uv_timer_t timer;        /* qc's deadline */
   uv_timer_t reconnect;    /* backoff before the next connection */
+  /* Happy Eyeballs: while qc's handshake is pending, the next address
+   * races it after the attempt delay (src/happy_eyeballs.h) */
+  uv_timer_t next_attempt; /* the attempt delay passed without an answer */
+  struct client_race races[CLIENT_RACES];
+  size_t nraces;           /* races[] in use */
+  size_t he_next;          /* the next address of cl->he this round */
+  int lookup_wait;         /* waits for the server's name to resolve */
   unsigned backoff_ms;
   unsigned last_srtt_ms;   /* smoothed RTT of its last connection */
   uint64_t failed_attempts;/* unanswered attempts since it was last up */
@@ -139,8 +176,8 @@ struct client {
   struct client_hooks hooks;
   struct jvpn_client_conf conf;
   struct quic_cred *cred;
-  struct sockaddr_storage server;
-  socklen_t server_len;
+  struct he_list he;       /* the server's addresses (src/client_lookup.c) */
+  struct resolver res;     /* looks the server's name up */
   char authority[JVPN_HOST_MAX + 8]; /* host:port, [v6]:port */
   struct client_link links[JVPN_UPLINK_MAX];
   size_t nlinks;           /* 1 in single-path mode */
@@ -254,19 +291,40 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json);
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len);
 /* Appends the DNS configuration to a status answer. */
 void client_dns_status(const struct client *cl, struct glue_buf *b, int json);
+/* The server's addresses changed (src/client_lookup.c): the full tunnel's
+ * rules and the kill switch follow (src/client.c). */
+void client_server_addrs(struct client *cl);
 /* At start-up, as root: opens /etc/resolv.conf for the configuration to
  * come (and undoes what a crashed run left in it). */
 void client_dns_prepare(struct client *cl);
 /* At exit: the file as it was. */
 void client_dns_done(struct client *cl);
+/* --- src/client_lookup.c: the server's addresses ------------------------- */
+
+/* Sets up the address list: an address literal is the whole list at
+ * once; a name is looked up when a link first connects. Call before
+ * client_up_init(). */
+void client_lookup_init(struct client *cl);
+/* Cancels a lookup in flight (at shutdown). */
+void client_lookup_free(struct client *cl);
+/* Whether |l|, which can reach addresses of families |fams| (HE_FAM_*),
+ * may connect now: 1 (cl->he holds an address to try), 0 (it waits for a
+ * lookup; hooks.link_connect follows when that ends) or JVPN_ERR_AGAIN
+ * (nothing to try yet: back off). */
+int client_lookup_ready(struct client_link *l, unsigned fams);
+/* Appends the address list and lookups to a status answer. */
+void client_lookup_status(struct client *cl, struct glue_buf *b, int json);
 
 /* --- src/client_uplink.c: multi-path ------------------------------------ */
 
 /* Sets up the uplink set and binds each link to its [uplink] (multi-path
  * mode only). Returns 0 or a JVPN_ERR_* (logged). */
 int client_up_init(struct client *cl);
-/* Opens |l|'s socket on its uplink. Returns 0 or JVPN_ERR_*. */
-int client_up_sock_open(struct client_link *l);
+/* Opens socket |slot| of |l| on its uplink, from its address of |family|.
+ * Returns 0 or JVPN_ERR_*. */
+int client_up_sock_open(struct client_link *l, int slot, int family);
+/* The families of |l|'s uplink addresses (HE_FAM_*). */
+unsigned client_up_families(struct client_link *l);
 /* Nonzero if |l| should have a connection now (its link is up, and it
  * is the one to start a session or the session exists). */
 int client_up_wants_conn(const struct client_link *l);

@@ -45,43 +45,53 @@ static struct client_link *link_of_att(struct client *cl, uint64_t att) {
 
 /* --- sockets ------------------------------------------------------------ */
 
-/* The uplink's interface and local address now: an [uplink] by address
- * finds its interface, one by interface its first address of the
- * server's family. */
-static int uplink_local(struct client_link *l, struct sockaddr_storage *ss,
-                        socklen_t *len) {
-  struct client *cl = l->cl;
-  const struct jvpn_client_uplink *u = &cl->conf.uplinks[l->idx];
-  int family = cl->server.ss_family;
+/* The uplink's interface and its local address of |family| now: an
+ * [uplink] by address finds its interface (if the address is of
+ * |family|), one by interface its first address of |family|. */
+static int uplink_local(struct client_link *l, int family,
+                        struct sockaddr_storage *ss, socklen_t *len) {
+  const struct jvpn_client_uplink *u = &l->cl->conf.uplinks[l->idx];
+  void *addr;
 
   if (!u->by_address)
-    return family == 0 /* not resolved yet */
-               ? (netmon_iface_addr(l->ifname, AF_INET, ss, len) == 0 ||
-                          netmon_iface_addr(l->ifname, AF_INET6, ss, len) == 0
-                      ? 0
-                      : JVPN_ERR_NOTFOUND)
-               : netmon_iface_addr(l->ifname, family, ss, len);
+    return netmon_iface_addr(l->ifname, family, ss, len);
   memset(ss, 0, sizeof(*ss));
-  if (family == AF_INET || (family == 0 && strchr(u->cfg.name, ':') == NULL)) {
-    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-    s4->sin_family = AF_INET;
-    if (inet_pton(AF_INET, u->cfg.name, &s4->sin_addr) != 1)
-      return JVPN_ERR_INVAL;
-    *len = sizeof(*s4);
+  ss->ss_family = (sa_family_t)family;
+  if (family == AF_INET) {
+    addr = &((struct sockaddr_in *)ss)->sin_addr;
+    *len = sizeof(struct sockaddr_in);
   } else {
-    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-    s6->sin6_family = AF_INET6;
-    if (inet_pton(AF_INET6, u->cfg.name, &s6->sin6_addr) != 1)
-      return JVPN_ERR_INVAL;
-    *len = sizeof(*s6);
+    addr = &((struct sockaddr_in6 *)ss)->sin6_addr;
+    *len = sizeof(struct sockaddr_in6);
   }
+  if (inet_pton(family, u->cfg.name, addr) != 1)
+    return JVPN_ERR_NOTFOUND;
   return netmon_iface_of((struct sockaddr *)ss, l->ifname);
 }
 
-int client_up_sock_open(struct client_link *l) {
-  struct client_sock *cs = &l->socks[0];
+unsigned client_up_families(struct client_link *l) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  unsigned fams = 0;
+
+  if (uplink_local(l, AF_INET6, &ss, &len) == 0)
+    fams |= HE_FAM_V6;
+  if (uplink_local(l, AF_INET, &ss, &len) == 0)
+    fams |= HE_FAM_V4;
+  return fams;
+}
+
+/* The uplink is up and has an address of a family the server has (any,
+ * before the server's name is resolved). */
+static int uplink_usable(struct client_link *l) {
+  unsigned server = he_list_families(&l->cl->he);
+
+  return (client_up_families(l) & (server ? server : HE_FAM_ANY)) != 0 &&
+         netmon_link_up(l->ifname);
+}
+
+int client_up_sock_open(struct client_link *l, int slot, int family) {
+  struct client_sock *cs = &l->socks[slot];
   struct sockaddr_storage ss;
   socklen_t len = 0;
   char buf[64];
@@ -91,10 +101,10 @@ int client_up_sock_open(struct client_link *l) {
     udp_sock_close(&cs->s);
     cs->open = 0;
   }
-  if (uplink_local(l, &ss, &len) != 0) {
+  if (uplink_local(l, family, &ss, &len) != 0) {
     JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "uplink %s has no %s address now",
                 l->cl->conf.uplinks[l->idx].cfg.name,
-                l->cl->server.ss_family == AF_INET ? "IPv4" : "IPv6");
+                family == AF_INET ? "IPv4" : "IPv6");
     return JVPN_ERR_NOTFOUND;
   }
   if (udp_sock_open(&cs->s, (struct sockaddr *)&ss, len) != 0) {
@@ -398,9 +408,7 @@ void client_up_netmon(struct client *cl) {
 
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int up = netmon_link_up(l->ifname) && uplink_local(l, &ss, &len) == 0;
+    int up = uplink_usable(l);
 
     if (up == l->link_up)
       continue;
@@ -428,8 +436,6 @@ int client_up_init(struct client *cl) {
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
     const struct jvpn_client_uplink *u = &cl->conf.uplinks[i];
-    struct sockaddr_storage ss;
-    socklen_t len;
 
     rv = jvpn_uplink_add(&cl->up, &u->cfg);
     if (rv < 0) {
@@ -438,7 +444,7 @@ int client_up_init(struct client *cl) {
     }
     if (!u->by_address)
       (void)snprintf(l->ifname, sizeof(l->ifname), "%s", u->cfg.name);
-    l->link_up = uplink_local(l, &ss, &len) == 0 && netmon_link_up(l->ifname);
+    l->link_up = uplink_usable(l);
     if (!l->link_up)
       (void)jvpn_uplink_link(&cl->up, i, 0, now);
     LOG_INFO(NULL, "uplink %s: priority %" PRIu32 "%s, %s", u->cfg.name,
@@ -468,9 +474,10 @@ void client_up_status(struct client *cl, struct glue_buf *b, int json) {
                                           : "standby";
     char local[64] = "-";
 
-    if (l->socks[0].open)
-      (void)glue_sockaddr_str((const struct sockaddr *)&l->socks[0].s.local,
-                              local, sizeof(local));
+    if (l->socks[l->active].open)
+      (void)glue_sockaddr_str(
+          (const struct sockaddr *)&l->socks[l->active].s.local, local,
+          sizeof(local));
     glue_buf_printf(
         b,
         json ? "%s{\"interface\":\"%s\",\"name\":\"%s\",\"priority\":%" PRIu32

@@ -20,9 +20,9 @@ static int *flag_of(struct full_tunnel *ft, int family) {
   return family == AF_INET ? &ft->on4 : &ft->on6;
 }
 
-/* The server's address as a host prefix of its family, or 0. */
-static int server_host(const struct sockaddr_storage *ss, const uint8_t **a,
-                       uint8_t *plen) {
+/* The address of |ss| as a host prefix; its family, or 0. */
+static int host_of(const struct sockaddr_storage *ss, const uint8_t **a,
+                   uint8_t *plen) {
   if (ss->ss_family == AF_INET) {
     *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
     *plen = 32;
@@ -36,17 +36,25 @@ static int server_host(const struct sockaddr_storage *ss, const uint8_t **a,
   return 0;
 }
 
-/* The rule at P for the current server address (add or delete). */
-static int server_rule(struct full_tunnel *ft, int add) {
-  struct tun_nl_rule r = {0};
+/* The rules at P for the server's addresses (add or delete). */
+static int server_rules(struct full_tunnel *ft, int add) {
+  size_t i;
 
-  r.family = server_host(&ft->server, &r.to, &r.to_len);
-  if (r.family == 0)
-    return 0;
-  r.pref = ft->pref;
-  r.table = 254; /* main */
-  r.suppress_plen = -1;
-  return add ? tun_nl_rule_add(&r) : tun_nl_rule_del(&r);
+  for (i = 0; i < ft->nservers; i++) {
+    struct tun_nl_rule r = {0};
+
+    r.family = host_of(&ft->servers[i], &r.to, &r.to_len);
+    if (r.family == 0)
+      continue;
+    r.pref = ft->pref;
+    r.table = 254; /* main */
+    r.suppress_plen = -1;
+    if (!add)
+      (void)tun_nl_rule_del(&r);
+    else if (tun_nl_rule_add(&r) != 0)
+      return JVPN_ERR_SYSTEM;
+  }
+  return 0;
 }
 
 /* The exclude rules of |family| at P (add or delete). */
@@ -115,59 +123,44 @@ int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
   return stale;
 }
 
-int full_tunnel_set(struct full_tunnel *ft, int family, int on,
-                    const struct sockaddr *server) {
-  int *flag = flag_of(ft, family);
+int full_tunnel_set(struct full_tunnel *ft, int family, int on) {
+  int *flag = flag_of(ft, family), was_on = ft->on4 || ft->on6;
 
   if (*flag == !!on)
-    return server != NULL ? full_tunnel_server(ft, server) : 0;
+    return 0;
   if (!on) {
     (void)family_rules(ft, family, 0);
     *flag = 0;
-    if (!ft->on4 && !ft->on6 && ft->server_ruled) {
-      (void)server_rule(ft, 0);
-      ft->server_ruled = 0;
-    }
+    if (!ft->on4 && !ft->on6)
+      (void)server_rules(ft, 0);
     return 0;
   }
-  if (full_tunnel_server(ft, server) != 0 || family_rules(ft, family, 1) != 0)
+  if ((!was_on && server_rules(ft, 1) != 0) ||
+      family_rules(ft, family, 1) != 0) {
+    if (!was_on)
+      (void)server_rules(ft, 0);
     return JVPN_ERR_SYSTEM;
+  }
   *flag = 1;
   return 0;
 }
 
-/* 1 when |a| and |b| hold the same address (ports aside). */
-static int same_host(const struct sockaddr_storage *a,
-                     const struct sockaddr_storage *b) {
-  const uint8_t *x, *y;
-  uint8_t lx, ly;
+int full_tunnel_servers(struct full_tunnel *ft,
+                        const struct sockaddr_storage *servers, size_t n) {
+  int on = ft->on4 || ft->on6;
 
-  return server_host(a, &x, &lx) != 0 && server_host(b, &y, &ly) != 0 &&
-         lx == ly && memcmp(x, y, (size_t)lx / 8) == 0;
-}
-
-int full_tunnel_server(struct full_tunnel *ft, const struct sockaddr *server) {
-  struct sockaddr_storage ss;
-  size_t len = server->sa_family == AF_INET ? sizeof(struct sockaddr_in)
-                                            : sizeof(struct sockaddr_in6);
-
-  memset(&ss, 0, sizeof(ss));
-  memcpy(&ss, server, len);
-  if (ft->server_ruled && same_host(&ft->server, &ss))
-    return 0;
-  if (ft->server_ruled)
-    (void)server_rule(ft, 0);
-  ft->server_ruled = 0;
-  ft->server = ss;
-  if (server_rule(ft, 1) != 0)
-    return JVPN_ERR_SYSTEM;
-  ft->server_ruled = 1;
-  return 0;
+  if (on)
+    (void)server_rules(ft, 0);
+  if (n > FULL_TUNNEL_SERVERS_MAX)
+    n = FULL_TUNNEL_SERVERS_MAX;
+  memcpy(ft->servers, servers, n * sizeof(*servers));
+  ft->nservers = n;
+  return on ? server_rules(ft, 1) : 0;
 }
 
 void full_tunnel_off(struct full_tunnel *ft) {
   if (ft->on4)
-    (void)full_tunnel_set(ft, AF_INET, 0, NULL);
+    (void)full_tunnel_set(ft, AF_INET, 0);
   if (ft->on6)
-    (void)full_tunnel_set(ft, AF_INET6, 0, NULL);
+    (void)full_tunnel_set(ft, AF_INET6, 0);
 }

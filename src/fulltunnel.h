@@ -6,7 +6,9 @@
  * puts a default route via its TUN device into a table of its own and
  * three rules before the main table's:
  *
- *   pref P     to SERVER lookup main            (the QUIC packets, and the
+ *   pref P     to SERVER lookup main            (for each of the server's
+ *                                               addresses: the QUIC packets,
+ *                                               and the
  *                                               reverse-path check of the
  *                                               server's answers, keep the
  *                                               uplink)
@@ -32,12 +34,16 @@
 
 #include "src/config.h"
 
+#define FULL_TUNNEL_SERVERS_MAX 16
+
 struct full_tunnel {
   int ifindex;               /* the TUN device */
   uint32_t table, pref;
   int on4, on6;              /* applied per family */
-  struct sockaddr_storage server; /* excluded by the rule at P */
-  int server_ruled;          /* that rule is in place */
+  /* the server's addresses, each with a rule at P while any family is
+   * on (the QUIC packets of every attempt keep the uplink) */
+  struct sockaddr_storage servers[FULL_TUNNEL_SERVERS_MAX];
+  size_t nservers;
   const struct jvpn_prefix *excludes; /* not owned: the config's */
   size_t nexcludes;
 };
@@ -50,14 +56,14 @@ int full_tunnel_init(struct full_tunnel *ft, int ifindex, uint32_t table,
                      uint32_t pref, const struct jvpn_prefix *excludes,
                      size_t n);
 
-/* Turns full-tunnel mode for |family| on or off. |server| is the server's
- * current address (the rule at P follows it). Returns 0 or JVPN_ERR_SYSTEM
- * (errno kept; what was added is removed again). */
-int full_tunnel_set(struct full_tunnel *ft, int family, int on,
-                    const struct sockaddr *server);
+/* Turns full-tunnel mode for |family| on or off. Returns 0 or
+ * JVPN_ERR_SYSTEM (errno kept; what was added is removed again). */
+int full_tunnel_set(struct full_tunnel *ft, int family, int on);
 
-/* The server's address changed (a new lookup): moves the rule at P. */
-int full_tunnel_server(struct full_tunnel *ft, const struct sockaddr *server);
+/* The server's addresses (a new lookup): the rules at P follow them (the
+ * first FULL_TUNNEL_SERVERS_MAX). Returns 0 or JVPN_ERR_SYSTEM. */
+int full_tunnel_servers(struct full_tunnel *ft,
+                        const struct sockaddr_storage *servers, size_t n);
 
 /* Removes everything (exit). */
 void full_tunnel_off(struct full_tunnel *ft);

@@ -82,14 +82,23 @@ static const int both_calls[] = {
 /* The client also opens sockets at run time: a UDP socket for each new
  * path, a connected probe for the source address the kernel would pick,
  * rtnetlink for addresses, routes and the interface list, and the
- * resolver's (the server's name is looked up again on each reconnect). */
+ * resolver's (the server's name is looked up again when its answer is
+ * old or all its addresses failed, in a libuv threadpool thread that the
+ * first lookup starts, under this filter). */
 static const int client_calls[] = {
-    SCMP_SYS(bind),       SCMP_SYS(connect), SCMP_SYS(getsockname),
-    SCMP_SYS(getsockopt), SCMP_SYS(sendto),  SCMP_SYS(recvfrom),
+    SCMP_SYS(bind),
+    SCMP_SYS(connect),
+    SCMP_SYS(getsockname),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
     SCMP_SYS(sendmmsg), /* DNS: the A and AAAA queries at once */
     SCMP_SYS(uname),    /* the resolver's default domain */
     SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
     SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), /* /etc/resolv.conf */
+    /* the loop yields while a threadpool thread that has just woken it
+     * finishes (libuv's uv_async_send handshake) */
+    SCMP_SYS(sched_yield),
 };
 
 #ifdef JVPN_SANITIZERS
@@ -146,6 +155,9 @@ static const struct arg_rule client_args[] = {
     {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, SIOCGIFFLAGS)}},
     /* the resolver sizes a DNS answer before reading it */
     {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, FIONREAD)}},
+    /* libuv sizes its threadpool threads' stacks by RLIMIT_STACK: reading
+     * this process's limits, never setting them */
+    {SCMP_SYS(prlimit64), 2, {ARG(0, LOW32, 0), ARG(2, UINT64_MAX, 0)}},
 };
 
 /* A filter under construction and the distinct calls it allows. */

@@ -165,6 +165,25 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_NEW_TOKEN_TTL_S (24 * 3600)
 #define JVPN_NEW_TOKEN_MAX 128   /* bytes: a client keeps one this long */
 
+/* --- Client: finding the server (RFC 8305, docs/decisions.md D34) -------- */
+/* ms a lookup of the server's name may take; then the waiting connections
+ * back off (a late answer still counts when it arrives). */
+#define JVPN_RESOLVE_TIMEOUT_MS 5000
+/* ms an answer is used before a new connection looks the name up again
+ * (getaddrinfo gives no TTL). */
+#define JVPN_RESOLVE_LIFETIME_MS 60000
+/* ms at least between two lookups: when every address failed sooner, they
+ * are tried again instead. */
+#define JVPN_RESOLVE_MIN_GAP_MS 1000
+#define JVPN_HE_ADDRS_MAX 16     /* addresses kept of one answer */
+/* Connection attempts in flight per link (the first and its racers). */
+#define JVPN_HE_ATTEMPTS_MAX 3
+/* ms an attempt waits for an answer before the next address races it,
+ * when the path's RTT is unknown; else twice the RTT, within MIN..MAX. */
+#define JVPN_HE_ATTEMPT_DELAY_MS 250
+#define JVPN_HE_ATTEMPT_DELAY_MIN_MS 100
+#define JVPN_HE_ATTEMPT_DELAY_MAX_MS 2000
+
 /* --- Identity ------------------------------------------------------------ */
 #define JVPN_PIN_LEN 32          /* bytes: SHA-256 of the SPKI */
 #define JVPN_PIN_PREFIX "sha256//"

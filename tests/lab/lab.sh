@@ -33,6 +33,7 @@ LAB_NAMESPACES=()         # created namespaces, in creation order
 LAB_PIDS=()               # processes started with lab_spawn
 LAB_TMPDIRS=()
 LAB_FILES=()              # files outside our namespaces and tmpdirs
+LAB_DIRS=()               # directories made for them, innermost first
 LAB_CLEANED=0
 # Where the router of lab_topo_vpn faces the server side (for NAT, faults).
 LAB_ROUTER_UPLINK="srv"
@@ -120,7 +121,12 @@ lab_cleanup() {
   for i in "${LAB_FILES[@]}"; do
     if [ -n "$i" ]; then rm -f -- "$i"; fi
   done
+  # Only when empty: another run may have put its own files there.
+  for i in "${LAB_DIRS[@]}"; do
+    if [ -n "$i" ]; then rmdir -- "$i" 2>/dev/null || true; fi
+  done
   LAB_FILES=()
+  LAB_DIRS=()
   LAB_TMPDIRS=()
   return 0
 }
@@ -200,6 +206,22 @@ lab_ns() {
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.accept_dad=0 \
     net.ipv6.conf.default.accept_dad=0 >/dev/null
   REPLY=$ns
+}
+
+# lab_ns_etc NS FILE: writes stdin to /etc/netns/NS/FILE, which 'ip netns
+# exec NS' (lab_spawn) mounts over /etc/FILE for what it starts: a hosts
+# file or a resolv.conf of that namespace's own. Write it before starting
+# the program that reads it. The file, and the directories made for it,
+# are removed at cleanup.
+lab_ns_etc() {
+  local d
+  for d in /etc/netns "/etc/netns/$1"; do
+    [ -d "$d" ] && continue
+    mkdir -p "$d" || return 1
+    LAB_DIRS=("$d" "${LAB_DIRS[@]}")
+  done
+  LAB_FILES+=("/etc/netns/$1/$2")
+  cat >"/etc/netns/$1/$2"
 }
 
 # lab_link NS1 IF1 NS2 IF2: a veth pair, both ends up, DAD off. The ends

@@ -69,10 +69,9 @@ static void test_on_off(void **state) {
 
   (void)state;
   assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 0);
-  assert_int_equal(
-      full_tunnel_set(&ft, AF_INET, 1, (const struct sockaddr *)&sv), 0);
-  assert_int_equal(
-      full_tunnel_set(&ft, AF_INET6, 1, (const struct sockaddr *)&sv), 0);
+  assert_int_equal(full_tunnel_servers(&ft, &sv, 1), 0);
+  assert_int_equal(full_tunnel_set(&ft, AF_INET, 1), 0);
+  assert_int_equal(full_tunnel_set(&ft, AF_INET6, 1), 0);
   assert_non_null(strstr(ip("-4 rule list"),
                          "27250:\tfrom all to 198.18.3.2 lookup main"));
   assert_non_null(strstr(ip("-4 rule list"),
@@ -82,11 +81,9 @@ static void test_on_off(void **state) {
   assert_null(strstr(ip("-6 rule list"), "27250:"));
   assert_non_null(strstr(ip("-4 route show table 27254"), "default dev lo"));
   /* Setting it on again changes nothing; the server moving moves P. */
-  assert_int_equal(
-      full_tunnel_set(&ft, AF_INET, 1, (const struct sockaddr *)&sv), 0);
+  assert_int_equal(full_tunnel_set(&ft, AF_INET, 1), 0);
   assert_int_equal(count(ip("-4 rule list"), "lookup 27254"), 1);
-  assert_int_equal(full_tunnel_server(&ft, (const struct sockaddr *)&moved),
-                   0);
+  assert_int_equal(full_tunnel_servers(&ft, &moved, 1), 0);
   assert_non_null(strstr(ip("-4 rule list"), "to 198.18.4.2 lookup main"));
   assert_null(strstr(ip("-4 rule list"), "198.18.3.2"));
   full_tunnel_off(&ft);
@@ -102,8 +99,8 @@ static void test_stale_flushed(void **state) {
 
   (void)state;
   assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 0);
-  assert_int_equal(
-      full_tunnel_set(&ft, AF_INET, 1, (const struct sockaddr *)&sv), 0);
+  assert_int_equal(full_tunnel_servers(&ft, &sv, 1), 0);
+  assert_int_equal(full_tunnel_set(&ft, AF_INET, 1), 0);
   /* ... the process dies here; a new one starts: */
   assert_int_equal(full_tunnel_init(&ft, lo_index, TABLE, PREF, NULL, 0), 3);
   assert_null(strstr(ip("-4 rule list"), "2725"));

@@ -34,6 +34,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <uv.h>
+
 #include "src/sandbox.h"
 
 /* Exit codes of a child. */
@@ -48,8 +50,10 @@ typedef int (*probe_fn)(void);
 
 static pid_t test_pid; /* this process, a child's parent */
 
-static int run_child(enum sandbox_role role, enum sandbox_action action,
-                     probe_fn probe) {
+/* Runs |setup| (if any: what a daemon does before its filter), then
+ * |probe| under |role|'s filter, in a child; returns its wait status. */
+static int run_child_after(enum sandbox_role role, enum sandbox_action action,
+                           probe_fn setup, probe_fn probe) {
   int status = -1;
   pid_t pid;
 
@@ -60,12 +64,19 @@ static int run_child(enum sandbox_role role, enum sandbox_action action,
     char why[160];
     unsigned n;
 
+    if (setup != NULL && setup() != CHILD_OK)
+      _exit(CHILD_CALL_FAILED);
     if (sandbox_apply(role, action, &n, why, sizeof(why)) != 0)
       _exit(CHILD_APPLY_FAILED);
     _exit(probe());
   }
   assert_int_equal(waitpid(pid, &status, 0), pid);
   return status;
+}
+
+static int run_child(enum sandbox_role role, enum sandbox_action action,
+                     probe_fn probe) {
+  return run_child_after(role, action, NULL, probe);
 }
 
 static void assert_exit(int status, int code) {
@@ -174,6 +185,21 @@ static void *dns_stub_main(void *arg) {
   return NULL;
 }
 
+static struct sockaddr_in dns_stub_addr;
+
+/* Points this thread's resolver (glibc keeps one per thread) at the
+ * stub: one server, one try of one second. */
+static int use_dns_stub(void) {
+  if (res_init() != 0)
+    return -1;
+  _res.nscount = 1;
+  _res.nsaddr_list[0] = dns_stub_addr;
+  _res.retrans = 1;
+  _res.retry = 1;
+  _res.options |= RES_NORELOAD;
+  return 0;
+}
+
 static int probe_dns(void) {
   struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
   int rv = getaddrinfo("jvpn-sandbox-test.invalid", "443", &hints, &res);
@@ -181,6 +207,58 @@ static int probe_dns(void) {
   if (rv == 0)
     freeaddrinfo(res);
   return rv == EAI_NONAME ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+/* The client's lookups run in libuv's threadpool (uv_getaddrinfo), whose
+ * threads start at the first lookup, after the filter is on; the loop is
+ * made before it, as in the daemon. */
+static uv_loop_t uv_probe_loop;
+static int uv_probe_result;
+
+static int uv_setup(void) {
+  return uv_loop_init(&uv_probe_loop) == 0 ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+static void on_uv_answer(uv_getaddrinfo_t *req, int status,
+                         struct addrinfo *res) {
+  (void)req;
+  uv_probe_result = status == 0 && res != NULL ? CHILD_OK : CHILD_CALL_FAILED;
+  uv_freeaddrinfo(res);
+}
+
+static int probe_uv_lookup(void) {
+  struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+  uv_getaddrinfo_t req;
+
+  uv_probe_result = CHILD_CALL_FAILED;
+  if (uv_getaddrinfo(&uv_probe_loop, &req, on_uv_answer, "localhost", "443",
+                     &hints) != 0)
+    return CHILD_CALL_FAILED;
+  uv_run(&uv_probe_loop, UV_RUN_DEFAULT);
+  return uv_probe_result;
+}
+
+/* A DNS lookup in a threadpool thread (with that thread's resolver on
+ * the stub: uv_getaddrinfo() would use the system's). */
+static void uv_dns_work(uv_work_t *w) {
+  (void)w;
+  uv_probe_result = use_dns_stub() == 0 ? probe_dns() : CHILD_CALL_FAILED;
+}
+
+static void uv_dns_done(uv_work_t *w, int status) {
+  (void)w;
+  if (status != 0)
+    uv_probe_result = CHILD_CALL_FAILED;
+}
+
+static int probe_uv_dns(void) {
+  uv_work_t w;
+
+  uv_probe_result = CHILD_CALL_FAILED;
+  if (uv_queue_work(&uv_probe_loop, &w, uv_dns_work, uv_dns_done) != 0)
+    return CHILD_CALL_FAILED;
+  uv_run(&uv_probe_loop, UV_RUN_DEFAULT);
+  return uv_probe_result;
 }
 
 static void test_both_roles_run(void **state) {
@@ -195,9 +273,13 @@ static void test_client_opens_sockets(void **state) {
   assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_udp), CHILD_OK);
   assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_resolver),
               CHILD_OK);
+  assert_exit(
+      run_child_after(SANDBOX_CLIENT, SANDBOX_KILL, uv_setup, probe_uv_lookup),
+      CHILD_OK);
 }
 
-/* A server name looked up in the DNS on a reconnect. */
+/* A server name looked up in the DNS on a reconnect, by the loop's thread
+ * and by a threadpool thread started under the filter. */
 static void test_client_resolves_by_dns(void **state) {
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -210,15 +292,15 @@ static void test_client_resolves_by_dns(void **state) {
   assert_true(st.fd >= 0);
   assert_int_equal(bind(st.fd, (struct sockaddr *)&a, sizeof(a)), 0);
   assert_int_equal(getsockname(st.fd, (struct sockaddr *)&a, &len), 0);
-  /* The child inherits this resolver state: the stub is its only server. */
-  assert_int_equal(res_init(), 0);
-  _res.nscount = 1;
-  _res.nsaddr_list[0] = a;
-  _res.retrans = 1;
-  _res.retry = 1;
-  _res.options |= RES_NORELOAD;
+  /* The child inherits this thread's resolver state: the stub is its only
+   * server. */
+  dns_stub_addr = a;
+  assert_int_equal(use_dns_stub(), 0);
   assert_int_equal(pthread_create(&st.thread, NULL, dns_stub_main, &st), 0);
   assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_dns), CHILD_OK);
+  assert_exit(
+      run_child_after(SANDBOX_CLIENT, SANDBOX_KILL, uv_setup, probe_uv_dns),
+      CHILD_OK);
   atomic_store(&st.done, 1);
   assert_int_equal(pthread_join(st.thread, NULL), 0);
   close(st.fd);
