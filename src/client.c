@@ -133,7 +133,7 @@ static void audit_black_hole(struct client_link *l, const char *how) {
   r.kind = JVPN_AUDIT_INFO;
   r.mono_ms = glue_now() / 1000000;
   r.event = "pmtu_black_hole";
-  r.reason = "PATH_MTU_LOWER";
+  r.reason = "PATH_MTU_LOWER"; /* and an attachment: not client_audit_info */
   r.to_attachment = l->att;
   (void)snprintf(r.detail, sizeof(r.detail),
                  "full-size packets lost while small ones arrive; %s", how);
@@ -540,7 +540,6 @@ static size_t routes_to_install(const struct client *cl,
 static void full_tunnel_apply(struct client *cl, int family, int on) {
   const char *fam = family == AF_INET ? "IPv4" : "IPv6";
   int was = family == AF_INET ? cl->ft.on4 : cl->ft.on6;
-  struct jvpn_audit_record r;
 
   if (was == on)
     return;
@@ -551,13 +550,9 @@ static void full_tunnel_apply(struct client *cl, int family, int on) {
   }
   LOG_INFO(NULL, "full tunnel %s for %s (table %u, rules %u-%u)",
            on ? "on" : "off", fam, cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
-  memset(&r, 0, sizeof(r));
-  r.kind = JVPN_AUDIT_INFO;
-  r.mono_ms = glue_now() / 1000000;
-  r.event = on ? "full_tunnel_on" : "full_tunnel_off";
-  (void)snprintf(r.detail, sizeof(r.detail), "%s; table %u, rules %u-%u", fam,
-                 cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
-  client_sess_audit(cl, &r, 1);
+  client_audit_info(cl, on ? "full_tunnel_on" : "full_tunnel_off",
+                    "%s; table %u, rules %u-%u", fam, cl->ft.table,
+                    cl->ft.pref, cl->ft.pref + 2);
 }
 
 static int on_route_advertisement(struct client *cl, const uint8_t *v,
@@ -1612,15 +1607,8 @@ static void lookup_before_kill_switch(struct client *cl) {
 
 /* The audit record of the kill switch going on or off. */
 static void audit_kill_switch(struct client *cl, int on) {
-  struct jvpn_audit_record r;
-
-  memset(&r, 0, sizeof(r));
-  r.kind = JVPN_AUDIT_INFO;
-  r.mono_ms = glue_now() / 1000000;
-  r.event = on ? "kill_switch_on" : "kill_switch_off";
-  (void)snprintf(r.detail, sizeof(r.detail), "nftables table inet %s",
-                 cl->ks.table);
-  client_sess_audit(cl, &r, 1);
+  client_audit_info(cl, on ? "kill_switch_on" : "kill_switch_off",
+                    "nftables table inet %s", cl->ks.table);
 }
 
 /* With kill_switch = on: the table goes in before the first packet, with

@@ -116,7 +116,6 @@ static void audit_change(struct client *cl, const char *text) {
  * write; logged and audited. */
 static void apply(struct client *cl) {
   struct client_dns *d = &cl->dns;
-  struct jvpn_audit_record r;
   int rv;
 
   if (d->file.fd < 0)
@@ -130,12 +129,8 @@ static void apply(struct client *cl) {
     LOG_WARN(NULL, "cannot write %s: %m", RESOLV_CONF_PATH);
   else
     LOG_INFO(NULL, "DNS servers applied in %s", RESOLV_CONF_PATH);
-  memset(&r, 0, sizeof(r));
-  r.kind = JVPN_AUDIT_INFO;
-  r.mono_ms = glue_now() / 1000000;
-  r.event = d->applied ? "dns_applied" : "dns_not_applied";
-  (void)snprintf(r.detail, sizeof(r.detail), "%s", RESOLV_CONF_PATH);
-  client_sess_audit(cl, &r, 1);
+  client_audit_info(cl, d->applied ? "dns_applied" : "dns_not_applied", "%s",
+                    RESOLV_CONF_PATH);
 }
 
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {

@@ -275,6 +275,10 @@ void client_sess_activate_result(struct client_link *l, const uint8_t *v,
 void client_sess_event(struct client *cl, const struct jvpn_session_event *ev);
 /* Emits audit records made elsewhere (the uplink core's), stamped with
  * the session. */
+/* An INFO record |event| with a printf-style detail (bounded), in the
+ * session's audit trail. */
+void client_audit_info(struct client *cl, const char *event, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
 void client_sess_audit(struct client *cl, struct jvpn_audit_record *r,
                        size_t n);
 /* Nonzero while the session is recovering (fast reattach attempts). */

@@ -13,6 +13,8 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "jvpn/errors.h"
@@ -451,6 +453,21 @@ void client_sess_audit(struct client *cl, struct jvpn_audit_record *r,
     if (cl->sess.audit)
       (void)jvpn_audit_emit(cl->sess.audit, &r[i]);
   }
+}
+
+void client_audit_info(struct client *cl, const char *event, const char *fmt,
+                       ...) {
+  struct jvpn_audit_record r;
+  va_list ap;
+
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = glue_now() / 1000000;
+  r.event = event;
+  va_start(ap, fmt);
+  (void)vsnprintf(r.detail, sizeof(r.detail), fmt, ap);
+  va_end(ap);
+  client_sess_audit(cl, &r, 1);
 }
 
 int client_sess_recovering(const struct client *cl) {
