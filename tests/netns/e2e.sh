@@ -505,7 +505,7 @@ scenario_j() {
       "$c1log"
     return 1
   fi
-  if ! grep -q 'ignoring advertised route 198.18.201.0/24: outside allow_route' "$c2log" ||
+  if ! grep -q 'ignoring advertised route 198.18.201.0/24: outside include (allow_route)' "$c2log" ||
      [ -n "$(ip -n "$c2" route show 198.18.201.0/24 dev "$tun")" ] ||
      [ -z "$(ip -n "$c2" route show 198.18.200.0/24 dev "$tun")" ]; then
     lab_fail j "client2's routes: want only the pools via $tun" "$c2log"
