@@ -39,6 +39,7 @@
 #include "src/resolvconf.h"
 #include "src/happy_eyeballs.h"
 #include "src/resolver.h"
+#include "tun/ip_check.h"
 #include "tun/tun_dev.h"
 
 #define CLIENT_BACKOFF_MIN_MS 250
@@ -295,9 +296,24 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json);
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len);
 /* Appends the DNS configuration to a status answer. */
 void client_dns_status(const struct client *cl, struct glue_buf *b, int json);
+/* --- src/client_host.c ------------------------------------------------- */
+
 /* The server's addresses changed (src/client_lookup.c): the full tunnel's
- * rules and the kill switch follow (src/client.c). */
+ * rules and the kill switch follow. */
 void client_server_addrs(struct client *cl);
+/* A ROUTE_ADVERTISEMENT: routes installed or withdrawn, full-tunnel mode on
+ * or off per family. Returns 0 or JVPN_ERR_MALFORMED. */
+int client_routes_advertised(struct client *cl, const uint8_t *v, size_t len);
+/* 1 if a downlink packet's source lies in an advertised route that the
+ * config admits (WireGuard's AllowedIPs, client side). */
+int client_routes_source_ok(const struct client *cl, const struct ip_info *ip);
+/* At start-up, as root: stale full-tunnel rules flushed, include ranges. */
+void client_routes_prepare(struct client *cl);
+/* At start-up, as root: the kill switch in place (kill_switch = on).
+ * Returns 0, or -1 (logged) when the client must not run without it. */
+int client_kill_switch_prepare(struct client *cl);
+/* At exit: the kill switch removed (audited). */
+void client_kill_switch_done(struct client *cl);
 /* At start-up, as root: opens /etc/resolv.conf for the configuration to
  * come (and undoes what a crashed run left in it). */
 void client_dns_prepare(struct client *cl);
