@@ -1,5 +1,5 @@
 /*
- * src/client_int: the client program's internal state, shared by four
+ * src/client_int: the client program's internal state, shared by these
  * files, each with one job, called in one direction only:
  *
  *   src/client.c          sockets, TUN, connections and their racing
@@ -10,6 +10,8 @@
  *                                proofs, recovery, audit
  *     -> src/client_lookup.c   the server's addresses: lookups off the
  *                              loop, their order (RFC 8305)
+ *     -> src/client_host.c     what it changes on the host: routes, full
+ *                              tunnel, split tunnelling, kill switch
  *
  * A lower file reaches a higher one only through struct client_hooks,
  * which src/client.c fills in (the libuv / ngtcp2 callback pattern).
