@@ -23,6 +23,9 @@
 #   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
 #       session reattaches on a new connection): the internet host is
 #       still reached, and nothing leaked.
+#   (j) client1 has a second uplink (eth1, standby routes); eth0 loses its
+#       addresses: the connection migrates, QUIC leaves through eth1, the
+#       internet host is reached as in (b), nothing leaked.
 #   (d) kill -9 leaves the rules behind; a restarted client removes them,
 #       puts its own back (none twice) and works.
 #   (e) SIGTERM removes every rule and the table's routes.
@@ -90,8 +93,9 @@ slog=$dir/server.log
 c1log=$dir/client1.log
 c1_pid=""
 
+lab_uplink2_add client1 || lab_setup_fail "could not give client1 a second uplink"
 ip netns exec "$c1" sysctl -qw net.ipv4.conf.all.rp_filter=1 \
-  net.ipv4.conf.eth0.rp_filter=1 >/dev/null ||
+  net.ipv4.conf.eth0.rp_filter=1 net.ipv4.conf.eth1.rp_filter=1 >/dev/null ||
   lab_setup_fail "could not turn on strict rp_filter in client1"
 # The leak counter: what leaves client1's uplink other than QUIC to the
 # server and neighbour discovery.
@@ -99,7 +103,8 @@ ip netns exec "$c1" nft -f - <<'NFT' || lab_setup_fail "no leak counter"
 table inet fulltunnel_leak {
   chain out {
     type filter hook output priority filter; policy accept;
-    oifname != "eth0" accept
+    oifname != { "eth0", "eth1" } accept
+    oifname "eth1" ip daddr 198.18.3.2 udp dport 443 counter name quic_eth1 accept
     ip daddr 198.18.3.2 udp dport 443 accept
     ip6 daddr 2001:db8:3::2 udp dport 443 accept
     ip daddr 198.18.3.2 icmp type destination-unreachable accept
@@ -109,6 +114,7 @@ table inet fulltunnel_leak {
   }
   counter leaks { }
   counter excluded { }
+  counter quic_eth1 { }
 }
 NFT
 
@@ -335,6 +341,44 @@ scenario_c() {
   lab_pass c "after a NAT rebinding and a reattach: $REPLY; nothing leaked"
 }
 
+# quic_eth1: QUIC packets to the server that left through eth1, in REPLY.
+quic_eth1() {
+  REPLY=$(ip netns exec "$c1" nft -j list counter inet fulltunnel_leak quic_eth1 |
+    jq -r '.nftables[] | select(.counter) | .counter.packets')
+  [[ $REPLY =~ ^[0-9]+$ ]]
+}
+
+# eth1_carries: QUIC to the server leaves through eth1 now.
+eth1_carries() {
+  local q0
+  quic_eth1 && q0=$REPLY || return 1
+  ping_inet "$c1" "$LAB_INET4" && quic_eth1 && [ "$REPLY" -gt "$q0" ]
+}
+
+# --- (j) -------------------------------------------------------------------
+scenario_j() {
+  if ! lab_uplink_addr_del client1 1; then
+    lab_fail j "could not take eth0's addresses away"
+    return 1
+  fi
+  if ! lab_wait_for "QUIC over eth1" 10 eth1_carries; then
+    lab_uplink_addr_add client1 1
+    lab_fail j "the tunnel did not move to eth1" "$c1log"
+    return 1
+  fi
+  if ! reaches_inet j; then
+    lab_uplink_addr_add client1 1
+    return 1
+  fi
+  local got=$REPLY
+  lab_uplink_addr_add client1 1 || { lab_fail j "eth0 not restored"; return 1; }
+  if ! lab_wait_for "the internet host" 10 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail j "no traffic after eth0 came back" "$c1log"
+    return 1
+  fi
+  lab_pass j "eth0 lost its addresses: the tunnel moved to eth1 (strict rp_filter), $got; nothing leaked"
+}
+
 # --- (d) -------------------------------------------------------------------
 scenario_d() {
   lab_kill "$c1_pid" KILL
@@ -473,6 +517,7 @@ scenario_i() {
 if scenario_a; then
   scenario_b
   scenario_c
+  scenario_j
   scenario_d && scenario_e && scenario_g && scenario_h && scenario_i
 fi
 scenario_f
