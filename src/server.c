@@ -163,7 +163,7 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   snprintf(sc->ctx + strlen(sc->ctx), sizeof(sc->ctx) - strlen(sc->ctx),
            " peer=%s", sc->peer->name);
   quic_conn_set_log_ctx(sc->qc, sc->ctx);
-  return 0;
+  return srv_pin_admit(sc);
 }
 
 static void on_cid_add(void *user, const struct quic_cid *cid) {

@@ -162,6 +162,12 @@ size_t srv_sessions_reload(struct server *srv,
                            const struct jvpn_server_conf *nc,
                            const struct addr_pool *np);
 
+/* |sc|'s client just authenticated: 0 if its pin holds at most
+ * JVPN_CONNS_PER_PIN live connections with this one, else -1 (logged,
+ * audited: the handshake is refused), so one pin (a stolen key) cannot take
+ * the server's connection budget. */
+int srv_pin_admit(struct sclient *sc);
+
 /* The session that owns inner address |addr|, or NULL. */
 struct srv_session *srv_session_by_addr(struct server *srv, int family,
                                         const uint8_t *addr);

@@ -559,17 +559,14 @@ static size_t conns_of_pin(const struct sclient *sc) {
   return n;
 }
 
-/* One pin (a stolen key, say) holds at most JVPN_CONNS_PER_PIN
- * connections' worth of tunnels: past it, 429 (audited). */
-static int pin_over_limit(struct sclient *sc, struct quic_tunnel_resp *resp) {
+int srv_pin_admit(struct sclient *sc) {
   if (conns_of_pin(sc) <= JVPN_CONNS_PER_PIN)
     return 0;
   emit_refusal(sc->srv, sc, "pin connection limit");
   sc->srv->sess_refused++;
-  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "tunnel refused: over %d connections "
-              "for this client", JVPN_CONNS_PER_PIN);
-  resp->status = refusal_status(JVPN_R_RATE_LIMITED);
-  return 1;
+  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: over %d connections "
+              "for this client pin", JVPN_CONNS_PER_PIN);
+  return -1;
 }
 
 void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
@@ -578,8 +575,6 @@ void srv_tunnel_request(struct sclient *sc, const struct quic_tunnel_req *req,
     resp->status = 403;
     return;
   }
-  if (pin_over_limit(sc, resp))
-    return;
   if (req->attach == NULL)
     birth(sc, resp);
   else

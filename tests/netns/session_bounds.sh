@@ -27,6 +27,9 @@
 #       state and state_version unchanged, its traffic without a gap.
 #   (g) a forged proof for the known session ID with the stolen key:
 #       403 BAD_PROOF, victim unchanged, traffic unaffected.
+#   (j) 32 connections at once with the stolen key, held: past 16 live
+#       connections of that pin the server refuses the handshake ("pin
+#       connection limit", audited); the victim is untouched.
 #   (h) 20 NAT rebindings (conntrack -F every 0.5 s) under traffic: the
 #       session goes DEGRADED (POLICY_FLAP_LIMIT) and is not terminated.
 #   (d) 20 s blackhole (> 3 s idle + 15 s TTL): the server terminates the
@@ -411,6 +414,45 @@ scenario_g() {
   lab_pass g "forged proof -> 403 $r; victim still $st v$ver; $nums"
 }
 
+# --- (j) one stolen key, many connections ---------------------------------
+# JOBS connections at once with the stolen key, each held 8 s after its
+# forged reattach's answer: past 16 live connections of that pin the
+# server refuses the handshake ("pin connection limit", audited); the
+# victim is untouched.
+JOBS=32
+scenario_j() {
+  local st ver i pids=() n429 ncap nums
+  srv_session "$sid" || { lab_fail j "victim session not listed"; return 1; }
+  st=${S[state]}
+  ver=${S[version]}
+  measure_start j 4 || { lab_fail j "probe did not start"; return 1; }
+  sleep 1
+  for ((i = 1; i <= JOBS; i++)); do
+    ip netns exec "$c2" timeout 15 "$ATTACH_PROBE" \
+      --server 198.18.3.2:443 --key "$dir/stolen/key.pem" \
+      --cert "$dir/stolen/cert.pem" --server-pin "${LAB_PIN[server]}" \
+      --timeout 5 --forge "$sid" --nonce $((2000 + i)) --version "$ver" \
+      --hold 8000 >"$dir/j.$i.out" 2>>"$dir/attack-j.log" &
+    pids+=("$!")
+  done
+  wait "${pids[@]}"
+  n429=$(cat "$dir"/j.*.out | grep -c '^status [0-9]' || true)
+  if ! measure_end j; then
+    lab_fail j "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  nums=$REPLY
+  if ! grep -q 'pin connection limit' "$audit" ||
+     ! grep -q 'over 16 connections for this client pin' "$slog"; then
+    lab_fail j "no pin connection limit after $JOBS connections ($n429 answered)" \
+      "$slog" "$dir/attack-j.log"
+    return 1
+  fi
+  victim_ok j "$st" "$ver" "$nums" || return 1
+  ncap=$(grep -c 'pin connection limit' "$audit" || true)
+  lab_pass j "$JOBS connections held with one stolen pin: $n429 got an answer, $ncap refused at the 16-connection limit; victim still $st v$ver; $nums"
+}
+
 # --- (h) NAT rebinding past the switch limit ------------------------------
 scenario_h() {
   local mark i nreb ndeny line t0 t_deg nums
@@ -651,6 +693,7 @@ scenario_i() {
 scenario_e
 scenario_f
 scenario_g
+scenario_j
 scenario_h
 scenario_d
 scenario_i

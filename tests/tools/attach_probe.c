@@ -5,8 +5,8 @@
  *   attach_probe --server ADDR:PORT --key KEY --cert CERT --server-pin PIN
  *                (--attach STR --version STR | --forge SESSION_ID [--nonce N]
  *                 | --secret-file FILE --standby [--nonce N]
- *                   [--activate-after MS] [--hold MS])
- *                [--timeout S] [-v]
+ *                   [--activate-after MS])
+ *                [--hold MS] [--timeout S] [-v]
  *
  * The netns tests use it as the attacker: it replays a captured reattach
  * request (--attach/--version, byte for byte) or forges one for a known
@@ -21,8 +21,9 @@
  * to its own connection (nonce: the client's last + 1, or --nonce), then,
  * after --activate-after MS, sends the ACTIVATE capsule (nonce + 1, the
  * version the standby answer named) and prints "activate status N version
- * V" when the ACTIVATE_RESULT comes. --hold MS keeps the connection open
- * that long afterwards, so a test can look at the server meanwhile.
+ * V" when the ACTIVATE_RESULT comes. --hold MS (any mode) keeps the
+ * connection open that long afterwards, so a test can look at the server
+ * meanwhile (or hold many connections at once).
  *
  * A plain poll() loop drives the connection: this is a test tool, so it
  * owns its socket and clock and needs no libuv.
@@ -82,8 +83,8 @@ static void usage(FILE *f) {
           "                     --forge SESSION_ID [--nonce N] "
           "[--version STR])\n"
           "                     --secret-file FILE --standby [--nonce N]\n"
-          "                     [--activate-after MS] [--hold MS])\n"
-          "                    [--timeout S] [-v]\n"
+          "                     [--activate-after MS])\n"
+          "                    [--hold MS] [--timeout S] [-v]\n"
           "Sends one CONNECT-IP request carrying the given jvpn-attach and\n"
           "jvpn-version values (or a forged jvpn-attach with a random proof\n"
           "for SESSION_ID, base64url) and prints \"status N\".\n"
@@ -461,7 +462,7 @@ int main(int argc, char **argv) {
   if (server == NULL || key == NULL || cert == NULL || pin == NULL ||
       (attach != NULL) + (sid != NULL) + (secret_file != NULL) != 1 ||
       (attach && version == NULL) || (secret_file != NULL) != standby ||
-      ((act_s || hold_s) && !standby)) {
+      (act_s && !standby)) {
     usage(stderr);
     return 2;
   }
@@ -591,7 +592,9 @@ int main(int argc, char **argv) {
     fflush(stdout);
     rc = p->act_done ? 0 : 1;
   }
-  if (p->status == 200 && hold_s)
+  /* Any answer: a refused connection held open is what a client hoarding
+   * connections does (tests/netns/session_bounds.sh (j)). */
+  if (hold_s)
     run_until(p, glue_now() + (uint64_t)hold_ms * 1000000ULL, never);
   /* Leave politely (the close is sent at once), so the server does not
    * wait out the idle timeout. */
