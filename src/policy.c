@@ -57,6 +57,7 @@ static const struct knob knobs[] = {
     U32(pin_attach_burst, 1, 1000, 20),
     U32(birth_rate_per_s, 1, 1000000, 50),
     U32(birth_burst, 1, 1000000, 100),
+    U32(pin_max_connections, 1, JVPN_MAX_CONNS, JVPN_CONNS_PER_PIN),
     U32(rx_silence_arrivals, 0, 64, JVPN_SILENCE_ARRIVALS),
     U64(rx_silence_floor_ms, 5, 10 * MS_PER_MIN, JVPN_SILENCE_FLOOR_MS),
     U64(rx_silence_probe_ms, 5, MS_PER_MIN, JVPN_SILENCE_PROBE_MS),

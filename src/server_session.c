@@ -560,12 +560,14 @@ static size_t conns_of_pin(const struct sclient *sc) {
 }
 
 int srv_pin_admit(struct sclient *sc) {
-  if (conns_of_pin(sc) <= JVPN_CONNS_PER_PIN)
+  uint32_t max = sc->srv->conf.policy.pin_max_connections;
+
+  if (conns_of_pin(sc) <= max)
     return 0;
   emit_refusal(sc->srv, sc, "pin connection limit");
   sc->srv->sess_refused++;
-  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: over %d connections "
-              "for this client pin", JVPN_CONNS_PER_PIN);
+  JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: over %u connections "
+              "for this client pin", (unsigned)max);
   return -1;
 }
 

@@ -65,6 +65,8 @@ struct jvpn_policy {
   uint32_t pin_attach_burst;          /* 20 */
   uint32_t birth_rate_per_s;          /* 50 births/s per table */
   uint32_t birth_burst;               /* 100 births */
+  uint32_t pin_max_connections;       /* 32 live connections per client
+                                         pin; past it handshakes fail */
 
   /* receive silence (quic/quic_silence, docs/decisions.md D23): a
    * receiving end whose peer streamed and went quiet probes the path */

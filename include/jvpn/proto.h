@@ -154,10 +154,10 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 /* Half-open connections one source (an IPv4 address, an IPv6 /64) may
  * hold; a new one past it replaces that source's oldest (src/halfopen.h). */
 #define JVPN_HALFOPEN_PER_SOURCE 32
-/* Live connections one client pin may hold (the active one, standbys on
- * several uplinks, reconnects still fading out); past it the handshake is
- * refused. */
-#define JVPN_CONNS_PER_PIN 16
+/* Live connections one client pin may hold: twice what a client uses at
+ * most (4 uplinks x 3 racing attempts, reconnects still fading out); past
+ * it the handshake is refused. */
+#define JVPN_CONNS_PER_PIN 32
 #define JVPN_RETRY_TOKEN_TTL_S 10
 /* s: a NEW_TOKEN (given to every client once its handshake is done) lets
  * its next connection skip the Retry for this long: a reattach within the
