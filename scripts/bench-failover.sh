@@ -56,10 +56,6 @@
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
-   [ ! -d "$PWD/jvpn-quic" ]; then
-  JVPN_BIN=$PWD/jvpn-quic
-fi
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
 # shellcheck source-path=SCRIPTDIR source=bench-lib.sh
@@ -78,10 +74,7 @@ while getopts 'n:s:o:h' opt; do
   esac
 done
 
-if ! why=$(lab_check_env); then
-  echo "bench-failover: SKIP: $why (run as root)" >&2
-  exit 77
-fi
+bench_env bench-failover
 die() {
   echo "bench-failover: FAILED: $1" >&2
   shift

@@ -66,19 +66,11 @@
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
-   [ ! -d "$PWD/jvpn-quic" ]; then
-  JVPN_BIN=$PWD/jvpn-quic
-fi
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
 # shellcheck source-path=SCRIPTDIR source=bench-lib.sh
 . "$srcdir/scripts/bench-lib.sh"
-
-if ! why=$(lab_check_env); then
-  echo "bench-flood: SKIP: $why (run as root)" >&2
-  exit 77
-fi
+bench_env bench-flood
 die() {
   echo "bench-flood: FAILED: $1" >&2
   shift

@@ -242,3 +242,18 @@ bench_perf_top() {
     END { for (g in sum) printf "  %6.2f%%  %s\n", sum[g], g }' |
       sort -rn; } || true
 }
+
+# bench_env NAME: JVPN_BIN defaults to ./jvpn-quic when 'make bench*' runs
+# in the build directory; exits 77 (skip, said on stderr as NAME) where
+# the lab cannot run (no root, /dev/net/tun or 'ip netns').
+bench_env() {
+  local why
+  if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
+     [ ! -d "$PWD/jvpn-quic" ]; then
+    JVPN_BIN=$PWD/jvpn-quic
+  fi
+  if ! why=$(lab_check_env); then
+    echo "$1: SKIP: $why (run as root)" >&2
+    exit 77
+  fi
+}

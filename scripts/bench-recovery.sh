@@ -51,19 +51,11 @@
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
-if [ -z "${JVPN_BIN:-}" ] && [ -x "$PWD/jvpn-quic" ] &&
-   [ ! -d "$PWD/jvpn-quic" ]; then
-  JVPN_BIN=$PWD/jvpn-quic
-fi
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
 . "$srcdir/tests/lab/lab.sh"
 # shellcheck source-path=SCRIPTDIR source=bench-lib.sh
 . "$srcdir/scripts/bench-lib.sh"
-
-if ! why=$(lab_check_env); then
-  echo "bench-recovery: SKIP: $why (run as root)" >&2
-  exit 77
-fi
+bench_env bench-recovery
 die() {
   echo "bench-recovery: FAILED: $1" >&2
   shift
