@@ -33,6 +33,7 @@
 #include "quic/connect_ip.h"
 #include "quic/connect_ip_dns.h"
 #include "quic/quic_conn.h"
+#include "quic/transport.h"
 #include "quic/udp_sock.h"
 #include "src/config.h"
 #include "src/fulltunnel.h"
@@ -126,10 +127,11 @@ struct client_link {
   char ifname[IFNAMSIZ];   /* multi-path: the interface it is bound to */
   struct client_sock socks[CLIENT_LINK_SOCKS];
   int active;              /* socks[active]: the one new connections use */
-  struct quic_conn *qc;
-  int dead;                /* qc ended: drop it after the current call */
-  int heard;               /* a packet of qc arrived */
-  struct sockaddr_storage remote; /* the server address qc goes to */
+  struct transport tp;     /* its connection: QUIC, or HTTP/2 over TCP */
+  uv_poll_t *tcp_poll;     /* TCP: the socket's watcher (owned) */
+  int dead;                /* tp ended: drop it after the current call */
+  int heard;               /* a packet of tp arrived */
+  struct sockaddr_storage remote; /* the server address tp goes to */
   socklen_t remote_len;
   uv_timer_t timer;        /* qc's deadline */
   uv_timer_t reconnect;    /* backoff before the next connection */
@@ -245,9 +247,14 @@ struct client {
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
+/* Nonzero if |l| has a connection (QUIC or TCP), live or not. */
+static inline int link_has_conn(const struct client_link *l) {
+  return transport_kind(&l->tp) != TRANSPORT_NONE;
+}
+
 /* Nonzero if |l| has a connection whose tunnel is open. */
 static inline int client_link_open(const struct client_link *l) {
-  return l->qc != NULL && !l->dead && quic_conn_tunnel_is_open(l->qc);
+  return link_has_conn(l) && !l->dead && transport_tunnel_is_open(&l->tp);
 }
 
 /* --- src/client_session.c ---------------------------------------------- */
