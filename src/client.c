@@ -94,7 +94,9 @@ static void link_drop(struct client_link *l) {
     l->failed_attempts = 0; /* it was up until now */
   }
   races_end(l, "the connection ended");
+  client_tcp_unwatch(l);
   transport_del(&l->tp);
+  l->silent = 0;
   l->req = CLIENT_REQ_NONE;
   l->attached = 0;
   l->activating = 0;
@@ -182,6 +184,11 @@ static void on_rx_silence(void *user, int started, uint64_t ms) {
                          : "%s: traffic back after %llu ms of silence",
                  l->ifname[0] ? l->ifname : "uplink", (unsigned long long)ms);
   client_sess_audit(l->cl, &r, 1);
+  l->silent = started;
+  if (started)
+    client_tcp_fallback_arm(l, ms); /* transport = auto: TCP may race */
+  else
+    client_tcp_fallback_cancel(l);
 }
 
 /* The server's NEW_TOKEN: the next connection (a reattach, above all)
@@ -220,12 +227,33 @@ static int conn_write(struct quic_conn *qc, uv_timer_t *t, const int *dead) {
   return 0;
 }
 
+/* The QUIC connection that was taking the session from the link's TCP
+ * one failed first: the TCP one carries on. Returns 1 if it did. */
+static int tcp_take_back(struct client_link *l) {
+  struct quic_conn *qc = l->tp.qc;
+
+  if (qc == NULL || l->tcp_old.h2 == NULL || live_race(l) != NULL)
+    return 0;
+  l->tp.qc = NULL;
+  if (!client_tcp_take_back(l)) {
+    l->tp.qc = qc;
+    return 0;
+  }
+  quic_conn_del(qc);
+  sock_close(&l->socks[l->active]);
+  return 1;
+}
+
 static void client_link_flush(struct client_link *l) {
-  if (!link_has_conn(l) || conn_write(l->tp.qc, &l->timer, &l->dead))
+  if (!link_has_conn(l))
+    return;
+  if (l->tp.h2)
+    client_tcp_flush(l);
+  else if (conn_write(l->tp.qc, &l->timer, &l->dead))
     return;
   if (l->pmtu_black_hole && !l->dead)
     leave_black_hole(l);
-  if (l->dead && race_take_over(l)) {
+  if (l->dead && (race_take_over(l) || tcp_take_back(l))) {
     client_link_flush(l);
     return;
   }
@@ -240,6 +268,28 @@ static void client_link_flush(struct client_link *l) {
     races_end(l, "another address answered first");
   glue_timer_arm(&l->timer, transport_expiry(&l->tp), glue_now());
   client_tun_update(l->cl);
+}
+
+/* A TCP attempt answered first: the link's QUIC connection and its races
+ * go, silently (UDP is blocked or the server unreachable over it). */
+static void quic_abandon(struct client_link *l) {
+  int i;
+
+  races_end(l, "HTTP/2 over TCP answered first");
+  quic_conn_del(l->tp.qc);
+  l->tp.qc = NULL;
+  for (i = 0; i < CLIENT_LINK_SOCKS; i++)
+    sock_close(&l->socks[i]);
+  l->dead = 0;
+  l->heard = 1;
+  l->silent = 0;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->activating = 0;
+  l->att = 0;
+  l->pmtu_black_hole = 0;
+  uv_timer_stop(&l->next_attempt);
+  uv_timer_stop(&l->reconnect);
 }
 
 static void client_link_close(struct client_link *l, const char *why) {
@@ -458,6 +508,8 @@ static long on_attach_header(void *user, char *buf, size_t len,
   if (link_needed(l))
     he_list_won(&l->cl->he, (const struct sockaddr *)&l->remote);
   uv_timer_stop(&l->next_attempt);
+  if (l->tp.qc != NULL)
+    client_tcp_fallback_cancel(l); /* QUIC answered */
   return client_sess_attach_header(l, buf, len, version, version_len);
 }
 
@@ -465,6 +517,7 @@ static void on_tunnel_open(void *user, const char *session, size_t len,
                            const char *version, size_t version_len) {
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
   client_sess_opened(user, session, len, version, version_len);
+  client_tcp_tunnel_opened(user);
 }
 
 static void on_tunnel_refused(void *user, int status) {
@@ -634,6 +687,32 @@ static void race_new_token(void *user, const uint8_t *token, size_t len) {
   on_new_token(((struct client_race *)user)->link, token, len);
 }
 
+/* The link is on TCP and QUIC probe |r| finished its handshake: it takes
+ * the session back (a reattach), while the TCP connection carries the
+ * data until the new tunnel opens (src/client_tcp.c). */
+static void race_takes_tcp_link(struct client_link *l, struct client_race *r) {
+  char a[64];
+
+  client_tcp_retire(l);
+  l->tp.qc = r->qc;
+  r->qc = NULL;
+  l->active = r->sock;
+  l->dead = 0;
+  l->heard = r->heard;
+  l->remote = r->remote;
+  l->remote_len = r->remote_len;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->att = 0;
+  quic_conn_set_owner(l->tp.qc, &client_ops, l);
+  l->socks[l->active].race = NULL;
+  uv_timer_stop(&r->timer);
+  l->nraces--;
+  LOG_INFO(NULL, "QUIC answers again (%s): moving the session back",
+           glue_sockaddr_str((const struct sockaddr *)&l->remote, a,
+                             sizeof(a)));
+}
+
 /* This attempt is the first ready for its request: it becomes the link's
  * connection, and the link's own attempt races on in its place until the
  * next write closes it (client_link_flush). */
@@ -643,6 +722,10 @@ static long race_attach_header(void *user, char *buf, size_t len, char *version,
   struct client_link *l = r->link;
   char a[64];
 
+  if (l->tp.h2 != NULL) {
+    race_takes_tcp_link(l, r); /* a QUIC probe answered */
+    return on_attach_header(l, buf, len, version, version_len);
+  }
   race_swap(l, r);
   LOG_INFO(NULL, "%s answered first%s%s",
            glue_sockaddr_str((const struct sockaddr *)&l->remote, a, sizeof(a)),
@@ -660,6 +743,9 @@ static void race_closed(void *user, enum quic_conn_end why,
     return;
   if (why == QUIC_END_AUTH)
     auth_failed(cl, detail);
+  else if (r->link->tp.h2 != NULL)
+    LOG_DEBUG(NULL, "QUIC probe ended: %s (%s)", quic_conn_end_str(why),
+              detail); /* UDP still blocked: TCP carries on */
   else
     attempt_failed(cl, &r->remote, why, detail);
 }
@@ -782,7 +868,7 @@ static void race_start(struct client_link *l) {
 static void on_next_attempt(uv_timer_t *t) {
   struct client_link *l = t->data;
 
-  if (!link_has_conn(l) || l->dead || l->req != CLIENT_REQ_NONE ||
+  if (l->tp.qc == NULL || l->dead || l->req != CLIENT_REQ_NONE ||
       !link_needed(l) ||
       he_list_next(&l->cl->he, l->he_next, link_families(l)) < 0)
     return;
@@ -852,6 +938,11 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       break;
     if (tunnel_local_only(cl->tunbuf, (size_t)n)) {
       cl->ctr.drop_local_only++;
+      continue;
+    }
+    if (!client_link_open(l) &&
+        client_tcp_old_queue_ip(l, cl->tunbuf, (size_t)n) == 0) {
+      cl->ctr.tx_packets++; /* QUIC is taking over from TCP */
       continue;
     }
     if (!client_link_open(l) ||
@@ -951,8 +1042,8 @@ static void check_path(struct client *cl) {
   char a[64], b[64];
   int next = spare_sock(l), rv;
 
-  if (!link_has_conn(l) || l->dead || !cur->open)
-    return;
+  if (l->tp.qc == NULL || l->dead || !cur->open)
+    return; /* TCP: its socket ends with its address; then a reconnect */
   if (netmon_source_for(to, l->remote_len, &src, &len) != 0)
     return; /* no route now: wait for one; QUIC's timers decide */
   if (netmon_same_addr((const struct sockaddr *)&src,
@@ -1150,7 +1241,8 @@ static void client_link_connect(struct client_link *l) {
   struct client *cl = l->cl;
   int rv;
 
-  if (link_has_conn(l) || l->lookup_wait || cl->stopping ||
+  if (link_has_conn(l) || l->tcp_try.h2 != NULL || l->lookup_wait ||
+      cl->stopping ||
       (cl->multi && !client_up_wants_conn(l)))
     return;
   uv_timer_stop(&l->reconnect);
@@ -1163,9 +1255,14 @@ static void client_link_connect(struct client_link *l) {
   l->attached = 0;
   l->att = 0;
   l->he_next = 0;
+  if (rv > 0 && cl->conf.transport == JVPN_TRANSPORT_TCP && !cl->multi) {
+    client_tcp_start(l); /* it retries by itself */
+    return;
+  }
   if (rv > 0)
     l->tp.qc =
         attempt_start(l, l->active, &client_ops, l, &l->remote, &l->remote_len);
+  client_tcp_fallback_arm(l, 0); /* transport = auto: TCP if QUIC is late */
   if (!link_has_conn(l)) {
     schedule_reconnect(l);
     return;
@@ -1224,6 +1321,8 @@ static void schedule_reconnect(struct client_link *l) {
 
 /* --- shutdown ------------------------------------------------------------ */
 
+static const char *const transport_mode_names[] = {"auto", "quic", "tcp"};
+
 static int client_status(void *user, int json, char **out, size_t *len) {
   struct client *cl = user;
   struct glue_buf b = {0};
@@ -1244,11 +1343,15 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                          "\"connections\":%llu,\"audit_written\":%llu,"
                          "\"audit_dropped\":%llu,\"drop_spoofed\":%llu,"
                          "\"drop_malformed\":%llu,\"full_tunnel\":\"%s\","
-                         "\"kill_switch\":\"%s\""
+                         "\"kill_switch\":\"%s\",\"transport\":\"%s\","
+                         "\"transport_mode\":\"%s\",\"tcp_fallbacks\":%llu,"
+                         "\"quic_returns\":%llu"
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
                          "ipv6=%s connections=%llu audit_written=%llu "
                          "audit_dropped=%llu drop_spoofed=%llu "
-                         "drop_malformed=%llu full_tunnel=%s kill_switch=%s",
+                         "drop_malformed=%llu full_tunnel=%s kill_switch=%s "
+                         "transport=%s transport_mode=%s tcp_fallbacks=%llu "
+                         "quic_returns=%llu",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects,
                   (unsigned long long)jvpn_audit_written(cl->sess.audit),
@@ -1259,7 +1362,11 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   : cl->ft.on4            ? "ipv4"
                   : cl->ft.on6            ? "ipv6"
                                           : "off",
-                  cl->ks.on ? "on" : "off");
+                  cl->ks.on ? "on" : "off",
+                  transport_kind_name(transport_kind(&l->tp)),
+                  transport_mode_names[cl->conf.transport],
+                  (unsigned long long)cl->tcp_fallbacks,
+                  (unsigned long long)cl->quic_returns);
   client_sess_status(cl, &b, json);
   client_dns_status(cl, &b, json);
   client_lookup_status(cl, &b, json);
@@ -1289,6 +1396,8 @@ static void client_stop(struct client *cl, int code) {
   cl->exit_code = code;
   glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
   LOG_INFO(NULL, "stats %s", line);
+  for (i = 0; i < cl->nlinks; i++)
+    client_tcp_end(&cl->links[i]);
   for (i = 0; i < cl->nlinks; i++)
     if (link_has_conn(&cl->links[i]) && !cl->links[i].dead)
       transport_close(&cl->links[i].tp, QUIC_END_LOCAL_CLOSE,
@@ -1346,6 +1455,7 @@ static void links_init(struct client *cl) {
       l->races[j].link = l;
       timer_init(cl, &l->races[j].timer, &l->races[j], on_race_timer);
     }
+    client_tcp_init(l);
   }
   cl->cur = &cl->links[0];
 }
@@ -1439,6 +1549,10 @@ int jvpn_client_run(const char *config_path, int verbosity,
   cl->hooks.link_close = client_link_close;
   cl->hooks.link_flush = client_link_flush;
   cl->hooks.tun_update = client_tun_update;
+  cl->hooks.auth_failed = auth_failed;
+  cl->hooks.quic_abandon = quic_abandon;
+  cl->hooks.quic_probe = race_start;
+  cl->hooks.link_ops = &client_ops;
   cl->hooks.up_attached = client_up_attached;
   cl->hooks.up_refused = client_up_refused;
   cl->hooks.up_activated = client_up_activated;
