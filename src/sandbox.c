@@ -43,6 +43,11 @@ static const int both_calls[] = {
     SCMP_SYS(sendmsg),
     SCMP_SYS(accept4),
     SCMP_SYS(setsockopt),
+    /* HTTP/2 over TCP (quic/h2_conn): send() and recv() on its sockets,
+     * TCP_INFO and a connect's SO_ERROR */
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(getsockopt),
     /* files: the audit log, test hooks, a configuration read again; the
      * control socket is unlinked at exit */
     SCMP_SYS(openat),
@@ -89,9 +94,6 @@ static const int client_calls[] = {
     SCMP_SYS(bind),
     SCMP_SYS(connect),
     SCMP_SYS(getsockname),
-    SCMP_SYS(getsockopt),
-    SCMP_SYS(sendto),
-    SCMP_SYS(recvfrom),
     SCMP_SYS(sendmmsg), /* DNS: the A and AAAA queries at once */
     SCMP_SYS(uname),    /* the resolver's default domain */
     SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
