@@ -101,7 +101,7 @@ unpack_resolved() {
   # (as root, apt notes that its sandbox user cannot write here: harmless)
   (cd "$dir" && "${sudo_cmd[@]}" apt-get download -q "systemd-resolved=$ver") ||
     { echo "deps: systemd-resolved $ver is not available from apt" >&2; return 1; }
-  deb=$(ls "$dir"/systemd-resolved_*.deb | head -n 1)
+  deb=$(find "$dir" -maxdepth 1 -name 'systemd-resolved_*.deb' | head -n 1)
   "${sudo_cmd[@]}" dpkg-deb -x "$deb" "$dir/root"
   echo "deps: systemd-resolved $ver unpacked in $dir/root"
 }

@@ -233,8 +233,8 @@ static int prepare_file(struct client *cl) {
   int rv = resolv_conf_open(&cl->dns.file, RESOLV_CONF_PATH, why, sizeof(why));
 
   if (rv == JVPN_ERR_NOTFOUND)
-    LOG_WARN(NULL, "%s, which is not on the system bus: it is left alone",
-             why);
+    LOG_WARN(NULL, "%s (not used: dns_backend, or not on the system bus): "
+                   "left alone", why);
   else if (rv != 0)
     LOG_WARN(NULL, "%s", why);
   return rv == 0;

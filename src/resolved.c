@@ -16,7 +16,7 @@
 #define RESOLVED_PATH "/org/freedesktop/resolve1"
 #define RESOLVED_MANAGER "org.freedesktop.resolve1.Manager"
 
-/* --- the pure half --------------------------------------------------------- */
+/* --- the pure half ------------------------------------------------------ */
 
 static void add_server(struct resolved_link *out,
                        const struct cip_dns_server *s) {
@@ -85,7 +85,7 @@ const char *resolved_backend_name(enum dns_backend b) {
   }
 }
 
-/* --- the bus half ---------------------------------------------------------- */
+/* --- the bus half ------------------------------------------------------- */
 
 /* |why| from a bus error or a negative errno. */
 static int failed(const char *what, const sd_bus_error *e, int rc, char *why,
@@ -111,9 +111,9 @@ int resolved_open(struct resolved *r, char *why, size_t whylen) {
   }
   /* The first call also completes the connection (authentication,
    * Hello) while this process is root. */
-  rc = sd_bus_call_method(r->bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                          "org.freedesktop.DBus", "NameHasOwner", &e, &reply,
-                          "s", RESOLVED_BUS_NAME);
+  rc = sd_bus_call_method(r->bus, "org.freedesktop.DBus",
+                          "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                          "NameHasOwner", &e, &reply, "s", RESOLVED_BUS_NAME);
   if (rc >= 0)
     rc = sd_bus_message_read(reply, "b", &owned);
   if (rc < 0 || !owned) {
@@ -191,8 +191,7 @@ static int fill_default_route(sd_bus_message *m,
 }
 
 int resolved_apply(struct resolved *r, int ifindex,
-                   const struct resolved_link *link, char *why,
-                   size_t whylen) {
+                   const struct resolved_link *link, char *why, size_t whylen) {
   int rv;
 
   if (r->bus == NULL) {
@@ -206,8 +205,8 @@ int resolved_apply(struct resolved *r, int ifindex,
   if (rv == 0)
     rv = call(r, "SetLinkDomains", ifindex, fill_domains, link, why, whylen);
   if (rv == 0)
-    rv = call(r, "SetLinkDefaultRoute", ifindex, fill_default_route, link,
-              why, whylen);
+    rv = call(r, "SetLinkDefaultRoute", ifindex, fill_default_route, link, why,
+              whylen);
   return rv;
 }
 

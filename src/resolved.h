@@ -43,17 +43,17 @@
 
 /* One entry of SetLinkDNSEx's a(iayqs). */
 struct resolved_server {
-  int family;         /* AF_INET or AF_INET6 */
+  int family; /* AF_INET or AF_INET6 */
   uint8_t addr[16];
-  size_t addrlen;     /* 4 or 16 */
-  uint16_t port;      /* 0: 53 */
-  const char *name;   /* "" for none; points into the cip_dns_config */
+  size_t addrlen;   /* 4 or 16 */
+  uint16_t port;    /* 0: 53 */
+  const char *name; /* "" for none; points into the cip_dns_config */
 };
 
 /* One entry of SetLinkDomains' a(sb). */
 struct resolved_domain {
-  const char *name;   /* "." for the root; points into the config */
-  int routing_only;   /* 1: route queries for it, never search it */
+  const char *name; /* "." for the root; points into the config */
+  int routing_only; /* 1: route queries for it, never search it */
 };
 
 /* What the link gets: the arguments of the three calls. */
@@ -107,8 +107,7 @@ int resolved_open(struct resolved *r, char *why, size_t whylen);
  * link instead. Returns 0, or JVPN_ERR_SYSTEM with the bus error in
  * |why|. */
 int resolved_apply(struct resolved *r, int ifindex,
-                   const struct resolved_link *link, char *why,
-                   size_t whylen);
+                   const struct resolved_link *link, char *why, size_t whylen);
 
 /* RevertLink on the link that holds our settings (none: no call). */
 int resolved_revert(struct resolved *r, char *why, size_t whylen);

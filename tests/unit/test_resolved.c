@@ -32,6 +32,14 @@ static void add_server(struct cip_dns_config *c, const char *addr,
   snprintf(s->name, sizeof(s->name), "%s", name);
 }
 
+/* Domain |i| of |l| is |name|, routing-only or not. */
+static void assert_domain(const struct resolved_link *l, size_t i,
+                          const char *name, int routing_only) {
+  assert_true(i < l->ndomains);
+  assert_string_equal(l->domains[i].name, name);
+  assert_int_equal(l->domains[i].routing_only, routing_only);
+}
+
 /* The lab server's configuration: one server, a search domain, the root
  * as internal domain. */
 static void lab_config(struct cip_dns_config *c) {
@@ -41,7 +49,9 @@ static void lab_config(struct cip_dns_config *c) {
   c->domains[c->ndomains++][0] = '\0';
 }
 
-static void test_split_tunnel(void **state) {
+/* Split tunnel: the search domain only (the root is not routed to the
+ * tunnel); full tunnel: "~." too. The link is a default route in both. */
+static void test_lab_config(void **state) {
   struct cip_dns_config c;
   struct resolved_link l;
   static const uint8_t want[4] = {198, 18, 200, 1};
@@ -55,23 +65,12 @@ static void test_split_tunnel(void **state) {
   assert_memory_equal(l.servers[0].addr, want, 4);
   assert_int_equal(l.servers[0].port, 0);
   assert_string_equal(l.servers[0].name, "");
-  /* The root is not routed here outside full-tunnel mode. */
   assert_int_equal(l.ndomains, 1);
-  assert_string_equal(l.domains[0].name, "vpn.test");
-  assert_int_equal(l.domains[0].routing_only, 0);
+  assert_domain(&l, 0, "vpn.test", 0);
   assert_int_equal(l.default_route, 1);
-}
-
-static void test_full_tunnel(void **state) {
-  struct cip_dns_config c;
-  struct resolved_link l;
-
-  (void)state;
-  lab_config(&c);
   resolved_link_build(&c, 1, &l);
   assert_int_equal(l.ndomains, 2);
-  assert_string_equal(l.domains[1].name, ".");
-  assert_int_equal(l.domains[1].routing_only, 1);
+  assert_domain(&l, 1, ".", 1);
   assert_int_equal(l.default_route, 1);
 }
 
@@ -86,8 +85,7 @@ static void test_routing_domains(void **state) {
   resolved_link_build(&c, 0, &l);
   /* vpn.test is searched (which routes it too): not twice. */
   assert_int_equal(l.ndomains, 2);
-  assert_string_equal(l.domains[1].name, "corp.example");
-  assert_int_equal(l.domains[1].routing_only, 1);
+  assert_domain(&l, 1, "corp.example", 1);
   /* Only the domains named go through the tunnel. */
   assert_int_equal(l.default_route, 0);
   resolved_link_build(&c, 1, &l);
@@ -129,23 +127,27 @@ static void test_empty(void **state) {
 }
 
 static void test_choose(void **state) {
+  static const struct {
+    enum jvpn_dns_backend pref;
+    int resolved_up, file_usable;
+    enum dns_backend want;
+  } cases[] = {
+      {JVPN_DNS_BACKEND_AUTO, 1, 1, DNS_BACKEND_RESOLVED},
+      {JVPN_DNS_BACKEND_AUTO, 1, 0, DNS_BACKEND_RESOLVED},
+      {JVPN_DNS_BACKEND_AUTO, 0, 1, DNS_BACKEND_FILE},
+      {JVPN_DNS_BACKEND_AUTO, 0, 0, DNS_BACKEND_NONE},
+      {JVPN_DNS_BACKEND_RESOLVED, 0, 1, DNS_BACKEND_NONE},
+      {JVPN_DNS_BACKEND_RESOLVED, 1, 1, DNS_BACKEND_RESOLVED},
+      {JVPN_DNS_BACKEND_FILE, 1, 1, DNS_BACKEND_FILE},
+      {JVPN_DNS_BACKEND_FILE, 1, 0, DNS_BACKEND_NONE},
+  };
+  size_t i;
+
   (void)state;
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_AUTO, 1, 1),
-                   DNS_BACKEND_RESOLVED);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_AUTO, 1, 0),
-                   DNS_BACKEND_RESOLVED);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_AUTO, 0, 1),
-                   DNS_BACKEND_FILE);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_AUTO, 0, 0),
-                   DNS_BACKEND_NONE);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_RESOLVED, 0, 1),
-                   DNS_BACKEND_NONE);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_RESOLVED, 1, 1),
-                   DNS_BACKEND_RESOLVED);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_FILE, 1, 1),
-                   DNS_BACKEND_FILE);
-  assert_int_equal(resolved_choose(JVPN_DNS_BACKEND_FILE, 1, 0),
-                   DNS_BACKEND_NONE);
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+    assert_int_equal(resolved_choose(cases[i].pref, cases[i].resolved_up,
+                                     cases[i].file_usable),
+                     cases[i].want);
   assert_string_equal(resolved_backend_name(DNS_BACKEND_RESOLVED),
                       "systemd-resolved");
   assert_string_equal(resolved_backend_name(DNS_BACKEND_FILE), "resolv.conf");
@@ -167,9 +169,11 @@ static void test_no_bus(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_split_tunnel),  cmocka_unit_test(test_full_tunnel),
-      cmocka_unit_test(test_routing_domains), cmocka_unit_test(test_servers_kept),
-      cmocka_unit_test(test_empty),         cmocka_unit_test(test_choose),
+      cmocka_unit_test(test_lab_config),
+      cmocka_unit_test(test_routing_domains),
+      cmocka_unit_test(test_servers_kept),
+      cmocka_unit_test(test_empty),
+      cmocka_unit_test(test_choose),
       cmocka_unit_test(test_no_bus),
   };
 
