@@ -61,6 +61,7 @@ enum key_id {
   K_EXCLUDE,
   K_DNS,
   K_DNS_SEARCH,
+  K_DNS_BACKEND,
   K_COUNT
 };
 
@@ -102,6 +103,7 @@ static const struct key_def client_keys[] = {
     {"kill_switch", K_KILL_SWITCH, 0},
     {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
     {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
+    {"dns_backend", K_DNS_BACKEND, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -117,6 +119,8 @@ static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
+/* enum jvpn_dns_backend, in order */
+static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -1305,6 +1309,13 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_KILL_SWITCH:
     return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
   case K_DNS: return value_enum(ps, key, v, off_on_names, 2, &c->dns);
+  case K_DNS_BACKEND: {
+    int x = 0, rv = value_enum(ps, key, v, dns_backend_names, 3, &x);
+
+    if (rv == 0)
+      c->dns_backend = (enum jvpn_dns_backend)x;
+    return rv;
+  }
   case K_KEEPALIVE: {
     char *end;
     unsigned long ms = strtoul(v, &end, 10);

@@ -56,6 +56,14 @@ enum jvpn_seccomp { JVPN_SECCOMP_ON = 0, JVPN_SECCOMP_OFF, JVPN_SECCOMP_LOG };
 /* Client: whether an advertised default route sends all traffic of its
  * family through the tunnel (policy routing, docs/decisions.md D35). */
 enum jvpn_full_tunnel { JVPN_FULL_TUNNEL_AUTO = 0, JVPN_FULL_TUNNEL_OFF };
+/* Client: where the server's DNS configuration goes (docs/decisions.md
+ * D38): systemd-resolved when it runs, else /etc/resolv.conf; or only
+ * one of them. */
+enum jvpn_dns_backend {
+  JVPN_DNS_BACKEND_AUTO = 0,
+  JVPN_DNS_BACKEND_RESOLVED,
+  JVPN_DNS_BACKEND_FILE,
+};
 #define JVPN_ROUTING_TABLE_DEFAULT 27254 /* "jv" */
 #define JVPN_RULE_PRIORITY_DEFAULT 27250 /* and the next two */
 
@@ -121,6 +129,7 @@ struct jvpn_client_conf {
   int dns;                         /* take the server's DNS configuration
                                     * ("dns = on", the default) or ignore
                                     * it (0) */
+  enum jvpn_dns_backend dns_backend; /* "dns_backend", default auto */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
   /* [uplink] sections, config order (docs/multipath.md); none = one path
    * that follows the routing table */
