@@ -20,7 +20,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libgnutls28-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
-  libseccomp-dev libnftables-dev
+  libseccomp-dev libnftables-dev libsystemd-dev
   libnetfilter-queue-dev clang
 )
 
@@ -38,6 +38,8 @@ build_pkgs=(
 #   openvpn       scripts/bench-failover.sh (OpenVPN to compare)
 #   systemd       systemd-analyze: tests/systemd/units.sh checks the unit
 #   dnsmasq-base  tests/netns/fulltunnel.sh: the "internet" DNS server
+#   dbus-daemon   tests/netns/resolved.sh: a private system bus (busctl,
+#                 from systemd, talks to it)
 #   jq            the netns tests read JSON status with it
 #   ngtcp2-client, ngtcp2-server, tshark
 #                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
@@ -48,7 +50,7 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
-  tshark dnsmasq-base jq
+  tshark dnsmasq-base jq dbus-daemon
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 
@@ -75,6 +77,40 @@ installed_at_least() {
   dpkg --compare-versions "$version" ge "$2"
 }
 
+# systemd-resolved for tests/netns/resolved.sh, never installed: the
+# package would take over the host's /etc/resolv.conf. Its .deb (the
+# version of the installed libsystemd-shared, which it needs exactly) is
+# fetched with 'apt-get download' from whatever apt is configured with
+# and unpacked under $resolved_cache/VERSION/root; the test runs it there.
+# It drops root to the "systemd-resolve" system user, made here (as its
+# sysusers.d file would) when missing.
+resolved_cache=${JVPN_RESOLVED_CACHE:-/var/cache/jvpn-quic/systemd-resolved}
+
+# unpack_resolved: the above; idempotent, no network when it is there.
+unpack_resolved() {
+  local ver dir deb
+  ver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null || true)
+  [ -n "$ver" ] || { echo "deps: no libsystemd-shared: no systemd-resolved"; return 0; }
+  dir=$resolved_cache/$ver
+  if ! getent passwd systemd-resolve >/dev/null; then
+    "${sudo_cmd[@]}" useradd --system --no-create-home --home-dir / \
+      --shell /usr/sbin/nologin --comment "systemd Resolver" systemd-resolve
+  fi
+  [ -x "$dir/root/lib/systemd/systemd-resolved" ] && return 0
+  "${sudo_cmd[@]}" mkdir -p "$dir"
+  # (as root, apt notes that its sandbox user cannot write here: harmless)
+  (cd "$dir" && "${sudo_cmd[@]}" apt-get download -q "systemd-resolved=$ver") ||
+    { echo "deps: systemd-resolved $ver is not available from apt" >&2; return 1; }
+  deb=$(find "$dir" -maxdepth 1 -name 'systemd-resolved_*.deb' | head -n 1)
+  "${sudo_cmd[@]}" dpkg-deb -x "$deb" "$dir/root"
+  echo "deps: systemd-resolved $ver unpacked in $dir/root"
+}
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+  sudo_cmd=(sudo)
+fi
+
 missing=()
 for p in "${build_pkgs[@]}" "${test_pkgs[@]}"; do
   installed_at_least "$p" 0 || missing+=("$p")
@@ -87,6 +123,7 @@ done
 if [ "${#missing[@]}" -eq 0 ] && [ "${#missing_versioned[@]}" -eq 0 ]; then
   echo "deps: all $(( ${#build_pkgs[@]} + ${#test_pkgs[@]} + \
 ${#versioned_pkgs[@]} )) packages already installed"
+  unpack_resolved
   exit 0
 fi
 
@@ -166,4 +203,5 @@ for pv in "${versioned_pkgs[@]}"; do
     exit 1
   fi
 done
+unpack_resolved
 echo "deps: done"

@@ -3,11 +3,14 @@
  * DNS_ASSIGN capsule (docs/protocol.md 4.1).
  *
  * The client keeps the latest one it took, logs it and audits each
- * change; `status` shows it. Where no resolver manager owns
- * /etc/resolv.conf, the servers and search domains go into it
- * (src/resolvconf.h), and back out when the client stops. The server is trusted for this as
- * for routes (its pin was checked), which is what the draft's section 5
- * asks before a configuration is acted on; "dns = off" ignores it all.
+ * change; `status` shows it and which back end applied it. The back end
+ * is chosen at start-up, as root (docs/decisions.md D38):
+ * systemd-resolved when it answers on the system bus (the TUN's servers
+ * and domains, src/resolved.h), else /etc/resolv.conf when no resolver
+ * manager owns that file (src/resolvconf.h); each undoes its change when
+ * the client stops. The server is trusted for this as for routes (its pin
+ * was checked), which is what the draft's section 5 asks before a
+ * configuration is acted on; "dns = off" ignores it all.
  */
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -112,25 +115,75 @@ static void audit_change(struct client *cl, const char *text) {
   client_sess_audit(cl, &r, 1);
 }
 
-/* The configuration into /etc/resolv.conf, when the file is ours to
- * write; logged and audited. */
-static void apply(struct client *cl) {
+/* Nonzero while either family is in full-tunnel mode. */
+static int full_tunnel_now(const struct client *cl) {
+  return cl->ft.on4 || cl->ft.on6;
+}
+
+/* The configuration to systemd-resolved, on the TUN's link. */
+static int apply_resolved(struct client *cl, char *where, size_t len) {
   struct client_dns *d = &cl->dns;
+  struct resolved_link link;
+  char why[300];
   int rv;
 
-  if (d->file.fd < 0)
-    return;
-  rv = resolv_conf_apply(&d->file, &d->cur);
-  d->applied = rv == 0;
+  d->full = full_tunnel_now(cl);
+  resolved_link_build(&d->cur, d->full, &link);
+  snprintf(where, len, "%s link %s (ifindex %d)", RESOLVED_NAME,
+           cl->tun.name, cl->tun.ifindex);
+  rv = resolved_apply(&d->resolved, cl->tun.ifindex, &link, why, sizeof(why));
+  if (rv != 0)
+    LOG_WARN(NULL, "%s: %s", RESOLVED_NAME, why);
+  else if (link.nservers == 0)
+    LOG_INFO(NULL, "no DNS server for %s: link %s reverted", RESOLVED_NAME,
+             cl->tun.name);
+  else
+    LOG_INFO(NULL, "DNS servers applied through %s on %s%s", RESOLVED_NAME,
+             cl->tun.name, d->full ? " (\"~.\", default route)" : "");
+  return rv == 0 && link.nservers > 0;
+}
+
+/* The configuration into /etc/resolv.conf. */
+static int apply_file(struct client *cl, char *where, size_t len) {
+  int rv = resolv_conf_apply(&cl->dns.file, &cl->dns.cur);
+
+  snprintf(where, len, "%s", RESOLV_CONF_PATH);
   if (rv == JVPN_ERR_NOTFOUND)
     LOG_INFO(NULL, "no DNS server to put in %s: left as it was",
              RESOLV_CONF_PATH);
+  else if (rv == JVPN_ERR_EXISTS)
+    LOG_WARN(NULL, "%s was replaced by another program (resolvconf?) since "
+                   "the start: not written", RESOLV_CONF_PATH);
   else if (rv != 0)
-    LOG_WARN(NULL, "cannot write %s: %m", RESOLV_CONF_PATH);
+    LOG_WARN(NULL, "cannot write %s: %s", RESOLV_CONF_PATH,
+             jvpn_strerror(rv));
   else
     LOG_INFO(NULL, "DNS servers applied in %s", RESOLV_CONF_PATH);
+  return rv == 0;
+}
+
+/* The configuration through the back end chosen at start-up; logged and
+ * audited. */
+static void apply(struct client *cl) {
+  struct client_dns *d = &cl->dns;
+  char where[128];
+
+  if (d->backend == DNS_BACKEND_RESOLVED)
+    d->applied = apply_resolved(cl, where, sizeof(where));
+  else if (d->backend == DNS_BACKEND_FILE)
+    d->applied = apply_file(cl, where, sizeof(where));
+  else
+    return;
   client_audit_info(cl, d->applied ? "dns_applied" : "dns_not_applied", "%s",
-                    RESOLV_CONF_PATH);
+                    where);
+}
+
+void client_dns_refresh(struct client *cl) {
+  const struct client_dns *d = &cl->dns;
+
+  if (d->backend == DNS_BACKEND_RESOLVED && d->applied &&
+      d->full != full_tunnel_now(cl))
+    apply(cl);
 }
 
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {
@@ -160,8 +213,10 @@ int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {
   }
   /* Every attachment brings it again; an empty one while none is held
    * changes nothing either (|cur| is all zero until the first). */
-  if (memcmp(&next, &d->cur, sizeof(next)) == 0)
+  if (memcmp(&next, &d->cur, sizeof(next)) == 0) {
+    client_dns_refresh(cl); /* the full-tunnel mode may have changed */
     return 0;
+  }
   memcpy(&d->cur, &next, sizeof(next));
   summary(&d->cur, log_keys, text, sizeof(text));
   LOG_INFO(NULL, "DNS configuration from the server:%s%s", text,
@@ -172,26 +227,81 @@ int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len) {
   return 0;
 }
 
-void client_dns_prepare(struct client *cl) {
+/* As root: opens /etc/resolv.conf for writing; 1 when it can be used. */
+static int prepare_file(struct client *cl) {
   char why[200];
-  int rv;
+  int rv = resolv_conf_open(&cl->dns.file, RESOLV_CONF_PATH, why, sizeof(why));
 
-  cl->dns.file.fd = -1;
+  if (rv == JVPN_ERR_NOTFOUND)
+    LOG_WARN(NULL, "%s (not used: dns_backend, or not on the system bus): "
+                   "left alone", why);
+  else if (rv != 0)
+    LOG_WARN(NULL, "%s", why);
+  return rv == 0;
+}
+
+/* As root: is systemd-resolved there (the connection is kept)? */
+static int prepare_resolved(struct client *cl) {
+  char why[200];
+
+  if (resolved_open(&cl->dns.resolved, why, sizeof(why)) == 0)
+    return 1;
+  if (cl->conf.dns_backend == JVPN_DNS_BACKEND_RESOLVED)
+    LOG_WARN(NULL, "%s: %s", RESOLVED_NAME, why);
+  else
+    LOG_DEBUG(NULL, "%s: %s", RESOLVED_NAME, why);
+  return 0;
+}
+
+void client_dns_prepare(struct client *cl) {
+  struct client_dns *d = &cl->dns;
+  enum jvpn_dns_backend pref = cl->conf.dns_backend;
+  int up = 0, file = 0;
+
+  d->file.fd = -1;
+  d->backend = DNS_BACKEND_NONE;
   if (!cl->conf.dns)
     return;
-  rv = resolv_conf_open(&cl->dns.file, RESOLV_CONF_PATH, why, sizeof(why));
-  if (rv == JVPN_ERR_NOTFOUND)
-    LOG_WARN(NULL, "DNS from the server will not be applied: %s (not "
-                   "supported yet)", why);
-  else if (rv != 0)
-    LOG_WARN(NULL, "DNS from the server will not be applied: %s", why);
+  if (pref != JVPN_DNS_BACKEND_FILE)
+    up = prepare_resolved(cl);
+  if (up) /* a crashed run's lines in the file go; nothing else changes */
+    (void)resolv_conf_recover(RESOLV_CONF_PATH);
+  else if (pref != JVPN_DNS_BACKEND_RESOLVED)
+    file = prepare_file(cl);
+  d->backend = resolved_choose(pref, up, file);
+  if (d->backend == DNS_BACKEND_NONE)
+    LOG_WARN(NULL, "DNS from the server will not be applied");
+  else
+    LOG_INFO(NULL, "DNS from the server goes to %s",
+             d->backend == DNS_BACKEND_RESOLVED ? RESOLVED_NAME
+                                                : RESOLV_CONF_PATH);
 }
 
 void client_dns_done(struct client *cl) {
-  if (cl->dns.applied && resolv_conf_restore(&cl->dns.file) == 0)
+  struct client_dns *d = &cl->dns;
+  char why[300];
+
+  if (d->applied && d->backend == DNS_BACKEND_RESOLVED) {
+    if (resolved_revert(&d->resolved, why, sizeof(why)) == 0)
+      LOG_INFO(NULL, "%s: link %s reverted", RESOLVED_NAME, cl->tun.name);
+    else
+      LOG_WARN(NULL, "%s: %s (the link's settings go with it)",
+               RESOLVED_NAME, why);
+  }
+  if (d->applied && d->backend == DNS_BACKEND_FILE &&
+      resolv_conf_restore(&d->file) == 0)
     LOG_INFO(NULL, "%s as it was before", RESOLV_CONF_PATH);
-  resolv_conf_close(&cl->dns.file);
-  cl->dns.applied = 0;
+  resolved_close(&d->resolved);
+  resolv_conf_close(&d->file);
+  d->applied = 0;
+}
+
+/* Where the configuration is now, for status: "no" when nowhere. */
+static const char *applied_where(const struct client_dns *d) {
+  if (!d->applied)
+    return "no";
+  return d->backend == DNS_BACKEND_RESOLVED ? RESOLVED_NAME
+                                            : RESOLV_CONF_PATH;
 }
 
 /* One list as a JSON array member. */
@@ -219,7 +329,7 @@ void client_dns_status(const struct client *cl, struct glue_buf *b, int json) {
     summary(c, status_keys, text, sizeof(text));
     glue_buf_printf(
         b, "%s dns_applied=%s dns_received=%" PRIu64 " dns_rejected=%" PRIu64,
-        text, d->applied ? RESOLV_CONF_PATH : "no", d->received, d->rejected);
+        text, applied_where(d), d->received, d->rejected);
     return;
   }
   words_init(&w, c);
@@ -228,7 +338,9 @@ void client_dns_status(const struct client *cl, struct glue_buf *b, int json) {
   json_list(b, "servers", w.servers, c->nservers);
   json_list(b, "search", w.search, c->nsearch);
   json_list(b, "domains", w.domains, c->ndomains);
-  glue_buf_printf(
-      b, ",\"applied\":%s,\"received\":%" PRIu64 ",\"rejected\":%" PRIu64 "}",
-      d->applied ? "true" : "false", d->received, d->rejected);
+  glue_buf_printf(b,
+                  ",\"applied\":%s,\"backend\":\"%s\",\"received\":%" PRIu64
+                  ",\"rejected\":%" PRIu64 "}",
+                  d->applied ? "true" : "false",
+                  resolved_backend_name(d->backend), d->received, d->rejected);
 }

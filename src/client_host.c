@@ -180,6 +180,7 @@ static void full_tunnel_apply(struct client *cl, int family, int on) {
   client_audit_info(cl, on ? "full_tunnel_on" : "full_tunnel_off",
                     "%s; table %u, rules %u-%u", fam, cl->ft.table,
                     cl->ft.pref, cl->ft.pref + 2);
+  client_dns_refresh(cl);
 }
 
 int client_routes_advertised(struct client *cl, const uint8_t *v,

@@ -41,6 +41,7 @@
 #include "src/glue.h"
 #include "src/killswitch.h"
 #include "src/resolvconf.h"
+#include "src/resolved.h"
 #include "src/happy_eyeballs.h"
 #include "src/resolver.h"
 #include "tun/ip_check.h"
@@ -79,7 +80,10 @@ struct client_race;
 /* The server's DNS configuration (src/client_dns.c). */
 struct client_dns {
   struct cip_dns_config cur; /* the latest one taken; all zero before */
-  int applied;               /* in /etc/resolv.conf now */
+  enum dns_backend backend;  /* chosen at start-up (src/resolved.h) */
+  int applied;               /* in the back end now */
+  int full;                  /* ... with full-tunnel mode on (resolved) */
+  struct resolved resolved;  /* src/resolved.h; bus NULL: not used */
   struct resolv_conf file;   /* src/resolvconf.h; fd -1: not ours */
   int off_logged;            /* "dns = off" was said once */
   uint64_t received;         /* DNS_ASSIGN capsules, taken or not */
@@ -364,6 +368,9 @@ void client_sess_status(struct client *cl, struct glue_buf *b, int json);
  * for a value that ends inside a field (the stream is then aborted, RFC
  * 9297 3.3); any other fault only drops the capsule, counted. */
 int client_dns_capsule(struct client *cl, const uint8_t *v, size_t len);
+/* Full-tunnel mode went on or off: systemd-resolved's "~." and default
+ * route follow (src/client_host.c calls it). */
+void client_dns_refresh(struct client *cl);
 /* Appends the DNS configuration to a status answer. */
 void client_dns_status(const struct client *cl, struct glue_buf *b, int json);
 /* --- src/client_host.c ------------------------------------------------- */
@@ -384,10 +391,11 @@ void client_routes_prepare(struct client *cl);
 int client_kill_switch_prepare(struct client *cl);
 /* At exit: the kill switch removed (audited). */
 void client_kill_switch_done(struct client *cl);
-/* At start-up, as root: opens /etc/resolv.conf for the configuration to
- * come (and undoes what a crashed run left in it). */
+/* At start-up, as root: picks the DNS back end, connecting to
+ * systemd-resolved or opening /etc/resolv.conf for the configuration to
+ * come (and undoes what a crashed run left in the file). */
 void client_dns_prepare(struct client *cl);
-/* At exit: the file as it was. */
+/* At exit: resolved's link reverted, or the file as it was. */
 void client_dns_done(struct client *cl);
 /* --- src/client_lookup.c: the server's addresses ------------------------- */
 

@@ -63,6 +63,7 @@ enum key_id {
   K_DNS_SEARCH,
   K_TCP,
   K_TRANSPORT,
+  K_DNS_BACKEND,
   K_COUNT
 };
 
@@ -106,6 +107,7 @@ static const struct key_def client_keys[] = {
     {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
     {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
     {"transport", K_TRANSPORT, 0},
+    {"dns_backend", K_DNS_BACKEND, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -122,6 +124,8 @@ static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
 static const char *const transport_names[] = {"auto", "quic", "tcp"};
+/* enum jvpn_dns_backend, in order */
+static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
                                           "trace"};
 
@@ -1317,6 +1321,13 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
 
     if (rv == 0)
       c->transport = (enum jvpn_transport)x;
+    return rv;
+  }
+  case K_DNS_BACKEND: {
+    int x = 0, rv = value_enum(ps, key, v, dns_backend_names, 3, &x);
+
+    if (rv == 0)
+      c->dns_backend = (enum jvpn_dns_backend)x;
     return rv;
   }
   case K_KEEPALIVE: {

@@ -63,6 +63,14 @@ enum jvpn_transport {
   JVPN_TRANSPORT_QUIC,
   JVPN_TRANSPORT_TCP,
 };
+/* Client: where the server's DNS configuration goes (docs/decisions.md
+ * D38): systemd-resolved when it runs, else /etc/resolv.conf; or only
+ * one of them. */
+enum jvpn_dns_backend {
+  JVPN_DNS_BACKEND_AUTO = 0,
+  JVPN_DNS_BACKEND_RESOLVED,
+  JVPN_DNS_BACKEND_FILE,
+};
 #define JVPN_ROUTING_TABLE_DEFAULT 27254 /* "jv" */
 #define JVPN_RULE_PRIORITY_DEFAULT 27250 /* and the next two */
 
@@ -131,6 +139,7 @@ struct jvpn_client_conf {
                                     * ("dns = on", the default) or ignore
                                     * it (0) */
   enum jvpn_transport transport;   /* default auto */
+  enum jvpn_dns_backend dns_backend; /* "dns_backend", default auto */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
   /* [uplink] sections, config order (docs/multipath.md); none = one path
    * that follows the routing table */

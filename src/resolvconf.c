@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "jvpn/errors.h"
@@ -190,6 +191,14 @@ static int orig_lines(const struct resolv_conf *rc, char *buf, size_t len,
   return rv;
 }
 
+/* 1 when the file behind |fd| is no longer in any directory: another
+ * program (resolvconf, a DHCP client) renamed a new one into its place. */
+static int replaced(int fd) {
+  struct stat st;
+
+  return fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int resolv_conf_apply(struct resolv_conf *rc, const struct cip_dns_config *c) {
   size_t len = rc->orig_len * 2 + 4096, used = 0, n = 0;
   char *buf;
@@ -197,6 +206,8 @@ int resolv_conf_apply(struct resolv_conf *rc, const struct cip_dns_config *c) {
 
   if (rc->fd < 0)
     return JVPN_ERR_SYSTEM;
+  if (replaced(rc->fd))
+    return JVPN_ERR_EXISTS;
   buf = malloc(len);
   if (buf == NULL)
     return JVPN_ERR_NOMEM;
@@ -222,6 +233,10 @@ int resolv_conf_apply(struct resolv_conf *rc, const struct cip_dns_config *c) {
 int resolv_conf_restore(struct resolv_conf *rc) {
   if (rc->fd < 0 || !rc->written)
     return 0;
+  if (replaced(rc->fd)) { /* what is there now is not ours to change */
+    rc->written = 0;
+    return 0;
+  }
   if (write_all(rc->fd, rc->orig, rc->orig_len) != 0)
     return JVPN_ERR_SYSTEM;
   rc->written = 0;

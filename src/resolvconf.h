@@ -9,6 +9,9 @@
  * `jvpn-quic client --down`, finds the marker and puts the original back.
  * A clean stop puts it back too. When /etc/resolv.conf is a link into
  * systemd-resolved's directory, resolved owns it and it is left alone.
+ * Any other link is followed (resolvconf's into /run/resolvconf: its
+ * target is written); a file that another program has since renamed a
+ * new one over is not written, nor put back (docs/decisions.md D38).
  */
 #ifndef SRC_RESOLVCONF_H
 #define SRC_RESOLVCONF_H
@@ -39,10 +42,13 @@ int resolv_conf_open(struct resolv_conf *rc, const char *path, char *why,
 
 /* Writes |c|'s plain-DNS servers (at most 3, port 53) and search domains
  * above the original. Returns 0; JVPN_ERR_NOTFOUND when |c| has no server
- * the file can name (the original is put back); JVPN_ERR_SYSTEM. */
+ * the file can name (the original is put back); JVPN_ERR_EXISTS when the
+ * file opened is no longer the path's (replaced: nothing written);
+ * JVPN_ERR_SYSTEM. */
 int resolv_conf_apply(struct resolv_conf *rc, const struct cip_dns_config *c);
 
-/* Puts the original back (no-op when ours is not in it). */
+/* Puts the original back (no-op when ours is not in it, or when the file
+ * was replaced). */
 int resolv_conf_restore(struct resolv_conf *rc);
 
 /* Restores and frees. */

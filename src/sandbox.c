@@ -3,8 +3,10 @@
  * measured: every daemon of the netns suites (e2e, failover, session, mtu,
  * session_bounds) ran under strace from the moment its filter was loaded;
  * what they called is below, plus what the code calls on rarer paths (the
- * resolver, a helper thread, the shutdown of a root daemon). How to find
- * a missing call: docs/decisions.md D32.
+ * resolver, a helper thread, the shutdown of a root daemon). The client's
+ * calls to systemd-resolved were measured the same way under
+ * tests/netns/resolved.sh (D38). How to find a missing call:
+ * docs/decisions.md D32.
  */
 #include "src/sandbox.h"
 
@@ -98,6 +100,7 @@ static const int client_calls[] = {
     SCMP_SYS(uname),    /* the resolver's default domain */
     SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
     SCMP_SYS(pwrite64), SCMP_SYS(ftruncate), /* /etc/resolv.conf */
+    SCMP_SYS(ppoll), /* sd-bus waits for systemd-resolved's answers */
     /* the loop yields while a threadpool thread that has just woken it
      * finishes (libuv's uv_async_send handshake) */
     SCMP_SYS(sched_yield),

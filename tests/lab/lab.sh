@@ -96,6 +96,10 @@ lab_init() {
   # "jv" + up to 7 digits keeps "<prefix>-<name>" short and unique per run.
   LAB_PREFIX="jv$(( $$ % 10000000 ))"
   LAB_CLEANED=0
+  # What runs in our namespaces never reaches the host's system bus (a
+  # client would hand its TUN's ifindex, which means nothing there, to
+  # the host's systemd-resolved); lab_bus_start gives a test its own.
+  export DBUS_SYSTEM_BUS_ADDRESS=unix:path=/nonexistent/jvpn-lab-no-bus
   trap 'lab_cleanup' EXIT
   trap 'lab_cleanup; trap - INT; kill -INT $$' INT
   trap 'lab_cleanup; trap - TERM; kill -TERM $$' TERM
@@ -1386,6 +1390,98 @@ lab_delay_in() {
 # overflow=N ...") in REPLY.
 lab_delay_off() { lab_nfq_stop out "$1" "$2"; }
 lab_delay_in_off() { lab_nfq_stop in "$1" "$2"; }
+
+# --- systemd-resolved in a namespace, on a private system bus -------------
+#
+# systemd is not PID 1 in the lab, and installing systemd-resolved would
+# take over the host's /etc/resolv.conf, so scripts/deps.sh only unpacks
+# the package (the version of the installed libsystemd-shared) under
+# LAB_RESOLVED_CACHE and creates its "systemd-resolve" user. Here a
+# dbus-daemon of our own (a socket in the test's directory, a policy that
+# lets anything through: for the test only) and that systemd-resolved run
+# in a namespace; resolved gets a private mount namespace with a tmpfs on
+# /run/systemd, which is all it writes (its resolv.conf files, its
+# varlink sockets), so nothing of the host changes. Both are lab_spawn'ed:
+# the cleanup ends them by PID.
+
+LAB_RESOLVED_CACHE=${LAB_RESOLVED_CACHE:-/var/cache/jvpn-quic/systemd-resolved}
+LAB_BUS=""                # the private bus's address (lab_bus_start)
+
+# lab_resolved_find: the unpacked systemd-resolved in LAB_RESOLVED_BIN:
+# $LAB_RESOLVED_BIN if set, else the cache's for the installed
+# libsystemd-shared's version. Returns 1 (the reason in REPLY) when there
+# is none.
+lab_resolved_find() {
+  local ver
+  if [ -n "${LAB_RESOLVED_BIN:-}" ] && [ -x "$LAB_RESOLVED_BIN" ]; then
+    return 0
+  fi
+  ver=$(dpkg-query -W -f='${Version}' libsystemd-shared 2>/dev/null)
+  LAB_RESOLVED_BIN=$LAB_RESOLVED_CACHE/$ver/root/lib/systemd/systemd-resolved
+  [ -n "$ver" ] && [ -x "$LAB_RESOLVED_BIN" ] && return 0
+  REPLY="no systemd-resolved unpacked for libsystemd-shared ${ver:-?} in"
+  REPLY+=" $LAB_RESOLVED_CACHE (scripts/deps.sh unpacks it)"
+  return 1
+}
+
+# lab_bus_start NS DIR: a dbus-daemon in NS for a private system bus, its
+# config DIR/bus.conf and log DIR/dbus.log; its socket in a directory of
+# its own that every user may reach (resolved connects as its user);
+# address in LAB_BUS.
+lab_bus_start() {
+  local ns=$1 dir=$2 sockdir
+  lab_tmpdir
+  sockdir=$REPLY
+  chmod 755 "$sockdir" || return 1
+  cat >"$dir/bus.conf" <<EOF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<!-- written by tests/lab/lab.sh: a test's private system bus -->
+<busconfig>
+  <type>system</type>
+  <listen>unix:path=$sockdir/bus.sock</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+EOF
+  lab_spawn "$ns" "$dir/dbus.log" dbus-daemon --nofork \
+    --config-file="$dir/bus.conf"
+  LAB_BUS="unix:path=$sockdir/bus.sock"
+  lab_wait_for "the private bus" 5 test -S "$sockdir/bus.sock"
+}
+
+# lab_bus_has NAME: NAME has an owner on the private bus.
+lab_bus_has() {
+  busctl --address="$LAB_BUS" call org.freedesktop.DBus /org/freedesktop/DBus \
+    org.freedesktop.DBus NameHasOwner s "$1" 2>/dev/null | grep -q '^b true'
+}
+
+# lab_resolved_start NS DIR: the private bus (lab_bus_start) and
+# systemd-resolved on it in NS, its log DIR/resolved.log; its PID in
+# REPLY. Returns 1 (the reason in REPLY) when it did not take its bus
+# name within 10 s.
+lab_resolved_start() {
+  local ns=$1 dir=$2 pid
+  lab_resolved_find || return 1
+  lab_bus_start "$ns" "$dir" || { REPLY="dbus-daemon did not start"; return 1; }
+  # shellcheck disable=SC2016 # for the inner shell
+  lab_spawn "$ns" "$dir/resolved.log" unshare --mount --propagation private \
+    sh -c 'mount -t tmpfs -o mode=0755 lab-resolved /run/systemd &&
+      exec env DBUS_SYSTEM_BUS_ADDRESS="$1" SYSTEMD_LOG_LEVEL=debug "$2"' \
+    sh "$LAB_BUS" "$LAB_RESOLVED_BIN"
+  pid=$REPLY
+  if ! lab_wait_for "systemd-resolved on the bus" 10 lab_bus_has \
+       org.freedesktop.resolve1; then
+    REPLY="systemd-resolved did not take its bus name"
+    return 1
+  fi
+  REPLY=$pid
+}
 
 # --- the harness of the automake tests (tests/netns/*.sh) ------------------
 #

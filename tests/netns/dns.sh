@@ -116,10 +116,14 @@ status_dns() {
 
 # want_json ENABLED SERVERS SEARCH DOMAINS [APPLIED]: the "dns" object
 # status_dns should see (lists of quoted words; APPLIED true or false, the
-# default), in REPLY.
+# default; the back end is resolv.conf when enabled: the lab has no
+# systemd-resolved), in REPLY.
 want_json() {
+  local backend=none
+  [ "$1" = true ] && backend=resolv.conf
   REPLY="\"dns\":{\"enabled\":$1,\"servers\":[$2],\"search\":[$3]"
-  REPLY+=",\"domains\":[$4],\"applied\":${5:-false},\"rejected\":0}"
+  REPLY+=",\"domains\":[$4],\"applied\":${5:-false}"
+  REPLY+=",\"backend\":\"$backend\",\"rejected\":0}"
 }
 
 # resolv NS: /etc/resolv.conf as processes in namespace NS see it (the

@@ -206,7 +206,8 @@ static void test_client_full_and_defaults(void **state) {
                              "allow_route = fd77:6a76:706e::/64\n"
                              "user = jvpn-quic\n"
                              "seccomp = off\n"
-                             "dns = off\n";
+                             "dns = off\n"
+                             "dns_backend = resolved\n";
   static const struct {
     const char *value, *host;
     uint16_t port;
@@ -236,6 +237,7 @@ static void test_client_full_and_defaults(void **state) {
   assert_string_equal(c.user, "jvpn-quic");
   assert_int_equal(c.seccomp, JVPN_SECCOMP_OFF);
   assert_int_equal(c.dns, 0);
+  assert_int_equal(c.dns_backend, JVPN_DNS_BACKEND_RESOLVED);
   assert_int_equal(c.nallow_routes, 2);
   assert_int_equal(c.allow_routes[0].family, AF_INET);
   assert_int_equal(c.allow_routes[0].plen, 24);
@@ -258,6 +260,7 @@ static void test_client_full_and_defaults(void **state) {
     assert_int_equal(c.log_level, JVPN_LOG_INFO);
     assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
     assert_int_equal(c.dns, 1);
+    assert_int_equal(c.dns_backend, JVPN_DNS_BACKEND_AUTO);
   }
   /* mtu 0 is explicit "derive from the path" */
   assert_int_equal(parse_client(&c, "[client]\nserver = h\nserver_pin = " PIN_A
@@ -489,6 +492,8 @@ static const struct err_case client_errors[] = {
     {"[client]\npool4 = 198.18.0.0/24\n", 2,
      "unknown key \"pool4\" in [client]"},
     {"[client]\ntun = a\ntun = b\n", 3, "duplicate key \"tun\""},
+    {"[client]\ndns_backend = resolvconf\n", 2,
+     "dns_backend \"resolvconf\" is not one of auto, resolved, file"},
     {"[policy]\ntransport_loss_ttl_ms = 9h\n[client]\nserver = h\n"
      "server_pin = " PIN_A "\nkey = k\ncert = c\n",
      1, "[policy]: transport_loss_ttl_ms (32400000) must be less than"},

@@ -102,6 +102,30 @@ static void test_apply_and_restore(void **state) {
   assert_string_equal(get_file(), ORIG);
 }
 
+/* resolvconf renames a new file into place: the one held is neither
+ * written nor put back, and the new one is left as it is. */
+static void test_replaced(void **state) {
+  struct resolv_conf rc;
+  struct cip_dns_config c;
+  char why[128], other[80];
+  FILE *f;
+
+  (void)state;
+  config(&c);
+  assert_int_equal(resolv_conf_open(&rc, path, why, sizeof(why)), 0);
+  assert_int_equal(resolv_conf_apply(&rc, &c), 0);
+  snprintf(other, sizeof(other), "%s.new", path);
+  f = fopen(other, "w");
+  assert_non_null(f);
+  fputs("nameserver 192.0.2.99\n", f);
+  fclose(f);
+  assert_int_equal(rename(other, path), 0);
+  assert_int_equal(resolv_conf_apply(&rc, &c), JVPN_ERR_EXISTS);
+  assert_int_equal(resolv_conf_restore(&rc), 0);
+  resolv_conf_close(&rc);
+  assert_string_equal(get_file(), "nameserver 192.0.2.99\n");
+}
+
 /* What a killed client left is undone by the next open and by recover. */
 static void test_crash_leftovers(void **state) {
   struct resolv_conf rc;
@@ -157,6 +181,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_apply_and_restore, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_leftovers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_edges, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_replaced, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
