@@ -9,7 +9,8 @@
 #include "jvpn/proto.h"
 #include "quic/connect_ip.h"
 
-#define NV(n, v) {(n), sizeof(n) - 1, (v), sizeof(v) - 1}
+#define NV(n, v)                                                               \
+  { (n), sizeof(n) - 1, (v), sizeof(v) - 1 }
 
 static int is(const uint8_t *s, size_t len, const char *lit) {
   size_t n = strlen(lit);
@@ -40,7 +41,9 @@ static int parse_status(const uint8_t *v, size_t len) {
   return s;
 }
 
-void cip_fields_reset(struct cip_fields *f) { memset(f, 0, sizeof(*f)); }
+void cip_fields_reset(struct cip_fields *f) {
+  memset(f, 0, sizeof(*f));
+}
 
 void cip_fields_add(struct cip_fields *f, int is_server, const uint8_t *name,
                     size_t name_len, const uint8_t *value, size_t value_len) {
@@ -116,20 +119,17 @@ size_t cip_request_nv(struct cip_nv nv[CIP_REQUEST_MAX_NV],
   const char *auth = authority && authority[0] ? authority : "jvpn";
   /* Pseudo-header fields first (RFC 9113 8.3, RFC 9114 4.3). */
   const struct cip_nv fixed[] = {
-      NV(":method", "CONNECT"),
-      NV(":protocol", JVPN_CIP_PROTOCOL),
-      NV(":scheme", "https"),
-      {":authority", 10, auth, strlen(auth)},
-      NV(":path", JVPN_CIP_PATH),
-      NV("capsule-protocol", "?1"),
+      NV(":method", "CONNECT"),   NV(":protocol", JVPN_CIP_PROTOCOL),
+      NV(":scheme", "https"),     {":authority", 10, auth, strlen(auth)},
+      NV(":path", JVPN_CIP_PATH), NV("capsule-protocol", "?1"),
   };
   size_t n = sizeof(fixed) / sizeof(fixed[0]);
 
   memcpy(nv, fixed, sizeof(fixed));
   if (a->attach_len > 0) {
     nv[n++] = (struct cip_nv){"jvpn-attach", 11, a->attach, a->attach_len};
-    nv[n++] = (struct cip_nv){"jvpn-version", 12, a->version,
-                              strlen(a->version)};
+    nv[n++] =
+        (struct cip_nv){"jvpn-version", 12, a->version, strlen(a->version)};
   }
   return n;
 }
@@ -158,8 +158,8 @@ size_t cip_response_nv(struct cip_nv nv[CIP_RESPONSE_MAX_NV], char code[4],
 }
 
 int cip_response_report(const struct cip_fields *f,
-                        const struct quic_conn_ops *ops, void *user,
-                        char *why, size_t why_len, const char *log_ctx) {
+                        const struct quic_conn_ops *ops, void *user, char *why,
+                        size_t why_len, const char *log_ctx) {
   if (f->status != 200) {
     snprintf(why, why_len, "server answered CONNECT-IP with status %d",
              f->status);
@@ -169,9 +169,8 @@ int cip_response_report(const struct cip_fields *f,
     return JVPN_ERR_DENIED;
   }
   if (ops->tunnel_open)
-    ops->tunnel_open(user, f->session_len ? f->session : NULL,
-                     f->session_len, f->version_len ? f->version : NULL,
-                     f->version_len);
+    ops->tunnel_open(user, f->session_len ? f->session : NULL, f->session_len,
+                     f->version_len ? f->version : NULL, f->version_len);
   return 0;
 }
 

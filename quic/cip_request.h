@@ -15,10 +15,10 @@
 
 #include "quic/quic_conn.h"
 
-#define CIP_ATTACH_MAX 256   /* bytes: room for a jvpn-attach value */
-#define CIP_SESSION_MAX 64   /* bytes: room for a jvpn-session value */
-#define CIP_VERSION_MAX 24   /* bytes: room for a jvpn-version value */
-#define CIP_REQUEST_MAX_NV 8 /* fields of a request */
+#define CIP_ATTACH_MAX 256    /* bytes: room for a jvpn-attach value */
+#define CIP_SESSION_MAX 64    /* bytes: room for a jvpn-session value */
+#define CIP_VERSION_MAX 24    /* bytes: room for a jvpn-version value */
+#define CIP_REQUEST_MAX_NV 8  /* fields of a request */
 #define CIP_RESPONSE_MAX_NV 4 /* fields of a response */
 
 /* One header field; |value| need not be NUL-terminated. */
@@ -88,8 +88,8 @@ size_t cip_response_nv(struct cip_nv nv[CIP_RESPONSE_MAX_NV], char code[4],
  * 200 (returns 0), ops->tunnel_refused otherwise (returns JVPN_ERR_DENIED
  * with the reason in |why|). */
 int cip_response_report(const struct cip_fields *f,
-                        const struct quic_conn_ops *ops, void *user,
-                        char *why, size_t why_len, const char *log_ctx);
+                        const struct quic_conn_ops *ops, void *user, char *why,
+                        size_t why_len, const char *log_ctx);
 
 /* Client: the ADDRESS_REQUEST capsule value sent after the request: one
  * address of each family (RFC 9484 4.7.2: an all-zero address with a

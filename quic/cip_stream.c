@@ -8,8 +8,7 @@
 #include "jvpn/varint.h"
 
 static int capsule_known(uint64_t type) {
-  return type == JVPN_CAPSULE_DATAGRAM ||
-         type == JVPN_CAPSULE_ADDRESS_ASSIGN ||
+  return type == JVPN_CAPSULE_DATAGRAM || type == JVPN_CAPSULE_ADDRESS_ASSIGN ||
          type == JVPN_CAPSULE_ADDRESS_REQUEST ||
          type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT ||
          type == JVPN_CAPSULE_ACTIVATE ||

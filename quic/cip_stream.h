@@ -24,7 +24,7 @@
 
 struct cip_rx {
   struct capsule_parser parser;
-  struct quic_conn_stats *stats;        /* not owned */
+  struct quic_conn_stats *stats; /* not owned */
   const struct quic_conn_ops *const *ops;
   void *const *user;
 };

@@ -59,8 +59,8 @@ static void copy_config(struct h2_conn *c, const struct h2_conn_config *cfg,
                         uint64_t now) {
   unsigned ka = cfg->keepalive_ms ? cfg->keepalive_ms : JVPN_QUIC_KEEPALIVE_MS;
   unsigned idle = cfg->idle_ms ? cfg->idle_ms : ka * JVPN_QUIC_IDLE_KEEPALIVES;
-  unsigned hs = cfg->handshake_ms ? cfg->handshake_ms
-                                  : JVPN_QUIC_HANDSHAKE_TIMEOUT_MS;
+  unsigned hs =
+      cfg->handshake_ms ? cfg->handshake_ms : JVPN_QUIC_HANDSHAKE_TIMEOUT_MS;
 
   c->cfg = *cfg;
   snprintf(c->sni, sizeof(c->sni), "%s", cfg->sni ? cfg->sni : "");
@@ -128,7 +128,9 @@ void h2_conn_del(struct h2_conn *c) {
   free(c);
 }
 
-int h2_conn_fd(const struct h2_conn *c) { return c->fd; }
+int h2_conn_fd(const struct h2_conn *c) {
+  return c->fd;
+}
 
 /* --- I/O ----------------------------------------------------------------- */
 
@@ -169,9 +171,8 @@ static int receive(struct h2_conn *c) {
  * socket; the rest stays in the capsule buffer (where h2_conn_queue_ip
  * sees it and drops rather than queue). */
 static int pump(struct h2_conn *c) {
-  size_t budget = c->tls_out_len < H2_CONN_TLS_PUMP
-                      ? H2_CONN_TLS_PUMP - c->tls_out_len
-                      : 0;
+  size_t budget =
+      c->tls_out_len < H2_CONN_TLS_PUMP ? H2_CONN_TLS_PUMP - c->tls_out_len : 0;
   const uint8_t *data;
   long n = 0;
   int rv = 0;
@@ -282,8 +283,8 @@ int h2_conn_handle_expiry(struct h2_conn *c, uint64_t now) {
     return JVPN_ERR_PROTO;
   }
   if (now >= c->last_rx + c->idle_ns) {
-    h2_conn_close(c, NGHTTP2_NO_ERROR, QUIC_END_IDLE,
-                  "nothing from the peer", now);
+    h2_conn_close(c, NGHTTP2_NO_ERROR, QUIC_END_IDLE, "nothing from the peer",
+                  now);
     return JVPN_ERR_PROTO;
   }
   if (now >= keepalive_at(c)) {
@@ -323,8 +324,8 @@ int h2_conn_queue_ip(struct h2_conn *c, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
-int h2_conn_send_capsule(struct h2_conn *c, uint64_t type,
-                         const uint8_t *value, size_t len) {
+int h2_conn_send_capsule(struct h2_conn *c, uint64_t type, const uint8_t *value,
+                         size_t len) {
   uint8_t buf[JVPN_CAPSULE_MAX_VALUE + 16];
   long n;
 
@@ -347,8 +348,8 @@ size_t h2_conn_max_ip_packet(const struct h2_conn *c) {
 
 /* --- the end ------------------------------------------------------------- */
 
-void h2_conn_close(struct h2_conn *c, uint32_t h2_error,
-                   enum quic_conn_end why, const char *detail, uint64_t now) {
+void h2_conn_close(struct h2_conn *c, uint32_t h2_error, enum quic_conn_end why,
+                   const char *detail, uint64_t now) {
   if (c->state == H2_CLOSED)
     return;
   c->now = now;
@@ -367,9 +368,8 @@ void h2_conn_close(struct h2_conn *c, uint32_t h2_error,
     c->cfg.ops->closed(c->cfg.user, why, detail ? detail : "");
 }
 
-int h2_conn_export(struct h2_conn *c, const char *label,
-                   const uint8_t *context, size_t context_len, uint8_t *out,
-                   size_t out_len) {
+int h2_conn_export(struct h2_conn *c, const char *label, const uint8_t *context,
+                   size_t context_len, uint8_t *out, size_t out_len) {
   return h2_tls_export(c, label, context, context_len, out, out_len);
 }
 
@@ -398,8 +398,9 @@ void h2_conn_get_info(struct h2_conn *c, struct quic_conn_info *info) {
   info->srtt_ns = (uint64_t)ti.tcpi_rtt * 1000;
   info->latest_rtt_ns = info->srtt_ns; /* TCP keeps no latest sample */
   info->rttvar_ns = (uint64_t)ti.tcpi_rttvar * 1000;
-  if (len >= offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(ti.tcpi_min_rtt)
-      && ti.tcpi_min_rtt != UINT32_MAX && ti.tcpi_min_rtt != 0)
+  if (len >=
+          offsetof(struct tcp_info, tcpi_min_rtt) + sizeof(ti.tcpi_min_rtt) &&
+      ti.tcpi_min_rtt != UINT32_MAX && ti.tcpi_min_rtt != 0)
     info->min_rtt_ns = (uint64_t)ti.tcpi_min_rtt * 1000;
   info->cwnd = (uint64_t)ti.tcpi_snd_cwnd * ti.tcpi_snd_mss;
   info->bytes_in_flight = (uint64_t)ti.tcpi_unacked * ti.tcpi_snd_mss;
@@ -420,7 +421,9 @@ int h2_conn_tunnel_is_open(const struct h2_conn *c) {
   return c->tunnel_open && c->state != H2_CLOSED;
 }
 
-int h2_conn_handshake_done(const struct h2_conn *c) { return c->tls_done; }
+int h2_conn_handshake_done(const struct h2_conn *c) {
+  return c->tls_done;
+}
 
 const uint8_t *h2_conn_peer_pin(const struct h2_conn *c) {
   return c->peer_pin_set ? c->peer_pin : NULL;

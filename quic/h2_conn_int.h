@@ -40,29 +40,29 @@ enum h2_state {
 };
 
 struct h2_conn {
-  struct h2_conn_config cfg;     /* strings point into the copies below */
+  struct h2_conn_config cfg; /* strings point into the copies below */
   char sni[H2_CONN_NAME_MAX];
   char authority[H2_CONN_NAME_MAX];
-  char ctx[96];                  /* log prefix */
-  int fd;                        /* owned */
+  char ctx[96]; /* log prefix */
+  int fd;       /* owned */
   enum h2_state state;
   gnutls_session_t tls;
-  uint8_t *tls_out;              /* encrypted bytes waiting for send() */
+  uint8_t *tls_out; /* encrypted bytes waiting for send() */
   size_t tls_out_len;
-  int tls_auth_failed;           /* our verify_peer refused the peer */
-  int tls_done;                  /* the handshake completed */
+  int tls_auth_failed; /* our verify_peer refused the peer */
+  int tls_done;        /* the handshake completed */
   nghttp2_session *h2;
-  int32_t stream;                /* the CONNECT-IP stream; -1 = none yet */
-  int answered;                  /* server: status sent; client: received */
-  int tunnel_open;               /* 200 sent / received, not ended since */
-  struct cip_fields hdr;         /* the request / response fields */
-  struct quic_tunnel_resp resp;  /* server: the answer sent */
-  struct cip_rx *rx;             /* owned; once the tunnel opens */
-  uint8_t *cap;                  /* capsules to send: a ring, owned */
+  int32_t stream;               /* the CONNECT-IP stream; -1 = none yet */
+  int answered;                 /* server: status sent; client: received */
+  int tunnel_open;              /* 200 sent / received, not ended since */
+  struct cip_fields hdr;        /* the request / response fields */
+  struct quic_tunnel_resp resp; /* server: the answer sent */
+  struct cip_rx *rx;            /* owned; once the tunnel opens */
+  uint8_t *cap;                 /* capsules to send: a ring, owned */
   size_t cap_head, cap_len;
   /* the tunnel failed: set by any module, reported by h2_conn */
-  enum quic_conn_end fail;       /* QUIC_END_NONE while all is well */
-  uint32_t fail_h2_error;        /* GOAWAY code to send */
+  enum quic_conn_end fail; /* QUIC_END_NONE while all is well */
+  uint32_t fail_h2_error;  /* GOAWAY code to send */
   char fail_why[128];
   uint64_t now, started, last_rx, last_tx; /* ns */
   uint64_t keepalive_ns, idle_ns, handshake_ns;

@@ -13,8 +13,7 @@
 
 /* --- transport: the user-space output buffer and the socket ----------- */
 
-static ssize_t push(gnutls_transport_ptr_t ptr, const void *data,
-                    size_t len) {
+static ssize_t push(gnutls_transport_ptr_t ptr, const void *data, size_t len) {
   struct h2_conn *c = ptr;
 
   /* The pump keeps far below the cap; a record that does not fit is a
@@ -169,8 +168,7 @@ static int alpn_is_h2(struct h2_conn *c) {
   gnutls_datum_t p;
 
   return gnutls_alpn_get_selected_protocol(c->tls, &p) == 0 &&
-         p.size == sizeof(H2_ALPN) - 1 &&
-         memcmp(p.data, H2_ALPN, p.size) == 0;
+         p.size == sizeof(H2_ALPN) - 1 && memcmp(p.data, H2_ALPN, p.size) == 0;
 }
 
 int h2_tls_handshake(struct h2_conn *c) {
@@ -221,7 +219,9 @@ int h2_tls_write(struct h2_conn *c, const uint8_t *data, size_t len) {
   return 0;
 }
 
-void h2_tls_cork(struct h2_conn *c) { gnutls_record_cork(c->tls); }
+void h2_tls_cork(struct h2_conn *c) {
+  gnutls_record_cork(c->tls);
+}
 
 int h2_tls_uncork(struct h2_conn *c) {
   int rv = gnutls_record_uncork(c->tls, GNUTLS_RECORD_WAIT);
@@ -233,14 +233,12 @@ void h2_tls_bye(struct h2_conn *c) {
   (void)gnutls_bye(c->tls, GNUTLS_SHUT_WR); /* best effort */
 }
 
-int h2_tls_export(struct h2_conn *c, const char *label,
-                  const uint8_t *context, size_t context_len, uint8_t *out,
-                  size_t out_len) {
+int h2_tls_export(struct h2_conn *c, const char *label, const uint8_t *context,
+                  size_t context_len, uint8_t *out, size_t out_len) {
   if (!c->tls_done)
     return JVPN_ERR_TLS;
   return gnutls_prf_rfc5705(c->tls, strlen(label), label, context_len,
-                            (const char *)context, out_len,
-                            (char *)out) == 0
+                            (const char *)context, out_len, (char *)out) == 0
              ? 0
              : JVPN_ERR_TLS;
 }

@@ -44,8 +44,7 @@ int h2_tls_flush(struct h2_conn *c);
 void h2_tls_bye(struct h2_conn *c);
 
 /* RFC 8446 7.5 exporter. Returns 0 or JVPN_ERR_TLS. */
-int h2_tls_export(struct h2_conn *c, const char *label,
-                  const uint8_t *context, size_t context_len, uint8_t *out,
-                  size_t out_len);
+int h2_tls_export(struct h2_conn *c, const char *label, const uint8_t *context,
+                  size_t context_len, uint8_t *out, size_t out_len);
 
 #endif /* QUIC_H2_TLS_H */

@@ -81,9 +81,9 @@ static size_t to_nv(nghttp2_nv *out, const struct cip_nv *in, size_t n) {
   size_t i;
 
   for (i = 0; i < n; i++)
-    out[i] = (nghttp2_nv){(uint8_t *)in[i].name, (uint8_t *)in[i].value,
-                          in[i].name_len, in[i].value_len,
-                          NGHTTP2_NV_FLAG_NONE};
+    out[i] =
+        (nghttp2_nv){(uint8_t *)in[i].name, (uint8_t *)in[i].value,
+                     in[i].name_len, in[i].value_len, NGHTTP2_NV_FLAG_NONE};
   return n;
 }
 
@@ -106,8 +106,8 @@ static int server_answer(struct h2_conn *c, int end_stream) {
                  "CONNECT request ended early");
     return 0;
   }
-  status = cip_request_answer(&c->hdr, c->cfg.ops, c->cfg.user, &c->resp,
-                              c->ctx);
+  status =
+      cip_request_answer(&c->hdr, c->cfg.ops, c->cfg.user, &c->resp, c->ctx);
   if (status == 0) {
     tunnel_abort(c, QUIC_END_PROTOCOL, NGHTTP2_PROTOCOL_ERROR,
                  "malformed CONNECT-IP request (RFC 9484 3)");
@@ -155,8 +155,9 @@ static int client_request(struct h2_conn *c) {
   if ((rv = tunnel_setup(c)) != 0)
     return rv;
   n = cip_request_addresses(val, sizeof(val));
-  m = n < 0 ? n : capsule_encode(caps, sizeof(caps),
-                                 JVPN_CAPSULE_ADDRESS_REQUEST, val, (size_t)n);
+  m = n < 0 ? n
+            : capsule_encode(caps, sizeof(caps), JVPN_CAPSULE_ADDRESS_REQUEST,
+                             val, (size_t)n);
   if (m < 0)
     return (int)m;
   return h2_tunnel_append(c, caps, (size_t)m, H2_CONN_CAPSULE_CAP);
@@ -205,16 +206,14 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f,
 }
 
 static int on_header(nghttp2_session *s, const nghttp2_frame *f,
-                     const uint8_t *name, size_t namelen,
-                     const uint8_t *value, size_t valuelen, uint8_t flags,
-                     void *ud) {
+                     const uint8_t *name, size_t namelen, const uint8_t *value,
+                     size_t valuelen, uint8_t flags, void *ud) {
   struct h2_conn *c = ud;
 
   (void)s;
   (void)flags;
   if (f->hd.stream_id == c->stream && !c->answered)
-    cip_fields_add(&c->hdr, c->cfg.is_server, name, namelen, value,
-                   valuelen);
+    cip_fields_add(&c->hdr, c->cfg.is_server, name, namelen, value, valuelen);
   return 0;
 }
 
@@ -245,8 +244,7 @@ static int on_headers(struct h2_conn *c, const nghttp2_frame *f) {
   return 0;
 }
 
-static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
-                         void *ud) {
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   struct h2_conn *c = ud;
   char why[96];
 
@@ -258,8 +256,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f,
     return 0;
   case NGHTTP2_HEADERS: return on_headers(c, f);
   case NGHTTP2_DATA:
-    if (f->hd.stream_id == c->stream &&
-        (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+    if (f->hd.stream_id == c->stream && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
       stream_ended(c);
     return 0;
   case NGHTTP2_RST_STREAM:
@@ -315,8 +312,7 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code,
 
 /* nghttp2 ends the connection itself on a connection error (RFC 9113
  * 5.4.1): its GOAWAY is our first news of it. */
-static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f,
-                         void *ud) {
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *ud) {
   struct h2_conn *c = ud;
   char why[96];
 
@@ -337,14 +333,11 @@ static int session_new(struct h2_conn *c) {
 
   if (nghttp2_session_callbacks_new(&cb) != 0)
     return JVPN_ERR_NOMEM;
-  nghttp2_session_callbacks_set_on_begin_headers_callback(cb,
-                                                          on_begin_headers);
+  nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
   nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
-  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb,
-                                                            on_data_chunk);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb,
-                                                         on_stream_close);
+  nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
   nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
   rv = c->cfg.is_server ? nghttp2_session_server_new(&c->h2, cb, c)
                         : nghttp2_session_client_new(&c->h2, cb, c);
@@ -406,13 +399,13 @@ long h2_tunnel_pull(struct h2_conn *c, const uint8_t **data) {
 }
 
 void h2_tunnel_ping(struct h2_conn *c) {
-  (void)nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL); /* no memory:
-                                                 the idle timer decides */
+  /* Fails only without memory: then the idle timer decides. */
+  (void)nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL);
 }
 
 void h2_tunnel_goaway(struct h2_conn *c, uint32_t h2_error) {
   /* Fails after nghttp2's own GOAWAY: that one stands. */
-  (void)nghttp2_submit_goaway(
-      c->h2, NGHTTP2_FLAG_NONE,
-      nghttp2_session_get_last_proc_stream_id(c->h2), h2_error, NULL, 0);
+  (void)nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(c->h2),
+                              h2_error, NULL, 0);
 }

@@ -11,9 +11,8 @@ const char tls_session_priority[] =
 
 /* Pins replace PKI: the certificate's SPKI hash is the identity, so
  * nothing else is checked (self-signed certificates are the norm). */
-int tls_session_verify_peer(gnutls_session_t s,
-                            const struct quic_conn_ops *ops, void *user,
-                            uint8_t pin[JVPN_PIN_LEN], int *pin_set,
+int tls_session_verify_peer(gnutls_session_t s, const struct quic_conn_ops *ops,
+                            void *user, uint8_t pin[JVPN_PIN_LEN], int *pin_set,
                             const char *log_ctx) {
   const gnutls_datum_t *certs;
   unsigned int n = 0;

@@ -21,9 +21,8 @@ extern const char tls_session_priority[];
  * then 1) and asks ops->verify_peer. Returns 0, or
  * GNUTLS_E_CERTIFICATE_ERROR (no or unreadable certificate, or the pin is
  * refused) after logging why under |log_ctx|. */
-int tls_session_verify_peer(gnutls_session_t s,
-                            const struct quic_conn_ops *ops, void *user,
-                            uint8_t pin[JVPN_PIN_LEN], int *pin_set,
+int tls_session_verify_peer(gnutls_session_t s, const struct quic_conn_ops *ops,
+                            void *user, uint8_t pin[JVPN_PIN_LEN], int *pin_set,
                             const char *log_ctx);
 
 /* Writes one NSS key log line (label, client random, secret) to |f|. */

@@ -6,10 +6,10 @@
  *
  * An input whose first byte is odd is fed after a well-formed client
  * start (preface, SETTINGS and an accepted CONNECT-IP request on stream
- * 1) and without that first byte, so the rest reaches the request stream's DATA (the seeds hold DATA
- * frames with capsules); an even one is fed alone. Input goes in pieces
- * whose sizes come from its own bytes, and after each piece everything
- * the server wants to send is pulled, as h2_conn does.
+ * 1) and without that first byte, so the rest reaches the request stream's DATA
+ * (the seeds hold DATA frames with capsules); an even one is fed alone. Input
+ * goes in pieces whose sizes come from its own bytes, and after each piece
+ * everything the server wants to send is pulled, as h2_conn does.
  */
 #include <stddef.h>
 #include <stdint.h>
