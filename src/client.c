@@ -264,7 +264,8 @@ static void client_link_flush(struct client_link *l) {
       client_up_tick(l->cl); /* a lost active fails over at once */
     return;
   }
-  if (l->nraces > 0 && l->req != CLIENT_REQ_NONE)
+  /* Racers lost once the request went, except QUIC probes while on TCP */
+  if (l->nraces > 0 && l->req != CLIENT_REQ_NONE && l->tp.h2 == NULL)
     races_end(l, "another address answered first");
   glue_timer_arm(&l->timer, transport_expiry(&l->tp), glue_now());
   client_tun_update(l->cl);
@@ -437,9 +438,11 @@ static int on_address_assign(struct client_link *l, const uint8_t *v,
     glue_ip_str(AF_INET, cl->addr4, s4, sizeof(s4));
   if (cl->has6)
     glue_ip_str(AF_INET6, cl->addr6, s6, sizeof(s6));
-  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u quic=%s",
+  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u transport=%s",
            cl->tun.name, s4, s6, cl->mtu,
-           quic_conn_version(l->tp.qc) == JVPN_QUIC_V2 ? "v2" : "v1");
+           l->tp.qc == NULL ? "tcp"
+           : quic_conn_version(l->tp.qc) == JVPN_QUIC_V2 ? "quic-v2"
+                                                          : "quic-v1");
   cl->tunnel_up_ms = glue_now() / 1000000;
   l->backoff_ms = 0;
   client_tun_update(cl);
@@ -861,6 +864,18 @@ static void race_start(struct client_link *l) {
   l->socks[slot].race = r;
   l->nraces++;
   race_flush(r);
+}
+
+/* The link is on TCP (transport = auto): a QUIC attempt to the server's
+ * first address races nothing but tells whether UDP passes again; one
+ * that finishes its handshake takes the session back
+ * (race_takes_tcp_link). */
+static void quic_probe(struct client_link *l) {
+  if (live_race(l) != NULL)
+    return; /* the last probe is still out */
+  he_list_retry(&l->cl->he);
+  l->he_next = 0;
+  race_start(l);
 }
 
 /* The attempt delay passed (armed by each attempt of the link): unless an
@@ -1551,7 +1566,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   cl->hooks.tun_update = client_tun_update;
   cl->hooks.auth_failed = auth_failed;
   cl->hooks.quic_abandon = quic_abandon;
-  cl->hooks.quic_probe = race_start;
+  cl->hooks.quic_probe = quic_probe;
   cl->hooks.link_ops = &client_ops;
   cl->hooks.up_attached = client_up_attached;
   cl->hooks.up_refused = client_up_refused;

@@ -550,7 +550,7 @@ table inet lab_fault {
   chain oversize {
     type filter hook forward priority filter - 30; policy accept;
   }
-  chain udp {
+  chain noudp {
     type filter hook forward priority filter - 40; policy accept;
   }
 }
@@ -563,11 +563,11 @@ EOF
 lab_udp_block() {
   local ns=${2:-${LAB_NS[router]}}
   lab_fault_table "$ns" || return 1
-  ip netns exec "$ns" nft flush chain inet lab_fault udp || return 1
+  ip netns exec "$ns" nft flush chain inet lab_fault noudp || return 1
   [ "$1" = 1 ] || return 0
-  ip netns exec "$ns" nft add rule inet lab_fault udp udp dport 443 \
+  ip netns exec "$ns" nft add rule inet lab_fault noudp udp dport 443 \
     counter drop &&
-    ip netns exec "$ns" nft add rule inet lab_fault udp udp sport 443 \
+    ip netns exec "$ns" nft add rule inet lab_fault noudp udp sport 443 \
       counter drop
 }
 
