@@ -838,6 +838,17 @@ static int attempts_heard(const struct client_link *l) {
   return l->heard;
 }
 
+/* The link's QUIC connection or one of its racing attempts heard from
+ * the server: UDP passes (src/client_tcp.c waits for QUIC then). */
+static int quic_heard(const struct client_link *l) {
+  size_t i;
+
+  for (i = 0; i < CLIENT_RACES; i++)
+    if (l->races[i].qc != NULL && !l->races[i].dead && l->races[i].heard)
+      return 1;
+  return l->tp.qc != NULL && !l->dead && l->heard;
+}
+
 /* Starts the next address of the round on a free racing slot. */
 static void race_start(struct client_link *l) {
   struct client_race *r = NULL;
@@ -1256,8 +1267,7 @@ static void client_link_connect(struct client_link *l) {
   struct client *cl = l->cl;
   int rv;
 
-  if (link_has_conn(l) || l->tcp_try.h2 != NULL || l->lookup_wait ||
-      cl->stopping ||
+  if (link_has_conn(l) || l->lookup_wait || cl->stopping ||
       (cl->multi && !client_up_wants_conn(l)))
     return;
   uv_timer_stop(&l->reconnect);
@@ -1567,6 +1577,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   cl->hooks.auth_failed = auth_failed;
   cl->hooks.quic_abandon = quic_abandon;
   cl->hooks.quic_probe = quic_probe;
+  cl->hooks.quic_heard = quic_heard;
   cl->hooks.link_ops = &client_ops;
   cl->hooks.up_attached = client_up_attached;
   cl->hooks.up_refused = client_up_refused;

@@ -198,6 +198,7 @@ struct client_hooks {
   /* a TCP attempt won: the link's QUIC connection and races go */
   void (*quic_abandon)(struct client_link *l);
   void (*quic_probe)(struct client_link *l);     /* race a QUIC attempt */
+  int (*quic_heard)(const struct client_link *l); /* a QUIC packet came */
   const struct quic_conn_ops *link_ops;          /* the link's callbacks */
   /* src/client_uplink.c */
   void (*up_attached)(struct client_link *l, enum jvpn_att_role role);

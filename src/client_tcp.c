@@ -114,6 +114,15 @@ static void on_slot_io(uv_poll_t *p, int status, int events) {
   slot_flush(t);
 }
 
+/* UDP passes for |l|: its QUIC connection, or a racing attempt, heard
+ * from the server and is not silent. A slow QUIC handshake (a Retry, a
+ * loaded server, a long path) is then waited for, not raced by TCP. */
+static int udp_passes(struct client_link *l) {
+  if (l->cl->conf.transport != JVPN_TRANSPORT_AUTO || l->silent)
+    return 0;
+  return l->cl->hooks.quic_heard(l);
+}
+
 /* --- the attempt ---------------------------------------------------------- */
 
 static unsigned fallback_delay_ms(const struct client_link *l) {
@@ -150,6 +159,12 @@ static long try_attach_header(void *user, char *buf, size_t len,
   struct client_link *l = t->link;
   struct client *cl = l->cl;
 
+  if (udp_passes(l)) {
+    /* UDP passes after all: QUIC carries the session (QUIC first). */
+    LOG_DEBUG(NULL, "QUIC answers too: the TCP attempt is dropped");
+    t->dead = 1;
+    return JVPN_ERR_AGAIN;
+  }
   cl->hooks.quic_abandon(l);
   slot_move(t, &l->tcp_own);
   l->tp.h2 = l->tcp_own.h2;
@@ -167,6 +182,8 @@ static void try_closed(void *user, enum quic_conn_end why,
   struct client_link *l = t->link;
   struct client *cl = l->cl;
 
+  if (t->dead)
+    return; /* dropped on purpose (try_attach_header) */
   t->dead = 1;
   if (cl->stopping)
     return;
@@ -268,12 +285,11 @@ static void on_fallback(uv_timer_t *timer) {
 
   if (l->tcp_own.h2 != NULL)
     return;
-  if (l->cl->conf.transport == JVPN_TRANSPORT_AUTO && l->tp.qc != NULL) {
+  if (udp_passes(l)) {
     transport_get_info(&l->tp, &st);
-    if (st.handshake_done && !l->dead && l->silent)
-      ; /* silent past the delay: TCP races it */
-    else if (st.handshake_done && !l->dead)
-      return; /* QUIC answered and is not silent */
+    if (!st.handshake_done) /* still in the handshake: look again later */
+      uv_timer_start(timer, on_fallback, fallback_delay_ms(l), 0);
+    return;
   }
   client_tcp_start(l);
 }

@@ -27,6 +27,10 @@
 #       byte) and a forged one (random proof) are refused, as over QUIC,
 #       and the victim session does not move.
 #   (f) transport = tcp: the client never tries QUIC.
+#   (g) everything (UDP and TCP) blackholed for 5 s, past QUIC's idle
+#       timeout: the same session comes back, over whichever transport
+#       wins the race, and stays up; (g2) the same from a session on TCP
+#       with UDP still blocked (TCP must win).
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. TCPFB_KEEP=1 keeps the logs.
@@ -229,6 +233,35 @@ scenario_b() {
 (v$ver -> v${C[version]}); $nums"
 }
 
+# --- (g) everything blackholed past the idle timeout, then back ---------------
+# Both transports race the reattach when the path returns; whichever wins
+# must carry the session on (a second ping 5 s later), with the same ID.
+scenario_g() {
+  local g=$1 sid
+  cli_status || { lab_fail "$g" "no client status"; return 1; }
+  sid=${C[session]}
+  lab_blackhole_on || { lab_fail "$g" "nft failed"; return 1; }
+  sleep 5
+  lab_blackhole_off
+  if ! lab_wait_for "the tunnel back" 10 lab_ping "$c1" "$LAB_SERVER_IN4"; then
+    lab_fail "$g" "no ping through the tunnel 10 s after the blackhole" \
+      "$clog" "$slog"
+    return 1
+  fi
+  sleep 5
+  if ! lab_ping "$c1" "$LAB_SERVER_IN4"; then
+    lab_fail "$g" "the tunnel stopped again 5 s after it came back" "$clog" \
+      "$slog"
+    return 1
+  fi
+  if ! cli_status || [ "${C[session]}" != "$sid" ]; then
+    lab_fail "$g" "the session changed: $sid -> ${C[session]:-none}" "$clog"
+    return 1
+  fi
+  lab_pass "$g" "5 s blackhole of everything: the session came back over \
+${C[transport]} and stayed up"
+}
+
 # --- (d) TCP only, short NAT timeouts ----------------------------------------
 scenario_d() {
   local old n
@@ -329,12 +362,14 @@ scenario_f() {
 scenario_a && scenario_c c
 scenario_b
 scenario_c c2
+scenario_g g
 # (d) starts on TCP: with no traffic the client notices the blocked path
 # at QUIC's idle timeout (3 s), then falls back.
 lab_udp_block 1
 lab_wait_for "the session on TCP" 8 on_transport tcp ||
   lab_fail d "not on TCP 8 s after UDP was blocked (idle)" "$clog"
 scenario_d
+scenario_g g2 # from TCP, UDP still blocked: TCP must win the reattach
 scenario_e
 scenario_f
 
