@@ -11,7 +11,6 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "jvpn/varint.h"
-#include "quic/connect_ip.h"
 #include "quic/h3_datagram.h"
 #include "quic/quic_conn_int.h"
 
@@ -38,55 +37,12 @@ static void set_app_error(struct quic_conn *c, uint64_t code) {
 
 /* --- capsules ------------------------------------------------------------ */
 
-static int capsule_known(uint64_t type) {
-  return type == JVPN_CAPSULE_DATAGRAM ||
-         type == JVPN_CAPSULE_ADDRESS_ASSIGN ||
-         type == JVPN_CAPSULE_ADDRESS_REQUEST ||
-         type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT ||
-         type == JVPN_CAPSULE_ACTIVATE ||
-         type == JVPN_CAPSULE_ACTIVATE_RESULT ||
-         type == JVPN_CAPSULE_DNS_ASSIGN;
-}
-
-static void deliver_ip(struct quic_conn *c, uint64_t context,
-                       const uint8_t *pkt, size_t len) {
-  if (context != JVPN_CIP_CONTEXT_IP) {
-    /* RFC 9484 6: unknown contexts are dropped (or buffered briefly). */
-    c->stats.drop_context++;
-    return;
-  }
-  if (len == 0) {
-    c->stats.drop_malformed++;
-    return;
-  }
-  c->stats.rx_datagrams++;
-  c->stats.rx_bytes += len;
-  c->cfg.ops->ip_packet(c->cfg.user, pkt, len);
-}
-
-static int on_capsule(void *ud, uint64_t type, const uint8_t *value,
-                      size_t len) {
-  struct quic_conn *c = ud;
-  uint64_t context;
-  size_t used;
-
-  c->stats.capsules_rx++;
-  if (type == JVPN_CAPSULE_DATAGRAM) {
-    /* RFC 9297 3.5: a datagram sent reliably on the stream. */
-    if (jvpn_varint_decode(value, len, &context, &used) != 0)
-      return JVPN_ERR_MALFORMED;
-    deliver_ip(c, context, value + used, len - used);
-    return 0;
-  }
-  return c->cfg.ops->capsule(c->cfg.user, type, value, len);
-}
-
 static int tunnel_setup(struct quic_conn *c) {
   if (c->capsules == NULL) {
     c->capsules = malloc(sizeof(*c->capsules));
     if (c->capsules == NULL)
       return JVPN_ERR_NOMEM;
-    capsule_parser_init(c->capsules, capsule_known, on_capsule, c);
+    cip_rx_init(c->capsules, &c->stats, &c->cfg.ops, &c->cfg.user);
   }
   c->dgram_hdr_len = h3_datagram_header(c->dgram_hdr,
                                         (uint64_t)c->tunnel_stream,
@@ -161,14 +117,11 @@ static int h3_recv_data_cb(nghttp3_conn *h3, int64_t sid, const uint8_t *data,
   ngtcp2_conn_extend_max_offset(c->conn, len);
   if (sid != c->tunnel_stream || c->capsules == NULL || c->tunnel_failed)
     return 0;
-  rv = capsule_parser_feed(c->capsules, data, len);
-  c->stats.capsules_skipped = c->capsules->stats.skipped;
+  rv = cip_rx_feed(c->capsules, data, len);
   /* RFC 9297 3.3: a bad capsule makes the message malformed, which RFC
    * 9114 4.1.2 answers with a stream error H3_MESSAGE_ERROR. */
   if (rv != 0)
-    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
-                 rv == JVPN_ERR_OVERSIZE ? "capsule exceeds the size limit"
-                                         : "malformed capsule");
+    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR, cip_rx_strerror(rv));
   return 0;
 }
 
@@ -191,135 +144,60 @@ static int h3_begin_headers_cb(nghttp3_conn *h3, int64_t sid, void *ud,
   (void)sud;
   if (c->cfg.is_server && c->tunnel_stream < 0) {
     c->tunnel_stream = sid;
-    memset(&c->hdr, 0, sizeof(c->hdr));
+    cip_fields_reset(&c->hdr);
   }
   return 0;
-}
-
-static int value_is(nghttp3_rcbuf *rc, const char *s) {
-  nghttp3_vec v = nghttp3_rcbuf_get_buf(rc);
-  size_t n = strlen(s);
-
-  return v.len == n && memcmp(v.base, s, n) == 0;
 }
 
 static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
                              nghttp3_rcbuf *name, nghttp3_rcbuf *value,
                              uint8_t flags, void *ud, void *sud) {
   struct quic_conn *c = ud;
-  nghttp3_vec v;
+  nghttp3_vec n = nghttp3_rcbuf_get_buf(name);
+  nghttp3_vec v = nghttp3_rcbuf_get_buf(value);
 
   (void)h3;
+  (void)token;
   (void)flags;
   (void)sud;
-  if (sid != c->tunnel_stream)
-    return 0;
-  switch (token) {
-  case NGHTTP3_QPACK_TOKEN__METHOD:
-    c->hdr.method_connect = value_is(value, "CONNECT");
-    break;
-  case NGHTTP3_QPACK_TOKEN__PROTOCOL:
-    c->hdr.protocol_cip = value_is(value, JVPN_CIP_PROTOCOL);
-    break;
-  case NGHTTP3_QPACK_TOKEN__SCHEME:
-    c->hdr.scheme_https = value_is(value, "https");
-    break;
-  case NGHTTP3_QPACK_TOKEN__PATH:
-    /* Only the full tunnel (any target, any protocol) is offered. */
-    c->hdr.path_ok = value_is(value, JVPN_CIP_PATH);
-    break;
-  case NGHTTP3_QPACK_TOKEN__AUTHORITY:
-    v = nghttp3_rcbuf_get_buf(value);
-    c->hdr.authority = v.len > 0;
-    break;
-  case NGHTTP3_QPACK_TOKEN__STATUS:
-    v = nghttp3_rcbuf_get_buf(value);
-    c->hdr.status = v.len == 3 ? (v.base[0] - '0') * 100 +
-                                     (v.base[1] - '0') * 10 + (v.base[2] - '0')
-                               : 0;
-    break;
-  default:
-    if (value_is(name, "capsule-protocol")) {
-      c->hdr.capsule_proto = value_is(value, "?1");
-    } else if (c->cfg.is_server && value_is(name, "jvpn-attach")) {
-      v = nghttp3_rcbuf_get_buf(value);
-      /* Longer than any valid value: kept as "oversize" for the parser
-       * to refuse, never truncated into something that parses. */
-      c->hdr.attach_len = v.len < sizeof(c->hdr.attach)
-                              ? v.len
-                              : sizeof(c->hdr.attach);
-      memcpy(c->hdr.attach, v.base,
-             v.len < sizeof(c->hdr.attach) ? v.len : 0);
-    } else if (value_is(name, "jvpn-version")) {
-      v = nghttp3_rcbuf_get_buf(value);
-      c->hdr.version_len = v.len < sizeof(c->hdr.version)
-                               ? v.len
-                               : sizeof(c->hdr.version);
-      memcpy(c->hdr.version, v.base,
-             v.len < sizeof(c->hdr.version) ? v.len : 0);
-    } else if (!c->cfg.is_server && value_is(name, "jvpn-session")) {
-      v = nghttp3_rcbuf_get_buf(value);
-      if (v.len < sizeof(c->hdr.session)) {
-        memcpy(c->hdr.session, v.base, v.len);
-        c->hdr.session_len = v.len;
-      }
-    }
-    break;
-  }
+  if (sid == c->tunnel_stream)
+    cip_fields_add(&c->hdr, c->cfg.is_server, n.base, n.len, v.base, v.len);
   return 0;
+}
+
+/* cip_request's fields as nghttp3's. */
+static size_t to_nv(nghttp3_nv *out, const struct cip_nv *in, size_t n) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    out[i] = (nghttp3_nv){(uint8_t *)in[i].name, (uint8_t *)in[i].value,
+                          in[i].name_len, in[i].value_len,
+                          NGHTTP3_NV_FLAG_NONE};
+  return n;
 }
 
 static int submit_status(struct quic_conn *c, int64_t sid, int status) {
   char code[4];
-  nghttp3_nv nv[4];
+  struct cip_nv cnv[CIP_RESPONSE_MAX_NV];
+  nghttp3_nv nv[CIP_RESPONSE_MAX_NV];
   nghttp3_data_reader dr = {read_tunnel_data};
-  size_t n = 1;
+  size_t n = to_nv(nv, cnv, cip_response_nv(cnv, code, status, &c->resp));
 
-  snprintf(code, sizeof(code), "%03d", status);
-  nv[0] = (nghttp3_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3,
-                       NGHTTP3_NV_FLAG_NONE};
-  if (status == 200) {
-    nv[n++] = (nghttp3_nv){(uint8_t *)"capsule-protocol", (uint8_t *)"?1",
-                           16, 2, NGHTTP3_NV_FLAG_NONE};
-    if (c->resp_session[0])
-      nv[n++] = (nghttp3_nv){(uint8_t *)"jvpn-session",
-                             (uint8_t *)c->resp_session, 12,
-                             strlen(c->resp_session), NGHTTP3_NV_FLAG_NONE};
-    if (c->resp_version[0])
-      nv[n++] = (nghttp3_nv){(uint8_t *)"jvpn-version",
-                             (uint8_t *)c->resp_version, 12,
-                             strlen(c->resp_version), NGHTTP3_NV_FLAG_NONE};
-  }
   return nghttp3_conn_submit_response(c->h3, sid, nv, n,
                                       status == 200 ? &dr : NULL);
 }
 
 static int server_end_headers(struct quic_conn *c, int64_t sid) {
-  struct quic_tunnel_req req;
-  struct quic_tunnel_resp resp;
+  int status = cip_request_answer(&c->hdr, c->cfg.ops, c->cfg.user, &c->resp,
+                                  c->ctx);
 
-  if (!(c->hdr.method_connect && c->hdr.protocol_cip && c->hdr.scheme_https &&
-        c->hdr.authority && c->hdr.capsule_proto)) {
+  if (status == 0) {
     tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
                  "malformed CONNECT-IP request (RFC 9484 3)");
     return 0;
   }
-  if (!c->hdr.path_ok) {
-    LOG_WARN(c->ctx, "CONNECT-IP request for a scoped target refused (404)");
-    return submit_status(c, sid, 404);
-  }
-  req.attach = c->hdr.attach_len ? c->hdr.attach : NULL;
-  req.attach_len = c->hdr.attach_len;
-  req.version = c->hdr.version_len ? c->hdr.version : NULL;
-  req.version_len = c->hdr.version_len;
-  memset(&resp, 0, sizeof(resp));
-  c->cfg.ops->tunnel_request(c->cfg.user, &req, &resp);
-  if (resp.status != 0)
-    return submit_status(c, sid, resp.status);
-  resp.session[sizeof(resp.session) - 1] = '\0';
-  snprintf(c->resp_session, sizeof(c->resp_session), "%s", resp.session);
-  resp.version[sizeof(resp.version) - 1] = '\0';
-  snprintf(c->resp_version, sizeof(c->resp_version), "%s", resp.version);
+  if (status != 200)
+    return submit_status(c, sid, status);
   if (tunnel_setup(c) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   c->tunnel_open = 1;
@@ -345,22 +223,11 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
     }
     return server_end_headers(c, sid);
   }
-  if (c->hdr.status != 200) {
-    snprintf(why, sizeof(why), "server answered CONNECT-IP with status %d",
-             c->hdr.status);
-    LOG_WARN(c->ctx, "%s", why);
-    if (c->cfg.ops->tunnel_refused)
-      c->cfg.ops->tunnel_refused(c->cfg.user, c->hdr.status);
+  if (c->hdr.status == 200)
+    c->tunnel_open = 1; /* before the callback, which may send capsules */
+  if (cip_response_report(&c->hdr, c->cfg.ops, c->cfg.user, why, sizeof(why),
+                          c->ctx) != 0)
     tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
-    return 0;
-  }
-  c->tunnel_open = 1;
-  if (c->cfg.ops->tunnel_open)
-    c->cfg.ops->tunnel_open(c->cfg.user,
-                            c->hdr.session_len ? c->hdr.session : NULL,
-                            c->hdr.session_len,
-                            c->hdr.version_len ? c->hdr.version : NULL,
-                            c->hdr.version_len);
   return 0;
 }
 
@@ -371,7 +238,7 @@ static int h3_end_stream_cb(nghttp3_conn *h3, int64_t sid, void *ud,
   (void)h3;
   (void)sud;
   if (sid == c->tunnel_stream && !c->tunnel_failed) {
-    if (c->capsules && capsule_parser_mid_capsule(c->capsules))
+    if (c->capsules && cip_rx_mid_capsule(c->capsules))
       tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
                    "request stream ended inside a capsule");
     else
@@ -403,59 +270,27 @@ static int h3_reset_stream_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
 /* --- set-up -------------------------------------------------------------- */
 
 static int client_submit_request(struct quic_conn *c) {
-  static const uint8_t req_id[2] = {1, 2};
   uint8_t val[64];
-  struct cip_addr want[2];
+  struct cip_attach a;
+  struct cip_nv cnv[CIP_REQUEST_MAX_NV];
+  nghttp3_nv nv[CIP_REQUEST_MAX_NV];
   nghttp3_data_reader dr = {read_tunnel_data};
-  const char *auth = c->cfg.authority && c->cfg.authority[0]
-                         ? c->cfg.authority
-                         : "jvpn";
-  char attach[256], version[24] = "";
-  long alen = 0;
-  nghttp3_nv nv[8] = {
-      {(uint8_t *)":method", (uint8_t *)"CONNECT", 7, 7, 0},
-      {(uint8_t *)":protocol", (uint8_t *)JVPN_CIP_PROTOCOL, 9,
-       sizeof(JVPN_CIP_PROTOCOL) - 1, 0},
-      {(uint8_t *)":scheme", (uint8_t *)"https", 7, 5, 0},
-      {(uint8_t *)":authority", (uint8_t *)auth, 10, strlen(auth), 0},
-      {(uint8_t *)":path", (uint8_t *)JVPN_CIP_PATH, 5,
-       sizeof(JVPN_CIP_PATH) - 1, 0},
-      {(uint8_t *)"capsule-protocol", (uint8_t *)"?1", 16, 2, 0},
-  };
   int64_t sid;
+  size_t nnv;
   long n;
+  int rv;
 
-  if (c->cfg.ops->attach_header) {
-    alen = c->cfg.ops->attach_header(c->cfg.user, attach, sizeof(attach),
-                                     version, sizeof(version));
-    if (alen < 0)
-      return (int)alen;
-    version[sizeof(version) - 1] = '\0';
-    if (alen > 0) {
-      nv[6] = (nghttp3_nv){(uint8_t *)"jvpn-attach", (uint8_t *)attach, 11,
-                           (size_t)alen, 0};
-      nv[7] = (nghttp3_nv){(uint8_t *)"jvpn-version", (uint8_t *)version, 12,
-                           strlen(version), 0};
-    }
-  }
+  if ((rv = cip_request_attach(c->cfg.ops, c->cfg.user, &a)) != 0)
+    return rv;
+  nnv = to_nv(nv, cnv, cip_request_nv(cnv, c->cfg.authority, &a));
   if (ngtcp2_conn_open_bidi_stream(c->conn, &sid, NULL) != 0)
     return JVPN_ERR_QUIC;
   c->tunnel_stream = sid;
-  if (nghttp3_conn_submit_request(c->h3, sid, nv, alen > 0 ? 8 : 6, &dr,
-                                  NULL) != 0)
+  if (nghttp3_conn_submit_request(c->h3, sid, nv, nnv, &dr, NULL) != 0)
     return JVPN_ERR_H3;
   if (tunnel_setup(c) != 0)
     return JVPN_ERR_NOMEM;
-  /* Ask for one address of each family (RFC 9484 4.7.2: all-zero address
-   * with a full-length prefix = "any single address"). */
-  memset(want, 0, sizeof(want));
-  want[0].request_id = req_id[0];
-  want[0].ip_version = 4;
-  want[0].prefix_len = 32;
-  want[1].request_id = req_id[1];
-  want[1].ip_version = 6;
-  want[1].prefix_len = 128;
-  n = cip_addrs_encode(val, sizeof(val), want, 2);
+  n = cip_request_addresses(val, sizeof(val));
   if (n < 0)
     return (int)n;
   return quic_conn_send_capsule(c, JVPN_CAPSULE_ADDRESS_REQUEST, val,
@@ -635,7 +470,7 @@ int h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
     c->stats.drop_stream++;
     return 0;
   }
-  deliver_ip(c, context, pkt, plen);
+  cip_rx_datagram(c->capsules, context, pkt, plen);
   return 0;
 }
 

@@ -14,6 +14,8 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "quic/capsule.h"
+#include "quic/cip_request.h"
+#include "quic/cip_stream.h"
 #include "quic/quic_conn.h"
 #include "quic/quic_silence.h"
 
@@ -56,20 +58,9 @@ struct quic_conn {
   int tunnel_open;                 /* 200 sent / received */
   int tunnel_failed;               /* H3 error that ended the tunnel */
   char tunnel_why[96];             /* and why, for ops->closed */
-  struct {
-    int method_connect, protocol_cip, path_ok, scheme_https, capsule_proto;
-    int authority;
-    int status;                    /* client: response status */
-    char attach[256];              /* server: jvpn-attach value */
-    size_t attach_len;             /* 0 = absent; > 255 = oversize */
-    char session[64];              /* client: jvpn-session value */
-    size_t session_len;
-    char version[24];              /* jvpn-version value (both sides) */
-    size_t version_len;            /* > 23 = oversize */
-  } hdr;
-  char resp_session[64];           /* server: jvpn-session sent */
-  char resp_version[24];           /* server: jvpn-version sent */
-  struct capsule_parser *capsules; /* owned; on the CONNECT stream */
+  struct cip_fields hdr;           /* the request / response fields */
+  struct quic_tunnel_resp resp;    /* server: the answer sent */
+  struct cip_rx *capsules;         /* owned; on the CONNECT stream */
   /* capsules to send: room for the largest capsule a peer accepts */
   uint8_t sbuf[QUIC_CAPSULE_SBUF]; /* a ring; offsets below grow forever */
   uint64_t sbuf_len, sbuf_sent, sbuf_acked;

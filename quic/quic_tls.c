@@ -15,58 +15,26 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/quic_conn_int.h"
-#include "quic/tls_identity.h"
+#include "quic/tls_session.h"
 
-static const char tls_priority[] =
-    "NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:"
-    "+CHACHA20-POLY1305:+AES-128-CCM:-GROUP-ALL:+GROUP-X25519:"
-    "+GROUP-SECP256R1:+GROUP-SECP384R1:%DISABLE_TLS13_COMPAT_MODE";
-
-/* GnuTLS calls this when the peer's certificate arrives. Pins replace PKI:
- * the certificate's SPKI hash is the identity, so nothing else is checked
- * (self-signed certificates are the norm). */
+/* GnuTLS calls this when the peer's certificate arrives. */
 static int verify_peer_cb(gnutls_session_t s) {
   ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
   struct quic_conn *c = ref->user_data;
-  const gnutls_datum_t *certs;
-  unsigned int n = 0;
+  int rv = tls_session_verify_peer(s, c->cfg.ops, c->cfg.user, c->peer_pin,
+                                   &c->peer_pin_set, c->ctx);
 
-  certs = gnutls_certificate_get_peers(s, &n);
-  if (certs == NULL || n == 0) {
-    LOG_WARN(c->ctx, "refused peer: no certificate presented");
+  if (rv != 0)
     c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  if (tls_identity_pin_der(certs[0].data, certs[0].size, c->peer_pin) != 0) {
-    LOG_WARN(c->ctx, "refused peer: unreadable certificate");
-    c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  c->peer_pin_set = 1;
-  if (c->cfg.ops->verify_peer(c->cfg.user, c->peer_pin) != 0) {
-    c->end = QUIC_END_AUTH;
-    return GNUTLS_E_CERTIFICATE_ERROR;
-  }
-  return 0;
+  return rv;
 }
 
-/* NSS key log (SSLKEYLOGFILE) line: label, client random, secret. */
 static int keylog_cb(gnutls_session_t s, const char *label,
                      const gnutls_datum_t *secret) {
   ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
   struct quic_conn *c = ref->user_data;
-  gnutls_datum_t crand, srand;
-  unsigned i;
 
-  gnutls_session_get_random(s, &crand, &srand);
-  fprintf(c->cfg.keylog, "%s ", label);
-  for (i = 0; i < crand.size; i++)
-    fprintf(c->cfg.keylog, "%02x", crand.data[i]);
-  fputc(' ', c->cfg.keylog);
-  for (i = 0; i < secret->size; i++)
-    fprintf(c->cfg.keylog, "%02x", secret->data[i]);
-  fputc('\n', c->cfg.keylog);
-  fflush(c->cfg.keylog);
+  tls_session_keylog(s, c->cfg.keylog, label, secret);
   return 0;
 }
 
@@ -121,7 +89,7 @@ int quic_tls_setup(struct quic_conn *c) {
     return JVPN_ERR_TLS;
   if (gnutls_priority_set_direct(c->tls,
                                  c->cfg.tls_priority ? c->cfg.tls_priority
-                                                     : tls_priority,
+                                                     : tls_session_priority,
                                  NULL) != 0 ||
       gnutls_credentials_set(c->tls, GNUTLS_CRD_CERTIFICATE,
                              c->cfg.cred->gcred) != 0 ||

@@ -15,11 +15,11 @@
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
 
-# Build: the compiler and autotools, the eight libraries, clang for the
+# Build: the compiler and autotools, the nine libraries, clang for the
 # libFuzzer harnesses.
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
-  libgnutls28-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
+  libgnutls28-dev libnghttp2-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
   libseccomp-dev libnftables-dev libsystemd-dev
   libnetfilter-queue-dev clang
 )

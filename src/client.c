@@ -66,7 +66,7 @@ static struct quic_conn *attempt_start(struct client_link *l, int slot,
 static int link_handshake_done(struct client_link *l) {
   struct quic_conn_info st;
 
-  quic_conn_get_info(l->qc, &st);
+  transport_get_info(&l->tp, &st);
   return st.handshake_done;
 }
 
@@ -82,20 +82,21 @@ static void link_drop(struct client_link *l) {
   struct client *cl = l->cl;
   struct quic_conn_info st;
 
-  if (l->qc == NULL)
+  if (!link_has_conn(l))
     return;
-  quic_conn_get_info(l->qc, &st);
+  transport_get_info(&l->tp, &st);
   /* Remember the path's RTT for recovery attempts; a connection that
    * never got a sample keeps the previous value. */
   if (st.srtt_ns > 0 && st.handshake_done)
     l->last_srtt_ms = (unsigned)(st.srtt_ns / 1000000 + 1);
-  if (quic_conn_tunnel_is_open(l->qc)) {
+  if (transport_tunnel_is_open(&l->tp)) {
     cl->tunnel_up_ms = glue_now() / 1000000;
     l->failed_attempts = 0; /* it was up until now */
   }
   races_end(l, "the connection ended");
-  quic_conn_del(l->qc);
-  l->qc = NULL;
+  client_tcp_unwatch(l);
+  transport_del(&l->tp);
+  l->silent = 0;
   l->req = CLIENT_REQ_NONE;
   l->attached = 0;
   l->activating = 0;
@@ -151,7 +152,7 @@ static void leave_black_hole(struct client_link *l) {
   l->pmtu_black_hole = 0;
   if (!l->cl->multi && sock_open(l, next, (const struct sockaddr *)&l->remote,
                                  l->remote_len) == 0) {
-    if (quic_conn_migrate(l->qc,
+    if (quic_conn_migrate(l->tp.qc,
                           (const struct sockaddr *)&l->socks[next].s.local,
                           l->socks[next].s.local_len, 0, glue_now()) == 0) {
       audit_black_hole(l, "migrating to a fresh port");
@@ -160,7 +161,7 @@ static void leave_black_hole(struct client_link *l) {
     sock_close(&l->socks[next]);
   }
   audit_black_hole(l, "reconnecting");
-  quic_conn_close(l->qc, JVPN_H3_NO_ERROR, QUIC_END_PMTU,
+  transport_close(&l->tp, QUIC_END_PMTU,
                   "path MTU black hole", glue_now());
 }
 
@@ -183,6 +184,11 @@ static void on_rx_silence(void *user, int started, uint64_t ms) {
                          : "%s: traffic back after %llu ms of silence",
                  l->ifname[0] ? l->ifname : "uplink", (unsigned long long)ms);
   client_sess_audit(l->cl, &r, 1);
+  l->silent = started;
+  if (started)
+    client_tcp_fallback_arm(l, ms); /* transport = auto: TCP may race */
+  else
+    client_tcp_fallback_cancel(l);
 }
 
 /* The server's NEW_TOKEN: the next connection (a reattach, above all)
@@ -221,12 +227,33 @@ static int conn_write(struct quic_conn *qc, uv_timer_t *t, const int *dead) {
   return 0;
 }
 
+/* The QUIC connection that was taking the session from the link's TCP
+ * one failed first: the TCP one carries on. Returns 1 if it did. */
+static int tcp_take_back(struct client_link *l) {
+  struct quic_conn *qc = l->tp.qc;
+
+  if (qc == NULL || l->tcp_old.h2 == NULL || live_race(l) != NULL)
+    return 0;
+  l->tp.qc = NULL;
+  if (!client_tcp_take_back(l)) {
+    l->tp.qc = qc;
+    return 0;
+  }
+  quic_conn_del(qc);
+  sock_close(&l->socks[l->active]);
+  return 1;
+}
+
 static void client_link_flush(struct client_link *l) {
-  if (l->qc == NULL || conn_write(l->qc, &l->timer, &l->dead))
+  if (!link_has_conn(l))
+    return;
+  if (l->tp.h2)
+    client_tcp_flush(l);
+  else if (conn_write(l->tp.qc, &l->timer, &l->dead))
     return;
   if (l->pmtu_black_hole && !l->dead)
     leave_black_hole(l);
-  if (l->dead && race_take_over(l)) {
+  if (l->dead && (race_take_over(l) || tcp_take_back(l))) {
     client_link_flush(l);
     return;
   }
@@ -237,17 +264,40 @@ static void client_link_flush(struct client_link *l) {
       client_up_tick(l->cl); /* a lost active fails over at once */
     return;
   }
-  if (l->nraces > 0 && l->req != CLIENT_REQ_NONE)
+  /* Racers lost once the request went, except QUIC probes while on TCP */
+  if (l->nraces > 0 && l->req != CLIENT_REQ_NONE && l->tp.h2 == NULL)
     races_end(l, "another address answered first");
-  glue_timer_arm(&l->timer, quic_conn_expiry(l->qc), glue_now());
+  glue_timer_arm(&l->timer, transport_expiry(&l->tp), glue_now());
   client_tun_update(l->cl);
 }
 
+/* A TCP attempt answered first: the link's QUIC connection and its races
+ * go, silently (UDP is blocked or the server unreachable over it). */
+static void quic_abandon(struct client_link *l) {
+  int i;
+
+  races_end(l, "HTTP/2 over TCP answered first");
+  quic_conn_del(l->tp.qc);
+  l->tp.qc = NULL;
+  for (i = 0; i < CLIENT_LINK_SOCKS; i++)
+    sock_close(&l->socks[i]);
+  l->dead = 0;
+  l->heard = 1;
+  l->silent = 0;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->activating = 0;
+  l->att = 0;
+  l->pmtu_black_hole = 0;
+  uv_timer_stop(&l->next_attempt);
+  uv_timer_stop(&l->reconnect);
+}
+
 static void client_link_close(struct client_link *l, const char *why) {
-  if (l->qc == NULL)
+  if (!link_has_conn(l))
     return;
   if (!l->dead)
-    quic_conn_close(l->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
+    transport_close(&l->tp, QUIC_END_LOCAL_CLOSE, why,
                     glue_now());
   link_drop(l);
   if (l->cl->multi)
@@ -257,11 +307,11 @@ static void client_link_close(struct client_link *l, const char *why) {
 static void on_conn_timer(uv_timer_t *t) {
   struct client_link *l = t->data;
 
-  if (l->qc == NULL)
+  if (!link_has_conn(l))
     return;
-  (void)quic_conn_handle_expiry(l->qc, glue_now()); /* ends via closed */
+  (void)transport_handle_expiry(&l->tp, glue_now()); /* ends via closed */
   client_link_flush(l);
-  if (l->qc)
+  if (link_has_conn(l))
     check_mtu(l);
 }
 
@@ -272,14 +322,16 @@ static void on_conn_timer(uv_timer_t *t) {
  * (until then a larger packet rides the request stream, so the MTU chosen
  * at start holds). Never below 1280 while IPv6 is assigned: IPv6 packets
  * up to 1280 bytes then ride the stream (quic_conn_queue_ip). */
-static unsigned wanted_mtu(const struct client *cl, struct quic_conn *qc) {
+static unsigned wanted_mtu(const struct client *cl, struct transport *t) {
   unsigned mtu = cl->conf.mtu ? cl->conf.mtu : JVPN_TUN_DEFAULT_MTU;
   size_t room;
 
   if (cl->conf.mtu)
     return mtu;
-  if (quic_conn_pmtu_settled(qc)) {
-    room = quic_conn_max_ip_packet(qc);
+  if (t->qc == NULL && cl->link_up)
+    return cl->mtu; /* HTTP/2 carries what QUIC did: keep it */
+  if (t->qc && quic_conn_pmtu_settled(t->qc)) {
+    room = quic_conn_max_ip_packet(t->qc);
     if (mtu > room)
       mtu = (unsigned)room;
   }
@@ -289,11 +341,11 @@ static unsigned wanted_mtu(const struct client *cl, struct quic_conn *qc) {
 }
 
 static void audit_mtu(struct client *cl, unsigned from, unsigned to,
-                      struct quic_conn *qc) {
+                      struct transport *t) {
   struct jvpn_audit_record r;
   struct quic_conn_info info;
 
-  quic_conn_get_info(qc, &info);
+  transport_get_info(t, &info);
   memset(&r, 0, sizeof(r));
   r.kind = JVPN_AUDIT_INFO;
   r.mono_ms = glue_now() / 1000000;
@@ -303,12 +355,12 @@ static void audit_mtu(struct client *cl, unsigned from, unsigned to,
                  "tunnel MTU %u -> %u: the path carries %zu-byte QUIC "
                  "packets, %zu-byte IP packets per datagram",
                  from, to, info.max_udp_payload,
-                 quic_conn_max_ip_packet(qc));
+                 transport_max_ip_packet(t));
   client_sess_audit(cl, &r, 1);
 }
 
-static int apply_mtu(struct client *cl, struct quic_conn *qc) {
-  unsigned mtu = wanted_mtu(cl, qc), old = cl->mtu;
+static int apply_mtu(struct client *cl, struct transport *t) {
+  unsigned mtu = wanted_mtu(cl, t), old = cl->mtu;
 
   if (cl->link_up && mtu == cl->mtu)
     return 0;
@@ -319,7 +371,7 @@ static int apply_mtu(struct client *cl, struct quic_conn *qc) {
   cl->mtu = mtu;
   if (cl->link_up) {
     LOG_INFO(NULL, "tunnel MTU %u -> %u (path MTU)", old, mtu);
-    audit_mtu(cl, old, mtu, qc);
+    audit_mtu(cl, old, mtu, t);
   }
   cl->link_up = 1;
   return 0;
@@ -328,7 +380,7 @@ static int apply_mtu(struct client *cl, struct quic_conn *qc) {
 /* Re-sizes the tunnel MTU when the active path settled or changed. */
 static void check_mtu(struct client_link *l) {
   if (l == l->cl->cur && l->cl->link_up && client_link_open(l))
-    (void)apply_mtu(l->cl, l->qc);
+    (void)apply_mtu(l->cl, &l->tp);
 }
 
 static int set_address(struct client *cl, int family, const uint8_t *addr) {
@@ -380,15 +432,17 @@ static int on_address_assign(struct client_link *l, const uint8_t *v,
     if (set_address(cl, family, a[i].addr) != 0)
       return JVPN_ERR_SYSTEM;
   }
-  if (apply_mtu(cl, l->qc) != 0)
+  if (apply_mtu(cl, &l->tp) != 0)
     return JVPN_ERR_SYSTEM;
   if (cl->has4)
     glue_ip_str(AF_INET, cl->addr4, s4, sizeof(s4));
   if (cl->has6)
     glue_ip_str(AF_INET6, cl->addr6, s6, sizeof(s6));
-  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u quic=%s",
+  LOG_INFO(NULL, "tunnel up dev=%s ipv4=%s ipv6=%s mtu=%u transport=%s",
            cl->tun.name, s4, s6, cl->mtu,
-           quic_conn_version(l->qc) == JVPN_QUIC_V2 ? "v2" : "v1");
+           l->tp.qc == NULL ? "tcp"
+           : quic_conn_version(l->tp.qc) == JVPN_QUIC_V2 ? "quic-v2"
+                                                          : "quic-v1");
   cl->tunnel_up_ms = glue_now() / 1000000;
   l->backoff_ms = 0;
   client_tun_update(cl);
@@ -457,6 +511,8 @@ static long on_attach_header(void *user, char *buf, size_t len,
   if (link_needed(l))
     he_list_won(&l->cl->he, (const struct sockaddr *)&l->remote);
   uv_timer_stop(&l->next_attempt);
+  if (l->tp.qc != NULL)
+    client_tcp_fallback_cancel(l); /* QUIC answered */
   return client_sess_attach_header(l, buf, len, version, version_len);
 }
 
@@ -464,6 +520,7 @@ static void on_tunnel_open(void *user, const char *session, size_t len,
                            const char *version, size_t version_len) {
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
   client_sess_opened(user, session, len, version, version_len);
+  client_tcp_tunnel_opened(user);
 }
 
 static void on_tunnel_refused(void *user, int status) {
@@ -538,7 +595,7 @@ static void attempt_failed(struct client *cl,
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   struct client_link *l = user;
   struct client *cl = l->cl;
-  int early = l->qc != NULL && !link_handshake_done(l);
+  int early = link_has_conn(l) && !link_handshake_done(l);
 
   l->dead = 1;
   if (cl->stopping)
@@ -606,13 +663,13 @@ static const struct quic_conn_ops race_ops;
 /* Exchanges the link's connection with the one of racing attempt |r|:
  * the connection, its socket, its state and its address. */
 static void race_swap(struct client_link *l, struct client_race *r) {
-  SWAP(l->qc, r->qc);
+  SWAP(l->tp.qc, r->qc);
   SWAP(l->active, r->sock);
   SWAP(l->dead, r->dead);
   SWAP(l->heard, r->heard);
   SWAP(l->remote, r->remote);
   SWAP(l->remote_len, r->remote_len);
-  quic_conn_set_owner(l->qc, &client_ops, l);
+  quic_conn_set_owner(l->tp.qc, &client_ops, l);
   quic_conn_set_owner(r->qc, &race_ops, r);
   l->socks[l->active].race = NULL;
   l->socks[r->sock].race = r;
@@ -633,6 +690,32 @@ static void race_new_token(void *user, const uint8_t *token, size_t len) {
   on_new_token(((struct client_race *)user)->link, token, len);
 }
 
+/* The link is on TCP and QUIC probe |r| finished its handshake: it takes
+ * the session back (a reattach), while the TCP connection carries the
+ * data until the new tunnel opens (src/client_tcp.c). */
+static void race_takes_tcp_link(struct client_link *l, struct client_race *r) {
+  char a[64];
+
+  client_tcp_retire(l);
+  l->tp.qc = r->qc;
+  r->qc = NULL;
+  l->active = r->sock;
+  l->dead = 0;
+  l->heard = r->heard;
+  l->remote = r->remote;
+  l->remote_len = r->remote_len;
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->att = 0;
+  quic_conn_set_owner(l->tp.qc, &client_ops, l);
+  l->socks[l->active].race = NULL;
+  uv_timer_stop(&r->timer);
+  l->nraces--;
+  LOG_INFO(NULL, "QUIC answers again (%s): moving the session back",
+           glue_sockaddr_str((const struct sockaddr *)&l->remote, a,
+                             sizeof(a)));
+}
+
 /* This attempt is the first ready for its request: it becomes the link's
  * connection, and the link's own attempt races on in its place until the
  * next write closes it (client_link_flush). */
@@ -642,6 +725,10 @@ static long race_attach_header(void *user, char *buf, size_t len, char *version,
   struct client_link *l = r->link;
   char a[64];
 
+  if (l->tp.h2 != NULL) {
+    race_takes_tcp_link(l, r); /* a QUIC probe answered */
+    return on_attach_header(l, buf, len, version, version_len);
+  }
   race_swap(l, r);
   LOG_INFO(NULL, "%s answered first%s%s",
            glue_sockaddr_str((const struct sockaddr *)&l->remote, a, sizeof(a)),
@@ -659,6 +746,9 @@ static void race_closed(void *user, enum quic_conn_end why,
     return;
   if (why == QUIC_END_AUTH)
     auth_failed(cl, detail);
+  else if (r->link->tp.h2 != NULL)
+    LOG_DEBUG(NULL, "QUIC probe ended: %s (%s)", quic_conn_end_str(why),
+              detail); /* UDP still blocked: TCP carries on */
   else
     attempt_failed(cl, &r->remote, why, detail);
 }
@@ -748,6 +838,17 @@ static int attempts_heard(const struct client_link *l) {
   return l->heard;
 }
 
+/* The link's QUIC connection or one of its racing attempts heard from
+ * the server: UDP passes (src/client_tcp.c waits for QUIC then). */
+static int quic_heard(const struct client_link *l) {
+  size_t i;
+
+  for (i = 0; i < CLIENT_RACES; i++)
+    if (l->races[i].qc != NULL && !l->races[i].dead && l->races[i].heard)
+      return 1;
+  return l->tp.qc != NULL && !l->dead && l->heard;
+}
+
 /* Starts the next address of the round on a free racing slot. */
 static void race_start(struct client_link *l) {
   struct client_race *r = NULL;
@@ -776,12 +877,24 @@ static void race_start(struct client_link *l) {
   race_flush(r);
 }
 
+/* The link is on TCP (transport = auto): a QUIC attempt to the server's
+ * first address races nothing but tells whether UDP passes again; one
+ * that finishes its handshake takes the session back
+ * (race_takes_tcp_link). */
+static void quic_probe(struct client_link *l) {
+  if (live_race(l) != NULL)
+    return; /* the last probe is still out */
+  he_list_retry(&l->cl->he);
+  l->he_next = 0;
+  race_start(l);
+}
+
 /* The attempt delay passed (armed by each attempt of the link): unless an
  * attempt heard from the server, the next address races them. */
 static void on_next_attempt(uv_timer_t *t) {
   struct client_link *l = t->data;
 
-  if (l->qc == NULL || l->dead || l->req != CLIENT_REQ_NONE ||
+  if (l->tp.qc == NULL || l->dead || l->req != CLIENT_REQ_NONE ||
       !link_needed(l) ||
       he_list_next(&l->cl->he, l->he_next, link_families(l)) < 0)
     return;
@@ -806,7 +919,7 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
     /* The socket's connection: the link's, or a racing attempt's (which
      * may win during the read and pass the socket to the link). */
     struct client_race *r = cs->race;
-    struct quic_conn *qc = r ? r->qc : l->qc;
+    struct quic_conn *qc = r ? r->qc : l->tp.qc;
     int *dead = r ? &r->dead : &l->dead;
 
     if (qc == NULL || *dead)
@@ -853,6 +966,11 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       cl->ctr.drop_local_only++;
       continue;
     }
+    if (!client_link_open(l) &&
+        client_tcp_old_queue_ip(l, cl->tunbuf, (size_t)n) == 0) {
+      cl->ctr.tx_packets++; /* QUIC is taking over from TCP */
+      continue;
+    }
     if (!client_link_open(l) ||
         (l->req == CLIENT_REQ_STANDBY && !l->activating)) {
       /* Between connections the device stays up with its addresses and
@@ -861,16 +979,16 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
       cl->ctr.drop_recovering++;
       continue;
     }
-    rv = quic_conn_queue_ip(l->qc, cl->tunbuf, (size_t)n);
+    rv = transport_queue_ip(&l->tp, cl->tunbuf, (size_t)n);
     if (rv == JVPN_ERR_OVERSIZE)
       (void)glue_send_ptb(&cl->tun, cl->tunbuf, (size_t)n,
-                          quic_conn_max_ip_packet(l->qc));
+                          transport_max_ip_packet(&l->tp));
     else if (rv == 0)
       cl->ctr.tx_packets++;
-    if (quic_conn_txq_busy(l->qc))
+    if (transport_txq_busy(&l->tp))
       break;
   }
-  if (l->qc && !l->dead)
+  if (link_has_conn(l) && !l->dead)
     client_link_flush(l);
 }
 
@@ -879,8 +997,8 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
  * program dropping. Without a connection it reads and drops (counted). */
 static void client_tun_update(struct client *cl) {
   const struct client_link *l = cl->cur;
-  int want = cl->link_up && (l->qc == NULL || l->dead ||
-                             !quic_conn_txq_busy(l->qc));
+  int want = cl->link_up && (!link_has_conn(l) || l->dead ||
+                             !transport_txq_busy(&l->tp));
 
   if (want && !cl->tun_reading)
     uv_poll_start(&cl->tun_poll, UV_READABLE, on_tun_readable);
@@ -950,8 +1068,8 @@ static void check_path(struct client *cl) {
   char a[64], b[64];
   int next = spare_sock(l), rv;
 
-  if (l->qc == NULL || l->dead || !cur->open)
-    return;
+  if (l->tp.qc == NULL || l->dead || !cur->open)
+    return; /* TCP: its socket ends with its address; then a reconnect */
   if (netmon_source_for(to, l->remote_len, &src, &len) != 0)
     return; /* no route now: wait for one; QUIC's timers decide */
   if (netmon_same_addr((const struct sockaddr *)&src,
@@ -972,7 +1090,7 @@ static void check_path(struct client *cl) {
    * server from the new address now, so the old one is at best on a path
    * it no longer uses (its interface may be down with the address kept;
    * docs/decisions.md D24). ngtcp2 validates afterwards and falls back. */
-  rv = quic_conn_migrate(l->qc,
+  rv = quic_conn_migrate(l->tp.qc,
                          (const struct sockaddr *)&l->socks[next].s.local,
                          l->socks[next].s.local_len, 1, glue_now());
   if (rv == 0) {
@@ -1149,7 +1267,7 @@ static void client_link_connect(struct client_link *l) {
   struct client *cl = l->cl;
   int rv;
 
-  if (l->qc != NULL || l->lookup_wait || cl->stopping ||
+  if (link_has_conn(l) || l->lookup_wait || cl->stopping ||
       (cl->multi && !client_up_wants_conn(l)))
     return;
   uv_timer_stop(&l->reconnect);
@@ -1162,10 +1280,15 @@ static void client_link_connect(struct client_link *l) {
   l->attached = 0;
   l->att = 0;
   l->he_next = 0;
+  if (rv > 0 && cl->conf.transport == JVPN_TRANSPORT_TCP && !cl->multi) {
+    client_tcp_start(l); /* it retries by itself */
+    return;
+  }
   if (rv > 0)
-    l->qc =
+    l->tp.qc =
         attempt_start(l, l->active, &client_ops, l, &l->remote, &l->remote_len);
-  if (l->qc == NULL) {
+  client_tcp_fallback_arm(l, 0); /* transport = auto: TCP if QUIC is late */
+  if (!link_has_conn(l)) {
     schedule_reconnect(l);
     return;
   }
@@ -1223,14 +1346,16 @@ static void schedule_reconnect(struct client_link *l) {
 
 /* --- shutdown ------------------------------------------------------------ */
 
+static const char *const transport_mode_names[] = {"auto", "quic", "tcp"};
+
 static int client_status(void *user, int json, char **out, size_t *len) {
   struct client *cl = user;
   struct glue_buf b = {0};
   char a4[INET_ADDRSTRLEN] = "-", a6[INET6_ADDRSTRLEN] = "-";
   const struct client_link *l = cl->cur;
   const char *state = l->lookup_wait                    ? "resolving"
-                      : l->qc == NULL || l->dead        ? "reconnecting"
-                      : quic_conn_tunnel_is_open(l->qc) ? "up"
+                      : !link_has_conn(l) || l->dead        ? "reconnecting"
+                      : transport_tunnel_is_open(&l->tp) ? "up"
                                                         : "connecting";
 
   if (cl->has4)
@@ -1243,11 +1368,15 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                          "\"connections\":%llu,\"audit_written\":%llu,"
                          "\"audit_dropped\":%llu,\"drop_spoofed\":%llu,"
                          "\"drop_malformed\":%llu,\"full_tunnel\":\"%s\","
-                         "\"kill_switch\":\"%s\""
+                         "\"kill_switch\":\"%s\",\"transport\":\"%s\","
+                         "\"transport_mode\":\"%s\",\"tcp_fallbacks\":%llu,"
+                         "\"quic_returns\":%llu"
                        : "client server=%s state=%s tun=%s mtu=%u ipv4=%s "
                          "ipv6=%s connections=%llu audit_written=%llu "
                          "audit_dropped=%llu drop_spoofed=%llu "
-                         "drop_malformed=%llu full_tunnel=%s kill_switch=%s",
+                         "drop_malformed=%llu full_tunnel=%s kill_switch=%s "
+                         "transport=%s transport_mode=%s tcp_fallbacks=%llu "
+                         "quic_returns=%llu",
                   cl->authority, state, cl->tun.name, cl->mtu, a4, a6,
                   (unsigned long long)cl->connects,
                   (unsigned long long)jvpn_audit_written(cl->sess.audit),
@@ -1258,15 +1387,19 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   : cl->ft.on4            ? "ipv4"
                   : cl->ft.on6            ? "ipv6"
                                           : "off",
-                  cl->ks.on ? "on" : "off");
+                  cl->ks.on ? "on" : "off",
+                  transport_kind_name(transport_kind(&l->tp)),
+                  transport_mode_names[cl->conf.transport],
+                  (unsigned long long)cl->tcp_fallbacks,
+                  (unsigned long long)cl->quic_returns);
   client_sess_status(cl, &b, json);
   client_dns_status(cl, &b, json);
   client_lookup_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);
-  if (l->qc && !l->dead) {
+  if (link_has_conn(l) && !l->dead) {
     glue_buf_printf(&b, json ? "," : "\n  ");
-    glue_buf_conn(&b, l->qc, json);
+    glue_buf_conn(&b, &cl->cur->tp, json);
   }
   glue_buf_printf(&b, json ? "}\n" : "\n");
   if (b.failed) {
@@ -1286,11 +1419,13 @@ static void client_stop(struct client *cl, int code) {
     return;
   cl->stopping = 1;
   cl->exit_code = code;
-  glue_stats_line(line, sizeof(line), &cl->ctr, cl->cur->qc);
+  glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
   LOG_INFO(NULL, "stats %s", line);
   for (i = 0; i < cl->nlinks; i++)
-    if (cl->links[i].qc && !cl->links[i].dead)
-      quic_conn_close(cl->links[i].qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
+    client_tcp_end(&cl->links[i]);
+  for (i = 0; i < cl->nlinks; i++)
+    if (link_has_conn(&cl->links[i]) && !cl->links[i].dead)
+      transport_close(&cl->links[i].tp, QUIC_END_LOCAL_CLOSE,
                       "client shutdown", glue_now());
   if (cl->control)
     control_close(cl->control);
@@ -1303,7 +1438,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   char line[512];
 
   if (signum == SIGUSR1) {
-    glue_stats_line(line, sizeof(line), &cl->ctr, cl->cur->qc);
+    glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
     LOG_INFO(NULL, "stats %s", line);
     return;
   }
@@ -1345,6 +1480,7 @@ static void links_init(struct client *cl) {
       l->races[j].link = l;
       timer_init(cl, &l->races[j].timer, &l->races[j], on_race_timer);
     }
+    client_tcp_init(l);
   }
   cl->cur = &cl->links[0];
 }
@@ -1438,6 +1574,11 @@ int jvpn_client_run(const char *config_path, int verbosity,
   cl->hooks.link_close = client_link_close;
   cl->hooks.link_flush = client_link_flush;
   cl->hooks.tun_update = client_tun_update;
+  cl->hooks.auth_failed = auth_failed;
+  cl->hooks.quic_abandon = quic_abandon;
+  cl->hooks.quic_probe = quic_probe;
+  cl->hooks.quic_heard = quic_heard;
+  cl->hooks.link_ops = &client_ops;
   cl->hooks.up_attached = client_up_attached;
   cl->hooks.up_refused = client_up_refused;
   cl->hooks.up_activated = client_up_activated;

@@ -54,7 +54,7 @@ static int covers_server(const struct client *cl, const struct cip_range *r) {
     if (range_covers(r, &cl->he.a[i].sa))
       return 1;
   for (i = 0; i < cl->nlinks; i++)
-    if (cl->links[i].qc != NULL && range_covers(r, &cl->links[i].remote))
+    if (link_has_conn(&cl->links[i]) && range_covers(r, &cl->links[i].remote))
       return 1;
   return 0;
 }

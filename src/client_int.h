@@ -32,7 +32,9 @@
 #include "jvpn/uplink.h"
 #include "quic/connect_ip.h"
 #include "quic/connect_ip_dns.h"
+#include "quic/h2_conn.h"
 #include "quic/quic_conn.h"
+#include "quic/transport.h"
 #include "quic/udp_sock.h"
 #include "src/config.h"
 #include "src/fulltunnel.h"
@@ -113,6 +115,18 @@ struct client_race {
   socklen_t remote_len;
 };
 
+/* A TCP connection of a link (src/client_tcp.c): the link's own (then
+ * also in link->tp), an attempt racing its QUIC connection, or the one a
+ * QUIC connection is taking the session from, which carries the data
+ * until the new tunnel opens. */
+struct client_tcp {
+  struct client_link *link;
+  struct h2_conn *h2;      /* NULL: the slot is free */
+  uv_poll_t *poll;         /* its socket's watcher (owned) */
+  uv_timer_t timer;        /* its deadline (not the own one's: link->timer) */
+  int dead;                /* h2 ended: drop it after the current call */
+};
+
 /* What a connection's CONNECT-IP request asked for. */
 enum client_req {
   CLIENT_REQ_NONE = 0, /* not sent yet */
@@ -130,10 +144,11 @@ struct client_link {
   char ifname[IFNAMSIZ];   /* multi-path: the interface it is bound to */
   struct client_sock socks[CLIENT_LINK_SOCKS];
   int active;              /* socks[active]: the one new connections use */
-  struct quic_conn *qc;
-  int dead;                /* qc ended: drop it after the current call */
-  int heard;               /* a packet of qc arrived */
-  struct sockaddr_storage remote; /* the server address qc goes to */
+  struct transport tp;     /* its connection: QUIC, or HTTP/2 over TCP */
+  uv_poll_t *tcp_poll;     /* TCP: the socket's watcher (owned) */
+  int dead;                /* tp ended: drop it after the current call */
+  int heard;               /* a packet of tp arrived */
+  struct sockaddr_storage remote; /* the server address tp goes to */
   socklen_t remote_len;
   uv_timer_t timer;        /* qc's deadline */
   uv_timer_t reconnect;    /* backoff before the next connection */
@@ -162,6 +177,13 @@ struct client_link {
   uint32_t loss_pct;
   int link_up;             /* netlink: interface up and running */
   int pmtu_black_hole;     /* its path lost full-size packets: move */
+  /* the HTTP/2 fallback (src/client_tcp.c, docs/decisions.md D39) */
+  struct client_tcp tcp_own, tcp_try, tcp_old;
+  uv_timer_t tcp_fallback; /* QUIC unanswered or silent this long: TCP */
+  uv_timer_t quic_probe;   /* on TCP: the next QUIC attempt */
+  unsigned tcp_failures;   /* TCP attempts that failed in a row */
+  uint64_t tcp_old_att;    /* tcp_old's attachment ID, 0: not attached */
+  int silent;              /* its QUIC connection hears nothing now */
   uint64_t hold_until_ms;  /* the server asked us to wait (429, 503) */
 };
 
@@ -172,6 +194,12 @@ struct client_hooks {
   void (*link_close)(struct client_link *l, const char *why);
   void (*link_flush)(struct client_link *l);     /* write what is due */
   void (*tun_update)(struct client *cl);         /* read the TUN or not */
+  void (*auth_failed)(struct client *cl, const char *detail); /* stop */
+  /* a TCP attempt won: the link's QUIC connection and races go */
+  void (*quic_abandon)(struct client_link *l);
+  void (*quic_probe)(struct client_link *l);     /* race a QUIC attempt */
+  int (*quic_heard)(const struct client_link *l); /* a QUIC packet came */
+  const struct quic_conn_ops *link_ops;          /* the link's callbacks */
   /* src/client_uplink.c */
   void (*up_attached)(struct client_link *l, enum jvpn_att_role role);
   void (*up_refused)(struct client_link *l, int status);
@@ -230,6 +258,8 @@ struct client {
   FILE *keylog;             /* test hook only: NSS key log (client.c) */
   int exit_code;
   uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
+  enum transport_kind last_kind; /* of the last tunnel that opened */
+  uint64_t tcp_fallbacks, quic_returns; /* transport switches */
   struct client_dns dns;
   /* the session layer (src/client_session.c) */
   struct client_sess {
@@ -249,10 +279,49 @@ struct client {
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
+/* Nonzero if |l| has a connection (QUIC or TCP), live or not. */
+static inline int link_has_conn(const struct client_link *l) {
+  return transport_kind(&l->tp) != TRANSPORT_NONE;
+}
+
 /* Nonzero if |l| has a connection whose tunnel is open. */
 static inline int client_link_open(const struct client_link *l) {
-  return l->qc != NULL && !l->dead && quic_conn_tunnel_is_open(l->qc);
+  return link_has_conn(l) && !l->dead && transport_tunnel_is_open(&l->tp);
 }
+
+/* --- src/client_tcp.c -------------------------------------------------- */
+
+void client_tcp_init(struct client_link *l);
+/* Closes every TCP connection of |l| but its own (stop). */
+void client_tcp_end(struct client_link *l);
+/* Starts a TCP attempt to |l|'s server address unless one runs. */
+void client_tcp_start(struct client_link *l);
+/* transport = auto: a TCP attempt starts once QUIC stayed unanswered (or,
+ * |silent_ms| into a receive silence, silent) for the fallback delay. */
+void client_tcp_fallback_arm(struct client_link *l, uint64_t silent_ms);
+/* QUIC answered: no TCP attempt (one running is dropped). */
+void client_tcp_fallback_cancel(struct client_link *l);
+/* The link's own TCP connection: writes what is due, watches its socket,
+ * re-arms link->timer. */
+void client_tcp_flush(struct client_link *l);
+/* Before the link's connection is deleted: stops watching its socket. */
+void client_tcp_unwatch(struct client_link *l);
+/* A QUIC attempt takes the session from the link's TCP connection: that
+ * one carries the data until the new tunnel opens (client_tcp_old_close)
+ * or the attempt fails (client_tcp_take_back). */
+void client_tcp_retire(struct client_link *l);
+/* The QUIC connection that took over failed before its tunnel opened and
+ * is gone (link->tp empty): the retired TCP connection is the link's
+ * again, attached as before. Returns 1 if it was. */
+int client_tcp_take_back(struct client_link *l);
+void client_tcp_old_close(struct client_link *l);
+/* Queues an IP packet on the retired TCP connection while the new tunnel
+ * opens. Returns 0 when it took it. */
+int client_tcp_old_queue_ip(struct client_link *l, const uint8_t *pkt,
+                            size_t len);
+/* A tunnel opened on |l|: counts and audits a change of transport, and
+ * on TCP (transport = auto) schedules the QUIC probes. */
+void client_tcp_tunnel_opened(struct client_link *l);
 
 /* --- src/client_session.c ---------------------------------------------- */
 

@@ -169,7 +169,7 @@ static int other_holds_session(const struct client_link *l) {
   for (i = 0; i < cl->nlinks; i++) {
     const struct client_link *o = &cl->links[i];
 
-    if (o == l || o->qc == NULL || o->dead)
+    if (o == l || !link_has_conn(o) || o->dead)
       continue;
     if (o->req == CLIENT_REQ_REATTACH && !o->attached)
       return 1;
@@ -187,7 +187,7 @@ static int proof_for(struct client_link *l, enum jvpn_proof_role role,
   uint8_t bind[JVPN_BIND_LEN];
   int rv;
 
-  if (quic_conn_export(l->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+  if (transport_export(&l->tp, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
                        sizeof(bind)) != 0)
     return JVPN_ERR_TLS;
   memset(w, 0, sizeof(*w));
@@ -234,7 +234,7 @@ static void born(struct client_link *l, const uint8_t id[JVPN_SESSION_ID_LEN],
   struct jvpn_session_out out;
   struct jvpn_session_event ev;
 
-  if (quic_conn_export(l->qc, JVPN_EXPORTER_SESSION_LABEL, id,
+  if (transport_export(&l->tp, JVPN_EXPORTER_SESSION_LABEL, id,
                        JVPN_SESSION_ID_LEN, cl->sess.secret,
                        sizeof(cl->sess.secret)) != 0) {
     LOG_ERR(NULL, "cannot derive the session secret: no reattach possible");
@@ -398,7 +398,7 @@ int client_sess_activate(struct client_link *l, int failover) {
   jvpn_wipe(&a, sizeof(a));
   if (n < 0)
     return (int)n;
-  rv = quic_conn_send_capsule(l->qc, JVPN_CAPSULE_ACTIVATE, val, (size_t)n);
+  rv = transport_send_capsule(&l->tp, JVPN_CAPSULE_ACTIVATE, val, (size_t)n);
   if (rv != 0)
     return rv;
   l->activating = 1;

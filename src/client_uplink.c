@@ -132,7 +132,7 @@ static struct client_link *birth_link(struct client *cl) {
   size_t i;
 
   for (i = 0; i < cl->nlinks; i++)
-    if (cl->links[i].qc != NULL)
+    if (link_has_conn(&cl->links[i]))
       return &cl->links[i];
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
@@ -164,7 +164,7 @@ static void connect_links(struct client *cl) {
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
 
-    if (l->qc == NULL && !uv_is_active((uv_handle_t *)&l->reconnect) &&
+    if (!link_has_conn(l) && !uv_is_active((uv_handle_t *)&l->reconnect) &&
         client_up_wants_conn(l))
       cl->hooks.link_connect(l);
   }
@@ -174,13 +174,13 @@ static void connect_links(struct client *cl) {
 
 static void measure(struct client_link *l, uint64_t now) {
   struct client *cl = l->cl;
-  const struct quic_conn_stats *qs = quic_conn_get_stats(l->qc);
+  const struct quic_conn_stats *qs = transport_get_stats(&l->tp);
   struct jvpn_uplink_sample m;
   struct quic_conn_info st;
   uint64_t acked = qs->dgram_acked - l->loss_base_acked;
   uint64_t lost = qs->dgram_lost - l->loss_base_lost;
 
-  quic_conn_get_info(l->qc, &st);
+  transport_get_info(&l->tp, &st);
   memset(&m, 0, sizeof(m));
   m.srtt_us = st.srtt_ns / 1000;
   m.pto_count = (uint32_t)st.pto_count;
@@ -269,7 +269,7 @@ static void act_no_candidate(struct client *cl,
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
 
-    if (l->qc == NULL && l->link_up) {
+    if (!link_has_conn(l) && l->link_up) {
       uv_timer_stop(&l->reconnect);
       l->backoff_ms = 0;
     }
@@ -346,8 +346,8 @@ void client_up_attached(struct client_link *l, enum jvpn_att_role role) {
   int rv;
 
   l->loss_base_ms = now_ms();
-  l->loss_base_acked = l->qc ? quic_conn_get_stats(l->qc)->dgram_acked : 0;
-  l->loss_base_lost = l->qc ? quic_conn_get_stats(l->qc)->dgram_lost : 0;
+  l->loss_base_acked = link_has_conn(l) ? transport_get_stats(&l->tp)->dgram_acked : 0;
+  l->loss_base_lost = link_has_conn(l) ? transport_get_stats(&l->tp)->dgram_lost : 0;
   l->loss_pct = 0;
   l->birth_fails = 0;
   rv = jvpn_uplink_attached(&cl->up, (size_t)l->idx, l->att, role, now_ms());
@@ -418,7 +418,7 @@ void client_up_netmon(struct client *cl) {
     if (up) {
       uv_timer_stop(&l->reconnect);
       l->backoff_ms = 0;
-    } else if (l->qc != NULL && l != cl->cur) {
+    } else if (link_has_conn(l) && l != cl->cur) {
       cl->hooks.link_close(l, "link down");
     }
   }

@@ -61,6 +61,8 @@ enum key_id {
   K_EXCLUDE,
   K_DNS,
   K_DNS_SEARCH,
+  K_TCP,
+  K_TRANSPORT,
   K_DNS_BACKEND,
   K_COUNT
 };
@@ -80,6 +82,7 @@ static const struct key_def server_keys[] = {
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
+    {"tcp", K_TCP, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -103,6 +106,7 @@ static const struct key_def client_keys[] = {
     {"kill_switch", K_KILL_SWITCH, 0},
     {"allow_route", K_ALLOW_ROUTE, 1}, {"user", K_USER, 0},
     {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
+    {"transport", K_TRANSPORT, 0},
     {"dns_backend", K_DNS_BACKEND, 0},
     {NULL, K_COUNT, 0},
 };
@@ -119,6 +123,7 @@ static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
+static const char *const transport_names[] = {"auto", "quic", "tcp"};
 /* enum jvpn_dns_backend, in order */
 static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
 static const char *const level_names[] = {"error", "warn", "info", "debug",
@@ -973,6 +978,7 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_AUDIT_LOG: return value_path(ps, key, v, c->audit_log);
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
+  case K_TCP: return value_enum(ps, key, v, off_on_names, 2, &c->tcp);
   case K_RETRY: {
     int x = 0;
 
@@ -1241,6 +1247,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
     return rv;
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->mtu = JVPN_TUN_DEFAULT_MTU;
+  c->tcp = 1;
   rv = parse_server(ps, c);
   parser_del(ps);
   if (rv < 0)
@@ -1309,6 +1316,13 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_KILL_SWITCH:
     return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
   case K_DNS: return value_enum(ps, key, v, off_on_names, 2, &c->dns);
+  case K_TRANSPORT: {
+    int x = 0, rv = value_enum(ps, key, v, transport_names, 3, &x);
+
+    if (rv == 0)
+      c->transport = (enum jvpn_transport)x;
+    return rv;
+  }
   case K_DNS_BACKEND: {
     int x = 0, rv = value_enum(ps, key, v, dns_backend_names, 3, &x);
 

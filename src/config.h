@@ -56,6 +56,13 @@ enum jvpn_seccomp { JVPN_SECCOMP_ON = 0, JVPN_SECCOMP_OFF, JVPN_SECCOMP_LOG };
 /* Client: whether an advertised default route sends all traffic of its
  * family through the tunnel (policy routing, docs/decisions.md D35). */
 enum jvpn_full_tunnel { JVPN_FULL_TUNNEL_AUTO = 0, JVPN_FULL_TUNNEL_OFF };
+/* Client: which transport carries the session (docs/decisions.md D39):
+ * QUIC with HTTP/2 over TCP as the fallback, or one of them only. */
+enum jvpn_transport {
+  JVPN_TRANSPORT_AUTO = 0,
+  JVPN_TRANSPORT_QUIC,
+  JVPN_TRANSPORT_TCP,
+};
 /* Client: where the server's DNS configuration goes (docs/decisions.md
  * D38): systemd-resolved when it runs, else /etc/resolv.conf; or only
  * one of them. */
@@ -91,6 +98,8 @@ struct jvpn_server_conf {
   char user[JVPN_USER_MAX];   /* run as this user after start-up; "" =
                                * stay root (docs/config.md) */
   enum jvpn_seccomp seccomp;  /* default on */
+  int tcp;                    /* HTTP/2 over TCP on each listen address's
+                               * port too ("tcp = on", the default) */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
                                   * or "" (none) */
   struct jvpn_peer_conf *peers; /* owned; at least one */
@@ -129,6 +138,7 @@ struct jvpn_client_conf {
   int dns;                         /* take the server's DNS configuration
                                     * ("dns = on", the default) or ignore
                                     * it (0) */
+  enum jvpn_transport transport;   /* default auto */
   enum jvpn_dns_backend dns_backend; /* "dns_backend", default auto */
   struct jvpn_policy policy;       /* [policy]; defaults, validated */
   /* [uplink] sections, config order (docs/multipath.md); none = one path

@@ -137,8 +137,8 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
 }
 
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
-                     const struct quic_conn *qc) {
-  const struct quic_conn_stats *qs = qc ? quic_conn_get_stats(qc) : NULL;
+                     const struct transport *t) {
+  const struct quic_conn_stats *qs = t ? transport_get_stats(t) : NULL;
 
   snprintf(buf, len,
            "rx_packets=%llu tx_packets=%llu drop_spoofed=%llu "
@@ -197,16 +197,16 @@ void glue_buf_printf(struct glue_buf *b, const char *fmt, ...) {
   }
 }
 
-void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
-  const struct quic_conn_stats *qs = quic_conn_get_stats(qc);
+void glue_buf_conn(struct glue_buf *b, struct transport *t, int json) {
+  const struct quic_conn_stats *qs = transport_get_stats(t);
   struct quic_path path;
   struct quic_conn_info st;
   char la[64], ra[64];
   uint64_t sent = qs->dgram_acked + qs->dgram_lost;
   double loss = sent ? 100.0 * (double)qs->dgram_lost / (double)sent : 0.0;
 
-  quic_conn_get_info(qc, &st);
-  quic_conn_get_path(qc, &path);
+  transport_get_info(t, &st);
+  transport_get_path(t, &path);
   glue_sockaddr_str(path.local, la, sizeof(la));
   glue_sockaddr_str(path.remote, ra, sizeof(ra));
   glue_buf_printf(b,
@@ -214,11 +214,12 @@ void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
                          "\"min_rtt_ms\":%.3f,\"cwnd\":%llu,\"loss_pct\":%.2f,"
                          "\"tx_bytes\":%llu,\"rx_bytes\":%llu,"
                          "\"tx_packets\":%llu,\"rx_packets\":%llu,"
-                         "\"udp_payload\":%zu,\"quic_version\":\"0x%08x\""
+                         "\"udp_payload\":%zu,\"transport\":\"%s\","
+                         "\"quic_version\":\"0x%08x\""
                        : "local=%s remote=%s rtt_ms=%.3f min_rtt_ms=%.3f "
                          "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
                          "tx_packets=%llu rx_packets=%llu udp_payload=%zu "
-                         "quic_version=0x%08x",
+                         "transport=%s quic_version=0x%08x",
                   la, ra, (double)st.srtt_ns / 1e6,
                   st.min_rtt_ns == UINT64_MAX ? 0.0
                                               : (double)st.min_rtt_ns / 1e6,
@@ -227,7 +228,8 @@ void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json) {
                   (unsigned long long)qs->rx_bytes,
                   (unsigned long long)qs->tx_datagrams,
                   (unsigned long long)qs->rx_datagrams, st.max_udp_payload,
-                  (unsigned)quic_conn_version(qc));
+                  transport_kind_name(transport_kind(t)),
+                  t->qc ? (unsigned)quic_conn_version(t->qc) : 0u);
 }
 
 void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,

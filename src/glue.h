@@ -18,6 +18,7 @@
 #include "jvpn/audit.h"
 #include "jvpn/policy.h"
 #include "quic/quic_conn.h"
+#include "quic/transport.h"
 #include "quic/udp_sock.h"
 #include "tun/ip_check.h"
 #include "tun/tun_dev.h"
@@ -76,7 +77,7 @@ struct glue_counters {
 
 /* Formats the counters of one tunnel for the log. */
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
-                     const struct quic_conn *qc);
+                     const struct transport *t);
 
 /* A growing text buffer for status answers (not on the data path). */
 struct glue_buf {
@@ -90,7 +91,7 @@ void glue_buf_printf(struct glue_buf *b, const char *fmt, ...)
 
 /* Appends one connection's path and transport figures: as JSON members
  * ("path":..., "rtt_ms":...) when |json|, else as "key=value" words. */
-void glue_buf_conn(struct glue_buf *b, struct quic_conn *qc, int json);
+void glue_buf_conn(struct glue_buf *b, struct transport *t, int json);
 
 struct jvpn_session;
 

@@ -126,6 +126,8 @@ int kill_switch_apply(struct kill_switch *ks,
       "    oifname \"%4$s\" accept\n"
       "    ip daddr @server4 udp dport %5$u accept\n"
       "    ip6 daddr @server6 udp dport %5$u accept\n"
+      "    ip daddr @server4 tcp dport %5$u accept\n"
+      "    ip6 daddr @server6 tcp dport %5$u accept\n"
       "    ip daddr @server4 icmp type destination-unreachable accept\n"
       "    ip6 daddr @server6 icmpv6 type destination-unreachable accept\n"
       "    udp sport 68 udp dport 67 accept\n"

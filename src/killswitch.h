@@ -4,7 +4,8 @@
  * An nftables table of the client's own, "inet jvpn_killswitch" (the
  * name is configurable), whose output chain drops everything that would
  * leave the host outside the tunnel: allowed are loopback, the TUN device,
- * QUIC to the server's addresses (a set each family, kept current),
+ * QUIC and the HTTP/2 fallback (TCP, same port) to the server's addresses
+ * (a set each family, kept current),
  * DHCP/DHCPv6 and IPv6 neighbour discovery/MLD on the uplinks, the
  * kernel's port-unreachable answers to the server, and the config's
  * `exclude` prefixes (split tunnelling: chosen to stay outside). The table is written

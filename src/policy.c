@@ -61,6 +61,8 @@ static const struct knob knobs[] = {
     U32(rx_silence_arrivals, 0, 64, JVPN_SILENCE_ARRIVALS),
     U64(rx_silence_floor_ms, 5, 10 * MS_PER_MIN, JVPN_SILENCE_FLOOR_MS),
     U64(rx_silence_probe_ms, 5, MS_PER_MIN, JVPN_SILENCE_PROBE_MS),
+    U64(tcp_fallback_ms, 50, MS_PER_MIN, JVPN_TCP_FALLBACK_MS),
+    U64(quic_probe_ms, 200, 10 * MS_PER_MIN, JVPN_QUIC_PROBE_MS),
 };
 
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))

@@ -13,6 +13,7 @@
 #include <config.h> /* autoconf's: JVPN_SANITIZERS */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -45,6 +46,13 @@ static const int both_calls[] = {
     SCMP_SYS(sendmsg),
     SCMP_SYS(accept4),
     SCMP_SYS(setsockopt),
+    /* HTTP/2 over TCP (quic/h2_conn): send() and recv() on its sockets,
+     * TCP_INFO and a connect's SO_ERROR */
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(getpeername),
+    SCMP_SYS(getsockname),
     /* files: the audit log, test hooks, a configuration read again; the
      * control socket is unlinked at exit */
     SCMP_SYS(openat),
@@ -90,10 +98,6 @@ static const int both_calls[] = {
 static const int client_calls[] = {
     SCMP_SYS(bind),
     SCMP_SYS(connect),
-    SCMP_SYS(getsockname),
-    SCMP_SYS(getsockopt),
-    SCMP_SYS(sendto),
-    SCMP_SYS(recvfrom),
     SCMP_SYS(sendmmsg), /* DNS: the A and AAAA queries at once */
     SCMP_SYS(uname),    /* the resolver's default domain */
     SCMP_SYS(pselect6), /* libnftables waits for the kernel's answer */
@@ -139,6 +143,12 @@ struct arg_rule {
 static const struct arg_rule both_args[] = {
     /* threads, never processes: no fork, so nothing to exec either */
     {SCMP_SYS(clone), 1, {ARG(0, THREAD_FLAGS, THREAD_FLAGS)}},
+    /* a TCP connection's socket is made sure to be non-blocking */
+    {SCMP_SYS(fcntl), 1, {ARG(1, LOW32, F_GETFL)}},
+    {SCMP_SYS(fcntl), 1, {ARG(1, LOW32, F_SETFL)}},
+    /* libuv makes each socket it watches non-blocking (the client's new
+     * UDP sockets, the server's accepted TCP connections) */
+    {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, FIONBIO)}},
 };
 
 static const struct arg_rule client_args[] = {
@@ -152,8 +162,6 @@ static const struct arg_rule client_args[] = {
     {SCMP_SYS(socket),
      2,
      {ARG(0, LOW32, AF_NETLINK), ARG(2, LOW32, NETLINK_NETFILTER)}},
-    /* libuv makes each new socket non-blocking */
-    {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, FIONBIO)}},
     /* is an uplink's interface up */
     {SCMP_SYS(ioctl), 1, {ARG(1, LOW32, SIOCGIFFLAGS)}},
     /* the resolver sizes a DNS answer before reading it */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
@@ -21,6 +22,7 @@
 #include "quic/connect_ip.h"
 #include "quic/connect_ip_dns.h"
 #include "quic/quic_pkt.h"
+#include "quic/tcp_sock.h"
 #include "quic/tls_identity.h"
 #include "src/addr_pool.h"
 #include "src/config.h"
@@ -35,6 +37,7 @@
 
 
 static void free_timer(uv_handle_t *h) { free(h->data); }
+static void free_handle(uv_handle_t *h) { free(h); }
 
 /* Reads the TUN device again after a pause (src/tun_gate.h). */
 static void tun_read_resume(struct server *srv) {
@@ -85,8 +88,12 @@ static void sclient_del(struct sclient *sc) {
   srv->nclients--;
   if (sc->odcid_filed)
     peer_table_del(&srv->by_odcid, AF_INET6, sc->odcid_digest, sc);
-  quic_conn_del(sc->qc); /* retires its CIDs through cid_remove */
-  sc->qc = NULL;
+  if (sc->tcp_poll) { /* stop watching before the socket closes */
+    uv_poll_stop(sc->tcp_poll);
+    uv_close((uv_handle_t *)sc->tcp_poll, free_handle);
+    sc->tcp_poll = NULL;
+  }
+  transport_del(&sc->tp); /* QUIC retires its CIDs through cid_remove */
   uv_timer_stop(&sc->timer);
   sc->timer.data = sc;
   uv_close((uv_handle_t *)&sc->timer, free_timer);
@@ -94,6 +101,25 @@ static void sclient_del(struct sclient *sc) {
 
 /* Writes what the connection has to send and re-arms its timer; deletes
  * it if it ended. Returns 0 if it is still alive. */
+static void on_tcp_conn_io(uv_poll_t *p, int status, int events);
+
+/* TCP: the socket is watched for output only while some waits. */
+static int sclient_flush_tcp(struct sclient *sc) {
+  struct h2_conn *h2 = sc->tp.h2;
+
+  if (h2_conn_io(h2, 0, glue_now()) != 0 || sc->dead) {
+    sclient_del(sc);
+    return -1;
+  }
+  uv_poll_start(sc->tcp_poll,
+                UV_READABLE | (h2_conn_want_write(h2) ? UV_WRITABLE : 0),
+                on_tcp_conn_io);
+  glue_timer_arm(&sc->timer, h2_conn_expiry(h2), glue_now());
+  if (!h2_conn_txq_busy(h2) && tun_gate_drained(&sc->srv->gate, sc))
+    tun_read_resume(sc->srv);
+  return 0;
+}
+
 static int sclient_flush(struct sclient *sc) {
   uint64_t now;
   int rv, i;
@@ -102,10 +128,12 @@ static int sclient_flush(struct sclient *sc) {
     sclient_del(sc);
     return -1;
   }
+  if (sc->tp.h2)
+    return sclient_flush_tcp(sc);
   /* A paced burst per call; deadlines already due are served at once. */
   for (i = 0; i < 8; i++) {
     now = glue_now();
-    rv = quic_conn_write(sc->qc, now);
+    rv = quic_conn_write(sc->tp.qc, now);
     if (rv == JVPN_ERR_AGAIN) {
       /* Socket full: try again in a millisecond. */
       uv_timer_start(&sc->timer, sc->timer.timer_cb, 1, 0);
@@ -115,15 +143,15 @@ static int sclient_flush(struct sclient *sc) {
       sclient_del(sc);
       return -1;
     }
-    if (quic_conn_expiry(sc->qc) > now)
+    if (transport_expiry(&sc->tp) > now)
       break;
-    if (quic_conn_handle_expiry(sc->qc, now) != 0) {
+    if (transport_handle_expiry(&sc->tp, now) != 0) {
       sclient_del(sc);
       return -1;
     }
   }
-  glue_timer_arm(&sc->timer, quic_conn_expiry(sc->qc), glue_now());
-  if (!quic_conn_txq_busy(sc->qc) && tun_gate_drained(&sc->srv->gate, sc))
+  glue_timer_arm(&sc->timer, transport_expiry(&sc->tp), glue_now());
+  if (!transport_txq_busy(&sc->tp) && tun_gate_drained(&sc->srv->gate, sc))
     tun_read_resume(sc->srv);
   return 0;
 }
@@ -131,7 +159,20 @@ static int sclient_flush(struct sclient *sc) {
 static void on_client_timer(uv_timer_t *t) {
   struct sclient *sc = t->data;
 
-  if (quic_conn_handle_expiry(sc->qc, glue_now()) != 0 || sc->dead) {
+  if (transport_handle_expiry(&sc->tp, glue_now()) != 0 || sc->dead) {
+    sclient_del(sc);
+    return;
+  }
+  sclient_flush(sc);
+}
+
+static void on_tcp_conn_io(uv_poll_t *p, int status, int events) {
+  struct sclient *sc = p->data;
+  int readable = status < 0 || (events & UV_READABLE);
+
+  if (sc->tp.h2 == NULL)
+    return;
+  if (h2_conn_io(sc->tp.h2, readable, glue_now()) != 0 || sc->dead) {
     sclient_del(sc);
     return;
   }
@@ -162,7 +203,7 @@ static int on_verify_peer(void *user, const uint8_t pin[JVPN_PIN_LEN]) {
   halfopen_remove(&sc->srv->halfopen, &sc->halfopen);
   snprintf(sc->ctx + strlen(sc->ctx), sizeof(sc->ctx) - strlen(sc->ctx),
            " peer=%s", sc->peer->name);
-  quic_conn_set_log_ctx(sc->qc, sc->ctx);
+  transport_set_log_ctx(&sc->tp, sc->ctx);
   return srv_pin_admit(sc);
 }
 
@@ -240,7 +281,7 @@ static int send_routes(struct sclient *sc) {
   len = cip_routes_encode(val, sizeof(val), r, n);
   if (len < 0)
     return (int)len;
-  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ROUTE_ADVERTISEMENT, val,
+  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_ROUTE_ADVERTISEMENT, val,
                                 (size_t)len);
 }
 
@@ -284,7 +325,7 @@ static int send_dns(struct sclient *sc) {
   len = cip_dns_encode(val, sizeof(val), &d);
   if (len < 0)
     return (int)len;
-  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_DNS_ASSIGN, val,
+  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_DNS_ASSIGN, val,
                                 (size_t)len);
 }
 
@@ -325,7 +366,7 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
   enc = cip_addrs_encode(val, sizeof(val), out, k);
   if (enc < 0)
     return (int)enc;
-  rv = quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ADDRESS_ASSIGN, val,
+  rv = transport_send_capsule(&sc->tp, JVPN_CAPSULE_ADDRESS_ASSIGN, val,
                               (size_t)enc);
   if (rv == 0)
     rv = send_routes(sc);
@@ -521,40 +562,70 @@ static void forget_oldest_halfopen(struct server *srv,
   sclient_del(sc);
 }
 
+/* A new connection's program side, linked into the list (cid_add runs
+ * while QUIC creates the connection), its timer ready. */
+static struct sclient *sclient_new(struct server *srv,
+                                   const struct sockaddr *peer,
+                                   const char *proto) {
+  struct sclient *sc;
+  char addr[64];
+
+  sc = calloc(1, sizeof(*sc));
+  if (sc == NULL)
+    return NULL;
+  sc->srv = srv;
+  sc->sock = -1;
+  sc->created_ms = glue_now() / 1000000;
+  snprintf(sc->ctx, sizeof(sc->ctx), "from=%s%s", proto,
+           glue_sockaddr_str(peer, addr, sizeof(addr)));
+  sc->next = srv->clients;
+  if (srv->clients)
+    srv->clients->prev = sc;
+  srv->clients = sc;
+  srv->nclients++;
+  uv_timer_init(srv->loop, &sc->timer);
+  sc->timer.data = sc;
+  sc->timer.timer_cb = on_client_timer;
+  return sc;
+}
+
+/* Room for one more connection from |peer|; says so at a limited rate if
+ * there is none. */
+static int conn_room(struct server *srv, const struct sockaddr *peer) {
+  if (srv->nclients >= JVPN_MAX_CONNS) {
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
+    return 0;
+  }
+  forget_oldest_halfopen(srv, peer);
+  return 1;
+}
+
 static struct sclient *accept_client(struct server *srv, size_t si,
                                      const struct udp_rx_msg *m,
                                      const uint8_t *pkt, size_t len,
                                      uint64_t now) {
+  const struct sockaddr *peer = (const struct sockaddr *)&m->peer;
   struct quic_initial in;
   struct quic_cid odcid;
   struct sclient *sc;
   struct quic_conn_config cfg;
-  char peer[64];
   int validated, token_ok;
 
   if (quic_pkt_accept(&in, pkt, len) != 0)
     return NULL;
   if (!validate_address(srv, si, m, &in, &odcid, &validated, &token_ok, now))
     return NULL;
-  if (srv->nclients >= JVPN_MAX_CONNS) {
-    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "connection limit reached; dropped");
+  if (!conn_room(srv, peer))
     return NULL;
-  }
-  forget_oldest_halfopen(srv, (const struct sockaddr *)&m->peer);
   srv->new_in_window++;
-  sc = calloc(1, sizeof(*sc));
+  sc = sclient_new(srv, peer, "");
   if (sc == NULL)
     return NULL;
-  sc->srv = srv;
   sc->sock = (int)si;
   sc->odcid = in.dcid;
   if (quic_pkt_cid_digest(srv->odcid_key, &in.dcid, sc->odcid_digest) == 0 &&
       peer_table_put(&srv->by_odcid, AF_INET6, sc->odcid_digest, sc) == 0)
     sc->odcid_filed = 1;
-  sc->created_ms = glue_now() / 1000000;
-  snprintf(sc->ctx, sizeof(sc->ctx), "from=%s",
-           glue_sockaddr_str((const struct sockaddr *)&m->peer, peer,
-                             sizeof(peer)));
   memset(&cfg, 0, sizeof(cfg));
   cfg.is_server = 1;
   cfg.cred = srv->cred;
@@ -567,28 +638,78 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.retry_odcid = validated ? &odcid : NULL;
   cfg.token_validated = token_ok;
   cfg.token_secret = srv->token_secret;
-  /* Link first: cid_add runs during creation. */
-  sc->next = srv->clients;
-  if (srv->clients)
-    srv->clients->prev = sc;
-  srv->clients = sc;
-  srv->nclients++;
-  uv_timer_init(srv->loop, &sc->timer);
-  sc->timer.data = sc;
-  sc->timer.timer_cb = on_client_timer;
-  if (quic_conn_server_new(&sc->qc, &cfg, &in,
+  if (quic_conn_server_new(&sc->tp.qc, &cfg, &in,
                            (const struct sockaddr *)&m->local, m->local_len,
-                           (const struct sockaddr *)&m->peer, m->peer_len,
-                           now) != 0) {
+                           peer, m->peer_len, now) != 0) {
     JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "cannot create a connection");
     sclient_del(sc);
     return NULL;
   }
   /* Unfiled (out of memory) only means no per-source limit for it. */
-  (void)halfopen_add(&srv->halfopen, &sc->halfopen,
-                     (const struct sockaddr *)&m->peer);
+  (void)halfopen_add(&srv->halfopen, &sc->halfopen, peer);
   LOG_DEBUG(sc->ctx, "new connection");
   return sc;
+}
+
+/* --- TCP ingress (the HTTP/2 fallback) ----------------------------------- */
+
+/* A TCP connection accepted: TLS and HTTP/2 on it, under the same limits
+ * as a QUIC connection (half-open per source, connections per pin). */
+static void accept_tcp_client(struct server *srv, int fd,
+                              const struct sockaddr *peer) {
+  struct h2_conn_config cfg;
+  struct sclient *sc;
+
+  if (!conn_room(srv, peer) || (sc = sclient_new(srv, peer, "tcp:")) == NULL) {
+    close(fd);
+    return;
+  }
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.is_server = 1;
+  cfg.cred = srv->cred;
+  cfg.ops = &server_ops;
+  cfg.user = sc;
+  cfg.log_ctx = sc->ctx;
+  sc->tcp_poll = malloc(sizeof(*sc->tcp_poll));
+  if (sc->tcp_poll == NULL ||
+      h2_conn_new(&sc->tp.h2, &cfg, fd, glue_now()) != 0) {
+    if (sc->tcp_poll == NULL)
+      close(fd);
+    free(sc->tcp_poll);
+    sc->tcp_poll = NULL;
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "cannot create a TCP connection");
+    sclient_del(sc);
+    return;
+  }
+  uv_poll_init(srv->loop, sc->tcp_poll, fd);
+  sc->tcp_poll->data = sc;
+  (void)halfopen_add(&srv->halfopen, &sc->halfopen, peer);
+  srv->tcp_accepted++;
+  LOG_DEBUG(sc->ctx, "new TCP connection");
+  sclient_flush(sc);
+}
+
+static void on_tcp_listener(uv_poll_t *p, int status, int events) {
+  struct server *srv = p->data;
+  size_t li = (size_t)(p - srv->tcp_poll);
+  struct sockaddr_storage peer;
+  socklen_t peer_len;
+  int i, fd;
+
+  (void)events;
+  if (status < 0)
+    return;
+  /* Bounded: a SYN flood cannot starve the rest of the loop. */
+  for (i = 0; i < JVPN_TCP_ACCEPT_BATCH; i++) {
+    fd = tcp_sock_accept(srv->tcp_fd[li], &peer, &peer_len);
+    if (fd == JVPN_ERR_AGAIN)
+      break;
+    if (fd < 0) {
+      JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "accept on TCP: %m");
+      break;
+    }
+    accept_tcp_client(srv, fd, (const struct sockaddr *)&peer);
+  }
 }
 
 /* A short-header packet for a connection we do not know (a server restart
@@ -677,7 +798,7 @@ static void handle_packet(struct server *srv, size_t si,
   }
   if (sc->dead)
     return;
-  if (quic_conn_read(sc->qc, (const struct sockaddr *)&m->local, m->local_len,
+  if (quic_conn_read(sc->tp.qc, (const struct sockaddr *)&m->local, m->local_len,
                      (const struct sockaddr *)&m->peer, m->peer_len, m->ecn,
                      pkt, len, now) != 0) {
     sclient_del(sc);
@@ -759,9 +880,9 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
     return 0;
   }
   tun_gate_route(&srv->gate, sc, now_ms);
-  rv = quic_conn_queue_ip(sc->qc, pkt, len);
+  rv = transport_queue_ip(&sc->tp, pkt, len);
   if (rv == JVPN_ERR_OVERSIZE) {
-    (void)glue_send_ptb(&srv->tun, pkt, len, quic_conn_max_ip_packet(sc->qc));
+    (void)glue_send_ptb(&srv->tun, pkt, len, transport_max_ip_packet(&sc->tp));
     return 0;
   }
   if (rv != 0)
@@ -773,7 +894,7 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
     sc->dirty = 1;
     srv->dirty[srv->ndirty++] = sc;
   }
-  return quic_conn_txq_busy(sc->qc) && tun_gate_busy(&srv->gate, sc, now_ms);
+  return transport_txq_busy(&sc->tp) && tun_gate_busy(&srv->gate, sc, now_ms);
 }
 
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
@@ -807,7 +928,7 @@ static void log_stats(struct server *srv) {
   for (sc = srv->clients; sc; sc = sc->next) {
     if (sc->peer == NULL)
       continue;
-    glue_stats_line(line, sizeof(line), &sc->ctr, sc->qc);
+    glue_stats_line(line, sizeof(line), &sc->ctr, &sc->tp);
     LOG_INFO(NULL, "stats peer=%s %s", sc->peer->name, line);
   }
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
@@ -892,7 +1013,7 @@ static int server_status(void *user, int json, char **out, size_t *len) {
       glue_buf_printf(&b, json ? ",\"drop_spoofed\":%llu,"
                                : "\n    drop_spoofed=%llu ",
                       (unsigned long long)sc->ctr.drop_spoofed);
-      glue_buf_conn(&b, sc->qc, json);
+      glue_buf_conn(&b, &sc->tp, json);
     }
     glue_buf_printf(&b, json ? "}" : "\n");
     first = 0;
@@ -925,12 +1046,14 @@ static void on_signal(uv_signal_t *h, int signum) {
   while (srv->clients) {
     struct sclient *sc = srv->clients;
 
-    quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
-                    "server shutdown", glue_now());
+    transport_close(&sc->tp, QUIC_END_LOCAL_CLOSE, "server shutdown",
+                    glue_now());
     sclient_del(sc);
   }
   for (i = 0; i < srv->nsock; i++)
     uv_poll_stop(&srv->sock_poll[i]);
+  for (i = 0; i < srv->ntcp; i++)
+    uv_poll_stop(&srv->tcp_poll[i]);
   uv_poll_stop(&srv->tun_poll);
   uv_timer_stop(&srv->tun_resume);
   uv_signal_stop(&srv->sig_int);
@@ -973,6 +1096,28 @@ static int setup_tun(struct server *srv) {
   return 0;
 }
 
+/* The HTTP/2 fallback listens on the same address and port number. */
+static int setup_tcp_listener(struct server *srv, const struct sockaddr *sa,
+                              socklen_t len) {
+  size_t i = srv->ntcp;
+  char buf[64];
+  int fd = tcp_sock_listen(sa, len);
+
+  if (fd < 0) {
+    LOG_ERR(NULL, "cannot listen on TCP %s: %m",
+            glue_sockaddr_str(sa, buf, sizeof(buf)));
+    return JVPN_ERR_SYSTEM;
+  }
+  srv->tcp_fd[i] = fd;
+  srv->ntcp++;
+  uv_poll_init(srv->loop, &srv->tcp_poll[i], fd);
+  srv->tcp_poll[i].data = srv;
+  uv_poll_start(&srv->tcp_poll[i], UV_READABLE, on_tcp_listener);
+  LOG_INFO(NULL, "listening on TCP %s (TLS, HTTP/2: the fallback)",
+           glue_sockaddr_str(sa, buf, sizeof(buf)));
+  return 0;
+}
+
 static int setup_sockets(struct server *srv) {
   size_t i;
   char buf[64];
@@ -992,6 +1137,8 @@ static int setup_sockets(struct server *srv) {
     uv_poll_start(&srv->sock_poll[i], UV_READABLE, on_sock_readable);
     LOG_INFO(NULL, "listening on UDP %s (QUIC, HTTP/3)",
              glue_sockaddr_str(sa, buf, sizeof(buf)));
+    if (srv->conf.tcp && setup_tcp_listener(srv, sa, srv->conf.listen_len[i]))
+      return JVPN_ERR_SYSTEM;
   }
   return 0;
 }
@@ -1017,11 +1164,19 @@ static int derive_reset_secret(struct server *srv) {
 }
 
 /* Closes every handle left; a connection's timer carries its sclient,
- * which goes with it (the server's own timers carry the server). */
+ * which goes with it, and a TCP connection's watcher was allocated alone
+ * (the server's own handles carry the server). */
 static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h))
-    uv_close(h, h->type == UV_TIMER && h->data && h->data != arg ? free_timer
-                                                                 : NULL);
+  int ours = h->data && h->data != arg; /* a connection's */
+
+  if (uv_is_closing(h))
+    return;
+  if (ours && h->type == UV_TIMER)
+    uv_close(h, free_timer);
+  else if (ours && h->type == UV_POLL)
+    uv_close(h, free_handle); /* a TCP connection's watcher */
+  else
+    uv_close(h, NULL);
 }
 
 int jvpn_server_run(const char *config_path, int verbosity,
@@ -1101,6 +1256,8 @@ out_io:
   uv_run(srv->loop, UV_RUN_DEFAULT);
   for (i = 0; i < srv->nsock; i++)
     udp_sock_close(&srv->sock[i]);
+  for (i = 0; i < srv->ntcp; i++)
+    close(srv->tcp_fd[i]);
   tun_dev_close(&srv->tun);
   tls_identity_cred_del(srv->cred);
 out_tables:

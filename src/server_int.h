@@ -14,6 +14,7 @@
 #include "jvpn/audit.h"
 #include "jvpn/session.h"
 #include "quic/quic_conn.h"
+#include "quic/transport.h"
 #include "src/addr_pool.h"
 #include "src/config.h"
 #include "src/glue.h"
@@ -30,6 +31,7 @@ struct srv_session {
   const struct jvpn_peer_conf *peer; /* owner */
   const struct addr_pool_entry *addrs;
   struct sclient *active;            /* connection carrying it, or NULL */
+  enum transport_kind kind;          /* the last active one's transport */
   int routed;                        /* its addresses are in by_addr */
   int terminated;                    /* awaiting the sweep */
   struct srv_session *prev, *next;
@@ -37,10 +39,12 @@ struct srv_session {
 };
 
 
-/* One QUIC connection (and, once admitted, one tunnel). */
+/* One connection, QUIC or HTTP/2 over TCP (and, once admitted, one
+ * tunnel). */
 struct sclient {
   struct server *srv;
-  struct quic_conn *qc;
+  struct transport tp;
+  uv_poll_t *tcp_poll;  /* TCP: its socket's watcher (owned) */
   uv_timer_t timer;
   struct sclient *prev, *next;
   const struct jvpn_peer_conf *peer; /* set when the pin is known */
@@ -80,6 +84,10 @@ struct server {
   struct udp_sock sock[JVPN_MAX_LISTEN];
   uv_poll_t sock_poll[JVPN_MAX_LISTEN];
   size_t nsock;
+  int tcp_fd[JVPN_MAX_LISTEN];    /* HTTP/2 fallback listeners */
+  uv_poll_t tcp_poll[JVPN_MAX_LISTEN];
+  size_t ntcp;
+  uint64_t tcp_accepted;          /* TCP connections accepted */
   struct udp_rx_batch rx;
   struct tun_dev tun;
   uv_poll_t tun_poll;

@@ -10,7 +10,7 @@
  * - [policy], route, dns, dns_search, cc, retry and log_level: for every
  *   decision, new connection and new attachment from now on.
  *
- * The rest (listen, key, cert, pools, tun, mtu, user, audit_log) needs
+ * The rest (listen, key, cert, pools, tun, mtu, user, audit_log, tcp) needs
  * the privileges or the resources of start-up: a change is reported and
  * ignored until the next restart. A file that does not parse changes
  * nothing. Peer structures the sessions of removed peers still point at
@@ -42,7 +42,7 @@ static const struct restart_only restart_only[] = {
     RESTART_ONLY("cert", cert_file),      RESTART_ONLY("pool", pool4),
     RESTART_ONLY("pool", pool6),          RESTART_ONLY("tun", tun_name),
     RESTART_ONLY("mtu", mtu),             RESTART_ONLY("user", user),
-    RESTART_ONLY("audit_log", audit_log),
+    RESTART_ONLY("audit_log", audit_log), RESTART_ONLY("tcp", tcp),
 };
 
 /* Puts back into |nc| every restart-only setting that differs from the

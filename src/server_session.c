@@ -30,7 +30,7 @@ static uint64_t now_ms(void) { return glue_now() / 1000000; }
 /* The peer's current address, for audit records and logs. */
 static const struct sockaddr *remote_of(struct sclient *sc,
                                         struct quic_path *path) {
-  quic_conn_get_path(sc->qc, path);
+  transport_get_path(&sc->tp, path);
   return path->remote;
 }
 
@@ -83,13 +83,42 @@ static void emit_refusal(struct server *srv, struct sclient *sc,
   emit_refused(srv, sc, JVPN_R_RATE_LIMITED, why);
 }
 
+/* |ss|'s data now goes through |sc|: an INFO record when that changed the
+ * transport (TCP_FALLBACK or QUIC_RETURN), after the reattach's own. */
+static void note_transport(struct server *srv, struct srv_session *ss,
+                           struct sclient *sc) {
+  enum transport_kind now = transport_kind(&sc->tp);
+  struct jvpn_audit_record r;
+  struct quic_path path;
+
+  if (ss->kind == now || ss->kind == TRANSPORT_NONE) {
+    ss->kind = now;
+    return;
+  }
+  memset(&r, 0, sizeof(r));
+  r.kind = JVPN_AUDIT_INFO;
+  r.mono_ms = now_ms();
+  memcpy(r.session, ss->id, sizeof(r.session));
+  r.has_session = 1;
+  r.event = "transport_switch";
+  r.reason = jvpn_reason_name(now == TRANSPORT_TCP ? JVPN_R_TCP_FALLBACK
+                                                   : JVPN_R_QUIC_RETURN);
+  r.to_attachment = sc->att;
+  glue_sockaddr_str(remote_of(sc, &path), r.peer, sizeof(r.peer));
+  snprintf(r.detail, sizeof(r.detail), "%s -> %s",
+           transport_kind_name(ss->kind), transport_kind_name(now));
+  if (srv->audit)
+    (void)jvpn_audit_emit(srv->audit, &r);
+  LOG_INFO(sc->ctx, "session %s: transport %s", ss->idstr, r.detail);
+  ss->kind = now;
+}
+
 /* Closes |sc|'s connection (the session's actions ended it); its timer,
  * which src/server.c armed, deletes it on the next loop turn. */
 static void sclient_close_later(struct sclient *sc, const char *why) {
   if (sc->dead)
     return;
-  quic_conn_close(sc->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE, why,
-                  glue_now());
+  transport_close(&sc->tp, QUIC_END_LOCAL_CLOSE, why, glue_now());
   uv_timer_start(&sc->timer, sc->timer.timer_cb, 0, 0); /* deletes it */
 }
 
@@ -317,7 +346,7 @@ static int birth_admitted(struct sclient *sc, struct quic_tunnel_resp *resp) {
 
   glue_sockaddr_str(remote_of(sc, &path), peer, sizeof(peer));
   jvpn_session_out_reset(&out);
-  if (jvpn_session_table_admit_birth(srv->sessions, quic_conn_peer_pin(sc->qc),
+  if (jvpn_session_table_admit_birth(srv->sessions, transport_peer_pin(&sc->tp),
                                      now_ms(), &srv->conf.policy, peer,
                                      &out) == 0)
     return 0;
@@ -341,13 +370,13 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
     return;
   resp->status = 503;
   if (tls_identity_random(id, sizeof(id)) != 0 ||
-      quic_conn_export(sc->qc, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
+      transport_export(&sc->tp, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
                        secret, sizeof(secret)) != 0) {
     LOG_ERR(sc->ctx, "cannot derive a session secret");
     return;
   }
   jvpn_session_out_reset(&out);
-  if (jvpn_session_table_create(srv->sessions, id, secret, quic_conn_peer_pin(sc->qc),
+  if (jvpn_session_table_create(srv->sessions, id, secret, transport_peer_pin(&sc->tp),
                                 &srv->conf.policy, now_ms(), &out, &s) != 0) {
     jvpn_wipe(secret, sizeof(secret));
     LOG_WARN(sc->ctx, "session table full: tunnel refused");
@@ -371,6 +400,7 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   sc->sess = ss;
   sc->att = s->last_attachment_id + 1;
   ss->active = sc;
+  ss->kind = transport_kind(&sc->tp);
   memset(&ev, 0, sizeof(ev));
   ev.type = JVPN_EV_ATTACH_CONFIRMED;
   ev.attachment = sc->att;
@@ -417,10 +447,10 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   ar.nonce = w.nonce;
   ar.role = w.role;
   memcpy(ar.proof, w.proof, sizeof(ar.proof));
-  memcpy(ar.peer_pin, quic_conn_peer_pin(sc->qc), sizeof(ar.peer_pin));
+  memcpy(ar.peer_pin, transport_peer_pin(&sc->tp), sizeof(ar.peer_pin));
   ar.handshake_ms = sc->created_ms;
   ar.peer = peer;
-  if (quic_conn_export(sc->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
+  if (transport_export(&sc->tp, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
                        sizeof(ar.bind)) != 0) {
     resp->status = 500;
     return;
@@ -460,6 +490,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     return;
   }
   ss->active = sc;
+  note_transport(srv, ss, sc);
   sess_route(srv, ss);
   respond_accept(ss, s, resp);
   arm_sweep(srv);
@@ -478,7 +509,7 @@ static int send_activate_result(struct sclient *sc, int status,
   n = jvpn_wire_encode_activate_result(val, sizeof(val), &r);
   if (n < 0)
     return (int)n;
-  return quic_conn_send_capsule(sc->qc, JVPN_CAPSULE_ACTIVATE_RESULT, val,
+  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_ACTIVATE_RESULT, val,
                                 (size_t)n);
 }
 
@@ -513,7 +544,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   ar.nonce = w.nonce;
   ar.role = JVPN_ROLE_ACTIVATE;
   memcpy(ar.proof, w.proof, sizeof(ar.proof));
-  memcpy(ar.peer_pin, quic_conn_peer_pin(sc->qc), sizeof(ar.peer_pin));
+  memcpy(ar.peer_pin, transport_peer_pin(&sc->tp), sizeof(ar.peer_pin));
   ar.attachment = sc->att;
   ar.version = w.version;
   ar.failover = (w.flags & JVPN_WIRE_ACTIVATE_FAILOVER) != 0;
@@ -521,7 +552,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
    * may wait long before it is needed. */
   ar.handshake_ms = 0;
   ar.peer = peer;
-  if (quic_conn_export(sc->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
+  if (transport_export(&sc->tp, JVPN_EXPORTER_BIND_LABEL, NULL, 0, ar.bind,
                        sizeof(ar.bind)) != 0)
     return send_activate_result(sc, 500, s->attach_version);
   jvpn_session_out_reset(&out);
@@ -541,6 +572,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   }
   apply(srv, ss, &out);
   ss->active = sc;
+  note_transport(srv, ss, sc);
   sess_route(srv, ss);
   arm_sweep(srv);
   LOG_INFO(sc->ctx, "session %s: attachment %" PRIu64 " activated",
@@ -617,7 +649,7 @@ void srv_path_changed(struct sclient *sc, int same_ip) {
   if (snprintf(sc->ctx, sizeof(sc->ctx), "from=%s peer=%.40s", buf,
                sc->peer ? sc->peer->name : "?") < 0)
     sc->ctx[0] = '\0';
-  quic_conn_set_log_ctx(sc->qc, sc->ctx);
+  transport_set_log_ctx(&sc->tp, sc->ctx);
   (void)sess_event(sc->srv, sc->sess, &ev);
 }
 

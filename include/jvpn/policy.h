@@ -74,6 +74,12 @@ struct jvpn_policy {
                                     make a silence ... */
   uint64_t rx_silence_floor_ms;  /* ... of at least 20 ms */
   uint64_t rx_silence_probe_ms;  /* a PING every 25 ms while silent */
+
+  /* the HTTP/2 fallback (client, transport = auto; docs/decisions.md D39) */
+  uint64_t tcp_fallback_ms;      /* 300 ms without a QUIC handshake, or of
+                                    receive silence, start a TCP attempt
+                                    (at least 3 RTTs of the last path) */
+  uint64_t quic_probe_ms;        /* 2 s between QUIC attempts while on TCP */
 };
 
 /* Fills |p| with the defaults above and sets its version. */

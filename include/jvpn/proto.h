@@ -58,6 +58,12 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_SILENCE_ARRIVALS 4
 #define JVPN_SILENCE_FLOOR_MS 20
 #define JVPN_SILENCE_PROBE_MS 25
+/* The HTTP/2 fallback (docs/decisions.md D39): a QUIC handshake or a
+ * receive silence this long starts a TCP attempt; while on TCP, QUIC is
+ * tried again this often. */
+#define JVPN_TCP_FALLBACK_MS 300
+#define JVPN_QUIC_PROBE_MS 2000
+#define JVPN_TCP_ACCEPT_BATCH 16 /* accepts per listener wake-up */
 #define JVPN_SILENCE_STREAM_GAP_MS 100
 #define JVPN_SILENCE_GIVEUP_MS 3000
 /* A silence is an outage once this many probes went unanswered (a live

@@ -74,6 +74,8 @@ enum jvpn_reason {
   JVPN_R_STANDBY_ADDED,
   JVPN_R_STANDBY_LOST,
   JVPN_R_UNDEFINED_EVENT,
+  JVPN_R_TCP_FALLBACK,  /* the session moved from QUIC to HTTP/2 over TCP */
+  JVPN_R_QUIC_RETURN,   /* ... and back to QUIC */
   /* security: unauthenticated input refused, nothing changed */
   JVPN_R_RATE_LIMITED,
   JVPN_R_MALFORMED_REQUEST,

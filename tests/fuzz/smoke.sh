@@ -36,6 +36,10 @@ harness_sources() {
     echo "interop/interop_parse.c" ;;
   fuzz_quic_pkt)
     echo "quic/quic_pkt.c src/errors.c" ;;
+  fuzz_h2_conn)
+    echo "quic/h2_tunnel.c quic/cip_request.c quic/cip_stream.c" \
+      "quic/capsule.c quic/connect_ip.c src/varint.c src/errors.c" \
+      "src/log.c" ;;
   *)
     return 1 ;;
   esac
@@ -45,11 +49,12 @@ harness_libs() {
   case "$1" in
   fuzz_config) echo "-lwolfssl" ;; # the uplink knobs' checks (src/uplink.c)
   fuzz_quic_pkt) echo "-lngtcp2 -lngtcp2_crypto_gnutls -lgnutls" ;;
+  fuzz_h2_conn) echo "-lnghttp2" ;;
   *) ;;
   esac
 }
 HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
-  fuzz_interop_parse fuzz_quic_pkt"
+  fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then

@@ -550,8 +550,25 @@ table inet lab_fault {
   chain oversize {
     type filter hook forward priority filter - 30; policy accept;
   }
+  chain noudp {
+    type filter hook forward priority filter - 40; policy accept;
+  }
 }
 EOF
+}
+
+# lab_udp_block 1|0 [NS]: the router (or NS) drops every UDP datagram to
+# or from port 443 it forwards (a network that blocks QUIC), counted; 0
+# lets them through again. TCP passes either way.
+lab_udp_block() {
+  local ns=${2:-${LAB_NS[router]}}
+  lab_fault_table "$ns" || return 1
+  ip netns exec "$ns" nft flush chain inet lab_fault noudp || return 1
+  [ "$1" = 1 ] || return 0
+  ip netns exec "$ns" nft add rule inet lab_fault noudp udp dport 443 \
+    counter drop &&
+    ip netns exec "$ns" nft add rule inet lab_fault noudp udp sport 443 \
+      counter drop
 }
 
 # lab_blackhole_on [NS IF]: silently drops everything in or out of IF in
@@ -1769,6 +1786,44 @@ lab_vpn_client_up() {
   a6=LAB_CLIENT${n}_IN6
   lab_vpn_client_start "${LAB_NS[client$n]}" "$dir/client$n.log" "${!a4}" \
     "${!a6}" -c "$dir/client$n.conf" --control "$dir/client$n.sock" "$@"
+}
+
+# lab_cli_status SOCK ARRAY: a jvpn-quic client's status from its control
+# socket SOCK into the associative ARRAY: [session], [state] (the session
+# state), [version] (state_version), [births], [reattaches], [transport]
+# (quic, tcp, none), [tcp_fallbacks], [quic_returns]; returns 1 without a
+# session.
+lab_cli_status() {
+  local j k
+  local -n st=$2
+  j=$("$JVPN_BIN" status --json -s "$1" 2>/dev/null) || return 1
+  st=()
+  st[session]=$(printf '%s' "$j" | grep -o '"session":"[^"]*"' | cut -d'"' -f4)
+  st[state]=$(printf '%s' "$j" | grep -o '"session_state":"[^"]*"' |
+    cut -d'"' -f4)
+  st[transport]=$(printf '%s' "$j" | grep -o '"transport":"[^"]*"' |
+    head -n1 | cut -d'"' -f4)
+  for k in state_version births reattaches tcp_fallbacks quic_returns; do
+    st[$k]=$(printf '%s' "$j" | grep -o "\"$k\":[0-9]*" | head -n1 |
+      cut -d: -f2)
+  done
+  st[version]=${st[state_version]}
+  [ -n "${st[session]}" ]
+}
+
+# lab_srv_session SOCK ID ARRAY: session ID's state and state_version at
+# the server whose control socket is SOCK, in ARRAY[state] and
+# ARRAY[version]; returns 1 if the server does not list it.
+lab_srv_session() {
+  local j m
+  local -n st=$3
+  st=()
+  j=$("$JVPN_BIN" status --json -s "$1" 2>/dev/null) || return 1
+  m=$(printf '%s' "$j" |
+    grep -o "\"session\":\"$2\",\"state\":\"[A-Z]*\",\"state_version\":[0-9]*")
+  [ -n "$m" ] || return 1
+  st[state]=$(printf '%s' "$m" | cut -d'"' -f8)
+  st[version]=${m##*:}
 }
 
 # lab_vpn_attach_ms LOG: how long the jvpn-quic client whose log is LOG took

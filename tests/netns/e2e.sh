@@ -170,7 +170,7 @@ scenario_a() {
   fi
   # Both ends offer QUIC v2 and v1: compatible version negotiation (RFC
   # 9368) lands on v2 (RFC 9369).
-  if ! grep -q 'tunnel up .* quic=v2' "$c1log"; then
+  if ! grep -q 'tunnel up .* transport=quic-v2' "$c1log"; then
     lab_fail a "client1 did not negotiate QUIC v2" "$c1log"
     return 1
   fi

@@ -97,8 +97,9 @@ lab_uplink2_add client1 || lab_setup_fail "could not give client1 a second uplin
 ip netns exec "$c1" sysctl -qw net.ipv4.conf.all.rp_filter=1 \
   net.ipv4.conf.eth0.rp_filter=1 net.ipv4.conf.eth1.rp_filter=1 >/dev/null ||
   lab_setup_fail "could not turn on strict rp_filter in client1"
-# The leak counter: what leaves client1's uplink other than QUIC to the
-# server and neighbour discovery.
+# The leak counter: what leaves client1's uplink other than the VPN's own
+# traffic to the server (QUIC, or the HTTP/2 fallback on TCP 443 when a
+# fault makes QUIC late) and neighbour discovery.
 ip netns exec "$c1" nft -f - <<'NFT' || lab_setup_fail "no leak counter"
 table inet fulltunnel_leak {
   chain out {
@@ -107,6 +108,8 @@ table inet fulltunnel_leak {
     oifname "eth1" ip daddr 198.18.3.2 udp dport 443 counter name quic_eth1 accept
     ip daddr 198.18.3.2 udp dport 443 accept
     ip6 daddr 2001:db8:3::2 udp dport 443 accept
+    ip daddr 198.18.3.2 tcp dport 443 accept
+    ip6 daddr 2001:db8:3::2 tcp dport 443 accept
     ip daddr 198.18.3.2 icmp type destination-unreachable accept
     ip daddr 198.18.2.1 counter name excluded accept
     icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, mld2-listener-report } accept

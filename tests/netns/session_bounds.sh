@@ -129,37 +129,11 @@ client_pid=$LAB_VPN_PID
 
 # --- helpers ----------------------------------------------------------------
 
-# Client status: C[session], C[state], C[version], C[births],
-# C[reattaches] from the client's control socket.
-declare -A C=()
-cli_status() {
-  local j k
-  j=$("$JVPN_BIN" status --json -s "$csock" 2>/dev/null) || return 1
-  C=()
-  C[session]=$(printf '%s' "$j" | grep -o '"session":"[^"]*"' | cut -d'"' -f4)
-  C[state]=$(printf '%s' "$j" | grep -o '"session_state":"[^"]*"' |
-    cut -d'"' -f4)
-  for k in state_version births reattaches; do
-    C[$k]=$(printf '%s' "$j" | grep -o "\"$k\":[0-9]*" | head -n1 |
-      cut -d: -f2)
-  done
-  C[version]=${C[state_version]}
-  [ -n "${C[session]}" ]
-}
-
-# srv_session ID: that session's state and state_version at the server,
-# in S[state] and S[version]; 1 if the server does not list it.
-declare -A S=()
-srv_session() {
-  local j m
-  S=()
-  j=$("$JVPN_BIN" status --json -s "$ssock" 2>/dev/null) || return 1
-  m=$(printf '%s' "$j" |
-    grep -o "\"session\":\"$1\",\"state\":\"[A-Z]*\",\"state_version\":[0-9]*")
-  [ -n "$m" ] || return 1
-  S[state]=$(printf '%s' "$m" | cut -d'"' -f8)
-  S[version]=${m##*:}
-}
+# Client status (lab_cli_status) in C, a session at the server
+# (lab_srv_session) in S.
+declare -A C=() S=()
+cli_status() { lab_cli_status "$csock" C; }
+srv_session() { lab_srv_session "$ssock" "$1" S; }
 
 # hex_id ID: the base64url session ID as the audit log spells it (hex).
 hex_id() {

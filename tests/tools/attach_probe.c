@@ -6,7 +6,7 @@
  *                (--attach STR --version STR | --forge SESSION_ID [--nonce N]
  *                 | --secret-file FILE --standby [--nonce N]
  *                   [--activate-after MS])
- *                [--hold MS] [--timeout S] [-v]
+ *                [--hold MS] [--timeout S] [--tcp] [-v]
  *
  * The netns tests use it as the attacker: it replays a captured reattach
  * request (--attach/--version, byte for byte) or forges one for a known
@@ -24,6 +24,9 @@
  * V" when the ACTIVATE_RESULT comes. --hold MS (any mode) keeps the
  * connection open that long afterwards, so a test can look at the server
  * meanwhile (or hold many connections at once).
+ *
+ * --tcp sends the request over HTTP/2 on TLS over TCP (the fallback
+ * transport, quic/h2_conn.h) to the same address and port instead.
  *
  * A plain poll() loop drives the connection: this is a test tool, so it
  * owns its socket and clock and needs no libuv.
@@ -43,6 +46,8 @@
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "quic/quic_conn.h"
+#include "quic/tcp_sock.h"
+#include "quic/transport.h"
 #include "quic/tls_identity.h"
 #include "quic/udp_sock.h"
 #include "src/glue.h"
@@ -54,7 +59,7 @@
 #define PROBE_TIMEOUT_MAX_S 600
 
 struct probe {
-  struct quic_conn *qc;
+  struct transport tp; /* QUIC, or HTTP/2 over TCP with --tcp */
   struct udp_sock sock;
   struct udp_rx_batch rx;
   uint8_t server_pin[JVPN_PIN_LEN];
@@ -84,7 +89,7 @@ static void usage(FILE *f) {
           "[--version STR])\n"
           "                     --secret-file FILE --standby [--nonce N]\n"
           "                     [--activate-after MS])\n"
-          "                    [--hold MS] [--timeout S] [-v]\n"
+          "                    [--hold MS] [--timeout S] [--tcp] [-v]\n"
           "Sends one CONNECT-IP request carrying the given jvpn-attach and\n"
           "jvpn-version values (or a forged jvpn-attach with a random proof\n"
           "for SESSION_ID, base64url) and prints \"status N\".\n"
@@ -168,7 +173,7 @@ static int standby_attach(struct probe *p) {
   uint8_t bind[JVPN_BIND_LEN];
   long n;
 
-  if (quic_conn_export(p->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+  if (transport_export(&p->tp, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
                        sizeof(bind)) != 0)
     return JVPN_ERR_TLS;
   memset(&w, 0, sizeof(w));
@@ -267,36 +272,92 @@ static int never(const struct probe *p) {
   return 0;
 }
 
+/* Writes what is due; 0, or -1 once the connection ended. */
+static int write_due(struct probe *p, uint64_t now) {
+  int rv = p->tp.h2 ? h2_conn_io(p->tp.h2, 0, now)
+                    : quic_conn_write(p->tp.qc, now);
+
+  return rv != 0 && p->dead ? -1 : 0;
+}
+
+/* Reads what the socket holds (|pfd| polled ready). */
+static void read_ready(struct probe *p, const struct pollfd *pfd) {
+  int n;
+
+  if (p->tp.h2) {
+    (void)h2_conn_io(p->tp.h2, (pfd->revents & ~POLLOUT) != 0, glue_now());
+    return;
+  }
+  n = udp_sock_recv(&p->sock, &p->rx);
+  glue_conn_read_batch(p->tp.qc, &p->sock, &p->rx, n, glue_now(), &p->dead);
+}
+
 /* Writes, runs due timers and reads until |done|, the connection ends or
  * |deadline| (ns) passes. */
 static void run_until(struct probe *p, uint64_t deadline,
                       int (*done)(const struct probe *)) {
   struct pollfd pfd;
   uint64_t now, next;
-  int n, ms;
+  int ms;
 
   while (!p->dead && !done(p)) {
     now = glue_now();
-    if (quic_conn_expiry(p->qc) <= now &&
-        quic_conn_handle_expiry(p->qc, now) != 0)
+    if (transport_expiry(&p->tp) <= now &&
+        transport_handle_expiry(&p->tp, now) != 0)
       return;
-    if (quic_conn_write(p->qc, now) != 0 && p->dead)
+    if (write_due(p, now) != 0)
       return;
     if (done(p) || now >= deadline)
       return;
-    next = quic_conn_expiry(p->qc);
+    next = transport_expiry(&p->tp);
     if (next > deadline)
       next = deadline;
     now = glue_now();
     /* Round up, so a deadline a fraction of a ms away is not spun on. */
     ms = next <= now ? 0 : (int)((next - now + 999999) / 1000000);
-    pfd.fd = p->sock.fd;
+    pfd.fd = p->tp.h2 ? h2_conn_fd(p->tp.h2) : p->sock.fd;
     pfd.events = POLLIN;
-    if (poll(&pfd, 1, ms) <= 0)
-      continue;
-    n = udp_sock_recv(&p->sock, &p->rx);
-    glue_conn_read_batch(p->qc, &p->sock, &p->rx, n, glue_now(), &p->dead);
+    if (p->tp.h2 && h2_conn_want_write(p->tp.h2))
+      pfd.events |= POLLOUT;
+    if (poll(&pfd, 1, ms) > 0)
+      read_ready(p, &pfd);
   }
+}
+
+/* Opens the connection: QUIC from a UDP socket bound to the address the
+ * kernel would send from (so its path names a real local address, as the
+ * client's does), or, with |tcp|, HTTP/2 over a TCP socket. */
+static int probe_connect(struct probe *p, int tcp, const struct quic_cred *cred,
+                         const struct sockaddr *srv, socklen_t srv_len,
+                         const char *authority) {
+  struct sockaddr_storage src;
+  socklen_t src_len;
+  struct quic_conn_config cfg;
+  struct h2_conn_config h2cfg;
+  int fd;
+
+  if (tcp) {
+    memset(&h2cfg, 0, sizeof(h2cfg));
+    h2cfg.cred = cred;
+    h2cfg.authority = authority;
+    h2cfg.ops = &probe_ops;
+    h2cfg.user = p;
+    h2cfg.log_ctx = "attach_probe";
+    fd = tcp_sock_connect(srv, srv_len, NULL);
+    return fd < 0 ? -1 : h2_conn_new(&p->tp.h2, &h2cfg, fd, glue_now());
+  }
+  if (netmon_source_for(srv, srv_len, &src, &src_len) != 0 ||
+      udp_sock_open(&p->sock, (const struct sockaddr *)&src, src_len) != 0)
+    return -1;
+  memset(&cfg, 0, sizeof(cfg));
+  cfg.cred = cred;
+  cfg.authority = authority;
+  cfg.ops = &probe_ops;
+  cfg.user = p;
+  cfg.log_ctx = "attach_probe";
+  return quic_conn_client_new(&p->tp.qc, &cfg,
+                              (const struct sockaddr *)&p->sock.local,
+                              p->sock.local_len, srv, srv_len, glue_now());
 }
 
 
@@ -372,7 +433,7 @@ static int send_activate(struct probe *p) {
   a.nonce = p->nonce + 1;
   if (jvpn_wire_parse_version(p->sversion, strlen(p->sversion),
                               &a.version) != 0 ||
-      quic_conn_export(p->qc, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
+      transport_export(&p->tp, JVPN_EXPORTER_BIND_LABEL, NULL, 0, bind,
                        sizeof(bind)) != 0 ||
       jvpn_proof_compute(p->secret, p->sid, a.nonce, JVPN_ROLE_ACTIVATE, bind,
                          a.proof) != 0)
@@ -380,7 +441,7 @@ static int send_activate(struct probe *p) {
   n = jvpn_wire_encode_activate(val, sizeof(val), &a);
   if (n < 0)
     return -1;
-  return quic_conn_send_capsule(p->qc, JVPN_CAPSULE_ACTIVATE, val,
+  return transport_send_capsule(&p->tp, JVPN_CAPSULE_ACTIVATE, val,
                                 (size_t)n) == 0
              ? 0
              : -1;
@@ -402,10 +463,9 @@ int main(int argc, char **argv) {
   const char *secret_file = NULL, *act_s = NULL, *hold_s = NULL;
   unsigned long act_ms = 0, hold_ms = 0;
   char file_version[JVPN_WIRE_VERSION_STR_LEN];
-  int standby = 0;
-  struct sockaddr_storage srv, src;
-  socklen_t srv_len, src_len;
-  struct quic_conn_config cfg;
+  int standby = 0, tcp = 0;
+  struct sockaddr_storage srv;
+  socklen_t srv_len;
   struct quic_cred *cred = NULL;
   struct probe *p;
   unsigned long long nonce;
@@ -443,6 +503,9 @@ int main(int argc, char **argv) {
       dst = &hold_s;
     else if (strcmp(a, "--standby") == 0) {
       standby = 1;
+      continue;
+    } else if (strcmp(a, "--tcp") == 0) {
+      tcp = 1;
       continue;
     }
     else if (strcmp(a, "-v") == 0) {
@@ -542,27 +605,11 @@ int main(int argc, char **argv) {
     goto out_p;
   if (glue_load_cred(&cred, cert, key) != 0)
     goto out_rx;
-  /* Bound to the address the kernel would send from, the connection's path
-   * names a real local address, as the client's does. */
-  if (netmon_source_for((const struct sockaddr *)&srv, srv_len, &src,
-                        &src_len) != 0 ||
-      udp_sock_open(&p->sock, (const struct sockaddr *)&src, src_len) != 0) {
-    fprintf(stderr, "attach_probe: no socket toward %s: %s\n", server,
-            strerror(errno));
-    goto out_cred;
-  }
   snprintf(authority, sizeof(authority), "%s", server);
-  memset(&cfg, 0, sizeof(cfg));
-  cfg.cred = cred;
-  cfg.authority = authority;
-  cfg.ops = &probe_ops;
-  cfg.user = p;
-  cfg.log_ctx = "attach_probe";
-  if (quic_conn_client_new(&p->qc, &cfg,
-                           (const struct sockaddr *)&p->sock.local,
-                           p->sock.local_len, (const struct sockaddr *)&srv,
-                           srv_len, glue_now()) != 0) {
-    fprintf(stderr, "attach_probe: cannot create the QUIC connection\n");
+  if (probe_connect(p, tcp, cred, (const struct sockaddr *)&srv, srv_len,
+                    authority) != 0) {
+    fprintf(stderr, "attach_probe: cannot connect to %s: %s\n", server,
+            strerror(errno));
     goto out_sock;
   }
   run_until(p, glue_now() + (uint64_t)timeout * 1000000000ULL, answered);
@@ -598,13 +645,14 @@ int main(int argc, char **argv) {
     run_until(p, glue_now() + (uint64_t)hold_ms * 1000000ULL, never);
   /* Leave politely (the close is sent at once), so the server does not
    * wait out the idle timeout. */
-  if (!p->dead)
-    quic_conn_close(p->qc, JVPN_H3_NO_ERROR, QUIC_END_LOCAL_CLOSE,
-                    "attach_probe done", glue_now());
-  quic_conn_del(p->qc);
+  if (!p->dead) {
+    transport_close(&p->tp, QUIC_END_LOCAL_CLOSE, "attach_probe done",
+                    glue_now());
+    (void)write_due(p, glue_now());
+  }
+  transport_del(&p->tp);
 out_sock:
-  udp_sock_close(&p->sock);
-out_cred:
+  udp_sock_close(&p->sock); /* fd -1 with --tcp: nothing */
   tls_identity_cred_del(cred);
 out_rx:
   udp_rx_batch_free(&p->rx);

@@ -64,6 +64,7 @@ static void test_apply_update_remove(void **state) {
   assert_non_null(strstr(r, "198.18.3.2"));
   assert_non_null(strstr(r, "2001:db8:3::2"));
   assert_non_null(strstr(r, "udp dport 443 accept"));
+  assert_non_null(strstr(r, "tcp dport 443 accept")); /* the fallback */
   assert_non_null(strstr(r, "ip daddr 192.0.2.0/24 accept"));
   /* Applying again replaces the table: one of it, the new port. */
   allow.port = 8443;

@@ -1237,7 +1237,7 @@ static void test_capsules_later(void **state) {
   assert_int_equal(p->srv.ip[0].len, sizeof(pkt) - 1);
   assert_memory_equal(p->srv.ip[0].data, pkt + 1, sizeof(pkt) - 1);
   assert_int_equal(p->srv.ncap, 1); /* neither reached the program */
-  assert_int_equal(p->srv.qc->capsules->stats.skipped, 1);
+  assert_int_equal(p->srv.qc->capsules->parser.stats.skipped, 1);
   assert_int_equal(quic_conn_get_stats(p->srv.qc)->rx_datagrams, 1);
 }
 
