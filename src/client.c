@@ -70,6 +70,14 @@ static int link_handshake_done(struct client_link *l) {
   return st.handshake_done;
 }
 
+/* The link's connection went or goes: no request, no attachment. */
+static void link_forget_request(struct client_link *l) {
+  l->req = CLIENT_REQ_NONE;
+  l->attached = 0;
+  l->activating = 0;
+  l->att = 0;
+}
+
 static void sock_close(struct client_sock *cs) {
   if (!cs->open)
     return;
@@ -97,10 +105,7 @@ static void link_drop(struct client_link *l) {
   client_tcp_unwatch(l);
   transport_del(&l->tp);
   l->silent = 0;
-  l->req = CLIENT_REQ_NONE;
-  l->attached = 0;
-  l->activating = 0;
-  l->att = 0;
+  link_forget_request(l);
   uv_timer_stop(&l->timer);
   uv_timer_stop(&l->next_attempt);
   if (cl->multi)
@@ -284,10 +289,7 @@ static void quic_abandon(struct client_link *l) {
   l->dead = 0;
   l->heard = 1;
   l->silent = 0;
-  l->req = CLIENT_REQ_NONE;
-  l->attached = 0;
-  l->activating = 0;
-  l->att = 0;
+  link_forget_request(l);
   l->pmtu_black_hole = 0;
   uv_timer_stop(&l->next_attempt);
   uv_timer_stop(&l->reconnect);
@@ -704,9 +706,7 @@ static void race_takes_tcp_link(struct client_link *l, struct client_race *r) {
   l->heard = r->heard;
   l->remote = r->remote;
   l->remote_len = r->remote_len;
-  l->req = CLIENT_REQ_NONE;
-  l->attached = 0;
-  l->att = 0;
+  link_forget_request(l);
   quic_conn_set_owner(l->tp.qc, &client_ops, l);
   l->socks[l->active].race = NULL;
   uv_timer_stop(&r->timer);
@@ -1276,9 +1276,7 @@ static void client_link_connect(struct client_link *l) {
     return; /* the lookup's end connects it again (hooks.link_connect) */
   l->dead = 0;
   l->heard = 0;
-  l->req = CLIENT_REQ_NONE;
-  l->attached = 0;
-  l->att = 0;
+  link_forget_request(l);
   l->he_next = 0;
   if (rv > 0 && cl->conf.transport == JVPN_TRANSPORT_TCP && !cl->multi) {
     client_tcp_start(l); /* it retries by itself */
