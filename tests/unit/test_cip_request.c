@@ -240,7 +240,9 @@ static void test_request_scoped_404(void **state) {
   assert_int_equal(prog.requests, 0);
 }
 
-static void test_request_refused_by_program(void **state) {
+/* The program's answer: a refusal is the status; an acceptance filling
+ * session and version to the brim is NUL-terminated anyway. */
+static void test_request_program_answer(void **state) {
   struct cip_fields f;
   struct quic_tunnel_resp resp;
 
@@ -248,21 +250,12 @@ static void test_request_refused_by_program(void **state) {
   good_request(&f);
   prog.refuse_with = 403;
   assert_int_equal(cip_request_answer(&f, &ops, NULL, &resp, "t"), 403);
-  assert_int_equal(prog.requests, 1);
-}
-
-/* A program that fills session and version to the brim: the answer is
- * NUL-terminated anyway. */
-static void test_request_resp_terminated(void **state) {
-  struct cip_fields f;
-  struct quic_tunnel_resp resp;
-
-  (void)state;
-  good_request(&f);
+  prog.refuse_with = 0;
   prog.fill_resp = 1;
   assert_int_equal(cip_request_answer(&f, &ops, NULL, &resp, "t"), 200);
   assert_int_equal(strlen(resp.session), sizeof(resp.session) - 1);
   assert_int_equal(strlen(resp.version), sizeof(resp.version) - 1);
+  assert_int_equal(prog.requests, 2);
 }
 
 /* jvpn-attach and jvpn-version reach the program as sent; at the bound
@@ -587,8 +580,7 @@ int main(void) {
       cmocka_unit_test_setup(test_request_last_field_wins, reset_prog),
       cmocka_unit_test_setup(test_request_names_exact, reset_prog),
       cmocka_unit_test_setup(test_request_scoped_404, reset_prog),
-      cmocka_unit_test_setup(test_request_refused_by_program, reset_prog),
-      cmocka_unit_test_setup(test_request_resp_terminated, reset_prog),
+      cmocka_unit_test_setup(test_request_program_answer, reset_prog),
       cmocka_unit_test_setup(test_request_attach_bounds, reset_prog),
       cmocka_unit_test_setup(test_fields_by_side, reset_prog),
       cmocka_unit_test_setup(test_status_parse, reset_prog),

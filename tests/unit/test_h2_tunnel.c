@@ -275,36 +275,28 @@ static void test_malformed_request(void **state) {
   end(c, &p);
 }
 
-/* A scoped target: answered 404, no tunnel, nothing failed. */
-static void test_scoped_request(void **state) {
+/* A request answered without a tunnel: a scoped target (404, the
+ * program not asked) or the program's refusal (403); nothing failed. */
+static void answered(const char *path, int refuse, int want, int asked) {
   struct peer p;
   struct h2_conn *c = server_with_client(&p);
 
-  (void)state;
-  request(&p, ":path", "/.well-known/masque/ip/10.0.0.1/*/", 0);
+  prog.refuse_with = refuse;
+  request(&p, path ? ":path" : NULL, path, 0);
   exchange(c, &p);
   assert_int_equal(p.nstatus, 1);
-  assert_int_equal(p.status[0], 404);
+  assert_int_equal(p.status[0], want);
   assert_false(c->tunnel_open);
   assert_null(c->rx);
   assert_int_equal(c->fail, QUIC_END_NONE);
-  assert_int_equal(prog.requests, 0);
+  assert_int_equal(prog.requests, asked);
   end(c, &p);
 }
 
-/* The program's refusal is the answer. */
-static void test_refused_request(void **state) {
-  struct peer p;
-  struct h2_conn *c = server_with_client(&p);
-
+static void test_answered_without_tunnel(void **state) {
   (void)state;
-  prog.refuse_with = 403;
-  request(&p, NULL, NULL, 0);
-  exchange(c, &p);
-  assert_int_equal(p.status[0], 403);
-  assert_false(c->tunnel_open);
-  assert_int_equal(prog.requests, 1);
-  end(c, &p);
+  answered("/.well-known/masque/ip/10.0.0.1/*/", 0, 404, 0);
+  answered(NULL, 403, 403, 1);
 }
 
 /* A CONNECT whose stream ends with its headers has no tunnel to carry. */
@@ -473,8 +465,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_second_request_refused, reset),
       cmocka_unit_test_setup(test_malformed_request, reset),
-      cmocka_unit_test_setup(test_scoped_request, reset),
-      cmocka_unit_test_setup(test_refused_request, reset),
+      cmocka_unit_test_setup(test_answered_without_tunnel, reset),
       cmocka_unit_test_setup(test_request_ends_early, reset),
       cmocka_unit_test_setup(test_stream_end, reset),
       cmocka_unit_test_setup(test_no_extended_connect, reset),

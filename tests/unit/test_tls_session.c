@@ -213,17 +213,23 @@ static void test_verify_accepts(void **state) {
   hs_end(&h);
 }
 
+/* A handshake between client |cid| and our server where side |refuser|
+ * (0 client, 1 server) refuses the other's pin. */
+static void refusing(struct hs *h, int refuser, int cid) {
+  memset(h, 0, sizeof(*h));
+  h->v[refuser].install = 1;
+  h->v[refuser].refuse = 1;
+  hs_init(h, cid, SRV, NULL);
+  hs_run(h);
+}
+
 /* The program refuses the peer's pin: the handshake fails with a
  * certificate error; the pin was computed all the same. */
 static void test_verify_refuses(void **state) {
   struct hs h;
 
   (void)state;
-  memset(&h, 0, sizeof(h));
-  h.v[1].install = 1;
-  h.v[1].refuse = 1;
-  hs_init(&h, STRANGER, SRV, NULL);
-  hs_run(&h);
+  refusing(&h, 1, STRANGER);
   assert_int_equal(h.rv[1], GNUTLS_E_CERTIFICATE_ERROR);
   /* TLS 1.3: the client is done first and hears the refusal after */
   assert_int_equal(client_hears_alert(&h), GNUTLS_E_FATAL_ALERT_RECEIVED);
@@ -233,11 +239,7 @@ static void test_verify_refuses(void **state) {
   hs_end(&h);
 
   /* the client refuses the server */
-  memset(&h, 0, sizeof(h));
-  h.v[0].install = 1;
-  h.v[0].refuse = 1;
-  hs_init(&h, CLI, SRV, NULL);
-  hs_run(&h);
+  refusing(&h, 0, CLI);
   assert_int_equal(h.rv[0], GNUTLS_E_CERTIFICATE_ERROR);
   assert_memory_equal(h.v[0].seen, ids.pin[SRV], JVPN_PIN_LEN);
   hs_end(&h);
