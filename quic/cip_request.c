@@ -107,7 +107,8 @@ int cip_request_attach(const struct quic_conn_ops *ops, void *user,
                          sizeof(a->version));
   if (n < 0)
     return (int)n;
-  if ((size_t)n > sizeof(a->attach))
+  /* A server keeps at most CIP_ATTACH_MAX - 1 bytes (cip_fields_add). */
+  if ((size_t)n >= sizeof(a->attach))
     return JVPN_ERR_OVERSIZE;
   a->attach_len = (size_t)n;
   a->version[sizeof(a->version) - 1] = '\0';
