@@ -945,89 +945,6 @@ static void log_stats(struct server *srv) {
            (unsigned long long)srv->token_accepted);
 }
 
-static int server_status(void *user, int json, char **out, size_t *len) {
-  struct server *srv = user;
-  struct glue_buf b = {0};
-  struct srv_session *ss;
-  char a4[INET_ADDRSTRLEN], a6[INET6_ADDRSTRLEN];
-  int first = 1;
-
-  if (json)
-    glue_buf_printf(&b, "{\"role\":\"server\",\"tun\":\"%s\",\"uptime_s\":%llu,"
-                        "\"connections\":%zu,\"stateless_resets\":%llu,"
-                        "\"retries\":%llu,\"drop_bad_token\":%llu,"
-                        "\"tokens_accepted\":%llu,\"drop_unknown_cid\":%llu,"
-                        "\"audit_written\":%llu,\"audit_dropped\":%llu,"
-                        "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
-                        "\"tun_pauses\":%llu,\"tun_pauses_refused\":%llu,"
-                        "\"halfopen\":%zu,\"halfopen_evicted\":%llu,"
-                        "\"sessions\":[",
-                    srv->tun.name,
-                    (unsigned long long)((glue_now() / 1000000 -
-                                          srv->started_ms) / 1000),
-                    srv->nclients, (unsigned long long)srv->resets_sent,
-                    (unsigned long long)srv->retries_sent,
-                    (unsigned long long)srv->drop_bad_token,
-                    (unsigned long long)srv->token_accepted,
-                    (unsigned long long)srv->drop_unknown_cid,
-                    (unsigned long long)jvpn_audit_written(srv->audit),
-                    (unsigned long long)jvpn_audit_dropped(srv->audit),
-                    (unsigned long long)srv->sess_refused,
-                    (unsigned long long)srv->drop_no_route,
-                    (unsigned long long)srv->gate.pauses,
-                    (unsigned long long)srv->gate.pauses_refused,
-                    srv->halfopen.count,
-                    (unsigned long long)srv->halfopen.evicted);
-  else
-    glue_buf_printf(&b, "server tun=%s connections=%zu stateless_resets=%llu "
-                        "retries=%llu audit_written=%llu audit_dropped=%llu "
-                        "attach_refused=%llu drop_no_route=%llu "
-                        "tun_pauses=%llu tun_pauses_refused=%llu "
-                        "halfopen=%zu halfopen_evicted=%llu\n",
-                    srv->tun.name, srv->nclients,
-                    (unsigned long long)srv->resets_sent,
-                    (unsigned long long)srv->retries_sent,
-                    (unsigned long long)jvpn_audit_written(srv->audit),
-                    (unsigned long long)jvpn_audit_dropped(srv->audit),
-                    (unsigned long long)srv->sess_refused,
-                    (unsigned long long)srv->drop_no_route,
-                    (unsigned long long)srv->gate.pauses,
-                    (unsigned long long)srv->gate.pauses_refused,
-                    srv->halfopen.count,
-                    (unsigned long long)srv->halfopen.evicted);
-  for (ss = srv->sess_list; ss; ss = ss->next) {
-    struct sclient *sc = ss->active;
-
-    snprintf(a4, sizeof(a4), "-");
-    snprintf(a6, sizeof(a6), "-");
-    if (ss->addrs && ss->addrs->has4)
-      glue_ip_str(AF_INET, ss->addrs->addr4, a4, sizeof(a4));
-    if (ss->addrs && ss->addrs->has6)
-      glue_ip_str(AF_INET6, ss->addrs->addr6, a6, sizeof(a6));
-    glue_buf_printf(&b,
-                    json ? "%s{\"peer\":\"%s\",\"ipv4\":\"%s\",\"ipv6\":\"%s\","
-                         : "%s  peer %s ipv4=%s ipv6=%s ",
-                    json && !first ? "," : "", ss->peer->name, a4, a6);
-    srv_session_status(srv, &b, ss, json);
-    if (sc && !sc->dead) {
-      glue_buf_printf(&b, json ? ",\"drop_spoofed\":%llu,"
-                               : "\n    drop_spoofed=%llu ",
-                      (unsigned long long)sc->ctr.drop_spoofed);
-      glue_buf_conn(&b, &sc->tp, json);
-    }
-    glue_buf_printf(&b, json ? "}" : "\n");
-    first = 0;
-  }
-  if (json)
-    glue_buf_printf(&b, "]}\n");
-  if (b.failed) {
-    free(b.p);
-    return JVPN_ERR_NOMEM;
-  }
-  *out = b.p;
-  *len = b.len;
-  return 0;
-}
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct server *srv = h->data;
@@ -1241,7 +1158,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
   uv_signal_start(&srv->sig_hup, on_signal, SIGHUP);
   srv->started_ms = glue_now() / 1000000;
   glue_control_open(&srv->control, srv->loop, control_path, "server",
-                    server_status, srv);
+                    srv_status, srv);
   if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0 ||
       glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0 ||
       glue_audit_start(srv->audit) != 0)

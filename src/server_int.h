@@ -36,6 +36,9 @@ struct srv_session {
   int terminated;                    /* awaiting the sweep */
   struct srv_session *prev, *next;
   uint64_t drop_unattached;          /* downlink packets while recovering */
+  uint64_t rx_bytes, tx_bytes;       /* IP bytes of its ended attachments */
+  const char *last_switch;           /* reason code of the last switch */
+  uint64_t last_switch_ms;           /* ... and when; NULL, 0: none */
 };
 
 
@@ -179,6 +182,11 @@ int srv_pin_admit(struct sclient *sc);
 /* The session that owns inner address |addr|, or NULL. */
 struct srv_session *srv_session_by_addr(struct server *srv, int family,
                                         const uint8_t *addr);
+
+/* --- src/server_status.c ------------------------------------------------ */
+
+/* The control socket's status answer (text table or JSON). */
+int srv_status(void *user, int json, char **out, size_t *len);
 
 /* Appends |sess|'s core state to a status answer. */
 void srv_session_status(struct server *srv, struct glue_buf *b,

@@ -36,10 +36,27 @@ static const struct sockaddr *remote_of(struct sclient *sc,
 
 /* --- audit --------------------------------------------------------------- */
 
+static struct srv_session *sess_find(struct server *srv, const uint8_t *id);
+
+/* A switch record: the session's last switch, for status. */
+static void note_switch(struct server *srv,
+                        const struct jvpn_audit_record *r) {
+  struct srv_session *ss;
+
+  if (r->kind != JVPN_AUDIT_SWITCH || !r->has_session || r->reason == NULL)
+    return;
+  ss = sess_find(srv, r->session);
+  if (ss == NULL)
+    return;
+  ss->last_switch = r->reason;
+  ss->last_switch_ms = now_ms();
+}
+
 static void emit(struct server *srv, struct jvpn_session_out *out) {
   size_t i;
 
   for (i = 0; i < out->nrecords; i++) {
+    note_switch(srv, &out->records[i]);
     if (srv->audit)
       (void)jvpn_audit_emit(srv->audit, &out->records[i]);
     if (out->records[i].kind == JVPN_AUDIT_TRANSITION)
@@ -111,6 +128,8 @@ static void note_transport(struct server *srv, struct srv_session *ss,
     (void)jvpn_audit_emit(srv->audit, &r);
   LOG_INFO(sc->ctx, "session %s: transport %s", ss->idstr, r.detail);
   ss->kind = now;
+  ss->last_switch = r.reason;
+  ss->last_switch_ms = r.mono_ms;
 }
 
 /* Closes |sc|'s connection (the session's actions ended it); its timer,
@@ -189,7 +208,13 @@ static void sess_free(struct server *srv, struct srv_session *ss) {
 
 /* Detaches |sc| from its session without telling the core. */
 static void detach(struct sclient *sc) {
-  if (sc->sess && sc->sess->active == sc)
+  const struct quic_conn_stats *st = transport_get_stats(&sc->tp);
+
+  if (sc->sess == NULL)
+    return;
+  sc->sess->rx_bytes += st->rx_bytes; /* its share of the session's */
+  sc->sess->tx_bytes += st->tx_bytes;
+  if (sc->sess->active == sc)
     sc->sess->active = NULL;
   sc->sess = NULL;
 }

@@ -31,6 +31,8 @@
 #       timeout: the same session comes back, over whichever transport
 #       wins the race, and stays up; (g2) the same from a session on TCP
 #       with UDP still blocked (TCP must win).
+#   (s) the server's `status` table: a row per session with its transport
+#       and last switch.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. TCPFB_KEEP=1 keeps the logs.
@@ -359,6 +361,29 @@ scenario_f() {
   lab_pass f "transport = tcp: up over TCP without a QUIC attempt"
 }
 
+# --- (s) the server's status table -------------------------------------------
+# One line per session like `wg show`: client1 on QUIC again (f let UDP
+# through), client2 on TCP (transport = tcp), each with its last switch.
+scenario_s() {
+  local out row1 row2
+  out=$("$JVPN_BIN" status -s "$ssock" 2>&1) ||
+    { lab_fail s "status failed: $out"; return 1; }
+  printf '%s\n' "$out" | sed 's/^/  | /'
+  row1=$(printf '%s\n' "$out" | grep "^client1 ")
+  row2=$(printf '%s\n' "$out" | grep "^client2 ")
+  if ! printf '%s\n' "$out" | grep -q "^peer .*inner address .*state .*transport .*endpoint .*rtt .*last switch .*rx .*tx$"; then
+    lab_fail s "no table header in the status"
+    return 1
+  fi
+  case "$row1" in *" $LAB_CLIENT1_IN4 "*" ATTACHED "*" quic "*"QUIC_RETURN"*) ;;
+    *) lab_fail s "client1's row: '$row1'"; return 1 ;;
+  esac
+  case "$row2" in *" $LAB_CLIENT2_IN4 "*" ATTACHED "*" tcp "*) ;;
+    *) lab_fail s "client2's row: '$row2'"; return 1 ;;
+  esac
+  lab_pass s "status table: one row per session with transport and last switch"
+}
+
 scenario_a && scenario_c c
 scenario_b
 scenario_c c2
@@ -372,6 +397,8 @@ scenario_d
 scenario_g g2 # from TCP, UDP still blocked: TCP must win the reattach
 scenario_e
 scenario_f
+lab_wait_for "client1 back on QUIC" 5 on_transport quic
+scenario_s
 
 if ! lab_pid_alive "$server_pid"; then
   lab_fail server "the server exited" "$slog"
