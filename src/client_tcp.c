@@ -273,7 +273,7 @@ void client_tcp_start(struct client_link *l) {
   }
   cl->connects++;
   l->connects++;
-  LOG_INFO(NULL, "connecting to %s over TCP (TLS, HTTP/2)%s",
+  LOG_INFO(NULL, "trying %s over TCP (TLS, HTTP/2)%s",
            glue_sockaddr_str(to, a, sizeof(a)),
            cl->conf.transport == JVPN_TRANSPORT_TCP ? "" : ": QUIC is late");
   slot_flush(&l->tcp_try);
