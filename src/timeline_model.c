@@ -1,0 +1,617 @@
+/* jvpn-quic: the audit log read back into a history per session. */
+#include "src/timeline_model.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "jvpn/errors.h"
+#include "src/b64.h"
+#include "src/jsonl.h"
+
+static const char *const state_names[TL_NSTATES] = {
+    "BIRTH", "ATTACHED", "VOLATILE", "DEGRADED", "RECOVERING", "TERMINATED",
+};
+
+const char *tl_state_name(enum tl_state st) {
+  return (unsigned)st < TL_NSTATES ? state_names[st] : "?";
+}
+
+int tl_state_parse(const char *name) {
+  int k;
+
+  for (k = 0; name != NULL && k < TL_NSTATES; k++)
+    if (strcmp(name, state_names[k]) == 0)
+      return k;
+  return -1;
+}
+
+void tl_model_init(struct tl_model *m) {
+  memset(m, 0, sizeof(*m));
+  m->t_min = INT64_MAX;
+  m->t_max = INT64_MIN;
+}
+
+static void session_free(struct tl_session *s) {
+  free(s->spans);
+  free(s->bars);
+  free(s->marks);
+  free(s);
+}
+
+void tl_model_free(struct tl_model *m) {
+  size_t i;
+
+  for (i = 0; i < m->n; i++)
+    session_free(m->s[i]);
+  free(m->s);
+  tl_model_init(m);
+}
+
+/* Room for one more of |size| bytes in *p (*n used of *cap). */
+static int grow(void *p, size_t *cap, size_t n, size_t size) {
+  void **pp = p, *q;
+  size_t c = *cap ? *cap * 2 : 8;
+
+  if (n < *cap)
+    return 0;
+  q = realloc(*pp, c * size);
+  if (q == NULL)
+    return JVPN_ERR_NOMEM;
+  *pp = q;
+  *cap = c;
+  return 0;
+}
+
+static void copy(char *dst, size_t len, const char *src) {
+  size_t n = src ? strlen(src) : 0;
+
+  if (n >= len)
+    n = len - 1;
+  memcpy(dst, src ? src : "", n);
+  dst[n] = '\0';
+}
+
+/* --- parsing times and IDs ---------------------------------------------- */
+
+/* |n| decimal digits at *s, advancing it. */
+static int digits_at(const char **s, int n, int *out) {
+  int v = 0;
+
+  while (n-- > 0) {
+    if (**s < '0' || **s > '9')
+      return -1;
+    v = v * 10 + (*(*s)++ - '0');
+  }
+  *out = v;
+  return 0;
+}
+
+static int expect(const char **s, const char *any) {
+  if (**s == '\0' || strchr(any, **s) == NULL)
+    return -1;
+  (*s)++;
+  return 0;
+}
+
+/* ".123" (any number of digits; milliseconds kept). */
+static int fraction(const char **s, int *ms) {
+  int scale = 100;
+
+  *ms = 0;
+  if (**s != '.')
+    return 0;
+  (*s)++;
+  if (**s < '0' || **s > '9')
+    return -1;
+  for (; **s >= '0' && **s <= '9'; (*s)++, scale /= 10)
+    *ms += (**s - '0') * scale;
+  return 0;
+}
+
+/* "Z" or "+hh:mm" / "-hh:mm": the offset east of UTC in seconds. */
+static int offset(const char **s, long *off) {
+  int h, m, sign;
+
+  if (**s == 'Z' || **s == 'z') {
+    (*s)++;
+    *off = 0;
+    return 0;
+  }
+  if (**s != '+' && **s != '-')
+    return -1;
+  sign = *(*s)++ == '-' ? -1 : 1;
+  if (digits_at(s, 2, &h) < 0 || expect(s, ":") < 0 ||
+      digits_at(s, 2, &m) < 0 || h > 23 || m > 59)
+    return -1;
+  *off = sign * (h * 3600L + m * 60L);
+  return 0;
+}
+
+static int rfc3339(const char *s, int64_t *out) {
+  struct tm tm;
+  int y, mo, d, h, mi, sec, ms;
+  long off;
+  time_t t;
+
+  if (digits_at(&s, 4, &y) < 0 || expect(&s, "-") < 0 ||
+      digits_at(&s, 2, &mo) < 0 || expect(&s, "-") < 0 ||
+      digits_at(&s, 2, &d) < 0 || expect(&s, "Tt ") < 0 ||
+      digits_at(&s, 2, &h) < 0 || expect(&s, ":") < 0 ||
+      digits_at(&s, 2, &mi) < 0 || expect(&s, ":") < 0 ||
+      digits_at(&s, 2, &sec) < 0 || fraction(&s, &ms) < 0 ||
+      offset(&s, &off) < 0 || *s != '\0')
+    return JVPN_ERR_MALFORMED;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    return JVPN_ERR_MALFORMED;
+  memset(&tm, 0, sizeof(tm));
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  t = timegm(&tm);
+  *out = ((int64_t)t - off) * 1000 + ms;
+  return 0;
+}
+
+static int relative(const char *s, int64_t now_ms, int64_t *out) {
+  static const char units[] = "smhd";
+  static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000};
+  const char *u;
+  char *end;
+  long long n;
+
+  if (strcmp(s, "now") == 0) {
+    *out = now_ms;
+    return 0;
+  }
+  if (s[0] != '-' || s[1] < '0' || s[1] > '9')
+    return JVPN_ERR_MALFORMED;
+  errno = 0;
+  n = strtoll(s + 1, &end, 10);
+  if (errno != 0 || *end == '\0' || end[1] != '\0' ||
+      (u = strchr(units, *end)) == NULL || n > 100000LL * 86400)
+    return JVPN_ERR_MALFORMED;
+  *out = now_ms - n * unit_ms[u - units];
+  return 0;
+}
+
+int tl_parse_time(const char *s, int64_t now_ms, int64_t *out_ms) {
+  if (s[0] == '-' || strcmp(s, "now") == 0)
+    return relative(s, now_ms, out_ms);
+  return rfc3339(s, out_ms);
+}
+
+static int hex_val(char c) {
+  return c >= '0' && c <= '9'   ? c - '0'
+         : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                : -1;
+}
+
+static void bytes_to_hex(const uint8_t *b, size_t n, char *out) {
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    out[2 * i] = "0123456789abcdef"[b[i] >> 4];
+    out[2 * i + 1] = "0123456789abcdef"[b[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+int tl_session_filter(const char *arg, char hex_out[33]) {
+  uint8_t id[16];
+  size_t n = strlen(arg), i;
+
+  if (n == 22 && jvpn_b64_decode(arg, n, id, sizeof(id), JVPN_B64_URL) == 0) {
+    bytes_to_hex(id, sizeof(id), hex_out);
+    return 0;
+  }
+  if (n < 4 || n > 32)
+    return JVPN_ERR_MALFORMED;
+  for (i = 0; i < n; i++) {
+    if (hex_val(arg[i]) < 0)
+      return JVPN_ERR_MALFORMED;
+    hex_out[i] = "0123456789abcdef"[hex_val(arg[i])];
+  }
+  hex_out[n] = '\0';
+  return 0;
+}
+
+/* The log's 32 lowercase hex digits, checked, and their base64url
+ * spelling, as status prints it. */
+static int session_names(const char *hex, char b64[23]) {
+  uint8_t id[16];
+  size_t i;
+
+  if (strlen(hex) != 32)
+    return JVPN_ERR_MALFORMED;
+  for (i = 0; i < 32; i += 2) {
+    if (hex_val(hex[i]) < 0 || hex_val(hex[i + 1]) < 0 ||
+        (hex[i] >= 'A' && hex[i] <= 'F') ||
+        (hex[i + 1] >= 'A' && hex[i + 1] <= 'F'))
+      return JVPN_ERR_MALFORMED;
+    id[i / 2] = (uint8_t)(hex_val(hex[i]) << 4 | hex_val(hex[i + 1]));
+  }
+  b64[jvpn_b64_encode(id, sizeof(id), b64, JVPN_B64_URL)] = '\0';
+  return 0;
+}
+
+/* --- building a session's history ---------------------------------------- */
+
+/* One record, as far as the history needs it. */
+struct rec {
+  int64_t t;
+  const char *kind, *event, *reason, *peer, *detail;
+  uint64_t from_att, to_att;
+};
+
+static struct tl_session *session_get(struct tl_model *m, const char *hex,
+                                      int64_t t) {
+  struct tl_session *s;
+  size_t i;
+
+  for (i = m->n; i-- > 0;)
+    if (strcmp(m->s[i]->hex, hex) == 0)
+      return m->s[i];
+  if (grow(&m->s, &m->cap, m->n, sizeof(*m->s)) < 0 ||
+      (s = calloc(1, sizeof(*s))) == NULL)
+    return NULL;
+  copy(s->hex, sizeof(s->hex), hex);
+  (void)session_names(hex, s->b64);
+  s->t0 = s->last_t = t;
+  s->t1 = TL_OPEN;
+  m->s[m->n++] = s;
+  return s;
+}
+
+static int span_open(struct tl_session *s, int64_t t, enum tl_state st,
+                     const char *reason) {
+  struct tl_span *sp;
+
+  if (s->nspans > 0 && s->spans[s->nspans - 1].t1 == TL_OPEN)
+    s->spans[s->nspans - 1].t1 = t;
+  if (grow(&s->spans, &s->capspans, s->nspans, sizeof(*sp)) < 0)
+    return JVPN_ERR_NOMEM;
+  sp = &s->spans[s->nspans++];
+  sp->t0 = t;
+  sp->t1 = st == TL_TERMINATED ? t : TL_OPEN;
+  sp->state = st;
+  copy(sp->reason, sizeof(sp->reason), reason);
+  return 0;
+}
+
+static struct tl_bar *bar_find_open(struct tl_session *s, uint64_t att) {
+  size_t i;
+
+  for (i = s->nbars; i-- > 0;)
+    if (s->bars[i].att == att && s->bars[i].t1 == TL_OPEN)
+      return &s->bars[i];
+  return NULL;
+}
+
+/* The last peer address seen for |att|, or "". */
+static const char *bar_peer(const struct tl_session *s, uint64_t att) {
+  size_t i;
+
+  for (i = s->nbars; i-- > 0;)
+    if (s->bars[i].att == att && s->bars[i].peer[0] != '\0')
+      return s->bars[i].peer;
+  return "";
+}
+
+static void bar_close(struct tl_session *s, uint64_t att, int64_t t) {
+  struct tl_bar *b = bar_find_open(s, att);
+
+  if (b != NULL)
+    b->t1 = t;
+}
+
+static int bar_open(struct tl_session *s, int64_t t, uint64_t att,
+                    int standby, const char *peer) {
+  struct tl_bar *b;
+
+  bar_close(s, att, t);
+  if (grow(&s->bars, &s->capbars, s->nbars, sizeof(*b)) < 0)
+    return JVPN_ERR_NOMEM;
+  b = &s->bars[s->nbars++];
+  memset(b, 0, sizeof(*b));
+  b->t0 = t;
+  b->t1 = TL_OPEN;
+  b->att = att;
+  b->standby = standby;
+  b->tcp = s->tcp;
+  copy(b->peer, sizeof(b->peer), peer && *peer ? peer : bar_peer(s, att));
+  return 0;
+}
+
+/* The active attachment's bar goes on with a new peer or transport: a
+ * new bar from |t| (or the same one, changed, if it began at |t|). */
+static int bar_update(struct tl_session *s, int64_t t, const char *peer) {
+  struct tl_bar *b = bar_find_open(s, s->active);
+
+  if (b == NULL || b->standby)
+    return 0;
+  if ((peer == NULL || *peer == '\0' || strcmp(peer, b->peer) == 0) &&
+      b->tcp == s->tcp)
+    return 0;
+  if (b->t0 == t) {
+    b->tcp = s->tcp;
+    copy(b->peer, sizeof(b->peer), peer && *peer ? peer : b->peer);
+    return 0;
+  }
+  return bar_open(s, t, s->active, 0, peer && *peer ? peer : b->peer);
+}
+
+static int set_active(struct tl_session *s, int64_t t, uint64_t att,
+                      const char *peer) {
+  if (att == s->active)
+    return att != 0 ? bar_update(s, t, peer) : 0;
+  if (s->active != 0)
+    bar_close(s, s->active, t);
+  s->active = att;
+  return att != 0 ? bar_open(s, t, att, 0, peer) : 0;
+}
+
+static void close_all(struct tl_session *s, int64_t t) {
+  size_t i;
+
+  for (i = 0; i < s->nbars; i++)
+    if (s->bars[i].t1 == TL_OPEN)
+      s->bars[i].t1 = t;
+  s->active = 0;
+}
+
+static int mark_add(struct tl_session *s, const struct rec *r,
+                    enum tl_mark_kind kind) {
+  struct tl_mark *k;
+
+  if (grow(&s->marks, &s->capmarks, s->nmarks, sizeof(*k)) < 0)
+    return JVPN_ERR_NOMEM;
+  k = &s->marks[s->nmarks++];
+  k->t = r->t;
+  k->kind = kind;
+  copy(k->event, sizeof(k->event), r->event);
+  copy(k->reason, sizeof(k->reason), r->reason);
+  copy(k->peer, sizeof(k->peer), r->peer);
+  copy(k->detail, sizeof(k->detail), r->detail);
+  return 0;
+}
+
+static int on_transition(struct tl_model *m, struct tl_session *s,
+                         const struct rec *r, const struct jsonl_obj *o) {
+  int from = tl_state_parse(jsonl_str(o, "from"));
+  int to = tl_state_parse(jsonl_str(o, "to"));
+  int rv;
+
+  if (from < 0 || to < 0) {
+    m->unknown_kind++;
+    return 0;
+  }
+  if (s->nspans == 0 && (rv = span_open(s, s->t0, from, "")) < 0)
+    return rv;
+  if ((rv = span_open(s, r->t, to, r->reason)) < 0)
+    return rv;
+  if (to == TL_TERMINATED) {
+    close_all(s, r->t);
+    s->terminated = 1;
+    s->t1 = r->t;
+    copy(s->end_reason, sizeof(s->end_reason), r->reason);
+    return 0;
+  }
+  return set_active(s, r->t, r->to_att, r->peer);
+}
+
+/* An activation demotes the old active attachment to a standby. */
+static int on_switch(struct tl_session *s, const struct rec *r) {
+  int rv = mark_add(s, r, TL_MK_SWITCH);
+
+  if (rv == 0 && r->from_att != r->to_att && r->from_att == s->active &&
+      strcmp(r->reason, "TRANSPORT_SWITCH_OK") == 0) {
+    s->active = 0;
+    rv = bar_open(s, r->t, r->from_att, 1, NULL);
+  }
+  if (rv == 0 && r->to_att != 0 && !s->terminated)
+    rv = set_active(s, r->t, r->to_att, r->peer);
+  return rv;
+}
+
+static int on_transport(struct tl_session *s, const struct rec *r) {
+  int rv = mark_add(s, r, TL_MK_TRANSPORT);
+
+  if (rv < 0)
+    return rv;
+  if (strcmp(r->reason, "TCP_FALLBACK") == 0)
+    s->tcp = 1;
+  else if (strcmp(r->reason, "QUIC_RETURN") == 0)
+    s->tcp = 0;
+  if (r->to_att != 0 && r->to_att != s->active && !s->terminated)
+    return set_active(s, r->t, r->to_att, r->peer);
+  return bar_update(s, r->t, r->peer);
+}
+
+static int on_info(struct tl_session *s, const struct rec *r) {
+  if (strcmp(r->event, "transport_switch") == 0)
+    return on_transport(s, r);
+  if (strcmp(r->event, "uplink_switch") == 0)
+    return mark_add(s, r, TL_MK_SWITCH);
+  if (strcmp(r->event, "session_born") == 0 && s->nspans == 0)
+    return span_open(s, r->t, TL_BIRTH, r->reason);
+  if (strcmp(r->event, "standby_added") == 0 && r->to_att != 0)
+    return bar_open(s, r->t, r->to_att, 1, r->peer);
+  if (strcmp(r->event, "standby_lost") == 0)
+    bar_close(s, r->to_att, r->t);
+  if (strcmp(r->event, "attachment_lost") == 0 && s->active == r->to_att)
+    (void)set_active(s, r->t, 0, NULL);
+  return mark_add(s, r, TL_MK_INFO);
+}
+
+static int dispatch(struct tl_model *m, struct tl_session *s,
+                    const struct rec *r, const struct jsonl_obj *o) {
+  if (strcmp(r->kind, "transition") == 0)
+    return on_transition(m, s, r, o);
+  if (strcmp(r->kind, "switch") == 0)
+    return on_switch(s, r);
+  if (strcmp(r->kind, "denial") == 0)
+    return mark_add(s, r, TL_MK_DENIAL);
+  if (strcmp(r->kind, "security") == 0)
+    return mark_add(s, r, TL_MK_SECURITY);
+  return on_info(s, r);
+}
+
+static int kind_known(const char *kind) {
+  static const char *const kinds[] = {"transition", "switch", "denial",
+                                      "security", "info"};
+  size_t k;
+
+  for (k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+    if (strcmp(kind, kinds[k]) == 0)
+      return 1;
+  return 0;
+}
+
+static const char *str_or_empty(const struct jsonl_obj *o, const char *key) {
+  const char *v = jsonl_str(o, key);
+
+  return v != NULL ? v : "";
+}
+
+/* Fills |r| from |o|; -1 if the record lacks what every record has. */
+static int rec_fill(struct rec *r, const struct jsonl_obj *o) {
+  const char *ts = jsonl_str(o, "ts");
+
+  memset(r, 0, sizeof(*r));
+  if (ts == NULL || rfc3339(ts, &r->t) < 0 ||
+      (r->kind = jsonl_str(o, "kind")) == NULL)
+    return -1;
+  r->event = str_or_empty(o, "event");
+  r->reason = str_or_empty(o, "reason");
+  r->peer = str_or_empty(o, "peer");
+  r->detail = str_or_empty(o, "detail");
+  (void)jsonl_u64(o, "from_attachment", &r->from_att);
+  (void)jsonl_u64(o, "to_attachment", &r->to_att);
+  return 0;
+}
+
+static void note_node(struct tl_model *m, const struct jsonl_obj *o) {
+  const char *node = jsonl_str(o, "node");
+
+  if (node != NULL && m->node[0] == '\0')
+    copy(m->node, sizeof(m->node), node);
+}
+
+int tl_model_add_line(struct tl_model *m, const char *line, size_t len) {
+  struct jsonl_obj o;
+  struct tl_session *s;
+  const char *hex;
+  struct rec r;
+
+  m->lines++;
+  if (len == 0 || strspn(line, " \t\r") == len)
+    return 0;
+  if (jsonl_parse(&o, line, len) < 0 || rec_fill(&r, &o) < 0) {
+    m->malformed++;
+    return 0;
+  }
+  if (!kind_known(r.kind)) {
+    m->unknown_kind++;
+    return 0;
+  }
+  m->records++;
+  note_node(m, &o);
+  m->t_min = r.t < m->t_min ? r.t : m->t_min;
+  m->t_max = r.t > m->t_max ? r.t : m->t_max;
+  if ((hex = jsonl_str(&o, "session")) == NULL) {
+    m->no_session++;
+    return 0;
+  }
+  if (session_names(hex, (char[23]){0}) < 0) {
+    m->malformed++;
+    return 0;
+  }
+  if ((s = session_get(m, hex, r.t)) == NULL)
+    return JVPN_ERR_NOMEM;
+  r.t = r.t < s->last_t ? s->last_t : r.t;
+  s->last_t = r.t;
+  return dispatch(m, s, &r, &o);
+}
+
+int tl_model_read(struct tl_model *m, FILE *f) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int rv = 0;
+
+  while (rv == 0 && (n = getline(&line, &cap, f)) >= 0) {
+    if (n > 0 && line[n - 1] == '\n')
+      n--;
+    rv = tl_model_add_line(m, line, (size_t)n);
+  }
+  if (rv == 0 && ferror(f))
+    rv = JVPN_ERR_SYSTEM;
+  free(line);
+  return rv;
+}
+
+void tl_model_finish(struct tl_model *m) {
+  struct tl_session *s;
+  size_t i, k;
+
+  for (i = 0; i < m->n; i++) {
+    s = m->s[i];
+    for (k = 0; k < s->nspans; k++)
+      if (s->spans[k].t1 == TL_OPEN)
+        s->spans[k].t1 = m->t_max;
+    for (k = 0; k < s->nbars; k++)
+      if (s->bars[k].t1 == TL_OPEN)
+        s->bars[k].t1 = m->t_max;
+    if (s->t1 == TL_OPEN)
+      s->t1 = m->t_max;
+  }
+}
+
+/* --- choosing what to draw ----------------------------------------------- */
+
+/* The session's last moment worth drawing: its end or its last mark. */
+static int64_t session_last(const struct tl_session *s) {
+  int64_t t = s->t1;
+
+  if (s->nmarks > 0 && s->marks[s->nmarks - 1].t > t)
+    t = s->marks[s->nmarks - 1].t;
+  return t;
+}
+
+static int chosen(const struct tl_session *s, const char *prefix,
+                  int64_t since, int64_t until) {
+  return strncmp(s->hex, prefix, strlen(prefix)) == 0 &&
+         session_last(s) >= since && s->t0 <= until;
+}
+
+long tl_view_select(const struct tl_model *m, const char *hex_prefix,
+                    int64_t since, int64_t until, struct tl_view *v) {
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  size_t i;
+
+  memset(v, 0, sizeof(*v));
+  v->m = m;
+  if (m->n > 0 && (v->s = calloc(m->n, sizeof(*v->s))) == NULL)
+    return JVPN_ERR_NOMEM;
+  for (i = 0; i < m->n; i++) {
+    if (!chosen(m->s[i], hex_prefix, since, until))
+      continue;
+    v->s[v->n++] = m->s[i];
+    lo = m->s[i]->t0 < lo ? m->s[i]->t0 : lo;
+    hi = session_last(m->s[i]) > hi ? session_last(m->s[i]) : hi;
+  }
+  v->t0 = since != INT64_MIN ? since : lo;
+  v->t1 = until != TL_OPEN ? until : hi;
+  if (v->n > 0 && v->t1 - v->t0 < 1000) { /* one instant: a second around */
+    v->t0 -= 500;
+    v->t1 = v->t0 + 1000;
+  }
+  return (long)v->n;
+}
