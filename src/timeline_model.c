@@ -265,6 +265,7 @@ static struct tl_session *session_get(struct tl_model *m, const char *hex,
   (void)session_names(hex, s->b64);
   s->t0 = s->last_t = t;
   s->t1 = TL_OPEN;
+  s->tcp_said = INT64_MIN;
   m->s[m->n++] = s;
   return s;
 }
@@ -294,13 +295,17 @@ static struct tl_bar *bar_find_open(struct tl_session *s, uint64_t att) {
   return NULL;
 }
 
-/* The last peer address seen for |att|, or "". */
-static const char *bar_peer(const struct tl_session *s, uint64_t att) {
+/* The last peer address (|via| 0) or interface (1) seen for |att|. */
+static const char *bar_last(const struct tl_session *s, uint64_t att,
+                            int via) {
+  const char *v;
   size_t i;
 
-  for (i = s->nbars; i-- > 0;)
-    if (s->bars[i].att == att && s->bars[i].peer[0] != '\0')
-      return s->bars[i].peer;
+  for (i = s->nbars; i-- > 0;) {
+    v = via ? s->bars[i].via : s->bars[i].peer;
+    if (s->bars[i].att == att && v[0] != '\0')
+      return v;
+  }
   return "";
 }
 
@@ -325,7 +330,8 @@ static int bar_open(struct tl_session *s, int64_t t, uint64_t att,
   b->att = att;
   b->standby = standby;
   b->tcp = s->tcp;
-  copy(b->peer, sizeof(b->peer), peer && *peer ? peer : bar_peer(s, att));
+  copy(b->peer, sizeof(b->peer), peer && *peer ? peer : bar_last(s, att, 0));
+  copy(b->via, sizeof(b->via), bar_last(s, att, 1));
   return 0;
 }
 
@@ -382,6 +388,39 @@ static int mark_add(struct tl_session *s, const struct rec *r,
   return 0;
 }
 
+/* A client names the uplink interface of a new attachment in the
+ * detail ("eth1"): one word that is not the birth's "birth". */
+static void via_fill(struct tl_session *s, const struct rec *r) {
+  size_t n = strlen(r->detail);
+  struct tl_bar *b;
+
+  if (n == 0 || n >= TL_VIA_MAX || strcmp(r->detail, "birth") == 0 ||
+      strspn(r->detail, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                        "0123456789._-@") != n ||
+      (b = bar_find_open(s, r->to_att)) == NULL || b->via[0] != '\0' ||
+      b->t0 != r->t)
+    return;
+  copy(b->via, sizeof(b->via), r->detail);
+}
+
+/* The active attachment becomes |r|'s to_attachment; an activation
+ * (TRANSPORT_SWITCH_OK) keeps the old one as a standby. */
+static int activate(struct tl_session *s, const struct rec *r,
+                    const char *peer) {
+  uint64_t old = s->active;
+  int rv;
+
+  if (old != 0 && r->to_att != 0 && old != r->to_att &&
+      strcmp(r->reason, "TRANSPORT_SWITCH_OK") == 0) {
+    s->active = 0;
+    if ((rv = bar_open(s, r->t, old, 1, NULL)) < 0)
+      return rv;
+  }
+  rv = set_active(s, r->t, r->to_att, peer);
+  via_fill(s, r);
+  return rv;
+}
+
 static int on_transition(struct tl_model *m, struct tl_session *s,
                          const struct rec *r, const struct jsonl_obj *o) {
   int from = tl_state_parse(jsonl_str(o, "from"));
@@ -403,46 +442,70 @@ static int on_transition(struct tl_model *m, struct tl_session *s,
     copy(s->end_reason, sizeof(s->end_reason), r->reason);
     return 0;
   }
-  return set_active(s, r->t, r->to_att, r->peer);
+  /* RECOVERY_START names the peer of the attachment about to come */
+  return activate(s, r, r->to_att != s->active ? r->peer : NULL);
 }
 
-/* An activation demotes the old active attachment to a standby. */
 static int on_switch(struct tl_session *s, const struct rec *r) {
   int rv = mark_add(s, r, TL_MK_SWITCH);
 
-  if (rv == 0 && r->from_att != r->to_att && r->from_att == s->active &&
-      strcmp(r->reason, "TRANSPORT_SWITCH_OK") == 0) {
-    s->active = 0;
-    rv = bar_open(s, r->t, r->from_att, 1, NULL);
-  }
   if (rv == 0 && r->to_att != 0 && !s->terminated)
-    rv = set_active(s, r->t, r->to_att, r->peer);
+    rv = activate(s, r, r->peer);
   return rv;
 }
 
+/* The log said the transport was |tcp| until |t|: bars since it last
+ * said otherwise that believed the other transport are corrected. */
+static void tcp_backfill(struct tl_session *s, int64_t t, int tcp) {
+  size_t i;
+
+  for (i = 0; i < s->nbars; i++)
+    if (!s->bars[i].standby && s->bars[i].t0 < t &&
+        s->bars[i].t0 >= s->tcp_said)
+      s->bars[i].tcp = tcp;
+}
+
 static int on_transport(struct tl_session *s, const struct rec *r) {
-  int rv = mark_add(s, r, TL_MK_TRANSPORT);
+  int rv = mark_add(s, r, TL_MK_TRANSPORT), to;
 
   if (rv < 0)
     return rv;
-  if (strcmp(r->reason, "TCP_FALLBACK") == 0)
-    s->tcp = 1;
-  else if (strcmp(r->reason, "QUIC_RETURN") == 0)
-    s->tcp = 0;
+  if (strcmp(r->reason, "TCP_FALLBACK") != 0 &&
+      strcmp(r->reason, "QUIC_RETURN") != 0)
+    return 0;
+  to = strcmp(r->reason, "TCP_FALLBACK") == 0;
+  if (s->tcp == to)
+    tcp_backfill(s, r->t, !to);
+  s->tcp = to;
+  s->tcp_said = r->t;
   if (r->to_att != 0 && r->to_att != s->active && !s->terminated)
     return set_active(s, r->t, r->to_att, r->peer);
   return bar_update(s, r->t, r->peer);
 }
 
+/* A record naming the peer of an attachment whose bar lacks one. */
+static void peer_fill(struct tl_session *s, const struct rec *r) {
+  struct tl_bar *b;
+
+  if (r->to_att != 0 && r->peer[0] != '\0' &&
+      (b = bar_find_open(s, r->to_att)) != NULL && b->peer[0] == '\0')
+    copy(b->peer, sizeof(b->peer), r->peer);
+}
+
 static int on_info(struct tl_session *s, const struct rec *r) {
+  peer_fill(s, r);
   if (strcmp(r->event, "transport_switch") == 0)
     return on_transport(s, r);
   if (strcmp(r->event, "uplink_switch") == 0)
     return mark_add(s, r, TL_MK_SWITCH);
   if (strcmp(r->event, "session_born") == 0 && s->nspans == 0)
     return span_open(s, r->t, TL_BIRTH, r->reason);
-  if (strcmp(r->event, "standby_added") == 0 && r->to_att != 0)
-    return bar_open(s, r->t, r->to_att, 1, r->peer);
+  if (strcmp(r->event, "standby_added") == 0 && r->to_att != 0) {
+    if (bar_open(s, r->t, r->to_att, 1, r->peer) < 0)
+      return JVPN_ERR_NOMEM;
+    via_fill(s, r);
+    return 0;
+  }
   if (strcmp(r->event, "standby_lost") == 0)
     bar_close(s, r->to_att, r->t);
   if (strcmp(r->event, "attachment_lost") == 0 && s->active == r->to_att)

@@ -11,7 +11,13 @@
  *   bar). The active attachment is the "to_attachment" of each
  *   transition and switch record (none when absent); standbys come from
  *   standby_added / standby_lost; the peer from the records' "peer";
- *   the transport from transport_switch records;
+ *   the transport from transport_switch records (QUIC until one says
+ *   otherwise; a first "tcp -> quic" makes the bars before it TCP). A
+ *   transition's peer is the new attachment's: it names a bar only when
+ *   the transition changes the active attachment. Another record with
+ *   the peer of an attachment whose bar has none fills it in. A
+ *   client's records name the uplink interface in the detail ("eth1")
+ *   of the one that opens the bar;
  * - marks: switches, transport switches, denials, security refusals and
  *   the other info records, each with its reason code.
  * A session without a TERMINATED transition lives to the end of the log.
@@ -30,6 +36,7 @@
 #define TL_EVENT_MAX 32
 #define TL_PEER_MAX 64
 #define TL_DETAIL_MAX 160
+#define TL_VIA_MAX 16
 #define TL_OPEN INT64_MAX /* the end of a span or bar still open */
 
 enum tl_state {
@@ -63,6 +70,7 @@ struct tl_bar {
   int standby;  /* a warm standby, not the active attachment */
   int tcp;      /* HTTP/2 over TCP, not QUIC */
   char peer[TL_PEER_MAX];
+  char via[TL_VIA_MAX]; /* the client's uplink interface, or "" */
 };
 
 struct tl_mark {
@@ -86,7 +94,8 @@ struct tl_session {
   size_t nmarks, capmarks;
   /* while reading */
   uint64_t active;
-  int tcp;
+  int tcp;               /* the transport now, as far as the log said */
+  int64_t tcp_said;      /* when it last said so (a transport_switch) */
   int64_t last_t;
 };
 

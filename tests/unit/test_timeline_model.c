@@ -200,6 +200,55 @@ static void test_mid_life(void **state) {
   tl_model_free(&m);
 }
 
+/* From a real server log (tests/netns/tcp_fallback.sh): born over TCP,
+ * reattached over QUIC (RECOVERY_START names the new peer, not the old
+ * one's), a silence record naming the peer. */
+static void test_tcp_birth(void **state) {
+  static const char *const lines[] = {
+      "{\"ts\":\"2026-12-07T09:20:27.669Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"transition\",\"event\":\"transition\",\"from\":\"BIRTH\",\"to\":"
+      "\"ATTACHED\",\"reason\":\"HANDSHAKE_OK\",\"to_attachment\":1,"
+      "\"detail\":\"birth\"}",
+      "{\"ts\":\"2026-12-07T09:20:30.672Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"transition\",\"from\":\"ATTACHED\",\"to\":\"RECOVERING\","
+      "\"reason\":\"RECOVERY_START\",\"to_attachment\":1,\"peer\":"
+      "\"198.18.3.1:50596\"}",
+      "{\"ts\":\"2026-12-07T09:20:30.672Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"transition\",\"from\":\"RECOVERING\",\"to\":\"ATTACHED\","
+      "\"reason\":\"REATTACH_ACCEPT\",\"to_attachment\":2,\"peer\":"
+      "\"198.18.3.1:50596\"}",
+      "{\"ts\":\"2026-12-07T09:20:30.672Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"info\",\"event\":\"transport_switch\",\"reason\":\"QUIC_RETURN\","
+      "\"to_attachment\":2,\"peer\":\"198.18.3.1:50596\",\"detail\":"
+      "\"tcp -> quic\"}",
+      "{\"ts\":\"2026-12-07T09:21:01.032Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"transition\",\"from\":\"ATTACHED\",\"to\":\"RECOVERING\","
+      "\"reason\":\"TRANSPORT_DEAD\",\"detail\":\"connection ended\"}",
+      "{\"ts\":\"2026-12-07T09:21:02.237Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"transition\",\"from\":\"RECOVERING\",\"to\":\"ATTACHED\","
+      "\"reason\":\"REATTACH_ACCEPT\",\"to_attachment\":5}",
+      "{\"ts\":\"2026-12-07T09:21:03.000Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"info\",\"event\":\"rx_silence\",\"reason\":\"RX_SILENCE\","
+      "\"to_attachment\":5,\"peer\":\"198.18.3.1:52605\"}",
+  };
+  struct tl_model m;
+  const struct tl_session *s;
+
+  (void)state;
+  load(&m, lines, sizeof(lines) / sizeof(lines[0]));
+  s = m.s[0];
+  assert_int_equal(s->nbars, 3);
+  assert_true(s->bars[0].att == 1 && s->bars[0].tcp);
+  assert_string_equal(s->bars[0].peer, "");
+  assert_true(s->bars[0].t1 == s->bars[1].t0);
+  assert_true(s->bars[1].att == 2 && !s->bars[1].tcp);
+  assert_string_equal(s->bars[1].peer, "198.18.3.1:50596");
+  assert_true(s->bars[2].att == 5 && !s->bars[2].tcp);
+  assert_string_equal(s->bars[2].peer, "198.18.3.1:52605");
+  assert_int_equal(s->nmarks, 2); /* the transport switch, the silence */
+  tl_model_free(&m);
+}
+
 static void test_bad_lines(void **state) {
   static const char *const lines[] = {
       "not json",
@@ -335,7 +384,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_spans),     cmocka_unit_test(test_bars),
       cmocka_unit_test(test_marks),     cmocka_unit_test(test_standby),
-      cmocka_unit_test(test_mid_life),  cmocka_unit_test(test_bad_lines),
+      cmocka_unit_test(test_mid_life),
+      cmocka_unit_test(test_tcp_birth),  cmocka_unit_test(test_bad_lines),
       cmocka_unit_test(test_read_file), cmocka_unit_test(test_times),
       cmocka_unit_test(test_session_filter), cmocka_unit_test(test_view),
   };
