@@ -5,8 +5,6 @@
 #include "jvpn/errors.h"
 #include "src/timeline_svg_int.h"
 
-#define CLUSTER_TIPS 12 /* records a cluster's tooltip lists */
-
 static const char *const state_colours[TL_NSTATES] = {
     "#9ecae1", /* BIRTH: light blue */
     "#31a354", /* ATTACHED: green */
@@ -16,23 +14,11 @@ static const char *const state_colours[TL_NSTATES] = {
     "#3b3b3b", /* TERMINATED: dark grey */
 };
 
-static const char *const mark_colours[TL_NMARKS] = {
-    "#1f4e9c", /* switch */
-    "#8a5a00", /* transport switch */
-    "#e08e0b", /* denial */
-    "#d62728", /* security */
-    "#7f7f7f", /* info */
-};
-
-/* When markers cluster, the one shown: security first. */
-static const int mark_rank[TL_NMARKS] = {2, 3, 4, 5, 1};
-
 const char *tl_state_colour(enum tl_state st) {
   return (unsigned)st < TL_NSTATES ? state_colours[st] : "#cccccc";
 }
 
-/* px a label of |n| characters takes at |size| px (DejaVu Sans). */
-static double text_w(size_t n, double size) {
+double tl_text_w(size_t n, double size) {
   return (double)n * size * 0.62;
 }
 
@@ -125,26 +111,15 @@ static void span_title(const struct tl_layout *l, const struct tl_span *sp) {
 
 static void end_cap(const struct tl_layout *l, const struct tl_session *s,
                     double y) {
-  double x = tl_x(l, s->t1), w = text_w(strlen(s->end_reason) + 12, 10);
-  int left = x + 5 + w > l->x1;
-
   fprintf(l->f,
           "<rect x=\"%.1f\" y=\"%.1f\" width=\"3\" height=\"%.1f\" "
           "fill=\"%s\">",
-          x - 1.5, y + l->d.band_y - 2, l->d.band_h + 4,
+          tl_x(l, s->t1) - 1.5, y + l->d.mark_y,
+          l->d.band_y + l->d.band_h - l->d.mark_y,
           tl_state_colour(TL_TERMINATED));
   fputs("<title>TERMINATED (", l->f);
   tl_xml_text(l->f, s->end_reason);
   fputs(")</title></rect>\n", l->f);
-  if (l->overview)
-    return;
-  fprintf(l->f,
-          "<text x=\"%.1f\" y=\"%.1f\" font-family=\"%s\" font-size=\"10\" "
-          "fill=\"#3b3b3b\" text-anchor=\"%s\">TERMINATED ",
-          left ? x - 5 : x + 5, y + l->d.band_y + l->d.band_h - 4, TL_FONT,
-          left ? "end" : "start");
-  tl_xml_text(l->f, s->end_reason);
-  fputs("</text>\n", l->f);
 }
 
 static void spans(const struct tl_layout *l, const struct tl_session *s,
@@ -168,7 +143,7 @@ static void spans(const struct tl_layout *l, const struct tl_session *s,
     span_title(l, sp);
     fputs("</rect>\n", l->f);
     if (!l->overview &&
-        x1 - x0 > text_w(strlen(tl_state_name(sp->state)), 9) + 6)
+        x1 - x0 > tl_text_w(strlen(tl_state_name(sp->state)), 9) + 6)
       fprintf(l->f,
               "<text x=\"%.1f\" y=\"%.1f\" font-family=\"%s\" "
               "font-size=\"9\" fill=\"%s\">%s</text>\n",
@@ -191,25 +166,35 @@ static void bar_title(const struct tl_layout *l, const struct tl_bar *b) {
           (unsigned long long)b->att, b->standby ? "standby" : "active",
           b->tcp ? "HTTP/2 on TCP" : "QUIC");
   tl_xml_text(l->f, b->peer[0] ? b->peer : "not in the log");
+  if (b->via[0] != '\0')
+    fputs(", via ", l->f);
+  tl_xml_text(l->f, b->via);
   fprintf(l->f, "\n%s \xe2\x80\x93 %s UTC (%s)</title>", a, c + 11, d);
 }
 
+/* The longest of "#3 198.18.3.1:4000 tcp" (or "#3 via eth1"), the
+ * address (or interface), "#3" that fits the bar (the overview: the
+ * address or nothing). */
 static void bar_label(const struct tl_layout *l, const struct tl_bar *b,
                       double x, double w, double y) {
-  char text[TL_PEER_MAX + 32];
+  char text[3][TL_PEER_MAX + 32];
+  int k;
 
-  if (l->overview)
-    snprintf(text, sizeof(text), "%s", b->peer);
-  else
-    snprintf(text, sizeof(text), "#%llu %s%s", (unsigned long long)b->att,
-             b->peer, b->tcp ? " tcp" : "");
-  if (text[0] == '\0' || text_w(strlen(text), 9) + 6 > w)
+  snprintf(text[0], sizeof(text[0]), "#%llu%s%s%s%s%s",
+           (unsigned long long)b->att, b->peer[0] ? " " : "", b->peer,
+           b->via[0] ? " via " : "", b->via, b->tcp ? " tcp" : "");
+  snprintf(text[1], sizeof(text[1]), "%s", b->peer[0] ? b->peer : b->via);
+  snprintf(text[2], sizeof(text[2]), "#%llu", (unsigned long long)b->att);
+  for (k = l->overview ? 1 : 0; k < (l->overview ? 2 : 3); k++)
+    if (text[k][0] != '\0' && tl_text_w(strlen(text[k]), 9) + 6 <= w)
+      break;
+  if (k == (l->overview ? 2 : 3))
     return;
   fprintf(l->f,
           "<text x=\"%.1f\" y=\"%.1f\" font-family=\"%s\" font-size=\"9\" "
           "fill=\"%s\">",
           x + 3, y + l->d.bar_h - 3, TL_MONO, b->standby ? "#1f3f66" : "#fff");
-  tl_xml_text(l->f, text);
+  tl_xml_text(l->f, text[k]);
   fputs("</text>\n", l->f);
 }
 
@@ -300,168 +285,6 @@ static void gaps(const struct tl_layout *l, const struct tl_session *s,
   }
 }
 
-/* --- markers ----------------------------------------------------------------- */
-
-void tl_mark_shape(FILE *f, enum tl_mark_kind kind, double x, double y,
-                   double r) {
-  const char *c = mark_colours[kind];
-
-  switch (kind) {
-  case TL_MK_SWITCH:
-    fprintf(f, "<path d=\"M%.1f,%.1f L%.1f,%.1f L%.1f,%.1f Z\" fill=\"%s\"/>",
-            x - r, y - r, x + r, y - r, x, y + r, c);
-    break;
-  case TL_MK_TRANSPORT:
-    fprintf(f,
-            "<path d=\"M%.1f,%.1f L%.1f,%.1f L%.1f,%.1f L%.1f,%.1f Z\" "
-            "fill=\"%s\"/>",
-            x, y - r, x + r, y, x, y + r, x - r, y, c);
-    break;
-  case TL_MK_DENIAL:
-    fprintf(f,
-            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
-            "fill=\"%s\"/>",
-            x - r * 0.8, y - r * 0.8, r * 1.6, r * 1.6, c);
-    break;
-  case TL_MK_SECURITY:
-    fprintf(f,
-            "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>"
-            "<path d=\"M%.1f,%.1f L%.1f,%.1f M%.1f,%.1f L%.1f,%.1f\" "
-            "stroke=\"#fff\" stroke-width=\"1.5\"/>",
-            x, y, r, c, x - r / 2, y - r / 2, x + r / 2, y + r / 2,
-            x + r / 2, y - r / 2, x - r / 2, y + r / 2);
-    break;
-  default:
-    fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\"/>", x,
-            y, r * 0.5, c);
-  }
-}
-
-/* Markers [i, j) of a session, drawn as one. */
-struct cluster {
-  const struct tl_mark *m;
-  size_t n;
-  enum tl_mark_kind kind; /* the highest ranked */
-  int same_reason;
-  double x;
-};
-
-static void cluster_tip(const struct tl_layout *l, const struct cluster *c) {
-  char ts[32];
-  size_t i;
-
-  fputs("<title>", l->f);
-  for (i = 0; i < c->n && i < CLUSTER_TIPS; i++) {
-    const struct tl_mark *m = &c->m[i];
-
-    tl_fmt_time(ts, sizeof(ts), m->t);
-    fprintf(l->f, "%s%s ", i ? "\n" : "", ts + 11);
-    tl_xml_text(l->f, m->event);
-    fputs(" ", l->f);
-    tl_xml_text(l->f, m->reason);
-    if (m->peer[0] != '\0')
-      fputs(" peer ", l->f);
-    tl_xml_text(l->f, m->peer);
-    if (m->detail[0] != '\0')
-      fputs(": ", l->f);
-    tl_xml_text(l->f, m->detail);
-  }
-  if (c->n > CLUSTER_TIPS)
-    fprintf(l->f, "\n\xe2\x80\xa6 and %zu more", c->n - CLUSTER_TIPS);
-  fputs("</title>", l->f);
-}
-
-/* The label of a cluster, "" for one without (info records). */
-static void cluster_label(const struct cluster *c, char *buf, size_t len) {
-  const char *what = c->m[0].reason[0] ? c->m[0].reason : c->m[0].event;
-
-  if (c->kind == TL_MK_INFO)
-    buf[0] = '\0';
-  else if (c->n == 1 || c->same_reason)
-    snprintf(buf, len, c->n > 1 ? "%s \xc3\x97%zu" : "%s", what, c->n);
-  else
-    snprintf(buf, len, "%zu events", c->n);
-}
-
-/* The label right of the marker, or left of it at the plot's right end,
- * if it does not run into the lane's last label, which ends at
- * *label_end (px). */
-static void mark_label(const struct tl_layout *l, const struct cluster *c,
-                       const char *text, double my, double *label_end) {
-  double r = l->d.mark_h / 2, w = text_w(strlen(text), 9);
-  double x = c->x + r + 2;
-  int left = x + w > l->x1 + TL_RIGHT_PAD;
-
-  if (left)
-    x = c->x - r - 2 - w;
-  if (x < *label_end + l->d.label_gap)
-    return;
-  fprintf(l->f,
-          "<text x=\"%.1f\" y=\"%.1f\" font-family=\"%s\" font-size=\"9\" "
-          "fill=\"%s\">",
-          x, my + 3, TL_FONT, mark_colours[c->kind]);
-  tl_xml_text(l->f, text);
-  fputs("</text>\n", l->f);
-  *label_end = x + w;
-}
-
-/* Draws |c| and its label. */
-static void cluster_draw(const struct tl_layout *l, const struct cluster *c,
-                         double y, double *label_end) {
-  double my = y + l->d.mark_y + l->d.mark_h / 2, r = l->d.mark_h / 2;
-  char text[TL_REASON_MAX + 24];
-  size_t n;
-
-  fprintf(l->f, "<g class=\"mark\">");
-  cluster_tip(l, c);
-  fprintf(l->f,
-          "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" "
-          "stroke=\"%s\" stroke-width=\"%s\" stroke-opacity=\"0.7\"/>",
-          c->x, my, c->x, y + l->d.band_y + l->d.band_h,
-          mark_colours[c->kind], l->overview ? "1.5" : "1");
-  tl_mark_shape(l->f, c->kind, c->x, my, r);
-  fputs("</g>\n", l->f);
-  cluster_label(c, text, sizeof(text));
-  if ((n = strlen(text)) > 0)
-    mark_label(l, c, text, my, label_end);
-}
-
-static size_t cluster_next(const struct tl_layout *l,
-                           const struct tl_session *s, size_t i,
-                           struct cluster *c) {
-  size_t j;
-
-  c->m = &s->marks[i];
-  c->x = tl_x(l, s->marks[i].t);
-  c->kind = s->marks[i].kind;
-  c->same_reason = 1;
-  for (j = i; j < s->nmarks && s->marks[j].t <= l->t1 &&
-              tl_x(l, s->marks[j].t) - c->x <= l->d.cluster_px;
-       j++) {
-    if (mark_rank[s->marks[j].kind] > mark_rank[c->kind])
-      c->kind = s->marks[j].kind;
-    if (strcmp(s->marks[j].reason, c->m->reason) != 0 ||
-        s->marks[j].kind != c->m->kind)
-      c->same_reason = 0;
-  }
-  c->n = j - i;
-  return j;
-}
-
-static void marks(const struct tl_layout *l, const struct tl_session *s,
-                  double y) {
-  double label_end = -1e9;
-  struct cluster c;
-  size_t i = 0;
-
-  while (i < s->nmarks && s->marks[i].t < l->t0)
-    i++;
-  while (i < s->nmarks && s->marks[i].t <= l->t1) {
-    i = cluster_next(l, s, i, &c);
-    cluster_draw(l, &c, y, &label_end);
-  }
-}
-
 void tl_lane_background(const struct tl_layout *l,
                         const struct tl_session *s, double y, int odd) {
   fprintf(l->f,
@@ -481,7 +304,7 @@ int tl_lane_write(const struct tl_layout *l, const struct tl_session *s,
   if ((rv = bars(l, s, y)) < 0)
     return rv;
   gaps(l, s, y, rows);
-  marks(l, s, y);
+  rv = tl_lane_marks(l, s, y);
   fputs("</g>\n", l->f);
-  return 0;
+  return rv;
 }

@@ -167,8 +167,10 @@ static void subtitle(const struct tl_layout *l, const char *source) {
     fputc(' ', l->f);
     tl_xml_text(l->f, source);
   }
+  /* "2026-11-25 17:53:29 - 17:54:40", the second date only if it differs */
+  a[19] = b[19] = '\0';
   fprintf(l->f,
-          " \xc2\xb7 %zu session%s \xc2\xb7 %.19s \xe2\x80\x93 %.19s UTC (%s)%s"
+          " \xc2\xb7 %zu session%s \xc2\xb7 %s \xe2\x80\x93 %s UTC (%s)%s"
           "</text>\n",
           v->n, v->n == 1 ? "" : "s", a, strncmp(a, b, 11) ? b : b + 11, d,
           l->overview ? " \xc2\xb7 overview: nearby events merged" : "");

@@ -1,10 +1,12 @@
 /*
- * src/timeline_svg_int: what the document (src/timeline_svg.c) and the
- * lanes (src/timeline_lane.c) share: the layout and the writing helpers.
+ * src/timeline_svg_int: what the document (src/timeline_svg.c), the lanes
+ * (src/timeline_lane.c) and their markers (src/timeline_marks.c) share:
+ * the layout and the writing helpers.
  */
 #ifndef SRC_TIMELINE_SVG_INT_H
 #define SRC_TIMELINE_SVG_INT_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -12,7 +14,7 @@
 
 #define TL_WIDTH 1200    /* px: the document */
 #define TL_LABEL_W 200   /* px: the lane labels, left of the plot */
-#define TL_RIGHT_PAD 24  /* px: right of the plot */
+#define TL_RIGHT_PAD 72  /* px: right of the plot, room for labels */
 #define TL_MAX_ROWS 4    /* attachment rows in a detailed lane */
 #define TL_FONT "DejaVu Sans, Verdana, Arial, sans-serif"
 #define TL_MONO "DejaVu Sans Mono, Consolas, monospace"
@@ -65,6 +67,14 @@ void tl_lane_background(const struct tl_layout *l,
 /* Draws session |s| as the lane whose top is at |y|. Returns 0 or
  * JVPN_ERR_NOMEM. */
 int tl_lane_write(const struct tl_layout *l, const struct tl_session *s,
+                  double y);
+
+/* px a text of |n| characters takes at |size| px (DejaVu Sans, about). */
+double tl_text_w(size_t n, double size);
+
+/* The lane's markers and their labels (src/timeline_marks.c). Returns 0
+ * or JVPN_ERR_NOMEM. */
+int tl_lane_marks(const struct tl_layout *l, const struct tl_session *s,
                   double y);
 
 /* A marker's shape, centred on (x, y), |r| its half size. */

@@ -209,8 +209,9 @@ static void test_overview(void **state) {
   assert_int_equal(count(svg, "<g class=\"mark\">"), 30);
   assert_int_equal(count(svg, ">NAT_REBIND \xc3\x97" "40</text>"), 30);
   assert_int_equal(count(svg, "\xe2\x80\xa6 and 28 more"), 30);
-  /* ticks every 2 hours, labelled HH:MM */
-  assert_non_null(strstr(svg, ">02:00</text>"));
+  /* ticks every 3 hours, labelled HH:MM */
+  assert_non_null(strstr(svg, ">03:00</text>"));
+  assert_null(strstr(svg, ">02:00</text>"));
   free(svg);
   /* the same as a detailed picture keeps the bars' rows */
   svg = draw(TL_DETAIL_FULL);
