@@ -8,11 +8,11 @@
 
 #include <config.h> /* autoconf's, not src/config.h */
 #include "quic/tls_identity.h"
-#include "src/cli.h"
 #include "src/client.h"
 #include "src/ctl_cmd.h"
 #include "src/keygen.h"
 #include "src/server.h"
+#include "src/timeline_cmd.h"
 
 static const char usage[] =
     "usage: jvpn-quic COMMAND [OPTIONS]\n"
