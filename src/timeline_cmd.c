@@ -13,6 +13,7 @@
 #include "jvpn/errors.h"
 #include "src/cli.h"
 #include "src/timeline_model.h"
+#include "src/timeline_parse.h"
 #include "src/timeline_svg.h"
 
 static const char timeline_usage[] =

@@ -1,15 +1,13 @@
 /* jvpn-quic: the audit log read back into a history per session. */
 #include "src/timeline_model.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <time.h>
 
 #include "jvpn/errors.h"
-#include "src/b64.h"
 #include "src/jsonl.h"
+#include "src/timeline_parse.h"
 
 static const char *const state_names[TL_NSTATES] = {
     "BIRTH", "ATTACHED", "VOLATILE", "DEGRADED", "RECOVERING", "TERMINATED",
@@ -74,173 +72,6 @@ static void copy(char *dst, size_t len, const char *src) {
   dst[n] = '\0';
 }
 
-/* --- parsing times and IDs ---------------------------------------------- */
-
-/* |n| decimal digits at *s, advancing it. */
-static int digits_at(const char **s, int n, int *out) {
-  int v = 0;
-
-  while (n-- > 0) {
-    if (**s < '0' || **s > '9')
-      return -1;
-    v = v * 10 + (*(*s)++ - '0');
-  }
-  *out = v;
-  return 0;
-}
-
-static int expect(const char **s, const char *any) {
-  if (**s == '\0' || strchr(any, **s) == NULL)
-    return -1;
-  (*s)++;
-  return 0;
-}
-
-/* ".123" (any number of digits; milliseconds kept). */
-static int fraction(const char **s, int *ms) {
-  int scale = 100;
-
-  *ms = 0;
-  if (**s != '.')
-    return 0;
-  (*s)++;
-  if (**s < '0' || **s > '9')
-    return -1;
-  for (; **s >= '0' && **s <= '9'; (*s)++, scale /= 10)
-    *ms += (**s - '0') * scale;
-  return 0;
-}
-
-/* "Z" or "+hh:mm" / "-hh:mm": the offset east of UTC in seconds. */
-static int offset(const char **s, long *off) {
-  int h, m, sign;
-
-  if (**s == 'Z' || **s == 'z') {
-    (*s)++;
-    *off = 0;
-    return 0;
-  }
-  if (**s != '+' && **s != '-')
-    return -1;
-  sign = *(*s)++ == '-' ? -1 : 1;
-  if (digits_at(s, 2, &h) < 0 || expect(s, ":") < 0 ||
-      digits_at(s, 2, &m) < 0 || h > 23 || m > 59)
-    return -1;
-  *off = sign * (h * 3600L + m * 60L);
-  return 0;
-}
-
-static int rfc3339(const char *s, int64_t *out) {
-  struct tm tm;
-  int y, mo, d, h, mi, sec, ms;
-  long off;
-  time_t t;
-
-  if (digits_at(&s, 4, &y) < 0 || expect(&s, "-") < 0 ||
-      digits_at(&s, 2, &mo) < 0 || expect(&s, "-") < 0 ||
-      digits_at(&s, 2, &d) < 0 || expect(&s, "Tt ") < 0 ||
-      digits_at(&s, 2, &h) < 0 || expect(&s, ":") < 0 ||
-      digits_at(&s, 2, &mi) < 0 || expect(&s, ":") < 0 ||
-      digits_at(&s, 2, &sec) < 0 || fraction(&s, &ms) < 0 ||
-      offset(&s, &off) < 0 || *s != '\0')
-    return JVPN_ERR_MALFORMED;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
-    return JVPN_ERR_MALFORMED;
-  memset(&tm, 0, sizeof(tm));
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = sec;
-  t = timegm(&tm);
-  *out = ((int64_t)t - off) * 1000 + ms;
-  return 0;
-}
-
-static int relative(const char *s, int64_t now_ms, int64_t *out) {
-  static const char units[] = "smhd";
-  static const int64_t unit_ms[] = {1000, 60000, 3600000, 86400000};
-  const char *u;
-  char *end;
-  long long n;
-
-  if (strcmp(s, "now") == 0) {
-    *out = now_ms;
-    return 0;
-  }
-  if (s[0] != '-' || s[1] < '0' || s[1] > '9')
-    return JVPN_ERR_MALFORMED;
-  errno = 0;
-  n = strtoll(s + 1, &end, 10);
-  if (errno != 0 || *end == '\0' || end[1] != '\0' ||
-      (u = strchr(units, *end)) == NULL || n > 100000LL * 86400)
-    return JVPN_ERR_MALFORMED;
-  *out = now_ms - n * unit_ms[u - units];
-  return 0;
-}
-
-int tl_parse_time(const char *s, int64_t now_ms, int64_t *out_ms) {
-  if (s[0] == '-' || strcmp(s, "now") == 0)
-    return relative(s, now_ms, out_ms);
-  return rfc3339(s, out_ms);
-}
-
-static int hex_val(char c) {
-  return c >= '0' && c <= '9'   ? c - '0'
-         : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                : -1;
-}
-
-static void bytes_to_hex(const uint8_t *b, size_t n, char *out) {
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    out[2 * i] = "0123456789abcdef"[b[i] >> 4];
-    out[2 * i + 1] = "0123456789abcdef"[b[i] & 15];
-  }
-  out[2 * n] = '\0';
-}
-
-int tl_session_filter(const char *arg, char hex_out[33]) {
-  uint8_t id[16];
-  size_t n = strlen(arg), i;
-
-  if (n == 22 && jvpn_b64_decode(arg, n, id, sizeof(id), JVPN_B64_URL) == 0) {
-    bytes_to_hex(id, sizeof(id), hex_out);
-    return 0;
-  }
-  if (n < 4 || n > 32)
-    return JVPN_ERR_MALFORMED;
-  for (i = 0; i < n; i++) {
-    if (hex_val(arg[i]) < 0)
-      return JVPN_ERR_MALFORMED;
-    hex_out[i] = "0123456789abcdef"[hex_val(arg[i])];
-  }
-  hex_out[n] = '\0';
-  return 0;
-}
-
-/* The log's 32 lowercase hex digits, checked, and their base64url
- * spelling, as status prints it. */
-static int session_names(const char *hex, char b64[23]) {
-  uint8_t id[16];
-  size_t i;
-
-  if (strlen(hex) != 32)
-    return JVPN_ERR_MALFORMED;
-  for (i = 0; i < 32; i += 2) {
-    if (hex_val(hex[i]) < 0 || hex_val(hex[i + 1]) < 0 ||
-        (hex[i] >= 'A' && hex[i] <= 'F') ||
-        (hex[i + 1] >= 'A' && hex[i + 1] <= 'F'))
-      return JVPN_ERR_MALFORMED;
-    id[i / 2] = (uint8_t)(hex_val(hex[i]) << 4 | hex_val(hex[i + 1]));
-  }
-  b64[jvpn_b64_encode(id, sizeof(id), b64, JVPN_B64_URL)] = '\0';
-  return 0;
-}
-
 /* --- building a session's history ---------------------------------------- */
 
 /* One record, as far as the history needs it. */
@@ -262,7 +93,7 @@ static struct tl_session *session_get(struct tl_model *m, const char *hex,
       (s = calloc(1, sizeof(*s))) == NULL)
     return NULL;
   copy(s->hex, sizeof(s->hex), hex);
-  (void)session_names(hex, s->b64);
+  (void)tl_session_b64(hex, s->b64);
   s->t0 = s->last_t = t;
   s->t1 = TL_OPEN;
   s->tcp_said = INT64_MIN;
@@ -548,7 +379,7 @@ static int rec_fill(struct rec *r, const struct jsonl_obj *o) {
   const char *ts = jsonl_str(o, "ts");
 
   memset(r, 0, sizeof(*r));
-  if (ts == NULL || rfc3339(ts, &r->t) < 0 ||
+  if (ts == NULL || tl_parse_rfc3339(ts, &r->t) < 0 ||
       (r->kind = jsonl_str(o, "kind")) == NULL)
     return -1;
   r->event = str_or_empty(o, "event");
@@ -592,7 +423,7 @@ int tl_model_add_line(struct tl_model *m, const char *line, size_t len) {
     m->no_session++;
     return 0;
   }
-  if (session_names(hex, (char[23]){0}) < 0) {
+  if (tl_session_b64(hex, (char[23]){0}) < 0) {
     m->malformed++;
     return 0;
   }

@@ -130,17 +130,6 @@ void tl_model_finish(struct tl_model *m);
 const char *tl_state_name(enum tl_state st);
 int tl_state_parse(const char *name);
 
-/* Parses "2026-11-25T17:53:29.994Z" (RFC 3339: fraction optional, 'Z' or
- * an offset "+hh:mm", 't' and 'z' too) or a time relative to |now_ms|:
- * "-10m", "-90s", "-2h", "-1d" (also "now"). Returns 0 or
- * JVPN_ERR_MALFORMED. */
-int tl_parse_time(const char *s, int64_t now_ms, int64_t *out_ms);
-
-/* Normalises a --session argument to the lowercase hex prefix it names:
- * 22 base64url characters (status) decode to the full 32 hex digits;
- * 4 to 32 hex digits are a prefix. Returns 0 or JVPN_ERR_MALFORMED. */
-int tl_session_filter(const char *arg, char hex_out[33]);
-
 /* What to draw: the sessions with |hex_prefix| ("" = all) alive in
  * [since, until] (TL_OPEN / INT64_MIN for the log's own ends). */
 struct tl_view {

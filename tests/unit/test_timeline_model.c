@@ -1,6 +1,6 @@
 /* Unit tests for src/timeline_model: audit lines with known events read
- * back into spans, bars and marks; times and session IDs as the command
- * line spells them; bad lines counted, never fatal. */
+ * back into spans, bars and marks; the view a command line selects; bad
+ * lines counted, never fatal. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -13,6 +13,7 @@
 
 #include "jvpn/errors.h"
 #include "src/timeline_model.h"
+#include "src/timeline_parse.h"
 
 #define SID "fc051b9e61224bd994db23c7128a735b"
 #define SID_B64 "_AUbnmEiS9mU2yPHEopzWw"
@@ -299,55 +300,6 @@ static void test_read_file(void **state) {
   fclose(f);
 }
 
-static void test_times(void **state) {
-  int64_t t;
-
-  (void)state;
-  assert_int_equal(tl_parse_time("2026-11-25T17:53:29.994Z", 0, &t), 0);
-  assert_true(t == T0);
-  assert_int_equal(tl_parse_time("2026-11-25t18:53:29.9945+01:00", 0, &t), 0);
-  assert_true(t == T0);
-  assert_int_equal(tl_parse_time("2026-11-25 17:53:30z", 0, &t), 0);
-  assert_true(t == T0 + 6);
-  assert_int_equal(tl_parse_time("-10m", 1000000, &t), 0);
-  assert_true(t == 1000000 - 600000);
-  assert_int_equal(tl_parse_time("-2h", 0, &t), 0);
-  assert_true(t == -7200000);
-  assert_int_equal(tl_parse_time("-1d", 0, &t), 0);
-  assert_true(t == -86400000);
-  assert_int_equal(tl_parse_time("-90s", 100000, &t), 0);
-  assert_true(t == 10000);
-  assert_int_equal(tl_parse_time("now", 42, &t), 0);
-  assert_true(t == 42);
-  assert_int_equal(tl_parse_time("2026-11-25", 0, &t), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("2026-13-25T00:00:00Z", 0, &t),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("2026-11-25T00:00:00", 0, &t),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("-10", 0, &t), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("-10y", 0, &t), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("-m", 0, &t), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_parse_time("10m", 0, &t), JVPN_ERR_MALFORMED);
-}
-
-static void test_session_filter(void **state) {
-  char hex[33];
-
-  (void)state;
-  assert_int_equal(tl_session_filter(SID_B64, hex), 0);
-  assert_string_equal(hex, SID);
-  assert_int_equal(tl_session_filter("FC051B9E", hex), 0);
-  assert_string_equal(hex, "fc051b9e");
-  assert_int_equal(tl_session_filter(SID, hex), 0);
-  assert_string_equal(hex, SID);
-  assert_int_equal(tl_session_filter("fc0", hex), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_session_filter("fc05-b9e", hex), JVPN_ERR_MALFORMED);
-  assert_int_equal(tl_session_filter(SID "0", hex), JVPN_ERR_MALFORMED);
-  /* base64url whose unused bits are not zero has no session behind it */
-  assert_int_equal(tl_session_filter("_AUbnmEiS9mU2yPHEopzWx", hex),
-                   JVPN_ERR_MALFORMED);
-}
-
 static void test_view(void **state) {
   static const char *const other =
       "{\"ts\":\"2026-11-25T18:30:00Z\",\"session\":"
@@ -386,8 +338,7 @@ int main(void) {
       cmocka_unit_test(test_marks),     cmocka_unit_test(test_standby),
       cmocka_unit_test(test_mid_life),
       cmocka_unit_test(test_tcp_birth),  cmocka_unit_test(test_bad_lines),
-      cmocka_unit_test(test_read_file), cmocka_unit_test(test_times),
-      cmocka_unit_test(test_session_filter), cmocka_unit_test(test_view),
+      cmocka_unit_test(test_read_file), cmocka_unit_test(test_view),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
