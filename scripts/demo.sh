@@ -3,15 +3,19 @@
 # small virtual network on this machine and tells, step by step, what
 # happens, up to the path changing and going dark under a running tunnel
 # (steps 7 and 8, about 10 s of the run) and a second uplink taking over
-# a silent one (step 9). Needs root (it makes network
-# namespaces and TUN devices); it touches nothing outside the namespaces
-# it makes, and removes them.
+# a silent one (step 9), and draws the audit trails as timelines (step
+# 10). Needs root (it makes network namespaces and TUN devices); it
+# touches nothing outside the namespaces it makes, and removes them, but
+# for the two pictures it leaves, jvpn-demo-timeline-server.svg and
+# jvpn-demo-timeline-client1.svg, and the audit trails they show,
+# jvpn-demo-audit-server.jsonl and jvpn-demo-audit-client1.jsonl.
 #
 #   client ns  ---  router ns (NAT)  ---  server ns
 #   198.18.1.2      198.18.1.1 | 198.18.3.1     198.18.3.2 UDP 443
 #
 # Environment: JVPN_BIN=PATH uses that binary instead of building;
-# JVPN_SKIP_DEPS=1 as for scripts/build.sh.
+# JVPN_SKIP_DEPS=1 as for scripts/build.sh; JVPN_DEMO_OUT=DIR where the
+# pictures go (default $TMPDIR, or /tmp).
 set -uo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -416,12 +420,30 @@ if ! lab_wait_exit "$server_pid" 5 || [ "$REPLY" -ne 0 ]; then
   die "the server did not stop cleanly (status ${REPLY:-none})" \
     "$dir/server.log"
 fi
+# --- 10. the audit trails as pictures -------------------------------------
+out=${JVPN_DEMO_OUT:-${TMPDIR:-/tmp}}
+for f in server client1; do
+  cp "$dir/audit-$f.jsonl" "$out/jvpn-demo-audit-$f.jsonl" ||
+    die "could not copy the $f's audit trail to $out"
+  (cd "$out" && "$JVPN_BIN" timeline "jvpn-demo-audit-$f.jsonl" \
+     -o "jvpn-demo-timeline-$f.svg") 2>"$dir/timeline-$f.log" ||
+    die "could not draw the $f's timeline" "$dir/timeline-$f.log"
+done
+say "10. Everything above is in the audit trails, one JSON line per
+transition, switch and refusal. \`jvpn-quic timeline\` draws them: one lane
+per session, its state in colour, each connection as a bar with the peer's
+address, the switches with their reasons, the dark stretches hatched. The
+server's and the client's views of this demo are in
+$out/jvpn-demo-timeline-server.svg and
+$out/jvpn-demo-timeline-client1.svg (open them in a browser; hover for
+the records), beside the trails they were drawn from
+(jvpn-demo-audit-*.jsonl)."
 prefix=$LAB_PREFIX
 lab_cleanup
 if ip netns list | grep -q "^$prefix-"; then
   die "namespaces $prefix-* are still there"
 fi
-say "10. Client and server stopped on SIGTERM and removed their tunnel
+say "11. Client and server stopped on SIGTERM and removed their tunnel
 devices; the namespaces, keys and files of this demo are deleted. Nothing
 is left behind."
 echo

@@ -41,6 +41,9 @@ build_pkgs=(
 #   dbus-daemon   tests/netns/resolved.sh: a private system bus (busctl,
 #                 from systemd, talks to it)
 #   jq            the netns tests read JSON status with it
+#   librsvg2-bin, libxml2-utils
+#                 tests/render/timeline.sh: rsvg-convert renders the
+#                 timeline pictures, xmllint checks them
 #   ngtcp2-client, ngtcp2-server, tshark
 #                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
 #                 peers, tshark to check captures
@@ -50,7 +53,7 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
-  tshark dnsmasq-base jq dbus-daemon
+  tshark dnsmasq-base jq dbus-daemon librsvg2-bin libxml2-utils
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 

@@ -149,9 +149,8 @@ static void put_u00(struct out *o, uint8_t c) {
   put(o, e, sizeof(e));
 }
 
-/* Length of the valid UTF-8 sequence at s[0..n), or 0 (RFC 3629 4: no
- * overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const uint8_t *s, size_t n) {
+/* RFC 3629 section 4 (audit.h). */
+size_t jvpn_utf8_seq(const uint8_t *s, size_t n) {
   uint8_t lo = 0x80, hi = 0xbf;
   size_t len, i;
 
@@ -199,7 +198,7 @@ static void put_escaped(struct out *o, const char *str, size_t n) {
     } else if (c < 0x80) {
       put(o, (const char *)s + i, 1);
       i++;
-    } else if ((run = utf8_seq(s + i, n - i)) > 0) {
+    } else if ((run = jvpn_utf8_seq(s + i, n - i)) > 0) {
       put(o, (const char *)s + i, run);
       i += run;
     } else {

@@ -12,6 +12,7 @@
 #include "src/ctl_cmd.h"
 #include "src/keygen.h"
 #include "src/server.h"
+#include "src/timeline_cmd.h"
 
 static const char usage[] =
     "usage: jvpn-quic COMMAND [OPTIONS]\n"
@@ -28,6 +29,8 @@ static const char usage[] =
     "  pin CERT                 print the pin of a certificate\n"
     "  status [--json] [-s SOCKET]  show a running server's or client's state\n"
     "  events -f FILE [-n N] [--follow]  print (and follow) the audit log\n"
+    "  timeline [--session ID] [--since T] [--until T] AUDIT.jsonl -o FILE.svg\n"
+    "                           draw the audit log's sessions as a picture\n"
     "\n"
     "options:\n"
     "  -c, --config FILE   configuration file\n"
@@ -118,6 +121,8 @@ int main(int argc, char **argv) {
     rc = jvpn_cmd_status(argc - 1, argv + 1);
   else if (strcmp(cmd, "events") == 0)
     rc = jvpn_cmd_events(argc - 1, argv + 1);
+  else if (strcmp(cmd, "timeline") == 0)
+    rc = jvpn_cmd_timeline(argc - 1, argv + 1);
   else {
     fprintf(stderr, "jvpn-quic: unknown command '%s'\n\n%s", cmd, usage);
     rc = 2;

@@ -99,4 +99,10 @@ uint64_t jvpn_audit_written(const struct jvpn_audit *a);
 long jvpn_audit_format(char *buf, size_t len, const char *node,
                        const struct jvpn_audit_record *r);
 
+/* Length of the valid multi-byte UTF-8 sequence at s[0..n) (n > 0), or 0
+ * (RFC 3629 4: no overlong forms, no surrogates, nothing above U+10FFFF;
+ * ASCII is not a sequence here). The writer escapes what fails it; readers
+ * of the log (src/jsonl.c) check raw bytes with it. */
+size_t jvpn_utf8_seq(const uint8_t *s, size_t n);
+
 #endif /* JVPN_AUDIT_H */

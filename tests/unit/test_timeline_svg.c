@@ -1,0 +1,251 @@
+/* Unit tests for src/timeline_svg and src/timeline_lane: small audit logs
+ * with known events drawn, and the SVG searched for the lanes, the state
+ * colours, the markers with their reason codes, the peer labels, the
+ * shaded stretches without a transport and the overview of many
+ * sessions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "src/timeline_svg.h"
+
+#define SID "fc051b9e61224bd994db23c7128a735b"
+
+static const char *const life[] = {
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\",\"session\":\"" SID
+    "\",\"kind\":\"info\",\"event\":\"session_born\",\"reason\":\"SESSION_BORN\"}",
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"session\":\"" SID
+    "\",\"kind\":\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\","
+    "\"reason\":\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":"
+    "\"198.18.3.1:4000\"}",
+    "{\"ts\":\"2026-11-25T17:53:42.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"switch\",\"event\":\"switch\",\"reason\":\"NAT_REBIND\","
+    "\"from_attachment\":1,\"to_attachment\":1,\"peer\":\"198.18.3.1:31059\"}",
+    "{\"ts\":\"2026-11-25T17:53:55.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"transition\",\"from\":\"ATTACHED\",\"to\":\"RECOVERING\","
+    "\"reason\":\"TRANSPORT_DEAD\"}",
+    "{\"ts\":\"2026-11-25T17:53:58.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"security\",\"event\":\"attach_refused\",\"reason\":"
+    "\"BAD_PROOF\",\"peer\":\"203.0.113.9:999\",\"detail\":\"<script>&\"}",
+    "{\"ts\":\"2026-11-25T17:54:03.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"transition\",\"from\":\"RECOVERING\",\"to\":\"ATTACHED\","
+    "\"reason\":\"REATTACH_ACCEPT\",\"to_attachment\":2,\"peer\":"
+    "\"198.18.3.1:5000\"}",
+    "{\"ts\":\"2026-11-25T17:54:03.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"info\",\"event\":\"transport_switch\",\"reason\":"
+    "\"TCP_FALLBACK\",\"to_attachment\":2,\"detail\":\"quic -> tcp\"}",
+    "{\"ts\":\"2026-11-25T17:54:20.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"denial\",\"event\":\"denied\",\"reason\":\"POLICY_DENY\"}",
+    "{\"ts\":\"2026-11-25T17:54:40.000Z\",\"session\":\"" SID
+    "\",\"kind\":\"transition\",\"from\":\"ATTACHED\",\"to\":\"TERMINATED\","
+    "\"reason\":\"OPERATOR_TERMINATED\"}",
+};
+#define N_LIFE (sizeof(life) / sizeof(life[0]))
+
+static struct tl_model model;
+static struct tl_view view;
+
+static void load(const char *const *lines, size_t n) {
+  size_t i;
+
+  tl_model_init(&model);
+  for (i = 0; i < n; i++)
+    assert_int_equal(tl_model_add_line(&model, lines[i], strlen(lines[i])),
+                     0);
+  tl_model_finish(&model);
+  assert_true(tl_view_select(&model, "", INT64_MIN, TL_OPEN, &view) > 0);
+}
+
+static void unload(void) {
+  free(view.s);
+  tl_model_free(&model);
+}
+
+/* The document, NUL-terminated; free() it. */
+static char *draw(enum tl_detail detail) {
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+
+  assert_non_null(f);
+  assert_int_equal(tl_svg_write(f, &view, "audit.jsonl", detail), 0);
+  fclose(f);
+  return buf;
+}
+
+static size_t count(const char *hay, const char *needle) {
+  size_t n = 0;
+
+  for (; (hay = strstr(hay, needle)) != NULL; hay++)
+    n++;
+  return n;
+}
+
+static void test_document(void **state) {
+  char *svg;
+
+  (void)state;
+  load(life, N_LIFE);
+  assert_int_equal(tl_svg_detail(&view), TL_DETAIL_FULL);
+  svg = draw(TL_DETAIL_AUTO);
+  assert_true(strncmp(svg, "<?xml version=\"1.0\"", 19) == 0);
+  assert_non_null(strstr(svg, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  assert_non_null(strstr(svg, "<title>jvpn-quic session timeline: "
+                              "audit.jsonl</title>"));
+  assert_non_null(strstr(svg, "server audit log audit.jsonl"));
+  assert_true(strstr(svg, "</svg>\n") == svg + strlen(svg) - 7);
+  /* no script, no external resource */
+  assert_null(strstr(svg, "<script"));
+  assert_null(strstr(svg, "href"));
+  assert_null(strstr(svg, "@import"));
+  /* the axis: 10 s ticks over 70 s, in UTC */
+  assert_non_null(strstr(svg, ">17:53:30</text>"));
+  assert_non_null(strstr(svg, ">17:54:30</text>"));
+  assert_non_null(strstr(svg, "time in UTC"));
+  free(svg);
+  unload();
+}
+
+static void test_lane_states(void **state) {
+  char *svg;
+
+  (void)state;
+  load(life, N_LIFE);
+  svg = draw(TL_DETAIL_AUTO);
+  assert_int_equal(count(svg, "<g class=\"lane\""), 1);
+  assert_non_null(strstr(svg, "id=\"s-" SID "\""));
+  assert_non_null(strstr(svg, ">fc051b9e6122\xe2\x80\xa6</text>"));
+  assert_non_null(strstr(svg, "status: _AUbnmEiS9m\xe2\x80\xa6"));
+  /* legend plus the spans: BIRTH is zero-wide but drawn, ATTACHED twice,
+   * RECOVERING once, TERMINATED as the end cap */
+  assert_int_equal(count(svg, "fill=\"#31a354\""), 1 + 2);
+  assert_int_equal(count(svg, "fill=\"#9e9ac8\""), 1 + 1);
+  assert_int_equal(count(svg, "fill=\"#9ecae1\""), 1 + 1);
+  assert_non_null(strstr(svg, "<title>RECOVERING 2026-11-25 17:53:55.000 "
+                              "\xe2\x80\x93 17:54:03.000 UTC (8.0 s)\n"
+                              "entered by TRANSPORT_DEAD</title>"));
+  assert_non_null(strstr(svg, "TERMINATED OPERATOR_TERMINATED</text>"));
+  free(svg);
+  unload();
+}
+
+static void test_bars_and_gaps(void **state) {
+  char *svg;
+
+  (void)state;
+  load(life, N_LIFE);
+  svg = draw(TL_DETAIL_FULL);
+  /* the peer labels, one bar per address, TCP marked */
+  assert_non_null(strstr(svg, ">#1 198.18.3.1:4000</text>"));
+  assert_non_null(strstr(svg, ">#1 198.18.3.1:31059</text>"));
+  assert_non_null(strstr(svg, ">#2 198.18.3.1:5000 tcp</text>"));
+  assert_non_null(strstr(svg, "fill=\"#b07d1a\""));
+  /* the RECOVERING stretch is shaded */
+  assert_int_equal(count(svg, "class=\"gap\""), 1);
+  assert_non_null(strstr(svg, "<title>no transport 2026-11-25 "
+                              "17:53:55.000 \xe2\x80\x93 17:54:03.000 UTC"));
+  assert_non_null(strstr(svg, "<pattern id=\"gap\""));
+  free(svg);
+  unload();
+}
+
+static void test_markers(void **state) {
+  char *svg;
+
+  (void)state;
+  load(life, N_LIFE);
+  svg = draw(TL_DETAIL_FULL);
+  assert_int_equal(count(svg, "<g class=\"mark\">"), 4);
+  assert_non_null(strstr(svg, ">NAT_REBIND</text>"));
+  assert_non_null(strstr(svg, ">TCP_FALLBACK</text>"));
+  assert_non_null(strstr(svg, ">POLICY_DENY</text>"));
+  assert_non_null(strstr(svg, ">BAD_PROOF</text>"));
+  /* security in red, with its peer and detail escaped in the tooltip */
+  assert_non_null(strstr(svg, "fill=\"#d62728\""));
+  assert_non_null(strstr(svg, "attach_refused BAD_PROOF peer "
+                              "203.0.113.9:999: &lt;script&gt;&amp;"));
+  assert_null(strstr(svg, "<script>"));
+  free(svg);
+  unload();
+}
+
+/* 30 sessions over a day, each with a burst of 40 rebindings within a
+ * second: an overview with thin lanes and clustered ticks. */
+static void test_overview(void **state) {
+  char **lines = calloc(30 * 42, sizeof(char *));
+  size_t n = 0, i, k;
+  char *svg;
+
+  (void)state;
+  assert_non_null(lines);
+  for (i = 0; i < 30; i++) {
+    assert_true(asprintf(&lines[n++],
+                         "{\"ts\":\"2026-11-25T%02zu:%02zu:00Z\",\"session\":"
+                         "\"%032zx\",\"kind\":\"transition\",\"from\":"
+                         "\"BIRTH\",\"to\":\"ATTACHED\",\"reason\":"
+                         "\"HANDSHAKE_OK\",\"to_attachment\":1}",
+                         i * 3 % 24, i, i + 1) > 0);
+    for (k = 0; k < 40; k++)
+      assert_true(asprintf(&lines[n++],
+                           "{\"ts\":\"2026-11-25T%02zu:%02zu:10.%03zuZ\","
+                           "\"session\":\"%032zx\",\"kind\":\"switch\","
+                           "\"reason\":\"NAT_REBIND\",\"to_attachment\":1,"
+                           "\"peer\":\"10.0.0.%zu:1\"}",
+                           i * 3 % 24, i, k * 20, i + 1, k) > 0);
+  }
+  load((const char *const *)lines, n);
+  assert_int_equal(view.n, 30);
+  assert_int_equal(tl_svg_detail(&view), TL_DETAIL_OVERVIEW);
+  svg = draw(TL_DETAIL_AUTO);
+  assert_int_equal(count(svg, "<g class=\"lane\""), 30);
+  assert_non_null(strstr(svg, "overview: nearby events merged"));
+  /* each burst is one tick, its label says how many */
+  assert_int_equal(count(svg, "<g class=\"mark\">"), 30);
+  assert_int_equal(count(svg, ">NAT_REBIND \xc3\x97" "40</text>"), 30);
+  assert_int_equal(count(svg, "\xe2\x80\xa6 and 28 more"), 30);
+  /* ticks every 3 hours, labelled HH:MM */
+  assert_non_null(strstr(svg, ">03:00</text>"));
+  assert_null(strstr(svg, ">02:00</text>"));
+  free(svg);
+  /* the same as a detailed picture keeps the bars' rows */
+  svg = draw(TL_DETAIL_FULL);
+  assert_null(strstr(svg, "overview"));
+  free(svg);
+  unload();
+  for (i = 0; i < n; i++)
+    free(lines[i]);
+  free(lines);
+}
+
+/* A session seen only through a refused reattach: a lane with a marker. */
+static void test_refusal_only(void **state) {
+  static const char *const lines[] = {
+      "{\"ts\":\"2026-11-25T17:53:36.895Z\",\"session\":\"" SID "\",\"kind\":"
+      "\"security\",\"event\":\"attach_refused\",\"reason\":"
+      "\"UNKNOWN_SESSION\",\"peer\":\"198.18.3.1:55202\"}",
+  };
+  char *svg;
+
+  (void)state;
+  load(lines, 1);
+  svg = draw(TL_DETAIL_AUTO);
+  assert_int_equal(count(svg, "<g class=\"lane\""), 1);
+  assert_non_null(strstr(svg, ">UNKNOWN_SESSION</text>"));
+  free(svg);
+  unload();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_document),      cmocka_unit_test(test_lane_states),
+      cmocka_unit_test(test_bars_and_gaps), cmocka_unit_test(test_markers),
+      cmocka_unit_test(test_overview),      cmocka_unit_test(test_refusal_only),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
