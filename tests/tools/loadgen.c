@@ -770,49 +770,6 @@ static int storm_drop(struct lg *lg) {
 
 /* --- set-up -------------------------------------------------------------- */
 
-static int parse_endpoint(const char *s, struct sockaddr_storage *ss,
-                          socklen_t *len) {
-  char host[INET6_ADDRSTRLEN + 2];
-  const char *colon;
-  size_t hlen;
-  long port;
-
-  memset(ss, 0, sizeof(*ss));
-  if (s[0] == '[') {
-    const char *rb = strchr(s, ']');
-
-    if (rb == NULL || rb[1] != ':')
-      return -1;
-    hlen = (size_t)(rb - s - 1);
-    colon = rb + 1;
-    s++;
-  } else {
-    colon = strrchr(s, ':');
-    if (colon == NULL)
-      return -1;
-    hlen = (size_t)(colon - s);
-  }
-  if (hlen == 0 || hlen >= sizeof(host) ||
-      tool_parse_long(colon + 1, 1, 65535, &port) != 0)
-    return -1;
-  memcpy(host, s, hlen);
-  host[hlen] = '\0';
-  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-    ((struct sockaddr_in *)ss)->sin_family = AF_INET;
-    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
-    *len = sizeof(struct sockaddr_in);
-    return 0;
-  }
-  if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) ==
-      1) {
-    ((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
-    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
-    *len = sizeof(struct sockaddr_in6);
-    return 0;
-  }
-  return -1;
-}
-
 /* Socket i's address: --bind + i (IPv4), or where the kernel would send
  * from. */
 static int socks_plan(struct lg *lg, const char *bind) {
@@ -1022,7 +979,7 @@ int main(int argc, char **argv) {
       peer_table_init(&lg->by_cid,
                       lg->n * (JVPN_QUIC_ACTIVE_CID_LIMIT + 2)) != 0)
     return 1;
-  if (parse_endpoint(server, &lg->srv, &lg->srv_len) != 0) {
+  if (tool_parse_endpoint(server, &lg->srv, &lg->srv_len) != 0) {
     fprintf(stderr, "loadgen: --server %s: want ADDR:PORT\n", server);
     return 2;
   }
