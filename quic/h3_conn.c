@@ -67,8 +67,8 @@ static nghttp3_ssize read_tunnel_data(nghttp3_conn *h3, int64_t sid,
   /* A ring: bytes stay where they are until acknowledged, so one run
    * ends at the buffer's end and the next starts at its beginning. */
   for (n = 0; n < veccnt && c->sbuf_sent < c->sbuf_len; n++) {
-    size_t at = c->sbuf_sent % sizeof(c->sbuf);
-    size_t run = sizeof(c->sbuf) - at;
+    size_t at = c->sbuf_sent % QUIC_CAPSULE_SBUF;
+    size_t run = QUIC_CAPSULE_SBUF - at;
 
     if (run > c->sbuf_len - c->sbuf_sent)
       run = c->sbuf_len - c->sbuf_sent;

@@ -697,16 +697,13 @@ static int conn_alloc(struct quic_conn **pc,
   c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
   c->conn_ref.user_data = c;
   quic_silence_init(&c->silence, &cfg->silence);
-  c->txq.slot = malloc(sizeof(*c->txq.slot) * QUIC_TXQ_LEN);
-  c->pending = malloc(sizeof(txbuf));
+  /* The IP send queue, the refused batch and the capsule ring come when
+   * used (buffers_trim frees them again). */
   if (cfg->reset_secret)
     memcpy(c->static_secret, cfg->reset_secret, sizeof(c->static_secret));
-  if (c->txq.slot == NULL || c->pending == NULL ||
-      (cfg->reset_secret == NULL &&
-       gnutls_rnd(GNUTLS_RND_RANDOM, c->static_secret,
-                  sizeof(c->static_secret)) != 0)) {
-    free(c->txq.slot);
-    free(c->pending);
+  if (cfg->reset_secret == NULL &&
+      gnutls_rnd(GNUTLS_RND_RANDOM, c->static_secret,
+                 sizeof(c->static_secret)) != 0) {
     free(c);
     return JVPN_ERR_NOMEM;
   }
@@ -763,6 +760,14 @@ int quic_conn_client_new(struct quic_conn **pc,
   if (rv != 0)
     goto fail;
   ngtcp2_conn_set_tls_native_handle(c->conn, c->tls);
+  if (cfg->ops->cid_add) {
+    /* A client that demultiplexes by connection ID (a load generator
+     * with many connections on one socket) needs its first one too. */
+    struct quic_cid q;
+
+    quic_cid_from_ngtcp2(&q, &scid);
+    cfg->ops->cid_add(cfg->user, &q);
+  }
   if (streams_mode(c) && c->cfg.resume_session && c->cfg.resume_params &&
       ngtcp2_conn_decode_and_set_0rtt_transport_params(
           c->conn, c->cfg.resume_params, c->cfg.resume_params_len) != 0)
@@ -900,7 +905,7 @@ void quic_conn_del(struct quic_conn *c) {
 
   if (c == NULL)
     return;
-  if (c->conn && c->cfg.is_server && c->cfg.ops->cid_remove) {
+  if (c->conn && c->cfg.ops->cid_remove) {
     n = ngtcp2_conn_get_scid(c->conn, NULL);
     cids = calloc(n ? n : 1, sizeof(*cids));
     if (cids) {
@@ -928,6 +933,7 @@ void quic_conn_del(struct quic_conn *c) {
   gnutls_memset(c->static_secret, 0, sizeof(c->static_secret));
   free(c->txq.slot);
   free(c->pending);
+  free(c->sbuf);
   free(c);
 }
 
@@ -1175,8 +1181,12 @@ static int batch_flush(struct quic_conn *c, struct tx_batch *b) {
     return 0;
   send_path(c, &b->path.path, txbuf, b->len, b->npkt > 1 ? b->seg : 0,
             b->ecn, &rv);
+  if (rv == JVPN_ERR_AGAIN && c->pending == NULL &&
+      (c->pending = malloc(sizeof(txbuf))) == NULL)
+    rv = JVPN_ERR_NOMEM; /* lost to the network's view; QUIC recovers */
   if (rv == JVPN_ERR_AGAIN) {
     /* Keep the batch; the caller polls for writability. */
+    c->buf_busy_at = c->last_now;
     memcpy(c->pending, txbuf, b->len);
     c->pending_len = b->len;
     c->pending_seg = b->npkt > 1 ? b->seg : 0;
@@ -1236,6 +1246,87 @@ static int batch_add(struct quic_conn *c, struct tx_batch *b, size_t n,
 
 static void txq_pop(struct quic_txq *q) { q->head++; }
 
+static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
+
+static struct quic_txq_slot *txq_front(struct quic_txq *q) {
+  return &q->slot[q->head & (q->cap - 1)];
+}
+
+/* Room for one more packet: slots come at the first packet and double
+ * while the queue fills, up to QUIC_TXQ_LEN. Returns 0, JVPN_ERR_FULL or
+ * JVPN_ERR_NOMEM. */
+static int txq_room(struct quic_txq *q) {
+  struct quic_txq_slot *ns;
+  uint32_t cap, k;
+
+  if (q->tail - q->head < q->cap)
+    return 0;
+  if (q->cap >= QUIC_TXQ_LEN)
+    return JVPN_ERR_FULL;
+  cap = q->cap ? 2 * q->cap : QUIC_TXQ_MIN;
+  ns = malloc(sizeof(*ns) * cap);
+  if (ns == NULL)
+    return JVPN_ERR_NOMEM;
+  /* Positions are counters: each packet moves to its place modulo the
+   * new size. */
+  for (k = q->head; k != q->tail; k++) {
+    const struct quic_txq_slot *o = &q->slot[k & (q->cap - 1)];
+
+    ns[k & (cap - 1)].len = o->len;
+    memcpy(ns[k & (cap - 1)].data, o->data, o->len);
+  }
+  free(q->slot);
+  q->slot = ns;
+  q->cap = cap;
+  return 0;
+}
+
+/* Appends a packet of at most QUIC_TXQ_SLOT bytes. */
+static int txq_push(struct quic_conn *c, const uint8_t *pkt, size_t len) {
+  struct quic_txq *q = &c->txq;
+  struct quic_txq_slot *sl;
+  int rv = txq_room(q);
+
+  if (rv != 0)
+    return rv;
+  sl = &q->slot[q->tail & (q->cap - 1)];
+  memcpy(sl->data, pkt, len);
+  sl->len = (uint16_t)len;
+  q->tail++;
+  c->buf_busy_at = c->last_now;
+  return 0;
+}
+
+/* Frees the buffers an idle connection does not need: the IP send queue
+ * when empty, the refused batch when sent, the capsule ring when all of
+ * it was acknowledged, once none held data for QUIC_BUF_IDLE_MS. */
+static void buffers_trim(struct quic_conn *c, uint64_t now) {
+  int busy = !txq_empty(&c->txq) || c->pending_len != 0 ||
+             c->sbuf_acked != c->sbuf_len;
+
+  if (busy) {
+    c->buf_busy_at = now;
+    return;
+  }
+  if (now - c->buf_busy_at <
+      (uint64_t)QUIC_BUF_IDLE_MS * NGTCP2_MILLISECONDS)
+    return;
+  free(c->txq.slot);
+  c->txq.slot = NULL;
+  c->txq.cap = 0;
+  free(c->pending);
+  c->pending = NULL;
+  free(c->sbuf);
+  c->sbuf = NULL;
+}
+
+size_t quic_conn_buffer_bytes(const struct quic_conn *c) {
+  return c->txq.cap * sizeof(*c->txq.slot) +
+         (c->pending ? sizeof(txbuf) : 0) + (c->sbuf ? QUIC_CAPSULE_SBUF : 0);
+}
+
+size_t quic_conn_sizeof(void) { return sizeof(struct quic_conn); }
+
 /* Room for an IP packet in one DATAGRAM frame of a |udp|-byte packet. */
 static size_t dgram_room(struct quic_conn *c, size_t udp) {
   size_t dcid = ngtcp2_conn_get_dcid(c->conn)->datalen;
@@ -1252,8 +1343,6 @@ static uint64_t dgram_id(struct quic_conn *c, size_t len) {
   return (++c->dgram_seq << 1) |
          (len > dgram_room(c, JVPN_QUIC_MIN_UDP_PAYLOAD) ? 1 : 0);
 }
-
-static int txq_empty(const struct quic_txq *q) { return q->head == q->tail; }
 
 /* While the peer is silent (an episode of quic_silence: it streamed to
  * us and stopped), IP packets are not sent into the path: they would be
@@ -1396,19 +1485,19 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
 
     if (!dgram_blocked && !txq_empty(&c->txq) &&
         (streams_mode(c) || (c->tunnel_open && h3_conn_datagrams_ok(c)))) {
-      uint32_t i = c->txq.head % QUIC_TXQ_LEN;
+      struct quic_txq_slot *sl = txq_front(&c->txq);
       ngtcp2_vec v[2] = {{c->dgram_hdr, c->dgram_hdr_len},
-                         {c->txq.slot[i], c->txq.len[i]}};
+                         {sl->data, sl->len}};
       /* The stream mode's datagrams carry no HTTP Datagram header. */
       size_t skip = c->dgram_hdr_len ? 0 : 1;
 
       n = ngtcp2_conn_writev_datagram(
           c->conn, &ps.path, &pi, dst, maxpkt, &accepted,
-          NGTCP2_WRITE_DATAGRAM_FLAG_MORE, dgram_id(c, c->txq.len[i]),
+          NGTCP2_WRITE_DATAGRAM_FLAG_MORE, dgram_id(c, sl->len),
           v + skip, 2 - skip, now);
       if (accepted) {
         sent++;
-        c->stats.tx_bytes += c->txq.len[i];
+        c->stats.tx_bytes += sl->len;
         txq_pop(&c->txq);
         c->stats.tx_datagrams++;
       }
@@ -1537,6 +1626,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
                                    : "CONNECT-IP request stream ended");
     return JVPN_ERR_PROTO;
   }
+  buffers_trim(c, now);
   return again ? JVPN_ERR_AGAIN : 0;
 }
 
@@ -1619,9 +1709,6 @@ static int queue_ip_capsule(struct quic_conn *c, const uint8_t *pkt,
 }
 
 int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
-  struct quic_txq *q = &c->txq;
-  uint32_t i;
-
   if (!c->tunnel_open || c->closed || !h3_conn_datagrams_ok(c) || len == 0) {
     c->stats.drop_not_ready++;
     return JVPN_ERR_AGAIN;
@@ -1636,14 +1723,10 @@ int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
     c->stats.drop_too_big++;
     return JVPN_ERR_OVERSIZE;
   }
-  if (q->tail - q->head >= QUIC_TXQ_LEN) {
+  if (txq_push(c, pkt, len) != 0) {
     c->stats.drop_queue++;
     return JVPN_ERR_FULL;
   }
-  i = q->tail % QUIC_TXQ_LEN;
-  memcpy(q->slot[i], pkt, len);
-  q->len[i] = (uint16_t)len;
-  q->tail++;
   return 0;
 }
 
@@ -1662,11 +1745,15 @@ int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
   if (c->tunnel_stream < 0 || c->closed)
     return JVPN_ERR_AGAIN;
   n = capsule_encode(buf, sizeof(buf), type, value, len);
-  if (n < 0 || (size_t)n > sizeof(c->sbuf) - (c->sbuf_len - c->sbuf_acked))
+  if (n < 0 || (size_t)n > QUIC_CAPSULE_SBUF - (c->sbuf_len - c->sbuf_acked))
     return JVPN_ERR_FULL;
+  if (c->sbuf == NULL && (c->sbuf = malloc(QUIC_CAPSULE_SBUF)) == NULL)
+    return JVPN_ERR_FULL;
+  c->buf_busy_at = c->last_now;
   /* Into the ring after everything not yet acknowledged. */
-  at = c->sbuf_len % sizeof(c->sbuf);
-  first = sizeof(c->sbuf) - at < (size_t)n ? sizeof(c->sbuf) - at : (size_t)n;
+  at = c->sbuf_len % QUIC_CAPSULE_SBUF;
+  first = QUIC_CAPSULE_SBUF - at < (size_t)n ? QUIC_CAPSULE_SBUF - at
+                                             : (size_t)n;
   memcpy(c->sbuf + at, buf, first);
   memcpy(c->sbuf, buf + first, (size_t)n - first);
   c->sbuf_len += (size_t)n;
@@ -1818,9 +1905,6 @@ void quic_conn_stream_shutdown(struct quic_conn *c, int64_t sid,
 int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
                             size_t len) {
   const ngtcp2_transport_params *rp;
-  struct quic_txq *q = &c->txq;
-  uint32_t i;
-
   if (c->closed)
     return JVPN_ERR_AGAIN;
   rp = ngtcp2_conn_get_remote_transport_params(c->conn);
@@ -1829,13 +1913,7 @@ int quic_conn_send_datagram(struct quic_conn *c, const uint8_t *data,
   /* 3 bytes: DATAGRAM frame type and a 2-byte length. */
   if (len > QUIC_TXQ_SLOT || len + 3 > rp->max_datagram_frame_size)
     return JVPN_ERR_OVERSIZE;
-  if (q->tail - q->head >= QUIC_TXQ_LEN)
-    return JVPN_ERR_FULL;
-  i = q->tail % QUIC_TXQ_LEN;
-  memcpy(q->slot[i], data, len);
-  q->len[i] = (uint16_t)len;
-  q->tail++;
-  return 0;
+  return txq_push(c, data, len) == 0 ? 0 : JVPN_ERR_FULL;
 }
 
 int quic_conn_key_update(struct quic_conn *c, uint64_t now) {

@@ -123,7 +123,9 @@ struct quic_conn_ops {
               size_t len, size_t seg, uint8_t ecn);
   /* Checks the peer's certificate pin. Nonzero refuses the handshake. */
   int (*verify_peer)(void *user, const uint8_t pin[JVPN_PIN_LEN]);
-  /* Server: a connection ID was issued / retired (map it to this conn). */
+  /* A connection ID of ours was issued / retired (map it to this conn):
+   * the server's, and a client's when set (a load generator that
+   * demultiplexes many connections on one socket). May be NULL. */
   void (*cid_add)(void *user, const struct quic_cid *cid);
   void (*cid_remove)(void *user, const struct quic_cid *cid);
   /* Server: a CONNECT-IP request arrived and is well-formed. Fill |resp|:
@@ -251,13 +253,24 @@ struct quic_conn_stats {
   uint64_t silences;           /* silences noticed */
 };
 
-/* Bounded queue of IP packets waiting for room in the congestion window. */
+/* Bounded queue of IP packets waiting for room in the congestion window.
+ * Its slots are allocated when used: QUIC_TXQ_MIN at the first packet,
+ * doubled up to QUIC_TXQ_LEN while it fills, and freed with the other
+ * per-connection buffers once the connection has been idle for
+ * QUIC_BUF_IDLE_MS (an idle client costs the server no queue). */
 #define QUIC_TXQ_LEN 256     /* packets */
+#define QUIC_TXQ_MIN 8       /* packets: the first allocation */
 #define QUIC_TXQ_SLOT 1500   /* bytes: larger packets get PTB first */
+#define QUIC_BUF_IDLE_MS 2000 /* ms: buffers unused this long are freed */
+
+struct quic_txq_slot {
+  uint16_t len;
+  uint8_t data[QUIC_TXQ_SLOT];
+};
 
 struct quic_txq {
-  uint8_t (*slot)[QUIC_TXQ_SLOT]; /* owned */
-  uint16_t len[QUIC_TXQ_LEN];
+  struct quic_txq_slot *slot;     /* owned; |cap| of them, or NULL */
+  uint32_t cap;                   /* 0 or a power of two <= QUIC_TXQ_LEN */
   uint32_t head, tail;            /* head == tail: empty */
 };
 
@@ -448,6 +461,14 @@ void quic_conn_get_info(struct quic_conn *c, struct quic_conn_info *info);
 
 /* The path in use now. */
 void quic_conn_get_path(struct quic_conn *c, struct quic_path *path);
+
+/* sizeof(struct quic_conn), for memory accounting (the struct is
+ * opaque). */
+size_t quic_conn_sizeof(void);
+
+/* Bytes of per-connection buffers allocated now (IP send queue, refused
+ * GSO batch, capsule ring), for memory accounting and tests. */
+size_t quic_conn_buffer_bytes(const struct quic_conn *c);
 
 /* Counters (valid as long as the conn). */
 const struct quic_conn_stats *quic_conn_get_stats(const struct quic_conn *c);

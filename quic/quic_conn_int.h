@@ -61,8 +61,10 @@ struct quic_conn {
   struct cip_fields hdr;           /* the request / response fields */
   struct quic_tunnel_resp resp;    /* server: the answer sent */
   struct cip_rx *capsules;         /* owned; on the CONNECT stream */
-  /* capsules to send: room for the largest capsule a peer accepts */
-  uint8_t sbuf[QUIC_CAPSULE_SBUF]; /* a ring; offsets below grow forever */
+  /* capsules to send: room for the largest capsule a peer accepts; a ring
+   * of QUIC_CAPSULE_SBUF bytes, allocated when used, freed when all of it
+   * was acknowledged and the connection idle (offsets grow forever) */
+  uint8_t *sbuf;
   uint64_t sbuf_len, sbuf_sent, sbuf_acked;
   int64_t ctrl_stream;             /* our H3 control stream */
   struct {
@@ -75,12 +77,14 @@ struct quic_conn {
   uint8_t dgram_hdr[16];
   size_t dgram_hdr_len;
   /* transmit state */
-  uint8_t *pending;                /* batch the socket refused (EAGAIN) */
+  uint8_t *pending;                /* batch the socket refused (EAGAIN);
+                                    * allocated when one is, freed idle */
   size_t pending_len, pending_seg;
   ngtcp2_path_storage pending_path;
   uint8_t pending_ecn;
   int closed;                      /* ops->closed was called */
   enum quic_conn_end end;
+  uint64_t buf_busy_at;            /* ns: a buffer last held data */
   uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
   uint64_t stall_heard_at;         /* ns: the peer heard while they wait */
   uint64_t last_now;               /* ns: the latest time we were given */

@@ -32,7 +32,14 @@ void glue_timer_arm(uv_timer_t *t, uint64_t expiry, uint64_t now) {
     uv_timer_stop(t);
     return;
   }
+  /* libuv counts whole ms from its cached loop time. A deadline within a
+   * millisecond fires on the next turn (pacing needs that); a later one
+   * is rounded up, since one that fires early finds nothing due and is
+   * re-armed again and again until it is: with thousands of idle
+   * connections, each keep-alive costs a burst of empty wake-ups. */
   ms = expiry > now ? (expiry - now) / 1000000ULL : 0;
+  if (ms > 0 && (expiry - now) % 1000000ULL != 0)
+    ms++;
   uv_timer_start(t, t->timer_cb, ms, 0);
 }
 

@@ -26,9 +26,10 @@
 /* CLOCK_MONOTONIC in nanoseconds (ngtcp2's time base). */
 uint64_t glue_now(void);
 
-/* Arms |t| to fire at |expiry| (ns), or stops it for UINT64_MAX. The
- * delay is rounded down to whole milliseconds, so a sub-millisecond
- * deadline (pacing) fires on the next loop iteration. */
+/* Arms |t| to fire at |expiry| (ns), or stops it for UINT64_MAX. A
+ * sub-millisecond deadline (pacing) fires on the next loop iteration; a
+ * later one is rounded up to whole milliseconds, so it does not fire
+ * early and spin. */
 void glue_timer_arm(uv_timer_t *t, uint64_t expiry, uint64_t now);
 
 /* "198.18.1.2:443" or "[2001:db8::1]:443". */

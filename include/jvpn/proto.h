@@ -145,9 +145,9 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 
 /* --- Server -------------------------------------------------------------- */
 #define JVPN_MAX_LISTEN 4        /* listen addresses */
-#define JVPN_MAX_PEERS 4096      /* allowed clients in one config */
+#define JVPN_MAX_PEERS 12288     /* allowed clients in one config */
 #define JVPN_MAX_ROUTES 64       /* advertised routes */
-#define JVPN_MAX_CONNS 4096      /* concurrent QUIC connections */
+#define JVPN_MAX_CONNS 16384     /* concurrent QUIC connections */
 #define JVPN_RESET_RATE 100      /* stateless resets sent per second */
 #define JVPN_VN_RATE 100         /* Version Negotiation packets per second */
 /* Address validation (RFC 9000 8.1): with "retry = auto", over this many

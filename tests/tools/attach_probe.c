@@ -54,6 +54,7 @@
 #include "src/netmon.h"
 #include "src/pin.h"
 #include "src/session_wire.h"
+#include "tests/tools/tool_util.h"
 
 #define PROBE_TIMEOUT_S 5     /* default wait for the answer */
 #define PROBE_TIMEOUT_MAX_S 600
@@ -96,58 +97,6 @@ static void usage(FILE *f) {
           "exit: 0 answered, 1 no answer within the timeout (default %d s),"
           "\n      2 usage\n",
           PROBE_TIMEOUT_S);
-}
-
-/* "198.18.3.2:443" or "[2001:db8::1]:443". */
-static int parse_endpoint(const char *s, struct sockaddr_storage *ss,
-                          socklen_t *len) {
-  char host[INET6_ADDRSTRLEN + 2];
-  const char *colon;
-  char *end;
-  unsigned long port;
-  size_t hlen;
-
-  memset(ss, 0, sizeof(*ss));
-  if (s[0] == '[') {
-    const char *rb = strchr(s, ']');
-
-    if (rb == NULL || rb[1] != ':')
-      return -1;
-    hlen = (size_t)(rb - s - 1);
-    colon = rb + 1;
-    s++;
-  } else {
-    colon = strrchr(s, ':');
-    if (colon == NULL)
-      return -1;
-    hlen = (size_t)(colon - s);
-  }
-  if (hlen == 0 || hlen >= sizeof(host))
-    return -1;
-  memcpy(host, s, hlen);
-  host[hlen] = '\0';
-  errno = 0;
-  port = strtoul(colon + 1, &end, 10);
-  if (errno != 0 || *end != '\0' || port == 0 || port > 65535)
-    return -1;
-  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
-    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons((uint16_t)port);
-    *len = sizeof(*sin);
-    return 0;
-  }
-  if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) ==
-      1) {
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-    sin6->sin6_family = AF_INET6;
-    sin6->sin6_port = htons((uint16_t)port);
-    *len = sizeof(*sin6);
-    return 0;
-  }
-  return -1;
 }
 
 /* --- quic_conn callbacks ------------------------------------------------- */
@@ -529,7 +478,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (parse_endpoint(server, &srv, &srv_len) != 0) {
+  if (tool_parse_endpoint(server, &srv, &srv_len) != 0) {
     fprintf(stderr, "attach_probe: --server %s: want ADDR:PORT\n", server);
     return 2;
   }

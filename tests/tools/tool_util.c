@@ -1,8 +1,11 @@
 /* tests/tools/tool_util: see tool_util.h. */
 #include "tests/tools/tool_util.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 uint64_t tool_now_ns(void) {
   struct timespec ts;
@@ -43,4 +46,47 @@ int tool_parse_seconds(const char *s, double max, uint64_t *ns) {
     return -1;
   *ns = (uint64_t)(v * 1e9);
   return 0;
+}
+
+int tool_parse_endpoint(const char *s, struct sockaddr_storage *ss,
+                        socklen_t *len) {
+  char host[INET6_ADDRSTRLEN + 2];
+  const char *colon;
+  size_t hlen;
+  long port;
+
+  memset(ss, 0, sizeof(*ss));
+  if (s[0] == '[') {
+    const char *rb = strchr(s, ']');
+
+    if (rb == NULL || rb[1] != ':')
+      return -1;
+    hlen = (size_t)(rb - s - 1);
+    colon = rb + 1;
+    s++;
+  } else {
+    colon = strrchr(s, ':');
+    if (colon == NULL)
+      return -1;
+    hlen = (size_t)(colon - s);
+  }
+  if (hlen == 0 || hlen >= sizeof(host) ||
+      tool_parse_long(colon + 1, 1, 65535, &port) != 0)
+    return -1;
+  memcpy(host, s, hlen);
+  host[hlen] = '\0';
+  if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ss)->sin_addr) == 1) {
+    ((struct sockaddr_in *)ss)->sin_family = AF_INET;
+    ((struct sockaddr_in *)ss)->sin_port = htons((uint16_t)port);
+    *len = sizeof(struct sockaddr_in);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ss)->sin6_addr) ==
+      1) {
+    ((struct sockaddr_in6 *)ss)->sin6_family = AF_INET6;
+    ((struct sockaddr_in6 *)ss)->sin6_port = htons((uint16_t)port);
+    *len = sizeof(struct sockaddr_in6);
+    return 0;
+  }
+  return -1;
 }

@@ -1302,6 +1302,76 @@ static void test_socket_full(void **state) {
   assert_int_equal(p->cli.closed_calls, 0);
 }
 
+static int srv_got_twenty(const struct pair *p) { return p->srv.nip >= 20; }
+static int ip_cli_one(const struct pair *p) { return p->cli.nip >= 1; }
+
+/* Keep-alives carry the pair through |ms| of quiet. */
+static int quiet_until_ms;
+static uint64_t quiet_t0;
+static int quiet_over(const struct pair *p) {
+  return p->now - quiet_t0 >= (uint64_t)quiet_until_ms * NGTCP2_MILLISECONDS;
+}
+
+/* The per-connection buffers come when used and go when idle: no IP
+ * queue, refused batch or capsule ring on an idle connection; a queue
+ * that grows from QUIC_TXQ_MIN slots keeps every packet in order, a
+ * refused batch gets its buffer, and all of it is freed once the
+ * connection has been quiet for QUIC_BUF_IDLE_MS. */
+static void test_buffers_when_used(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  uint8_t pkt[1000];
+  uint64_t want = FNV_OFFSET;
+  uint32_t i;
+
+  pair_open(p);
+  assert_true(quic_conn_sizeof() < 4096);
+  assert_null(p->cli.qc->txq.slot);
+  assert_null(p->srv.qc->txq.slot);
+  assert_null(p->cli.qc->pending);
+  /* The capsules of the attach went out: the rings wait to be idle. */
+  quiet_t0 = p->now;
+  quiet_until_ms = QUIC_BUF_IDLE_MS + 2 * JVPN_QUIC_KEEPALIVE_MS;
+  assert_true(pump(p, quiet_over));
+  assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
+  assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
+
+  /* One packet: the smallest queue. */
+  build_ipv4(pkt, sizeof(pkt), 1, 0);
+  assert_int_equal(quic_conn_queue_ip(p->cli.qc, pkt, sizeof(pkt)), 0);
+  want = fnv(want, pkt, sizeof(pkt));
+  assert_int_equal(p->cli.qc->txq.cap, QUIC_TXQ_MIN);
+  /* Wrap the ring, then grow it twice with packets waiting. */
+  p->cli.refuse_sends = 1;
+  assert_int_equal(quic_conn_write(p->cli.qc, p->now), JVPN_ERR_AGAIN);
+  assert_non_null(p->cli.qc->pending); /* the refused batch is kept */
+  for (i = 1; i < 20; i++) {
+    build_ipv4(pkt, sizeof(pkt), 1, i);
+    assert_int_equal(quic_conn_queue_ip(p->cli.qc, pkt, sizeof(pkt)), 0);
+    want = fnv(want, pkt, sizeof(pkt));
+  }
+  assert_int_equal(p->cli.qc->txq.cap, 4 * QUIC_TXQ_MIN);
+  assert_true(quic_conn_buffer_bytes(p->cli.qc) >=
+              4 * QUIC_TXQ_MIN * sizeof(struct quic_txq_slot));
+  assert_true(pump(p, srv_got_twenty));
+  assert_int_equal(p->srv.nip, 20);
+  assert_true(p->srv.ip_hash == want); /* all of them, in order */
+
+  /* Quiet again: everything goes, on both ends. */
+  quiet_t0 = p->now;
+  assert_true(pump(p, quiet_over));
+  assert_null(p->cli.qc->txq.slot);
+  assert_int_equal(p->cli.qc->txq.cap, 0);
+  assert_null(p->cli.qc->pending);
+  assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
+  assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
+  /* ... and comes back when needed. */
+  build_ipv4(pkt, sizeof(pkt), 0, 77);
+  assert_int_equal(quic_conn_queue_ip(p->srv.qc, pkt, sizeof(pkt)), 0);
+  assert_true(pump(p, ip_cli_one));
+  assert_int_equal(p->cli.closed_calls, 0);
+  assert_int_equal(p->srv.closed_calls, 0);
+}
+
 /* Silence ends an open connection on both sides after the idle timeout,
  * despite the client's keep-alives. */
 static void test_idle_timeout(void **state) {
@@ -1367,6 +1437,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_tunnel_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attach_header, setup, teardown),
       cmocka_unit_test_setup_teardown(test_socket_full, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_buffers_when_used, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
   };

@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# scripts/bench-scale.sh: what many sessions cost one jvpn-quic server
+# (issue 15), measured with tests/tools/loadgen in two namespaces this
+# script makes (tests/lab/lab.sh):
+#
+#   gen ns                                      server ns
+#   eth0 198.18.3.1/24  ----------veth-------- eth0 198.18.3.2/24 (UDP 443)
+#   local 198.19.0.0/24 on lo: loadgen's        route 198.19.0.0/24 via
+#   sockets bind 198.19.0.1, .2, ...            198.18.3.1; TUN jvpn0 with
+#                                               pool4 198.19.64.0/18
+#
+# For each size N of BENCH_SIZES ("1000 10000"), a fresh server and one
+# loadgen process with N sessions (N client keys, one [peer] each: the
+# server keeps one session per client pin, a new birth supersedes the old
+# one). The loadgen spreads them over BENCH_SOCKETS (256) UDP sockets on
+# as many source addresses, so that the server's half-open limit per
+# source (32) bounds nothing but itself. Per size:
+#
+#   RSS/session  the server's VmRSS with N idle sessions (3 s after the
+#                last came up, when idle buffers are freed) minus its VmRSS
+#                before the first, divided by N (KB)
+#   RSS          the server's VmRSS with N idle sessions (MB)
+#   idle CPU     the server's utime + stime over BENCH_IDLE_SECS (30) with
+#                the N sessions idle (QUIC keep-alives only), % of one core
+#   births/s     sessions up (address assigned) per second of the births
+#                phase, at a loadgen pace of BENCH_RATE (1000) per second
+#                and at most BENCH_INFLIGHT (256) handshakes at once
+#   storm        every connection dropped at once (no CONNECTION_CLOSE, new
+#                client ports) and every session reattached with its proof:
+#                ms until all N have their address again
+#   RSS after    the server's VmRSS after the storm (MB)
+#
+# The server's config raises the session policy's table-wide rates
+# (birth_rate_per_s 50 and attach_rate_per_s 100 by default would make
+# 10,000 births take 200 s and a 10,000-session storm 100 s); the per-pin
+# and per-session limits stay at their defaults, since every session has
+# its own pin. log_level is warn (one line per birth at info).
+#
+# Environment:
+#   BENCH_SIZES="1000 10000"  session counts
+#   BENCH_IDLE_SECS=N         idle CPU window (default 30)
+#   BENCH_RATE=N              loadgen births per second (default 1000)
+#   BENCH_INFLIGHT=N          loadgen handshakes at once (default 256)
+#   BENCH_SOCKETS=N           loadgen sockets and source addresses (256)
+#   BENCH_TRAFFIC=PPS         small packets per second during the hold,
+#                             over all sessions (default 0: idle)
+#   BENCH_KEYS=DIR            keep the client keys there between runs
+#                             (default: a temporary directory)
+#   BENCH_OUT=FILE            also write the table as Markdown to FILE
+#   BENCH_PERF=1              profile the server over each idle window
+#                             (perf record -g) into BENCH_OUT's .perf.txt
+#                             or $TMPDIR/jvpn-bench-scale-perf.txt
+#   JVPN_BIN, LAB_LOADGEN_BIN the binaries
+#
+# Exit 0 when every size measured something, 1 when one failed, 77 (skip)
+# without root, /dev/net/tun or 'ip netns'.
+set -uo pipefail
+
+srcdir=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR source=../tests/lab/lab.sh
+. "$srcdir/tests/lab/lab.sh"
+# shellcheck source-path=SCRIPTDIR source=bench-lib.sh
+. "$srcdir/scripts/bench-lib.sh"
+bench_env bench-scale
+die() {
+  echo "bench-scale: FAILED: $1" >&2
+  shift
+  lab_tail "$@" >&2
+  exit 1
+}
+lab_find_bin || die "no jvpn-quic binary (build it, or set JVPN_BIN)"
+lab_tool_find loadgen LAB_LOADGEN_BIN ||
+  die "no loadgen binary (make tests/tools/loadgen)"
+
+read -r -a SIZES <<<"${BENCH_SIZES:-1000 10000}"
+IDLE_SECS=${BENCH_IDLE_SECS:-30}
+RATE=${BENCH_RATE:-1000}
+INFLIGHT=${BENCH_INFLIGHT:-256}
+SOCKETS=${BENCH_SOCKETS:-256}
+TRAFFIC=${BENCH_TRAFFIC:-0}
+for v in "${SIZES[@]}" "$IDLE_SECS" "$RATE" "$INFLIGHT" "$SOCKETS"; do
+  case "$v" in ''|*[!0-9]*|0) die "BENCH_* are positive whole numbers" ;; esac
+done
+case "$TRAFFIC" in ''|*[!0-9]*) die "BENCH_TRAFFIC is a whole number" ;; esac
+[ "$SOCKETS" -le 254 ] || SOCKETS=254 # 198.19.0.1 .. .254
+MAX=0
+for n in "${SIZES[@]}"; do [ "$n" -gt "$MAX" ] && MAX=$n; done
+CLK_TCK=$(getconf CLK_TCK)
+SERVER_IN4=198.19.64.1
+
+lab_init
+lab_tmpdir
+dir=$REPLY
+keys=${BENCH_KEYS:-$dir/keys}
+PERF_OUT=""
+if [ "${BENCH_PERF:-0}" = 1 ]; then
+  bench_perf_ok "$dir" || die "perf is unavailable here (perf stat/record)"
+  PERF_OUT=${BENCH_OUT:+${BENCH_OUT%.md}.perf.txt}
+  PERF_OUT=${PERF_OUT:-${TMPDIR:-/tmp}/jvpn-bench-scale-perf.txt}
+  : >"$PERF_OUT"
+fi
+
+# --- the two namespaces -------------------------------------------------
+lab_ns gen || die "namespace"
+gen=$REPLY
+lab_ns server || die "namespace"
+sv=$REPLY
+lab_link "$gen" eth0 "$sv" eth0 || die "veth"
+lab_addr "$gen" eth0 198.18.3.1/24
+lab_addr "$sv" eth0 198.18.3.2/24
+# Any address of 198.19.0.0/24 is local in gen (loadgen binds them).
+ip -n "$gen" route add local 198.19.0.0/24 dev lo || die "local route"
+ip -n "$sv" route add 198.19.0.0/24 via 198.18.3.1 || die "route"
+
+# --- identities and the server's config ---------------------------------
+echo "bench-scale: $MAX client keys in $keys" >&2
+"$LAB_LOADGEN_BIN" --gen-keys "$MAX" --key-dir "$keys" ||
+  die "loadgen --gen-keys"
+lab_genkey "$dir" server || die "server key"
+spin=$REPLY
+conf=$dir/server.conf
+{
+  cat <<EOF
+# jvpn-quic server of scripts/bench-scale.sh
+[server]
+listen = 198.18.3.2:443
+tcp = off
+key = $dir/server/key.pem
+cert = $dir/server/cert.pem
+pool4 = 198.19.64.0/18
+route = 198.19.64.0/18
+tun = $LAB_TUN
+log_level = warn
+
+[policy]
+birth_rate_per_s = 2000
+birth_burst = 2000
+attach_rate_per_s = 20000
+attach_burst = 20000
+
+EOF
+  cat "$keys/peers.conf"
+} >"$conf"
+
+# rss PID: VmRSS in KB in REPLY.
+rss() {
+  REPLY=$(awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null)
+  [ -n "$REPLY" ]
+}
+
+# cpu_ticks PID: utime + stime in clock ticks in REPLY.
+cpu_ticks() {
+  REPLY=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null |
+    awk '{ print $12 + $13 }')
+  [ -n "$REPLY" ]
+}
+
+# wait_line FILE PATTERN SECS PID: until FILE has a line matching PATTERN
+# (or PID exits, or SECS pass).
+wait_line() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    lab_pid_alive "$4" || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+ROWS=("sessions|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|failures")
+nbad=0
+for n in "${SIZES[@]}"; do
+  slog=$dir/server.$n.log
+  glog=$dir/loadgen.$n.log
+  gout=$dir/loadgen.$n.out
+  lab_spawn "$sv" "$slog" "$JVPN_BIN" server -c "$conf"
+  spid=$REPLY
+  if ! lab_wait_udp_listen "$sv" 443 30; then
+    die "server did not bind UDP 443" "$slog"
+  fi
+  sleep 1
+  rss "$spid" || die "no server RSS" "$slog"
+  rss0=$REPLY
+  # The hold covers the settling and the idle window, then the storm.
+  hold=$((IDLE_SECS + 8))
+  args=(--server 198.18.3.2:443 --server-pin "$spin" --key-dir "$keys"
+        --sessions "$n" --rate "$RATE" --inflight "$INFLIGHT"
+        --sockets "$SOCKETS" --bind 198.19.0.1 --duration "$hold"
+        --reattach-storm --timeout 120)
+  if [ "$TRAFFIC" != 0 ]; then
+    args+=(--traffic "$TRAFFIC" --inner "$SERVER_IN4")
+  fi
+  ip netns exec "$gen" "$LAB_LOADGEN_BIN" "${args[@]}" >"$gout" 2>"$glog" &
+  gpid=$!
+  LAB_PIDS+=("$gpid")
+  echo "bench-scale: $n sessions: births" >&2
+  if ! wait_line "$glog" '^loadgen: up ' 200 "$gpid"; then
+    die "$n sessions: loadgen did not finish its births" "$glog" "$slog"
+  fi
+  sed -n 's/^loadgen: up /  up /p' "$glog" >&2
+  sleep 3 # idle buffers go after QUIC_BUF_IDLE_MS
+  rss "$spid" || die "server died" "$slog"
+  rss1=$REPLY
+  cpu_ticks "$spid"
+  c1=$REPLY
+  lab_now_ms
+  t1=$REPLY
+  echo "bench-scale: $n sessions: idle for $IDLE_SECS s" >&2
+  ppid=""
+  if [ "${BENCH_PERF:-0}" = 1 ]; then
+    perf record -g -q -o "$dir/perf.$n.data" -p "$spid" -- \
+      sleep "$IDLE_SECS" >/dev/null 2>&1 &
+    ppid=$!
+    LAB_PIDS+=("$ppid")
+  fi
+  sleep "$IDLE_SECS"
+  if [ -n "$ppid" ]; then
+    wait "$ppid"
+    {
+      printf '=== jvpn-quic server, %s idle sessions ===\n' "$n"
+      bench_perf_top "$dir/perf.$n.data"
+      echo
+    } >>"$PERF_OUT"
+  fi
+  cpu_ticks "$spid" || die "server died" "$slog"
+  c2=$REPLY
+  lab_now_ms
+  t2=$REPLY
+  echo "bench-scale: $n sessions: reattach storm" >&2
+  wait "$gpid"
+  grc=$?
+  rss "$spid" || die "server died" "$slog"
+  rss3=$REPLY
+  line=$(grep '^loadgen: sessions=' "$gout" || true)
+  [ -n "$line" ] || die "$n sessions: no loadgen summary" "$glog" "$slog"
+  echo "  $line" >&2
+  [ "$grc" = 0 ] || nbad=$((nbad + 1))
+  kv() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+  cpu=$(awk -v c=$((c2 - c1)) -v hz="$CLK_TCK" -v ms=$((t2 - t1)) \
+    'BEGIN { printf "%.2f", 100 * c / hz / (ms / 1000) }')
+  per=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
+    'BEGIN { printf "%.1f", (b - a) / n }')
+  mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+  ROWS+=("$n|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$(kv failures)")
+  lab_kill "$spid" TERM
+  lab_wait_exit "$spid" 10 || { lab_kill "$spid" KILL || true; }
+done
+
+echo
+echo "jvpn-quic server at scale ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+bench_print_table text "${ROWS[@]}"
+echo "goals (issue 15): 10,000 idle sessions <= 320 MB RSS and <= 5 % of one core; storm <= 10000 ms"
+if [ -n "${BENCH_OUT:-}" ]; then
+  BENCH_LEFT_COLS=1 bench_print_table md "${ROWS[@]}" >"$BENCH_OUT"
+fi
+[ "$nbad" = 0 ]
