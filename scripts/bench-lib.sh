@@ -40,8 +40,8 @@ bench_print_table() {
 
 # --- every tunnel measured both ways at once --------------------------------
 #
-# Each tunnel of BENCH_KINDS (j: jvpn-quic, w: wireguard-go, o: OpenVPN;
-# the scripts set the list) between client1 and the server carries two
+# Each tunnel of BENCH_KINDS (j: jvpn-quic, w: wireguard-go, o: OpenVPN,
+# t: OpenVPN over TCP, lab_ovpn_pair ... tcp; the scripts set the list) between client1 and the server carries two
 # probe streams at once (lab_probe2_start): client -> server ("up") and
 # server -> client ("down"), LAB_PROBE_RATE packets/s each, reports in
 # BENCH_DIR. The numbers of every run go to BENCH_R["KIND,DIR,METRIC,S"]
@@ -55,13 +55,14 @@ bench_print_table() {
 
 # shellcheck disable=SC2034 # BENCH_* are for the callers too
 {
-declare -gA BENCH_NAME=([j]=jvpn-quic [w]=wireguard-go [o]=OpenVPN)
+declare -gA BENCH_NAME=([j]=jvpn-quic [w]=wireguard-go [o]=OpenVPN
+                        [t]="OpenVPN TCP")
 declare -gA BENCH_SADDR=([j]=$LAB_SERVER_IN4 [w]=$LAB_WG_SERVER_IN4
-                         [o]=$LAB_OVPN_SERVER_IN4)
+                         [o]=$LAB_OVPN_SERVER_IN4 [t]=$LAB_OVPN_TCP_SERVER_IN4)
 declare -gA BENCH_CADDR=([j]=$LAB_CLIENT1_IN4 [w]=$LAB_WG_CLIENT_IN4
-                         [o]=$LAB_OVPN_CLIENT_IN4)
+                         [o]=$LAB_OVPN_CLIENT_IN4 [t]=$LAB_OVPN_TCP_CLIENT_IN4)
 # The up stream's port; the down stream's is one more.
-declare -gA BENCH_PORT=([j]=9000 [w]=9010 [o]=9020)
+declare -gA BENCH_PORT=([j]=9000 [w]=9010 [o]=9020 [t]=9030)
 BENCH_KINDS=(j w o)
 BENCH_DIR=${BENCH_DIR:-}
 declare -gA BENCH_R=() BENCH_UP=() BENCH_DOWN=() BENCH_WORSE=()

@@ -10,11 +10,17 @@
 #     jvpn full: iperf3 -> 198.18.60.2 (an "internet" namespace behind the
 #            server, which NATs the tunnel out; the client in full-tunnel
 #            mode: default route by policy routing)
+#     jvpn TCP: iperf3 -> 198.18.200.1 (the client with transport = tcp:
+#            HTTP/2 over TLS over TCP 443, the fallback of issue 14)
+#     OpenVPN TCP: iperf3 -> 198.19.252.1 (OpenVPN 2.6, static key,
+#            --proto tcp-server / tcp-client on 1194, lab_ovpn_pair ... tcp)
 #
-# Each of the three gets the same four iperf3 TCP tests: 1 and 4 streams,
-# client->server (up) and server->client (down, -R). For the VPNs the CPU
-# time (utime+stime from /proc/PID/stat) of both ends' VPN processes is
-# read around each test and divided by the bytes moved.
+# Each of the first four gets the same four iperf3 TCP tests: 1 and 4
+# streams, client->server (up) and server->client (down, -R); the two TCP
+# tunnels get the single-stream ones, in a table of their own with the
+# ratio jvpn TCP / OpenVPN TCP. For the VPNs the CPU time (utime+stime
+# from /proc/PID/stat) of both ends' VPN processes is read around each
+# test and divided by the bytes moved.
 #
 # Environment:
 #   BENCH_OUT=FILE      also write the results as Markdown to FILE
@@ -29,7 +35,8 @@
 #   JVPN_BIN=PATH       the jvpn-quic binary (default: as tests/lab/lab.sh)
 #
 # Exit 0 when every test ran, 1 when one failed or the setup failed, 77
-# (skip) without root, /dev/net/tun, 'ip netns' or iperf3.
+# (skip) without root, /dev/net/tun, 'ip netns' or iperf3. Without
+# openvpn the OpenVPN TCP column says n/a.
 set -euo pipefail
 
 srcdir=$(cd "$(dirname "$0")/.." && pwd)
@@ -128,6 +135,8 @@ cl=${LAB_NS[client1]}
 sv=${LAB_NS[server]}
 
 TESTS=(up1 down1 up4 down4)
+# The TCP tunnels' tests (HTTP/2 fallback against OpenVPN over TCP).
+TCP_TESTS=(up1 down1)
 declare -A TEST_NAME=([up1]="1 stream up" [down1]="1 stream down"
                       [up4]="4 streams up" [down4]="4 streams down")
 declare -A TEST_ARGS=([up1]="" [down1]="-R" [up4]="-P 4" [down4]="-P 4 -R")
@@ -240,17 +249,32 @@ run_test() {
   return 0
 }
 
-run_all() {
-  local kind=$1 dst=$2 t
-  shift 2
-  for t in "${TESTS[@]}"; do
+# run_list KIND "TEST..." DST PIDS...: run_test for each of the TESTs.
+run_list() {
+  local kind=$1 tests=$2 dst=$3 t
+  shift 3
+  for t in $tests; do
     run_test "$kind" "$t" "$dst" "$@" || nfail=$((nfail + 1))
   done
+}
+run_all() {
+  local kind=$1 dst=$2
+  shift 2
+  run_list "$kind" "${TESTS[*]}" "$dst" "$@"
 }
 
 # ping_ok NS DST: one ping answered.
 # shellcheck disable=SC2317 # called through lab_wait_for
 ping_ok() { ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1; }
+
+# jvpn_client LOG CONF: the jvpn-quic client in client1's namespace from
+# CONF, its PID in jcli; returns 1 unless its tunnel answers pings.
+jvpn_client() {
+  lab_spawn "$cl" "$1" "$JVPN_BIN" client -c "$2"
+  jcli=$REPLY
+  lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 &&
+    lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"
+}
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -272,14 +296,9 @@ if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
    ! lab_wait_udp_listen "$sv" 443 5; then
   die "jvpn-quic server did not come up" "$dir/jvpn-server.log"
 fi
-lab_spawn "$cl" "$dir/jvpn-client.log" "$JVPN_BIN" client \
-  -c "$dir/jvpn/client1.conf"
-jcli=$REPLY
-if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-   ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
+jvpn_client "$dir/jvpn-client.log" "$dir/jvpn/client1.conf" ||
   die "jvpn-quic client did not connect" "$dir/jvpn-server.log" \
     "$dir/jvpn-client.log"
-fi
 JVPN_MTU_C=$(ip -n "$cl" -o link show dev "$LAB_TUN" |
   sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 JVPN_MTU_S=$(ip -n "$sv" -o link show dev "$LAB_TUN" |
@@ -339,6 +358,21 @@ stop_pid() {
   lab_kill "$1" KILL || true
   lab_wait_exit "$1" 2 || true
 }
+stop_pid "$jcli"
+
+# --- 2a. jvpn-quic over HTTP/2 over TCP (the fallback, issue 14) ----------
+# The same server; the client pinned to TCP (transport = tcp), as one
+# whose network blocks UDP ends up after its fallback.
+echo "bench: jvpn-quic over TCP (transport = tcp), client1 ->" \
+  "$LAB_SERVER_IN4" >&2
+{ cat "$dir/jvpn/client1.conf"; printf 'transport = tcp\n'; } \
+  >"$dir/jvpn/client1-tcp.conf"
+if ! jvpn_client "$dir/jvpn-tcp-client.log" "$dir/jvpn/client1-tcp.conf" ||
+   ! grep -q 'tunnel up .*transport=tcp' "$dir/jvpn-tcp-client.log"; then
+  die "jvpn-quic client (transport = tcp) did not connect over TCP" \
+    "$dir/jvpn-server.log" "$dir/jvpn-tcp-client.log"
+fi
+run_list jvpntcp "${TCP_TESTS[*]}" "$LAB_SERVER_IN4" "$jcli" "$jsrv"
 stop_pid "$jcli"
 stop_pid "$jsrv"
 
@@ -421,21 +455,40 @@ else
   echo "bench: wireguard-go column skipped: $WG_WHY" >&2
 fi
 
+# --- 4. OpenVPN over TCP, the reference for the HTTP/2 fallback -----------
+OVPN_VER=""
+if command -v openvpn >/dev/null 2>&1; then
+  echo "bench: OpenVPN over TCP, client1 -> $LAB_OVPN_TCP_SERVER_IN4" >&2
+  OVPN_VER=$(openvpn --version 2>/dev/null | head -n 1 |
+    awk '{ print $1, $2 }')
+  lab_ovpn_pair client1 "$dir/ovpn-tcp" tcp ||
+    die "OpenVPN over TCP did not come up"
+  run_list ovpntcp "${TCP_TESTS[*]}" "$LAB_OVPN_TCP_SERVER_IN4" \
+    "${LAB_OVPN_PID[tcp-client]}" "${LAB_OVPN_PID[tcp-server]}"
+  stop_pid "${LAB_OVPN_PID[tcp-client]}"
+  stop_pid "${LAB_OVPN_PID[tcp-server]}"
+else
+  echo "bench: OpenVPN TCP column skipped: openvpn is missing" >&2
+fi
+
 # --- results ---------------------------------------------------------------
 
 # fmt_gbps KIND TEST / fmt_ratio A B / fmt_cpu KIND TEST: table cells in
 # REPLY, "n/a" where a number is missing.
+# shellcheck disable=SC2317 # called through cells
 fmt_gbps() {
   local b=${BPS[$1,$2]:-}
   if [ -z "$b" ]; then REPLY=n/a; return; fi
   REPLY=$(awk -v b="$b" 'BEGIN { printf "%.2f", b / 1e9 }')
 }
+# shellcheck disable=SC2317 # called through cells
 fmt_ratio() {
   local a=${BPS[$1,$3]:-} b=${BPS[$2,$3]:-}
   if [ -z "$a" ] || [ -z "$b" ]; then REPLY=n/a; return; fi
   REPLY=$(awk -v a="$a" -v b="$b" 'BEGIN {
     if (b > 0) printf "%.2f", a / b; else printf "n/a" }')
 }
+# shellcheck disable=SC2317 # called through cells
 fmt_cpu() {
   local c=${CPU_C[$1,$2]:-} s=${CPU_S[$1,$2]:-} n=${BYTES[$1,$2]:-}
   if [ -z "$c" ] || [ -z "$s" ] || [ -z "$n" ]; then REPLY=n/a; return; fi
@@ -443,11 +496,26 @@ fmt_cpu() {
     if (n > 0) printf "%.2f", (c + s) / (n / 1e9); else printf "n/a" }')
 }
 # fmt_cores KIND TEST: "client/server" CPU cores busy during the test.
+# shellcheck disable=SC2317 # called through cells
 fmt_cores() {
   local c=${CPU_C[$1,$2]:-} s=${CPU_S[$1,$2]:-} w=${WALL[$1,$2]:-}
   if [ -z "$c" ] || [ -z "$s" ] || [ -z "$w" ]; then REPLY=n/a; return; fi
   REPLY=$(awk -v c="$c" -v s="$s" -v w="$w" \
     'BEGIN { printf "%.2f/%.2f", c / w, s / w }')
+}
+
+# cells TEST SPEC...: TEST's name, then per SPEC ("gbps KIND", "ratio A
+# B", "cpu KIND" or "cores KIND") the fmt_ function's cell, '|'-separated,
+# in REPLY.
+cells() {
+  local t=$1 row=${TEST_NAME[$1]} spec a
+  shift
+  for spec in "$@"; do
+    read -r -a a <<<"$spec"
+    "fmt_${a[0]}" "${a[@]:1}" "$t"
+    row+="|$REPLY"
+  done
+  REPLY=$row
 }
 
 # Rows of '|'-separated cells, the first one the header.
@@ -456,23 +524,25 @@ hdr+="|jvpn full Gbit/s|full/jvpn"
 MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn full CPU s/GB")
 CORES=("test|wg cores client/server|jvpn cores client/server")
 for t in "${TESTS[@]}"; do
-  row="${TEST_NAME[$t]}"
-  fmt_gbps bare "$t"; row+="|$REPLY"
-  fmt_gbps wg "$t"; row+="|$REPLY"
-  fmt_gbps jvpn "$t"; row+="|$REPLY"
-  fmt_ratio jvpn wg "$t"; row+="|$REPLY"
-  fmt_ratio jvpn bare "$t"; row+="|$REPLY"
-  fmt_ratio wg bare "$t"; row+="|$REPLY"
-  fmt_gbps jvpnfull "$t"; row+="|$REPLY"
-  fmt_ratio jvpnfull jvpn "$t"; row+="|$REPLY"
-  fmt_cpu wg "$t"; row+="|$REPLY"
-  fmt_cpu jvpn "$t"; row+="|$REPLY"
-  fmt_cpu jvpnfull "$t"; row+="|$REPLY"
-  MAIN+=("$row")
-  row="${TEST_NAME[$t]}"
-  fmt_cores wg "$t"; row+="|$REPLY"
-  fmt_cores jvpn "$t"; row+="|$REPLY"
-  CORES+=("$row")
+  cells "$t" "gbps bare" "gbps wg" "gbps jvpn" "ratio jvpn wg" \
+    "ratio jvpn bare" "ratio wg bare" "gbps jvpnfull" "ratio jvpnfull jvpn" \
+    "cpu wg" "cpu jvpn" "cpu jvpnfull"
+  MAIN+=("$REPLY")
+  cells "$t" "cores wg" "cores jvpn"
+  CORES+=("$REPLY")
+done
+
+# The HTTP/2 fallback against OpenVPN over TCP (and jvpn-quic's QUIC of
+# the same run, for what the fallback costs).
+thdr="test|jvpn QUIC Gbit/s|jvpn TCP Gbit/s|OpenVPN TCP Gbit/s"
+thdr+="|jvpn TCP/OpenVPN TCP|jvpn TCP/QUIC|jvpn TCP CPU s/GB"
+thdr+="|OpenVPN TCP CPU s/GB|jvpn TCP cores c/s|OpenVPN TCP cores c/s"
+TCPT=("$thdr")
+for t in "${TCP_TESTS[@]}"; do
+  cells "$t" "gbps jvpn" "gbps jvpntcp" "gbps ovpntcp" \
+    "ratio jvpntcp ovpntcp" "ratio jvpntcp jvpn" "cpu jvpntcp" \
+    "cpu ovpntcp" "cores jvpntcp" "cores ovpntcp"
+  TCPT+=("$REPLY")
 done
 
 # print_table text|md ROWS...: aligned columns (text) or a Markdown table.
@@ -516,6 +586,8 @@ INFO=(
   "iperf3: $iperf_ver, TCP, ${SECS} s per test after ${OMIT} s omitted"
   "jvpn-quic: $jvpn_ver, $jvpn_mtu, default config (cubic)"
   "wireguard-go: ${wg_ver:-not run}${WG_WHY:+ ($WG_WHY)}, MTU 1420"
+  "jvpn TCP: the same server, client with transport = tcp (HTTP/2 over TLS over TCP 443)"
+  "OpenVPN TCP: ${OVPN_VER:-not run (openvpn is missing)}, static key, AES-256-CBC/SHA256, TCP 1194, MTU 1500"
   "CPU s/GB: utime+stime of the VPN processes of both ends per 10^9 bytes moved"
   "cores c/s: CPU seconds per wall second of the client / server VPN process"
   "perf: $PERF_STATE"
@@ -527,6 +599,8 @@ echo
 print_table text "${MAIN[@]}"
 echo
 print_table text "${CORES[@]}"
+echo
+print_table text "${TCPT[@]}"
 if [ -n "$JVPN_STATS_S" ]; then
   echo
   echo "jvpn-quic server counters after its tests: ${JVPN_STATS_S#* stats }"
@@ -542,6 +616,8 @@ if [ -n "${BENCH_OUT:-}" ]; then
     print_table md "${MAIN[@]}"
     echo
     print_table md "${CORES[@]}"
+    echo
+    print_table md "${TCPT[@]}"
   } >"$BENCH_OUT"
   echo
   echo "bench: Markdown table written to $BENCH_OUT"

@@ -2506,7 +2506,7 @@ lab_fo_loss() {
 
 # --- OpenVPN beside jvpn-quic (scripts/bench-failover.sh) -------------------
 #
-# lab_ovpn_pair CLIENT DIR: OpenVPN 2.6 in point-to-point mode with a
+# lab_ovpn_pair CLIENT DIR [tcp]: OpenVPN 2.6 in point-to-point mode with a
 # static key (DIR/ovpn.key), UDP: the server in the server namespace on
 # 198.18.3.2:1194, the client in CLIENT's namespace with no fixed local
 # address or port (--nobind), so its packets leave as the routing table
@@ -2514,18 +2514,25 @@ lab_fo_loss() {
 # address once a packet from it authenticates), --ping 1 --ping-restart 5
 # (a restart re-opens the socket). Tunnel addresses LAB_OVPN_SERVER_IN4 and
 # LAB_OVPN_CLIENT_IN4, devices LAB_OVPN_IF[client|server], PIDs
-# LAB_OVPN_PID[client|server]. Returns 1 (with a message) when openvpn is
-# missing or the tunnel does not work.
+# LAB_OVPN_PID[client|server]. With "tcp", a second, separate tunnel over
+# TCP instead (--proto tcp-server / tcp-client, port 1194, no --float),
+# which may run beside the UDP one: addresses LAB_OVPN_TCP_SERVER_IN4 and
+# LAB_OVPN_TCP_CLIENT_IN4, keys LAB_OVPN_IF and LAB_OVPN_PID tcp-client and
+# tcp-server. Returns 1 (with a message) when openvpn is missing or the
+# tunnel does not work.
 # shellcheck disable=SC2034
 {
 LAB_OVPN_SERVER_IN4=198.19.251.1
 LAB_OVPN_CLIENT_IN4=198.19.251.2
+LAB_OVPN_TCP_SERVER_IN4=198.19.252.1
+LAB_OVPN_TCP_CLIENT_IN4=198.19.252.2
 LAB_OVPN_PORT=1194
 }
 declare -gA LAB_OVPN_PID=() LAB_OVPN_IF=()
 # shellcheck disable=SC2034 # LAB_OVPN_PID is for the callers
 lab_ovpn_pair() {
-  local c=$1 dir=$2 cns sns um common
+  local c=$1 dir=$2 mode=${3:-udp} cns sns um common k="" tag=v
+  local sin=$LAB_OVPN_SERVER_IN4 cin=$LAB_OVPN_CLIENT_IN4 sproto=() cproto=()
   cns=${LAB_NS[$c]:-}
   sns=${LAB_NS[server]:-}
   if [ -z "$cns" ] || [ -z "$sns" ]; then
@@ -2535,29 +2542,45 @@ lab_ovpn_pair() {
   command -v openvpn >/dev/null 2>&1 ||
     { lab_log "lab_ovpn_pair: openvpn is missing (apt-get install openvpn)"
       return 1; }
+  case "$mode" in
+    udp) sproto=(--proto udp --float)
+         cproto=(--proto udp --float) ;;
+    tcp) k=tcp- tag=t
+         sin=$LAB_OVPN_TCP_SERVER_IN4
+         cin=$LAB_OVPN_TCP_CLIENT_IN4
+         sproto=(--proto tcp-server)
+         cproto=(--proto tcp-client --connect-retry 1 1) ;;
+    *) lab_log "lab_ovpn_pair: mode is udp or tcp, not '$mode'"
+       return 1 ;;
+  esac
   mkdir -p "$dir" || return 1
   um=$(umask)
   umask 077
   openvpn --genkey secret "$dir/ovpn.key" >/dev/null 2>&1
   umask "$um"
   [ -s "$dir/ovpn.key" ] || { lab_log "openvpn --genkey failed"; return 1; }
-  LAB_OVPN_IF[server]="$LAB_PREFIX-ovs"
-  LAB_OVPN_IF[client]="$LAB_PREFIX-ovc"
-  common=(--dev-type tun --proto udp --cipher AES-256-CBC --auth SHA256
-          --float --ping 1 --ping-restart 5 --persist-tun --persist-key
-          --verb 3)
+  LAB_OVPN_IF[${k}server]="$LAB_PREFIX-o${tag}s"
+  LAB_OVPN_IF[${k}client]="$LAB_PREFIX-o${tag}c"
+  common=(--dev-type tun --cipher AES-256-CBC --auth SHA256
+          --ping 1 --ping-restart 5 --persist-tun --persist-key --verb 3)
   lab_spawn "$sns" "$dir/ovpn-server.log" openvpn "${common[@]}" \
-    --dev "${LAB_OVPN_IF[server]}" --local 198.18.3.2 \
+    "${sproto[@]}" --dev "${LAB_OVPN_IF[${k}server]}" --local 198.18.3.2 \
     --lport "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 0 \
-    --ifconfig "$LAB_OVPN_SERVER_IN4" "$LAB_OVPN_CLIENT_IN4"
-  LAB_OVPN_PID[server]=$REPLY
+    --ifconfig "$sin" "$cin"
+  LAB_OVPN_PID[${k}server]=$REPLY
+  if [ "$mode" = tcp ] &&
+     ! lab_wait_for "OpenVPN listening on TCP" 10 lab_tcp_listening "$sns" \
+         "$LAB_OVPN_PORT"; then
+    lab_tail "$dir/ovpn-server.log" >&2
+    return 1
+  fi
   lab_spawn "$cns" "$dir/ovpn-client.log" openvpn "${common[@]}" \
-    --dev "${LAB_OVPN_IF[client]}" --nobind \
+    "${cproto[@]}" --dev "${LAB_OVPN_IF[${k}client]}" --nobind \
     --remote 198.18.3.2 "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 1 \
-    --ifconfig "$LAB_OVPN_CLIENT_IN4" "$LAB_OVPN_SERVER_IN4"
-  LAB_OVPN_PID[client]=$REPLY
+    --ifconfig "$cin" "$sin"
+  LAB_OVPN_PID[${k}client]=$REPLY
   if ! lab_wait_for "a ping through OpenVPN" 15 ip netns exec "$cns" \
-         ping -n -q -c 1 -W 1 "$LAB_OVPN_SERVER_IN4"; then
+         ping -n -q -c 1 -W 1 "$sin"; then
     lab_tail "$dir/ovpn-server.log" "$dir/ovpn-client.log" >&2
     return 1
   fi
