@@ -64,6 +64,8 @@ enum key_id {
   K_TCP,
   K_TRANSPORT,
   K_DNS_BACKEND,
+  K_METRICS,
+  K_METRICS_PER_SESSION,
   K_COUNT
 };
 
@@ -83,6 +85,8 @@ static const struct key_def server_keys[] = {
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
     {"tcp", K_TCP, 0},
+    {"metrics", K_METRICS, 0},
+    {"metrics_per_session", K_METRICS_PER_SESSION, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -942,6 +946,25 @@ static int peer_key(struct parser *ps, struct jvpn_server_conf *c,
   }
 }
 
+/* "metrics = ADDR:PORT" (numeric, the port required) or "off". */
+static int value_metrics(struct parser *ps, const char *v,
+                         struct jvpn_server_conf *c) {
+  if (strcmp(v, "off") == 0) {
+    c->metrics_len = 0;
+    return 0;
+  }
+  if (jvpn_sockaddr_parse(v, 0, &c->metrics, &c->metrics_len) != 0 ||
+      /* sin6_port lies where sin_port does */
+      ((struct sockaddr_in *)&c->metrics)->sin_port == 0) {
+    c->metrics_len = 0;
+    return fail(ps, ps->line,
+                "metrics \"%s\": expected off, addr:port or [v6addr]:port "
+                "(numeric, with a port)",
+                v);
+  }
+  return 0;
+}
+
 static int server_key(struct parser *ps, struct jvpn_server_conf *c,
                       enum key_id id, const char *key, const char *v) {
   size_t i;
@@ -979,6 +1002,9 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_TCP: return value_enum(ps, key, v, off_on_names, 2, &c->tcp);
+  case K_METRICS: return value_metrics(ps, v, c);
+  case K_METRICS_PER_SESSION:
+    return value_enum(ps, key, v, off_on_names, 2, &c->metrics_per_session);
   case K_RETRY: {
     int x = 0;
 

@@ -102,6 +102,9 @@ struct jvpn_server_conf {
                                * port too ("tcp = on", the default) */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",
                                   * or "" (none) */
+  struct sockaddr_storage metrics; /* the Prometheus endpoint (HTTP) ... */
+  socklen_t metrics_len;           /* ... 0: none, the default */
+  int metrics_per_session;         /* series per session too (capped) */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
   struct jvpn_policy policy;  /* [policy]; defaults, validated */

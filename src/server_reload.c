@@ -43,6 +43,7 @@ static const struct restart_only restart_only[] = {
     RESTART_ONLY("pool", pool6),          RESTART_ONLY("tun", tun_name),
     RESTART_ONLY("mtu", mtu),             RESTART_ONLY("user", user),
     RESTART_ONLY("audit_log", audit_log), RESTART_ONLY("tcp", tcp),
+    RESTART_ONLY("metrics", metrics),     RESTART_ONLY("metrics", metrics_len),
 };
 
 /* Puts back into |nc| every restart-only setting that differs from the

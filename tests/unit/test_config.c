@@ -83,6 +83,8 @@ static const char full_server[] = "# jvpn-quic server\n"
                                   "congestion = bbr\n"
                                   "retry = always\n"
                                   "seccomp = log\n"
+                                  "metrics = [::1]:9587\n"
+                                  "metrics_per_session = on\n"
                                   "log_level = debug\n"
                                   "\n"
                                   "[peer]\n"
@@ -108,6 +110,8 @@ static void test_server_full(void **state) {
   assert_sa(&c.listen[0], c.listen_len[0], "198.18.0.1", 4433);
   assert_sa(&c.listen[1], c.listen_len[1], "fd00:6a76::1", 8443);
   assert_sa(&c.listen[2], c.listen_len[2], "198.18.0.2", 443);
+  assert_sa(&c.metrics, c.metrics_len, "::1", 9587);
+  assert_int_equal(c.metrics_per_session, 1);
   assert_string_equal(c.key_file, "/etc/jvpn/key.pem");
   assert_string_equal(c.cert_file, "/etc/jvpn/cert.pem");
   assert_int_equal(c.pool4.family, AF_INET);
@@ -184,6 +188,8 @@ static void test_server_defaults(void **state) {
   assert_int_equal(c.mtu, JVPN_TUN_DEFAULT_MTU);
   assert_int_equal(c.retry, JVPN_RETRY_AUTO);
   assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
+  assert_int_equal(c.metrics_len, 0); /* no endpoint */
+  assert_int_equal(c.metrics_per_session, 0);
   assert_int_equal(c.cc, JVPN_CC_CUBIC);
   assert_int_equal(c.log_level, JVPN_LOG_INFO);
   assert_string_equal(c.peers[0].name, "47DEQpj8");
@@ -464,6 +470,12 @@ static const struct err_case server_errors[] = {
     {SRV PEER "[policy]\nsession_lifetime_ms = 10s\n", 7,
      "transport_loss_ttl_ms (15000) must be less than session_lifetime_ms"},
     {SRV "[policy]\nmtu = 1400\n" PEER, 6, "unknown key \"mtu\" in [policy]"},
+    {SRV "metrics = 127.0.0.1\n" PEER, 5,
+     "metrics \"127.0.0.1\": expected off, addr:port"},
+    {SRV "metrics = localhost:9587\n" PEER, 5, "(numeric, with a port)"},
+    {SRV "metrics = [::1]:0\n" PEER, 5, "metrics \"[::1]:0\""},
+    {SRV "metrics_per_session = yes\n" PEER, 5, "metrics_per_session"},
+    {SRV "metrics = 127.0.0.1:9587\nmetrics = off\n" PEER, 6, "metrics"},
 };
 
 #define CLI                                                              \
