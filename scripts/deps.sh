@@ -15,12 +15,12 @@
 # Usage: scripts/deps.sh            (as root, or with sudo available)
 set -euo pipefail
 
-# Build: the compiler and autotools, the nine libraries, clang for the
+# Build: the compiler and autotools, the libraries, clang for the
 # libFuzzer harnesses.
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libgnutls28-dev libnghttp2-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
-  libseccomp-dev libnftables-dev libsystemd-dev
+  libseccomp-dev libnftables-dev libsystemd-dev libmicrohttpd-dev
   libnetfilter-queue-dev clang
 )
 

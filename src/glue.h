@@ -70,6 +70,7 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
 /* Counters of a tunnel endpoint, for the SIGUSR1 line. */
 struct glue_counters {
   uint64_t rx_packets, tx_packets;
+  uint64_t rx_bytes, tx_bytes; /* of those packets (server: metrics) */
   uint64_t drop_spoofed, drop_malformed, drop_no_route, drop_too_big;
   uint64_t drop_tun_full;
   uint64_t drop_local_only; /* link-scope packets kept off the tunnel */

@@ -108,6 +108,15 @@ static const int client_calls[] = {
     SCMP_SYS(sched_yield),
 };
 
+/* The server's metrics endpoint (src/metrics_http.c): libmicrohttpd
+ * ends each answered HTTP connection with shutdown(SHUT_WR) before its
+ * close; the rest of a scrape (accept4, recvfrom, sendmsg, setsockopt,
+ * epoll on its own descriptor) is in both_calls. Measured with strace
+ * under tests/netns/metrics.sh. */
+static const int server_calls[] = {
+    SCMP_SYS(shutdown),
+};
+
 #ifdef JVPN_SANITIZERS
 /* ASan and UBSan: their signal stacks and reports, and LeakSanitizer at
  * exit, which suspends the threads from a traced helper process. */
@@ -235,6 +244,8 @@ static int add_rules(struct builder *b, enum sandbox_role role) {
     rc = allow_args(b, both_args, NELEM(both_args));
   if (rc == 0)
     rc = allow_self_signals(b);
+  if (rc == 0 && role == SANDBOX_SERVER)
+    rc = allow_calls(b, server_calls, NELEM(server_calls));
   if (rc == 0 && role == SANDBOX_CLIENT)
     rc = allow_calls(b, client_calls, NELEM(client_calls));
   if (rc == 0 && role == SANDBOX_CLIENT)

@@ -93,6 +93,7 @@ static void sclient_del(struct sclient *sc) {
     uv_close((uv_handle_t *)sc->tcp_poll, free_handle);
     sc->tcp_poll = NULL;
   }
+  srv_metrics_conn_gone(srv, sc);
   transport_del(&sc->tp); /* QUIC retires its CIDs through cid_remove */
   uv_timer_stop(&sc->timer);
   sc->timer.data = sc;
@@ -431,6 +432,7 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
     return;
   }
   sc->ctr.rx_packets++;
+  sc->ctr.rx_bytes += len;
 }
 
 static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
@@ -888,6 +890,7 @@ static int route_from_tun(struct server *srv, const uint8_t *pkt,
   if (rv != 0)
     return 0;
   sc->ctr.tx_packets++;
+  sc->ctr.tx_bytes += len;
   if (!sc->dirty) {
     if (srv->ndirty == JVPN_TUN_BATCH)
       flush_dirty(srv);
@@ -1159,6 +1162,8 @@ int jvpn_server_run(const char *config_path, int verbosity,
   srv->started_ms = glue_now() / 1000000;
   glue_control_open(&srv->control, srv->loop, control_path, "server",
                     srv_status, srv);
+  if (srv_metrics_start(srv) != 0)
+    goto out_io;
   if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0 ||
       glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0 ||
       glue_audit_start(srv->audit) != 0)
@@ -1169,6 +1174,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
   rc = 0;
 
 out_io:
+  srv_metrics_stop(srv); /* its handles are its own, not close_walk's */
   uv_walk(srv->loop, close_walk, srv);
   uv_run(srv->loop, UV_RUN_DEFAULT);
   for (i = 0; i < srv->nsock; i++)

@@ -20,6 +20,7 @@
 #include "src/glue.h"
 #include "src/halfopen.h"
 #include "src/peer_table.h"
+#include "src/server_metrics.h"
 #include "src/session_table.h"
 #include "src/tun_gate.h"
 
@@ -131,6 +132,7 @@ struct server {
   uv_timer_t sess_timer;        /* session table deadlines */
   struct jvpn_audit *audit;
   uint64_t sess_refused;        /* attach requests refused */
+  struct srv_metrics metrics;   /* src/server_metrics.c */
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 

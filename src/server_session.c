@@ -57,6 +57,7 @@ static void emit(struct server *srv, struct jvpn_session_out *out) {
 
   for (i = 0; i < out->nrecords; i++) {
     note_switch(srv, &out->records[i]);
+    srv_metrics_record(srv, &out->records[i]);
     if (srv->audit)
       (void)jvpn_audit_emit(srv->audit, &out->records[i]);
     if (out->records[i].kind == JVPN_AUDIT_TRANSITION)
@@ -124,6 +125,7 @@ static void note_transport(struct server *srv, struct srv_session *ss,
   glue_sockaddr_str(remote_of(sc, &path), r.peer, sizeof(r.peer));
   snprintf(r.detail, sizeof(r.detail), "%s -> %s",
            transport_kind_name(ss->kind), transport_kind_name(now));
+  srv_metrics_record(srv, &r);
   if (srv->audit)
     (void)jvpn_audit_emit(srv->audit, &r);
   LOG_INFO(sc->ctx, "session %s: transport %s", ss->idstr, r.detail);
@@ -190,6 +192,7 @@ static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
 static void sess_free(struct server *srv, struct srv_session *ss) {
   struct sclient *sc;
 
+  srv_metrics_session_gone(srv, ss);
   sess_unroute(srv, ss);
   /* Standbys point at it too, not only the active connection. */
   for (sc = srv->clients; sc; sc = sc->next)
@@ -376,7 +379,7 @@ static int birth_admitted(struct sclient *sc, struct quic_tunnel_resp *resp) {
                                      &out) == 0)
     return 0;
   emit(srv, &out);
-  srv->sess_refused++;
+  srv_metrics_refused(srv, JVPN_R_RATE_LIMITED);
   JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "new session refused: %s",
               out.nrecords > 0 ? out.records[0].detail : "rate limited");
   resp->status = refusal_status(JVPN_R_RATE_LIMITED);
@@ -456,14 +459,14 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
           0) {
     LOG_WARN(sc->ctx, "malformed jvpn-attach request refused");
     emit_security(srv, sc, "malformed jvpn-attach or jvpn-version header");
-    srv->sess_refused++;
+    srv_metrics_refused(srv, JVPN_R_MALFORMED_REQUEST);
     return;
   }
   if (w.role == JVPN_ROLE_ACTIVATE) {
     /* Activation is a capsule on a standby's stream, never a request:
      * refused before the gate, so no nonce is spent. */
     emit_security(srv, sc, "activate role on a CONNECT-IP request");
-    srv->sess_refused++;
+    srv_metrics_refused(srv, JVPN_R_MALFORMED_REQUEST);
     return;
   }
   glue_sockaddr_str(remote_of(sc, &path), peer,
@@ -488,7 +491,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   emit(srv, &out);
   ss = sess_find(srv, w.session_id);
   if (rv != 0) {
-    srv->sess_refused++;
+    srv_metrics_refused(srv, out.verdict);
     resp->status = refusal_status(out.verdict);
     LOG_WARN(sc->ctx, "reattach refused: %s (HTTP %d)",
              jvpn_reason_name(out.verdict), resp->status);
@@ -552,13 +555,14 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   if (jvpn_wire_decode_activate(value, len, &w) != 0) {
     LOG_WARN(sc->ctx, "malformed ACTIVATE capsule");
     emit_security(srv, sc, "malformed ACTIVATE capsule");
-    srv->sess_refused++;
+    srv_metrics_refused(srv, JVPN_R_MALFORMED_REQUEST);
     return JVPN_ERR_MALFORMED;
   }
   s = ss ? jvpn_session_table_find(srv->sessions, ss->id) : NULL;
   if (s == NULL || ss->active == sc) {
     /* Not a standby of a live session: nothing the gate could weigh. */
-    srv->sess_refused++;
+    srv_metrics_refused(srv, s == NULL ? JVPN_R_UNKNOWN_SESSION
+                                       : JVPN_R_POLICY_DENY);
     return send_activate_result(sc, s == NULL ? 404 : 409,
                                 s ? s->attach_version : 0);
   }
@@ -585,7 +589,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
                                  &srv->conf.policy, &out);
   emit(srv, &out);
   if (rv != 0) {
-    srv->sess_refused++;
+    srv_metrics_refused(srv, out.verdict);
     status = rv == JVPN_ERR_DENIED ? refusal_status(out.verdict) : 500;
     LOG_WARN(sc->ctx, "activate refused: %s (%d)",
              jvpn_reason_name(out.verdict), status);
@@ -622,7 +626,7 @@ int srv_pin_admit(struct sclient *sc) {
   if (conns_of_pin(sc) <= max)
     return 0;
   emit_refusal(sc->srv, sc, "pin connection limit");
-  sc->srv->sess_refused++;
+  srv_metrics_refused(sc->srv, JVPN_R_RATE_LIMITED);
   JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "refused client: over %u connections "
               "for this client pin", (unsigned)max);
   return -1;
