@@ -44,6 +44,10 @@ build_pkgs=(
 #   librsvg2-bin, libxml2-utils
 #                 tests/render/timeline.sh: rsvg-convert renders the
 #                 timeline pictures, xmllint checks them
+#   curl, prometheus
+#                 tests/netns/metrics.sh scrapes the server's endpoint and
+#                 checks the text with promtool (prometheus's; the test
+#                 needs no Prometheus server running)
 #   ngtcp2-client, ngtcp2-server, tshark
 #                 interop/run-local.sh: ngtcp2's gtlsclient/gtlsserver as
 #                 peers, tshark to check captures
@@ -54,6 +58,7 @@ test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
   tshark dnsmasq-base jq dbus-daemon librsvg2-bin libxml2-utils
+  curl prometheus
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )
 

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# tests/netns/metrics.sh: the server's Prometheus endpoint (issue 17 item 1,
+# docs/operations.md "Metrics"), scraped with curl from inside the server
+# namespace while the lab moves its counters.
+#
+# The standard lab topology (tests/lab/lab.sh, lab_topo_vpn), NAT on:
+#
+#   client1 198.18.1.2 ---- c1 .                        server 198.18.3.2
+#                               router ---- server      metrics on
+#   client2 198.18.2.2 ---- c2 '  (masquerade,          127.0.0.1:9587,
+#                                  random ports)        user nobody, seccomp on
+#
+#   (a) the first scrape: 200, the 0.0.4 content type, and promtool's
+#       "check metrics" finds nothing to say about the text
+#   (b) jvpn_sessions{state="ATTACHED"} is 2 (one per client), the active
+#       QUIC attachments 2
+#   (c) a ping flood through client1's tunnel: the IP byte and packet
+#       counters grow each way by at least what it carried
+#   (d) a NAT rebinding (lab_nat_flush) under traffic:
+#       jvpn_switches_total{reason="NAT_REBIND"} goes up by at least 1
+#   (e) a forged reattach for client1's session (tests/tools/attach_probe
+#       --forge with client1's stolen key, from client2's host): 403, and
+#       jvpn_attach_refusals_total{reason="BAD_PROOF"} goes up by 1
+#   (f) the last scrape passes promtool too; audit records were counted;
+#       another path is 404; the server is alive (a call seccomp refused
+#       would have killed it)
+#
+# Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
+# /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
+# trap removes every namespace and process. METRICS_KEEP=1 keeps the logs.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+: "${top_srcdir:=$(cd "$here/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+# shellcheck source-path=SCRIPTDIR source=../lab/lab.sh
+. "$top_srcdir/tests/lab/lab.sh"
+
+lab_require_netns
+lab_test_init metrics
+
+PORT=9587
+URL=http://127.0.0.1:$PORT/metrics
+FLOOD=400          # (c): echo requests ...
+SIZE=1000          # ... of this many payload bytes
+
+lab_find_bin ||
+  lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
+ATTACH_PROBE=${ATTACH_PROBE:-$top_builddir/tests/tools/attach_probe}
+[ -x "$ATTACH_PROBE" ] ||
+  lab_setup_fail "no attach_probe binary (make tests/tools/attach_probe)"
+lab_require_tools nft conntrack curl promtool
+lab_note "using $JVPN_BIN"
+
+lab_test_logdir METRICS_KEEP
+dir=$REPLY
+
+# shellcheck disable=SC2119 # no options: NAT on
+lab_topo_vpn || lab_setup_fail "could not build the lab topology"
+lab_gen_vpn_configs "$dir" "client1 client2" ||
+  lab_setup_fail "genkey or config generation failed"
+
+c1=${LAB_NS[client1]}
+c2=${LAB_NS[client2]}
+sv=${LAB_NS[server]}
+slog=$dir/server.log
+audit=$dir/audit.jsonl
+
+# In [server], the first section: the endpoint, an audit log, and a
+# privilege drop (the listener is opened before it).
+sed -i "s|^\[server\]\$|[server]\nmetrics = 127.0.0.1:$PORT\nuser = nobody\naudit_log = $audit|" \
+  "$dir/server.conf"
+grep -q "^metrics = 127.0.0.1:$PORT\$" "$dir/server.conf" ||
+  lab_setup_fail "could not add metrics to the server's config"
+
+if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
+     --control "$dir/server.sock"; then
+  lab_setup_fail "the server did not come up: $REPLY $(lab_tail "$slog")"
+fi
+server_pid=$LAB_VPN_PID
+lab_vpn_client_up "$dir" 1 && lab_wait_tunnel "$c1" 5 ||
+  lab_setup_fail "client1 did not come up: $(lab_tail "$slog" "$dir/client1.log")"
+lab_vpn_client_up "$dir" 2 && lab_wait_tunnel "$c2" 5 ||
+  lab_setup_fail "client2 did not come up: $(lab_tail "$slog" "$dir/client2.log")"
+
+# --- helpers ----------------------------------------------------------------
+
+# scrape NAME: the endpoint's answer into $dir/NAME.prom, its headers into
+# $dir/NAME.hdr; fails when curl does (not 200, no answer in 5 s).
+scrape() {
+  ip netns exec "$sv" curl -sS -f --max-time 5 -D "$dir/$1.hdr" \
+    -o "$dir/$1.prom" "$URL" 2>"$dir/$1.err"
+}
+
+# value NAME SERIES: the value of SERIES (name and labels exactly as the
+# server writes them) in the scrape NAME, in REPLY; fails without it.
+value() {
+  REPLY=$(awk -v s="$2" 'substr($0, 1, length(s) + 1) == s " " { print $2 }' \
+    "$dir/$1.prom")
+  [ -n "$REPLY" ]
+}
+
+# promtool_ok NAME: promtool check metrics has nothing to say about the
+# scrape NAME; its words in REPLY.
+promtool_ok() {
+  REPLY=$(promtool check metrics <"$dir/$1.prom" 2>&1)
+  local rc=$?
+  [ "$rc" = 0 ] && [ -z "$REPLY" ]
+}
+
+# grown NAME SERIES BEFORE MIN: a fresh scrape NAME shows SERIES at least
+# MIN above BEFORE (for lab_wait_for).
+grown() {
+  scrape "$1" && value "$1" "$2" &&
+    awk -v a="$3" -v b="$REPLY" -v m="$4" 'BEGIN { exit !(b - a >= m) }'
+}
+
+# --- (a) the first scrape ---------------------------------------------------
+if ! lab_wait_for "the metrics endpoint" 5 scrape s0; then
+  lab_setup_fail "no answer from $URL: $(cat "$dir/s0.err") $(lab_tail "$slog")"
+fi
+ctype=$(grep -i '^content-type:' "$dir/s0.hdr" | tr -d '\r')
+if ! grep -qi '^content-type: text/plain; version=0.0.4' <<<"$ctype"; then
+  lab_fail a "content type '$ctype'" "$dir/s0.hdr"
+elif ! promtool_ok s0; then
+  lab_fail a "promtool check metrics: $REPLY" "$dir/s0.prom"
+else
+  lab_pass a "200, $ctype, $(grep -c -v '^#' "$dir/s0.prom") samples;\
+ promtool check metrics: no problems"
+fi
+
+# --- (b) sessions by state ---------------------------------------------------
+scenario_b() {
+  local att act
+  scrape s1 || { lab_fail b "scrape failed"; return 1; }
+  value s1 'jvpn_sessions{state="ATTACHED"}' && att=$REPLY || att=none
+  value s1 'jvpn_attachments{role="active",transport="quic"}' && act=$REPLY ||
+    act=none
+  if [ "$att" != 2 ] || [ "$act" != 2 ]; then
+    lab_fail b "ATTACHED sessions $att, active QUIC attachments $act (want 2\
+ and 2)" "$dir/s1.prom"
+    return 1
+  fi
+  lab_pass b "jvpn_sessions{state=\"ATTACHED\"} 2, active QUIC attachments 2"
+}
+scenario_b
+
+# --- (c) bytes and packets through a ping flood -----------------------------
+scenario_c() {
+  local up0 down0 pup0 pdown0 up1 down1 pup1 pdown1 min
+  scrape c0 || { lab_fail c "scrape failed"; return 1; }
+  value c0 'jvpn_ip_bytes_total{direction="uplink"}' && up0=$REPLY
+  value c0 'jvpn_ip_bytes_total{direction="downlink"}' && down0=$REPLY
+  value c0 'jvpn_ip_packets_total{direction="uplink"}' && pup0=$REPLY
+  value c0 'jvpn_ip_packets_total{direction="downlink"}' && pdown0=$REPLY
+  if [ -z "${up0:-}" ] || [ -z "${down0:-}" ] || [ -z "${pup0:-}" ] ||
+     [ -z "${pdown0:-}" ]; then
+    lab_fail c "no IP byte or packet counters" "$dir/c0.prom"
+    return 1
+  fi
+  ip netns exec "$c1" ping -n -q -f -c "$FLOOD" -s "$SIZE" -W 1 \
+    "$LAB_SERVER_IN4" >"$dir/flood.log" 2>&1
+  scrape c1 || { lab_fail c "scrape failed"; return 1; }
+  value c1 'jvpn_ip_bytes_total{direction="uplink"}' && up1=$REPLY
+  value c1 'jvpn_ip_bytes_total{direction="downlink"}' && down1=$REPLY
+  value c1 'jvpn_ip_packets_total{direction="uplink"}' && pup1=$REPLY
+  value c1 'jvpn_ip_packets_total{direction="downlink"}' && pdown1=$REPLY
+  # Most of the flood's echoes and replies: each is SIZE + 28 bytes.
+  min=$((FLOOD * 9 / 10))
+  if (( up1 - up0 < min * (SIZE + 28) || down1 - down0 < min * (SIZE + 28) ||
+        pup1 - pup0 < min || pdown1 - pdown0 < min )); then
+    lab_fail c "counters grew by uplink $((up1 - up0)) B/$((pup1 - pup0))\
+ packets, downlink $((down1 - down0)) B/$((pdown1 - pdown0)) packets (want\
+ >= $((min * (SIZE + 28))) B/$min each way)" "$dir/flood.log" "$dir/c1.prom"
+    return 1
+  fi
+  lab_pass c "$FLOOD pings of $SIZE B: uplink +$((up1 - up0)) B +$((pup1 - pup0))\
+ packets, downlink +$((down1 - down0)) B +$((pdown1 - pdown0)) packets"
+}
+scenario_c
+
+# --- (d) a NAT rebinding ------------------------------------------------------
+scenario_d() {
+  local s='jvpn_switches_total{reason="NAT_REBIND"}' n0 pid
+  scrape d0 && value d0 "$s" && n0=$REPLY ||
+    { lab_fail d "no $s" "$dir/d0.prom"; return 1; }
+  # Traffic carries each client to its new NAT port.
+  ip netns exec "$c1" ping -n -q -i 0.2 -c 30 "$LAB_SERVER_IN4" \
+    >"$dir/rebind-ping.log" 2>&1 &
+  pid=$!
+  sleep 0.5
+  lab_nat_flush
+  if ! lab_wait_for "$s to grow" 10 grown d1 "$s" "$n0" 1; then
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    lab_fail d "$s stayed at $n0 after the NAT flush" "$slog" "$dir/d1.prom"
+    return 1
+  fi
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  lab_pass d "$s $n0 -> $REPLY"
+}
+scenario_d
+
+# --- (e) a forged reattach -----------------------------------------------------
+scenario_e() {
+  local s='jvpn_attach_refusals_total{reason="BAD_PROOF"}' n0 a sid ver
+  declare -A C=() S=()
+  lab_cli_status "$dir/client1.sock" C || { lab_fail e "no client1 session"; return 1; }
+  sid=${C[session]}
+  lab_srv_session "$dir/server.sock" "$sid" S ||
+    { lab_fail e "the server does not list $sid"; return 1; }
+  ver=${S[version]}
+  scrape e0 && value e0 "$s" && n0=$REPLY ||
+    { lab_fail e "no $s" "$dir/e0.prom"; return 1; }
+  # The stolen identity: client1's own key pair, on client2's host.
+  mkdir -p "$dir/stolen" &&
+    cp "$dir/client1/key.pem" "$dir/client1/cert.pem" "$dir/stolen/"
+  a=$(ip netns exec "$c2" timeout 15 "$ATTACH_PROBE" \
+    --server 198.18.3.2:443 --key "$dir/stolen/key.pem" \
+    --cert "$dir/stolen/cert.pem" --server-pin "${LAB_PIN[server]}" \
+    --timeout 5 --forge "$sid" --nonce 1000 --version "$ver" \
+    2>>"$dir/attack.log")
+  if [ "$a" != "status 403" ]; then
+    lab_fail e "forged reattach: '$a' (want 'status 403')" "$dir/attack.log"
+    return 1
+  fi
+  if ! scrape e1 || ! value e1 "$s" || [ "$REPLY" != $((n0 + 1)) ]; then
+    lab_fail e "$s $n0 -> ${REPLY:-none} (want $((n0 + 1)))" "$dir/e1.prom"
+    return 1
+  fi
+  lab_pass e "forged reattach -> 403; $s $n0 -> $REPLY"
+}
+scenario_e
+
+# --- (f) the last scrape -------------------------------------------------------
+scenario_f() {
+  local code written
+  if ! scrape f0; then
+    lab_fail f "scrape failed: $(cat "$dir/f0.err")" "$slog"
+    return 1
+  fi
+  if ! promtool_ok f0; then
+    lab_fail f "promtool check metrics: $REPLY" "$dir/f0.prom"
+    return 1
+  fi
+  value f0 jvpn_audit_records_written_total && written=$REPLY || written=0
+  if [ "$written" -lt 1 ]; then
+    lab_fail f "jvpn_audit_records_written_total $written" "$dir/f0.prom"
+    return 1
+  fi
+  code=$(ip netns exec "$sv" curl -s -o /dev/null -w '%{http_code}' \
+    --max-time 5 "http://127.0.0.1:$PORT/other")
+  if [ "$code" != 404 ]; then
+    lab_fail f "/other answered $code (want 404)"
+    return 1
+  fi
+  lab_pass f "promtool check metrics: no problems; $written audit records;\
+ /other 404"
+}
+scenario_f
+
+if ! lab_pid_alive "$server_pid"; then
+  lab_fail server "the server exited (a call seccomp refused?)" "$slog"
+fi
+lab_check_sanitizers "$dir"
+
+lab_test_summary
