@@ -46,11 +46,11 @@ SIZE=1000          # ... of this many payload bytes
 
 lab_find_bin ||
   lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
-ATTACH_PROBE=${ATTACH_PROBE:-$top_builddir/tests/tools/attach_probe}
-[ -x "$ATTACH_PROBE" ] ||
+lab_tool_find attach_probe ATTACH_PROBE ||
   lab_setup_fail "no attach_probe binary (make tests/tools/attach_probe)"
 lab_require_tools nft conntrack curl promtool
-lab_note "using $JVPN_BIN"
+lab_note "using $JVPN_BIN, promtool $(promtool --version 2>&1 | head -n1 |
+  awk '{ print $3 }')"
 
 lab_test_logdir METRICS_KEEP
 dir=$REPLY
@@ -78,10 +78,13 @@ if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
   lab_setup_fail "the server did not come up: $REPLY $(lab_tail "$slog")"
 fi
 server_pid=$LAB_VPN_PID
-lab_vpn_client_up "$dir" 1 && lab_wait_tunnel "$c1" 5 ||
-  lab_setup_fail "client1 did not come up: $(lab_tail "$slog" "$dir/client1.log")"
-lab_vpn_client_up "$dir" 2 && lab_wait_tunnel "$c2" 5 ||
-  lab_setup_fail "client2 did not come up: $(lab_tail "$slog" "$dir/client2.log")"
+for n in 1 2; do
+  if ! lab_vpn_client_up "$dir" "$n" ||
+     ! lab_wait_tunnel "${LAB_NS[client$n]}" 5; then
+    lab_setup_fail "client$n did not come up: $(lab_tail "$slog" \
+      "$dir/client$n.log")"
+  fi
+done
 
 # --- helpers ----------------------------------------------------------------
 
@@ -182,8 +185,11 @@ scenario_c
 # --- (d) a NAT rebinding ------------------------------------------------------
 scenario_d() {
   local s='jvpn_switches_total{reason="NAT_REBIND"}' n0 pid
-  scrape d0 && value d0 "$s" && n0=$REPLY ||
-    { lab_fail d "no $s" "$dir/d0.prom"; return 1; }
+  if ! scrape d0 || ! value d0 "$s"; then
+    lab_fail d "no $s" "$dir/d0.prom"
+    return 1
+  fi
+  n0=$REPLY
   # Traffic carries each client to its new NAT port.
   ip netns exec "$c1" ping -n -q -i 0.2 -c 30 "$LAB_SERVER_IN4" \
     >"$dir/rebind-ping.log" 2>&1 &
@@ -211,8 +217,11 @@ scenario_e() {
   lab_srv_session "$dir/server.sock" "$sid" S ||
     { lab_fail e "the server does not list $sid"; return 1; }
   ver=${S[version]}
-  scrape e0 && value e0 "$s" && n0=$REPLY ||
-    { lab_fail e "no $s" "$dir/e0.prom"; return 1; }
+  if ! scrape e0 || ! value e0 "$s"; then
+    lab_fail e "no $s" "$dir/e0.prom"
+    return 1
+  fi
+  n0=$REPLY
   # The stolen identity: client1's own key pair, on client2's host.
   mkdir -p "$dir/stolen" &&
     cp "$dir/client1/key.pem" "$dir/client1/cert.pem" "$dir/stolen/"
