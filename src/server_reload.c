@@ -8,9 +8,11 @@
  *   peers may connect at once; everyone else keeps their session, their
  *   addresses and their connections.
  * - [policy], route, dns, dns_search, cc, retry and log_level: for every
- *   decision, new connection and new attachment from now on.
+ *   decision, new connection and new attachment from now on;
+ *   metrics_per_session from the next scrape.
  *
- * The rest (listen, key, cert, pools, tun, mtu, user, audit_log, tcp) needs
+ * The rest (listen, key, cert, pools, tun, mtu, user, audit_log, tcp,
+ * metrics) needs
  * the privileges or the resources of start-up: a change is reported and
  * ignored until the next restart. A file that does not parse changes
  * nothing. Peer structures the sessions of removed peers still point at
@@ -132,6 +134,7 @@ static void take_settings(struct server *srv,
   srv->conf.cc = nc->cc;
   srv->conf.retry = nc->retry;
   srv->conf.log_level = nc->log_level;
+  srv->conf.metrics_per_session = nc->metrics_per_session;
   srv->conf.policy = nc->policy;
   jvpn_log_set_level(nc->log_level + srv->verbosity);
 }
