@@ -12,11 +12,10 @@
  *   metrics_per_session from the next scrape.
  *
  * The rest (listen, key, cert, pools, tun, mtu, user, audit_log, tcp,
- * metrics) needs
- * the privileges or the resources of start-up: a change is reported and
- * ignored until the next restart. A file that does not parse changes
- * nothing. Peer structures the sessions of removed peers still point at
- * are kept until nothing refers to them.
+ * metrics) needs the privileges or the resources of start-up: a change is
+ * reported and ignored until the next restart. A file that does not parse
+ * changes nothing. Peer structures the sessions of removed peers still
+ * point at are kept until nothing refers to them.
  */
 #include "src/server_reload.h"
 
