@@ -174,8 +174,10 @@ void metrics_summary(struct metrics_buf *b, const char *name, const char *help,
     return;
   }
   metrics_family(b, name, "summary", help);
-  qsort(v, n, sizeof(*v), cmp_double);
-  memcpy(ql, l, nl * sizeof(*l));
+  if (n > 1)
+    qsort(v, n, sizeof(*v), cmp_double);
+  if (nl > 0) /* |l| may be NULL then */
+    memcpy(ql, l, nl * sizeof(*l));
   for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
     /* nearest rank: the smallest value with at least q * n at or below */
     k = (size_t)ceil(qs[i].q * (double)n);

@@ -22,8 +22,11 @@
 #       --forge with client1's stolen key, from client2's host): 403, and
 #       jvpn_attach_refusals_total{reason="BAD_PROOF"} goes up by 1
 #   (f) the last scrape passes promtool too; audit records were counted;
-#       another path is 404; the server is alive (a call seccomp refused
-#       would have killed it)
+#       another path is 404
+#   (p) "metrics_per_session = on" and SIGHUP: one jvpn_session_info and
+#       one jvpn_session_path_rtt_seconds per session, promtool still quiet
+#   (g) the server is alive (a call seccomp refused would have killed it);
+#       on SIGTERM it exits 0 and the endpoint closes
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -269,8 +272,56 @@ scenario_f() {
 }
 scenario_f
 
+# --- (p) per-session series, turned on by a reload ----------------------------
+# per_session_listed NAME: a fresh scrape NAME has one jvpn_session_info
+# line per client (for lab_wait_for).
+per_session_listed() {
+  scrape "$1" &&
+    [ "$(grep -c '^jvpn_session_info{session="' "$dir/$1.prom")" = 2 ]
+}
+scenario_p() {
+  if grep -q '^jvpn_session_info' "$dir/f0.prom"; then
+    lab_fail p "per-session series before metrics_per_session = on" \
+      "$dir/f0.prom"
+    return 1
+  fi
+  sed -i 's|^\[server\]$|[server]\nmetrics_per_session = on|' \
+    "$dir/server.conf"
+  # The server reads it again as nobody: the file holds no secret (the
+  # keys stay 0600 in their own directories).
+  chmod o+x "$dir" && chmod o+r "$dir/server.conf"
+  lab_kill "$server_pid" HUP
+  if ! lab_wait_for "per-session series" 5 per_session_listed p0; then
+    lab_fail p "no jvpn_session_info per client after the reload" \
+      "$dir/p0.prom" "$slog"
+    return 1
+  fi
+  if ! grep -q '^jvpn_session_info{.*peer="client1",state="ATTACHED",transport="quic"} 1$' \
+       "$dir/p0.prom" ||
+     ! grep -q '^jvpn_session_path_rtt_seconds{session="[^"]*",peer="client2"} ' \
+       "$dir/p0.prom"; then
+    lab_fail p "per-session lines not as expected" "$dir/p0.prom"
+    return 1
+  fi
+  if ! promtool_ok p0; then
+    lab_fail p "promtool check metrics: $REPLY" "$dir/p0.prom"
+    return 1
+  fi
+  lab_pass p "after SIGHUP with metrics_per_session = on: jvpn_session_info\
+ and jvpn_session_path_rtt_seconds for both sessions; promtool: no problems"
+}
+scenario_p
+
+# (g) the endpoint goes with the server: SIGTERM, exit 0 (a sanitizer
+# build checks the shutdown for leaks), nothing listens any more.
 if ! lab_pid_alive "$server_pid"; then
-  lab_fail server "the server exited (a call seccomp refused?)" "$slog"
+  lab_fail g "the server exited (a call seccomp refused?)" "$slog"
+elif ! lab_vpn_stop "$server_pid" "$sv" server; then
+  lab_fail g "$REPLY" "$slog"
+elif ip netns exec "$sv" curl -s -o /dev/null --max-time 2 "$URL"; then
+  lab_fail g "$URL still answers after the server exited"
+else
+  lab_pass g "SIGTERM: exit 0, the endpoint closed"
 fi
 lab_check_sanitizers "$dir"
 
