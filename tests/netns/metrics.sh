@@ -152,36 +152,45 @@ scenario_b() {
 scenario_b
 
 # --- (c) bytes and packets through a ping flood -----------------------------
+# traffic NAME: a fresh scrape NAME's IP byte and packet counters, uplink
+# then downlink, in T (bytes up, bytes down, packets up, packets down).
+T=()
+traffic() {
+  local k d
+  T=()
+  scrape "$1" || return 1
+  for k in bytes packets; do
+    for d in uplink downlink; do
+      value "$1" "jvpn_ip_${k}_total{direction=\"$d\"}" || return 1
+      T+=("$REPLY")
+    done
+  done
+}
 scenario_c() {
-  local up0 down0 pup0 pdown0 up1 down1 pup1 pdown1 min
-  scrape c0 || { lab_fail c "scrape failed"; return 1; }
-  value c0 'jvpn_ip_bytes_total{direction="uplink"}' && up0=$REPLY
-  value c0 'jvpn_ip_bytes_total{direction="downlink"}' && down0=$REPLY
-  value c0 'jvpn_ip_packets_total{direction="uplink"}' && pup0=$REPLY
-  value c0 'jvpn_ip_packets_total{direction="downlink"}' && pdown0=$REPLY
-  if [ -z "${up0:-}" ] || [ -z "${down0:-}" ] || [ -z "${pup0:-}" ] ||
-     [ -z "${pdown0:-}" ]; then
-    lab_fail c "no IP byte or packet counters" "$dir/c0.prom"
-    return 1
-  fi
+  local min i
+  local -a a=() b=() g=() want=()
+  traffic c0 || { lab_fail c "no IP byte or packet counters" "$dir/c0.prom"; return 1; }
+  a=("${T[@]}")
   ip netns exec "$c1" ping -n -q -f -c "$FLOOD" -s "$SIZE" -W 1 \
     "$LAB_SERVER_IN4" >"$dir/flood.log" 2>&1
-  scrape c1 || { lab_fail c "scrape failed"; return 1; }
-  value c1 'jvpn_ip_bytes_total{direction="uplink"}' && up1=$REPLY
-  value c1 'jvpn_ip_bytes_total{direction="downlink"}' && down1=$REPLY
-  value c1 'jvpn_ip_packets_total{direction="uplink"}' && pup1=$REPLY
-  value c1 'jvpn_ip_packets_total{direction="downlink"}' && pdown1=$REPLY
+  traffic c1 || { lab_fail c "no IP byte or packet counters" "$dir/c1.prom"; return 1; }
+  b=("${T[@]}")
   # Most of the flood's echoes and replies: each is SIZE + 28 bytes.
   min=$((FLOOD * 9 / 10))
-  if (( up1 - up0 < min * (SIZE + 28) || down1 - down0 < min * (SIZE + 28) ||
-        pup1 - pup0 < min || pdown1 - pdown0 < min )); then
-    lab_fail c "counters grew by uplink $((up1 - up0)) B/$((pup1 - pup0))\
- packets, downlink $((down1 - down0)) B/$((pdown1 - pdown0)) packets (want\
- >= $((min * (SIZE + 28))) B/$min each way)" "$dir/flood.log" "$dir/c1.prom"
-    return 1
-  fi
-  lab_pass c "$FLOOD pings of $SIZE B: uplink +$((up1 - up0)) B +$((pup1 - pup0))\
- packets, downlink +$((down1 - down0)) B +$((pdown1 - pdown0)) packets"
+  want=("$((min * (SIZE + 28)))" "$((min * (SIZE + 28)))" "$min" "$min")
+  for i in 0 1 2 3; do
+    g[i]=$((b[i] - a[i]))
+  done
+  for i in 0 1 2 3; do
+    if (( g[i] < want[i] )); then
+      lab_fail c "counters grew by uplink ${g[0]} B/${g[2]} packets, downlink\
+ ${g[1]} B/${g[3]} packets (want >= ${want[0]} B/$min each way)" \
+        "$dir/flood.log" "$dir/c1.prom"
+      return 1
+    fi
+  done
+  lab_pass c "$FLOOD pings of $SIZE B: uplink +${g[0]} B +${g[2]} packets,\
+ downlink +${g[1]} B +${g[3]} packets"
 }
 scenario_c
 
