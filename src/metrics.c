@@ -37,7 +37,9 @@ static void put(struct metrics_buf *b, const char *s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static void puts_(struct metrics_buf *b, const char *s) { put(b, s, strlen(s)); }
+static void puts_(struct metrics_buf *b, const char *s) {
+  put(b, s, strlen(s));
+}
 
 /* |s| with '\\' and newline escaped, and '"' too when |quote|. */
 static void put_escaped(struct metrics_buf *b, const char *s, int quote) {
@@ -169,7 +171,8 @@ void metrics_summary(struct metrics_buf *b, const char *name, const char *help,
   double sum = 0;
   size_t i, k;
 
-  if (nl > SUMMARY_MAX_LABELS || strlen(name) + sizeof("_count") > sizeof(sub)) {
+  if (nl > SUMMARY_MAX_LABELS ||
+      strlen(name) + sizeof("_count") > sizeof(sub)) {
     b->failed = 1;
     return;
   }

@@ -37,10 +37,12 @@ static const char *const drop_names[SRV_DROP_CONN_COUNT] = {
 /* Reasons always exposed, at 0 before the first event, so that rate() and
  * increase() see the first one. */
 static const enum jvpn_reason refusal_reasons[] = {
-    JVPN_R_MALFORMED_REQUEST, JVPN_R_RATE_LIMITED,   JVPN_R_UNKNOWN_SESSION,
-    JVPN_R_SESSION_TERMINATED, JVPN_R_TTL_EXPIRED,   JVPN_R_PIN_MISMATCH,
-    JVPN_R_BAD_PROOF,         JVPN_R_REPLAY,         JVPN_R_STALE_VERSION,
-    JVPN_R_POLICY_DENY,       JVPN_R_POLICY_FLAP_LIMIT,
+    JVPN_R_MALFORMED_REQUEST, JVPN_R_RATE_LIMITED,
+    JVPN_R_UNKNOWN_SESSION,   JVPN_R_SESSION_TERMINATED,
+    JVPN_R_TTL_EXPIRED,       JVPN_R_PIN_MISMATCH,
+    JVPN_R_BAD_PROOF,         JVPN_R_REPLAY,
+    JVPN_R_STALE_VERSION,     JVPN_R_POLICY_DENY,
+    JVPN_R_POLICY_FLAP_LIMIT,
 };
 static const enum jvpn_reason switch_reasons[] = {
     JVPN_R_NAT_REBIND,   JVPN_R_PATH_MIGRATED, JVPN_R_TRANSPORT_SWITCH_OK,
@@ -60,8 +62,7 @@ static int reason_of(const char *name, enum jvpn_reason *r) {
   return -1;
 }
 
-void srv_metrics_record(struct server *srv,
-                        const struct jvpn_audit_record *r) {
+void srv_metrics_record(struct server *srv, const struct jvpn_audit_record *r) {
   struct srv_metrics *m = &srv->metrics;
   enum jvpn_reason why;
 
@@ -71,8 +72,7 @@ void srv_metrics_record(struct server *srv,
     m->births++;
     return;
   }
-  if (r->kind != JVPN_AUDIT_SWITCH &&
-      strcmp(r->event, "transport_switch") != 0)
+  if (r->kind != JVPN_AUDIT_SWITCH && strcmp(r->event, "transport_switch") != 0)
     return;
   if (reason_of(r->reason, &why) != 0)
     return;
@@ -134,9 +134,9 @@ static void gauge(struct metrics_buf *b, const char *name, const char *help,
 
 /* NAME{LABEL="reason"} for the |always| reasons and every other one that
  * counted something. */
-static void by_reason(struct metrics_buf *b, const char *name,
-                      const char *help, const uint64_t *v,
-                      const enum jvpn_reason *always, size_t nalways) {
+static void by_reason(struct metrics_buf *b, const char *name, const char *help,
+                      const uint64_t *v, const enum jvpn_reason *always,
+                      size_t nalways) {
   struct metrics_label l = {"reason", NULL};
   int i;
   size_t k;
@@ -329,8 +329,9 @@ static void per_session(struct metrics_buf *b, struct server *srv) {
     l[0].value = ss->idstr;
     l[1].value = ss->peer->name;
     l[2].value = jvpn_session_state_name(s->state);
-    l[3].value = ss->active ? transport_kind_name(transport_kind(&ss->active->tp))
-                            : "none";
+    l[3].value = ss->active
+                     ? transport_kind_name(transport_kind(&ss->active->tp))
+                     : "none";
     metrics_u64(b, "jvpn_session_info", l, 4, 1);
   }
   metrics_family(b, "jvpn_session_path_rtt_seconds", "gauge",
@@ -363,8 +364,7 @@ static void render(void *user, struct metrics_buf *b) {
                  "The jvpn-quic build (value 1).");
   metrics_u64(b, "jvpn_build_info", &version, 1, 1);
   gauge(b, "jvpn_process_start_time_seconds",
-        "Start time of the server since the Unix epoch.",
-        srv->metrics.start_s);
+        "Start time of the server since the Unix epoch.", srv->metrics.start_s);
   sessions(b, srv);
   if (conn_view(srv, &v) == 0)
     traffic(b, srv, &v);
@@ -392,7 +392,8 @@ int srv_metrics_start(struct server *srv) {
   struct timespec ts;
 
   clock_gettime(CLOCK_REALTIME, &ts);
-  srv->metrics.start_s = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
+  srv->metrics.start_s =
+      (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1e3;
   if (srv->conf.metrics_len == 0)
     return 0;
   return metrics_http_open(&srv->metrics.http, srv->loop,

@@ -213,10 +213,9 @@ static void test_snapshot(void **state) {
   l[0].value = "standby";
   l[1].value = "tcp";
   metrics_u64(&b, "jvpn_attachments", l, 2, 0);
-  metrics_summary(&b, "jvpn_path_rtt_seconds", "RTT of the active paths.",
-                  NULL, 0, rtt, 1);
-  metrics_family(&b, "jvpn_process_start_time_seconds", "gauge",
-                 "Start time.");
+  metrics_summary(&b, "jvpn_path_rtt_seconds", "RTT of the active paths.", NULL,
+                  0, rtt, 1);
+  metrics_family(&b, "jvpn_process_start_time_seconds", "gauge", "Start time.");
   metrics_f64(&b, "jvpn_process_start_time_seconds", NULL, 0, 1796637600.25);
   assert_false(b.failed);
   assert_string_equal(b.p, want);
