@@ -62,6 +62,8 @@ enum key_id {
   K_DNS,
   K_DNS_SEARCH,
   K_TCP,
+  K_STATE_DIR,
+  K_STORE,
   K_TRANSPORT,
   K_DNS_BACKEND,
   K_COUNT
@@ -83,6 +85,7 @@ static const struct key_def server_keys[] = {
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
     {"tcp", K_TCP, 0},
+    {"state_dir", K_STATE_DIR, 0}, {"store", K_STORE, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -123,6 +126,8 @@ static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
+/* enum jvpn_store_kind, in order */
+static const char *const store_names[] = {"lmdb", "off"};
 static const char *const transport_names[] = {"auto", "quic", "tcp"};
 /* enum jvpn_dns_backend, in order */
 static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
@@ -979,6 +984,19 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_TCP: return value_enum(ps, key, v, off_on_names, 2, &c->tcp);
+  case K_STATE_DIR:
+    if (v[0] != '/')
+      return fail(ps, ps->line, "state_dir \"%s\" must be an absolute path",
+                  v);
+    return value_path(ps, key, v, c->state_dir);
+  case K_STORE: {
+    int x = 0;
+
+    rv = value_enum(ps, key, v, store_names, 2, &x);
+    if (rv == 0)
+      c->store = (enum jvpn_store_kind)x;
+    return rv;
+  }
   case K_RETRY: {
     int x = 0;
 
@@ -1248,6 +1266,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->tcp = 1;
+  (void)copy_str(c->state_dir, JVPN_PATH_MAX, JVPN_STATE_DIR_DEFAULT);
   rv = parse_server(ps, c);
   parser_del(ps);
   if (rv < 0)
