@@ -212,6 +212,8 @@ static void on_skip(void *arg, const uint8_t *id, enum jvpn_store_skip why,
 
   (void)id;
   assert_non_null(detail);
+  if (getenv("STORE_TEST_VERBOSE") != NULL)
+    print_message("skipped: %s: %s\n", jvpn_store_skip_name(why), detail);
   s->skips[why]++;
 }
 
@@ -368,7 +370,7 @@ static void test_lmdb_crash_consistency(void **state) {
       record_of(&r, 1);
       for (i = 0;; i++) {
         r.id[0] = (uint8_t)(i % 8); /* eight sessions, rewritten */
-        r.state_version = i;
+        r.state_version = r.attach_version + i;
         if (jvpn_store_put(st, &r) != 0)
           _exit(3);
       }
