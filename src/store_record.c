@@ -35,42 +35,28 @@ static void put_bytes(struct cur *c, const void *p, size_t n) {
   c->off += n;
 }
 
-static void put_u64(struct cur *c, uint64_t v) {
-  int i;
-
-  for (i = 7; i >= 0; i--)
-    c->w[c->off++] = (uint8_t)(v >> (8 * i));
+/* |n| bytes of |v|, most significant first. */
+static void put_uint(struct cur *c, uint64_t v, int n) {
+  while (n-- > 0)
+    c->w[c->off++] = (uint8_t)(v >> (8 * n));
 }
 
-static void put_u32(struct cur *c, uint32_t v) {
-  int i;
-
-  for (i = 3; i >= 0; i--)
-    c->w[c->off++] = (uint8_t)(v >> (8 * i));
-}
+static void put_u64(struct cur *c, uint64_t v) { put_uint(c, v, 8); }
 
 static void get_bytes(struct cur *c, void *p, size_t n) {
   memcpy(p, c->r + c->off, n);
   c->off += n;
 }
 
-static uint64_t get_u64(struct cur *c) {
+static uint64_t get_uint(struct cur *c, int n) {
   uint64_t v = 0;
-  int i;
 
-  for (i = 0; i < 8; i++)
+  while (n-- > 0)
     v = (v << 8) | c->r[c->off++];
   return v;
 }
 
-static uint32_t get_u32(struct cur *c) {
-  uint32_t v = 0;
-  int i;
-
-  for (i = 0; i < 4; i++)
-    v = (v << 8) | c->r[c->off++];
-  return v;
-}
+static uint64_t get_u64(struct cur *c) { return get_uint(c, 8); }
 
 /* --- encode / decode ------------------------------------------------------- */
 
@@ -105,7 +91,7 @@ long store_record_encode(uint8_t *out, size_t cap,
   put_u64(&c, r->replay.bits[1]);
   put_u64(&c, r->n_transitions);
   put_u64(&c, r->n_switches);
-  put_u32(&c, r->policy_version);
+  put_uint(&c, r->policy_version, 4);
   put_u64(&c, r->born_wall_ms);
   put_u64(&c, r->state_entered_wall_ms);
   put_u64(&c, r->last_attached_wall_ms);
@@ -174,7 +160,7 @@ int store_record_decode(const uint8_t *in, size_t len,
   r->replay.bits[1] = get_u64(&c);
   r->n_transitions = get_u64(&c);
   r->n_switches = get_u64(&c);
-  r->policy_version = get_u32(&c);
+  r->policy_version = (uint32_t)get_uint(&c, 4);
   r->born_wall_ms = get_u64(&c);
   r->state_entered_wall_ms = get_u64(&c);
   r->last_attached_wall_ms = get_u64(&c);
@@ -211,24 +197,24 @@ static uint64_t add_sat(uint64_t a, uint64_t b) {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* A monotonic instant as wall time; 0 stays 0 (never). */
-static uint64_t to_wall(uint64_t mono, uint64_t now_mono, uint64_t now_wall) {
+/* Instant |t| of one clock (whose now is |now_from|) on another (whose
+ * now is |now_to|): 0 stays 0 (never), the future is now, and what lies
+ * before the other clock's origin becomes 1. Monotonic to wall and back. */
+static uint64_t reclock(uint64_t t, uint64_t now_from, uint64_t now_to) {
   uint64_t ago;
 
-  if (mono == 0)
+  if (t == 0)
     return 0;
-  ago = now_mono > mono ? now_mono - mono : 0;
-  return now_wall > ago ? now_wall - ago : 1;
+  ago = now_from > t ? now_from - t : 0;
+  return now_to > ago ? now_to - ago : 1;
 }
 
-/* ... and back on this run's clock; older than its origin becomes 1. */
-static uint64_t to_mono(uint64_t wall, uint64_t now_mono, uint64_t now_wall) {
-  uint64_t ago;
+static uint64_t to_wall(uint64_t mono, uint64_t now_mono, uint64_t now_wall) {
+  return reclock(mono, now_mono, now_wall);
+}
 
-  if (wall == 0)
-    return 0;
-  ago = now_wall > wall ? now_wall - wall : 0;
-  return now_mono > ago ? now_mono - ago : 1;
+static uint64_t to_mono(uint64_t wall, uint64_t now_mono, uint64_t now_wall) {
+  return reclock(wall, now_wall, now_mono);
 }
 
 void store_record_from_session(struct jvpn_store_record *r,
