@@ -20,7 +20,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libgnutls28-dev libnghttp2-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
-  libseccomp-dev libnftables-dev libsystemd-dev libmicrohttpd-dev
+  libseccomp-dev libnftables-dev libsystemd-dev libmicrohttpd-dev liblmdb-dev
   libnetfilter-queue-dev clang
 )
 

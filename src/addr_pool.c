@@ -297,3 +297,38 @@ addr_pool_assign(struct addr_pool *p, const struct jvpn_peer_conf *peer) {
     return NULL;
   return e;
 }
+
+/* |e| takes |addr| in |pool|'s family unless it holds another address
+ * there, or the address is not a host of the pool, or another pin has it. */
+static int claim_one(const struct addr_pool *p, const struct jvpn_prefix *pool,
+                     struct addr_pool_entry *e, const uint8_t *addr) {
+  int v4 = pool->family == AF_INET;
+  size_t len = v4 ? 4 : 16;
+  uint8_t *mine = v4 ? e->addr4 : e->addr6;
+  int *has = v4 ? &e->has4 : &e->has6;
+
+  if (*has)
+    return memcmp(mine, addr, len) == 0 ? 0 : JVPN_ERR_EXISTS;
+  if (pool->family == 0 || !host_ok(pool, addr) ||
+      addr_taken(p, pool->family, addr, e))
+    return JVPN_ERR_EXISTS;
+  memcpy(mine, addr, len);
+  *has = 1;
+  return 0;
+}
+
+const struct addr_pool_entry *
+addr_pool_claim(struct addr_pool *p, const uint8_t *pin, int has4,
+                const uint8_t addr4[4], int has6, const uint8_t addr6[16]) {
+  struct addr_pool_entry *e = find_entry(p, pin), saved;
+
+  if (e == NULL)
+    return NULL;
+  saved = *e;
+  if ((has4 && claim_one(p, &p->pool4, e, addr4) != 0) ||
+      (has6 && claim_one(p, &p->pool6, e, addr6) != 0)) {
+    *e = saved;
+    return NULL;
+  }
+  return e;
+}

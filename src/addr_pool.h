@@ -47,6 +47,16 @@ int addr_pool_server_addr6(const struct addr_pool *p, uint8_t out[16]);
 const struct addr_pool_entry *addr_pool_assign(struct addr_pool *p,
                                                const struct jvpn_peer_conf *peer);
 
+/* A session loaded from the store (D41) takes back the addresses it had:
+ * |pin|'s entry gets |addr4| (if |has4|) and |addr6| (if |has6|), which
+ * the pool then never hands to another pin. Returns the entry, or NULL
+ * when |pin| is not a configured peer, or an address is outside its pool,
+ * held by another pin, or differs from the pin's fixed one (nothing
+ * changes then). Call before any assignment of this run. */
+const struct addr_pool_entry *
+addr_pool_claim(struct addr_pool *p, const uint8_t *pin, int has4,
+                const uint8_t addr4[4], int has6, const uint8_t addr6[16]);
+
 /* A configuration reload: |p| becomes a pool for |conf|'s peers that keeps
  * what |old| assigned to pins still present, except where a peer's fixed
  * address changed or now claims another peer's assigned address (that

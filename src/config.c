@@ -62,6 +62,8 @@ enum key_id {
   K_DNS,
   K_DNS_SEARCH,
   K_TCP,
+  K_STATE_DIR,
+  K_STORE,
   K_TRANSPORT,
   K_DNS_BACKEND,
   K_METRICS,
@@ -87,6 +89,7 @@ static const struct key_def server_keys[] = {
     {"tcp", K_TCP, 0},
     {"metrics", K_METRICS, 0},
     {"metrics_per_session", K_METRICS_PER_SESSION, 0},
+    {"state_dir", K_STATE_DIR, 0}, {"store", K_STORE, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -127,6 +130,8 @@ static const char *const retry_names[] = {"auto", "always", "never"};
 static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
+/* enum jvpn_store_kind, in order */
+static const char *const store_names[] = {"lmdb", "off"};
 static const char *const transport_names[] = {"auto", "quic", "tcp"};
 /* enum jvpn_dns_backend, in order */
 static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
@@ -1005,6 +1010,19 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_METRICS: return value_metrics(ps, v, c);
   case K_METRICS_PER_SESSION:
     return value_enum(ps, key, v, off_on_names, 2, &c->metrics_per_session);
+  case K_STATE_DIR:
+    if (v[0] != '/')
+      return fail(ps, ps->line, "state_dir \"%s\" must be an absolute path",
+                  v);
+    return value_path(ps, key, v, c->state_dir);
+  case K_STORE: {
+    int x = 0;
+
+    rv = value_enum(ps, key, v, store_names, 2, &x);
+    if (rv == 0)
+      c->store = (enum jvpn_store_kind)x;
+    return rv;
+  }
   case K_RETRY: {
     int x = 0;
 
@@ -1274,6 +1292,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->tcp = 1;
+  (void)copy_str(c->state_dir, JVPN_PATH_MAX, JVPN_STATE_DIR_DEFAULT);
   rv = parse_server(ps, c);
   parser_del(ps);
   if (rv < 0)

@@ -74,6 +74,10 @@ enum jvpn_dns_backend {
 #define JVPN_ROUTING_TABLE_DEFAULT 27254 /* "jv" */
 #define JVPN_RULE_PRIORITY_DEFAULT 27250 /* and the next two */
 
+/* Where the server keeps its sessions across restarts (D41). */
+enum jvpn_store_kind { JVPN_STORE_LMDB = 0, JVPN_STORE_OFF };
+#define JVPN_STATE_DIR_DEFAULT "/var/lib/jvpn-quic"
+
 struct jvpn_server_conf {
   struct sockaddr_storage listen[JVPN_MAX_LISTEN];
   socklen_t listen_len[JVPN_MAX_LISTEN];
@@ -105,6 +109,8 @@ struct jvpn_server_conf {
   struct sockaddr_storage metrics; /* the Prometheus endpoint (HTTP) ... */
   socklen_t metrics_len;           /* ... 0: none, the default */
   int metrics_per_session;         /* series per session too (capped) */
+  enum jvpn_store_kind store;    /* default lmdb */
+  char state_dir[JVPN_PATH_MAX]; /* default JVPN_STATE_DIR_DEFAULT */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
   struct jvpn_policy policy;  /* [policy]; defaults, validated */

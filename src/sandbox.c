@@ -108,13 +108,20 @@ static const int client_calls[] = {
     SCMP_SYS(sched_yield),
 };
 
-/* The server's metrics endpoint (src/metrics_http.c): libmicrohttpd
- * ends each answered HTTP connection with shutdown(SHUT_WR) before its
- * close; the rest of a scrape (accept4, recvfrom, sendmsg, setsockopt,
- * epoll on its own descriptor) is in both_calls. Measured with strace
- * under tests/netns/metrics.sh. */
+/* The server's own calls. The metrics endpoint (src/metrics_http.c):
+ * libmicrohttpd ends each answered HTTP connection with shutdown(SHUT_WR)
+ * before its close; the rest of a scrape (accept4, recvfrom, sendmsg,
+ * setsockopt, epoll on its own descriptor) is in both_calls. Measured with
+ * strace under tests/netns/metrics.sh. The session store
+ * (src/store_lmdb.c, D41): each write transaction writes its dirty pages
+ * (lseek and writev, or pwrite64 for one page), fdatasync, then pwrite64
+ * of the meta page; measured under strace (tests/unit/test_store_lmdb,
+ * tests/netns/persist.sh). The environment, its lock file and their fcntl
+ * locks were opened before the filter; LMDB reads through its map. */
 static const int server_calls[] = {
     SCMP_SYS(shutdown),
+    SCMP_SYS(pwrite64),
+    SCMP_SYS(fdatasync),
 };
 
 #ifdef JVPN_SANITIZERS

@@ -13,6 +13,7 @@
 
 #include "jvpn/audit.h"
 #include "jvpn/session.h"
+#include "jvpn/store.h"
 #include "quic/quic_conn.h"
 #include "quic/transport.h"
 #include "src/addr_pool.h"
@@ -23,6 +24,13 @@
 #include "src/server_metrics.h"
 #include "src/session_table.h"
 #include "src/tun_gate.h"
+
+/* What the store last got of a session (src/server_store.c): a write
+ * happens when any of it changed. */
+struct srv_store_mark {
+  uint64_t state_version, attach_version, nonce_top, switches, attachment;
+  int stored; /* the store holds a record of it */
+};
 
 /* The program's side of one session: what the sans-I/O core does not
  * hold. Lives from birth until the session table releases the session. */
@@ -40,6 +48,7 @@ struct srv_session {
   uint64_t rx_bytes, tx_bytes;       /* IP bytes of its ended attachments */
   const char *last_switch;           /* reason code of the last switch */
   uint64_t last_switch_ms;           /* ... and when; NULL, 0: none */
+  struct srv_store_mark stored;      /* src/server_store.c */
 };
 
 
@@ -133,6 +142,9 @@ struct server {
   struct jvpn_audit *audit;
   uint64_t sess_refused;        /* attach requests refused */
   struct srv_metrics metrics;   /* src/server_metrics.c */
+  struct jvpn_store *store;     /* NULL: store = off, or it failed */
+  const char *store_state;      /* "lmdb", "off", "unavailable" */
+  uint64_t store_restored, store_expired, store_dropped; /* at start */
   uint8_t tunbuf[JVPN_MAX_PACKET];
 };
 
@@ -184,6 +196,35 @@ int srv_pin_admit(struct sclient *sc);
 /* The session that owns inner address |addr|, or NULL. */
 struct srv_session *srv_session_by_addr(struct server *srv, int family,
                                         const uint8_t *addr);
+
+/* For src/server_store.c: a session loaded from the store gets its
+ * program side (owner |peer|, addresses |addrs|, routed); events and
+ * records go through the same paths as the loop's. */
+struct srv_session *srv_session_adopt(struct server *srv, const uint8_t *id,
+                                      const struct jvpn_peer_conf *peer,
+                                      const struct addr_pool_entry *addrs);
+int srv_session_event(struct server *srv, struct srv_session *ss,
+                      const struct jvpn_session_event *ev);
+void srv_session_emit(struct server *srv, struct jvpn_session_out *out);
+/* Runs the table's timers now (TTL expiries) and re-arms them. */
+void srv_sessions_sweep(struct server *srv);
+
+/* --- src/server_store.c (D41) ------------------------------------------ */
+
+/* Opens the store of |srv->conf| (before the privilege drop) and loads its
+ * sessions into the table and the address pool: each starts RECOVERING,
+ * those whose TTL passed while the server was down are terminated with
+ * their reason. A store that cannot be opened is logged and left off.
+ * Returns 0 (the server runs either way). */
+int srv_store_start(struct server *srv);
+/* Writes |ss| if the store's copy is behind (state_version, attach
+ * version, replay window, switch budget, attachment), or deletes it once
+ * TERMINATED. */
+void srv_store_sync(struct server *srv, struct srv_session *ss);
+/* Closes the store (records stay for the next start). */
+void srv_store_stop(struct server *srv);
+/* The store's part of a status answer. */
+void srv_store_status(struct server *srv, struct glue_buf *b, int json);
 
 /* --- src/server_status.c ------------------------------------------------ */
 

@@ -170,14 +170,14 @@ static struct srv_session *sess_find(struct server *srv, const uint8_t *id) {
 }
 
 static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
-                                    struct sclient *sc) {
+                                    const struct jvpn_peer_conf *peer) {
   struct srv_session *ss = calloc(1, sizeof(*ss));
 
   if (ss == NULL)
     return NULL;
   memcpy(ss->id, id, JVPN_SESSION_ID_LEN);
   (void)jvpn_wire_format_session_id(ss->idstr, sizeof(ss->idstr), id);
-  ss->peer = sc->peer;
+  ss->peer = peer;
   if (peer_table_put(&srv->by_session, AF_INET6, id, ss) != 0) {
     free(ss);
     return NULL;
@@ -285,8 +285,30 @@ static int sess_event(struct server *srv, struct srv_session *ss,
   rv = jvpn_session_handle(s, ev, &srv->conf.policy, now_ms(), &out);
   emit(srv, &out);
   apply(srv, ss, &out);
+  srv_store_sync(srv, ss);
   arm_sweep(srv);
   return rv;
+}
+
+int srv_session_event(struct server *srv, struct srv_session *ss,
+                      const struct jvpn_session_event *ev) {
+  return sess_event(srv, ss, ev);
+}
+
+void srv_session_emit(struct server *srv, struct jvpn_session_out *out) {
+  emit(srv, out);
+}
+
+struct srv_session *srv_session_adopt(struct server *srv, const uint8_t *id,
+                                      const struct jvpn_peer_conf *peer,
+                                      const struct addr_pool_entry *addrs) {
+  struct srv_session *ss = sess_new(srv, id, peer);
+
+  if (ss == NULL)
+    return NULL;
+  ss->addrs = addrs;
+  sess_route(srv, ss);
+  return ss;
 }
 
 static void on_sweep(void *arg, const struct jvpn_session *s,
@@ -299,6 +321,7 @@ static void on_sweep(void *arg, const struct jvpn_session *s,
   if (ss == NULL)
     return;
   apply(srv, ss, out);
+  srv_store_sync(srv, ss);
   if (released) {
     LOG_INFO(NULL, "session %s of %s ended (%s); addresses released",
              ss->idstr, ss->peer->name, jvpn_session_state_name(s->state));
@@ -306,13 +329,13 @@ static void on_sweep(void *arg, const struct jvpn_session *s,
   }
 }
 
-static void on_sess_timer(uv_timer_t *t) {
-  struct server *srv = t->data;
-
+void srv_sessions_sweep(struct server *srv) {
   (void)jvpn_session_table_sweep(srv->sessions, &srv->conf.policy, now_ms(),
                                  on_sweep, srv);
   arm_sweep(srv);
 }
+
+static void on_sess_timer(uv_timer_t *t) { srv_sessions_sweep(t->data); }
 
 /* --- births and reattaches ----------------------------------------------- */
 
@@ -412,7 +435,7 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   }
   jvpn_wipe(secret, sizeof(secret));
   emit(srv, &out);
-  ss = sess_new(srv, id, sc);
+  ss = sess_new(srv, id, sc->peer);
   if (ss == NULL) {
     (void)jvpn_session_table_delete(srv->sessions, id);
     return;
@@ -495,8 +518,10 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     resp->status = refusal_status(out.verdict);
     LOG_WARN(sc->ctx, "reattach refused: %s (HTTP %d)",
              jvpn_reason_name(out.verdict), resp->status);
-    if (ss)
+    if (ss) {
       apply(srv, ss, &out);
+      srv_store_sync(srv, ss);
+    }
     arm_sweep(srv);
     return;
   }
@@ -509,6 +534,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   sc->sess = ss;
   sc->att = ar.attachment;
   apply(srv, ss, &out);
+  srv_store_sync(srv, ss);
   if (w.role == JVPN_ROLE_STANDBY) {
     /* Warm and silent: the session's data stays where it is. */
     respond_accept(ss, s, resp);
@@ -594,12 +620,14 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
     LOG_WARN(sc->ctx, "activate refused: %s (%d)",
              jvpn_reason_name(out.verdict), status);
     apply(srv, ss, &out);
+    srv_store_sync(srv, ss);
     arm_sweep(srv);
     /* The session may have been swept by now: name no version then. */
     s = jvpn_session_table_find(srv->sessions, ss->id);
     return send_activate_result(sc, status, s ? s->attach_version : 0);
   }
   apply(srv, ss, &out);
+  srv_store_sync(srv, ss);
   ss->active = sc;
   note_transport(srv, ss, sc);
   sess_route(srv, ss);
@@ -828,12 +856,13 @@ int srv_sessions_init(struct server *srv) {
   uv_timer_init(srv->loop, &srv->sess_timer);
   srv->sess_timer.data = srv;
   srv->sess_timer.timer_cb = on_sess_timer;
-  return 0;
+  return srv_store_start(srv);
 }
 
 void srv_sessions_free(struct server *srv) {
   while (srv->sess_list)
     sess_free(srv, srv->sess_list);
+  srv_store_stop(srv);
   jvpn_session_table_del(srv->sessions);
   srv->sessions = NULL;
   peer_table_free(&srv->by_session);

@@ -147,6 +147,8 @@ static void text_summary(struct server *srv, struct glue_buf *b,
       (unsigned long long)srv->resets_sent, srv->halfopen.count,
       (unsigned long long)jvpn_audit_written(srv->audit),
       (unsigned long long)jvpn_audit_dropped(srv->audit));
+  glue_buf_printf(b, "  ");
+  srv_store_status(srv, b, 0);
 }
 
 /* The summary, then the sessions as a table. */
@@ -194,8 +196,7 @@ static void json_summary(struct server *srv, struct glue_buf *b) {
                      "\"audit_written\":%llu,\"audit_dropped\":%llu,"
                      "\"attach_refused\":%llu,\"drop_no_route\":%llu,"
                      "\"tun_pauses\":%llu,\"tun_pauses_refused\":%llu,"
-                     "\"halfopen\":%zu,\"halfopen_evicted\":%llu,"
-                     "\"sessions\":[",
+                     "\"halfopen\":%zu,\"halfopen_evicted\":%llu,",
                   srv->tun.name,
                   (unsigned long long)((now_ms() - srv->started_ms) / 1000),
                   srv->nclients, (unsigned long long)srv->tcp_accepted,
@@ -212,6 +213,8 @@ static void json_summary(struct server *srv, struct glue_buf *b) {
                   (unsigned long long)srv->gate.pauses_refused,
                   srv->halfopen.count,
                   (unsigned long long)srv->halfopen.evicted);
+  srv_store_status(srv, b, 1);
+  glue_buf_printf(b, ",\"sessions\":[");
 }
 
 static void json_session(struct server *srv, struct glue_buf *b,

@@ -217,6 +217,26 @@ jvpn_session_table_find(struct jvpn_session_table *t,
   return found ? &t->sess[t->index[i] - 1] : NULL;
 }
 
+/* A free array slot for |id| (|*k|, its rate bucket reset) and its index
+ * position (|*i|). Returns 0, JVPN_ERR_EXISTS or JVPN_ERR_FULL. */
+static int slot_take(struct jvpn_session_table *t,
+                     const uint8_t id[JVPN_SESSION_ID_LEN], size_t *i,
+                     size_t *k) {
+  int found;
+
+  *i = probe(t, id, &found);
+  if (found)
+    return JVPN_ERR_EXISTS;
+  if (t->count == t->max)
+    return JVPN_ERR_FULL;
+  /* Lowest free array slot: O(max) only at birth, never per packet. */
+  for (*k = 0; *k < t->max && t->used[*k]; (*k)++)
+    ;
+  t->used[*k] = 1;
+  memset(&t->buckets[*k], 0, sizeof(t->buckets[*k]));
+  return 0;
+}
+
 int jvpn_session_table_create(struct jvpn_session_table *t,
                               const uint8_t id[JVPN_SESSION_ID_LEN],
                               const uint8_t secret[JVPN_SECRET_LEN],
@@ -225,25 +245,39 @@ int jvpn_session_table_create(struct jvpn_session_table *t,
                               struct jvpn_session_out *out,
                               struct jvpn_session **ps) {
   size_t i, k;
-  int found;
+  int rv;
 
   if (ps != NULL)
     *ps = NULL;
   if (t == NULL || id == NULL || secret == NULL || owner_pin == NULL ||
       p == NULL)
     return JVPN_ERR_INVAL;
-  i = probe(t, id, &found);
-  if (found)
-    return JVPN_ERR_EXISTS;
-  if (t->count == t->max)
-    return JVPN_ERR_FULL;
-  /* Lowest free array slot: O(max) only at birth, never per packet. */
-  for (k = 0; k < t->max && t->used[k]; k++)
-    ;
-  t->used[k] = 1;
-  memset(&t->buckets[k], 0, sizeof(t->buckets[k]));
+  rv = slot_take(t, id, &i, &k);
+  if (rv != 0)
+    return rv;
   jvpn_session_init(&t->sess[k], JVPN_SIDE_SERVER, id, secret, owner_pin, p,
                     now_ms, out);
+  t->index[i] = (uint32_t)k + 1;
+  t->count++;
+  if (ps != NULL)
+    *ps = &t->sess[k];
+  return 0;
+}
+
+int jvpn_session_table_restore(struct jvpn_session_table *t,
+                               const struct jvpn_session *src,
+                               struct jvpn_session **ps) {
+  size_t i, k;
+  int rv;
+
+  if (ps != NULL)
+    *ps = NULL;
+  if (t == NULL || src == NULL)
+    return JVPN_ERR_INVAL;
+  rv = slot_take(t, src->id, &i, &k);
+  if (rv != 0)
+    return rv;
+  t->sess[k] = *src;
   t->index[i] = (uint32_t)k + 1;
   t->count++;
   if (ps != NULL)

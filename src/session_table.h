@@ -96,6 +96,13 @@ int jvpn_session_table_create(struct jvpn_session_table *t,
                               struct jvpn_session_out *out,
                               struct jvpn_session **ps);
 
+/* Puts |src|, a session loaded from the store (src/store_record.h), into
+ * the table as it is (copied; the caller wipes its own copy). Returns 0,
+ * JVPN_ERR_INVAL, JVPN_ERR_EXISTS or JVPN_ERR_FULL. */
+int jvpn_session_table_restore(struct jvpn_session_table *t,
+                               const struct jvpn_session *src,
+                               struct jvpn_session **ps);
+
 /* Whether client |pin| may birth a session now: its pin bucket, then the
  * table's birth bucket. Returns 0, or JVPN_ERR_DENIED with one SECURITY
  * record (RATE_LIMITED) in |out|; |peer| (may be NULL) goes into it. */

@@ -34,6 +34,9 @@ harness_sources() {
       "src/log.c" ;;
   fuzz_interop_parse)
     echo "interop/interop_parse.c" ;;
+  fuzz_store_record)
+    echo "src/store_record.c src/session.c src/policy.c src/proof.c" \
+      "src/errmsg.c src/errors.c src/log.c" ;;
   fuzz_quic_pkt)
     echo "quic/quic_pkt.c src/errors.c" ;;
   fuzz_h2_conn)
@@ -50,11 +53,12 @@ harness_libs() {
   fuzz_config) echo "-lwolfssl" ;; # the uplink knobs' checks (src/uplink.c)
   fuzz_quic_pkt) echo "-lngtcp2 -lngtcp2_crypto_gnutls -lgnutls" ;;
   fuzz_h2_conn) echo "-lnghttp2" ;;
+  fuzz_store_record) echo "-lwolfssl" ;;
   *) ;;
   esac
 }
 HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
-  fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn"
+  fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn fuzz_store_record"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then

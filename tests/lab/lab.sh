@@ -1231,6 +1231,7 @@ route = 198.18.200.0/24
 route = fd77:6a76:706e::/64
 tun = $LAB_TUN
 log_level = ${LAB_LOG_LEVEL:-info}
+state_dir = $dir/state
 EOF
     for c in $clients; do
       printf '\n[peer]\nname = %s\npin = %s\n' "$c" "${LAB_PIN[$c]}"

@@ -213,6 +213,58 @@ static void test_sticky(void **state) {
   addr_pool_free(&p);
 }
 
+/* A stored session takes its addresses back (D41): nobody else gets
+ * them; a fixed address that moved, another pin's address, an address
+ * outside the pool or an unknown pin are refused and change nothing. */
+static void test_claim(void **state) {
+  struct fixture f;
+  struct addr_pool p;
+  const struct addr_pool_entry *e;
+  uint8_t a4[4], a6[16], other[JVPN_PIN_LEN];
+  size_t i;
+
+  (void)state;
+  setup_conf(&f, 4, "198.18.200.0", 28, "fd77:6a76:706e::", 64);
+  set_prefix(&f.peers[3].addr4, AF_INET, "198.18.200.9", 32);
+  assert_int_equal(addr_pool_init(&p, &f.conf), 0);
+  assert_int_equal(inet_pton(AF_INET, "198.18.200.3", a4), 1);
+  assert_int_equal(inet_pton(AF_INET6, "fd77:6a76:706e::2", a6), 1);
+  e = addr_pool_claim(&p, f.peers[1].pin, 1, a4, 1, a6);
+  assert_non_null(e);
+  assert_v4(e->addr4, "198.18.200.3");
+  /* the same claim again is fine; the pin's next assignment keeps it */
+  assert_ptr_equal(addr_pool_claim(&p, f.peers[1].pin, 1, a4, 1, a6), e);
+  assert_ptr_equal(addr_pool_assign(&p, &f.peers[1]), e);
+  /* another pin can neither claim nor be assigned it */
+  assert_null(addr_pool_claim(&p, f.peers[0].pin, 1, a4, 0, NULL));
+  e = addr_pool_find(&p, f.peers[0].pin);
+  assert_false(e->has4);
+  for (i = 0; i < 3; i++) {
+    if (i == 1)
+      continue;
+    e = addr_pool_assign(&p, &f.peers[i]);
+    assert_non_null(e);
+    assert_false(memcmp(e->addr4, a4, 4) == 0);
+    assert_false(memcmp(e->addr6, a6, 16) == 0);
+  }
+  /* a fixed peer whose stored address is not its fixed one */
+  assert_null(addr_pool_claim(&p, f.peers[3].pin, 1, a4, 0, NULL));
+  /* the server's own address, outside the pool, an unknown pin */
+  assert_int_equal(inet_pton(AF_INET, "198.18.200.1", other), 1);
+  assert_null(addr_pool_claim(&p, f.peers[3].pin, 0, NULL, 1, a6));
+  addr_pool_free(&p);
+  setup_conf(&f, 2, "198.18.200.0", 28, NULL, 0);
+  assert_int_equal(addr_pool_init(&p, &f.conf), 0);
+  assert_null(addr_pool_claim(&p, f.peers[0].pin, 1, other, 0, NULL));
+  assert_int_equal(inet_pton(AF_INET, "10.0.0.5", other), 1);
+  assert_null(addr_pool_claim(&p, f.peers[0].pin, 1, other, 0, NULL));
+  assert_null(addr_pool_claim(&p, f.peers[0].pin, 0, NULL, 1, a6)); /* no v6 */
+  assert_false(addr_pool_find(&p, f.peers[0].pin)->has4);
+  other[0] = 0x77;
+  assert_null(addr_pool_claim(&p, other, 1, a4, 0, NULL));
+  addr_pool_free(&p);
+}
+
 static void test_exhaustion(void **state) {
   struct fixture f;
   struct addr_pool p;
@@ -360,6 +412,7 @@ int main(void) {
       cmocka_unit_test(test_v6_only_and_carry),
       cmocka_unit_test(test_fixed_addresses),
       cmocka_unit_test(test_sticky),
+      cmocka_unit_test(test_claim),
       cmocka_unit_test(test_exhaustion),
       cmocka_unit_test(test_invalid_fixed),
       cmocka_unit_test(test_no_peers),

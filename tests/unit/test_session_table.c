@@ -604,6 +604,34 @@ static void test_alloc_failure(void **state) {
   assert_int_equal(i, 6); /* every allocation was failed once */
 }
 
+/* A session loaded from the store goes in as it is (D41). */
+static void test_restore(void **state) {
+  struct jvpn_session copy = *fx.s, *ps;
+  uint8_t id[JVPN_SESSION_ID_LEN];
+
+  (void)state;
+  assert_int_equal(jvpn_session_table_restore(fx.t, &copy, &ps),
+                   JVPN_ERR_EXISTS);
+  assert_null(ps);
+  fill(id, sizeof(id), 42);
+  memcpy(copy.id, id, sizeof(id));
+  copy.state_version = 77;
+  assert_int_equal(jvpn_session_table_restore(fx.t, &copy, &ps), 0);
+  assert_ptr_equal(jvpn_session_table_find(fx.t, id), ps);
+  assert_memory_equal(ps, &copy, sizeof(copy));
+  assert_int_equal(jvpn_session_table_count(fx.t), 2);
+  assert_int_equal(jvpn_session_table_restore(NULL, &copy, NULL),
+                   JVPN_ERR_INVAL);
+  while (jvpn_session_table_count(fx.t) < 16) {
+    copy.id[0]++;
+    assert_int_equal(jvpn_session_table_restore(fx.t, &copy, NULL), 0);
+  }
+  copy.id[0]++;
+  assert_int_equal(jvpn_session_table_restore(fx.t, &copy, NULL),
+                   JVPN_ERR_FULL);
+  jvpn_wipe(&copy, sizeof(copy));
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_reattach_accepted, setup, teardown),
@@ -628,6 +656,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_sweep_lifetime, setup, teardown),
       cmocka_unit_test_setup_teardown(test_many_sessions, setup, teardown),
       cmocka_unit_test_setup_teardown(test_alloc_failure, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_restore, setup, teardown),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,284 @@
+/*
+ * src/server_store: the server's sessions across restarts (D41).
+ *
+ * Between the session layer (src/server_session.c) and the store
+ * (include/jvpn/store.h, LMDB by default): opens the store before the
+ * privilege drop, loads its sessions back into the table and the address
+ * pool, and writes a session whenever the core changed what a restarted
+ * server would need (srv_store_sync). The core itself never sees the
+ * store.
+ */
+#include <inttypes.h>
+#include <pwd.h>
+#include <string.h>
+#include <time.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "quic/tls_identity.h"
+#include "src/server_int.h"
+#include "src/store_lmdb.h"
+#include "src/store_record.h"
+
+#define STORE_SEAL_LABEL "jvpn store seal v1"
+
+static uint64_t mono_ms(void) { return glue_now() / 1000000; }
+
+static uint64_t wall_ms(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void mark_of(const struct jvpn_session *s, struct srv_store_mark *m) {
+  memset(m, 0, sizeof(*m));
+  m->state_version = s->state_version;
+  m->attach_version = s->attach_version;
+  m->nonce_top = s->replay.top;
+  m->switches = s->n_switches;
+  m->attachment = jvpn_session_active(s);
+  m->stored = 1;
+}
+
+void srv_store_sync(struct server *srv, struct srv_session *ss) {
+  struct jvpn_store_record r;
+  struct srv_store_mark m;
+  struct jvpn_session *s;
+  int rv;
+
+  if (srv->store == NULL || ss == NULL)
+    return;
+  s = jvpn_session_table_find(srv->sessions, ss->id);
+  if (s == NULL || s->state == JVPN_SS_TERMINATED) {
+    if (ss->stored.stored && jvpn_store_del(srv->store, ss->id) == 0)
+      ss->stored.stored = 0;
+    return;
+  }
+  if (s->state == JVPN_SS_BIRTH)
+    return; /* not attached yet: nothing a client could come back to */
+  mark_of(s, &m);
+  if (memcmp(&m, &ss->stored, sizeof(m)) == 0)
+    return;
+  store_record_from_session(&r, s, &srv->conf.policy, mono_ms(), wall_ms());
+  if (ss->addrs != NULL) {
+    r.has4 = (uint8_t)ss->addrs->has4;
+    r.has6 = (uint8_t)ss->addrs->has6;
+    memcpy(r.addr4, ss->addrs->addr4, sizeof(r.addr4));
+    memcpy(r.addr6, ss->addrs->addr6, sizeof(r.addr6));
+  }
+  rv = jvpn_store_put(srv->store, &r);
+  jvpn_wipe(&r, sizeof(r));
+  if (rv != 0) {
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "session %s not stored: %s", ss->idstr,
+                jvpn_strerror(rv));
+    return;
+  }
+  ss->stored = m;
+}
+
+/* --- loading ---------------------------------------------------------------- */
+
+/* An INFO record for what the store could not give back. */
+static void audit_load(struct server *srv, const uint8_t *id,
+                       const char *reason, const char *detail) {
+  struct jvpn_audit_record a;
+
+  memset(&a, 0, sizeof(a));
+  a.kind = JVPN_AUDIT_INFO;
+  a.mono_ms = mono_ms();
+  a.event = "store_skipped";
+  a.reason = reason;
+  if (id != NULL) {
+    memcpy(a.session, id, sizeof(a.session));
+    a.has_session = 1;
+  }
+  snprintf(a.detail, sizeof(a.detail), "%s", detail);
+  if (srv->audit)
+    (void)jvpn_audit_emit(srv->audit, &a);
+}
+
+static void on_skip(void *arg, const uint8_t *id, enum jvpn_store_skip why,
+                    const char *detail) {
+  struct server *srv = arg;
+
+  LOG_WARN(NULL, "stored session skipped (%s): %s", jvpn_store_skip_name(why),
+           detail);
+  audit_load(srv, id, jvpn_store_skip_name(why), detail);
+}
+
+/* A stored session that cannot come back (owner removed, its addresses
+ * taken): the core terminates it with |why|, audited, and it is gone. */
+static void drop_stored(struct server *srv, const uint8_t *id,
+                        const char *why) {
+  struct jvpn_session *s = jvpn_session_table_find(srv->sessions, id);
+  struct jvpn_session_event ev;
+  struct jvpn_session_out out;
+
+  if (s != NULL) {
+    memset(&ev, 0, sizeof(ev));
+    ev.type = JVPN_EV_TERMINATE;
+    ev.reason = JVPN_R_OPERATOR_TERMINATED;
+    ev.detail = why;
+    jvpn_session_out_reset(&out);
+    (void)jvpn_session_handle(s, &ev, &srv->conf.policy, mono_ms(), &out);
+    srv_session_emit(srv, &out);
+    (void)jvpn_session_table_delete(srv->sessions, id);
+  }
+  (void)jvpn_store_del(srv->store, id);
+  srv->store_dropped++;
+  LOG_INFO(NULL, "stored session dropped: %s", why);
+}
+
+static void on_record(void *arg, const struct jvpn_store_record *r) {
+  struct server *srv = arg;
+  const struct jvpn_peer_conf *peer =
+      jvpn_server_conf_peer(&srv->conf, r->owner_pin);
+  const struct addr_pool_entry *addrs = NULL;
+  struct jvpn_session_event ev;
+  struct jvpn_session_out out;
+  struct jvpn_session s, *ps;
+  struct srv_session *ss;
+  uint64_t now, wall, clock;
+  int rv, expired;
+
+  if (r->state == JVPN_SS_BIRTH || r->state == JVPN_SS_TERMINATED) {
+    (void)jvpn_store_del(srv->store, r->id);
+    return;
+  }
+  /* Expired while the server was down? Decided on a clock on which all
+   * of the record's times are representable, so the core's own timers
+   * end it with their reason even when the machine rebooted. */
+  now = mono_ms();
+  wall = wall_ms();
+  clock = store_record_clock(r, now, wall);
+  store_record_to_session(&s, r, clock, wall);
+  expired = jvpn_session_expired(&s, &srv->conf.policy, clock);
+  if (!expired)
+    store_record_to_session(&s, r, now, wall);
+  rv = jvpn_session_table_restore(srv->sessions, &s, &ps);
+  jvpn_wipe(&s, sizeof(s));
+  if (rv != 0) {
+    LOG_WARN(NULL, "stored session not restored: %s", jvpn_strerror(rv));
+    return;
+  }
+  if (expired) {
+    jvpn_session_out_reset(&out);
+    (void)jvpn_session_tick(ps, &srv->conf.policy, clock, &out);
+    srv_session_emit(srv, &out);
+    (void)jvpn_session_table_delete(srv->sessions, r->id);
+    (void)jvpn_store_del(srv->store, r->id);
+    srv->store_expired++;
+    LOG_INFO(NULL, "stored session expired while the server was down");
+    return;
+  }
+  if (peer == NULL) {
+    drop_stored(srv, r->id, "restart: owner no longer configured");
+    return;
+  }
+  addrs = addr_pool_claim(&srv->pool, peer->pin, r->has4, r->addr4, r->has6,
+                          r->addr6);
+  if (addrs == NULL) {
+    drop_stored(srv, r->id, "restart: stored inner address not available");
+    return;
+  }
+  ss = srv_session_adopt(srv, r->id, peer, addrs);
+  if (ss == NULL) {
+    drop_stored(srv, r->id, "restart: out of memory");
+    return;
+  }
+  srv->store_restored++;
+  if (r->active_attachment != 0) {
+    /* Its connection died with the old process: RECOVERING from now. */
+    memset(&ev, 0, sizeof(ev));
+    ev.type = JVPN_EV_TRANSPORT_DEAD;
+    ev.attachment = r->active_attachment;
+    ev.detail = "server restarted";
+    (void)srv_session_event(srv, ss, &ev);
+  } else {
+    srv_store_sync(srv, ss);
+  }
+  LOG_INFO(NULL, "session %s of %s restored (v%" PRIu64 ")", ss->idstr,
+           peer->name, r->state_version);
+}
+
+int srv_store_start(struct server *srv) {
+  uint8_t key[JVPN_STORE_KEY_LEN];
+  uid_t uid = (uid_t)-1;
+  gid_t gid = (gid_t)-1;
+  char why[512];
+  int rv;
+
+  srv->store_state = "off";
+  if (srv->conf.store == JVPN_STORE_OFF)
+    return 0;
+  srv->store_state = "unavailable";
+  if (srv->conf.user[0] != '\0') {
+    struct passwd *pw = getpwnam(srv->conf.user);
+
+    if (pw != NULL) {
+      uid = pw->pw_uid;
+      gid = pw->pw_gid;
+    }
+  }
+  rv = tls_identity_derive_secret(srv->conf.key_file, STORE_SEAL_LABEL, key);
+  if (rv == 0)
+    rv = store_lmdb_open(&srv->store, srv->conf.state_dir, key, uid, gid, why,
+                         sizeof(why));
+  else
+    snprintf(why, sizeof(why), "cannot derive the sealing key from %.400s",
+             srv->conf.key_file);
+  jvpn_wipe(key, sizeof(key));
+  if (rv != 0) {
+    LOG_ERR(NULL, "session store unavailable (%s): sessions will not "
+            "survive a restart", why);
+    return 0;
+  }
+  srv->store_state = "lmdb";
+  rv = jvpn_store_load(srv->store, on_record, on_skip, srv);
+  if (rv != 0)
+    LOG_ERR(NULL, "session store: loading failed: %s", jvpn_strerror(rv));
+  /* TTLs that passed while the server was down end those sessions now,
+   * with their reasons (the core's timers). */
+  srv_sessions_sweep(srv);
+  LOG_INFO(NULL, "session store: lmdb in %s, %" PRIu64 " sessions restored, "
+           "%zu live", srv->conf.state_dir, srv->store_restored,
+           jvpn_session_table_count(srv->sessions));
+  return 0;
+}
+
+void srv_store_stop(struct server *srv) {
+  jvpn_store_close(srv->store);
+  srv->store = NULL;
+}
+
+void srv_store_status(struct server *srv, struct glue_buf *b, int json) {
+  const struct jvpn_store_stats *st =
+      srv->store ? jvpn_store_stats(srv->store) : NULL;
+  static const struct jvpn_store_stats none;
+
+  if (st == NULL)
+    st = &none;
+  glue_buf_printf(
+      b,
+      json ? "\"store\":{\"kind\":\"%s\",\"restored\":%" PRIu64
+             ",\"expired\":%" PRIu64 ",\"dropped\":%" PRIu64 ",\"writes\":%" PRIu64
+             ",\"write_errors\":%" PRIu64 ",\"deletes\":%" PRIu64
+             ",\"skipped_malformed\":%" PRIu64 ",\"skipped_version\":%" PRIu64
+             ",\"skipped_seal\":%" PRIu64 ",\"write_us_avg\":%" PRIu64
+             ",\"write_us_max\":%" PRIu64 "}"
+           : "store=%s restored=%" PRIu64 " expired=%" PRIu64
+             " dropped=%" PRIu64
+             " writes=%" PRIu64 " write_errors=%" PRIu64 " deletes=%" PRIu64
+             " skipped_malformed=%" PRIu64 " skipped_version=%" PRIu64
+             " skipped_seal=%" PRIu64 " write_us_avg=%" PRIu64
+             " write_us_max=%" PRIu64 "\n",
+      srv->store_state ? srv->store_state : "off", srv->store_restored,
+      srv->store_expired, srv->store_dropped, st->writes, st->write_errors, st->deletes,
+      st->skipped[JVPN_STORE_SKIP_MALFORMED],
+      st->skipped[JVPN_STORE_SKIP_VERSION], st->skipped[JVPN_STORE_SKIP_SEAL],
+      st->writes + st->deletes
+          ? st->write_ns_total / (st->writes + st->deletes) / 1000
+          : 0,
+      st->write_ns_max / 1000);
+}

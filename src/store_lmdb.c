@@ -1,0 +1,293 @@
+/* jvpn-quic: the session store in LMDB (src/store_lmdb.h). */
+#include "src/store_lmdb.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "jvpn/errors.h"
+#include "src/store_record.h"
+
+struct store_lmdb {
+  struct jvpn_store pub; /* first: the interface points back here */
+  MDB_env *env;
+  MDB_dbi dbi;
+  int lock_fd;
+  uint8_t key[JVPN_STORE_KEY_LEN];
+  struct jvpn_store_stats st;
+};
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void note_write(struct store_lmdb *s, uint64_t t0, int ok) {
+  uint64_t dt = mono_ns() - t0;
+
+  if (!ok) {
+    s->st.write_errors++;
+    return;
+  }
+  s->st.write_ns_total += dt;
+  if (dt > s->st.write_ns_max)
+    s->st.write_ns_max = dt;
+}
+
+/* One write transaction: put (|val| not NULL) or delete. */
+static int write_txn(struct store_lmdb *s, const uint8_t *id, const void *val,
+                     size_t len) {
+  MDB_txn *txn;
+  MDB_val k = {.mv_size = JVPN_SESSION_ID_LEN, .mv_data = (void *)id};
+  MDB_val v = {.mv_size = len, .mv_data = (void *)val};
+  int rc;
+
+  rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (rc != 0)
+    return rc;
+  rc = val != NULL ? mdb_put(txn, s->dbi, &k, &v, 0)
+                   : mdb_del(txn, s->dbi, &k, NULL);
+  if (rc == MDB_NOTFOUND)
+    rc = 0;
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return mdb_txn_commit(txn);
+}
+
+static int lmdb_put(void *impl, const struct jvpn_store_record *r) {
+  struct store_lmdb *s = impl;
+  uint8_t buf[STORE_RECORD_MAX], nonce[STORE_RECORD_NONCE_LEN];
+  uint64_t t0 = mono_ns();
+  long n;
+  int rc;
+
+  /* A random nonce per write: the key lives as long as the server key,
+   * across restarts, so a counter would need storing too. */
+  if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
+    note_write(s, t0, 0);
+    return JVPN_ERR_SYSTEM;
+  }
+  n = store_record_encode(buf, sizeof(buf), r, s->key, nonce);
+  if (n < 0) {
+    note_write(s, t0, 0);
+    return (int)n;
+  }
+  rc = write_txn(s, r->id, buf, (size_t)n);
+  jvpn_wipe(buf, sizeof(buf));
+  note_write(s, t0, rc == 0);
+  if (rc != 0)
+    return rc == MDB_MAP_FULL ? JVPN_ERR_FULL : JVPN_ERR_SYSTEM;
+  s->st.writes++;
+  return 0;
+}
+
+static int lmdb_del(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]) {
+  struct store_lmdb *s = impl;
+  uint64_t t0 = mono_ns();
+  int rc = write_txn(s, id, NULL, 0);
+
+  note_write(s, t0, rc == 0);
+  if (rc != 0)
+    return JVPN_ERR_SYSTEM;
+  s->st.deletes++;
+  return 0;
+}
+
+/* Records are decoded inside the read transaction and handed out after
+ * it ended, so a callback may write. */
+struct loaded {
+  struct jvpn_store_record *v;
+  size_t n, cap;
+};
+
+static int loaded_push(struct loaded *l, const struct jvpn_store_record *r) {
+  struct jvpn_store_record *nv;
+
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? 2 * l->cap : 64;
+
+    nv = calloc(cap, sizeof(*nv));
+    if (nv == NULL)
+      return JVPN_ERR_NOMEM;
+    if (l->n > 0)
+      memcpy(nv, l->v, l->n * sizeof(*nv));
+    if (l->v != NULL) {
+      jvpn_wipe(l->v, l->n * sizeof(*l->v));
+      free(l->v);
+    }
+    l->v = nv;
+    l->cap = cap;
+  }
+  l->v[l->n++] = *r;
+  return 0;
+}
+
+static int lmdb_load(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn sk,
+                     void *arg) {
+  struct store_lmdb *s = impl;
+  struct loaded l = {NULL, 0, 0};
+  struct jvpn_store_record r;
+  enum jvpn_store_skip why;
+  const char *detail;
+  MDB_txn *txn;
+  MDB_cursor *cur;
+  MDB_val k, v;
+  size_t i;
+  int rc, err = 0;
+
+  rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+  if (rc != 0)
+    return JVPN_ERR_SYSTEM;
+  rc = mdb_cursor_open(txn, s->dbi, &cur);
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return JVPN_ERR_SYSTEM;
+  }
+  while (err == 0 && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
+    const uint8_t *id = k.mv_size == JVPN_SESSION_ID_LEN ? k.mv_data : NULL;
+
+    if (store_record_decode(v.mv_data, v.mv_size, s->key, &r, &why,
+                            &detail) != 0) {
+      s->st.skipped[why]++;
+      if (sk != NULL)
+        sk(arg, id, why, detail);
+      continue;
+    }
+    if (id == NULL || memcmp(id, r.id, JVPN_SESSION_ID_LEN) != 0) {
+      jvpn_wipe(&r, sizeof(r));
+      s->st.skipped[JVPN_STORE_SKIP_MALFORMED]++;
+      if (sk != NULL)
+        sk(arg, id, JVPN_STORE_SKIP_MALFORMED, "key is not the record's ID");
+      continue;
+    }
+    err = loaded_push(&l, &r);
+    jvpn_wipe(&r, sizeof(r));
+  }
+  mdb_cursor_close(cur);
+  mdb_txn_abort(txn);
+  for (i = 0; i < l.n; i++) {
+    if (err == 0) {
+      s->st.loaded++;
+      if (fn != NULL)
+        fn(arg, &l.v[i]);
+    }
+    jvpn_wipe(&l.v[i], sizeof(l.v[i]));
+  }
+  free(l.v);
+  return err;
+}
+
+static const struct jvpn_store_stats *lmdb_stats(void *impl) {
+  return &((struct store_lmdb *)impl)->st;
+}
+
+static void lmdb_close(void *impl) {
+  struct store_lmdb *s = impl;
+
+  if (s->env != NULL)
+    mdb_env_close(s->env);
+  if (s->lock_fd >= 0)
+    close(s->lock_fd);
+  jvpn_wipe(s->key, sizeof(s->key));
+  free(s);
+}
+
+static const struct jvpn_store_ops lmdb_ops = {
+    .name = "lmdb",
+    .put = lmdb_put,
+    .del = lmdb_del,
+    .load = lmdb_load,
+    .stats = lmdb_stats,
+    .close = lmdb_close,
+};
+
+/* Gives |dir| and the files LMDB made in it to the daemon's user. */
+static int give_to(const char *dir, uid_t owner, gid_t group, char *why,
+                   size_t whylen) {
+  static const char *const names[] = {"", "/data.mdb", "/lock.mdb",
+                                      "/jvpn.lock"};
+  char path[4096];
+  size_t i;
+
+  if (owner == (uid_t)-1)
+    return 0;
+  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+    snprintf(path, sizeof(path), "%s%s", dir, names[i]);
+    if (chown(path, owner, group) != 0) {
+      snprintf(why, whylen, "chown %s: %s", path, strerror(errno));
+      return JVPN_ERR_SYSTEM;
+    }
+  }
+  return 0;
+}
+
+int store_lmdb_open(struct jvpn_store **out, const char *dir,
+                    const uint8_t key[JVPN_STORE_KEY_LEN], uid_t owner,
+                    gid_t group, char *why, size_t whylen) {
+  struct store_lmdb *s;
+  char path[4096];
+  MDB_txn *txn;
+  int rc;
+
+  *out = NULL;
+  if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    snprintf(why, whylen, "mkdir %s: %s", dir, strerror(errno));
+    return JVPN_ERR_SYSTEM;
+  }
+  s = calloc(1, sizeof(*s));
+  if (s == NULL)
+    return JVPN_ERR_NOMEM;
+  s->pub.ops = &lmdb_ops;
+  s->pub.impl = s;
+  memcpy(s->key, key, sizeof(s->key));
+  snprintf(path, sizeof(path), "%s/jvpn.lock", dir);
+  s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    snprintf(why, whylen, "%s: %s", path,
+             s->lock_fd >= 0 && errno == EWOULDBLOCK
+                 ? "held by another server (one store per server)"
+                 : strerror(errno));
+    rc = JVPN_ERR_SYSTEM;
+    goto fail;
+  }
+  rc = mdb_env_create(&s->env);
+  if (rc == 0)
+    rc = mdb_env_set_mapsize(s->env, STORE_LMDB_MAP_SIZE);
+  if (rc == 0)
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS, 0600);
+  if (rc == 0)
+    rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+  if (rc == 0) {
+    rc = mdb_dbi_open(txn, NULL, 0, &s->dbi);
+    if (rc == 0)
+      rc = mdb_txn_commit(txn);
+    else
+      mdb_txn_abort(txn);
+  }
+  if (rc != 0) {
+    snprintf(why, whylen, "LMDB in %s: %s", dir, mdb_strerror(rc));
+    rc = JVPN_ERR_SYSTEM;
+    goto fail;
+  }
+  rc = give_to(dir, owner, group, why, whylen);
+  if (rc != 0)
+    goto fail;
+  *out = &s->pub;
+  return 0;
+
+fail:
+  lmdb_close(s);
+  return rc;
+}
