@@ -125,6 +125,7 @@ struct client_tcp {
   uv_poll_t *poll;         /* its socket's watcher (owned) */
   uv_timer_t timer;        /* its deadline (not the own one's: link->timer) */
   int dead;                /* h2 ended: drop it after the current call */
+  uint64_t started_ms;     /* an attempt: when it began */
 };
 
 /* What a connection's CONNECT-IP request asked for. */

@@ -26,6 +26,7 @@
 
 #define TCP_RETRY_MIN_MS 250    /* transport = tcp: first retry delay */
 #define TCP_RETRY_MAX_MS 8000   /* ... doubling up to this */
+#define TCP_SYN_RETRY_MS 1000   /* Linux's first SYN retransmission */
 
 static uint64_t now_ms(void) { return glue_now() / 1000000; }
 
@@ -123,6 +124,23 @@ static int udp_passes(struct client_link *l) {
   return l->cl->hooks.quic_heard(l);
 }
 
+/* The attempt needed a retransmitted SYN (or as long) while the session
+ * was on QUIC: TCP was blocked as well, the outage was of the whole path,
+ * and now that it is over QUIC most likely passes again. Its attempts,
+ * every few tens of ms while recovering, take the session back on the
+ * same path; a fresh TCP attempt follows a fallback delay later if UDP
+ * stays silent. (A session already on TCP keeps TCP.) */
+static int outage_over(struct client_link *l, const struct client_tcp *t) {
+  uint64_t slow = TCP_SYN_RETRY_MS;
+
+  if (l->cl->conf.transport != JVPN_TRANSPORT_AUTO ||
+      l->cl->last_kind != TRANSPORT_QUIC)
+    return 0;
+  if (4 * (uint64_t)l->last_srtt_ms > slow)
+    slow = 4 * (uint64_t)l->last_srtt_ms;
+  return now_ms() - t->started_ms >= slow;
+}
+
 /* --- the attempt ---------------------------------------------------------- */
 
 static unsigned fallback_delay_ms(const struct client_link *l) {
@@ -159,9 +177,10 @@ static long try_attach_header(void *user, char *buf, size_t len,
   struct client_link *l = t->link;
   struct client *cl = l->cl;
 
-  if (udp_passes(l)) {
-    /* UDP passes after all: QUIC carries the session (QUIC first). */
-    LOG_DEBUG(NULL, "QUIC answers too: the TCP attempt is dropped");
+  if (udp_passes(l) || outage_over(l, t)) {
+    /* UDP passes after all, or may again: QUIC first. */
+    LOG_DEBUG(NULL, "QUIC answers too, or may again: the TCP attempt is "
+                    "dropped");
     t->dead = 1;
     return JVPN_ERR_AGAIN;
   }
@@ -252,6 +271,7 @@ static int try_open(struct client_link *l, const struct sockaddr *to,
   uv_poll_init(cl->loop, t->poll, fd);
   t->poll->data = t;
   t->dead = 0;
+  t->started_ms = now_ms();
   return 0;
 }
 
