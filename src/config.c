@@ -64,6 +64,7 @@ enum key_id {
   K_TCP,
   K_TRANSPORT,
   K_DNS_BACKEND,
+  K_TUN_OFFLOAD,
   K_COUNT
 };
 
@@ -82,7 +83,7 @@ static const struct key_def server_keys[] = {
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
-    {"tcp", K_TCP, 0},
+    {"tcp", K_TCP, 0},       {"tun_offload", K_TUN_OFFLOAD, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -108,6 +109,7 @@ static const struct key_def client_keys[] = {
     {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
     {"transport", K_TRANSPORT, 0},
     {"dns_backend", K_DNS_BACKEND, 0},
+    {"tun_offload", K_TUN_OFFLOAD, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -979,6 +981,8 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_TCP: return value_enum(ps, key, v, off_on_names, 2, &c->tcp);
+  case K_TUN_OFFLOAD:
+    return value_enum(ps, key, v, off_on_names, 2, &c->tun_offload);
   case K_RETRY: {
     int x = 0;
 
@@ -1248,6 +1252,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   conf_defaults(c->tun_name, &c->cc, &c->log_level, &c->policy);
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->tcp = 1;
+  c->tun_offload = 1;
   rv = parse_server(ps, c);
   parser_del(ps);
   if (rv < 0)
@@ -1316,6 +1321,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_KILL_SWITCH:
     return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
   case K_DNS: return value_enum(ps, key, v, off_on_names, 2, &c->dns);
+  case K_TUN_OFFLOAD:
+    return value_enum(ps, key, v, off_on_names, 2, &c->tun_offload);
   case K_TRANSPORT: {
     int x = 0, rv = value_enum(ps, key, v, transport_names, 3, &x);
 
@@ -1546,6 +1553,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   c->routing_table = JVPN_ROUTING_TABLE_DEFAULT;
   c->rule_priority = JVPN_RULE_PRIORITY_DEFAULT;
   c->dns = 1;
+  c->tun_offload = 1;
   jvpn_uplink_policy_init(&c->uplink_policy);
   rv = parse_client(ps, c);
   parser_del(ps);

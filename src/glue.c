@@ -143,6 +143,25 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
   return tun_dev_write(tun, err, (size_t)n) == 0 ? 0 : -1;
 }
 
+void glue_tun_offload_log(const struct tun_dev *t, int asked) {
+  if (t->vnet)
+    LOG_INFO(NULL, "%s: offloads on (checksum, TSO%s), coalesced writes",
+             t->name, t->offloads & 0x20 ? ", USO" : "");
+  else if (asked)
+    LOG_WARN(NULL, "%s: offloads off, the kernel refused them: %s (%s)",
+             t->name, t->fallback ? t->fallback : "?",
+             strerror(t->fallback_errno));
+  else
+    LOG_INFO(NULL, "%s: offloads off (tun_offload = off)", t->name);
+}
+
+void glue_tun_stats(char *buf, size_t len, const struct tun_dev *t) {
+  snprintf(buf, len,
+           "tun_offload=%s gro_writes=%llu gro_segs=%llu drop_tun_write=%llu",
+           t->vnet ? "on" : "off", (unsigned long long)t->gro_writes,
+           (unsigned long long)t->gro_segs, (unsigned long long)t->write_drops);
+}
+
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
                      const struct transport *t) {
   const struct quic_conn_stats *qs = t ? transport_get_stats(t) : NULL;

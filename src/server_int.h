@@ -131,7 +131,7 @@ struct server {
   uv_timer_t sess_timer;        /* session table deadlines */
   struct jvpn_audit *audit;
   uint64_t sess_refused;        /* attach requests refused */
-  uint8_t tunbuf[JVPN_MAX_PACKET];
+  uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
 /* src/server.c calls src/server_session.c, never the other way round:

@@ -7,6 +7,7 @@
 
 #include "jvpn/errors.h"
 #include "tun/inet_csum.h"
+#include "tun/net_bytes.h"
 
 #define IPV4_HDR 20
 #define IPV6_HDR 40
@@ -25,24 +26,6 @@
 #define TH_CWR 0x80
 
 enum { SEG_WHOLE, SEG_CSUM, SEG_GSO };
-
-static uint16_t get16(const uint8_t *p) {
-  return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p) {
-  return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static void put16(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  put16(p, v >> 16);
-  put16(p + 2, v);
-}
 
 int vnet_hdr_parse(const uint8_t *p, size_t len, struct vnet_hdr *h) {
   if (len < JVPN_VNET_HDR_LEN)
@@ -79,8 +62,8 @@ static uint32_t pseudo_sum(const uint8_t *ip, uint8_t proto, size_t l4len) {
 
 /* The IPv4 header checksum, written into the header. */
 static void ipv4_csum_set(uint8_t *ip, size_t hl) {
-  put16(ip + 10, 0);
-  put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl)));
+  net_put16(ip + 10, 0);
+  net_put16(ip + 10, inet_csum_fold(inet_csum_add(0, ip, hl)));
 }
 
 /* The transport checksum of the segment at |l4| (|l4len| bytes), written
@@ -90,9 +73,9 @@ static void l4_csum_set(uint8_t *ip, uint8_t *l4, uint8_t proto, size_t l4len) {
   size_t at = proto == IPPROTO_TCP ? TCP_CSUM_OFF : UDP_CSUM_OFF;
   uint16_t c;
 
-  put16(l4 + at, 0);
+  net_put16(l4 + at, 0);
   c = inet_csum_fold(inet_csum_add(pseudo_sum(ip, proto, l4len), l4, l4len));
-  put16(l4 + at, c == 0 && proto == IPPROTO_UDP ? 0xffff : c);
+  net_put16(l4 + at, c == 0 && proto == IPPROTO_UDP ? 0xffff : c);
 }
 
 /* Checks the IP header of a super-packet the kernel wants cut, and finds
@@ -114,7 +97,7 @@ static int seg_ip(struct vnet_seg *s, uint8_t gso) {
     hl = (size_t)(p[0] & 0x0f) * 4;
     if (hl < IPV4_HDR)
       return JVPN_ERR_MALFORMED;
-    if (get16(p + 6) & (IP_MF | IP_OFFMASK))
+    if (net_get16(p + 6) & (IP_MF | IP_OFFMASK))
       return JVPN_ERR_MALFORMED; /* a fragment cannot be segmented */
     if (p[9] != s->proto)
       return JVPN_ERR_MALFORMED;
@@ -210,7 +193,7 @@ static void seg_csum(struct vnet_seg *s) {
   uint8_t *f = s->pkt + s->l4 + s->mss;
   uint16_t c = inet_csum_fold(inet_csum_add(0, s->pkt + s->l4, s->len - s->l4));
 
-  put16(f, c == 0 && s->mss == UDP_CSUM_OFF ? 0xffff : c);
+  net_put16(f, c == 0 && s->mss == UDP_CSUM_OFF ? 0xffff : c);
 }
 
 const uint8_t *vnet_seg_next(struct vnet_seg *s, size_t *len) {
@@ -237,23 +220,23 @@ const uint8_t *vnet_seg_next(struct vnet_seg *s, size_t *len) {
   memmove(p, s->tmpl, s->hdr);
   l4 = p + s->l4;
   if (s->family == 4) {
-    put16(p + 2, (uint32_t)total);
-    put16(p + 4, get16(s->tmpl + 4) + s->idx);
+    net_put16(p + 2, (uint32_t)total);
+    net_put16(p + 4, net_get16(s->tmpl + 4) + s->idx);
     ipv4_csum_set(p, s->l4);
   } else {
-    put16(p + 4, (uint32_t)(total - IPV6_HDR));
+    net_put16(p + 4, (uint32_t)(total - IPV6_HDR));
   }
   if (s->proto == IPPROTO_TCP) {
     uint8_t fl = l4[13];
 
-    put32(l4 + 4, get32(s->tmpl + s->l4 + 4) + (uint32_t)s->off);
+    net_put32(l4 + 4, net_get32(s->tmpl + s->l4 + 4) + (uint32_t)s->off);
     if (s->idx > 0)
       fl &= (uint8_t)~TH_CWR;
     if (s->off + n < payload)
       fl &= (uint8_t) ~(TH_FIN | TH_PSH);
     l4[13] = fl;
   } else {
-    put16(l4 + 4, (uint32_t)(total - s->l4));
+    net_put16(l4 + 4, (uint32_t)(total - s->l4));
   }
   l4_csum_set(p, l4, s->proto, total - s->l4);
   s->off += n;
@@ -310,16 +293,16 @@ static void tcp_view(const uint8_t *pkt, size_t len, struct tcp_view *v) {
   if ((pkt[0] >> 4) == 4) {
     size_t hl = (size_t)(pkt[0] & 0x0f) * 4;
 
-    if (hl < IPV4_HDR || hl > len || get16(pkt + 2) != len ||
+    if (hl < IPV4_HDR || hl > len || net_get16(pkt + 2) != len ||
         pkt[9] != IPPROTO_TCP)
       return;
-    if (get16(pkt + 6) & (IP_MF | IP_OFFMASK))
+    if (net_get16(pkt + 6) & (IP_MF | IP_OFFMASK))
       return;
     v->l4 = hl;
     v->mergeable =
         hl == IPV4_HDR && inet_csum_fold(inet_csum_add(0, pkt, hl)) == 0;
   } else if ((pkt[0] >> 4) == 6) {
-    if (len < IPV6_HDR || (size_t)get16(pkt + 4) + IPV6_HDR != len ||
+    if (len < IPV6_HDR || (size_t)net_get16(pkt + 4) + IPV6_HDR != len ||
         pkt[6] != IPPROTO_TCP)
       return;
     v->l4 = IPV6_HDR;
@@ -336,7 +319,7 @@ static void tcp_view(const uint8_t *pkt, size_t len, struct tcp_view *v) {
   v->family = pkt[0] >> 4;
   v->hdr = v->l4 + thl;
   v->payload = len - v->hdr;
-  v->seq = get32(th + 4);
+  v->seq = net_get32(th + 4);
   v->flags = th[13];
   /* Only plain data segments merge: ACK with or without PSH. */
   if (v->payload == 0 || (v->flags & (uint8_t)~TH_PSH) != TH_ACK ||
@@ -397,17 +380,17 @@ static void flow_flush(struct vnet_gro *g, struct gro_flow *f) {
     uint16_t sum;
 
     if ((p[0] >> 4) == 4) {
-      put16(p + 2, (uint32_t)f->len);
+      net_put16(p + 2, (uint32_t)f->len);
       ipv4_csum_set(p, f->l4);
       h.gso_type = VNET_GSO_TCPV4;
     } else {
-      put16(p + 4, (uint32_t)(f->len - IPV6_HDR));
+      net_put16(p + 4, (uint32_t)(f->len - IPV6_HDR));
       h.gso_type = VNET_GSO_TCPV6;
     }
     /* NEEDS_CSUM: the field holds the pseudo-header's sum, uncomplemented,
      * and the kernel adds the rest (as for a packet from its own stack). */
     sum = inet_csum_fold(pseudo_sum(p, IPPROTO_TCP, f->len - f->l4));
-    put16(th + TCP_CSUM_OFF, (uint16_t)~sum);
+    net_put16(th + TCP_CSUM_OFF, (uint16_t)~sum);
     h.flags = VNET_F_NEEDS_CSUM;
     h.gso_size = f->mss;
     h.hdr_len = (uint16_t)f->hdr;

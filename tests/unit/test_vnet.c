@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "tun/net_bytes.h"
 #include "tun/vnet.h"
 
 #define BUF (JVPN_TUN_BUF + 64)
@@ -31,17 +32,6 @@ static uint16_t ref_fold(uint32_t sum) {
   return (uint16_t)sum;
 }
 
-static uint16_t g16(const uint8_t *p) {
-  return (uint16_t)(p[0] << 8 | p[1]);
-}
-static uint32_t g32(const uint8_t *p) {
-  return (uint32_t)g16(p) << 16 | g16(p + 2);
-}
-static void p16(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
 static size_t iphl(const uint8_t *ip) {
   return (ip[0] >> 4) == 4 ? (size_t)(ip[0] & 15) * 4 : 40;
 }
@@ -55,11 +45,11 @@ static uint32_t ref_pseudo(const uint8_t *ip, uint8_t proto, size_t l4len) {
   if ((ip[0] >> 4) == 4) {
     memcpy(ph, ip + 12, 8);
     ph[9] = proto;
-    p16(ph + 10, (uint32_t)l4len);
+    net_put16(ph + 10, (uint32_t)l4len);
     n = 12;
   } else {
     memcpy(ph, ip + 8, 32);
-    p16(ph + 34, (uint32_t)l4len);
+    net_put16(ph + 34, (uint32_t)l4len);
     ph[39] = proto;
     n = 40;
   }
@@ -72,13 +62,13 @@ static void assert_packet_ok(const uint8_t *ip, size_t len) {
   uint8_t proto = (ip[0] >> 4) == 4 ? ip[9] : ip[6];
 
   if ((ip[0] >> 4) == 4) {
-    assert_int_equal(g16(ip + 2), len);
+    assert_int_equal(net_get16(ip + 2), len);
     assert_int_equal(ref_fold(ref_sum(0, ip, hl)), 0xffff);
   } else {
-    assert_int_equal(g16(ip + 4) + 40, len);
+    assert_int_equal(net_get16(ip + 4) + 40, len);
   }
   if (proto == IPPROTO_UDP)
-    assert_int_equal(g16(ip + hl + 4), len - hl);
+    assert_int_equal(net_get16(ip + hl + 4), len - hl);
   assert_int_equal(
       ref_fold(ref_sum(ref_pseudo(ip, proto, len - hl), ip + hl, len - hl)),
       0xffff);
@@ -96,19 +86,19 @@ static size_t put_ip(uint8_t *p, int family, uint8_t proto, size_t l4len) {
   if (family == 4) {
     memset(p, 0, 20);
     p[0] = 0x45;
-    p16(p + 2, (uint32_t)(20 + l4len));
-    p16(p + 4, 0x1234);
+    net_put16(p + 2, (uint32_t)(20 + l4len));
+    net_put16(p + 4, 0x1234);
     p[6] = 0x40;
     p[8] = 64;
     p[9] = proto;
     p[12] = 198, p[13] = 18, p[15] = 2;
     p[16] = 198, p[17] = 18, p[19] = 1;
-    p16(p + 10, (uint16_t)~ref_fold(ref_sum(0, p, 20)));
+    net_put16(p + 10, (uint16_t)~ref_fold(ref_sum(0, p, 20)));
     return 20;
   }
   memset(p, 0, 40);
   p[0] = 0x60;
-  p16(p + 4, (uint32_t)l4len);
+  net_put16(p + 4, (uint32_t)l4len);
   p[6] = proto;
   p[7] = 64;
   p[8] = 0xfd, p[23] = 2;
@@ -127,14 +117,14 @@ static size_t make_tcp(uint8_t *p, int family, uint8_t flags, uint32_t seq,
   uint16_t c;
 
   memset(th, 0, 20 + OPT_LEN);
-  p16(th, 40000);
-  p16(th + 2, 5201);
+  net_put16(th, 40000);
+  net_put16(th + 2, 5201);
   th[4] = (uint8_t)(seq >> 24), th[5] = (uint8_t)(seq >> 16);
   th[6] = (uint8_t)(seq >> 8), th[7] = (uint8_t)seq;
   th[8] = 0xaa, th[11] = 0x55; /* ack */
   th[12] = (20 + OPT_LEN) / 4 << 4;
   th[13] = (uint8_t)(0x10 | flags);
-  p16(th + 14, 512);
+  net_put16(th + 14, 512);
   th[20] = 1, th[21] = 1, th[22] = 8, th[23] = 10;
   th[27] = 9, th[31] = 7; /* TSval 9, TSecr 7 */
   for (i = 0; i < n; i++)
@@ -142,7 +132,7 @@ static size_t make_tcp(uint8_t *p, int family, uint8_t flags, uint32_t seq,
   c = ref_fold(ref_pseudo(p, IPPROTO_TCP, 20 + OPT_LEN + n));
   if (full)
     c = (uint16_t)~ref_fold(ref_sum(c, th, 20 + OPT_LEN + n));
-  p16(th + 16, c);
+  net_put16(th + 16, c);
   return hl + 20 + OPT_LEN + n;
 }
 
@@ -151,16 +141,16 @@ static size_t make_udp(uint8_t *p, int family, size_t n, int full) {
   uint8_t *uh = p + hl;
   uint16_t c;
 
-  p16(uh, 40000);
-  p16(uh + 2, 53);
-  p16(uh + 4, (uint32_t)(8 + n));
-  p16(uh + 6, 0);
+  net_put16(uh, 40000);
+  net_put16(uh + 2, 53);
+  net_put16(uh + 4, (uint32_t)(8 + n));
+  net_put16(uh + 6, 0);
   for (i = 0; i < n; i++)
     uh[8 + i] = payload_byte(i);
   c = ref_fold(ref_pseudo(p, IPPROTO_UDP, 8 + n));
   if (full)
     c = (uint16_t)~ref_fold(ref_sum(c, uh, 8 + n));
-  p16(uh + 6, c);
+  net_put16(uh + 6, c);
   return hl + 8 + n;
 }
 
@@ -203,14 +193,14 @@ static void split_tcp(int family, size_t n, uint16_t mss, uint8_t flags) {
     assert_int_equal(len, hdr + want);
     assert_packet_ok(seg, len);
     if (family == 4)
-      assert_int_equal(g16(seg + 4), (0x1234 + k) & 0xffff);
-    assert_int_equal(g32(th + 4), 1000 + off);
+      assert_int_equal(net_get16(seg + 4), (0x1234 + k) & 0xffff);
+    assert_int_equal(net_get32(th + 4), 1000 + off);
     if (k > 0)
       fl &= (uint8_t)~0x80;
     if (k + 1 < nseg)
       fl &= (uint8_t)~0x09;
     assert_int_equal(th[13], fl);
-    assert_int_equal(g32(th + 8), 0xaa000055);
+    assert_int_equal(net_get32(th + 8), 0xaa000055);
     assert_int_equal(th[22], 8); /* options kept */
     for (i = 0; i < want; i++)
       assert_int_equal(th[20 + OPT_LEN + i], payload_byte(off + i));
@@ -414,8 +404,8 @@ static void capture_free(struct capture *c) {
 static void finish_csum(uint8_t *p, size_t len, const struct vnet_hdr *h) {
   uint8_t *f = p + h->csum_start + h->csum_offset;
 
-  p16(f,
-      (uint16_t)~ref_fold(ref_sum(0, p + h->csum_start, len - h->csum_start)));
+  net_put16(f, (uint16_t)~ref_fold(
+                   ref_sum(0, p + h->csum_start, len - h->csum_start)));
 }
 
 /* Checks that write |i| is one merged TCP super-packet holding the
@@ -441,7 +431,7 @@ static void assert_merged(struct capture *c, size_t i, int family, uint32_t seq,
     assert_int_equal(h->gso_type, VNET_GSO_NONE);
   }
   assert_packet_ok(p, c->len[i]);
-  assert_int_equal(g32(p + hl + 4), seq);
+  assert_int_equal(net_get32(p + hl + 4), seq);
   for (k = 0; k < n; k++)
     assert_int_equal(p[hdr + k], payload_byte(from + k));
 }
@@ -570,8 +560,8 @@ static void test_gro_flows(void **state) {
   add_tcp(f, 4, 0, 1000, 1000);
   len = make_tcp(f->pkt, 4, 0, 2000, 1000, 1000, 1);
   f->pkt[8] = 63;
-  p16(f->pkt + 10, 0);
-  p16(f->pkt + 10, (uint16_t)~ref_fold(ref_sum(0, f->pkt, 20)));
+  net_put16(f->pkt + 10, 0);
+  net_put16(f->pkt + 10, (uint16_t)~ref_fold(ref_sum(0, f->pkt, 20)));
   vnet_gro_add(f->g, f->pkt, len);
   vnet_gro_flush(f->g);
   assert_int_equal(f->c.n, 5);
@@ -605,11 +595,11 @@ static void test_gro_many_flows(void **state) {
 
   for (i = 0; i < JVPN_GRO_FLOWS + 3; i++) {
     len = make_tcp(f->pkt, 4, 0, 1000, 0, 1000, 0);
-    p16(f->pkt + 20, (uint32_t)(30000 + i)); /* another source port */
-    p16(f->pkt + 36, 0);
-    p16(f->pkt + 36,
-        (uint16_t)~ref_fold(ref_sum(ref_pseudo(f->pkt, IPPROTO_TCP, len - 20),
-                                    f->pkt + 20, len - 20)));
+    net_put16(f->pkt + 20, (uint32_t)(30000 + i)); /* another source port */
+    net_put16(f->pkt + 36, 0);
+    net_put16(f->pkt + 36, (uint16_t)~ref_fold(ref_sum(
+                               ref_pseudo(f->pkt, IPPROTO_TCP, len - 20),
+                               f->pkt + 20, len - 20)));
     vnet_gro_add(f->g, f->pkt, len);
   }
   assert_int_equal(f->c.n, 3);
@@ -617,7 +607,7 @@ static void test_gro_many_flows(void **state) {
   assert_int_equal(f->c.n, JVPN_GRO_FLOWS + 3);
   for (i = 0; i < f->c.n; i++) {
     assert_packet_ok(f->c.pkt[i], f->c.len[i]);
-    assert_int_equal(g16(f->c.pkt[i] + 20), 30000 + i); /* oldest first */
+    assert_int_equal(net_get16(f->c.pkt[i] + 20), 30000 + i); /* oldest first */
     total += f->c.len[i];
   }
   assert_int_equal(total, (JVPN_GRO_FLOWS + 3) * len);
