@@ -5,7 +5,8 @@
 #
 #   client1 ns 198.18.1.2 --- router ns --- server ns 198.18.3.2
 #     bare:  iperf3 -> 198.18.3.2
-#     jvpn:  iperf3 -> 198.18.200.1  (jvpn0, QUIC on UDP 443)
+#     jvpn:  iperf3 -> 198.18.200.1  (jvpn0, QUIC on UDP 443), with TUN
+#            offloads (the default) and again without (tun_offload = off)
 #     wg-go: iperf3 -> 198.19.250.1  (wireguard-go, UDP 51820, MTU 1420)
 #     jvpn full: iperf3 -> 198.18.60.2 (an "internet" namespace behind the
 #            server, which NATs the tunnel out; the client in full-tunnel
@@ -24,6 +25,7 @@
 #                       extra single-stream run in each direction
 #   BENCH_PERF_OUT=FILE where the profile goes (default: BENCH_OUT with
 #                       .perf.txt, else $TMPDIR/jvpn-bench-perf.txt)
+#   BENCH_NO_OFFLOAD=0  leave out the jvpn-quic run with tun_offload = off
 #   BENCH_PARSER=P      read iperf3's output with jq, python3 or text (awk)
 #                       instead of the first of those that is installed
 #   JVPN_BIN=PATH       the jvpn-quic binary (default: as tests/lab/lab.sh)
@@ -342,6 +344,36 @@ stop_pid() {
 stop_pid "$jcli"
 stop_pid "$jsrv"
 
+# --- 2a. jvpn-quic without TUN offloads -------------------------------------
+# The same pair with tun_offload = off, one packet per TUN read and write
+# (docs/decisions.md D40): what the offloads are worth, in the same run.
+if [ "${BENCH_NO_OFFLOAD:-1}" = 1 ]; then
+  echo "bench: jvpn-quic, TUN offloads off, client1 -> $LAB_SERVER_IN4" >&2
+  for f in server client1; do
+    sed 's/^tun_offload = .*/tun_offload = off/' "$dir/jvpn/$f.conf" \
+      >"$dir/jvpn/$f-nooff.conf"
+  done
+  lab_spawn "$sv" "$dir/jvpn-nooff-server.log" "$JVPN_BIN" server \
+    -c "$dir/jvpn/server-nooff.conf"
+  jsrv=$REPLY
+  if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+     ! lab_wait_udp_listen "$sv" 443 5; then
+    die "jvpn-quic server (offloads off) did not come up" \
+      "$dir/jvpn-nooff-server.log"
+  fi
+  lab_spawn "$cl" "$dir/jvpn-nooff-client.log" "$JVPN_BIN" client \
+    -c "$dir/jvpn/client1-nooff.conf"
+  jcli=$REPLY
+  if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
+     ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
+    die "jvpn-quic client (offloads off) did not connect" \
+      "$dir/jvpn-nooff-server.log" "$dir/jvpn-nooff-client.log"
+  fi
+  run_all jvpnoff "$LAB_SERVER_IN4" "$jcli" "$jsrv"
+  stop_pid "$jcli"
+  stop_pid "$jsrv"
+fi
+
 # --- 2b. jvpn-quic in full-tunnel mode -------------------------------------
 # The server advertises default routes and NATs its clients out to an
 # "internet" namespace behind it (lab_internet_add); the client sends all
@@ -452,9 +484,9 @@ fmt_cores() {
 
 # Rows of '|'-separated cells, the first one the header.
 hdr="test|bare Gbit/s|wg-go Gbit/s|jvpn Gbit/s|jvpn/wg|jvpn/bare|wg/bare"
-hdr+="|jvpn full Gbit/s|full/jvpn"
-MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn full CPU s/GB")
-CORES=("test|wg cores client/server|jvpn cores client/server")
+hdr+="|jvpn no-offload Gbit/s|jvpn/no-offload|jvpn full Gbit/s|full/jvpn"
+MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn no-offload CPU s/GB|jvpn full CPU s/GB")
+CORES=("test|wg cores client/server|jvpn cores client/server|jvpn no-offload cores client/server")
 for t in "${TESTS[@]}"; do
   row="${TEST_NAME[$t]}"
   fmt_gbps bare "$t"; row+="|$REPLY"
@@ -463,15 +495,19 @@ for t in "${TESTS[@]}"; do
   fmt_ratio jvpn wg "$t"; row+="|$REPLY"
   fmt_ratio jvpn bare "$t"; row+="|$REPLY"
   fmt_ratio wg bare "$t"; row+="|$REPLY"
+  fmt_gbps jvpnoff "$t"; row+="|$REPLY"
+  fmt_ratio jvpn jvpnoff "$t"; row+="|$REPLY"
   fmt_gbps jvpnfull "$t"; row+="|$REPLY"
   fmt_ratio jvpnfull jvpn "$t"; row+="|$REPLY"
   fmt_cpu wg "$t"; row+="|$REPLY"
   fmt_cpu jvpn "$t"; row+="|$REPLY"
+  fmt_cpu jvpnoff "$t"; row+="|$REPLY"
   fmt_cpu jvpnfull "$t"; row+="|$REPLY"
   MAIN+=("$row")
   row="${TEST_NAME[$t]}"
   fmt_cores wg "$t"; row+="|$REPLY"
   fmt_cores jvpn "$t"; row+="|$REPLY"
+  fmt_cores jvpnoff "$t"; row+="|$REPLY"
   CORES+=("$row")
 done
 
