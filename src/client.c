@@ -999,7 +999,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
     n = tun_dev_read(&cl->tun, cl->tunbuf, sizeof(cl->tunbuf));
     if (n <= 0)
       break;
-    if (vnet_seg_init(&seg, cl->tunbuf, (size_t)n, cl->tun.vnet) != 0) {
+    if (tun_dev_segments(&cl->tun, &seg, cl->tunbuf, (size_t)n) != 0) {
       cl->ctr.drop_malformed++;
       continue;
     }

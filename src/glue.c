@@ -157,9 +157,11 @@ void glue_tun_offload_log(const struct tun_dev *t, int asked) {
 
 void glue_tun_stats(char *buf, size_t len, const struct tun_dev *t) {
   snprintf(buf, len,
-           "tun_offload=%s gro_writes=%llu gro_segs=%llu drop_tun_write=%llu",
-           t->vnet ? "on" : "off", (unsigned long long)t->gro_writes,
-           (unsigned long long)t->gro_segs, (unsigned long long)t->write_drops);
+           "tun_offload=%s tso_reads=%llu gro_writes=%llu gro_segs=%llu "
+           "drop_tun_write=%llu",
+           t->vnet ? "on" : "off", (unsigned long long)t->tso_reads,
+           (unsigned long long)t->gro_writes, (unsigned long long)t->gro_segs,
+           (unsigned long long)t->write_drops);
 }
 
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,

@@ -79,8 +79,8 @@ struct glue_counters {
 /* Logs whether the TUN device |t| has offloads, and why not when they
  * were |asked| for (tun_offload = on) and the kernel refused them. */
 void glue_tun_offload_log(const struct tun_dev *t, int asked);
-/* "tun_offload=... gro_writes=... gro_segs=... drop_tun_write=..." for
- * the stats lines. */
+/* "tun_offload=... tso_reads=... gro_writes=... gro_segs=...
+ * drop_tun_write=..." for the stats lines. */
 void glue_tun_stats(char *buf, size_t len, const struct tun_dev *t);
 
 /* Formats the counters of one tunnel for the log. */

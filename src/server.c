@@ -917,7 +917,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
     n = tun_dev_read(&srv->tun, srv->tunbuf, sizeof(srv->tunbuf));
     if (n <= 0)
       break;
-    if (vnet_seg_init(&seg, srv->tunbuf, (size_t)n, srv->tun.vnet) != 0) {
+    if (tun_dev_segments(&srv->tun, &seg, srv->tunbuf, (size_t)n) != 0) {
       srv->drop_malformed_tun++;
       continue;
     }

@@ -76,8 +76,7 @@ static long build_v4(uint8_t *out, size_t outlen, const uint8_t *pkt,
   icmp[1] = ICMP_FRAG_NEEDED;
   net_put16(icmp + 6, mtu > 0xffff ? 0xffff : mtu);
   memcpy(icmp + ICMP_HDR, pkt, quote);
-  net_put16(icmp + 2,
-            inet_csum_fold(inet_csum_add(0, icmp, ICMP_HDR + quote)));
+  net_put16(icmp + 2, inet_csum_fold(inet_csum_add(0, icmp, ICMP_HDR + quote)));
   return (long)total;
 }
 

@@ -195,6 +195,15 @@ long tun_dev_read(struct tun_dev *t, uint8_t *buf, size_t len) {
   return (long)((size_t)n < len ? (size_t)n : len);
 }
 
+int tun_dev_segments(struct tun_dev *t, struct vnet_seg *s, uint8_t *buf,
+                     size_t len) {
+  int rv = vnet_seg_init(s, buf, len, t->vnet);
+
+  if (rv == 0 && s->mode == VNET_SEG_GSO)
+    t->tso_reads++;
+  return rv;
+}
+
 int tun_dev_write(struct tun_dev *t, const uint8_t *pkt, size_t len) {
   static const uint8_t none[JVPN_VNET_HDR_LEN];
   struct iovec iov[2];

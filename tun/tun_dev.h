@@ -30,6 +30,7 @@ struct tun_dev {
   uint64_t write_drops; /* packets in coalesced writes that failed */
   uint64_t gro_writes;  /* super-packets of more than one segment */
   uint64_t gro_segs;    /* segments in them */
+  uint64_t tso_reads;   /* super-packets read (cut by the caller) */
 };
 
 /* Creates (or attaches to) the device |name| ("jvpn%d" patterns allowed).
@@ -47,6 +48,10 @@ void tun_dev_close(struct tun_dev *t);
  * hold JVPN_TUN_BUF bytes. Returns its length, JVPN_ERR_AGAIN when none
  * is waiting, or JVPN_ERR_SYSTEM. */
 long tun_dev_read(struct tun_dev *t, uint8_t *buf, size_t len);
+/* Prepares |s| to cut what tun_dev_read left in |buf| (vnet_seg_init
+ * with t->vnet), counting super-packets. Returns vnet_seg_init's result. */
+int tun_dev_segments(struct tun_dev *t, struct vnet_seg *s, uint8_t *buf,
+                     size_t len);
 /* Writes one IP packet, or during a batch queues it for coalescing (then
  * a failed write is counted in t->write_drops). Returns 0, JVPN_ERR_AGAIN
  * (queue full: dropped by the caller and counted), or JVPN_ERR_SYSTEM. */

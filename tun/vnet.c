@@ -25,8 +25,6 @@
 #define TH_ACK 0x10
 #define TH_CWR 0x80
 
-enum { SEG_WHOLE, SEG_CSUM, SEG_GSO };
-
 int vnet_hdr_parse(const uint8_t *p, size_t len, struct vnet_hdr *h) {
   if (len < JVPN_VNET_HDR_LEN)
     return JVPN_ERR_TRUNCATED;
@@ -148,7 +146,7 @@ static int seg_gso(struct vnet_seg *s, const struct vnet_hdr *h, uint8_t gso) {
     return JVPN_ERR_MALFORMED;
   memcpy(s->tmpl, s->pkt, s->hdr);
   s->mss = h->gso_size;
-  s->mode = SEG_GSO;
+  s->mode = VNET_SEG_GSO;
   return 0;
 }
 
@@ -160,7 +158,7 @@ int vnet_seg_init(struct vnet_seg *s, uint8_t *buf, size_t len, int has_vnet) {
   memset(s, 0, offsetof(struct vnet_seg, tmpl));
   s->pkt = buf;
   s->len = len;
-  s->mode = SEG_WHOLE;
+  s->mode = VNET_SEG_WHOLE;
   if (!has_vnet)
     return 0;
   rv = vnet_hdr_parse(buf, len, &h);
@@ -181,7 +179,7 @@ int vnet_seg_init(struct vnet_seg *s, uint8_t *buf, size_t len, int has_vnet) {
     return JVPN_ERR_MALFORMED;
   s->l4 = h.csum_start;
   s->mss = h.csum_offset;
-  s->mode = SEG_CSUM;
+  s->mode = VNET_SEG_CSUM;
   return 0;
 }
 
@@ -200,11 +198,11 @@ const uint8_t *vnet_seg_next(struct vnet_seg *s, size_t *len) {
   size_t payload, n, total;
   uint8_t *p, *l4;
 
-  if (s->mode != SEG_GSO) {
+  if (s->mode != VNET_SEG_GSO) {
     if (s->idx > 0)
       return NULL;
     s->idx = 1;
-    if (s->mode == SEG_CSUM)
+    if (s->mode == VNET_SEG_CSUM)
       seg_csum(s);
     *len = s->len;
     return s->pkt;

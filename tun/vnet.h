@@ -54,8 +54,12 @@ void vnet_hdr_put(uint8_t *p, const struct vnet_hdr *h);
 
 /* --- Segmentation -------------------------------------------------------- */
 
-#define VNET_TMPL_MAX 128 /* bytes: IPv4 + options (60) + TCP + options (60)   \
-                           */
+/* What vnet_seg_init found: one packet to pass as it is, one whose
+ * checksum is to be finished, or a super-packet to cut. */
+enum vnet_seg_mode { VNET_SEG_WHOLE, VNET_SEG_CSUM, VNET_SEG_GSO };
+
+/* bytes: the largest IP + TCP header, options included (60 + 60) */
+#define VNET_TMPL_MAX 128
 
 struct vnet_seg {
   uint8_t *pkt;   /* the super-packet (after the virtio-net header) */
@@ -67,7 +71,7 @@ struct vnet_seg {
   unsigned idx;   /* segments returned so far */
   uint8_t proto;  /* IPPROTO_TCP or IPPROTO_UDP when segmenting */
   uint8_t family; /* 4 or 6 */
-  uint8_t mode;   /* whole packet, checksum only, or segmenting */
+  uint8_t mode;   /* enum vnet_seg_mode */
   uint8_t tmpl[VNET_TMPL_MAX]; /* the first header, as the kernel gave it */
 };
 

@@ -16,8 +16,9 @@
 #   (b) 20 MB go client1 -> server over IPv4 (uplink: the client cuts the
 #       kernel's super-packets, the server coalesces), SHA-256 checked;
 #   (c) 20 MB go server -> client1 over IPv6 (downlink), SHA-256 checked;
-#   (d) with offloads on, both ends' stats (SIGUSR1) show coalesced
-#       writes: gro_segs > 0 and no failed TUN write.
+#   (d) with offloads on, both ends' stats (SIGUSR1) show super-packets
+#       read and cut (tso_reads > 0) and coalesced writes (gro_segs > 0),
+#       and no failed TUN write.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -86,7 +87,7 @@ tun_counter() {
 
 run_mode() {
   local mode=$1 slog=$dir/server-$1.log c1log=$dir/client1-$1.log spid cpid
-  local refused=0 k v
+  local refused=0 k v c
   LAB_TUN_OFFLOAD=$mode lab_gen_vpn_configs "$dir/$mode" client1 ||
     lab_setup_fail "genkey or config generation failed"
   if ! lab_vpn_server_start "$slog" -c "$dir/$mode/server.conf"; then
@@ -140,17 +141,22 @@ run_mode() {
     else
       local bad=""
       for k in "$slog" "$c1log"; do
-        v=$(tun_counter "$k" gro_segs)
-        [ "${v:-0}" -gt 0 ] || bad="$bad ${k##*/}: gro_segs=${v:-?}"
+        for c in tso_reads gro_segs; do
+          v=$(tun_counter "$k" "$c")
+          [ "${v:-0}" -gt 0 ] || bad="$bad ${k##*/}: $c=${v:-?}"
+        done
         v=$(tun_counter "$k" drop_tun_write)
         [ "${v:-1}" -eq 0 ] || bad="$bad ${k##*/}: drop_tun_write=${v:-?}"
       done
       if [ -n "$bad" ]; then
-        lab_fail "d-$mode" "coalescing not seen:$bad" "$slog" "$c1log"
+        lab_fail "d-$mode" "offloads not seen at work:$bad" "$slog" "$c1log"
       else
-        lab_pass "d-$mode" "server gro_segs=$(tun_counter "$slog" gro_segs)\
- in $(tun_counter "$slog" gro_writes) writes, client1\
- gro_segs=$(tun_counter "$c1log" gro_segs)"
+        lab_pass "d-$mode" "server tso_reads=$(tun_counter "$slog" tso_reads)\
+ gro_segs=$(tun_counter "$slog" gro_segs) in\
+ $(tun_counter "$slog" gro_writes) writes; client1\
+ tso_reads=$(tun_counter "$c1log" tso_reads)\
+ gro_segs=$(tun_counter "$c1log" gro_segs) in\
+ $(tun_counter "$c1log" gro_writes) writes"
       fi
     fi
   fi
