@@ -1563,7 +1563,8 @@ int jvpn_client_run(const char *config_path, int verbosity,
     goto out;
   if (glue_load_cred(&cl->cred, cl->conf.cert_file, cl->conf.key_file) != 0)
     goto out_rx;
-  if (tun_dev_open(&cl->tun, cl->conf.tun_name, cl->conf.tun_offload) != 0) {
+  if (tun_dev_open(&cl->tun, cl->conf.tun_name,
+                   glue_tun_offload_mode(cl->conf.tun_offload)) != 0) {
     LOG_ERR(NULL, "cannot create TUN device %s: %m", cl->conf.tun_name);
     goto out_cred;
   }

@@ -1,4 +1,6 @@
 /* src/glue: loop glue shared by the server and client programs. */
+#include <config.h> /* autoconf's: JVPN_TEST_HOOKS */
+
 #include "src/glue.h"
 
 #include <arpa/inet.h>
@@ -141,6 +143,16 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
   if (n <= 0)
     return -1;
   return tun_dev_write(tun, err, (size_t)n) == 0 ? 0 : -1;
+}
+
+enum tun_offload glue_tun_offload_mode(int on) {
+#ifdef JVPN_TEST_HOOKS
+  const char *v = getenv("JVPN_TEST_TUN_REFUSE_OFFLOAD");
+
+  if (on && v != NULL && strcmp(v, "1") == 0)
+    return TUN_OFFLOAD_REFUSED;
+#endif
+  return on ? TUN_OFFLOAD_ON : TUN_OFFLOAD_OFF;
 }
 
 void glue_tun_offload_log(const struct tun_dev *t, int asked) {

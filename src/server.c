@@ -1002,7 +1002,8 @@ static int setup_tun(struct server *srv) {
   uint8_t a[16];
   char s[INET6_ADDRSTRLEN];
 
-  if (tun_dev_open(&srv->tun, c->tun_name, c->tun_offload) != 0) {
+  if (tun_dev_open(&srv->tun, c->tun_name,
+                   glue_tun_offload_mode(c->tun_offload)) != 0) {
     LOG_ERR(NULL, "cannot create TUN device %s: %m", c->tun_name);
     return JVPN_ERR_SYSTEM;
   }

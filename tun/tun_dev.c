@@ -91,7 +91,7 @@ static void gro_write(void *user, const struct vnet_hdr *h, const uint8_t *pkt,
 
 /* Asks for offloads on |fd| (opened with IFF_VNET_HDR): everything, then
  * without USO (before Linux 6.2). Returns 0 or -1 with t->fallback set. */
-static int offload_on(struct tun_dev *t, int fd) {
+static int offload_on(struct tun_dev *t, int fd, int refuse) {
   int sz = JVPN_VNET_HDR_LEN;
 
   if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0) {
@@ -99,9 +99,11 @@ static int offload_on(struct tun_dev *t, int fd) {
     return -1;
   }
   t->offloads = OFFLOAD_TCP | TUN_F_USO4 | TUN_F_USO6;
-  if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)t->offloads) < 0) {
+  if (refuse || ioctl(fd, TUNSETOFFLOAD, (unsigned long)t->offloads) < 0) {
     t->offloads = OFFLOAD_TCP;
-    if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)t->offloads) < 0) {
+    if (refuse || ioctl(fd, TUNSETOFFLOAD, (unsigned long)t->offloads) < 0) {
+      if (refuse)
+        errno = EINVAL;
       t->offloads = 0;
       t->fallback = "TUNSETOFFLOAD refused";
       return -1;
@@ -116,7 +118,8 @@ static int offload_on(struct tun_dev *t, int fd) {
   return 0;
 }
 
-int tun_dev_open(struct tun_dev *t, const char *name, int offload) {
+int tun_dev_open(struct tun_dev *t, const char *name,
+                 enum tun_offload offload) {
   char real[IFNAMSIZ];
   unsigned idx;
   int fd = -1, saved;
@@ -126,11 +129,11 @@ int tun_dev_open(struct tun_dev *t, const char *name, int offload) {
   if (!name_ok(name))
     return JVPN_ERR_INVAL;
 
-  if (offload) {
+  if (offload != TUN_OFFLOAD_OFF) {
     fd = open_dev(name, IFF_TUN | IFF_NO_PI | IFF_VNET_HDR, real);
     if (fd < 0) {
       t->fallback = "IFF_VNET_HDR refused";
-    } else if (offload_on(t, fd) != 0) {
+    } else if (offload_on(t, fd, offload == TUN_OFFLOAD_REFUSED) != 0) {
       /* The flags cannot be taken back: start over without them. */
       saved = errno;
       close(fd);

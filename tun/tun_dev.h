@@ -33,13 +33,22 @@ struct tun_dev {
   uint64_t tso_reads;   /* super-packets read (cut by the caller) */
 };
 
+/* |offload| of tun_dev_open. */
+enum tun_offload {
+  TUN_OFFLOAD_OFF,
+  TUN_OFFLOAD_ON,
+  /* As ON, but TUNSETOFFLOAD is taken as refused (EINVAL) without asking
+   * the kernel: the fallback, for tests (--enable-test-hooks builds). */
+  TUN_OFFLOAD_REFUSED,
+};
+
 /* Creates (or attaches to) the device |name| ("jvpn%d" patterns allowed).
- * With |offload| it asks for IFF_VNET_HDR with checksum, TSO4/6 and USO4/6
- * offloads, then without USO; a kernel that refuses them (or no memory
- * for the coalescer) leaves the device without any (t->vnet 0) and
- * t->fallback saying why. Returns 0 or JVPN_ERR_SYSTEM (errno kept),
- * JVPN_ERR_INVAL for a bad name. */
-int tun_dev_open(struct tun_dev *t, const char *name, int offload);
+ * With |offload| other than OFF it asks for IFF_VNET_HDR with checksum,
+ * TSO4/6 and USO4/6 offloads, then without USO; a kernel that refuses
+ * them (or no memory for the coalescer) leaves the device without any
+ * (t->vnet 0) and t->fallback saying why. Returns 0 or JVPN_ERR_SYSTEM
+ * (errno kept), JVPN_ERR_INVAL for a bad name. */
+int tun_dev_open(struct tun_dev *t, const char *name, enum tun_offload offload);
 /* Closes the fd (removing a non-persistent device). Accepts a closed one. */
 void tun_dev_close(struct tun_dev *t);
 

@@ -9,10 +9,13 @@
 #   tunnel: server jvpn0 198.18.200.1 fd77:6a76:706e::1
 #           client1 jvpn0 198.18.200.2 fd77:6a76:706e::2
 #
-# For each mode (tun_offload = on, then off), the server and client1 come
-# up from fresh configs and:
+# For each mode (tun_offload = on, then off, then on with a kernel that
+# refuses TUNSETOFFLOAD, acted out by the JVPN_TEST_TUN_REFUSE_OFFLOAD
+# hook of --enable-test-hooks builds: a skip without it), the server and
+# client1 come up from fresh configs and:
 #   (a) the log says which mode the device runs in (on: the kernel took
-#       IFF_VNET_HDR and TSO; a kernel that refuses is a skip of (d));
+#       IFF_VNET_HDR and TSO, a kernel that refuses is a skip of (d);
+#       refused: the refusal and the fallback are logged);
 #   (b) 20 MB go client1 -> server over IPv4 (uplink: the client cuts the
 #       kernel's super-packets, the server coalesces), SHA-256 checked;
 #   (c) 20 MB go server -> client1 over IPv6 (downlink), SHA-256 checked;
@@ -87,9 +90,14 @@ tun_counter() {
 
 run_mode() {
   local mode=$1 slog=$dir/server-$1.log c1log=$dir/client1-$1.log spid cpid
-  local refused=0 k v c
-  LAB_TUN_OFFLOAD=$mode lab_gen_vpn_configs "$dir/$mode" client1 ||
+  local refused=0 k v c conf=$mode hook=""
+  if [ "$mode" = refused ]; then
+    conf=on
+    hook=1
+  fi
+  LAB_TUN_OFFLOAD=$conf lab_gen_vpn_configs "$dir/$mode" client1 ||
     lab_setup_fail "genkey or config generation failed"
+  export JVPN_TEST_TUN_REFUSE_OFFLOAD=$hook
   if ! lab_vpn_server_start "$slog" -c "$dir/$mode/server.conf"; then
     lab_fail "a-$mode" "$REPLY" "$slog"
     return 1
@@ -101,7 +109,23 @@ run_mode() {
     return 1
   fi
   cpid=$LAB_VPN_PID
-  if [ "$mode" = on ]; then
+  unset JVPN_TEST_TUN_REFUSE_OFFLOAD
+  if [ "$mode" = refused ]; then
+    if grep -q 'offloads on' "$slog" "$c1log"; then
+      lab_skip "a-$mode" "no JVPN_TEST_TUN_REFUSE_OFFLOAD hook: is $JVPN_BIN\
+ built with --enable-test-hooks?"
+      lab_vpn_stop "$cpid" "$c1" client1 || lab_fail "e-$mode" "$REPLY"
+      lab_vpn_stop "$spid" "$sv" server || lab_fail "e-$mode" "$REPLY"
+      return 0
+    elif grep -q 'offloads off, the kernel refused them: TUNSETOFFLOAD' \
+           "$slog" && grep -q 'offloads off, the kernel refused them' \
+           "$c1log"; then
+      lab_pass "a-$mode" "$(grep -o 'offloads off, the kernel.*' "$slog" |
+        head -n1), fell back"
+    else
+      lab_fail "a-$mode" "no fallback line in the logs" "$slog" "$c1log"
+    fi
+  elif [ "$mode" = on ]; then
     if grep -q 'offloads off, the kernel refused' "$slog" "$c1log"; then
       refused=1
       lab_note "the kernel refused TUN offloads: $(grep -h 'offloads off' \
@@ -166,6 +190,7 @@ run_mode() {
 
 run_mode on
 run_mode off
+run_mode refused
 
 lab_check_sanitizers "$dir"
 lab_test_summary
