@@ -267,21 +267,31 @@ echo "bench: jvpn-quic, client1 -> $LAB_SERVER_IN4" >&2
 JVPN_MTU_C="" JVPN_MTU_S=""
 PERF_STATE="not requested (set BENCH_PERF=1)"
 lab_gen_vpn_configs "$dir/jvpn" client1 || die "jvpn-quic key generation"
-lab_spawn "$sv" "$dir/jvpn-server.log" "$JVPN_BIN" server \
-  -c "$dir/jvpn/server.conf"
-jsrv=$REPLY
-if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  die "jvpn-quic server did not come up" "$dir/jvpn-server.log"
-fi
-lab_spawn "$cl" "$dir/jvpn-client.log" "$JVPN_BIN" client \
-  -c "$dir/jvpn/client1.conf"
-jcli=$REPLY
-if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-   ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
-  die "jvpn-quic client did not connect" "$dir/jvpn-server.log" \
-    "$dir/jvpn-client.log"
-fi
+
+# jvpn_server_up NAME CONF: the server from CONF, logging to DIR/NAME-
+# server.log, up with its addresses and listening; its PID in jsrv.
+jvpn_server_up() {
+  lab_spawn "$sv" "$dir/$1-server.log" "$JVPN_BIN" server -c "$2"
+  jsrv=$REPLY
+  if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+     ! lab_wait_udp_listen "$sv" 443 5; then
+    die "jvpn-quic server ($1) did not come up" "$dir/$1-server.log"
+  fi
+}
+# jvpn_client_up NAME CONF: client1 from CONF, attached and answering a
+# ping through the tunnel; its PID in jcli.
+jvpn_client_up() {
+  lab_spawn "$cl" "$dir/$1-client.log" "$JVPN_BIN" client -c "$2"
+  jcli=$REPLY
+  if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
+     ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
+    die "jvpn-quic client ($1) did not connect" "$dir/$1-server.log" \
+      "$dir/$1-client.log"
+  fi
+}
+
+jvpn_server_up jvpn "$dir/jvpn/server.conf"
+jvpn_client_up jvpn "$dir/jvpn/client1.conf"
 JVPN_MTU_C=$(ip -n "$cl" -o link show dev "$LAB_TUN" |
   sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 JVPN_MTU_S=$(ip -n "$sv" -o link show dev "$LAB_TUN" |
@@ -353,22 +363,8 @@ if [ "${BENCH_NO_OFFLOAD:-1}" = 1 ]; then
     sed 's/^tun_offload = .*/tun_offload = off/' "$dir/jvpn/$f.conf" \
       >"$dir/jvpn/$f-nooff.conf"
   done
-  lab_spawn "$sv" "$dir/jvpn-nooff-server.log" "$JVPN_BIN" server \
-    -c "$dir/jvpn/server-nooff.conf"
-  jsrv=$REPLY
-  if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
-     ! lab_wait_udp_listen "$sv" 443 5; then
-    die "jvpn-quic server (offloads off) did not come up" \
-      "$dir/jvpn-nooff-server.log"
-  fi
-  lab_spawn "$cl" "$dir/jvpn-nooff-client.log" "$JVPN_BIN" client \
-    -c "$dir/jvpn/client1-nooff.conf"
-  jcli=$REPLY
-  if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-     ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
-    die "jvpn-quic client (offloads off) did not connect" \
-      "$dir/jvpn-nooff-server.log" "$dir/jvpn-nooff-client.log"
-  fi
+  jvpn_server_up jvpn-nooff "$dir/jvpn/server-nooff.conf"
+  jvpn_client_up jvpn-nooff "$dir/jvpn/client1-nooff.conf"
   run_all jvpnoff "$LAB_SERVER_IN4" "$jcli" "$jsrv"
   stop_pid "$jcli"
   stop_pid "$jsrv"
@@ -384,14 +380,7 @@ echo "bench: jvpn-quic full tunnel, client1 -> $LAB_INET4 (server NAT)" >&2
 lab_internet_add || die "could not add the internet namespace"
 sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0|' \
   "$dir/jvpn/server.conf"
-lab_spawn "$sv" "$dir/jvpn-full-server.log" "$JVPN_BIN" server \
-  -c "$dir/jvpn/server.conf"
-jsrv=$REPLY
-if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  die "jvpn-quic server (full tunnel) did not come up" \
-    "$dir/jvpn-full-server.log"
-fi
+jvpn_server_up jvpn-full "$dir/jvpn/server.conf"
 lab_spawn "$cl" "$dir/jvpn-full-client.log" "$JVPN_BIN" client \
   -c "$dir/jvpn/client1.conf"
 jcli=$REPLY
