@@ -5,7 +5,8 @@
 #
 #   client1 ns 198.18.1.2 --- router ns --- server ns 198.18.3.2
 #     bare:  iperf3 -> 198.18.3.2
-#     jvpn:  iperf3 -> 198.18.200.1  (jvpn0, QUIC on UDP 443)
+#     jvpn:  iperf3 -> 198.18.200.1  (jvpn0, QUIC on UDP 443), with TUN
+#            offloads (the default) and again without (tun_offload = off)
 #     wg-go: iperf3 -> 198.19.250.1  (wireguard-go, UDP 51820, MTU 1420)
 #     jvpn full: iperf3 -> 198.18.60.2 (an "internet" namespace behind the
 #            server, which NATs the tunnel out; the client in full-tunnel
@@ -30,6 +31,7 @@
 #                       extra single-stream run in each direction
 #   BENCH_PERF_OUT=FILE where the profile goes (default: BENCH_OUT with
 #                       .perf.txt, else $TMPDIR/jvpn-bench-perf.txt)
+#   BENCH_NO_OFFLOAD=0  leave out the jvpn-quic run with tun_offload = off
 #   BENCH_PARSER=P      read iperf3's output with jq, python3 or text (awk)
 #                       instead of the first of those that is installed
 #   JVPN_BIN=PATH       the jvpn-quic binary (default: as tests/lab/lab.sh)
@@ -289,16 +291,31 @@ echo "bench: jvpn-quic, client1 -> $LAB_SERVER_IN4" >&2
 JVPN_MTU_C="" JVPN_MTU_S=""
 PERF_STATE="not requested (set BENCH_PERF=1)"
 lab_gen_vpn_configs "$dir/jvpn" client1 || die "jvpn-quic key generation"
-lab_spawn "$sv" "$dir/jvpn-server.log" "$JVPN_BIN" server \
-  -c "$dir/jvpn/server.conf"
-jsrv=$REPLY
-if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  die "jvpn-quic server did not come up" "$dir/jvpn-server.log"
-fi
-jvpn_client "$dir/jvpn-client.log" "$dir/jvpn/client1.conf" ||
-  die "jvpn-quic client did not connect" "$dir/jvpn-server.log" \
-    "$dir/jvpn-client.log"
+
+# jvpn_server_up NAME CONF: the server from CONF, logging to DIR/NAME-
+# server.log, up with its addresses and listening; its PID in jsrv.
+jvpn_server_up() {
+  lab_spawn "$sv" "$dir/$1-server.log" "$JVPN_BIN" server -c "$2"
+  jsrv=$REPLY
+  if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
+     ! lab_wait_udp_listen "$sv" 443 5; then
+    die "jvpn-quic server ($1) did not come up" "$dir/$1-server.log"
+  fi
+}
+# jvpn_client_up NAME CONF: client1 from CONF, attached and answering a
+# ping through the tunnel; its PID in jcli.
+jvpn_client_up() {
+  lab_spawn "$cl" "$dir/$1-client.log" "$JVPN_BIN" client -c "$2"
+  jcli=$REPLY
+  if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
+     ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
+    die "jvpn-quic client ($1) did not connect" "$dir/$1-server.log" \
+      "$dir/$1-client.log"
+  fi
+}
+
+jvpn_server_up jvpn "$dir/jvpn/server.conf"
+jvpn_client_up jvpn "$dir/jvpn/client1.conf"
 JVPN_MTU_C=$(ip -n "$cl" -o link show dev "$LAB_TUN" |
   sed -n 's/.* mtu \([0-9]*\).*/\1/p')
 JVPN_MTU_S=$(ip -n "$sv" -o link show dev "$LAB_TUN" |
@@ -376,6 +393,22 @@ run_list jvpntcp "${TCP_TESTS[*]}" "$LAB_SERVER_IN4" "$jcli" "$jsrv"
 stop_pid "$jcli"
 stop_pid "$jsrv"
 
+# --- 2a. jvpn-quic without TUN offloads -------------------------------------
+# The same pair with tun_offload = off, one packet per TUN read and write
+# (docs/decisions.md D42): what the offloads are worth, in the same run.
+if [ "${BENCH_NO_OFFLOAD:-1}" = 1 ]; then
+  echo "bench: jvpn-quic, TUN offloads off, client1 -> $LAB_SERVER_IN4" >&2
+  for f in server client1; do
+    sed 's/^tun_offload = .*/tun_offload = off/' "$dir/jvpn/$f.conf" \
+      >"$dir/jvpn/$f-nooff.conf"
+  done
+  jvpn_server_up jvpn-nooff "$dir/jvpn/server-nooff.conf"
+  jvpn_client_up jvpn-nooff "$dir/jvpn/client1-nooff.conf"
+  run_all jvpnoff "$LAB_SERVER_IN4" "$jcli" "$jsrv"
+  stop_pid "$jcli"
+  stop_pid "$jsrv"
+fi
+
 # --- 2b. jvpn-quic in full-tunnel mode -------------------------------------
 # The server advertises default routes and NATs its clients out to an
 # "internet" namespace behind it (lab_internet_add); the client sends all
@@ -386,14 +419,7 @@ echo "bench: jvpn-quic full tunnel, client1 -> $LAB_INET4 (server NAT)" >&2
 lab_internet_add || die "could not add the internet namespace"
 sed -i 's|^route = 198.18.200.0/24$|&\nroute = 0.0.0.0/0|' \
   "$dir/jvpn/server.conf"
-lab_spawn "$sv" "$dir/jvpn-full-server.log" "$JVPN_BIN" server \
-  -c "$dir/jvpn/server.conf"
-jsrv=$REPLY
-if ! lab_wait_addr "$sv" "$LAB_TUN" "$LAB_SERVER_IN4" 10 ||
-   ! lab_wait_udp_listen "$sv" 443 5; then
-  die "jvpn-quic server (full tunnel) did not come up" \
-    "$dir/jvpn-full-server.log"
-fi
+jvpn_server_up jvpn-full "$dir/jvpn/server.conf"
 lab_spawn "$cl" "$dir/jvpn-full-client.log" "$JVPN_BIN" client \
   -c "$dir/jvpn/client1.conf"
 jcli=$REPLY
@@ -520,15 +546,16 @@ cells() {
 
 # Rows of '|'-separated cells, the first one the header.
 hdr="test|bare Gbit/s|wg-go Gbit/s|jvpn Gbit/s|jvpn/wg|jvpn/bare|wg/bare"
-hdr+="|jvpn full Gbit/s|full/jvpn"
-MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn full CPU s/GB")
-CORES=("test|wg cores client/server|jvpn cores client/server")
+hdr+="|jvpn no-offload Gbit/s|jvpn/no-offload|jvpn full Gbit/s|full/jvpn"
+MAIN=("$hdr|wg CPU s/GB|jvpn CPU s/GB|jvpn no-offload CPU s/GB|jvpn full CPU s/GB")
+CORES=("test|wg cores client/server|jvpn cores client/server|jvpn no-offload cores client/server")
 for t in "${TESTS[@]}"; do
   cells "$t" "gbps bare" "gbps wg" "gbps jvpn" "ratio jvpn wg" \
-    "ratio jvpn bare" "ratio wg bare" "gbps jvpnfull" "ratio jvpnfull jvpn" \
-    "cpu wg" "cpu jvpn" "cpu jvpnfull"
+    "ratio jvpn bare" "ratio wg bare" "gbps jvpnoff" "ratio jvpn jvpnoff" \
+    "gbps jvpnfull" "ratio jvpnfull jvpn" "cpu wg" "cpu jvpn" "cpu jvpnoff" \
+    "cpu jvpnfull"
   MAIN+=("$REPLY")
-  cells "$t" "cores wg" "cores jvpn"
+  cells "$t" "cores wg" "cores jvpn" "cores jvpnoff"
   CORES+=("$REPLY")
 done
 

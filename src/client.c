@@ -931,7 +931,10 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
     now = glue_now();
     l->last_rx_ms = now / 1000000;
     *(r ? &r->heard : &l->heard) = 1;
+    /* What the batch brings for the TUN leaves in coalesced writes. */
+    tun_dev_batch_begin(&cl->tun);
     glue_conn_read_batch(qc, &cs->s, &cl->rx, n, now, dead);
+    tun_dev_batch_end(&cl->tun);
     if (cs->race)
       race_flush(cs->race);
     else
@@ -949,44 +952,60 @@ static int tunnel_local_only(const uint8_t *pkt, size_t len) {
   return 0;
 }
 
+/* Sends one IP packet read from the TUN into the tunnel. Returns nonzero
+ * when the connection's send queue is filling up. */
+static int tun_packet(struct client *cl, struct client_link *l,
+                      const uint8_t *pkt, size_t len) {
+  int rv;
+
+  if (tunnel_local_only(pkt, len)) {
+    cl->ctr.drop_local_only++;
+    return 0;
+  }
+  if (!client_link_open(l) && client_tcp_old_queue_ip(l, pkt, len) == 0) {
+    cl->ctr.tx_packets++; /* QUIC is taking over from TCP */
+    return 0;
+  }
+  if (!client_link_open(l) ||
+      (l->req == CLIENT_REQ_STANDBY && !l->activating)) {
+    /* Between connections the device stays up with its addresses and
+     * routes; what applications send meanwhile is dropped and counted
+     * (TCP resends it once the session is back). */
+    cl->ctr.drop_recovering++;
+    return 0;
+  }
+  rv = transport_queue_ip(&l->tp, pkt, len);
+  if (rv == JVPN_ERR_OVERSIZE)
+    (void)glue_send_ptb(&cl->tun, pkt, len, transport_max_ip_packet(&l->tp));
+  else if (rv == 0)
+    cl->ctr.tx_packets++;
+  return transport_txq_busy(&l->tp);
+}
+
 static void on_tun_readable(uv_poll_t *p, int status, int events) {
   struct client *cl = p->data;
   struct client_link *l = cl->cur;
-  int i, rv;
+  int i, busy = 0;
   long n;
 
   (void)events;
   if (status < 0)
     return;
-  for (i = 0; i < JVPN_TUN_BATCH; i++) {
+  for (i = 0; i < JVPN_TUN_BATCH && !busy; i++) {
+    struct vnet_seg seg;
+    const uint8_t *pkt;
+    size_t len;
+
     n = tun_dev_read(&cl->tun, cl->tunbuf, sizeof(cl->tunbuf));
     if (n <= 0)
       break;
-    if (tunnel_local_only(cl->tunbuf, (size_t)n)) {
-      cl->ctr.drop_local_only++;
+    if (tun_dev_segments(&cl->tun, &seg, cl->tunbuf, (size_t)n) != 0) {
+      cl->ctr.drop_malformed++;
       continue;
     }
-    if (!client_link_open(l) &&
-        client_tcp_old_queue_ip(l, cl->tunbuf, (size_t)n) == 0) {
-      cl->ctr.tx_packets++; /* QUIC is taking over from TCP */
-      continue;
-    }
-    if (!client_link_open(l) ||
-        (l->req == CLIENT_REQ_STANDBY && !l->activating)) {
-      /* Between connections the device stays up with its addresses and
-       * routes; what applications send meanwhile is dropped and counted
-       * (TCP resends it once the session is back). */
-      cl->ctr.drop_recovering++;
-      continue;
-    }
-    rv = transport_queue_ip(&l->tp, cl->tunbuf, (size_t)n);
-    if (rv == JVPN_ERR_OVERSIZE)
-      (void)glue_send_ptb(&cl->tun, cl->tunbuf, (size_t)n,
-                          transport_max_ip_packet(&l->tp));
-    else if (rv == 0)
-      cl->ctr.tx_packets++;
-    if (transport_txq_busy(&l->tp))
-      break;
+    /* All of a super-packet goes: the kernel cannot take it back. */
+    while ((pkt = vnet_seg_next(&seg, &len)) != NULL)
+      busy |= tun_packet(cl, l, pkt, len);
   }
   if (link_has_conn(l) && !l->dead)
     client_link_flush(l);
@@ -1409,16 +1428,22 @@ static int client_status(void *user, int json, char **out, size_t *len) {
   return 0;
 }
 
+static void client_log_stats(const struct client *cl) {
+  char line[512], tun[160];
+
+  glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
+  glue_tun_stats(tun, sizeof(tun), &cl->tun);
+  LOG_INFO(NULL, "stats %s %s", line, tun);
+}
+
 static void client_stop(struct client *cl, int code) {
-  char line[512];
   size_t i;
 
   if (cl->stopping)
     return;
   cl->stopping = 1;
   cl->exit_code = code;
-  glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
-  LOG_INFO(NULL, "stats %s", line);
+  client_log_stats(cl);
   for (i = 0; i < cl->nlinks; i++)
     client_tcp_end(&cl->links[i]);
   for (i = 0; i < cl->nlinks; i++)
@@ -1433,11 +1458,9 @@ static void client_stop(struct client *cl, int code) {
 
 static void on_signal(uv_signal_t *h, int signum) {
   struct client *cl = h->data;
-  char line[512];
 
   if (signum == SIGUSR1) {
-    glue_stats_line(line, sizeof(line), &cl->ctr, &cl->cur->tp);
-    LOG_INFO(NULL, "stats %s", line);
+    client_log_stats(cl);
     return;
   }
   if (signum == SIGHUP) {
@@ -1540,10 +1563,12 @@ int jvpn_client_run(const char *config_path, int verbosity,
     goto out;
   if (glue_load_cred(&cl->cred, cl->conf.cert_file, cl->conf.key_file) != 0)
     goto out_rx;
-  if (tun_dev_open(&cl->tun, cl->conf.tun_name) != 0) {
+  if (tun_dev_open(&cl->tun, cl->conf.tun_name,
+                   glue_tun_offload_mode(cl->conf.tun_offload)) != 0) {
     LOG_ERR(NULL, "cannot create TUN device %s: %m", cl->conf.tun_name);
     goto out_cred;
   }
+  glue_tun_offload_log(&cl->tun, cl->conf.tun_offload);
   uv_poll_init(cl->loop, &cl->tun_poll, cl->tun.fd);
   cl->tun_poll.data = cl;
   client_routes_prepare(cl);

@@ -277,7 +277,7 @@ struct client {
     uint64_t births, reattaches, standbys;
   } sess;
   int stopping;
-  uint8_t tunbuf[JVPN_MAX_PACKET];
+  uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
 /* Nonzero if |l| has a connection (QUIC or TCP), live or not. */

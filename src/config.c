@@ -68,6 +68,7 @@ enum key_id {
   K_DNS_BACKEND,
   K_METRICS,
   K_METRICS_PER_SESSION,
+  K_TUN_OFFLOAD,
   K_COUNT
 };
 
@@ -86,7 +87,7 @@ static const struct key_def server_keys[] = {
     {"audit_log", K_AUDIT_LOG, 0}, {"retry", K_RETRY, 0},
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
-    {"tcp", K_TCP, 0},
+    {"tcp", K_TCP, 0},       {"tun_offload", K_TUN_OFFLOAD, 0},
     {"metrics", K_METRICS, 0},
     {"metrics_per_session", K_METRICS_PER_SESSION, 0},
     {"state_dir", K_STATE_DIR, 0}, {"store", K_STORE, 0},
@@ -115,6 +116,7 @@ static const struct key_def client_keys[] = {
     {"seccomp", K_SECCOMP, 0}, {"dns", K_DNS, 0},
     {"transport", K_TRANSPORT, 0},
     {"dns_backend", K_DNS_BACKEND, 0},
+    {"tun_offload", K_TUN_OFFLOAD, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -1023,6 +1025,8 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
       c->store = (enum jvpn_store_kind)x;
     return rv;
   }
+  case K_TUN_OFFLOAD:
+    return value_enum(ps, key, v, off_on_names, 2, &c->tun_offload);
   case K_RETRY: {
     int x = 0;
 
@@ -1293,6 +1297,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->tcp = 1;
   (void)copy_str(c->state_dir, JVPN_PATH_MAX, JVPN_STATE_DIR_DEFAULT);
+  c->tun_offload = 1;
   rv = parse_server(ps, c);
   parser_del(ps);
   if (rv < 0)
@@ -1361,6 +1366,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
   case K_KILL_SWITCH:
     return value_enum(ps, key, v, off_on_names, 2, &c->kill_switch);
   case K_DNS: return value_enum(ps, key, v, off_on_names, 2, &c->dns);
+  case K_TUN_OFFLOAD:
+    return value_enum(ps, key, v, off_on_names, 2, &c->tun_offload);
   case K_TRANSPORT: {
     int x = 0, rv = value_enum(ps, key, v, transport_names, 3, &x);
 
@@ -1591,6 +1598,7 @@ int jvpn_config_parse_client(struct jvpn_client_conf *c, const char *text,
   c->routing_table = JVPN_ROUTING_TABLE_DEFAULT;
   c->rule_priority = JVPN_RULE_PRIORITY_DEFAULT;
   c->dns = 1;
+  c->tun_offload = 1;
   jvpn_uplink_policy_init(&c->uplink_policy);
   rv = parse_client(ps, c);
   parser_del(ps);

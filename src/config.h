@@ -96,6 +96,7 @@ struct jvpn_server_conf {
   size_t ndns_search;
   char tun_name[IFNAMSIZ];    /* default "jvpn0" */
   unsigned mtu;               /* default JVPN_TUN_DEFAULT_MTU */
+  int tun_offload;            /* TUN offloads (tun/vnet.h); default on */
   enum jvpn_cc cc;
   enum jvpn_retry retry;      /* default auto */
   int log_level;              /* JVPN_LOG_*; default INFO */
@@ -124,6 +125,7 @@ struct jvpn_client_conf {
   char cert_file[JVPN_PATH_MAX];
   char tun_name[IFNAMSIZ];         /* default "jvpn0" */
   unsigned mtu;                    /* 0 = derive from the path */
+  int tun_offload;                 /* as in the server's */
   enum jvpn_cc cc;
   int log_level;
   char audit_log[JVPN_PATH_MAX];   /* as in the server's */

@@ -1,4 +1,6 @@
 /* src/glue: loop glue shared by the server and client programs. */
+#include <config.h> /* autoconf's: JVPN_TEST_HOOKS */
+
 #include "src/glue.h"
 
 #include <arpa/inet.h>
@@ -141,6 +143,37 @@ int glue_send_ptb(struct tun_dev *tun, const uint8_t *pkt, size_t len,
   if (n <= 0)
     return -1;
   return tun_dev_write(tun, err, (size_t)n) == 0 ? 0 : -1;
+}
+
+enum tun_offload glue_tun_offload_mode(int on) {
+#ifdef JVPN_TEST_HOOKS
+  const char *v = getenv("JVPN_TEST_TUN_REFUSE_OFFLOAD");
+
+  if (on && v != NULL && strcmp(v, "1") == 0)
+    return TUN_OFFLOAD_REFUSED;
+#endif
+  return on ? TUN_OFFLOAD_ON : TUN_OFFLOAD_OFF;
+}
+
+void glue_tun_offload_log(const struct tun_dev *t, int asked) {
+  if (t->vnet)
+    LOG_INFO(NULL, "%s: offloads on (checksum, TSO%s), coalesced writes",
+             t->name, t->offloads & 0x20 ? ", USO" : "");
+  else if (asked)
+    LOG_WARN(NULL, "%s: offloads off, the kernel refused them: %s (%s)",
+             t->name, t->fallback ? t->fallback : "?",
+             strerror(t->fallback_errno));
+  else
+    LOG_INFO(NULL, "%s: offloads off (tun_offload = off)", t->name);
+}
+
+void glue_tun_stats(char *buf, size_t len, const struct tun_dev *t) {
+  snprintf(buf, len,
+           "tun_offload=%s tso_reads=%llu gro_writes=%llu gro_segs=%llu "
+           "drop_tun_write=%llu",
+           t->vnet ? "on" : "off", (unsigned long long)t->tso_reads,
+           (unsigned long long)t->gro_writes, (unsigned long long)t->gro_segs,
+           (unsigned long long)t->write_drops);
 }
 
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,

@@ -77,6 +77,17 @@ struct glue_counters {
   uint64_t drop_recovering; /* client: packets while no tunnel was up */
 };
 
+/* The tun_dev_open mode for "tun_offload = on" (|on|) or off; with
+ * JVPN_TEST_TUN_REFUSE_OFFLOAD=1 in the environment of a build with
+ * --enable-test-hooks, "on" acts out a kernel that refuses them. */
+enum tun_offload glue_tun_offload_mode(int on);
+/* Logs whether the TUN device |t| has offloads, and why not when they
+ * were |asked| for (tun_offload = on) and the kernel refused them. */
+void glue_tun_offload_log(const struct tun_dev *t, int asked);
+/* "tun_offload=... tso_reads=... gro_writes=... gro_segs=...
+ * drop_tun_write=..." for the stats lines. */
+void glue_tun_stats(char *buf, size_t len, const struct tun_dev *t);
+
 /* Formats the counters of one tunnel for the log. */
 void glue_stats_line(char *buf, size_t len, const struct glue_counters *g,
                      const struct transport *t);

@@ -841,6 +841,8 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
     if (n <= 0)
       break;
     now = glue_now(); /* one clock read per batch, not per packet */
+    /* What the batch brings for the TUN leaves in coalesced writes. */
+    tun_dev_batch_begin(&srv->tun);
     for (i = 0; i < n; i++) {
       struct udp_rx_msg *m = &srv->rx.msg[i];
       const uint8_t *pkt;
@@ -849,6 +851,7 @@ static void on_sock_readable(uv_poll_t *p, int status, int events) {
       while (udp_rx_msg_next(m, &off, &pkt, &len))
         handle_packet(srv, si, m, pkt, len, now);
     }
+    tun_dev_batch_end(&srv->tun);
     /* Flush once per batch: ACKs and replies leave as GSO batches. */
     flush_dirty(srv);
   }
@@ -910,10 +913,20 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
   if (status < 0)
     return;
   for (i = 0; i < JVPN_TUN_BATCH && !pause; i++) {
+    struct vnet_seg seg;
+    const uint8_t *pkt;
+    size_t len;
+
     n = tun_dev_read(&srv->tun, srv->tunbuf, sizeof(srv->tunbuf));
     if (n <= 0)
       break;
-    pause = route_from_tun(srv, srv->tunbuf, (size_t)n, now_ms);
+    if (tun_dev_segments(&srv->tun, &seg, srv->tunbuf, (size_t)n) != 0) {
+      srv->drop_malformed_tun++;
+      continue;
+    }
+    /* A super-packet is routed whole: its segments are one flow's. */
+    while ((pkt = vnet_seg_next(&seg, &len)) != NULL)
+      pause |= route_from_tun(srv, pkt, len, now_ms);
   }
   if (pause) {
     uv_poll_stop(&srv->tun_poll);
@@ -934,10 +947,11 @@ static void log_stats(struct server *srv) {
     glue_stats_line(line, sizeof(line), &sc->ctr, &sc->tp);
     LOG_INFO(NULL, "stats peer=%s %s", sc->peer->name, line);
   }
+  glue_tun_stats(line, sizeof(line), &srv->tun);
   LOG_INFO(NULL, "stats server clients=%zu drop_no_route=%llu "
                  "drop_malformed_tun=%llu drop_unknown_cid=%llu "
                  "drop_version=%llu stateless_resets=%llu retries=%llu "
-                 "drop_bad_token=%llu tokens_accepted=%llu",
+                 "drop_bad_token=%llu tokens_accepted=%llu %s",
            srv->nclients, (unsigned long long)srv->drop_no_route,
            (unsigned long long)srv->drop_malformed_tun,
            (unsigned long long)srv->drop_unknown_cid,
@@ -945,7 +959,7 @@ static void log_stats(struct server *srv) {
            (unsigned long long)srv->resets_sent,
            (unsigned long long)srv->retries_sent,
            (unsigned long long)srv->drop_bad_token,
-           (unsigned long long)srv->token_accepted);
+           (unsigned long long)srv->token_accepted, line);
 }
 
 
@@ -991,10 +1005,12 @@ static int setup_tun(struct server *srv) {
   uint8_t a[16];
   char s[INET6_ADDRSTRLEN];
 
-  if (tun_dev_open(&srv->tun, c->tun_name) != 0) {
+  if (tun_dev_open(&srv->tun, c->tun_name,
+                   glue_tun_offload_mode(c->tun_offload)) != 0) {
     LOG_ERR(NULL, "cannot create TUN device %s: %m", c->tun_name);
     return JVPN_ERR_SYSTEM;
   }
+  glue_tun_offload_log(&srv->tun, c->tun_offload);
   if (tun_nl_link_up(srv->tun.ifindex, c->mtu) != 0) {
     LOG_ERR(NULL, "cannot bring %s up with MTU %u: %m", srv->tun.name, c->mtu);
     return JVPN_ERR_SYSTEM;

@@ -145,7 +145,7 @@ struct server {
   struct jvpn_store *store;     /* NULL: store = off, or it failed */
   const char *store_state;      /* "lmdb", "off", "unavailable" */
   uint64_t store_restored, store_expired, store_dropped; /* at start */
-  uint8_t tunbuf[JVPN_MAX_PACKET];
+  uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
 /* src/server.c calls src/server_session.c, never the other way round:

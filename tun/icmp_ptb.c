@@ -11,6 +11,7 @@
 #include "jvpn/errors.h"
 #include "tun/ip_check.h"
 #include "tun/inet_csum.h"
+#include "tun/net_bytes.h"
 
 #define IPV4_HDR 20
 #define IPV6_HDR 40
@@ -18,16 +19,6 @@
 #define IPV4_ERR_MAX 576  /* bytes: RFC 1812 4.3.2.3 */
 #define IPV6_ERR_MAX 1280 /* bytes: RFC 4443 2.4 (c) */
 #define ERR_TTL 64
-
-static void put16(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-  put16(p, v >> 16);
-  put16(p + 2, v);
-}
 
 /* RFC 1122 3.2.2: no error about an error, and none whose source (our
  * destination) or destination (their source) is not one host. */
@@ -73,19 +64,19 @@ static long build_v4(uint8_t *out, size_t outlen, const uint8_t *pkt,
 
   memset(out, 0, IPV4_HDR + ICMP_HDR);
   out[0] = 0x45;
-  put16(out + 2, (uint32_t)total);
+  net_put16(out + 2, (uint32_t)total);
   out[8] = ERR_TTL;
   out[9] = IPPROTO_ICMP;
   memcpy(out + 12, ip->dst, 4);
   memcpy(out + 16, ip->src, 4);
-  put16(out + 10, inet_csum_fold(inet_csum_add(0, out, IPV4_HDR)));
+  net_put16(out + 10, inet_csum_fold(inet_csum_add(0, out, IPV4_HDR)));
 
   icmp = out + IPV4_HDR;
   icmp[0] = ICMP_DEST_UNREACH;
   icmp[1] = ICMP_FRAG_NEEDED;
-  put16(icmp + 6, mtu > 0xffff ? 0xffff : mtu);
+  net_put16(icmp + 6, mtu > 0xffff ? 0xffff : mtu);
   memcpy(icmp + ICMP_HDR, pkt, quote);
-  put16(icmp + 2, inet_csum_fold(inet_csum_add(0, icmp, ICMP_HDR + quote)));
+  net_put16(icmp + 2, inet_csum_fold(inet_csum_add(0, icmp, ICMP_HDR + quote)));
   return (long)total;
 }
 
@@ -127,7 +118,7 @@ static long build_v6(uint8_t *out, size_t outlen, const uint8_t *pkt,
 
   memset(out, 0, IPV6_HDR + ICMP_HDR);
   out[0] = 0x60;
-  put16(out + 4, (uint32_t)plen);
+  net_put16(out + 4, (uint32_t)plen);
   out[6] = IPPROTO_ICMPV6;
   out[7] = ERR_TTL;
   memcpy(out + 8, ip->dst, 16);
@@ -135,18 +126,18 @@ static long build_v6(uint8_t *out, size_t outlen, const uint8_t *pkt,
 
   icmp = out + IPV6_HDR;
   icmp[0] = ICMP6_PACKET_TOO_BIG;
-  put32(icmp + 4, mtu);
+  net_put32(icmp + 4, mtu);
   memcpy(icmp + ICMP_HDR, pkt, quote);
 
   /* Pseudo-header (RFC 8200 8.1): addresses, upper-layer length, zeros
    * and the next header. */
-  put32(pseudo, (uint32_t)plen);
+  net_put32(pseudo, (uint32_t)plen);
   pseudo[4] = pseudo[5] = pseudo[6] = 0;
   pseudo[7] = IPPROTO_ICMPV6;
   sum = inet_csum_add(0, out + 8, 32);
   sum = inet_csum_add(sum, pseudo, sizeof(pseudo));
   sum = inet_csum_add(sum, icmp, plen);
-  put16(icmp + 2, inet_csum_fold(sum));
+  net_put16(icmp + 2, inet_csum_fold(sum));
   return (long)(IPV6_HDR + plen);
 }
 

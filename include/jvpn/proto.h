@@ -142,6 +142,9 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_UDP_RX_BUF 65536    /* bytes per receive slot (GRO) */
 #define JVPN_GSO_MAX_SEGS 64     /* QUIC packets per GSO send */
 #define JVPN_MAX_PACKET 65535    /* bytes: largest IP packet */
+#define JVPN_VNET_HDR_LEN 10     /* bytes: struct virtio_net_hdr */
+#define JVPN_TUN_BUF (JVPN_VNET_HDR_LEN + JVPN_MAX_PACKET) /* bytes */
+#define JVPN_GRO_FLOWS 8         /* TCP flows coalesced at once per TUN */
 
 /* --- Server -------------------------------------------------------------- */
 #define JVPN_MAX_LISTEN 4        /* listen addresses */

@@ -39,6 +39,8 @@ harness_sources() {
       "src/errmsg.c src/errors.c src/log.c" ;;
   fuzz_quic_pkt)
     echo "quic/quic_pkt.c src/errors.c" ;;
+  fuzz_vnet)
+    echo "tun/vnet.c tun/inet_csum.c" ;;
   fuzz_h2_conn)
     echo "quic/h2_tunnel.c quic/cip_request.c quic/cip_stream.c" \
       "quic/capsule.c quic/connect_ip.c src/varint.c src/errors.c" \
@@ -58,7 +60,8 @@ harness_libs() {
   esac
 }
 HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
-  fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn fuzz_store_record"
+  fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn fuzz_store_record
+  fuzz_vnet"
 
 clang=${CLANG:-}
 if [ -z "$clang" ]; then

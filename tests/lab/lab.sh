@@ -1167,6 +1167,7 @@ key = $4/key.pem
 cert = $4/cert.pem
 tun = $5
 log_level = ${LAB_LOG_LEVEL:-info}
+tun_offload = ${LAB_TUN_OFFLOAD:-on}
 EOF
 }
 
@@ -1205,7 +1206,8 @@ lab_server_endpoint() {
 # IPv4 unless LAB_UNDERLAY says otherwise; all are [peer]s of the server,
 # in that order, so client1 and client2 get .2 and .3 of the pools when
 # they attach first, and clientK its fixed addresses (lab_client_def).
-# Pins land in LAB_PIN[name].
+# Pins land in LAB_PIN[name]. LAB_TUN_OFFLOAD (on, the default, or off)
+# sets every config's tun_offload; LAB_LOG_LEVEL its log_level.
 lab_gen_vpn_configs() {
   local dir=$1 clients=${2:-client1 client2} c server
   [ -n "${JVPN_BIN:-}" ] || { lab_log "no jvpn-quic binary"; return 1; }
@@ -1232,6 +1234,7 @@ route = fd77:6a76:706e::/64
 tun = $LAB_TUN
 log_level = ${LAB_LOG_LEVEL:-info}
 state_dir = $dir/state
+tun_offload = ${LAB_TUN_OFFLOAD:-on}
 EOF
     for c in $clients; do
       printf '\n[peer]\nname = %s\npin = %s\n' "$c" "${LAB_PIN[$c]}"

@@ -85,6 +85,7 @@ static const char full_server[] = "# jvpn-quic server\n"
                                   "seccomp = log\n"
                                   "metrics = [::1]:9587\n"
                                   "metrics_per_session = on\n"
+                                  "tun_offload = off\n"
                                   "log_level = debug\n"
                                   "\n"
                                   "[peer]\n"
@@ -139,6 +140,7 @@ static void test_server_full(void **state) {
   assert_int_equal(c.cc, JVPN_CC_BBR);
   assert_int_equal(c.retry, JVPN_RETRY_ALWAYS);
   assert_int_equal(c.seccomp, JVPN_SECCOMP_LOG);
+  assert_int_equal(c.tun_offload, 0);
   assert_int_equal(c.log_level, JVPN_LOG_DEBUG);
 
   assert_int_equal(c.npeers, 3);
@@ -190,6 +192,7 @@ static void test_server_defaults(void **state) {
   assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
   assert_int_equal(c.metrics_len, 0); /* no endpoint */
   assert_int_equal(c.metrics_per_session, 0);
+  assert_int_equal(c.tun_offload, 1);
   assert_int_equal(c.cc, JVPN_CC_CUBIC);
   assert_int_equal(c.log_level, JVPN_LOG_INFO);
   assert_string_equal(c.peers[0].name, "47DEQpj8");
@@ -212,6 +215,7 @@ static void test_client_full_and_defaults(void **state) {
                              "allow_route = fd77:6a76:706e::/64\n"
                              "user = jvpn-quic\n"
                              "seccomp = off\n"
+                             "tun_offload = off\n"
                              "dns = off\n"
                              "dns_backend = resolved\n";
   static const struct {
@@ -242,6 +246,7 @@ static void test_client_full_and_defaults(void **state) {
   assert_int_equal(c.log_level, JVPN_LOG_TRACE);
   assert_string_equal(c.user, "jvpn-quic");
   assert_int_equal(c.seccomp, JVPN_SECCOMP_OFF);
+  assert_int_equal(c.tun_offload, 0);
   assert_int_equal(c.dns, 0);
   assert_int_equal(c.dns_backend, JVPN_DNS_BACKEND_RESOLVED);
   assert_int_equal(c.nallow_routes, 2);
@@ -265,6 +270,7 @@ static void test_client_full_and_defaults(void **state) {
     assert_int_equal(c.cc, JVPN_CC_CUBIC);
     assert_int_equal(c.log_level, JVPN_LOG_INFO);
     assert_int_equal(c.seccomp, JVPN_SECCOMP_ON);
+    assert_int_equal(c.tun_offload, 1);
     assert_int_equal(c.dns, 1);
     assert_int_equal(c.dns_backend, JVPN_DNS_BACKEND_AUTO);
   }
@@ -412,6 +418,8 @@ static const struct err_case server_errors[] = {
     {SRV "user = no body\n" PEER, 5, "user \"no body\" may contain only"},
     {SRV "seccomp = yes\n" PEER, 5,
      "seccomp \"yes\" is not one of on, off, log"},
+    {SRV "tun_offload = auto\n" PEER, 5,
+     "tun_offload \"auto\" is not one of off, on"},
     {SRV "[peer]\nname = x\n", 5, "missing required key \"pin\" in [peer]"},
     {SRV "[peer]\nname = x\n" PEER, 5, "missing required key \"pin\""},
     {SRV "[peer]\npin = sha256//abc\nname = alice\n", 6,
