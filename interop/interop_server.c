@@ -579,7 +579,7 @@ static void send_retry(struct server *srv, struct udp_sock *us,
   n = quic_pkt_write_retry(out, sizeof(out), srv->token_secret,
                            sizeof(srv->token_secret), in,
                            (const struct sockaddr *)&m->peer, m->peer_len,
-                           glue_now());
+                           NULL, glue_now());
   if (n > 0) {
     LOG_INFO(NULL, "sent Retry");
     send_raw(us, m, out, (size_t)n);

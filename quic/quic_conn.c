@@ -20,6 +20,7 @@
 #include "jvpn/log.h"
 #include "jvpn/varint.h"
 #include "quic/h3_conn.h"
+#include "quic/quic_lb.h"
 #include "quic/quic_pkt.h"
 #include "quic/quic_tls.h"
 
@@ -87,7 +88,8 @@ static int get_new_cid_cb(ngtcp2_conn *conn, ngtcp2_cid *cid, uint8_t *token,
   struct quic_conn *c = ud;
 
   (void)conn;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, cid->data, cidlen) != 0)
+  if (quic_lb_cid(c->cfg.is_server ? c->cfg.lb : NULL, cid->data, cidlen) !=
+      0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   cid->datalen = cidlen;
   if (ngtcp2_crypto_generate_stateless_reset_token(
@@ -798,7 +800,7 @@ static int fill_preferred(struct quic_conn *c, ngtcp2_preferred_addr *pa) {
   if (!pa->ipv4_present && !pa->ipv6_present)
     return JVPN_ERR_CONFIG;
   pa->cid.datalen = JVPN_QUIC_SCID_LEN;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, pa->cid.data, pa->cid.datalen) != 0)
+  if (quic_lb_cid(c->cfg.lb, pa->cid.data, pa->cid.datalen) != 0)
     return JVPN_ERR_TLS;
   if (ngtcp2_crypto_generate_stateless_reset_token(
           pa->stateless_reset_token, c->static_secret,
@@ -826,7 +828,7 @@ int quic_conn_server_new(struct quic_conn **pc,
     return rv;
   c->last_now = now;
   scid.datalen = JVPN_QUIC_SCID_LEN;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0) {
+  if (quic_lb_cid(cfg->lb, scid.data, scid.datalen) != 0) {
     rv = JVPN_ERR_TLS;
     goto fail;
   }

@@ -46,6 +46,7 @@ struct quic_conn;
 struct quic_cred;          /* quic/tls_identity: a key and certificate */
 struct quic_resumption;    /* quic/quic_tls: ticket key + 0-RTT replay */
 struct quic_initial;       /* quic/quic_pkt: a client's first packet */
+struct quic_lb;            /* quic/quic_lb: server IDs in connection IDs */
 
 /* A network path: our address and the peer's (both borrowed). */
 struct quic_path {
@@ -320,6 +321,8 @@ struct quic_conn_config {
                                  * negotiation (RFC 9368), v1 accepted */
   uint32_t version;             /* client: first Initial's version; 0 =
                                  * QUIC v1 */
+  const struct quic_lb *lb;     /* server: connection IDs that name this
+                                 * server (quic/quic_lb.h); NULL: random */
   const struct quic_cid *retry_odcid; /* server: the client's first DCID
                                   * from a validated Retry token (the
                                   * Initial's DCID is our Retry SCID) */

@@ -3,6 +3,7 @@
  * functions and its GnuTLS crypto helper (tokens, Retry integrity tag).
  */
 #include "quic/quic_pkt.h"
+#include "quic/quic_lb.h"
 
 #include <string.h>
 
@@ -138,13 +139,13 @@ long quic_pkt_write_stateless_reset(uint8_t *out, size_t cap,
 long quic_pkt_write_retry(uint8_t *out, size_t cap, const uint8_t *secret,
                           size_t secret_len, const struct quic_initial *in,
                           const struct sockaddr *remote, socklen_t remote_len,
-                          uint64_t now) {
+                          const struct quic_lb *lb, uint64_t now) {
   uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
   ngtcp2_cid scid, dcid, odcid;
   ngtcp2_ssize tlen, n;
 
   scid.datalen = JVPN_QUIC_SCID_LEN;
-  if (gnutls_rnd(GNUTLS_RND_RANDOM, scid.data, scid.datalen) != 0)
+  if (quic_lb_cid(lb, scid.data, scid.datalen) != 0)
     return JVPN_ERR_TLS;
   ngtcp2_cid_init(&odcid, in->dcid.data, in->dcid.len);
   ngtcp2_cid_init(&dcid, in->scid.data, in->scid.len);

@@ -68,11 +68,14 @@ long quic_pkt_write_stateless_reset(uint8_t *out, size_t cap,
 
 /* Writes a Retry packet answering |in| from |remote|, with a token sealed
  * under |secret| that binds the client's address, the original DCID and
- * |now|. Returns its length or a negative JVPN_ERR_*. */
+ * |now|; its SCID (the client's next DCID) names this server when |lb| is
+ * on (quic/quic_lb.h; NULL: random). Returns its length or a negative
+ * JVPN_ERR_*. */
+struct quic_lb;
 long quic_pkt_write_retry(uint8_t *out, size_t cap, const uint8_t *secret,
                           size_t secret_len, const struct quic_initial *in,
                           const struct sockaddr *remote, socklen_t remote_len,
-                          uint64_t now);
+                          const struct quic_lb *lb, uint64_t now);
 
 /* Checks the Retry token of |in| from |remote|: sealed by |secret|, for
  * this address, at most |ttl_ns| old. On success writes the client's

@@ -62,6 +62,8 @@ enum key_id {
   K_DNS,
   K_DNS_SEARCH,
   K_TCP,
+  K_LB_SERVER_ID,
+  K_LB_CONFIG_ID,
   K_STATE_DIR,
   K_STORE,
   K_TRANSPORT,
@@ -88,6 +90,8 @@ static const struct key_def server_keys[] = {
     {"user", K_USER, 0},     {"seccomp", K_SECCOMP, 0},
     {"dns", K_DNS, 1},       {"dns_search", K_DNS_SEARCH, 1},
     {"tcp", K_TCP, 0},       {"tun_offload", K_TUN_OFFLOAD, 0},
+    {"quic_lb_server_id", K_LB_SERVER_ID, 0},
+    {"quic_lb_config_id", K_LB_CONFIG_ID, 0},
     {"metrics", K_METRICS, 0},
     {"metrics_per_session", K_METRICS_PER_SESSION, 0},
     {"state_dir", K_STATE_DIR, 0}, {"store", K_STORE, 0},
@@ -555,6 +559,28 @@ static int value_enum(struct parser *ps, const char *key, const char *v,
 }
 
 /* A decimal |v| in lo..hi into |*out|. */
+/* quic_lb_server_id: 1..11 bytes in hex (a 16-byte connection ID keeps
+ * QUIC_LB_NONCE_MIN random bytes after it and its first octet). */
+static int value_lb_server_id(struct parser *ps, const char *v,
+                              struct quic_lb *lb) {
+  size_t n = strlen(v), i;
+  unsigned int byte;
+
+  if (n < 2 || n % 2 != 0 ||
+      n / 2 > JVPN_QUIC_SCID_LEN - 1 - QUIC_LB_NONCE_MIN ||
+      strspn(v, "0123456789abcdefABCDEF") != n)
+    return fail(ps, ps->line,
+                "quic_lb_server_id \"%.64s\": want 1..%d bytes in hex", v,
+                JVPN_QUIC_SCID_LEN - 1 - QUIC_LB_NONCE_MIN);
+  for (i = 0; i < n / 2; i++) {
+    (void)sscanf(v + 2 * i, "%2x", &byte);
+    lb->server_id[i] = (uint8_t)byte;
+  }
+  lb->server_id_len = n / 2;
+  lb->on = 1;
+  return 0;
+}
+
 static int value_u32(struct parser *ps, const char *key, const char *v,
                      uint32_t lo, uint32_t hi, uint32_t *out) {
   char *end;
@@ -1009,6 +1035,14 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_USER: return value_user(ps, v, c->user);
   case K_SECCOMP: return value_seccomp(ps, key, v, &c->seccomp);
   case K_TCP: return value_enum(ps, key, v, off_on_names, 2, &c->tcp);
+  case K_LB_SERVER_ID: return value_lb_server_id(ps, v, &c->lb);
+  case K_LB_CONFIG_ID: {
+    uint32_t x = 0;
+
+    rv = value_u32(ps, key, v, 0, QUIC_LB_CONFIG_MAX, &x);
+    c->lb.config_id = (uint8_t)x;
+    return rv;
+  }
   case K_METRICS: return value_metrics(ps, v, c);
   case K_METRICS_PER_SESSION:
     return value_enum(ps, key, v, off_on_names, 2, &c->metrics_per_session);

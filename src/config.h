@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "jvpn/policy.h"
+#include "quic/quic_lb.h"
 #include "jvpn/uplink.h"
 #include "jvpn/proto.h"
 
@@ -103,6 +104,9 @@ struct jvpn_server_conf {
   char user[JVPN_USER_MAX];   /* run as this user after start-up; "" =
                                * stay root (docs/config.md) */
   enum jvpn_seccomp seccomp;  /* default on */
+  struct quic_lb lb;          /* quic_lb_server_id / quic_lb_config_id:
+                               * connection IDs name this server (off:
+                               * random) */
   int tcp;                    /* HTTP/2 over TCP on each listen address's
                                * port too ("tcp = on", the default) */
   char audit_log[JVPN_PATH_MAX]; /* audit JSON lines: a path, "stderr",

@@ -538,7 +538,8 @@ static int validate_address(struct server *srv, size_t si,
   }
   n = quic_pkt_write_retry(out, sizeof(out), srv->retry_secret,
                            sizeof(srv->retry_secret), in,
-                           (const struct sockaddr *)&m->peer, m->peer_len, now);
+                           (const struct sockaddr *)&m->peer, m->peer_len,
+                           srv->conf.lb.on ? &srv->conf.lb : NULL, now);
   if (n > 0 &&
       udp_sock_send(&srv->sock[si], (const struct sockaddr *)&m->peer,
                     m->peer_len, (const struct sockaddr *)&m->local,
@@ -638,6 +639,7 @@ static struct sclient *accept_client(struct server *srv, size_t si,
   cfg.log_ctx = sc->ctx;
   cfg.reset_secret = srv->reset_secret;
   cfg.retry_odcid = validated ? &odcid : NULL;
+  cfg.lb = srv->conf.lb.on ? &srv->conf.lb : NULL;
   cfg.token_validated = token_ok;
   cfg.token_secret = srv->token_secret;
   if (quic_conn_server_new(&sc->tp.qc, &cfg, &in,

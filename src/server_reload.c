@@ -44,6 +44,7 @@ static const struct restart_only restart_only[] = {
     RESTART_ONLY("pool", pool6),          RESTART_ONLY("tun", tun_name),
     RESTART_ONLY("mtu", mtu),             RESTART_ONLY("user", user),
     RESTART_ONLY("audit_log", audit_log), RESTART_ONLY("tcp", tcp),
+    RESTART_ONLY("quic_lb_server_id", lb),
     RESTART_ONLY("metrics", metrics),     RESTART_ONLY("metrics", metrics_len),
 };
 

@@ -17,7 +17,8 @@
 # capture. In order, from client1's address:
 #
 #   (a) a QUIC v1 Initial without a token;
-#   (b) the server's Retry: v1, to the Initial's SCID, its integrity tag
+#   (b) the server's Retry: v1, to the Initial's SCID, its SCID naming the
+#       server (QUIC-LB plaintext: 0x0f, server ID c0ffee), its integrity tag
 #       verified by tshark (RFC 9001 5.8);
 #   (c) an Initial carrying the Retry's token, to the Retry's SCID;
 #   (d) the server answers in QUIC v2 (compatible version negotiation,
@@ -74,7 +75,10 @@ rows=$dir/rows.txt
 lab_topo_vpn --no-nat || lab_setup_fail "could not build the lab topology"
 lab_gen_vpn_configs "$dir" client1 ||
   lab_setup_fail "genkey or config generation failed"
-sed -i 's/^\[server\]$/[server]\nretry = always/' "$dir/server.conf"
+# The server's connection IDs name it (QUIC-LB plaintext, server ID c0ffee,
+# configuration 0): (b) checks the Retry's SCID, the client's next DCID.
+sed -i 's/^\[server\]$/[server]\nretry = always\nquic_lb_server_id = c0ffee/' \
+  "$dir/server.conf"
 grep -q '^retry = always$' "$dir/server.conf" ||
   lab_setup_fail "could not set retry = always in the server's config"
 c1=${LAB_NS[client1]}
@@ -263,6 +267,12 @@ check_retry() {
   show "$b"
   RSCID=${R_scid[b]%%,*}
   RTOKEN=${R_rtok[b]}
+  # first octet: config 0 << 5 | length 16 - 1; then the server ID
+  if [[ $RSCID != 0fc0ffee* ]] || [ "${#RSCID}" -ne 32 ]; then
+    lab_fail b "the Retry's SCID $RSCID does not name the server (want" \
+      "0f c0ffee + 12 random bytes)"
+    return 1
+  fi
   if ! has "${R_ver[b]}" "$V1" || [ "${R_dcid[b]}" != "$CSCID" ] ||
      [ -z "$RTOKEN" ] || [ -z "${R_tag[b]}" ]; then
     lab_fail b "Retry not v1, not to the Initial's SCID $CSCID or without\

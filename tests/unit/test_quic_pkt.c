@@ -140,7 +140,7 @@ static void test_retry_token(void **state) {
   in.scid.len = 5;
   memset(in.scid.data, 0x50, 5);
   n = quic_pkt_write_retry(retry, sizeof(retry), secret, sizeof(secret), &in,
-                           (const struct sockaddr *)&a, sizeof(a), now);
+                           (const struct sockaddr *)&a, sizeof(a), NULL, now);
   assert_true(n > 0);
   /* No token yet: a Retry is due. */
   assert_int_equal(quic_pkt_verify_retry(secret, sizeof(secret), &in,
