@@ -5,8 +5,9 @@
 
 #include <string.h>
 
+#include <gnutls/crypto.h>
+
 #include "jvpn/errors.h"
-#include "quic/tls_identity.h"
 
 #define CID_LEN_MIN 2
 #define CID_LEN_MAX 20
@@ -14,7 +15,7 @@
 int quic_lb_cid(const struct quic_lb *lb, uint8_t *cid, size_t len) {
   if (len < CID_LEN_MIN || len > CID_LEN_MAX)
     return JVPN_ERR_INVAL;
-  if (tls_identity_random(cid, len) != 0)
+  if (gnutls_rnd(GNUTLS_RND_RANDOM, cid, len) != 0)
     return JVPN_ERR_TLS;
   if (lb == NULL || !lb->on)
     return 0;

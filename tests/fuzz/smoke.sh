@@ -38,7 +38,7 @@ harness_sources() {
     echo "src/store_record.c src/session.c src/policy.c src/proof.c" \
       "src/errmsg.c src/errors.c src/log.c" ;;
   fuzz_quic_pkt)
-    echo "quic/quic_pkt.c src/errors.c" ;;
+    echo "quic/quic_pkt.c quic/quic_lb.c src/errors.c" ;;
   fuzz_vnet)
     echo "tun/vnet.c tun/inet_csum.c" ;;
   fuzz_h2_conn)
