@@ -1007,6 +1007,7 @@ static void on_tun_readable(uv_poll_t *p, int status, int events) {
     while ((pkt = vnet_seg_next(&seg, &len)) != NULL)
       busy |= tun_packet(cl, l, pkt, len);
   }
+  client_tcp_old_flush(l); /* a QUIC return's handover, if one runs */
   if (link_has_conn(l) && !l->dead)
     client_link_flush(l);
 }

@@ -320,6 +320,8 @@ void client_tcp_old_close(struct client_link *l);
  * opens. Returns 0 when it took it. */
 int client_tcp_old_queue_ip(struct client_link *l, const uint8_t *pkt,
                             size_t len);
+/* Writes what the retired connection has queued (once per TUN batch). */
+void client_tcp_old_flush(struct client_link *l);
 /* A tunnel opened on |l|: counts and audits a change of transport, and
  * on TCP (transport = auto) schedules the QUIC probes. */
 void client_tcp_tunnel_opened(struct client_link *l);

@@ -432,8 +432,11 @@ int client_tcp_old_queue_ip(struct client_link *l, const uint8_t *pkt,
 
   if (t->h2 == NULL || t->dead || h2_conn_queue_ip(t->h2, pkt, len) != 0)
     return -1;
-  slot_flush(t);
-  return 0;
+  return 0; /* written by client_tcp_old_flush, once per TUN batch */
+}
+
+void client_tcp_old_flush(struct client_link *l) {
+  slot_flush(&l->tcp_old);
 }
 
 static void on_quic_probe(uv_timer_t *timer) {
