@@ -394,7 +394,7 @@ scenario_g() {
 }
 
 # --- (j) one stolen key, many connections ---------------------------------
-# JOBS connections at once with the stolen key, each held 2.5 s after its
+# JOBS connections at once with the stolen key, each held 8 s after its
 # forged reattach's answer: past PIN_MAX (the policy's
 # pin_max_connections, 32 by default, set to 4 here) live connections of that pin the
 # server refuses the handshake ("pin connection limit", audited); the
@@ -411,7 +411,7 @@ scenario_j() {
       --server 198.18.3.2:443 --key "$dir/stolen/key.pem" \
       --cert "$dir/stolen/cert.pem" --server-pin "${LAB_PIN[server]}" \
       --timeout 5 --forge "$sid" --nonce $((2000 + i)) --version "$ver" \
-      --hold 2500 >"$dir/j.$i.out" 2>>"$dir/attack-j.log" &
+      --hold 8000 >"$dir/j.$i.out" 2>>"$dir/attack-j.log" &
     pids+=("$!")
   done
   wait "${pids[@]}"
