@@ -80,20 +80,62 @@ typedef void (*jvpn_store_skip_fn)(void *arg, const uint8_t *id,
 
 struct jvpn_store_ops {
   const char *name;
-  /* Writes |r| durably (crash-consistent: all of it or none). */
+  /* Writes |r| durably (crash-consistent: all of it or none). In a
+   * cluster, JVPN_ERR_DENIED: another node owns the session now. */
   int (*put)(void *impl, const struct jvpn_store_record *r);
   /* Removes the record of |id|; a missing one is not an error. */
   int (*del)(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]);
-  /* Reads every record. Returns 0 or a JVPN_ERR_* (nothing read). */
+  /* Reads every record (in a cluster: every record this node owned
+   * under any epoch, taking each for this start). Returns 0 or a
+   * JVPN_ERR_* (nothing read). */
   int (*load)(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn skip,
               void *arg);
   const struct jvpn_store_stats *(*stats)(void *impl);
   void (*close)(void *impl);
 };
 
+/* Several server nodes sharing one store (Redis, D44). A store of one
+ * node (LMDB) has none of these (jvpn_store.cluster == NULL).
+ *
+ * Ownership: every record names the node that serves it (node ID and
+ * that node's epoch, a number fresh at every start). A node holds a lease
+ * (its node key, renewed well within lease_ms); a record whose owner's
+ * lease is gone, or names an older epoch of a node that restarted, may be
+ * taken by another node. Taking it changes the owner: from then on the
+ * old owner's put and del fail with JVPN_ERR_DENIED (the fence), so two
+ * nodes never both write one session, and the old owner learns that the
+ * session moved. A put of a record that does not exist yet creates it
+ * (births; and a node re-writing what a restarted store lost). */
+struct jvpn_store_cluster_ops {
+  /* Renews this node's lease for |lease_ms|. Returns 0, or JVPN_ERR_AGAIN
+   * while the store is unreachable (the node keeps serving what it owns
+   * and refuses births and takeovers meanwhile). Never blocks longer
+   * than the store's command timeout. */
+  int (*renew)(void *impl, uint64_t lease_ms);
+  /* Takes session |id| for this node and reads its record into |r| (the
+   * caller wipes it). Returns 0 when this node owns it now (it did
+   * already, or the owner's lease was gone: the owner changed),
+   * JVPN_ERR_NOTFOUND when there is no such record, JVPN_ERR_EXISTS when
+   * a live node holds it (*held_ms: what is left of that lease),
+   * JVPN_ERR_MALFORMED (r's decoding failed: the record is skipped),
+   * JVPN_ERR_AGAIN when the store is unreachable. */
+  int (*take)(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN],
+              struct jvpn_store_record *r, uint64_t *held_ms);
+  /* The inner address of |pin| in |family| (AF_INET: 4 bytes, AF_INET6:
+   * 16), one for the whole cluster and for good: when |pin| has one
+   * already it is written to |got|; else |want| becomes it unless another
+   * pin holds |want| (JVPN_ERR_EXISTS: the caller tries another). Returns
+   * 0, JVPN_ERR_EXISTS or JVPN_ERR_AGAIN (unreachable). */
+  int (*claim_addr)(void *impl, const uint8_t pin[JVPN_PIN_LEN], int family,
+                    const uint8_t *want, uint8_t *got);
+  /* 1 while the store answers (the last command or renewal succeeded). */
+  int (*reachable)(void *impl);
+};
+
 struct jvpn_store {
   const struct jvpn_store_ops *ops;
   void *impl;
+  const struct jvpn_store_cluster_ops *cluster; /* NULL: one node */
 };
 
 static inline int jvpn_store_put(struct jvpn_store *s,
