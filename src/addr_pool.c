@@ -332,3 +332,26 @@ addr_pool_claim(struct addr_pool *p, const uint8_t *pin, int has4,
   }
   return e;
 }
+
+int addr_pool_set(struct addr_pool *p, const uint8_t *pin, int family,
+                  const uint8_t *addr) {
+  struct addr_pool_entry *e = find_entry(p, pin);
+  const struct jvpn_prefix *pool = family == AF_INET ? &p->pool4 : &p->pool6;
+  int *has;
+
+  if (e == NULL)
+    return JVPN_ERR_NOTFOUND;
+  has = family == AF_INET ? &e->has4 : &e->has6;
+  if (addr == NULL) {
+    *has = 0;
+    return 0;
+  }
+  if (pool->family != family || !host_ok(pool, addr))
+    return JVPN_ERR_INVAL;
+  if (addr_taken(p, family, addr, e))
+    return JVPN_ERR_EXISTS;
+  memcpy(family == AF_INET ? e->addr4 : e->addr6, addr,
+         family == AF_INET ? 4 : 16);
+  *has = 1;
+  return 0;
+}

@@ -57,6 +57,14 @@ const struct addr_pool_entry *
 addr_pool_claim(struct addr_pool *p, const uint8_t *pin, int has4,
                 const uint8_t addr4[4], int has6, const uint8_t addr6[16]);
 
+/* Several nodes (D44): |pin|'s address in |family| becomes |addr|, as the
+ * shared store decided (NULL: none, so that the next assignment offers
+ * the next free host). Returns 0, or JVPN_ERR_NOTFOUND when |pin| is not
+ * a configured peer, JVPN_ERR_INVAL when |addr| is not a host of the
+ * pool, JVPN_ERR_EXISTS when another pin here holds it (nothing changes
+ * then). */
+int addr_pool_set(struct addr_pool *p, const uint8_t *pin, int family,
+                  const uint8_t *addr);
 /* A configuration reload: |p| becomes a pool for |conf|'s peers that keeps
  * what |old| assigned to pins still present, except where a peer's fixed
  * address changed or now claims another peer's assigned address (that

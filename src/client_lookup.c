@@ -16,6 +16,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/tls_identity.h"
 #include "src/client_int.h"
 
 static uint64_t now_ms(void) {
@@ -64,12 +65,55 @@ static void on_lookup(void *user, const struct addrinfo *ai, int err) {
   }
 }
 
+/* server_order = shuffle: the list in a random order, once per start, so
+ * that the clients of a cluster spread over its nodes (Fisher-Yates). */
+static void shuffle(struct addrinfo **ai, size_t n) {
+  size_t i;
+
+  for (i = n; i > 1; i--) {
+    uint32_t r;
+    struct addrinfo *t;
+
+    if (tls_identity_random(&r, sizeof(r)) != 0)
+      return;
+    t = ai[i - 1];
+    ai[i - 1] = ai[r % i];
+    ai[r % i] = t;
+  }
+}
+
+/* server = a, b, c (D44): the nodes' literals as one fixed answer, in the
+ * list's order (or shuffled). */
+static void set_server_list(struct client *cl) {
+  struct addrinfo *ai[JVPN_SERVERS_MAX];
+  size_t i, n = 0;
+
+  for (i = 0; i < cl->conf.nservers; i++)
+    if (resolver_numeric(cl->conf.servers[i], cl->conf.server_port,
+                         &ai[n]) == 0)
+      n++;
+  if (cl->conf.server_shuffle)
+    shuffle(ai, n);
+  for (i = 0; i + 1 < n; i++)
+    ai[i]->ai_next = ai[i + 1]; /* each answer is one address */
+  if (n > 0 && he_list_set(&cl->he, ai[0], now_ms()) > 0)
+    cl->he.fixed = 1;
+  for (i = 0; i < n; i++) {
+    ai[i]->ai_next = NULL;
+    freeaddrinfo(ai[i]);
+  }
+}
+
 void client_lookup_init(struct client *cl) {
   struct addrinfo *ai;
 
   he_list_init(&cl->he);
   resolver_init(&cl->res, cl->loop, cl->conf.server_host, cl->conf.server_port,
                 on_lookup, cl);
+  if (cl->conf.nservers > 0) {
+    set_server_list(cl);
+    return;
+  }
   if (resolver_numeric(cl->conf.server_host, cl->conf.server_port, &ai) != 0)
     return;
   (void)he_list_set(&cl->he, ai, now_ms());

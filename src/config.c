@@ -71,6 +71,10 @@ enum key_id {
   K_METRICS,
   K_METRICS_PER_SESSION,
   K_TUN_OFFLOAD,
+  K_REDIS,
+  K_NODE_ID,
+  K_SERVER_ORDER,
+  K_LEASE_MS,
   K_COUNT
 };
 
@@ -95,6 +99,8 @@ static const struct key_def server_keys[] = {
     {"metrics", K_METRICS, 0},
     {"metrics_per_session", K_METRICS_PER_SESSION, 0},
     {"state_dir", K_STATE_DIR, 0}, {"store", K_STORE, 0},
+    {"redis", K_REDIS, 0},   {"node_id", K_NODE_ID, 0},
+    {"lease_ms", K_LEASE_MS, 0},
     {NULL, K_COUNT, 0},
 };
 
@@ -106,6 +112,7 @@ static const struct key_def peer_keys[] = {
 
 static const struct key_def client_keys[] = {
     {"server", K_SERVER, 0}, {"server_pin", K_SERVER_PIN, 0},
+    {"server_order", K_SERVER_ORDER, 0},
     {"key", K_KEY, 0},       {"cert", K_CERT, 0},
     {"tun", K_TUN, 0},       {"mtu", K_MTU, 0},
     {"congestion", K_CC, 0}, {"log_level", K_LOG_LEVEL, 0},
@@ -137,7 +144,8 @@ static const char *const seccomp_names[] = {"on", "off", "log"};
 static const char *const full_tunnel_names[] = {"auto", "off"};
 static const char *const off_on_names[] = {"off", "on"};
 /* enum jvpn_store_kind, in order */
-static const char *const store_names[] = {"lmdb", "off"};
+static const char *const store_names[] = {"lmdb", "off", "redis"};
+static const char *const server_order_names[] = {"listed", "shuffle"};
 static const char *const transport_names[] = {"auto", "quic", "tcp"};
 /* enum jvpn_dns_backend, in order */
 static const char *const dns_backend_names[] = {"auto", "resolved", "file"};
@@ -518,6 +526,17 @@ static int value_user(struct parser *ps, const char *v,
                 "user \"%s\" may contain only A-Z a-z 0-9 _ . - (not first)",
                 v);
   return copy_str(out, JVPN_USER_MAX, v);
+}
+
+/* A node's name in a shared store (D44): part of Redis key names. */
+static int value_node_id(struct parser *ps, const char *v,
+                         char out[JVPN_NODE_ID_MAX]) {
+  if (v[0] == '\0' || strlen(v) > JVPN_NODE_ID_MAX - 1 ||
+      !all_chars(v, "_.-"))
+    return fail(ps, ps->line,
+                "node_id \"%.80s\": 1 to %d characters of A-Z a-z 0-9 _ . -",
+                v, JVPN_NODE_ID_MAX - 1);
+  return copy_str(out, JVPN_NODE_ID_MAX, v);
 }
 
 static int value_mtu(struct parser *ps, const char *v, int allow_zero,
@@ -1054,11 +1073,16 @@ static int server_key(struct parser *ps, struct jvpn_server_conf *c,
   case K_STORE: {
     int x = 0;
 
-    rv = value_enum(ps, key, v, store_names, 2, &x);
+    rv = value_enum(ps, key, v, store_names, 3, &x);
     if (rv == 0)
       c->store = (enum jvpn_store_kind)x;
     return rv;
   }
+  case K_REDIS: return value_path(ps, key, v, c->redis);
+  case K_NODE_ID: return value_node_id(ps, v, c->node_id);
+  case K_LEASE_MS:
+    return value_u32(ps, key, v, JVPN_LEASE_MS_MIN, JVPN_LEASE_MS_MAX,
+                     &c->lease_ms);
   case K_TUN_OFFLOAD:
     return value_enum(ps, key, v, off_on_names, 2, &c->tun_offload);
   case K_RETRY: {
@@ -1229,6 +1253,11 @@ static int server_finish(struct parser *ps, struct jvpn_server_conf *c) {
     return fail(ps, ps->server_line, "[server] needs pool4 or pool6 (or both)");
   if (c->npeers == 0)
     return fail(ps, 0, "no [peer] section: list at least one client pin");
+  if (c->store == JVPN_STORE_REDIS &&
+      (c->redis[0] == '\0' || c->node_id[0] == '\0'))
+    return fail(ps, ps->server_line,
+                "store = redis needs \"redis\" (the store's address) and "
+                "\"node_id\" (this node's name)");
   for (i = 0; i < c->npeers; i++) {
     rv = check_fixed(ps, c, i, AF_INET);
     if (rv == 0)
@@ -1331,6 +1360,7 @@ int jvpn_config_parse_server(struct jvpn_server_conf *c, const char *text,
   c->mtu = JVPN_TUN_DEFAULT_MTU;
   c->tcp = 1;
   (void)copy_str(c->state_dir, JVPN_PATH_MAX, JVPN_STATE_DIR_DEFAULT);
+  c->lease_ms = JVPN_LEASE_MS_DEFAULT;
   c->tun_offload = 1;
   rv = parse_server(ps, c);
   parser_del(ps);
@@ -1348,6 +1378,54 @@ void jvpn_server_conf_free(struct jvpn_server_conf *c) {
 
 /* --- client ------------------------------------------------------------- */
 
+/* One entry of a server list: an address literal with the list's port. */
+static int server_list_entry(struct parser *ps, const char *e,
+                             struct jvpn_client_conf *c) {
+  char host[JVPN_HOST_MAX];
+  uint16_t port;
+  uint8_t tmp[16];
+  int v6;
+
+  if (split_hostport(e, JVPN_DEFAULT_PORT, host, sizeof(host), &port, &v6) <
+          0 ||
+      (v6 ? inet_pton(AF_INET6, host, tmp) : inet_pton(AF_INET, host, tmp)) !=
+          1)
+    return fail(ps, ps->line, "server list: \"%.80s\" is not an address "
+                "literal (a list names nodes by address; one name may stand "
+                "alone)", e);
+  if (c->nservers > 0 && port != c->server_port)
+    return fail(ps, ps->line, "server list: every node needs the same port");
+  if (c->nservers == JVPN_SERVERS_MAX)
+    return fail(ps, ps->line, "server list: at most %d nodes",
+                JVPN_SERVERS_MAX);
+  c->server_port = port;
+  return copy_str(c->servers[c->nservers++], JVPN_SERVER_LITERAL_MAX, host);
+}
+
+/* server = a, b, c: the nodes of a cluster (D44), tried in this order
+ * (or shuffled once, server_order = shuffle). */
+static int value_server_list(struct parser *ps, const char *v,
+                             struct jvpn_client_conf *c) {
+  char buf[JVPN_CONFIG_MAX_LINE + 1], *save = NULL, *e;
+  int rv;
+
+  if (copy_str(buf, sizeof(buf), v) < 0)
+    return fail(ps, ps->line, "server list too long");
+  c->nservers = 0;
+  for (e = strtok_r(buf, ",", &save); e; e = strtok_r(NULL, ",", &save)) {
+    while (*e == ' ' || *e == '\t')
+      e++;
+    e[strcspn(e, " \t")] = '\0';
+    rv = server_list_entry(ps, e, c);
+    if (rv < 0)
+      return rv;
+  }
+  if (c->nservers == 0)
+    return fail(ps, ps->line, "server list: no address");
+  snprintf(c->server_host, sizeof(c->server_host), "%s", c->servers[0]);
+  return 0;
+}
+
 static int client_key(struct parser *ps, struct jvpn_client_conf *c,
                       enum key_id id, const char *key, const char *v) {
   char host[JVPN_HOST_MAX];
@@ -1356,6 +1434,8 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
 
   switch (id) {
   case K_SERVER:
+    if (strchr(v, ',') != NULL)
+      return value_server_list(ps, v, c);
     if (split_hostport(v, JVPN_DEFAULT_PORT, host, sizeof(host),
                        &c->server_port, &v6only) < 0)
       return fail(ps, ps->line,
@@ -1369,6 +1449,12 @@ static int client_key(struct parser *ps, struct jvpn_client_conf *c,
                   "address",
                   v, host);
     return copy_str(c->server_host, sizeof(c->server_host), host);
+  case K_SERVER_ORDER: {
+    int x = 0, rv = value_enum(ps, key, v, server_order_names, 2, &x);
+
+    c->server_shuffle = x;
+    return rv;
+  }
   case K_SERVER_PIN:
     if (jvpn_pin_parse(v, c->server_pin) < 0)
       return fail(ps, ps->line, "server_pin is not a valid sha256// pin");

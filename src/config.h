@@ -76,7 +76,11 @@ enum jvpn_dns_backend {
 #define JVPN_RULE_PRIORITY_DEFAULT 27250 /* and the next two */
 
 /* Where the server keeps its sessions across restarts (D41). */
-enum jvpn_store_kind { JVPN_STORE_LMDB = 0, JVPN_STORE_OFF };
+enum jvpn_store_kind { JVPN_STORE_LMDB = 0, JVPN_STORE_OFF, JVPN_STORE_REDIS };
+#define JVPN_NODE_ID_MAX 64        /* node_id: [A-Za-z0-9._-]{1,63} */
+#define JVPN_LEASE_MS_DEFAULT 3000 /* a node's lease on its sessions (D44) */
+#define JVPN_LEASE_MS_MIN 500
+#define JVPN_LEASE_MS_MAX 60000
 #define JVPN_STATE_DIR_DEFAULT "/var/lib/jvpn-quic"
 
 struct jvpn_server_conf {
@@ -116,14 +120,26 @@ struct jvpn_server_conf {
   int metrics_per_session;         /* series per session too (capped) */
   enum jvpn_store_kind store;    /* default lmdb */
   char state_dir[JVPN_PATH_MAX]; /* default JVPN_STATE_DIR_DEFAULT */
+  /* store = redis: several nodes share sessions (D44) */
+  char redis[JVPN_PATH_MAX];     /* "host:port", "[v6]:port", "unix:/path" */
+  char node_id[JVPN_NODE_ID_MAX]; /* this node's name in the store */
+  unsigned lease_ms;             /* default JVPN_LEASE_MS_DEFAULT */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
   struct jvpn_policy policy;  /* [policy]; defaults, validated */
 };
 
+/* server = a, b, c: the address literals of several server nodes (D44) */
+#define JVPN_SERVERS_MAX 8
+#define JVPN_SERVER_LITERAL_MAX 46 /* INET6_ADDRSTRLEN */
+
 struct jvpn_client_conf {
-  char server_host[JVPN_HOST_MAX]; /* name or address literal */
-  uint16_t server_port;            /* default 443 */
+  char server_host[JVPN_HOST_MAX]; /* name or address literal (a list's
+                                    * first) */
+  uint16_t server_port;            /* default 443; a list's one port */
+  char servers[JVPN_SERVERS_MAX][JVPN_SERVER_LITERAL_MAX]; /* a list */
+  size_t nservers;                 /* 0: server_host alone */
+  int server_shuffle;              /* server_order = shuffle */
   uint8_t server_pin[JVPN_PIN_LEN];
   char key_file[JVPN_PATH_MAX];
   char cert_file[JVPN_PATH_MAX];

@@ -1162,6 +1162,7 @@ int jvpn_server_run(const char *config_path, int verbosity,
     goto out_io;
   if (setup_tun(srv) != 0 || setup_sockets(srv) != 0)
     goto out_io;
+  srv_cluster_start(srv);
   uv_poll_init(srv->loop, &srv->tun_poll, srv->tun.fd);
   srv->tun_poll.data = srv;
   uv_poll_start(&srv->tun_poll, UV_READABLE, on_tun_readable);
@@ -1182,7 +1183,10 @@ int jvpn_server_run(const char *config_path, int verbosity,
                     srv_status, srv);
   if (srv_metrics_start(srv) != 0)
     goto out_io;
-  if (glue_drop_root(srv->conf.user, PRIVDROP_KEEP_NONE) != 0 ||
+  /* A node of a cluster routes its sessions' addresses (D44). */
+  if (glue_drop_root(srv->conf.user, srv->store && srv->store->cluster
+                                         ? PRIVDROP_KEEP_NET_ADMIN
+                                         : PRIVDROP_KEEP_NONE) != 0 ||
       glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0 ||
       glue_audit_start(srv->audit) != 0)
     goto out_io;

@@ -49,8 +49,19 @@ struct srv_session {
   const char *last_switch;           /* reason code of the last switch */
   uint64_t last_switch_ms;           /* ... and when; NULL, 0: none */
   struct srv_store_mark stored;      /* src/server_store.c */
+  int moved;                         /* another node took it (D44): to be
+                                      * released here */
 };
 
+
+/* This node's side of a shared store (src/server_cluster.c, D44). */
+struct srv_cluster {
+  int reachable;               /* the store answered the last renewal */
+  uint64_t change_ms;          /* when |reachable| last changed */
+  uv_timer_t lease;            /* renews the node's lease */
+  uv_timer_t moved_timer;      /* releases sessions other nodes took */
+  uint64_t takeovers, take_refused, moved, births_refused, route_errors;
+};
 
 /* One connection, QUIC or HTTP/2 over TCP (and, once admitted, one
  * tunnel). */
@@ -145,6 +156,7 @@ struct server {
   struct jvpn_store *store;     /* NULL: store = off, or it failed */
   const char *store_state;      /* "lmdb", "off", "unavailable" */
   uint64_t store_restored, store_expired, store_dropped; /* at start */
+  struct srv_cluster cluster;   /* store = redis (src/server_cluster.c) */
   uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
@@ -208,6 +220,10 @@ int srv_session_event(struct server *srv, struct srv_session *ss,
 void srv_session_emit(struct server *srv, struct jvpn_session_out *out);
 /* Runs the table's timers now (TTL expiries) and re-arms them. */
 void srv_sessions_sweep(struct server *srv);
+/* |ss| is served elsewhere now (D44): its connections close, it leaves
+ * the table and the routes, and nothing is audited as its end (it lives
+ * on at the other node). */
+void srv_session_release(struct server *srv, struct srv_session *ss);
 
 /* --- src/server_store.c (D41) ------------------------------------------ */
 
@@ -221,10 +237,47 @@ int srv_store_start(struct server *srv);
  * version, replay window, switch budget, attachment), or deletes it once
  * TERMINATED. */
 void srv_store_sync(struct server *srv, struct srv_session *ss);
+/* Puts a stored session |r| back into the table (a start's load, or a
+ * takeover): RECOVERING when it had a connection, |why| saying where
+ * that went; ended at once when its TTL passed meanwhile. Returns 0 when
+ * it is live here, JVPN_ERR_NOTFOUND when it is not (ended, or dropped:
+ * logged and audited). */
+int srv_store_restore(struct server *srv, const struct jvpn_store_record *r,
+                      const char *why);
 /* Closes the store (records stay for the next start). */
 void srv_store_stop(struct server *srv);
 /* The store's part of a status answer. */
 void srv_store_status(struct server *srv, struct glue_buf *b, int json);
+
+/* --- src/server_cluster.c (D44) -------------------------------------- */
+
+/* After the TUN device is up: routes for the sessions loaded at start,
+ * and the lease timer. Nothing without a shared store. */
+void srv_cluster_start(struct server *srv);
+/* With a shared store, before loading from it: sets up the timers and
+ * contacts the store (bounded, ~1 s); 1 when it answered. */
+int srv_cluster_init(struct server *srv);
+/* 0 while the store is unreachable: births wait (counted). */
+int srv_cluster_birth_ok(struct server *srv);
+/* The inner addresses for a birth of |peer|: the whole cluster's for its
+ * pin (without a shared store: the pool's). NULL: none to give. */
+const struct addr_pool_entry *
+srv_cluster_assign(struct server *srv, const struct jvpn_peer_conf *peer);
+/* A loaded or taken session's addresses |r| for |pin| in the pool. */
+const struct addr_pool_entry *
+srv_cluster_adopt_addrs(struct server *srv, const uint8_t *pin,
+                        const struct jvpn_store_record *r);
+/* A reattach for session |id| that this node does not hold: takes it
+ * from the store when its owner's lease is gone. Returns 0 (it is in the
+ * table now), JVPN_ERR_NOTFOUND, JVPN_ERR_EXISTS (a live node holds it;
+ * *held_ms left) or JVPN_ERR_AGAIN (store unreachable). */
+int srv_cluster_take(struct server *srv, const uint8_t *id, uint64_t *held_ms);
+/* A store write of |ss| was fenced: released on the next loop turn. */
+void srv_cluster_fenced(struct server *srv, struct srv_session *ss);
+/* Adds (|on|) or removes the kernel routes of |ss|'s inner addresses. */
+void srv_cluster_route(struct server *srv, struct srv_session *ss, int on);
+/* The cluster's part of a status answer (nothing without one). */
+void srv_cluster_status(struct server *srv, struct glue_buf *b, int json);
 
 /* --- src/server_status.c ------------------------------------------------ */
 

@@ -153,6 +153,7 @@ static void sess_route(struct server *srv, struct srv_session *ss) {
   if (ss->addrs->has6)
     (void)peer_table_put(&srv->by_addr, AF_INET6, ss->addrs->addr6, ss);
   ss->routed = 1;
+  srv_cluster_route(srv, ss, 1);
 }
 
 static void sess_unroute(struct server *srv, struct srv_session *ss) {
@@ -163,6 +164,7 @@ static void sess_unroute(struct server *srv, struct srv_session *ss) {
   if (ss->addrs->has6)
     peer_table_del(&srv->by_addr, AF_INET6, ss->addrs->addr6, ss);
   ss->routed = 0;
+  srv_cluster_route(srv, ss, 0);
 }
 
 static struct srv_session *sess_find(struct server *srv, const uint8_t *id) {
@@ -337,6 +339,19 @@ void srv_sessions_sweep(struct server *srv) {
 
 static void on_sess_timer(uv_timer_t *t) { srv_sessions_sweep(t->data); }
 
+void srv_session_release(struct server *srv, struct srv_session *ss) {
+  struct sclient *sc;
+
+  for (sc = srv->clients; sc; sc = sc->next)
+    if (sc->sess == ss && !sc->dead) {
+      detach(sc);
+      sclient_close_later(sc, "session moved to another node");
+    }
+  (void)jvpn_session_table_delete(srv->sessions, ss->id);
+  sess_free(srv, ss);
+  arm_sweep(srv);
+}
+
 /* --- births and reattaches ----------------------------------------------- */
 
 /* A new session of the same client replaces its old ones: their
@@ -420,6 +435,11 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   if (birth_admitted(sc, resp) != 0)
     return;
   resp->status = 503;
+  if (!srv_cluster_birth_ok(srv)) {
+    JVPN_LOG_RL(JVPN_LOG_WARN, sc->ctx, "new session refused: the session "
+                "store is unreachable");
+    return;
+  }
   if (tls_identity_random(id, sizeof(id)) != 0 ||
       transport_export(&sc->tp, JVPN_EXPORTER_SESSION_LABEL, id, sizeof(id),
                        secret, sizeof(secret)) != 0) {
@@ -440,7 +460,7 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
     (void)jvpn_session_table_delete(srv->sessions, id);
     return;
   }
-  ss->addrs = addr_pool_assign(&srv->pool, sc->peer);
+  ss->addrs = srv_cluster_assign(srv, sc->peer);
   if (ss->addrs == NULL) {
     LOG_WARN(sc->ctx, "address pool exhausted: tunnel refused");
     (void)jvpn_session_table_delete(srv->sessions, id);
@@ -460,6 +480,32 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   sess_route(srv, ss);
   respond_accept(ss, s, resp);
   LOG_INFO(sc->ctx, "session %s born", ss->idstr);
+}
+
+/* A reattach for a session this node does not hold: in a cluster, take
+ * it over when its node's lease is gone. Returns 0 to go on (taken, or
+ * unknown: the gate answers 404), else -1 with 503 in |resp|: another
+ * node's lease still holds it, or the store does not answer; the client
+ * tries again (src/client_session.c holds off, then races the nodes). */
+static int take_over(struct sclient *sc, const uint8_t *id,
+                     struct quic_tunnel_resp *resp) {
+  struct server *srv = sc->srv;
+  uint64_t held_ms = 0;
+  int rv = srv_cluster_take(srv, id, &held_ms);
+
+  if (rv == 0 || rv == JVPN_ERR_NOTFOUND)
+    return 0;
+  resp->status = 503;
+  emit_refused(srv, sc, JVPN_R_POLICY_DENY,
+               rv == JVPN_ERR_EXISTS ? "takeover: another node's lease holds "
+                                       "the session"
+                                     : "takeover: the session store is "
+                                       "unreachable");
+  srv_metrics_refused(srv, JVPN_R_POLICY_DENY);
+  LOG_INFO(sc->ctx, "reattach to a session of another node refused (%s%" PRIu64
+           " ms of its lease left)", rv == JVPN_ERR_EXISTS ? "" : "store "
+           "unreachable; ", held_ms);
+  return -1;
 }
 
 static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
@@ -506,6 +552,9 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     resp->status = 500;
     return;
   }
+  s = jvpn_session_table_find(srv->sessions, w.session_id);
+  if (s == NULL && take_over(sc, w.session_id, resp) != 0)
+    return;
   s = jvpn_session_table_find(srv->sessions, w.session_id);
   ar.attachment = s ? s->last_attachment_id + 1 : 1;
   jvpn_session_out_reset(&out);
@@ -846,7 +895,9 @@ int srv_sessions_init(struct server *srv) {
   if (audit[0]) {
     rv = jvpn_audit_new(&srv->audit,
                         strcmp(audit, "stderr") == 0 ? NULL : audit,
-                        strcmp(audit, "stderr") == 0, "server", 0);
+                        strcmp(audit, "stderr") == 0,
+                        srv->conf.node_id[0] ? srv->conf.node_id : "server",
+                        0);
     if (rv != 0) {
       LOG_ERR(NULL, "cannot open the audit log %s: %s", audit,
               jvpn_strerror(rv));

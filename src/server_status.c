@@ -149,6 +149,7 @@ static void text_summary(struct server *srv, struct glue_buf *b,
       (unsigned long long)jvpn_audit_dropped(srv->audit));
   glue_buf_printf(b, "  ");
   srv_store_status(srv, b, 0);
+  srv_cluster_status(srv, b, 0);
 }
 
 /* The summary, then the sessions as a table. */
@@ -214,6 +215,7 @@ static void json_summary(struct server *srv, struct glue_buf *b) {
                   srv->halfopen.count,
                   (unsigned long long)srv->halfopen.evicted);
   srv_store_status(srv, b, 1);
+  srv_cluster_status(srv, b, 1);
   glue_buf_printf(b, ",\"sessions\":[");
 }
 

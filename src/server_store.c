@@ -19,8 +19,11 @@
 #include "src/server_int.h"
 #include "src/store_lmdb.h"
 #include "src/store_record.h"
+#include "src/store_redis.h"
 
 #define STORE_SEAL_LABEL "jvpn store seal v1"
+/* ms: the longest a Redis command or connect may hold the loop (D44) */
+#define STORE_REDIS_TIMEOUT_MS 200
 
 static uint64_t mono_ms(void) { return glue_now() / 1000000; }
 
@@ -69,6 +72,10 @@ void srv_store_sync(struct server *srv, struct srv_session *ss) {
   }
   rv = jvpn_store_put(srv->store, &r);
   jvpn_wipe(&r, sizeof(r));
+  if (rv == JVPN_ERR_DENIED) {
+    srv_cluster_fenced(srv, ss); /* another node took it */
+    return;
+  }
   if (rv != 0) {
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "session %s not stored: %s", ss->idstr,
                 jvpn_strerror(rv));
@@ -130,28 +137,27 @@ static void drop_stored(struct server *srv, const uint8_t *id,
   LOG_INFO(NULL, "stored session dropped: %s", why);
 }
 
-static void on_record(void *arg, const struct jvpn_store_record *r) {
-  struct server *srv = arg;
-  const struct jvpn_peer_conf *peer =
-      jvpn_server_conf_peer(&srv->conf, r->owner_pin);
-  const struct addr_pool_entry *addrs = NULL;
-  struct jvpn_session_event ev;
+/* |r|'s addresses back in the pool: those the shared store holds for
+ * its pin in a cluster, else exactly these (a restart's). */
+static const struct addr_pool_entry *
+restore_addrs(struct server *srv, const struct jvpn_peer_conf *peer,
+              const struct jvpn_store_record *r) {
+  if (srv->store->cluster != NULL)
+    return srv_cluster_adopt_addrs(srv, peer->pin, r);
+  return addr_pool_claim(&srv->pool, peer->pin, r->has4, r->addr4, r->has6,
+                         r->addr6);
+}
+
+/* |r| into the table on a clock on which all of its times are
+ * representable; 1 when its TTL passed while nobody served it (ended
+ * then, with its reason, and deleted), 0 when restored, -1 on failure. */
+static int restore_core(struct server *srv, const struct jvpn_store_record *r) {
   struct jvpn_session_out out;
   struct jvpn_session s, *ps;
-  struct srv_session *ss;
-  uint64_t now, wall, clock;
+  uint64_t now = mono_ms(), wall = wall_ms();
+  uint64_t clock = store_record_clock(r, now, wall);
   int rv, expired;
 
-  if (r->state == JVPN_SS_BIRTH || r->state == JVPN_SS_TERMINATED) {
-    (void)jvpn_store_del(srv->store, r->id);
-    return;
-  }
-  /* Expired while the server was down? Decided on a clock on which all
-   * of the record's times are representable, so the core's own timers
-   * end it with their reason even when the machine rebooted. */
-  now = mono_ms();
-  wall = wall_ms();
-  clock = store_record_clock(r, now, wall);
   store_record_to_session(&s, r, clock, wall);
   expired = jvpn_session_expired(&s, &srv->conf.policy, clock);
   if (!expired)
@@ -160,46 +166,87 @@ static void on_record(void *arg, const struct jvpn_store_record *r) {
   jvpn_wipe(&s, sizeof(s));
   if (rv != 0) {
     LOG_WARN(NULL, "stored session not restored: %s", jvpn_strerror(rv));
-    return;
+    return -1;
   }
-  if (expired) {
-    jvpn_session_out_reset(&out);
-    (void)jvpn_session_tick(ps, &srv->conf.policy, clock, &out);
-    srv_session_emit(srv, &out);
-    (void)jvpn_session_table_delete(srv->sessions, r->id);
+  if (!expired)
+    return 0;
+  jvpn_session_out_reset(&out);
+  (void)jvpn_session_tick(ps, &srv->conf.policy, clock, &out);
+  srv_session_emit(srv, &out);
+  (void)jvpn_session_table_delete(srv->sessions, r->id);
+  (void)jvpn_store_del(srv->store, r->id);
+  srv->store_expired++;
+  LOG_INFO(NULL, "stored session expired while nobody served it");
+  return 1;
+}
+
+int srv_store_restore(struct server *srv, const struct jvpn_store_record *r,
+                      const char *why) {
+  const struct jvpn_peer_conf *peer =
+      jvpn_server_conf_peer(&srv->conf, r->owner_pin);
+  const struct addr_pool_entry *addrs;
+  struct jvpn_session_event ev;
+  struct srv_session *ss;
+
+  if (r->state == JVPN_SS_BIRTH || r->state == JVPN_SS_TERMINATED) {
     (void)jvpn_store_del(srv->store, r->id);
-    srv->store_expired++;
-    LOG_INFO(NULL, "stored session expired while the server was down");
-    return;
+    return JVPN_ERR_NOTFOUND;
   }
+  if (restore_core(srv, r) != 0)
+    return JVPN_ERR_NOTFOUND;
   if (peer == NULL) {
-    drop_stored(srv, r->id, "restart: owner no longer configured");
-    return;
+    drop_stored(srv, r->id, "restore: owner no longer configured");
+    return JVPN_ERR_NOTFOUND;
   }
-  addrs = addr_pool_claim(&srv->pool, peer->pin, r->has4, r->addr4, r->has6,
-                          r->addr6);
+  addrs = restore_addrs(srv, peer, r);
   if (addrs == NULL) {
-    drop_stored(srv, r->id, "restart: stored inner address not available");
-    return;
+    drop_stored(srv, r->id, "restore: stored inner address not available");
+    return JVPN_ERR_NOTFOUND;
   }
   ss = srv_session_adopt(srv, r->id, peer, addrs);
   if (ss == NULL) {
-    drop_stored(srv, r->id, "restart: out of memory");
-    return;
+    drop_stored(srv, r->id, "restore: out of memory");
+    return JVPN_ERR_NOTFOUND;
   }
   srv->store_restored++;
   if (r->active_attachment != 0) {
-    /* Its connection died with the old process: RECOVERING from now. */
+    /* Its connection died with the process that served it: RECOVERING
+     * from now. */
     memset(&ev, 0, sizeof(ev));
     ev.type = JVPN_EV_TRANSPORT_DEAD;
     ev.attachment = r->active_attachment;
-    ev.detail = "server restarted";
+    ev.detail = why;
     (void)srv_session_event(srv, ss, &ev);
   } else {
     srv_store_sync(srv, ss);
   }
   LOG_INFO(NULL, "session %s of %s restored (v%" PRIu64 ")", ss->idstr,
            peer->name, r->state_version);
+  return 0;
+}
+
+static void on_record(void *arg, const struct jvpn_store_record *r) {
+  (void)srv_store_restore(arg, r, "server restarted");
+}
+
+/* Opens the store |srv->conf| names with sealing key |key|. */
+static int store_open(struct server *srv, const uint8_t *key, uid_t uid,
+                      gid_t gid, char *why, size_t whylen) {
+  struct store_redis_conf rc;
+  struct timespec ts;
+
+  if (srv->conf.store != JVPN_STORE_REDIS)
+    return store_lmdb_open(&srv->store, srv->conf.state_dir, key, uid, gid,
+                           why, whylen);
+  clock_gettime(CLOCK_REALTIME, &ts);
+  memset(&rc, 0, sizeof(rc));
+  rc.addr = srv->conf.redis;
+  rc.node_id = srv->conf.node_id;
+  /* Fresh at every start: the fencing token of this run's ownership. */
+  rc.epoch = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+  rc.prefix = "jvpn";
+  rc.timeout_ms = STORE_REDIS_TIMEOUT_MS;
+  return store_redis_open(&srv->store, &rc, key, why, whylen);
 }
 
 int srv_store_start(struct server *srv) {
@@ -223,8 +270,7 @@ int srv_store_start(struct server *srv) {
   }
   rv = tls_identity_derive_secret(srv->conf.key_file, STORE_SEAL_LABEL, key);
   if (rv == 0)
-    rv = store_lmdb_open(&srv->store, srv->conf.state_dir, key, uid, gid, why,
-                         sizeof(why));
+    rv = store_open(srv, key, uid, gid, why, sizeof(why));
   else
     snprintf(why, sizeof(why), "cannot derive the sealing key from %.400s",
              srv->conf.key_file);
@@ -234,16 +280,20 @@ int srv_store_start(struct server *srv) {
             "survive a restart", why);
     return 0;
   }
-  srv->store_state = "lmdb";
+  srv->store_state = srv->store->ops->name;
+  if (srv->store->cluster != NULL && !srv_cluster_init(srv))
+    LOG_WARN(NULL, "session store %s does not answer yet: sessions come "
+             "back as their clients reattach", srv->conf.redis);
   rv = jvpn_store_load(srv->store, on_record, on_skip, srv);
   if (rv != 0)
     LOG_ERR(NULL, "session store: loading failed: %s", jvpn_strerror(rv));
   /* TTLs that passed while the server was down end those sessions now,
    * with their reasons (the core's timers). */
   srv_sessions_sweep(srv);
-  LOG_INFO(NULL, "session store: lmdb in %s, %" PRIu64 " sessions restored, "
-           "%zu live", srv->conf.state_dir, srv->store_restored,
-           jvpn_session_table_count(srv->sessions));
+  LOG_INFO(NULL, "session store: %s at %s, %" PRIu64 " sessions restored, "
+           "%zu live", srv->store_state,
+           srv->store->cluster ? srv->conf.redis : srv->conf.state_dir,
+           srv->store_restored, jvpn_session_table_count(srv->sessions));
   return 0;
 }
 

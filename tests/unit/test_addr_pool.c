@@ -265,6 +265,51 @@ static void test_claim(void **state) {
   addr_pool_free(&p);
 }
 
+/* Several nodes (D44): a pin's address is what the shared store says;
+ * set moves it, forgetting lets the next assignment offer the next host,
+ * and another pin's address, a non-host or an unknown pin are refused
+ * without a change. */
+static void test_set(void **state) {
+  struct fixture f;
+  struct addr_pool p;
+  const struct addr_pool_entry *e, *o;
+  uint8_t a4[4], a6[16], pin[JVPN_PIN_LEN];
+
+  (void)state;
+  setup_conf(&f, 3, "198.18.200.0", 28, "fd77:6a76:706e::", 64);
+  assert_int_equal(addr_pool_init(&p, &f.conf), 0);
+  e = addr_pool_assign(&p, &f.peers[0]);
+  assert_v4(e->addr4, "198.18.200.2");
+  assert_int_equal(inet_pton(AF_INET, "198.18.200.7", a4), 1);
+  assert_int_equal(addr_pool_set(&p, f.peers[0].pin, AF_INET, a4), 0);
+  assert_v4(e->addr4, "198.18.200.7");
+  assert_ptr_equal(addr_pool_assign(&p, &f.peers[0]), e); /* kept */
+  /* another pin cannot take it */
+  assert_int_equal(addr_pool_set(&p, f.peers[1].pin, AF_INET, a4),
+                   JVPN_ERR_EXISTS);
+  assert_false(addr_pool_find(&p, f.peers[1].pin)->has4);
+  /* forgotten: the next assignment offers the next free host */
+  assert_int_equal(addr_pool_set(&p, f.peers[0].pin, AF_INET, NULL), 0);
+  assert_false(e->has4);
+  o = addr_pool_assign(&p, &f.peers[0]);
+  assert_v4(o->addr4, "198.18.200.3");
+  assert_true(o->has6);
+  /* IPv6 likewise; the server's own, outside the pool, unknown pin */
+  assert_int_equal(inet_pton(AF_INET6, "fd77:6a76:706e::9", a6), 1);
+  assert_int_equal(addr_pool_set(&p, f.peers[2].pin, AF_INET6, a6), 0);
+  assert_int_equal(memcmp(addr_pool_find(&p, f.peers[2].pin)->addr6, a6, 16),
+                   0);
+  assert_int_equal(inet_pton(AF_INET, "198.18.200.1", a4), 1);
+  assert_int_equal(addr_pool_set(&p, f.peers[1].pin, AF_INET, a4),
+                   JVPN_ERR_INVAL);
+  assert_int_equal(inet_pton(AF_INET, "10.0.0.5", a4), 1);
+  assert_int_equal(addr_pool_set(&p, f.peers[1].pin, AF_INET, a4),
+                   JVPN_ERR_INVAL);
+  memset(pin, 0x77, sizeof(pin));
+  assert_int_equal(addr_pool_set(&p, pin, AF_INET, NULL), JVPN_ERR_NOTFOUND);
+  addr_pool_free(&p);
+}
+
 static void test_exhaustion(void **state) {
   struct fixture f;
   struct addr_pool p;
@@ -416,6 +461,7 @@ int main(void) {
       cmocka_unit_test(test_exhaustion),
       cmocka_unit_test(test_invalid_fixed),
       cmocka_unit_test(test_no_peers),
+      cmocka_unit_test(test_set),
       cmocka_unit_test(test_rebuild_keeps_assignments),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

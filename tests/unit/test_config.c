@@ -343,6 +343,12 @@ struct err_case {
 #define PEER "[peer]\npin = " PIN_A "\n"
 
 static const struct err_case server_errors[] = {
+    {SRV "store = redis\nnode_id = n1\n" PEER, 1,
+     "store = redis needs \"redis\""},
+    {SRV "store = redis\nredis = 198.18.0.9:6379\n" PEER, 1,
+     "and \"node_id\""},
+    {SRV "node_id = n/1\n" PEER, 5, "node_id \"n/1\": 1 to 63 characters"},
+    {SRV "lease_ms = 100\n" PEER, 5, "lease_ms \"100\" out of range 500..60000"},
     {SRV "mtuu = 1400\n" PEER, 5, "unknown key \"mtuu\" in [server]"},
     {SRV "mtu = 99999\n" PEER, 5, "mtu 99999 out of range 1280..9000"},
     {SRV "mtu = 1279\n" PEER, 5, "mtu 1279 out of range"},
@@ -490,6 +496,12 @@ static const struct err_case server_errors[] = {
   "[client]\nserver = h\nserver_pin = " PIN_A "\nkey = k\ncert = c\n"
 
 static const struct err_case client_errors[] = {
+    {"[client]\nserver = 198.18.1.1, h2\n", 2,
+     "server list: \"h2\" is not an address literal"},
+    {"[client]\nserver = 198.18.1.1:443, 198.18.1.2:444\n", 2,
+     "every node needs the same port"},
+    {"[client]\nserver = ,\n", 2, "server list: no address"},
+    {"[client]\nserver_order = random\n", 2, "server_order"},
     {"[client]\nserver = h\nserver_pin = " PIN_A "\nkey = k\n", 1,
      "missing required key \"cert\" in [client]"},
     {"[client]\nserver_pin = " PIN_A "\nkey = k\ncert = c\n", 1,
@@ -720,6 +732,40 @@ static void test_server_dns_limits(void **state) {
   assert_int_equal(parse_server(&c, text), 0);
   assert_int_equal(strlen(c.dns_search[0]), JVPN_DNS_NAME_MAX + 1);
   jvpn_server_conf_free(&c);
+}
+
+/* Several nodes (D44): the server's store keys, the client's list. */
+static void test_cluster_keys(void **state) {
+  struct jvpn_server_conf c;
+  struct jvpn_client_conf cc;
+
+  (void)state;
+  assert_int_equal(parse_server(&c, SRV "store = redis\nredis = unix:/run/r."
+                                        "sock\nnode_id = n-1.a_b\nlease_ms "
+                                        "= 1500\n" PEER),
+                   0);
+  assert_int_equal(c.store, JVPN_STORE_REDIS);
+  assert_string_equal(c.redis, "unix:/run/r.sock");
+  assert_string_equal(c.node_id, "n-1.a_b");
+  assert_int_equal(c.lease_ms, 1500);
+  jvpn_server_conf_free(&c);
+  assert_int_equal(parse_server(&c, SRV PEER), 0);
+  assert_int_equal(c.lease_ms, JVPN_LEASE_MS_DEFAULT);
+  jvpn_server_conf_free(&c);
+  assert_int_equal(
+      parse_client(&cc, "[client]\nserver = 198.18.1.11:8443 , "
+                        "198.18.1.12:8443,[fd00::13]:8443\nserver_order = "
+                        "shuffle\nserver_pin = " PIN_A "\nkey = k\ncert = c\n"),
+      0);
+  assert_int_equal(cc.nservers, 3);
+  assert_string_equal(cc.servers[0], "198.18.1.11");
+  assert_string_equal(cc.servers[2], "fd00::13");
+  assert_string_equal(cc.server_host, "198.18.1.11");
+  assert_int_equal(cc.server_port, 8443);
+  assert_int_equal(cc.server_shuffle, 1);
+  assert_int_equal(parse_client(&cc, CLI), 0);
+  assert_int_equal(cc.nservers, 0);
+  assert_int_equal(cc.server_shuffle, 0);
 }
 
 static void test_client_errors(void **state) {
@@ -1026,6 +1072,7 @@ int main(void) {
       cmocka_unit_test(test_policy_section),
       cmocka_unit_test(test_server_errors),
       cmocka_unit_test(test_client_errors),
+      cmocka_unit_test(test_cluster_keys),
       cmocka_unit_test(test_client_allow_route_limit),
       cmocka_unit_test(test_server_dns_limits),
       cmocka_unit_test(test_client_uplinks),
