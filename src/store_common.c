@@ -16,8 +16,7 @@ uint64_t store_common_now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void store_common_note_write(struct jvpn_store_stats *st, uint64_t t0,
-                             int ok) {
+void store_common_note_write(struct jvpn_store_stats *st, uint64_t t0, int ok) {
   uint64_t dt = store_common_now_ns() - t0;
 
   if (!ok) {
@@ -49,9 +48,8 @@ static void skipped(struct jvpn_store_stats *st, jvpn_store_skip_fn sk,
 
 int store_common_read(const uint8_t *in, size_t len, const uint8_t *id,
                       const uint8_t key[JVPN_STORE_KEY_LEN],
-                      struct jvpn_store_record *r,
-                      struct jvpn_store_stats *st, jvpn_store_skip_fn sk,
-                      void *arg) {
+                      struct jvpn_store_record *r, struct jvpn_store_stats *st,
+                      jvpn_store_skip_fn sk, void *arg) {
   enum jvpn_store_skip why;
   const char *detail;
 

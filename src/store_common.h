@@ -18,8 +18,7 @@ uint64_t store_common_now_ns(void);
 
 /* Ends the write timed from |t0|: counts an error, or adds its time to
  * the totals (the caller counts the write or delete itself). */
-void store_common_note_write(struct jvpn_store_stats *st, uint64_t t0,
-                             int ok);
+void store_common_note_write(struct jvpn_store_stats *st, uint64_t t0, int ok);
 
 /* Encodes |r| into |out| (STORE_RECORD_MAX bytes) sealed with |key| under
  * a random nonce: the key lives as long as the server key, across
@@ -35,9 +34,8 @@ long store_common_seal(uint8_t *out, size_t cap,
  * (may be NULL). Returns 0, or -1 when skipped (|r| holds no secret). */
 int store_common_read(const uint8_t *in, size_t len, const uint8_t *id,
                       const uint8_t key[JVPN_STORE_KEY_LEN],
-                      struct jvpn_store_record *r,
-                      struct jvpn_store_stats *st, jvpn_store_skip_fn sk,
-                      void *arg);
+                      struct jvpn_store_record *r, struct jvpn_store_stats *st,
+                      jvpn_store_skip_fn sk, void *arg);
 
 /* Records read by a load, handed out after the store's read ended (so a
  * callback may write) and only when all of it succeeded. Zero it first. */

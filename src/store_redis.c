@@ -17,8 +17,8 @@
 #include "src/store_common.h"
 #include "src/store_record.h"
 
-#define KEY_MAX 160      /* prefix + kind + 64 hex digits */
-#define SCRIPT_ARGS 8    /* keys and arguments of one script, at most */
+#define KEY_MAX 160   /* prefix + kind + 64 hex digits */
+#define SCRIPT_ARGS 8 /* keys and arguments of one script, at most */
 #define SCAN_COUNT "1000"
 #define SCAN_ROUNDS 100000 /* SSCAN calls of one load, at most */
 
@@ -38,6 +38,7 @@ enum { PUT_OK = 0, PUT_FENCED = 1, PUT_STALE = 2 };
 enum { TAKE_NONE = 0, TAKE_MINE = 1, TAKE_HELD = 2, TAKE_TAKEN = 3 };
 enum { CLAIM_NEW = 0, CLAIM_HAD = 1, CLAIM_HELD = 2 };
 
+/* clang-format off */
 static const char *const scripts[SC_COUNT] = {
     /* put. KEYS: session, my owned set. ARGV: rec, node, epoch, ver, id */
     [SC_PUT] = LUA_LESS
@@ -98,6 +99,7 @@ static const char *const scripts[SC_COUNT] = {
     "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
     "return 0\n",
 };
+/* clang-format on */
 
 /* --- the store ------------------------------------------------------------ */
 
@@ -310,8 +312,7 @@ static int load_script(struct store_redis *s, enum script_id id) {
 /* Runs script |id| with |nkeys| keys then arguments, |n| in all. Returns
  * 0 and the reply (not an error) in |*out|, or a JVPN_ERR_*. */
 static int eval(struct store_redis *s, enum script_id id, int nkeys, int n,
-                const char *const *args, const size_t *lens,
-                redisReply **out) {
+                const char *const *args, const size_t *lens, redisReply **out) {
   const char *argv[SCRIPT_ARGS + 3];
   size_t len[SCRIPT_ARGS + 3];
   char nk[4];
@@ -349,9 +350,8 @@ static int eval(struct store_redis *s, enum script_id id, int nkeys, int n,
 }
 
 /* A script that returns a code: the code (>= 0) or a JVPN_ERR_*. */
-static long long eval_code(struct store_redis *s, enum script_id id,
-                           int nkeys, int n, const char *const *args,
-                           const size_t *lens) {
+static long long eval_code(struct store_redis *s, enum script_id id, int nkeys,
+                           int n, const char *const *args, const size_t *lens) {
   redisReply *rep;
   long long code;
   int rc = eval(s, id, nkeys, n, args, lens, &rep);
@@ -370,8 +370,8 @@ static long long eval_code(struct store_redis *s, enum script_id id,
 static int put_sealed(struct store_redis *s, const struct jvpn_store_record *r,
                       const uint8_t *rec, size_t len) {
   char skey[KEY_MAX], ver[24], id[2 * JVPN_SESSION_ID_LEN + 1];
-  const char *args[7] = {skey, s->owned_key, (const char *)rec, s->node,
-                         s->epoch, ver, id};
+  const char *args[7] = {
+      skey, s->owned_key, (const char *)rec, s->node, s->epoch, ver, id};
   size_t lens[7] = {0, 0, len, 0, 0, 0, 0};
   long long code;
 
@@ -441,9 +441,9 @@ static int redis_del(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]) {
 /* Takes |id| (take's script). Returns 0 with the sealed record in
  * |*rec|, |*len| (inside |*rep|, which the caller frees), or
  * JVPN_ERR_NOTFOUND, JVPN_ERR_EXISTS (|*held_ms| set), another JVPN_ERR_*. */
-static int take_raw(struct store_redis *s, const uint8_t id[JVPN_SESSION_ID_LEN],
-                    redisReply **rep, const uint8_t **rec, size_t *len,
-                    uint64_t *held_ms) {
+static int take_raw(struct store_redis *s,
+                    const uint8_t id[JVPN_SESSION_ID_LEN], redisReply **rep,
+                    const uint8_t **rec, size_t *len, uint64_t *held_ms) {
   char skey[KEY_MAX], idhex[2 * JVPN_SESSION_ID_LEN + 1];
   const char *args[6] = {skey,  s->node,         s->epoch,
                          idhex, s->lease_prefix, s->owned_prefix};
@@ -607,7 +607,8 @@ static int scan_owned(struct store_redis *s, struct id_list *l,
 /* Takes |id| for the load: a record that decodes goes into |out|; one
  * that does not is skipped; one gone or held by a live node (it moved
  * while this node was away) is not this node's to load. */
-static int load_one(struct store_redis *s, const uint8_t id[JVPN_SESSION_ID_LEN],
+static int load_one(struct store_redis *s,
+                    const uint8_t id[JVPN_SESSION_ID_LEN],
                     struct store_common_list *out, jvpn_store_skip_fn sk,
                     void *arg) {
   struct jvpn_store_record r;
@@ -836,8 +837,10 @@ static int configure(struct store_redis *s, const struct store_redis_conf *c,
     return JVPN_ERR_CONFIG;
   }
   if (!name_ok(prefix, 1)) {
-    snprintf(why, whylen, "redis key prefix \"%s\": want 1-63 of "
-             "[A-Za-z0-9._:-]", prefix);
+    snprintf(why, whylen,
+             "redis key prefix \"%s\": want 1-63 of "
+             "[A-Za-z0-9._:-]",
+             prefix);
     return JVPN_ERR_CONFIG;
   }
   memcpy(s->node, c->node_id, strlen(c->node_id) + 1);
@@ -851,7 +854,8 @@ static int configure(struct store_redis *s, const struct store_redis_conf *c,
   return 0;
 }
 
-int store_redis_open(struct jvpn_store **out, const struct store_redis_conf *conf,
+int store_redis_open(struct jvpn_store **out,
+                     const struct store_redis_conf *conf,
                      const uint8_t key[JVPN_STORE_KEY_LEN], char *why,
                      size_t whylen) {
   struct store_redis *s;

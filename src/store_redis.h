@@ -36,9 +36,9 @@
 
 #include "jvpn/store.h"
 
-#define STORE_REDIS_TIMEOUT_MS 200      /* default connect/command timeout */
-#define STORE_REDIS_LOAD_MAX 1000000    /* session IDs one load reads */
-#define STORE_REDIS_NAME_MAX 63         /* node ID and prefix, bytes */
+#define STORE_REDIS_TIMEOUT_MS 200   /* default connect/command timeout */
+#define STORE_REDIS_LOAD_MAX 1000000 /* session IDs one load reads */
+#define STORE_REDIS_NAME_MAX 63      /* node ID and prefix, bytes */
 
 struct store_redis_conf {
   const char *addr;    /* "unix:/path/to/sock", "a.b.c.d:port", "[v6]:port" */
@@ -69,7 +69,8 @@ struct store_redis_stats {
  * are in (*out)->cluster; renew also returns JVPN_ERR_DENIED when the
  * lease holds a later epoch of this node ID (a newer process serves this
  * node: this one must stop). */
-int store_redis_open(struct jvpn_store **out, const struct store_redis_conf *conf,
+int store_redis_open(struct jvpn_store **out,
+                     const struct store_redis_conf *conf,
                      const uint8_t key[JVPN_STORE_KEY_LEN], char *why,
                      size_t whylen);
 

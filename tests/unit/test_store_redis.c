@@ -316,8 +316,7 @@ static void test_restarted_node(void **state) {
   assert_int_equal(store_redis_stats(fresh)->takes, 2);
 
   /* The old process, were it still alive, is fenced everywhere. */
-  assert_int_equal(old->cluster->renew(old->impl, LONG_LEASE),
-                   JVPN_ERR_DENIED);
+  assert_int_equal(old->cluster->renew(old->impl, LONG_LEASE), JVPN_ERR_DENIED);
   assert_int_equal(store_redis_stats(old)->superseded, 1);
   r1.state_version++;
   assert_int_equal(jvpn_store_put(old, &r1), JVPN_ERR_DENIED);
@@ -355,12 +354,11 @@ static void test_claim_addr(void **state) {
   assert_memory_equal(got, want, 4);
   /* IPv6 is its own space. */
   inet_pton(AF_INET6, "fd00::5", want6);
-  assert_int_equal(
-      a->cluster->claim_addr(a->impl, pin2, AF_INET6, want6, got6), 0);
+  assert_int_equal(a->cluster->claim_addr(a->impl, pin2, AF_INET6, want6, got6),
+                   0);
   assert_memory_equal(got6, want6, 16);
-  assert_int_equal(
-      b->cluster->claim_addr(b->impl, pin1, AF_INET6, want6, got6),
-      JVPN_ERR_EXISTS);
+  assert_int_equal(b->cluster->claim_addr(b->impl, pin1, AF_INET6, want6, got6),
+                   JVPN_ERR_EXISTS);
   assert_int_equal(a->cluster->claim_addr(a->impl, pin1, 99, want, got),
                    JVPN_ERR_INVAL);
   jvpn_store_close(a);
@@ -403,10 +401,10 @@ static void test_redis_down(void **state) {
 }
 
 static void test_open_errors(void **state) {
-  static const char *const bad_addr[] = {"", "unix:", "unix:rel", "1.2.3.4",
-                                         "1.2.3.4:0", "1.2.3.4:70000",
-                                         "host.example:6379", "::1:6379",
-                                         "[::1]6379", "[1.2.3.4]:6379"};
+  static const char *const bad_addr[] = {
+      "",          "unix:",         "unix:rel",          "1.2.3.4",
+      "1.2.3.4:0", "1.2.3.4:70000", "host.example:6379", "::1:6379",
+      "[::1]6379", "[1.2.3.4]:6379"};
   struct store_redis_conf conf = {NULL, "a", 1, NULL, TIMEOUT_MS};
   struct jvpn_store *st = (struct jvpn_store *)1;
   char why[256], nowhere[160];
@@ -490,8 +488,7 @@ static void test_garbage(void **state) {
   assert_int_equal(seen.n, 1);
   assert_memory_equal(&seen.r[0], &r, sizeof(r));
   assert_int_equal(seen.skips[JVPN_STORE_SKIP_MALFORMED], 3);
-  assert_int_equal(
-      jvpn_store_stats(a)->skipped[JVPN_STORE_SKIP_MALFORMED], 3);
+  assert_int_equal(jvpn_store_stats(a)->skipped[JVPN_STORE_SKIP_MALFORMED], 3);
   assert_int_equal(a->cluster->take(a->impl, id1, &got, &held),
                    JVPN_ERR_MALFORMED);
   assert_true(a->cluster->reachable(a->impl));
