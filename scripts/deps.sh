@@ -21,6 +21,7 @@ build_pkgs=(
   build-essential autoconf automake libtool pkg-config
   libgnutls28-dev libnghttp2-dev libwolfssl-dev libuv1-dev libcmocka-dev libcap-ng-dev
   libseccomp-dev libnftables-dev libsystemd-dev libmicrohttpd-dev liblmdb-dev
+  libhiredis-dev
   libnetfilter-queue-dev clang
 )
 
@@ -41,6 +42,8 @@ build_pkgs=(
 #   dbus-daemon   tests/netns/resolved.sh: a private system bus (busctl,
 #                 from systemd, talks to it)
 #   jq            the netns tests read JSON status with it
+#   redis-server  tests/unit/test_store_redis: the store of several server
+#                 nodes (src/store_redis.c) against a real Redis
 #   librsvg2-bin, libxml2-utils
 #                 tests/render/timeline.sh: rsvg-convert renders the
 #                 timeline pictures, xmllint checks them
@@ -57,7 +60,7 @@ build_pkgs=(
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
-  tshark dnsmasq-base jq dbus-daemon librsvg2-bin libxml2-utils
+  tshark dnsmasq-base jq redis-server dbus-daemon librsvg2-bin libxml2-utils
   curl prometheus
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
 )

@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "jvpn/errors.h"
+#include "src/store_common.h"
 #include "src/store_record.h"
 
 struct store_lmdb {
@@ -24,25 +23,6 @@ struct store_lmdb {
   uint8_t key[JVPN_STORE_KEY_LEN];
   struct jvpn_store_stats st;
 };
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static void note_write(struct store_lmdb *s, uint64_t t0, int ok) {
-  uint64_t dt = mono_ns() - t0;
-
-  if (!ok) {
-    s->st.write_errors++;
-    return;
-  }
-  s->st.write_ns_total += dt;
-  if (dt > s->st.write_ns_max)
-    s->st.write_ns_max = dt;
-}
 
 /* One write transaction: put (|val| not NULL) or delete. */
 static int write_txn(struct store_lmdb *s, const uint8_t *id, const void *val,
@@ -68,25 +48,19 @@ static int write_txn(struct store_lmdb *s, const uint8_t *id, const void *val,
 
 static int lmdb_put(void *impl, const struct jvpn_store_record *r) {
   struct store_lmdb *s = impl;
-  uint8_t buf[STORE_RECORD_MAX], nonce[STORE_RECORD_NONCE_LEN];
-  uint64_t t0 = mono_ns();
+  uint8_t buf[STORE_RECORD_MAX];
+  uint64_t t0 = store_common_now_ns();
   long n;
   int rc;
 
-  /* A random nonce per write: the key lives as long as the server key,
-   * across restarts, so a counter would need storing too. */
-  if (getrandom(nonce, sizeof(nonce), 0) != (ssize_t)sizeof(nonce)) {
-    note_write(s, t0, 0);
-    return JVPN_ERR_SYSTEM;
-  }
-  n = store_record_encode(buf, sizeof(buf), r, s->key, nonce);
+  n = store_common_seal(buf, sizeof(buf), r, s->key);
   if (n < 0) {
-    note_write(s, t0, 0);
+    store_common_note_write(&s->st, t0, 0);
     return (int)n;
   }
   rc = write_txn(s, r->id, buf, (size_t)n);
   jvpn_wipe(buf, sizeof(buf));
-  note_write(s, t0, rc == 0);
+  store_common_note_write(&s->st, t0, rc == 0);
   if (rc != 0)
     return rc == MDB_MAP_FULL ? JVPN_ERR_FULL : JVPN_ERR_SYSTEM;
   s->st.writes++;
@@ -95,10 +69,10 @@ static int lmdb_put(void *impl, const struct jvpn_store_record *r) {
 
 static int lmdb_del(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]) {
   struct store_lmdb *s = impl;
-  uint64_t t0 = mono_ns();
+  uint64_t t0 = store_common_now_ns();
   int rc = write_txn(s, id, NULL, 0);
 
-  note_write(s, t0, rc == 0);
+  store_common_note_write(&s->st, t0, rc == 0);
   if (rc != 0)
     return JVPN_ERR_SYSTEM;
   s->st.deletes++;
@@ -107,44 +81,14 @@ static int lmdb_del(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]) {
 
 /* Records are decoded inside the read transaction and handed out after
  * it ended, so a callback may write. */
-struct loaded {
-  struct jvpn_store_record *v;
-  size_t n, cap;
-};
-
-static int loaded_push(struct loaded *l, const struct jvpn_store_record *r) {
-  struct jvpn_store_record *nv;
-
-  if (l->n == l->cap) {
-    size_t cap = l->cap ? 2 * l->cap : 64;
-
-    nv = calloc(cap, sizeof(*nv));
-    if (nv == NULL)
-      return JVPN_ERR_NOMEM;
-    if (l->n > 0)
-      memcpy(nv, l->v, l->n * sizeof(*nv));
-    if (l->v != NULL) {
-      jvpn_wipe(l->v, l->n * sizeof(*l->v));
-      free(l->v);
-    }
-    l->v = nv;
-    l->cap = cap;
-  }
-  l->v[l->n++] = *r;
-  return 0;
-}
-
 static int lmdb_load(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn sk,
                      void *arg) {
   struct store_lmdb *s = impl;
-  struct loaded l = {NULL, 0, 0};
+  struct store_common_list l = {NULL, 0, 0};
   struct jvpn_store_record r;
-  enum jvpn_store_skip why;
-  const char *detail;
   MDB_txn *txn;
   MDB_cursor *cur;
   MDB_val k, v;
-  size_t i;
   int rc, err = 0;
 
   rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
@@ -158,35 +102,15 @@ static int lmdb_load(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn sk,
   while (err == 0 && mdb_cursor_get(cur, &k, &v, MDB_NEXT) == 0) {
     const uint8_t *id = k.mv_size == JVPN_SESSION_ID_LEN ? k.mv_data : NULL;
 
-    if (store_record_decode(v.mv_data, v.mv_size, s->key, &r, &why,
-                            &detail) != 0) {
-      s->st.skipped[why]++;
-      if (sk != NULL)
-        sk(arg, id, why, detail);
+    if (store_common_read(v.mv_data, v.mv_size, id, s->key, &r, &s->st, sk,
+                          arg) != 0)
       continue;
-    }
-    if (id == NULL || memcmp(id, r.id, JVPN_SESSION_ID_LEN) != 0) {
-      jvpn_wipe(&r, sizeof(r));
-      s->st.skipped[JVPN_STORE_SKIP_MALFORMED]++;
-      if (sk != NULL)
-        sk(arg, id, JVPN_STORE_SKIP_MALFORMED, "key is not the record's ID");
-      continue;
-    }
-    err = loaded_push(&l, &r);
+    err = store_common_list_push(&l, &r);
     jvpn_wipe(&r, sizeof(r));
   }
   mdb_cursor_close(cur);
   mdb_txn_abort(txn);
-  for (i = 0; i < l.n; i++) {
-    if (err == 0) {
-      s->st.loaded++;
-      if (fn != NULL)
-        fn(arg, &l.v[i]);
-    }
-    jvpn_wipe(&l.v[i], sizeof(l.v[i]));
-  }
-  free(l.v);
-  return err;
+  return store_common_list_deliver(&l, err, &s->st, fn, arg);
 }
 
 static const struct jvpn_store_stats *lmdb_stats(void *impl) {

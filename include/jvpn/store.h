@@ -109,8 +109,10 @@ struct jvpn_store_ops {
 struct jvpn_store_cluster_ops {
   /* Renews this node's lease for |lease_ms|. Returns 0, or JVPN_ERR_AGAIN
    * while the store is unreachable (the node keeps serving what it owns
-   * and refuses births and takeovers meanwhile). Never blocks longer
-   * than the store's command timeout. */
+   * and refuses births and takeovers meanwhile), or JVPN_ERR_DENIED when
+   * the lease names a later start of this node (another process serves
+   * it: this one must stop). Never blocks longer than the store's
+   * command timeout. */
   int (*renew)(void *impl, uint64_t lease_ms);
   /* Takes session |id| for this node and reads its record into |r| (the
    * caller wipes it). Returns 0 when this node owns it now (it did
