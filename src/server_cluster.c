@@ -57,11 +57,11 @@ static void audit_info(struct server *srv, const uint8_t *id,
 
 static void note_reachable(struct server *srv, int up) {
   struct srv_cluster *c = &srv->cluster;
-  char d[160];
+  char d[256];
 
   if (up == c->reachable)
     return;
-  snprintf(d, sizeof(d), "node %s: store %s %s after %" PRIu64 " ms",
+  snprintf(d, sizeof(d), "node %s: store %.80s %s after %" PRIu64 " ms",
            srv->conf.node_id, srv->conf.redis,
            up ? "reachable again" : "unreachable: serving owned sessions, "
                                     "refusing births and takeovers",
@@ -90,8 +90,13 @@ static void rewrite_owned(struct server *srv) {
 static void on_lease(uv_timer_t *t) {
   struct server *srv = t->data;
   int was = srv->cluster.reachable;
-  int up = srv->store->cluster->renew(srv->store->impl,
-                                      srv->conf.lease_ms) == 0;
+  int rv = srv->store->cluster->renew(srv->store->impl, srv->conf.lease_ms);
+  int up = rv == 0;
+
+  if (rv == JVPN_ERR_DENIED)
+    JVPN_LOG_RL(JVPN_LOG_ERROR, NULL, "node %s: a newer start of this node "
+                "holds its lease: two servers with one node_id?",
+                srv->conf.node_id);
 
   note_reachable(srv, up);
   if (up && !was)

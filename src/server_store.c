@@ -22,8 +22,6 @@
 #include "src/store_redis.h"
 
 #define STORE_SEAL_LABEL "jvpn store seal v1"
-/* ms: the longest a Redis command or connect may hold the loop (D44) */
-#define STORE_REDIS_TIMEOUT_MS 200
 
 static uint64_t mono_ms(void) { return glue_now() / 1000000; }
 
