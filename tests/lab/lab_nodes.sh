@@ -306,6 +306,7 @@ lab_node_route_via() {
 # write (so a SIGKILL loses nothing acknowledged), in the foreground; its
 # PID in LAB_REDIS_PID, log DIR/redis.log (appended: one file across
 # restarts). Waits until it answers PING.
+# shellcheck disable=SC2034 # LAB_REDIS_DIR is for the callers
 lab_redis_start() {
   local dir=$1
   command -v redis-server >/dev/null 2>&1 ||
@@ -412,6 +413,7 @@ lab_audit_overlaps() {
 # output to LOG; PID in LAB_VPN_PID. Waits until its TUN has the server's
 # inner IPv4 address and it is bound to UDP 443 (10 s, less when it exits
 # first); else returns 1 with the reason in REPLY.
+# shellcheck disable=SC2034 # LAB_VPN_PID is for the callers
 lab_node_server_start() {
   local k=$1 log=$2 ns=${LAB_NS[n$1]} pid
   shift 2

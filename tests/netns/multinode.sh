@@ -580,6 +580,7 @@ scenario_d() {
   done
   # Client1 cut off for longer than the QUIC idle timeout: it reattaches.
   lab_cli_status "$dir/client1.sock" CS
+  # shellcheck disable=SC2034 # read by the eval below
   local r1=${CS[reattaches]:-0}
   lab_blackhole_on "${LAB_NS[net]}" c1
   sleep 5
