@@ -2596,3 +2596,8 @@ lab_fo_hex() {
   REPLY=$(printf '%s==' "$1" | tr -- '-_' '+/' | base64 -d 2>/dev/null |
     od -An -tx1 | tr -d ' \n')
 }
+
+# Several server nodes, BIRD and Redis (tests/netns/multinode.sh): in a
+# file of its own, sourced here so that every test gets it.
+# shellcheck source-path=SCRIPTDIR source=lab_nodes.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lab_nodes.sh"
