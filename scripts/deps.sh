@@ -57,17 +57,16 @@ build_pkgs=(
 #   golang-go, golang-github-lucas-clemente-quic-go-dev, cargo,
 #   librust-quinn-dev
 #                 the quic-go and quinn interop peers (interop/peers/)
-#   bird2, redis-server
-#                 tests/netns/multinode.sh: BIRD carries the per-session
-#                 routes between server nodes (OSPF), Redis is their shared
-#                 session store (redis-cli comes with it)
+#   bird2         tests/netns/multinode.sh: BIRD carries the per-session
+#                 routes between server nodes (OSPF); Redis (above) is their
+#                 shared session store
 test_pkgs=(
   iproute2 nftables conntrack iptables iputils-ping socat procps
   iperf3 wireguard-tools openvpn systemd
   tshark dnsmasq-base jq redis-server dbus-daemon librsvg2-bin libxml2-utils
   curl prometheus
   golang-go golang-github-lucas-clemente-quic-go-dev cargo librust-quinn-dev
-  bird2 redis-server
+  bird2
 )
 
 # The packages that must come at a minimum version (backports on bookworm):

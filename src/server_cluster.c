@@ -128,9 +128,7 @@ int srv_cluster_init(struct server *srv) {
 
 static void route_one(struct server *srv, int family, const uint8_t *addr,
                       int on) {
-  uint8_t plen = family == AF_INET ? 32 : 128;
-  int rv = on ? tun_nl_route_add(srv->tun.ifindex, family, addr, plen, 0, 0)
-              : tun_nl_route_del(srv->tun.ifindex, family, addr, plen, 0, 0);
+  int rv = tun_nl_host_route(srv->tun.ifindex, family, addr, on);
 
   if (rv != 0 && on) {
     srv->cluster.route_errors++;

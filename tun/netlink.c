@@ -211,7 +211,7 @@ static void prefix_net(const uint8_t *dst, uint8_t plen, int alen,
 
 static int route_req(uint16_t type, uint16_t flags, int ifindex, int family,
                      const uint8_t *dst, uint8_t plen, uint32_t table,
-                     uint32_t metric) {
+                     uint32_t metric, uint8_t proto) {
   struct nl_req r;
   struct rtmsg *rtm;
   uint8_t net[16];
@@ -232,7 +232,7 @@ static int route_req(uint16_t type, uint16_t flags, int ifindex, int family,
   rtm->rtm_dst_len = plen;
   /* Tables past 255 exist only in RTA_TABLE. */
   rtm->rtm_table = table < 256 ? (uint8_t)table : RT_TABLE_UNSPEC;
-  rtm->rtm_protocol = RTPROT_STATIC;
+  rtm->rtm_protocol = proto;
   rtm->rtm_type = RTN_UNICAST;
   /* On delete, NOWHERE matches a route of any scope. */
   rtm->rtm_scope = type == RTM_NEWROUTE ? RT_SCOPE_LINK : RT_SCOPE_NOWHERE;
@@ -248,12 +248,21 @@ static int route_req(uint16_t type, uint16_t flags, int ifindex, int family,
 int tun_nl_route_add(int ifindex, int family, const uint8_t *dst, uint8_t plen,
                      uint32_t table, uint32_t metric) {
   return route_req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, ifindex, family,
-                   dst, plen, table, metric);
+                   dst, plen, table, metric, RTPROT_STATIC);
 }
 
 int tun_nl_route_del(int ifindex, int family, const uint8_t *dst, uint8_t plen,
                      uint32_t table, uint32_t metric) {
-  return route_req(RTM_DELROUTE, 0, ifindex, family, dst, plen, table, metric);
+  return route_req(RTM_DELROUTE, 0, ifindex, family, dst, plen, table, metric,
+                   RTPROT_STATIC);
+}
+
+int tun_nl_host_route(int ifindex, int family, const uint8_t *addr, int on) {
+  uint8_t plen = family == AF_INET6 ? 128 : 32;
+
+  return route_req(on ? RTM_NEWROUTE : RTM_DELROUTE,
+                   on ? NLM_F_CREATE | NLM_F_REPLACE : 0, ifindex, family,
+                   addr, plen, 0, 0, TUN_NL_PROTO_SESSION);
 }
 
 /* The network address of |dst|/|plen| into |net| (|alen| bytes). */

@@ -23,6 +23,13 @@ int tun_nl_route_add(int ifindex, int family, const uint8_t *dst, uint8_t plen,
 int tun_nl_route_del(int ifindex, int family, const uint8_t *dst, uint8_t plen,
                      uint32_t table, uint32_t metric);
 
+/* The routing protocol number of a cluster node's per-session routes
+ * (D44): what the nodes' routing daemon learns and redistributes
+ * (docs/operations.md 10.4); no other program uses it. */
+#define TUN_NL_PROTO_SESSION 250
+/* Adds (|on|) or deletes the host route (/32, /128) to |addr| via the
+ * device in the main table, with protocol TUN_NL_PROTO_SESSION. */
+int tun_nl_host_route(int ifindex, int family, const uint8_t *addr, int on);
 /* A policy routing rule: packets of |family| (to |to|/|to_len| when |to|
  * is not NULL) look up |table|; with |suppress_plen| >= 0, a route found
  * there with a prefix no longer than that is ignored (ip-rule(8)'s

@@ -327,18 +327,16 @@ store_kind() {
     jq -r '.store.kind // empty' 2>/dev/null)
 }
 
-# store_unreachable K: node K's status says its store does not answer
-# (assumed: .store.reachable false, or a .store.state naming it).
+# store_unreachable K / store_reachable K: what node K's status says of
+# its shared store (.cluster.reachable).
 store_unreachable() {
   "$JVPN_BIN" status --json -s "$dir/n$1.sock" 2>/dev/null |
-    jq -e '.store.reachable == false or
-           ((.store.state // "") | test("unreach"))' >/dev/null 2>&1
+    jq -e '.cluster.reachable == false' >/dev/null 2>&1
 }
 
 store_reachable() {
   "$JVPN_BIN" status --json -s "$dir/n$1.sock" 2>/dev/null |
-    jq -e '.store.reachable == true or
-           ((.store.state // "") | test("^(ok|up|reachable)"))' >/dev/null 2>&1
+    jq -e '.cluster.reachable == true' >/dev/null 2>&1
 }
 
 # client_conf N FIRST: clientN's config listing the nodes from FIRST on.
@@ -496,7 +494,7 @@ scenario_c() {
   PORT=$((PORT + 2))
   if ! lab_wait_for "n2's status: store unreachable" 10 store_unreachable 2
   then
-    lab_fail c "n2's status does not say the store is unreachable: $("$JVPN_BIN" status --json -s "$dir/n2.sock" | jq -c .store)" \
+    lab_fail c "n2's status does not say the store is unreachable: $("$JVPN_BIN" status --json -s "$dir/n2.sock" | jq -c .cluster)" \
       "${SLOG[n2]}"
   fi
   if ! lab_probe2_end "$dir/c" PU PD P; then
