@@ -187,6 +187,18 @@ static const struct arg_rule client_args[] = {
     {SCMP_SYS(prlimit64), 2, {ARG(0, LOW32, 0), ARG(2, UINT64_MAX, 0)}},
 };
 
+/* A cluster node (D44): sockets to the shared store (Redis over TCP or a
+ * unix socket; hiredis makes them non-blocking with fcntl, allowed
+ * above) and rtnetlink for each session's host route. */
+static const struct arg_rule node_args[] = {
+    {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_INET)}},
+    {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_INET6)}},
+    {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_UNIX)}},
+    {SCMP_SYS(socket),
+     2,
+     {ARG(0, LOW32, AF_NETLINK), ARG(2, LOW32, NETLINK_ROUTE)}},
+};
+
 /* A filter under construction and the distinct calls it allows. */
 struct builder {
   scmp_filter_ctx ctx;
@@ -251,8 +263,10 @@ static int add_rules(struct builder *b, enum sandbox_role role) {
     rc = allow_args(b, both_args, NELEM(both_args));
   if (rc == 0)
     rc = allow_self_signals(b);
-  if (rc == 0 && role == SANDBOX_SERVER)
+  if (rc == 0 && role != SANDBOX_CLIENT)
     rc = allow_calls(b, server_calls, NELEM(server_calls));
+  if (rc == 0 && role == SANDBOX_SERVER_NODE)
+    rc = allow_args(b, node_args, NELEM(node_args));
   if (rc == 0 && role == SANDBOX_CLIENT)
     rc = allow_calls(b, client_calls, NELEM(client_calls));
   if (rc == 0 && role == SANDBOX_CLIENT)

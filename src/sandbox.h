@@ -13,6 +13,9 @@
 enum sandbox_role {
   SANDBOX_SERVER,
   SANDBOX_CLIENT,
+  SANDBOX_SERVER_NODE, /* a server of several sharing a store (D44): it
+                        * also reconnects to the store and routes its
+                        * sessions' addresses */
 };
 
 /* What happens to a system call outside the list. */

@@ -1187,7 +1187,9 @@ int jvpn_server_run(const char *config_path, int verbosity,
   if (glue_drop_root(srv->conf.user, srv->store && srv->store->cluster
                                          ? PRIVDROP_KEEP_NET_ADMIN
                                          : PRIVDROP_KEEP_NONE) != 0 ||
-      glue_sandbox(srv->conf.seccomp, SANDBOX_SERVER) != 0 ||
+      glue_sandbox(srv->conf.seccomp, srv->store && srv->store->cluster
+                                          ? SANDBOX_SERVER_NODE
+                                          : SANDBOX_SERVER) != 0 ||
       glue_audit_start(srv->audit) != 0)
     goto out_io;
   LOG_INFO(NULL, "ready: tun=%s mtu=%u peers=%zu", srv->tun.name,

@@ -261,6 +261,30 @@ static int probe_uv_dns(void) {
   return uv_probe_result;
 }
 
+/* What a cluster node does after start-up (D44): a TCP socket to its
+ * store and an rtnetlink socket for a session's route. */
+static int probe_node_sockets(void) {
+  int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int n = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  int ok = t >= 0 && n >= 0;
+
+  if (t >= 0)
+    close(t);
+  if (n >= 0)
+    close(n);
+  return ok ? CHILD_OK : CHILD_CALL_FAILED;
+}
+
+static void test_node_opens_sockets(void **state) {
+  (void)state;
+  assert_exit(run_child(SANDBOX_SERVER_NODE, SANDBOX_KILL, probe_node_sockets),
+              CHILD_OK);
+  assert_exit(run_child(SANDBOX_SERVER_NODE, SANDBOX_KILL, probe_files),
+              CHILD_OK);
+  /* a server of one node makes no sockets after start-up */
+  assert_killed(run_child(SANDBOX_SERVER, SANDBOX_KILL, probe_node_sockets));
+}
+
 static void test_both_roles_run(void **state) {
   (void)state;
   assert_exit(run_child(SANDBOX_SERVER, SANDBOX_KILL, probe_files), CHILD_OK);
@@ -456,6 +480,7 @@ static void test_counts(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_both_roles_run),
+      cmocka_unit_test(test_node_opens_sockets),
       cmocka_unit_test(test_client_opens_sockets),
       cmocka_unit_test(test_client_resolves_by_dns),
       cmocka_unit_test(test_forbidden_calls_kill),
