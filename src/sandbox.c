@@ -191,6 +191,7 @@ static const struct arg_rule client_args[] = {
  * unix socket; hiredis makes them non-blocking with fcntl, allowed
  * above) and rtnetlink for each session's host route. */
 static const struct arg_rule node_args[] = {
+    {SCMP_SYS(connect), 0, {{0}}},
     {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_INET)}},
     {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_INET6)}},
     {SCMP_SYS(socket), 1, {ARG(0, LOW32, AF_UNIX)}},

@@ -172,6 +172,10 @@ void srv_cluster_fenced(struct server *srv, struct srv_session *ss) {
   uv_timer_start(&srv->cluster.moved_timer, on_moved, 0, 0);
 }
 
+int srv_cluster_cut_off(const struct server *srv) {
+  return cluster_on(srv) && !srv->cluster.reachable;
+}
+
 /* --- births ------------------------------------------------------------------ */
 
 int srv_cluster_birth_ok(struct server *srv) {

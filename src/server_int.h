@@ -257,6 +257,8 @@ void srv_cluster_start(struct server *srv);
 /* With a shared store, before loading from it: sets up the timers and
  * contacts the store (bounded, ~1 s); 1 when it answered. */
 int srv_cluster_init(struct server *srv);
+/* 1 when this node has a shared store that does not answer now. */
+int srv_cluster_cut_off(const struct server *srv);
 /* 0 while the store is unreachable: births wait (counted). */
 int srv_cluster_birth_ok(struct server *srv);
 /* The inner addresses for a birth of |peer|: the whole cluster's for its

@@ -759,30 +759,47 @@ void srv_path_changed(struct sclient *sc, int same_ip) {
   (void)sess_event(sc->srv, sc->sess, &ev);
 }
 
+/* Cut off from the shared store, a node cannot tell whether a silent
+ * client went to another node: it gives the attachment up at once rather
+ * than at the idle timeout, so that two nodes do not both hold the
+ * session ATTACHED (D44). A client that only blinked reattaches. */
+static void give_up_if_cut_off(struct sclient *sc) {
+  if (sc->sess == NULL || sc->sess->active != sc ||
+      !srv_cluster_cut_off(sc->srv))
+    return;
+  srv_conn_ended(sc);
+  sclient_close_later(sc, "client silent while the session store is "
+                          "unreachable");
+}
+
 void srv_rx_silence(struct sclient *sc, int started, uint64_t ms) {
   struct jvpn_audit_record r;
   struct quic_path path;
   struct jvpn_session *s;
 
-  if (sc->sess == NULL || sc->srv->audit == NULL)
+  if (sc->sess == NULL)
     return;
-  s = jvpn_session_table_find(sc->srv->sessions, sc->sess->id);
-  memset(&r, 0, sizeof(r));
-  r.kind = JVPN_AUDIT_INFO;
-  r.mono_ms = now_ms();
-  r.event = started ? "rx_silence" : "rx_resumed";
-  r.reason = "RX_SILENCE";
-  memcpy(r.session, sc->sess->id, sizeof(r.session));
-  r.has_session = 1;
-  r.state_version = s ? s->state_version : 0;
-  r.to_attachment = sc->att;
-  glue_sockaddr_str(remote_of(sc, &path), r.peer, sizeof(r.peer));
-  (void)snprintf(r.detail, sizeof(r.detail),
-                 started ? "nothing from the client for %llu ms while it "
-                           "streamed: probing the path"
-                         : "traffic back after %llu ms of silence",
-                 (unsigned long long)ms);
-  (void)jvpn_audit_emit(sc->srv->audit, &r);
+  if (sc->srv->audit != NULL) {
+    s = jvpn_session_table_find(sc->srv->sessions, sc->sess->id);
+    memset(&r, 0, sizeof(r));
+    r.kind = JVPN_AUDIT_INFO;
+    r.mono_ms = now_ms();
+    r.event = started ? "rx_silence" : "rx_resumed";
+    r.reason = "RX_SILENCE";
+    memcpy(r.session, sc->sess->id, sizeof(r.session));
+    r.has_session = 1;
+    r.state_version = s ? s->state_version : 0;
+    r.to_attachment = sc->att;
+    glue_sockaddr_str(remote_of(sc, &path), r.peer, sizeof(r.peer));
+    (void)snprintf(r.detail, sizeof(r.detail),
+                   started ? "nothing from the client for %llu ms while it "
+                             "streamed: probing the path"
+                           : "traffic back after %llu ms of silence",
+                   (unsigned long long)ms);
+    (void)jvpn_audit_emit(sc->srv->audit, &r);
+  }
+  if (started)
+    give_up_if_cut_off(sc);
 }
 
 struct srv_session *srv_session_by_addr(struct server *srv, int family,

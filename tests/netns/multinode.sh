@@ -463,10 +463,12 @@ scenario_b() {
       "$dir/client2.log"
     return 1
   fi
+  # the other surviving node learns the route through BIRD
+  local other=$((moved == 2 ? 3 : 2))
   if ! lab_wait_for "routes of client1 from n$moved" "$((ROUTE_MAX_MS / 1000))" \
        eval 'lab_node_route "$moved" "$LAB_CLIENT1_IN4" "$LAB_NODE_RTPROTO" &&
              lab_node_def "$moved" &&
-             lab_node_route_via 2 "$LAB_CLIENT1_IN4" "$LAB_ND_BB4"'; then
+             lab_node_route_via "$other" "$LAB_CLIENT1_IN4" "$LAB_ND_BB4"'; then
     lab_fail b "client1's route did not move to n$moved" "${SLOG[n$moved]}"
     return 1
   fi

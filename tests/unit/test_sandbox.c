@@ -264,9 +264,15 @@ static int probe_uv_dns(void) {
 /* What a cluster node does after start-up (D44): a TCP socket to its
  * store and an rtnetlink socket for a session's route. */
 static int probe_node_sockets(void) {
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int n = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-  int ok = t >= 0 && n >= 0;
+  /* port 1: refused, but the call itself is what is tried */
+  int ok = t >= 0 && n >= 0 &&
+           (a.sin_port = htons(1),
+            connect(t, (struct sockaddr *)&a, sizeof(a)) == 0 ||
+                errno == ECONNREFUSED);
 
   if (t >= 0)
     close(t);
