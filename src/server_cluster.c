@@ -240,34 +240,54 @@ srv_cluster_adopt_addrs(struct server *srv, const uint8_t *pin,
 
 /* --- takeovers --------------------------------------------------------------- */
 
-int srv_cluster_take(struct server *srv, const uint8_t *id, uint64_t *held_ms) {
-  struct jvpn_store_record r;
+/* The store's record |r| of a session this node holds as |local| (may be
+ * NULL): 0 when |local| is current (this node served it all along), else
+ * |local| goes and |r| comes back in its place (another node served the
+ * session since). */
+static int adopt_record(struct server *srv, struct srv_session *local,
+                        const struct jvpn_store_record *r) {
+  const struct jvpn_session *s =
+      local ? jvpn_session_table_find(srv->sessions, local->id) : NULL;
   char d[160];
+  int rv;
+
+  if (s != NULL && s->state_version >= r->state_version)
+    return 0;
+  if (local != NULL)
+    srv_session_release(srv, local);
+  rv = srv_store_restore(srv, r, "taken over from another node");
+  if (rv != 0)
+    return rv;
+  srv->cluster.takeovers++;
+  snprintf(d, sizeof(d), "node %s took the session over (its owner's lease "
+           "was gone, or its client had left it)", srv->conf.node_id);
+  audit_info(srv, r->id, "session_taken_over", d);
+  return 0;
+}
+
+int srv_cluster_take(struct server *srv, struct srv_session *local,
+                     const uint8_t *id, uint64_t *held_ms) {
+  struct jvpn_store_record r;
   int rv;
 
   *held_ms = 0;
   if (!cluster_on(srv))
     return JVPN_ERR_NOTFOUND;
-  if (!srv->cluster.reachable) {
-    srv->cluster.take_refused++;
-    return JVPN_ERR_AGAIN;
-  }
-  rv = srv->store->cluster->take(srv->store->impl, id, &r, held_ms);
-  if (rv == JVPN_ERR_EXISTS || rv == JVPN_ERR_AGAIN)
-    srv->cluster.take_refused++;
-  if (rv != 0) {
-    jvpn_wipe(&r, sizeof(r));
-    return rv;
-  }
-  rv = srv_store_restore(srv, &r, "taken over from another node");
+  rv = srv->cluster.reachable
+           ? srv->store->cluster->take(srv->store->impl, id, &r, held_ms)
+           : JVPN_ERR_AGAIN;
+  if (rv == 0)
+    rv = adopt_record(srv, local, &r);
   jvpn_wipe(&r, sizeof(r));
-  if (rv != 0)
-    return rv;
-  srv->cluster.takeovers++;
-  snprintf(d, sizeof(d), "node %s took the session over (its owner's lease "
-           "was gone)", srv->conf.node_id);
-  audit_info(srv, id, "session_taken_over", d);
-  return 0;
+  if (rv == JVPN_ERR_EXISTS || (rv == JVPN_ERR_AGAIN && local == NULL))
+    srv->cluster.take_refused++;
+  if (rv == JVPN_ERR_EXISTS && local != NULL)
+    srv_session_release(srv, local); /* served elsewhere now */
+  if (rv == JVPN_ERR_AGAIN && local != NULL)
+    return 0; /* cut off: it keeps serving what it holds */
+  if (rv == JVPN_ERR_MALFORMED)
+    return JVPN_ERR_NOTFOUND;
+  return rv;
 }
 
 /* --- set-up and status ------------------------------------------------------- */

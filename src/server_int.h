@@ -269,11 +269,16 @@ srv_cluster_assign(struct server *srv, const struct jvpn_peer_conf *peer);
 const struct addr_pool_entry *
 srv_cluster_adopt_addrs(struct server *srv, const uint8_t *pin,
                         const struct jvpn_store_record *r);
-/* A reattach for session |id| that this node does not hold: takes it
- * from the store when its owner's lease is gone. Returns 0 (it is in the
- * table now), JVPN_ERR_NOTFOUND, JVPN_ERR_EXISTS (a live node holds it;
- * *held_ms left) or JVPN_ERR_AGAIN (store unreachable). */
-int srv_cluster_take(struct server *srv, const uint8_t *id, uint64_t *held_ms);
+/* A reattach for session |id|, which this node holds as |local| or not
+ * at all (NULL): in a cluster the store decides. Returns 0 when this node
+ * serves it now (owned all along, or taken over: a live owner's session
+ * whose client left it, or one whose owner's lease is gone; the table
+ * holds the store's copy then), JVPN_ERR_NOTFOUND (no record: the gate
+ * decides), JVPN_ERR_EXISTS (a live node serves it; *held_ms left of its
+ * lease; |local| is released) or JVPN_ERR_AGAIN (store unreachable and
+ * |local| NULL). */
+int srv_cluster_take(struct server *srv, struct srv_session *local,
+                     const uint8_t *id, uint64_t *held_ms);
 /* A store write of |ss| was fenced: released on the next loop turn. */
 void srv_cluster_fenced(struct server *srv, struct srv_session *ss);
 /* Adds (|on|) or removes the kernel routes of |ss|'s inner addresses. */

@@ -482,16 +482,17 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   LOG_INFO(sc->ctx, "session %s born", ss->idstr);
 }
 
-/* A reattach for a session this node does not hold: in a cluster, take
- * it over when its node's lease is gone. Returns 0 to go on (taken, or
- * unknown: the gate answers 404), else -1 with 503 in |resp|: another
- * node's lease still holds it, or the store does not answer; the client
- * tries again (src/client_session.c holds off, then races the nodes). */
+/* A reattach in a cluster: the store says which node serves the session
+ * (src/server_cluster.c). Returns 0 to go on (served here, or unknown:
+ * the gate answers 404), else -1 with 503 in |resp|: a live node serves
+ * it, or the store does not answer for a session this node lacks; the
+ * client tries again (src/client_session.c holds off, then races the
+ * nodes). */
 static int take_over(struct sclient *sc, const uint8_t *id,
                      struct quic_tunnel_resp *resp) {
   struct server *srv = sc->srv;
   uint64_t held_ms = 0;
-  int rv = srv_cluster_take(srv, id, &held_ms);
+  int rv = srv_cluster_take(srv, sess_find(srv, id), id, &held_ms);
 
   if (rv == 0 || rv == JVPN_ERR_NOTFOUND)
     return 0;
@@ -552,8 +553,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     resp->status = 500;
     return;
   }
-  s = jvpn_session_table_find(srv->sessions, w.session_id);
-  if (s == NULL && take_over(sc, w.session_id, resp) != 0)
+  if (take_over(sc, w.session_id, resp) != 0)
     return;
   s = jvpn_session_table_find(srv->sessions, w.session_id);
   ar.attachment = s ? s->last_attachment_id + 1 : 1;

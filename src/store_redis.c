@@ -40,7 +40,8 @@ enum { CLAIM_NEW = 0, CLAIM_HAD = 1, CLAIM_HELD = 2 };
 
 /* clang-format off */
 static const char *const scripts[SC_COUNT] = {
-    /* put. KEYS: session, my owned set. ARGV: rec, node, epoch, ver, id */
+    /* put. KEYS: session, my owned set. ARGV: rec, node, epoch, ver, id,
+     * att (1: a connection carries it at its owner) */
     [SC_PUT] = LUA_LESS
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
     "  local cur = redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'ver')\n"
@@ -48,7 +49,7 @@ static const char *const scripts[SC_COUNT] = {
     "  if less(ARGV[4], cur[3] or '0') then return 2 end\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'rec', ARGV[1], 'owner', ARGV[2],\n"
-    "           'epoch', ARGV[3], 'ver', ARGV[4])\n"
+    "           'epoch', ARGV[3], 'ver', ARGV[4], 'att', ARGV[6])\n"
     "redis.call('SADD', KEYS[2], ARGV[5])\n"
     "return 0\n",
     /* del. KEYS: session, my owned set. ARGV: node, epoch, id */
@@ -62,18 +63,20 @@ static const char *const scripts[SC_COUNT] = {
     "return 0\n",
     /* take. KEYS: session. ARGV: node, epoch, id, lease key prefix, owned
      * set prefix. Returns {code, rec, pttl}. A record of this node under
-     * an older epoch is its own at once: that epoch is dead. */
+     * an older epoch is its own at once: that epoch is dead. A live owner
+     * keeps only a session a connection carries there (att 1): one whose
+     * client left it (RECOVERING) goes to the node the client came to. */
     [SC_TAKE] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
     "  redis.call('SREM', ARGV[5] .. ARGV[1], ARGV[3])\n"
     "  return {0}\n"
     "end\n"
-    "local cur = redis.call('HMGET', KEYS[1], 'rec', 'owner', 'epoch')\n"
+    "local cur = redis.call('HMGET', KEYS[1], 'rec', 'owner', 'epoch', 'att')\n"
     "local rec, owner, epoch = cur[1] or '', cur[2], cur[3]\n"
     "if owner == ARGV[1] and epoch == ARGV[2] then return {1, rec} end\n"
     "if owner and owner ~= ARGV[1] then\n"
     "  local lease = redis.call('GET', ARGV[4] .. owner)\n"
-    "  if lease and lease == epoch then\n"
+    "  if lease and lease == epoch and cur[4] ~= '0' then\n"
     "    return {2, '', redis.call('PTTL', ARGV[4] .. owner)}\n"
     "  end\n"
     "  redis.call('SREM', ARGV[5] .. owner, ARGV[3])\n"
@@ -370,15 +373,16 @@ static long long eval_code(struct store_redis *s, enum script_id id, int nkeys,
 static int put_sealed(struct store_redis *s, const struct jvpn_store_record *r,
                       const uint8_t *rec, size_t len) {
   char skey[KEY_MAX], ver[24], id[2 * JVPN_SESSION_ID_LEN + 1];
-  const char *args[7] = {
-      skey, s->owned_key, (const char *)rec, s->node, s->epoch, ver, id};
-  size_t lens[7] = {0, 0, len, 0, 0, 0, 0};
+  const char *att = r->active_attachment != 0 ? "1" : "0";
+  const char *args[8] = {
+      skey, s->owned_key, (const char *)rec, s->node, s->epoch, ver, id, att};
+  size_t lens[8] = {0, 0, len, 0, 0, 0, 0, 0};
   long long code;
 
   key_of(s, skey, "s", r->id, JVPN_SESSION_ID_LEN);
   hex(id, r->id, JVPN_SESSION_ID_LEN);
   snprintf(ver, sizeof(ver), "%" PRIu64, r->state_version);
-  code = eval_code(s, SC_PUT, 2, 7, args, lens);
+  code = eval_code(s, SC_PUT, 2, 8, args, lens);
   if (code == PUT_FENCED || code == PUT_STALE) {
     s->rst.fenced += code == PUT_FENCED;
     s->rst.stale += code == PUT_STALE;

@@ -518,7 +518,7 @@ scenario_c() {
   # moves, another node takes the session.
   ip netns exec "${LAB_NS[net]}" nft -f - <<EOF
 table inet mnode_cut {
-  chain fwd {
+  chain cut_forward {
     type filter hook forward priority filter - 10; policy accept;
     ip saddr 198.18.22.2 ip daddr 198.18.1.12 drop
     ip saddr 198.18.1.12 ip daddr 198.18.22.2 drop
