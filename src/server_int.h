@@ -145,6 +145,7 @@ struct server {
   struct jvpn_store *store;     /* NULL: store = off, or it failed */
   const char *store_state;      /* "lmdb", "off", "unavailable" */
   uint64_t store_restored, store_expired, store_dropped; /* at start */
+  uint64_t store_load_us;       /* loading them at start took (us) */
   uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
