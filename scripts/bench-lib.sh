@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # scripts/bench-lib.sh: what the benchmarks share (sourced by
-# scripts/bench-recovery.sh, bench-failover.sh, bench-flood.sh and
-# bench.sh): statistics over the runs, the printing of their tables, the
-# probe streams of the comparisons and perf profiles.
+# scripts/bench-recovery.sh, bench-failover.sh, bench-flood.sh,
+# bench-scale.sh, bench-restart.sh and bench.sh): statistics over the runs,
+# the printing of their tables, the probe streams of the comparisons and
+# their ratios, the session load generator's lab and perf profiles.
 
-# bench_stat LIST median|max: in REPLY, "-" for an empty list.
+# bench_stat LIST median|max|min: in REPLY, "-" for an empty list.
 bench_stat() {
   # shellcheck disable=SC2086 # a list of words
   REPLY=$(printf '%s\n' $1 | sort -n | awk -v w="$2" '
@@ -12,6 +13,7 @@ bench_stat() {
     END {
       if (n == 0) { print "-"; exit }
       if (w == "max") { printf "%.0f", v[n - 1]; exit }
+      if (w == "min") { printf "%.0f", v[0]; exit }
       if (n % 2) printf "%.0f", v[(n - 1) / 2]
       else printf "%.0f", (v[n / 2 - 1] + v[n / 2]) / 2
     }')
@@ -201,6 +203,102 @@ bench_legend() {
     "gap (negative: before the fault ended, the tunnel had moved away from" \
     "it; '-': no fault's end to wait for, or never came back); worse" \
     "direction: per run, the larger gap, loss or back of the two."
+}
+
+# bench_best KINDS DIR METRIC S: of the tunnels KINDS ("w o"), the one with
+# the smallest median METRIC in direction DIR of scenario S (a dead stream
+# counts as its lower bound), in REPLY; empty when none has numbers.
+bench_best() {
+  local kind best="" bmed="" med
+  for kind in $1; do
+    bench_stat "${BENCH_R[$kind,$2,$3,$4]:-}" median
+    med=$REPLY
+    [ "$med" = - ] && continue
+    if [ -z "$best" ] || lab_lt "$med" "$bmed"; then
+      best=$kind
+      bmed=$med
+    fi
+  done
+  REPLY=$best
+}
+
+# bench_ratio_cell KIND BEST DIR METRIC S: KIND's median and worst METRIC
+# over BEST's ("0.25x / 0.40x"; lower is better for gaps and losses), in
+# REPLY; "-" without numbers or when BEST's is 0.
+bench_ratio_cell() {
+  local a b c d
+  REPLY=-
+  [ -n "$2" ] || return 0
+  bench_stat "${BENCH_R[$1,$3,$4,$5]:-}" median; a=$REPLY
+  bench_stat "${BENCH_R[$2,$3,$4,$5]:-}" median; b=$REPLY
+  bench_stat "${BENCH_R[$1,$3,$4,$5]:-}" max; c=$REPLY
+  bench_stat "${BENCH_R[$2,$3,$4,$5]:-}" max; d=$REPLY
+  REPLY=$(awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN {
+    if (a == "-" || b == "-" || b + 0 == 0 || d + 0 == 0) { print "-"; exit }
+    printf "%.2fx / %.2fx", a / b, c / d }')
+}
+
+# --- the session load generator's lab -----------------------------------------
+#
+# tests/tools/loadgen against one jvpn-quic server, in two namespaces
+# (scripts/bench-scale.sh, bench-restart.sh):
+#
+#   gen ns                                      server ns
+#   eth0 198.18.3.1/24  ----------veth-------- eth0 198.18.3.2/24 (UDP 443)
+#   local 198.19.0.0/24 on lo: loadgen's        route 198.19.0.0/24 via
+#   sockets bind 198.19.0.1, .2, ...            198.18.3.1; TUN jvpn0 with
+#                                               pool4 198.19.64.0/18
+
+# bench_lg_topo: builds it; LAB_NS[gen] and LAB_NS[server].
+bench_lg_topo() {
+  local gen sv
+  lab_ns gen || return 1
+  gen=$REPLY
+  lab_ns server || return 1
+  sv=$REPLY
+  lab_link "$gen" eth0 "$sv" eth0 || return 1
+  lab_addr "$gen" eth0 198.18.3.1/24 || return 1
+  lab_addr "$sv" eth0 198.18.3.2/24 || return 1
+  # Any address of 198.19.0.0/24 is local in gen (loadgen binds them).
+  ip -n "$gen" route add local 198.19.0.0/24 dev lo || return 1
+  ip -n "$sv" route add 198.19.0.0/24 via 198.18.3.1
+}
+
+# bench_lg_conf FILE DIR KEYS TITLE POLICY [SERVER_LINES]: the server's
+# config for loadgen's sessions: key DIR/server (lab_genkey DIR server),
+# log_level warn (one line per birth at info), SERVER_LINES (newline
+# separated) added to [server], POLICY (lines) as its [policy] and one
+# [peer] per client key of KEYS/peers.conf (loadgen --gen-keys).
+bench_lg_conf() {
+  {
+    cat <<EOF
+# jvpn-quic server of $4
+[server]
+listen = 198.18.3.2:443
+tcp = off
+key = $2/server/key.pem
+cert = $2/server/cert.pem
+pool4 = 198.19.64.0/18
+route = 198.19.64.0/18
+tun = $LAB_TUN
+log_level = warn
+EOF
+    [ -z "${6:-}" ] || printf '%s\n' "$6"
+    printf '\n[policy]\n%s\n\n' "$5"
+    cat "$3/peers.conf"
+  } >"$1"
+}
+
+# bench_wait_line FILE PATTERN SECS PID: until FILE has a line matching
+# PATTERN (or PID exits, or SECS pass).
+bench_wait_line() {
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    lab_pid_alive "$4" || return 1
+    sleep 0.1
+  done
+  return 1
 }
 
 # --- profiles ----------------------------------------------------------------

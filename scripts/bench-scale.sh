@@ -100,17 +100,10 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
   : >"$PERF_OUT"
 fi
 
-# --- the two namespaces -------------------------------------------------
-lab_ns gen || die "namespace"
-gen=$REPLY
-lab_ns server || die "namespace"
-sv=$REPLY
-lab_link "$gen" eth0 "$sv" eth0 || die "veth"
-lab_addr "$gen" eth0 198.18.3.1/24
-lab_addr "$sv" eth0 198.18.3.2/24
-# Any address of 198.19.0.0/24 is local in gen (loadgen binds them).
-ip -n "$gen" route add local 198.19.0.0/24 dev lo || die "local route"
-ip -n "$sv" route add 198.19.0.0/24 via 198.18.3.1 || die "route"
+# --- the two namespaces (scripts/bench-lib.sh) ---------------------------
+bench_lg_topo || die "the loadgen lab (namespaces, veth, routes)"
+gen=${LAB_NS[gen]}
+sv=${LAB_NS[server]}
 
 # --- identities and the server's config ---------------------------------
 echo "bench-scale: $MAX client keys in $keys" >&2
@@ -119,28 +112,11 @@ echo "bench-scale: $MAX client keys in $keys" >&2
 lab_genkey "$dir" server || die "server key"
 spin=$REPLY
 conf=$dir/server.conf
-{
-  cat <<EOF
-# jvpn-quic server of scripts/bench-scale.sh
-[server]
-listen = 198.18.3.2:443
-tcp = off
-key = $dir/server/key.pem
-cert = $dir/server/cert.pem
-pool4 = 198.19.64.0/18
-route = 198.19.64.0/18
-tun = $LAB_TUN
-log_level = warn
-
-[policy]
-birth_rate_per_s = 2000
+bench_lg_conf "$conf" "$dir" "$keys" scripts/bench-scale.sh \
+  "birth_rate_per_s = 2000
 birth_burst = 2000
 attach_rate_per_s = 20000
-attach_burst = 20000
-
-EOF
-  cat "$keys/peers.conf"
-} >"$conf"
+attach_burst = 20000"
 
 # rss PID: VmRSS in KB in REPLY.
 rss() {
@@ -153,18 +129,6 @@ cpu_ticks() {
   REPLY=$(sed -e 's/^.*) //' "/proc/$1/stat" 2>/dev/null |
     awk '{ print $12 + $13 }')
   [ -n "$REPLY" ]
-}
-
-# wait_line FILE PATTERN SECS PID: until FILE has a line matching PATTERN
-# (or PID exits, or SECS pass).
-wait_line() {
-  local i
-  for ((i = 0; i < $3 * 10; i++)); do
-    grep -q -- "$2" "$1" 2>/dev/null && return 0
-    lab_pid_alive "$4" || return 1
-    sleep 0.1
-  done
-  return 1
 }
 
 ROWS=("sessions|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|failures")
@@ -194,7 +158,7 @@ for n in "${SIZES[@]}"; do
   gpid=$!
   LAB_PIDS+=("$gpid")
   echo "bench-scale: $n sessions: births" >&2
-  if ! wait_line "$glog" '^loadgen: up ' 200 "$gpid"; then
+  if ! bench_wait_line "$glog" '^loadgen: up ' 200 "$gpid"; then
     die "$n sessions: loadgen did not finish its births" "$glog" "$slog"
   fi
   sed -n 's/^loadgen: up /  up /p' "$glog" >&2

@@ -156,6 +156,8 @@ struct server {
   struct jvpn_store *store;     /* NULL: store = off, or it failed */
   const char *store_state;      /* "lmdb", "off", "unavailable" */
   uint64_t store_restored, store_expired, store_dropped; /* at start */
+  uint64_t store_load_us;       /* loading them at start took (us) */
+  int store_loading;            /* srv_store_start is loading */
   struct srv_cluster cluster;   /* store = redis (src/server_cluster.c) */
   uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };

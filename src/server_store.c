@@ -48,7 +48,7 @@ void srv_store_sync(struct server *srv, struct srv_session *ss) {
   struct jvpn_session *s;
   int rv;
 
-  if (srv->store == NULL || ss == NULL)
+  if (srv->store == NULL || ss == NULL || srv->store_loading)
     return;
   s = jvpn_session_table_find(srv->sessions, ss->id);
   if (s == NULL || s->state == JVPN_SS_TERMINATED) {
@@ -252,6 +252,7 @@ int srv_store_start(struct server *srv) {
   uid_t uid = (uid_t)-1;
   gid_t gid = (gid_t)-1;
   char why[512];
+  uint64_t t0;
   int rv;
 
   srv->store_state = "off";
@@ -282,16 +283,27 @@ int srv_store_start(struct server *srv) {
   if (srv->store->cluster != NULL && !srv_cluster_init(srv))
     LOG_WARN(NULL, "session store %s does not answer yet: sessions come "
              "back as their clients reattach", srv->conf.redis);
+  /* The load's time (read, restore, sweep) goes to the log and to status
+   * (load_ms): what a restart adds per stored session. Nothing is written
+   * meanwhile: a loaded session's RECOVERING is what any later load would
+   * make of its record too, so its first change after the load writes it
+   * (srv_store_sync compares with an empty mark). */
+  t0 = glue_now();
+  srv->store_loading = 1;
   rv = jvpn_store_load(srv->store, on_record, on_skip, srv);
+  srv->store_loading = 0;
   if (rv != 0)
     LOG_ERR(NULL, "session store: loading failed: %s", jvpn_strerror(rv));
   /* TTLs that passed while the server was down end those sessions now,
    * with their reasons (the core's timers). */
   srv_sessions_sweep(srv);
+  srv->store_load_us = (glue_now() - t0) / 1000;
   LOG_INFO(NULL, "session store: %s at %s, %" PRIu64 " sessions restored, "
-           "%zu live", srv->store_state,
+           "%zu live, loaded in %" PRIu64 ".%03" PRIu64 " ms",
+           srv->store_state,
            srv->store->cluster ? srv->conf.redis : srv->conf.state_dir,
-           srv->store_restored, jvpn_session_table_count(srv->sessions));
+           srv->store_restored, jvpn_session_table_count(srv->sessions),
+           srv->store_load_us / 1000, srv->store_load_us % 1000);
   return 0;
 }
 
@@ -314,13 +326,14 @@ void srv_store_status(struct server *srv, struct glue_buf *b, int json) {
              ",\"write_errors\":%" PRIu64 ",\"deletes\":%" PRIu64
              ",\"skipped_malformed\":%" PRIu64 ",\"skipped_version\":%" PRIu64
              ",\"skipped_seal\":%" PRIu64 ",\"write_us_avg\":%" PRIu64
-             ",\"write_us_max\":%" PRIu64 "}"
+             ",\"write_us_max\":%" PRIu64
+             ",\"load_ms\":%" PRIu64 "}"
            : "store=%s restored=%" PRIu64 " expired=%" PRIu64
              " dropped=%" PRIu64
              " writes=%" PRIu64 " write_errors=%" PRIu64 " deletes=%" PRIu64
              " skipped_malformed=%" PRIu64 " skipped_version=%" PRIu64
              " skipped_seal=%" PRIu64 " write_us_avg=%" PRIu64
-             " write_us_max=%" PRIu64 "\n",
+             " write_us_max=%" PRIu64 " load_ms=%" PRIu64 "\n",
       srv->store_state ? srv->store_state : "off", srv->store_restored,
       srv->store_expired, srv->store_dropped, st->writes, st->write_errors, st->deletes,
       st->skipped[JVPN_STORE_SKIP_MALFORMED],
@@ -328,5 +341,5 @@ void srv_store_status(struct server *srv, struct glue_buf *b, int json) {
       st->writes + st->deletes
           ? st->write_ns_total / (st->writes + st->deletes) / 1000
           : 0,
-      st->write_ns_max / 1000);
+      st->write_ns_max / 1000, (srv->store_load_us + 500) / 1000);
 }

@@ -975,7 +975,7 @@ LAB_WG_PORT=51820
 declare -gA LAB_WG_PID=() LAB_WG_IF=()
 # shellcheck disable=SC2034 # LAB_WG_PID is for the callers
 lab_wg_pair() {
-  local c=$1 dir=$2 ka=${3:-25} cns sns wgc wgs cpub spub um side
+  local c=$1 dir=$2 ka=${3:-25} cns sns wgc cpub spub um side
   cns=${LAB_NS[$c]:-}
   sns=${LAB_NS[server]:-}
   if [ -z "$cns" ] || [ -z "$sns" ]; then
@@ -994,42 +994,63 @@ lab_wg_pair() {
   # one file system all namespaces share: the names must be unique, and
   # a killed daemon leaves its socket behind for the cleanup to remove.
   wgc="$LAB_PREFIX-wgc"
-  wgs="$LAB_PREFIX-wgs"
-  LAB_FILES+=("/var/run/wireguard/$wgc.sock" "/var/run/wireguard/$wgs.sock")
+  LAB_FILES+=("/var/run/wireguard/$wgc.sock")
   um=$(umask)
   umask 077
   wg genkey >"$dir/wgc.key" && wg genkey >"$dir/wgs.key"
   umask "$um"
   cpub=$(wg pubkey <"$dir/wgc.key") || return 1
   spub=$(wg pubkey <"$dir/wgs.key") || return 1
-  lab_spawn "$sns" "$dir/wg-server.log" wireguard-go -f "$wgs"
-  LAB_WG_PID[server]=$REPLY
+  lab_wg_server_up "$dir" || return 1
   lab_spawn "$cns" "$dir/wg-client.log" wireguard-go -f "$wgc"
   LAB_WG_PID[client]=$REPLY
-  LAB_WG_IF[server]=$wgs
   LAB_WG_IF[client]=$wgc
-  if ! lab_wait_for "wireguard-go server" 5 \
-         test -S "/var/run/wireguard/$wgs.sock" ||
-     ! lab_wait_for "wireguard-go client" 5 \
+  if ! lab_wait_for "wireguard-go client" 5 \
          test -S "/var/run/wireguard/$wgc.sock"; then
     lab_tail "$dir/wg-server.log" "$dir/wg-client.log" >&2
     return 1
   fi
-  ip netns exec "$sns" wg set "$wgs" private-key "$dir/wgs.key" \
-    listen-port "$LAB_WG_PORT" peer "$cpub" \
-    allowed-ips "$LAB_WG_CLIENT_IN4/32" || return 1
   ip netns exec "$cns" wg set "$wgc" private-key "$dir/wgc.key" \
     peer "$spub" allowed-ips "$LAB_WG_SERVER_IN4/32" \
     endpoint "198.18.3.2:$LAB_WG_PORT" persistent-keepalive "$ka" || return 1
-  lab_addr "$sns" "$wgs" "$LAB_WG_SERVER_IN4/24" || return 1
   lab_addr "$cns" "$wgc" "$LAB_WG_CLIENT_IN4/24" || return 1
-  ip -n "$sns" link set "$wgs" mtu 1420 up || return 1
   ip -n "$cns" link set "$wgc" mtu 1420 up || return 1
   if ! lab_wait_for "a ping through wireguard-go" 10 ip netns exec "$cns" \
          ping -n -q -c 1 -W 1 "$LAB_WG_SERVER_IN4"; then
     lab_tail "$dir/wg-server.log" "$dir/wg-client.log" >&2
     return 1
   fi
+}
+
+# lab_wg_server_up DIR [LOG]: the server half of lab_wg_pair DIR (its keys
+# DIR/wgs.key and DIR/wgc.key): wireguard-go in the server's namespace,
+# log LOG (default DIR/wg-server.log), configured with its key, UDP
+# LAB_WG_PORT and the client as its peer (no endpoint: it learns it from
+# the client's handshake), interface up with LAB_WG_SERVER_IN4 and MTU
+# 1420; its PID in LAB_WG_PID[server]. Also a restart: after the old
+# daemon has exited, the same server comes back (a killed daemon's stale
+# control socket, ours by name, is removed first). Returns 1 when it does
+# not come up.
+# shellcheck disable=SC2034 # LAB_WG_PID is for the callers
+lab_wg_server_up() {
+  local dir=$1 log=${2:-$1/wg-server.log} sns=${LAB_NS[server]:-} wgs cpub
+  wgs="$LAB_PREFIX-wgs"
+  LAB_WG_IF[server]=$wgs
+  LAB_FILES+=("/var/run/wireguard/$wgs.sock")
+  cpub=$(wg pubkey <"$dir/wgc.key") || return 1
+  rm -f -- "/var/run/wireguard/$wgs.sock"
+  lab_spawn "$sns" "$log" wireguard-go -f "$wgs"
+  LAB_WG_PID[server]=$REPLY
+  if ! lab_wait_for "wireguard-go server" 5 \
+         test -S "/var/run/wireguard/$wgs.sock"; then
+    lab_tail "$log" >&2
+    return 1
+  fi
+  ip netns exec "$sns" wg set "$wgs" private-key "$dir/wgs.key" \
+    listen-port "$LAB_WG_PORT" peer "$cpub" \
+    allowed-ips "$LAB_WG_CLIENT_IN4/32" || return 1
+  lab_addr "$sns" "$wgs" "$LAB_WG_SERVER_IN4/24" || return 1
+  ip -n "$sns" link set "$wgs" mtu 1420 up
 }
 
 # lab_wg_endpoint: the client's address and port as wireguard-go's server
@@ -2535,8 +2556,8 @@ LAB_OVPN_PORT=1194
 declare -gA LAB_OVPN_PID=() LAB_OVPN_IF=()
 # shellcheck disable=SC2034 # LAB_OVPN_PID is for the callers
 lab_ovpn_pair() {
-  local c=$1 dir=$2 mode=${3:-udp} cns sns um common k="" tag=v
-  local sin=$LAB_OVPN_SERVER_IN4 cin=$LAB_OVPN_CLIENT_IN4 sproto=() cproto=()
+  local c=$1 dir=$2 mode=${3:-udp} cns sns um k="" tag=v
+  local sin=$LAB_OVPN_SERVER_IN4 cin=$LAB_OVPN_CLIENT_IN4 cproto=()
   cns=${LAB_NS[$c]:-}
   sns=${LAB_NS[server]:-}
   if [ -z "$cns" ] || [ -z "$sns" ]; then
@@ -2547,12 +2568,10 @@ lab_ovpn_pair() {
     { lab_log "lab_ovpn_pair: openvpn is missing (apt-get install openvpn)"
       return 1; }
   case "$mode" in
-    udp) sproto=(--proto udp --float)
-         cproto=(--proto udp --float) ;;
+    udp) cproto=(--proto udp --float) ;;
     tcp) k=tcp- tag=t
          sin=$LAB_OVPN_TCP_SERVER_IN4
          cin=$LAB_OVPN_TCP_CLIENT_IN4
-         sproto=(--proto tcp-server)
          cproto=(--proto tcp-client --connect-retry 1 1) ;;
     *) lab_log "lab_ovpn_pair: mode is udp or tcp, not '$mode'"
        return 1 ;;
@@ -2563,22 +2582,9 @@ lab_ovpn_pair() {
   openvpn --genkey secret "$dir/ovpn.key" >/dev/null 2>&1
   umask "$um"
   [ -s "$dir/ovpn.key" ] || { lab_log "openvpn --genkey failed"; return 1; }
-  LAB_OVPN_IF[${k}server]="$LAB_PREFIX-o${tag}s"
   LAB_OVPN_IF[${k}client]="$LAB_PREFIX-o${tag}c"
-  common=(--dev-type tun --cipher AES-256-CBC --auth SHA256
-          --ping 1 --ping-restart 5 --persist-tun --persist-key --verb 3)
-  lab_spawn "$sns" "$dir/ovpn-server.log" openvpn "${common[@]}" \
-    "${sproto[@]}" --dev "${LAB_OVPN_IF[${k}server]}" --local 198.18.3.2 \
-    --lport "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 0 \
-    --ifconfig "$sin" "$cin"
-  LAB_OVPN_PID[${k}server]=$REPLY
-  if [ "$mode" = tcp ] &&
-     ! lab_wait_for "OpenVPN listening on TCP" 10 lab_tcp_listening "$sns" \
-         "$LAB_OVPN_PORT"; then
-    lab_tail "$dir/ovpn-server.log" >&2
-    return 1
-  fi
-  lab_spawn "$cns" "$dir/ovpn-client.log" openvpn "${common[@]}" \
+  lab_ovpn_server_up "$dir" "$mode" || return 1
+  lab_spawn "$cns" "$dir/ovpn-client.log" openvpn "${LAB_OVPN_COMMON[@]}" \
     "${cproto[@]}" --dev "${LAB_OVPN_IF[${k}client]}" --nobind \
     --remote 198.18.3.2 "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 1 \
     --ifconfig "$cin" "$sin"
@@ -2586,6 +2592,43 @@ lab_ovpn_pair() {
   if ! lab_wait_for "a ping through OpenVPN" 15 ip netns exec "$cns" \
          ping -n -q -c 1 -W 1 "$sin"; then
     lab_tail "$dir/ovpn-server.log" "$dir/ovpn-client.log" >&2
+    return 1
+  fi
+}
+
+# What both ends of lab_ovpn_pair run with (the benchmarks print it: the
+# ping settings decide how OpenVPN notices a dead peer).
+LAB_OVPN_COMMON=(--dev-type tun --cipher AES-256-CBC --auth SHA256
+                 --ping 1 --ping-restart 5 --persist-tun --persist-key --verb 3)
+
+# lab_ovpn_server_up DIR [udp|tcp] [LOG]: the server half of lab_ovpn_pair
+# DIR (its key DIR/ovpn.key) in the server's namespace, log LOG (default
+# DIR/ovpn-server.log); its PID in LAB_OVPN_PID[server] (tcp-server).
+# Also a restart: after the old process has exited, the same server comes
+# back. Returns once it was started (tcp: once it listens); 1 when it
+# does not listen.
+# shellcheck disable=SC2034 # LAB_OVPN_PID is for the callers
+lab_ovpn_server_up() {
+  local dir=$1 mode=${2:-udp} log=${3:-$1/ovpn-server.log} k="" tag=v
+  local sin=$LAB_OVPN_SERVER_IN4 cin=$LAB_OVPN_CLIENT_IN4 sproto=()
+  local sns=${LAB_NS[server]:-}
+  case "$mode" in
+    udp) sproto=(--proto udp --float) ;;
+    tcp) k=tcp- tag=t
+         sin=$LAB_OVPN_TCP_SERVER_IN4
+         cin=$LAB_OVPN_TCP_CLIENT_IN4
+         sproto=(--proto tcp-server) ;;
+  esac
+  LAB_OVPN_IF[${k}server]="$LAB_PREFIX-o${tag}s"
+  lab_spawn "$sns" "$log" openvpn "${LAB_OVPN_COMMON[@]}" \
+    "${sproto[@]}" --dev "${LAB_OVPN_IF[${k}server]}" --local 198.18.3.2 \
+    --lport "$LAB_OVPN_PORT" --secret "$dir/ovpn.key" 0 \
+    --ifconfig "$sin" "$cin"
+  LAB_OVPN_PID[${k}server]=$REPLY
+  if [ "$mode" = tcp ] &&
+     ! lab_wait_for "OpenVPN listening on TCP" 10 lab_tcp_listening "$sns" \
+         "$LAB_OVPN_PORT"; then
+    lab_tail "$log" >&2
     return 1
   fi
 }
