@@ -289,9 +289,7 @@ int srv_store_start(struct server *srv) {
    * make of its record too, so its first change after the load writes it
    * (srv_store_sync compares with an empty mark). */
   t0 = glue_now();
-  /* In a cluster it is: the record must say that no connection carries
-   * the session here any more, or no node could take it over. */
-  srv->store_loading = srv->store->cluster == NULL;
+  srv->store_loading = 1; /* a cluster's take wrote att 0 already */
   rv = jvpn_store_load(srv->store, on_record, on_skip, srv);
   srv->store_loading = 0;
   if (rv != 0)

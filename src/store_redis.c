@@ -65,7 +65,8 @@ static const char *const scripts[SC_COUNT] = {
      * set prefix. Returns {code, rec, pttl}. A record of this node under
      * an older epoch is its own at once: that epoch is dead. A live owner
      * keeps only a session a connection carries there (att 1): one whose
-     * client left it (RECOVERING) goes to the node the client came to. */
+     * client left it (RECOVERING) goes to the node the client came to.
+     * The taker has no connection for it yet: att 0 until it writes. */
     [SC_TAKE] =
     "if redis.call('EXISTS', KEYS[1]) == 0 then\n"
     "  redis.call('SREM', ARGV[5] .. ARGV[1], ARGV[3])\n"
@@ -81,7 +82,8 @@ static const char *const scripts[SC_COUNT] = {
     "  end\n"
     "  redis.call('SREM', ARGV[5] .. owner, ARGV[3])\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', ARGV[2])\n"
+    "redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', ARGV[2],\n"
+    "           'att', '0')\n"
     "redis.call('SADD', ARGV[5] .. ARGV[1], ARGV[3])\n"
     "return {3, rec}\n",
     /* claim. KEYS: the pin's address, the address's pin. ARGV: pin,
