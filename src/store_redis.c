@@ -20,6 +20,7 @@
 #define KEY_MAX 160   /* prefix + kind + 64 hex digits */
 #define SCRIPT_ARGS 8 /* keys and arguments of one script, at most */
 #define SCAN_COUNT "1000"
+#define LOAD_BATCH 256 /* takes pipelined per round trip at load */
 #define SCAN_ROUNDS 100000 /* SSCAN calls of one load, at most */
 
 /* --- the scripts ---------------------------------------------------------- */
@@ -316,6 +317,25 @@ static int load_script(struct store_redis *s, enum script_id id) {
 
 /* Runs script |id| with |nkeys| keys then arguments, |n| in all. Returns
  * 0 and the reply (not an error) in |*out|, or a JVPN_ERR_*. */
+/* The EVALSHA command line of script |id| (loaded) in |argv|, |len|
+ * (SCRIPT_ARGS + 3 each; |nk| holds the key count's text). Returns its
+ * length. */
+static int evalsha_argv(struct store_redis *s, enum script_id id, int nkeys,
+                        int n, const char *const *args, const size_t *lens,
+                        char nk[4], const char **argv, size_t *len) {
+  int i;
+
+  snprintf(nk, 4, "%d", nkeys);
+  argv[0] = "EVALSHA", len[0] = 7;
+  argv[1] = s->sha[id], len[1] = 40;
+  argv[2] = nk, len[2] = strlen(nk);
+  for (i = 0; i < n && i < SCRIPT_ARGS; i++) {
+    argv[3 + i] = args[i];
+    len[3 + i] = lens != NULL && lens[i] != 0 ? lens[i] : strlen(args[i]);
+  }
+  return 3 + i;
+}
+
 static int eval(struct store_redis *s, enum script_id id, int nkeys, int n,
                 const char *const *args, const size_t *lens, redisReply **out) {
   const char *argv[SCRIPT_ARGS + 3];
@@ -328,14 +348,7 @@ static int eval(struct store_redis *s, enum script_id id, int nkeys, int n,
   rc = load_script(s, id);
   if (rc != 0)
     return rc;
-  snprintf(nk, sizeof(nk), "%d", nkeys);
-  argv[0] = "EVALSHA", len[0] = 7;
-  argv[1] = s->sha[id], len[1] = 40;
-  argv[2] = nk, len[2] = strlen(nk);
-  for (i = 0; i < n && i < SCRIPT_ARGS; i++) {
-    argv[3 + i] = args[i];
-    len[3 + i] = lens != NULL && lens[i] != 0 ? lens[i] : strlen(args[i]);
-  }
+  i = evalsha_argv(s, id, nkeys, n, args, lens, nk, argv, len) - 3;
   rep = command(s, 3 + i, argv, len);
   /* A restarted Redis lost its script cache: EVAL puts it back. */
   if (rep != NULL && rep->type == REDIS_REPLY_ERROR &&
@@ -444,34 +457,35 @@ static int redis_del(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN]) {
   return rc;
 }
 
-/* Takes |id| (take's script). Returns 0 with the sealed record in
- * |*rec|, |*len| (inside |*rep|, which the caller frees), or
- * JVPN_ERR_NOTFOUND, JVPN_ERR_EXISTS (|*held_ms| set), another JVPN_ERR_*. */
-static int take_raw(struct store_redis *s,
-                    const uint8_t id[JVPN_SESSION_ID_LEN], redisReply **rep,
-                    const uint8_t **rec, size_t *len, uint64_t *held_ms) {
-  char skey[KEY_MAX], idhex[2 * JVPN_SESSION_ID_LEN + 1];
-  const char *args[6] = {skey,  s->node,         s->epoch,
-                         idhex, s->lease_prefix, s->owned_prefix};
-  redisReply *r, **e;
-  int rc;
-
+/* take's arguments for |id| into |args| (6), their text in |skey| and
+ * |idhex|. */
+static void take_args(struct store_redis *s,
+                      const uint8_t id[JVPN_SESSION_ID_LEN], char skey[KEY_MAX],
+                      char idhex[2 * JVPN_SESSION_ID_LEN + 1],
+                      const char **args) {
   key_of(s, skey, "s", id, JVPN_SESSION_ID_LEN);
   hex(idhex, id, JVPN_SESSION_ID_LEN);
-  rc = eval(s, SC_TAKE, 1, 6, args, NULL, rep);
-  if (rc != 0)
-    return rc;
-  r = *rep;
-  e = r->element;
+  args[0] = skey, args[1] = s->node, args[2] = s->epoch;
+  args[3] = idhex, args[4] = s->lease_prefix, args[5] = s->owned_prefix;
+}
+
+/* take's reply |r| (not an error). Returns 0 with the sealed record in
+ * |*rec|, |*len| (inside |*rep| = |r|, which the caller frees), or
+ * JVPN_ERR_NOTFOUND, JVPN_ERR_EXISTS (|*held_ms| set), another JVPN_ERR_*
+ * (|r| freed). */
+static int take_reply(struct store_redis *s, redisReply *r, redisReply **rep,
+                      const uint8_t **rec, size_t *len, uint64_t *held_ms) {
+  redisReply **e = r->element;
+  int rc;
+
+  *rep = NULL;
   if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
       e[0]->type != REDIS_REPLY_INTEGER ||
       (e[0]->integer != TAKE_NONE &&
        (r->elements < 2 || e[1]->type != REDIS_REPLY_STRING)) ||
       (e[0]->integer == TAKE_HELD &&
-       (r->elements < 3 || e[2]->type != REDIS_REPLY_INTEGER))) {
-    *rep = NULL;
+       (r->elements < 3 || e[2]->type != REDIS_REPLY_INTEGER)))
     return bad_reply(s, r);
-  }
   switch (e[0]->integer) {
   case TAKE_NONE: rc = JVPN_ERR_NOTFOUND; break;
   case TAKE_HELD:
@@ -485,12 +499,30 @@ static int take_raw(struct store_redis *s,
     s->rst.takes += e[0]->integer == TAKE_TAKEN;
     *rec = (const uint8_t *)e[1]->str;
     *len = e[1]->len;
+    *rep = r;
     return 0;
-  default: *rep = NULL; return bad_reply(s, r);
+  default: return bad_reply(s, r);
   }
   freeReplyObject(r);
-  *rep = NULL;
   return rc;
+}
+
+/* Takes |id| (take's script): take_reply's results. */
+static int take_raw(struct store_redis *s,
+                    const uint8_t id[JVPN_SESSION_ID_LEN], redisReply **rep,
+                    const uint8_t **rec, size_t *len, uint64_t *held_ms) {
+  char skey[KEY_MAX], idhex[2 * JVPN_SESSION_ID_LEN + 1];
+  const char *args[6];
+  redisReply *r;
+  int rc;
+
+  take_args(s, id, skey, idhex, args);
+  rc = eval(s, SC_TAKE, 1, 6, args, NULL, &r);
+  if (rc != 0) {
+    *rep = NULL;
+    return rc;
+  }
+  return take_reply(s, r, rep, rec, len, held_ms);
 }
 
 static int redis_take(void *impl, const uint8_t id[JVPN_SESSION_ID_LEN],
@@ -610,19 +642,16 @@ static int scan_owned(struct store_redis *s, struct id_list *l,
   return JVPN_ERR_OVERSIZE;
 }
 
-/* Takes |id| for the load: a record that decodes goes into |out|; one
- * that does not is skipped; one gone or held by a live node (it moved
- * while this node was away) is not this node's to load. */
+/* What the load makes of |id|'s take (take_reply's |rc|, |rep|, |rec|,
+ * |len|): a record that decodes goes into |out|; one that does not is
+ * skipped; one gone or held by a live node (it moved while this node was
+ * away) is not this node's to load. */
 static int load_one(struct store_redis *s,
-                    const uint8_t id[JVPN_SESSION_ID_LEN],
+                    const uint8_t id[JVPN_SESSION_ID_LEN], int rc,
+                    redisReply *rep, const uint8_t *rec, size_t len,
                     struct store_common_list *out, jvpn_store_skip_fn sk,
                     void *arg) {
   struct jvpn_store_record r;
-  redisReply *rep;
-  const uint8_t *rec;
-  size_t len;
-  uint64_t held;
-  int rc = take_raw(s, id, &rep, &rec, &len, &held);
 
   if (rc == JVPN_ERR_NOTFOUND || rc == JVPN_ERR_EXISTS)
     return 0;
@@ -643,6 +672,45 @@ static int load_one(struct store_redis *s,
   return rc;
 }
 
+/* Takes ids [|from|, |from| + |n|) of |ids| in one round trip: the
+ * commands are pipelined, then the replies read in order (a load of
+ * 10,000 sessions costs 10,000 / LOAD_BATCH round trips, not 10,000). */
+static int load_batch(struct store_redis *s, const struct id_list *ids,
+                      size_t from, size_t n, struct store_common_list *out,
+                      jvpn_store_skip_fn sk, void *arg) {
+  char skey[KEY_MAX], idhex[2 * JVPN_SESSION_ID_LEN + 1], nk[4];
+  const char *args[6], *argv[SCRIPT_ARGS + 3];
+  size_t i, len[SCRIPT_ARGS + 3];
+  int rc = load_script(s, SC_TAKE), argc;
+
+  for (i = 0; rc == 0 && i < n; i++) {
+    take_args(s, ids->v[from + i], skey, idhex, args);
+    argc = evalsha_argv(s, SC_TAKE, 1, 6, args, NULL, nk, argv, len);
+    if (redisAppendCommandArgv(s->ctx, argc, argv, len) != REDIS_OK)
+      rc = JVPN_ERR_NOMEM;
+  }
+  for (i = 0; rc == 0 && i < n; i++) {
+    redisReply *r = NULL, *rep = NULL;
+    const uint8_t *rec = NULL;
+    size_t rlen = 0;
+
+    if (redisGetReply(s->ctx, (void **)&r) != REDIS_OK || r == NULL) {
+      s->rst.io_errors++;
+      conn_drop(s);
+      return JVPN_ERR_AGAIN;
+    }
+    /* An error reply (WRONGTYPE: not a session hash; NOSCRIPT: Redis
+     * restarted under the load) is error_reply's to judge. */
+    rc = r->type == REDIS_REPLY_ERROR
+             ? error_reply(s, r)
+             : take_reply(s, r, &rep, &rec, &rlen, NULL);
+    rc = load_one(s, ids->v[from + i], rc, rep, rec, rlen, out, sk, arg);
+  }
+  if (rc != 0 && s->ctx != NULL)
+    conn_drop(s); /* replies may be left unread */
+  return rc;
+}
+
 static int redis_load(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn sk,
                       void *arg) {
   struct store_redis *s = impl;
@@ -654,8 +722,10 @@ static int redis_load(void *impl, jvpn_store_load_fn fn, jvpn_store_skip_fn sk,
   rc = conn_ready(s, 1, 1);
   if (rc == 0)
     rc = scan_owned(s, &ids, sk, arg);
-  for (i = 0; rc == 0 && i < ids.n; i++)
-    rc = load_one(s, ids.v[i], &out, sk, arg);
+  for (i = 0; rc == 0 && i < ids.n; i += LOAD_BATCH)
+    rc = load_batch(s, &ids, i,
+                    ids.n - i < LOAD_BATCH ? ids.n - i : LOAD_BATCH, &out, sk,
+                    arg);
   free(ids.v);
   return store_common_list_deliver(&out, rc, &s->st, fn, arg);
 }
