@@ -631,6 +631,8 @@ static struct sclient *accept_client(struct server *srv, size_t si,
     sc->odcid_filed = 1;
   memset(&cfg, 0, sizeof(cfg));
   cfg.is_server = 1;
+  cfg.keepalive_ms = JVPN_QUIC_SERVER_KEEPALIVE_MS;
+  cfg.idle_ms = JVPN_QUIC_KEEPALIVE_MS * JVPN_QUIC_IDLE_KEEPALIVES;
   cfg.cred = srv->cred;
   cfg.cc = srv->conf.cc;
   glue_silence_policy(&cfg.silence, &srv->conf.policy);
