@@ -126,6 +126,8 @@ struct jvpn_server_conf {
   unsigned lease_ms;             /* default JVPN_LEASE_MS_DEFAULT */
   struct jvpn_peer_conf *peers; /* owned; at least one */
   size_t npeers;
+  uint32_t *peer_by_pin;      /* owned: indexes of |peers| in pin order,
+                               * for jvpn_server_conf_peer's search */
   struct jvpn_policy policy;  /* [policy]; defaults, validated */
 };
 

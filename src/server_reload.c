@@ -117,8 +117,11 @@ static int take_peers(struct server *srv, struct jvpn_server_conf *nc) {
   srv->retired = r;
   srv->conf.peers = nc->peers;
   srv->conf.npeers = nc->npeers;
+  free(srv->conf.peer_by_pin); /* indexes the retired list: unused now */
+  srv->conf.peer_by_pin = nc->peer_by_pin;
   nc->peers = NULL;
   nc->npeers = 0;
+  nc->peer_by_pin = NULL;
   return 0;
 }
 

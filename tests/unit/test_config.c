@@ -920,6 +920,12 @@ static void test_many_peers(void **state) {
                    (uint8_t)(JVPN_MAX_PEERS - 1));
   assert_int_equal(c.peers[JVPN_MAX_PEERS - 1].pin[1],
                    (uint8_t)((JVPN_MAX_PEERS - 1) >> 8));
+  /* every peer is found by its pin (a search over an index in pin order,
+   * which the config order is not), a pin not listed is not */
+  for (i = 0; i < JVPN_MAX_PEERS; i++)
+    assert_ptr_equal(jvpn_server_conf_peer(&c, c.peers[i].pin), &c.peers[i]);
+  memset(pin, 0xee, sizeof(pin));
+  assert_null(jvpn_server_conf_peer(&c, pin));
   jvpn_server_conf_free(&c);
   free(text);
 }
