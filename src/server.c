@@ -70,6 +70,7 @@ static void sclient_del(struct sclient *sc) {
   size_t i;
 
   srv_conn_ended(sc);
+  srv_pin_conn_del(sc);
   halfopen_remove(&srv->halfopen, &sc->halfopen);
   if (tun_gate_forget(&srv->gate, sc))
     tun_read_resume(srv);

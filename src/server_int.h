@@ -63,6 +63,12 @@ struct srv_cluster {
   uint64_t takeovers, take_refused, moved, births_refused, route_errors;
 };
 
+/* Per client pin (src/server_pins.c). */
+struct srv_pin {
+  uint32_t conns;             /* live connections (pin_max_connections) */
+  struct srv_session *sess;   /* its current session, or NULL */
+};
+
 /* One connection, QUIC or HTTP/2 over TCP (and, once admitted, one
  * tunnel). */
 struct sclient {
@@ -76,6 +82,7 @@ struct sclient {
   uint64_t att;                      /* its attachment ID in that session */
   uint64_t created_ms;               /* first packet (proof age) */
   int dead;             /* ended: delete after the current call */
+  int pin_counted;      /* counted in its pin's srv_pin.conns */
   int dirty;            /* has queued packets to write */
   int sock;             /* index of the socket it arrived on */
   struct quic_cid odcid; /* the client's first DCID (Initial packets) */
@@ -159,6 +166,7 @@ struct server {
   uint64_t store_load_us;       /* loading them at start took (us) */
   int store_loading;            /* srv_store_start is loading */
   struct srv_cluster cluster;   /* store = redis (src/server_cluster.c) */
+  struct srv_pin *pins;         /* per peer (src/server_pins.c) */
   uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
 };
 
@@ -250,6 +258,22 @@ int srv_store_restore(struct server *srv, const struct jvpn_store_record *r,
 void srv_store_stop(struct server *srv);
 /* The store's part of a status answer. */
 void srv_store_status(struct server *srv, struct glue_buf *b, int json);
+
+/* --- src/server_pins.c -------------------------------------------------- */
+
+/* The entry of |peer| (of the running list), or NULL. */
+struct srv_pin *srv_pin_of(struct server *srv,
+                           const struct jvpn_peer_conf *peer);
+/* One entry per peer; 0 or JVPN_ERR_NOMEM. */
+int srv_pins_init(struct server *srv);
+void srv_pins_free(struct server *srv);
+/* |sc| authenticated as its peer / is deleted: its pin's count moves. */
+void srv_pin_conn_add(struct sclient *sc);
+void srv_pin_conn_del(struct sclient *sc);
+/* After a reload replaced the peer list: entries for the new list,
+ * counted from the connections and sessions. 0, or JVPN_ERR_NOMEM: no
+ * entries at all then (no pin limit, no supersede) until the next. */
+int srv_pins_rebuild(struct server *srv);
 
 /* --- src/server_cluster.c (D44) -------------------------------------- */
 

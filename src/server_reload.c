@@ -187,6 +187,9 @@ void srv_reload(struct server *srv) {
   }
   addr_pool_free(&srv->pool);
   srv->pool = np;
+  if (srv_pins_rebuild(srv) != 0)
+    LOG_ERR(NULL, "reload: out of memory for the per-pin counts: no pin "
+                  "connection limit until the next reload");
   take_settings(srv, &nc);
   jvpn_server_conf_free(&nc);
   srv_retired_peers_sweep(srv, 0);

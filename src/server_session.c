@@ -192,8 +192,11 @@ static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
 }
 
 static void sess_free(struct server *srv, struct srv_session *ss) {
+  struct srv_pin *pin = srv_pin_of(srv, ss->peer);
   struct sclient *sc;
 
+  if (pin != NULL && pin->sess == ss)
+    pin->sess = NULL;
   srv_metrics_session_gone(srv, ss);
   sess_unroute(srv, ss);
   /* Standbys point at it too, not only the active connection. */
@@ -305,11 +308,15 @@ struct srv_session *srv_session_adopt(struct server *srv, const uint8_t *id,
                                       const struct jvpn_peer_conf *peer,
                                       const struct addr_pool_entry *addrs) {
   struct srv_session *ss = sess_new(srv, id, peer);
+  struct srv_pin *pin;
 
   if (ss == NULL)
     return NULL;
   ss->addrs = addrs;
   sess_route(srv, ss);
+  pin = srv_pin_of(srv, peer);
+  if (pin != NULL && (pin->sess == NULL || pin->sess->terminated))
+    pin->sess = ss;
   return ss;
 }
 
@@ -357,12 +364,13 @@ void srv_session_release(struct server *srv, struct srv_session *ss) {
 /* A new session of the same client replaces its old ones: their
  * addresses are the same (sticky per pin), so only one may route them. */
 static void supersede(struct server *srv, struct srv_session *keep) {
-  struct srv_session *o;
+  struct srv_pin *pin = srv_pin_of(srv, keep->peer);
+  struct srv_session *o = pin ? pin->sess : NULL;
   struct jvpn_session_event ev;
 
-  for (o = srv->sess_list; o; o = o->next) {
-    if (o == keep || o->peer != keep->peer || o->terminated)
-      continue;
+  if (pin != NULL)
+    pin->sess = keep;
+  if (o != NULL && o != keep && !o->terminated) {
     memset(&ev, 0, sizeof(ev));
     ev.type = JVPN_EV_TERMINATE;
     ev.reason = JVPN_R_POLICY_TERMINATION;
@@ -687,20 +695,13 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
 }
 
 /* Live connections of |sc|'s client pin, |sc| included. */
-static size_t conns_of_pin(const struct sclient *sc) {
-  const struct sclient *o;
-  size_t n = 0;
-
-  for (o = sc->srv->clients; o; o = o->next)
-    if (o->peer == sc->peer && !o->dead)
-      n++;
-  return n;
-}
-
 int srv_pin_admit(struct sclient *sc) {
   uint32_t max = sc->srv->conf.policy.pin_max_connections;
+  const struct srv_pin *pin;
 
-  if (conns_of_pin(sc) <= max)
+  srv_pin_conn_add(sc);
+  pin = srv_pin_of(sc->srv, sc->peer);
+  if (pin == NULL || pin->conns <= max)
     return 0;
   emit_refusal(sc->srv, sc, "pin connection limit");
   srv_metrics_refused(sc->srv, JVPN_R_RATE_LIMITED);
@@ -924,12 +925,16 @@ int srv_sessions_init(struct server *srv) {
   uv_timer_init(srv->loop, &srv->sess_timer);
   srv->sess_timer.data = srv;
   srv->sess_timer.timer_cb = on_sess_timer;
+  rv = srv_pins_init(srv);
+  if (rv != 0)
+    return rv;
   return srv_store_start(srv);
 }
 
 void srv_sessions_free(struct server *srv) {
   while (srv->sess_list)
     sess_free(srv, srv->sess_list);
+  srv_pins_free(srv);
   srv_store_stop(srv);
   jvpn_session_table_del(srv->sessions);
   srv->sessions = NULL;

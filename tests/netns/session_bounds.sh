@@ -67,13 +67,15 @@ REATTACH_MAX_MS=${BOUNDS_REATTACH_MAX_MS:-3000} # (e): path back -> traffic
 TTL_S=15           # policy default transport_loss_ttl_ms
 IDLE_S=3           # QUIC idle timeout (3 keep-alives of 1 s)
 SHORT_HOLE_S=6     # (e): > IDLE_S, < TTL_S
-# (d): > IDLE_S + TTL_S. The server notices the death ~4 s in (its idle
-# timer restarts at its first keep-alive after the last packet received),
-# so the session ends ~19 s in: the path must stay dead past that.
-LONG_HOLE_S=${BOUNDS_LONG_HOLE_S:-20}
+# (d): > IDLE_S + TTL_S. The server notices the death up to ~5.5 s in:
+# its idle timer restarts at its first keep-alive after the last packet
+# received, and it pings only when the client's keep-alives stop (2.5 s,
+# JVPN_QUIC_SERVER_KEEPALIVE_MS); so the session ends ~20.5 s in at the
+# latest, and the path must stay dead past that.
+LONG_HOLE_S=${BOUNDS_LONG_HOLE_S:-23}
 FLUSHES=20         # (h)
-JOBS=10            # (j): connections held with the stolen key ...
-PIN_MAX=4          # ... past the server's pin_max_connections
+JOBS=20            # (j): connections at once with the stolen key ...
+PIN_MAX=2          # ... past the server's pin_max_connections
 PORT=9000
 
 lab_find_bin ||
@@ -394,11 +396,13 @@ scenario_g() {
 }
 
 # --- (j) one stolen key, many connections ---------------------------------
-# JOBS connections at once with the stolen key, each held 8 s after its
-# forged reattach's answer: past PIN_MAX (the policy's
-# pin_max_connections, 32 by default, set to 4 here) live connections of that pin the
-# server refuses the handshake ("pin connection limit", audited); the
-# victim is untouched.
+# JOBS connections at once with the stolen key, each asking a forged
+# reattach: past PIN_MAX (the policy's pin_max_connections, 32 by
+# default, 2 here) live connections of that pin the server refuses the
+# handshake ("pin connection limit", audited); the victim is untouched.
+# A refused request ends its connection (the client's transport closes
+# on a non-2xx answer, so --hold cannot keep it): each lives a few tens
+# of ms, and twenty started at once are what makes three overlap.
 scenario_j() {
   local st ver i pids=() n429 ncap nums
   srv_session "$sid" || { lab_fail j "victim session not listed"; return 1; }
