@@ -35,24 +35,6 @@ static int cluster_on(const struct server *srv) {
   return srv->store != NULL && srv->store->cluster != NULL;
 }
 
-/* An INFO record of the cluster's (|id| may be NULL). */
-static void audit_info(struct server *srv, const uint8_t *id,
-                       const char *event, const char *detail) {
-  struct jvpn_audit_record a;
-
-  memset(&a, 0, sizeof(a));
-  a.kind = JVPN_AUDIT_INFO;
-  a.mono_ms = now_ms();
-  a.event = event;
-  if (id != NULL) {
-    memcpy(a.session, id, sizeof(a.session));
-    a.has_session = 1;
-  }
-  snprintf(a.detail, sizeof(a.detail), "%s", detail);
-  if (srv->audit)
-    (void)jvpn_audit_emit(srv->audit, &a);
-}
-
 /* --- the lease -------------------------------------------------------------- */
 
 static void note_reachable(struct server *srv, int up) {
@@ -68,7 +50,8 @@ static void note_reachable(struct server *srv, int up) {
            now_ms() - c->change_ms);
   c->reachable = up;
   c->change_ms = now_ms();
-  audit_info(srv, NULL, up ? "store_reachable" : "store_unreachable", d);
+  srv_store_audit(srv, NULL, up ? "store_reachable" : "store_unreachable",
+                  NULL, d);
   if (up)
     LOG_INFO(NULL, "%s", d);
   else
@@ -120,7 +103,7 @@ int srv_cluster_init(struct server *srv) {
   }
   srv->cluster.change_ms = now_ms();
   if (!srv->cluster.reachable)
-    audit_info(srv, NULL, "store_unreachable", "at start");
+    srv_store_audit(srv, NULL, "store_unreachable", NULL, "at start");
   return srv->cluster.reachable;
 }
 
@@ -157,9 +140,8 @@ static void on_moved(uv_timer_t *t) {
     next = ss->next;
     if (!ss->moved)
       continue;
-    audit_info(srv, ss->id, "session_moved",
-               "another node serves this session now (its lease on it "
-               "lapsed): released here");
+    srv_store_audit(srv, ss->id, "session_moved", NULL,
+                    "another node serves this session now: released here");
     LOG_INFO(NULL, "session %s moved to another node: released", ss->idstr);
     srv_session_release(srv, ss);
     n++;
@@ -261,7 +243,7 @@ static int adopt_record(struct server *srv, struct srv_session *local,
   srv->cluster.takeovers++;
   snprintf(d, sizeof(d), "node %s took the session over (its owner's lease "
            "was gone, or its client had left it)", srv->conf.node_id);
-  audit_info(srv, r->id, "session_taken_over", d);
+  srv_store_audit(srv, r->id, "session_taken_over", NULL, d);
   return 0;
 }
 

@@ -254,6 +254,10 @@ void srv_store_sync(struct server *srv, struct srv_session *ss);
  * logged and audited). */
 int srv_store_restore(struct server *srv, const struct jvpn_store_record *r,
                       const char *why);
+/* An INFO audit record |event| (|reason| may be NULL) of the store's or
+ * the cluster's, about session |id| (NULL: the node itself). */
+void srv_store_audit(struct server *srv, const uint8_t *id, const char *event,
+                     const char *reason, const char *detail);
 /* Closes the store (records stay for the next start). */
 void srv_store_stop(struct server *srv);
 /* The store's part of a status answer. */

@@ -84,15 +84,14 @@ void srv_store_sync(struct server *srv, struct srv_session *ss) {
 
 /* --- loading ---------------------------------------------------------------- */
 
-/* An INFO record for what the store could not give back. */
-static void audit_load(struct server *srv, const uint8_t *id,
-                       const char *reason, const char *detail) {
+void srv_store_audit(struct server *srv, const uint8_t *id, const char *event,
+                     const char *reason, const char *detail) {
   struct jvpn_audit_record a;
 
   memset(&a, 0, sizeof(a));
   a.kind = JVPN_AUDIT_INFO;
   a.mono_ms = mono_ms();
-  a.event = "store_skipped";
+  a.event = event;
   a.reason = reason;
   if (id != NULL) {
     memcpy(a.session, id, sizeof(a.session));
@@ -109,7 +108,8 @@ static void on_skip(void *arg, const uint8_t *id, enum jvpn_store_skip why,
 
   LOG_WARN(NULL, "stored session skipped (%s): %s", jvpn_store_skip_name(why),
            detail);
-  audit_load(srv, id, jvpn_store_skip_name(why), detail);
+  srv_store_audit(srv, id, "store_skipped", jvpn_store_skip_name(why),
+                  detail);
 }
 
 /* A stored session that cannot come back (owner removed, its addresses
