@@ -149,57 +149,38 @@ lab_node_rp_filter() {
 # route withdrawn within 1 s of its announcement waits for the
 # retransmission, 5 s by default, 2 s here.
 lab_bird_conf() {
-  local k=$1 file=$2
+  local k=$1 file=$2 fam
   lab_node_def "$k" || return 1
-  cat >"$file" <<EOF
-# bird.conf of node n$k, written by tests/lab/lab_nodes.sh
-router id $LAB_ND_BB4;
-log stderr all;
-
-protocol device {
-  scan time 10;
+  {
+    printf '# bird.conf of node n%s, written by tests/lab/lab_nodes.sh\n' "$k"
+    printf 'router id %s;\nlog stderr all;\n\n' "$LAB_ND_BB4"
+    printf 'protocol device {\n  scan time 10;\n}\n'
+    for fam in 4 6; do
+      lab_bird_family "$fam"
+    done
+  } >"$file"
 }
 
-protocol kernel k4 {
+# lab_bird_family 4|6: the kernel and OSPF (v2 for IPv4, v3 for IPv6)
+# protocols of one address family, on stdout.
+lab_bird_family() {
+  local f=$1 v=2
+  [ "$f" = 4 ] || v=3
+  cat <<EOF
+
+protocol kernel k$f {
   learn;
   scan time 10;
-  ipv4 {
+  ipv$f {
     preference 200;
     import all;
     export where source = RTS_OSPF_EXT2;
   };
 }
 
-protocol kernel k6 {
-  learn;
-  scan time 10;
-  ipv6 {
-    preference 200;
-    import all;
-    export where source = RTS_OSPF_EXT2;
-  };
-}
-
-protocol ospf v2 o4 {
+protocol ospf v$v o$f {
   tick 1;
-  ipv4 {
-    import all;
-    export where source = RTS_INHERIT && krt_source = $LAB_NODE_RTPROTO;
-  };
-  area 0 {
-    interface "bb" {
-      type broadcast;
-      hello $LAB_NODE_HELLO;
-      dead $LAB_NODE_DEAD;
-      wait $LAB_NODE_DEAD;
-      retransmit 2;
-    };
-  };
-}
-
-protocol ospf v3 o6 {
-  tick 1;
-  ipv6 {
+  ipv$f {
     import all;
     export where source = RTS_INHERIT && krt_source = $LAB_NODE_RTPROTO;
   };
