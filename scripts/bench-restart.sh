@@ -439,6 +439,13 @@ store_server_up() {
   lab_wait_udp_listen "${LAB_NS[server]}" 443 60 || return 1
   lab_now_ms
   START_MS=$(( REPLY - t0 ))
+  # The control socket opens after the sockets, and with store = redis
+  # after the sessions' routes went in (one netlink request each).
+  lab_wait_for "the server's status" 60 store_status_ok
+}
+
+store_status_ok() {
+  "$JVPN_BIN" status --json -s "$SD/server.sock" >/dev/null 2>&1
 }
 
 store_server_down() {
