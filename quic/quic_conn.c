@@ -1857,6 +1857,8 @@ void quic_conn_get_path(struct quic_conn *c, struct quic_path *path) {
   quic_path_from_ngtcp2(path, ngtcp2_conn_get_path(c->conn));
 }
 
+uint64_t quic_conn_last_rx(const struct quic_conn *c) { return c->last_rx; }
+
 const struct quic_conn_stats *quic_conn_get_stats(const struct quic_conn *c) {
   return &c->stats;
 }

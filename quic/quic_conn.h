@@ -474,6 +474,9 @@ size_t quic_conn_sizeof(void);
 size_t quic_conn_buffer_bytes(const struct quic_conn *c);
 
 /* Counters (valid as long as the conn). */
+/* When the last packet of the peer was read (ns, the caller's clock); 0
+ * before any. */
+uint64_t quic_conn_last_rx(const struct quic_conn *c);
 const struct quic_conn_stats *quic_conn_get_stats(const struct quic_conn *c);
 
 /* Nonzero once the CONNECT-IP request was accepted (200 sent / received)

@@ -129,6 +129,10 @@ const struct quic_conn_stats *transport_get_stats(const struct transport *t) {
   return t->h2 ? h2_conn_get_stats(t->h2) : &none;
 }
 
+uint64_t transport_last_rx(const struct transport *t) {
+  return t->qc ? quic_conn_last_rx(t->qc) : 0;
+}
+
 int transport_tunnel_is_open(const struct transport *t) {
   if (t->qc)
     return quic_conn_tunnel_is_open(t->qc);

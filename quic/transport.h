@@ -54,6 +54,9 @@ void transport_set_owner(struct transport *t, const struct quic_conn_ops *ops,
 void transport_get_info(struct transport *t, struct quic_conn_info *info);
 void transport_get_path(struct transport *t, struct quic_path *path);
 const struct quic_conn_stats *transport_get_stats(const struct transport *t);
+/* When the peer's last packet arrived (glue clock, ns); 0: unknown (a TCP
+ * connection: TCP keeps its own liveness). */
+uint64_t transport_last_rx(const struct transport *t);
 int transport_tunnel_is_open(const struct transport *t);
 const uint8_t *transport_peer_pin(const struct transport *t);
 

@@ -25,6 +25,14 @@
 /* How many pool addresses a birth tries before it gives up (the others
  * being held by pins this node has not seen). */
 #define CLUSTER_ADDR_TRIES 64
+/* Cut off from the store, the node gives up an attachment whose client
+ * has sent nothing for this long (its keep-alives come every second), and
+ * looks this often: a client that left for another node is let go
+ * within ~1.5 s, before it can have moved (it needs longer to notice a
+ * dead path without traffic), so two nodes do not hold its session
+ * ATTACHED at once. */
+#define CLUSTER_SILENT_MS 1200
+#define CLUSTER_FENCE_TICK_MS 200
 /* At start the store gets this many tries this far apart (1 s). */
 #define FIRST_CONTACT_TRIES 20
 #define FIRST_CONTACT_PAUSE_MS 50
@@ -36,6 +44,22 @@ static int cluster_on(const struct server *srv) {
 }
 
 /* --- the lease -------------------------------------------------------------- */
+
+static void on_fence(uv_timer_t *t) {
+  struct server *srv = t->data;
+  uint64_t now = glue_now();
+  struct sclient *sc, *next;
+
+  for (sc = srv->clients; sc; sc = next) {
+    uint64_t rx = transport_last_rx(&sc->tp);
+
+    next = sc->next;
+    if (sc->sess != NULL && sc->sess->active == sc && rx != 0 &&
+        now - rx > (uint64_t)CLUSTER_SILENT_MS * 1000000)
+      srv_session_give_up(sc, "client silent while the session store is "
+                              "unreachable");
+  }
+}
 
 static void note_reachable(struct server *srv, int up) {
   struct srv_cluster *c = &srv->cluster;
@@ -50,6 +74,11 @@ static void note_reachable(struct server *srv, int up) {
            now_ms() - c->change_ms);
   c->reachable = up;
   c->change_ms = now_ms();
+  if (up)
+    uv_timer_stop(&c->fence);
+  else
+    uv_timer_start(&c->fence, on_fence, CLUSTER_FENCE_TICK_MS,
+                   CLUSTER_FENCE_TICK_MS);
   srv_store_audit(srv, NULL, up ? "store_reachable" : "store_unreachable",
                   NULL, d);
   if (up)
@@ -91,7 +120,9 @@ int srv_cluster_init(struct server *srv) {
 
   uv_timer_init(srv->loop, &srv->cluster.lease);
   uv_timer_init(srv->loop, &srv->cluster.moved_timer);
+  uv_timer_init(srv->loop, &srv->cluster.fence);
   srv->cluster.lease.data = srv->cluster.moved_timer.data = srv;
+  srv->cluster.fence.data = srv;
   /* A connect may take more than one call (it never blocks long). */
   for (i = 0; i < FIRST_CONTACT_TRIES; i++) {
     if (srv->store->cluster->renew(srv->store->impl, srv->conf.lease_ms) ==
@@ -102,8 +133,11 @@ int srv_cluster_init(struct server *srv) {
     uv_sleep(FIRST_CONTACT_PAUSE_MS);
   }
   srv->cluster.change_ms = now_ms();
-  if (!srv->cluster.reachable)
+  if (!srv->cluster.reachable) {
     srv_store_audit(srv, NULL, "store_unreachable", NULL, "at start");
+    uv_timer_start(&srv->cluster.fence, on_fence, CLUSTER_FENCE_TICK_MS,
+                   CLUSTER_FENCE_TICK_MS);
+  }
   return srv->cluster.reachable;
 }
 

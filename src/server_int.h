@@ -60,6 +60,7 @@ struct srv_cluster {
   uint64_t change_ms;          /* when |reachable| last changed */
   uv_timer_t lease;            /* renews the node's lease */
   uv_timer_t moved_timer;      /* releases sessions other nodes took */
+  uv_timer_t fence;            /* while cut off: gives up silent clients */
   uint64_t takeovers, take_refused, moved, births_refused, route_errors;
 };
 
@@ -230,6 +231,9 @@ int srv_session_event(struct server *srv, struct srv_session *ss,
 void srv_session_emit(struct server *srv, struct jvpn_session_out *out);
 /* Runs the table's timers now (TTL expiries) and re-arms them. */
 void srv_sessions_sweep(struct server *srv);
+/* |sc|'s attachment ends now (if it is its session's active one): the
+ * session goes RECOVERING and the connection closes with |why|. */
+void srv_session_give_up(struct sclient *sc, const char *why);
 /* |ss| is served elsewhere now (D44): its connections close, it leaves
  * the table and the routes, and nothing is audited as its end (it lives
  * on at the other node). */

@@ -763,17 +763,11 @@ void srv_path_changed(struct sclient *sc, int same_ip) {
   (void)sess_event(sc->srv, sc->sess, &ev);
 }
 
-/* Cut off from the shared store, a node cannot tell whether a silent
- * client went to another node: it gives the attachment up at once rather
- * than at the idle timeout, so that two nodes do not both hold the
- * session ATTACHED (D44). A client that only blinked reattaches. */
-static void give_up_if_cut_off(struct sclient *sc) {
-  if (sc->sess == NULL || sc->sess->active != sc ||
-      !srv_cluster_cut_off(sc->srv))
+void srv_session_give_up(struct sclient *sc, const char *why) {
+  if (sc->sess == NULL || sc->sess->active != sc)
     return;
   srv_conn_ended(sc);
-  sclient_close_later(sc, "client silent while the session store is "
-                          "unreachable");
+  sclient_close_later(sc, why);
 }
 
 void srv_rx_silence(struct sclient *sc, int started, uint64_t ms) {
@@ -802,8 +796,6 @@ void srv_rx_silence(struct sclient *sc, int started, uint64_t ms) {
                    (unsigned long long)ms);
     (void)jvpn_audit_emit(sc->srv->audit, &r);
   }
-  if (started)
-    give_up_if_cut_off(sc);
 }
 
 struct srv_session *srv_session_by_addr(struct server *srv, int family,
