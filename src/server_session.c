@@ -227,6 +227,18 @@ static void detach(struct sclient *sc) {
   sc->sess = NULL;
 }
 
+/* The active connection of |ss| and every standby go, with |why|. */
+static void close_all(struct server *srv, struct srv_session *ss,
+                      const char *why) {
+  struct sclient *sc;
+
+  for (sc = srv->clients; sc; sc = sc->next)
+    if (sc->sess == ss && !sc->dead) {
+      detach(sc);
+      sclient_close_later(sc, why);
+    }
+}
+
 /* Carries out what the core decided for |ss|. */
 static void apply(struct server *srv, struct srv_session *ss,
                   const struct jvpn_session_out *out) {
@@ -246,12 +258,7 @@ static void apply(struct server *srv, struct srv_session *ss,
       break;
     case JVPN_ACT_TERMINATE:
       ss->terminated = 1;
-      /* The active connection and every standby go with it. */
-      for (sc = srv->clients; sc; sc = sc->next)
-        if (sc->sess == ss && !sc->dead) {
-          detach(sc);
-          sclient_close_later(sc, jvpn_reason_name(a->reason));
-        }
+      close_all(srv, ss, jvpn_reason_name(a->reason));
       break;
     case JVPN_ACT_RELEASE_ADDRESSES:
       /* The pool keeps a client's addresses for its pin (stickiness), so
@@ -350,13 +357,7 @@ void srv_sessions_sweep(struct server *srv) {
 static void on_sess_timer(uv_timer_t *t) { srv_sessions_sweep(t->data); }
 
 void srv_session_release(struct server *srv, struct srv_session *ss) {
-  struct sclient *sc;
-
-  for (sc = srv->clients; sc; sc = sc->next)
-    if (sc->sess == ss && !sc->dead) {
-      detach(sc);
-      sclient_close_later(sc, "session moved to another node");
-    }
+  close_all(srv, ss, "session moved to another node");
   (void)jvpn_session_table_delete(srv->sessions, ss->id);
   sess_free(srv, ss);
   arm_sweep(srv);
