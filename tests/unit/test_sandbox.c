@@ -20,7 +20,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <resolv.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
@@ -159,32 +158,38 @@ static int probe_resolver(void) {
 /* A DNS server on loopback, in a thread of the test process, that
  * answers every query with NXDOMAIN: the query sent back with the QR bit
  * and RCODE 3. */
-struct dns_stub {
-  int fd;
-  atomic_int done;
-  pthread_t thread;
-};
-
-static void *dns_stub_main(void *arg) {
-  struct dns_stub *st = arg;
+/* Runs in a process of its own, not a thread: a child forked while
+ * another thread holds an allocator lock (ASan's) would deadlock. Ends
+ * when killed, or after 30 s at the latest. */
+static void dns_stub_serve(int fd) {
   uint8_t buf[512];
+  time_t until = time(NULL) + 30;
 
-  while (!atomic_load(&st->done)) {
-    struct pollfd p = {.fd = st->fd, .events = POLLIN};
+  while (time(NULL) < until) {
+    struct pollfd p = {.fd = fd, .events = POLLIN};
     struct sockaddr_storage from;
     socklen_t flen = sizeof(from);
     ssize_t n;
 
     if (poll(&p, 1, 50) <= 0)
       continue;
-    n = recvfrom(st->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+    n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
     if (n < 12) /* shorter than a DNS header */
       continue;
     buf[2] |= 0x80;
     buf[3] = 0x83; /* recursion available, NXDOMAIN */
-    (void)sendto(st->fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
+    (void)sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, flen);
   }
-  return NULL;
+}
+
+static pid_t dns_stub_start(int fd) {
+  pid_t pid = fork();
+
+  if (pid == 0) {
+    dns_stub_serve(fd);
+    _exit(0);
+  }
+  return pid;
 }
 
 static struct sockaddr_in dns_stub_addr;
@@ -316,26 +321,27 @@ static void test_client_resolves_by_dns(void **state) {
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof(a);
-  struct dns_stub st;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  pid_t stub;
+  int status;
 
   (void)state;
-  st.fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  atomic_init(&st.done, 0);
-  assert_true(st.fd >= 0);
-  assert_int_equal(bind(st.fd, (struct sockaddr *)&a, sizeof(a)), 0);
-  assert_int_equal(getsockname(st.fd, (struct sockaddr *)&a, &len), 0);
+  assert_true(fd >= 0);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
   /* The child inherits this thread's resolver state: the stub is its only
    * server. */
   dns_stub_addr = a;
   assert_int_equal(use_dns_stub(), 0);
-  assert_int_equal(pthread_create(&st.thread, NULL, dns_stub_main, &st), 0);
+  stub = dns_stub_start(fd);
+  assert_true(stub > 0);
   assert_exit(run_child(SANDBOX_CLIENT, SANDBOX_KILL, probe_dns), CHILD_OK);
   assert_exit(
       run_child_after(SANDBOX_CLIENT, SANDBOX_KILL, uv_setup, probe_uv_dns),
       CHILD_OK);
-  atomic_store(&st.done, 1);
-  assert_int_equal(pthread_join(st.thread, NULL), 0);
-  close(st.fd);
+  assert_int_equal(kill(stub, SIGTERM), 0);
+  assert_int_equal(waitpid(stub, &status, 0), stub);
+  close(fd);
 }
 
 /* --- forbidden: each kills the whole process --------------------------------
