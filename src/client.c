@@ -880,10 +880,17 @@ static void race_start(struct client_link *l) {
 /* The link is on TCP (transport = auto): a QUIC attempt to the server's
  * first address races nothing but tells whether UDP passes again; one
  * that finishes its handshake takes the session back
- * (race_takes_tcp_link). */
+ * (race_takes_tcp_link). A probe that heard nothing gives way to a fresh
+ * one: its own retransmission would come only at its next PTO (1 s, 3 s,
+ * 7 s after it started), so UDP's return is seen one probe interval
+ * after it at most. */
 static void quic_probe(struct client_link *l) {
-  if (live_race(l) != NULL)
-    return; /* the last probe is still out */
+  struct client_race *r = live_race(l);
+
+  if (r != NULL && r->heard)
+    return; /* the last probe is completing its handshake */
+  if (r != NULL)
+    race_drop(r, "probe renewed");
   he_list_retry(&l->cl->he);
   l->he_next = 0;
   race_start(l);

@@ -68,7 +68,7 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * receive silence this long starts a TCP attempt; while on TCP, QUIC is
  * tried again this often. */
 #define JVPN_TCP_FALLBACK_MS 300
-#define JVPN_QUIC_PROBE_MS 2000
+#define JVPN_QUIC_PROBE_MS 1000
 #define JVPN_TCP_ACCEPT_BATCH 16 /* accepts per listener wake-up */
 #define JVPN_SILENCE_STREAM_GAP_MS 100
 #define JVPN_SILENCE_GIVEUP_MS 3000
