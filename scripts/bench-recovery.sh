@@ -38,8 +38,8 @@
 #   q  UDP unblocked: before the run (not measured) UDP is blocked and the
 #      session moves to TCP; in the run UDP is let through again and the
 #      session should return to QUIC within one probe interval
-#      (quic_probe_ms, 1 s, plus the probe's handshake and the 50 ms status
-#      poll) with no gap (no gap beyond Q_GAP_MS, 100 ms); the runs unblock
+#      (quic_probe_ms, 1 s, plus 50 ms for the probe's handshake and
+#      reattach) with no gap (no gap beyond Q_GAP_MS, 100 ms); the runs unblock
 #      at points spread over the probe cycle
 #
 # In u and q the comparison is OpenVPN 2.6 over TCP (a separate tunnel,
@@ -105,8 +105,8 @@ fi
 # the largest gap that still counts as none then (20 probe intervals).
 U_GAP_MS=1000
 Q_PROBE_MS=1000 # quic_probe_ms's default (include/jvpn/proto.h)
-# one probe interval, plus the probe's handshake and the 50 ms status poll
-Q_BACK_MS=$(( Q_PROBE_MS + 100 ))
+# one probe interval, plus the probe's handshake and reattach (50 ms)
+Q_BACK_MS=$(( Q_PROBE_MS + 50 ))
 Q_GAP_MS=100
 # Probe streams' length (s) for u and q: long enough to see the session
 # settle on its new transport.
@@ -318,16 +318,25 @@ jvpn_status() { lab_cli_status "$dir/client1.sock" ST; }
 on_transport() { jvpn_status && [ "${ST[transport]}" = "$1" ]; }
 
 # wait_transport T SECS: waits up to SECS for the session on T; MOVE_MS
-# the ms from the call until `status` showed it (polled every 50 ms), "-"
-# when it did not.
+# the ms from the call until the client switched (its log's time of the
+# switch; else when `status`, polled every 50 ms, showed it), "-" when it
+# did not.
 wait_transport() {
-  local t0
+  local t0 line hh mm ss ms day
   lab_now_ms
   t0=$REPLY
   MOVE_MS=-
   lab_wait_for "jvpn-quic on $1" "$2" on_transport "$1" || return 0
   lab_now_ms
   MOVE_MS=$(( REPLY - t0 ))
+  # The client's own time of the switch (its log is in UTC, to the ms),
+  # not the status poll's, which comes up to a poll later.
+  line=$(grep " transport [a-z]* -> $1\$" "$clog" | tail -n 1)
+  IFS=':.' read -r hh mm ss ms _ <<<"${line%% *}"
+  [ -n "$ms" ] || return 0
+  day=$(( ((10#$hh * 60 + 10#$mm) * 60 + 10#$ss) * 1000 + 10#$ms ))
+  t0=$(( t0 % 86400000 ))
+  (( day >= t0 && day - t0 <= MOVE_MS )) && MOVE_MS=$(( day - t0 ))
 }
 
 # prepare SCENARIO: the state the run starts from, before its streams: for
@@ -480,7 +489,7 @@ uq_legend() {
     "untouched by the block by design); wireguard-go is left out of them:" \
     "its UDP 51820 is not blocked, it would measure an untouched path. On" \
     "the new transport after: ms from the block (u) or unblock (q) until" \
-    "jvpn-quic's status showed tcp (u) or quic (q), polled every 50 ms;" \
+    "jvpn-quic switched to tcp (u) or quic (q), by its log's time stamp;" \
     "same session: the status session ID before the run equals the one" \
     "after it; goal met: runs within the goal (q: both conditions;" \
     "gaps are the worse direction's)."

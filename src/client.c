@@ -609,8 +609,9 @@ static void on_closed(void *user, enum quic_conn_end why, const char *detail) {
   if (early)
     attempt_failed(cl, &l->remote, why, detail);
   /* A racing attempt takes its place (client_link_flush), unless the
-   * link itself is being closed. */
-  if (why != QUIC_END_LOCAL_CLOSE && live_race(l) != NULL)
+   * link itself is being closed or was on TCP (its races are QUIC probes,
+   * ended with it). */
+  if (why != QUIC_END_LOCAL_CLOSE && l->tp.h2 == NULL && live_race(l) != NULL)
     return;
   if (early && fast_retry(l)) {
     /* An attempt into a dead path: expected while recovering, and many
@@ -819,8 +820,8 @@ static int race_take_over(struct client_link *l) {
   struct client_race *r = live_race(l);
   char a[64];
 
-  if (r == NULL)
-    return 0;
+  if (r == NULL || l->tp.h2 != NULL)
+    return 0; /* a QUIC probe of a TCP link ends with it (link_drop) */
   race_swap(l, r);
   race_drop(r, NULL); /* the failed one, now in r */
   LOG_DEBUG(
