@@ -541,13 +541,30 @@ static void ngtcp2_log_cb(void *ud, const char *fmt, ...) {
   LOG_TRACE(c->ctx, "ngtcp2: %s", buf);
 }
 
+/* CRYPTO data after the TLS session was released (a peer may still send
+ * some at 1-RTT, though nothing in TLS 1.3 over QUIC needs it): the
+ * connection ends with an error instead of handing it to no session. */
+static int recv_crypto_data_cb(ngtcp2_conn *conn,
+                               ngtcp2_encryption_level level, uint64_t offset,
+                               const uint8_t *data, size_t datalen, void *ud) {
+  struct quic_conn *c = ud;
+
+  if (c->tls == NULL) {
+    LOG_DEBUG(c->ctx, "CRYPTO data after the handshake's TLS state was "
+                      "released");
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  }
+  return ngtcp2_crypto_recv_crypto_data_cb(conn, level, offset, data,
+                                           datalen, ud);
+}
+
 static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   memset(cb, 0, sizeof(*cb));
   if (is_server)
     cb->recv_client_initial = ngtcp2_crypto_recv_client_initial_cb;
   else
     cb->client_initial = ngtcp2_crypto_client_initial_cb;
-  cb->recv_crypto_data = ngtcp2_crypto_recv_crypto_data_cb;
+  cb->recv_crypto_data = recv_crypto_data_cb;
   cb->encrypt = ngtcp2_crypto_encrypt_cb;
   cb->decrypt = ngtcp2_crypto_decrypt_cb;
   cb->hp_mask = ngtcp2_crypto_hp_mask_cb;
@@ -1805,9 +1822,32 @@ int quic_conn_export(struct quic_conn *c, const char *label,
                      uint8_t *out, size_t out_len) {
   if (!ngtcp2_conn_get_handshake_completed(c->conn))
     return JVPN_ERR_TLS;
+  if (c->tls == NULL) {
+    if (c->kept_label == NULL || strcmp(label, c->kept_label) != 0 ||
+        context_len != 0 || out_len != c->kept_len)
+      return JVPN_ERR_TLS;
+    memcpy(out, c->kept_export, out_len);
+    return 0;
+  }
   if (gnutls_prf_rfc5705(c->tls, strlen(label), label, context_len,
                          (const char *)context, out_len, (char *)out) != 0)
     return JVPN_ERR_TLS;
+  return 0;
+}
+
+int quic_conn_release_tls(struct quic_conn *c, const char *label,
+                          size_t out_len) {
+  if (c->tls == NULL)
+    return 0;
+  if (!c->cfg.is_server || !ngtcp2_conn_get_handshake_completed(c->conn) ||
+      out_len > sizeof(c->kept_export) ||
+      quic_conn_export(c, label, NULL, 0, c->kept_export, out_len) != 0)
+    return JVPN_ERR_TLS;
+  c->kept_label = label;
+  c->kept_len = out_len;
+  ngtcp2_conn_set_tls_native_handle(c->conn, NULL);
+  gnutls_deinit(c->tls);
+  c->tls = NULL;
   return 0;
 }
 
@@ -1932,7 +1972,7 @@ void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len) {
   if (len == 0)
     return;
   buf[0] = '\0';
-  if (gnutls_alpn_get_selected_protocol(c->tls, &p) == 0)
+  if (c->tls != NULL && gnutls_alpn_get_selected_protocol(c->tls, &p) == 0)
     snprintf(buf, len, "%.*s", (int)p.size, (const char *)p.data);
 }
 
@@ -1960,9 +2000,10 @@ int quic_conn_get_session(struct quic_conn *c, uint8_t **ticket,
 }
 
 int quic_conn_resumed(struct quic_conn *c) {
-  return gnutls_session_is_resumed(c->tls) != 0;
+  return c->tls != NULL && gnutls_session_is_resumed(c->tls) != 0;
 }
 
 int quic_conn_early_accepted(struct quic_conn *c) {
-  return (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
+  return c->tls != NULL &&
+         (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }

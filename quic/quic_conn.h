@@ -448,6 +448,15 @@ int quic_conn_export(struct quic_conn *c, const char *label,
                      const uint8_t *context, size_t context_len,
                      uint8_t *out, size_t out_len);
 
+/* Server: frees the TLS session once the handshake is confirmed (about
+ * 24 KB of GnuTLS state an established connection no longer needs),
+ * keeping the exporter value of |label| (no context, |out_len| bytes,
+ * at most 64) for quic_conn_export; any other export fails after it, and
+ * CRYPTO data from the peer ends the connection. Returns 0 (also when
+ * already released) or JVPN_ERR_TLS (a client, or too early). */
+int quic_conn_release_tls(struct quic_conn *c, const char *label,
+                          size_t out_len);
+
 /* Replaces the log prefix (e.g. once the peer is known). */
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
 

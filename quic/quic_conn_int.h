@@ -44,10 +44,16 @@ struct quic_pmtu_watch {
   int reported;             /* ops->pmtu_black_hole called on this path */
 };
 
+#define QUIC_KEPT_EXPORT_MAX 64
+
 struct quic_conn {
   ngtcp2_crypto_conn_ref conn_ref; /* first: GnuTLS finds us by it */
   ngtcp2_conn *conn;
-  gnutls_session_t tls;
+  gnutls_session_t tls; /* NULL once released (quic_conn_release_tls) */
+  /* The one exporter value kept when the TLS session is released. */
+  const char *kept_label;
+  uint8_t kept_export[QUIC_KEPT_EXPORT_MAX];
+  size_t kept_len;
   nghttp3_conn *h3;
   struct quic_conn_config cfg;
   ngtcp2_path_storage path;        /* path of the first packet */

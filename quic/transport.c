@@ -78,6 +78,12 @@ int transport_export(struct transport *t, const char *label,
   return JVPN_ERR_TLS;
 }
 
+int transport_release_tls(struct transport *t, const char *label,
+                          size_t out_len) {
+  /* HTTP/2's records need their TLS session for as long as they flow */
+  return t->qc ? quic_conn_release_tls(t->qc, label, out_len) : 0;
+}
+
 uint64_t transport_expiry(struct transport *t) {
   if (t->qc)
     return quic_conn_expiry(t->qc);

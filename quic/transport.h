@@ -46,6 +46,9 @@ void transport_close(struct transport *t, enum quic_conn_end why,
 int transport_export(struct transport *t, const char *label,
                      const uint8_t *context, size_t context_len,
                      uint8_t *out, size_t out_len);
+/* quic_conn_release_tls for QUIC; nothing for HTTP/2 (0). */
+int transport_release_tls(struct transport *t, const char *label,
+                          size_t out_len);
 uint64_t transport_expiry(struct transport *t);
 int transport_handle_expiry(struct transport *t, uint64_t now);
 void transport_set_log_ctx(struct transport *t, const char *ctx);

@@ -25,6 +25,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "jvpn/proof.h"
 #include "jvpn/proto.h"
 #include "quic/connect_ip.h"
 #include "quic/quic_conn.h"
@@ -887,6 +888,49 @@ static int ip_one_each(const struct pair *p) {
 
 /* A malformed ADDRESS_REQUEST ends that client's tunnel with
  * H3_MESSAGE_ERROR; another client of the same process carries on. */
+/* The server lets its TLS session go once attached: the bind exporter
+ * stays (the same value), nothing else is exported, the client cannot,
+ * and datagrams and a key update still work both ways. */
+static void test_release_tls(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  uint8_t before[JVPN_BIND_LEN], after[JVPN_BIND_LEN], other[JVPN_BIND_LEN];
+  uint8_t up[200], down[200];
+
+  pair_open(p);
+  assert_int_equal(quic_conn_export(p->srv.qc, JVPN_EXPORTER_BIND_LABEL, NULL,
+                                    0, before, sizeof(before)),
+                   0);
+  assert_int_equal(quic_conn_release_tls(p->cli.qc, JVPN_EXPORTER_BIND_LABEL,
+                                         JVPN_BIND_LEN),
+                   JVPN_ERR_TLS);
+  assert_int_equal(quic_conn_release_tls(p->srv.qc, JVPN_EXPORTER_BIND_LABEL,
+                                         JVPN_BIND_LEN),
+                   0);
+  assert_null(p->srv.qc->tls);
+  assert_int_equal(quic_conn_release_tls(p->srv.qc, JVPN_EXPORTER_BIND_LABEL,
+                                         JVPN_BIND_LEN),
+                   0); /* again: nothing to do */
+  assert_int_equal(quic_conn_export(p->srv.qc, JVPN_EXPORTER_BIND_LABEL, NULL,
+                                    0, after, sizeof(after)),
+                   0);
+  assert_memory_equal(before, after, sizeof(before));
+  assert_int_equal(quic_conn_export(p->srv.qc, JVPN_EXPORTER_SESSION_LABEL,
+                                    after, 4, other, sizeof(other)),
+                   JVPN_ERR_TLS);
+  assert_int_equal(quic_conn_export(p->srv.qc, JVPN_EXPORTER_BIND_LABEL, NULL,
+                                    0, other, 16),
+                   JVPN_ERR_TLS);
+
+  build_ipv4(up, sizeof(up), 1, 1);
+  build_ipv4(down, sizeof(down), 0, 2);
+  assert_int_equal(quic_conn_key_update(p->srv.qc, p->now), 0);
+  assert_int_equal(quic_conn_queue_ip(p->cli.qc, up, sizeof(up)), 0);
+  assert_int_equal(quic_conn_queue_ip(p->srv.qc, down, sizeof(down)), 0);
+  assert_true(pump(p, ip_one_each));
+  assert_memory_equal(p->srv.ip[0].data, up, sizeof(up));
+  assert_memory_equal(p->cli.ip[0].data, down, sizeof(down));
+}
+
 static void test_malformed_capsule(void **state) {
   struct fixture *f = *state;
   struct pair *a = &f->p[0], *b = &f->p[1];
@@ -1440,6 +1484,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_buffers_when_used, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_release_tls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
   };
 
