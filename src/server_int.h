@@ -40,6 +40,7 @@ struct srv_session {
   const struct jvpn_peer_conf *peer; /* owner */
   const struct addr_pool_entry *addrs;
   struct sclient *active;            /* connection carrying it, or NULL */
+  struct sclient *conns;             /* every connection attached to it */
   enum transport_kind kind;          /* the last active one's transport */
   int routed;                        /* its addresses are in by_addr */
   int terminated;                    /* awaiting the sweep */
@@ -80,6 +81,7 @@ struct sclient {
   struct sclient *prev, *next;
   const struct jvpn_peer_conf *peer; /* set when the pin is known */
   struct srv_session *sess;          /* its session, once attached */
+  struct sclient *sess_prev, *sess_next; /* that session's connections */
   uint64_t att;                      /* its attachment ID in that session */
   uint64_t created_ms;               /* first packet (proof age) */
   int dead;             /* ended: delete after the current call */
@@ -158,6 +160,7 @@ struct server {
   struct peer_table by_session; /* 16-byte session ID -> srv_session */
   struct srv_session *sess_list;
   uv_timer_t sess_timer;        /* session table deadlines */
+  uint64_t sweep_at;            /* ms the sweep is armed for, if active */
   struct jvpn_audit *audit;
   uint64_t sess_refused;        /* attach requests refused */
   struct srv_metrics metrics;   /* src/server_metrics.c */

@@ -193,6 +193,7 @@ void srv_reload(struct server *srv) {
   take_settings(srv, &nc);
   jvpn_server_conf_free(&nc);
   srv_retired_peers_sweep(srv, 0);
+  srv_sessions_sweep(srv); /* the new policy's deadlines, from now on */
   audit_reload(srv, before, ended);
   LOG_INFO(NULL, "reloaded: %zu peers (was %zu), %zu sessions ended, "
                  "policy version %08x", srv->conf.npeers, before, ended,

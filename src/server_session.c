@@ -191,18 +191,42 @@ static struct srv_session *sess_new(struct server *srv, const uint8_t *id,
   return ss;
 }
 
+/* |sc| goes from its session's connections (sc->sess: NULL after). */
+static void sess_remove_conn(struct sclient *sc) {
+  struct srv_session *ss = sc->sess;
+
+  if (ss == NULL)
+    return;
+  if (sc->sess_prev)
+    sc->sess_prev->sess_next = sc->sess_next;
+  else
+    ss->conns = sc->sess_next;
+  if (sc->sess_next)
+    sc->sess_next->sess_prev = sc->sess_prev;
+  sc->sess_prev = sc->sess_next = NULL;
+  sc->sess = NULL;
+}
+
+/* |sc| is attached to |ss| (active or standby) from now on. */
+static void sess_add_conn(struct srv_session *ss, struct sclient *sc) {
+  sess_remove_conn(sc);
+  sc->sess = ss;
+  sc->sess_next = ss->conns;
+  if (ss->conns)
+    ss->conns->sess_prev = sc;
+  ss->conns = sc;
+}
+
 static void sess_free(struct server *srv, struct srv_session *ss) {
   struct srv_pin *pin = srv_pin_of(srv, ss->peer);
-  struct sclient *sc;
 
   if (pin != NULL && pin->sess == ss)
     pin->sess = NULL;
   srv_metrics_session_gone(srv, ss);
   sess_unroute(srv, ss);
   /* Standbys point at it too, not only the active connection. */
-  for (sc = srv->clients; sc; sc = sc->next)
-    if (sc->sess == ss)
-      sc->sess = NULL;
+  while (ss->conns)
+    sess_remove_conn(ss->conns);
   ss->active = NULL;
   peer_table_del(&srv->by_session, AF_INET6, ss->id, ss);
   if (ss->prev)
@@ -224,41 +248,39 @@ static void detach(struct sclient *sc) {
   sc->sess->tx_bytes += st->tx_bytes;
   if (sc->sess->active == sc)
     sc->sess->active = NULL;
-  sc->sess = NULL;
+  sess_remove_conn(sc);
 }
 
-/* The active connection of |ss| and every standby go, with |why|. */
-static void close_all(struct server *srv, struct srv_session *ss,
-                      const char *why) {
-  struct sclient *sc;
+/* The connections of |ss| with attachment ID *|att| (every one when
+ * |att| is NULL) go, with |why|. */
+static void close_conns(struct srv_session *ss, const uint64_t *att,
+                        const char *why) {
+  struct sclient *sc, *next;
 
-  for (sc = srv->clients; sc; sc = sc->next)
-    if (sc->sess == ss && !sc->dead) {
+  for (sc = ss->conns; sc; sc = next) {
+    next = sc->sess_next;
+    if ((att == NULL || sc->att == *att) && !sc->dead) {
       detach(sc);
       sclient_close_later(sc, why);
     }
+  }
 }
 
 /* Carries out what the core decided for |ss|. */
 static void apply(struct server *srv, struct srv_session *ss,
                   const struct jvpn_session_out *out) {
   size_t i;
-  struct sclient *sc;
 
   for (i = 0; i < out->nactions; i++) {
     const struct jvpn_session_action *a = &out->actions[i];
 
     switch (a->type) {
     case JVPN_ACT_CLOSE_ATTACHMENT:
-      for (sc = srv->clients; sc; sc = sc->next)
-        if (sc->sess == ss && sc->att == a->attachment && !sc->dead) {
-          detach(sc);
-          sclient_close_later(sc, jvpn_reason_name(a->reason));
-        }
+      close_conns(ss, &a->attachment, jvpn_reason_name(a->reason));
       break;
     case JVPN_ACT_TERMINATE:
       ss->terminated = 1;
-      close_all(srv, ss, jvpn_reason_name(a->reason));
+      close_conns(ss, NULL, jvpn_reason_name(a->reason));
       break;
     case JVPN_ACT_RELEASE_ADDRESSES:
       /* The pool keeps a client's addresses for its pin (stickiness), so
@@ -272,16 +294,45 @@ static void apply(struct server *srv, struct srv_session *ss,
   }
 }
 
+static void sweep_at(struct server *srv, uint64_t d) {
+  uint64_t now = now_ms();
+
+  srv->sweep_at = d;
+  uv_timer_start(&srv->sess_timer, srv->sess_timer.timer_cb,
+                 d > now ? d - now : 0, 0);
+}
+
+/* The sweep at the earliest deadline of the whole table (a scan of it:
+ * after a sweep, and where sessions went). */
 static void arm_sweep(struct server *srv) {
   uint64_t d = jvpn_session_table_next_deadline(srv->sessions,
                                                 &srv->conf.policy);
-  uint64_t now = now_ms();
 
   if (d == JVPN_NO_DEADLINE)
     uv_timer_stop(&srv->sess_timer);
   else
-    uv_timer_start(&srv->sess_timer, srv->sess_timer.timer_cb,
-                   d > now ? d - now : 0, 0);
+    sweep_at(srv, d);
+}
+
+/* The sweep no later than the next deadline of |ss|, the session an
+ * event just changed (no scan: at 10,000 sessions a scan per event was
+ * a tenth of a reattach storm's CPU). A deadline that moved later leaves
+ * the timer early: that sweep finds nothing due and arms for the
+ * earliest (arm_sweep). */
+static void arm_sweep_for(struct server *srv, const struct srv_session *ss) {
+  const struct jvpn_session *s =
+      jvpn_session_table_find(srv->sessions, ss->id);
+  uint64_t d;
+
+  if (s == NULL)
+    return;
+  d = s->state == JVPN_SS_TERMINATED
+          ? 0
+          : jvpn_session_next_deadline(s, &srv->conf.policy);
+  if (d == JVPN_NO_DEADLINE ||
+      (uv_is_active((uv_handle_t *)&srv->sess_timer) && srv->sweep_at <= d))
+    return;
+  sweep_at(srv, d);
 }
 
 /* Feeds one event to |ss|'s core session and carries out the result. */
@@ -301,7 +352,7 @@ static int sess_event(struct server *srv, struct srv_session *ss,
   /* A start's load arms the sweep once, after the last session: each
    * arming scans the table (10,000 loaded sessions: 1.6 s of scans). */
   if (!srv->store_loading)
-    arm_sweep(srv);
+    arm_sweep_for(srv, ss);
   return rv;
 }
 
@@ -357,7 +408,7 @@ void srv_sessions_sweep(struct server *srv) {
 static void on_sess_timer(uv_timer_t *t) { srv_sessions_sweep(t->data); }
 
 void srv_session_release(struct server *srv, struct srv_session *ss) {
-  close_all(srv, ss, "session moved to another node");
+  close_conns(ss, NULL, "session moved to another node");
   (void)jvpn_session_table_delete(srv->sessions, ss->id);
   sess_free(srv, ss);
   arm_sweep(srv);
@@ -480,7 +531,7 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
     return;
   }
   supersede(srv, ss);
-  sc->sess = ss;
+  sess_add_conn(ss, sc);
   sc->att = s->last_attachment_id + 1;
   ss->active = sc;
   ss->kind = transport_kind(&sc->tp);
@@ -582,8 +633,8 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
     if (ss) {
       apply(srv, ss, &out);
       srv_store_sync(srv, ss);
+      arm_sweep_for(srv, ss);
     }
-    arm_sweep(srv);
     return;
   }
   if (ss == NULL) {
@@ -592,14 +643,14 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   }
   /* The core closed the old attachment through |out|; install this one
    * before applying so the close finds the old connection only. */
-  sc->sess = ss;
+  sess_add_conn(ss, sc);
   sc->att = ar.attachment;
   apply(srv, ss, &out);
   srv_store_sync(srv, ss);
   if (w.role == JVPN_ROLE_STANDBY) {
     /* Warm and silent: the session's data stays where it is. */
     respond_accept(ss, s, resp);
-    arm_sweep(srv);
+    arm_sweep_for(srv, ss);
     LOG_INFO(sc->ctx, "session %s: standby attachment %" PRIu64, ss->idstr,
              sc->att);
     return;
@@ -608,7 +659,7 @@ static void reattach(struct sclient *sc, const struct quic_tunnel_req *req,
   note_transport(srv, ss, sc);
   sess_route(srv, ss);
   respond_accept(ss, s, resp);
-  arm_sweep(srv);
+  arm_sweep_for(srv, ss);
   LOG_INFO(sc->ctx, "session %s reattached (attachment %" PRIu64 ")",
            ss->idstr, sc->att);
 }
@@ -682,7 +733,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
              jvpn_reason_name(out.verdict), status);
     apply(srv, ss, &out);
     srv_store_sync(srv, ss);
-    arm_sweep(srv);
+    arm_sweep_for(srv, ss);
     /* The session may have been swept by now: name no version then. */
     s = jvpn_session_table_find(srv->sessions, ss->id);
     return send_activate_result(sc, status, s ? s->attach_version : 0);
@@ -692,7 +743,7 @@ int srv_activate(struct sclient *sc, const uint8_t *value, size_t len) {
   ss->active = sc;
   note_transport(srv, ss, sc);
   sess_route(srv, ss);
-  arm_sweep(srv);
+  arm_sweep_for(srv, ss);
   LOG_INFO(sc->ctx, "session %s: attachment %" PRIu64 " activated",
            ss->idstr, sc->att);
   return send_activate_result(sc, 0, s->attach_version);
