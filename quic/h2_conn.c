@@ -406,6 +406,19 @@ void h2_conn_get_info(struct h2_conn *c, struct quic_conn_info *info) {
   info->bytes_in_flight = (uint64_t)ti.tcpi_unacked * ti.tcpi_snd_mss;
 }
 
+uint64_t h2_conn_last_heard(struct h2_conn *c, uint64_t now) {
+  struct tcp_info ti;
+  socklen_t len = sizeof(ti);
+  uint64_t ack;
+
+  memset(&ti, 0, sizeof(ti));
+  if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+    return c->last_rx;
+  ack = (uint64_t)ti.tcpi_last_ack_recv * 1000000;
+  ack = now > ack ? now - ack : 0;
+  return ack > c->last_rx ? ack : c->last_rx;
+}
+
 void h2_conn_get_path(struct h2_conn *c, struct quic_path *path) {
   path->local = (const struct sockaddr *)&c->local;
   path->local_len = c->local_len;

@@ -119,6 +119,11 @@ void h2_conn_set_owner(struct h2_conn *c, const struct quic_conn_ops *ops,
 /* RTT (TCP_INFO), window (snd_cwnd * mss), handshake_done, and
  * max_udp_payload 0. */
 void h2_conn_get_info(struct h2_conn *c, struct quic_conn_info *info);
+/* When the peer was last heard at |now| (glue clock, ns): its last bytes
+ * read, or the last ACK TCP received (TCP_INFO), whichever is later. An
+ * ACK of our data is proof of life that never makes the socket readable
+ * (an upload over a quiet downlink). */
+uint64_t h2_conn_last_heard(struct h2_conn *c, uint64_t now);
 /* The socket's addresses. */
 void h2_conn_get_path(struct h2_conn *c, struct quic_path *path);
 const struct quic_conn_stats *h2_conn_get_stats(const struct h2_conn *c);

@@ -45,7 +45,9 @@ int tcp_sock_accept(int lfd, struct sockaddr_storage *peer,
 }
 
 int tcp_sock_connect(const struct sockaddr *remote, socklen_t len,
+                     const struct sockaddr *local, socklen_t local_len,
                      const char *ifname) {
+  struct sockaddr_storage src;
   int fd, saved;
 
   fd = socket(remote->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -56,9 +58,22 @@ int tcp_sock_connect(const struct sockaddr *remote, socklen_t len,
       setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname,
                  (socklen_t)strlen(ifname)) != 0)
     goto fail;
+  if (local != NULL) {
+    if (local_len > sizeof(src))
+      goto fail_inval;
+    memcpy(&src, local, local_len);
+    if (src.ss_family == AF_INET)
+      ((struct sockaddr_in *)&src)->sin_port = 0;
+    else if (src.ss_family == AF_INET6)
+      ((struct sockaddr_in6 *)&src)->sin6_port = 0;
+    if (bind(fd, (struct sockaddr *)&src, local_len) != 0)
+      goto fail;
+  }
   if (connect(fd, remote, len) != 0 && errno != EINPROGRESS)
     goto fail;
   return fd;
+fail_inval:
+  errno = EINVAL;
 fail:
   saved = errno;
   close(fd);

@@ -22,9 +22,12 @@ int tcp_sock_accept(int lfd, struct sockaddr_storage *peer,
                     socklen_t *peer_len);
 
 /* Starts a non-blocking connect to |remote| from a socket bound to
- * interface |ifname| (NULL or "": none; multi-path uplinks). Returns the
- * descriptor (connecting: h2_conn sees it complete) or JVPN_ERR_SYSTEM. */
+ * interface |ifname| (NULL or "": none) and to source address |local|
+ * (NULL: the kernel's choice; its port is ignored), as a multi-path
+ * uplink's UDP sockets are. Returns the descriptor (connecting: h2_conn
+ * sees it complete) or JVPN_ERR_SYSTEM (errno says why). */
 int tcp_sock_connect(const struct sockaddr *remote, socklen_t len,
+                     const struct sockaddr *local, socklen_t local_len,
                      const char *ifname);
 
 #endif /* QUIC_TCP_SOCK_H */

@@ -184,6 +184,8 @@ struct client_link {
   uv_timer_t quic_probe;   /* on TCP: the next QUIC attempt */
   unsigned tcp_failures;   /* TCP attempts that failed in a row */
   uint64_t tcp_old_att;    /* tcp_old's attachment ID, 0: not attached */
+  enum client_req tcp_old_req;   /* ... and what its request asked for */
+  enum transport_kind last_kind; /* of its last tunnel that opened */
   int silent;              /* its QUIC connection hears nothing now */
   uint64_t hold_until_ms;  /* the server asked us to wait (429, 503) */
 };
@@ -258,8 +260,7 @@ struct client {
   size_t token_len;
   FILE *keylog;             /* test hook only: NSS key log (client.c) */
   int exit_code;
-  uint64_t tunnel_up_ms;    /* when a tunnel was last up (0 = never) */
-  enum transport_kind last_kind; /* of the last tunnel that opened */
+  uint64_t tunnel_up_ms; /* when a tunnel was last up (0 = never) */
   uint64_t tcp_fallbacks, quic_returns; /* transport switches */
   struct client_dns dns;
   /* the session layer (src/client_session.c) */
@@ -305,6 +306,10 @@ void client_tcp_fallback_cancel(struct client_link *l);
 /* The link's own TCP connection: writes what is due, watches its socket,
  * re-arms link->timer. */
 void client_tcp_flush(struct client_link *l);
+/* When the peer was last heard on |l|'s own TCP connection, in ms of the
+ * glue clock: its last bytes or TCP's last ACK, whichever is later (the
+ * uplink core's silence judgement; an ACK alone does not wake us). */
+uint64_t client_tcp_last_heard_ms(struct client_link *l, uint64_t now_ms);
 /* Before the link's connection is deleted: stops watching its socket. */
 void client_tcp_unwatch(struct client_link *l);
 /* A QUIC attempt takes the session from the link's TCP connection: that
@@ -422,6 +427,12 @@ void client_lookup_status(struct client *cl, struct glue_buf *b, int json);
 /* Sets up the uplink set and binds each link to its [uplink] (multi-path
  * mode only). Returns 0 or a JVPN_ERR_* (logged). */
 int client_up_init(struct client *cl);
+/* |l|'s interface and its local address of |family| now, in |ss|: an
+ * [uplink] by address finds its interface (if the address is of
+ * |family|), one by interface its first address of |family|. Returns 0
+ * or JVPN_ERR_NOTFOUND. */
+int client_up_local(struct client_link *l, int family,
+                    struct sockaddr_storage *ss, socklen_t *len);
 /* Opens socket |slot| of |l| on its uplink, from its address of |family|.
  * Returns 0 or JVPN_ERR_*. */
 int client_up_sock_open(struct client_link *l, int slot, int family);

@@ -10,11 +10,18 @@
  * until the new tunnel opens, so the return has no gap. "transport = tcp"
  * uses TCP only, "quic" never.
  *
+ * In multi-path mode each uplink's link does the same on its own: its TCP
+ * socket leaves from the uplink's address and is bound to its interface,
+ * so an uplink that blocks UDP carries a standby (or the active) over
+ * TCP, probes QUIC there and returns to it by a standby request (or a
+ * reattach), and the uplink core replaces the attachment, not losing it.
+ *
  * Three slots per link (struct client_tcp): the own connection (also in
  * link->tp, driven by the link's timer), an attempt, and a retired one.
  * Their callbacks go to the slot until the connection becomes the link's
  * own; then to the link's (hooks.link_ops).
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +40,7 @@ static uint64_t now_ms(void) { return glue_now() / 1000000; }
 static void free_handle(uv_handle_t *h) { free(h); }
 
 static int auto_mode(const struct client *cl) {
-  return cl->conf.transport == JVPN_TRANSPORT_AUTO && !cl->multi;
+  return cl->conf.transport == JVPN_TRANSPORT_AUTO;
 }
 
 /* --- slots ---------------------------------------------------------------- */
@@ -109,6 +116,8 @@ static void on_slot_io(uv_poll_t *p, int status, int events) {
   if (h2_conn_io(t->h2, readable, glue_now()) != 0)
     t->dead = 1;
   if (t == &l->tcp_own || (t == &l->tcp_try && t->h2 == NULL)) {
+    if (readable && l->tcp_own.h2 != NULL)
+      l->last_rx_ms = glue_now() / 1000000; /* as a UDP read does */
     l->cl->hooks.link_flush(l); /* it is (or just became) the link's */
     return;
   }
@@ -134,7 +143,7 @@ static int outage_over(struct client_link *l, const struct client_tcp *t) {
   uint64_t slow = TCP_SYN_RETRY_MS;
 
   if (l->cl->conf.transport != JVPN_TRANSPORT_AUTO ||
-      l->cl->last_kind != TRANSPORT_QUIC)
+      l->last_kind != TRANSPORT_QUIC)
     return 0;
   if (4 * (uint64_t)l->last_srtt_ms > slow)
     slow = 4 * (uint64_t)l->last_srtt_ms;
@@ -233,7 +242,8 @@ static const struct sockaddr *target(struct client_link *l, socklen_t *len) {
     *len = l->remote_len;
     return (const struct sockaddr *)&l->remote;
   }
-  i = he_list_next(&cl->he, 0, HE_FAM_ANY);
+  i = he_list_next(&cl->he, 0,
+                   l->idx >= 0 ? client_up_families(l) : HE_FAM_ANY);
   if (i < 0)
     return NULL;
   l->remote = cl->he.a[i].sa;
@@ -242,12 +252,30 @@ static const struct sockaddr *target(struct client_link *l, socklen_t *len) {
   return (const struct sockaddr *)&l->remote;
 }
 
+/* A TCP socket connecting to |to|: in multi-path mode from the uplink's
+ * address and bound to its interface, as its QUIC sockets are, so that
+ * it leaves through that uplink whatever the routing table prefers. */
+static int sock_connect(struct client_link *l, const struct sockaddr *to,
+                        socklen_t to_len) {
+  struct sockaddr_storage src;
+  socklen_t src_len = 0;
+
+  if (l->idx < 0)
+    return tcp_sock_connect(to, to_len, NULL, 0, NULL);
+  if (client_up_local(l, to->sa_family, &src, &src_len) != 0) {
+    errno = EADDRNOTAVAIL;
+    return JVPN_ERR_SYSTEM;
+  }
+  return tcp_sock_connect(to, to_len, (const struct sockaddr *)&src, src_len,
+                          l->ifname);
+}
+
 static int try_open(struct client_link *l, const struct sockaddr *to,
                     socklen_t to_len) {
   struct client *cl = l->cl;
   struct client_tcp *t = &l->tcp_try;
   struct h2_conn_config cfg;
-  int fd = tcp_sock_connect(to, to_len, l->idx >= 0 ? l->ifname : NULL);
+  int fd = sock_connect(l, to, to_len);
 
   if (fd < 0)
     return JVPN_ERR_SYSTEM;
@@ -345,6 +373,15 @@ void client_tcp_flush(struct client_link *l) {
   glue_timer_arm(&l->timer, h2_conn_expiry(t->h2), glue_now());
 }
 
+uint64_t client_tcp_last_heard_ms(struct client_link *l, uint64_t now_ms) {
+  uint64_t heard;
+
+  if (l->tcp_own.h2 == NULL)
+    return l->last_rx_ms;
+  heard = h2_conn_last_heard(l->tcp_own.h2, now_ms * 1000000) / 1000000;
+  return heard > l->last_rx_ms ? heard : l->last_rx_ms;
+}
+
 void client_tcp_unwatch(struct client_link *l) {
   slot_unwatch(&l->tcp_own);
   l->tcp_own.h2 = NULL; /* link->tp's: deleted there */
@@ -387,6 +424,7 @@ void client_tcp_retire(struct client_link *l) {
   if (l->tcp_own.h2 == NULL)
     return;
   l->tcp_old_att = l->attached ? l->att : 0;
+  l->tcp_old_req = l->req;
   slot_drop(&l->tcp_old);
   slot_move(&l->tcp_own, &l->tcp_old);
   l->tp.h2 = NULL;
@@ -407,7 +445,7 @@ int client_tcp_take_back(struct client_link *l) {
   h2_conn_set_owner(l->tp.h2, l->cl->hooks.link_ops, l);
   l->dead = 0;
   l->attached = 1;
-  l->req = CLIENT_REQ_REATTACH;
+  l->req = l->tcp_old_req; /* a reattach, or a multi-path standby */
   l->att = l->tcp_old_att;
   LOG_INFO(NULL, "QUIC failed before its tunnel opened: back to TCP");
   client_tcp_tunnel_opened(l); /* the probes go on */
@@ -439,14 +477,26 @@ void client_tcp_old_flush(struct client_link *l) {
   slot_flush(&l->tcp_old);
 }
 
+/* ms to the next QUIC probe: the policy's interval; on a metered uplink
+ * that is not the active one, not more often than its keep-alives (a
+ * metered standby carries nothing else, docs/multipath.md). */
+static uint64_t probe_interval_ms(struct client_link *l) {
+  struct client *cl = l->cl;
+  uint64_t d = cl->conf.policy.quic_probe_ms, ka;
+
+  if (l->idx < 0 || l == cl->cur || !cl->conf.uplinks[l->idx].cfg.metered)
+    return d;
+  ka = jvpn_uplink_keepalive_ms(&cl->up, (size_t)l->idx, &cl->conf.policy);
+  return ka > d ? ka : d;
+}
+
 static void on_quic_probe(uv_timer_t *timer) {
   struct client_link *l = timer->data;
 
   if (l->tp.h2 == NULL || !client_link_open(l))
     return;
   l->cl->hooks.quic_probe(l);
-  uv_timer_start(&l->quic_probe, on_quic_probe,
-                 l->cl->conf.policy.quic_probe_ms, 0);
+  uv_timer_start(&l->quic_probe, on_quic_probe, probe_interval_ms(l), 0);
 }
 
 static void audit_switch(struct client_link *l, enum transport_kind from,
@@ -461,11 +511,13 @@ static void audit_switch(struct client_link *l, enum transport_kind from,
   r.reason = jvpn_reason_name(to == TRANSPORT_TCP ? JVPN_R_TCP_FALLBACK
                                                   : JVPN_R_QUIC_RETURN);
   r.to_attachment = l->att;
-  (void)snprintf(r.detail, sizeof(r.detail), "%s -> %s",
-                 transport_kind_name(from), transport_kind_name(to));
+  (void)snprintf(r.detail, sizeof(r.detail), "%s -> %s%s%s",
+                 transport_kind_name(from), transport_kind_name(to),
+                 l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "");
   client_sess_audit(cl, &r, 1);
-  LOG_INFO(NULL, "transport %s -> %s", transport_kind_name(from),
-           transport_kind_name(to));
+  LOG_INFO(NULL, "transport %s -> %s%s%s", transport_kind_name(from),
+           transport_kind_name(to), l->idx >= 0 ? " via " : "",
+           l->idx >= 0 ? l->ifname : "");
 }
 
 void client_tcp_tunnel_opened(struct client_link *l) {
@@ -474,18 +526,19 @@ void client_tcp_tunnel_opened(struct client_link *l) {
   uint64_t first;
 
   client_tcp_old_close(l);
-  if (cl->last_kind != TRANSPORT_NONE && cl->last_kind != k) {
-    audit_switch(l, cl->last_kind, k);
+  /* Per link: in multi-path mode each uplink has its own transport. */
+  if (l->last_kind != TRANSPORT_NONE && l->last_kind != k) {
+    audit_switch(l, l->last_kind, k);
     if (k == TRANSPORT_TCP)
       cl->tcp_fallbacks++;
     else
       cl->quic_returns++;
   }
-  cl->last_kind = k;
+  l->last_kind = k;
   if (k != TRANSPORT_TCP || !auto_mode(cl))
     return;
   /* The way back is a switch too: not before the policy's cooldown. */
-  first = cl->conf.policy.quic_probe_ms;
+  first = probe_interval_ms(l);
   if (cl->conf.policy.switch_cooldown_ms > first)
     first = cl->conf.policy.switch_cooldown_ms;
   uv_timer_start(&l->quic_probe, on_quic_probe, first, 0);

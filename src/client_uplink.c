@@ -45,11 +45,8 @@ static struct client_link *link_of_att(struct client *cl, uint64_t att) {
 
 /* --- sockets ------------------------------------------------------------ */
 
-/* The uplink's interface and its local address of |family| now: an
- * [uplink] by address finds its interface (if the address is of
- * |family|), one by interface its first address of |family|. */
-static int uplink_local(struct client_link *l, int family,
-                        struct sockaddr_storage *ss, socklen_t *len) {
+int client_up_local(struct client_link *l, int family,
+                    struct sockaddr_storage *ss, socklen_t *len) {
   const struct jvpn_client_uplink *u = &l->cl->conf.uplinks[l->idx];
   void *addr;
 
@@ -74,9 +71,9 @@ unsigned client_up_families(struct client_link *l) {
   socklen_t len;
   unsigned fams = 0;
 
-  if (uplink_local(l, AF_INET6, &ss, &len) == 0)
+  if (client_up_local(l, AF_INET6, &ss, &len) == 0)
     fams |= HE_FAM_V6;
-  if (uplink_local(l, AF_INET, &ss, &len) == 0)
+  if (client_up_local(l, AF_INET, &ss, &len) == 0)
     fams |= HE_FAM_V4;
   return fams;
 }
@@ -101,7 +98,7 @@ int client_up_sock_open(struct client_link *l, int slot, int family) {
     udp_sock_close(&cs->s);
     cs->open = 0;
   }
-  if (uplink_local(l, family, &ss, &len) != 0) {
+  if (client_up_local(l, family, &ss, &len) != 0) {
     JVPN_LOG_RL(JVPN_LOG_INFO, NULL, "uplink %s has no %s address now",
                 l->cl->conf.uplinks[l->idx].cfg.name,
                 family == AF_INET ? "IPv4" : "IPv6");
@@ -185,7 +182,8 @@ static void measure(struct client_link *l, uint64_t now) {
   m.srtt_us = st.srtt_ns / 1000;
   m.pto_count = (uint32_t)st.pto_count;
   m.bytes_in_flight = st.bytes_in_flight;
-  m.last_ack_ms = l->last_rx_ms;
+  /* TCP: an ACK of our data is heard too (it wakes no read) */
+  m.last_ack_ms = l->tp.h2 ? client_tcp_last_heard_ms(l, now) : l->last_rx_ms;
   /* Loss of the datagrams QUIC has judged within the window. A window
    * that ends with too few to judge (a standby carries none) is no
    * evidence of loss: total loss shows as silence or PTOs instead. */
@@ -350,7 +348,10 @@ void client_up_attached(struct client_link *l, enum jvpn_att_role role) {
   l->loss_base_lost = link_has_conn(l) ? transport_get_stats(&l->tp)->dgram_lost : 0;
   l->loss_pct = 0;
   l->birth_fails = 0;
-  rv = jvpn_uplink_attached(&cl->up, (size_t)l->idx, l->att, role, now_ms());
+  /* The uplink may still hold the attachment of the connection this one
+   * took over from (QUIC <-> TCP on the same uplink): it is replaced,
+   * not lost, so the uplink does not count as failed. */
+  rv = jvpn_uplink_replaced(&cl->up, (size_t)l->idx, l->att, role, now_ms());
   if (rv != 0)
     LOG_WARN(NULL, "uplink %s: attachment %" PRIu64 " not tracked: %s",
              l->ifname, l->att, jvpn_strerror(rv));
@@ -433,6 +434,10 @@ int client_up_init(struct client *cl) {
   int rv;
 
   jvpn_uplink_set_init(&cl->up, &cl->conf.uplink_policy);
+  if (cl->conf.transport == JVPN_TRANSPORT_TCP)
+    LOG_WARN(NULL, "transport = tcp is not built for [uplink] sections: "
+                   "the uplinks use QUIC only (transport = auto falls "
+                   "back to TCP per uplink)");
   for (i = 0; i < cl->nlinks; i++) {
     struct client_link *l = &cl->links[i];
     const struct jvpn_client_uplink *u = &cl->conf.uplinks[i];
@@ -466,7 +471,7 @@ void client_up_status(struct client *cl, struct glue_buf *b, int json) {
                           : "\n  switches=%" PRIu64 " last_switch_reason=%s",
                   cl->switches, cl->last_switch[0] ? cl->last_switch : "-");
   for (i = 0; i < cl->nlinks; i++) {
-    const struct client_link *l = &cl->links[i];
+    struct client_link *l = &cl->links[i];
     const struct jvpn_uplink *u = &cl->up.up[i];
     const char *role = !l->attached      ? "none"
                        : l == cl->cur     ? "active"
@@ -474,25 +479,30 @@ void client_up_status(struct client *cl, struct glue_buf *b, int json) {
                                           : "standby";
     char local[64] = "-";
 
-    if (l->socks[l->active].open)
-      (void)glue_sockaddr_str(
-          (const struct sockaddr *)&l->socks[l->active].s.local, local,
-          sizeof(local));
+    if (link_has_conn(l) && !l->dead) {
+      struct quic_path path;
+
+      memset(&path, 0, sizeof(path));
+      transport_get_path(&l->tp, &path);
+      if (path.local != NULL)
+        (void)glue_sockaddr_str(path.local, local, sizeof(local));
+    }
     glue_buf_printf(
         b,
         json ? "%s{\"interface\":\"%s\",\"name\":\"%s\",\"priority\":%" PRIu32
                ",\"metered\":%s,\"link\":\"%s\",\"role\":\"%s\","
                "\"status\":\"%s\",\"attachment\":%" PRIu64
                ",\"local\":\"%s\",\"rtt_ms\":%.1f,\"loss_pct\":%" PRIu32
-               ",\"connections\":%" PRIu64 "}"
+               ",\"connections\":%" PRIu64 ",\"transport\":\"%s\"}"
              : "%s\n  uplink %s name=%s priority=%" PRIu32
                " metered=%s link=%s role=%s status=%s attachment=%" PRIu64
-               " local=%s rtt_ms=%.1f loss_pct=%" PRIu32
-               " connections=%" PRIu64,
+               " local=%s rtt_ms=%.1f loss_pct=%" PRIu32 " connections=%" PRIu64
+               " transport=%s",
         json && i > 0 ? "," : "", l->ifname, u->cfg.name, u->cfg.priority,
         u->cfg.metered ? "true" : "false", l->link_up ? "up" : "down", role,
         jvpn_uplink_status_name(u->status), l->attached ? l->att : 0, local,
-        (double)u->m.srtt_us / 1000.0, u->m.loss_pct, l->connects);
+        (double)u->m.srtt_us / 1000.0, u->m.loss_pct, l->connects,
+        transport_kind_name(l->dead ? TRANSPORT_NONE : transport_kind(&l->tp)));
   }
   if (json)
     glue_buf_printf(b, "]");

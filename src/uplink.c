@@ -269,6 +269,34 @@ int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
   return 0;
 }
 
+int jvpn_uplink_replaced(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
+                         enum jvpn_att_role role, uint64_t now_ms) {
+  struct jvpn_uplink *u, *a;
+
+  if (set == NULL || idx >= set->n || att == 0 ||
+      (role != JVPN_ATT_ACTIVE && role != JVPN_ATT_STANDBY))
+    return JVPN_ERR_INVAL;
+  u = &set->up[idx];
+  if (u->att == 0)
+    return jvpn_uplink_attached(set, idx, att, role, now_ms);
+  if (by_att(set, att) != NULL)
+    return JVPN_ERR_EXISTS;
+  a = active_of(set);
+  if (role == JVPN_ATT_ACTIVE && a != NULL && a != u)
+    return JVPN_ERR_EXISTS;
+  u->att = att;
+  u->role = role;
+  u->attached_ms = now_ms;
+  memset(&u->m, 0, sizeof(u->m));
+  u->waiting_since_ms = 0;
+  u->keepalive_base_ms = now_ms;
+  if (role == JVPN_ATT_ACTIVE) {
+    set->orphan_att = 0;
+    set->orphan_reason = JVPN_UPLINK_R_NONE;
+  }
+  return 0;
+}
+
 int jvpn_uplink_lost(struct jvpn_uplink_set *set, uint64_t att,
                      uint64_t now_ms) {
   struct jvpn_uplink *u = set != NULL ? by_att(set, att) : NULL;

@@ -223,6 +223,16 @@ int jvpn_uplink_find(const struct jvpn_uplink_set *set, const char *name);
 int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
                          enum jvpn_att_role role, uint64_t now_ms);
 
+/* Uplink |idx|'s attachment moved to a new connection on the same uplink
+ * (a change of transport, QUIC <-> HTTP/2 over TCP): |att| replaces it in
+ * |role|. Not a failure of the uplink: its status and stability clock
+ * stay, its measurements start afresh. An uplink without an attachment
+ * takes |att| as jvpn_uplink_attached() does. Returns 0, JVPN_ERR_INVAL
+ * or JVPN_ERR_EXISTS (|att| is another uplink's, or |role| is ACTIVE and
+ * another uplink is active). */
+int jvpn_uplink_replaced(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
+                         enum jvpn_att_role role, uint64_t now_ms);
+
 /* Attachment |att| is closed (dead connection, or closed by the caller).
  * Its uplink keeps its failure history. Returns 0 or JVPN_ERR_NOTFOUND (a
  * late report). */

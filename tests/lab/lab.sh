@@ -531,6 +531,7 @@ lab_fault_table() {
   ip netns exec "$1" nft -f - <<'EOF'
 table inet lab_fault {
   set blackhole { type ifname; }
+  set noudp_ifs { type ifname; }
   chain in {
     type filter hook input priority filter - 10; policy accept;
     iifname @blackhole drop
@@ -553,6 +554,11 @@ table inet lab_fault {
   chain noudp {
     type filter hook forward priority filter - 40; policy accept;
   }
+  chain noudp_if {
+    type filter hook forward priority filter - 45; policy accept;
+    iifname @noudp_ifs udp dport 443 counter drop
+    oifname @noudp_ifs udp sport 443 counter drop
+  }
 }
 EOF
 }
@@ -569,6 +575,22 @@ lab_udp_block() {
     counter drop &&
     ip netns exec "$ns" nft add rule inet lab_fault noudp udp sport 443 \
       counter drop
+}
+
+# lab_udp_block_if 1|0 IF [NS]: the router (or NS) drops the UDP
+# datagrams to or from port 443 it forwards in or out of IF only (one
+# uplink's network blocks QUIC, the others do not), counted; 0 lets them
+# through again. TCP passes either way, and lab_udp_block is independent.
+lab_udp_block_if() {
+  local ns=${3:-${LAB_NS[router]}}
+  lab_fault_table "$ns" || return 1
+  if [ "$1" = 1 ]; then
+    ip netns exec "$ns" nft add element inet lab_fault noudp_ifs "{ \"$2\" }"
+  else
+    ip netns exec "$ns" nft delete element inet lab_fault noudp_ifs \
+      "{ \"$2\" }" 2>/dev/null
+    return 0
+  fi
 }
 
 # lab_blackhole_on [NS IF]: silently drops everything in or out of IF in
@@ -2301,6 +2323,8 @@ lab_capture_mark() {
 #   lab_fo_flap N HALF_MS SECS      down HALF_MS, up HALF_MS, for SECS
 #   lab_fo_loss N PCT               PCT % random loss each way (0: none),
 #                                   the uplink's delay kept
+#   lab_fo_udp_block N 1|0          UDP 443 dropped on the uplink only
+#                                   (its network blocks QUIC), TCP passes
 
 # One-way delays (ms) of uplink 1 and 2, and how far a measured RTT may
 # lie above twice that (the injector's wake-ups, a loaded 2-core host).
@@ -2418,11 +2442,12 @@ lab_fo_ms() {
 # lab_fo_status SOCK: the client's status through its control socket, in
 # LAB_FO_ST: session, session_state, state_version, switches,
 # last_switch_reason, active (the interface whose uplink role is
-# "active", empty when none) and uplinks ("IF:ROLE:STATUS ..."). Returns
+# "active", empty when none), uplinks ("IF:ROLE:STATUS ...") and
+# transports ("IF:quic|tcp|none ..."). Returns
 # 1 when the client does not answer.
 declare -gA LAB_FO_ST=()
 lab_fo_status() {
-  local j o k if role st
+  local j o k if role st tp
   LAB_FO_ST=()
   j=$("$JVPN_BIN" status --json -s "$1" 2>/dev/null) || return 1
   for k in session session_state last_switch_reason; do
@@ -2435,6 +2460,7 @@ lab_fo_status() {
   done
   LAB_FO_ST[active]=""
   LAB_FO_ST[uplinks]=""
+  LAB_FO_ST[transports]=""
   # One uplink object per line; its keys in any order.
   while IFS= read -r o; do
     if=$(printf '%s' "$o" | grep -o '"interface":"[^"]*"' | cut -d'"' -f4)
@@ -2442,10 +2468,13 @@ lab_fo_status() {
     role=$(printf '%s' "$o" | grep -o '"role":"[^"]*"' | cut -d'"' -f4)
     st=$(printf '%s' "$o" | grep -o '"status":"[^"]*"' | cut -d'"' -f4)
     LAB_FO_ST[uplinks]+="$if:$role:$st "
+    tp=$(printf '%s' "$o" | grep -o '"transport":"[^"]*"' | cut -d'"' -f4)
+    LAB_FO_ST[transports]+="$if:${tp:-none} "
     if [ "$role" = active ]; then LAB_FO_ST[active]=$if; fi
   done < <(printf '%s' "$j" | sed -n 's/.*"uplinks":\[\([^]]*\)\].*/\1/p' |
            tr '}' '\n')
   LAB_FO_ST[uplinks]=${LAB_FO_ST[uplinks]% }
+  LAB_FO_ST[transports]=${LAB_FO_ST[transports]% }
   [ -n "${LAB_FO_ST[session]}" ]
 }
 
@@ -2461,6 +2490,13 @@ lab_fo_blackhole_on() {
 
 lab_fo_blackhole_off() {
   lab_uplink_blackhole_off client1 "$1"
+}
+
+# lab_fo_udp_block N 1|0: the router drops UDP 443 on uplink N of client1
+# only (1), or no longer (0): that uplink's network blocks QUIC.
+lab_fo_udp_block() {
+  lab_uplink_def client1 "$1" || return 1
+  lab_udp_block_if "$2" "$LAB_UL_RIF"
 }
 
 lab_fo_link_down() {

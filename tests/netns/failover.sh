@@ -40,6 +40,15 @@
 #       to the standby (ACTIVE_LOSS expected), fewer packets lost than
 #       staying would cost (in either direction); then (f-return) the loss gone, eth0 is active
 #       again within its stability window + 8 s.
+#   (t) uplink 2's network blocks UDP 443 (lab_fo_udp_block, in the
+#       router, on its link only): its standby comes back over HTTP/2 on
+#       TCP, bound to eth1 (transport_switch TCP_FALLBACK, status
+#       transport tcp); then eth0 is blackholed: the session fails over to
+#       that TCP standby (same session; gap target 300 ms both ways,
+#       asserted <= FAILOVER_T_MAX_MS (600)); then UDP passes on eth1
+#       again: eth1 returns to QUIC (QUIC_RETURN) within the probe
+#       interval and some (FAILOVER_T_BACK_MAX_S), its gap asserted <=
+#       FAILOVER_C_MAX_MS; eth0's blackhole ends after it.
 #   (d) the active uplink flaps, down 500 ms / up 500 ms for
 #       FAILOVER_FLAP_S (30) s, on a fresh client whose [policy] makes
 #       ping-pong possible (stability_window_ms 200 ms, cooldown 500 ms)
@@ -76,6 +85,8 @@ lab_test_init failover
 A_MAX_MS=${FAILOVER_A_MAX_MS:-600}     # (a) target 300
 B_MAX_MS=${FAILOVER_B_MAX_MS:-300}     # (b) target 100
 C_MAX_MS=${FAILOVER_C_MAX_MS:-300}     # (c) gap of a voluntary return
+T_MAX_MS=${FAILOVER_T_MAX_MS:-600}     # (t) failover to a TCP standby
+T_BACK_MAX_S=${FAILOVER_T_BACK_MAX_S:-4} # (t) 1 s probe interval + margin
 E_REC_MAX_MS=${FAILOVER_E_REC_MAX_MS:-2500} # (e) path back -> traffic
 F_LOST_MAX=${FAILOVER_F_LOST_MAX:-200} # (f) ~300 lost when staying
 HOLE_MS=${FAILOVER_HOLE_MS:-2000}      # (a): below the 3 s idle timeout
@@ -86,7 +97,7 @@ LOSS_S=5
 FLAP_HALF_MS=500                       # (d)
 FLAP_S=${FAILOVER_FLAP_S:-30}
 PORT=9000
-SCENARIOS=${FAILOVER_SCENARIOS:-a c b e f d}
+SCENARIOS=${FAILOVER_SCENARIOS:-a c b e f t d}
 
 # The [policy] of the main client and of (d)'s; the scenarios read their
 # numbers back from the files written (lab_fo_conf_get).
@@ -525,6 +536,125 @@ scenario_f() {
   lab_pass f-return "eth0 preferred again after the loss ended"
 }
 
+# --- (t) a TCP standby where the uplink blocks UDP ----------------------------
+# eth1_is TRANSPORT [ROLE]: eth1 is a READY attachment (standby by
+# default) over TRANSPORT.
+eth1_is() {
+  lab_fo_status "$csock" &&
+    [[ " ${LAB_FO_ST[uplinks]} " == *" eth1:${2:-standby}:READY "* ]] &&
+    [[ " ${LAB_FO_ST[transports]} " == *" eth1:$1 "* ]]
+}
+
+scenario_t() {
+  local nums t0 t_tcp line t_on t_sw t_back n why
+  settle t || return 1
+  marks
+  lab_probe_now
+  t0=$REPLY
+  lab_fo_udp_block 2 1 || { lab_fail t "UDP block on eth1 failed"; return 1; }
+  if ! lab_wait_for "eth1 a READY standby over TCP" 20 eth1_is tcp; then
+    lab_fail t "eth1 not a TCP standby 20 s after UDP was blocked on it:\
+ uplinks ${LAB_FO_ST[uplinks]:-?}, transports ${LAB_FO_ST[transports]:-?}" \
+      "$clog" "$caudit"
+    lab_fo_udp_block 2 0
+    return 1
+  fi
+  line=$(crecords transport_switch TCP_FALLBACK | grep 'via eth1' | head -n1)
+  mono_of "$line"
+  ms_since "$t0" "${REPLY:-0}"
+  t_tcp=$REPLY
+  if [ -z "$line" ] || [ "${LAB_FO_ST[active]}" != eth0 ]; then
+    lab_fail t "no transport_switch TCP_FALLBACK via eth1 in the client's\
+ audit, or eth0 not active (${LAB_FO_ST[uplinks]})" "$caudit" "$clog"
+    lab_fo_udp_block 2 0
+    return 1
+  fi
+  # The failover: eth0 dies silently, eth1's TCP standby takes over.
+  marks
+  measure_start t $(( HOLE_MS / 1000 + 3 )) ||
+    { lab_fail t "probe did not start"; lab_fo_udp_block 2 0; return 1; }
+  sleep 1.5
+  lab_probe_now
+  t_on=$REPLY
+  lab_fo_blackhole_on 1 || { lab_fail t "nft blackhole failed"; return 1; }
+  if ! measure_end t; then
+    lab_fail t "$REPLY" "$clog" "$caudit"
+    lab_fo_blackhole_off 1
+    lab_fo_udp_block 2 0
+    return 1
+  fi
+  nums=$REPLY
+  lab_note "t: $nums"
+  line=$(crecords uplink_switch | head -n1)
+  reason_of "$line"
+  why=$REPLY
+  mono_of "$line"
+  ms_since "$t_on" "$REPLY"
+  t_sw=$REPLY
+  n=$(sswitches)
+  if [ -z "$line" ] || [ "$n" -lt 1 ] || ! eth1_is tcp active; then
+    lab_fail t "$nums; uplink_switch '${why:-none}', $n TRANSPORT_SWITCH_OK\
+ at the server, uplinks ${LAB_FO_ST[uplinks]:-?} transports\
+ ${LAB_FO_ST[transports]:-?} (want eth1 active over tcp)" "$caudit" "$clog"
+    lab_fo_blackhole_off 1
+    lab_fo_udp_block 2 0
+    return 1
+  fi
+  same_session t || { lab_fo_blackhole_off 1; lab_fo_udp_block 2 0; return 1; }
+  if ! lab_lt "${P[longest_gap_ms]}" "$T_MAX_MS"; then
+    lab_fail t "$nums (worse: ${P[dir]}; limit $T_MAX_MS ms, target 300);\
+ $why after $t_sw ms" "$caudit" "$clog"
+    lab_fo_blackhole_off 1
+    lab_fo_udp_block 2 0
+    return 1
+  fi
+  lab_pass t "UDP blocked on eth1: a TCP standby there after $t_tcp ms; a\
+ $HOLE_MS ms silent blackhole of eth0 then: failover to it, $nums (target\
+ 300 ms); uplink_switch $why $t_sw ms after the blackhole began,\
+ TRANSPORT_SWITCH_OK at the server; session $sid kept"
+  # The way back: UDP passes on eth1 again, eth0 still dead.
+  marks
+  measure_start t-back $(( T_BACK_MAX_S + 3 )) $(( PORT + 2 )) ||
+    { lab_fail t-back "probe did not start"; return 1; }
+  sleep 1.5
+  lab_probe_now
+  t_on=$REPLY
+  lab_fo_udp_block 2 0
+  if ! lab_wait_for "eth1 active over QUIC" "$T_BACK_MAX_S" eth1_is quic \
+       active; then
+    lab_fail t-back "eth1 not back on QUIC $T_BACK_MAX_S s after UDP passed\
+ again: uplinks ${LAB_FO_ST[uplinks]:-?}, transports\
+ ${LAB_FO_ST[transports]:-?}" "$clog" "$caudit"
+    lab_fo_blackhole_off 1
+    return 1
+  fi
+  line=$(crecords transport_switch QUIC_RETURN | grep 'via eth1' | head -n1)
+  mono_of "$line"
+  ms_since "$t_on" "${REPLY:-0}"
+  t_back=$REPLY
+  if ! measure_end t-back; then
+    lab_fail t-back "$REPLY" "$clog" "$caudit"
+    lab_fo_blackhole_off 1
+    return 1
+  fi
+  nums=$REPLY
+  lab_fo_blackhole_off 1
+  if [ -z "$line" ]; then
+    lab_fail t-back "$nums; no transport_switch QUIC_RETURN via eth1" \
+      "$caudit" "$clog"
+    return 1
+  fi
+  same_session t-back || return 1
+  if ! lab_lt "${P[longest_gap_ms]}" "$C_MAX_MS"; then
+    lab_fail t-back "$nums during the return to QUIC (limit $C_MAX_MS ms)" \
+      "$caudit" "$clog"
+    return 1
+  fi
+  lab_pass t-back "UDP passes on eth1 again: back on QUIC (QUIC_RETURN)\
+ $t_back ms later, eth1 still active; during the return: $nums; session\
+ $sid kept"
+}
+
 # max_in_window MS: the largest number of the mono_ms times on stdin that
 # fall in any MS-long window, in REPLY.
 max_in_window() {
@@ -604,7 +734,7 @@ if ! client_start client1 "$MAIN_POLICY"; then
 fi
 for s in $SCENARIOS; do
   case "$s" in
-    a|b|c|d|e|f) "scenario_$s" ;;
+    a|b|c|d|e|f|t) "scenario_$s" ;;
     *) lab_setup_fail "unknown scenario '$s' in FAILOVER_SCENARIOS" ;;
   esac
 done

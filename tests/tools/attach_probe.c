@@ -292,7 +292,7 @@ static int probe_connect(struct probe *p, int tcp, const struct quic_cred *cred,
     h2cfg.ops = &probe_ops;
     h2cfg.user = p;
     h2cfg.log_ctx = "attach_probe";
-    fd = tcp_sock_connect(srv, srv_len, NULL);
+    fd = tcp_sock_connect(srv, srv_len, NULL, 0, NULL);
     return fd < 0 ? -1 : h2_conn_new(&p->tp.h2, &h2cfg, fd, glue_now());
   }
   if (netmon_source_for(srv, srv_len, &src, &src_len) != 0 ||

@@ -158,6 +158,10 @@ static void test_ip_packets(void **state) {
   assert_int_equal(h2_conn_get_stats(p.cli.c)->tx_datagrams, NPKT);
   assert_int_equal(h2_conn_get_stats(p.srv.c)->rx_datagrams, NPKT);
   assert_int_equal(h2_conn_get_stats(p.srv.c)->drop_queue, 0);
+  /* The server just read and ACKed them: the client heard it within the
+   * last real second (TCP_INFO's ACK age, against this clock). */
+  assert_true(h2_conn_last_heard(p.cli.c, p.now) <= p.now);
+  assert_true(h2_conn_last_heard(p.cli.c, p.now) + 1000 * TICK_NS > p.now);
   pair_end(&p);
 }
 

@@ -113,7 +113,7 @@ static void round_trip(int family) {
   assert_int_equal(tcp_sock_accept(lfd, &peer, &plen), JVPN_ERR_AGAIN);
 
   loopback(&addr, family, port_of(lfd));
-  cfd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL);
+  cfd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL, 0, NULL);
   assert_true(cfd >= 0);
   assert_nonblock_cloexec(cfd);
   assert_true(wait_for(cfd, POLLOUT) & POLLOUT);
@@ -244,7 +244,7 @@ static void test_connect_refused(void **state) {
   close(lfd);
   loopback(&addr, AF_INET, port);
   before = fd_count();
-  fd = tcp_sock_connect((struct sockaddr *)&addr, len, "");
+  fd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL, 0, "");
   if (fd < 0) {
     assert_int_equal(fd, JVPN_ERR_SYSTEM);
     assert_int_equal(errno, ECONNREFUSED);
@@ -269,7 +269,7 @@ static void test_connect_ifname(void **state) {
   lfd = tcp_sock_listen((struct sockaddr *)&addr, len);
   assert_true(lfd >= 0);
   loopback(&addr, AF_INET, port_of(lfd));
-  fd = tcp_sock_connect((struct sockaddr *)&addr, len, "lo");
+  fd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL, 0, "lo");
   assert_true(fd >= 0);
   assert_int_equal(
       getsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, &dlen), 0);
@@ -281,7 +281,7 @@ static void test_connect_ifname(void **state) {
   close(afd);
   close(fd);
   /* no name, or an empty one: not bound to any device */
-  fd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL);
+  fd = tcp_sock_connect((struct sockaddr *)&addr, len, NULL, 0, NULL);
   assert_true(fd >= 0);
   dlen = sizeof(dev);
   assert_int_equal(
@@ -293,9 +293,48 @@ static void test_connect_ifname(void **state) {
   close(afd);
 
   before = fd_count();
-  assert_int_equal(tcp_sock_connect((struct sockaddr *)&addr, len, "nosuch0"),
-                   JVPN_ERR_SYSTEM);
+  assert_int_equal(
+      tcp_sock_connect((struct sockaddr *)&addr, len, NULL, 0, "nosuch0"),
+      JVPN_ERR_SYSTEM);
   assert_int_equal(errno, ENODEV);
+  assert_int_equal(fd_count(), before);
+  close(lfd);
+}
+
+/* A source address binds the socket to it, whatever port it names (a
+ * multi-path uplink's address, as its UDP sockets use); one that is not
+ * the host's is an error that leaves nothing open. */
+static void test_connect_local(void **state) {
+  struct sockaddr_storage addr, src, peer;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&src;
+  socklen_t len = loopback(&addr, AF_INET, 0), slen, plen;
+  int lfd, fd, afd, before;
+
+  (void)state;
+  lfd = tcp_sock_listen((struct sockaddr *)&addr, len);
+  assert_true(lfd >= 0);
+  loopback(&addr, AF_INET, port_of(lfd));
+  slen = loopback(&src, AF_INET, 443);     /* the port is not taken */
+  s4->sin_addr.s_addr = htonl(0x7f000002); /* 127.0.0.2, also loopback */
+  fd = tcp_sock_connect((struct sockaddr *)&addr, len, (struct sockaddr *)&src,
+                        slen, NULL);
+  assert_true(fd >= 0);
+  assert_true(wait_for(fd, POLLOUT) & POLLOUT);
+  assert_int_equal(sockopt(fd, SOL_SOCKET, SO_ERROR), 0);
+  afd = accept_one(lfd, &peer, &plen);
+  assert_true(afd >= 0);
+  assert_int_equal(((struct sockaddr_in *)&peer)->sin_addr.s_addr,
+                   htonl(0x7f000002));
+  assert_int_not_equal(((struct sockaddr_in *)&peer)->sin_port, htons(443));
+  close(afd);
+  close(fd);
+
+  before = fd_count();
+  s4->sin_addr.s_addr = htonl(0xc6120063); /* 198.18.0.99: not ours */
+  assert_int_equal(tcp_sock_connect((struct sockaddr *)&addr, len,
+                                    (struct sockaddr *)&src, slen, NULL),
+                   JVPN_ERR_SYSTEM);
+  assert_int_equal(errno, EADDRNOTAVAIL);
   assert_int_equal(fd_count(), before);
   close(lfd);
 }
@@ -309,6 +348,7 @@ int main(void) {
       cmocka_unit_test(test_accept_errors),
       cmocka_unit_test(test_connect_refused),
       cmocka_unit_test(test_connect_ifname),
+      cmocka_unit_test(test_connect_local),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

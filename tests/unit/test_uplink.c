@@ -590,6 +590,52 @@ static void test_settling_beats_nothing(void **state) {
   apply();
 }
 
+/* A standby moves to a new connection on its uplink (QUIC <-> TCP): the
+ * new attachment takes its place, no failure, no settling; the old ID is
+ * gone. */
+static void test_replaced(void **state) {
+  (void)state;
+  two_uplinks();
+  fx.now += 5 * S_;
+  assert_int_equal(sess_ev(JVPN_EV_STANDBY, 3), 0);
+  assert_int_equal(
+      jvpn_uplink_replaced(&fx.set, 1, 1, JVPN_ATT_STANDBY, fx.now),
+      JVPN_ERR_EXISTS); /* wlan0's */
+  assert_int_equal(jvpn_uplink_replaced(&fx.set, 1, 3, JVPN_ATT_ACTIVE, fx.now),
+                   JVPN_ERR_EXISTS); /* wlan0 is active */
+  assert_int_equal(
+      jvpn_uplink_replaced(&fx.set, 2, 3, JVPN_ATT_STANDBY, fx.now),
+      JVPN_ERR_INVAL);
+  assert_int_equal(
+      jvpn_uplink_replaced(&fx.set, 1, 3, JVPN_ATT_STANDBY, fx.now), 0);
+  measure(3, 60, 0, 0, 0);
+  measure(1, 100, 0, 0, 0);
+  expect(JVPN_UPLINK_NONE, JVPN_UPLINK_R_NONE, 0);
+  assert_int_equal(fx.set.up[1].status, JVPN_UPLINK_ST_READY);
+  assert_int_equal(fx.set.up[1].att, 3);
+  assert_int_equal(fx.set.up[1].role, JVPN_ATT_STANDBY);
+  {
+    struct jvpn_uplink_sample m;
+
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(jvpn_uplink_measure(&fx.set, 2, fx.now, &m),
+                     JVPN_ERR_NOTFOUND);
+  }
+  /* the failover goes to the new attachment, READY at once */
+  assert_int_equal(jvpn_uplink_link(&fx.set, 0, 0, fx.now), 0);
+  expect(JVPN_UPLINK_SWITCH, JVPN_UPLINK_R_LINK_DOWN, 3);
+  assert_non_null(strstr(fx.dec.detail, "READY"));
+  apply();
+  /* the active moves too (a reattach on the same uplink) */
+  fx.now += 1 * S_;
+  assert_int_equal(sess_ev(JVPN_EV_REATTACH, 4), 0);
+  assert_int_equal(jvpn_uplink_replaced(&fx.set, 1, 4, JVPN_ATT_ACTIVE, fx.now),
+                   0);
+  measure(4, 60, 0, 0, 0);
+  expect(JVPN_UPLINK_NONE, JVPN_UPLINK_R_NONE, 0);
+  assert_int_equal(fx.set.up[1].role, JVPN_ATT_ACTIVE);
+}
+
 static void test_no_candidate(void **state) {
   size_t a;
 
@@ -857,6 +903,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_settling_beats_nothing, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_replaced, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_candidate, setup, teardown),
       cmocka_unit_test_setup_teardown(test_orphan_failover, setup, teardown),
       cmocka_unit_test_setup_teardown(test_metered_keepalive, setup, teardown),
