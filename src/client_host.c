@@ -22,16 +22,6 @@
 
 /* --- advertised routes, full tunnel, split tunnelling -------------------- */
 
-static int route_known(const struct client *cl, const struct client_route *r) {
-  size_t i;
-
-  for (i = 0; i < cl->nroutes; i++)
-    if (cl->routes[i].family == r->family && cl->routes[i].plen == r->plen &&
-        memcmp(cl->routes[i].addr, r->addr, 16) == 0)
-      return 1;
-  return 0;
-}
-
 static int range_covers(const struct cip_range *r,
                         const struct sockaddr_storage *ss) {
   const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
@@ -111,23 +101,91 @@ static int wants_full_tunnel(const struct client *cl, int family) {
   return family == AF_INET ? cl->has4 : cl->has6;
 }
 
-/* Turns advertised ranges into the routes to install; returns their count.
- * A default route asks for full-tunnel mode of its family (|full|, indexed
- * 0 for IPv4, 1 for IPv6). A range that is no prefix and one covering the
- * server are left out with a warning. */
+/* Returns 1 if |w| (the prefix of range |r|) may go through the tunnel:
+ * it is not excluded and does not cover the server; else logs why not. */
+static int route_wanted(const struct client *cl, const struct cip_range *r,
+                        const struct client_route *w) {
+  char s[INET6_ADDRSTRLEN];
+
+  if (range_excluded(cl, r)) {
+    LOG_INFO(NULL, "not routing %s/%u through the tunnel: excluded",
+             glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+    return 0;
+  }
+  if (covers_server(cl, r)) {
+    LOG_WARN(NULL, "ignoring advertised route %s/%u: it covers the "
+                   "server's own address",
+             glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+    return 0;
+  }
+  return 1;
+}
+
+static int same_route(const struct client_route *a,
+                      const struct client_route *b) {
+  return a->family == b->family && a->plen == b->plen &&
+         memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* An advertised range |r| that no include prefix holds: the include
+ * prefixes inside it go through the tunnel instead (include wins, also
+ * over an advertised default route). Appends them to |want| (|*nwant| of
+ * at most |max| used). Returns how many it appended. */
+static size_t includes_inside(const struct client *cl,
+                              const struct cip_range *r,
+                              struct client_route *want, size_t *nwant,
+                              size_t max) {
+  size_t i, j, added = 0;
+
+  for (i = 0; i < cl->nlocal_allow && *nwant < max; i++) {
+    const struct cip_range *inc = &cl->local_allow[i];
+    struct client_route *w = &want[*nwant];
+    int dup = 0;
+
+    if (!cip_range_contains(r, inc->ip_version, inc->start) ||
+        !cip_range_contains(r, inc->ip_version, inc->end))
+      continue;
+    memset(w, 0, sizeof(*w));
+    w->family = inc->ip_version == 4 ? AF_INET : AF_INET6;
+    if (cip_range_to_prefix(inc, w->addr, &w->plen) != 0)
+      continue;
+    for (j = 0; j < *nwant; j++)
+      dup |= same_route(&want[j], w);
+    if (dup || !route_wanted(cl, inc, w))
+      continue;
+    (*nwant)++;
+    added++;
+  }
+  return added;
+}
+
+/* Turns advertised ranges into the routes to install; returns their count
+ * (at most |max|). A default route asks for full-tunnel mode of its family
+ * (|full|, indexed 0 for IPv4, 1 for IPv6), unless include prefixes are
+ * set and none is the default route itself: then only they go through the
+ * tunnel. A range that is no prefix and one covering the server are left
+ * out with a warning. */
 static size_t routes_to_install(const struct client *cl,
                                 const struct cip_range *r, size_t n,
-                                struct client_route *want, int full[2]) {
+                                struct client_route *want, size_t max,
+                                int full[2]) {
   size_t i, nwant = 0;
   char s[INET6_ADDRSTRLEN];
 
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < n && nwant < max; i++) {
     struct client_route *w = &want[nwant];
 
     memset(w, 0, sizeof(*w));
     w->family = r[i].ip_version == 4 ? AF_INET : AF_INET6;
     if (cip_range_to_prefix(&r[i], w->addr, &w->plen) != 0) {
       LOG_WARN(NULL, "ignoring a route range that is not one prefix");
+      continue;
+    }
+    if (!range_locally_allowed(cl, &r[i])) {
+      if (includes_inside(cl, &r[i], want, &nwant, max) == 0)
+        LOG_WARN(NULL, "ignoring advertised route %s/%u: outside include "
+                       "(allow_route)",
+                 glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
       continue;
     }
     if (w->plen == 0) {
@@ -140,24 +198,8 @@ static size_t routes_to_install(const struct client *cl,
                  w->family == AF_INET ? "IPv4" : "IPv6");
       continue;
     }
-    if (!range_locally_allowed(cl, &r[i])) {
-      LOG_WARN(NULL, "ignoring advertised route %s/%u: outside include "
-                     "(allow_route)",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    if (range_excluded(cl, &r[i])) {
-      LOG_INFO(NULL, "not routing %s/%u through the tunnel: excluded",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    if (covers_server(cl, &r[i])) {
-      LOG_WARN(NULL, "ignoring advertised route %s/%u: it covers the "
-                     "server's own address",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    nwant++;
+    if (route_wanted(cl, &r[i], w))
+      nwant++;
   }
   return nwant;
 }
@@ -198,7 +240,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
   }
   memcpy(cl->allowed, r, n * sizeof(r[0]));
   cl->nallowed = n;
-  nwant = routes_to_install(cl, r, n, want, full);
+  nwant = routes_to_install(cl, r, n, want, CLIENT_MAX_ROUTES, full);
   full_tunnel_apply(cl, AF_INET, full[0]);
   full_tunnel_apply(cl, AF_INET6, full[1]);
   /* Withdraw routes no longer advertised, then add the new ones. */
@@ -206,10 +248,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
     size_t j, keep = 0;
 
     for (j = 0; j < nwant; j++)
-      if (want[j].family == cl->routes[i].family &&
-          want[j].plen == cl->routes[i].plen &&
-          memcmp(want[j].addr, cl->routes[i].addr, 16) == 0)
-        keep = 1;
+      keep |= same_route(&want[j], &cl->routes[i]);
     if (keep) {
       i++;
       continue;
@@ -219,7 +258,11 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
     cl->routes[i] = cl->routes[--cl->nroutes];
   }
   for (i = 0; i < nwant; i++) {
-    if (route_known(cl, &want[i]))
+    size_t j, known = 0;
+
+    for (j = 0; j < cl->nroutes; j++)
+      known |= same_route(&cl->routes[j], &want[i]);
+    if (known)
       continue;
     if (tun_nl_route_add(cl->tun.ifindex, want[i].family, want[i].addr,
                          want[i].plen, 0, 0) != 0) {

@@ -40,6 +40,12 @@
 #       counter counts them) and nothing gets past; `jvpn-quic client
 #       --down` removes the table and the rules.
 #   (i) started again and stopped with SIGTERM: no table, no rule.
+#   (k) client1 with `include = 198.18.60.0/24` (and no exclude): the
+#       server's default routes do not turn the full tunnel on (no rule,
+#       no route in table 27254); only the included prefix is routed via
+#       jvpn0 (not 198.18.200.0/24 either): the internet host answers
+#       through the tunnel with nothing on the uplink, while the router's
+#       far side (198.18.2.1) is reached over the uplink.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -517,11 +523,64 @@ scenario_i() {
   lab_pass i "SIGTERM removed the kill switch and the rules (audited)"
 }
 
+# routed_via PREFIX: client1's main table routes PREFIX via jvpn0.
+routed_via() { ip -n "$c1" route show "$1" | grep -q 'dev jvpn0'; }
+
+# --- (k) -------------------------------------------------------------------
+scenario_k() {
+  local inc=$dir/client1-include.conf r4 r6 e0
+  sed -e '/^exclude = /d' \
+    -e 's|^\[client\]$|[client]\ninclude = 198.18.60.0/24|' \
+    "$dir/client1.conf" >"$inc"
+  if ! start_client1 "$inc"; then
+    lab_fail k "client1 with include did not come up" "$c1log"
+    return 1
+  fi
+  if ! lab_wait_for "the included route" 5 routed_via 198.18.60.0/24; then
+    lab_fail k "no route to 198.18.60.0/24 via jvpn0: $(ip -n "$c1" route)" \
+      "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  r4=$REPLY
+  rules_at -6 "$c1"
+  r6=$REPLY
+  if [ -n "$r4$r6" ] ||
+     [ -n "$(ip -n "$c1" route show table "$TABLE" 2>/dev/null)" ]; then
+    lab_fail k "full tunnel on despite include: $r4 $r6" "$c1log"
+    return 1
+  fi
+  if routed_via 198.18.200.0/24; then
+    lab_fail k "198.18.200.0/24 (outside include) routed via jvpn0"
+    return 1
+  fi
+  if ! leaks; then lab_fail k "no leak counter"; return 1; fi
+  local l0=$REPLY
+  if ! ping_inet "$c1" "$LAB_INET4" || ! leaks || [ "$REPLY" != "$l0" ]; then
+    lab_fail k "the included internet host not reached through the tunnel" \
+      "$c1log" "$slog"
+    return 1
+  fi
+  excluded
+  e0=$REPLY
+  if ! ip netns exec "$c1" ping -n -q -c 2 -i 0.2 -w 3 198.18.2.1 >/dev/null 2>&1 ||
+     ! excluded || [ "$REPLY" -lt $((e0 + 2)) ]; then
+    lab_fail k "198.18.2.1 (not included) was not reached over the uplink"
+    return 1
+  fi
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail k "$REPLY" "$c1log"
+    return 1
+  fi
+  lab_pass k "include = 198.18.60.0/24 beside advertised default routes: no full tunnel, only the included prefix via jvpn0 (internet host reached, nothing leaked), 198.18.2.1 over the uplink"
+}
+
 if scenario_a; then
   scenario_b
   scenario_c
   scenario_j
-  scenario_d && scenario_e && scenario_g && scenario_h && scenario_i
+  scenario_d && scenario_e && scenario_g && scenario_h && scenario_i &&
+    scenario_k
 fi
 scenario_f
 lab_test_summary
