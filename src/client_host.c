@@ -338,22 +338,63 @@ void client_server_addrs(struct client *cl) {
 
 /* With the kill switch, the server's name is looked up at start-up, before
  * the table goes in and the loop runs (later lookups the table blocks keep
- * these addresses). */
-static void lookup_before_kill_switch(struct client *cl) {
+ * these addresses). Returns 0, or -1 when it does not resolve. */
+static int lookup_before_kill_switch(struct client *cl) {
   struct addrinfo hints, *ai;
   char port[8];
+  size_t n;
 
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
   snprintf(port, sizeof(port), "%u", cl->conf.server_port);
-  if (getaddrinfo(cl->conf.server_host, port, &hints, &ai) != 0) {
+  if (getaddrinfo(cl->conf.server_host, port, &hints, &ai) != 0)
+    return -1;
+  n = he_list_set(&cl->he, ai, glue_now() / 1000000);
+  freeaddrinfo(ai);
+  return n > 0 ? 0 : -1;
+}
+
+/* The addresses a crashed run's kill switch, still in place, admits, as
+ * the server's (docs/decisions.md D45). Returns how many were taken. */
+static size_t addrs_of_stale_kill_switch(struct client *cl) {
+  struct sockaddr_storage a[JVPN_HE_ADDRS_MAX];
+  struct addrinfo ai[JVPN_HE_ADDRS_MAX];
+  size_t i, n;
+
+  n = kill_switch_stale_servers(&cl->ks, cl->conf.server_port, a,
+                                JVPN_HE_ADDRS_MAX);
+  if (n == 0)
+    return 0;
+  memset(ai, 0, sizeof(ai));
+  for (i = 0; i < n; i++) {
+    ai[i].ai_family = a[i].ss_family;
+    ai[i].ai_socktype = SOCK_DGRAM;
+    ai[i].ai_addr = (struct sockaddr *)&a[i];
+    ai[i].ai_addrlen = a[i].ss_family == AF_INET
+                           ? sizeof(struct sockaddr_in)
+                           : sizeof(struct sockaddr_in6);
+    ai[i].ai_next = i + 1 < n ? &ai[i + 1] : NULL;
+  }
+  return he_list_set(&cl->he, ai, glue_now() / 1000000);
+}
+
+/* The server's addresses before the kill switch goes in: looked up, or,
+ * when the lookup fails (a crashed run's table, still in place, drops DNS
+ * and would drop it forever), the addresses that table admits. */
+static void addrs_before_kill_switch(struct client *cl) {
+  size_t n;
+
+  if (lookup_before_kill_switch(cl) == 0)
+    return;
+  n = addrs_of_stale_kill_switch(cl);
+  if (n > 0)
+    LOG_WARN(NULL, "kill switch: %s does not resolve now; trying the %zu "
+                   "address%s the kill switch left by an earlier run admits",
+             cl->conf.server_host, n, n == 1 ? "" : "es");
+  else
     LOG_WARN(NULL, "kill switch: %s does not resolve now; nothing reaches "
                    "the server until it does", cl->conf.server_host);
-    return;
-  }
-  (void)he_list_set(&cl->he, ai, glue_now() / 1000000);
-  freeaddrinfo(ai);
 }
 
 /* The audit record of the kill switch going on or off. */
@@ -381,7 +422,7 @@ int client_kill_switch_prepare(struct client *cl) {
   }
   /* A lookup the kill switch would block: before the loop runs. */
   if (cl->he.n == 0)
-    lookup_before_kill_switch(cl);
+    addrs_before_kill_switch(cl);
   n = server_addrs(cl, a);
   if (kill_switch_apply(&cl->ks, &allow, a, n, err, sizeof(err)) != 0) {
     LOG_ERR(NULL, "kill switch: %s", err);

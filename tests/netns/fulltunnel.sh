@@ -46,6 +46,14 @@
 #       jvpn0 (not 198.18.200.0/24 either): the internet host answers
 #       through the tunnel with nothing on the uplink, while the router's
 #       far side (198.18.2.1) is reached over the uplink.
+#   (l) the server by name (vpn.lab.test, from a dnsmasq on the router's
+#       198.18.1.1, client1's resolver now; dns = off so that nothing
+#       else changes the file) and kill_switch = on: up, the internet
+#       host reached (the rule for the server has the name's address);
+#       kill -9; the table left drops the name's lookup (getent fails,
+#       the drops counted), yet a restart comes up with the addresses
+#       that table admits (docs/decisions.md D45), reaches the internet
+#       host, and SIGTERM removes table and rules.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -575,12 +583,66 @@ scenario_k() {
   lab_pass k "include = 198.18.60.0/24 beside advertised default routes: no full tunnel, only the included prefix via jvpn0 (internet host reached, nothing leaked), 198.18.2.1 over the uplink"
 }
 
+# --- (l) -------------------------------------------------------------------
+scenario_l() {
+  local named=$dir/client1-named.conf dns_pid d0
+  sed -e 's/^server = 198\.18\.3\.2/server = vpn.lab.test/' \
+    -e 's/^\[client\]$/[client]\nkill_switch = on\ndns = off/' \
+    "$dir/client1.conf" >"$named"
+  grep -q '^server = vpn.lab.test' "$named" ||
+    { lab_fail l "could not name the server in $named"; return 1; }
+  lab_spawn "${LAB_NS[router]}" "$dir/dnsmasq-router.log" dnsmasq \
+    --keep-in-foreground --no-resolv --no-hosts --listen-address=198.18.1.1 \
+    --bind-interfaces --port=53 --address=/vpn.lab.test/198.18.3.2 \
+    --log-queries --log-facility=- --pid-file="$dir/dnsmasq-router.pid"
+  dns_pid=$REPLY
+  printf 'nameserver 198.18.1.1\noptions timeout:1 attempts:1\n' \
+    >"/etc/netns/$c1/resolv.conf"
+  if ! lab_wait_for "dnsmasq on the router" 5 lab_udp_bound \
+       "${LAB_NS[router]}" 53 || ! start_client1 "$named" || ! ks_present ||
+     ! lab_wait_for "the internet host" 10 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail l "client1 by name with its kill switch did not come up" \
+      "$c1log" "$dir/dnsmasq-router.log"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || { lab_fail l "client1 did not die"; return 1; }
+  ks_dropped
+  d0=$REPLY
+  if ip netns exec "$c1" getent ahostsv4 vpn.lab.test >/dev/null ||
+     ! ks_dropped || [ "$REPLY" -le "$d0" ]; then
+    lab_fail l "the stale kill switch did not drop the lookup (checks nothing)"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  if ! start_client1 "$named" ||
+     ! grep -q 'the kill switch left by an earlier run admits' "$c1log" ||
+     ! lab_wait_for "the internet host" 10 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail l "the restart by name behind the stale kill switch failed" \
+      "$c1log"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  lab_kill "$dns_pid" KILL
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail l "$REPLY" "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ks_present || [ -n "$REPLY" ]; then
+    lab_fail l "SIGTERM left the kill switch or rules"
+    return 1
+  fi
+  lab_pass l "server by name, kill switch, kill -9: the lookup blocked, the restart used the addresses the stale table admits and reached the internet host; SIGTERM removed table and rules"
+}
+
 if scenario_a; then
   scenario_b
   scenario_c
   scenario_j
   scenario_d && scenario_e && scenario_g && scenario_h && scenario_i &&
-    scenario_k
+    scenario_k && scenario_l
 fi
 scenario_f
 lab_test_summary
