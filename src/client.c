@@ -1648,7 +1648,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
     client_link_connect(cl->cur);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;
-  full_tunnel_off(&cl->ft);
+  client_full_tunnel_done(cl);
   client_kill_switch_done(cl);
   client_dns_done(cl);
   for (i = 0; i < cl->nlinks; i++)

@@ -205,24 +205,31 @@ static size_t routes_to_install(const struct client *cl,
 }
 
 /* Full-tunnel mode of |family| on or off as |on| says; logged and
- * audited when it changes. */
-static void full_tunnel_apply(struct client *cl, int family, int on) {
+ * audited when it changes. Returns 1 if it changed. */
+static int full_tunnel_switch(struct client *cl, int family, int on) {
   const char *fam = family == AF_INET ? "IPv4" : "IPv6";
   int was = family == AF_INET ? cl->ft.on4 : cl->ft.on6;
 
   if (was == on)
-    return;
+    return 0;
   if (full_tunnel_set(&cl->ft, family, on) != 0) {
     LOG_WARN(NULL, "cannot turn full-tunnel mode %s for %s: %m",
              on ? "on" : "off", fam);
-    return;
+    return 0;
   }
   LOG_INFO(NULL, "full tunnel %s for %s (table %u, rules %u-%u)",
            on ? "on" : "off", fam, cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
   client_audit_info(cl, on ? "full_tunnel_on" : "full_tunnel_off",
                     "%s; table %u, rules %u-%u", fam, cl->ft.table,
                     cl->ft.pref, cl->ft.pref + 2);
-  client_dns_refresh(cl);
+  return 1;
+}
+
+/* As full_tunnel_switch; the DNS settings follow a change (the "~."
+ * routing domain is for full-tunnel mode). */
+static void full_tunnel_apply(struct client *cl, int family, int on) {
+  if (full_tunnel_switch(cl, family, on))
+    client_dns_refresh(cl);
 }
 
 int client_routes_advertised(struct client *cl, const uint8_t *v,
@@ -450,6 +457,12 @@ void client_kill_switch_done(struct client *cl) {
       LOG_INFO(NULL, "kill switch off");
   }
   kill_switch_close(&cl->ks);
+}
+
+/* On exit: full-tunnel mode off (audited); the DNS settings go next. */
+void client_full_tunnel_done(struct client *cl) {
+  (void)full_tunnel_switch(cl, AF_INET, 0);
+  (void)full_tunnel_switch(cl, AF_INET6, 0);
 }
 
 /* The config's allow_route prefixes as ranges, for the checks per packet. */

@@ -28,7 +28,9 @@
 #       internet host is reached as in (b), nothing leaked.
 #   (d) kill -9 leaves the rules behind; a restarted client removes them,
 #       puts its own back (none twice) and works.
-#   (e) SIGTERM removes every rule and the table's routes.
+#   (e) SIGTERM removes every rule and the table's routes; the audit
+#       trail has a full_tunnel_off record per family and a dns_removed
+#       one (/etc/resolv.conf restored).
 #   (f) client2 with full_tunnel = off ignores the default routes: it
 #       cannot reach the internet host, and installs no rule.
 #   (g) client1 again, with kill_switch = on: its table is in place; while
@@ -419,10 +421,42 @@ scenario_d() {
   lab_pass d "kill -9, restart: stale rules replaced, none twice; $REPLY"
 }
 
+# audited EVENT DETAIL: client1's audit trail's EVENT records whose detail
+# starts with DETAIL, counted in REPLY.
+audited() {
+  REPLY=$(grep -F "\"event\":\"$1\"" "$dir/client1-audit.log" |
+    grep -cF "\"detail\":\"$2")
+}
+
 # --- (e) -------------------------------------------------------------------
 scenario_e() {
+  local off4 off6 dns0
+  audited full_tunnel_off IPv4
+  off4=$REPLY
+  audited full_tunnel_off IPv6
+  off6=$REPLY
+  audited dns_removed /etc/resolv.conf
+  dns0=$REPLY
   if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
     lab_fail e "$REPLY" "$c1log"
+    return 1
+  fi
+  audited full_tunnel_off IPv4
+  if [ "$REPLY" != $((off4 + 1)) ]; then
+    lab_fail e "$((REPLY - off4)) IPv4 full_tunnel_off records on exit" \
+      "$dir/client1-audit.log"
+    return 1
+  fi
+  audited full_tunnel_off IPv6
+  if [ "$REPLY" != $((off6 + 1)) ]; then
+    lab_fail e "$((REPLY - off6)) IPv6 full_tunnel_off records on exit" \
+      "$dir/client1-audit.log"
+    return 1
+  fi
+  audited dns_removed "/etc/resolv.conf restored"
+  if [ "$REPLY" != $((dns0 + 1)) ]; then
+    lab_fail e "no dns_removed record (/etc/resolv.conf restored) on exit" \
+      "$dir/client1-audit.log"
     return 1
   fi
   rules_at -4 "$c1"
@@ -436,7 +470,7 @@ scenario_e() {
     lab_fail e "routes left in table $TABLE"
     return 1
   fi
-  lab_pass e "SIGTERM removed every rule and route"
+  lab_pass e "SIGTERM removed every rule and route; audited full_tunnel_off (IPv4, IPv6) and dns_removed"
 }
 
 # --- (f) -------------------------------------------------------------------
