@@ -483,18 +483,13 @@ void client_routes_prepare(struct client *cl) {
   local_allow_init(cl);
 }
 
-int jvpn_client_down(const char *config_path) {
-  struct jvpn_client_conf conf;
-  struct jvpn_config_error err;
+/* `--down`'s part for the kill switch: its table removed. Returns 0, or
+ * 1 (said on stderr). */
+static int down_kill_switch(void) {
   struct kill_switch ks;
-  struct full_tunnel ft;
   char why[200];
-  int rc = 0, rules;
+  int rc = 0;
 
-  if (jvpn_config_load_client(&conf, config_path, &err) != 0) {
-    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
-    return 2;
-  }
   if (kill_switch_open(&ks, NULL) != 0 ||
       kill_switch_remove(&ks, why, sizeof(why)) != 0) {
     fprintf(stderr, "kill switch: cannot remove table inet %s: %s\n",
@@ -502,6 +497,21 @@ int jvpn_client_down(const char *config_path) {
     rc = 1;
   }
   kill_switch_close(&ks);
+  return rc;
+}
+
+int jvpn_client_down(const char *config_path, int keep_kill_switch) {
+  struct jvpn_client_conf conf;
+  struct jvpn_config_error err;
+  struct full_tunnel ft;
+  int rc = 0, rules;
+
+  if (jvpn_config_load_client(&conf, config_path, &err) != 0) {
+    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
+    return 2;
+  }
+  if (!keep_kill_switch)
+    rc = down_kill_switch();
   if (resolv_conf_recover(RESOLV_CONF_PATH) == 1)
     printf("%s put back as it was\n", RESOLV_CONF_PATH);
   rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority,
@@ -511,7 +521,11 @@ int jvpn_client_down(const char *config_path) {
             conf.rule_priority, conf.rule_priority + 2, strerror(errno));
     rc = 1;
   }
-  if (rc == 0)
+  if (rc == 0 && keep_kill_switch)
+    printf("%d policy routing rules removed; the kill switch (table inet "
+           "%s, if any) kept\n",
+           rules, KILL_SWITCH_TABLE);
+  else if (rc == 0)
     printf("kill switch (table inet %s) and %d policy routing rules "
            "removed\n",
            KILL_SWITCH_TABLE, rules);

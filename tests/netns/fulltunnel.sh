@@ -40,7 +40,9 @@
 #   (h) kill -9: the kill switch stays (and the rules); with the TUN gone
 #       the pings reach the uplink, where the kill switch drops them (its
 #       counter counts them) and nothing gets past; `jvpn-quic client
-#       --down` removes the table and the rules.
+#       --down --keep-kill-switch` (the systemd unit's ExecStopPost after
+#       a failure) removes the rules and keeps the table; `jvpn-quic
+#       client --down` removes the table.
 #   (i) started again and stopped with SIGTERM: no table, no rule.
 #   (k) client1 with `include = 198.18.60.0/24` (and no exclude): the
 #       server's default routes do not turn the full tunnel on (no rule,
@@ -530,6 +532,18 @@ scenario_h() {
   ks_present || { lab_fail h "kill -9 took the kill switch away"; return 1; }
   blocked h || return 1
   local dropped=$REPLY
+  # What the systemd unit runs after a failure: the rules go, the table
+  # stays.
+  if ! ip netns exec "$c1" "$JVPN_BIN" client --down --keep-kill-switch \
+       -c "$dir/client1.conf" >"$dir/down.log" 2>&1; then
+    lab_fail h "client --down --keep-kill-switch failed" "$dir/down.log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ! ks_present || [ -n "$REPLY" ]; then
+    lab_fail h "--keep-kill-switch: table gone or rules left" "$dir/down.log"
+    return 1
+  fi
   if ! ip netns exec "$c1" "$JVPN_BIN" client --down -c "$dir/client1.conf" \
        >"$dir/down.log" 2>&1; then
     lab_fail h "client --down failed" "$dir/down.log"
@@ -540,7 +554,7 @@ scenario_h() {
     lab_fail h "client --down left the table or rules" "$dir/down.log"
     return 1
   fi
-  lab_pass h "after kill -9: $dropped packets dropped, none past it; client --down removed table and rules"
+  lab_pass h "after kill -9: $dropped packets dropped, none past it; client --down --keep-kill-switch removed the rules only, client --down the table"
 }
 
 # --- (i) -------------------------------------------------------------------
