@@ -22,7 +22,8 @@
 #       uplink, not the tunnel.
 #   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
 #       session reattaches on a new connection): the internet host is
-#       still reached, and nothing leaked.
+#       still reached, "www" still resolves through the tunnel's DNS (a
+#       new query in dnsmasq's log), and nothing leaked.
 #   (j) client1 has a second uplink (eth1, standby routes); eth0 loses its
 #       addresses: the connection migrates, QUIC leaves through eth1, the
 #       internet host is reached as in (b), nothing leaked.
@@ -35,8 +36,10 @@
 #       cannot reach the internet host, and installs no rule.
 #   (g) client1 again, with kill_switch = on: its table is in place; while
 #       its path is blackholed (the session RECOVERING) pings to the
-#       internet host fail and nothing gets past the kill switch; the path
-#       back, traffic flows.
+#       internet host fail and nothing gets past the kill switch, and pings
+#       to the uplink's router (198.18.1.1, on-link: the main table sends
+#       them out the uplink) are dropped by the kill switch (counted); the
+#       path back, traffic flows.
 #   (h) kill -9: the kill switch stays (and the rules); with the TUN gone
 #       the pings reach the uplink, where the kill switch drops them (its
 #       counter counts them) and nothing gets past; `jvpn-quic client
@@ -236,22 +239,24 @@ ks_dropped() {
   [[ $REPLY =~ ^[0-9]+$ ]]
 }
 
-# blocked WHAT [any]: the internet host is unreachable and nothing got past
-# the kill switch (the leak counter stays); unless "any", the kill switch
-# itself dropped the attempts (no TUN to take them). The drops in REPLY.
+# blocked WHAT any|drops [DEST]: DEST (default the internet host) is
+# unreachable and nothing got past the kill switch (the leak counter
+# stays); with "drops", the kill switch itself dropped the attempts (no TUN
+# to take them, or a destination the main table sends out the uplink). The
+# drops in REPLY.
 blocked() {
-  local d0 l0
+  local d0 l0 dest=${3:-$LAB_INET4}
   if ! ks_dropped; then lab_fail "$1" "no kill switch counter"; return 1; fi
   d0=$REPLY
   if ! leaks; then lab_fail "$1" "no leak counter"; return 1; fi
   l0=$REPLY
-  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -W 1 "$LAB_INET4" >/dev/null 2>&1; then
-    lab_fail "$1" "the internet host answered"
+  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -W 1 "$dest" >/dev/null 2>&1; then
+    lab_fail "$1" "$dest answered"
     return 1
   fi
   ks_dropped
-  if [ "${2:-}" != any ] && [ "$REPLY" -le "$d0" ]; then
-    lab_fail "$1" "the kill switch dropped nothing (so this checks nothing)"
+  if [ "$2" = drops ] && [ "$REPLY" -le "$d0" ]; then
+    lab_fail "$1" "the kill switch dropped nothing to $dest (so this checks nothing)"
     return 1
   fi
   REPLY=$((REPLY - d0))
@@ -312,6 +317,10 @@ excluded() {
   [[ $REPLY =~ ^[0-9]+$ ]]
 }
 
+# A query of client1's through the tunnel, as the internet's dnsmasq logs
+# it (from the server's NAT address).
+DNS_QUERY='query\[A\] www.internet.test from 198.18.60.1'
+
 # resolves NAME: client1 resolves NAME to the internet host (through the
 # tunnel's DNS: the lab's own resolver address answers nothing).
 resolves() {
@@ -325,7 +334,7 @@ scenario_b() {
   reaches_inet b || return 1
   got=$REPLY
   if ! lab_wait_for "the name" 5 resolves www ||
-     ! grep -q 'query\[A\] www.internet.test from 198.18.60.1' "$dir/dnsmasq.log"; then
+     ! grep -q "$DNS_QUERY" "$dir/dnsmasq.log"; then
     lab_fail b "www (search internet.test) did not resolve through the tunnel" \
       "$dir/dnsmasq.log" "$c1log"
     return 1
@@ -359,7 +368,20 @@ scenario_c() {
     return 1
   fi
   reaches_inet c || return 1
-  lab_pass c "after a NAT rebinding and a reattach: $REPLY; nothing leaked"
+  local got=$REPLY q0
+  lab_count "$DNS_QUERY" "$dir/dnsmasq.log"
+  q0=$REPLY
+  if ! lab_wait_for "the name" 5 resolves www ||
+     ! lab_more_lines "$DNS_QUERY" "$dir/dnsmasq.log" "$q0"; then
+    lab_fail c "www did not resolve through the tunnel after the reattach" \
+      "$dir/dnsmasq.log" "$c1log"
+    return 1
+  fi
+  if ! leaks || [ "$REPLY" != 0 ]; then
+    lab_fail c "$REPLY packets leaked while resolving"
+    return 1
+  fi
+  lab_pass c "after a NAT rebinding and a reattach: $got; www resolved by the tunnel's DNS; nothing leaked"
 }
 
 # quic_eth1: QUIC packets to the server that left through eth1, in REPLY.
@@ -510,8 +532,10 @@ scenario_g() {
   idle=$REPLY
   lab_blackhole_on "${LAB_NS[router]}" c1
   sleep "$(awk -v ms="$idle" 'BEGIN { print ms / 1000 + 0.5 }')"
-  # The TUN still takes the traffic (full tunnel): it goes nowhere.
-  if ! blocked g any; then
+  # The TUN still takes the traffic (full tunnel): it goes nowhere. The
+  # uplink's router is on-link (the main table's own route, outside the
+  # full tunnel): only the kill switch keeps pings to it in.
+  if ! blocked g any || ! blocked g drops 198.18.1.1; then
     lab_blackhole_off "${LAB_NS[router]}" c1
     return 1
   fi
@@ -522,7 +546,7 @@ scenario_g() {
     return 1
   fi
   reaches_inet g || return 1
-  lab_pass g "kill switch on; blackholed and recovering: nothing out ($dropped dropped by the kill switch); then $REPLY"
+  lab_pass g "kill switch on; blackholed and recovering: nothing out (pings to the uplink's router: $dropped dropped by the kill switch); then $REPLY"
 }
 
 # --- (h) -------------------------------------------------------------------
@@ -530,7 +554,7 @@ scenario_h() {
   lab_kill "$c1_pid" KILL
   lab_wait_exit "$c1_pid" 5 || { lab_fail h "client1 did not die"; return 1; }
   ks_present || { lab_fail h "kill -9 took the kill switch away"; return 1; }
-  blocked h || return 1
+  blocked h drops || return 1
   local dropped=$REPLY
   # What the systemd unit runs after a failure: the rules go, the table
   # stays.
