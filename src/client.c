@@ -1618,14 +1618,16 @@ int jvpn_client_run(const char *config_path, int verbosity,
     rc = 2;
     goto out_tun;
   }
-  /* An address literal is known now; the uplinks pick their addresses
-   * by the server's families. */
+  /* An address literal is known now, and with the kill switch a name too
+   * (looked up before its table goes in): the full tunnel's rule for the
+   * server needs them; the uplinks pick their addresses by the server's
+   * families. */
   client_lookup_init(cl);
-  client_server_addrs(cl);
   if (client_kill_switch_prepare(cl) != 0) {
     rc = 1;
     goto out_tun;
   }
+  client_server_addrs(cl);
   client_dns_prepare(cl);
   if (cl->multi && client_up_init(cl) != 0) {
     rc = 2;
@@ -1646,7 +1648,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
     client_link_connect(cl->cur);
   uv_run(cl->loop, UV_RUN_DEFAULT);
   rc = cl->exit_code;
-  full_tunnel_off(&cl->ft);
+  client_full_tunnel_done(cl);
   client_kill_switch_done(cl);
   client_dns_done(cl);
   for (i = 0; i < cl->nlinks; i++)

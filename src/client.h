@@ -15,9 +15,11 @@ int jvpn_client_run(const char *config_path, int verbosity,
                     const char *control_path);
 
 /* `jvpn-quic client --down`: removes what a client that is no longer
- * running may have left: its kill switch table and its full-tunnel rules
- * (the config's rule_priority). Returns 0, 1 on a failure (said on
- * stderr) or 2 on a configuration error. */
-int jvpn_client_down(const char *config_path);
+ * running may have left: its kill switch table (unless |keep_kill_switch|:
+ * `--keep-kill-switch`, for a service manager about to restart it), its
+ * full-tunnel rules (the config's rule_priority) and its lines in
+ * /etc/resolv.conf. Returns 0, 1 on a failure (said on stderr) or 2 on a
+ * configuration error. */
+int jvpn_client_down(const char *config_path, int keep_kill_switch);
 
 #endif /* SRC_CLIENT_H */

@@ -277,20 +277,46 @@ void client_dns_prepare(struct client *cl) {
                                                 : RESOLV_CONF_PATH);
 }
 
-void client_dns_done(struct client *cl) {
-  struct client_dns *d = &cl->dns;
+/* Takes the applied configuration away from systemd-resolved; the audit
+ * record's detail into |where|. */
+static void remove_resolved(struct client *cl, char *where, size_t len) {
   char why[300];
 
-  if (d->applied && d->backend == DNS_BACKEND_RESOLVED) {
-    if (resolved_revert(&d->resolved, why, sizeof(why)) == 0)
-      LOG_INFO(NULL, "%s: link %s reverted", RESOLVED_NAME, cl->tun.name);
-    else
-      LOG_WARN(NULL, "%s: %s (the link's settings go with it)",
-               RESOLVED_NAME, why);
+  if (resolved_revert(&cl->dns.resolved, why, sizeof(why)) == 0) {
+    LOG_INFO(NULL, "%s: link %s reverted", RESOLVED_NAME, cl->tun.name);
+    snprintf(where, len, "%s link %s reverted", RESOLVED_NAME, cl->tun.name);
+    return;
   }
-  if (d->applied && d->backend == DNS_BACKEND_FILE &&
-      resolv_conf_restore(&d->file) == 0)
+  LOG_WARN(NULL, "%s: %s (the link's settings go with it)", RESOLVED_NAME, why);
+  snprintf(where, len, "%s link %s closed, not reverted", RESOLVED_NAME,
+           cl->tun.name);
+}
+
+/* Puts /etc/resolv.conf back; the audit record's detail into |where|. */
+static void remove_file(struct client *cl, char *where, size_t len) {
+  int rv = resolv_conf_restore(&cl->dns.file);
+
+  if (rv == 0) {
     LOG_INFO(NULL, "%s as it was before", RESOLV_CONF_PATH);
+    snprintf(where, len, "%s restored", RESOLV_CONF_PATH);
+    return;
+  }
+  LOG_WARN(NULL, "cannot put %s back (%s): the next start or client --down "
+                 "does", RESOLV_CONF_PATH, jvpn_strerror(rv));
+  snprintf(where, len, "%s not restored", RESOLV_CONF_PATH);
+}
+
+void client_dns_done(struct client *cl) {
+  struct client_dns *d = &cl->dns;
+  char where[128];
+
+  if (d->applied) {
+    if (d->backend == DNS_BACKEND_RESOLVED)
+      remove_resolved(cl, where, sizeof(where));
+    else
+      remove_file(cl, where, sizeof(where));
+    client_audit_info(cl, "dns_removed", "%s", where);
+  }
   resolved_close(&d->resolved);
   resolv_conf_close(&d->file);
   d->applied = 0;

@@ -22,16 +22,6 @@
 
 /* --- advertised routes, full tunnel, split tunnelling -------------------- */
 
-static int route_known(const struct client *cl, const struct client_route *r) {
-  size_t i;
-
-  for (i = 0; i < cl->nroutes; i++)
-    if (cl->routes[i].family == r->family && cl->routes[i].plen == r->plen &&
-        memcmp(cl->routes[i].addr, r->addr, 16) == 0)
-      return 1;
-  return 0;
-}
-
 static int range_covers(const struct cip_range *r,
                         const struct sockaddr_storage *ss) {
   const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
@@ -111,23 +101,91 @@ static int wants_full_tunnel(const struct client *cl, int family) {
   return family == AF_INET ? cl->has4 : cl->has6;
 }
 
-/* Turns advertised ranges into the routes to install; returns their count.
- * A default route asks for full-tunnel mode of its family (|full|, indexed
- * 0 for IPv4, 1 for IPv6). A range that is no prefix and one covering the
- * server are left out with a warning. */
+/* Returns 1 if |w| (the prefix of range |r|) may go through the tunnel:
+ * it is not excluded and does not cover the server; else logs why not. */
+static int route_wanted(const struct client *cl, const struct cip_range *r,
+                        const struct client_route *w) {
+  char s[INET6_ADDRSTRLEN];
+
+  if (range_excluded(cl, r)) {
+    LOG_INFO(NULL, "not routing %s/%u through the tunnel: excluded",
+             glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+    return 0;
+  }
+  if (covers_server(cl, r)) {
+    LOG_WARN(NULL, "ignoring advertised route %s/%u: it covers the "
+                   "server's own address",
+             glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
+    return 0;
+  }
+  return 1;
+}
+
+static int same_route(const struct client_route *a,
+                      const struct client_route *b) {
+  return a->family == b->family && a->plen == b->plen &&
+         memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* An advertised range |r| that no include prefix holds: the include
+ * prefixes inside it go through the tunnel instead (include wins, also
+ * over an advertised default route). Appends them to |want| (|*nwant| of
+ * at most |max| used). Returns how many it appended. */
+static size_t includes_inside(const struct client *cl,
+                              const struct cip_range *r,
+                              struct client_route *want, size_t *nwant,
+                              size_t max) {
+  size_t i, j, added = 0;
+
+  for (i = 0; i < cl->nlocal_allow && *nwant < max; i++) {
+    const struct cip_range *inc = &cl->local_allow[i];
+    struct client_route *w = &want[*nwant];
+    int dup = 0;
+
+    if (!cip_range_contains(r, inc->ip_version, inc->start) ||
+        !cip_range_contains(r, inc->ip_version, inc->end))
+      continue;
+    memset(w, 0, sizeof(*w));
+    w->family = inc->ip_version == 4 ? AF_INET : AF_INET6;
+    if (cip_range_to_prefix(inc, w->addr, &w->plen) != 0)
+      continue;
+    for (j = 0; j < *nwant; j++)
+      dup |= same_route(&want[j], w);
+    if (dup || !route_wanted(cl, inc, w))
+      continue;
+    (*nwant)++;
+    added++;
+  }
+  return added;
+}
+
+/* Turns advertised ranges into the routes to install; returns their count
+ * (at most |max|). A default route asks for full-tunnel mode of its family
+ * (|full|, indexed 0 for IPv4, 1 for IPv6), unless include prefixes are
+ * set and none is the default route itself: then only they go through the
+ * tunnel. A range that is no prefix and one covering the server are left
+ * out with a warning. */
 static size_t routes_to_install(const struct client *cl,
                                 const struct cip_range *r, size_t n,
-                                struct client_route *want, int full[2]) {
+                                struct client_route *want, size_t max,
+                                int full[2]) {
   size_t i, nwant = 0;
   char s[INET6_ADDRSTRLEN];
 
-  for (i = 0; i < n; i++) {
+  for (i = 0; i < n && nwant < max; i++) {
     struct client_route *w = &want[nwant];
 
     memset(w, 0, sizeof(*w));
     w->family = r[i].ip_version == 4 ? AF_INET : AF_INET6;
     if (cip_range_to_prefix(&r[i], w->addr, &w->plen) != 0) {
       LOG_WARN(NULL, "ignoring a route range that is not one prefix");
+      continue;
+    }
+    if (!range_locally_allowed(cl, &r[i])) {
+      if (includes_inside(cl, &r[i], want, &nwant, max) == 0)
+        LOG_WARN(NULL, "ignoring advertised route %s/%u: outside include "
+                       "(allow_route)",
+                 glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
       continue;
     }
     if (w->plen == 0) {
@@ -140,47 +198,38 @@ static size_t routes_to_install(const struct client *cl,
                  w->family == AF_INET ? "IPv4" : "IPv6");
       continue;
     }
-    if (!range_locally_allowed(cl, &r[i])) {
-      LOG_WARN(NULL, "ignoring advertised route %s/%u: outside include "
-                     "(allow_route)",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    if (range_excluded(cl, &r[i])) {
-      LOG_INFO(NULL, "not routing %s/%u through the tunnel: excluded",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    if (covers_server(cl, &r[i])) {
-      LOG_WARN(NULL, "ignoring advertised route %s/%u: it covers the "
-                     "server's own address",
-               glue_ip_str(w->family, w->addr, s, sizeof(s)), w->plen);
-      continue;
-    }
-    nwant++;
+    if (route_wanted(cl, &r[i], w))
+      nwant++;
   }
   return nwant;
 }
 
 /* Full-tunnel mode of |family| on or off as |on| says; logged and
- * audited when it changes. */
-static void full_tunnel_apply(struct client *cl, int family, int on) {
+ * audited when it changes. Returns 1 if it changed. */
+static int full_tunnel_switch(struct client *cl, int family, int on) {
   const char *fam = family == AF_INET ? "IPv4" : "IPv6";
   int was = family == AF_INET ? cl->ft.on4 : cl->ft.on6;
 
   if (was == on)
-    return;
+    return 0;
   if (full_tunnel_set(&cl->ft, family, on) != 0) {
     LOG_WARN(NULL, "cannot turn full-tunnel mode %s for %s: %m",
              on ? "on" : "off", fam);
-    return;
+    return 0;
   }
   LOG_INFO(NULL, "full tunnel %s for %s (table %u, rules %u-%u)",
            on ? "on" : "off", fam, cl->ft.table, cl->ft.pref, cl->ft.pref + 2);
   client_audit_info(cl, on ? "full_tunnel_on" : "full_tunnel_off",
                     "%s; table %u, rules %u-%u", fam, cl->ft.table,
                     cl->ft.pref, cl->ft.pref + 2);
-  client_dns_refresh(cl);
+  return 1;
+}
+
+/* As full_tunnel_switch; the DNS settings follow a change (the "~."
+ * routing domain is for full-tunnel mode). */
+static void full_tunnel_apply(struct client *cl, int family, int on) {
+  if (full_tunnel_switch(cl, family, on))
+    client_dns_refresh(cl);
 }
 
 int client_routes_advertised(struct client *cl, const uint8_t *v,
@@ -198,7 +247,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
   }
   memcpy(cl->allowed, r, n * sizeof(r[0]));
   cl->nallowed = n;
-  nwant = routes_to_install(cl, r, n, want, full);
+  nwant = routes_to_install(cl, r, n, want, CLIENT_MAX_ROUTES, full);
   full_tunnel_apply(cl, AF_INET, full[0]);
   full_tunnel_apply(cl, AF_INET6, full[1]);
   /* Withdraw routes no longer advertised, then add the new ones. */
@@ -206,10 +255,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
     size_t j, keep = 0;
 
     for (j = 0; j < nwant; j++)
-      if (want[j].family == cl->routes[i].family &&
-          want[j].plen == cl->routes[i].plen &&
-          memcmp(want[j].addr, cl->routes[i].addr, 16) == 0)
-        keep = 1;
+      keep |= same_route(&want[j], &cl->routes[i]);
     if (keep) {
       i++;
       continue;
@@ -219,7 +265,11 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
     cl->routes[i] = cl->routes[--cl->nroutes];
   }
   for (i = 0; i < nwant; i++) {
-    if (route_known(cl, &want[i]))
+    size_t j, known = 0;
+
+    for (j = 0; j < cl->nroutes; j++)
+      known |= same_route(&cl->routes[j], &want[i]);
+    if (known)
       continue;
     if (tun_nl_route_add(cl->tun.ifindex, want[i].family, want[i].addr,
                          want[i].plen, 0, 0) != 0) {
@@ -295,22 +345,63 @@ void client_server_addrs(struct client *cl) {
 
 /* With the kill switch, the server's name is looked up at start-up, before
  * the table goes in and the loop runs (later lookups the table blocks keep
- * these addresses). */
-static void lookup_before_kill_switch(struct client *cl) {
+ * these addresses). Returns 0, or -1 when it does not resolve. */
+static int lookup_before_kill_switch(struct client *cl) {
   struct addrinfo hints, *ai;
   char port[8];
+  size_t n;
 
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_DGRAM;
   snprintf(port, sizeof(port), "%u", cl->conf.server_port);
-  if (getaddrinfo(cl->conf.server_host, port, &hints, &ai) != 0) {
+  if (getaddrinfo(cl->conf.server_host, port, &hints, &ai) != 0)
+    return -1;
+  n = he_list_set(&cl->he, ai, glue_now() / 1000000);
+  freeaddrinfo(ai);
+  return n > 0 ? 0 : -1;
+}
+
+/* The addresses a crashed run's kill switch, still in place, admits, as
+ * the server's (docs/decisions.md D45). Returns how many were taken. */
+static size_t addrs_of_stale_kill_switch(struct client *cl) {
+  struct sockaddr_storage a[JVPN_HE_ADDRS_MAX];
+  struct addrinfo ai[JVPN_HE_ADDRS_MAX];
+  size_t i, n;
+
+  n = kill_switch_stale_servers(&cl->ks, cl->conf.server_port, a,
+                                JVPN_HE_ADDRS_MAX);
+  if (n == 0)
+    return 0;
+  memset(ai, 0, sizeof(ai));
+  for (i = 0; i < n; i++) {
+    ai[i].ai_family = a[i].ss_family;
+    ai[i].ai_socktype = SOCK_DGRAM;
+    ai[i].ai_addr = (struct sockaddr *)&a[i];
+    ai[i].ai_addrlen = a[i].ss_family == AF_INET
+                           ? sizeof(struct sockaddr_in)
+                           : sizeof(struct sockaddr_in6);
+    ai[i].ai_next = i + 1 < n ? &ai[i + 1] : NULL;
+  }
+  return he_list_set(&cl->he, ai, glue_now() / 1000000);
+}
+
+/* The server's addresses before the kill switch goes in: looked up, or,
+ * when the lookup fails (a crashed run's table, still in place, drops DNS
+ * and would drop it forever), the addresses that table admits. */
+static void addrs_before_kill_switch(struct client *cl) {
+  size_t n;
+
+  if (lookup_before_kill_switch(cl) == 0)
+    return;
+  n = addrs_of_stale_kill_switch(cl);
+  if (n > 0)
+    LOG_WARN(NULL, "kill switch: %s does not resolve now; trying the %zu "
+                   "address%s the kill switch left by an earlier run admits",
+             cl->conf.server_host, n, n == 1 ? "" : "es");
+  else
     LOG_WARN(NULL, "kill switch: %s does not resolve now; nothing reaches "
                    "the server until it does", cl->conf.server_host);
-    return;
-  }
-  (void)he_list_set(&cl->he, ai, glue_now() / 1000000);
-  freeaddrinfo(ai);
 }
 
 /* The audit record of the kill switch going on or off. */
@@ -338,7 +429,7 @@ int client_kill_switch_prepare(struct client *cl) {
   }
   /* A lookup the kill switch would block: before the loop runs. */
   if (cl->he.n == 0)
-    lookup_before_kill_switch(cl);
+    addrs_before_kill_switch(cl);
   n = server_addrs(cl, a);
   if (kill_switch_apply(&cl->ks, &allow, a, n, err, sizeof(err)) != 0) {
     LOG_ERR(NULL, "kill switch: %s", err);
@@ -368,6 +459,12 @@ void client_kill_switch_done(struct client *cl) {
   kill_switch_close(&cl->ks);
 }
 
+/* On exit: full-tunnel mode off (audited); the DNS settings go next. */
+void client_full_tunnel_done(struct client *cl) {
+  (void)full_tunnel_switch(cl, AF_INET, 0);
+  (void)full_tunnel_switch(cl, AF_INET6, 0);
+}
+
 /* The config's allow_route prefixes as ranges, for the checks per packet. */
 static void local_allow_init(struct client *cl) {
   size_t i;
@@ -386,18 +483,13 @@ void client_routes_prepare(struct client *cl) {
   local_allow_init(cl);
 }
 
-int jvpn_client_down(const char *config_path) {
-  struct jvpn_client_conf conf;
-  struct jvpn_config_error err;
+/* `--down`'s part for the kill switch: its table removed. Returns 0, or
+ * 1 (said on stderr). */
+static int down_kill_switch(void) {
   struct kill_switch ks;
-  struct full_tunnel ft;
   char why[200];
-  int rc = 0, rules;
+  int rc = 0;
 
-  if (jvpn_config_load_client(&conf, config_path, &err) != 0) {
-    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
-    return 2;
-  }
   if (kill_switch_open(&ks, NULL) != 0 ||
       kill_switch_remove(&ks, why, sizeof(why)) != 0) {
     fprintf(stderr, "kill switch: cannot remove table inet %s: %s\n",
@@ -405,6 +497,21 @@ int jvpn_client_down(const char *config_path) {
     rc = 1;
   }
   kill_switch_close(&ks);
+  return rc;
+}
+
+int jvpn_client_down(const char *config_path, int keep_kill_switch) {
+  struct jvpn_client_conf conf;
+  struct jvpn_config_error err;
+  struct full_tunnel ft;
+  int rc = 0, rules;
+
+  if (jvpn_config_load_client(&conf, config_path, &err) != 0) {
+    fprintf(stderr, "%s:%u: %s\n", err.file, err.line, err.msg);
+    return 2;
+  }
+  if (!keep_kill_switch)
+    rc = down_kill_switch();
   if (resolv_conf_recover(RESOLV_CONF_PATH) == 1)
     printf("%s put back as it was\n", RESOLV_CONF_PATH);
   rules = full_tunnel_init(&ft, 0, conf.routing_table, conf.rule_priority,
@@ -414,7 +521,11 @@ int jvpn_client_down(const char *config_path) {
             conf.rule_priority, conf.rule_priority + 2, strerror(errno));
     rc = 1;
   }
-  if (rc == 0)
+  if (rc == 0 && keep_kill_switch)
+    printf("%d policy routing rules removed; the kill switch (table inet "
+           "%s, if any) kept\n",
+           rules, KILL_SWITCH_TABLE);
+  else if (rc == 0)
     printf("kill switch (table inet %s) and %d policy routing rules "
            "removed\n",
            KILL_SWITCH_TABLE, rules);

@@ -398,6 +398,8 @@ void client_routes_prepare(struct client *cl);
 /* At start-up, as root: the kill switch in place (kill_switch = on).
  * Returns 0, or -1 (logged) when the client must not run without it. */
 int client_kill_switch_prepare(struct client *cl);
+/* At exit: full-tunnel mode off, its rules and routes removed (audited). */
+void client_full_tunnel_done(struct client *cl);
 /* At exit: the kill switch removed (audited). */
 void client_kill_switch_done(struct client *cl);
 /* At start-up, as root: picks the DNS back end, connecting to

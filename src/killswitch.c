@@ -167,6 +167,66 @@ int kill_switch_servers(struct kill_switch *ks,
   return run(ks, cmd, err, errlen);
 }
 
+/* |word| as an address of |family| with |port| into |ss|; 0 or -1. */
+static int word_to_addr(const char *word, int family, uint16_t port,
+                        struct sockaddr_storage *ss) {
+  struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+  memset(ss, 0, sizeof(*ss));
+  ss->ss_family = (sa_family_t)family;
+  if (family == AF_INET) {
+    s4->sin_port = htons(port);
+    return inet_pton(AF_INET, word, &s4->sin_addr) == 1 ? 0 : -1;
+  }
+  s6->sin6_port = htons(port);
+  return inet_pton(AF_INET6, word, &s6->sin6_addr) == 1 ? 0 : -1;
+}
+
+/* The addresses of |family| in nft's listing of a set, |text| (the words
+ * between "elements = {" and "}"), into |out| from |*n| up to |max|. */
+static void set_elements(const char *text, int family, uint16_t port,
+                         struct sockaddr_storage *out, size_t *n, size_t max) {
+  static const char head[] = "elements = {";
+  const char *p = strstr(text, head);
+  char word[INET6_ADDRSTRLEN];
+  size_t len;
+
+  if (p == NULL)
+    return; /* an empty set lists no elements */
+  for (p += sizeof(head) - 1; *n < max; p += len) {
+    p += strspn(p, " \t\n,");
+    len = strcspn(p, " \t\n,}");
+    if (len == 0)
+      return; /* the closing brace, or the end of the text */
+    if (len < sizeof(word)) {
+      memcpy(word, p, len);
+      word[len] = '\0';
+      if (word_to_addr(word, family, port, &out[*n]) == 0)
+        (*n)++;
+    }
+  }
+}
+
+size_t kill_switch_stale_servers(struct kill_switch *ks, uint16_t port,
+                                 struct sockaddr_storage *out, size_t max) {
+  static const char *const set[2] = {"server4", "server6"};
+  char cmd[96], err[200];
+  size_t i, n = 0;
+
+  for (i = 0; i < 2; i++) {
+    const char *text;
+
+    snprintf(cmd, sizeof(cmd), "list set inet %s %s\n", ks->table, set[i]);
+    if (run(ks, cmd, err, sizeof(err)) != 0)
+      continue; /* no such table: nothing admitted */
+    text = nft_ctx_get_output_buffer(ks->nft);
+    if (text != NULL)
+      set_elements(text, i == 0 ? AF_INET : AF_INET6, port, out, &n, max);
+  }
+  return n;
+}
+
 int kill_switch_remove(struct kill_switch *ks, char *err, size_t errlen) {
   char cmd[128];
 

@@ -66,6 +66,12 @@ int kill_switch_servers(struct kill_switch *ks,
                         const struct sockaddr_storage *servers, size_t n,
                         char *err, size_t errlen);
 
+/* The server addresses that a table of this name already in the kernel
+ * (a crashed run's) admits: up to |max| of them into |out|, with |port|.
+ * Returns how many; 0 when there is no such table or it admits none. */
+size_t kill_switch_stale_servers(struct kill_switch *ks, uint16_t port,
+                                 struct sockaddr_storage *out, size_t max);
+
 /* Deletes the table (a missing table is success). */
 int kill_switch_remove(struct kill_switch *ks, char *err, size_t errlen);
 

@@ -23,8 +23,9 @@ static const char usage[] =
     "commands:\n"
     "  server -c FILE [-v|-q]   run a server (see docs/config.md)\n"
     "  client -c FILE [-v|-q]   run a client\n"
-    "  client --down -c FILE    remove a stopped client's kill switch and\n"
-    "                           full-tunnel rules\n"
+    "  client --down [--keep-kill-switch] -c FILE\n"
+    "                           remove a stopped client's kill switch (unless\n"
+    "                           kept), full-tunnel rules, resolv.conf lines\n"
     "  genkey [--name NAME] DIR write DIR/key.pem and DIR/cert.pem, print the pin\n"
     "  pin CERT                 print the pin of a certificate\n"
     "  status [--json] [-s SOCKET]  show a running server's or client's state\n"
@@ -52,10 +53,11 @@ static int run_daemon(int argc, char **argv, int is_server) {
       {"help", no_argument, NULL, 'h'},
       {"control", required_argument, NULL, 'C'},
       {"down", no_argument, NULL, 'D'},
+      {"keep-kill-switch", no_argument, NULL, 'K'},
       {NULL, 0, NULL, 0},
   };
   const char *config = NULL, *control = NULL;
-  int verbosity = 0, ch, down = 0;
+  int verbosity = 0, ch, down = 0, keep_ks = 0;
 
   optind = 1;
   while ((ch = getopt_long(argc, argv, "c:vqh", opts, NULL)) != -1) {
@@ -63,6 +65,7 @@ static int run_daemon(int argc, char **argv, int is_server) {
     case 'c': config = optarg; break;
     case 'C': control = optarg; break;
     case 'D': down = 1; break;
+    case 'K': keep_ks = 1; break;
     case 'v': verbosity++; break;
     case 'q': verbosity--; break;
     case 'h': fputs(usage, stdout); return 0;
@@ -78,8 +81,12 @@ static int run_daemon(int argc, char **argv, int is_server) {
     fputs("jvpn-quic server: --down is a client option\n", stderr);
     return 2;
   }
+  if (keep_ks && !down) {
+    fputs("jvpn-quic: --keep-kill-switch goes with client --down\n", stderr);
+    return 2;
+  }
   if (down)
-    return jvpn_client_down(config);
+    return jvpn_client_down(config, keep_ks);
   return is_server ? jvpn_server_run(config, verbosity, control)
                    : jvpn_client_run(config, verbosity, control);
 }

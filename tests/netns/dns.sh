@@ -32,8 +32,9 @@
 #       resolv.conf; `client --down` puts the original back; after
 #       another kill -9 a restarted client takes the original from under
 #       its own marker (so it is wrapped once, never twice).
-#   Then both clients and the server stop cleanly (exit 0) and client1's
-#   resolv.conf is the lab's original again. Each namespace's
+#   Then both clients and the server stop cleanly (exit 0), client1's
+#   resolv.conf is the lab's original again and its audit trail says so
+#   (dns_removed). Each namespace's
 #   /etc/resolv.conf is its own (lab_ns): the host's is never touched.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
@@ -421,10 +422,13 @@ for who in client1:"$c1_pid":client1 client2:"$c2_pid":client2 \
     lab_fail stop "$REPLY" "$dir/$name.log"
   fi
 done
-if resolv_is_lab "${LAB_NS[client1]}"; then
-  lab_pass stop "every daemon exited 0; client1's resolv.conf as it was"
-else
+if ! resolv_is_lab "${LAB_NS[client1]}"; then
   lab_fail stop "client1's resolv.conf after its exit: $REPLY"
+elif ! grep -F '"event":"dns_removed"' "$c1audit" |
+     grep -qF '"detail":"/etc/resolv.conf restored"'; then
+  lab_fail stop "no dns_removed record in client1's audit trail" "$c1audit"
+else
+  lab_pass stop "every daemon exited 0; client1's resolv.conf as it was (audited dns_removed)"
 fi
 lab_check_sanitizers "$dir"
 lab_test_summary

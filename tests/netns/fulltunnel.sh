@@ -22,24 +22,45 @@
 #       uplink, not the tunnel.
 #   (c) a NAT rebinding, then a blackhole longer than the idle timeout (the
 #       session reattaches on a new connection): the internet host is
-#       still reached, and nothing leaked.
+#       still reached, "www" still resolves through the tunnel's DNS (a
+#       new query in dnsmasq's log), and nothing leaked.
 #   (j) client1 has a second uplink (eth1, standby routes); eth0 loses its
 #       addresses: the connection migrates, QUIC leaves through eth1, the
 #       internet host is reached as in (b), nothing leaked.
 #   (d) kill -9 leaves the rules behind; a restarted client removes them,
 #       puts its own back (none twice) and works.
-#   (e) SIGTERM removes every rule and the table's routes.
+#   (e) SIGTERM removes every rule and the table's routes; the audit
+#       trail has a full_tunnel_off record per family and a dns_removed
+#       one (/etc/resolv.conf restored).
 #   (f) client2 with full_tunnel = off ignores the default routes: it
 #       cannot reach the internet host, and installs no rule.
 #   (g) client1 again, with kill_switch = on: its table is in place; while
 #       its path is blackholed (the session RECOVERING) pings to the
-#       internet host fail and nothing gets past the kill switch; the path
-#       back, traffic flows.
+#       internet host fail and nothing gets past the kill switch, and pings
+#       to the uplink's router (198.18.1.1, on-link: the main table sends
+#       them out the uplink) are dropped by the kill switch (counted); the
+#       path back, traffic flows.
 #   (h) kill -9: the kill switch stays (and the rules); with the TUN gone
 #       the pings reach the uplink, where the kill switch drops them (its
 #       counter counts them) and nothing gets past; `jvpn-quic client
-#       --down` removes the table and the rules.
+#       --down --keep-kill-switch` (the systemd unit's ExecStopPost after
+#       a failure) removes the rules and keeps the table; `jvpn-quic
+#       client --down` removes the table.
 #   (i) started again and stopped with SIGTERM: no table, no rule.
+#   (k) client1 with `include = 198.18.60.0/24` (and no exclude): the
+#       server's default routes do not turn the full tunnel on (no rule,
+#       no route in table 27254); only the included prefix is routed via
+#       jvpn0 (not 198.18.200.0/24 either): the internet host answers
+#       through the tunnel with nothing on the uplink, while the router's
+#       far side (198.18.2.1) is reached over the uplink.
+#   (l) the server by name (vpn.lab.test, from a dnsmasq on the router's
+#       198.18.1.1, client1's resolver now; dns = off so that nothing
+#       else changes the file) and kill_switch = on: up, the internet
+#       host reached (the rule for the server has the name's address);
+#       kill -9; the table left drops the name's lookup (getent fails,
+#       the drops counted), yet a restart comes up with the addresses
+#       that table admits (docs/decisions.md D45), reaches the internet
+#       host, and SIGTERM removes table and rules.
 #
 # Exit 0 when all pass, 1 when one fails, 77 (skip) only without root,
 # /dev/net/tun or 'ip netns'. Every wait is polled and bounded; the lab's
@@ -218,22 +239,24 @@ ks_dropped() {
   [[ $REPLY =~ ^[0-9]+$ ]]
 }
 
-# blocked WHAT [any]: the internet host is unreachable and nothing got past
-# the kill switch (the leak counter stays); unless "any", the kill switch
-# itself dropped the attempts (no TUN to take them). The drops in REPLY.
+# blocked WHAT any|drops [DEST]: DEST (default the internet host) is
+# unreachable and nothing got past the kill switch (the leak counter
+# stays); with "drops", the kill switch itself dropped the attempts (no TUN
+# to take them, or a destination the main table sends out the uplink). The
+# drops in REPLY.
 blocked() {
-  local d0 l0
+  local d0 l0 dest=${3:-$LAB_INET4}
   if ! ks_dropped; then lab_fail "$1" "no kill switch counter"; return 1; fi
   d0=$REPLY
   if ! leaks; then lab_fail "$1" "no leak counter"; return 1; fi
   l0=$REPLY
-  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -W 1 "$LAB_INET4" >/dev/null 2>&1; then
-    lab_fail "$1" "the internet host answered"
+  if ip netns exec "$c1" ping -n -q -c 3 -i 0.2 -W 1 "$dest" >/dev/null 2>&1; then
+    lab_fail "$1" "$dest answered"
     return 1
   fi
   ks_dropped
-  if [ "${2:-}" != any ] && [ "$REPLY" -le "$d0" ]; then
-    lab_fail "$1" "the kill switch dropped nothing (so this checks nothing)"
+  if [ "$2" = drops ] && [ "$REPLY" -le "$d0" ]; then
+    lab_fail "$1" "the kill switch dropped nothing to $dest (so this checks nothing)"
     return 1
   fi
   REPLY=$((REPLY - d0))
@@ -294,6 +317,10 @@ excluded() {
   [[ $REPLY =~ ^[0-9]+$ ]]
 }
 
+# A query of client1's through the tunnel, as the internet's dnsmasq logs
+# it (from the server's NAT address).
+DNS_QUERY='query\[A\] www.internet.test from 198.18.60.1'
+
 # resolves NAME: client1 resolves NAME to the internet host (through the
 # tunnel's DNS: the lab's own resolver address answers nothing).
 resolves() {
@@ -307,7 +334,7 @@ scenario_b() {
   reaches_inet b || return 1
   got=$REPLY
   if ! lab_wait_for "the name" 5 resolves www ||
-     ! grep -q 'query\[A\] www.internet.test from 198.18.60.1' "$dir/dnsmasq.log"; then
+     ! grep -q "$DNS_QUERY" "$dir/dnsmasq.log"; then
     lab_fail b "www (search internet.test) did not resolve through the tunnel" \
       "$dir/dnsmasq.log" "$c1log"
     return 1
@@ -341,7 +368,20 @@ scenario_c() {
     return 1
   fi
   reaches_inet c || return 1
-  lab_pass c "after a NAT rebinding and a reattach: $REPLY; nothing leaked"
+  local got=$REPLY q0
+  lab_count "$DNS_QUERY" "$dir/dnsmasq.log"
+  q0=$REPLY
+  if ! lab_wait_for "the name" 5 resolves www ||
+     ! lab_more_lines "$DNS_QUERY" "$dir/dnsmasq.log" "$q0"; then
+    lab_fail c "www did not resolve through the tunnel after the reattach" \
+      "$dir/dnsmasq.log" "$c1log"
+    return 1
+  fi
+  if ! leaks || [ "$REPLY" != 0 ]; then
+    lab_fail c "$REPLY packets leaked while resolving"
+    return 1
+  fi
+  lab_pass c "after a NAT rebinding and a reattach: $got; www resolved by the tunnel's DNS; nothing leaked"
 }
 
 # quic_eth1: QUIC packets to the server that left through eth1, in REPLY.
@@ -405,10 +445,42 @@ scenario_d() {
   lab_pass d "kill -9, restart: stale rules replaced, none twice; $REPLY"
 }
 
+# audited EVENT DETAIL: client1's audit trail's EVENT records whose detail
+# starts with DETAIL, counted in REPLY.
+audited() {
+  REPLY=$(grep -F "\"event\":\"$1\"" "$dir/client1-audit.log" |
+    grep -cF "\"detail\":\"$2")
+}
+
 # --- (e) -------------------------------------------------------------------
 scenario_e() {
+  local off4 off6 dns0
+  audited full_tunnel_off IPv4
+  off4=$REPLY
+  audited full_tunnel_off IPv6
+  off6=$REPLY
+  audited dns_removed /etc/resolv.conf
+  dns0=$REPLY
   if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
     lab_fail e "$REPLY" "$c1log"
+    return 1
+  fi
+  audited full_tunnel_off IPv4
+  if [ "$REPLY" != $((off4 + 1)) ]; then
+    lab_fail e "$((REPLY - off4)) IPv4 full_tunnel_off records on exit" \
+      "$dir/client1-audit.log"
+    return 1
+  fi
+  audited full_tunnel_off IPv6
+  if [ "$REPLY" != $((off6 + 1)) ]; then
+    lab_fail e "$((REPLY - off6)) IPv6 full_tunnel_off records on exit" \
+      "$dir/client1-audit.log"
+    return 1
+  fi
+  audited dns_removed "/etc/resolv.conf restored"
+  if [ "$REPLY" != $((dns0 + 1)) ]; then
+    lab_fail e "no dns_removed record (/etc/resolv.conf restored) on exit" \
+      "$dir/client1-audit.log"
     return 1
   fi
   rules_at -4 "$c1"
@@ -422,7 +494,7 @@ scenario_e() {
     lab_fail e "routes left in table $TABLE"
     return 1
   fi
-  lab_pass e "SIGTERM removed every rule and route"
+  lab_pass e "SIGTERM removed every rule and route; audited full_tunnel_off (IPv4, IPv6) and dns_removed"
 }
 
 # --- (f) -------------------------------------------------------------------
@@ -460,8 +532,10 @@ scenario_g() {
   idle=$REPLY
   lab_blackhole_on "${LAB_NS[router]}" c1
   sleep "$(awk -v ms="$idle" 'BEGIN { print ms / 1000 + 0.5 }')"
-  # The TUN still takes the traffic (full tunnel): it goes nowhere.
-  if ! blocked g any; then
+  # The TUN still takes the traffic (full tunnel): it goes nowhere. The
+  # uplink's router is on-link (the main table's own route, outside the
+  # full tunnel): only the kill switch keeps pings to it in.
+  if ! blocked g any || ! blocked g drops 198.18.1.1; then
     lab_blackhole_off "${LAB_NS[router]}" c1
     return 1
   fi
@@ -472,7 +546,7 @@ scenario_g() {
     return 1
   fi
   reaches_inet g || return 1
-  lab_pass g "kill switch on; blackholed and recovering: nothing out ($dropped dropped by the kill switch); then $REPLY"
+  lab_pass g "kill switch on; blackholed and recovering: nothing out (pings to the uplink's router: $dropped dropped by the kill switch); then $REPLY"
 }
 
 # --- (h) -------------------------------------------------------------------
@@ -480,8 +554,20 @@ scenario_h() {
   lab_kill "$c1_pid" KILL
   lab_wait_exit "$c1_pid" 5 || { lab_fail h "client1 did not die"; return 1; }
   ks_present || { lab_fail h "kill -9 took the kill switch away"; return 1; }
-  blocked h || return 1
+  blocked h drops || return 1
   local dropped=$REPLY
+  # What the systemd unit runs after a failure: the rules go, the table
+  # stays.
+  if ! ip netns exec "$c1" "$JVPN_BIN" client --down --keep-kill-switch \
+       -c "$dir/client1.conf" >"$dir/down.log" 2>&1; then
+    lab_fail h "client --down --keep-kill-switch failed" "$dir/down.log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ! ks_present || [ -n "$REPLY" ]; then
+    lab_fail h "--keep-kill-switch: table gone or rules left" "$dir/down.log"
+    return 1
+  fi
   if ! ip netns exec "$c1" "$JVPN_BIN" client --down -c "$dir/client1.conf" \
        >"$dir/down.log" 2>&1; then
     lab_fail h "client --down failed" "$dir/down.log"
@@ -492,7 +578,7 @@ scenario_h() {
     lab_fail h "client --down left the table or rules" "$dir/down.log"
     return 1
   fi
-  lab_pass h "after kill -9: $dropped packets dropped, none past it; client --down removed table and rules"
+  lab_pass h "after kill -9: $dropped packets dropped, none past it; client --down --keep-kill-switch removed the rules only, client --down the table"
 }
 
 # --- (i) -------------------------------------------------------------------
@@ -517,11 +603,118 @@ scenario_i() {
   lab_pass i "SIGTERM removed the kill switch and the rules (audited)"
 }
 
+# routed_via PREFIX: client1's main table routes PREFIX via jvpn0.
+routed_via() { ip -n "$c1" route show "$1" | grep -q 'dev jvpn0'; }
+
+# --- (k) -------------------------------------------------------------------
+scenario_k() {
+  local inc=$dir/client1-include.conf r4 r6 e0
+  sed -e '/^exclude = /d' \
+    -e 's|^\[client\]$|[client]\ninclude = 198.18.60.0/24|' \
+    "$dir/client1.conf" >"$inc"
+  if ! start_client1 "$inc"; then
+    lab_fail k "client1 with include did not come up" "$c1log"
+    return 1
+  fi
+  if ! lab_wait_for "the included route" 5 routed_via 198.18.60.0/24; then
+    lab_fail k "no route to 198.18.60.0/24 via jvpn0: $(ip -n "$c1" route)" \
+      "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  r4=$REPLY
+  rules_at -6 "$c1"
+  r6=$REPLY
+  if [ -n "$r4$r6" ] ||
+     [ -n "$(ip -n "$c1" route show table "$TABLE" 2>/dev/null)" ]; then
+    lab_fail k "full tunnel on despite include: $r4 $r6" "$c1log"
+    return 1
+  fi
+  if routed_via 198.18.200.0/24; then
+    lab_fail k "198.18.200.0/24 (outside include) routed via jvpn0"
+    return 1
+  fi
+  if ! leaks; then lab_fail k "no leak counter"; return 1; fi
+  local l0=$REPLY
+  if ! ping_inet "$c1" "$LAB_INET4" || ! leaks || [ "$REPLY" != "$l0" ]; then
+    lab_fail k "the included internet host not reached through the tunnel" \
+      "$c1log" "$slog"
+    return 1
+  fi
+  excluded
+  e0=$REPLY
+  if ! ip netns exec "$c1" ping -n -q -c 2 -i 0.2 -w 3 198.18.2.1 >/dev/null 2>&1 ||
+     ! excluded || [ "$REPLY" -lt $((e0 + 2)) ]; then
+    lab_fail k "198.18.2.1 (not included) was not reached over the uplink"
+    return 1
+  fi
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail k "$REPLY" "$c1log"
+    return 1
+  fi
+  lab_pass k "include = 198.18.60.0/24 beside advertised default routes: no full tunnel, only the included prefix via jvpn0 (internet host reached, nothing leaked), 198.18.2.1 over the uplink"
+}
+
+# --- (l) -------------------------------------------------------------------
+scenario_l() {
+  local named=$dir/client1-named.conf dns_pid d0
+  sed -e 's/^server = 198\.18\.3\.2/server = vpn.lab.test/' \
+    -e 's/^\[client\]$/[client]\nkill_switch = on\ndns = off/' \
+    "$dir/client1.conf" >"$named"
+  grep -q '^server = vpn.lab.test' "$named" ||
+    { lab_fail l "could not name the server in $named"; return 1; }
+  lab_spawn "${LAB_NS[router]}" "$dir/dnsmasq-router.log" dnsmasq \
+    --keep-in-foreground --no-resolv --no-hosts --listen-address=198.18.1.1 \
+    --bind-interfaces --port=53 --address=/vpn.lab.test/198.18.3.2 \
+    --log-queries --log-facility=- --pid-file="$dir/dnsmasq-router.pid"
+  dns_pid=$REPLY
+  printf 'nameserver 198.18.1.1\noptions timeout:1 attempts:1\n' \
+    >"/etc/netns/$c1/resolv.conf"
+  if ! lab_wait_for "dnsmasq on the router" 5 lab_udp_bound \
+       "${LAB_NS[router]}" 53 || ! start_client1 "$named" || ! ks_present ||
+     ! lab_wait_for "the internet host" 10 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail l "client1 by name with its kill switch did not come up" \
+      "$c1log" "$dir/dnsmasq-router.log"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  lab_kill "$c1_pid" KILL
+  lab_wait_exit "$c1_pid" 5 || { lab_fail l "client1 did not die"; return 1; }
+  ks_dropped
+  d0=$REPLY
+  if ip netns exec "$c1" getent ahostsv4 vpn.lab.test >/dev/null ||
+     ! ks_dropped || [ "$REPLY" -le "$d0" ]; then
+    lab_fail l "the stale kill switch did not drop the lookup (checks nothing)"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  if ! start_client1 "$named" ||
+     ! grep -q 'the kill switch left by an earlier run admits' "$c1log" ||
+     ! lab_wait_for "the internet host" 10 ping_inet "$c1" "$LAB_INET4"; then
+    lab_fail l "the restart by name behind the stale kill switch failed" \
+      "$c1log"
+    lab_kill "$dns_pid" KILL
+    return 1
+  fi
+  lab_kill "$dns_pid" KILL
+  if ! lab_vpn_stop "$c1_pid" "$c1" client1; then
+    lab_fail l "$REPLY" "$c1log"
+    return 1
+  fi
+  rules_at -4 "$c1"
+  if ks_present || [ -n "$REPLY" ]; then
+    lab_fail l "SIGTERM left the kill switch or rules"
+    return 1
+  fi
+  lab_pass l "server by name, kill switch, kill -9: the lookup blocked, the restart used the addresses the stale table admits and reached the internet host; SIGTERM removed table and rules"
+}
+
 if scenario_a; then
   scenario_b
   scenario_c
   scenario_j
-  scenario_d && scenario_e && scenario_g && scenario_h && scenario_i
+  scenario_d && scenario_e && scenario_g && scenario_h && scenario_i &&
+    scenario_k && scenario_l
 fi
 scenario_f
 lab_test_summary

@@ -22,8 +22,9 @@
 #       dnsmasq saw the queries come through the tunnel (from the server's
 #       NAT address).
 #   (c) SIGTERM: the client exits 0 after its RevertLink call (resolved's
-#       log has it), the TUN is gone and resolved holds nothing of the
-#       server's configuration.
+#       log has it), the TUN is gone, resolved holds nothing of the
+#       server's configuration, and the audit trail has a dns_removed
+#       record (the link reverted).
 #   (d) kill -9: no RevertLink, but the TUN is gone and so are its
 #       settings in resolved.
 #   (e) dns = off: the tunnel comes up and resolved is not touched.
@@ -255,7 +256,13 @@ scenario_c() {
     lab_fail c "resolved still holds: $REPLY"
     return 1
   fi
-  lab_pass c "RevertLink, exit 0, TUN gone; resolved: $REPLY"
+  if ! grep -F '"event":"dns_removed"' "$dir/client1-audit.jsonl" |
+       grep -qF "\"detail\":\"systemd-resolved link $LAB_TUN reverted\""; then
+    lab_fail c "no dns_removed record in the audit trail" \
+      "$dir/client1-audit.jsonl"
+    return 1
+  fi
+  lab_pass c "RevertLink, exit 0, TUN gone, audited dns_removed; resolved: $REPLY"
 }
 
 # --- (d) kill -9 --------------------------------------------------------------

@@ -3,7 +3,8 @@
 # roles with this build's binary, passes "systemd-analyze verify", and its
 # offline security exposure stays at most JVPN_UNIT_EXPOSURE_MAX (3.0; 0 is
 # the best, 10 the worst); the unit the build made for "make install" has
-# its paths filled in.
+# its paths filled in, the client's --down after a stop and the
+# resolv.conf it may write.
 #
 # Environment: top_srcdir, top_builddir (set by the automake harness).
 # Exit 0 when both pass, 1 when one fails (systemd-analyze missing is a
@@ -57,5 +58,13 @@ if [ ! -f "$built" ] || grep -q '@[a-z]*@' "$built" ||
   nfail=$((nfail + 1))
 else
   echo "PASS built unit: $(grep '^ExecStart=' "$built")"
+fi
+# The client's clean-up after any stop, and the one file it writes in /etc.
+if ! grep -q '^ExecStopPost=.*jvpn-quic client --down .*-c /.*/jvpn-quic/%i.conf' "$built" ||
+   ! grep -q '^ReadWritePaths=-/etc/resolv.conf' "$built"; then
+  echo "FAIL built unit: no ExecStopPost with client --down or no ReadWritePaths"
+  nfail=$((nfail + 1))
+else
+  echo "PASS built unit: ExecStopPost runs client --down; /etc/resolv.conf writable"
 fi
 [ "$nfail" -eq 0 ]

@@ -108,10 +108,42 @@ static void test_no_server_and_off(void **state) {
   kill_switch_close(&ks); /* twice: harmless */
 }
 
+/* A crashed run's table, seen by a new context: the addresses it admits,
+ * with the port asked for; none once it is gone. */
+static void test_stale_servers(void **state) {
+  struct kill_switch ks, later;
+  struct sockaddr_storage sv[3] = {addr(AF_INET, "198.18.3.2"),
+                                   addr(AF_INET, "198.18.4.2"),
+                                   addr(AF_INET6, "2001:db8:3::2")};
+  struct sockaddr_storage got[4];
+  struct kill_switch_allow allow = {"jvpn0", 443, NULL, 0};
+  struct sockaddr_in *g4 = (struct sockaddr_in *)&got[0];
+  struct sockaddr_in6 *g6 = (struct sockaddr_in6 *)&got[2];
+  char err[200];
+
+  (void)state;
+  assert_int_equal(kill_switch_open(&later, NULL), 0);
+  assert_int_equal(kill_switch_stale_servers(&later, 443, got, 4), 0);
+  assert_int_equal(kill_switch_open(&ks, NULL), 0);
+  assert_int_equal(kill_switch_apply(&ks, &allow, sv, 3, err, sizeof(err)), 0);
+  kill_switch_close(&ks); /* the table stays, as after kill -9 */
+  assert_int_equal(kill_switch_stale_servers(&later, 8443, got, 4), 3);
+  assert_int_equal(g4->sin_family, AF_INET);
+  assert_int_equal(ntohs(g4->sin_port), 8443);
+  assert_int_equal(g6->sin6_family, AF_INET6);
+  assert_memory_equal(&g6->sin6_addr,
+                      &((struct sockaddr_in6 *)&sv[2])->sin6_addr, 16);
+  assert_int_equal(kill_switch_stale_servers(&later, 443, got, 1), 1);
+  assert_int_equal(kill_switch_remove(&later, err, sizeof(err)), 0);
+  assert_int_equal(kill_switch_stale_servers(&later, 443, got, 4), 0);
+  kill_switch_close(&later);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_apply_update_remove, setup),
       cmocka_unit_test_setup(test_no_server_and_off, setup),
+      cmocka_unit_test_setup(test_stale_servers, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
