@@ -17,13 +17,19 @@
 
 #define SID "fc051b9e61224bd994db23c7128a735b"
 
+/* A server's records, trimmed to the keys the picture reads. The birth's
+ * transition names the client's address as the server writes it
+ * (src/server_session.c birth); the session_born record before it has no
+ * connection yet, so no peer. */
 static const char *const life[] = {
-    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\",\"session\":\"" SID
-    "\",\"kind\":\"info\",\"event\":\"session_born\",\"reason\":\"SESSION_BORN\"}",
-    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"session\":\"" SID
-    "\",\"kind\":\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\","
-    "\"reason\":\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":"
-    "\"198.18.3.1:4000\"}",
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\","
+    "\"session\":\"" SID "\",\"kind\":\"info\",\"event\":\"session_born\","
+    "\"reason\":\"SESSION_BORN\",\"detail\":\"server\"}",
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\","
+    "\"session\":\"" SID "\",\"kind\":\"transition\",\"event\":"
+    "\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\",\"reason\":"
+    "\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":\"198.18.3.1:4000\","
+    "\"detail\":\"birth\"}",
     "{\"ts\":\"2026-11-25T17:53:42.000Z\",\"session\":\"" SID
     "\",\"kind\":\"switch\",\"event\":\"switch\",\"reason\":\"NAT_REBIND\","
     "\"from_attachment\":1,\"to_attachment\":1,\"peer\":\"198.18.3.1:31059\"}",
