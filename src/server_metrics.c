@@ -355,8 +355,7 @@ static void per_session(struct metrics_buf *b, struct server *srv) {
         (double)omitted);
 }
 
-static void render(void *user, struct metrics_buf *b) {
-  struct server *srv = user;
+void srv_metrics_render(struct server *srv, struct metrics_buf *b) {
   struct metrics_label version = {"version", PACKAGE_VERSION};
   struct conn_view v;
 
@@ -384,6 +383,10 @@ static void render(void *user, struct metrics_buf *b) {
           "QUIC stateless resets sent.", srv->resets_sent);
   if (srv->conf.metrics_per_session)
     per_session(b, srv);
+}
+
+static void render(void *user, struct metrics_buf *b) {
+  srv_metrics_render(user, b);
 }
 
 /* --- set-up -------------------------------------------------------------- */
