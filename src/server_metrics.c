@@ -303,8 +303,9 @@ static void traffic(struct metrics_buf *b, struct server *srv,
                   "(computed at the scrape; _count is the paths measured).",
                   NULL, 0, v->rtt, v->nrtt);
   metrics_summary(b, "jvpn_path_loss_ratio",
-                  "Share of sent datagrams lost on the active paths now, over "
-                  "sessions (QUIC only; computed at the scrape).",
+                  "Share of sent datagrams lost on the active paths since "
+                  "each connection started, over sessions (QUIC only; "
+                  "computed at the scrape).",
                   NULL, 0, v->loss, v->nloss);
 }
 
