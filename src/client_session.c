@@ -39,6 +39,15 @@ static void emit(struct client *cl, struct jvpn_session_out *out) {
   }
 }
 
+/* The server's address on |l|'s connection, as the server's records name
+ * the client's: "198.18.1.2:443"; NULL before the connection has one. */
+static const char *remote_str(struct client_link *l, char *buf, size_t len) {
+  struct quic_path path;
+
+  transport_get_path(&l->tp, &path);
+  return path.remote ? glue_sockaddr_str(path.remote, buf, len) : NULL;
+}
+
 static void arm(struct client *cl) {
   uint64_t d, now = now_ms();
 
@@ -233,6 +242,7 @@ static void born(struct client_link *l, const uint8_t id[JVPN_SESSION_ID_LEN],
   struct client *cl = l->cl;
   struct jvpn_session_out out;
   struct jvpn_session_event ev;
+  char peer[64];
 
   if (transport_export(&l->tp, JVPN_EXPORTER_SESSION_LABEL, id,
                        JVPN_SESSION_ID_LEN, cl->sess.secret,
@@ -259,6 +269,7 @@ static void born(struct client_link *l, const uint8_t id[JVPN_SESSION_ID_LEN],
   ev.type = JVPN_EV_ATTACH_CONFIRMED;
   ev.attachment = l->att;
   ev.detail = l->idx >= 0 ? l->ifname : "birth";
+  ev.peer = remote_str(l, peer, sizeof(peer));
   client_sess_event(cl, &ev);
   LOG_INFO(NULL, "session %s started", cl->sess.idstr);
   dump_secret_for_tests(cl);
@@ -273,6 +284,7 @@ void client_sess_opened(struct client_link *l, const char *session,
   uint64_t v = 0;
   struct jvpn_session_event ev;
   int standby = l->req == CLIENT_REQ_STANDBY;
+  char peer[64];
 
   if (session == NULL || jvpn_wire_parse_session_id(session, len, id) != 0 ||
       version == NULL ||
@@ -299,6 +311,7 @@ void client_sess_opened(struct client_link *l, const char *session,
   ev.type = standby ? JVPN_EV_STANDBY : JVPN_EV_REATTACH;
   ev.attachment = l->att;
   ev.detail = standby ? l->ifname : "reattach accepted";
+  ev.peer = remote_str(l, peer, sizeof(peer));
   client_sess_event(cl, &ev);
   if (standby) {
     cl->sess.standbys++;

@@ -303,8 +303,9 @@ static void traffic(struct metrics_buf *b, struct server *srv,
                   "(computed at the scrape; _count is the paths measured).",
                   NULL, 0, v->rtt, v->nrtt);
   metrics_summary(b, "jvpn_path_loss_ratio",
-                  "Share of sent datagrams lost on the active paths now, over "
-                  "sessions (QUIC only; computed at the scrape).",
+                  "Share of sent datagrams lost on the active paths since "
+                  "each connection started, over sessions (QUIC only; "
+                  "computed at the scrape).",
                   NULL, 0, v->loss, v->nloss);
 }
 
@@ -355,8 +356,7 @@ static void per_session(struct metrics_buf *b, struct server *srv) {
         (double)omitted);
 }
 
-static void render(void *user, struct metrics_buf *b) {
-  struct server *srv = user;
+void srv_metrics_render(struct server *srv, struct metrics_buf *b) {
   struct metrics_label version = {"version", PACKAGE_VERSION};
   struct conn_view v;
 
@@ -384,6 +384,10 @@ static void render(void *user, struct metrics_buf *b) {
           "QUIC stateless resets sent.", srv->resets_sent);
   if (srv->conf.metrics_per_session)
     per_session(b, srv);
+}
+
+static void render(void *user, struct metrics_buf *b) {
+  srv_metrics_render(user, b);
 }
 
 /* --- set-up -------------------------------------------------------------- */

@@ -44,6 +44,7 @@ struct srv_conn_totals {
 };
 
 struct metrics_http;
+struct metrics_buf;
 
 struct srv_metrics {
   struct metrics_http *http; /* the endpoint, or NULL */
@@ -70,6 +71,11 @@ void srv_metrics_refused(struct server *srv, enum jvpn_reason why);
 /* |sc| is being deleted / |ss| freed: keeps what they counted. */
 void srv_metrics_conn_gone(struct server *srv, const struct sclient *sc);
 void srv_metrics_session_gone(struct server *srv, const struct srv_session *ss);
+
+/* The scrape: every family, from what |srv| holds now, appended to |b|
+ * (b->failed set when it ran out of memory). The endpoint calls it on the
+ * loop thread. */
+void srv_metrics_render(struct server *srv, struct metrics_buf *b);
 
 /* Opens the endpoint when the config names one (before the privilege
  * drop). Returns 0 or a JVPN_ERR_* (logged). */

@@ -494,6 +494,8 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   struct jvpn_session_event ev;
   struct jvpn_session *s;
   struct srv_session *ss;
+  struct quic_path path;
+  char peer[64];
 
   if (birth_admitted(sc, resp) != 0)
     return;
@@ -539,6 +541,7 @@ static void birth(struct sclient *sc, struct quic_tunnel_resp *resp) {
   ev.type = JVPN_EV_ATTACH_CONFIRMED;
   ev.attachment = sc->att;
   ev.detail = "birth";
+  ev.peer = glue_sockaddr_str(remote_of(sc, &path), peer, sizeof(peer));
   (void)sess_event(srv, ss, &ev);
   sess_route(srv, ss);
   respond_accept(ss, s, resp);

@@ -363,7 +363,8 @@ static void switch_audit(const struct jvpn_session *s,
 static void info_audit(const struct jvpn_session *s,
                        const struct jvpn_policy *p, uint64_t now,
                        const char *event, enum jvpn_reason r, uint64_t att,
-                       const char *detail, struct jvpn_session_out *out) {
+                       const char *detail, const char *peer,
+                       struct jvpn_session_out *out) {
   struct jvpn_audit_record *rec;
 
   rec = record_new(s, p, out, JVPN_AUDIT_INFO, event, r, now);
@@ -371,6 +372,7 @@ static void info_audit(const struct jvpn_session *s,
     return;
   rec->to_attachment = att;
   copy_text(rec->detail, sizeof(rec->detail), detail);
+  copy_text(rec->peer, sizeof(rec->peer), peer);
 }
 
 /* --- transitions ------------------------------------------------------- */
@@ -465,7 +467,7 @@ void jvpn_session_init(struct jvpn_session *s, enum jvpn_session_side side,
   s->last_attached_ms = now_ms;
   s->policy_version = p->version;
   info_audit(s, p, now_ms, "session_born", JVPN_R_SESSION_BORN, 0,
-             side == JVPN_SIDE_SERVER ? "server" : "client", out);
+             side == JVPN_SIDE_SERVER ? "server" : "client", NULL, out);
 }
 
 void jvpn_session_free(struct jvpn_session *s) {
@@ -602,7 +604,7 @@ static int on_standby(struct jvpn_session *s,
   s->last_attachment_id = ev->attachment;
   out->verdict = JVPN_R_STANDBY_ADDED;
   info_audit(s, p, now, "standby_added", JVPN_R_STANDBY_ADDED, a->id,
-             ev->detail, out);
+             ev->detail, ev->peer, out);
   return 0;
 }
 
@@ -622,7 +624,7 @@ static int on_dead(struct jvpn_session *s, const struct jvpn_session_event *ev,
     att_clear(a);
     out->verdict = JVPN_R_STANDBY_LOST;
     info_audit(s, p, now, "standby_lost", JVPN_R_STANDBY_LOST, id, ev->detail,
-               out);
+               NULL, out);
     return 0;
   }
   drop_active(s, now);
@@ -631,7 +633,7 @@ static int on_dead(struct jvpn_session *s, const struct jvpn_session_event *ev,
      * trying is gone, which changes no state. */
     out->verdict = JVPN_R_TRANSPORT_DEAD;
     info_audit(s, p, now, "attachment_lost", JVPN_R_TRANSPORT_DEAD, id,
-               ev->detail, out);
+               ev->detail, NULL, out);
     return 0;
   }
   transition(s, p, now, JVPN_R_TRANSPORT_DEAD, ev->detail, ev->peer, out);

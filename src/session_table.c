@@ -361,9 +361,12 @@ static int refuse(const struct jvpn_attach_req *req,
   rec->kind = JVPN_AUDIT_SECURITY;
   rec->mono_ms = now;
   /* The claimed ID, even for an unknown session: it is what an operator
-   * greps for. It is bytes from the peer, formatted as hex by the writer. */
-  memcpy(rec->session, req->session_id, sizeof(rec->session));
-  rec->has_session = 1;
+   * greps for. It is bytes from the peer, formatted as hex by the writer.
+   * A birth claims none: its record names no session. */
+  if (req->role != ROLE_BIRTH) {
+    memcpy(rec->session, req->session_id, sizeof(rec->session));
+    rec->has_session = 1;
+  }
   rec->event = "attach_refused";
   rec->reason = jvpn_reason_name(r);
   rec->policy_version = p->version;

@@ -148,6 +148,19 @@ static void timeline_report_skipped(const char *path,
           m->unknown_kind == 1 ? "" : "s", m->lines);
 }
 
+/* The refusals the lanes of sessions cannot show: no session had one. */
+static void timeline_report_unbound(const char *path,
+                                    const struct tl_model *m) {
+  char summary[TL_SUMMARY_REASONS * (TL_REASON_MAX + 24) + 32];
+  size_t n =
+      tl_unbound_summary(m, 0, m->unbound.nmarks, summary, sizeof(summary));
+
+  if (n > 0)
+    fprintf(stderr,
+            "jvpn-quic timeline: %s: %zu refusal%s without a session: %s\n",
+            path, n, n == 1 ? "" : "s", summary);
+}
+
 /* Writes to a temporary file beside |path| and renames it over. */
 static int timeline_write(const struct timeline_args *a,
                           const struct tl_view *v) {
@@ -198,6 +211,7 @@ int jvpn_cmd_timeline(int argc, char **argv) {
     return rv;
   }
   timeline_report_skipped(a.in, &m);
+  timeline_report_unbound(a.in, &m);
   n = tl_view_select(&m, a.prefix, a.t_since, a.t_until, &v);
   if (n < 0)
     fputs("jvpn-quic timeline: out of memory\n", stderr);

@@ -308,3 +308,31 @@ int tl_lane_write(const struct tl_layout *l, const struct tl_session *s,
   fputs("</g>\n", l->f);
   return rv;
 }
+
+void tl_lane_unbound_background(const struct tl_layout *l, double y, int odd) {
+  fprintf(l->f,
+          "<rect x=\"0\" y=\"%.1f\" width=\"%d\" height=\"%.1f\" "
+          "fill=\"%s\"/>\n",
+          y, TL_WIDTH, tl_lane_height(l, 0), odd ? "#f3f5f7" : "#ffffff");
+}
+
+int tl_lane_unbound_write(const struct tl_layout *l, const struct tl_model *m,
+                          size_t n, const char *summary, double y) {
+  double ty = y + l->d.band_y + l->d.band_h - 3;
+
+  fputs("<g class=\"lane\" id=\"unbound\">\n<g><title>", l->f);
+  fprintf(l->f,
+          "%zu refusal%s without a session (no ID yet, or none that "
+          "parsed): ",
+          n, n == 1 ? "" : "s");
+  tl_xml_text(l->f, summary);
+  fprintf(l->f,
+          "</title>\n<text x=\"10\" y=\"%.1f\" font-size=\"%d\" "
+          "font-style=\"italic\" fill=\"#333\">without a session</text>"
+          "</g>\n",
+          ty, l->overview ? 10 : 12);
+  if (tl_lane_marks(l, &m->unbound, y) < 0)
+    return JVPN_ERR_NOMEM;
+  fputs("</g>\n", l->f);
+  return 0;
+}

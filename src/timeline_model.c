@@ -45,6 +45,7 @@ void tl_model_free(struct tl_model *m) {
   for (i = 0; i < m->n; i++)
     session_free(m->s[i]);
   free(m->s);
+  free(m->unbound.marks);
   tl_model_init(m);
 }
 
@@ -391,6 +392,70 @@ static int rec_fill(struct rec *r, const struct jsonl_obj *o) {
   return 0;
 }
 
+/* A record of no session: a refusal is kept as a mark of its own lane. */
+static int on_unbound(struct tl_model *m, struct rec *r) {
+  struct tl_session *u = &m->unbound;
+
+  m->no_session++;
+  r->t = r->t < u->last_t ? u->last_t : r->t;
+  u->last_t = r->t;
+  if (strcmp(r->kind, "security") == 0)
+    return mark_add(u, r, TL_MK_SECURITY);
+  if (strcmp(r->kind, "denial") == 0)
+    return mark_add(u, r, TL_MK_DENIAL);
+  return 0;
+}
+
+/* No session: none named, or the zeros a refused birth was once logged
+ * with (it has no ID yet). */
+static int unbound(const char *hex) {
+  return hex == NULL || (*hex != '\0' && strspn(hex, "0") == strlen(hex));
+}
+
+size_t tl_unbound_summary(const struct tl_model *m, size_t i0, size_t i1,
+                          char *buf, size_t len) {
+  struct {
+    const char *reason;
+    size_t n;
+  } c[TL_SUMMARY_REASONS], t;
+  size_t nc = 0, other = 0, i, k, off = 0;
+  int w;
+
+  i1 = i1 < m->unbound.nmarks ? i1 : m->unbound.nmarks;
+  for (i = i0; i < i1; i++) {
+    const char *why = m->unbound.marks[i].reason;
+
+    for (k = 0; k < nc && strcmp(c[k].reason, why) != 0; k++)
+      ;
+    if (k < nc)
+      c[k].n++;
+    else if (nc < TL_SUMMARY_REASONS) {
+      c[nc].reason = why;
+      c[nc++].n = 1;
+    } else
+      other++;
+  }
+  for (i = 1; i < nc; i++) /* most frequent first; ties by appearance */
+    for (k = i; k > 0 && c[k].n > c[k - 1].n; k--) {
+      t = c[k];
+      c[k] = c[k - 1];
+      c[k - 1] = t;
+    }
+  if (len > 0)
+    buf[0] = '\0';
+  for (k = 0; k <= nc && off < len; k++) {
+    if (k == nc && other == 0)
+      break;
+    w = snprintf(buf + off, len - off, "%s%s %zu", k ? ", " : "",
+                 k < nc ? (c[k].reason[0] ? c[k].reason : "?") : "other",
+                 k < nc ? c[k].n : other);
+    if (w < 0)
+      break;
+    off += (size_t)w;
+  }
+  return i1 > i0 ? i1 - i0 : 0;
+}
+
 static void note_node(struct tl_model *m, const struct jsonl_obj *o) {
   const char *node = jsonl_str(o, "node");
 
@@ -419,10 +484,8 @@ int tl_model_add_line(struct tl_model *m, const char *line, size_t len) {
   note_node(m, &o);
   m->t_min = r.t < m->t_min ? r.t : m->t_min;
   m->t_max = r.t > m->t_max ? r.t : m->t_max;
-  if ((hex = jsonl_str(&o, "session")) == NULL) {
-    m->no_session++;
-    return 0;
-  }
+  if (unbound(hex = jsonl_str(&o, "session")))
+    return on_unbound(m, &r);
   if (tl_session_b64(hex, (char[23]){0}) < 0) {
     m->malformed++;
     return 0;

@@ -20,6 +20,8 @@
  *   of the one that opens the bar;
  * - marks: switches, transport switches, denials, security refusals and
  *   the other info records, each with its reason code.
+ * Records without a session (or with the all-zero ID of a refused birth
+ * in older logs) are counted; their refusals are kept apart (unbound).
  * A session without a TERMINATED transition lives to the end of the log.
  * Times are Unix milliseconds from the records' "ts" (UTC); a record
  * older than its session's previous one (the wall clock stepped back)
@@ -108,7 +110,21 @@ struct tl_model {
   size_t malformed;    /* not a JSON object, or no valid ts/kind */
   size_t unknown_kind; /* a kind or state this reader does not know */
   size_t no_session;   /* records of the daemon, not of a session */
+  /* The refusals among them (security and denial records: a malformed
+   * request, a policy denial, a birth over the rate limit): marks only,
+   * in time order, for a lane of their own. */
+  struct tl_session unbound;
 };
+
+/* Reasons told apart in a summary of refusals; more share one entry. */
+#define TL_SUMMARY_REASONS 8
+
+/* The refusals without a session in |m|'s marks [i0, i1), counted by
+ * reason: "RATE_LIMITED 3, MALFORMED_REQUEST 1" (the most frequent
+ * first; "other" for the reasons past TL_SUMMARY_REASONS) into |buf|.
+ * Returns how many there are. */
+size_t tl_unbound_summary(const struct tl_model *m, size_t i0, size_t i1,
+                          char *buf, size_t len);
 
 /* Empties |m|. */
 void tl_model_init(struct tl_model *m);

@@ -12,6 +12,7 @@
 
 #define TOP_H 112  /* px: title, subtitle, legend, axis labels */
 #define FOOT_H 34  /* px: the axis below the lanes and the summary */
+#define UNBOUND_FOOT_H 12 /* px: a line more for refusals without a session */
 
 static const struct tl_lane_dims dims_full = {
     .mark_y = 6, .mark_h = 10, .band_y = 20, .band_h = 16, .bar_y = 40,
@@ -230,9 +231,38 @@ static void defs(FILE *f) {
         f);
 }
 
-static void footer(const struct tl_layout *l, double y) {
-  const struct tl_model *m = l->v->m;
+/* The refusals without a session in the plot's time range: marks
+ * [*i0, *i1) of the model's unbound ones, summed up by reason in |buf|.
+ * Returns how many. */
+static size_t unbound_range(const struct tl_layout *l, size_t *i0, size_t *i1,
+                            char *buf, size_t len) {
+  const struct tl_session *u = &l->v->m->unbound;
 
+  for (*i0 = 0; *i0 < u->nmarks && u->marks[*i0].t < l->t0; ++*i0)
+    ;
+  for (*i1 = *i0; *i1 < u->nmarks && u->marks[*i1].t <= l->t1; ++*i1)
+    ;
+  return tl_unbound_summary(l->v->m, *i0, *i1, buf, len);
+}
+
+static void footer(const struct tl_layout *l, double y, size_t nunbound,
+                   const char *summary) {
+  const struct tl_model *m = l->v->m;
+  size_t outside = m->unbound.nmarks - nunbound;
+
+  if (m->unbound.nmarks > 0) {
+    fprintf(l->f,
+            "<text x=\"10\" y=\"%.1f\" font-size=\"9\" fill=\"#555\">"
+            "refusals without a session: %zu in this time range",
+            y - UNBOUND_FOOT_H, nunbound);
+    if (nunbound > 0)
+      fputs(" (", l->f);
+    tl_xml_text(l->f, summary);
+    fprintf(l->f, "%s", nunbound > 0 ? ")" : "");
+    if (outside > 0)
+      fprintf(l->f, ", %zu outside it", outside);
+    fputs("</text>\n", l->f);
+  }
   fprintf(l->f,
           "<text x=\"10\" y=\"%.1f\" font-size=\"9\" fill=\"#777\">"
           "%zu records from %zu lines; skipped: %zu malformed, %zu of an "
@@ -289,27 +319,40 @@ static void header(const struct tl_layout *l, double height,
 
 int tl_svg_write(FILE *f, const struct tl_view *v, const char *source,
                  enum tl_detail detail) {
+  char summary[TL_SUMMARY_REASONS * (TL_REASON_MAX + 24) + 32];
   struct tl_layout l;
-  double y = TOP_H, h;
-  size_t i;
+  double y = TOP_H, h, foot = FOOT_H;
+  size_t i, u0, u1, nu;
   int rv;
 
   layout_init(&l, f, v, detail);
   h = lanes_height(&l);
-  header(&l, TOP_H + h + FOOT_H, source);
+  nu = unbound_range(&l, &u0, &u1, summary, sizeof(summary));
+  if (nu > 0)
+    h += tl_lane_height(&l, 0);
+  if (v->m->unbound.nmarks > 0)
+    foot += UNBOUND_FOOT_H;
+  header(&l, TOP_H + h + foot, source);
   subtitle(&l, source);
   legend(&l);
   for (i = 0; i < v->n; i++) {
     tl_lane_background(&l, v->s[i], y, (int)(i & 1));
     y += tl_lane_height(&l, tl_lane_rows(&l, v->s[i]));
   }
+  if (nu > 0)
+    tl_lane_unbound_background(&l, y, (int)(v->n & 1));
   axis(&l, TOP_H, TOP_H + h);
   for (i = 0, y = TOP_H; i < v->n; i++) {
     if ((rv = tl_lane_write(&l, v->s[i], y)) < 0)
       return rv;
     y += tl_lane_height(&l, tl_lane_rows(&l, v->s[i]));
   }
-  footer(&l, y + FOOT_H - 6);
+  if (nu > 0) {
+    if ((rv = tl_lane_unbound_write(&l, v->m, nu, summary, y)) < 0)
+      return rv;
+    y += tl_lane_height(&l, 0);
+  }
+  footer(&l, y + foot - 6, nu, summary);
   fputs("</svg>\n", f);
   if (fflush(f) != 0 || ferror(f)) {
     if (errno == 0)

@@ -69,6 +69,14 @@ void tl_lane_background(const struct tl_layout *l,
 int tl_lane_write(const struct tl_layout *l, const struct tl_session *s,
                   double y);
 
+/* The lane of the refusals without a session (|m|'s unbound marks in the
+ * plot's time range, |n| of them, |summary| by reason): its background,
+ * then its label and markers; as tall as a lane of no attachment row.
+ * tl_lane_unbound_write returns 0 or JVPN_ERR_NOMEM. */
+void tl_lane_unbound_background(const struct tl_layout *l, double y, int odd);
+int tl_lane_unbound_write(const struct tl_layout *l, const struct tl_model *m,
+                          size_t n, const char *summary, double y);
+
 /* px a text of |n| characters takes at |size| px (DejaVu Sans, about). */
 double tl_text_w(size_t n, double size);
 

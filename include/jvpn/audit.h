@@ -38,7 +38,7 @@ struct jvpn_audit_record {
   const char *reason;        /* static reason code name, or NULL */
   uint64_t from_attachment, to_attachment; /* 0 = none */
   uint32_t policy_version;
-  char peer[JVPN_AUDIT_PEER_MAX];       /* security events: peer address */
+  char peer[JVPN_AUDIT_PEER_MAX];       /* the connection's remote address */
   char detail[JVPN_AUDIT_DETAIL_MAX];   /* measurements, path; no secrets */
 };
 

@@ -170,7 +170,8 @@ struct jvpn_session_event {
   enum jvpn_reason reason;   /* PATH_CHANGE and TERMINATE only */
   struct jvpn_health health; /* HEALTH only */
   const char *detail;        /* copied into the record; may be NULL */
-  const char *peer;          /* peer address for the record; may be NULL */
+  const char *peer;          /* the connection's remote address for the
+                                record; may be NULL */
   int failover;              /* ACTIVATE only: the client judged the active
                                 attachment dead, so the switch cooldown
                                 does not apply (the budget does) */

@@ -13,7 +13,11 @@
 #   (a) the first scrape: 200, the 0.0.4 content type, and promtool's
 #       "check metrics" finds nothing to say about the text
 #   (b) jvpn_sessions{state="ATTACHED"} is 2 (one per client), the active
-#       QUIC attachments 2
+#       QUIC attachments 2, jvpn_session_births_total 2, and
+#       jvpn_process_start_time_seconds within START_SLACK s of the
+#       server's launch
+#   Attachments by role "standby" need [uplink] sections (tests/netns/
+#   session.sh's topology): left to tests/unit/test_server_metrics.
 #   (c) a ping flood through client1's tunnel: the IP byte and packet
 #       counters grow each way by at least what it carried
 #   (d) a NAT rebinding (lab_nat_flush) under traffic:
@@ -21,6 +25,17 @@
 #   (e) a forged reattach for client1's session (tests/tools/attach_probe
 #       --forge with client1's stolen key, from client2's host): 403, and
 #       jvpn_attach_refusals_total{reason="BAD_PROOF"} goes up by 1
+#   (r) the RTT and loss summaries of the active paths count both
+#       sessions' paths (after (c)'s traffic)
+#   (s) pings from a source client1 was not given (an extra address on its
+#       TUN device): jvpn_drops_total{cause="spoofed_source"} grows by them
+#   (t) the router blocks UDP (lab_udp_block): both sessions fall back to
+#       TCP, each a reattach on the server, so jvpn_reattaches_total and
+#       jvpn_switches_total{reason="TCP_FALLBACK"} go up by 2 and two
+#       active TCP attachments are listed; UDP allowed again: back on
+#       QUIC, jvpn_switches_total{reason="QUIC_RETURN"} and the reattaches
+#       up by 2 more. Every end gets "max_switches_per_min = 64" (as
+#       scripts/bench-recovery.sh) so that (d)'s rebindings leave budget.
 #   (f) the last scrape passes promtool too; audit records were counted;
 #       another path is 404
 #   (p) "metrics_per_session = on" and SIGHUP: one jvpn_session_info and
@@ -46,6 +61,8 @@ PORT=9587
 URL=http://127.0.0.1:$PORT/metrics
 FLOOD=400          # (c): echo requests ...
 SIZE=1000          # ... of this many payload bytes
+START_SLACK=5      # (b): s between the launch and the start time shown
+SPOOF=198.18.200.99 # (s): a source outside client1's inner addresses
 
 lab_find_bin ||
   lab_setup_fail "no jvpn-quic binary (set JVPN_BIN or build it)"
@@ -75,7 +92,12 @@ sed -i "s|^\[server\]\$|[server]\nmetrics = 127.0.0.1:$PORT\nuser = nobody\naudi
   "$dir/server.conf"
 grep -q "^metrics = 127.0.0.1:$PORT\$" "$dir/server.conf" ||
   lab_setup_fail "could not add metrics to the server's config"
+# (t) switches twice more than (d) alone would: room in every budget.
+for f in server client1 client2; do
+  printf '\n[policy]\nmax_switches_per_min = 64\n' >>"$dir/$f.conf"
+done
 
+launched=$(date +%s.%N)
 if ! lab_vpn_server_start "$slog" -c "$dir/server.conf" -v \
      --control "$dir/server.sock"; then
   lab_setup_fail "the server did not come up: $REPLY $(lab_tail "$slog")"
@@ -137,17 +159,27 @@ fi
 
 # --- (b) sessions by state ---------------------------------------------------
 scenario_b() {
-  local att act
+  local att act born start
   scrape s1 || { lab_fail b "scrape failed"; return 1; }
   value s1 'jvpn_sessions{state="ATTACHED"}' && att=$REPLY || att=none
   value s1 'jvpn_attachments{role="active",transport="quic"}' && act=$REPLY ||
     act=none
-  if [ "$att" != 2 ] || [ "$act" != 2 ]; then
-    lab_fail b "ATTACHED sessions $att, active QUIC attachments $act (want 2\
- and 2)" "$dir/s1.prom"
+  value s1 jvpn_session_births_total && born=$REPLY || born=none
+  value s1 jvpn_process_start_time_seconds && start=$REPLY || start=none
+  if [ "$att" != 2 ] || [ "$act" != 2 ] || [ "$born" != 2 ]; then
+    lab_fail b "ATTACHED sessions $att, active QUIC attachments $act, births\
+ $born (want 2, 2 and 2)" "$dir/s1.prom"
     return 1
   fi
-  lab_pass b "jvpn_sessions{state=\"ATTACHED\"} 2, active QUIC attachments 2"
+  if ! awk -v s="$start" -v l="$launched" -v m="$START_SLACK" \
+       'BEGIN { d = s - l; exit !(s != "none" && d > -1 && d < m) }'; then
+    lab_fail b "jvpn_process_start_time_seconds $start, launched at\
+ $launched (want within $START_SLACK s after)" "$dir/s1.prom"
+    return 1
+  fi
+  lab_pass b "jvpn_sessions{state=\"ATTACHED\"} 2, active QUIC attachments 2,\
+ births 2; start time $start, $(awk -v s="$start" -v l="$launched" \
+ 'BEGIN { printf "%.2f", s - l }') s after the launch"
 }
 scenario_b
 
@@ -254,6 +286,110 @@ scenario_e() {
 }
 scenario_e
 
+# --- (r) RTT and loss of the active paths --------------------------------------
+scenario_r() {
+  local rtt loss
+  scrape r0 || { lab_fail r "scrape failed"; return 1; }
+  value r0 jvpn_path_rtt_seconds_count && rtt=$REPLY || rtt=none
+  value r0 jvpn_path_loss_ratio_count && loss=$REPLY || loss=none
+  if [ "$rtt" != 2 ] || [ "$loss" = none ] || [ "$loss" -lt 1 ]; then
+    lab_fail r "jvpn_path_rtt_seconds_count $rtt (want 2),\
+ jvpn_path_loss_ratio_count $loss (want >= 1)" "$dir/r0.prom"
+    return 1
+  fi
+  value r0 'jvpn_path_rtt_seconds{quantile="0.5"}'
+  lab_pass r "jvpn_path_rtt_seconds_count 2 (median ${REPLY} s),\
+ jvpn_path_loss_ratio_count $loss"
+}
+scenario_r
+
+# --- (s) a spoofed inner source -------------------------------------------------
+scenario_s() {
+  local s='jvpn_drops_total{cause="spoofed_source"}' n0 npings=3
+  if ! scrape sp0 || ! value sp0 "$s"; then
+    lab_fail s "no $s" "$dir/sp0.prom"
+    return 1
+  fi
+  n0=$REPLY
+  ip -n "$c1" addr add "$SPOOF/32" dev "$LAB_TUN" ||
+    { lab_fail s "could not add $SPOOF to client1's $LAB_TUN"; return 1; }
+  ip netns exec "$c1" ping -n -q -c "$npings" -i 0.2 -w 3 -I "$SPOOF" \
+    "$LAB_SERVER_IN4" >"$dir/spoof.log" 2>&1
+  ip -n "$c1" addr del "$SPOOF/32" dev "$LAB_TUN"
+  if ! lab_wait_for "$s to grow" 5 grown sp1 "$s" "$n0" "$npings"; then
+    lab_fail s "$s $n0 -> ${REPLY:-none} after $npings pings from $SPOOF" \
+      "$dir/sp1.prom" "$slog"
+    return 1
+  fi
+  lab_pass s "$npings pings from $SPOOF: $s $n0 -> $REPLY"
+}
+scenario_s
+
+# --- (t) TCP fallback and the return to QUIC ----------------------------------
+# on_transport T: both clients' sessions go over T (quic or tcp) now.
+on_transport() {
+  local n
+  declare -A C=()
+  for n in 1 2; do
+    lab_cli_status "$dir/client$n.sock" C && [ "${C[transport]}" = "$1" ] ||
+      return 1
+  done
+}
+# moved NAME REASON R0 S0: a fresh scrape NAME shows jvpn_reattaches_total
+# at R0 + 2 or more and the switches of REASON at S0 + 2 (lab_wait_for).
+moved() {
+  grown "$1" jvpn_reattaches_total "$3" 2 &&
+    value "$1" "jvpn_switches_total{reason=\"$2\"}" && [ "$REPLY" = $(($4 + 2)) ]
+}
+# scenario_t_step NAME REASON TRANSPORT: UDP blocked (TRANSPORT tcp) or
+# allowed again (quic), both clients' sessions move there (the router
+# carries both), and the scrapes NAME0 (before) and NAME1 (after) show two
+# more reattaches and two more switches of REASON; what moved in STEP.
+STEP=
+scenario_t_step() {
+  local name=$1 why=$2 to=$3 r0 s0
+  if ! scrape "${name}0" || ! value "${name}0" jvpn_reattaches_total; then
+    lab_fail t "no jvpn_reattaches_total" "$dir/${name}0.prom"
+    return 1
+  fi
+  r0=$REPLY
+  value "${name}0" "jvpn_switches_total{reason=\"$why\"}" ||
+    { lab_fail t "no $why switches" "$dir/${name}0.prom"; return 1; }
+  s0=$REPLY
+  if [ "$to" = tcp ]; then
+    lab_udp_block 1 || { lab_fail t "cannot block UDP in the router"; return 1; }
+  else
+    lab_udp_block 0
+  fi
+  if ! lab_wait_for "both clients on $to" 10 on_transport "$to"; then
+    lab_fail t "the clients not on $to 10 s after the router's change" \
+      "$dir/client1.log" "$dir/client2.log" "$slog"
+    return 1
+  fi
+  if ! lab_wait_for "the counters" 5 moved "${name}1" "$why" "$r0" "$s0"; then
+    value "${name}1" jvpn_reattaches_total
+    lab_fail t "$why: reattaches $r0 -> ${REPLY:-none}, switches $s0 ->\
+ $(value "${name}1" "jvpn_switches_total{reason=\"$why\"}"; echo "$REPLY")\
+ (want +2 each)" "$dir/${name}1.prom" "$slog"
+    return 1
+  fi
+  value "${name}1" jvpn_reattaches_total
+  STEP="jvpn_reattaches_total $r0 -> $REPLY,\
+ jvpn_switches_total{reason=\"$why\"} $s0 -> $((s0 + 2))"
+}
+scenario_t() {
+  local s='jvpn_attachments{role="active",transport="tcp"}' fall
+  scenario_t_step tf TCP_FALLBACK tcp || { lab_udp_block 0; return 1; }
+  fall=$STEP
+  if ! value tf1 "$s" || [ "$REPLY" != 2 ]; then
+    lab_udp_block 0
+    lab_fail t "$s ${REPLY:-none} on TCP (want 2)" "$dir/tf1.prom"
+    return 1
+  fi
+  scenario_t_step tq QUIC_RETURN quic || return 1
+  lab_pass t "UDP blocked: $fall, $s 2; UDP back: $STEP"
+}
+scenario_t
 # --- (f) the last scrape -------------------------------------------------------
 scenario_f() {
   local code written

@@ -9,7 +9,8 @@
 # valid XML (xmllint --noout) and render with rsvg-convert (librsvg, the
 # renderer of GNOME and of many web pipelines) to a PNG 1200 px wide and
 # of some size. Then the command line: --session in base64url, --since,
-# skipped malformed lines reported, an empty selection refused with exit
+# skipped malformed lines reported, refusals of no session drawn in a lane
+# of their own and reported, an empty selection refused with exit
 # status 1, a bad argument with 2. A truncated SVG must fail the same
 # checks (the checks check).
 #
@@ -146,6 +147,24 @@ if [ "$REPLY" -eq 0 ] && [ -z "$(rendered bad "$tmp/bad.svg")" ] &&
   pass malformed "skipped and counted: $(cat "$tmp/bad.err" | head -n 1)"
 else
   fail malformed "status $REPLY, $(cat "$tmp/bad.err")"
+fi
+
+# Refusals of no session (as the server logs a malformed request or a
+# birth over the rate limit): a lane of their own, and a line on stderr.
+{
+  cat "$log"
+  echo '{"ts":"2026-12-07T09:20:35Z","node":"server","kind":"security","event":"attach_refused","reason":"MALFORMED_REQUEST","peer":"203.0.113.7:4444","detail":"malformed jvpn-attach or jvpn-version header"}'
+  echo '{"ts":"2026-12-07T09:20:36Z","node":"server","kind":"security","event":"attach_refused","reason":"RATE_LIMITED","peer":"198.18.3.1:7000","detail":"birth: pin attach rate"}'
+} >"$tmp/unbound.jsonl"
+draw unbound "$tmp/unbound.jsonl"
+if [ "$REPLY" -eq 0 ] && [ -z "$(rendered unbound "$tmp/unbound.svg")" ] &&
+   grep -q 'id="unbound"' "$tmp/unbound.svg" &&
+   grep -q '2 refusals without a session: MALFORMED_REQUEST 1, RATE_LIMITED 1' \
+     "$tmp/unbound.err"; then
+  pass unbound "a lane without a session, rendered; $(grep refusal \
+    "$tmp/unbound.err")"
+else
+  fail unbound "status $REPLY, $(cat "$tmp/unbound.err")"
 fi
 
 draw empty "$log" --session ffffffff

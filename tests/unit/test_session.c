@@ -107,7 +107,35 @@ static void attach_first(void) {
   assert_int_equal(ev(JVPN_EV_ATTACH_CONFIRMED, 1, 0), 0);
 }
 
+/* |type| for |att| from the connection at |peer|. */
+static int ev_from(enum jvpn_event_type type, uint64_t att, const char *peer) {
+  struct jvpn_session_event e;
+
+  memset(&e, 0, sizeof(e));
+  e.type = type;
+  e.attachment = att;
+  e.peer = peer;
+  jvpn_session_out_reset(&fx.out);
+  return jvpn_session_handle(&fx.s, &e, &fx.p, fx.now, &fx.out);
+}
+
 /* --- tests ----------------------------------------------------------- */
+
+/* The records that open an attachment name its connection's remote
+ * address: the timeline labels each bar with it. */
+static void test_peer_in_records(void **state) {
+  (void)state;
+  assert_int_equal(ev_from(JVPN_EV_ATTACH_CONFIRMED, 1, "198.18.3.1:4000"), 0);
+  assert_int_equal(fx.out.records[0].kind, JVPN_AUDIT_TRANSITION);
+  assert_string_equal(fx.out.records[0].reason, "HANDSHAKE_OK");
+  assert_string_equal(fx.out.records[0].peer, "198.18.3.1:4000");
+  fx.now += 1;
+  assert_int_equal(ev_from(JVPN_EV_STANDBY, 2, "198.18.4.1:4001"), 0);
+  assert_int_equal(fx.out.nrecords, 1);
+  assert_string_equal(fx.out.records[0].event, "standby_added");
+  assert_int_equal(fx.out.records[0].to_attachment, 2);
+  assert_string_equal(fx.out.records[0].peer, "198.18.4.1:4001");
+}
 
 static void test_birth_then_attached(void **state) {
   const struct jvpn_audit_record *r;
@@ -624,6 +652,7 @@ static void test_names(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_birth_then_attached, setup),
+      cmocka_unit_test_setup(test_peer_in_records, setup),
       cmocka_unit_test_setup(test_death_then_reattach_elsewhere, setup),
       cmocka_unit_test_setup(test_reattach_while_attached, setup),
       cmocka_unit_test_setup(test_reattach_before_bound, setup),

@@ -394,6 +394,7 @@ static void test_birth_rate(void **state) {
   assert_int_equal(fx.out.nrecords, 1);
   assert_int_equal(fx.out.records[0].kind, JVPN_AUDIT_SECURITY);
   assert_string_equal(fx.out.records[0].detail, "birth: pin attach rate");
+  assert_false(fx.out.records[0].has_session); /* a birth has no ID yet */
   assert_string_equal(fx.out.records[0].peer, "198.18.0.9:1");
   /* pin3: the table's third birth passes, its fourth does not */
   jvpn_session_out_reset(&fx.out);

@@ -139,15 +139,18 @@ static void test_marks(void **state) {
   tl_model_free(&m);
 }
 
-/* Standbys, and an activation that demotes the active one. */
+/* Standbys, and an activation that demotes the active one. The birth and
+ * the standby name their connection's remote address, as both daemons
+ * write them. */
 static void test_standby(void **state) {
   static const char *const lines[] = {
       "{\"ts\":\"2026-11-25T10:00:00Z\",\"session\":\"" SID "\",\"kind\":"
       "\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\",\"reason\":"
-      "\"HANDSHAKE_OK\",\"to_attachment\":1}",
+      "\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":\"198.18.3.1:4000\","
+      "\"detail\":\"birth\"}",
       "{\"ts\":\"2026-11-25T10:00:01Z\",\"session\":\"" SID "\",\"kind\":"
       "\"info\",\"event\":\"standby_added\",\"reason\":\"STANDBY_ADDED\","
-      "\"to_attachment\":2}",
+      "\"to_attachment\":2,\"peer\":\"198.18.4.1:4001\",\"detail\":\"eth1\"}",
       "{\"ts\":\"2026-11-25T10:00:05Z\",\"session\":\"" SID "\",\"kind\":"
       "\"switch\",\"event\":\"switch\",\"reason\":\"TRANSPORT_SWITCH_OK\","
       "\"from_attachment\":1,\"to_attachment\":2}",
@@ -163,11 +166,17 @@ static void test_standby(void **state) {
   s = m.s[0];
   assert_int_equal(s->nbars, 4);
   assert_true(s->bars[0].att == 1 && !s->bars[0].standby);
+  assert_string_equal(s->bars[0].peer, "198.18.3.1:4000");
   assert_true(s->bars[1].att == 2 && s->bars[1].standby);
+  assert_string_equal(s->bars[1].peer, "198.18.4.1:4001");
+  assert_string_equal(s->bars[1].via, "eth1");
   assert_true(s->bars[1].t1 == s->bars[3].t0); /* 2 becomes active */
   assert_true(s->bars[2].att == 1 && s->bars[2].standby);
   assert_true(s->bars[2].t1 - s->bars[2].t0 == 4000);
   assert_true(s->bars[3].att == 2 && !s->bars[3].standby);
+  /* each keeps its address across the change of role */
+  assert_string_equal(s->bars[2].peer, "198.18.3.1:4000");
+  assert_string_equal(s->bars[3].peer, "198.18.4.1:4001");
   assert_false(s->terminated);
   assert_true(s->bars[3].t1 == m.t_max);
   tl_model_free(&m);

@@ -17,13 +17,19 @@
 
 #define SID "fc051b9e61224bd994db23c7128a735b"
 
+/* A server's records, trimmed to the keys the picture reads. The birth's
+ * transition names the client's address as the server writes it
+ * (src/server_session.c birth); the session_born record before it has no
+ * connection yet, so no peer. */
 static const char *const life[] = {
-    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\",\"session\":\"" SID
-    "\",\"kind\":\"info\",\"event\":\"session_born\",\"reason\":\"SESSION_BORN\"}",
-    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"session\":\"" SID
-    "\",\"kind\":\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\","
-    "\"reason\":\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":"
-    "\"198.18.3.1:4000\"}",
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\","
+    "\"session\":\"" SID "\",\"kind\":\"info\",\"event\":\"session_born\","
+    "\"reason\":\"SESSION_BORN\",\"detail\":\"server\"}",
+    "{\"ts\":\"2026-11-25T17:53:29.994Z\",\"node\":\"server\","
+    "\"session\":\"" SID "\",\"kind\":\"transition\",\"event\":"
+    "\"transition\",\"from\":\"BIRTH\",\"to\":\"ATTACHED\",\"reason\":"
+    "\"HANDSHAKE_OK\",\"to_attachment\":1,\"peer\":\"198.18.3.1:4000\","
+    "\"detail\":\"birth\"}",
     "{\"ts\":\"2026-11-25T17:53:42.000Z\",\"session\":\"" SID
     "\",\"kind\":\"switch\",\"event\":\"switch\",\"reason\":\"NAT_REBIND\","
     "\"from_attachment\":1,\"to_attachment\":1,\"peer\":\"198.18.3.1:31059\"}",
@@ -241,11 +247,110 @@ static void test_refusal_only(void **state) {
   unload();
 }
 
+/* Refusals of no session (a malformed request, a birth over the rate
+ * limit: the server has no ID to name) get a lane of their own, markers
+ * by reason, and a footer line; the one outside the sessions' time range
+ * is only counted. */
+static void test_refusals_without_session(void **state) {
+  static const char *const lines[] = {
+      "{\"ts\":\"2026-11-25T17:53:10.000Z\",\"node\":\"server\",\"kind\":"
+      "\"security\",\"event\":\"attach_refused\",\"reason\":"
+      "\"RATE_LIMITED\",\"peer\":\"198.18.3.1:7000\",\"detail\":"
+      "\"birth: pin attach rate\"}",
+      "{\"ts\":\"2026-11-25T17:53:35.000Z\",\"node\":\"server\",\"kind\":"
+      "\"security\",\"event\":\"attach_refused\",\"reason\":"
+      "\"MALFORMED_REQUEST\",\"peer\":\"203.0.113.7:4444\",\"detail\":"
+      "\"malformed jvpn-attach or jvpn-version header\"}",
+      /* the zero ID older servers wrote for a refused birth */
+      "{\"ts\":\"2026-11-25T17:53:50.000Z\",\"node\":\"server\","
+      "\"session\":\"00000000000000000000000000000000\",\"kind\":"
+      "\"security\",\"event\":\"attach_refused\",\"reason\":"
+      "\"RATE_LIMITED\",\"peer\":\"198.18.3.1:7001\",\"detail\":"
+      "\"birth: table birth rate\"}",
+      /* the daemon's own info: counted, not drawn */
+      "{\"ts\":\"2026-11-25T17:53:51.000Z\",\"node\":\"server\",\"kind\":"
+      "\"info\",\"event\":\"store_loaded\",\"reason\":\"STORE\"}",
+  };
+  char *lines2[N_LIFE + 4];
+  char *svg;
+  size_t i;
+
+  (void)state;
+  for (i = 0; i < N_LIFE; i++)
+    lines2[i] = (char *)life[i];
+  for (i = 0; i < 4; i++)
+    lines2[N_LIFE + i] = (char *)lines[i];
+  load((const char *const *)lines2, N_LIFE + 4);
+  assert_int_equal(model.no_session, 4);
+  assert_int_equal(model.unbound.nmarks, 3);
+  assert_int_equal(model.n, 1); /* no lane for the zero ID */
+  svg = draw(TL_DETAIL_FULL);
+  assert_int_equal(count(svg, "<g class=\"lane\""), 2);
+  assert_non_null(strstr(svg, "id=\"unbound\""));
+  assert_non_null(strstr(svg, ">without a session</text>"));
+  assert_non_null(strstr(svg, "2 refusals without a session (no ID yet, or "
+                              "none that parsed): MALFORMED_REQUEST 1, "
+                              "RATE_LIMITED 1</title>"));
+  /* one marker each, labelled with its reason; the peer in the tooltip */
+  assert_int_equal(count(svg, "<g class=\"mark\">"), 4 + 2);
+  assert_int_equal(count(svg, ">MALFORMED_REQUEST</text>"), 1);
+  assert_int_equal(count(svg, ">RATE_LIMITED</text>"), 1);
+  assert_non_null(strstr(svg, "attach_refused MALFORMED_REQUEST peer "
+                              "203.0.113.7:4444: malformed jvpn-attach"));
+  assert_non_null(strstr(svg, "refusals without a session: 2 in this time "
+                              "range (MALFORMED_REQUEST 1, RATE_LIMITED 1), "
+                              "1 outside it</text>"));
+  free(svg);
+  /* a log with no such refusal has neither lane nor footer line */
+  unload();
+  load(life, N_LIFE);
+  svg = draw(TL_DETAIL_FULL);
+  assert_null(strstr(svg, "without a session"));
+  free(svg);
+  unload();
+}
+
+static void test_unbound_summary(void **state) {
+  static const char *const reasons[] = {
+      "A", "B", "B", "C", "D", "E", "F", "G", "H", "I", "J", "B", "J",
+  };
+  char buf[256], line[256];
+  size_t i;
+
+  (void)state;
+  tl_model_init(&model);
+  for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+    snprintf(line, sizeof(line),
+             "{\"ts\":\"2026-11-25T10:00:%02zuZ\",\"kind\":\"denial\","
+             "\"event\":\"denied\",\"reason\":\"%s\"}",
+             i, reasons[i]);
+    assert_int_equal(tl_model_add_line(&model, line, strlen(line)), 0);
+  }
+  assert_int_equal(model.unbound.marks[0].kind, TL_MK_DENIAL);
+  /* the most frequent first, then in order of appearance; past eight
+   * reasons the rest are "other" */
+  assert_int_equal(tl_unbound_summary(&model, 0, 13, buf, sizeof(buf)), 13);
+  assert_string_equal(buf, "B 3, A 1, C 1, D 1, E 1, F 1, G 1, H 1, other 3");
+  assert_int_equal(tl_unbound_summary(&model, 1, 3, buf, sizeof(buf)), 2);
+  assert_string_equal(buf, "B 2");
+  assert_int_equal(tl_unbound_summary(&model, 5, 5, buf, sizeof(buf)), 0);
+  assert_string_equal(buf, "");
+  /* a short buffer: cut, still a string */
+  assert_int_equal(tl_unbound_summary(&model, 0, 13, buf, 8), 13);
+  assert_true(strlen(buf) < 8);
+  tl_model_free(&model);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_document),      cmocka_unit_test(test_lane_states),
-      cmocka_unit_test(test_bars_and_gaps), cmocka_unit_test(test_markers),
-      cmocka_unit_test(test_overview),      cmocka_unit_test(test_refusal_only),
+      cmocka_unit_test(test_document),
+      cmocka_unit_test(test_lane_states),
+      cmocka_unit_test(test_bars_and_gaps),
+      cmocka_unit_test(test_markers),
+      cmocka_unit_test(test_overview),
+      cmocka_unit_test(test_refusal_only),
+      cmocka_unit_test(test_refusals_without_session),
+      cmocka_unit_test(test_unbound_summary),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
