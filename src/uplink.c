@@ -241,6 +241,23 @@ int jvpn_uplink_find(const struct jvpn_uplink_set *set, const char *name) {
   return JVPN_ERR_NOTFOUND;
 }
 
+/* |u| holds attachment |att| in |role| from |now_ms| on, its
+ * measurements afresh; an active one is no orphan's successor to wait
+ * for any more. */
+static void install(struct jvpn_uplink_set *set, struct jvpn_uplink *u,
+                    uint64_t att, enum jvpn_att_role role, uint64_t now_ms) {
+  u->att = att;
+  u->role = role;
+  u->attached_ms = now_ms;
+  memset(&u->m, 0, sizeof(u->m));
+  u->waiting_since_ms = 0;
+  u->keepalive_base_ms = now_ms;
+  if (role == JVPN_ATT_ACTIVE) {
+    set->orphan_att = 0;
+    set->orphan_reason = JVPN_UPLINK_R_NONE;
+  }
+}
+
 int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
                          enum jvpn_att_role role, uint64_t now_ms) {
   struct jvpn_uplink *u;
@@ -253,19 +270,10 @@ int jvpn_uplink_attached(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
     return JVPN_ERR_EXISTS;
   if (role == JVPN_ATT_ACTIVE && active_of(set) != NULL)
     return JVPN_ERR_EXISTS;
-  u->att = att;
-  u->role = role;
-  u->attached_ms = now_ms;
-  memset(&u->m, 0, sizeof(u->m));
-  u->waiting_since_ms = 0;
-  u->keepalive_base_ms = now_ms;
+  install(set, u, att, role, now_ms);
   u->healthy_since_ms = 0;
   /* status stays as it was until the next decide judges the newcomer, so
    * the change is audited there. */
-  if (role == JVPN_ATT_ACTIVE) {
-    set->orphan_att = 0;
-    set->orphan_reason = JVPN_UPLINK_R_NONE;
-  }
   return 0;
 }
 
@@ -284,16 +292,7 @@ int jvpn_uplink_replaced(struct jvpn_uplink_set *set, size_t idx, uint64_t att,
   a = active_of(set);
   if (role == JVPN_ATT_ACTIVE && a != NULL && a != u)
     return JVPN_ERR_EXISTS;
-  u->att = att;
-  u->role = role;
-  u->attached_ms = now_ms;
-  memset(&u->m, 0, sizeof(u->m));
-  u->waiting_since_ms = 0;
-  u->keepalive_base_ms = now_ms;
-  if (role == JVPN_ATT_ACTIVE) {
-    set->orphan_att = 0;
-    set->orphan_reason = JVPN_UPLINK_R_NONE;
-  }
+  install(set, u, att, role, now_ms);
   return 0;
 }
 
