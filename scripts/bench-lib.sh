@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # scripts/bench-lib.sh: what the benchmarks share (sourced by
 # scripts/bench-recovery.sh, bench-failover.sh, bench-flood.sh,
-# bench-scale.sh, bench-restart.sh and bench.sh): statistics over the runs,
+# bench-scale.sh, bench-restart.sh, bench-loaded.sh and bench.sh): statistics over the runs,
 # the printing of their tables, the probe streams of the comparisons and
 # their ratios, the session load generator's lab and perf profiles.
 
