@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "jvpn/log.h"
 #include "jvpn/proto.h"
 #include "quic/cip_request.h"
 #include "quic/connect_ip.h"
@@ -265,6 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int client = (mode & 2) != 0;
 
   if (cstart_len == 0) {
+    jvpn_log_set_level(JVPN_LOG_ERROR); /* a warning per input: slow */
     cstart_len = client_start(cstart, sizeof(cstart));
     sstart_len = server_start(sstart, sizeof(sstart), &settings_len);
   }
