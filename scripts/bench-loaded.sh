@@ -22,6 +22,11 @@
 #                       tbf, e.g. 50mbit) each way, queueing up to 50 ms;
 #                       default none (the CPU is the bottleneck)
 #   LOADED_TXQLEN=N     the TUN devices' txqueuelen while on TCP
+#   LOADED_LAN=1        ping and iperf3 from a "lan" namespace behind
+#                       client1 (198.18.250.2, masqueraded into the tunnel),
+#                       whose packets client1 forwards: TCP Small Queues,
+#                       which keep a local sender's TUN queue short, do
+#                       not limit them
 #   LOADED_TCP_CONF=..  extra lines for the transport = tcp client's config
 #   BENCH_OUT=FILE      also write the table as Markdown to FILE
 #   JVPN_BIN=PATH       the jvpn-quic binary (default: as tests/lab/lab.sh)
@@ -75,6 +80,20 @@ if [ -n "${LOADED_RATE:-}" ]; then
       die "tc tbf (LOADED_RATE=$LOADED_RATE)"
   done
 fi
+src=$cl
+if [ "${LOADED_LAN:-0}" = 1 ]; then
+  lab_ns lan || die "lan namespace"
+  src=$REPLY
+  lab_link "$src" eth0 "$cl" lan0 || die "lan link"
+  lab_addr "$cl" lan0 198.18.250.1/30
+  lab_addr "$src" eth0 198.18.250.2/30
+  ip -n "$src" route add default via 198.18.250.1
+  ip netns exec "$cl" sysctl -qw net.ipv4.ip_forward=1
+  ip netns exec "$cl" nft -f - <<EOF || die "lan masquerade"
+table ip loaded_lan { chain post { type nat hook postrouting priority 100;
+  oifname "$LAB_TUN" masquerade; }; }
+EOF
+fi
 lab_gen_vpn_configs "$dir/jvpn" client1 || die "jvpn-quic key generation"
 { cat "$dir/jvpn/client1.conf"; printf 'transport = tcp\n'
   printf '%b' "${LOADED_TCP_CONF:-}"; } >"$dir/jvpn/client1-tcp.conf"
@@ -107,9 +126,9 @@ measure() {
   srv=$REPLY
   lab_wait_for "iperf3 server" 5 lab_tcp_listening "$sv" "$PORT" ||
     die "iperf3 server did not start"
-  lab_spawn "$cl" "$out.ping" ping -n -i 0.1 -w "$SECS" "$dst"
+  lab_spawn "$src" "$out.ping" ping -n -i 0.1 -w "$SECS" "$dst"
   png=$REPLY
-  timeout --kill-after=5 $((SECS + 20)) ip netns exec "$cl" \
+  timeout --kill-after=5 $((SECS + 20)) ip netns exec "$src" \
     iperf3 -c "$dst" -p "$PORT" -t "$SECS" -J $arg >"$out.json" 2>&1 || true
   lab_wait_exit "$png" 10 || stop_pid "$png"
   lab_wait_exit "$srv" 5 || stop_pid "$srv"
@@ -143,7 +162,7 @@ run_kind() {
   local kind=$1 dst=$2 loss d r
   for loss in ${LOADED_LOSS:-0 1}; do
     lab_loss "$loss" || die "lab_loss $loss"
-    ip netns exec "$cl" ping -n -i 0.1 -c 30 "$dst" \
+    ip netns exec "$src" ping -n -i 0.1 -c 30 "$dst" \
       >"$dir/res/$kind-$loss-idle.ping" 2>&1 || true
     rtts "$dir/res/$kind-$loss-idle.ping" >"$dir/res/$kind-$loss-idle.rtt"
     for d in up down; do
@@ -202,7 +221,7 @@ done
 grep ' stats ' "$dir/server.log" | tail -n 1 |
   sed 's/^/bench-loaded: server: /' >&2 || true
 
-INFO="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, bottleneck ${LOADED_RATE:-none}, TUN txqueuelen on TCP ${LOADED_TXQLEN:-500}, load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs of $SECS s per row, ping -i 0.1"
+INFO="$(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, bottleneck ${LOADED_RATE:-none}, sender $([ "$src" = "$cl" ] && echo client1 || echo "behind client1 (forwarded)"), TUN txqueuelen on TCP ${LOADED_TXQLEN:-500}, load average before $load_before, after $(cut -d' ' -f1-3 /proc/loadavg); $RUNS runs of $SECS s per row, ping -i 0.1"
 echo "$INFO"
 bench_print_table text "${ROWS[@]}"
 if [ -n "${BENCH_OUT:-}" ]; then
