@@ -356,3 +356,15 @@ bench_env() {
     exit 77
   fi
 }
+
+# bench_ping_ok NS DST: one ping answered.
+# shellcheck disable=SC2317 # called through lab_wait_for
+bench_ping_ok() { ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1; }
+
+# bench_stop_pid PID: TERM, then KILL if it lingers.
+bench_stop_pid() {
+  lab_kill "$1" TERM || true
+  lab_wait_exit "$1" 5 && return 0
+  lab_kill "$1" KILL || true
+  lab_wait_exit "$1" 2 || true
+}

@@ -98,14 +98,6 @@ lab_gen_vpn_configs "$dir/jvpn" client1 || die "jvpn-quic key generation"
 { cat "$dir/jvpn/client1.conf"; printf 'transport = tcp\n'
   printf '%b' "${LOADED_TCP_CONF:-}"; } >"$dir/jvpn/client1-tcp.conf"
 
-# shellcheck disable=SC2317 # called through lab_wait_for
-ping_ok() { ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1; }
-stop_pid() {
-  lab_kill "$1" TERM || true
-  lab_wait_exit "$1" 5 && return 0
-  lab_kill "$1" KILL || true
-  lab_wait_exit "$1" 2 || true
-}
 
 # rtts FILE: ping's RTTs in ms, one a line, the first second left out.
 rtts() { sed -n 's/.*icmp_seq=\([0-9]*\) .*time=\([0-9.]*\) ms.*/\1 \2/p' \
@@ -130,8 +122,8 @@ measure() {
   png=$REPLY
   timeout --kill-after=5 $((SECS + 20)) ip netns exec "$src" \
     iperf3 -c "$dst" -p "$PORT" -t "$SECS" -J $arg >"$out.json" 2>&1 || true
-  lab_wait_exit "$png" 10 || stop_pid "$png"
-  lab_wait_exit "$srv" 5 || stop_pid "$srv"
+  lab_wait_exit "$png" 10 || bench_stop_pid "$png"
+  lab_wait_exit "$srv" 5 || bench_stop_pid "$srv"
   jq -r '.end.sum_received.bits_per_second / 1e6 | floor' "$out.json" \
     >"$out.mbps" 2>/dev/null || echo 0 >"$out.mbps"
   rtts "$out.ping" >"$out.rtt"
@@ -189,7 +181,7 @@ for kind in ${LOADED_TRANSPORTS:-quic tcp ovpn}; do
       lab_spawn "$cl" "$dir/$kind-client.log" "$JVPN_BIN" client -c "$conf"
       jcli=$REPLY
       if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-         ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4" ||
+         ! lab_wait_for "tunnel ping" 10 bench_ping_ok "$cl" "$LAB_SERVER_IN4" ||
          ! grep -q "tunnel up .*transport=$kind" "$dir/$kind-client.log"; then
         die "jvpn-quic client ($kind) did not connect" "$dir/server.log" \
           "$dir/$kind-client.log"
@@ -204,7 +196,7 @@ for kind in ${LOADED_TRANSPORTS:-quic tcp ovpn}; do
       lab_wait_for "stats" 5 grep -q ' stats ' "$dir/$kind-client.log" || true
       grep ' stats ' "$dir/$kind-client.log" | tail -n 1 |
         sed "s/^/bench-loaded: $kind client: /" >&2 || true
-      stop_pid "$jcli" ;;
+      bench_stop_pid "$jcli" ;;
     ovpn)
       if ! command -v openvpn >/dev/null 2>&1; then
         echo "bench-loaded: OpenVPN skipped: openvpn is missing" >&2
@@ -213,8 +205,8 @@ for kind in ${LOADED_TRANSPORTS:-quic tcp ovpn}; do
       lab_ovpn_pair client1 "$dir/ovpn" tcp ||
         die "OpenVPN over TCP did not come up"
       run_kind ovpn "$LAB_OVPN_TCP_SERVER_IN4"
-      stop_pid "${LAB_OVPN_PID[tcp-client]}"
-      stop_pid "${LAB_OVPN_PID[tcp-server]}" ;;
+      bench_stop_pid "${LAB_OVPN_PID[tcp-client]}"
+      bench_stop_pid "${LAB_OVPN_PID[tcp-server]}" ;;
     *) die "unknown transport '$kind'" ;;
   esac
 done
