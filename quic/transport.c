@@ -54,6 +54,10 @@ int transport_txq_busy(const struct transport *t) {
   return t->h2 ? h2_conn_txq_busy(t->h2) : 0;
 }
 
+int transport_tun_pause(const struct transport *t) {
+  return t->qc ? quic_conn_txq_busy(t->qc) : 0;
+}
+
 size_t transport_max_ip_packet(struct transport *t) {
   if (t->qc)
     return quic_conn_max_ip_packet(t->qc);

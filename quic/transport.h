@@ -39,6 +39,13 @@ int transport_queue_ip(struct transport *t, const uint8_t *pkt, size_t len);
 int transport_send_capsule(struct transport *t, uint64_t type,
                            const uint8_t *value, size_t len);
 int transport_txq_busy(const struct transport *t);
+/* Nonzero when a client should stop reading its TUN device: a QUIC
+ * connection's send queue is filling up (the kernel's TUN queue then takes
+ * the pressure). Always 0 over TCP: reads go on and a full queue drops
+ * (drop_queue), since a TUN queue behind a TCP connection that waits for a
+ * retransmission only delays the inner TCP's loss signal
+ * (docs/performance.md, "Latency under load"). */
+int transport_tun_pause(const struct transport *t);
 size_t transport_max_ip_packet(struct transport *t);
 /* Ends it cleanly (H3_NO_ERROR / HTTP/2 NO_ERROR); ops->closed gets |why|. */
 void transport_close(struct transport *t, enum quic_conn_end why,

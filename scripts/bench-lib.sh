@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # scripts/bench-lib.sh: what the benchmarks share (sourced by
 # scripts/bench-recovery.sh, bench-failover.sh, bench-flood.sh,
-# bench-scale.sh, bench-restart.sh and bench.sh): statistics over the runs,
+# bench-scale.sh, bench-restart.sh, bench-loaded.sh and bench.sh): statistics over the runs,
 # the printing of their tables, the probe streams of the comparisons and
 # their ratios, the session load generator's lab and perf profiles.
 
@@ -355,4 +355,16 @@ bench_env() {
     echo "$1: SKIP: $why (run as root)" >&2
     exit 77
   fi
+}
+
+# bench_ping_ok NS DST: one ping answered.
+# shellcheck disable=SC2317 # called through lab_wait_for
+bench_ping_ok() { ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1; }
+
+# bench_stop_pid PID: TERM, then KILL if it lingers.
+bench_stop_pid() {
+  lab_kill "$1" TERM || true
+  lab_wait_exit "$1" 5 && return 0
+  lab_kill "$1" KILL || true
+  lab_wait_exit "$1" 2 || true
 }

@@ -265,24 +265,20 @@ run_all() {
   run_list "$kind" "${TESTS[*]}" "$dst" "$@"
 }
 
-# ping_ok NS DST: one ping answered.
-# shellcheck disable=SC2317 # called through lab_wait_for
-ping_ok() { ip netns exec "$1" ping -n -c 1 -W 1 "$2" >/dev/null 2>&1; }
-
 # jvpn_client LOG CONF: the jvpn-quic client in client1's namespace from
 # CONF, its PID in jcli; returns 1 unless its tunnel answers pings.
 jvpn_client() {
   lab_spawn "$cl" "$1" "$JVPN_BIN" client -c "$2"
   jcli=$REPLY
   lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 &&
-    lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"
+    lab_wait_for "tunnel ping" 10 bench_ping_ok "$cl" "$LAB_SERVER_IN4"
 }
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- 1. the bare underlay --------------------------------------------------
 echo "bench: bare underlay, client1 -> 198.18.3.2" >&2
-lab_wait_for "underlay" 5 ping_ok "$cl" 198.18.3.2 ||
+lab_wait_for "underlay" 5 bench_ping_ok "$cl" 198.18.3.2 ||
   die "the underlay does not answer pings"
 run_all bare 198.18.3.2
 
@@ -308,7 +304,7 @@ jvpn_client_up() {
   lab_spawn "$cl" "$dir/$1-client.log" "$JVPN_BIN" client -c "$2"
   jcli=$REPLY
   if ! lab_wait_addr "$cl" "$LAB_TUN" "$LAB_CLIENT1_IN4" 10 ||
-     ! lab_wait_for "tunnel ping" 10 ping_ok "$cl" "$LAB_SERVER_IN4"; then
+     ! lab_wait_for "tunnel ping" 10 bench_ping_ok "$cl" "$LAB_SERVER_IN4"; then
     die "jvpn-quic client ($1) did not connect" "$dir/$1-server.log" \
       "$dir/$1-client.log"
   fi
@@ -368,14 +364,7 @@ if [ "${BENCH_PERF:-0}" = 1 ]; then
   fi
 fi
 
-# stop_pid PID: TERM, then KILL if it lingers.
-stop_pid() {
-  lab_kill "$1" TERM || true
-  lab_wait_exit "$1" 5 && return 0
-  lab_kill "$1" KILL || true
-  lab_wait_exit "$1" 2 || true
-}
-stop_pid "$jcli"
+bench_stop_pid "$jcli"
 
 # --- 2a. jvpn-quic over HTTP/2 over TCP (the fallback, issue 14) ----------
 # The same server; the client pinned to TCP (transport = tcp), as one
@@ -390,8 +379,8 @@ if ! jvpn_client "$dir/jvpn-tcp-client.log" "$dir/jvpn/client1-tcp.conf" ||
     "$dir/jvpn-server.log" "$dir/jvpn-tcp-client.log"
 fi
 run_list jvpntcp "${TCP_TESTS[*]}" "$LAB_SERVER_IN4" "$jcli" "$jsrv"
-stop_pid "$jcli"
-stop_pid "$jsrv"
+bench_stop_pid "$jcli"
+bench_stop_pid "$jsrv"
 
 # --- 2a. jvpn-quic without TUN offloads -------------------------------------
 # The same pair with tun_offload = off, one packet per TUN read and write
@@ -405,8 +394,8 @@ if [ "${BENCH_NO_OFFLOAD:-1}" = 1 ]; then
   jvpn_server_up jvpn-nooff "$dir/jvpn/server-nooff.conf"
   jvpn_client_up jvpn-nooff "$dir/jvpn/client1-nooff.conf"
   run_all jvpnoff "$LAB_SERVER_IN4" "$jcli" "$jsrv"
-  stop_pid "$jcli"
-  stop_pid "$jsrv"
+  bench_stop_pid "$jcli"
+  bench_stop_pid "$jsrv"
 fi
 
 # --- 2b. jvpn-quic in full-tunnel mode -------------------------------------
@@ -425,15 +414,15 @@ lab_spawn "$cl" "$dir/jvpn-full-client.log" "$JVPN_BIN" client \
 jcli=$REPLY
 if ! lab_wait_for "full tunnel" 10 grep -q 'full tunnel on for IPv4' \
        "$dir/jvpn-full-client.log" ||
-   ! lab_wait_for "internet ping" 10 ping_ok "$cl" "$LAB_INET4"; then
+   ! lab_wait_for "internet ping" 10 bench_ping_ok "$cl" "$LAB_INET4"; then
   die "jvpn-quic full tunnel did not come up" "$dir/jvpn-full-server.log" \
     "$dir/jvpn-full-client.log"
 fi
 IPERF_NS=${LAB_NS[inet]}
 run_all jvpnfull "$LAB_INET4" "$jcli" "$jsrv"
 IPERF_NS=""
-stop_pid "$jcli"
-stop_pid "$jsrv"
+bench_stop_pid "$jcli"
+bench_stop_pid "$jsrv"
 
 # --- 3. wireguard-go -------------------------------------------------------
 # One VPN at a time, so neither steals the other's CPU.
@@ -471,12 +460,12 @@ if [ "$HAVE_WG" = 1 ]; then
   lab_addr "$cl" "$wgc" 198.19.250.2/24
   ip -n "$sv" link set "$wgs" mtu 1420 up
   ip -n "$cl" link set "$wgc" mtu 1420 up
-  lab_wait_for "wireguard handshake" 10 ping_ok "$cl" 198.19.250.1 ||
+  lab_wait_for "wireguard handshake" 10 bench_ping_ok "$cl" 198.19.250.1 ||
     die "no ping through wireguard-go" "$dir/wg-server.log" \
       "$dir/wg-client.log"
   run_all wg 198.19.250.1 "$wcli" "$wsrv"
-  stop_pid "$wcli"
-  stop_pid "$wsrv"
+  bench_stop_pid "$wcli"
+  bench_stop_pid "$wsrv"
 else
   echo "bench: wireguard-go column skipped: $WG_WHY" >&2
 fi
@@ -491,8 +480,8 @@ if command -v openvpn >/dev/null 2>&1; then
     die "OpenVPN over TCP did not come up"
   run_list ovpntcp "${TCP_TESTS[*]}" "$LAB_OVPN_TCP_SERVER_IN4" \
     "${LAB_OVPN_PID[tcp-client]}" "${LAB_OVPN_PID[tcp-server]}"
-  stop_pid "${LAB_OVPN_PID[tcp-client]}"
-  stop_pid "${LAB_OVPN_PID[tcp-server]}"
+  bench_stop_pid "${LAB_OVPN_PID[tcp-client]}"
+  bench_stop_pid "${LAB_OVPN_PID[tcp-server]}"
 else
   echo "bench: OpenVPN TCP column skipped: openvpn is missing" >&2
 fi

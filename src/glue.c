@@ -249,27 +249,26 @@ void glue_buf_conn(struct glue_buf *b, struct transport *t, int json) {
   transport_get_path(t, &path);
   glue_sockaddr_str(path.local, la, sizeof(la));
   glue_sockaddr_str(path.remote, ra, sizeof(ra));
-  glue_buf_printf(b,
-                  json ? "\"local\":\"%s\",\"remote\":\"%s\",\"rtt_ms\":%.3f,"
-                         "\"min_rtt_ms\":%.3f,\"cwnd\":%llu,\"loss_pct\":%.2f,"
-                         "\"tx_bytes\":%llu,\"rx_bytes\":%llu,"
-                         "\"tx_packets\":%llu,\"rx_packets\":%llu,"
-                         "\"udp_payload\":%zu,\"transport\":\"%s\","
-                         "\"quic_version\":\"0x%08x\""
-                       : "local=%s remote=%s rtt_ms=%.3f min_rtt_ms=%.3f "
-                         "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
-                         "tx_packets=%llu rx_packets=%llu udp_payload=%zu "
-                         "transport=%s quic_version=0x%08x",
-                  la, ra, (double)st.srtt_ns / 1e6,
-                  st.min_rtt_ns == UINT64_MAX ? 0.0
-                                              : (double)st.min_rtt_ns / 1e6,
-                  (unsigned long long)st.cwnd, loss,
-                  (unsigned long long)qs->tx_bytes,
-                  (unsigned long long)qs->rx_bytes,
-                  (unsigned long long)qs->tx_datagrams,
-                  (unsigned long long)qs->rx_datagrams, st.max_udp_payload,
-                  transport_kind_name(transport_kind(t)),
-                  t->qc ? (unsigned)quic_conn_version(t->qc) : 0u);
+  glue_buf_printf(
+      b,
+      json ? "\"local\":\"%s\",\"remote\":\"%s\",\"rtt_ms\":%.3f,"
+             "\"min_rtt_ms\":%.3f,\"cwnd\":%llu,\"loss_pct\":%.2f,"
+             "\"tx_bytes\":%llu,\"rx_bytes\":%llu,"
+             "\"tx_packets\":%llu,\"rx_packets\":%llu,"
+             "\"drop_queue\":%llu,"
+             "\"udp_payload\":%zu,\"transport\":\"%s\","
+             "\"quic_version\":\"0x%08x\""
+           : "local=%s remote=%s rtt_ms=%.3f min_rtt_ms=%.3f "
+             "cwnd=%llu loss_pct=%.2f tx_bytes=%llu rx_bytes=%llu "
+             "tx_packets=%llu rx_packets=%llu drop_queue=%llu "
+             "udp_payload=%zu transport=%s quic_version=0x%08x",
+      la, ra, (double)st.srtt_ns / 1e6,
+      st.min_rtt_ns == UINT64_MAX ? 0.0 : (double)st.min_rtt_ns / 1e6,
+      (unsigned long long)st.cwnd, loss, (unsigned long long)qs->tx_bytes,
+      (unsigned long long)qs->rx_bytes, (unsigned long long)qs->tx_datagrams,
+      (unsigned long long)qs->rx_datagrams, (unsigned long long)qs->drop_queue,
+      st.max_udp_payload, transport_kind_name(transport_kind(t)),
+      t->qc ? (unsigned)quic_conn_version(t->qc) : 0u);
 }
 
 void glue_control_open(struct control **pc, uv_loop_t *loop, const char *path,

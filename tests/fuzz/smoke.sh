@@ -43,8 +43,8 @@ harness_sources() {
     echo "tun/vnet.c tun/inet_csum.c" ;;
   fuzz_h2_conn)
     echo "quic/h2_tunnel.c quic/cip_request.c quic/cip_stream.c" \
-      "quic/capsule.c quic/connect_ip.c src/varint.c src/errors.c" \
-      "src/log.c" ;;
+      "quic/capsule.c quic/connect_ip.c quic/connect_ip_dns.c" \
+      "src/varint.c src/errors.c src/log.c" ;;
   *)
     return 1 ;;
   esac

@@ -48,6 +48,7 @@ static void test_none(void **state) {
       transport_send_capsule(&t, JVPN_CAPSULE_ACTIVATE, pkt, sizeof(pkt)),
       JVPN_ERR_AGAIN);
   assert_int_equal(transport_txq_busy(&t), 0);
+  assert_int_equal(transport_tun_pause(&t), 0);
   assert_int_equal(transport_max_ip_packet(&t), 0);
   assert_int_equal(transport_export(&t, "EXPORTER-x", NULL, 0, out, 32),
                    JVPN_ERR_TLS);
@@ -264,6 +265,7 @@ static void test_h2_busy(void **state) {
   }
   assert_int_equal(rv, JVPN_ERR_FULL);
   assert_true(transport_txq_busy(&tp.cli));
+  assert_false(transport_tun_pause(&tp.cli)); /* TCP: read on and drop */
   assert_int_equal(transport_get_stats(&tp.cli)->drop_queue, 1);
   assert_int_equal(
       transport_send_capsule(&tp.cli, JVPN_CAPSULE_ACTIVATE, pkt, 8), 0);
