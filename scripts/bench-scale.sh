@@ -29,6 +29,9 @@
 #                client ports) and every session reattached with its proof:
 #                ms until all N have their address again
 #   RSS after    the server's VmRSS after the storm (MB)
+#   scrape       one GET of the Prometheus endpoint (metrics =
+#                127.0.0.1:9109) with the N sessions idle, after the idle
+#                window: ms (curl's total time) and the answer's size (KB)
 #
 # The server's config raises the session policy's table-wide rates
 # (birth_rate_per_s 50 and attach_rate_per_s 100 by default would make
@@ -112,11 +115,12 @@ echo "bench-scale: $MAX client keys in $keys" >&2
 lab_genkey "$dir" server || die "server key"
 spin=$REPLY
 conf=$dir/server.conf
+METRICS_PORT=9109
 bench_lg_conf "$conf" "$dir" "$keys" scripts/bench-scale.sh \
   "birth_rate_per_s = 2000
 birth_burst = 2000
 attach_rate_per_s = 20000
-attach_burst = 20000"
+attach_burst = 20000" "metrics = 127.0.0.1:$METRICS_PORT"
 
 # rss PID: VmRSS in KB in REPLY.
 rss() {
@@ -131,7 +135,18 @@ cpu_ticks() {
   [ -n "$REPLY" ]
 }
 
-ROWS=("sessions|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|failures")
+ROWS=("sessions|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|scrape (ms, KB)|failures")
+
+# scrape: one GET of the metrics endpoint; "MS, KB" in REPLY ("-" if none).
+scrape() {
+  local t
+  REPLY=-
+  command -v curl >/dev/null 2>&1 || return 0
+  t=$(ip netns exec "$sv" curl -s -o "$dir/scrape.txt" -w '%{time_total}' \
+    --max-time 10 "http://127.0.0.1:$METRICS_PORT/metrics") || return 0
+  REPLY=$(awk -v t="$t" -v b="$(wc -c <"$dir/scrape.txt")" \
+    'BEGIN { printf "%.1f, %.1f", t * 1000, b / 1024 }')
+}
 nbad=0
 for n in "${SIZES[@]}"; do
   slog=$dir/server.$n.log
@@ -190,6 +205,8 @@ for n in "${SIZES[@]}"; do
   c2=$REPLY
   lab_now_ms
   t2=$REPLY
+  scrape
+  scr=$REPLY
   echo "bench-scale: $n sessions: reattach storm" >&2
   wait "$gpid"
   grc=$?
@@ -205,7 +222,7 @@ for n in "${SIZES[@]}"; do
   per=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
     'BEGIN { printf "%.1f", (b - a) / n }')
   mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-  ROWS+=("$n|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$(kv failures)")
+  ROWS+=("$n|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$scr|$(kv failures)")
   lab_kill "$spid" TERM
   lab_wait_exit "$spid" 10 || { lab_kill "$spid" KILL || true; }
 done
