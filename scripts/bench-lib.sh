@@ -289,6 +289,16 @@ EOF
   } >"$1"
 }
 
+# bench_jvpn_bin NAME: JVPN_BIN is the jvpn-quic binary (lab_find_bin);
+# without one, NAME says so and the script exits 1.
+bench_jvpn_bin() {
+  if ! lab_find_bin || [ ! -x "$REPLY" ]; then
+    echo "$1: no jvpn-quic binary (build it, or set JVPN_BIN)" >&2
+    exit 1
+  fi
+  JVPN_BIN=$REPLY
+}
+
 # bench_wait_line FILE PATTERN SECS PID: until FILE has a line matching
 # PATTERN (or PID exits, or SECS pass).
 bench_wait_line() {

@@ -49,11 +49,7 @@ for t in iperf3 jq; do
     exit 77
   fi
 done
-if ! lab_find_bin || [ ! -x "$REPLY" ]; then
-  echo "bench-loaded: no jvpn-quic binary (build it, or set JVPN_BIN)" >&2
-  exit 1
-fi
-JVPN_BIN=$REPLY
+bench_jvpn_bin bench-loaded
 SECS=${LOADED_SECONDS:-8}
 RUNS=${LOADED_RUNS:-3}
 PORT=5201

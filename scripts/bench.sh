@@ -62,11 +62,7 @@ if ! command -v iperf3 >/dev/null 2>&1; then
   echo "bench: SKIP: iperf3 is missing (apt-get install iperf3)" >&2
   exit 77
 fi
-if ! lab_find_bin || [ ! -x "$REPLY" ]; then
-  echo "bench: no jvpn-quic binary (build it, or set JVPN_BIN)" >&2
-  exit 1
-fi
-JVPN_BIN=$REPLY
+bench_jvpn_bin bench
 
 SECS=${BENCH_SECONDS:-8}
 OMIT=${BENCH_OMIT:-1}
