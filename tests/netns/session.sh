@@ -30,6 +30,11 @@
 #       the session reattaches on a new one with the same inner address.
 #   (e) the active uplink loses its carrier but keeps its address; the
 #       route moves to the other uplink and the client migrates at once.
+#   (f) a NAT that forgets idle UDP mappings after 5 s (the router's
+#       conntrack UDP timeouts): 12 s without tunnel traffic, then both
+#       streams start at once, the server's first: the keep-alives kept
+#       the mapping (no new path at the server, no reconnect) and neither
+#       direction waits.
 #
 # More scenarios of the session layer (TTL expiry, policy, failover) slot
 # in beside these with the same measure_* helpers.
@@ -354,6 +359,39 @@ scenario_e() {
   lab_pass e "uplink 1 down, address kept: $nums; QUIC migrated"
 }
 
+# --- (f) a NAT with a 5 s UDP timeout, the tunnel idle for 12 s ------------
+scenario_f() {
+  local rt=${LAB_NS[router]} nval old_u old_s nums
+  old_u=$(ip netns exec "$rt" sysctl -n net.netfilter.nf_conntrack_udp_timeout)
+  old_s=$(ip netns exec "$rt" sysctl -n \
+    net.netfilter.nf_conntrack_udp_timeout_stream)
+  ip netns exec "$rt" sysctl -qw net.netfilter.nf_conntrack_udp_timeout=5 \
+    net.netfilter.nf_conntrack_udp_timeout_stream=5
+  baseline
+  lab_count "path validated and in use" "$slog"
+  nval=$REPLY
+  sleep 12
+  measure_start f 3 || { lab_fail f "probe did not start"; return 1; }
+  measure_end f
+  local rv=$?
+  ip netns exec "$rt" sysctl -qw \
+    net.netfilter.nf_conntrack_udp_timeout="$old_u" \
+    net.netfilter.nf_conntrack_udp_timeout_stream="$old_s"
+  if [ "$rv" != 0 ]; then
+    lab_fail f "$REPLY" "$slog" "$clog"
+    return 1
+  fi
+  numbers
+  nums=$REPLY
+  if lab_more_lines "path validated and in use" "$slog" "$nval"; then
+    lab_fail f "the NAT mapping was lost: the server validated a new path" \
+      "$slog"
+    return 1
+  fi
+  unharmed f "$nums" "${P[longest_gap_ms]}" "$GAP_MAX_MS" || return 1
+  lab_pass f "5 s NAT UDP timeout, 12 s idle: $nums; the mapping held"
+}
+
 scenario_a
 scenario_b
 scenario_c
@@ -364,6 +402,7 @@ for ((i = 2; i <= ${SESSION_BLACKHOLES:-1}; i++)); do
 done
 scenario_d
 scenario_e
+scenario_f
 
 if ! lab_pid_alive "$server_pid"; then
   lab_fail server "the server exited" "$slog"
