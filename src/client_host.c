@@ -121,10 +121,16 @@ static int route_wanted(const struct client *cl, const struct cip_range *r,
   return 1;
 }
 
-static int same_route(const struct client_route *a,
-                      const struct client_route *b) {
-  return a->family == b->family && a->plen == b->plen &&
-         memcmp(a->addr, b->addr, 16) == 0;
+/* Nonzero if |r| is one of the |n| routes of |list|. */
+static int route_in(const struct client_route *list, size_t n,
+                    const struct client_route *r) {
+  size_t i;
+
+  for (i = 0; i < n; i++)
+    if (list[i].family == r->family && list[i].plen == r->plen &&
+        memcmp(list[i].addr, r->addr, 16) == 0)
+      return 1;
+  return 0;
 }
 
 /* An advertised range |r| that no include prefix holds: the include
@@ -135,12 +141,11 @@ static size_t includes_inside(const struct client *cl,
                               const struct cip_range *r,
                               struct client_route *want, size_t *nwant,
                               size_t max) {
-  size_t i, j, added = 0;
+  size_t i, added = 0;
 
   for (i = 0; i < cl->nlocal_allow && *nwant < max; i++) {
     const struct cip_range *inc = &cl->local_allow[i];
     struct client_route *w = &want[*nwant];
-    int dup = 0;
 
     if (!cip_range_contains(r, inc->ip_version, inc->start) ||
         !cip_range_contains(r, inc->ip_version, inc->end))
@@ -149,9 +154,7 @@ static size_t includes_inside(const struct client *cl,
     w->family = inc->ip_version == 4 ? AF_INET : AF_INET6;
     if (cip_range_to_prefix(inc, w->addr, &w->plen) != 0)
       continue;
-    for (j = 0; j < *nwant; j++)
-      dup |= same_route(&want[j], w);
-    if (dup || !route_wanted(cl, inc, w))
+    if (route_in(want, *nwant, w) || !route_wanted(cl, inc, w))
       continue;
     (*nwant)++;
     added++;
@@ -252,11 +255,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
   full_tunnel_apply(cl, AF_INET6, full[1]);
   /* Withdraw routes no longer advertised, then add the new ones. */
   for (i = 0; i < cl->nroutes;) {
-    size_t j, keep = 0;
-
-    for (j = 0; j < nwant; j++)
-      keep |= same_route(&want[j], &cl->routes[i]);
-    if (keep) {
+    if (route_in(want, nwant, &cl->routes[i])) {
       i++;
       continue;
     }
@@ -265,11 +264,7 @@ int client_routes_advertised(struct client *cl, const uint8_t *v,
     cl->routes[i] = cl->routes[--cl->nroutes];
   }
   for (i = 0; i < nwant; i++) {
-    size_t j, known = 0;
-
-    for (j = 0; j < cl->nroutes; j++)
-      known |= same_route(&cl->routes[j], &want[i]);
-    if (known)
+    if (route_in(cl->routes, cl->nroutes, &want[i]))
       continue;
     if (tun_nl_route_add(cl->tun.ifindex, want[i].family, want[i].addr,
                          want[i].plen, 0, 0) != 0) {

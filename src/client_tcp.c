@@ -515,9 +515,7 @@ static void audit_switch(struct client_link *l, enum transport_kind from,
                  transport_kind_name(from), transport_kind_name(to),
                  l->idx >= 0 ? " via " : "", l->idx >= 0 ? l->ifname : "");
   client_sess_audit(cl, &r, 1);
-  LOG_INFO(NULL, "transport %s -> %s%s%s", transport_kind_name(from),
-           transport_kind_name(to), l->idx >= 0 ? " via " : "",
-           l->idx >= 0 ? l->ifname : "");
+  LOG_INFO(NULL, "transport %s", r.detail);
 }
 
 void client_tcp_tunnel_opened(struct client_link *l) {

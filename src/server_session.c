@@ -349,10 +349,7 @@ static int sess_event(struct server *srv, struct srv_session *ss,
   emit(srv, &out);
   apply(srv, ss, &out);
   srv_store_sync(srv, ss);
-  /* A start's load arms the sweep once, after the last session: each
-   * arming scans the table (10,000 loaded sessions: 1.6 s of scans). */
-  if (!srv->store_loading)
-    arm_sweep_for(srv, ss);
+  arm_sweep_for(srv, ss);
   return rv;
 }
 
