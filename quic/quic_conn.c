@@ -1817,40 +1817,6 @@ int quic_conn_migrate(struct quic_conn *c, const struct sockaddr *local,
   }
 }
 
-int quic_conn_export(struct quic_conn *c, const char *label,
-                     const uint8_t *context, size_t context_len,
-                     uint8_t *out, size_t out_len) {
-  if (!ngtcp2_conn_get_handshake_completed(c->conn))
-    return JVPN_ERR_TLS;
-  if (c->tls == NULL) {
-    if (c->kept_label == NULL || strcmp(label, c->kept_label) != 0 ||
-        context_len != 0 || out_len != c->kept_len)
-      return JVPN_ERR_TLS;
-    memcpy(out, c->kept_export, out_len);
-    return 0;
-  }
-  if (gnutls_prf_rfc5705(c->tls, strlen(label), label, context_len,
-                         (const char *)context, out_len, (char *)out) != 0)
-    return JVPN_ERR_TLS;
-  return 0;
-}
-
-int quic_conn_release_tls(struct quic_conn *c, const char *label,
-                          size_t out_len) {
-  if (c->tls == NULL)
-    return 0;
-  if (!c->cfg.is_server || !ngtcp2_conn_get_handshake_completed(c->conn) ||
-      out_len > sizeof(c->kept_export) ||
-      quic_conn_export(c, label, NULL, 0, c->kept_export, out_len) != 0)
-    return JVPN_ERR_TLS;
-  c->kept_label = label;
-  c->kept_len = out_len;
-  ngtcp2_conn_set_tls_native_handle(c->conn, NULL);
-  gnutls_deinit(c->tls);
-  c->tls = NULL;
-  return 0;
-}
-
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx) {
   snprintf(c->ctx, sizeof(c->ctx), "%s", ctx);
 }
@@ -1966,44 +1932,6 @@ int quic_conn_key_update(struct quic_conn *c, uint64_t now) {
                                                             : JVPN_ERR_AGAIN;
 }
 
-void quic_conn_alpn(struct quic_conn *c, char *buf, size_t len) {
-  gnutls_datum_t p = {NULL, 0};
-
-  if (len == 0)
-    return;
-  buf[0] = '\0';
-  if (c->tls != NULL && gnutls_alpn_get_selected_protocol(c->tls, &p) == 0)
-    snprintf(buf, len, "%.*s", (int)p.size, (const char *)p.data);
-}
-
 uint32_t quic_conn_version(struct quic_conn *c) {
   return ngtcp2_conn_get_negotiated_version(c->conn);
-}
-
-int quic_conn_get_session(struct quic_conn *c, uint8_t **ticket,
-                          size_t *ticket_len, uint8_t *params,
-                          size_t *params_len) {
-  ngtcp2_ssize n;
-
-  if (c->ticket.data == NULL)
-    return JVPN_ERR_AGAIN;
-  n = ngtcp2_conn_encode_0rtt_transport_params(c->conn, params, *params_len);
-  if (n < 0)
-    return n == NGTCP2_ERR_NOBUF ? JVPN_ERR_NOSPACE : JVPN_ERR_AGAIN;
-  *ticket = malloc(c->ticket.size);
-  if (*ticket == NULL)
-    return JVPN_ERR_NOMEM;
-  memcpy(*ticket, c->ticket.data, c->ticket.size);
-  *ticket_len = c->ticket.size;
-  *params_len = (size_t)n;
-  return 0;
-}
-
-int quic_conn_resumed(struct quic_conn *c) {
-  return c->tls != NULL && gnutls_session_is_resumed(c->tls) != 0;
-}
-
-int quic_conn_early_accepted(struct quic_conn *c) {
-  return c->tls != NULL &&
-         (gnutls_session_get_flags(c->tls) & GNUTLS_SFLAGS_EARLY_DATA) != 0;
 }
