@@ -13,6 +13,8 @@ static int capsule_known(uint64_t type) {
          type == JVPN_CAPSULE_ROUTE_ADVERTISEMENT ||
          type == JVPN_CAPSULE_ACTIVATE ||
          type == JVPN_CAPSULE_ACTIVATE_RESULT ||
+         type == JVPN_CAPSULE_KEEPALIVE ||
+         type == JVPN_CAPSULE_KEEPALIVE_RESULT ||
          type == JVPN_CAPSULE_DNS_ASSIGN;
 }
 

@@ -153,6 +153,13 @@ static unsigned keepalive_ms(const struct quic_conn *c) {
   return c->cfg.keepalive_ms ? c->cfg.keepalive_ms : JVPN_QUIC_KEEPALIVE_MS;
 }
 
+/* ms without a packet from the peer before the connection ends as idle:
+ * JVPN_QUIC_IDLE_KEEPALIVES keep-alives unless the config says. */
+static uint64_t default_idle_ms(const struct quic_conn *c) {
+  return c->cfg.idle_ms ? (uint64_t)c->cfg.idle_ms
+                        : (uint64_t)keepalive_ms(c) * JVPN_QUIC_IDLE_KEEPALIVES;
+}
+
 static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   struct quic_conn *c = ud;
 
@@ -682,9 +689,10 @@ static void fill_params(struct quic_conn *c, ngtcp2_transport_params *p) {
   p->initial_max_streams_bidi = c->cfg.is_server ? JVPN_QUIC_MAX_STREAMS_BIDI
                                                  : 0;
   p->initial_max_streams_uni = JVPN_QUIC_MAX_STREAMS_UNI;
+  /* The tunnel judges idleness itself (idle_deadline(), D47): QUIC's
+   * timeout only has to outlast the longest keep-alive we may agree on. */
   p->max_idle_timeout =
-      (c->cfg.idle_ms ? (uint64_t)c->cfg.idle_ms
-                      : (uint64_t)keepalive_ms(c) * JVPN_QUIC_IDLE_KEEPALIVES) *
+      (streams_mode(c) ? default_idle_ms(c) : JVPN_QUIC_IDLE_MAX_MS) *
       NGTCP2_MILLISECONDS;
   p->max_datagram_frame_size = JVPN_QUIC_MAX_DATAGRAM_FRAME;
   p->active_connection_id_limit = JVPN_QUIC_ACTIVE_CID_LIMIT;
@@ -716,6 +724,9 @@ static int conn_alloc(struct quic_conn **pc,
   c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
   c->conn_ref.user_data = c;
   quic_silence_init(&c->silence, &cfg->silence);
+  c->usual_keepalive_ms = keepalive_ms(c);
+  c->usual_idle_ms = (unsigned)default_idle_ms(c);
+  c->idle_ns = (uint64_t)c->usual_idle_ms * NGTCP2_MILLISECONDS;
   /* The IP send queue, the refused batch and the capsule ring come when
    * used (buffers_trim frees them again). */
   if (cfg->reset_secret)
@@ -745,7 +756,7 @@ int quic_conn_client_new(struct quic_conn **pc,
   rv = conn_alloc(&c, cfg);
   if (rv != 0)
     return rv;
-  c->last_now = now;
+  c->last_now = c->idle_from = now;
   dcid.datalen = 18;
   scid.datalen = JVPN_QUIC_SCID_LEN;
   if (gnutls_rnd(GNUTLS_RND_RANDOM, dcid.data, dcid.datalen) != 0 ||
@@ -843,7 +854,7 @@ int quic_conn_server_new(struct quic_conn **pc,
   rv = conn_alloc(&c, cfg);
   if (rv != 0)
     return rv;
-  c->last_now = now;
+  c->last_now = c->idle_from = now;
   scid.datalen = JVPN_QUIC_SCID_LEN;
   if (quic_lb_cid(cfg->lb, scid.data, scid.datalen) != 0) {
     rv = JVPN_ERR_TLS;
@@ -1649,12 +1660,41 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   return again ? JVPN_ERR_AGAIN : 0;
 }
 
+/* The tunnel's idle timeout (D47): idle_ns after the peer's last packet
+ * (or the last change of idle_ns), and never before 3 PTOs, as RFC 9000
+ * 10.1 has it. UINT64_MAX in the stream mode, where QUIC's own rules. */
+static uint64_t idle_deadline(const struct quic_conn *c) {
+  uint64_t from = c->last_rx > c->idle_from ? c->last_rx : c->idle_from;
+  uint64_t pto3 = 3 * ngtcp2_conn_get_pto(c->conn);
+
+  if (streams_mode(c))
+    return UINT64_MAX;
+  return from + (c->idle_ns > pto3 ? c->idle_ns : pto3);
+}
+
+void quic_conn_set_keepalive(struct quic_conn *c, unsigned keepalive_ms,
+                             unsigned idle_ms, uint64_t now) {
+  if (keepalive_ms == 0) {
+    keepalive_ms = c->usual_keepalive_ms;
+    idle_ms = c->usual_idle_ms;
+  }
+  c->cfg.keepalive_ms = keepalive_ms;
+  c->idle_ns = (uint64_t)idle_ms * NGTCP2_MILLISECONDS;
+  c->idle_from = now;
+  if (ngtcp2_conn_get_handshake_completed(c->conn))
+    ngtcp2_conn_set_keep_alive_timeout(
+        c->conn, (uint64_t)keepalive_ms * NGTCP2_MILLISECONDS);
+}
+
 uint64_t quic_conn_expiry(struct quic_conn *c) {
   uint64_t e, w;
 
   if (c->closed)
     return UINT64_MAX;
   e = ngtcp2_conn_get_expiry(c->conn);
+  w = idle_deadline(c);
+  if (w < e)
+    e = w;
   w = quic_silence_deadline(&c->silence, srtt_of(c));
   if (w < e)
     e = w;
@@ -1673,6 +1713,8 @@ int quic_conn_handle_expiry(struct quic_conn *c, uint64_t now) {
   if (c->closed)
     return JVPN_ERR_PROTO;
   now = clock_step(c, now);
+  if (now >= idle_deadline(c))
+    return fail_conn(c, NGTCP2_ERR_IDLE_CLOSE, now);
   rv = ngtcp2_conn_handle_expiry(c->conn, now);
   if (rv != 0)
     return fail_conn(c, rv, now);

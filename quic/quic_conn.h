@@ -457,6 +457,15 @@ int quic_conn_export(struct quic_conn *c, const char *label,
 int quic_conn_release_tls(struct quic_conn *c, const char *label,
                           size_t out_len);
 
+/* The tunnel's keep-alive (a PING after |keepalive_ms| without sending)
+ * and idle timeout (the connection ends as idle after |idle_ms| without a
+ * packet from the peer, counted from the later of its last packet and
+ * |now|). A quiet tunnel's peers agree on longer ones (docs/decisions.md
+ * D47); QUIC's max_idle_timeout, JVPN_QUIC_IDLE_MAX_MS, bounds them.
+ * |keepalive_ms| 0 restores the config's. */
+void quic_conn_set_keepalive(struct quic_conn *c, unsigned keepalive_ms,
+                             unsigned idle_ms, uint64_t now);
+
 /* Replaces the log prefix (e.g. once the peer is known). */
 void quic_conn_set_log_ctx(struct quic_conn *c, const char *ctx);
 

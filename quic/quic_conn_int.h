@@ -95,6 +95,10 @@ struct quic_conn {
   uint64_t stall_heard_at;         /* ns: the peer heard while they wait */
   uint64_t last_now;               /* ns: the latest time we were given */
   uint64_t last_rx;                /* ns: the latest packet from the peer */
+  uint64_t idle_ns;                /* unheard this long: idle (D47) */
+  uint64_t idle_from;              /* ns: idle_ns counts from here at least */
+  unsigned usual_keepalive_ms;     /* the config's, restored after a quiet */
+  unsigned usual_idle_ms;          /* spell (quic_conn_set_keepalive) */
   uint64_t busy_since;             /* ns: bytes in flight since then */
   uint64_t young_since;            /* ns: PMTUD began on this path; 0 =
                                     * not yet (handshake unconfirmed) */

@@ -49,6 +49,14 @@
 #                             over all sessions (default 0: idle)
 #   BENCH_KEYS=DIR            keep the client keys there between runs
 #                             (default: a temporary directory)
+#   BENCH_QUIET=on|off|nat    the loadgen's quiet tunnels (D47): ask for
+#                             a longer keep-alive after 30 s without IP
+#                             packets like the client (on, the default),
+#                             never (off), or as if behind a NAT (nat:
+#                             4 s instead of 15 s). With on or nat the
+#                             idle window starts 33 s after the births,
+#                             once every tunnel is quiet; the quiet column
+#                             shows the mode and the grants taken
 #   BENCH_OUT=FILE            also write the table as Markdown to FILE
 #   BENCH_PERF=1              profile the server over each idle window
 #                             (perf record -g) into BENCH_OUT's .perf.txt
@@ -81,6 +89,12 @@ RATE=${BENCH_RATE:-1000}
 INFLIGHT=${BENCH_INFLIGHT:-256}
 SOCKETS=${BENCH_SOCKETS:-256}
 TRAFFIC=${BENCH_TRAFFIC:-0}
+QUIET=${BENCH_QUIET:-on}
+case $QUIET in
+  on | nat) QUIET_SETTLE=33 ;;
+  off) QUIET_SETTLE=0 ;;
+  *) echo "bench-scale: BENCH_QUIET=on, off or nat" >&2; exit 2 ;;
+esac
 for v in "${SIZES[@]}" "$IDLE_SECS" "$RATE" "$INFLIGHT" "$SOCKETS"; do
   case "$v" in ''|*[!0-9]*|0) die "BENCH_* are positive whole numbers" ;; esac
 done
@@ -135,7 +149,7 @@ cpu_ticks() {
   [ -n "$REPLY" ]
 }
 
-ROWS=("sessions|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|scrape (ms, KB)|failures")
+ROWS=("sessions|quiet|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|scrape (ms, KB)|failures")
 
 # scrape: one GET of the metrics endpoint; "MS, KB" in REPLY ("-" if none).
 scrape() {
@@ -161,11 +175,11 @@ for n in "${SIZES[@]}"; do
   rss "$spid" || die "no server RSS" "$slog"
   rss0=$REPLY
   # The hold covers the settling and the idle window, then the storm.
-  hold=$((IDLE_SECS + 8))
+  hold=$((IDLE_SECS + 8 + QUIET_SETTLE))
   args=(--server 198.18.3.2:443 --server-pin "$spin" --key-dir "$keys"
         --sessions "$n" --rate "$RATE" --inflight "$INFLIGHT"
         --sockets "$SOCKETS" --bind 198.19.0.1 --duration "$hold"
-        --reattach-storm --timeout 120)
+        --reattach-storm --timeout 120 --quiet "$QUIET")
   if [ "$TRAFFIC" != 0 ]; then
     args+=(--traffic "$TRAFFIC" --inner "$SERVER_IN4")
   fi
@@ -180,6 +194,10 @@ for n in "${SIZES[@]}"; do
   sleep 3 # idle buffers go after QUIC_BUF_IDLE_MS
   rss "$spid" || die "server died" "$slog"
   rss1=$REPLY
+  if [ "$QUIET_SETTLE" -gt 0 ]; then
+    echo "bench-scale: $n sessions: $QUIET_SETTLE s until every tunnel is quiet" >&2
+    sleep "$QUIET_SETTLE"
+  fi
   cpu_ticks "$spid"
   c1=$REPLY
   lab_now_ms
@@ -222,7 +240,7 @@ for n in "${SIZES[@]}"; do
   per=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
     'BEGIN { printf "%.1f", (b - a) / n }')
   mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-  ROWS+=("$n|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$scr|$(kv failures)")
+  ROWS+=("$n|$QUIET ($(kv quiet_grants))|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$scr|$(kv failures)")
   lab_kill "$spid" TERM
   lab_wait_exit "$spid" 10 || { lab_kill "$spid" KILL || true; }
 done

@@ -160,6 +160,7 @@ static void leave_black_hole(struct client_link *l) {
     if (quic_conn_migrate(l->tp.qc,
                           (const struct sockaddr *)&l->socks[next].s.local,
                           l->socks[next].s.local_len, 0, glue_now()) == 0) {
+      client_quiet_wake(l);
       audit_black_hole(l, "migrating to a fresh port");
       return;
     }
@@ -521,6 +522,7 @@ static long on_attach_header(void *user, char *buf, size_t len,
 static void on_tunnel_open(void *user, const char *session, size_t len,
                            const char *version, size_t version_len) {
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
+  client_quiet_wake(user);
   client_sess_opened(user, session, len, version, version_len);
   client_tcp_tunnel_opened(user);
 }
@@ -540,6 +542,9 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
     return client_routes_advertised(l->cl, value, len);
   case JVPN_CAPSULE_ACTIVATE_RESULT:
     client_sess_activate_result(l, value, len);
+    return 0;
+  case JVPN_CAPSULE_KEEPALIVE_RESULT:
+    client_quiet_result(l, value, len);
     return 0;
   case JVPN_CAPSULE_DNS_ASSIGN:
     return client_dns_capsule(l->cl, value, len);
@@ -570,6 +575,8 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
     return;
   }
   cl->ctr.rx_packets++;
+  if (((struct client_link *)user)->quiet.granted_ms)
+    client_quiet_wake(user);
 }
 
 static void auth_failed(struct client *cl, const char *detail) {
@@ -987,6 +994,8 @@ static int tun_packet(struct client *cl, struct client_link *l,
     (void)glue_send_ptb(&cl->tun, pkt, len, transport_max_ip_packet(&l->tp));
   else if (rv == 0)
     cl->ctr.tx_packets++;
+  if (l->quiet.granted_ms)
+    client_quiet_wake(l);
   return transport_txq_busy(&l->tp);
 }
 
@@ -1125,6 +1134,7 @@ static void check_path(struct client *cl) {
                          (const struct sockaddr *)&l->socks[next].s.local,
                          l->socks[next].s.local_len, 1, glue_now());
   if (rv == 0) {
+    client_quiet_wake(l);
     client_link_flush(l);
     return;
   }
@@ -1206,6 +1216,11 @@ static void conn_config(struct client_link *l, struct quic_conn_config *cfg,
   cfg->user = user;
   cfg->log_ctx = l->idx >= 0 ? l->ifname : NULL;
   cfg->keepalive_ms = cl->conf.keepalive_ms;
+  /* The server's idle timeout, whatever our keep-alive: the server pings
+   * after 2.5 s of quiet, so 3 s without a packet is a dead path here too
+   * (QUIC's negotiation imposed it before the tunnel timed itself out,
+   * D47; a quiet tunnel agrees on a longer one). */
+  cfg->idle_ms = JVPN_QUIC_KEEPALIVE_MS * JVPN_QUIC_IDLE_KEEPALIVES;
   cfg->keylog = cl->keylog;
   if (cl->multi && cl->sess.have && !fast_retry(l)) {
     /* Most likely a standby: keep-alives at its cost class's rate (the
@@ -1587,6 +1602,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   links_init(cl);
   uv_timer_init(cl->loop, &cl->netmon_timer);
   cl->netmon_timer.data = cl;
+  client_quiet_init(cl);
   cl->netmon_fd = netmon_open();
   if (cl->netmon_fd >= 0) {
     uv_poll_init(cl->loop, &cl->netmon_poll, cl->netmon_fd);

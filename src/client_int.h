@@ -40,6 +40,7 @@
 #include "src/fulltunnel.h"
 #include "src/glue.h"
 #include "src/killswitch.h"
+#include "src/quiet.h"
 #include "src/resolvconf.h"
 #include "src/resolved.h"
 #include "src/happy_eyeballs.h"
@@ -188,6 +189,7 @@ struct client_link {
   enum transport_kind last_kind; /* of its last tunnel that opened */
   int silent;              /* its QUIC connection hears nothing now */
   uint64_t hold_until_ms;  /* the server asked us to wait (429, 503) */
+  struct jvpn_quiet quiet; /* a quiet tunnel's keep-alive (D47) */
 };
 
 /* What the lower files (uplink, session) may ask of the higher ones. */
@@ -230,6 +232,7 @@ struct client {
   uint64_t up_hold_until_ms;       /* no activation before (refused) */
   int netmon_fd;
   uv_poll_t netmon_poll;
+  uv_timer_t quiet_timer;  /* looks for a quiet tunnel (client_quiet.c) */
   uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
   struct udp_rx_batch rx;
   struct tun_dev tun;
@@ -290,6 +293,16 @@ static inline int link_has_conn(const struct client_link *l) {
 static inline int client_link_open(const struct client_link *l) {
   return link_has_conn(l) && !l->dead && transport_tunnel_is_open(&l->tp);
 }
+
+/* --- src/client_quiet.c ------------------------------------------------ */
+
+/* Starts looking for a quiet tunnel every JVPN_QUIET_AFTER_MS / 3. */
+void client_quiet_init(struct client *cl);
+/* KEEPALIVE_RESULT arrived on |l|. */
+void client_quiet_result(struct client_link *l, const uint8_t *v, size_t len);
+/* An IP packet, a new path or a new connection on |l|: the usual keep-alive
+ * again, and the quiet period starts over. */
+void client_quiet_wake(struct client_link *l);
 
 /* --- src/client_tcp.c -------------------------------------------------- */
 

@@ -30,6 +30,8 @@
 #include "src/glue.h"
 #include "src/peer_table.h"
 #include "src/pin.h"
+#include "src/quiet.h"
+#include "src/session_wire.h"
 #include "tun/netlink.h"
 
 
@@ -377,6 +379,38 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
   return rv == 0 ? 0 : JVPN_ERR_INVAL;
 }
 
+/* A quiet client asks for a longer keep-alive (docs/decisions.md D47):
+ * grant what the path allows, use it here and say so. */
+static int grant_keepalive(struct sclient *sc, const uint8_t *value,
+                           size_t len) {
+  struct jvpn_wire_keepalive k;
+  struct quic_path path;
+  uint8_t val[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
+  unsigned ms;
+  long n;
+
+  if (jvpn_wire_decode_keepalive(value, len, &k) != 0) {
+    LOG_WARN(sc->ctx, "malformed KEEPALIVE capsule");
+    srv_metrics_refused(sc->srv, JVPN_R_MALFORMED_REQUEST);
+    return JVPN_ERR_MALFORMED;
+  }
+  if (sc->tp.qc == NULL || sc->sess == NULL)
+    return 0; /* HTTP/2 keeps its own; no session: nothing to keep */
+  transport_get_path(&sc->tp, &path);
+  ms = jvpn_quiet_grant(k.want_ms, (const struct sockaddr *)&k.from,
+                        path.remote);
+  n = jvpn_wire_encode_keepalive_result(val, sizeof(val), ms);
+  if (n < 0)
+    return (int)n;
+  /* The client pings every |ms|; ours is the fallback should it stop. */
+  quic_conn_set_keepalive(sc->tp.qc, 2 * ms, jvpn_quiet_idle_ms(ms),
+                          glue_now());
+  sc->srv->quiet_grants[ms == JVPN_QUIET_KEEPALIVE_OPEN_MS]++;
+  LOG_DEBUG(sc->ctx, "quiet tunnel: keep-alive %u ms", ms);
+  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_KEEPALIVE_RESULT, val,
+                                (size_t)n);
+}
+
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
   struct sclient *sc = user;
@@ -388,9 +422,12 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
     return answer_address_request(sc, value, len);
   case JVPN_CAPSULE_ACTIVATE:
     return srv_activate(sc, value, len);
+  case JVPN_CAPSULE_KEEPALIVE:
+    return grant_keepalive(sc, value, len);
   case JVPN_CAPSULE_ADDRESS_ASSIGN:
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
   case JVPN_CAPSULE_ACTIVATE_RESULT:
+  case JVPN_CAPSULE_KEEPALIVE_RESULT:
   case JVPN_CAPSULE_DNS_ASSIGN:
     /* A client has no addresses, routes or resolvers to offer us (the
      * DNS draft, 3.5: an IP proxy ignores a client's DNS configuration). */

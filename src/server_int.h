@@ -155,6 +155,8 @@ struct server {
   uint64_t drop_no_route, drop_malformed_tun, drop_unknown_cid;
   uint64_t drop_version; /* long headers of another QUIC version */
   uint64_t resets_sent;
+  uint64_t quiet_grants[2];  /* longer keep-alives granted (D47): [0]
+                              * behind a NAT, [1] on an open path */
   /* the session layer (src/server_session.c) */
   struct jvpn_session_table *sessions;
   struct peer_table by_session; /* 16-byte session ID -> srv_session */

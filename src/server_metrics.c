@@ -310,6 +310,20 @@ static void traffic(struct metrics_buf *b, struct server *srv,
 }
 
 /* "metrics_per_session = on": a few series per session, capped. */
+/* Longer keep-alives granted to quiet tunnels (docs/decisions.md D47). */
+static void quiet_grants(struct metrics_buf *b, const struct server *srv) {
+  struct metrics_label path = {"path", "nat"};
+
+  metrics_family(b, "jvpn_quiet_keepalives_total", "counter",
+                 "Longer keep-alives granted to quiet tunnels, by the path "
+                 "seen: behind a NAT (4 s) or open (15 s).");
+  metrics_u64(b, "jvpn_quiet_keepalives_total", &path, 1,
+              srv->quiet_grants[0]);
+  path.value = "open";
+  metrics_u64(b, "jvpn_quiet_keepalives_total", &path, 1,
+              srv->quiet_grants[1]);
+}
+
 static void per_session(struct metrics_buf *b, struct server *srv) {
   struct metrics_label l[4] = {
       {"session", NULL}, {"peer", NULL}, {"state", NULL}, {"transport", NULL}};
@@ -382,6 +396,7 @@ void srv_metrics_render(struct server *srv, struct metrics_buf *b) {
           srv->retries_sent);
   counter(b, "jvpn_quic_stateless_resets_sent_total",
           "QUIC stateless resets sent.", srv->resets_sent);
+  quiet_grants(b, srv);
   if (srv->conf.metrics_per_session)
     per_session(b, srv);
 }

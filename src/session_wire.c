@@ -1,9 +1,11 @@
 /* jvpn-quic: session header fields, parsed strictly from untrusted bytes. */
 #include "src/session_wire.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "jvpn/errors.h"
+#include "jvpn/proto.h"
 #include "jvpn/varint.h"
 #include "src/b64.h"
 
@@ -337,4 +339,108 @@ long jvpn_wire_encode_activate_result(
   (void)jvpn_varint_encode(buf, len, r->status);
   (void)jvpn_varint_encode(buf + n1, len - n1, r->version);
   return (long)(n1 + n2);
+}
+
+static int interval_ok(uint64_t ms) {
+  return ms >= JVPN_QUIC_KEEPALIVE_MS &&
+         ms <= JVPN_QUIC_IDLE_MAX_MS / (JVPN_QUIC_IDLE_KEEPALIVES + 1);
+}
+
+/* The address bytes of |ss| and their count (4 or 16), or 0. */
+static size_t addr_bytes(const struct sockaddr_storage *ss,
+                         const uint8_t **a, uint16_t *port) {
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+
+    *a = (const uint8_t *)&s4->sin_addr;
+    *port = ntohs(s4->sin_port);
+    return 4;
+  }
+  if (ss->ss_family == AF_INET6) {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+
+    *a = (const uint8_t *)&s6->sin6_addr;
+    *port = ntohs(s6->sin6_port);
+    return 16;
+  }
+  return 0;
+}
+
+static void addr_fill(struct sockaddr_storage *ss, const uint8_t *a,
+                      size_t alen, uint16_t port) {
+  memset(ss, 0, sizeof(*ss));
+  if (alen == 4) {
+    struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+    s4->sin_family = AF_INET;
+    memcpy(&s4->sin_addr, a, 4);
+    s4->sin_port = htons(port);
+  } else {
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+    s6->sin6_family = AF_INET6;
+    memcpy(&s6->sin6_addr, a, 16);
+    s6->sin6_port = htons(port);
+  }
+}
+
+int jvpn_wire_decode_keepalive(const uint8_t *v, size_t len,
+                               struct jvpn_wire_keepalive *out) {
+  size_t off = 0, alen;
+
+  if (v == NULL || out == NULL || len > JVPN_WIRE_KEEPALIVE_MAX ||
+      take_varint(v, len, &off, &out->want_ms) != 0 ||
+      !interval_ok(out->want_ms) || off >= len)
+    return JVPN_ERR_MALFORMED;
+  alen = v[off] == 4 ? 4 : v[off] == 6 ? 16 : 0;
+  off++;
+  if (alen == 0 || len - off != alen + 2)
+    return JVPN_ERR_MALFORMED;
+  addr_fill(&out->from, v + off, alen,
+            (uint16_t)(v[off + alen] << 8 | v[off + alen + 1]));
+  return 0;
+}
+
+long jvpn_wire_encode_keepalive(uint8_t *buf, size_t len,
+                                const struct jvpn_wire_keepalive *k) {
+  const uint8_t *a;
+  uint16_t port;
+  size_t alen = addr_bytes(&k->from, &a, &port), n;
+
+  if (!interval_ok(k->want_ms) || alen == 0)
+    return JVPN_ERR_INVAL;
+  n = jvpn_varint_len(k->want_ms);
+  if (len < n + 1 + alen + 2)
+    return JVPN_ERR_NOSPACE;
+  (void)jvpn_varint_encode(buf, len, k->want_ms);
+  buf[n] = alen == 4 ? 4 : 6;
+  memcpy(buf + n + 1, a, alen);
+  buf[n + 1 + alen] = (uint8_t)(port >> 8);
+  buf[n + 2 + alen] = (uint8_t)port;
+  return (long)(n + 1 + alen + 2);
+}
+
+int jvpn_wire_decode_keepalive_result(const uint8_t *v, size_t len,
+                                      uint64_t *interval_ms) {
+  size_t off = 0;
+
+  if (v == NULL || interval_ms == NULL ||
+      len > JVPN_WIRE_KEEPALIVE_RESULT_MAX ||
+      take_varint(v, len, &off, interval_ms) != 0 || off != len ||
+      !interval_ok(*interval_ms))
+    return JVPN_ERR_MALFORMED;
+  return 0;
+}
+
+long jvpn_wire_encode_keepalive_result(uint8_t *buf, size_t len,
+                                       uint64_t interval_ms) {
+  size_t n;
+
+  if (!interval_ok(interval_ms))
+    return JVPN_ERR_INVAL;
+  n = jvpn_varint_len(interval_ms);
+  if (len < n)
+    return JVPN_ERR_NOSPACE;
+  (void)jvpn_varint_encode(buf, len, interval_ms);
+  return (long)n;
 }

@@ -21,6 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "jvpn/proof.h"
 
@@ -118,5 +119,36 @@ int jvpn_wire_decode_activate_result(const uint8_t *v, size_t len,
  * status outside 0 and 100..599 or a version beyond JVPN_VARINT_MAX. */
 long jvpn_wire_encode_activate_result(
     uint8_t *buf, size_t len, const struct jvpn_wire_activate_result *r);
+
+/* The KEEPALIVE and KEEPALIVE_RESULT capsule values (docs/protocol.md 4.2,
+ * docs/decisions.md D47):
+ *   KEEPALIVE:        longest interval wanted, ms (varint) | IP version
+ *                     (1 byte, 4 or 6) | the client's address as it sends
+ *                     from (4 or 16 bytes) | its UDP port (2 bytes)
+ *   KEEPALIVE_RESULT: the interval both use, ms (varint)
+ * Intervals lie within JVPN_QUIC_KEEPALIVE_MS..JVPN_QUIC_IDLE_MAX_MS /
+ * (JVPN_QUIC_IDLE_KEEPALIVES + 1), varints are minimal and nothing follows
+ * the last field. */
+#define JVPN_WIRE_KEEPALIVE_MAX (4 + 1 + 16 + 2) /* bytes */
+#define JVPN_WIRE_KEEPALIVE_RESULT_MAX 4        /* bytes */
+
+struct jvpn_wire_keepalive {
+  uint64_t want_ms;
+  struct sockaddr_storage from; /* AF_INET or AF_INET6, with the port */
+};
+
+/* Returns 0 and fills |out|, or JVPN_ERR_MALFORMED. */
+int jvpn_wire_decode_keepalive(const uint8_t *v, size_t len,
+                               struct jvpn_wire_keepalive *out);
+/* Returns the length written, JVPN_ERR_NOSPACE, or JVPN_ERR_INVAL for an
+ * interval out of range or an address of another family. */
+long jvpn_wire_encode_keepalive(uint8_t *buf, size_t len,
+                                const struct jvpn_wire_keepalive *k);
+/* Returns 0 and stores the interval, or JVPN_ERR_MALFORMED. */
+int jvpn_wire_decode_keepalive_result(const uint8_t *v, size_t len,
+                                      uint64_t *interval_ms);
+/* Returns the length written, JVPN_ERR_NOSPACE or JVPN_ERR_INVAL. */
+long jvpn_wire_encode_keepalive_result(uint8_t *buf, size_t len,
+                                       uint64_t interval_ms);
 
 #endif /* JVPN_SESSION_WIRE_H */

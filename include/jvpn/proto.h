@@ -33,6 +33,21 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * session costs it one PING and one ACK per second, not two of each
  * (issue 15: the idle cost of 10,000 sessions). */
 #define JVPN_QUIC_SERVER_KEEPALIVE_MS 2500
+/* A quiet tunnel's keep-alive (docs/decisions.md D47). After
+ * JVPN_QUIET_AFTER_MS without an IP packet either way, a client asks the
+ * server for a longer keep-alive (KEEPALIVE capsule, with the address it
+ * sends from); the server grants JVPN_QUIET_KEEPALIVE_NAT_MS when it sees
+ * another address (a NAT, which may forget a mapping after 5 s) or
+ * JVPN_QUIET_KEEPALIVE_OPEN_MS when it sees the client's own (a stateful
+ * firewall at worst, whose UDP timeouts are 30 s and more), at most what
+ * the client asked for. Both then time the connection out after
+ * JVPN_QUIC_IDLE_KEEPALIVES keep-alives; the client returns to its usual
+ * keep-alive with its next IP packet. QUIC's max_idle_timeout is
+ * JVPN_QUIC_IDLE_MAX_MS, longer than any idle timeout agreed on. */
+#define JVPN_QUIET_AFTER_MS 30000
+#define JVPN_QUIET_KEEPALIVE_NAT_MS 4000
+#define JVPN_QUIET_KEEPALIVE_OPEN_MS 15000
+#define JVPN_QUIC_IDLE_MAX_MS 60000
 #define JVPN_QUIC_REATTACH_HANDSHAKE_MS 2000 /* ms: a recovery attempt */
 /* ms: IP packets that wait this long (or 10 smoothed RTTs, if longer) for
  * room in the congestion window mean the connection is stuck: it is
@@ -115,6 +130,10 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * attachment, the server answers on the same stream. */
 #define JVPN_CAPSULE_ACTIVATE 0x4a56
 #define JVPN_CAPSULE_ACTIVATE_RESULT 0x4a57
+/* A quiet tunnel's keep-alive (docs/protocol.md 4.2): the client asks, the
+ * server answers with the interval both use. */
+#define JVPN_CAPSULE_KEEPALIVE 0x4a58
+#define JVPN_CAPSULE_KEEPALIVE_RESULT 0x4a59
 /* DNS configuration (draft-ietf-masque-connect-ip-dns-05 3.4 and 6; docs/
  * protocol.md 4.1): the draft's provisional value, to be replaced by a
  * smaller one when the draft is approved. */

@@ -6,7 +6,7 @@
  *   loadgen --server ADDR:PORT --server-pin PIN --key-dir DIR --sessions N
  *           [--rate R] [--duration S] [--reattach-storm] [--traffic PPS]
  *           [--bind ADDR] [--sockets S] [--inflight W] [--timeout S]
- *           [--inner ADDR] [-v]
+ *           [--inner ADDR] [--quiet on|off|nat] [-v]
  *   loadgen --sizes
  *
  * --gen-keys writes N client identities, DIR/NNNNN/key.pem and cert.pem,
@@ -47,11 +47,18 @@
  * stdout:
  *
  *   loadgen: sessions=N up=U births_per_s=B birth_s=T storm_ms=M
- *            storm_up=K lost=L tx=P rx=Q failures=reason:count,...
+ *            storm_up=K lost=L tx=P rx=Q quiet_grants=G failures=reason:count,...
  *
  * storm_ms is -1 without --reattach-storm (or when it was not absorbed
  * within --timeout, default 120 s). Exit 0 when every session came up
  * (and the storm was absorbed), 1 otherwise, 2 on bad usage.
+ *
+ * Quiet tunnels (docs/decisions.md D47): a session without IP packets for
+ * JVPN_QUIET_AFTER_MS asks for a longer keep-alive as the client does
+ * (src/client_quiet.c) and uses what the server grants; --quiet off never
+ * asks, --quiet nat names a port the server does not see, as a client
+ * behind a NAT would, and gets the NAT's shorter interval. quiet_grants=
+ * on the summary line counts the answers.
  *
  * --sizes prints the sizes of the per-session structures of the server's
  * session core and connection (for docs/performance.md).
@@ -84,6 +91,7 @@
 #include "src/peer_table.h"
 #include "src/pin.h"
 #include "src/server_int.h"
+#include "src/quiet.h"
 #include "src/session_wire.h"
 #include "tests/tools/tool_util.h"
 
@@ -158,7 +166,15 @@ struct lg_sess {
   int has_addr;
   uint8_t token[LG_TOKEN_MAX];
   size_t token_len;
+  /* a quiet tunnel's keep-alive, as src/client_quiet.c asks for it */
+  struct jvpn_quiet quiet;
+  uint64_t pkts;        /* IP packets either way */
 };
+
+/* --quiet: ask for a quiet tunnel's keep-alive as the client does
+ * ("on"), not at all ("off"), or naming a port the server does not see,
+ * as a client behind a NAT would ("nat"). */
+enum lg_quiet { LG_QUIET_ON, LG_QUIET_OFF, LG_QUIET_NAT };
 
 struct lg {
   struct lg_sess *s;
@@ -180,6 +196,8 @@ struct lg {
   uint8_t server_pin[JVPN_PIN_LEN];
   uint8_t inner[4];
   int has_inner;
+  enum lg_quiet quiet;
+  uint64_t quiet_grants; /* KEEPALIVE_RESULTs taken */
   /* counters */
   size_t connecting, up;
   uint64_t fail[F_COUNT];
@@ -406,12 +424,38 @@ static void on_tunnel_refused(void *user, int status) {
   }
 }
 
+/* The usual keep-alive again after an IP packet. */
+static void quiet_wake(struct lg_sess *s) {
+  s->pkts++;
+  if (s->quiet.granted_ms && s->qc)
+    quic_conn_set_keepalive(s->qc, 0, 0, glue_now());
+  if (s->quiet.granted_ms)
+    jvpn_quiet_reset(&s->quiet, s->pkts, glue_now() / 1000000);
+}
+
+static int quiet_result(struct lg_sess *s, const uint8_t *value, size_t len) {
+  uint64_t ms;
+
+  if (jvpn_wire_decode_keepalive_result(value, len, &ms) != 0)
+    return JVPN_ERR_MALFORMED;
+  if (!s->quiet.asked)
+    return 0;
+  s->quiet.asked = 0;
+  s->quiet.granted_ms = (unsigned)ms;
+  s->lg->quiet_grants++;
+  quic_conn_set_keepalive(s->qc, (unsigned)ms,
+                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
+  return 0;
+}
+
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
   struct lg_sess *s = user;
   struct cip_addr a[JVPN_CIP_MAX_ADDRS];
   size_t n, i;
 
+  if (type == JVPN_CAPSULE_KEEPALIVE_RESULT)
+    return quiet_result(s, value, len);
   if (type != JVPN_CAPSULE_ADDRESS_ASSIGN)
     return 0;
   if (cip_addrs_decode(value, len, a, JVPN_CIP_MAX_ADDRS, &n) != 0)
@@ -422,6 +466,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
       s->has_addr = 1;
     }
   if (s->state == LG_CONNECTING) {
+    jvpn_quiet_reset(&s->quiet, s->pkts, glue_now() / 1000000);
     s->state = LG_UP;
     s->up_once = 1;
     s->retries = 0;
@@ -437,6 +482,7 @@ static void on_ip_packet(void *user, const uint8_t *pkt, size_t len) {
   (void)pkt;
   (void)len;
   s->lg->rx_pkts++;
+  quiet_wake(s);
 }
 
 static void on_new_token(void *user, const uint8_t *token, size_t len) {
@@ -648,7 +694,43 @@ static void send_one(struct lg *lg, struct lg_sess *s, uint64_t now) {
   p[25] = sizeof(p) - 20; /* UDP length; checksum 0: none (IPv4) */
   if (quic_conn_queue_ip(s->qc, p, sizeof(p)) == 0) {
     lg->tx_pkts++;
+    quiet_wake(s);
     conn_write(s, now);
+  }
+}
+
+/* Asks for a quiet tunnel's keep-alive (src/client_quiet.c ask()). */
+static void quiet_ask(struct lg *lg, struct lg_sess *s, uint64_t now) {
+  struct jvpn_wire_keepalive k;
+  struct lg_sock *sk = sock_of(s);
+  uint8_t val[JVPN_WIRE_KEEPALIVE_MAX];
+  long n;
+
+  memset(&k, 0, sizeof(k));
+  k.want_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
+  memcpy(&k.from, &sk->us.local, sk->us.local_len);
+  if (lg->quiet == LG_QUIET_NAT)
+    ((struct sockaddr_in *)&k.from)->sin_port ^= 1;
+  n = jvpn_wire_encode_keepalive(val, sizeof(val), &k);
+  if (n < 0 || quic_conn_send_capsule(s->qc, JVPN_CAPSULE_KEEPALIVE, val,
+                                      (size_t)n) != 0)
+    return;
+  s->quiet.asked = 1;
+  conn_write(s, now);
+}
+
+/* Every second: the sessions whose tunnel has been quiet long enough. */
+static void quiet_scan(struct lg *lg, uint64_t now) {
+  size_t i;
+
+  if (lg->quiet == LG_QUIET_OFF)
+    return;
+  for (i = 0; i < lg->n; i++) {
+    struct lg_sess *s = &lg->s[i];
+
+    if (s->state == LG_UP && s->qc &&
+        jvpn_quiet_due(&s->quiet, s->pkts, now / 1000000))
+      quiet_ask(lg, s, now);
   }
 }
 
@@ -661,6 +743,7 @@ static void run(struct lg *lg, uint64_t deadline, double rate, size_t inflight,
                 int until_up, double traffic) {
   struct epoll_event evs[64];
   uint64_t now = glue_now(), next_birth = now, next_tx = now;
+  uint64_t next_quiet = now + 1000000000ull;
   size_t txcur = 0;
   int n, i, ms;
 
@@ -707,6 +790,10 @@ static void run(struct lg *lg, uint64_t deadline, double rate, size_t inflight,
       if (next_tx < now)
         next_tx = now;
     }
+    if (now >= next_quiet) {
+      quiet_scan(lg, now);
+      next_quiet = now + 1000000000ull;
+    }
     /* Due deadlines. */
     while (lg->nheap > 0 && lg->heap[0]->due <= now) {
       struct lg_sess *s = lg->heap[0];
@@ -737,6 +824,8 @@ static void run(struct lg *lg, uint64_t deadline, double rate, size_t inflight,
         next = next_birth;
       if (traffic > 0 && next_tx < next)
         next = next_tx;
+      if (next_quiet < next)
+        next = next_quiet;
       if (until_up && next > now + 100000000ull)
         next = now + 100000000ull;
       now = glue_now();
@@ -849,7 +938,7 @@ static void usage(FILE *f) {
           "               --sessions N [--rate R] [--duration S]\n"
           "               [--reattach-storm] [--traffic PPS] [--inner ADDR]\n"
           "               [--bind ADDR] [--sockets S] [--inflight W]\n"
-          "               [--timeout S] [-v]\n"
+          "               [--timeout S] [--quiet on|off|nat] [-v]\n"
           "       loadgen --sizes\n");
 }
 
@@ -859,7 +948,7 @@ int main(int argc, char **argv) {
   long sessions = 0, nsock = 64, inflight = 256, gen = 0;
   double rate = 200, traffic = 0;
   uint64_t duration = 10000000000ull, timeout = 120000000000ull;
-  int storm = 0, verbose = 0, rc = 1, i;
+  int storm = 0, verbose = 0, rc = 1, i, quiet = LG_QUIET_ON;
   struct lg *lg;
   uint64_t t0, t_up, t_storm = 0, storm_ms = (uint64_t)-1;
   size_t up_births = 0, storm_up = 0, j;
@@ -922,7 +1011,13 @@ int main(int argc, char **argv) {
       bad = tool_parse_seconds(v, LG_MAX_SECONDS, &duration);
     else if (strcmp(a, "--timeout") == 0)
       bad = tool_parse_seconds(v, LG_MAX_SECONDS, &timeout);
-    else {
+    else if (strcmp(a, "--quiet") == 0) {
+      quiet = strcmp(v, "on") == 0    ? LG_QUIET_ON
+              : strcmp(v, "off") == 0 ? LG_QUIET_OFF
+              : strcmp(v, "nat") == 0 ? LG_QUIET_NAT
+                                      : -1;
+      bad = quiet < 0;
+    } else {
       fprintf(stderr, "loadgen: unknown option %s\n", a);
       usage(stderr);
       return 2;
@@ -967,6 +1062,7 @@ int main(int argc, char **argv) {
   if (lg == NULL)
     return 1;
   lg->n = (size_t)sessions;
+  lg->quiet = (enum lg_quiet)quiet;
   lg->nsock = (size_t)nsock;
   lg->s = calloc(lg->n, sizeof(*lg->s));
   lg->sock = calloc(lg->nsock, sizeof(*lg->sock));
@@ -1045,11 +1141,11 @@ int main(int argc, char **argv) {
   }
   printf("loadgen: sessions=%zu up=%zu births_per_s=%.0f birth_s=%.2f "
          "storm_ms=%" PRId64 " storm_up=%zu tx=%" PRIu64 " rx=%" PRIu64
-         " failures=",
+         " quiet_grants=%" PRIu64 " failures=",
          lg->n, up_births,
          (double)up_births / ((double)(t_up - t0) / 1e9),
          (double)(t_up - t0) / 1e9, (int64_t)storm_ms, storm_up, lg->tx_pkts,
-         lg->rx_pkts);
+         lg->rx_pkts, lg->quiet_grants);
   {
     int any = 0, k;
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -582,6 +583,101 @@ static void test_activate_result(void **state) {
                    JVPN_ERR_NOSPACE);
 }
 
+static void test_keepalive_round_trip(void **state) {
+  struct jvpn_wire_keepalive k, back;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&k.from;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&k.from;
+  uint8_t buf[JVPN_WIRE_KEEPALIVE_MAX];
+  /* 15000 = 0x3a98: a 2-byte varint 0x7a 0x98; 4; 198.18.1.2; port 443 */
+  static const uint8_t want4[] = {0x7a, 0x98, 4, 198, 18, 1, 2, 0x01, 0xbb};
+  long n;
+
+  (void)state;
+  memset(&k, 0, sizeof(k));
+  k.want_ms = 15000;
+  s4->sin_family = AF_INET;
+  s4->sin_port = htons(443);
+  assert_int_equal(inet_pton(AF_INET, "198.18.1.2", &s4->sin_addr), 1);
+  n = jvpn_wire_encode_keepalive(buf, sizeof(buf), &k);
+  assert_int_equal(n, sizeof(want4));
+  assert_memory_equal(buf, want4, sizeof(want4));
+  assert_int_equal(jvpn_wire_decode_keepalive(buf, (size_t)n, &back), 0);
+  assert_true(back.want_ms == 15000);
+  assert_int_equal(back.from.ss_family, AF_INET);
+  assert_memory_equal(&back.from, &k.from, sizeof(struct sockaddr_in));
+  memset(&k, 0, sizeof(k));
+  k.want_ms = 1000;
+  s6->sin6_family = AF_INET6;
+  s6->sin6_port = htons(65535);
+  assert_int_equal(inet_pton(AF_INET6, "2001:db8::7", &s6->sin6_addr), 1);
+  n = jvpn_wire_encode_keepalive(buf, sizeof(buf), &k);
+  assert_int_equal(n, 2 + 1 + 16 + 2);
+  assert_int_equal(jvpn_wire_decode_keepalive(buf, (size_t)n, &back), 0);
+  assert_memory_equal(&back.from, &k.from, sizeof(struct sockaddr_in6));
+  assert_int_equal(jvpn_wire_encode_keepalive(buf, 5, &k), JVPN_ERR_NOSPACE);
+  k.want_ms = 999; /* below the usual keep-alive */
+  assert_int_equal(jvpn_wire_encode_keepalive(buf, sizeof(buf), &k),
+                   JVPN_ERR_INVAL);
+}
+
+static void test_keepalive_malformed(void **state) {
+  struct jvpn_wire_keepalive k;
+  uint64_t ms;
+  static const uint8_t ok[] = {0x7a, 0x98, 4, 198, 18, 1, 2, 0x01, 0xbb};
+  static const uint8_t bad_family[] = {0x7a, 0x98, 5, 198, 18, 1, 2, 1, 0xbb};
+  static const uint8_t long_varint[] = {0x80, 0x00, 0x3a, 0x98, 4,
+                                        198,  18,   1,    2,    1, 0xbb};
+  static const uint8_t too_long_ms[] = {0x80, 0x00, 0xea, 0x60, 4,
+                                        198,  18,   1,    2,    1, 0xbb};
+  uint8_t extra[sizeof(ok) + 1];
+  size_t i;
+
+  (void)state;
+  assert_int_equal(jvpn_wire_decode_keepalive(ok, sizeof(ok), &k), 0);
+  for (i = 0; i < sizeof(ok); i++) /* every truncation */
+    assert_int_equal(jvpn_wire_decode_keepalive(ok, i, &k),
+                     JVPN_ERR_MALFORMED);
+  memcpy(extra, ok, sizeof(ok));
+  extra[sizeof(ok)] = 0;
+  assert_int_equal(jvpn_wire_decode_keepalive(extra, sizeof(extra), &k),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(
+      jvpn_wire_decode_keepalive(bad_family, sizeof(bad_family), &k),
+      JVPN_ERR_MALFORMED);
+  assert_int_equal(
+      jvpn_wire_decode_keepalive(long_varint, sizeof(long_varint), &k),
+      JVPN_ERR_MALFORMED);
+  assert_int_equal(
+      jvpn_wire_decode_keepalive(too_long_ms, sizeof(too_long_ms), &k),
+      JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_keepalive(NULL, 0, &k),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_keepalive_result(ok, 2, &ms), 0);
+  assert_true(ms == 15000);
+  assert_int_equal(jvpn_wire_decode_keepalive_result(ok, 3, &ms),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_keepalive_result(long_varint, 4, &ms),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_keepalive_result(too_long_ms, 4, &ms),
+                   JVPN_ERR_MALFORMED);
+}
+
+static void test_keepalive_result(void **state) {
+  uint8_t buf[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
+  uint64_t ms;
+  long n;
+
+  (void)state;
+  n = jvpn_wire_encode_keepalive_result(buf, sizeof(buf), 4000);
+  assert_int_equal(n, 2);
+  assert_int_equal(jvpn_wire_decode_keepalive_result(buf, (size_t)n, &ms), 0);
+  assert_true(ms == 4000);
+  assert_int_equal(jvpn_wire_encode_keepalive_result(buf, sizeof(buf), 60000),
+                   JVPN_ERR_INVAL);
+  assert_int_equal(jvpn_wire_encode_keepalive_result(buf, 1, 4000),
+                   JVPN_ERR_NOSPACE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_session_id_known),
@@ -600,6 +696,9 @@ int main(void) {
       cmocka_unit_test(test_activate_round_trip),
       cmocka_unit_test(test_activate_malformed),
       cmocka_unit_test(test_activate_result),
+      cmocka_unit_test(test_keepalive_round_trip),
+      cmocka_unit_test(test_keepalive_malformed),
+      cmocka_unit_test(test_keepalive_result),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,87 @@
+/*
+ * jvpn-quic client: a quiet tunnel's keep-alive (docs/decisions.md D47).
+ * After JVPN_QUIET_AFTER_MS without an IP packet either way, the active
+ * QUIC attachment asks the server for a longer keep-alive, naming the
+ * address it sends from; it uses what the server grants until the next IP
+ * packet, a new path or a new connection (client_quiet_wake).
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include "jvpn/errors.h"
+#include "jvpn/log.h"
+#include "src/client_int.h"
+#include "src/session_wire.h"
+
+static uint64_t now_ms(void) { return glue_now() / 1000000; }
+
+static uint64_t tunnel_packets(const struct client *cl) {
+  return cl->ctr.tx_packets + cl->ctr.rx_packets;
+}
+
+static int ask(struct client_link *l) {
+  struct jvpn_wire_keepalive k;
+  struct quic_path path;
+  uint8_t val[JVPN_WIRE_KEEPALIVE_MAX];
+  long n;
+
+  transport_get_path(&l->tp, &path);
+  if (path.local == NULL || path.local_len > sizeof(k.from))
+    return JVPN_ERR_INVAL;
+  memset(&k, 0, sizeof(k));
+  k.want_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
+  memcpy(&k.from, path.local, path.local_len);
+  n = jvpn_wire_encode_keepalive(val, sizeof(val), &k);
+  if (n < 0)
+    return (int)n;
+  return transport_send_capsule(&l->tp, JVPN_CAPSULE_KEEPALIVE, val,
+                                (size_t)n);
+}
+
+static void on_quiet_tick(uv_timer_t *t) {
+  struct client *cl = t->data;
+  struct client_link *l = cl->cur;
+
+  if (l == NULL || l->tp.qc == NULL || !client_link_open(l) ||
+      !l->attached || l->req == CLIENT_REQ_STANDBY)
+    return;
+  if (!jvpn_quiet_due(&l->quiet, tunnel_packets(cl), now_ms()))
+    return;
+  if (ask(l) != 0)
+    return;
+  l->quiet.asked = 1;
+  cl->hooks.link_flush(l);
+}
+
+void client_quiet_init(struct client *cl) {
+  uv_timer_init(cl->loop, &cl->quiet_timer);
+  cl->quiet_timer.data = cl;
+  uv_timer_start(&cl->quiet_timer, on_quiet_tick, JVPN_QUIET_AFTER_MS / 3,
+                 JVPN_QUIET_AFTER_MS / 3);
+}
+
+void client_quiet_result(struct client_link *l, const uint8_t *v,
+                         size_t len) {
+  uint64_t ms;
+
+  if (jvpn_wire_decode_keepalive_result(v, len, &ms) != 0) {
+    LOG_WARN(NULL, "malformed KEEPALIVE_RESULT capsule: ignored");
+    l->cl->ctr.drop_malformed++;
+    return;
+  }
+  if (!l->quiet.asked || l->tp.qc == NULL)
+    return; /* an answer to a connection or a request of the past */
+  l->quiet.asked = 0;
+  l->quiet.granted_ms = (unsigned)ms;
+  quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
+                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
+  LOG_INFO(NULL, "tunnel quiet: keep-alive every %" PRIu64 " ms", ms);
+}
+
+void client_quiet_wake(struct client_link *l) {
+  if (l->quiet.granted_ms && l->tp.qc) {
+    quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
+    LOG_DEBUG(NULL, "tunnel busy again: the usual keep-alive");
+  }
+  jvpn_quiet_reset(&l->quiet, tunnel_packets(l->cl), now_ms());
+}

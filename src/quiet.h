@@ -1,0 +1,50 @@
+/*
+ * jvpn-quic: a quiet tunnel's keep-alive (docs/decisions.md D47).
+ *
+ * A tunnel that carried no IP packet for JVPN_QUIET_AFTER_MS keeps only
+ * its NAT mapping and its liveness to care for, and a keep-alive a second
+ * costs a server with 10,000 such clients half a core. Such a client asks
+ * for a longer interval in a KEEPALIVE capsule naming the address it sends
+ * from; the server compares it with the address it sees and grants what
+ * the path between them allows (jvpn_quiet_grant). Both ends then use the
+ * granted interval and time the connection out after
+ * JVPN_QUIC_IDLE_KEEPALIVES of them; the client's next IP packet brings
+ * its usual keep-alive back.
+ *
+ * struct jvpn_quiet is the client's side: it watches the tunnel's packet
+ * counters and says when to ask. Pure: no clock, no I/O.
+ */
+#ifndef JVPN_QUIET_H
+#define JVPN_QUIET_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct jvpn_quiet {
+  uint64_t packets;    /* the tunnel's IP packets, both ways, when seen */
+  uint64_t since_ms;   /* when that count last changed */
+  unsigned granted_ms; /* the interval in force; 0: the usual one */
+  int asked;           /* a KEEPALIVE awaits its result */
+};
+
+/* Starts watching (a new connection, a new path, an IP packet). */
+void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
+                      uint64_t now_ms);
+
+/* Looks at the tunnel's packet count at |now_ms|. Returns 1 when the
+ * tunnel has been quiet for JVPN_QUIET_AFTER_MS and neither a grant nor a
+ * request is outstanding: the caller sends KEEPALIVE and sets |asked|. */
+int jvpn_quiet_due(struct jvpn_quiet *q, uint64_t packets, uint64_t now_ms);
+
+/* The server's answer to a client that asks for at most |want_ms| and
+ * says it sends from |said|, seen from |seen|: JVPN_QUIET_KEEPALIVE_OPEN_MS
+ * when both are the same address and port, else (a NAT between)
+ * JVPN_QUIET_KEEPALIVE_NAT_MS; never more than |want_ms|, never less than
+ * JVPN_QUIC_KEEPALIVE_MS. */
+unsigned jvpn_quiet_grant(uint64_t want_ms, const struct sockaddr *said,
+                          const struct sockaddr *seen);
+
+/* The idle timeout that goes with keep-alive interval |keepalive_ms|. */
+unsigned jvpn_quiet_idle_ms(unsigned keepalive_ms);
+
+#endif /* JVPN_QUIET_H */

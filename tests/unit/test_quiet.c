@@ -1,0 +1,126 @@
+/* Unit tests for src/quiet: when a quiet tunnel asks for a longer
+ * keep-alive, and what the server grants (docs/decisions.md D47). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <string.h>
+
+#include "jvpn/proto.h"
+#include "src/quiet.h"
+
+static void test_due_after_quiet_period(void **state) {
+  struct jvpn_quiet q;
+
+  (void)state;
+  jvpn_quiet_reset(&q, 7, 1000);
+  assert_int_equal(jvpn_quiet_due(&q, 7, 1000 + JVPN_QUIET_AFTER_MS - 1), 0);
+  assert_int_equal(jvpn_quiet_due(&q, 7, 1000 + JVPN_QUIET_AFTER_MS), 1);
+  /* asked: not again until the answer or a reset */
+  q.asked = 1;
+  assert_int_equal(jvpn_quiet_due(&q, 7, 1000 + 2 * JVPN_QUIET_AFTER_MS), 0);
+}
+
+static void test_packets_restart_the_count(void **state) {
+  struct jvpn_quiet q;
+  uint64_t t = 5000;
+
+  (void)state;
+  jvpn_quiet_reset(&q, 0, t);
+  t += JVPN_QUIET_AFTER_MS - 10;
+  assert_int_equal(jvpn_quiet_due(&q, 1, t), 0); /* one packet went by */
+  assert_int_equal(jvpn_quiet_due(&q, 1, t + JVPN_QUIET_AFTER_MS - 1), 0);
+  assert_int_equal(jvpn_quiet_due(&q, 1, t + JVPN_QUIET_AFTER_MS), 1);
+}
+
+static void test_granted_is_not_asked_again(void **state) {
+  struct jvpn_quiet q;
+
+  (void)state;
+  jvpn_quiet_reset(&q, 0, 0);
+  q.granted_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
+  assert_int_equal(jvpn_quiet_due(&q, 0, 10 * JVPN_QUIET_AFTER_MS), 0);
+  jvpn_quiet_reset(&q, 3, 10 * JVPN_QUIET_AFTER_MS);
+  assert_int_equal(q.granted_ms, 0);
+  assert_int_equal(q.asked, 0);
+}
+
+static void v4(struct sockaddr_in *s, const char *ip, uint16_t port) {
+  memset(s, 0, sizeof(*s));
+  s->sin_family = AF_INET;
+  s->sin_port = htons(port);
+  assert_int_equal(inet_pton(AF_INET, ip, &s->sin_addr), 1);
+}
+
+static void v6(struct sockaddr_in6 *s, const char *ip, uint16_t port) {
+  memset(s, 0, sizeof(*s));
+  s->sin6_family = AF_INET6;
+  s->sin6_port = htons(port);
+  assert_int_equal(inet_pton(AF_INET6, ip, &s->sin6_addr), 1);
+}
+
+#define SA(x) ((const struct sockaddr *)(x))
+
+static void test_grant_open_path(void **state) {
+  struct sockaddr_in a, b;
+  struct sockaddr_in6 c, d;
+
+  (void)state;
+  v4(&a, "198.18.1.2", 40000);
+  v4(&b, "198.18.1.2", 40000);
+  assert_int_equal(jvpn_quiet_grant(60000, SA(&a), SA(&b)),
+                   JVPN_QUIET_KEEPALIVE_OPEN_MS);
+  v6(&c, "2001:db8::2", 443);
+  v6(&d, "2001:db8::2", 443);
+  assert_int_equal(jvpn_quiet_grant(60000, SA(&c), SA(&d)),
+                   JVPN_QUIET_KEEPALIVE_OPEN_MS);
+}
+
+static void test_grant_nat(void **state) {
+  struct sockaddr_in a, b;
+  struct sockaddr_in6 c;
+
+  (void)state;
+  v4(&a, "10.0.0.2", 40000);
+  v4(&b, "198.18.1.2", 40000); /* another address */
+  assert_int_equal(jvpn_quiet_grant(60000, SA(&a), SA(&b)),
+                   JVPN_QUIET_KEEPALIVE_NAT_MS);
+  v4(&b, "10.0.0.2", 40001); /* the port was rewritten */
+  assert_int_equal(jvpn_quiet_grant(60000, SA(&a), SA(&b)),
+                   JVPN_QUIET_KEEPALIVE_NAT_MS);
+  v6(&c, "::ffff:10.0.0.2", 40000); /* another family */
+  assert_int_equal(jvpn_quiet_grant(60000, SA(&a), SA(&c)),
+                   JVPN_QUIET_KEEPALIVE_NAT_MS);
+  /* the 5 s NAT of the tests is beaten */
+  assert_true(JVPN_QUIET_KEEPALIVE_NAT_MS < 5000);
+}
+
+static void test_grant_bounded_by_wish(void **state) {
+  struct sockaddr_in a;
+
+  (void)state;
+  v4(&a, "198.18.1.2", 40000);
+  assert_int_equal(jvpn_quiet_grant(2000, SA(&a), SA(&a)), 2000);
+  assert_int_equal(jvpn_quiet_grant(1, SA(&a), SA(&a)),
+                   JVPN_QUIC_KEEPALIVE_MS);
+  assert_int_equal(jvpn_quiet_idle_ms(4000), 4000 * JVPN_QUIC_IDLE_KEEPALIVES);
+  /* every idle timeout agreed on fits in QUIC's */
+  assert_true(jvpn_quiet_idle_ms(JVPN_QUIET_KEEPALIVE_OPEN_MS) <
+              JVPN_QUIC_IDLE_MAX_MS);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_due_after_quiet_period),
+      cmocka_unit_test(test_packets_restart_the_count),
+      cmocka_unit_test(test_granted_is_not_asked_again),
+      cmocka_unit_test(test_grant_open_path),
+      cmocka_unit_test(test_grant_nat),
+      cmocka_unit_test(test_grant_bounded_by_wish),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
