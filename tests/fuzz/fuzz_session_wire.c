@@ -1,5 +1,5 @@
 /* libFuzzer harness for src/session_wire: the header values and the
- * ACTIVATE capsule values on every input; whatever parses must survive
+ * ACTIVATE and KEEPALIVE capsule values on every input; whatever parses must survive
  * format -> parse unchanged. */
 #include <stddef.h>
 #include <stdint.h>
@@ -92,8 +92,31 @@ static void check_activate(const uint8_t *v, size_t len) {
   }
 }
 
+static void check_keepalive(const uint8_t *v, size_t len) {
+  struct jvpn_wire_keepalive k, k2;
+  uint8_t buf[JVPN_WIRE_KEEPALIVE_MAX];
+  uint64_t ms, ms2;
+  long n;
+
+  if (jvpn_wire_decode_keepalive(v, len, &k) == 0) {
+    n = jvpn_wire_encode_keepalive(buf, sizeof(buf), &k);
+    if (n < 0 || (size_t)n != len || memcmp(buf, v, len) != 0 ||
+        jvpn_wire_decode_keepalive(buf, (size_t)n, &k2) != 0 ||
+        k2.want_ms != k.want_ms || memcmp(&k2.from, &k.from, sizeof(k.from)))
+      abort();
+  }
+  if (jvpn_wire_decode_keepalive_result(v, len, &ms) == 0) {
+    n = jvpn_wire_encode_keepalive_result(buf, sizeof(buf), ms);
+    if (n < 0 || (size_t)n != len || memcmp(buf, v, len) != 0 ||
+        jvpn_wire_decode_keepalive_result(buf, (size_t)n, &ms2) != 0 ||
+        ms2 != ms)
+      abort();
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_activate(data, size);
+  check_keepalive(data, size);
   /* The parsers must stay within |size|: |data| is not NUL-terminated. */
   check_attach((const char *)data, size);
   check_session_id((const char *)data, size);
