@@ -18,6 +18,7 @@
 #ifndef QUIC_QUIC_CONN_H
 #define QUIC_QUIC_CONN_H
 
+#include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -462,7 +463,9 @@ int quic_conn_release_tls(struct quic_conn *c, const char *label,
  * packet from the peer, counted from the later of its last packet and
  * |now|). A quiet tunnel's peers agree on longer ones (docs/decisions.md
  * D47); QUIC's max_idle_timeout, JVPN_QUIC_IDLE_MAX_MS, bounds them.
- * |keepalive_ms| 0 restores the config's. */
+ * |keepalive_ms| 0 restores the config's; QUIC_KEEPALIVE_OFF sends none
+ * (the peer's keep-alives keep the connection). */
+#define QUIC_KEEPALIVE_OFF UINT_MAX
 void quic_conn_set_keepalive(struct quic_conn *c, unsigned keepalive_ms,
                              unsigned idle_ms, uint64_t now);
 

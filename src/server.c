@@ -402,9 +402,11 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
   n = jvpn_wire_encode_keepalive_result(val, sizeof(val), ms);
   if (n < 0)
     return (int)n;
-  /* The client pings every |ms|; ours is the fallback should it stop. */
-  quic_conn_set_keepalive(sc->tp.qc, 2 * ms, jvpn_quiet_idle_ms(ms),
-                          glue_now());
+  /* The client pings every |ms| (ngtcp2 times our keep-alive from what
+   * we sent, so ours would add PINGs of our own to its): we send none,
+   * and a client that stops is idle after 3 of them. */
+  quic_conn_set_keepalive(sc->tp.qc, QUIC_KEEPALIVE_OFF,
+                          jvpn_quiet_idle_ms(ms), glue_now());
   sc->srv->quiet_grants[ms == JVPN_QUIET_KEEPALIVE_OPEN_MS]++;
   LOG_DEBUG(sc->ctx, "quiet tunnel: keep-alive %u ms", ms);
   return transport_send_capsule(&sc->tp, JVPN_CAPSULE_KEEPALIVE_RESULT, val,
