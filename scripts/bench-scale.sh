@@ -53,7 +53,7 @@
 #                             a longer keep-alive after 30 s without IP
 #                             packets like the client (on, the default),
 #                             never (off), or as if behind a NAT (nat:
-#                             4 s instead of 15 s). With on or nat the
+#                             4 s instead of 25 s). With on or nat the
 #                             idle window starts 33 s after the births,
 #                             once every tunnel is quiet; the quiet column
 #                             shows the mode and the grants taken

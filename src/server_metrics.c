@@ -316,7 +316,7 @@ static void quiet_grants(struct metrics_buf *b, const struct server *srv) {
 
   metrics_family(b, "jvpn_quiet_keepalives_total", "counter",
                  "Longer keep-alives granted to quiet tunnels, by the path "
-                 "seen: behind a NAT (4 s) or open (15 s).");
+                 "seen: behind a NAT (4 s) or open (25 s).");
   metrics_u64(b, "jvpn_quiet_keepalives_total", &path, 1,
               srv->quiet_grants[0]);
   path.value = "open";

@@ -46,8 +46,8 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * JVPN_QUIC_IDLE_MAX_MS, longer than any idle timeout agreed on. */
 #define JVPN_QUIET_AFTER_MS 30000
 #define JVPN_QUIET_KEEPALIVE_NAT_MS 4000
-#define JVPN_QUIET_KEEPALIVE_OPEN_MS 15000
-#define JVPN_QUIC_IDLE_MAX_MS 60000
+#define JVPN_QUIET_KEEPALIVE_OPEN_MS 25000
+#define JVPN_QUIC_IDLE_MAX_MS 120000
 #define JVPN_QUIC_REATTACH_HANDSHAKE_MS 2000 /* ms: a recovery attempt */
 /* ms: IP packets that wait this long (or 10 smoothed RTTs, if longer) for
  * room in the congestion window mean the connection is stuck: it is
