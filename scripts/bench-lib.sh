@@ -266,7 +266,8 @@ bench_lg_topo() {
 
 # bench_lg_conf FILE DIR KEYS TITLE POLICY [SERVER_LINES]: the server's
 # config for loadgen's sessions: key DIR/server (lab_genkey DIR server),
-# log_level warn (one line per birth at info), SERVER_LINES (newline
+# log_level warn (one line per birth at info), the session store in
+# DIR/state (a fresh one per run), SERVER_LINES (newline
 # separated) added to [server], POLICY (lines) as its [policy] and one
 # [peer] per client key of KEYS/peers.conf (loadgen --gen-keys).
 bench_lg_conf() {
@@ -282,6 +283,7 @@ pool4 = 198.19.64.0/18
 route = 198.19.64.0/18
 tun = $LAB_TUN
 log_level = warn
+state_dir = $2/state
 EOF
     [ -z "${6:-}" ] || printf '%s\n' "$6"
     printf '\n[policy]\n%s\n\n' "$5"
