@@ -128,6 +128,8 @@ static int sclient_flush(struct sclient *sc) {
   uint64_t now;
   int rv, i;
 
+  /* What an answer promises is stored before the answer leaves (D48). */
+  srv_store_flush(sc->srv);
   if (sc->dead) {
     sclient_del(sc);
     return -1;

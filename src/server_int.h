@@ -50,6 +50,9 @@ struct srv_session {
   const char *last_switch;           /* reason code of the last switch */
   uint64_t last_switch_ms;           /* ... and when; NULL, 0: none */
   struct srv_store_mark stored;      /* src/server_store.c */
+  struct srv_store_mark storing;     /* written, awaiting the commit */
+  struct srv_session *store_prev, *store_next; /* in srv->store_q */
+  int store_queued;                  /* in srv->store_q */
   int moved;                         /* another node took it (D44): to be
                                       * released here */
 };
@@ -171,6 +174,10 @@ struct server {
   uint64_t store_restored, store_expired, store_dropped; /* at start */
   uint64_t store_load_us;       /* loading them at start took (us) */
   int store_loading;            /* srv_store_start is loading */
+  struct srv_session *store_q;  /* sessions whose record is to be written
+                                 * (srv_store_flush, D48) */
+  int store_flushing;           /* srv_store_flush runs */
+  uv_check_t store_check;       /* flushes once per loop iteration */
   struct srv_cluster cluster;   /* store = redis (src/server_cluster.c) */
   struct srv_pin *pins;         /* per peer (src/server_pins.c) */
   uint8_t tunbuf[JVPN_TUN_BUF]; /* a super-packet with offloads */
@@ -252,10 +259,17 @@ void srv_session_release(struct server *srv, struct srv_session *ss);
  * their reason. A store that cannot be opened is logged and left off.
  * Returns 0 (the server runs either way). */
 int srv_store_start(struct server *srv);
-/* Writes |ss| if the store's copy is behind (state_version, attach
- * version, replay window, switch budget, attachment), or deletes it once
- * TERMINATED. */
+/* Queues |ss| for writing if the store's copy is behind (state_version,
+ * attach version, replay window, switch budget, attachment), or deletes
+ * it at once when TERMINATED. The queue is written by srv_store_flush. */
 void srv_store_sync(struct server *srv, struct srv_session *ss);
+/* Writes every queued session in one transaction (one flush to disk,
+ * D48). Runs before any connection writes (sclient_flush: an answer never
+ * leaves before what it promises is stored) and once per loop iteration;
+ * a store without batches writes each record by itself. */
+void srv_store_flush(struct server *srv);
+/* Takes |ss| off the queue (it is being freed). */
+void srv_store_forget(struct server *srv, struct srv_session *ss);
 /* Puts a stored session |r| back into the table (a start's load, or a
  * takeover): RECOVERING when it had a connection, |why| saying where
  * that went; ended at once when its TTL passed meanwhile. Returns 0 when

@@ -222,6 +222,7 @@ static void sess_free(struct server *srv, struct srv_session *ss) {
 
   if (pin != NULL && pin->sess == ss)
     pin->sess = NULL;
+  srv_store_forget(srv, ss);
   srv_metrics_session_gone(srv, ss);
   sess_unroute(srv, ss);
   /* Standbys point at it too, not only the active connection. */

@@ -42,25 +42,59 @@ static void mark_of(const struct jvpn_session *s, struct srv_store_mark *m) {
   m->stored = 1;
 }
 
+static void queue_add(struct server *srv, struct srv_session *ss) {
+  if (ss->store_queued)
+    return;
+  ss->store_queued = 1;
+  ss->store_prev = NULL;
+  ss->store_next = srv->store_q;
+  if (srv->store_q)
+    srv->store_q->store_prev = ss;
+  srv->store_q = ss;
+}
+
+void srv_store_forget(struct server *srv, struct srv_session *ss) {
+  if (!ss->store_queued)
+    return;
+  if (ss->store_prev)
+    ss->store_prev->store_next = ss->store_next;
+  else
+    srv->store_q = ss->store_next;
+  if (ss->store_next)
+    ss->store_next->store_prev = ss->store_prev;
+  ss->store_queued = 0;
+  ss->store_prev = ss->store_next = NULL;
+}
+
 void srv_store_sync(struct server *srv, struct srv_session *ss) {
-  struct jvpn_store_record r;
-  struct srv_store_mark m;
   struct jvpn_session *s;
-  int rv;
 
   if (srv->store == NULL || ss == NULL || srv->store_loading)
     return;
   s = jvpn_session_table_find(srv->sessions, ss->id);
   if (s == NULL || s->state == JVPN_SS_TERMINATED) {
+    srv_store_forget(srv, ss);
     if (ss->stored.stored && jvpn_store_del(srv->store, ss->id) == 0)
       ss->stored.stored = 0;
     return;
   }
-  if (s->state == JVPN_SS_BIRTH)
-    return; /* not attached yet: nothing a client could come back to */
-  mark_of(s, &m);
-  if (memcmp(&m, &ss->stored, sizeof(m)) == 0)
-    return;
+  if (s->state != JVPN_SS_BIRTH)
+    queue_add(srv, ss); /* a birth not attached yet: nothing to come back to */
+}
+
+/* Writes |ss|'s record if the store's copy is behind. Returns 1 when it
+ * went into the store (ss->storing holds its mark), 0 when there was
+ * nothing to write or it failed (logged; fenced in a cluster). */
+static int write_one(struct server *srv, struct srv_session *ss) {
+  struct jvpn_store_record r;
+  struct jvpn_session *s = jvpn_session_table_find(srv->sessions, ss->id);
+  int rv;
+
+  if (s == NULL || s->state == JVPN_SS_TERMINATED)
+    return 0;
+  mark_of(s, &ss->storing);
+  if (memcmp(&ss->storing, &ss->stored, sizeof(ss->storing)) == 0)
+    return 0;
   store_record_from_session(&r, s, &srv->conf.policy, mono_ms(), wall_ms());
   if (ss->addrs != NULL) {
     r.has4 = (uint8_t)ss->addrs->has4;
@@ -72,14 +106,65 @@ void srv_store_sync(struct server *srv, struct srv_session *ss) {
   jvpn_wipe(&r, sizeof(r));
   if (rv == JVPN_ERR_DENIED) {
     srv_cluster_fenced(srv, ss); /* another node took it */
-    return;
+    return 0;
   }
   if (rv != 0) {
     JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "session %s not stored: %s", ss->idstr,
                 jvpn_strerror(rv));
+    return 0;
+  }
+  return 1;
+}
+
+/* A store without batches: each record is durable once put. */
+static void flush_each(struct server *srv) {
+  struct srv_session *ss;
+
+  while ((ss = srv->store_q) != NULL) {
+    srv_store_forget(srv, ss);
+    if (write_one(srv, ss))
+      ss->stored = ss->storing;
+  }
+}
+
+/* One transaction; the marks move only once it is durable. The written
+ * sessions are chained through store_next meanwhile (off the queue). */
+static void flush_batch(struct server *srv) {
+  struct srv_session *ss, *done = NULL;
+  int rv = jvpn_store_begin(srv->store);
+
+  if (rv != 0) {
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "session store: %s", jvpn_strerror(rv));
     return;
   }
-  ss->stored = m;
+  while ((ss = srv->store_q) != NULL) {
+    srv_store_forget(srv, ss);
+    if (write_one(srv, ss)) {
+      ss->store_next = done;
+      done = ss;
+    }
+  }
+  rv = jvpn_store_commit(srv->store);
+  if (rv != 0)
+    JVPN_LOG_RL(JVPN_LOG_WARN, NULL, "session store: commit failed: %s",
+                jvpn_strerror(rv));
+  while ((ss = done) != NULL) {
+    done = ss->store_next;
+    ss->store_next = NULL;
+    if (rv == 0)
+      ss->stored = ss->storing;
+  }
+}
+
+void srv_store_flush(struct server *srv) {
+  if (srv->store == NULL || srv->store_q == NULL || srv->store_flushing)
+    return;
+  srv->store_flushing = 1;
+  if (jvpn_store_batches(srv->store))
+    flush_batch(srv);
+  else
+    flush_each(srv);
+  srv->store_flushing = 0;
 }
 
 /* --- loading ---------------------------------------------------------------- */
@@ -247,6 +332,10 @@ static int store_open(struct server *srv, const uint8_t *key, uid_t uid,
   return store_redis_open(&srv->store, &rc, key, why, whylen);
 }
 
+/* After each loop iteration's I/O: what no answer flushed (timers,
+ * sweeps) is written too. */
+static void on_store_check(uv_check_t *h) { srv_store_flush(h->data); }
+
 int srv_store_start(struct server *srv) {
   uint8_t key[JVPN_STORE_KEY_LEN];
   uid_t uid = (uid_t)-1;
@@ -280,6 +369,9 @@ int srv_store_start(struct server *srv) {
     return 0;
   }
   srv->store_state = srv->store->ops->name;
+  uv_check_init(srv->loop, &srv->store_check);
+  srv->store_check.data = srv;
+  uv_check_start(&srv->store_check, on_store_check);
   if (srv->store->cluster != NULL && !srv_cluster_init(srv))
     LOG_WARN(NULL, "session store %s does not answer yet: sessions come "
              "back as their clients reattach", srv->conf.redis);
@@ -308,6 +400,9 @@ int srv_store_start(struct server *srv) {
 }
 
 void srv_store_stop(struct server *srv) {
+  srv_store_flush(srv);
+  if (srv->store != NULL)
+    uv_check_stop(&srv->store_check);
   jvpn_store_close(srv->store);
   srv->store = NULL;
 }

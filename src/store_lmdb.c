@@ -22,28 +22,72 @@ struct store_lmdb {
   int lock_fd;
   uint8_t key[JVPN_STORE_KEY_LEN];
   struct jvpn_store_stats st;
+  MDB_txn *batch;   /* between begin and commit: the open transaction */
+  int batch_failed; /* a write in it failed: commit aborts it */
 };
 
-/* One write transaction: put (|val| not NULL) or delete. */
+/* A put (|val| not NULL) or delete in |txn|. */
+static int write_in(struct store_lmdb *s, MDB_txn *txn, const uint8_t *id,
+                    const void *val, size_t len) {
+  MDB_val k = {.mv_size = JVPN_SESSION_ID_LEN, .mv_data = (void *)id};
+  MDB_val v = {.mv_size = len, .mv_data = (void *)val};
+  int rc = val != NULL ? mdb_put(txn, s->dbi, &k, &v, 0)
+                       : mdb_del(txn, s->dbi, &k, NULL);
+
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* One write: into the open batch, else a transaction of its own. */
 static int write_txn(struct store_lmdb *s, const uint8_t *id, const void *val,
                      size_t len) {
   MDB_txn *txn;
-  MDB_val k = {.mv_size = JVPN_SESSION_ID_LEN, .mv_data = (void *)id};
-  MDB_val v = {.mv_size = len, .mv_data = (void *)val};
   int rc;
 
+  if (s->batch != NULL) {
+    if (s->batch_failed)
+      return MDB_BAD_TXN;
+    rc = write_in(s, s->batch, id, val, len);
+    s->batch_failed = rc != 0;
+    return rc;
+  }
   rc = mdb_txn_begin(s->env, NULL, 0, &txn);
   if (rc != 0)
     return rc;
-  rc = val != NULL ? mdb_put(txn, s->dbi, &k, &v, 0)
-                   : mdb_del(txn, s->dbi, &k, NULL);
-  if (rc == MDB_NOTFOUND)
-    rc = 0;
+  rc = write_in(s, txn, id, val, len);
   if (rc != 0) {
     mdb_txn_abort(txn);
     return rc;
   }
   return mdb_txn_commit(txn);
+}
+
+static int lmdb_begin(void *impl) {
+  struct store_lmdb *s = impl;
+
+  if (s->batch != NULL)
+    return JVPN_ERR_INVAL;
+  s->batch_failed = 0;
+  return mdb_txn_begin(s->env, NULL, 0, &s->batch) == 0 ? 0
+                                                        : JVPN_ERR_SYSTEM;
+}
+
+static int lmdb_commit(void *impl) {
+  struct store_lmdb *s = impl;
+  MDB_txn *txn = s->batch;
+  uint64_t t0;
+  int rc;
+
+  if (txn == NULL)
+    return JVPN_ERR_INVAL;
+  s->batch = NULL;
+  if (s->batch_failed) {
+    mdb_txn_abort(txn);
+    return JVPN_ERR_SYSTEM;
+  }
+  t0 = store_common_now_ns();
+  rc = mdb_txn_commit(txn);
+  store_common_note_write(&s->st, t0, rc == 0);
+  return rc == 0 ? 0 : rc == MDB_MAP_FULL ? JVPN_ERR_FULL : JVPN_ERR_SYSTEM;
 }
 
 static int lmdb_put(void *impl, const struct jvpn_store_record *r) {
@@ -120,6 +164,8 @@ static const struct jvpn_store_stats *lmdb_stats(void *impl) {
 static void lmdb_close(void *impl) {
   struct store_lmdb *s = impl;
 
+  if (s->batch != NULL)
+    mdb_txn_abort(s->batch);
   if (s->env != NULL)
     mdb_env_close(s->env);
   if (s->lock_fd >= 0)
@@ -135,6 +181,8 @@ static const struct jvpn_store_ops lmdb_ops = {
     .load = lmdb_load,
     .stats = lmdb_stats,
     .close = lmdb_close,
+    .begin = lmdb_begin,
+    .commit = lmdb_commit,
 };
 
 /* Gives |dir| and the files LMDB made in it to the daemon's user. */

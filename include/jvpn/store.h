@@ -92,6 +92,13 @@ struct jvpn_store_ops {
               void *arg);
   const struct jvpn_store_stats *(*stats)(void *impl);
   void (*close)(void *impl);
+  /* Optional (NULL: each put and del is durable on return). Between
+   * begin and commit, puts and dels go into one transaction that commit
+   * makes durable with one flush to disk (group commit,
+   * docs/decisions.md D48); a failed put or del in it fails the rest and
+   * commit, and then none of them is stored. Return 0 or a JVPN_ERR_*. */
+  int (*begin)(void *impl);
+  int (*commit)(void *impl);
 };
 
 /* Several server nodes sharing one store (Redis, D44). A store of one
@@ -155,6 +162,16 @@ static inline int jvpn_store_load(struct jvpn_store *s, jvpn_store_load_fn fn,
 static inline const struct jvpn_store_stats *
 jvpn_store_stats(const struct jvpn_store *s) {
   return s->ops->stats(s->impl);
+}
+/* Nonzero if |s| can group writes (jvpn_store_begin .. _commit). */
+static inline int jvpn_store_batches(const struct jvpn_store *s) {
+  return s->ops->begin != NULL && s->ops->commit != NULL;
+}
+static inline int jvpn_store_begin(struct jvpn_store *s) {
+  return s->ops->begin(s->impl);
+}
+static inline int jvpn_store_commit(struct jvpn_store *s) {
+  return s->ops->commit(s->impl);
 }
 /* Closes and frees |s|; NULL is accepted. */
 static inline void jvpn_store_close(struct jvpn_store *s) {
