@@ -28,6 +28,10 @@
 #   storm        every connection dropped at once (no CONNECTION_CLOSE, new
 #                client ports) and every session reattached with its proof:
 #                ms until all N have their address again
+#   storm CPU    the server's and the loadgen's CPU time (user + system)
+#                during the storm, s: a side near the storm's length was
+#                the bound (the scrape after the idle window is in the
+#                server's)
 #   RSS after    the server's VmRSS after the storm (MB)
 #   scrape       one GET of the Prometheus endpoint (metrics =
 #                127.0.0.1:9109) with the N sessions idle, after the idle
@@ -149,7 +153,7 @@ cpu_ticks() {
   [ -n "$REPLY" ]
 }
 
-ROWS=("sessions|quiet|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|RSS after storm (MB)|scrape (ms, KB)|failures")
+ROWS=("sessions|quiet|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|storm CPU server, loadgen (s)|RSS after storm (MB)|scrape (ms, KB)|failures")
 
 # scrape: one GET of the metrics endpoint; "MS, KB" in REPLY ("-" if none).
 scrape() {
@@ -230,6 +234,8 @@ for n in "${SIZES[@]}"; do
   grc=$?
   rss "$spid" || die "server died" "$slog"
   rss3=$REPLY
+  cpu_ticks "$spid" || die "server died" "$slog"
+  c3=$REPLY
   line=$(grep '^loadgen: sessions=' "$gout" || true)
   [ -n "$line" ] || die "$n sessions: no loadgen summary" "$glog" "$slog"
   echo "  $line" >&2
@@ -240,7 +246,7 @@ for n in "${SIZES[@]}"; do
   per=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
     'BEGIN { printf "%.1f", (b - a) / n }')
   mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-  ROWS+=("$n|$QUIET ($(kv quiet_grants))|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(mb "$rss3")|$scr|$(kv failures)")
+  ROWS+=("$n|$QUIET ($(kv quiet_grants))|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(awk -v c=$((c3 - c2)) -v hz="$CLK_TCK" -v g="$(kv storm_cpu_ms)" 'BEGIN { printf "%.1f, %.1f", c / hz, g / 1000 }')|$(mb "$rss3")|$scr|$(kv failures)")
   lab_kill "$spid" TERM
   lab_wait_exit "$spid" 10 || { lab_kill "$spid" KILL || true; }
 done

@@ -47,8 +47,11 @@
  * stdout:
  *
  *   loadgen: sessions=N up=U births_per_s=B birth_s=T storm_ms=M
- *            storm_up=K lost=L tx=P rx=Q quiet_grants=G failures=reason:count,...
+ *            storm_cpu_ms=C storm_up=K lost=L tx=P rx=Q quiet_grants=G
+ *            failures=reason:count,...
  *
+ * storm_cpu_ms is the loadgen's own CPU time (user + system) during the
+ * storm: next to the server's, it shows which side bounded it. *
  * storm_ms is -1 without --reattach-storm (or when it was not absorbed
  * within --timeout, default 120 s). Exit 0 when every session came up
  * (and the storm was absorbed), 1 otherwise, 2 on bad usage.
@@ -205,6 +208,16 @@ struct lg {
 };
 
 static volatile sig_atomic_t stop;
+
+/* This process's CPU time (user + system), ms. */
+static uint64_t cpu_ms(void) {
+  struct rusage ru;
+
+  if (getrusage(RUSAGE_SELF, &ru) != 0)
+    return 0;
+  return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+         (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
+}
 
 static void on_signal(int sig) {
   (void)sig;
@@ -950,7 +963,7 @@ int main(int argc, char **argv) {
   uint64_t duration = 10000000000ull, timeout = 120000000000ull;
   int storm = 0, verbose = 0, rc = 1, i, quiet = LG_QUIET_ON;
   struct lg *lg;
-  uint64_t t0, t_up, t_storm = 0, storm_ms = (uint64_t)-1;
+  uint64_t t0, t_up, t_storm = 0, storm_ms = (uint64_t)-1, storm_cpu = 0;
   size_t up_births = 0, storm_up = 0, j;
   struct rlimit rl;
 
@@ -1130,9 +1143,11 @@ int main(int argc, char **argv) {
     fprintf(stderr, "loadgen: reattach storm: dropping %zu connections\n",
             before);
     t_storm = glue_now();
+    storm_cpu = cpu_ms();
     if (storm_drop(lg) != 0)
       return 1;
     run(lg, t_storm + timeout, 0, (size_t)inflight, 1, 0);
+    storm_cpu = cpu_ms() - storm_cpu;
     storm_up = lg->up;
     if (lg->up == lg->n || (lg->up >= before && before > 0))
       storm_ms = (glue_now() - t_storm) / 1000000;
@@ -1140,11 +1155,12 @@ int main(int argc, char **argv) {
             (double)(glue_now() - t_storm) / 1e6);
   }
   printf("loadgen: sessions=%zu up=%zu births_per_s=%.0f birth_s=%.2f "
-         "storm_ms=%" PRId64 " storm_up=%zu tx=%" PRIu64 " rx=%" PRIu64
-         " quiet_grants=%" PRIu64 " failures=",
+         "storm_ms=%" PRId64 " storm_cpu_ms=%" PRIu64 " storm_up=%zu tx=%" PRIu64
+         " rx=%" PRIu64 " quiet_grants=%" PRIu64 " failures=",
          lg->n, up_births,
          (double)up_births / ((double)(t_up - t0) / 1e9),
-         (double)(t_up - t0) / 1e9, (int64_t)storm_ms, storm_up, lg->tx_pkts,
+         (double)(t_up - t0) / 1e9, (int64_t)storm_ms, storm_cpu, storm_up,
+         lg->tx_pkts,
          lg->rx_pkts, lg->quiet_grants);
   {
     int any = 0, k;
