@@ -52,6 +52,7 @@ static struct rec rec;
 
 static void reset(capsule_known_fn known) {
   memset(&rec, 0, sizeof(rec));
+  capsule_parser_free(&parser);
   capsule_parser_init(&parser, known, rec_cb, &rec);
 }
 
@@ -212,6 +213,29 @@ static void test_mid_capsule(void **state) {
   assert_int_equal(rec.n, 1);
 }
 
+/* Only a value split across pieces holds a buffer, and only until it is
+ * delivered: an idle stream's parser holds none (issue 15). */
+static void test_buffer_only_while_split(void **state) {
+  uint8_t s[64];
+  long n;
+
+  (void)state;
+  n = capsule_encode(s, sizeof(s), 0x21, (const uint8_t *)"abcdef", 6);
+  assert_true(n > 0);
+  reset(NULL);
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n), 0);
+  assert_null(parser.value);
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n - 2), 0);
+  assert_non_null(parser.value);
+  assert_int_equal(capsule_parser_feed(&parser, s + n - 2, 2), 0);
+  assert_null(parser.value);
+  assert_int_equal(rec.n, 2);
+  assert_memory_equal(rec.buf + 6, "abcdef", 6);
+  assert_int_equal(capsule_parser_feed(&parser, s, 4), 0);
+  capsule_parser_free(&parser);
+  assert_null(parser.value);
+}
+
 static void test_oversize_fails_for_good(void **state) {
   uint8_t s[8];
   size_t n = 0;
@@ -331,6 +355,7 @@ int main(void) {
       cmocka_unit_test(test_unknown_huge_skipped),
       cmocka_unit_test(test_every_type_known_with_null),
       cmocka_unit_test(test_mid_capsule),
+      cmocka_unit_test(test_buffer_only_while_split),
       cmocka_unit_test(test_oversize_fails_for_good),
       cmocka_unit_test(test_max_value_delivered),
       cmocka_unit_test(test_callback_error_propagates),
