@@ -89,6 +89,7 @@ static int start_value(struct capsule_parser *p) {
 static int reassemble(struct capsule_parser *p, const uint8_t *data, size_t len,
                       size_t *used) {
   size_t n = p->value_len - p->have;
+  uint8_t *value;
   int rv;
 
   if (p->value == NULL && (p->value = malloc(p->value_len)) == NULL)
@@ -100,8 +101,12 @@ static int reassemble(struct capsule_parser *p, const uint8_t *data, size_t len,
   *used = n;
   if (p->have < p->value_len)
     return 0;
-  rv = deliver(p, p->value, p->value_len);
-  capsule_parser_free(p);
+  /* The buffer leaves the parser before the callback, which may end the
+   * stream and free the parser: nothing here touches |p| after it. */
+  value = p->value;
+  p->value = NULL;
+  rv = deliver(p, value, p->value_len);
+  free(value);
   return rv;
 }
 
