@@ -1,6 +1,7 @@
 /* quic/capsule: streaming Capsule Protocol codec (RFC 9297 3.2). */
 #include "quic/capsule.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "jvpn/errors.h"
@@ -20,7 +21,6 @@ static size_t vlen(uint8_t first) {
 
 void capsule_parser_init(struct capsule_parser *p, capsule_known_fn is_known,
                          capsule_cb cb, void *user) {
-  /* The value buffer is not cleared: it is written before it is read. */
   p->cb = cb;
   p->is_known = is_known;
   p->user = user;
@@ -31,10 +31,17 @@ void capsule_parser_init(struct capsule_parser *p, capsule_known_fn is_known,
   p->remaining = 0;
   p->value_len = 0;
   p->have = 0;
+  p->value = NULL;
   memset(&p->stats, 0, sizeof(p->stats));
 }
 
+void capsule_parser_free(struct capsule_parser *p) {
+  free(p->value);
+  p->value = NULL;
+}
+
 static int fail(struct capsule_parser *p, int rv) {
+  capsule_parser_free(p);
   p->state = CAPSULE_FAILED;
   return rv;
 }
@@ -72,9 +79,35 @@ static int start_value(struct capsule_parser *p) {
   p->remaining = len;
   p->have = 0;
   if (len == 0)
-    return deliver(p, p->value, 0);
+    return deliver(p, p->hdr, 0); /* any valid pointer: nothing is read */
   p->state = CAPSULE_VALUE;
   return 0;
+}
+
+/* Copies up to |len| bytes of a value split across pieces into its buffer,
+ * allocated at the first piece, and delivers the value once complete. */
+static int reassemble(struct capsule_parser *p, const uint8_t *data, size_t len,
+                      size_t *used) {
+  size_t n = p->value_len - p->have;
+  uint8_t *value;
+  int rv;
+
+  if (p->value == NULL && (p->value = malloc(p->value_len)) == NULL)
+    return fail(p, JVPN_ERR_NOMEM);
+  if (n > len)
+    n = len;
+  memcpy(p->value + p->have, data, n);
+  p->have += n;
+  *used = n;
+  if (p->have < p->value_len)
+    return 0;
+  /* The buffer leaves the parser before the callback, which may end the
+   * stream and free the parser: nothing here touches |p| after it. */
+  value = p->value;
+  p->value = NULL;
+  rv = deliver(p, value, p->value_len);
+  free(value);
+  return rv;
 }
 
 int capsule_parser_feed(struct capsule_parser *p, const uint8_t *data,
@@ -112,16 +145,10 @@ int capsule_parser_feed(struct capsule_parser *p, const uint8_t *data,
           return rv;
         break;
       }
-      n = p->value_len - p->have;
-      if (n > len)
-        n = len;
-      memcpy(p->value + p->have, data, n);
-      p->have += n;
+      if ((rv = reassemble(p, data, len, &n)) != 0)
+        return rv;
       data += n;
       len -= n;
-      if (p->have == p->value_len &&
-          (rv = deliver(p, p->value, p->value_len)) != 0)
-        return rv;
       break;
     case CAPSULE_SKIP:
       n = p->remaining < len ? (size_t)p->remaining : len;

@@ -5,7 +5,10 @@
  * DATA arrives in arbitrary pieces; capsule_parser_feed() reassembles them.
  * Known types (those |is_known| accepts) are buffered up to
  * JVPN_CAPSULE_MAX_VALUE bytes and handed to the callback whole; a known
- * capsule longer than that is an error. Unknown types are skipped without
+ * capsule longer than that is an error. A value that arrives in one piece
+ * is handed over in place; only one split across pieces is copied into a
+ * buffer allocated for it and freed once it is delivered, so that an idle
+ * stream holds no buffer (issue 15). Unknown types are skipped without
  * buffering, whatever their length (RFC 9297 3.2: "MUST silently skip").
  */
 #ifndef QUIC_CAPSULE_H
@@ -33,14 +36,15 @@ struct capsule_parser {
   capsule_cb cb;
   capsule_known_fn is_known;
   void *user;
-  int state;          /* private: header, value, skip, failed */
-  uint8_t hdr[16];    /* private: partial type and length varints */
+  int state;       /* private: header, value, skip, failed */
+  uint8_t hdr[16]; /* private: partial type and length varints */
   size_t hdr_len;
   uint64_t type;
   uint64_t remaining; /* value bytes still expected or to skip */
   size_t value_len;
   size_t have;
-  uint8_t value[JVPN_CAPSULE_MAX_VALUE];
+  uint8_t *value; /* private: owned; only while a split value is
+                   * reassembled, value_len bytes */
   struct capsule_stats stats;
 };
 
@@ -48,9 +52,14 @@ struct capsule_parser {
 void capsule_parser_init(struct capsule_parser *p, capsule_known_fn is_known,
                          capsule_cb cb, void *user);
 
+/* Releases the buffer of a partly received capsule, if any. |p| may be
+ * initialized again afterwards. */
+void capsule_parser_free(struct capsule_parser *p);
+
 /* Feeds |len| stream bytes. Returns 0 when all were consumed (a partial
  * capsule stays buffered), JVPN_ERR_OVERSIZE for a known capsule over the
- * limit, JVPN_ERR_MALFORMED for a varint over 2^62-1 (impossible on the wire
+ * limit, JVPN_ERR_NOMEM if a split value's buffer cannot be allocated,
+ * JVPN_ERR_MALFORMED for a varint over 2^62-1 (impossible on the wire
  * but kept for completeness), or the callback's nonzero return. After an
  * error the parser stays failed and rejects further input. */
 int capsule_parser_feed(struct capsule_parser *p, const uint8_t *data,

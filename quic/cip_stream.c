@@ -59,6 +59,11 @@ void cip_rx_init(struct cip_rx *rx, struct quic_conn_stats *stats,
   rx->user = user;
 }
 
+void cip_rx_free(struct cip_rx *rx) {
+  if (rx)
+    capsule_parser_free(&rx->parser);
+}
+
 int cip_rx_feed(struct cip_rx *rx, const uint8_t *data, size_t len) {
   int rv = capsule_parser_feed(&rx->parser, data, len);
 
@@ -71,8 +76,11 @@ int cip_rx_mid_capsule(const struct cip_rx *rx) {
 }
 
 const char *cip_rx_strerror(int rv) {
-  return rv == JVPN_ERR_OVERSIZE ? "capsule exceeds the size limit"
-                                 : "malformed capsule";
+  switch (rv) {
+  case JVPN_ERR_OVERSIZE: return "capsule exceeds the size limit";
+  case JVPN_ERR_NOMEM: return "no memory for a capsule";
+  default: return "malformed capsule";
+  }
 }
 
 long cip_datagram_encode(uint8_t *dst, size_t dstlen, const uint8_t *pkt,

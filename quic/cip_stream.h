@@ -33,6 +33,9 @@ struct cip_rx {
 void cip_rx_init(struct cip_rx *rx, struct quic_conn_stats *stats,
                  const struct quic_conn_ops *const *ops, void *const *user);
 
+/* Releases what a partly received capsule holds; accepts NULL. */
+void cip_rx_free(struct cip_rx *rx);
+
 /* Feeds request stream bytes. Returns 0, or a JVPN_ERR_* after which the
  * stream is malformed (RFC 9297 3.3): a capsule over the size limit,
  * bad framing, or ops->capsule's refusal. */

@@ -372,6 +372,7 @@ int h2_tunnel_start(struct h2_conn *c) {
 void h2_tunnel_free(struct h2_conn *c) {
   nghttp2_session_del(c->h2); /* accepts NULL */
   c->h2 = NULL;
+  cip_rx_free(c->rx);
   free(c->rx);
   c->rx = NULL;
 }

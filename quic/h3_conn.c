@@ -389,6 +389,7 @@ void h3_conn_free(struct quic_conn *c) {
   if (c->h3)
     nghttp3_conn_del(c->h3);
   c->h3 = NULL;
+  cip_rx_free(c->capsules);
   free(c->capsules);
   c->capsules = NULL;
 }

@@ -102,7 +102,10 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_QUIC_CONN_WINDOW (1024 * 1024)    /* bytes per connection */
 #define JVPN_QUIC_MAX_STREAMS_BIDI 4
 #define JVPN_QUIC_MAX_STREAMS_UNI 8
-#define JVPN_QUIC_ACTIVE_CID_LIMIT 8
+/* connection IDs each end accepts from the other: 3 spare for migrations.
+ * Each one the server issues costs it a routing entry and ngtcp2 state for
+ * the connection's life (issue 15: 8 cost ~1 KB per idle session). */
+#define JVPN_QUIC_ACTIVE_CID_LIMIT 4
 
 /* HTTP/3 SETTINGS identifiers (RFC 9114 7.2.4, RFC 9220, RFC 9297). */
 #define JVPN_H3_FRAME_SETTINGS 0x04

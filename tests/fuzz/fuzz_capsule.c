@@ -171,5 +171,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   /* a failed parser stays failed */
   if (rw != 0 && capsule_parser_feed(&whole, data, size) == 0)
     abort();
+  capsule_parser_free(&whole);
+  capsule_parser_free(&split);
   return 0;
 }

@@ -13,6 +13,16 @@
 
 #define REC_MAX 16
 
+/* Linked with --wrap=malloc: the code under test allocates through this,
+ * which fails while |malloc_fails| is set. */
+void *__real_malloc(size_t n);
+void *__wrap_malloc(size_t n);
+static int malloc_fails;
+
+void *__wrap_malloc(size_t n) {
+  return malloc_fails ? NULL : __real_malloc(n);
+}
+
 /* What the callback saw, in order. */
 struct rec {
   size_t n;
@@ -52,6 +62,7 @@ static struct rec rec;
 
 static void reset(capsule_known_fn known) {
   memset(&rec, 0, sizeof(rec));
+  capsule_parser_free(&parser);
   capsule_parser_init(&parser, known, rec_cb, &rec);
 }
 
@@ -212,6 +223,50 @@ static void test_mid_capsule(void **state) {
   assert_int_equal(rec.n, 1);
 }
 
+/* Only a value split across pieces holds a buffer, and only until it is
+ * delivered: an idle stream's parser holds none (issue 15). */
+static void test_buffer_only_while_split(void **state) {
+  uint8_t s[64];
+  long n;
+
+  (void)state;
+  n = capsule_encode(s, sizeof(s), 0x21, (const uint8_t *)"abcdef", 6);
+  assert_true(n > 0);
+  reset(NULL);
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n), 0);
+  assert_null(parser.value);
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n - 2), 0);
+  assert_non_null(parser.value);
+  assert_int_equal(capsule_parser_feed(&parser, s + n - 2, 2), 0);
+  assert_null(parser.value);
+  assert_int_equal(rec.n, 2);
+  assert_memory_equal(rec.buf + 6, "abcdef", 6);
+  assert_int_equal(capsule_parser_feed(&parser, s, 4), 0);
+  capsule_parser_free(&parser);
+  assert_null(parser.value);
+}
+
+/* A split value whose buffer cannot be allocated fails the parser for
+ * good, like any other error; one that arrives whole needs no buffer. */
+static void test_buffer_alloc_failure(void **state) {
+  uint8_t s[64];
+  long n;
+
+  (void)state;
+  n = capsule_encode(s, sizeof(s), 0x21, (const uint8_t *)"abcdef", 6);
+  assert_true(n > 0);
+  reset(NULL);
+  malloc_fails = 1;
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n), 0);
+  assert_int_equal(rec.n, 1);
+  assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n - 2),
+                   JVPN_ERR_NOMEM);
+  malloc_fails = 0;
+  assert_null(parser.value);
+  assert_true(capsule_parser_feed(&parser, s, (size_t)n) < 0);
+  assert_int_equal(rec.n, 1);
+}
+
 static void test_oversize_fails_for_good(void **state) {
   uint8_t s[8];
   size_t n = 0;
@@ -331,6 +386,8 @@ int main(void) {
       cmocka_unit_test(test_unknown_huge_skipped),
       cmocka_unit_test(test_every_type_known_with_null),
       cmocka_unit_test(test_mid_capsule),
+      cmocka_unit_test(test_buffer_only_while_split),
+      cmocka_unit_test(test_buffer_alloc_failure),
       cmocka_unit_test(test_oversize_fails_for_good),
       cmocka_unit_test(test_max_value_delivered),
       cmocka_unit_test(test_callback_error_propagates),
