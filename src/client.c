@@ -160,7 +160,7 @@ static void leave_black_hole(struct client_link *l) {
     if (quic_conn_migrate(l->tp.qc,
                           (const struct sockaddr *)&l->socks[next].s.local,
                           l->socks[next].s.local_len, 0, glue_now()) == 0) {
-      client_quiet_wake(l);
+      client_quiet_new_path(l);
       audit_black_hole(l, "migrating to a fresh port");
       return;
     }
@@ -522,7 +522,7 @@ static long on_attach_header(void *user, char *buf, size_t len,
 static void on_tunnel_open(void *user, const char *session, size_t len,
                            const char *version, size_t version_len) {
   LOG_DEBUG(NULL, "CONNECT-IP request accepted");
-  client_quiet_wake(user);
+  client_quiet_new_path(user);
   client_sess_opened(user, session, len, version, version_len);
   client_tcp_tunnel_opened(user);
 }
@@ -1134,7 +1134,7 @@ static void check_path(struct client *cl) {
                          (const struct sockaddr *)&l->socks[next].s.local,
                          l->socks[next].s.local_len, 1, glue_now());
   if (rv == 0) {
-    client_quiet_wake(l);
+    client_quiet_new_path(l);
     client_link_flush(l);
     return;
   }

@@ -300,9 +300,12 @@ static inline int client_link_open(const struct client_link *l) {
 void client_quiet_init(struct client *cl);
 /* KEEPALIVE_RESULT arrived on |l|. */
 void client_quiet_result(struct client_link *l, const uint8_t *v, size_t len);
-/* An IP packet, a new path or a new connection on |l|: the usual keep-alive
- * again, and the quiet period starts over. */
+/* An IP packet on |l|: the usual keep-alive again, and the quiet period
+ * starts over. */
 void client_quiet_wake(struct client_link *l);
+/* A new connection or path on |l|: the usual keep-alive until the server
+ * grants another; the quiet period goes on. */
+void client_quiet_new_path(struct client_link *l);
 
 /* --- src/client_tcp.c -------------------------------------------------- */
 

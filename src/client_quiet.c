@@ -78,6 +78,12 @@ void client_quiet_result(struct client_link *l, const uint8_t *v,
   LOG_INFO(NULL, "tunnel quiet: keep-alive every %" PRIu64 " ms", ms);
 }
 
+void client_quiet_new_path(struct client_link *l) {
+  if (l->quiet.granted_ms && l->tp.qc)
+    quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
+  jvpn_quiet_new_path(&l->quiet, tunnel_packets(l->cl), now_ms());
+}
+
 void client_quiet_wake(struct client_link *l) {
   if (l->quiet.granted_ms && l->tp.qc) {
     quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());

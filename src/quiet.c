@@ -14,6 +14,16 @@ void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
   q->asked = 0;
 }
 
+void jvpn_quiet_new_path(struct jvpn_quiet *q, uint64_t packets,
+                         uint64_t now_ms) {
+  q->granted_ms = 0;
+  q->asked = 0;
+  if (q->since_ms == 0) {
+    q->packets = packets;
+    q->since_ms = now_ms;
+  }
+}
+
 int jvpn_quiet_due(struct jvpn_quiet *q, uint64_t packets, uint64_t now_ms) {
   if (packets != q->packets) {
     q->packets = packets;

@@ -27,9 +27,16 @@ struct jvpn_quiet {
   int asked;           /* a KEEPALIVE awaits its result */
 };
 
-/* Starts watching (a new connection, a new path, an IP packet). */
+/* An IP packet went through: the quiet period starts over, and a grant
+ * in force ends. */
 void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
                       uint64_t now_ms);
+
+/* A new connection or path: a grant (made for the old path) ends, the
+ * quiet period goes on (it is the tunnel's, not the connection's: a quiet
+ * tunnel that reattached asks again at once). The first call starts it. */
+void jvpn_quiet_new_path(struct jvpn_quiet *q, uint64_t packets,
+                         uint64_t now_ms);
 
 /* Looks at the tunnel's packet count at |now_ms|. Returns 1 when the
  * tunnel has been quiet for JVPN_QUIET_AFTER_MS and neither a grant nor a

@@ -479,7 +479,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
       s->has_addr = 1;
     }
   if (s->state == LG_CONNECTING) {
-    jvpn_quiet_reset(&s->quiet, s->pkts, glue_now() / 1000000);
+    jvpn_quiet_new_path(&s->quiet, s->pkts, glue_now() / 1000000);
     s->state = LG_UP;
     s->up_once = 1;
     s->retries = 0;

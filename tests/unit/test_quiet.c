@@ -48,6 +48,21 @@ static void test_granted_is_not_asked_again(void **state) {
   assert_int_equal(q.asked, 0);
 }
 
+static void test_new_path_keeps_the_quiet_period(void **state) {
+  struct jvpn_quiet q;
+
+  (void)state;
+  memset(&q, 0, sizeof(q));
+  jvpn_quiet_new_path(&q, 5, 1000); /* the first connection starts it */
+  assert_true(q.since_ms == 1000);
+  q.granted_ms = JVPN_QUIET_KEEPALIVE_NAT_MS;
+  /* a reattach 40 s later: the grant ends, the quiet period does not */
+  jvpn_quiet_new_path(&q, 5, 41000);
+  assert_int_equal(q.granted_ms, 0);
+  assert_true(q.since_ms == 1000);
+  assert_int_equal(jvpn_quiet_due(&q, 5, 41000), 1);
+}
+
 static void v4(struct sockaddr_in *s, const char *ip, uint16_t port) {
   memset(s, 0, sizeof(*s));
   s->sin_family = AF_INET;
@@ -117,6 +132,7 @@ int main(void) {
       cmocka_unit_test(test_due_after_quiet_period),
       cmocka_unit_test(test_packets_restart_the_count),
       cmocka_unit_test(test_granted_is_not_asked_again),
+      cmocka_unit_test(test_new_path_keeps_the_quiet_period),
       cmocka_unit_test(test_grant_open_path),
       cmocka_unit_test(test_grant_nat),
       cmocka_unit_test(test_grant_bounded_by_wish),
