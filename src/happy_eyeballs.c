@@ -2,6 +2,7 @@
  * src/happy_eyeballs: the order of the server's addresses (see the header).
  */
 #include "src/happy_eyeballs.h"
+#include "src/sockaddr_same.h"
 
 #include <netinet/in.h>
 #include <string.h>
@@ -10,33 +11,11 @@ unsigned he_family_bit(int family) {
   return family == AF_INET ? HE_FAM_V4 : family == AF_INET6 ? HE_FAM_V6 : 0;
 }
 
-/* Same address and port (and IPv6 scope). */
-static int same_addr(const struct sockaddr *a, const struct sockaddr *b) {
-  if (a->sa_family != b->sa_family)
-    return 0;
-  if (a->sa_family == AF_INET) {
-    const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-    const struct sockaddr_in *y = (const struct sockaddr_in *)b;
-
-    return x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  if (a->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-    const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
-
-    return x->sin6_port == y->sin6_port &&
-           x->sin6_scope_id == y->sin6_scope_id &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-  }
-  return 0;
-}
-
 static int find(const struct he_addr *a, size_t n, const struct sockaddr *sa) {
   size_t i;
 
   for (i = 0; i < n; i++)
-    if (same_addr((const struct sockaddr *)&a[i].sa, sa))
+    if (jvpn_sockaddr_same((const struct sockaddr *)&a[i].sa, sa))
       return (int)i;
   return -1;
 }

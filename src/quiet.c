@@ -1,10 +1,8 @@
 /* jvpn-quic: a quiet tunnel's keep-alive (docs/decisions.md D47). */
 #include "src/quiet.h"
 
-#include <netinet/in.h>
-#include <string.h>
-
 #include "jvpn/proto.h"
+#include "src/sockaddr_same.h"
 
 void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
                       uint64_t now_ms) {
@@ -34,29 +32,9 @@ int jvpn_quiet_due(struct jvpn_quiet *q, uint64_t packets, uint64_t now_ms) {
          now_ms - q->since_ms >= JVPN_QUIET_AFTER_MS;
 }
 
-static int same_endpoint(const struct sockaddr *a, const struct sockaddr *b) {
-  if (a->sa_family != b->sa_family)
-    return 0;
-  if (a->sa_family == AF_INET) {
-    const struct sockaddr_in *x = (const struct sockaddr_in *)a;
-    const struct sockaddr_in *y = (const struct sockaddr_in *)b;
-
-    return x->sin_port == y->sin_port &&
-           x->sin_addr.s_addr == y->sin_addr.s_addr;
-  }
-  if (a->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *x = (const struct sockaddr_in6 *)a;
-    const struct sockaddr_in6 *y = (const struct sockaddr_in6 *)b;
-
-    return x->sin6_port == y->sin6_port &&
-           memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0;
-  }
-  return 0;
-}
-
 unsigned jvpn_quiet_grant(uint64_t want_ms, const struct sockaddr *said,
                           const struct sockaddr *seen) {
-  unsigned ms = same_endpoint(said, seen) ? JVPN_QUIET_KEEPALIVE_OPEN_MS
+  unsigned ms = jvpn_sockaddr_same(said, seen) ? JVPN_QUIET_KEEPALIVE_OPEN_MS
                                           : JVPN_QUIET_KEEPALIVE_NAT_MS;
 
   if (want_ms < ms)
