@@ -1153,6 +1153,40 @@ static void test_stall_watchdog(void **state) {
   assert_true(p->now - start >= JVPN_QUIC_STALL_MS * NGTCP2_MILLISECONDS);
 }
 
+static uint64_t quiet_until;
+
+static int quiet_time_passed(const struct pair *p) {
+  return p->now >= quiet_until;
+}
+
+/* A quiet tunnel's longer idle timeout (quic_conn_set_keepalive, D47) is
+ * honoured, and the usual one restored counts from the restoring: the
+ * client, back to 3 s after 5 s of outage, ends at 8 s; the server, with
+ * 15 s and no keep-alive of its own, at 15 s. */
+static void test_idle_timeout_quiet(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  uint64_t start;
+
+  pair_open(p);
+  quic_conn_set_keepalive(p->cli.qc, 5000, 15000, p->now);
+  quic_conn_set_keepalive(p->srv.qc, QUIC_KEEPALIVE_OFF, 15000, p->now);
+  p->blackhole = 1;
+  start = p->now;
+  quiet_until = start + 5000 * NGTCP2_MILLISECONDS;
+  assert_true(pump(p, quiet_time_passed));
+  assert_int_equal(p->cli.closed_calls + p->srv.closed_calls, 0);
+  quic_conn_set_keepalive(p->cli.qc, 0, 0, p->now);
+  assert_true(pump(p, client_closed));
+  assert_int_equal(p->cli.why, QUIC_END_IDLE);
+  assert_true(p->now - start >= 8000 * NGTCP2_MILLISECONDS);
+  assert_true(p->now - start < 8500 * NGTCP2_MILLISECONDS);
+  assert_int_equal(p->srv.closed_calls, 0);
+  assert_true(pump(p, both_closed));
+  assert_int_equal(p->srv.why, QUIC_END_IDLE);
+  assert_true(p->now - start >= 15000 * NGTCP2_MILLISECONDS);
+  assert_true(p->now - start < 15500 * NGTCP2_MILLISECONDS);
+}
+
 static int both_ended(const struct pair *p) {
   return p->srv.closed_calls > 0 && p->cli.closed_calls > 0;
 }
@@ -1473,6 +1507,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_young_path_capsules, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_stall_watchdog, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_idle_timeout_quiet, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_outage_recovery, setup, teardown),
       cmocka_unit_test_setup_teardown(test_clean_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_settings_and_version, setup,
