@@ -3,10 +3,9 @@
  * After JVPN_QUIET_AFTER_MS without an IP packet either way, the active
  * QUIC attachment asks the server for a longer keep-alive, naming the
  * address it sends from; it uses what the server grants until the next IP
- * packet, a new path or a new connection (client_quiet_wake).
+ * packet, a new path or a new connection (client_quiet_wake,
+ * client_quiet_new_path).
  */
-#include <inttypes.h>
-#include <string.h>
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
@@ -20,18 +19,12 @@ static uint64_t tunnel_packets(const struct client *cl) {
 }
 
 static int ask(struct client_link *l) {
-  struct jvpn_wire_keepalive k;
   struct quic_path path;
   uint8_t val[JVPN_WIRE_KEEPALIVE_MAX];
   long n;
 
   transport_get_path(&l->tp, &path);
-  if (path.local == NULL || path.local_len > sizeof(k.from))
-    return JVPN_ERR_INVAL;
-  memset(&k, 0, sizeof(k));
-  k.want_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
-  memcpy(&k.from, path.local, path.local_len);
-  n = jvpn_wire_encode_keepalive(val, sizeof(val), &k);
+  n = jvpn_quiet_request(val, sizeof(val), path.local, path.local_len);
   if (n < 0)
     return (int)n;
   return transport_send_capsule(&l->tp, JVPN_CAPSULE_KEEPALIVE, val,
@@ -62,20 +55,18 @@ void client_quiet_init(struct client *cl) {
 
 void client_quiet_result(struct client_link *l, const uint8_t *v,
                          size_t len) {
-  uint64_t ms;
+  long ms = jvpn_quiet_result(&l->quiet, v, len);
 
-  if (jvpn_wire_decode_keepalive_result(v, len, &ms) != 0) {
+  if (ms < 0) {
     LOG_WARN(NULL, "malformed KEEPALIVE_RESULT capsule: ignored");
     l->cl->ctr.drop_malformed++;
     return;
   }
-  if (!l->quiet.asked || l->tp.qc == NULL)
+  if (ms == 0 || l->tp.qc == NULL)
     return; /* an answer to a connection or a request of the past */
-  l->quiet.asked = 0;
-  l->quiet.granted_ms = (unsigned)ms;
   quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
                           jvpn_quiet_idle_ms((unsigned)ms), glue_now());
-  LOG_INFO(NULL, "tunnel quiet: keep-alive every %" PRIu64 " ms", ms);
+  LOG_INFO(NULL, "tunnel quiet: keep-alive every %ld ms", ms);
 }
 
 void client_quiet_new_path(struct client_link *l) {

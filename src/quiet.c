@@ -1,7 +1,11 @@
 /* jvpn-quic: a quiet tunnel's keep-alive (docs/decisions.md D47). */
 #include "src/quiet.h"
 
+#include <string.h>
+
+#include "jvpn/errors.h"
 #include "jvpn/proto.h"
+#include "src/session_wire.h"
 #include "src/sockaddr_same.h"
 
 void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
@@ -40,6 +44,30 @@ unsigned jvpn_quiet_grant(uint64_t want_ms, const struct sockaddr *said,
   if (want_ms < ms)
     ms = (unsigned)want_ms;
   return ms < JVPN_QUIC_KEEPALIVE_MS ? JVPN_QUIC_KEEPALIVE_MS : ms;
+}
+
+long jvpn_quiet_request(uint8_t *buf, size_t len, const struct sockaddr *local,
+                        socklen_t local_len) {
+  struct jvpn_wire_keepalive k;
+
+  if (local == NULL || local_len > sizeof(k.from))
+    return JVPN_ERR_INVAL;
+  memset(&k, 0, sizeof(k));
+  k.want_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
+  memcpy(&k.from, local, local_len);
+  return jvpn_wire_encode_keepalive(buf, len, &k);
+}
+
+long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len) {
+  uint64_t ms;
+
+  if (jvpn_wire_decode_keepalive_result(v, len, &ms) != 0)
+    return JVPN_ERR_MALFORMED;
+  if (!q->asked)
+    return 0;
+  q->asked = 0;
+  q->granted_ms = (unsigned)ms;
+  return (long)ms;
 }
 
 unsigned jvpn_quiet_idle_ms(unsigned keepalive_ms) {

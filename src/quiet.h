@@ -51,6 +51,17 @@ int jvpn_quiet_due(struct jvpn_quiet *q, uint64_t packets, uint64_t now_ms);
 unsigned jvpn_quiet_grant(uint64_t want_ms, const struct sockaddr *said,
                           const struct sockaddr *seen);
 
+/* Writes the KEEPALIVE value asking for JVPN_QUIET_KEEPALIVE_OPEN_MS at
+ * most, from |local| (the address the client sends from) into |buf|.
+ * Returns its length or a JVPN_ERR_*. */
+long jvpn_quiet_request(uint8_t *buf, size_t len, const struct sockaddr *local,
+                        socklen_t local_len);
+
+/* A KEEPALIVE_RESULT value arrived: returns the interval to use now
+ * (recorded as granted), 0 when nothing was asked (an answer of the
+ * past), or JVPN_ERR_MALFORMED. */
+long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len);
+
 /* The idle timeout that goes with keep-alive interval |keepalive_ms|. */
 unsigned jvpn_quiet_idle_ms(unsigned keepalive_ms);
 

@@ -447,14 +447,10 @@ static void quiet_wake(struct lg_sess *s) {
 }
 
 static int quiet_result(struct lg_sess *s, const uint8_t *value, size_t len) {
-  uint64_t ms;
+  long ms = jvpn_quiet_result(&s->quiet, value, len);
 
-  if (jvpn_wire_decode_keepalive_result(value, len, &ms) != 0)
-    return JVPN_ERR_MALFORMED;
-  if (!s->quiet.asked)
-    return 0;
-  s->quiet.asked = 0;
-  s->quiet.granted_ms = (unsigned)ms;
+  if (ms <= 0)
+    return (int)ms;
   s->lg->quiet_grants++;
   quic_conn_set_keepalive(s->qc, (unsigned)ms,
                           jvpn_quiet_idle_ms((unsigned)ms), glue_now());
@@ -714,17 +710,15 @@ static void send_one(struct lg *lg, struct lg_sess *s, uint64_t now) {
 
 /* Asks for a quiet tunnel's keep-alive (src/client_quiet.c ask()). */
 static void quiet_ask(struct lg *lg, struct lg_sess *s, uint64_t now) {
-  struct jvpn_wire_keepalive k;
   struct lg_sock *sk = sock_of(s);
+  struct sockaddr_storage from = sk->us.local;
   uint8_t val[JVPN_WIRE_KEEPALIVE_MAX];
   long n;
 
-  memset(&k, 0, sizeof(k));
-  k.want_ms = JVPN_QUIET_KEEPALIVE_OPEN_MS;
-  memcpy(&k.from, &sk->us.local, sk->us.local_len);
   if (lg->quiet == LG_QUIET_NAT)
-    ((struct sockaddr_in *)&k.from)->sin_port ^= 1;
-  n = jvpn_wire_encode_keepalive(val, sizeof(val), &k);
+    ((struct sockaddr_in *)&from)->sin_port ^= 1;
+  n = jvpn_quiet_request(val, sizeof(val), (const struct sockaddr *)&from,
+                         sk->us.local_len);
   if (n < 0 || quic_conn_send_capsule(s->qc, JVPN_CAPSULE_KEEPALIVE, val,
                                       (size_t)n) != 0)
     return;

@@ -9,8 +9,10 @@
 #include <arpa/inet.h>
 #include <string.h>
 
+#include "jvpn/errors.h"
 #include "jvpn/proto.h"
 #include "src/quiet.h"
+#include "src/session_wire.h"
 
 static void test_due_after_quiet_period(void **state) {
   struct jvpn_quiet q;
@@ -127,6 +129,38 @@ static void test_grant_bounded_by_wish(void **state) {
               JVPN_QUIC_IDLE_MAX_MS);
 }
 
+/* The request carries the address it names; the answer is taken once,
+ * only when asked, and a malformed one is refused. */
+static void test_request_and_result(void **state) {
+  struct jvpn_quiet q;
+  struct jvpn_wire_keepalive k;
+  struct sockaddr_in a;
+  uint8_t buf[JVPN_WIRE_KEEPALIVE_MAX];
+  uint8_t ans[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
+  static const uint8_t bad[] = {0x40}; /* a cut varint */
+  long n, r;
+
+  (void)state;
+  v4(&a, "198.18.1.2", 40000);
+  n = jvpn_quiet_request(buf, sizeof(buf), SA(&a), sizeof(a));
+  assert_true(n > 0);
+  assert_int_equal(jvpn_wire_decode_keepalive(buf, (size_t)n, &k), 0);
+  assert_true(k.want_ms == JVPN_QUIET_KEEPALIVE_OPEN_MS);
+  assert_memory_equal(&k.from, &a, sizeof(a));
+  assert_int_equal(jvpn_quiet_request(buf, sizeof(buf), NULL, 0),
+                   JVPN_ERR_INVAL);
+  memset(&q, 0, sizeof(q));
+  r = jvpn_wire_encode_keepalive_result(ans, sizeof(ans), 4000);
+  assert_int_equal(jvpn_quiet_result(&q, ans, (size_t)r), 0); /* unasked */
+  q.asked = 1;
+  assert_int_equal(jvpn_quiet_result(&q, bad, sizeof(bad)),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_quiet_result(&q, ans, (size_t)r), 4000);
+  assert_int_equal(q.granted_ms, 4000);
+  assert_int_equal(q.asked, 0);
+  assert_int_equal(jvpn_quiet_result(&q, ans, (size_t)r), 0); /* once */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_due_after_quiet_period),
@@ -136,6 +170,7 @@ int main(void) {
       cmocka_unit_test(test_grant_open_path),
       cmocka_unit_test(test_grant_nat),
       cmocka_unit_test(test_grant_bounded_by_wish),
+      cmocka_unit_test(test_request_and_result),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
