@@ -12,28 +12,9 @@
 #include "jvpn/log.h"
 #include "jvpn/varint.h"
 #include "quic/h3_datagram.h"
+#include "quic/h3_lean.h"
+#include "quic/h3_tunnel.h"
 #include "quic/quic_conn_int.h"
-
-/* Ends the tunnel: the request stream is reset with |h3_error| and the
- * connection closes after the next write (quic_conn_write). */
-static void tunnel_abort(struct quic_conn *c, uint64_t h3_error,
-                         const char *why) {
-  if (c->tunnel_failed)
-    return;
-  LOG_WARN(c->ctx, "CONNECT-IP stream aborted (H3 error 0x%llx): %s",
-           (unsigned long long)h3_error, why);
-  if (c->tunnel_stream >= 0)
-    (void)ngtcp2_conn_shutdown_stream(c->conn, 0, c->tunnel_stream,
-                                      h3_error); /* stream may be gone */
-  c->tunnel_open = 0;
-  c->tunnel_failed = (int)h3_error;
-  snprintf(c->tunnel_why, sizeof(c->tunnel_why), "%s", why);
-}
-
-static void set_app_error(struct quic_conn *c, uint64_t code) {
-  ngtcp2_ccerr_set_application_error(&c->ccerr, code, NULL,
-                                                      0);
-}
 
 /* --- capsules ------------------------------------------------------------ */
 
@@ -108,20 +89,13 @@ static int h3_stream_close_cb(nghttp3_conn *h3, int64_t sid, uint64_t code,
 static int h3_recv_data_cb(nghttp3_conn *h3, int64_t sid, const uint8_t *data,
                            size_t len, void *ud, void *sud) {
   struct quic_conn *c = ud;
-  int rv;
 
   (void)h3;
   (void)sud;
   /* nghttp3 leaves flow-control credit for body bytes to us. */
   ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
   ngtcp2_conn_extend_max_offset(c->conn, len);
-  if (sid != c->tunnel_stream || c->capsules == NULL || c->tunnel_failed)
-    return 0;
-  rv = cip_rx_feed(c->capsules, data, len);
-  /* RFC 9297 3.3: a bad capsule makes the message malformed, which RFC
-   * 9114 4.1.2 answers with a stream error H3_MESSAGE_ERROR. */
-  if (rv != 0)
-    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR, cip_rx_strerror(rv));
+  h3_tunnel_body(c, sid, data, len);
   return 0;
 }
 
@@ -192,7 +166,7 @@ static int server_end_headers(struct quic_conn *c, int64_t sid) {
                                   c->ctx);
 
   if (status == 0) {
-    tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
+    h3_tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
                  "malformed CONNECT-IP request (RFC 9484 3)");
     return 0;
   }
@@ -218,7 +192,7 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
   }
   if (c->cfg.is_server) {
     if (fin) {
-      tunnel_abort(c, JVPN_H3_MESSAGE_ERROR, "CONNECT request ended early");
+      h3_tunnel_abort(c, JVPN_H3_MESSAGE_ERROR, "CONNECT request ended early");
       return 0;
     }
     return server_end_headers(c, sid);
@@ -227,23 +201,15 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
     c->tunnel_open = 1; /* before the callback, which may send capsules */
   if (cip_response_report(&c->hdr, c->cfg.ops, c->cfg.user, why, sizeof(why),
                           c->ctx) != 0)
-    tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
+    h3_tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
   return 0;
 }
 
 static int h3_end_stream_cb(nghttp3_conn *h3, int64_t sid, void *ud,
                             void *sud) {
-  struct quic_conn *c = ud;
-
   (void)h3;
   (void)sud;
-  if (sid == c->tunnel_stream && !c->tunnel_failed) {
-    if (c->capsules && cip_rx_mid_capsule(c->capsules))
-      tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
-                   "request stream ended inside a capsule");
-    else
-      tunnel_abort(c, JVPN_H3_NO_ERROR, "peer ended the request stream");
-  }
+  h3_tunnel_ended(ud, sid);
   return 0;
 }
 
@@ -316,14 +282,14 @@ static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *st,
     LOG_WARN(c->ctx, "peer sent SETTINGS_H3_DATAGRAM=1 without the QUIC "
                      "max_datagram_frame_size transport parameter");
     c->stats.drop_settings++;
-    set_app_error(c, JVPN_H3_SETTINGS_ERROR);
+    h3_tunnel_app_error(c, JVPN_H3_SETTINGS_ERROR);
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   }
   if (!st->h3_datagram) {
     LOG_ERR(c->ctx, "peer does not support HTTP Datagrams "
                     "(no SETTINGS_H3_DATAGRAM=1); cannot tunnel");
     c->stats.drop_settings++;
-    set_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
+    h3_tunnel_app_error(c, JVPN_H3_GENERAL_PROTOCOL_ERROR);
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   }
   LOG_DEBUG(c->ctx, "peer SETTINGS: H3_DATAGRAM=1 connect_protocol=%d",
@@ -340,7 +306,7 @@ static int h3_recv_settings_cb(nghttp3_conn *h3, const nghttp3_settings *st,
   if (rv != 0) {
     LOG_ERR(c->ctx, "cannot send the CONNECT-IP request: %s",
             jvpn_strerror(rv));
-    set_app_error(c, JVPN_H3_INTERNAL_ERROR);
+    h3_tunnel_app_error(c, JVPN_H3_INTERNAL_ERROR);
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   }
   return 0;
@@ -394,17 +360,28 @@ void h3_conn_free(struct quic_conn *c) {
   c->capsules = NULL;
 }
 
-/* --- ngtcp2 -> nghttp3 --------------------------------------------------- */
+/* --- ngtcp2 -> nghttp3 (or quic/h3_lean once it is released) ---------- */
+
+int h3_conn_running(const struct quic_conn *c) {
+  return c->h3 != NULL || c->lean.active;
+}
+
+int h3_conn_ensure(struct quic_conn *c) {
+  return h3_conn_running(c) ? 0 : h3_conn_start(c);
+}
 
 int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
                         const uint8_t *data, size_t len) {
   nghttp3_ssize n;
 
+  if (c->lean.active)
+    return h3_lean_recv(c, stream_id, fin, data, len);
+  h3_lean_observe(c, stream_id, data, len);
   n = nghttp3_conn_read_stream(c->h3, stream_id, data, len, fin);
   if (n < 0) {
     LOG_WARN(c->ctx, "HTTP/3 error on stream %lld: %s", (long long)stream_id,
              nghttp3_strerror((int)n));
-    set_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
+    h3_tunnel_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
     return -1;
   }
   ngtcp2_conn_extend_max_stream_offset(c->conn, stream_id, (uint64_t)n);
@@ -415,8 +392,13 @@ int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
 int h3_conn_acked(struct quic_conn *c, int64_t stream_id, uint64_t offset,
                   uint64_t len) {
   (void)offset;
+  if (c->lean.active) {
+    h3_lean_acked(c, stream_id, len);
+    return 0;
+  }
   if (c->h3 == NULL)
     return 0;
+  c->lean.unacked -= len < c->lean.unacked ? len : c->lean.unacked;
   return nghttp3_conn_add_ack_offset(c->h3, stream_id, len) == 0 ? 0 : -1;
 }
 
@@ -424,27 +406,37 @@ int h3_conn_stream_close(struct quic_conn *c, int64_t stream_id,
                          uint64_t app_error) {
   int rv;
 
+  if (c->lean.active) {
+    h3_lean_stream_close(c, stream_id);
+    return 0;
+  }
   if (c->h3 == NULL)
     return 0;
   rv = nghttp3_conn_close_stream(c->h3, stream_id, app_error);
   if (rv != 0 && rv != NGHTTP3_ERR_STREAM_NOT_FOUND) {
-    set_app_error(c, nghttp3_err_infer_quic_app_error_code(rv));
+    h3_tunnel_app_error(c, nghttp3_err_infer_quic_app_error_code(rv));
     return -1;
   }
-  if (stream_id == c->tunnel_stream && !c->tunnel_failed)
-    tunnel_abort(c, JVPN_H3_NO_ERROR, "request stream closed");
+  if (stream_id == c->tunnel_stream)
+    h3_tunnel_abort(c, JVPN_H3_NO_ERROR, "request stream closed");
   return 0;
 }
 
 int h3_conn_stream_reset(struct quic_conn *c, int64_t stream_id) {
+  if (c->lean.active)
+    return h3_lean_stream_reset(c, stream_id);
   if (c->h3 == NULL)
     return 0;
-  if (stream_id == c->tunnel_stream && !c->tunnel_failed)
-    tunnel_abort(c, JVPN_H3_NO_ERROR, "peer reset the request stream");
+  if (stream_id == c->tunnel_stream)
+    h3_tunnel_abort(c, JVPN_H3_NO_ERROR, "peer reset the request stream");
   return nghttp3_conn_shutdown_stream_read(c->h3, stream_id) == 0 ? 0 : -1;
 }
 
 int h3_conn_unblock(struct quic_conn *c, int64_t stream_id) {
+  if (c->lean.active) {
+    h3_lean_unblock(c, stream_id);
+    return 0;
+  }
   if (c->h3 == NULL)
     return 0;
   return nghttp3_conn_unblock_stream(c->h3, stream_id) == 0 ? 0 : -1;
@@ -462,7 +454,7 @@ int h3_conn_recv_datagram(struct quic_conn *c, const uint8_t *data,
     c->stats.drop_malformed++;
     LOG_WARN(c->ctx, "malformed HTTP Datagram (%zu bytes): closing with "
                      "H3_DATAGRAM_ERROR", len);
-    set_app_error(c, JVPN_H3_DATAGRAM_ERROR);
+    h3_tunnel_app_error(c, JVPN_H3_DATAGRAM_ERROR);
     return JVPN_ERR_MALFORMED;
   }
   if (!c->tunnel_open || sid != (uint64_t)c->tunnel_stream) {
@@ -479,12 +471,14 @@ long h3_conn_get_stream_data(struct quic_conn *c, int64_t *stream_id,
                              int *fin, ngtcp2_vec *vec, size_t max) {
   nghttp3_ssize n;
 
+  if (c->lean.active)
+    return h3_lean_stream_data(c, stream_id, fin, vec, max);
   *stream_id = -1;
   *fin = 0;
   n = nghttp3_conn_writev_stream(c->h3, stream_id, fin, (nghttp3_vec *)vec,
                                  max);
   if (n < 0) {
-    set_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
+    h3_tunnel_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
     return JVPN_ERR_H3;
   }
   return (long)n;
@@ -493,15 +487,26 @@ long h3_conn_get_stream_data(struct quic_conn *c, int64_t *stream_id,
 int h3_conn_stream_written(struct quic_conn *c, int64_t stream_id, size_t n) {
   if (n == 0)
     return 0;
+  if (c->lean.active) {
+    h3_lean_written(c, stream_id, n);
+    return 0;
+  }
+  c->lean.unacked += n;
   return nghttp3_conn_add_write_offset(c->h3, stream_id, n) == 0 ? 0 : -1;
 }
 
 void h3_conn_stream_blocked(struct quic_conn *c, int64_t stream_id) {
-  nghttp3_conn_block_stream(c->h3, stream_id);
+  if (c->lean.active)
+    h3_lean_blocked(c, stream_id, 0);
+  else
+    nghttp3_conn_block_stream(c->h3, stream_id);
 }
 
 void h3_conn_stream_shut_wr(struct quic_conn *c, int64_t stream_id) {
-  nghttp3_conn_shutdown_stream_write(c->h3, stream_id);
+  if (c->lean.active)
+    h3_lean_blocked(c, stream_id, 1);
+  else
+    nghttp3_conn_shutdown_stream_write(c->h3, stream_id);
 }
 
 int h3_conn_datagrams_ok(const struct quic_conn *c) {
@@ -511,4 +516,26 @@ int h3_conn_datagrams_ok(const struct quic_conn *c) {
 void h3_conn_resume_tunnel(struct quic_conn *c) {
   if (c->h3 && c->tunnel_stream >= 0)
     (void)nghttp3_conn_resume_stream(c->h3, c->tunnel_stream);
+}
+
+size_t h3_conn_capsule_prefix(const struct quic_conn *c, uint8_t *dst,
+                              size_t dstlen, size_t len) {
+  return c->lean.active ? h3_frame_data_header(dst, dstlen, len) : 0;
+}
+
+void h3_conn_release(struct quic_conn *c) {
+  int64_t sid = -1;
+  int fin = 0;
+  nghttp3_vec v;
+
+  if (c->h3 == NULL || !h3_lean_ready(c) || c->cfg.keep_nghttp3)
+    return;
+  /* Nothing more to send: it would come out here without being taken. */
+  if (nghttp3_conn_writev_stream(c->h3, &sid, &fin, &v, 1) != 0 || sid >= 0)
+    return;
+  nghttp3_conn_del(c->h3);
+  c->h3 = NULL;
+  c->lean.active = 1;
+  c->stats.h3_released = 1;
+  LOG_DEBUG(c->ctx, "HTTP/3 carried without nghttp3 from now on (D49)");
 }

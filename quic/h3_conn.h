@@ -20,6 +20,9 @@ struct quic_conn;
  * control and QPACK streams and, on the client, submits the CONNECT-IP
  * request with an ADDRESS_REQUEST capsule. Returns 0 or JVPN_ERR_H3. */
 int h3_conn_start(struct quic_conn *c);
+/* h3_conn_start() unless HTTP/3 runs already (with or without nghttp3). */
+int h3_conn_ensure(struct quic_conn *c);
+int h3_conn_running(const struct quic_conn *c);
 void h3_conn_free(struct quic_conn *c);
 
 /* ngtcp2 -> nghttp3 plumbing, called from quic_conn's callbacks. */
@@ -52,5 +55,16 @@ int h3_conn_datagrams_ok(const struct quic_conn *c);
 
 /* Wakes the CONNECT stream after capsules were queued. */
 void h3_conn_resume_tunnel(struct quic_conn *c);
+
+/* Once nghttp3 was released, a capsule of |len| bytes goes out as one
+ * DATA frame: writes its header (at most 9 bytes) and returns its length;
+ * 0 while nghttp3 frames the capsules itself. */
+size_t h3_conn_capsule_prefix(const struct quic_conn *c, uint8_t *dst,
+                              size_t dstlen, size_t len);
+
+/* Frees nghttp3 once it holds nothing the tunnel needs (quic/h3_lean,
+ * docs/decisions.md D49); the streams are then carried by quic/h3_lean.
+ * Called before each write; a few comparisons when not yet possible. */
+void h3_conn_release(struct quic_conn *c);
 
 #endif /* QUIC_H3_CONN_H */

@@ -174,7 +174,7 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   ngtcp2_conn_set_keep_alive_timeout(
       c->conn, (uint64_t)keepalive_ms(c) * NGTCP2_MILLISECONDS);
   if (!streams_mode(c)) {
-    if (!c->h3 && h3_conn_start(c) != 0)
+    if (h3_conn_ensure(c) != 0)
       return NGTCP2_ERR_CALLBACK_FAILURE;
     return 0;
   }
@@ -241,7 +241,7 @@ static int recv_stream_data_cb(ngtcp2_conn *conn, uint32_t flags,
                : NGTCP2_ERR_CALLBACK_FAILURE;
   /* A server may see the client's first stream frames in the same flight
    * that completes the handshake. */
-  if (!c->h3 && h3_conn_start(c) != 0)
+  if (h3_conn_ensure(c) != 0)
     return NGTCP2_ERR_CALLBACK_FAILURE;
   (void)offset;
   if (h3_conn_recv_stream(c, stream_id, flags & NGTCP2_STREAM_DATA_FLAG_FIN,
@@ -720,6 +720,7 @@ static int conn_alloc(struct quic_conn **pc,
   c->cfg = *cfg;
   c->tunnel_stream = -1;
   c->ctrl_stream = -1;
+  h3_lean_init(&c->lean);
   snprintf(c->ctx, sizeof(c->ctx), "%s", cfg->log_ctx ? cfg->log_ctx : "");
   c->conn_ref.get_conn = get_conn; /* GnuTLS finds the conn by it */
   c->conn_ref.user_data = c;
@@ -1483,6 +1484,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
   if (c->closed)
     return 0;
   now = clock_step(c, now);
+  h3_conn_release(c);
   track_path(c);
   rv = flush_pending(c);
   if (rv != 0)
@@ -1561,7 +1563,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
                                        (struct quic_vec *)vec, 16);
         if (nvec < 0)
           return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
-      } else if (c->h3) {
+      } else if (h3_conn_running(c)) {
         nvec = h3_conn_get_stream_data(c, &sid, &fin, vec, 16);
         if (nvec < 0)
           return fail_conn(c, NGTCP2_ERR_CALLBACK_FAILURE, now);
@@ -1799,14 +1801,24 @@ int quic_conn_txq_busy(const struct quic_conn *c) {
 
 int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
                            const uint8_t *value, size_t len) {
-  uint8_t buf[JVPN_CAPSULE_MAX_VALUE + 16];
-  size_t at, first;
+  /* room for a DATA frame header in front of the capsule */
+  uint8_t buf[QUIC_DATA_HEADER_MAX + JVPN_CAPSULE_MAX_VALUE + 16];
+  uint8_t hdr[QUIC_DATA_HEADER_MAX];
+  uint8_t *frame;
+  size_t at, first, h;
   long n;
 
   if (c->tunnel_stream < 0 || c->closed)
     return JVPN_ERR_AGAIN;
-  n = capsule_encode(buf, sizeof(buf), type, value, len);
-  if (n < 0 || (size_t)n > QUIC_CAPSULE_SBUF - (c->sbuf_len - c->sbuf_acked))
+  n = capsule_encode(buf + QUIC_DATA_HEADER_MAX,
+                     sizeof(buf) - QUIC_DATA_HEADER_MAX, type, value, len);
+  if (n < 0)
+    return JVPN_ERR_FULL;
+  h = h3_conn_capsule_prefix(c, hdr, sizeof(hdr), (size_t)n);
+  frame = buf + QUIC_DATA_HEADER_MAX - h;
+  memcpy(frame, hdr, h);
+  n += (long)h;
+  if ((size_t)n > QUIC_CAPSULE_SBUF - (c->sbuf_len - c->sbuf_acked))
     return JVPN_ERR_FULL;
   if (c->sbuf == NULL && (c->sbuf = malloc(QUIC_CAPSULE_SBUF)) == NULL)
     return JVPN_ERR_FULL;
@@ -1815,8 +1827,8 @@ int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
   at = c->sbuf_len % QUIC_CAPSULE_SBUF;
   first = QUIC_CAPSULE_SBUF - at < (size_t)n ? QUIC_CAPSULE_SBUF - at
                                              : (size_t)n;
-  memcpy(c->sbuf + at, buf, first);
-  memcpy(c->sbuf, buf + first, (size_t)n - first);
+  memcpy(c->sbuf + at, frame, first);
+  memcpy(c->sbuf, frame + first, (size_t)n - first);
   c->sbuf_len += (size_t)n;
   h3_conn_resume_tunnel(c);
   return 0;

@@ -253,6 +253,9 @@ struct quic_conn_stats {
   uint64_t silence_probes;     /* PINGs sent because the peer went quiet */
   uint64_t drop_silent;        /* IP packets not sent into a silent path */
   uint64_t silences;           /* silences noticed */
+  uint64_t h3_released;        /* 1 once nghttp3 was released (D49) */
+  uint64_t drop_h3_frames;     /* connections closed for HTTP/3 frames or
+                                * streams refused after that release */
 };
 
 /* Bounded queue of IP packets waiting for room in the congestion window.
@@ -307,6 +310,9 @@ struct quic_conn_config {
   const uint8_t *reset_secret;  /* server: 32-byte key for stateless reset
                                  * tokens, stable across restarts; NULL =
                                  * random per connection */
+  int keep_nghttp3;             /* keep nghttp3 for the tunnel's life
+                                 * (D49 releases it once the request is
+                                 * answered; for comparisons) */
   /* Everything below is zero for the VPN; the interop endpoint sets it. */
   enum quic_conn_app app;
   const char *alpn[QUIC_ALPN_MAX]; /* offered (client) / accepted (server)

@@ -16,6 +16,7 @@
 #include "quic/capsule.h"
 #include "quic/cip_request.h"
 #include "quic/cip_stream.h"
+#include "quic/h3_lean.h"
 #include "quic/quic_conn.h"
 #include "quic/quic_silence.h"
 
@@ -23,6 +24,8 @@
  * capsule a peer accepts, and for IP packets sent as DATAGRAM capsules
  * while the path cannot carry them in a QUIC DATAGRAM frame. */
 #define QUIC_CAPSULE_SBUF (4 * JVPN_CAPSULE_MAX_VALUE)
+/* bytes: the longest HTTP/3 DATA frame header (type, 8-byte length) */
+#define QUIC_DATA_HEADER_MAX 9
 
 /* A certificate and its key (quic/tls_identity). */
 struct quic_cred {
@@ -73,6 +76,7 @@ struct quic_conn {
   uint8_t *sbuf;
   uint64_t sbuf_len, sbuf_sent, sbuf_acked;
   int64_t ctrl_stream;             /* our H3 control stream */
+  struct h3_lean lean;             /* the streams without nghttp3 (D49) */
   struct {
     int seen;                      /* the peer's SETTINGS arrived */
     int h3_datagram;               /* it said SETTINGS_H3_DATAGRAM=1 */

@@ -25,6 +25,8 @@ harness_sources() {
       "src/varint.c src/errors.c" ;;
   fuzz_h3_datagram)
     echo "quic/h3_datagram.c src/varint.c src/errors.c" ;;
+  fuzz_h3_frame)
+    echo "quic/h3_frame.c src/varint.c src/errors.c" ;;
   fuzz_config)
     echo "src/config.c src/pin.c src/b64.c src/policy.c src/errmsg.c" \
       "src/uplink.c src/session.c src/proof.c src/session_table.c" \
@@ -59,7 +61,7 @@ harness_libs() {
   *) ;;
   esac
 }
-HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_config fuzz_session_wire
+HARNESSES="fuzz_capsule fuzz_h3_datagram fuzz_h3_frame fuzz_config fuzz_session_wire
   fuzz_interop_parse fuzz_quic_pkt fuzz_h2_conn fuzz_store_record
   fuzz_vnet"
 

@@ -117,6 +117,7 @@ struct pair {
   int blackhole; /* the network drops everything */
   int blackhole_up; /* it drops the client's packets only */
   int no_silence;   /* both ends: quic_silence_policy.disabled */
+  int keep_nghttp3; /* both ends: quic_conn_config.keep_nghttp3 */
   size_t net_overflow, net_oversize, bad_path, net_dropped;
 };
 
@@ -419,6 +420,7 @@ static void pair_start(struct pair *p) {
   cfg.user = &p->cli;
   cfg.log_ctx = "test-client";
   cfg.silence.disabled = p->no_silence;
+  cfg.keep_nghttp3 = p->keep_nghttp3;
   assert_int_equal(
       quic_conn_client_new(&p->cli.qc, &cfg, (const struct sockaddr *)&p->caddr,
                            sizeof(p->caddr), (const struct sockaddr *)&p->saddr,
@@ -440,6 +442,7 @@ static void server_accept(struct pair *p, const struct net_pkt *m) {
   cfg.user = &p->srv;
   cfg.log_ctx = "test-server";
   cfg.silence.disabled = p->no_silence;
+  cfg.keep_nghttp3 = p->keep_nghttp3;
   assert_int_equal(quic_conn_server_new(&p->srv.qc, &cfg, &in,
                                         (const struct sockaddr *)&p->saddr,
                                         sizeof(p->saddr),
@@ -557,6 +560,11 @@ static void pair_open(struct pair *p) {
   assert_int_equal(p->srv.send_rv, 0);
   /* Let the last ACKs through so later steps start from a quiet link. */
   pump(p, NULL);
+  /* Both ends released nghttp3 once the request was answered (D49). */
+  assert_int_equal(quic_conn_get_stats(p->cli.qc)->h3_released,
+                   !p->keep_nghttp3);
+  assert_int_equal(quic_conn_get_stats(p->srv.qc)->h3_released,
+                   !p->keep_nghttp3);
 }
 
 /* A valid IPv4/UDP packet of |len| bytes whose payload depends on |seq|. */
@@ -1276,8 +1284,7 @@ static int capsules_later_done(const struct pair *p) {
 /* Capsules after the first flight, in both directions: back-to-back ones
  * share the send buffer, a later one reuses it once all was acknowledged;
  * an unknown type is skipped and a DATAGRAM capsule carries an IP packet. */
-static void test_capsules_later(void **state) {
-  struct pair *p = &((struct fixture *)*state)->p[0];
+static void capsules_later(struct pair *p) {
   static const size_t lens[4] = {50, 300, 1000, 1400};
   static uint8_t val[4][1400], pkt[1 + 100];
   size_t i, j;
@@ -1317,6 +1324,87 @@ static void test_capsules_later(void **state) {
   assert_int_equal(p->srv.ncap, 1); /* neither reached the program */
   assert_int_equal(p->srv.qc->capsules->parser.stats.skipped, 1);
   assert_int_equal(quic_conn_get_stats(p->srv.qc)->rx_datagrams, 1);
+}
+
+static void test_capsules_later(void **state) {
+  capsules_later(&((struct fixture *)*state)->p[0]);
+}
+
+/* The same with nghttp3 kept for the tunnel's life (D49 off). */
+static void test_capsules_later_nghttp3(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+
+  p->keep_nghttp3 = 1;
+  capsules_later(p);
+}
+
+/* Writes |len| bytes on the client's stream |sid| in one raw packet,
+ * bypassing quic_conn (|d| must outlive the pair: ngtcp2 may resend it). */
+static void raw_stream(struct pair *p, int64_t sid, const uint8_t *d,
+                       size_t len) {
+  uint8_t buf[JVPN_QUIC_MAX_UDP_PAYLOAD];
+  ngtcp2_path_storage ps;
+  ngtcp2_pkt_info pi;
+  ngtcp2_vec v = {(uint8_t *)d, len};
+  ngtcp2_ssize n, taken = -1;
+
+  ngtcp2_path_storage_zero(&ps);
+  n = ngtcp2_conn_writev_stream(p->cli.qc->conn, &ps.path, &pi, buf,
+                                sizeof(buf), &taken,
+                                NGTCP2_WRITE_STREAM_FLAG_NONE, sid, &v, 1,
+                                p->now);
+  assert_true(n > 0);
+  assert_int_equal(taken, (ngtcp2_ssize)len);
+  net_push(p, 1, buf, (size_t)n);
+}
+
+static int srv_refused_one(const struct pair *p) {
+  return quic_conn_get_stats(p->srv.qc)->drop_h3_frames >= 1;
+}
+
+/* After nghttp3's release the server still keeps HTTP/3's rules: a
+ * second request stream is refused (the tunnel goes on), a second SETTINGS
+ * on the control stream closes the connection with H3_FRAME_UNEXPECTED,
+ * and a capsule split between DATA frames and packets arrives whole. */
+static void test_released_h3_rules(void **state) {
+  struct fixture *f = *state;
+  struct pair *a = &f->p[0], *b = &f->p[1];
+  static const uint8_t empty_headers[] = {0x01, 0x00};
+  static const uint8_t settings[] = {0x04, 0x00};
+  /* DATA frames on stream 0 carrying one ADDRESS_ASSIGN capsule (type 1,
+   * length 4) in three pieces, with an unknown frame (0x21) between. */
+  static const uint8_t part1[] = {0x00, 0x02, 0x01, 0x04};
+  static const uint8_t part2[] = {0x21, 0x01, 0xff, 0x00, 0x01, 0xaa};
+  static const uint8_t part3[] = {0x00, 0x03, 0xbb, 0xcc, 0xdd};
+  static const uint8_t value[] = {0xaa, 0xbb, 0xcc, 0xdd};
+  uint8_t pkt[100];
+  int64_t sid;
+
+  pair_open(a);
+  assert_int_equal(a->cli.qc->tunnel_stream, 0);
+  raw_stream(a, 0, part1, sizeof(part1));
+  raw_stream(a, 0, part2, sizeof(part2));
+  raw_stream(a, 0, part3, sizeof(part3));
+  assert_int_equal(ngtcp2_conn_open_bidi_stream(a->cli.qc->conn, &sid, NULL),
+                   0);
+  raw_stream(a, sid, empty_headers, sizeof(empty_headers));
+  assert_true(pump(a, srv_refused_one));
+  assert_int_equal(a->srv.ncap, 2);
+  assert_int_equal(a->srv.cap[1].type, JVPN_CAPSULE_ADDRESS_ASSIGN);
+  assert_int_equal(a->srv.cap[1].len, sizeof(value));
+  assert_memory_equal(a->srv.cap[1].data, value, sizeof(value));
+  build_ipv4(pkt, sizeof(pkt), 1, 7);
+  assert_int_equal(quic_conn_queue_ip(a->cli.qc, pkt, sizeof(pkt)), 0);
+  assert_true(pump(a, srv_got_one));
+  assert_int_equal(a->srv.closed_calls, 0);
+  assert_int_equal(a->cli.closed_calls, 0);
+
+  pair_open(b);
+  raw_stream(b, b->cli.qc->ctrl_stream, settings, sizeof(settings));
+  assert_true(pump(b, both_closed));
+  assert_int_equal(b->srv.why, QUIC_END_PROTOCOL);
+  assert_int_equal(b->cli.why, QUIC_END_PEER_CLOSE);
+  assert_non_null(strstr(b->cli.detail, "0x105"));
 }
 
 /* The server refuses the CONNECT-IP request with an HTTP status. */
@@ -1514,6 +1602,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_settings_and_version, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_capsules_later, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_capsules_later_nghttp3, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_released_h3_rules, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_tunnel_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attach_header, setup, teardown),
       cmocka_unit_test_setup_teardown(test_socket_full, setup, teardown),
