@@ -1706,6 +1706,14 @@ uint64_t quic_conn_expiry(struct quic_conn *c) {
     if (w < e)
       e = w;
   }
+  if (c->txq.slot || c->pending || c->sbuf) {
+    /* A quiet tunnel may hear nothing for 25 s (D47): free its buffers
+     * on time rather than at its next packet. */
+    w = c->buf_busy_at +
+        (uint64_t)(QUIC_BUF_IDLE_MS + 1) * NGTCP2_MILLISECONDS;
+    if (w < e)
+      e = w;
+  }
   return e;
 }
 
