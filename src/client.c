@@ -296,6 +296,18 @@ static void quic_abandon(struct client_link *l) {
   uv_timer_stop(&l->reconnect);
 }
 
+/* A TCP attempt got through after an outage while the link's QUIC
+ * connection still hears nothing: its window is full of packets lost in
+ * the outage and its probes wait on backed-off timers, so it would only
+ * come back at its idle timeout (D50). It ends as stalled; the session
+ * reattaches on a fresh connection at once. */
+static void quic_restart(struct client_link *l, const char *why) {
+  if (l->tp.qc == NULL || l->dead || l->tp.h2 != NULL)
+    return;
+  LOG_INFO(NULL, "%s", why);
+  transport_close(&l->tp, QUIC_END_STALLED, why, glue_now());
+}
+
 static void client_link_close(struct client_link *l, const char *why) {
   if (!link_has_conn(l))
     return;
@@ -1629,6 +1641,7 @@ int jvpn_client_run(const char *config_path, int verbosity,
   cl->hooks.quic_abandon = quic_abandon;
   cl->hooks.quic_probe = quic_probe;
   cl->hooks.quic_heard = quic_heard;
+  cl->hooks.quic_restart = quic_restart;
   cl->hooks.link_ops = &client_ops;
   cl->hooks.up_attached = client_up_attached;
   cl->hooks.up_refused = client_up_refused;

@@ -204,6 +204,9 @@ struct client_hooks {
   void (*quic_abandon)(struct client_link *l);
   void (*quic_probe)(struct client_link *l);     /* race a QUIC attempt */
   int (*quic_heard)(const struct client_link *l); /* a QUIC packet came */
+  /* the path is back but the link's QUIC connection hears nothing: end
+   * it, so that the session reattaches on a fresh one (D50) */
+  void (*quic_restart)(struct client_link *l, const char *why);
   const struct quic_conn_ops *link_ops;          /* the link's callbacks */
   /* src/client_uplink.c */
   void (*up_attached)(struct client_link *l, enum jvpn_att_role role);

@@ -191,6 +191,10 @@ static long try_attach_header(void *user, char *buf, size_t len,
     LOG_DEBUG(NULL, "QUIC answers too, or may again: the TCP attempt is "
                     "dropped");
     t->dead = 1;
+    if (l->silent)
+      /* The path is back, yet QUIC still hears nothing (D50). */
+      cl->hooks.quic_restart(l, "the path is back (TCP got through) but "
+                                "QUIC hears nothing: a fresh connection");
     return JVPN_ERR_AGAIN;
   }
   cl->hooks.quic_abandon(l);
