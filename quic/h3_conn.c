@@ -1,10 +1,10 @@
 /*
  * quic/h3_conn: nghttp3 on top of quic_conn, the CONNECT-IP request stream,
- * its capsules and the HTTP Datagrams that carry IP packets.
+ * its capsules and the HTTP Datagrams that carry IP packets; nghttp3's
+ * release once the request is answered (D49, quic/h3_lean).
  */
 #include "quic/h3_conn.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

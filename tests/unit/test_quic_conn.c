@@ -1340,8 +1340,8 @@ static void test_capsules_later_nghttp3(void **state) {
 
 /* Writes |len| bytes on the client's stream |sid| in one raw packet,
  * bypassing quic_conn (|d| must outlive the pair: ngtcp2 may resend it). */
-static void raw_stream(struct pair *p, int64_t sid, const uint8_t *d,
-                       size_t len) {
+static void raw_stream_fin(struct pair *p, int64_t sid, const uint8_t *d,
+                           size_t len, int fin) {
   uint8_t buf[JVPN_QUIC_MAX_UDP_PAYLOAD];
   ngtcp2_path_storage ps;
   ngtcp2_pkt_info pi;
@@ -1351,11 +1351,17 @@ static void raw_stream(struct pair *p, int64_t sid, const uint8_t *d,
   ngtcp2_path_storage_zero(&ps);
   n = ngtcp2_conn_writev_stream(p->cli.qc->conn, &ps.path, &pi, buf,
                                 sizeof(buf), &taken,
-                                NGTCP2_WRITE_STREAM_FLAG_NONE, sid, &v, 1,
-                                p->now);
+                                fin ? NGTCP2_WRITE_STREAM_FLAG_FIN
+                                    : NGTCP2_WRITE_STREAM_FLAG_NONE,
+                                sid, &v, len ? 1 : 0, p->now);
   assert_true(n > 0);
   assert_int_equal(taken, (ngtcp2_ssize)len);
   net_push(p, 1, buf, (size_t)n);
+}
+
+static void raw_stream(struct pair *p, int64_t sid, const uint8_t *d,
+                       size_t len) {
+  raw_stream_fin(p, sid, d, len, 0);
 }
 
 static int srv_refused_one(const struct pair *p) {
@@ -1405,6 +1411,18 @@ static void test_released_h3_rules(void **state) {
   assert_int_equal(b->srv.why, QUIC_END_PROTOCOL);
   assert_int_equal(b->cli.why, QUIC_END_PEER_CLOSE);
   assert_non_null(strstr(b->cli.detail, "0x105"));
+}
+
+/* The client's control stream ends (a FIN after its frames): a critical
+ * stream closed, H3_CLOSED_CRITICAL_STREAM, also without nghttp3. */
+static void test_released_critical_stream(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+
+  pair_open(p);
+  raw_stream_fin(p, p->cli.qc->ctrl_stream, NULL, 0, 1);
+  assert_true(pump(p, both_closed));
+  assert_int_equal(p->srv.why, QUIC_END_PROTOCOL);
+  assert_non_null(strstr(p->cli.detail, "0x104"));
 }
 
 /* The server refuses the CONNECT-IP request with an HTTP status. */
@@ -1605,6 +1623,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_capsules_later_nghttp3, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_released_h3_rules, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_released_critical_stream, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_tunnel_refused, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attach_header, setup, teardown),
