@@ -111,6 +111,34 @@ check_run() {
   done
 }
 
+# retry_timing JSON: a cell whose only fault is a PATH_CHALLENGE opening a
+# new path without its PATH_RESPONSE in the capture runs once more, alone:
+# whether the first packet ngtcp2 sends on a new path is the challenge
+# depends on its timing, which a loaded machine shifts (rebind-addr failed
+# so in 1 of 5-6 runs with two CPU hogs, with and without the day's
+# changes; see docs/interop.md). A second such failure is the result.
+retry_timing() {
+  local f=$1 c s tc
+  [ -s "$f" ] || return 0
+  while IFS=$'\t' read -r c s tc; do
+    lab_note "$c>$s $tc: no PATH_RESPONSE on a new path; once more, alone"
+    rm -f "$out/retry.json"
+    "$top_srcdir/interop/run-local.sh" --quick --budget "$CELL_BUDGET_S" \
+      --clients "$c" --servers "$s" --cases "$tc" --out "$out/retry.json" \
+      "${keep[@]}" >"$out/retry.log" 2>&1 || true
+    [ -s "$out/retry.json" ] || continue
+    jq --arg c "$c" --arg s "$s" --arg tc "$tc" \
+       --slurpfile r "$out/retry.json" \
+       '.results |= map(if .client == $c and .server == $s and .case == $tc
+                        then ($r[0].results[0] // .) else . end)' \
+       "$f" >"$f.new" && mv "$f.new" "$f"
+  done < <(jq -r '.results[] | select(.result == "fail" and
+                  (.reason | test("opening a new path without PATH_RESPONSE")))
+                  | [.client, .server, .case] | @tsv' "$f")
+}
+retry_timing "$out/a.json"
+retry_timing "$out/b.json"
+
 check_run "$out/a.json" "$out/a.log" "jvpn>jvpn" "jvpn>gtls"
 check_run "$out/b.json" "$out/b.log" "gtls>jvpn"
 
