@@ -107,6 +107,7 @@ static void conn_add(struct srv_conn_totals *t, const struct sclient *sc) {
   t->drop[SRV_DROP_SILENT_PATH] += qs->drop_silent;
   t->drop[SRV_DROP_MALFORMED_DGRAM] += qs->drop_malformed;
   t->drop[SRV_DROP_UNKNOWN_CONTEXT] += qs->drop_context;
+  t->h3_refused += qs->drop_h3_frames;
 }
 
 void srv_metrics_conn_gone(struct server *srv, const struct sclient *sc) {
@@ -193,6 +194,7 @@ static void sessions(struct metrics_buf *b, struct server *srv) {
 /* The live connections' attachments, figures and paths. */
 struct conn_view {
   uint64_t att[2][2]; /* [standby, active][quic, tcp] */
+  uint64_t lean;      /* QUIC connections without nghttp3 (D49) */
   struct srv_conn_totals t;
   double *rtt, *loss; /* one per active path (owned) */
   size_t nrtt, nloss;
@@ -223,6 +225,8 @@ static int conn_view(struct server *srv, struct conn_view *v) {
     double rtt, loss;
 
     conn_add(&v->t, sc);
+    if (!sc->dead && transport_get_stats(&sc->tp)->h3_released)
+      v->lean++;
     if (sc->sess == NULL || sc->dead)
       continue;
     v->att[active][transport_kind(&sc->tp) == TRANSPORT_TCP]++;
@@ -309,7 +313,6 @@ static void traffic(struct metrics_buf *b, struct server *srv,
                   NULL, 0, v->loss, v->nloss);
 }
 
-/* "metrics_per_session = on": a few series per session, capped. */
 /* Longer keep-alives granted to quiet tunnels (docs/decisions.md D47). */
 static void quiet_grants(struct metrics_buf *b, const struct server *srv) {
   struct metrics_label path = {"path", "nat"};
@@ -324,6 +327,19 @@ static void quiet_grants(struct metrics_buf *b, const struct server *srv) {
               srv->quiet_grants[1]);
 }
 
+/* Tunnels carried without nghttp3 (docs/decisions.md D49). */
+static void h3_released(struct metrics_buf *b, const struct conn_view *v) {
+  gauge(b, "jvpn_connections_without_nghttp3",
+        "QUIC connections whose tunnel is carried without nghttp3 now "
+        "(released once the CONNECT-IP request was answered).",
+        (double)v->lean);
+  counter(b, "jvpn_h3_refusals_total",
+          "HTTP/3 frames or streams refused on connections without nghttp3: "
+          "each closed its connection or refused one new stream.",
+          v->t.h3_refused);
+}
+
+/* "metrics_per_session = on": a few series per session, capped. */
 static void per_session(struct metrics_buf *b, struct server *srv) {
   struct metrics_label l[4] = {
       {"session", NULL}, {"peer", NULL}, {"state", NULL}, {"transport", NULL}};
@@ -380,10 +396,12 @@ void srv_metrics_render(struct server *srv, struct metrics_buf *b) {
   gauge(b, "jvpn_process_start_time_seconds",
         "Start time of the server since the Unix epoch.", srv->metrics.start_s);
   sessions(b, srv);
-  if (conn_view(srv, &v) == 0)
+  if (conn_view(srv, &v) == 0) {
     traffic(b, srv, &v);
-  else
+    h3_released(b, &v);
+  } else {
     b->failed = 1;
+  }
   free(v.rtt);
   free(v.loss);
   counter(b, "jvpn_audit_records_written_total",

@@ -41,6 +41,7 @@ struct srv_conn_totals {
   uint64_t rx_bytes, tx_bytes, rx_packets, tx_packets; /* IP, from and to
                                                         * the clients */
   uint64_t drop[SRV_DROP_CONN_COUNT];
+  uint64_t h3_refused; /* HTTP/3 refusals without nghttp3 (D49) */
 };
 
 struct metrics_http;

@@ -159,8 +159,9 @@ fi
 
 # --- (b) sessions by state ---------------------------------------------------
 scenario_b() {
-  local att act born start
+  local att act born start lean
   scrape s1 || { lab_fail b "scrape failed"; return 1; }
+  value s1 jvpn_connections_without_nghttp3 && lean=$REPLY || lean=none
   value s1 'jvpn_sessions{state="ATTACHED"}' && att=$REPLY || att=none
   value s1 'jvpn_attachments{role="active",transport="quic"}' && act=$REPLY ||
     act=none
@@ -171,6 +172,11 @@ scenario_b() {
  $born (want 2, 2 and 2)" "$dir/s1.prom"
     return 1
   fi
+  # Both tunnels answered long ago: nghttp3 released on both (D49).
+  if [ "$lean" != 2 ]; then
+    lab_fail b "jvpn_connections_without_nghttp3 $lean (want 2)" "$dir/s1.prom"
+    return 1
+  fi
   if ! awk -v s="$start" -v l="$launched" -v m="$START_SLACK" \
        'BEGIN { d = s - l; exit !(s != "none" && d > -1 && d < m) }'; then
     lab_fail b "jvpn_process_start_time_seconds $start, launched at\
@@ -178,7 +184,7 @@ scenario_b() {
     return 1
   fi
   lab_pass b "jvpn_sessions{state=\"ATTACHED\"} 2, active QUIC attachments 2,\
- births 2; start time $start, $(awk -v s="$start" -v l="$launched" \
+ births 2, 2 connections without nghttp3; start time $start, $(awk -v s="$start" -v l="$launched" \
  'BEGIN { printf "%.2f", s - l }') s after the launch"
 }
 scenario_b

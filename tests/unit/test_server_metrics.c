@@ -190,12 +190,16 @@ static void test_attachments_and_traffic(void **state) {
   fx.srv->metrics.drop_unattached_gone = 6;
   fx.ss[1].drop_unattached = 1;
   fx.srv->drop_unknown_cid = 7;
+  fx.srv->metrics.gone.h3_refused = 2;
   t = scrape();
   /* no handshake: the kind is none, counted with QUIC's */
   assert_line(t, "jvpn_attachments{role=\"active\",transport=\"quic\"} 1");
   assert_line(t, "jvpn_attachments{role=\"standby\",transport=\"quic\"} 1");
   assert_line(t, "jvpn_attachments{role=\"active\",transport=\"tcp\"} 0");
   assert_line(t, "jvpn_connections 2");
+  /* no handshake, so nghttp3 was never released; refusals of gone ones */
+  assert_line(t, "jvpn_connections_without_nghttp3 0");
+  assert_line(t, "jvpn_h3_refusals_total 2");
   assert_line(t, "jvpn_ip_bytes_total{direction=\"uplink\"} 1500");
   assert_line(t, "jvpn_ip_bytes_total{direction=\"downlink\"} 2000");
   assert_line(t, "jvpn_ip_packets_total{direction=\"downlink\"} 20");
