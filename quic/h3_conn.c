@@ -93,8 +93,7 @@ static int h3_recv_data_cb(nghttp3_conn *h3, int64_t sid, const uint8_t *data,
   (void)h3;
   (void)sud;
   /* nghttp3 leaves flow-control credit for body bytes to us. */
-  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
-  ngtcp2_conn_extend_max_offset(c->conn, len);
+  h3_tunnel_credit(c, sid, len);
   h3_tunnel_body(c, sid, data, len);
   return 0;
 }
@@ -105,8 +104,7 @@ static int h3_deferred_consume_cb(nghttp3_conn *h3, int64_t sid,
 
   (void)h3;
   (void)sud;
-  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, consumed);
-  ngtcp2_conn_extend_max_offset(c->conn, consumed);
+  h3_tunnel_credit(c, sid, consumed);
   return 0;
 }
 
@@ -167,7 +165,7 @@ static int server_end_headers(struct quic_conn *c, int64_t sid) {
 
   if (status == 0) {
     h3_tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
-                 "malformed CONNECT-IP request (RFC 9484 3)");
+                    "malformed CONNECT-IP request (RFC 9484 3)");
     return 0;
   }
   if (status != 200)
@@ -384,8 +382,7 @@ int h3_conn_recv_stream(struct quic_conn *c, int64_t stream_id, int fin,
     h3_tunnel_app_error(c, nghttp3_err_infer_quic_app_error_code((int)n));
     return -1;
   }
-  ngtcp2_conn_extend_max_stream_offset(c->conn, stream_id, (uint64_t)n);
-  ngtcp2_conn_extend_max_offset(c->conn, (uint64_t)n);
+  h3_tunnel_credit(c, stream_id, (uint64_t)n);
   return 0;
 }
 
@@ -528,7 +525,7 @@ void h3_conn_release(struct quic_conn *c) {
   int fin = 0;
   nghttp3_vec v;
 
-  if (c->h3 == NULL || !h3_lean_ready(c) || c->cfg.keep_nghttp3)
+  if (c->h3 == NULL || c->cfg.keep_nghttp3 || !h3_lean_ready(c))
     return;
   /* Nothing more to send: it would come out here without being taken. */
   if (nghttp3_conn_writev_stream(c->h3, &sid, &fin, &v, 1) != 0 || sid >= 0)

@@ -136,12 +136,6 @@ int h3_lean_ready(const struct quic_conn *c) {
 
 /* --- once nghttp3 is released --------------------------------------------- */
 
-/* Every byte is taken off a stream as it arrives: its credit returns. */
-static void credit(struct quic_conn *c, int64_t sid, size_t len) {
-  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, len);
-  ngtcp2_conn_extend_max_offset(c->conn, len);
-}
-
 static int fail(struct quic_conn *c, uint64_t code, const char *why) {
   LOG_WARN(c->ctx, "HTTP/3 error 0x%llx: %s", (unsigned long long)code, why);
   c->stats.drop_h3_frames++;
@@ -232,7 +226,7 @@ int h3_lean_recv(struct quic_conn *c, int64_t sid, int fin,
   const struct h3_frame_sink sink = {on_frame, on_payload, &r};
   uint64_t err;
 
-  credit(c, sid, len);
+  h3_tunnel_credit(c, sid, len); /* every byte is taken as it arrives */
   if (e == NULL && (is_local(c, sid) || (e = newcomer(c, sid)) == NULL))
     return 0;
   if (e->role == H3_LEAN_UNTYPED) {

@@ -13,7 +13,8 @@
  * capsule ring, the request stream's DATA payload goes to the capsule
  * parser, the control stream is read for frames it must not carry, QPACK
  * streams are drained (both ends advertise a dynamic table of 0), and new
- * streams are refused. Called only by quic/h3_conn.
+ * streams are refused. Called by quic/h3_conn (h3_lean_init by quic_conn,
+ * which holds the state).
  */
 #ifndef QUIC_H3_LEAN_H
 #define QUIC_H3_LEAN_H

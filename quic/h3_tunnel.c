@@ -24,6 +24,11 @@ void h3_tunnel_app_error(struct quic_conn *c, uint64_t code) {
   ngtcp2_ccerr_set_application_error(&c->ccerr, code, NULL, 0);
 }
 
+void h3_tunnel_credit(struct quic_conn *c, int64_t sid, uint64_t n) {
+  ngtcp2_conn_extend_max_stream_offset(c->conn, sid, n);
+  ngtcp2_conn_extend_max_offset(c->conn, n);
+}
+
 void h3_tunnel_body(struct quic_conn *c, int64_t sid, const uint8_t *data,
                     size_t len) {
   int rv;

@@ -24,6 +24,10 @@ void h3_tunnel_app_error(struct quic_conn *c, uint64_t code);
 void h3_tunnel_body(struct quic_conn *c, int64_t sid, const uint8_t *data,
                     size_t len);
 
+/* |n| bytes of |sid| were taken off the stream: their flow-control
+ * credit returns, for the stream and the connection. */
+void h3_tunnel_credit(struct quic_conn *c, int64_t sid, uint64_t n);
+
 /* The peer ended stream |sid| cleanly (FIN after a whole frame). */
 void h3_tunnel_ended(struct quic_conn *c, int64_t sid);
 

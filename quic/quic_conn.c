@@ -1807,37 +1807,37 @@ int quic_conn_txq_busy(const struct quic_conn *c) {
   return c->txq.tail - c->txq.head >= QUIC_TXQ_LEN / 2;
 }
 
+/* Appends |n| bytes to the capsule ring (room checked by the caller). */
+static void sbuf_put(struct quic_conn *c, const uint8_t *p, size_t n) {
+  size_t at = c->sbuf_len % QUIC_CAPSULE_SBUF;
+  size_t first = QUIC_CAPSULE_SBUF - at < n ? QUIC_CAPSULE_SBUF - at : n;
+
+  memcpy(c->sbuf + at, p, first);
+  memcpy(c->sbuf, p + first, n - first);
+  c->sbuf_len += n;
+}
+
 int quic_conn_send_capsule(struct quic_conn *c, uint64_t type,
                            const uint8_t *value, size_t len) {
-  /* room for a DATA frame header in front of the capsule */
-  uint8_t buf[QUIC_DATA_HEADER_MAX + JVPN_CAPSULE_MAX_VALUE + 16];
-  uint8_t hdr[QUIC_DATA_HEADER_MAX];
-  uint8_t *frame;
-  size_t at, first, h;
+  uint8_t buf[JVPN_CAPSULE_MAX_VALUE + 16];
+  uint8_t hdr[QUIC_DATA_HEADER_MAX]; /* once nghttp3 is released (D49) */
+  size_t h;
   long n;
 
   if (c->tunnel_stream < 0 || c->closed)
     return JVPN_ERR_AGAIN;
-  n = capsule_encode(buf + QUIC_DATA_HEADER_MAX,
-                     sizeof(buf) - QUIC_DATA_HEADER_MAX, type, value, len);
+  n = capsule_encode(buf, sizeof(buf), type, value, len);
   if (n < 0)
     return JVPN_ERR_FULL;
   h = h3_conn_capsule_prefix(c, hdr, sizeof(hdr), (size_t)n);
-  frame = buf + QUIC_DATA_HEADER_MAX - h;
-  memcpy(frame, hdr, h);
-  n += (long)h;
-  if ((size_t)n > QUIC_CAPSULE_SBUF - (c->sbuf_len - c->sbuf_acked))
+  if (h + (size_t)n > QUIC_CAPSULE_SBUF - (c->sbuf_len - c->sbuf_acked))
     return JVPN_ERR_FULL;
   if (c->sbuf == NULL && (c->sbuf = malloc(QUIC_CAPSULE_SBUF)) == NULL)
     return JVPN_ERR_FULL;
   c->buf_busy_at = c->last_now;
   /* Into the ring after everything not yet acknowledged. */
-  at = c->sbuf_len % QUIC_CAPSULE_SBUF;
-  first = QUIC_CAPSULE_SBUF - at < (size_t)n ? QUIC_CAPSULE_SBUF - at
-                                             : (size_t)n;
-  memcpy(c->sbuf + at, frame, first);
-  memcpy(c->sbuf, frame + first, (size_t)n - first);
-  c->sbuf_len += (size_t)n;
+  sbuf_put(c, hdr, h);
+  sbuf_put(c, buf, (size_t)n);
   h3_conn_resume_tunnel(c);
   return 0;
 }

@@ -304,7 +304,7 @@ static void quic_abandon(struct client_link *l) {
 static void quic_restart(struct client_link *l, const char *why) {
   if (l->tp.qc == NULL || l->dead || l->tp.h2 != NULL)
     return;
-  LOG_INFO(NULL, "%s", why);
+  /* on_closed logs the end with |why| */
   transport_close(&l->tp, QUIC_END_STALLED, why, glue_now());
 }
 

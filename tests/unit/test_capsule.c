@@ -225,14 +225,22 @@ static void test_mid_capsule(void **state) {
 
 /* Only a value split across pieces holds a buffer, and only until it is
  * delivered: an idle stream's parser holds none (issue 15). */
+/* A fresh parser and, in |s|, a capsule of unknown type 0x21 with the
+ * value "abcdef"; returns its length. */
+static long abcdef_capsule(uint8_t s[64]) {
+  long n = capsule_encode(s, 64, 0x21, (const uint8_t *)"abcdef", 6);
+
+  assert_true(n > 0);
+  reset(NULL);
+  return n;
+}
+
 static void test_buffer_only_while_split(void **state) {
   uint8_t s[64];
   long n;
 
   (void)state;
-  n = capsule_encode(s, sizeof(s), 0x21, (const uint8_t *)"abcdef", 6);
-  assert_true(n > 0);
-  reset(NULL);
+  n = abcdef_capsule(s);
   assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n), 0);
   assert_null(parser.value);
   assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n - 2), 0);
@@ -253,9 +261,7 @@ static void test_buffer_alloc_failure(void **state) {
   long n;
 
   (void)state;
-  n = capsule_encode(s, sizeof(s), 0x21, (const uint8_t *)"abcdef", 6);
-  assert_true(n > 0);
-  reset(NULL);
+  n = abcdef_capsule(s);
   malloc_fails = 1;
   assert_int_equal(capsule_parser_feed(&parser, s, (size_t)n), 0);
   assert_int_equal(rec.n, 1);
