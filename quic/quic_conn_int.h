@@ -17,6 +17,7 @@
 #include "quic/cip_request.h"
 #include "quic/cip_stream.h"
 #include "quic/h3_lean.h"
+#include "quic/pp_keys.h"
 #include "quic/quic_conn.h"
 #include "quic/quic_silence.h"
 
@@ -52,6 +53,7 @@ struct quic_pmtu_watch {
 struct quic_conn {
   ngtcp2_crypto_conn_ref conn_ref; /* first: GnuTLS finds us by it */
   ngtcp2_conn *conn;
+  struct pp_keys pp;               /* Handshake and 1-RTT keys (D51) */
   gnutls_session_t tls; /* NULL once released (quic_conn_release_tls) */
   /* The one exporter value kept when the TLS session is released. */
   const char *kept_label;
@@ -95,6 +97,8 @@ struct quic_conn {
   int closed;                      /* ops->closed was called */
   enum quic_conn_end end;
   uint64_t buf_busy_at;            /* ns: a buffer last held data */
+  uint64_t last_tx;                /* ns: the latest packet sent */
+  uint64_t pp_cooled_at;           /* ns: cipher contexts last dropped */
   uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
   uint64_t stall_heard_at;         /* ns: the peer heard while they wait */
   uint64_t last_now;               /* ns: the latest time we were given */

@@ -16,6 +16,7 @@
 
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
+#include "quic/pp_keys.h"
 #include "quic/quic_conn_int.h"
 #include "quic/tls_session.h"
 
@@ -61,6 +62,77 @@ static int ticket_hook(gnutls_session_t s, unsigned htype, unsigned when,
   return 0;
 }
 
+/* GnuTLS hands over a level's secrets: the Handshake and 1-RTT keys are
+ * kept as bytes (D51), the Initial and 0-RTT ones go to ngtcp2_crypto.
+ * (ngtcp2_crypto's own hook also passes transport parameters to the TLS
+ * stack at these points; with GnuTLS that is a no-op, the extension
+ * carries them.) */
+static int secret_cb(gnutls_session_t s, gnutls_record_encryption_level_t gl,
+                     const void *rx_secret, const void *tx_secret,
+                     size_t secretlen) {
+  ngtcp2_crypto_conn_ref *ref = gnutls_session_get_ptr(s);
+  struct quic_conn *c = ref->user_data;
+  ngtcp2_encryption_level level =
+      ngtcp2_crypto_gnutls_from_gnutls_record_encryption_level(gl);
+
+  if (level != NGTCP2_ENCRYPTION_LEVEL_HANDSHAKE &&
+      level != NGTCP2_ENCRYPTION_LEVEL_1RTT) {
+    if (rx_secret && ngtcp2_crypto_derive_and_install_rx_key(
+                         c->conn, NULL, NULL, NULL, level, rx_secret,
+                         secretlen) != 0)
+      return -1;
+    if (tx_secret && ngtcp2_crypto_derive_and_install_tx_key(
+                         c->conn, NULL, NULL, NULL, level, tx_secret,
+                         secretlen) != 0)
+      return -1;
+    return 0;
+  }
+  if (rx_secret &&
+      pp_keys_install(&c->pp, c->conn, level, 1, rx_secret, secretlen) != 0)
+    return -1;
+  if (tx_secret &&
+      pp_keys_install(&c->pp, c->conn, level, 0, tx_secret, secretlen) != 0)
+    return -1;
+  return 0;
+}
+
+static int update_key_cb(ngtcp2_conn *conn, uint8_t *rx_secret,
+                         uint8_t *tx_secret,
+                         ngtcp2_crypto_aead_ctx *rx_aead_ctx, uint8_t *rx_iv,
+                         ngtcp2_crypto_aead_ctx *tx_aead_ctx, uint8_t *tx_iv,
+                         const uint8_t *current_rx_secret,
+                         const uint8_t *current_tx_secret, size_t secretlen,
+                         void *ud) {
+  struct quic_conn *c = ud;
+
+  return pp_keys_update(&c->pp, conn, rx_secret, tx_secret, rx_aead_ctx,
+                        rx_iv, tx_aead_ctx, tx_iv, current_rx_secret,
+                        current_tx_secret, secretlen);
+}
+
+static void delete_aead_cb(ngtcp2_conn *conn, ngtcp2_crypto_aead_ctx *ctx,
+                           void *ud) {
+  struct quic_conn *c = ud;
+
+  pp_keys_delete_aead(&c->pp, conn, ctx);
+}
+
+static void delete_cipher_cb(ngtcp2_conn *conn, ngtcp2_crypto_cipher_ctx *ctx,
+                             void *ud) {
+  struct quic_conn *c = ud;
+
+  pp_keys_delete_cipher(&c->pp, conn, ctx);
+}
+
+void quic_tls_crypto_callbacks(ngtcp2_callbacks *cb) {
+  cb->encrypt = pp_keys_encrypt_cb;
+  cb->decrypt = pp_keys_decrypt_cb;
+  cb->hp_mask = pp_keys_hp_mask_cb;
+  cb->update_key = update_key_cb;
+  cb->delete_crypto_aead_ctx = delete_aead_cb;
+  cb->delete_crypto_cipher_ctx = delete_cipher_cb;
+}
+
 int quic_tls_setup(struct quic_conn *c) {
   gnutls_datum_t alpn[QUIC_ALPN_MAX];
   unsigned int flags = c->cfg.is_server ? GNUTLS_SERVER : GNUTLS_CLIENT;
@@ -89,6 +161,7 @@ int quic_tls_setup(struct quic_conn *c) {
                         : ngtcp2_crypto_gnutls_configure_client_session(c->tls);
   if (rv != 0)
     return JVPN_ERR_TLS;
+  gnutls_handshake_set_secret_function(c->tls, secret_cb);
   if (gnutls_priority_set_direct(c->tls,
                                  c->cfg.tls_priority ? c->cfg.tls_priority
                                                      : tls_session_priority,

@@ -1512,12 +1512,20 @@ static void test_buffers_when_used(void **state) {
   assert_null(p->cli.qc->txq.slot);
   assert_null(p->srv.qc->txq.slot);
   assert_null(p->cli.qc->pending);
-  /* The capsules of the attach went out: the rings wait to be idle. */
+  /* The capsules of the attach went out: the rings wait to be idle. A
+   * quiet tunnel (D47) keeps alive every 25 s: time for its cipher
+   * contexts to go too. */
+  quic_conn_set_keepalive(p->cli.qc, 25000, 75000, p->now);
+  quic_conn_set_keepalive(p->srv.qc, QUIC_KEEPALIVE_OFF, 75000, p->now);
   quiet_t0 = p->now;
   quiet_until_ms = QUIC_BUF_IDLE_MS + 2 * JVPN_QUIC_KEEPALIVE_MS;
   assert_true(pump(p, quiet_over));
   assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
   assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
+  /* ... and so do the cipher contexts (D51): the keys stay. */
+  assert_int_equal(pp_keys_live(&p->cli.qc->pp), 0);
+  assert_int_equal(pp_keys_live(&p->srv.qc->pp), 0);
+  assert_true(pp_keys_taken(&p->srv.qc->pp) >= 4);
 
   /* One packet: the smallest queue. */
   build_ipv4(pkt, sizeof(pkt), 1, 0);
@@ -1548,10 +1556,66 @@ static void test_buffers_when_used(void **state) {
   assert_null(p->cli.qc->pending);
   assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
   assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
+  assert_int_equal(pp_keys_live(&p->cli.qc->pp), 0);
   /* ... and comes back when needed. */
   build_ipv4(pkt, sizeof(pkt), 0, 77);
   assert_int_equal(quic_conn_queue_ip(p->srv.qc, pkt, sizeof(pkt)), 0);
   assert_true(pump(p, ip_cli_one));
+  assert_true(pp_keys_live(&p->cli.qc->pp) >= 3); /* rx, tx, hp */
+  assert_int_equal(p->cli.closed_calls, 0);
+  assert_int_equal(p->srv.closed_calls, 0);
+}
+
+/* Decrypt slots whose key has not been used yet: the next key phase. */
+static size_t unused_rx_keys(const struct quic_conn *qc) {
+  size_t i, n = 0;
+
+  for (i = 0; i < PP_SLOTS; i++)
+    n += qc->pp.slot[i].use == PP_DECRYPT && qc->pp.slot[i].made == 0;
+  return n;
+}
+
+static int srv_got_all(const struct pair *p) {
+  return p->srv.nip >= (size_t)quiet_until_ms;
+}
+
+static int cli_got_all(const struct pair *p) {
+  return p->cli.nip >= (size_t)quiet_until_ms;
+}
+
+/* Key updates (RFC 9001 6) with keys held as bytes (D51): the client, then
+ * the server, then the client again moves to the next key phase, with the
+ * cipher contexts dropped in between; every packet arrives both ways, each
+ * update is confirmed (ngtcp2 refuses a new one before), and the slots
+ * hold no more than the keys of three phases. */
+static void test_key_update(void **state) {
+  struct pair *p = &((struct fixture *)*state)->p[0];
+  struct quic_conn *who;
+  uint8_t pkt[600];
+  int round;
+
+  pair_open(p);
+  quic_conn_set_keepalive(p->cli.qc, 25000, 75000, p->now);
+  quic_conn_set_keepalive(p->srv.qc, QUIC_KEEPALIVE_OFF, 75000, p->now);
+  for (round = 0; round < 3; round++) {
+    who = round == 1 ? p->srv.qc : p->cli.qc;
+    quiet_t0 = p->now;
+    quiet_until_ms = QUIC_BUF_IDLE_MS + 500;
+    assert_true(pump(p, quiet_over));
+    assert_int_equal(pp_keys_live(&who->pp), 0);
+    assert_int_equal(unused_rx_keys(p->cli.qc), 1);
+    assert_int_equal(unused_rx_keys(p->srv.qc), 1);
+    assert_int_equal(ngtcp2_conn_initiate_key_update(who->conn, p->now), 0);
+    build_ipv4(pkt, sizeof(pkt), 1, (uint32_t)round);
+    assert_int_equal(quic_conn_queue_ip(p->cli.qc, pkt, sizeof(pkt)), 0);
+    build_ipv4(pkt, sizeof(pkt), 0, (uint32_t)round);
+    assert_int_equal(quic_conn_queue_ip(p->srv.qc, pkt, sizeof(pkt)), 0);
+    quiet_until_ms = round + 1; /* packets expected each way */
+    assert_true(pump(p, srv_got_all));
+    assert_true(pump(p, cli_got_all));
+    assert_true(pp_keys_taken(&p->cli.qc->pp) <= 7);
+    assert_true(pp_keys_taken(&p->srv.qc->pp) <= 7);
+  }
   assert_int_equal(p->cli.closed_calls, 0);
   assert_int_equal(p->srv.closed_calls, 0);
 }
@@ -1631,6 +1695,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_socket_full, setup, teardown),
       cmocka_unit_test_setup_teardown(test_buffers_when_used, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_key_update, setup, teardown),
       cmocka_unit_test_setup_teardown(test_idle_timeout, setup, teardown),
       cmocka_unit_test_setup_teardown(test_release_tls, setup, teardown),
       cmocka_unit_test_setup_teardown(test_handshake_timeout, setup, teardown),
