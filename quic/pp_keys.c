@@ -1,6 +1,6 @@
 /*
  * quic/pp_keys: Handshake and 1-RTT keys held as bytes, their GnuTLS
- * contexts made on use and dropped when quiet (D51). See pp_keys.h.
+ * contexts made on first use (D51). See pp_keys.h.
  */
 #include "quic/pp_keys.h"
 
@@ -96,7 +96,7 @@ static int owns(const struct pp_keys *k, const void *native_handle) {
   return s >= k->slot && s < k->slot + PP_SLOTS;
 }
 
-static void slot_cool(struct pp_slot *s) {
+static void slot_free_context(struct pp_slot *s) {
   if (s->hd == NULL)
     return;
   if (s->use == PP_HP) {
@@ -109,7 +109,7 @@ static void slot_cool(struct pp_slot *s) {
 }
 
 static void slot_wipe(struct pp_slot *s) {
-  slot_cool(s);
+  slot_free_context(s);
   gnutls_memset(s, 0, sizeof(*s));
 }
 
@@ -357,13 +357,6 @@ void pp_keys_delete_cipher(struct pp_keys *k, ngtcp2_conn *conn,
 }
 
 /* --- the connection's view ------------------------------------------------- */
-
-void pp_keys_cool(struct pp_keys *k) {
-  size_t i;
-
-  for (i = 0; i < PP_SLOTS; i++)
-    slot_cool(&k->slot[i]);
-}
 
 size_t pp_keys_live(const struct pp_keys *k) {
   size_t i, n = 0;

@@ -1,11 +1,10 @@
 /*
  * quic/pp_keys: the packet protection keys of a connection's Handshake and
- * 1-RTT levels, held as bytes; their GnuTLS cipher contexts are made when a
- * packet needs them and dropped when the connection has been quiet
- * (docs/decisions.md D51). GnuTLS's contexts cost ~4.4 KB per connection (an
- * AES-GCM key schedule and GHASH table per direction and key phase, an AES
- * key schedule per direction for header protection); a quiet tunnel keeps
- * the keys instead, 32 bytes each.
+ * 1-RTT levels, held as bytes; a key's GnuTLS cipher context is made when a
+ * packet first needs it (docs/decisions.md D51). ngtcp2 derives the next
+ * key phase as soon as the handshake is confirmed, and ngtcp2_crypto made
+ * its two AES-GCM contexts (1.5 KB with their handles) at once, for a key
+ * update that most tunnels never see; here they are 64 bytes until used.
  *
  * ngtcp2 knows a context only by its native_handle, and its encrypt,
  * decrypt and hp_mask callbacks carry no connection. The levels kept here
@@ -96,11 +95,8 @@ void pp_keys_delete_aead(struct pp_keys *k, ngtcp2_conn *conn,
 void pp_keys_delete_cipher(struct pp_keys *k, ngtcp2_conn *conn,
                            ngtcp2_crypto_cipher_ctx *ctx);
 
-/* Frees every context; the keys stay and make them again when used. */
-void pp_keys_cool(struct pp_keys *k);
-
 size_t pp_keys_live(const struct pp_keys *k);   /* contexts held now */
-uint32_t pp_keys_made(const struct pp_keys *k); /* contexts made so far */
+uint32_t pp_keys_made(const struct pp_keys *k); /* by the keys held now */
 size_t pp_keys_taken(const struct pp_keys *k);  /* slots in use */
 
 /* Frees every context and wipes every key. */

@@ -68,7 +68,6 @@ static void send_path(struct quic_conn *c, const ngtcp2_path *path,
 
   quic_path_from_ngtcp2(&qp, path);
   *rv = c->cfg.ops->send(c->cfg.user, &qp, data, len, seg, ecn);
-  c->last_tx = c->last_now;
 }
 
 /* --- ngtcp2 callbacks ---------------------------------------------------- */
@@ -1325,33 +1324,19 @@ static int txq_push(struct quic_conn *c, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
-/* ns: the connection's last packet either way */
-static uint64_t last_packet(const struct quic_conn *c) {
-  return c->last_tx > c->last_rx ? c->last_tx : c->last_rx;
-}
-
-static const uint64_t buf_idle_ns =
-    (uint64_t)QUIC_BUF_IDLE_MS * NGTCP2_MILLISECONDS;
-
-/* Frees what an idle connection does not need: the IP send queue when
- * empty, the refused batch when sent, the capsule ring when all of it was
- * acknowledged, once none held data for QUIC_BUF_IDLE_MS; and its cipher
- * contexts once no packet went either way for as long (D51; the next
- * packet makes them again). */
+/* Frees the buffers an idle connection does not need: the IP send queue
+ * when empty, the refused batch when sent, the capsule ring when all of
+ * it was acknowledged, once none held data for QUIC_BUF_IDLE_MS. */
 static void buffers_trim(struct quic_conn *c, uint64_t now) {
   int busy = !txq_empty(&c->txq) || c->pending_len != 0 ||
              c->sbuf_acked != c->sbuf_len;
 
-  if (c->pp_cooled_at <= last_packet(c) &&
-      now - last_packet(c) >= buf_idle_ns) {
-    pp_keys_cool(&c->pp);
-    c->pp_cooled_at = now;
-  }
   if (busy) {
     c->buf_busy_at = now;
     return;
   }
-  if (now - c->buf_busy_at < buf_idle_ns)
+  if (now - c->buf_busy_at <
+      (uint64_t)QUIC_BUF_IDLE_MS * NGTCP2_MILLISECONDS)
     return;
   free(c->txq.slot);
   c->txq.slot = NULL;
@@ -1360,20 +1345,6 @@ static void buffers_trim(struct quic_conn *c, uint64_t now) {
   c->pending = NULL;
   free(c->sbuf);
   c->sbuf = NULL;
-}
-
-/* ns: when buffers_trim() has something to free, or UINT64_MAX. A quiet
- * tunnel may hear nothing for 25 s (D47): its buffers and cipher contexts
- * go on time rather than at its next packet. */
-static uint64_t trim_deadline(const struct quic_conn *c) {
-  uint64_t w = UINT64_MAX;
-
-  if (c->txq.slot || c->pending || c->sbuf)
-    w = c->buf_busy_at + buf_idle_ns + NGTCP2_MILLISECONDS;
-  if (c->pp_cooled_at <= last_packet(c) &&
-      last_packet(c) + buf_idle_ns + NGTCP2_MILLISECONDS < w)
-    w = last_packet(c) + buf_idle_ns + NGTCP2_MILLISECONDS;
-  return w;
 }
 
 size_t quic_conn_buffer_bytes(const struct quic_conn *c) {
@@ -1731,9 +1702,14 @@ uint64_t quic_conn_expiry(struct quic_conn *c) {
     if (w < e)
       e = w;
   }
-  w = trim_deadline(c);
-  if (w < e)
-    e = w;
+  if (c->txq.slot || c->pending || c->sbuf) {
+    /* A quiet tunnel may hear nothing for 25 s (D47): free its buffers
+     * on time rather than at its next packet. */
+    w = c->buf_busy_at +
+        (uint64_t)(QUIC_BUF_IDLE_MS + 1) * NGTCP2_MILLISECONDS;
+    if (w < e)
+      e = w;
+  }
   return e;
 }
 

@@ -97,8 +97,6 @@ struct quic_conn {
   int closed;                      /* ops->closed was called */
   enum quic_conn_end end;
   uint64_t buf_busy_at;            /* ns: a buffer last held data */
-  uint64_t last_tx;                /* ns: the latest packet sent */
-  uint64_t pp_cooled_at;           /* ns: cipher contexts last dropped */
   uint64_t blocked_since;          /* ns: IP packets waiting on cwnd */
   uint64_t stall_heard_at;         /* ns: the peer heard while they wait */
   uint64_t last_now;               /* ns: the latest time we were given */

@@ -1512,20 +1512,18 @@ static void test_buffers_when_used(void **state) {
   assert_null(p->cli.qc->txq.slot);
   assert_null(p->srv.qc->txq.slot);
   assert_null(p->cli.qc->pending);
-  /* The capsules of the attach went out: the rings wait to be idle. A
-   * quiet tunnel (D47) keeps alive every 25 s: time for its cipher
-   * contexts to go too. */
-  quic_conn_set_keepalive(p->cli.qc, 25000, 75000, p->now);
-  quic_conn_set_keepalive(p->srv.qc, QUIC_KEEPALIVE_OFF, 75000, p->now);
+  /* The capsules of the attach went out: the rings wait to be idle. */
   quiet_t0 = p->now;
   quiet_until_ms = QUIC_BUF_IDLE_MS + 2 * JVPN_QUIC_KEEPALIVE_MS;
   assert_true(pump(p, quiet_over));
   assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
   assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
-  /* ... and so do the cipher contexts (D51): the keys stay. */
-  assert_int_equal(pp_keys_live(&p->cli.qc->pp), 0);
-  assert_int_equal(pp_keys_live(&p->srv.qc->pp), 0);
-  assert_true(pp_keys_taken(&p->srv.qc->pp) >= 4);
+  /* The cipher contexts (D51): 1-RTT rx, tx and header protection both
+   * ways made; the next key phase's two keys held, their contexts not. */
+  assert_int_equal(pp_keys_taken(&p->srv.qc->pp), 6);
+  assert_int_equal(pp_keys_live(&p->srv.qc->pp), 4);
+  assert_int_equal(pp_keys_taken(&p->cli.qc->pp), 6);
+  assert_int_equal(pp_keys_live(&p->cli.qc->pp), 4);
 
   /* One packet: the smallest queue. */
   build_ipv4(pkt, sizeof(pkt), 1, 0);
@@ -1556,12 +1554,10 @@ static void test_buffers_when_used(void **state) {
   assert_null(p->cli.qc->pending);
   assert_int_equal(quic_conn_buffer_bytes(p->cli.qc), 0);
   assert_int_equal(quic_conn_buffer_bytes(p->srv.qc), 0);
-  assert_int_equal(pp_keys_live(&p->cli.qc->pp), 0);
   /* ... and comes back when needed. */
   build_ipv4(pkt, sizeof(pkt), 0, 77);
   assert_int_equal(quic_conn_queue_ip(p->srv.qc, pkt, sizeof(pkt)), 0);
   assert_true(pump(p, ip_cli_one));
-  assert_true(pp_keys_live(&p->cli.qc->pp) >= 3); /* rx, tx, hp */
   assert_int_equal(p->cli.closed_calls, 0);
   assert_int_equal(p->srv.closed_calls, 0);
 }
@@ -1584,8 +1580,8 @@ static int cli_got_all(const struct pair *p) {
 }
 
 /* Key updates (RFC 9001 6) with keys held as bytes (D51): the client, then
- * the server, then the client again moves to the next key phase, with the
- * cipher contexts dropped in between; every packet arrives both ways, each
+ * the server, then the client again moves to the next key phase, whose
+ * keys waited without contexts; every packet arrives both ways, each
  * update is confirmed (ngtcp2 refuses a new one before), and the slots
  * hold no more than the keys of three phases. */
 static void test_key_update(void **state) {
@@ -1595,14 +1591,11 @@ static void test_key_update(void **state) {
   int round;
 
   pair_open(p);
-  quic_conn_set_keepalive(p->cli.qc, 25000, 75000, p->now);
-  quic_conn_set_keepalive(p->srv.qc, QUIC_KEEPALIVE_OFF, 75000, p->now);
   for (round = 0; round < 3; round++) {
     who = round == 1 ? p->srv.qc : p->cli.qc;
     quiet_t0 = p->now;
-    quiet_until_ms = QUIC_BUF_IDLE_MS + 500;
+    quiet_until_ms = 1500; /* past 3 PTOs: the last update confirmed */
     assert_true(pump(p, quiet_over));
-    assert_int_equal(pp_keys_live(&who->pp), 0);
     assert_int_equal(unused_rx_keys(p->cli.qc), 1);
     assert_int_equal(unused_rx_keys(p->srv.qc), 1);
     assert_int_equal(ngtcp2_conn_initiate_key_update(who->conn, p->now), 0);
