@@ -21,6 +21,7 @@
 #include "jvpn/varint.h"
 #include "quic/h3_conn.h"
 #include "quic/quic_lb.h"
+#include "quic/quic_path.h"
 #include "quic/quic_pkt.h"
 #include "quic/quic_tls.h"
 
@@ -117,8 +118,6 @@ static int remove_cid_cb(ngtcp2_conn *conn, const ngtcp2_cid *cid, void *ud) {
   return 0;
 }
 
-static void pmtu_watch_reset(struct quic_conn *c);
-
 /* Server: a NEW_TOKEN for the client's next connection (RFC 9000 8.1.3),
  * bound to its address, so that connection skips a Retry. */
 static void give_token(struct quic_conn *c) {
@@ -168,7 +167,7 @@ static int handshake_completed_cb(ngtcp2_conn *conn, void *ud) {
   /* A server's handshake is confirmed now (RFC 9001 4.1.2), and ngtcp2
    * starts PMTUD; a client's waits for HANDSHAKE_DONE. */
   if (c->cfg.is_server) {
-    pmtu_watch_reset(c);
+    quic_path_watch_reset(c);
     give_token(c);
   }
   ngtcp2_conn_set_keep_alive_timeout(
@@ -199,7 +198,7 @@ static int handshake_confirmed_cb(ngtcp2_conn *conn, void *ud) {
 
   (void)conn;
   /* ngtcp2 begins path MTU discovery now. */
-  pmtu_watch_reset(c);
+  quic_path_watch_reset(c);
   if (streams_mode(c) && c->cfg.ops->handshake_done)
     c->cfg.ops->handshake_done(c->cfg.user, 1);
   return 0;
@@ -394,149 +393,6 @@ static int recv_stateless_reset_cb(ngtcp2_conn *conn,
   return 0;
 }
 
-/* A new path (or connection) begins: PMTUD probes it for a while, and no
- * full-size loss is held against it yet. */
-static void pmtu_watch_reset(struct quic_conn *c) {
-  const ngtcp2_path *cur = ngtcp2_conn_get_path(c->conn);
-
-  memset(&c->pmtu, 0, sizeof(c->pmtu));
-  c->young_since = c->last_now ? c->last_now : 1;
-  ngtcp2_path_storage_init(&c->pmtu_path, cur->local.addr, cur->local.addrlen,
-                           cur->remote.addr, cur->remote.addrlen, NULL);
-}
-
-/* When a young path settles: the longer of a fixed time and 16 PTOs, with
- * the PTO of now (a new path's RTT estimate starts at 333 ms and shrinks
- * with its first samples). */
-static uint64_t young_until(const struct quic_conn *c) {
-  uint64_t settle = (uint64_t)JVPN_QUIC_PMTUD_SETTLE_MS * NGTCP2_MILLISECONDS;
-  uint64_t ptos = JVPN_QUIC_PMTUD_SETTLE_PTOS * ngtcp2_conn_get_pto(c->conn);
-
-  return c->young_since + (ptos > settle ? ptos : settle);
-}
-
-/* Nonzero while PMTUD may still raise the path's packet size: the
- * handshake is not confirmed, or the path is new. */
-static int path_young(const struct quic_conn *c) {
-  return c->young_since == 0 || c->last_now < young_until(c);
-}
-
-/* A path change that no validation reported (ngtcp2 moves a server to a
- * rebound client at once, a client to the path it migrates to) also
- * starts PMTUD afresh at 1200 bytes. */
-static void track_path(struct quic_conn *c) {
-  if (c->young_since != 0 &&
-      !ngtcp2_path_eq(&c->pmtu_path.path, ngtcp2_conn_get_path(c->conn)))
-    pmtu_watch_reset(c);
-}
-
-/* Full-size datagrams keep vanishing, none acknowledged since the streak
- * began, while the peer was heard meanwhile (so small packets get
- * through: not an outage) on a path that had carried them: the MTU shrank
- * without a Packet Too Big. Judged once per path. */
-static int pmtu_black_hole(struct quic_conn *c, uint64_t now) {
-  uint64_t pto = ngtcp2_conn_get_pto(c->conn);
-
-  if (c->pmtu.reported || path_young(c) ||
-      c->pmtu.big_lost < JVPN_QUIC_PMTU_BH_LOSSES ||
-      ngtcp2_conn_get_path_max_tx_udp_payload_size(c->conn) <=
-          JVPN_QUIC_MIN_UDP_PAYLOAD)
-    return 0;
-  if (now - c->pmtu.streak_start < 3 * pto ||
-      c->last_rx <= c->pmtu.streak_start ||
-      c->pmtu.big_acked_at >= c->pmtu.streak_start)
-    return 0;
-  c->pmtu.reported = 1;
-  return 1;
-}
-
-static int same_ip(const ngtcp2_addr *a, const ngtcp2_addr *b) {
-  const struct sockaddr *x = (const struct sockaddr *)a->addr;
-  const struct sockaddr *y = (const struct sockaddr *)b->addr;
-
-  if (x->sa_family != y->sa_family)
-    return 0;
-  if (x->sa_family == AF_INET)
-    return memcmp(&((const struct sockaddr_in *)x)->sin_addr,
-                  &((const struct sockaddr_in *)y)->sin_addr, 4) == 0;
-  return memcmp(&((const struct sockaddr_in6 *)x)->sin6_addr,
-                &((const struct sockaddr_in6 *)y)->sin6_addr, 16) == 0;
-}
-
-static int path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
-                              const ngtcp2_path *path,
-                              const ngtcp2_path *old_path,
-                              ngtcp2_path_validation_result res, void *ud) {
-  struct quic_conn *c = ud;
-  const ngtcp2_path *cur;
-
-  (void)flags;
-  (void)old_path;
-  if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
-    LOG_INFO(c->ctx, "path validation failed");
-    return 0;
-  }
-  cur = ngtcp2_conn_get_path(conn);
-  /* A validated path other than the one the program knows is a change
-   * (ngtcp2 may switch to it just after this callback). */
-  if (ngtcp2_path_eq(&c->path.path, path))
-    return 0;
-  (void)cur;
-  LOG_DEBUG(c->ctx, "path validated and in use");
-  /* ngtcp2 starts PMTUD afresh on the new path, from 1200 bytes. */
-  pmtu_watch_reset(c);
-  if (c->cfg.ops->path_changed) {
-    struct quic_path qp;
-
-    quic_path_from_ngtcp2(&qp, path);
-    c->cfg.ops->path_changed(c->cfg.user, &qp,
-                             same_ip(&c->path.path.remote, &path->remote) &&
-                                 same_ip(&c->path.path.local, &path->local));
-  }
-  ngtcp2_path_storage_init(&c->path, path->local.addr, path->local.addrlen,
-                           path->remote.addr, path->remote.addrlen, NULL);
-  return 0;
-}
-
-/* Offers one preferred address to the program; 1 if it took it. */
-static int offer_preferred(struct quic_conn *c, ngtcp2_path *dest,
-                           const ngtcp2_sockaddr *remote, size_t remote_len) {
-  socklen_t local_len = sizeof(struct sockaddr_storage);
-
-  if (c->cfg.ops->preferred_addr(
-          c->cfg.user, (const struct sockaddr *)remote, (socklen_t)remote_len,
-          (struct sockaddr *)dest->local.addr, &local_len) != 0)
-    return 0;
-  dest->local.addrlen = local_len;
-  memcpy(dest->remote.addr, remote, remote_len);
-  dest->remote.addrlen = remote_len;
-  return 1;
-}
-
-static int select_preferred_addr_cb(ngtcp2_conn *conn, ngtcp2_path *dest,
-                                    const ngtcp2_preferred_addr *paddr,
-                                    void *ud) {
-  struct quic_conn *c = ud;
-  int cur = ngtcp2_conn_get_path(conn)->remote.addr->sa_family;
-  int v4 = paddr->ipv4_present, v6 = paddr->ipv6_present;
-
-  if (c->cfg.ops->preferred_addr == NULL)
-    return 0; /* dest untouched: declined */
-  /* The other family first: a move the peer sees as a new address, not
-   * only a new port (the runner's rebind-addr style check). */
-  if (cur == AF_INET && v6 &&
-      offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv6,
-                      sizeof(paddr->ipv6)))
-    return 0;
-  if (v4 && offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv4,
-                            sizeof(paddr->ipv4)))
-    return 0;
-  if (cur != AF_INET && v6)
-    (void)offer_preferred(c, dest, (const ngtcp2_sockaddr *)&paddr->ipv6,
-                          sizeof(paddr->ipv6)); /* declined: stays put */
-  return 0;
-}
-
 static void ngtcp2_log_cb(void *ud, const char *fmt, ...) {
   struct quic_conn *c = ud;
   char buf[512];
@@ -590,12 +446,12 @@ static void fill_callbacks(ngtcp2_callbacks *cb, int is_server) {
   cb->ack_datagram = ack_datagram_cb;
   cb->lost_datagram = lost_datagram_cb;
   cb->recv_stateless_reset = recv_stateless_reset_cb;
-  cb->path_validation = path_validation_cb;
+  cb->path_validation = quic_path_validation_cb;
   cb->handshake_confirmed = handshake_confirmed_cb;
   cb->tls_early_data_rejected = early_data_rejected_cb;
   cb->extend_max_local_streams_bidi = extend_max_local_streams_bidi_cb;
   if (!is_server) {
-    cb->select_preferred_addr = select_preferred_addr_cb;
+    cb->select_preferred_addr = quic_path_select_preferred_cb;
     cb->recv_new_token = recv_new_token_cb;
   }
 }
@@ -1188,7 +1044,7 @@ int quic_conn_read(struct quic_conn *c, const struct sockaddr *local,
   }
   c->last_rx = now;
   track_in_flight(c, now);
-  track_path(c);
+  quic_path_track(c);
   silence_heard(c, now);
   return 0;
 }
@@ -1481,7 +1337,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
     return 0;
   now = clock_step(c, now);
   h3_conn_release(c);
-  track_path(c);
+  quic_path_track(c);
   rv = flush_pending(c);
   if (rv != 0)
     return rv;
@@ -1625,7 +1481,7 @@ int quic_conn_write(struct quic_conn *c, uint64_t now) {
    * are best effort. */
   if (stall_watchdog(c, dgram_blocked && sent == 0, now))
     return JVPN_ERR_PROTO;
-  if (!streams_mode(c) && pmtu_black_hole(c, now)) {
+  if (!streams_mode(c) && quic_path_black_hole(c, now)) {
     LOG_WARN(c->ctx, "%u full-size datagrams lost in a row while smaller "
                      "packets arrive: path MTU black hole",
              c->pmtu.big_lost);
@@ -1756,7 +1612,7 @@ static int fits_capsule(const struct quic_conn *c, const uint8_t *pkt,
                         size_t len) {
   if (len + 8 > JVPN_CAPSULE_MAX_VALUE)
     return 0;
-  return path_young(c) ||
+  return quic_path_young(c) ||
          ((pkt[0] >> 4) == 6 && len <= JVPN_TUN_MIN_MTU_V6);
 }
 
@@ -1797,7 +1653,7 @@ int quic_conn_queue_ip(struct quic_conn *c, const uint8_t *pkt, size_t len) {
   return 0;
 }
 
-int quic_conn_pmtu_settled(struct quic_conn *c) { return !path_young(c); }
+int quic_conn_pmtu_settled(struct quic_conn *c) { return !quic_path_young(c); }
 
 int quic_conn_txq_busy(const struct quic_conn *c) {
   return c->txq.tail - c->txq.head >= QUIC_TXQ_LEN / 2;
