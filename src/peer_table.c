@@ -9,6 +9,9 @@
 
 #include "jvpn/errors.h"
 
+/* Slots a table starts with; it doubles as it fills (peer_table_put). */
+#define PEER_TABLE_FIRST_CAP 64
+
 /* Marks a live slot not yet re-placed during an in-place rehash. */
 #define SLOT_PENDING 2
 
@@ -177,15 +180,57 @@ static void rehash_in_place(struct peer_table *t) {
   t->tombs = 0;
 }
 
-int peer_table_init(struct peer_table *t, size_t max) {
+/* The slots |max| entries need: a load factor of at most 1/2 keeps
+ * linear probing chains short. */
+static size_t cap_for(size_t max) {
   size_t cap = 8;
+
+  while (cap < 2 * max)
+    cap <<= 1;
+  return cap;
+}
+
+/* Puts a live entry into the first empty slot of its probe sequence (a
+ * fresh array: no tombstones). */
+static void place(struct peer_table *t, const struct peer_table_slot *e) {
+  size_t j = (size_t)hash_key(e->key) & t->mask;
+
+  while (t->slots[j].value != NULL)
+    j = (j + 1) & t->mask;
+  t->slots[j] = *e;
+  t->slots[j].tomb = 0;
+}
+
+/* Doubles the slots, up to what |max| entries need. JVPN_ERR_NOMEM leaves
+ * the table as it was. */
+static int grow(struct peer_table *t) {
+  size_t oldcap = t->mask + 1, i;
+  struct peer_table_slot *old = t->slots;
+  struct peer_table_slot *fresh = calloc(2 * oldcap, sizeof(*fresh));
+
+  if (fresh == NULL)
+    return JVPN_ERR_NOMEM;
+  t->slots = fresh;
+  t->mask = 2 * oldcap - 1;
+  t->tombs = 0;
+  for (i = 0; i < oldcap; i++)
+    if (old[i].value != NULL)
+      place(t, &old[i]);
+  free(old);
+  return 0;
+}
+
+int peer_table_init(struct peer_table *t, size_t max) {
+  size_t cap;
 
   memset(t, 0, sizeof(*t));
   if (max == 0 || max > SIZE_MAX / 4 / sizeof(struct peer_table_slot))
     return JVPN_ERR_INVAL;
-  /* Load factor at most 1/2 keeps linear probing chains short. */
-  while (cap < 2 * max)
-    cap <<= 1;
+  /* Sized to demand: most tables hold far fewer than |max| entries, and a
+   * hashed table's pages are all resident once it holds a few per page. */
+  cap = cap_for(max);
+  if (cap > PEER_TABLE_FIRST_CAP)
+    cap = PEER_TABLE_FIRST_CAP;
   t->slots = calloc(cap, sizeof(*t->slots));
   if (t->slots == NULL)
     return JVPN_ERR_NOMEM;
@@ -217,6 +262,11 @@ int peer_table_put(struct peer_table *t, int family, const uint8_t *addr,
   }
   if (t->n >= t->max)
     return JVPN_ERR_FULL;
+  if (2 * (t->n + t->tombs + 1) > t->mask + 1 &&
+      t->mask + 1 < cap_for(t->max))
+    (void)grow(t); /* without memory it fills further, still correct */
+  if (t->n >= t->mask)
+    return JVPN_ERR_NOMEM; /* keep one empty slot: misses must end */
   i = (size_t)hash_key(key) & t->mask;
   for (n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
     s = &t->slots[i];
@@ -230,7 +280,7 @@ int peer_table_put(struct peer_table *t, int family, const uint8_t *addr,
     s->tomb = 0;
     t->tombs--;
   }
-  /* n <= max < capacity, so an empty or tombstone slot always exists. */
+  /* n < mask + 1, so an empty or tombstone slot always exists. */
   memcpy(s->key, key, 16);
   s->value = value;
   t->n++;

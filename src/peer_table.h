@@ -2,7 +2,8 @@
  * src/peer_table: inner address -> connection, for the server's downlink.
  *
  * Open addressing keyed by a 16-byte address (IPv4 as ::ffff:a.b.c.d),
- * O(1) lookup with no allocation after init. Bounded by its capacity.
+ * O(1) lookup that never allocates. The slots start few and double as the
+ * table fills, up to what |max| entries need (load at most 1/2).
  */
 #ifndef SRC_PEER_TABLE_H
 #define SRC_PEER_TABLE_H
@@ -28,7 +29,9 @@ void peer_table_free(struct peer_table *t);
 
 /* |family| is AF_INET (4-byte |addr|) or AF_INET6 (16 bytes). */
 int peer_table_put(struct peer_table *t, int family, const uint8_t *addr,
-                   void *value); /* 0, JVPN_ERR_FULL; replaces existing */
+                   void *value); /* 0, JVPN_ERR_FULL (max entries), or
+                                  * JVPN_ERR_NOMEM (could not grow); an
+                                  * existing entry is replaced */
 void *peer_table_get(const struct peer_table *t, int family,
                      const uint8_t *addr);
 /* Removes the entry only if it still maps to |value|. */

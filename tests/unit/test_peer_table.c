@@ -182,6 +182,39 @@ static void test_tombstone_reuse(void **state) {
   peer_table_free(&t);
 }
 
+/* The slots start few and double as entries arrive, the load never above
+ * one half, up to what |max| entries need; every entry survives each
+ * doubling. */
+static void test_grows_to_demand(void **state) {
+  struct peer_table t;
+  uint8_t a6[16];
+  uint32_t i, j;
+  size_t caps = 0, last = 0;
+  const uint32_t max = 3000;
+
+  (void)state;
+  assert_int_equal(peer_table_init(&t, max), 0);
+  assert_int_equal(t.mask + 1, 64);
+  for (i = 0; i < max; i++) {
+    v6(a6, i);
+    assert_int_equal(peer_table_put(&t, AF_INET6, a6, &vals[i % 4000]), 0);
+    assert_true(2 * t.n <= t.mask + 1);
+    if (t.mask + 1 != last) {
+      last = t.mask + 1;
+      caps++;
+      for (j = 0; j <= i; j++) { /* everything kept across the doubling */
+        v6(a6, j);
+        assert_ptr_equal(peer_table_get(&t, AF_INET6, a6), &vals[j % 4000]);
+      }
+    }
+  }
+  assert_int_equal(t.mask + 1, 8192); /* what 3,000 need, no more */
+  assert_int_equal(caps, 8);          /* 64 .. 8192 */
+  v6(a6, max);
+  assert_int_equal(peer_table_put(&t, AF_INET6, a6, &vals[0]), JVPN_ERR_FULL);
+  peer_table_free(&t);
+}
+
 static void test_many(void **state) {
   struct peer_table t;
   uint8_t a4[4], a6[16];
@@ -230,6 +263,7 @@ int main(void) {
       cmocka_unit_test(test_replace_and_conditional_del),
       cmocka_unit_test(test_full),
       cmocka_unit_test(test_tombstone_reuse),
+      cmocka_unit_test(test_grows_to_demand),
       cmocka_unit_test(test_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
