@@ -277,49 +277,61 @@ int pp_keys_update(struct pp_keys *k, ngtcp2_conn *conn, uint8_t *rx_secret,
 
 /* --- ngtcp2's callbacks ---------------------------------------------------- */
 
+/* The context of the slot behind a marked AEAD, made now if cold; |plain|
+ * gets the algorithm without the mark. NULL if GnuTLS refuses. */
+static void *slot_aead(const ngtcp2_crypto_aead *aead,
+                       const ngtcp2_crypto_aead_ctx *aead_ctx,
+                       ngtcp2_crypto_aead *plain) {
+  *plain = *aead;
+  plain->native_handle = unmark(aead->native_handle);
+  return aead_warm(slot_of(aead_ctx->native_handle), plain);
+}
+
+typedef int (*aead_fn)(uint8_t *dest, const ngtcp2_crypto_aead *aead,
+                       const ngtcp2_crypto_aead_ctx *aead_ctx,
+                       const uint8_t *in, size_t inlen, const uint8_t *nonce,
+                       size_t noncelen, const uint8_t *aad, size_t aadlen);
+
+/* Runs |op| with a slot's context (its failure is |op_error|), or
+ * ngtcp2_crypto's own callback |theirs| on an unmarked level. */
+static int aead_run(aead_fn op, aead_fn theirs, int op_error, uint8_t *dest,
+                    const ngtcp2_crypto_aead *aead,
+                    const ngtcp2_crypto_aead_ctx *aead_ctx, const uint8_t *in,
+                    size_t inlen, const uint8_t *nonce, size_t noncelen,
+                    const uint8_t *aad, size_t aadlen) {
+  ngtcp2_crypto_aead plain;
+  ngtcp2_crypto_aead_ctx c;
+
+  if (!marked(aead->native_handle))
+    return theirs(dest, aead, aead_ctx, in, inlen, nonce, noncelen, aad,
+                  aadlen);
+  c.native_handle = slot_aead(aead, aead_ctx, &plain);
+  if (c.native_handle == NULL)
+    return NGTCP2_ERR_CALLBACK_FAILURE;
+  return op(dest, &plain, &c, in, inlen, nonce, noncelen, aad, aadlen) == 0
+             ? 0
+             : op_error;
+}
+
 int pp_keys_encrypt_cb(uint8_t *dest, const ngtcp2_crypto_aead *aead,
                        const ngtcp2_crypto_aead_ctx *aead_ctx,
                        const uint8_t *plaintext, size_t plaintextlen,
                        const uint8_t *nonce, size_t noncelen,
                        const uint8_t *aad, size_t aadlen) {
-  ngtcp2_crypto_aead plain;
-  ngtcp2_crypto_aead_ctx c;
-
-  if (!marked(aead->native_handle))
-    return ngtcp2_crypto_encrypt_cb(dest, aead, aead_ctx, plaintext,
-                                    plaintextlen, nonce, noncelen, aad,
-                                    aadlen);
-  plain = *aead;
-  plain.native_handle = unmark(aead->native_handle);
-  c.native_handle = aead_warm(slot_of(aead_ctx->native_handle), &plain);
-  if (c.native_handle == NULL ||
-      ngtcp2_crypto_encrypt(dest, &plain, &c, plaintext, plaintextlen, nonce,
-                            noncelen, aad, aadlen) != 0)
-    return NGTCP2_ERR_CALLBACK_FAILURE;
-  return 0;
+  return aead_run(ngtcp2_crypto_encrypt, ngtcp2_crypto_encrypt_cb,
+                  NGTCP2_ERR_CALLBACK_FAILURE, dest, aead, aead_ctx, plaintext,
+                  plaintextlen, nonce, noncelen, aad, aadlen);
 }
 
+/* A packet that does not decrypt is NGTCP2_ERR_DECRYPT: ngtcp2 drops it. */
 int pp_keys_decrypt_cb(uint8_t *dest, const ngtcp2_crypto_aead *aead,
                        const ngtcp2_crypto_aead_ctx *aead_ctx,
                        const uint8_t *ciphertext, size_t ciphertextlen,
                        const uint8_t *nonce, size_t noncelen,
                        const uint8_t *aad, size_t aadlen) {
-  ngtcp2_crypto_aead plain;
-  ngtcp2_crypto_aead_ctx c;
-
-  if (!marked(aead->native_handle))
-    return ngtcp2_crypto_decrypt_cb(dest, aead, aead_ctx, ciphertext,
-                                    ciphertextlen, nonce, noncelen, aad,
-                                    aadlen);
-  plain = *aead;
-  plain.native_handle = unmark(aead->native_handle);
-  c.native_handle = aead_warm(slot_of(aead_ctx->native_handle), &plain);
-  if (c.native_handle == NULL)
-    return NGTCP2_ERR_CALLBACK_FAILURE;
-  if (ngtcp2_crypto_decrypt(dest, &plain, &c, ciphertext, ciphertextlen,
-                            nonce, noncelen, aad, aadlen) != 0)
-    return NGTCP2_ERR_DECRYPT;
-  return 0;
+  return aead_run(ngtcp2_crypto_decrypt, ngtcp2_crypto_decrypt_cb,
+                  NGTCP2_ERR_DECRYPT, dest, aead, aead_ctx, ciphertext,
+                  ciphertextlen, nonce, noncelen, aad, aadlen);
 }
 
 int pp_keys_hp_mask_cb(uint8_t *dest, const ngtcp2_crypto_cipher *hp,

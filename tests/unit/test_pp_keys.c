@@ -53,40 +53,45 @@ static ngtcp2_crypto_ctx ctx_of(gnutls_cipher_algorithm_t aead,
   return c;
 }
 
-/* RFC 9001 A.1: the client's Initial secret gives these keys. */
-static void test_derive_v1(void **state) {
+/* A secret and the key, IV and header protection key it gives. */
+struct vector {
+  uint32_t version;
+  const char *secret, *key, *iv, *hp;
+};
+
+static void check_vector(const struct vector *v, int mark) {
   ngtcp2_crypto_ctx c = ctx_of(GNUTLS_CIPHER_AES_128_GCM,
                                GNUTLS_CIPHER_AES_128_CBC, GNUTLS_DIG_SHA256,
-                               1);
+                               mark);
   uint8_t secret[32], key[32], iv[12], hp[32];
 
-  (void)state;
-  unhex(secret, "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c"
-                "357aea");
-  assert_int_equal(pp_keys_derive(key, iv, hp, &c, NGTCP2_PROTO_VER_V1,
-                                  secret, sizeof(secret)),
+  unhex(secret, v->secret);
+  assert_int_equal(pp_keys_derive(key, iv, hp, &c, v->version, secret,
+                                  sizeof(secret)),
                    0);
-  assert_hex(key, "1f369613dd76d5467730efcbe3b1a22d");
-  assert_hex(iv, "fa044b2f42a3fd3b46fb255c");
-  assert_hex(hp, "9f50449e04a0e810283a1e9933adedd2");
+  assert_hex(key, v->key);
+  assert_hex(iv, v->iv);
+  assert_hex(hp, v->hp);
 }
 
-/* RFC 9369 A.1: QUIC v2's labels. */
-static void test_derive_v2(void **state) {
-  ngtcp2_crypto_ctx c = ctx_of(GNUTLS_CIPHER_AES_128_GCM,
-                               GNUTLS_CIPHER_AES_128_CBC, GNUTLS_DIG_SHA256,
-                               0);
-  uint8_t secret[32], key[32], iv[12], hp[32];
+/* RFC 9001 A.1 (QUIC v1) and RFC 9369 A.1 (v2's labels): the client's
+ * Initial secret gives these keys, with the mark on the context or not. */
+static void test_derive_vectors(void **state) {
+  static const struct vector v[] = {
+      {NGTCP2_PROTO_VER_V1,
+       "c00cf151ca5be075ed0ebfb5c80323c42d6b7db67881289af4008f1f6c357aea",
+       "1f369613dd76d5467730efcbe3b1a22d", "fa044b2f42a3fd3b46fb255c",
+       "9f50449e04a0e810283a1e9933adedd2"},
+      {NGTCP2_PROTO_VER_V2,
+       "14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f4bf47b",
+       "8b1a0bc121284290a29e0971b5cd045d", "91f73e2351d8fa91660e909f",
+       "45b95e15235d6f45a6b19cbcb0294ba9"},
+  };
 
   (void)state;
-  unhex(secret, "14ec9d6eb9fd7af83bf5a668bc17a7e283766aade7ecd0891f70f9ff7f"
-                "4bf47b");
-  assert_int_equal(pp_keys_derive(key, iv, hp, &c, NGTCP2_PROTO_VER_V2,
-                                  secret, sizeof(secret)),
-                   0);
-  assert_hex(key, "8b1a0bc121284290a29e0971b5cd045d");
-  assert_hex(iv, "91f73e2351d8fa91660e909f");
-  assert_hex(hp, "45b95e15235d6f45a6b19cbcb0294ba9");
+  check_vector(&v[0], 1);
+  check_vector(&v[0], 0);
+  check_vector(&v[1], 1);
 }
 
 /* RFC 9001 A.5: ChaCha20-Poly1305 keys and the next key phase's secret. */
@@ -201,8 +206,7 @@ static void test_slots_run_out(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_derive_v1),
-      cmocka_unit_test(test_derive_v2),
+      cmocka_unit_test(test_derive_vectors),
       cmocka_unit_test(test_chacha_and_key_update),
       cmocka_unit_test(test_slots_match_ngtcp2),
       cmocka_unit_test(test_slots_run_out),
