@@ -114,11 +114,20 @@ static int h3_begin_headers_cb(nghttp3_conn *h3, int64_t sid, void *ud,
 
   (void)h3;
   (void)sud;
-  if (c->cfg.is_server && c->tunnel_stream < 0) {
+  if (c->cfg.is_server && c->tunnel_stream < 0)
     c->tunnel_stream = sid;
-    cip_fields_reset(&c->hdr);
-  }
+  if (sid != c->tunnel_stream)
+    return 0;
+  /* The fields are kept only while they arrive and are answered. */
+  if (c->hdr == NULL && (c->hdr = malloc(sizeof(*c->hdr))) == NULL)
+    return NGHTTP3_ERR_NOMEM;
+  cip_fields_reset(c->hdr);
   return 0;
+}
+
+static void fields_done(struct quic_conn *c) {
+  free(c->hdr);
+  c->hdr = NULL;
 }
 
 static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
@@ -132,8 +141,8 @@ static int h3_recv_header_cb(nghttp3_conn *h3, int64_t sid, int32_t token,
   (void)token;
   (void)flags;
   (void)sud;
-  if (sid == c->tunnel_stream)
-    cip_fields_add(&c->hdr, c->cfg.is_server, n.base, n.len, v.base, v.len);
+  if (sid == c->tunnel_stream && c->hdr)
+    cip_fields_add(c->hdr, c->cfg.is_server, n.base, n.len, v.base, v.len);
   return 0;
 }
 
@@ -148,38 +157,44 @@ static size_t to_nv(nghttp3_nv *out, const struct cip_nv *in, size_t n) {
   return n;
 }
 
-static int submit_status(struct quic_conn *c, int64_t sid, int status) {
+/* nghttp3 copies the fields: |resp| may go once this returns. */
+static int submit_status(struct quic_conn *c, int64_t sid, int status,
+                         const struct quic_tunnel_resp *resp) {
   char code[4];
   struct cip_nv cnv[CIP_RESPONSE_MAX_NV];
   nghttp3_nv nv[CIP_RESPONSE_MAX_NV];
   nghttp3_data_reader dr = {read_tunnel_data};
-  size_t n = to_nv(nv, cnv, cip_response_nv(cnv, code, status, &c->resp));
+  size_t n = to_nv(nv, cnv, cip_response_nv(cnv, code, status, resp));
 
   return nghttp3_conn_submit_response(c->h3, sid, nv, n,
                                       status == 200 ? &dr : NULL);
 }
 
 static int server_end_headers(struct quic_conn *c, int64_t sid) {
-  int status = cip_request_answer(&c->hdr, c->cfg.ops, c->cfg.user, &c->resp,
-                                  c->ctx);
+  struct quic_tunnel_resp resp;
+  int status = c->hdr ? cip_request_answer(c->hdr, c->cfg.ops, c->cfg.user,
+                                           &resp, c->ctx)
+                      : 0;
 
+  fields_done(c);
   if (status == 0) {
     h3_tunnel_abort(c, JVPN_H3_MESSAGE_ERROR,
                     "malformed CONNECT-IP request (RFC 9484 3)");
     return 0;
   }
   if (status != 200)
-    return submit_status(c, sid, status);
+    return submit_status(c, sid, status, &resp);
   if (tunnel_setup(c) != 0)
     return NGHTTP3_ERR_CALLBACK_FAILURE;
   c->tunnel_open = 1;
-  return submit_status(c, sid, 200);
+  return submit_status(c, sid, 200, &resp);
 }
 
 static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
                              void *sud) {
   struct quic_conn *c = ud;
   char why[64];
+  int rv;
 
   (void)h3;
   (void)sud;
@@ -195,10 +210,14 @@ static int h3_end_headers_cb(nghttp3_conn *h3, int64_t sid, int fin, void *ud,
     }
     return server_end_headers(c, sid);
   }
-  if (c->hdr.status == 200)
+  if (c->hdr == NULL)
+    return 0; /* no response fields to judge: begin_headers failed */
+  if (c->hdr->status == 200)
     c->tunnel_open = 1; /* before the callback, which may send capsules */
-  if (cip_response_report(&c->hdr, c->cfg.ops, c->cfg.user, why, sizeof(why),
-                          c->ctx) != 0)
+  rv = cip_response_report(c->hdr, c->cfg.ops, c->cfg.user, why, sizeof(why),
+                           c->ctx);
+  fields_done(c);
+  if (rv != 0)
     h3_tunnel_abort(c, JVPN_H3_REQUEST_REJECTED, why);
   return 0;
 }

@@ -817,6 +817,7 @@ void quic_conn_del(struct quic_conn *c) {
   free(c->txq.slot);
   free(c->pending);
   free(c->sbuf);
+  free(c->hdr);
   free(c);
 }
 

@@ -69,8 +69,8 @@ struct quic_conn {
   int tunnel_open;                 /* 200 sent / received */
   int tunnel_failed;               /* H3 error that ended the tunnel */
   char tunnel_why[96];             /* and why, for ops->closed */
-  struct cip_fields hdr;           /* the request / response fields */
-  struct quic_tunnel_resp resp;    /* server: the answer sent */
+  struct cip_fields *hdr;          /* the request / response fields while
+                                    * they arrive; freed once answered */
   struct cip_rx *capsules;         /* owned; on the CONNECT stream */
   /* capsules to send: room for the largest capsule a peer accepts; a ring
    * of QUIC_CAPSULE_SBUF bytes, allocated when used, freed when all of it
