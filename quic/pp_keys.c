@@ -22,6 +22,14 @@ static void *unmark(const void *native_handle) {
   return (void *)((intptr_t)native_handle & ~PP_MARK);
 }
 
+/* |aead| without the mark, as ngtcp2_crypto's functions take it. */
+static ngtcp2_crypto_aead plain_aead(const ngtcp2_crypto_aead *aead) {
+  ngtcp2_crypto_aead plain = *aead;
+
+  plain.native_handle = unmark(aead->native_handle);
+  return plain;
+}
+
 void pp_keys_mark_ctx(ngtcp2_crypto_ctx *ctx) {
   ctx->aead.native_handle =
       (void *)((intptr_t)ctx->aead.native_handle | PP_MARK);
@@ -58,12 +66,10 @@ static const char *label_of(uint32_t version, const char *v1,
 int pp_keys_derive(uint8_t *key, uint8_t *iv, uint8_t *hp,
                    const ngtcp2_crypto_ctx *ctx, uint32_t version,
                    const uint8_t *secret, size_t secretlen) {
-  ngtcp2_crypto_aead aead = ctx->aead;
-  size_t keylen, ivlen;
+  ngtcp2_crypto_aead aead = plain_aead(&ctx->aead);
+  size_t keylen = ngtcp2_crypto_aead_keylen(&aead);
+  size_t ivlen = ngtcp2_crypto_packet_protection_ivlen(&aead);
 
-  aead.native_handle = unmark(aead.native_handle);
-  keylen = ngtcp2_crypto_aead_keylen(&aead);
-  ivlen = ngtcp2_crypto_packet_protection_ivlen(&aead);
   if (keylen > PP_KEY_MAX)
     return -1;
   if (expand_label(key, keylen, &ctx->md, secret, secretlen,
@@ -211,8 +217,7 @@ int pp_keys_install(struct pp_keys *k, ngtcp2_conn *conn,
                      ngtcp2_conn_get_negotiated_version(conn), secret,
                      secretlen) != 0)
     goto out;
-  plain = ctx->aead;
-  plain.native_handle = unmark(plain.native_handle);
+  plain = plain_aead(&ctx->aead);
   a.native_handle = pp_keys_take(k, rx ? PP_DECRYPT : PP_ENCRYPT, key,
                                  ngtcp2_crypto_aead_keylen(&plain));
   hp.native_handle =
@@ -239,10 +244,9 @@ static int update_one(struct pp_keys *k, const ngtcp2_crypto_ctx *ctx,
                       const uint8_t *current, size_t secretlen,
                       ngtcp2_crypto_aead_ctx *a, uint8_t *iv) {
   uint8_t key[PP_KEY_MAX];
-  ngtcp2_crypto_aead plain = ctx->aead;
+  ngtcp2_crypto_aead plain = plain_aead(&ctx->aead);
   int rv = -1;
 
-  plain.native_handle = unmark(plain.native_handle);
   if (pp_keys_next_secret(secret, &ctx->md, version, current, secretlen) ==
           0 &&
       pp_keys_derive(key, iv, NULL, ctx, version, secret, secretlen) == 0 &&
@@ -282,8 +286,7 @@ int pp_keys_update(struct pp_keys *k, ngtcp2_conn *conn, uint8_t *rx_secret,
 static void *slot_aead(const ngtcp2_crypto_aead *aead,
                        const ngtcp2_crypto_aead_ctx *aead_ctx,
                        ngtcp2_crypto_aead *plain) {
-  *plain = *aead;
-  plain->native_handle = unmark(aead->native_handle);
+  *plain = plain_aead(aead);
   return aead_warm(slot_of(aead_ctx->native_handle), plain);
 }
 
@@ -350,20 +353,25 @@ int pp_keys_hp_mask_cb(uint8_t *dest, const ngtcp2_crypto_cipher *hp,
   return 0;
 }
 
+/* Wipes the slot |native_handle| names if it is one of |k|'s; 0 if it is
+ * ngtcp2_crypto's. */
+static int release_slot(struct pp_keys *k, void *native_handle) {
+  if (native_handle == NULL || !owns(k, native_handle))
+    return 0;
+  slot_wipe(slot_of(native_handle));
+  return 1;
+}
+
 void pp_keys_delete_aead(struct pp_keys *k, ngtcp2_conn *conn,
                          ngtcp2_crypto_aead_ctx *ctx) {
-  if (ctx->native_handle && owns(k, ctx->native_handle))
-    slot_wipe(slot_of(ctx->native_handle));
-  else
+  if (!release_slot(k, ctx->native_handle))
     ngtcp2_crypto_delete_crypto_aead_ctx_cb(conn, ctx, NULL);
   ctx->native_handle = NULL;
 }
 
 void pp_keys_delete_cipher(struct pp_keys *k, ngtcp2_conn *conn,
                            ngtcp2_crypto_cipher_ctx *ctx) {
-  if (ctx->native_handle && owns(k, ctx->native_handle))
-    slot_wipe(slot_of(ctx->native_handle));
-  else
+  if (!release_slot(k, ctx->native_handle))
     ngtcp2_crypto_delete_crypto_cipher_ctx_cb(conn, ctx, NULL);
   ctx->native_handle = NULL;
 }

@@ -88,20 +88,18 @@ int quic_path_validation_cb(ngtcp2_conn *conn, uint32_t flags,
                             const ngtcp2_path *old_path,
                             ngtcp2_path_validation_result res, void *ud) {
   struct quic_conn *c = ud;
-  const ngtcp2_path *cur;
 
+  (void)conn;
   (void)flags;
   (void)old_path;
   if (res != NGTCP2_PATH_VALIDATION_RESULT_SUCCESS) {
     LOG_INFO(c->ctx, "path validation failed");
     return 0;
   }
-  cur = ngtcp2_conn_get_path(conn);
   /* A validated path other than the one the program knows is a change
    * (ngtcp2 may switch to it just after this callback). */
   if (ngtcp2_path_eq(&c->path.path, path))
     return 0;
-  (void)cur;
   LOG_DEBUG(c->ctx, "path validated and in use");
   /* ngtcp2 starts PMTUD afresh on the new path, from 1200 bytes. */
   quic_path_watch_reset(c);

@@ -262,8 +262,9 @@ int peer_table_put(struct peer_table *t, int family, const uint8_t *addr,
   }
   if (t->n >= t->max)
     return JVPN_ERR_FULL;
-  if (2 * (t->n + t->tombs + 1) > t->mask + 1 &&
-      t->mask + 1 < cap_for(t->max))
+  /* The slots are a power of two: fewer than cap_for(max) means fewer
+   * than 2 * max. */
+  if (2 * (t->n + t->tombs + 1) > t->mask + 1 && t->mask + 1 < 2 * t->max)
     (void)grow(t); /* without memory it fills further, still correct */
   if (t->n >= t->mask)
     return JVPN_ERR_NOMEM; /* keep one empty slot: misses must end */
