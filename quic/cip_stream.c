@@ -15,6 +15,7 @@ static int capsule_known(uint64_t type) {
          type == JVPN_CAPSULE_ACTIVATE_RESULT ||
          type == JVPN_CAPSULE_KEEPALIVE ||
          type == JVPN_CAPSULE_KEEPALIVE_RESULT ||
+         type == JVPN_CAPSULE_NAT_REFRESH ||
          type == JVPN_CAPSULE_DNS_ASSIGN;
 }
 

@@ -2,6 +2,7 @@
 #include "quic/udp_sock.h"
 
 #include <errno.h>
+#include <linux/filter.h>
 #include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -362,5 +363,22 @@ int udp_sock_send(struct udp_sock *s, const struct sockaddr *peer,
     if (off == 0 && want_gso)
       s->gso = 0;
   }
+  return 0;
+}
+
+int udp_sock_drop_short(struct udp_sock *s, size_t min_payload) {
+  /* The filter runs on the datagram with its UDP header (8 bytes). */
+  struct sock_filter code[] = {
+      BPF_STMT(BPF_LD | BPF_W | BPF_LEN, 0),
+      BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K,
+               (uint32_t)(sizeof(struct udphdr) + min_payload), 1, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0),          /* drop */
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffff), /* keep it whole */
+  };
+  struct sock_fprog prog = {sizeof(code) / sizeof(code[0]), code};
+
+  if (setsockopt(s->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) !=
+      0)
+    return JVPN_ERR_SYSTEM;
   return 0;
 }

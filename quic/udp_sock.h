@@ -56,6 +56,11 @@ int udp_sock_open(struct udp_sock *s, const struct sockaddr *addr,
                   socklen_t len);
 void udp_sock_close(struct udp_sock *s);
 
+/* Has the kernel drop datagrams whose payload is shorter than
+ * |min_payload| bytes before they are queued to |s|: they never wake the
+ * program. Returns 0 or JVPN_ERR_SYSTEM (errno set). */
+int udp_sock_drop_short(struct udp_sock *s, size_t min_payload);
+
 int udp_rx_batch_init(struct udp_rx_batch *b); /* 0 or JVPN_ERR_NOMEM */
 void udp_rx_batch_free(struct udp_rx_batch *b);
 

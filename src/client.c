@@ -558,6 +558,9 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   case JVPN_CAPSULE_KEEPALIVE_RESULT:
     client_quiet_result(l, value, len);
     return 0;
+  case JVPN_CAPSULE_NAT_REFRESH:
+    client_quiet_nat_refresh(l, value, len);
+    return 0;
   case JVPN_CAPSULE_DNS_ASSIGN:
     return client_dns_capsule(l->cl, value, len);
   default:

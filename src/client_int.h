@@ -236,6 +236,7 @@ struct client {
   int netmon_fd;
   uv_poll_t netmon_poll;
   uv_timer_t quiet_timer;  /* looks for a quiet tunnel (client_quiet.c) */
+  uv_timer_t refresh_timer; /* ... and refreshes its NAT mapping (D52) */
   uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
   struct udp_rx_batch rx;
   struct tun_dev tun;
@@ -306,6 +307,9 @@ void client_quiet_result(struct client_link *l, const uint8_t *v, size_t len);
 /* An IP packet on |l|: the usual keep-alive again, and the quiet period
  * starts over. */
 void client_quiet_wake(struct client_link *l);
+/* NAT_REFRESH arrived on |l|. */
+void client_quiet_nat_refresh(struct client_link *l, const uint8_t *v,
+                              size_t len);
 /* A new connection or path on |l|: the usual keep-alive until the server
  * grants another; the quiet period goes on. */
 void client_quiet_new_path(struct client_link *l);

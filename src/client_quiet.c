@@ -4,7 +4,8 @@
  * QUIC attachment asks the server for a longer keep-alive, naming the
  * address it sends from; it uses what the server grants until the next IP
  * packet, a new path or a new connection (client_quiet_wake,
- * client_quiet_new_path).
+ * client_quiet_new_path). Behind a NAT it takes the server's offer of a
+ * longer keep-alive and refreshes the mapping itself (D52).
  */
 
 #include "jvpn/errors.h"
@@ -46,11 +47,38 @@ static void on_quiet_tick(uv_timer_t *t) {
   cl->hooks.link_flush(l);
 }
 
+/* Keeps the active connection's NAT mapping with a one-byte datagram on
+ * its path, which the server's kernel drops (D52). */
+static void on_refresh_tick(uv_timer_t *t) {
+  static const uint8_t refresh[JVPN_NAT_REFRESH_LEN];
+  struct client *cl = t->data;
+  struct client_link *l = cl->cur;
+  struct quic_path path;
+
+  if (l == NULL || l->tp.qc == NULL || l->quiet.refresh_ms == 0) {
+    uv_timer_stop(t);
+    return;
+  }
+  transport_get_path(&l->tp, &path);
+  (void)glue_send(&l->socks[l->active].s, &path, refresh, sizeof(refresh), 0,
+                  0);
+}
+
 void client_quiet_init(struct client *cl) {
   uv_timer_init(cl->loop, &cl->quiet_timer);
   cl->quiet_timer.data = cl;
   uv_timer_start(&cl->quiet_timer, on_quiet_tick, JVPN_QUIET_AFTER_MS / 3,
                  JVPN_QUIET_AFTER_MS / 3);
+  uv_timer_init(cl->loop, &cl->refresh_timer);
+  cl->refresh_timer.data = cl;
+}
+
+/* The grant in force on |l| ends: the usual keep-alive, no NAT refresh. */
+static void end_grant(struct client_link *l) {
+  if (l->quiet.refresh_ms && l == l->cl->cur)
+    uv_timer_stop(&l->cl->refresh_timer);
+  if (l->tp.qc)
+    quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
 }
 
 void client_quiet_result(struct client_link *l, const uint8_t *v,
@@ -69,15 +97,36 @@ void client_quiet_result(struct client_link *l, const uint8_t *v,
   LOG_INFO(NULL, "tunnel quiet: keep-alive every %ld ms", ms);
 }
 
+void client_quiet_nat_refresh(struct client_link *l, const uint8_t *v,
+                              size_t len) {
+  long ms = jvpn_quiet_nat_refresh(&l->quiet, v, len);
+
+  if (ms < 0) {
+    LOG_WARN(NULL, "malformed NAT_REFRESH capsule: ignored");
+    l->cl->ctr.drop_malformed++;
+    return;
+  }
+  if (ms == 0 || l->tp.qc == NULL || l != l->cl->cur)
+    return; /* an offer for a grant, a connection or a link of the past */
+  quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
+                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
+  uv_timer_start(&l->cl->refresh_timer, on_refresh_tick, l->quiet.refresh_ms,
+                 l->quiet.refresh_ms);
+  LOG_INFO(NULL,
+           "tunnel quiet behind a NAT: keep-alive every %ld ms, NAT refresh "
+           "every %u ms",
+           ms, l->quiet.refresh_ms);
+}
+
 void client_quiet_new_path(struct client_link *l) {
-  if (l->quiet.granted_ms && l->tp.qc)
-    quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
+  if (l->quiet.granted_ms)
+    end_grant(l);
   jvpn_quiet_new_path(&l->quiet, tunnel_packets(l->cl), now_ms());
 }
 
 void client_quiet_wake(struct client_link *l) {
-  if (l->quiet.granted_ms && l->tp.qc) {
-    quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
+  if (l->quiet.granted_ms) {
+    end_grant(l);
     LOG_DEBUG(NULL, "tunnel busy again: the usual keep-alive");
   }
   jvpn_quiet_reset(&l->quiet, tunnel_packets(l->cl), now_ms());

@@ -13,12 +13,14 @@ void jvpn_quiet_reset(struct jvpn_quiet *q, uint64_t packets,
   q->packets = packets;
   q->since_ms = now_ms;
   q->granted_ms = 0;
+  q->refresh_ms = 0;
   q->asked = 0;
 }
 
 void jvpn_quiet_new_path(struct jvpn_quiet *q, uint64_t packets,
                          uint64_t now_ms) {
   q->granted_ms = 0;
+  q->refresh_ms = 0;
   q->asked = 0;
   if (q->since_ms == 0) {
     q->packets = packets;
@@ -68,6 +70,28 @@ long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len) {
   q->asked = 0;
   q->granted_ms = (unsigned)ms;
   return (long)ms;
+}
+
+unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms) {
+  unsigned ka = want_ms < JVPN_QUIET_KEEPALIVE_OPEN_MS
+                    ? (unsigned)want_ms
+                    : JVPN_QUIET_KEEPALIVE_OPEN_MS;
+
+  return granted_ms < ka ? ka : 0;
+}
+
+long jvpn_quiet_nat_refresh(struct jvpn_quiet *q, const uint8_t *v,
+                            size_t len) {
+  struct jvpn_wire_nat_refresh r;
+
+  if (jvpn_wire_decode_nat_refresh(v, len, &r) != 0)
+    return JVPN_ERR_MALFORMED;
+  if (q->granted_ms == 0)
+    return 0;
+  q->refresh_ms = r.refresh_ms < q->granted_ms ? (unsigned)r.refresh_ms
+                                               : q->granted_ms;
+  q->granted_ms = (unsigned)r.keepalive_ms;
+  return (long)r.keepalive_ms;
 }
 
 unsigned jvpn_quiet_idle_ms(unsigned keepalive_ms) {

@@ -9,7 +9,9 @@
  * the path between them allows (jvpn_quiet_grant). Both ends then use the
  * granted interval and time the connection out after
  * JVPN_QUIC_IDLE_KEEPALIVES of them; the client's next IP packet brings
- * its usual keep-alive back.
+ * its usual keep-alive back. Behind a NAT the server offers the open
+ * path's keep-alive to a client that keeps the mapping with a one-byte
+ * datagram at the NAT's interval instead (D52).
  *
  * struct jvpn_quiet is the client's side: it watches the tunnel's packet
  * counters and says when to ask. Pure: no clock, no I/O.
@@ -25,6 +27,7 @@ struct jvpn_quiet {
   uint64_t since_ms;   /* when that count last changed */
   unsigned granted_ms; /* the interval in force; 0: the usual one */
   int asked;           /* a KEEPALIVE awaits its result */
+  unsigned refresh_ms; /* a NAT refresh in force (D52): its interval */
 };
 
 /* An IP packet went through: the quiet period starts over, and a grant
@@ -61,6 +64,20 @@ long jvpn_quiet_request(uint8_t *buf, size_t len, const struct sockaddr *local,
  * (recorded as granted), 0 when nothing was asked (an answer of the
  * past), or JVPN_ERR_MALFORMED. */
 long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len);
+
+/* The server's offer to a client it granted |granted_ms| after it asked
+ * for at most |want_ms| (D52): the QUIC keep-alive the client may use
+ * while it refreshes its NAT mapping every |granted_ms| with a datagram
+ * the server's kernel drops; 0 when the grant needs no refresh (an open
+ * path's, or all the client wanted). */
+unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms);
+
+/* A NAT_REFRESH value arrived: returns the keep-alive to use now and
+ * records the refresh interval (never longer than the grant it refines),
+ * 0 when no grant is in force (an offer of the past), or
+ * JVPN_ERR_MALFORMED. */
+long jvpn_quiet_nat_refresh(struct jvpn_quiet *q, const uint8_t *v,
+                            size_t len);
 
 /* The idle timeout that goes with keep-alive interval |keepalive_ms|. */
 unsigned jvpn_quiet_idle_ms(unsigned keepalive_ms);

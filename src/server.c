@@ -381,6 +381,23 @@ static int answer_address_request(struct sclient *sc, const uint8_t *value,
   return rv == 0 ? 0 : JVPN_ERR_INVAL;
 }
 
+/* Behind a NAT: the client may ping every |keepalive_ms| if it keeps its
+ * mapping with a datagram every |refresh_ms|, which our UDP sockets'
+ * filter drops in the kernel (docs/decisions.md D52). A client that does
+ * not know the capsule skips it and pings at the grant. */
+static int offer_nat_refresh(struct sclient *sc, unsigned keepalive_ms,
+                             unsigned refresh_ms) {
+  struct jvpn_wire_nat_refresh r = {keepalive_ms, refresh_ms};
+  uint8_t val[JVPN_WIRE_NAT_REFRESH_MAX];
+  long n = jvpn_wire_encode_nat_refresh(val, sizeof(val), &r);
+
+  if (n < 0)
+    return (int)n;
+  sc->srv->nat_refresh_offers++;
+  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_NAT_REFRESH, val,
+                                (size_t)n);
+}
+
 /* A quiet client asks for a longer keep-alive (docs/decisions.md D47):
  * grant what the path allows, use it here and say so. */
 static int grant_keepalive(struct sclient *sc, const uint8_t *value,
@@ -388,8 +405,9 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
   struct jvpn_wire_keepalive k;
   struct quic_path path;
   uint8_t val[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
-  unsigned ms;
+  unsigned ms, refreshed;
   long n;
+  int rv;
 
   if (jvpn_wire_decode_keepalive(value, len, &k) != 0) {
     LOG_WARN(sc->ctx, "malformed KEEPALIVE capsule");
@@ -401,18 +419,24 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
   transport_get_path(&sc->tp, &path);
   ms = jvpn_quiet_grant(k.want_ms, (const struct sockaddr *)&k.from,
                         path.remote);
+  refreshed = jvpn_quiet_refresh_offer(k.want_ms, ms);
   n = jvpn_wire_encode_keepalive_result(val, sizeof(val), ms);
   if (n < 0)
     return (int)n;
-  /* The client pings every |ms| (ngtcp2 times our keep-alive from what
-   * we sent, so ours would add PINGs of our own to its): we send none,
-   * and a client that stops is idle after 3 of them. */
+  /* The client pings every |ms|, or |refreshed| if it takes the offer
+   * below (ngtcp2 times our keep-alive from what we sent, so ours would
+   * add PINGs of our own to its): we send none, and a client that stops
+   * is idle after 3 of them. */
   quic_conn_set_keepalive(sc->tp.qc, QUIC_KEEPALIVE_OFF,
-                          jvpn_quiet_idle_ms(ms), glue_now());
+                          jvpn_quiet_idle_ms(refreshed ? refreshed : ms),
+                          glue_now());
   sc->srv->quiet_grants[ms == JVPN_QUIET_KEEPALIVE_OPEN_MS]++;
   LOG_DEBUG(sc->ctx, "quiet tunnel: keep-alive %u ms", ms);
-  return transport_send_capsule(&sc->tp, JVPN_CAPSULE_KEEPALIVE_RESULT, val,
-                                (size_t)n);
+  rv = transport_send_capsule(&sc->tp, JVPN_CAPSULE_KEEPALIVE_RESULT, val,
+                              (size_t)n);
+  if (rv != 0 || refreshed == 0)
+    return rv;
+  return offer_nat_refresh(sc, refreshed, ms);
 }
 
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
@@ -432,6 +456,7 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
   case JVPN_CAPSULE_ROUTE_ADVERTISEMENT:
   case JVPN_CAPSULE_ACTIVATE_RESULT:
   case JVPN_CAPSULE_KEEPALIVE_RESULT:
+  case JVPN_CAPSULE_NAT_REFRESH:
   case JVPN_CAPSULE_DNS_ASSIGN:
     /* A client has no addresses, routes or resolvers to offer us (the
      * DNS draft, 3.5: an IP proxy ignores a client's DNS configuration). */
@@ -1113,6 +1138,11 @@ static int setup_sockets(struct server *srv) {
               glue_sockaddr_str(sa, buf, sizeof(buf)));
       return JVPN_ERR_SYSTEM;
     }
+    /* NAT refreshes (D52) and other runts die in the kernel; without the
+     * filter they cost a wakeup each and fail to parse here. */
+    if (udp_sock_drop_short(&srv->sock[i], JVPN_QUIC_MIN_DATAGRAM) != 0)
+      LOG_WARN(NULL, "UDP %s: no socket filter for short datagrams: %m",
+               glue_sockaddr_str(sa, buf, sizeof(buf)));
     srv->nsock++;
     uv_poll_init(srv->loop, &srv->sock_poll[i], srv->sock[i].fd);
     srv->sock_poll[i].data = srv;

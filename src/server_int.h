@@ -160,6 +160,7 @@ struct server {
   uint64_t resets_sent;
   uint64_t quiet_grants[2];  /* longer keep-alives granted (D47): [0]
                               * behind a NAT, [1] on an open path */
+  uint64_t nat_refresh_offers; /* ... of them with a NAT refresh (D52) */
   /* the session layer (src/server_session.c) */
   struct jvpn_session_table *sessions;
   struct peer_table by_session; /* 16-byte session ID -> srv_session */

@@ -325,6 +325,12 @@ static void quiet_grants(struct metrics_buf *b, const struct server *srv) {
   path.value = "open";
   metrics_u64(b, "jvpn_quiet_keepalives_total", &path, 1,
               srv->quiet_grants[1]);
+  metrics_family(b, "jvpn_nat_refresh_offers_total", "counter",
+                 "Quiet tunnels behind a NAT offered the open path's "
+                 "keep-alive if they refresh the mapping with a one-byte "
+                 "datagram at the NAT's interval (D52).");
+  metrics_u64(b, "jvpn_nat_refresh_offers_total", NULL, 0,
+              srv->nat_refresh_offers);
 }
 
 /* Tunnels carried without nghttp3 (docs/decisions.md D49). */

@@ -444,3 +444,34 @@ long jvpn_wire_encode_keepalive_result(uint8_t *buf, size_t len,
   (void)jvpn_varint_encode(buf, len, interval_ms);
   return (long)n;
 }
+
+static int nat_refresh_ok(const struct jvpn_wire_nat_refresh *r) {
+  return interval_ok(r->keepalive_ms) && interval_ok(r->refresh_ms) &&
+         r->refresh_ms < r->keepalive_ms;
+}
+
+int jvpn_wire_decode_nat_refresh(const uint8_t *v, size_t len,
+                                 struct jvpn_wire_nat_refresh *out) {
+  size_t off = 0;
+
+  if (v == NULL || out == NULL || len > JVPN_WIRE_NAT_REFRESH_MAX ||
+      take_varint(v, len, &off, &out->keepalive_ms) != 0 ||
+      take_varint(v, len, &off, &out->refresh_ms) != 0 || off != len ||
+      !nat_refresh_ok(out))
+    return JVPN_ERR_MALFORMED;
+  return 0;
+}
+
+long jvpn_wire_encode_nat_refresh(uint8_t *buf, size_t len,
+                                  const struct jvpn_wire_nat_refresh *r) {
+  long a, b;
+
+  if (!nat_refresh_ok(r))
+    return JVPN_ERR_INVAL;
+  a = jvpn_wire_encode_keepalive_result(buf, len, r->keepalive_ms);
+  if (a < 0)
+    return a;
+  b = jvpn_wire_encode_keepalive_result(buf + a, len - (size_t)a,
+                                        r->refresh_ms);
+  return b < 0 ? b : a + b;
+}

@@ -151,4 +151,25 @@ int jvpn_wire_decode_keepalive_result(const uint8_t *v, size_t len,
 long jvpn_wire_encode_keepalive_result(uint8_t *buf, size_t len,
                                        uint64_t interval_ms);
 
+/* The NAT_REFRESH capsule value (docs/protocol.md 4.2, docs/decisions.md
+ * D52), the server's offer after a KEEPALIVE_RESULT granted for a NAT:
+ *   the QUIC keep-alive interval to use instead, ms (varint) | the NAT
+ *   refresh interval, ms (varint)
+ * Both lie within the KEEPALIVE intervals' range, the refresh is shorter
+ * than the keep-alive, varints are minimal and nothing follows. */
+#define JVPN_WIRE_NAT_REFRESH_MAX (2 * JVPN_WIRE_KEEPALIVE_RESULT_MAX)
+
+struct jvpn_wire_nat_refresh {
+  uint64_t keepalive_ms;
+  uint64_t refresh_ms;
+};
+
+/* Returns 0 and fills |out|, or JVPN_ERR_MALFORMED. */
+int jvpn_wire_decode_nat_refresh(const uint8_t *v, size_t len,
+                                 struct jvpn_wire_nat_refresh *out);
+/* Returns the length written, JVPN_ERR_NOSPACE, or JVPN_ERR_INVAL for
+ * intervals the decoder would refuse. */
+long jvpn_wire_encode_nat_refresh(uint8_t *buf, size_t len,
+                                  const struct jvpn_wire_nat_refresh *r);
+
 #endif /* JVPN_SESSION_WIRE_H */

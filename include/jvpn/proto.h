@@ -142,6 +142,15 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
  * server answers with the interval both use. */
 #define JVPN_CAPSULE_KEEPALIVE 0x4a58
 #define JVPN_CAPSULE_KEEPALIVE_RESULT 0x4a59
+/* ... and, when it granted a NAT's short interval, offers a longer QUIC
+ * keep-alive to a client that refreshes its NAT mapping with a datagram
+ * of JVPN_NAT_REFRESH_LEN bytes at that interval (docs/decisions.md D52).
+ * The server's UDP sockets drop datagrams shorter than
+ * JVPN_QUIC_MIN_DATAGRAM in the kernel (a stateless reset, the smallest
+ * QUIC packet, has 21 bytes: RFC 9000 10.3), so a refresh never wakes it. */
+#define JVPN_CAPSULE_NAT_REFRESH 0x4a5a
+#define JVPN_NAT_REFRESH_LEN 1
+#define JVPN_QUIC_MIN_DATAGRAM 21
 /* DNS configuration (draft-ietf-masque-connect-ip-dns-05 3.4 and 6; docs/
  * protocol.md 4.1): the draft's provisional value, to be replaced by a
  * smaller one when the draft is approved. */

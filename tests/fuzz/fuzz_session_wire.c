@@ -114,9 +114,25 @@ static void check_keepalive(const uint8_t *v, size_t len) {
   }
 }
 
+static void check_nat_refresh(const uint8_t *v, size_t len) {
+  struct jvpn_wire_nat_refresh r, r2;
+  uint8_t buf[JVPN_WIRE_NAT_REFRESH_MAX];
+  long n;
+
+  if (jvpn_wire_decode_nat_refresh(v, len, &r) != 0)
+    return;
+  n = jvpn_wire_encode_nat_refresh(buf, sizeof(buf), &r);
+  if (n < 0 || (size_t)n != len || memcmp(buf, v, len) != 0 ||
+      jvpn_wire_decode_nat_refresh(buf, (size_t)n, &r2) != 0 ||
+      r2.keepalive_ms != r.keepalive_ms || r2.refresh_ms != r.refresh_ms ||
+      r.refresh_ms >= r.keepalive_ms)
+    abort();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_activate(data, size);
   check_keepalive(data, size);
+  check_nat_refresh(data, size);
   /* The parsers must stay within |size|: |data| is not NUL-terminated. */
   check_attach((const char *)data, size);
   check_session_id((const char *)data, size);

@@ -48,7 +48,7 @@
  *
  *   loadgen: sessions=N up=U births_per_s=B birth_s=T storm_ms=M
  *            storm_cpu_ms=C storm_up=K lost=L tx=P rx=Q quiet_grants=G
- *            failures=reason:count,...
+ *            nat_refreshes=R failures=reason:count,...
  *
  * storm_cpu_ms is the loadgen's own CPU time (user + system) during the
  * storm: next to the server's, it shows which side bounded it. *
@@ -60,8 +60,10 @@
  * JVPN_QUIET_AFTER_MS asks for a longer keep-alive as the client does
  * (src/client_quiet.c) and uses what the server grants; --quiet off never
  * asks, --quiet nat names a port the server does not see, as a client
- * behind a NAT would, and gets the NAT's shorter interval. quiet_grants=
- * on the summary line counts the answers.
+ * behind a NAT would, and gets the NAT's shorter interval, which it
+ * takes with the offer of a NAT refresh (D52): the open path's keep-alive
+ * and a one-byte datagram at the NAT's interval. quiet_grants= on the
+ * summary line counts the answers, nat_refreshes= the datagrams.
  *
  * --sizes prints the sizes of the per-session structures of the server's
  * session core and connection (for docs/performance.md).
@@ -172,6 +174,7 @@ struct lg_sess {
   /* a quiet tunnel's keep-alive, as src/client_quiet.c asks for it */
   struct jvpn_quiet quiet;
   uint64_t pkts;        /* IP packets either way */
+  uint64_t refreshed_ms; /* the NAT refresh last sent (D52) */
 };
 
 /* --quiet: ask for a quiet tunnel's keep-alive as the client does
@@ -201,6 +204,7 @@ struct lg {
   int has_inner;
   enum lg_quiet quiet;
   uint64_t quiet_grants; /* KEEPALIVE_RESULTs taken */
+  uint64_t nat_refreshes; /* NAT refresh datagrams sent (D52) */
   /* counters */
   size_t connecting, up;
   uint64_t fail[F_COUNT];
@@ -457,6 +461,19 @@ static int quiet_result(struct lg_sess *s, const uint8_t *value, size_t len) {
   return 0;
 }
 
+/* The server's offer behind a NAT (src/client_quiet.c). */
+static int quiet_nat_refresh(struct lg_sess *s, const uint8_t *value,
+                             size_t len) {
+  long ms = jvpn_quiet_nat_refresh(&s->quiet, value, len);
+
+  if (ms <= 0)
+    return (int)ms;
+  quic_conn_set_keepalive(s->qc, (unsigned)ms,
+                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
+  s->refreshed_ms = glue_now() / 1000000;
+  return 0;
+}
+
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,
                       size_t len) {
   struct lg_sess *s = user;
@@ -465,6 +482,8 @@ static int on_capsule(void *user, uint64_t type, const uint8_t *value,
 
   if (type == JVPN_CAPSULE_KEEPALIVE_RESULT)
     return quiet_result(s, value, len);
+  if (type == JVPN_CAPSULE_NAT_REFRESH)
+    return quiet_nat_refresh(s, value, len);
   if (type != JVPN_CAPSULE_ADDRESS_ASSIGN)
     return 0;
   if (cip_addrs_decode(value, len, a, JVPN_CIP_MAX_ADDRS, &n) != 0)
@@ -726,7 +745,22 @@ static void quiet_ask(struct lg *lg, struct lg_sess *s, uint64_t now) {
   conn_write(s, now);
 }
 
-/* Every second: the sessions whose tunnel has been quiet long enough. */
+/* A NAT refresh from |s|'s socket when its interval has passed (D52). */
+static void nat_refresh(struct lg *lg, struct lg_sess *s, uint64_t now_ms) {
+  static const uint8_t refresh[JVPN_NAT_REFRESH_LEN];
+
+  if (s->quiet.refresh_ms == 0 ||
+      now_ms - s->refreshed_ms < s->quiet.refresh_ms)
+    return;
+  s->refreshed_ms = now_ms;
+  if (udp_sock_send(&sock_of(s)->us, (const struct sockaddr *)&lg->srv,
+                    lg->srv_len, NULL, 0, refresh, sizeof(refresh), 0,
+                    0) == 0)
+    lg->nat_refreshes++;
+}
+
+/* Every second: the sessions whose tunnel has been quiet long enough, and
+ * the NAT refreshes due. */
 static void quiet_scan(struct lg *lg, uint64_t now) {
   size_t i;
 
@@ -735,9 +769,11 @@ static void quiet_scan(struct lg *lg, uint64_t now) {
   for (i = 0; i < lg->n; i++) {
     struct lg_sess *s = &lg->s[i];
 
-    if (s->state == LG_UP && s->qc &&
-        jvpn_quiet_due(&s->quiet, s->pkts, now / 1000000))
+    if (s->state != LG_UP || s->qc == NULL)
+      continue;
+    if (jvpn_quiet_due(&s->quiet, s->pkts, now / 1000000))
       quiet_ask(lg, s, now);
+    nat_refresh(lg, s, now / 1000000);
   }
 }
 
@@ -1150,12 +1186,13 @@ int main(int argc, char **argv) {
   }
   printf("loadgen: sessions=%zu up=%zu births_per_s=%.0f birth_s=%.2f "
          "storm_ms=%" PRId64 " storm_cpu_ms=%" PRIu64 " storm_up=%zu tx=%" PRIu64
-         " rx=%" PRIu64 " quiet_grants=%" PRIu64 " failures=",
+         " rx=%" PRIu64 " quiet_grants=%" PRIu64 " nat_refreshes=%" PRIu64
+         " failures=",
          lg->n, up_births,
          (double)up_births / ((double)(t_up - t0) / 1e9),
          (double)(t_up - t0) / 1e9, (int64_t)storm_ms, storm_cpu, storm_up,
          lg->tx_pkts,
-         lg->rx_pkts, lg->quiet_grants);
+         lg->rx_pkts, lg->quiet_grants, lg->nat_refreshes);
   {
     int any = 0, k;
 

@@ -161,6 +161,57 @@ static void test_request_and_result(void **state) {
   assert_int_equal(jvpn_quiet_result(&q, ans, (size_t)r), 0); /* once */
 }
 
+/* Behind a NAT the server offers the open path's keep-alive with a
+ * refresh at the grant (D52); never more than the client wanted, nothing
+ * for a grant that is already all it wanted. */
+static void test_refresh_offer(void **state) {
+  (void)state;
+  assert_int_equal(jvpn_quiet_refresh_offer(JVPN_QUIET_KEEPALIVE_OPEN_MS,
+                                            JVPN_QUIET_KEEPALIVE_NAT_MS),
+                   JVPN_QUIET_KEEPALIVE_OPEN_MS);
+  assert_int_equal(jvpn_quiet_refresh_offer(60000, JVPN_QUIET_KEEPALIVE_NAT_MS),
+                   JVPN_QUIET_KEEPALIVE_OPEN_MS);
+  assert_int_equal(jvpn_quiet_refresh_offer(10000, JVPN_QUIET_KEEPALIVE_NAT_MS),
+                   10000);
+  assert_int_equal(jvpn_quiet_refresh_offer(JVPN_QUIET_KEEPALIVE_OPEN_MS,
+                                            JVPN_QUIET_KEEPALIVE_OPEN_MS),
+                   0);
+  assert_int_equal(jvpn_quiet_refresh_offer(2000, 2000), 0);
+}
+
+/* The offer refines a grant in force only; the refresh is never longer
+ * than the grant; a new path or an IP packet ends both. */
+static void test_nat_refresh_taken(void **state) {
+  struct jvpn_quiet q;
+  struct jvpn_wire_nat_refresh r = {25000, 4000};
+  uint8_t v[JVPN_WIRE_NAT_REFRESH_MAX];
+  static const uint8_t bad[] = {0x61, 0xa8}; /* the refresh is missing */
+  long n;
+
+  (void)state;
+  memset(&q, 0, sizeof(q));
+  n = jvpn_wire_encode_nat_refresh(v, sizeof(v), &r);
+  assert_true(n > 0);
+  assert_int_equal(jvpn_quiet_nat_refresh(&q, v, (size_t)n), 0); /* none */
+  assert_int_equal(q.refresh_ms, 0);
+  q.granted_ms = 4000;
+  assert_int_equal(jvpn_quiet_nat_refresh(&q, bad, sizeof(bad)),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(q.refresh_ms, 0);
+  assert_int_equal(jvpn_quiet_nat_refresh(&q, v, (size_t)n), 25000);
+  assert_int_equal(q.granted_ms, 25000);
+  assert_int_equal(q.refresh_ms, 4000);
+  jvpn_quiet_new_path(&q, 7, 1000);
+  assert_int_equal(q.refresh_ms, 0);
+  assert_int_equal(q.granted_ms, 0);
+  q.granted_ms = 3000; /* a grant shorter than the offered refresh */
+  assert_int_equal(jvpn_quiet_nat_refresh(&q, v, (size_t)n), 25000);
+  assert_int_equal(q.refresh_ms, 3000);
+  jvpn_quiet_reset(&q, 8, 2000);
+  assert_int_equal(q.refresh_ms, 0);
+  assert_int_equal(q.granted_ms, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_due_after_quiet_period),
@@ -171,6 +222,8 @@ int main(void) {
       cmocka_unit_test(test_grant_nat),
       cmocka_unit_test(test_grant_bounded_by_wish),
       cmocka_unit_test(test_request_and_result),
+      cmocka_unit_test(test_refresh_offer),
+      cmocka_unit_test(test_nat_refresh_taken),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -662,6 +662,57 @@ static void test_keepalive_malformed(void **state) {
                    JVPN_ERR_MALFORMED);
 }
 
+/* NAT_REFRESH (D52): two minimal varints, the refresh the shorter, both
+ * within the keep-alive range, nothing after them. */
+static void test_nat_refresh(void **state) {
+  struct jvpn_wire_nat_refresh r = {25000, 4000}, back;
+  uint8_t buf[JVPN_WIRE_NAT_REFRESH_MAX], extra[JVPN_WIRE_NAT_REFRESH_MAX + 1];
+  /* 25000 = 0x61a8, a 4-byte varint; 4000 = 0x0fa0, a 2-byte one */
+  static const uint8_t want[] = {0x80, 0x00, 0x61, 0xa8, 0x4f, 0xa0};
+  static const uint8_t swapped[] = {0x4f, 0xa0, 0x80, 0x00, 0x61, 0xa8};
+  static const uint8_t equal[] = {0x4f, 0xa0, 0x4f, 0xa0};
+  static const uint8_t long_varint[] = {0x80, 0x00, 0x61, 0xa8,
+                                        0x80, 0x00, 0x0f, 0xa0};
+  static const uint8_t too_short[] = {0x80, 0x00, 0x61, 0xa8,
+                                      0x43, 0xe7}; /* 999 ms */
+  size_t i;
+  long n;
+
+  (void)state;
+  n = jvpn_wire_encode_nat_refresh(buf, sizeof(buf), &r);
+  assert_int_equal(n, sizeof(want));
+  assert_memory_equal(buf, want, sizeof(want));
+  assert_int_equal(jvpn_wire_decode_nat_refresh(buf, (size_t)n, &back), 0);
+  assert_true(back.keepalive_ms == 25000 && back.refresh_ms == 4000);
+  for (i = 0; i < sizeof(want); i++) /* every truncation */
+    assert_int_equal(jvpn_wire_decode_nat_refresh(want, i, &back),
+                     JVPN_ERR_MALFORMED);
+  memcpy(extra, want, sizeof(want));
+  extra[sizeof(want)] = 0;
+  assert_int_equal(
+      jvpn_wire_decode_nat_refresh(extra, sizeof(want) + 1, &back),
+      JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_nat_refresh(swapped, 6, &back),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_nat_refresh(equal, 4, &back),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_nat_refresh(long_varint, 8, &back),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_nat_refresh(too_short, 6, &back),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_decode_nat_refresh(NULL, 0, &back),
+                   JVPN_ERR_MALFORMED);
+  assert_int_equal(jvpn_wire_encode_nat_refresh(buf, 5, &r),
+                   JVPN_ERR_NOSPACE);
+  r.refresh_ms = 25000; /* not shorter than the keep-alive */
+  assert_int_equal(jvpn_wire_encode_nat_refresh(buf, sizeof(buf), &r),
+                   JVPN_ERR_INVAL);
+  r.keepalive_ms = 60000; /* past the range */
+  r.refresh_ms = 4000;
+  assert_int_equal(jvpn_wire_encode_nat_refresh(buf, sizeof(buf), &r),
+                   JVPN_ERR_INVAL);
+}
+
 static void test_keepalive_result(void **state) {
   uint8_t buf[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
   uint64_t ms;
@@ -699,6 +750,7 @@ int main(void) {
       cmocka_unit_test(test_keepalive_round_trip),
       cmocka_unit_test(test_keepalive_malformed),
       cmocka_unit_test(test_keepalive_result),
+      cmocka_unit_test(test_nat_refresh),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

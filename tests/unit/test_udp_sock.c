@@ -336,6 +336,40 @@ static void test_v6only(void **state) {
   udp_sock_close(&s); /* closing twice is harmless */
 }
 
+/* The runt filter (D52): datagrams shorter than 21 bytes never reach the
+ * socket; the rest arrive whole, in order. */
+static void check_drop_short(int family, const char *ip) {
+  static const size_t sizes[] = {1, 20, 21, 0, 1, 29, 1200};
+  uint8_t data[1200], out[2400];
+  size_t lens[16], nlens, seg, i;
+  struct pair p;
+
+  assert_int_equal(open_pair(&p, family, ip), 0);
+  assert_int_equal(udp_sock_drop_short(&p.b, 21), 0);
+  memset(data, 0x5a, sizeof(data));
+  for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+    assert_int_equal(udp_sock_send(&p.a, (struct sockaddr *)&p.b.local,
+                                   p.b.local_len, NULL, 0, data, sizes[i], 0,
+                                   0),
+                     0);
+  assert_int_equal(recv_all(&p, 21 + 29 + 1200, out, lens, &nlens, &seg),
+                   21 + 29 + 1200);
+  assert_int_equal(nlens, 3);
+  assert_int_equal(lens[0], 21);
+  assert_int_equal(lens[1], 29);
+  assert_int_equal(lens[2], 1200);
+  /* Nothing else waits: the runts were not queued behind them. */
+  assert_int_equal(udp_sock_recv(&p.b, &p.rx), JVPN_ERR_AGAIN);
+  close_pair(&p);
+}
+
+static void test_drop_short(void **state) {
+  (void)state;
+  check_drop_short(AF_INET, "127.0.0.1");
+  if (have_v6_loopback())
+    check_drop_short(AF_INET6, "::1");
+}
+
 static void test_bad_addr(void **state) {
   struct sockaddr_storage ss;
   struct udp_sock s;
@@ -356,6 +390,7 @@ int main(void) {
       cmocka_unit_test(test_v4),
       cmocka_unit_test(test_v6),
       cmocka_unit_test(test_v6only),
+      cmocka_unit_test(test_drop_short),
       cmocka_unit_test(test_bad_addr),
   };
 
