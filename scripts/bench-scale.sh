@@ -153,7 +153,13 @@ cpu_ticks() {
   [ -n "$REPLY" ]
 }
 
-ROWS=("sessions|quiet|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|births/s|storm (ms)|storm CPU server, loadgen (s)|RSS after storm (MB)|scrape (ms, KB)|failures")
+# softirq_ticks: the machine's softirq time (/proc/stat), where the kernel's
+# packet work is billed when no process is (both ends of the lab's).
+softirq_ticks() {
+  REPLY=$(awk '$1 == "cpu" { print $8 }' /proc/stat)
+}
+
+ROWS=("sessions|quiet|RSS before (MB)|RSS idle (MB)|RSS/session (KB)|idle CPU (% core)|host softirq idle (% core)|births/s|storm (ms)|storm CPU server, loadgen (s)|RSS after storm (MB)|scrape (ms, KB)|failures")
 
 # scrape: one GET of the metrics endpoint; "MS, KB" in REPLY ("-" if none).
 scrape() {
@@ -204,6 +210,8 @@ for n in "${SIZES[@]}"; do
   fi
   cpu_ticks "$spid"
   c1=$REPLY
+  softirq_ticks
+  q1=$REPLY
   lab_now_ms
   t1=$REPLY
   echo "bench-scale: $n sessions: idle for $IDLE_SECS s" >&2
@@ -225,6 +233,8 @@ for n in "${SIZES[@]}"; do
   fi
   cpu_ticks "$spid" || die "server died" "$slog"
   c2=$REPLY
+  softirq_ticks
+  q2=$REPLY
   lab_now_ms
   t2=$REPLY
   scrape
@@ -243,10 +253,12 @@ for n in "${SIZES[@]}"; do
   kv() { printf '%s\n' "$line" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
   cpu=$(awk -v c=$((c2 - c1)) -v hz="$CLK_TCK" -v ms=$((t2 - t1)) \
     'BEGIN { printf "%.2f", 100 * c / hz / (ms / 1000) }')
+  sirq=$(awk -v c=$((q2 - q1)) -v hz="$CLK_TCK" -v ms=$((t2 - t1)) \
+    'BEGIN { printf "%.2f", 100 * c / hz / (ms / 1000) }')
   per=$(awk -v a="$rss0" -v b="$rss1" -v n="$n" \
     'BEGIN { printf "%.1f", (b - a) / n }')
   mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
-  ROWS+=("$n|$QUIET ($(kv quiet_grants))|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$(kv births_per_s)|$(kv storm_ms)|$(awk -v c=$((c3 - c2)) -v hz="$CLK_TCK" -v g="$(kv storm_cpu_ms)" 'BEGIN { printf "%.1f, %.1f", c / hz, g / 1000 }')|$(mb "$rss3")|$scr|$(kv failures)")
+  ROWS+=("$n|$QUIET ($(kv quiet_grants))|$(mb "$rss0")|$(mb "$rss1")|$per|$cpu|$sirq|$(kv births_per_s)|$(kv storm_ms)|$(awk -v c=$((c3 - c2)) -v hz="$CLK_TCK" -v g="$(kv storm_cpu_ms)" 'BEGIN { printf "%.1f, %.1f", c / hz, g / 1000 }')|$(mb "$rss3")|$scr|$(kv failures)")
   lab_kill "$spid" TERM
   lab_wait_exit "$spid" 10 || { lab_kill "$spid" KILL || true; }
 done
