@@ -63,6 +63,7 @@
 #                             shows the mode and the grants taken
 #   BENCH_OUT=FILE            also write the table as Markdown to FILE
 #   BENCH_PERF=1              profile the server over each idle window
+#   BENCH_PERF=storm          ... over each reattach storm instead
 #                             (perf record -g) into BENCH_OUT's .perf.txt
 #                             or $TMPDIR/jvpn-bench-scale-perf.txt
 #   JVPN_BIN, LAB_LOADGEN_BIN the binaries
@@ -114,7 +115,7 @@ lab_tmpdir
 dir=$REPLY
 keys=${BENCH_KEYS:-$dir/keys}
 PERF_OUT=""
-if [ "${BENCH_PERF:-0}" = 1 ]; then
+if [ "${BENCH_PERF:-0}" != 0 ]; then
   bench_perf_ok "$dir" || die "perf is unavailable here (perf stat/record)"
   PERF_OUT=${BENCH_OUT:+${BENCH_OUT%.md}.perf.txt}
   PERF_OUT=${PERF_OUT:-${TMPDIR:-/tmp}/jvpn-bench-scale-perf.txt}
@@ -240,8 +241,25 @@ for n in "${SIZES[@]}"; do
   scrape
   scr=$REPLY
   echo "bench-scale: $n sessions: reattach storm" >&2
+  ppid=""
+  if [ "${BENCH_PERF:-0}" = storm ]; then
+    # Attached before the loadgen's hold ends; it stops with the storm.
+    perf record -g -q -o "$dir/perf.$n.data" -p "$spid" -- \
+      sleep 150 >/dev/null 2>&1 &
+    ppid=$!
+    LAB_PIDS+=("$ppid")
+  fi
   wait "$gpid"
   grc=$?
+  if [ -n "$ppid" ]; then
+    kill -INT "$ppid" 2>/dev/null || true
+    wait "$ppid"
+    {
+      printf '=== jvpn-quic server, %s-session reattach storm ===\n' "$n"
+      bench_perf_top "$dir/perf.$n.data"
+      echo
+    } >>"$PERF_OUT"
+  fi
   rss "$spid" || die "server died" "$slog"
   rss3=$REPLY
   cpu_ticks "$spid" || die "server died" "$slog"
