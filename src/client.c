@@ -1453,6 +1453,7 @@ static int client_status(void *user, int json, char **out, size_t *len) {
                   (unsigned long long)cl->quic_returns);
   client_sess_status(cl, &b, json);
   client_dns_status(cl, &b, json);
+  client_quiet_status(cl, &b, json);
   client_lookup_status(cl, &b, json);
   if (cl->multi)
     client_up_status(cl, &b, json);

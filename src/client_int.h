@@ -237,6 +237,7 @@ struct client {
   uv_poll_t netmon_poll;
   uv_timer_t quiet_timer;  /* looks for a quiet tunnel (client_quiet.c) */
   uv_timer_t refresh_timer; /* ... and refreshes its NAT mapping (D52) */
+  uint64_t nat_refreshes;   /* refresh datagrams sent */
   uv_timer_t netmon_timer; /* debounces bursts of netlink messages */
   struct udp_rx_batch rx;
   struct tun_dev tun;
@@ -310,6 +311,10 @@ void client_quiet_wake(struct client_link *l);
 /* NAT_REFRESH arrived on |l|. */
 void client_quiet_nat_refresh(struct client_link *l, const uint8_t *v,
                               size_t len);
+/* The active link's keep-alive grant (0: the usual one), its NAT refresh
+ * interval (0: none) and the refreshes sent, for the status. */
+void client_quiet_status(const struct client *cl, struct glue_buf *b,
+                         int json);
 /* A new connection or path on |l|: the usual keep-alive until the server
  * grants another; the quiet period goes on. */
 void client_quiet_new_path(struct client_link *l);

@@ -8,6 +8,8 @@
  * longer keep-alive and refreshes the mapping itself (D52).
  */
 
+#include <inttypes.h>
+
 #include "jvpn/errors.h"
 #include "jvpn/log.h"
 #include "src/client_int.h"
@@ -60,8 +62,9 @@ static void on_refresh_tick(uv_timer_t *t) {
     return;
   }
   transport_get_path(&l->tp, &path);
-  (void)glue_send(&l->socks[l->active].s, &path, refresh, sizeof(refresh), 0,
-                  0);
+  if (glue_send(&l->socks[l->active].s, &path, refresh, sizeof(refresh), 0,
+                0) == 0)
+    cl->nat_refreshes++;
 }
 
 void client_quiet_init(struct client *cl) {
@@ -130,4 +133,16 @@ void client_quiet_wake(struct client_link *l) {
     LOG_DEBUG(NULL, "tunnel busy again: the usual keep-alive");
   }
   jvpn_quiet_reset(&l->quiet, tunnel_packets(l->cl), now_ms());
+}
+
+void client_quiet_status(const struct client *cl, struct glue_buf *b,
+                         int json) {
+  const struct jvpn_quiet *q = &cl->cur->quiet;
+
+  glue_buf_printf(b,
+                  json ? ",\"quiet\":{\"keepalive_ms\":%u,\"nat_refresh_ms\":%u,"
+                         "\"nat_refreshes\":%" PRIu64 "}"
+                       : " quiet_keepalive_ms=%u nat_refresh_ms=%u "
+                         "nat_refreshes=%" PRIu64,
+                  q->granted_ms, q->refresh_ms, cl->nat_refreshes);
 }

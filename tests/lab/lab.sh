@@ -1838,8 +1838,8 @@ lab_vpn_client_up() {
 # lab_cli_status SOCK ARRAY: a jvpn-quic client's status from its control
 # socket SOCK into the associative ARRAY: [session], [state] (the session
 # state), [version] (state_version), [births], [reattaches], [transport]
-# (quic, tcp, none), [tcp_fallbacks], [quic_returns]; returns 1 without a
-# session.
+# (quic, tcp, none), [tcp_fallbacks], [quic_returns], [nat_refresh_ms]
+# and [nat_refreshes] (D52); returns 1 without a session.
 lab_cli_status() {
   local j k
   local -n st=$2
@@ -1850,7 +1850,8 @@ lab_cli_status() {
     cut -d'"' -f4)
   st[transport]=$(printf '%s' "$j" | grep -o '"transport":"[^"]*"' |
     head -n1 | cut -d'"' -f4)
-  for k in state_version births reattaches tcp_fallbacks quic_returns; do
+  for k in state_version births reattaches tcp_fallbacks quic_returns \
+    nat_refresh_ms nat_refreshes; do
     st[$k]=$(printf '%s' "$j" | grep -o "\"$k\":[0-9]*" | head -n1 |
       cut -d: -f2)
   done

@@ -458,6 +458,7 @@ NFT
 scenario_g() {
   local offer="tunnel quiet behind a NAT: keep-alive every 25000 ms, NAT refresh every 4000 ms"
   local noffer quic runts
+  local -A C
   nat_timeout 5
   baseline
   lab_count "path validated and in use" "$slog"
@@ -475,6 +476,13 @@ scenario_g() {
   udp_out_count read
   read -r quic runts <<<"$REPLY"
   udp_out_count stop
+  if ! lab_cli_status "$dir/client1.sock" C ||
+     [ "${C[nat_refresh_ms]}" != 4000 ] || [ "${C[nat_refreshes]:-0}" -lt "$runts" ]; then
+    nat_timeout restore
+    lab_fail g "client status: nat_refresh_ms=${C[nat_refresh_ms]:-?} nat_refreshes=${C[nat_refreshes]:-?} (want 4000 and >= $runts)" \
+      "$clog"
+    return 1
+  fi
   if [ -z "$quic" ] || [ -z "$runts" ] || [ "$quic" -gt 1 ] ||
      [ "$runts" -lt 3 ]; then
     nat_timeout restore
