@@ -84,35 +84,39 @@ static void end_grant(struct client_link *l) {
     quic_conn_set_keepalive(l->tp.qc, 0, 0, glue_now());
 }
 
+/* Takes the keep-alive |ms| a capsule of |what| gave |l| (from
+ * jvpn_quiet_result or jvpn_quiet_nat_refresh). Returns 1 when it is in
+ * force now, 0 when the capsule was malformed (counted) or of the past. */
+static int take_keepalive(struct client_link *l, long ms, const char *what) {
+  if (ms < 0) {
+    LOG_WARN(NULL, "malformed %s capsule: ignored", what);
+    l->cl->ctr.drop_malformed++;
+    return 0;
+  }
+  if (ms == 0 || l->tp.qc == NULL)
+    return 0; /* an answer to a connection or a request of the past */
+  quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
+                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
+  return 1;
+}
+
 void client_quiet_result(struct client_link *l, const uint8_t *v,
                          size_t len) {
   long ms = jvpn_quiet_result(&l->quiet, v, len);
 
-  if (ms < 0) {
-    LOG_WARN(NULL, "malformed KEEPALIVE_RESULT capsule: ignored");
-    l->cl->ctr.drop_malformed++;
-    return;
-  }
-  if (ms == 0 || l->tp.qc == NULL)
-    return; /* an answer to a connection or a request of the past */
-  quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
-                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
-  LOG_INFO(NULL, "tunnel quiet: keep-alive every %ld ms", ms);
+  if (take_keepalive(l, ms, "KEEPALIVE_RESULT"))
+    LOG_INFO(NULL, "tunnel quiet: keep-alive every %ld ms", ms);
 }
 
 void client_quiet_nat_refresh(struct client_link *l, const uint8_t *v,
                               size_t len) {
-  long ms = jvpn_quiet_nat_refresh(&l->quiet, v, len);
+  long ms;
 
-  if (ms < 0) {
-    LOG_WARN(NULL, "malformed NAT_REFRESH capsule: ignored");
-    l->cl->ctr.drop_malformed++;
+  if (l != l->cl->cur)
+    return; /* the link asked as the active one and is no longer */
+  ms = jvpn_quiet_nat_refresh(&l->quiet, v, len);
+  if (!take_keepalive(l, ms, "NAT_REFRESH"))
     return;
-  }
-  if (ms == 0 || l->tp.qc == NULL || l != l->cl->cur)
-    return; /* an offer for a grant, a connection or a link of the past */
-  quic_conn_set_keepalive(l->tp.qc, (unsigned)ms,
-                          jvpn_quiet_idle_ms((unsigned)ms), glue_now());
   uv_timer_start(&l->cl->refresh_timer, on_refresh_tick, l->quiet.refresh_ms,
                  l->quiet.refresh_ms);
   LOG_INFO(NULL,

@@ -675,6 +675,12 @@ static void test_nat_refresh(void **state) {
                                         0x80, 0x00, 0x0f, 0xa0};
   static const uint8_t too_short[] = {0x80, 0x00, 0x61, 0xa8,
                                       0x43, 0xe7}; /* 999 ms */
+  const struct {
+    const uint8_t *v;
+    size_t len;
+  } bad[] = {{swapped, sizeof(swapped)},         {equal, sizeof(equal)},
+             {long_varint, sizeof(long_varint)}, {too_short, sizeof(too_short)},
+             {NULL, 0}};
   size_t i;
   long n;
 
@@ -692,16 +698,9 @@ static void test_nat_refresh(void **state) {
   assert_int_equal(
       jvpn_wire_decode_nat_refresh(extra, sizeof(want) + 1, &back),
       JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_nat_refresh(swapped, 6, &back),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_nat_refresh(equal, 4, &back),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_nat_refresh(long_varint, 8, &back),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_nat_refresh(too_short, 6, &back),
-                   JVPN_ERR_MALFORMED);
-  assert_int_equal(jvpn_wire_decode_nat_refresh(NULL, 0, &back),
-                   JVPN_ERR_MALFORMED);
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    assert_int_equal(jvpn_wire_decode_nat_refresh(bad[i].v, bad[i].len, &back),
+                     JVPN_ERR_MALFORMED);
   assert_int_equal(jvpn_wire_encode_nat_refresh(buf, 5, &r),
                    JVPN_ERR_NOSPACE);
   r.refresh_ms = 25000; /* not shorter than the keep-alive */
