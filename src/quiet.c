@@ -72,11 +72,15 @@ long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len) {
   return (long)ms;
 }
 
-unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms) {
+unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms,
+                                  unsigned *refresh_ms) {
   unsigned ka = want_ms < JVPN_QUIET_KEEPALIVE_OPEN_MS
                     ? (unsigned)want_ms
                     : JVPN_QUIET_KEEPALIVE_OPEN_MS;
 
+  *refresh_ms = granted_ms < JVPN_QUIET_NAT_REFRESH_MS
+                    ? granted_ms
+                    : JVPN_QUIET_NAT_REFRESH_MS;
   return granted_ms < ka ? ka : 0;
 }
 

@@ -67,10 +67,11 @@ long jvpn_quiet_result(struct jvpn_quiet *q, const uint8_t *v, size_t len);
 
 /* The server's offer to a client it granted |granted_ms| after it asked
  * for at most |want_ms| (D52): the QUIC keep-alive the client may use
- * while it refreshes its NAT mapping every |granted_ms| with a datagram
- * the server's kernel drops; 0 when the grant needs no refresh (an open
- * path's, or all the client wanted). */
-unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms);
+ * while it refreshes its NAT mapping every |*refresh_ms| (never longer
+ * than the grant) with a datagram the server's kernel drops; 0 when the
+ * grant needs no refresh (an open path's, or all the client wanted). */
+unsigned jvpn_quiet_refresh_offer(uint64_t want_ms, unsigned granted_ms,
+                                  unsigned *refresh_ms);
 
 /* A NAT_REFRESH value arrived: returns the keep-alive to use now and
  * records the refresh interval (never longer than the grant it refines),

@@ -405,7 +405,7 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
   struct jvpn_wire_keepalive k;
   struct quic_path path;
   uint8_t val[JVPN_WIRE_KEEPALIVE_RESULT_MAX];
-  unsigned ms, refreshed;
+  unsigned ms, refreshed, refresh_ms;
   long n;
   int rv;
 
@@ -419,7 +419,7 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
   transport_get_path(&sc->tp, &path);
   ms = jvpn_quiet_grant(k.want_ms, (const struct sockaddr *)&k.from,
                         path.remote);
-  refreshed = jvpn_quiet_refresh_offer(k.want_ms, ms);
+  refreshed = jvpn_quiet_refresh_offer(k.want_ms, ms, &refresh_ms);
   n = jvpn_wire_encode_keepalive_result(val, sizeof(val), ms);
   if (n < 0)
     return (int)n;
@@ -436,7 +436,7 @@ static int grant_keepalive(struct sclient *sc, const uint8_t *value,
                               (size_t)n);
   if (rv != 0 || refreshed == 0)
     return rv;
-  return offer_nat_refresh(sc, refreshed, ms);
+  return offer_nat_refresh(sc, refreshed, refresh_ms);
 }
 
 static int on_capsule(void *user, uint64_t type, const uint8_t *value,

@@ -47,6 +47,10 @@ enum jvpn_cc { JVPN_CC_CUBIC = 0, JVPN_CC_RENO, JVPN_CC_BBR };
 #define JVPN_QUIET_AFTER_MS 30000
 #define JVPN_QUIET_KEEPALIVE_NAT_MS 4000
 #define JVPN_QUIET_KEEPALIVE_OPEN_MS 25000
+/* ms: behind a NAT, a client that refreshes its mapping itself pings at
+ * the open path's interval and refreshes this often (D52): 2 s under the
+ * 5 s a NAT may keep an idle mapping, room for a late timer. */
+#define JVPN_QUIET_NAT_REFRESH_MS 3000
 #define JVPN_QUIC_IDLE_MAX_MS 120000
 #define JVPN_QUIC_REATTACH_HANDSHAKE_MS 2000 /* ms: a recovery attempt */
 /* ms: IP packets that wait this long (or 10 smoothed RTTs, if longer) for
