@@ -643,6 +643,14 @@ static int on_dead(struct jvpn_session *s, const struct jvpn_session_event *ev,
   return 0;
 }
 
+/* A path change of the attachment whose last counted one was less than
+ * JVPN_POLICY_PATH_BURST_MS ago: the same event. */
+static int path_burst(const struct jvpn_session *s,
+                      const struct jvpn_session_event *ev, uint64_t now) {
+  return s->path_counted_att == ev->attachment && s->path_counted_ms != 0 &&
+         elapsed(now, s->path_counted_ms) < JVPN_POLICY_PATH_BURST_MS;
+}
+
 static int on_path_change(struct jvpn_session *s,
                           const struct jvpn_session_event *ev,
                           const struct jvpn_policy *p, uint64_t now,
@@ -657,6 +665,14 @@ static int on_path_change(struct jvpn_session *s,
                           ev->attachment, out);
   if (att_find(s, ev->attachment) == NULL)
     return JVPN_ERR_NOTFOUND;
+  if (path_burst(s, ev, now)) {
+    (void)snprintf(why, sizeof(why), "%s; %s", ev->detail ? ev->detail : "",
+                   "the same network event as the last, counted once");
+    out->verdict = ev->reason;
+    switch_audit(s, p, now, ev->reason, ev->attachment, ev->attachment, why,
+                 ev->peer, out);
+    return 0;
+  }
   n = jvpn_session_switches(s, now);
   if (n >= p->max_switches_per_min) {
     /* The path has already changed under QUIC; what the policy can do is
@@ -670,6 +686,8 @@ static int on_path_change(struct jvpn_session *s,
     return JVPN_ERR_DENIED;
   }
   switch_record(s, now);
+  s->path_counted_ms = now;
+  s->path_counted_att = ev->attachment;
   /* A new path starts a new stability measurement. */
   s->healthy_att = 0;
   s->healthy_since_ms = 0;

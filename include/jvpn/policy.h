@@ -23,6 +23,11 @@
 #define JVPN_POLICY_MAX_SWITCHES_PER_MIN 64 /* size of the switch ring */
 #define JVPN_POLICY_MAX_CANDIDATES 3        /* standby attachments */
 #define JVPN_POLICY_SWITCH_WINDOW_MS 60000  /* "per minute" */
+/* ms: path changes of one attachment this soon after one that was
+ * counted are the same network event (a NAT that rebinds a flow gives it
+ * a port, then often another while packets raced the new mapping), so
+ * they are audited but not counted again (docs/decisions.md D53). */
+#define JVPN_POLICY_PATH_BURST_MS 1000
 
 struct jvpn_policy {
   uint32_t version; /* set by jvpn_policy_validate(); 0 = not validated */

@@ -141,6 +141,9 @@ struct jvpn_session {
   /* accepted switches in the last minute (bounded ring, oldest first) */
   uint64_t switch_ring[JVPN_SWITCH_RING];
   uint32_t switch_head, switch_count;
+  /* the last path change that was counted, and its attachment (D53; not
+   * stored: a restored session counts its next one) */
+  uint64_t path_counted_ms, path_counted_att;
 
   /* counters; denials are counted by the caller (a denial changes
    * nothing here, not even a counter) */

@@ -489,6 +489,40 @@ static void test_path_changes_counted(void **state) {
   assert_int_equal(fx.s.state, JVPN_SS_DEGRADED);
 }
 
+/* D53: the second port a NAT gives a flow right after the first is the
+ * same event: audited, counted once; a path that keeps changing is still
+ * counted once a second and reaches the limit. */
+static void test_path_change_burst_counted_once(void **state) {
+  uint32_t i;
+
+  (void)state;
+  attach_first();
+  fx.now += 1000;
+  assert_int_equal(ev(JVPN_EV_PATH_CHANGE, 1, JVPN_R_NAT_REBIND), 0);
+  fx.now += 12;
+  assert_int_equal(ev(JVPN_EV_PATH_CHANGE, 1, JVPN_R_NAT_REBIND), 0);
+  assert_int_equal(fx.out.records[0].kind, JVPN_AUDIT_SWITCH);
+  assert_string_equal(fx.out.records[0].reason, "NAT_REBIND");
+  assert_non_null(strstr(fx.out.records[0].detail, "counted once"));
+  assert_int_equal(jvpn_session_switches(&fx.s, fx.now), 1);
+  /* a second after the counted one: a new event */
+  fx.now += JVPN_POLICY_PATH_BURST_MS - 12;
+  assert_int_equal(ev(JVPN_EV_PATH_CHANGE, 1, JVPN_R_NAT_REBIND), 0);
+  assert_int_equal(jvpn_session_switches(&fx.s, fx.now), 2);
+  /* a path changing every 200 ms: one counted a second, then the limit */
+  for (i = 0; i < 5 * fx.p.max_switches_per_min &&
+              fx.s.state == JVPN_SS_ATTACHED;
+       i++) {
+    fx.now += 200;
+    (void)ev(JVPN_EV_PATH_CHANGE, 1,
+             i % 2 ? JVPN_R_PATH_MIGRATED : JVPN_R_NAT_REBIND);
+  }
+  assert_int_equal(fx.s.state, JVPN_SS_DEGRADED);
+  assert_int_equal(jvpn_session_switches(&fx.s, fx.now),
+                   fx.p.max_switches_per_min);
+  assert_true(i >= 5 * (fx.p.max_switches_per_min - 2));
+}
+
 static void test_volatile_degraded_recovered(void **state) {
   (void)state;
   attach_first();
@@ -665,6 +699,7 @@ int main(void) {
       cmocka_unit_test_setup(test_deterministic, setup),
       cmocka_unit_test_setup(test_rapid_deaths_flap_limit, setup),
       cmocka_unit_test_setup(test_path_changes_counted, setup),
+      cmocka_unit_test_setup(test_path_change_burst_counted_once, setup),
       cmocka_unit_test_setup(test_volatile_degraded_recovered, setup),
       cmocka_unit_test_setup(test_standby_activate_cooldown, setup),
       cmocka_unit_test_setup(test_client_recovery_actions, setup),
