@@ -308,6 +308,10 @@ void client_quiet_result(struct client_link *l, const uint8_t *v, size_t len);
 /* An IP packet on |l|: the usual keep-alive again, and the quiet period
  * starts over. */
 void client_quiet_wake(struct client_link *l);
+/* |to| is about to become the active link: a grant in force on the one
+ * that was ends (its keep-alive is its usual one again, and only the
+ * active link refreshes its NAT mapping). */
+void client_quiet_handover(struct client *cl, struct client_link *to);
 /* NAT_REFRESH arrived on |l|. */
 void client_quiet_nat_refresh(struct client_link *l, const uint8_t *v,
                               size_t len);

@@ -131,6 +131,13 @@ void client_quiet_new_path(struct client_link *l) {
   jvpn_quiet_new_path(&l->quiet, tunnel_packets(l->cl), now_ms());
 }
 
+void client_quiet_handover(struct client *cl, struct client_link *to) {
+  struct client_link *from = cl->cur;
+
+  if (from != NULL && from != to && from->quiet.granted_ms)
+    client_quiet_new_path(from);
+}
+
 void client_quiet_wake(struct client_link *l) {
   if (l->quiet.granted_ms) {
     end_grant(l);

@@ -319,6 +319,7 @@ void client_sess_opened(struct client_link *l, const char *session,
              l->ifname);
   } else {
     cl->sess.reattaches++;
+    client_quiet_handover(cl, l);
     cl->cur = l;
     LOG_INFO(NULL, "session %s reattached (same addresses)%s%s",
              cl->sess.idstr, l->idx >= 0 ? " via " : "",

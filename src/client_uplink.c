@@ -247,6 +247,7 @@ static void act_switch(struct client *cl,
                  jvpn_uplink_reason_name(dec->reason));
   /* Uplink packets go the new way at once; the server moves the downlink
    * when it accepts the ACTIVATE that precedes them on this connection. */
+  client_quiet_handover(cl, to);
   cl->cur = to;
   cl->hooks.tun_update(cl);
 }
@@ -397,8 +398,10 @@ void client_up_refused(struct client_link *l, int status) {
                       ? cl->conf.policy.switch_cooldown_ms
                       : CLIENT_UP_HOLD_MS);
   /* The server still sends on the old active if it lives: go back. */
-  if (cl->cur == l && cl->prev_cur != NULL && client_link_open(cl->prev_cur))
+  if (cl->cur == l && cl->prev_cur != NULL && client_link_open(cl->prev_cur)) {
+    client_quiet_handover(cl, cl->prev_cur);
     cl->cur = cl->prev_cur;
+  }
   cl->prev_cur = NULL;
   cl->hooks.tun_update(cl);
 }
