@@ -262,10 +262,17 @@ int peer_table_put(struct peer_table *t, int family, const uint8_t *addr,
   }
   if (t->n >= t->max)
     return JVPN_ERR_FULL;
-  /* The slots are a power of two: fewer than cap_for(max) means fewer
-   * than 2 * max. */
-  if (2 * (t->n + t->tombs + 1) > t->mask + 1 && t->mask + 1 < 2 * t->max)
-    (void)grow(t); /* without memory it fills further, still correct */
+  /* Past half full: with live entries at most 3/8 of the slots, the
+   * tombstones go in place (churn must not double the slots, and 1/8 of
+   * them is left to fill before the next pass); else the slots double,
+   * up to what |max| needs (a power of two: fewer than cap_for(max)
+   * means fewer than 2 * max). */
+  if (2 * (t->n + t->tombs + 1) > t->mask + 1) {
+    if (8 * (t->n + 1) <= 3 * (t->mask + 1))
+      rehash_in_place(t);
+    else if (t->mask + 1 < 2 * t->max)
+      (void)grow(t); /* without memory it fills further, still correct */
+  }
   if (t->n >= t->mask)
     return JVPN_ERR_NOMEM; /* keep one empty slot: misses must end */
   i = (size_t)hash_key(key) & t->mask;

@@ -215,6 +215,34 @@ static void test_grows_to_demand(void **state) {
   peer_table_free(&t);
 }
 
+/* Churn (entries put and removed, as connection IDs come and go) clears
+ * its tombstones in place instead of doubling the slots. */
+static void test_churn_keeps_size(void **state) {
+  struct peer_table t;
+  uint8_t a6[16];
+  uint32_t i;
+
+  (void)state;
+  assert_int_equal(peer_table_init(&t, 3000), 0);
+  for (i = 0; i < 20; i++) { /* 20 live entries: 64 slots hold them */
+    v6(a6, i);
+    assert_int_equal(peer_table_put(&t, AF_INET6, a6, &vals[i]), 0);
+  }
+  for (i = 20; i < 2020; i++) { /* one in, the oldest out */
+    v6(a6, i);
+    assert_int_equal(peer_table_put(&t, AF_INET6, a6, &vals[i % 4000]), 0);
+    v6(a6, i - 20);
+    peer_table_del(&t, AF_INET6, a6, &vals[(i - 20) % 4000]);
+    assert_int_equal(t.n, 20);
+  }
+  assert_int_equal(t.mask + 1, 64);
+  for (i = 2000; i < 2020; i++) {
+    v6(a6, i);
+    assert_ptr_equal(peer_table_get(&t, AF_INET6, a6), &vals[i % 4000]);
+  }
+  peer_table_free(&t);
+}
+
 static void test_many(void **state) {
   struct peer_table t;
   uint8_t a4[4], a6[16];
@@ -264,6 +292,7 @@ int main(void) {
       cmocka_unit_test(test_full),
       cmocka_unit_test(test_tombstone_reuse),
       cmocka_unit_test(test_grows_to_demand),
+      cmocka_unit_test(test_churn_keeps_size),
       cmocka_unit_test(test_many),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
