@@ -466,7 +466,7 @@ static int on_address_assign(struct client_link *l, const uint8_t *v,
 
 /* --- quic_conn callbacks ------------------------------------------------- */
 
-static struct client_sock *sock_for_path(struct client_link *l,
+struct client_sock *client_sock_for_path(struct client_link *l,
                                          const struct quic_path *path) {
   int i;
 
@@ -485,13 +485,14 @@ static int on_send(void *user, const struct quic_path *path,
                    size_t len, size_t seg, uint8_t ecn) {
   struct client_link *l = user;
 
-  return glue_send(&sock_for_path(l, path)->s, path, data, len, seg, ecn);
+  return glue_send(&client_sock_for_path(l, path)->s, path, data, len, seg,
+                   ecn);
 }
 
 static void on_path_changed(void *user, const struct quic_path *path,
                             int same_ip) {
   struct client_link *l = user;
-  struct client_sock *cs = sock_for_path(l, path);
+  struct client_sock *cs = client_sock_for_path(l, path);
   char buf[64];
 
   (void)same_ip;

@@ -192,6 +192,11 @@ struct client_link {
   struct jvpn_quiet quiet; /* a quiet tunnel's keep-alive (D47) */
 };
 
+/* The socket of |l| that sends from |path|'s local address (the active
+ * one if none does). src/client.c */
+struct client_sock *client_sock_for_path(struct client_link *l,
+                                         const struct quic_path *path);
+
 /* What the lower files (uplink, session) may ask of the higher ones. */
 struct client_hooks {
   /* src/client.c */

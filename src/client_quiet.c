@@ -62,8 +62,8 @@ static void on_refresh_tick(uv_timer_t *t) {
     return;
   }
   transport_get_path(&l->tp, &path);
-  if (glue_send(&l->socks[l->active].s, &path, refresh, sizeof(refresh), 0,
-                0) == 0)
+  if (glue_send(&client_sock_for_path(l, &path)->s, &path, refresh,
+                sizeof(refresh), 0, 0) == 0)
     cl->nat_refreshes++;
 }
 
